@@ -1,0 +1,109 @@
+/**
+ * Content digests (`algorithm:hex`): parsing, validation, and hashing of buffers and streams.
+ * sha256 is what kiln writes; sha512 is accepted on read, as the OCI image spec allows.
+ */
+import { createHash, type Hash } from 'node:crypto';
+import { Transform, type TransformCallback } from 'node:stream';
+import { KilnError } from '../errors/errors.ts';
+
+/** A validated digest string such as `sha256:9f86d0…`. */
+export type Digest = `${string}:${string}`;
+
+export type DigestAlgorithm = 'sha256' | 'sha512';
+
+const HEX_LENGTH: Record<DigestAlgorithm, number> = { sha256: 64, sha512: 128 };
+
+export function isDigest(value: string): value is Digest {
+  const m = /^(sha256|sha512):([a-f0-9]+)$/.exec(value);
+  return m !== null && m[2].length === HEX_LENGTH[m[1] as DigestAlgorithm];
+}
+
+/** Parse and validate; throws INVALID_DIGEST with the offending text. */
+export function parseDigest(value: string): Digest {
+  if (!isDigest(value)) {
+    throw new KilnError('INVALID_DIGEST', `invalid digest "${value}"`, {
+      hint: 'a digest is "sha256:" followed by 64 lowercase hex digits',
+    });
+  }
+  return value;
+}
+
+export function digestAlgorithm(d: Digest): DigestAlgorithm {
+  return d.slice(0, d.indexOf(':')) as DigestAlgorithm;
+}
+
+export function digestHex(d: Digest): string {
+  return d.slice(d.indexOf(':') + 1);
+}
+
+export function sha256(data: string | Uint8Array): Digest {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+}
+
+export function hashOf(algorithm: DigestAlgorithm, data: string | Uint8Array): Digest {
+  return `${algorithm}:${createHash(algorithm).update(data).digest('hex')}`;
+}
+
+/** Incremental digester: feed bytes, read the digest and byte count at the end. */
+export class Digester {
+  readonly algorithm: DigestAlgorithm;
+  private readonly hash: Hash;
+  size = 0;
+
+  constructor(algorithm: DigestAlgorithm = 'sha256') {
+    this.algorithm = algorithm;
+    this.hash = createHash(algorithm);
+  }
+
+  update(chunk: Uint8Array): void {
+    this.hash.update(chunk);
+    this.size += chunk.length;
+  }
+
+  digest(): Digest {
+    return `${this.algorithm}:${this.hash.digest('hex')}`;
+  }
+}
+
+/** A pass-through stream that digests and counts what flows through it. */
+export class DigestStream extends Transform {
+  private readonly digester: Digester;
+  private result?: Digest;
+
+  constructor(algorithm: DigestAlgorithm = 'sha256') {
+    super();
+    this.digester = new Digester(algorithm);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.digester.update(chunk);
+    cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.result = this.digester.digest();
+    cb();
+  }
+
+  get size(): number {
+    return this.digester.size;
+  }
+
+  /** Available once the stream has ended. */
+  digest(): Digest {
+    if (!this.result) throw new KilnError('DIGEST_NOT_READY', 'digest read before the stream ended');
+    return this.result;
+  }
+}
+
+/** Throws DIGEST_MISMATCH unless `actual` equals `expected` (and sizes match when given). */
+export function verifyDigest(what: string, expected: Digest, actual: Digest, expectedSize?: number, actualSize?: number): void {
+  if (expected !== actual) {
+    throw new KilnError('DIGEST_MISMATCH', `${what}: digest mismatch: expected ${expected}, got ${actual}`, {
+      hint: 'the content was corrupted or tampered with in transit or storage',
+    });
+  }
+  if (expectedSize !== undefined && actualSize !== undefined && expectedSize !== actualSize) {
+    throw new KilnError('SIZE_MISMATCH', `${what}: size mismatch: expected ${expectedSize} bytes, got ${actualSize}`);
+  }
+}

@@ -1,0 +1,9 @@
+/**
+ * The list of CLI commands. Each command module exports `register(program)`; add one import and
+ * one call here per module (edit this file in place, never rewrite it whole).
+ */
+import type { Command } from 'commander';
+
+export function registerAll(program: Command): void {
+  void program;
+}

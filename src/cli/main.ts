@@ -1,0 +1,24 @@
+/**
+ * kiln's command line: a thin client of the library. Each command lives in cli/commands/ and
+ * registers itself on the program; errors print as `error: message`, the hint, and any
+ * Dockerfile location, then exit non-zero.
+ */
+import { Command } from 'commander';
+import { registerAll } from './commands/index.ts';
+import { printError } from './render-error.ts';
+
+const program = new Command('kiln')
+  .description('Build OCI container images from Dockerfiles, without Docker.')
+  .version('0.1.0')
+  .option('--root <dir>', 'state directory (default /var/lib/kiln for root, $XDG_DATA_HOME/kiln otherwise; env KILN_ROOT)')
+  .option('--debug', 'print stack traces on errors')
+  .showHelpAfterError()
+  .enablePositionalOptions();
+
+registerAll(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  process.exitCode = printError(err, { debug: Boolean(program.opts().debug) });
+}

@@ -1,0 +1,43 @@
+/**
+ * Images as sources and sinks. Every backend — the local store, a registry, an OCI layout,
+ * a docker tarball, a build result — offers a root descriptor (manifest or index) plus blobs;
+ * `copyImage` (image/copy.ts) moves one into another, so "push an archive" is one call.
+ */
+import type { Readable } from 'node:stream';
+import type { BlobProvider } from '../content/content.ts';
+import type { Digest } from '../digest/digest.ts';
+import type { Descriptor } from '../oci/descriptor.ts';
+
+/** An image or index and where its blobs come from. */
+export interface ImageSource {
+  root: Descriptor;
+  blobs: BlobProvider;
+}
+
+/** Where images go. Blobs first (children before parents), then manifests, then the name. */
+export interface ImageSink {
+  /** True when the sink already has the blob (skip the upload). */
+  hasBlob(desc: Descriptor): Promise<boolean>;
+  /** Store a blob (layer or config); the stream yields exactly desc.size bytes of desc.digest. */
+  putBlob(desc: Descriptor, data: Readable): Promise<void>;
+  /** Store a manifest or index with its exact bytes; `tag` set for the root only. */
+  putManifest(desc: Descriptor, bytes: Buffer, tag?: string): Promise<void>;
+}
+
+/** A named image record in the local image store. */
+export interface ImageRecord {
+  /** Normalized reference, e.g. docker.io/library/busybox:latest. */
+  name: string;
+  target: Descriptor;
+  /** ISO time the name was last set. */
+  updatedAt: string;
+}
+
+export interface ImageStore {
+  get(name: string): Promise<ImageRecord | undefined>;
+  put(name: string, target: Descriptor): Promise<ImageRecord>;
+  delete(name: string): Promise<boolean>;
+  list(): Promise<ImageRecord[]>;
+}
+
+export type { Digest };

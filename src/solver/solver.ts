@@ -1,0 +1,158 @@
+/**
+ * The generic solver: runs a DAG of jobs. Equal jobs (same digest) run once; independent
+ * branches run concurrently up to a parallelism bound; each job's cache key is its digest, its
+ * inputs' keys and any content key it computes, and a hit in the cache skips the job (and,
+ * when nothing downstream needs them, its inputs). It knows nothing about ops or Dockerfiles.
+ */
+import { sha256 } from '../digest/digest.ts';
+import type { SourceLocation } from '../errors/errors.ts';
+import { KilnError } from '../errors/errors.ts';
+import { discardProgress, type ProgressSink } from '../progress/events.ts';
+import { Semaphore } from './semaphore.ts';
+
+/** What a job can do while it runs. */
+export interface JobContext {
+  readonly progress: ProgressSink;
+  readonly signal: AbortSignal;
+  /** The id progress events of this job carry. */
+  readonly id: string;
+}
+
+export interface Job<R> {
+  /** Identity of the work; equal digests mean equal work. */
+  readonly digest: string;
+  readonly inputs: readonly Job<R>[];
+  /** For progress, e.g. "[build 2/4] RUN make". */
+  readonly name: string;
+  readonly location?: SourceLocation;
+  /** Never cached (e.g. --no-cache, or a job with side effects). */
+  readonly noCache?: boolean;
+  /** Not shown in progress (internal plumbing). */
+  readonly hidden?: boolean;
+  /**
+   * Extra cache-key material known only at build time (e.g. the checksum of the context files a
+   * COPY reads). It may resolve inputs it needs; return undefined when the digest says it all.
+   */
+  contentKey?(ctx: KeyContext<R>): Promise<string | undefined>;
+  run(inputs: R[], ctx: JobContext): Promise<R>;
+}
+
+export interface KeyContext<R> {
+  /** Solve input i (deduplicated with the rest of the build) and return its result. */
+  input(i: number): Promise<R>;
+  readonly signal: AbortSignal;
+}
+
+/** Persistent instruction cache: cache key → result. */
+export interface ResultCache<R> {
+  get(key: string): Promise<R | undefined>;
+  put(key: string, result: R): Promise<void>;
+}
+
+export interface SolverOptions<R> {
+  cache?: ResultCache<R>;
+  parallelism?: number;
+  progress?: ProgressSink;
+  signal?: AbortSignal;
+}
+
+export interface Solved<R> {
+  result: R;
+  key: string;
+  cached: boolean;
+}
+
+export class Solver<R> {
+  private readonly cache?: ResultCache<R>;
+  private readonly limit: Semaphore;
+  private readonly progress: ProgressSink;
+  private readonly signal: AbortSignal;
+  private readonly keys = new Map<string, Promise<string>>();
+  private readonly results = new Map<string, Promise<Solved<R>>>();
+
+  constructor(opts: SolverOptions<R> = {}) {
+    this.cache = opts.cache;
+    this.limit = new Semaphore(Math.max(1, opts.parallelism ?? 4));
+    this.progress = opts.progress ?? discardProgress;
+    this.signal = opts.signal ?? new AbortController().signal;
+  }
+
+  /** Solve a job and everything it needs; concurrent calls share work. */
+  solve(job: Job<R>): Promise<Solved<R>> {
+    let p = this.results.get(job.digest);
+    if (!p) {
+      p = this.solveOnce(job);
+      this.results.set(job.digest, p);
+    }
+    return p;
+  }
+
+  /** The cache key of a job: its digest, its inputs' keys, its content key. */
+  cacheKey(job: Job<R>): Promise<string> {
+    let p = this.keys.get(job.digest);
+    if (!p) {
+      p = this.computeKey(job);
+      this.keys.set(job.digest, p);
+    }
+    return p;
+  }
+
+  private async computeKey(job: Job<R>): Promise<string> {
+    const inputKeys = await Promise.all(job.inputs.map((i) => this.cacheKey(i)));
+    const content = job.contentKey
+      ? await job.contentKey({
+          input: async (i) => (await this.solve(job.inputs[i])).result,
+          signal: this.signal,
+        })
+      : undefined;
+    return sha256(JSON.stringify([job.digest, inputKeys, content ?? null]));
+  }
+
+  private async solveOnce(job: Job<R>): Promise<Solved<R>> {
+    this.checkAborted();
+    const key = await this.cacheKey(job);
+    if (this.cache && !job.noCache) {
+      const hit = await this.cache.get(key);
+      if (hit !== undefined) {
+        this.emit(job, 'cached');
+        return { result: hit, key, cached: true };
+      }
+    }
+    const inputs = await Promise.all(job.inputs.map(async (i) => (await this.solve(i)).result));
+    const result = await this.limit.use(async () => {
+      this.checkAborted();
+      this.emit(job, 'started');
+      try {
+        const r = await job.run(inputs, { progress: this.progress, signal: this.signal, id: job.digest });
+        this.emit(job, 'done');
+        return r;
+      } catch (err) {
+        this.emit(job, this.signal.aborted ? 'canceled' : 'error', err);
+        throw err;
+      }
+    });
+    if (this.cache && !job.noCache) await this.cache.put(key, result);
+    return { result, key, cached: false };
+  }
+
+  private emit(
+    job: Job<R>,
+    status: 'started' | 'cached' | 'done' | 'error' | 'canceled',
+    err?: unknown,
+  ): void {
+    if (job.hidden && status !== 'error') return;
+    this.progress({
+      type: 'vertex',
+      id: job.digest,
+      name: job.name,
+      status,
+      at: Date.now(),
+      error: err === undefined ? undefined : err instanceof Error ? err.message : String(err),
+      location: job.location,
+    });
+  }
+
+  private checkAborted(): void {
+    if (this.signal.aborted) throw new KilnError('CANCELED', 'build canceled');
+  }
+}

@@ -1,0 +1,536 @@
+/**
+ * BuildKit's shell-word lexer (frontend/dockerfile/shell/lex.go): quote and escape handling,
+ * `$VAR` / `${VAR<op>word}` expansion and word splitting, reporting which variables were read.
+ * The converter uses it to expand instruction words; the parser uses it to find heredocs.
+ */
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${...} here is shell syntax, not a template
+import { KilnError } from '../../../errors/errors.ts';
+import { goQuote, isGoSpace } from './quote.ts';
+
+/** Where variable values come from. `undefined` = unset (distinct from ''). */
+export interface EnvGetter {
+  get(key: string): string | undefined;
+}
+
+/** Accepted environment shapes: a getter, a Map, a plain object, or a `KEY=VALUE` list. */
+export type EnvSource =
+  | EnvGetter
+  | ReadonlyMap<string, string>
+  | Readonly<Record<string, string>>
+  | readonly string[];
+
+export interface ProcessWordResult {
+  /** The expanded word (quotes removed, escapes processed). */
+  result: string;
+  /** The expansion split into words (quoted whitespace kept). */
+  words: string[];
+  /** Variables that were looked up and set. */
+  matched: Set<string>;
+  /** Variables that were looked up and unset. */
+  unmatched: Set<string>;
+}
+
+export interface ShellLexOptions {
+  /** Keep quote characters in the output. */
+  rawQuotes?: boolean;
+  /** Keep escape characters in the output. */
+  rawEscapes?: boolean;
+  /** Treat quotes as ordinary characters. */
+  skipProcessQuotes?: boolean;
+  /** Leave references to unset variables as written (`$X`, `${X:-d}`). */
+  skipUnsetEnv?: boolean;
+}
+
+const EOF = -1;
+
+/** `KEY=VALUE` list → map; a later duplicate wins, `KEY` alone means ''. (BuildKit BuildEnvs.) */
+export function envFromList(list: readonly string[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const e of list) {
+    const i = e.indexOf('=');
+    if (i < 0) m.set(e, '');
+    else m.set(e.slice(0, i), e.slice(i + 1));
+  }
+  return m;
+}
+
+function toGetter(env: EnvSource): EnvGetter {
+  if (Array.isArray(env)) return toGetter(envFromList(env as readonly string[]));
+  if (env instanceof Map) return { get: (k) => env.get(k) };
+  if (typeof (env as EnvGetter).get === 'function') return env as EnvGetter;
+  const rec = env as Readonly<Record<string, string>>;
+  return { get: (k) => (Object.hasOwn(rec, k) ? rec[k] : undefined) };
+}
+
+class ShellError extends Error {}
+
+class Scanner {
+  private readonly chars: string[];
+  private pos = 0;
+  constructor(src: string) {
+    this.chars = Array.from(src);
+  }
+  peek(): string | typeof EOF {
+    return this.pos < this.chars.length ? this.chars[this.pos]! : EOF;
+  }
+  next(): string | typeof EOF {
+    return this.pos < this.chars.length ? this.chars[this.pos++]! : EOF;
+  }
+}
+
+class Words {
+  word = '';
+  words: string[] = [];
+  inWord = false;
+  addChar(ch: string): void {
+    if (isGoSpace(ch)) {
+      if (this.inWord && this.word.length !== 0) {
+        this.words.push(this.word);
+        this.word = '';
+        this.inWord = false;
+      }
+    } else {
+      this.addRawChar(ch);
+    }
+  }
+  addRawChar(ch: string): void {
+    this.word += ch;
+    this.inWord = true;
+  }
+  addString(s: string): void {
+    for (const ch of s) this.addChar(ch);
+  }
+  addRawString(s: string): void {
+    this.word += s;
+    this.inWord = true;
+  }
+  getWords(): string[] {
+    if (this.word.length > 0) {
+      this.words.push(this.word);
+      this.word = '';
+      this.inWord = false;
+    }
+    return this.words;
+  }
+}
+
+const isLetter = (ch: string) => /^\p{L}$/u.test(ch);
+const isDigit = (ch: string) => /^\p{Nd}$/u.test(ch);
+const isSpecialParam = (ch: string) => '@*#?-$!0'.includes(ch);
+
+/** Shell-word lexer bound to an escape token (`\` or backtick) and options. Not reentrant-shared: cheap to create. */
+export class ShellLex {
+  readonly escapeToken: string;
+  rawQuotes: boolean;
+  rawEscapes: boolean;
+  skipProcessQuotes: boolean;
+  skipUnsetEnv: boolean;
+
+  constructor(escapeToken = '\\', options: ShellLexOptions = {}) {
+    this.escapeToken = escapeToken;
+    this.rawQuotes = options.rawQuotes ?? false;
+    this.rawEscapes = options.rawEscapes ?? false;
+    this.skipProcessQuotes = options.skipProcessQuotes ?? false;
+    this.skipUnsetEnv = options.skipUnsetEnv ?? false;
+  }
+
+  /** Expand `word`; throws KilnError DOCKERFILE_EXPAND on bad syntax or `${V?msg}` failures. */
+  processWord(word: string, env: EnvSource): string {
+    return this.processWordWithMatches(word, env).result;
+  }
+
+  /** Expand and split into words. */
+  processWords(word: string, env: EnvSource): string[] {
+    return this.processWordWithMatches(word, env).words;
+  }
+
+  /** Expand, returning the result, the words, and which variables were read (set / unset). */
+  processWordWithMatches(word: string, env: EnvSource): ProcessWordResult {
+    const sw = new ShellWord(this, toGetter(env), word);
+    try {
+      const [result, words] = sw.processStopOn(EOF, this.rawEscapes);
+      return { result, words, matched: sw.matches, unmatched: sw.nonmatches };
+    } catch (err) {
+      if (err instanceof ShellError) {
+        throw new KilnError('DOCKERFILE_EXPAND', `failed to process ${goQuote(word)}: ${err.message}`, {
+          hint: 'check the ${...} syntax and quoting of this word',
+        });
+      }
+      throw err;
+    }
+  }
+}
+
+class ShellWord {
+  readonly matches = new Set<string>();
+  readonly nonmatches = new Set<string>();
+  private readonly scanner: Scanner;
+  private rawEscapes: boolean;
+
+  private readonly lex: ShellLex;
+  private readonly env: EnvGetter;
+
+  constructor(lex: ShellLex, env: EnvGetter, source: string) {
+    this.lex = lex;
+    this.env = env;
+    this.scanner = new Scanner(source);
+    this.rawEscapes = lex.rawEscapes;
+  }
+
+  processStopOn(stopChar: string | typeof EOF, rawEscapes: boolean): [string, string[]] {
+    let result = '';
+    const words = new Words();
+    const saved = this.rawEscapes;
+    this.rawEscapes = rawEscapes;
+    try {
+      for (;;) {
+        const ch = this.scanner.peek();
+        if (ch === EOF) break;
+        if (stopChar !== EOF && ch === stopChar) {
+          this.scanner.next();
+          return [result, words.getWords()];
+        }
+        if (ch === '$') {
+          const tmp = this.processDollar();
+          result += tmp;
+          words.addString(tmp);
+          continue;
+        }
+        if (ch === '<') {
+          const tmp = this.processPossibleHeredoc();
+          result += tmp;
+          words.addRawString(tmp);
+          continue;
+        }
+        if (!this.lex.skipProcessQuotes && (ch === "'" || ch === '"')) {
+          const tmp = ch === "'" ? this.processSingleQuote() : this.processDoubleQuote();
+          result += tmp;
+          words.addRawString(tmp);
+          continue;
+        }
+        let c = this.scanner.next() as string;
+        if (c === this.lex.escapeToken) {
+          if (this.rawEscapes) {
+            words.addRawChar(c);
+            result += c;
+          }
+          const n = this.scanner.next();
+          if (n === EOF) break;
+          c = n;
+          words.addRawChar(c);
+        } else {
+          words.addChar(c);
+        }
+        result += c;
+      }
+      if (stopChar !== EOF) {
+        throw new ShellError(`unexpected end of statement while looking for matching ${stopChar}`);
+      }
+      return [result, words.getWords()];
+    } finally {
+      this.rawEscapes = saved;
+    }
+  }
+
+  private processSingleQuote(): string {
+    let result = '';
+    const open = this.scanner.next() as string;
+    if (this.lex.rawQuotes) result += open;
+    for (;;) {
+      const ch = this.scanner.next();
+      if (ch === EOF)
+        throw new ShellError('unexpected end of statement while looking for matching single-quote');
+      if (ch === "'") {
+        if (this.lex.rawQuotes) result += ch;
+        return result;
+      }
+      result += ch;
+    }
+  }
+
+  private processDoubleQuote(): string {
+    let result = '';
+    const open = this.scanner.next() as string;
+    if (this.lex.rawQuotes) result += open;
+    for (;;) {
+      const p = this.scanner.peek();
+      if (p === EOF)
+        throw new ShellError('unexpected end of statement while looking for matching double-quote');
+      if (p === '"') {
+        this.scanner.next();
+        if (this.lex.rawQuotes) result += p;
+        return result;
+      }
+      if (p === '$') {
+        result += this.processDollar();
+        continue;
+      }
+      let ch = this.scanner.next() as string;
+      if (ch === this.lex.escapeToken) {
+        if (this.rawEscapes) result += ch;
+        const n = this.scanner.peek();
+        if (n === EOF) continue; // a trailing escape is dropped
+        if (n === '"' || n === '$' || n === this.lex.escapeToken) ch = this.scanner.next() as string;
+      }
+      result += ch;
+    }
+  }
+
+  private processPossibleHeredoc(): string {
+    this.scanner.next();
+    if (this.scanner.peek() !== '<') return '<';
+    this.scanner.next();
+    // `<<  EOF` keeps its whitespace in the same word so the heredoc is still recognised.
+    let space = '';
+    for (let p = this.scanner.peek(); p === ' ' || p === '\t' || p === '\r'; p = this.scanner.peek()) {
+      space += p;
+      this.scanner.next();
+    }
+    return '<<' + space;
+  }
+
+  private getEnv(name: string): [string, boolean] {
+    const v = this.env.get(name);
+    if (v !== undefined) {
+      this.matches.add(name);
+      return [v, true];
+    }
+    this.nonmatches.add(name);
+    return ['', false];
+  }
+
+  private processName(): string {
+    let name = '';
+    for (let ch = this.scanner.peek(); ch !== EOF; ch = this.scanner.peek()) {
+      if (name.length === 0 && isDigit(ch)) {
+        for (let d = this.scanner.peek(); d !== EOF && isDigit(d); d = this.scanner.peek()) {
+          name += this.scanner.next();
+        }
+        return name;
+      }
+      if (name.length === 0 && isSpecialParam(ch)) {
+        return this.scanner.next() as string;
+      }
+      if (!isLetter(ch) && !isDigit(ch) && ch !== '_') break;
+      name += this.scanner.next();
+    }
+    return name;
+  }
+
+  private processDollar(): string {
+    this.scanner.next();
+    if (this.scanner.peek() !== '{') {
+      const name = this.processName();
+      if (name === '') return '$';
+      const [value, found] = this.getEnv(name);
+      if (!found && this.lex.skipUnsetEnv) return '$' + name;
+      return value;
+    }
+    this.scanner.next();
+    const first = this.scanner.peek();
+    if (first === EOF) throw new ShellError("syntax error: missing '}'");
+    if (first === '{' || first === '}' || first === ':')
+      throw new ShellError('syntax error: bad substitution');
+    const name = this.processName();
+    let ch = this.scanner.next();
+    // Go's string(EOF) is U+FFFD.
+    let chs = ch === EOF ? '\ufffd' : ch;
+    let nullIsUnset = false;
+    if (ch === '}') {
+      const [value, set] = this.getEnv(name);
+      if (!set && this.lex.skipUnsetEnv) return '${' + name + '}';
+      return value;
+    }
+    if (ch === '/') return this.processReplace(name);
+    if (ch === ':') {
+      nullIsUnset = true;
+      ch = this.scanner.next();
+      chs += ch === EOF ? '\ufffd' : ch;
+    } else if (ch === EOF || !'+-?#%'.includes(ch)) {
+      throw new ShellError(`unsupported modifier (${chs}) in substitution`);
+    }
+    const rawEscapes = ch === '#' || ch === '%';
+    if (nullIsUnset && rawEscapes) throw new ShellError(`unsupported modifier (${chs}) in substitution`);
+    let word: string;
+    try {
+      [word] = this.processStopOn('}', rawEscapes);
+    } catch (err) {
+      if (err instanceof ShellError && this.scanner.peek() === EOF)
+        throw new ShellError("syntax error: missing '}'");
+      throw err;
+    }
+    const [value, set] = this.getEnv(name);
+    if (this.lex.skipUnsetEnv && !set) return '${' + name + chs + word + '}';
+    switch (ch) {
+      case '-':
+        return !set || (nullIsUnset && value === '') ? word : value;
+      case '+':
+        return !set || (nullIsUnset && value === '') ? '' : word;
+      case '?':
+        if (!set) throw new ShellError(`${name}: ${word !== '' ? word : 'is not allowed to be unset'}`);
+        if (nullIsUnset && value === '') {
+          throw new ShellError(`${name}: ${word !== '' ? word : 'is not allowed to be empty'}`);
+        }
+        return value;
+      case '%':
+      case '#': {
+        let greedy = false;
+        if (word.length > 0 && word[0] === ch) {
+          greedy = true;
+          word = word.slice(1);
+        }
+        return ch === '%' ? trimSuffix(word, value, greedy) : trimPrefix(word, value, greedy);
+      }
+      default:
+        throw new ShellError(`unsupported modifier (${chs}) in substitution`);
+    }
+  }
+
+  private processReplace(name: string): string {
+    const replaceAll = this.scanner.peek() === '/';
+    if (replaceAll) this.scanner.next();
+    let pattern: string;
+    try {
+      [pattern] = this.processStopOn('/', true);
+    } catch (err) {
+      if (err instanceof ShellError && this.scanner.peek() === EOF) {
+        throw new ShellError("syntax error: missing '/' in ${}");
+      }
+      throw err;
+    }
+    let replacement: string;
+    try {
+      [replacement] = this.processStopOn('}', true);
+    } catch (err) {
+      if (err instanceof ShellError && this.scanner.peek() === EOF)
+        throw new ShellError("syntax error: missing '}'");
+      throw err;
+    }
+    const [value, set] = this.getEnv(name);
+    if (this.lex.skipUnsetEnv && !set) return '${' + name + '/' + pattern + '/' + replacement + '}';
+    const re = compilePattern(pattern, true, false);
+    if (replaceAll) {
+      return replaceAllLiteral(value, new RegExp(re.source, 'gu'), replacement);
+    }
+    const m = re.exec(value);
+    if (!m) return value;
+    return value.slice(0, m.index) + replacement + value.slice(m.index + m[0].length);
+  }
+}
+
+/** Go regexp.ReplaceAllString: `$0`/`${0}` = the match, `$$` = '$', other `$name` = '' (no groups). */
+function replaceAllLiteral(value: string, re: RegExp, replacement: string): string {
+  const expand = (match: string) =>
+    replacement.replace(/\$(?:\$|\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))/g, (m, braced, bare) => {
+      if (m === '$$') return '$';
+      const name = (braced ?? bare) as string;
+      return /^[0-9]+$/.test(name) && Number(name) === 0 ? match : '';
+    });
+  let out = '';
+  let last = 0;
+  let lastMatchEnd = -1;
+  for (const m of value.matchAll(re)) {
+    const start = m.index ?? 0;
+    // Go skips an empty match right after a previous match.
+    if (m[0].length === 0 && start === lastMatchEnd) continue;
+    out += value.slice(last, start) + expand(m[0]);
+    last = start + m[0].length;
+    lastMatchEnd = last;
+  }
+  return out + value.slice(last);
+}
+
+/**
+ * Shell glob (`*`, `?`, `\x`) → Go regexp source, as BuildKit's convertShellPatternToRegex:
+ * anchored with `^` when asked, `*` greedy (`.*`) or lazy (`.*?`). Throws on a bad escape.
+ */
+export function convertShellPatternToRegex(pattern: string, greedy: boolean, anchored: boolean): string {
+  const chars = Array.from(pattern);
+  let out = anchored ? '^' : '';
+  const star = greedy ? '.*' : '.*?';
+  for (let i = 0; i < chars.length; i++) {
+    let tok = chars[i]!;
+    switch (tok) {
+      case '*':
+        out += star;
+        continue;
+      case '?':
+        out += '.';
+        continue;
+      case '\\': {
+        const peek = chars[i + 1];
+        // `}` and `/` are escaped only to get them into ${}; the escape is not part of the pattern.
+        if (peek === '}' || peek === '/') continue;
+        out += '\\';
+        i++;
+        tok = chars[i] ?? '';
+        if (tok !== '*' && tok !== '?' && tok !== '\\') {
+          throw new ShellError(`invalid escape '\\${tok === '' ? '\ufffd' : tok}'`);
+        }
+        break;
+      }
+      case '[':
+      case ']':
+      case '{':
+      case '}':
+      case '.':
+      case '+':
+      case '(':
+      case ')':
+      case '|':
+      case '^':
+      case '$':
+        out += '\\';
+        break;
+    }
+    out += tok;
+  }
+  return out;
+}
+
+function compilePattern(pattern: string, greedy: boolean, anchored: boolean): RegExp {
+  let src: string;
+  try {
+    src = convertShellPatternToRegex(pattern, greedy, anchored);
+  } catch (err) {
+    throw new ShellError(`invalid pattern (${pattern}) in substitution: ${(err as Error).message}`);
+  }
+  // Go's `.` matches any rune but '\n', like JS with the u flag.
+  return new RegExp(src, 'u');
+}
+
+function trimPrefix(pattern: string, value: string, greedy: boolean): string {
+  const re = compilePattern(pattern, greedy, true);
+  const m = re.exec(value);
+  return m ? value.slice(m.index + m[0].length) : value;
+}
+
+/** Reverse a pattern by code point, keeping `\x` escape pairs in order (a\*c → c\*a). */
+export function reversePattern(pattern: string): string {
+  const runes = Array.from(pattern);
+  const out: string[] = new Array(runes.length);
+  const last = runes.length - 1;
+  for (let i = 0; i <= last; ) {
+    const tok = runes[i]!;
+    const outIdx = last - i;
+    if (tok === '\\' && i !== last) {
+      out[outIdx - 1] = tok;
+      out[outIdx] = runes[i + 1]!;
+      i += 2;
+    } else {
+      out[outIdx] = tok;
+      i++;
+    }
+  }
+  return out.join('');
+}
+
+/** Reverse by code point. */
+export function reverseString(s: string): string {
+  return Array.from(s).reverse().join('');
+}
+
+function trimSuffix(pattern: string, value: string, greedy: boolean): string {
+  // Regexps find leftmost matches, so match the reversed pattern against the reversed value.
+  return reverseString(trimPrefix(reversePattern(pattern), reverseString(value), greedy));
+}

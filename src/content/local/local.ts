@@ -1,0 +1,302 @@
+/**
+ * The local content store: blobs at <root>/blobs/<alg>/<hex>, ingested through a temp file in
+ * <root>/ingest/ that is hashed while it streams, checked against the expected size and digest,
+ * fsynced and renamed into place. A crash leaves at most a temp file, never a wrong blob.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync } from 'node:fs';
+import { mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import {
+  type Digest,
+  type DigestAlgorithm,
+  Digester,
+  digestAlgorithm,
+  digestHex,
+  hashOf,
+  isDigest,
+  parseDigest,
+} from '../../digest/digest.ts';
+import { isErrno, KilnError } from '../../errors/errors.ts';
+import type { MetaDB } from '../../store/meta.ts';
+import type { BlobInfo, ContentStore, Expected } from '../content.ts';
+
+export interface LocalContentOptions {
+  /** When set, each commit (rename) runs inside a metadata transaction, serialized against GC. */
+  meta?: MetaDB;
+  /** A lease that every committed blob is added to (needs `meta`). */
+  lease?: string;
+}
+
+/** A temp file in the ingest directory and the process that writes it. */
+export interface IngestTemp {
+  path: string;
+  name: string;
+  pid?: number;
+  mtimeMs: number;
+  size: number;
+}
+
+const ALGORITHMS: DigestAlgorithm[] = ['sha256', 'sha512'];
+const TEMP_NAME = /^(\d+)-[0-9a-f]+\.tmp$/;
+
+export class LocalContentStore implements ContentStore {
+  readonly root: string;
+  readonly blobsDir: string;
+  readonly ingestDir: string;
+  private readonly meta?: MetaDB;
+  private readonly lease?: string;
+
+  constructor(root: string, opts: LocalContentOptions = {}) {
+    this.root = root;
+    this.blobsDir = join(root, 'blobs');
+    this.ingestDir = join(root, 'ingest');
+    this.meta = opts.meta;
+    this.lease = opts.lease;
+    if (opts.lease && !opts.meta)
+      throw new KilnError('LEASE_WITHOUT_DB', 'a lease needs the metadata database');
+  }
+
+  /** The same store, with every blob written through it held by `leaseId` until the lease goes. */
+  withLease(leaseId: string): LocalContentStore {
+    return new LocalContentStore(this.root, { meta: this.meta, lease: leaseId });
+  }
+
+  blobPath(digest: Digest): string {
+    parseDigest(digest);
+    return join(this.blobsDir, digestAlgorithm(digest), digestHex(digest));
+  }
+
+  async info(digest: Digest): Promise<BlobInfo | undefined> {
+    try {
+      const st = await stat(this.blobPath(digest));
+      return { digest, size: st.size };
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return undefined;
+      throw err;
+    }
+  }
+
+  async openRead(digest: Digest): Promise<Readable> {
+    try {
+      const fh = await open(this.blobPath(digest), 'r');
+      return fh.createReadStream();
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) throw notFound(digest);
+      throw err;
+    }
+  }
+
+  async readBlob(digest: Digest): Promise<Buffer> {
+    let data: Buffer;
+    try {
+      data = await readFile(this.blobPath(digest));
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) throw notFound(digest);
+      throw err;
+    }
+    const actual = hashOf(digestAlgorithm(digest), data);
+    if (actual !== digest) {
+      throw new KilnError(
+        'BLOB_CORRUPT',
+        `blob ${digest} in ${this.blobsDir} is corrupt: its content hashes to ${actual}`,
+        {
+          hint: 'run `kiln fsck` to list damaged blobs, delete them and pull or build the image again',
+        },
+      );
+    }
+    return data;
+  }
+
+  async ingest(source: Readable | AsyncIterable<Uint8Array>, expected: Expected = {}): Promise<BlobInfo> {
+    if (expected.digest !== undefined) parseDigest(expected.digest);
+    const algorithm = expected.digest ? digestAlgorithm(expected.digest) : 'sha256';
+    const what = expected.digest ?? 'blob';
+    await mkdir(this.ingestDir, { recursive: true });
+    const tmp = join(this.ingestDir, `${process.pid}-${randomBytes(8).toString('hex')}.tmp`);
+    const fh = await open(tmp, 'wx', 0o644);
+    const digester = new Digester(algorithm);
+    let closed = false;
+    try {
+      for await (const chunk of source as AsyncIterable<Uint8Array | string>) {
+        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+        digester.update(buf);
+        if (expected.size !== undefined && digester.size > expected.size) {
+          throw sizeMismatch(what, expected.size, `more than ${expected.size}`);
+        }
+        let off = 0;
+        while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
+      }
+      const digest = digester.digest();
+      if (expected.size !== undefined && digester.size !== expected.size) {
+        throw sizeMismatch(what, expected.size, String(digester.size));
+      }
+      if (expected.digest !== undefined && expected.digest !== digest) {
+        throw new KilnError(
+          'DIGEST_MISMATCH',
+          `${what}: digest mismatch: expected ${expected.digest}, got ${digest}`,
+          {
+            hint: 'the content was corrupted or tampered with in transit or storage',
+          },
+        );
+      }
+      await fh.sync();
+      await fh.close();
+      closed = true;
+      this.commit(tmp, digest);
+      return { digest, size: digester.size };
+    } catch (err) {
+      if (!closed) await fh.close().catch(() => {});
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  async writeBlob(data: Uint8Array, expected: Expected = {}): Promise<BlobInfo> {
+    return this.ingest(Readable.from([data]), expected);
+  }
+
+  async delete(digest: Digest): Promise<boolean> {
+    try {
+      await unlink(this.blobPath(digest));
+      return true;
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return false;
+      throw err;
+    }
+  }
+
+  async *list(): AsyncIterable<BlobInfo> {
+    for (const alg of ALGORITHMS) {
+      let names: string[];
+      try {
+        names = await readdir(join(this.blobsDir, alg));
+      } catch (err) {
+        if (isErrno(err, 'ENOENT')) continue;
+        throw err;
+      }
+      names.sort();
+      for (const name of names) {
+        const digest = `${alg}:${name}`;
+        if (!isDigest(digest)) continue;
+        try {
+          const st = await stat(join(this.blobsDir, alg, name));
+          if (st.isFile()) yield { digest, size: st.size };
+        } catch (err) {
+          if (!isErrno(err, 'ENOENT')) throw err;
+        }
+      }
+    }
+  }
+
+  /** Files under blobs/ whose names are not digests (temp debris or foreign files). */
+  async strayBlobFiles(): Promise<string[]> {
+    const out: string[] = [];
+    let algs: string[];
+    try {
+      algs = await readdir(this.blobsDir);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return out;
+      throw err;
+    }
+    for (const alg of algs) {
+      if (!ALGORITHMS.includes(alg as DigestAlgorithm)) {
+        out.push(join(this.blobsDir, alg));
+        continue;
+      }
+      for (const name of await readdir(join(this.blobsDir, alg))) {
+        if (!isDigest(`${alg}:${name}`)) out.push(join(this.blobsDir, alg, name));
+      }
+    }
+    return out;
+  }
+
+  /** Temp files in the ingest directory, with the pid of the process that wrote them when known. */
+  async listIngests(): Promise<IngestTemp[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.ingestDir);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return [];
+      throw err;
+    }
+    const out: IngestTemp[] = [];
+    for (const name of names) {
+      const path = join(this.ingestDir, name);
+      try {
+        const st = await stat(path);
+        const m = TEMP_NAME.exec(name);
+        out.push({ path, name, pid: m ? Number(m[1]) : undefined, mtimeMs: st.mtimeMs, size: st.size });
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) throw err;
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Remove temps nobody is writing: their process is gone, or they are older than `maxAgeMs`
+   * (a root shared across pid namespaces makes pids meaningless, so age is the backstop).
+   */
+  async cleanIngests(opts: { maxAgeMs?: number; now?: number } = {}): Promise<IngestTemp[]> {
+    const maxAge = opts.maxAgeMs ?? 24 * 3600_000;
+    const now = opts.now ?? Date.now();
+    const removed: IngestTemp[] = [];
+    for (const t of await this.listIngests()) {
+      const stale = t.pid === undefined || !processAlive(t.pid) || now - t.mtimeMs > maxAge;
+      if (!stale) continue;
+      await rm(t.path, { force: true, recursive: true });
+      removed.push(t);
+    }
+    return removed;
+  }
+
+  /** Rename a verified temp into place (replacing an existing copy is harmless: same bytes). */
+  private commit(tmp: string, digest: Digest): void {
+    const dir = join(this.blobsDir, digestAlgorithm(digest));
+    const final = join(dir, digestHex(digest));
+    mkdirSync(dir, { recursive: true });
+    const doRename = () => {
+      renameSync(tmp, final);
+      if (this.lease) this.meta!.addLeaseBlob(this.lease, digest);
+    };
+    if (this.meta) this.meta.transaction(doRename);
+    else doRename();
+    syncDir(dir);
+  }
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isErrno(err, 'EPERM');
+  }
+}
+
+function syncDir(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // Directory fsync is best effort (some filesystems refuse it); the rename itself is atomic.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+function notFound(digest: Digest): KilnError {
+  return new KilnError('BLOB_NOT_FOUND', `blob ${digest} is not in the local content store`, {
+    hint: 'pull, load or build the image again to fetch its content',
+  });
+}
+
+function sizeMismatch(what: string, expected: number, actual: string): KilnError {
+  return new KilnError('SIZE_MISMATCH', `${what}: size mismatch: expected ${expected} bytes, got ${actual}`, {
+    hint: 'the descriptor and the content disagree; the source is truncated or corrupt',
+  });
+}

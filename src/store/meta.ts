@@ -1,0 +1,218 @@
+/**
+ * The metadata database (node:sqlite at <root>/meta.db, WAL): image names → descriptors and
+ * leases → blobs. `BEGIN IMMEDIATE` transactions double as the cross-process lock that keeps GC
+ * from sweeping while another process commits a blob or sets a name.
+ */
+import { randomUUID } from 'node:crypto';
+import { DatabaseSync } from 'node:sqlite';
+import type { Digest } from '../digest/digest.ts';
+import { KilnError } from '../errors/errors.ts';
+import type { Descriptor } from '../oci/descriptor.ts';
+
+export interface ImageRow {
+  name: string;
+  target: Descriptor;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface Lease {
+  id: string;
+  createdAt: string;
+  /** Epoch milliseconds after which the lease no longer protects anything; undefined = never. */
+  expiresAt?: number;
+  labels: Record<string, string>;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS images (
+  name TEXT PRIMARY KEY,
+  descriptor TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS images_digest ON images(digest);
+CREATE TABLE IF NOT EXISTS leases (
+  id TEXT PRIMARY KEY,
+  created_at TEXT NOT NULL,
+  expires_at INTEGER,
+  labels TEXT NOT NULL DEFAULT '{}'
+);
+CREATE TABLE IF NOT EXISTS lease_blobs (
+  lease_id TEXT NOT NULL REFERENCES leases(id) ON DELETE CASCADE,
+  digest TEXT NOT NULL,
+  PRIMARY KEY (lease_id, digest)
+);
+`;
+
+export class MetaDB {
+  readonly path: string;
+  readonly db: DatabaseSync;
+  private depth = 0;
+
+  constructor(path: string, opts: { busyTimeoutMs?: number } = {}) {
+    this.path = path;
+    try {
+      this.db = new DatabaseSync(path, { timeout: opts.busyTimeoutMs ?? 30_000 });
+      this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
+      this.transaction(() => this.db.exec(SCHEMA));
+    } catch (cause) {
+      throw new KilnError(
+        'STORE_DB_OPEN',
+        `cannot open the metadata database ${path}: ${(cause as Error).message}`,
+        {
+          cause,
+          hint: 'check that the state root is writable (see --root / KILN_ROOT)',
+        },
+      );
+    }
+  }
+
+  /**
+   * Run `fn` inside `BEGIN IMMEDIATE … COMMIT`: the write lock is taken up front, so whatever `fn`
+   * does (including synchronous file renames or unlinks) is serialized against other processes.
+   * Nested calls join the outer transaction.
+   */
+  transaction<T>(fn: () => T): T {
+    if (this.depth > 0) {
+      this.depth++;
+      try {
+        return fn();
+      } finally {
+        this.depth--;
+      }
+    }
+    this.db.exec('BEGIN IMMEDIATE');
+    this.depth = 1;
+    try {
+      const out = fn();
+      this.db.exec('COMMIT');
+      return out;
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    } finally {
+      this.depth = 0;
+    }
+  }
+
+  // --- images ---
+
+  getImage(name: string): ImageRow | undefined {
+    const row = this.db.prepare('SELECT * FROM images WHERE name = ?').get(name);
+    return row ? toImageRow(row) : undefined;
+  }
+
+  putImage(name: string, target: Descriptor, now = new Date()): ImageRow {
+    const ts = now.toISOString();
+    return this.transaction(() => {
+      const prev = this.getImage(name);
+      // Re-pointing a name at a new image resets its creation time; re-setting the same one does not.
+      const createdAt = prev && prev.target.digest === target.digest ? prev.createdAt : ts;
+      this.db
+        .prepare(
+          `INSERT INTO images(name, descriptor, digest, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT(name) DO UPDATE SET descriptor = excluded.descriptor, digest = excluded.digest,
+             created_at = excluded.created_at, updated_at = excluded.updated_at`,
+        )
+        .run(name, JSON.stringify(target), target.digest, createdAt, ts);
+      return { name, target, createdAt, updatedAt: ts };
+    });
+  }
+
+  deleteImage(name: string): boolean {
+    return this.transaction(
+      () => Number(this.db.prepare('DELETE FROM images WHERE name = ?').run(name).changes) > 0,
+    );
+  }
+
+  listImages(): ImageRow[] {
+    return this.db.prepare('SELECT * FROM images ORDER BY name').all().map(toImageRow);
+  }
+
+  imagesByDigest(digest: Digest): ImageRow[] {
+    return this.db.prepare('SELECT * FROM images WHERE digest = ? ORDER BY name').all(digest).map(toImageRow);
+  }
+
+  // --- leases ---
+
+  createLease(opts: { id?: string; ttlMs?: number; labels?: Record<string, string> } = {}): Lease {
+    const lease: Lease = {
+      id: opts.id ?? randomUUID(),
+      createdAt: new Date().toISOString(),
+      expiresAt: opts.ttlMs === undefined ? undefined : Date.now() + opts.ttlMs,
+      labels: opts.labels ?? {},
+    };
+    this.transaction(() =>
+      this.db
+        .prepare('INSERT INTO leases(id, created_at, expires_at, labels) VALUES (?, ?, ?, ?)')
+        .run(lease.id, lease.createdAt, lease.expiresAt ?? null, JSON.stringify(lease.labels)),
+    );
+    return lease;
+  }
+
+  deleteLease(id: string): boolean {
+    return this.transaction(
+      () => Number(this.db.prepare('DELETE FROM leases WHERE id = ?').run(id).changes) > 0,
+    );
+  }
+
+  /** Record that a lease holds a blob (idempotent). Throws LEASE_NOT_FOUND for an unknown lease. */
+  addLeaseBlob(leaseId: string, digest: Digest): void {
+    this.transaction(() => {
+      if (!this.db.prepare('SELECT 1 FROM leases WHERE id = ?').get(leaseId)) {
+        throw new KilnError('LEASE_NOT_FOUND', `lease ${leaseId} does not exist (expired and collected?)`);
+      }
+      this.db
+        .prepare('INSERT OR IGNORE INTO lease_blobs(lease_id, digest) VALUES (?, ?)')
+        .run(leaseId, digest);
+    });
+  }
+
+  listLeases(): Lease[] {
+    return this.db
+      .prepare('SELECT * FROM leases ORDER BY created_at')
+      .all()
+      .map((r) => ({
+        id: String(r.id),
+        createdAt: String(r.created_at),
+        expiresAt: r.expires_at === null ? undefined : Number(r.expires_at),
+        labels: JSON.parse(String(r.labels)) as Record<string, string>,
+      }));
+  }
+
+  /** Digests held by leases that have not expired at `now`. */
+  liveLeaseBlobs(now = Date.now()): Digest[] {
+    return this.db
+      .prepare(
+        `SELECT DISTINCT b.digest FROM lease_blobs b JOIN leases l ON l.id = b.lease_id
+         WHERE l.expires_at IS NULL OR l.expires_at > ?`,
+      )
+      .all(now)
+      .map((r) => String(r.digest) as Digest);
+  }
+
+  /** Delete expired leases; returns how many. */
+  deleteExpiredLeases(now = Date.now()): number {
+    return this.transaction(() =>
+      Number(
+        this.db.prepare('DELETE FROM leases WHERE expires_at IS NOT NULL AND expires_at <= ?').run(now)
+          .changes,
+      ),
+    );
+  }
+
+  close(): void {
+    if (this.db.isOpen) this.db.close();
+  }
+}
+
+function toImageRow(r: Record<string, unknown>): ImageRow {
+  return {
+    name: String(r.name),
+    target: JSON.parse(String(r.descriptor)) as Descriptor,
+    createdAt: String(r.created_at),
+    updatedAt: String(r.updated_at),
+  };
+}

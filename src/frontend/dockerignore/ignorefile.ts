@@ -1,0 +1,56 @@
+/**
+ * Reading .dockerignore files (moby/patternmatcher/ignorefile.ReadAll) and choosing which one
+ * applies: `<Dockerfile>.dockerignore` next to the Dockerfile wins over the context's own.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { goClean, goTrimSpace } from './filepath.ts';
+
+/**
+ * Parse .dockerignore text into patterns: BOM stripped, `#` comment lines skipped (only when `#`
+ * is the first character), whitespace trimmed, paths cleaned, one leading `/` removed, `!` kept.
+ */
+export function readDockerignore(text: string | Uint8Array | null | undefined): string[] {
+  if (text === null || text === undefined) return [];
+  let s = typeof text === 'string' ? text : new TextDecoder('utf-8', { ignoreBOM: true }).decode(text);
+  if (s.startsWith('\uFEFF')) s = s.slice(1);
+  const lines = s.split('\n');
+  // bufio.ScanLines: a final empty line after the last \n is not a line.
+  if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
+  const out: string[] = [];
+  for (let line of lines) {
+    if (line.endsWith('\r')) line = line.slice(0, -1);
+    if (line.startsWith('#')) continue;
+    let pattern = goTrimSpace(line);
+    if (pattern === '') continue;
+    const invert = pattern[0] === '!';
+    if (invert) pattern = goTrimSpace(pattern.slice(1));
+    if (pattern.length > 0) {
+      pattern = goClean(pattern);
+      if (pattern.length > 1 && pattern[0] === '/') pattern = pattern.slice(1);
+    }
+    out.push(invert ? `!${pattern}` : pattern);
+  }
+  return out;
+}
+
+export interface SelectedDockerignore {
+  /** Absolute path of the file used, or undefined when there is none. */
+  path?: string;
+  patterns: string[];
+}
+
+/**
+ * The ignore file BuildKit's Dockerfile frontend uses: `<dockerfile>.dockerignore` beside the
+ * Dockerfile if it exists, else `<contextDir>/.dockerignore`, else none.
+ */
+export function selectDockerignore(contextDir: string, dockerfilePath?: string): SelectedDockerignore {
+  const candidates: string[] = [];
+  if (dockerfilePath)
+    candidates.push(join(dirname(dockerfilePath), `${basename(dockerfilePath)}.dockerignore`));
+  candidates.push(join(contextDir, '.dockerignore'));
+  for (const c of candidates) {
+    if (existsSync(c)) return { path: c, patterns: readDockerignore(readFileSync(c)) };
+  }
+  return { patterns: [] };
+}

@@ -1,0 +1,273 @@
+/**
+ * Walking a build context the way BuildKit's fsutil does: depth-first, a directory before its
+ * entries, entries sorted byte-wise, with exclude patterns (.dockerignore) and include patterns
+ * (COPY sources) layered as filters. Excluded directories are skipped unless an exception could
+ * re-include something below them; parents of included entries are emitted lazily.
+ */
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { KilnError } from '../errors/errors.ts';
+import { EMPTY_MATCH_INFO, type MatchInfo, PatternMatcher } from '../frontend/dockerignore/patternmatcher.ts';
+import { dedupePaths, followLinks } from './follow.ts';
+
+export type EntryType = 'file' | 'dir' | 'symlink' | 'other';
+
+/** One filesystem entry, relative to the walked root (`/`-separated, no leading `/`). */
+export interface WalkEntry {
+  path: string;
+  type: EntryType;
+  /** Full st_mode (type and permission bits). */
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtimeNs: bigint;
+  ino: bigint;
+  dev: bigint;
+  nlink: number;
+  /** Symlink target, as stored. */
+  linkTarget?: string;
+}
+
+/** Return 'skip' to not descend into a directory, or (for a non-directory) to skip its remaining siblings (Go's SkipDir). */
+export type WalkFn = (path: string, entry: WalkEntry, err?: Error) => 'skip' | undefined | void;
+
+/** Something that can be walked, like fsutil's FS. */
+export interface WalkFS {
+  walk(target: string, fn: WalkFn): void;
+}
+
+export interface FilterOptions {
+  includePatterns?: readonly string[];
+  excludePatterns?: readonly string[];
+  /** Symlinks matching these are followed; their in-root targets are included too. */
+  followPaths?: readonly string[];
+}
+
+function typeOf(mode: number): EntryType {
+  switch (mode & 0o170000) {
+    case 0o100000:
+      return 'file';
+    case 0o040000:
+      return 'dir';
+    case 0o120000:
+      return 'symlink';
+    default:
+      return 'other';
+  }
+}
+
+/** lstat `abs` into a WalkEntry named `rel`. */
+export function statEntry(abs: string, rel: string): WalkEntry {
+  const st = lstatSync(abs, { bigint: true });
+  const mode = Number(st.mode);
+  const type = typeOf(mode);
+  const e: WalkEntry = {
+    path: rel,
+    type,
+    mode,
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    size: Number(st.size),
+    mtimeNs: st.mtimeNs,
+    ino: st.ino,
+    dev: st.dev,
+    nlink: Number(st.nlink),
+  };
+  if (type === 'symlink') e.linkTarget = readlinkSync(abs);
+  return e;
+}
+
+/** Byte-wise (UTF-8) name order, as Go sorts directory entries. */
+export function compareNames(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b));
+}
+
+class SkipSiblings extends Error {}
+
+/** The unfiltered directory: fsutil's `NewFS(root)`. */
+export class DirFS implements WalkFS {
+  readonly root: string;
+  constructor(root: string) {
+    this.root = root;
+  }
+
+  walk(target: string, fn: WalkFn): void {
+    const rel = target.replace(/^\/+|\/+$/g, '');
+    if (rel === '' || rel === '.') {
+      this.walkChildren('', fn);
+      return;
+    }
+    let entry: WalkEntry;
+    try {
+      entry = statEntry(join(this.root, rel), rel);
+    } catch (err) {
+      throw new KilnError('CONTEXT_WALK', `cannot stat ${rel} in ${this.root}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+    this.visit(entry, fn);
+  }
+
+  private visit(entry: WalkEntry, fn: WalkFn): void {
+    const r = fn(entry.path, entry);
+    if (r === 'skip') {
+      if (entry.type !== 'dir') throw new SkipSiblings();
+      return;
+    }
+    if (entry.type === 'dir') this.walkChildren(entry.path, fn, entry);
+  }
+
+  private walkChildren(rel: string, fn: WalkFn, self?: WalkEntry): void {
+    let names: string[];
+    try {
+      names = readdirSync(rel === '' ? this.root : join(this.root, rel));
+    } catch (err) {
+      if (!self) throw err;
+      // Report the failure to the callback (Go's WalkDir calls fn a second time with the error).
+      const r = fn(rel, self, err as Error);
+      if (r === 'skip') return;
+      throw err;
+    }
+    names.sort(compareNames);
+    try {
+      for (const name of names) {
+        const childRel = rel === '' ? name : `${rel}/${name}`;
+        let entry: WalkEntry;
+        try {
+          entry = statEntry(join(this.root, childRel), childRel);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed while walking
+          throw err;
+        }
+        this.visit(entry, fn);
+      }
+    } catch (err) {
+      if (err instanceof SkipSiblings) return;
+      throw err;
+    }
+  }
+}
+
+interface VisitedDir {
+  entry: WalkEntry;
+  pathWithSep: string;
+  includeInfo: MatchInfo;
+  excludeInfo: MatchInfo;
+  calledFn: boolean;
+  skipFn: boolean;
+  skippedByFn?: boolean;
+}
+
+/** fsutil's filterFS: include/exclude patterns applied to another WalkFS. */
+export class FilterFS implements WalkFS {
+  readonly inner: WalkFS;
+  readonly include?: PatternMatcher;
+  readonly exclude?: PatternMatcher;
+
+  constructor(inner: WalkFS, opts: FilterOptions & { root?: string }) {
+    this.inner = inner;
+    let includes = opts.includePatterns ? [...opts.includePatterns] : undefined;
+    if (opts.followPaths && opts.followPaths.length > 0) {
+      const root = opts.root ?? (inner instanceof DirFS ? inner.root : undefined);
+      if (root === undefined)
+        throw new KilnError('CONTEXT_FOLLOW_PATHS', 'followPaths needs a directory root');
+      const targets = followLinks(root, opts.followPaths);
+      if (targets) includes = dedupePaths([...(includes ?? []), ...targets].sort());
+    }
+    if (includes && includes.length > 0) this.include = new PatternMatcher(includes);
+    if (opts.excludePatterns && opts.excludePatterns.length > 0)
+      this.exclude = new PatternMatcher(opts.excludePatterns);
+  }
+
+  /** Whether `path` passes this filter (fsutil's filtered Open). */
+  allows(path: string): boolean {
+    if (this.include && !this.include.matchesOrParentMatches(path)) return false;
+    if (this.exclude?.matchesOrParentMatches(path)) return false;
+    return true;
+  }
+
+  walk(target: string, fn: WalkFn): void {
+    const parents: VisitedDir[] = [];
+    this.inner.walk(target, (path, entry, walkErr) => {
+      if (walkErr) {
+        // A directory we could not read: ignore it when the filter hides it anyway.
+        const self = parents.find((p) => p.entry.path === path);
+        if (self?.skipFn) return 'skip';
+        return fn(path, entry, walkErr);
+      }
+      while (parents.length > 0 && !path.startsWith(parents[parents.length - 1].pathWithSep)) parents.pop();
+      // The callback asked to skip a lazily emitted parent: everything below it is skipped.
+      if (parents.some((p) => p.skippedByFn)) return 'skip';
+      const parent = parents[parents.length - 1];
+      const isDir = entry.type === 'dir';
+      const dir: VisitedDir | undefined = isDir
+        ? {
+            entry,
+            pathWithSep: `${path}/`,
+            includeInfo: EMPTY_MATCH_INFO,
+            excludeInfo: EMPTY_MATCH_INFO,
+            calledFn: false,
+            skipFn: false,
+          }
+        : undefined;
+      let skipFn = false;
+      if (this.include) {
+        const r = this.include.matchesUsingParentResults(
+          path,
+          parent ? parent.includeInfo : EMPTY_MATCH_INFO,
+        );
+        if (dir) dir.includeInfo = r.info;
+        if (!r.matched) {
+          if (isDir && this.include.canSkipUnincludedDir(path)) return 'skip';
+          if (!isDir) return undefined;
+          skipFn = true;
+        }
+      }
+      if (this.exclude) {
+        const r = this.exclude.matchesUsingParentResults(
+          path,
+          parent ? parent.excludeInfo : EMPTY_MATCH_INFO,
+        );
+        if (dir) dir.excludeInfo = r.info;
+        if (r.matched) {
+          if (isDir && this.exclude.canSkipExcludedDir(path)) return 'skip';
+          if (!isDir) return undefined;
+          skipFn = true;
+        }
+      }
+      if (dir) {
+        dir.skipFn = skipFn;
+        parents.push(dir);
+      }
+      if (skipFn) return undefined;
+      // Lazily emit the parents that were held back because they did not match themselves.
+      for (const p of parents) {
+        if (p === dir || p.calledFn) continue;
+        p.calledFn = true;
+        if (fn(p.entry.path, p.entry) === 'skip') {
+          p.skippedByFn = true;
+          return 'skip';
+        }
+      }
+      const r = fn(path, entry);
+      if (dir) dir.calledFn = true;
+      return r;
+    });
+  }
+}
+
+/** Walk `root` with filters, returning the entries in walk order. */
+export function walkContext(root: string, opts: FilterOptions = {}, target = ''): WalkEntry[] {
+  const fs = new FilterFS(new DirFS(root), { ...opts, root });
+  const out: WalkEntry[] = [];
+  fs.walk(target, (_path, entry, err) => {
+    if (err)
+      throw new KilnError('CONTEXT_WALK', `cannot read ${entry.path} in ${root}: ${err.message}`, {
+        cause: err,
+      });
+    out.push(entry);
+    return undefined;
+  });
+  return out;
+}

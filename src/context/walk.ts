@@ -30,7 +30,7 @@ export interface WalkEntry {
 }
 
 /** Return 'skip' to not descend into a directory, or (for a non-directory) to skip its remaining siblings (Go's SkipDir). */
-export type WalkFn = (path: string, entry: WalkEntry, err?: Error) => 'skip' | undefined | void;
+export type WalkFn = (path: string, entry: WalkEntry, err?: Error) => 'skip' | undefined;
 
 /** Something that can be walked, like fsutil's FS. */
 export interface WalkFS {

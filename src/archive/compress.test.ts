@@ -1,0 +1,62 @@
+/** Compression: round trips, stable output whatever the input chunking, magic-byte detection. */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { describe, it } from 'node:test';
+import zlib from 'node:zlib';
+import { compressStream, decompressAuto, decompressStream, detectCompression } from './compress.ts';
+
+// Half random, half repetitive: compressible but not trivially.
+const input = Buffer.concat([randomBytes(300_000), Buffer.alloc(700_000, 'kiln layer ')]);
+
+async function run(chunks: Buffer[], t: NodeJS.ReadWriteStream): Promise<Buffer> {
+  const out: Buffer[] = [];
+  await pipeline(Readable.from(chunks), t, async (src: AsyncIterable<Buffer>) => {
+    for await (const c of src) out.push(c);
+  });
+  return Buffer.concat(out);
+}
+
+function chunked(buf: Buffer, size: number): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < buf.length; i += size) out.push(buf.subarray(i, i + size));
+  return out;
+}
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe('compression', () => {
+  for (const c of ['gzip', 'zstd', 'uncompressed'] as const) {
+    it(`${c}: round trip, identical bytes for any input chunking, detected from magic`, async () => {
+      const a = await run(chunked(input, 1 << 20), compressStream(c));
+      const b = await run(chunked(input, 4097), compressStream(c));
+      const d = await run([input], compressStream(c));
+      assert.equal(sha(a), sha(b));
+      assert.equal(sha(a), sha(d));
+      if (c !== 'uncompressed') assert.ok(a.length < input.length * 0.5, `${c} compressed to ${a.length}`);
+      assert.equal(detectCompression(a.subarray(0, 4)), c);
+      assert.equal(sha(await run(chunked(a, 999), decompressStream(c))), sha(input));
+      const auto = await decompressAuto(Readable.from([a.subarray(0, 1), a.subarray(1, 3), a.subarray(3)]));
+      assert.equal(auto.compression, c);
+      assert.equal(sha(Buffer.concat(await auto.stream.toArray())), sha(input));
+    });
+  }
+
+  it('gzip at the default level matches zlib level 6 and is readable by plain gunzip', async () => {
+    const ours = await run([input], compressStream('gzip'));
+    assert.equal(sha(ours), sha(zlib.gzipSync(input, { level: 6 })));
+    assert.equal(sha(zlib.gunzipSync(ours)), sha(input));
+  });
+
+  it('zstd output is a standard frame other decoders accept', async () => {
+    const ours = await run([input], compressStream('zstd'));
+    assert.equal(sha(zlib.zstdDecompressSync(ours)), sha(input));
+  });
+
+  it('accepts "none" and rejects unknown names with a stable code', () => {
+    assert.equal(detectCompression(Buffer.from('ustar')), 'uncompressed');
+    assert.ok(compressStream('none'));
+    assert.throws(() => compressStream('lz4' as 'gzip'), { code: 'COMPRESSION_UNSUPPORTED' });
+  });
+});

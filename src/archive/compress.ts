@@ -1,0 +1,141 @@
+/**
+ * Layer compression: gzip and zstd through node:zlib, one fixed streaming code path each so the
+ * same input always gives the same bytes (and digest), plus detection from magic bytes.
+ */
+import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
+import zlib from 'node:zlib';
+import { KilnError } from '../errors/errors.ts';
+import type { Compression } from '../oci/mediatypes.ts';
+
+export type { Compression };
+
+export interface CompressOptions {
+  /** gzip 1–9 (default 6: level 9 is only ~0.7% smaller and 6x slower); zstd 1–19 (default 3). */
+  level?: number;
+}
+
+/** Decompression output chunk size: 1 MiB makes gunzip ~40% and zstd ~2x faster. */
+const DECOMPRESS_CHUNK = 1 << 20;
+
+/** Accepts the shared spelling ('uncompressed') and the common alias 'none'. */
+export function normalizeCompression(c: Compression | 'none'): Compression {
+  if (c === 'none') return 'uncompressed';
+  if (c === 'uncompressed' || c === 'gzip' || c === 'zstd') return c;
+  throw new KilnError('COMPRESSION_UNSUPPORTED', `unsupported compression "${String(c)}"`, {
+    hint: 'use one of: uncompressed (none), gzip, zstd',
+  });
+}
+
+/** A transform that compresses; a pass-through for 'uncompressed'. */
+export function compressStream(compression: Compression | 'none', options: CompressOptions = {}): Transform {
+  const c = normalizeCompression(compression);
+  if (c === 'gzip') {
+    // zlib's gzip header has mtime 0 and no name, so the output depends only on the input.
+    return new SerialCompressor(zlib.createGzip({ level: options.level ?? 6 }));
+  }
+  if (c === 'zstd') {
+    return new SerialCompressor(
+      zlib.createZstdCompress({
+        params: {
+          [zlib.constants.ZSTD_c_compressionLevel]: options.level ?? 3,
+          [zlib.constants.ZSTD_c_checksumFlag]: 0,
+          // Pin the multi-threading parameter: worker settings change the output bytes.
+          [zlib.constants.ZSTD_c_nbWorkers]: 0,
+        },
+      }),
+    );
+  }
+  return new PassThrough();
+}
+
+/**
+ * Feeds a zlib compressor one chunk at a time, waiting until each is consumed, and ends it
+ * with no data pending. Node's zlib compresses the last chunk with the finish flag when end()
+ * came before it was processed; for zstd that turns the frame into a one-shot compression
+ * with different parameters, so the same bytes could get a different digest depending on
+ * timing and chunking. Here every data chunk goes through the same "continue" path.
+ */
+class SerialCompressor extends Transform {
+  private readonly inner: Transform;
+
+  constructor(inner: Transform) {
+    super();
+    this.inner = inner;
+    inner.on('data', (d: Buffer) => this.push(d));
+    inner.on('error', (err) => this.destroy(err));
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.inner.write(chunk, (err) => cb(err));
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.inner.once('end', () => cb());
+    this.inner.end();
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.inner.destroy();
+    cb(err);
+  }
+}
+
+/** A transform that decompresses; a pass-through for 'uncompressed'. */
+export function decompressStream(compression: Compression | 'none'): Transform {
+  const c = normalizeCompression(compression);
+  if (c === 'gzip') return zlib.createGunzip({ chunkSize: DECOMPRESS_CHUNK });
+  if (c === 'zstd') return zlib.createZstdDecompress({ chunkSize: DECOMPRESS_CHUNK });
+  return new PassThrough();
+}
+
+/**
+ * The compression a blob uses, from its first bytes (gzip 1f 8b, zstd frame 28 b5 2f fd);
+ * anything else is taken as uncompressed. Four bytes suffice.
+ */
+export function detectCompression(head: Uint8Array): Compression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) {
+    return 'zstd';
+  }
+  return 'uncompressed';
+}
+
+/**
+ * Peek at a stream's first bytes, detect its compression, and return the decompressed stream
+ * (the peeked bytes are not lost). `expected` skips detection.
+ */
+export async function decompressAuto(
+  source: Readable | AsyncIterable<Uint8Array>,
+  expected?: Compression | 'none',
+): Promise<{ compression: Compression; stream: Readable }> {
+  const it = source[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let headLen = 0;
+  let ended = false;
+  while (headLen < 4) {
+    const r = await it.next();
+    if (r.done) {
+      ended = true;
+      break;
+    }
+    head.push(Buffer.from(r.value.buffer, r.value.byteOffset, r.value.length));
+    headLen += r.value.length;
+  }
+  const first = Buffer.concat(head);
+  const compression = expected === undefined ? detectCompression(first) : normalizeCompression(expected);
+  const rest = async function* (): AsyncGenerator<Buffer> {
+    if (first.length) yield first;
+    if (ended) return;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield Buffer.from(r.value.buffer, r.value.byteOffset, r.value.length);
+    }
+  };
+  const raw = Readable.from(rest(), { objectMode: false });
+  if (compression === 'uncompressed') return { compression, stream: raw };
+  const d = decompressStream(compression);
+  raw.on('error', (err) => d.destroy(err));
+  raw.pipe(d);
+  return { compression, stream: d };
+}

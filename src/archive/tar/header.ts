@@ -1,0 +1,356 @@
+/**
+ * Tar header blocks: the entry model shared by reader and writer, ustar encoding/decoding
+ * (octal and GNU base-256 numbers), and PAX extended records (binary-safe values, so
+ * `SCHILY.xattr.security.capability` survives).
+ */
+import { KilnError } from '../../errors/errors.ts';
+
+export const BLOCK = 512;
+
+export type TarEntryType = 'file' | 'directory' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo';
+
+/** One archive member as kiln sees it; the reader fills every field, the writer defaults most. */
+export interface TarHeader {
+  /** Member path as stored (no normalization beyond joining the ustar prefix). */
+  path: string;
+  type: TarEntryType;
+  /** Permission bits including setuid/setgid/sticky (07777). */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Content length; 0 for everything except regular files. */
+  size: number;
+  /** Seconds since the epoch; fractional when the archive carries a PAX sub-second mtime. */
+  mtime: number;
+  /** Symlink target or hardlink target path. */
+  linkname: string;
+  uname: string;
+  gname: string;
+  devmajor: number;
+  devminor: number;
+  /** Extended attributes (PAX `SCHILY.xattr.<name>`), values as raw bytes. */
+  xattrs: Record<string, Buffer>;
+}
+
+/** What a caller gives the writer: path and type are required, the rest defaults to zero/empty. */
+export type TarHeaderInput = Pick<TarHeader, 'path' | 'type'> & Partial<TarHeader>;
+
+export function completeHeader(h: TarHeaderInput): TarHeader {
+  return {
+    path: h.path,
+    type: h.type,
+    mode: h.mode ?? (h.type === 'directory' ? 0o755 : 0o644),
+    uid: h.uid ?? 0,
+    gid: h.gid ?? 0,
+    size: h.type === 'file' ? (h.size ?? 0) : 0,
+    mtime: h.mtime ?? 0,
+    linkname: h.linkname ?? '',
+    uname: h.uname ?? '',
+    gname: h.gname ?? '',
+    devmajor: h.devmajor ?? 0,
+    devminor: h.devminor ?? 0,
+    xattrs: h.xattrs ?? {},
+  };
+}
+
+const TYPE_FLAGS: Record<TarEntryType, string> = {
+  file: '0',
+  hardlink: '1',
+  symlink: '2',
+  char: '3',
+  block: '4',
+  directory: '5',
+  fifo: '6',
+};
+
+/** Type flags the reader understands as plain members ('\0' and '7' are old spellings of '0'). */
+export function typeFromFlag(flag: string): TarEntryType | undefined {
+  switch (flag) {
+    case '0':
+    case '\0':
+    case '7':
+      return 'file';
+    case '1':
+      return 'hardlink';
+    case '2':
+      return 'symlink';
+    case '3':
+      return 'char';
+    case '4':
+      return 'block';
+    case '5':
+      return 'directory';
+    case '6':
+      return 'fifo';
+    default:
+      return undefined;
+  }
+}
+
+// ---- numbers ----
+
+/** Largest value an octal field of `width` bytes holds (width-1 digits plus a NUL). */
+function octalMax(width: number): number {
+  return 8 ** (width - 1) - 1;
+}
+
+function writeOctal(buf: Buffer, off: number, width: number, value: number): boolean {
+  if (!Number.isInteger(value) || value < 0 || value > octalMax(width)) return false;
+  buf.write(value.toString(8).padStart(width - 1, '0'), off, width - 1, 'ascii');
+  buf[off + width - 1] = 0;
+  return true;
+}
+
+/** GNU base-256: high bit of the first byte set, big-endian two's complement after it. */
+function writeBase256(buf: Buffer, off: number, width: number, value: number): void {
+  let v = BigInt(value);
+  for (let i = width - 1; i > 0; i--) {
+    buf[off + i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  buf[off] = 0x80;
+}
+
+function readNumber(buf: Buffer, off: number, width: number): number {
+  const first = buf[off];
+  if (first & 0x80) {
+    // base-256 (GNU); 0xff prefix means negative, which no field we use may be.
+    if (first === 0xff) return -1;
+    let v = BigInt(first & 0x7f);
+    for (let i = 1; i < width; i++) v = (v << 8n) | BigInt(buf[off + i]);
+    return Number(v);
+  }
+  let end = off;
+  const stop = off + width;
+  while (end < stop && (buf[end] === 0x20 || buf[end] === 0)) end++;
+  let start = end;
+  while (end < stop && buf[end] >= 0x30 && buf[end] <= 0x37) end++;
+  if (start === end) return 0;
+  let v = 0;
+  for (; start < end; start++) v = v * 8 + (buf[start] - 0x30);
+  return v;
+}
+
+function readString(buf: Buffer, off: number, width: number): string {
+  let end = off;
+  const stop = off + width;
+  while (end < stop && buf[end] !== 0) end++;
+  return buf.toString('utf8', off, end);
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7e) return false;
+  return true;
+}
+
+// ---- PAX records ----
+
+/** Encode one `"<len> <key>=<value>\n"` record; len counts its own digits. */
+function paxRecord(key: string, value: Buffer): Buffer {
+  const body = Buffer.byteLength(key) + value.length + 3; // ' ', '=', '\n'
+  let len = body + String(body).length;
+  if (String(len).length !== String(body).length) len = body + String(len).length;
+  return Buffer.concat([Buffer.from(`${len} ${key}=`), value, Buffer.from('\n')]);
+}
+
+export function encodePax(records: [string, Buffer][]): Buffer {
+  return Buffer.concat(records.map(([k, v]) => paxRecord(k, v)));
+}
+
+/** Parse PAX records; values stay binary (xattrs may hold any byte). */
+export function decodePax(data: Buffer): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  let pos = 0;
+  while (pos < data.length) {
+    if (data[pos] === 0) break; // some writers pad with NULs
+    const sp = data.indexOf(0x20, pos);
+    const len = sp < 0 ? Number.NaN : Number(data.toString('ascii', pos, sp));
+    if (!Number.isInteger(len) || len <= 0 || pos + len > data.length || data[pos + len - 1] !== 0x0a) {
+      throw new KilnError('TAR_INVALID', `malformed PAX record at offset ${pos}`, {
+        hint: 'the archive is corrupt or not a tar file',
+      });
+    }
+    const eq = data.indexOf(0x3d, sp + 1);
+    if (eq < 0 || eq > pos + len - 1) {
+      throw new KilnError('TAR_INVALID', `PAX record without "=" at offset ${pos}`);
+    }
+    out.set(data.toString('utf8', sp + 1, eq), data.subarray(eq + 1, pos + len - 1));
+    pos += len;
+  }
+  return out;
+}
+
+// ---- ustar blocks ----
+
+/** Split a path into ustar prefix (≤155) and name (≤100) at a '/', or undefined when impossible. */
+function splitUstarPath(p: string): [string, string] | undefined {
+  const bytes = Buffer.byteLength(p);
+  if (bytes <= 100) return ['', p];
+  if (bytes > 256) return undefined;
+  for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) {
+    const prefix = p.slice(0, i);
+    const name = p.slice(i + 1);
+    if (Buffer.byteLength(prefix) <= 155 && Buffer.byteLength(name) <= 100 && name !== '')
+      return [prefix, name];
+  }
+  return undefined;
+}
+
+function formatMtime(mtime: number): string {
+  // Up to nanosecond digits, trailing zeros dropped; deterministic for a given number.
+  const s = mtime.toFixed(9).replace(/0+$/, '');
+  return s.endsWith('.') ? s.slice(0, -1) : s;
+}
+
+function fillBlock(
+  block: Buffer,
+  name: string,
+  prefix: string,
+  flag: string,
+  h: TarHeader,
+  size: number,
+  linkname: string,
+): void {
+  block.write(name, 0, 100, 'utf8');
+  writeOctal(block, 100, 8, h.mode & 0o7777);
+  if (!writeOctal(block, 108, 8, h.uid)) writeOctal(block, 108, 8, 0);
+  if (!writeOctal(block, 116, 8, h.gid)) writeOctal(block, 116, 8, 0);
+  if (!writeOctal(block, 124, 12, size)) writeOctal(block, 124, 12, 0);
+  if (!writeOctal(block, 136, 12, Math.max(0, Math.floor(h.mtime)))) writeOctal(block, 136, 12, 0);
+  block.write('        ', 148, 8, 'ascii');
+  block.write(flag, 156, 1, 'ascii');
+  block.write(linkname, 157, 100, 'utf8');
+  block.write('ustar\u000000', 257, 8, 'ascii');
+  if (isAscii(h.uname) && h.uname.length <= 32) block.write(h.uname, 265, 32, 'ascii');
+  if (isAscii(h.gname) && h.gname.length <= 32) block.write(h.gname, 297, 32, 'ascii');
+  if (h.type === 'char' || h.type === 'block') {
+    if (!writeOctal(block, 329, 8, h.devmajor)) writeBase256(block, 329, 8, h.devmajor);
+    if (!writeOctal(block, 337, 8, h.devminor)) writeBase256(block, 337, 8, h.devminor);
+  } else {
+    writeOctal(block, 329, 8, 0);
+    writeOctal(block, 337, 8, 0);
+  }
+  block.write(prefix, 345, 155, 'utf8');
+  let sum = 0;
+  for (let i = 0; i < BLOCK; i++) sum += block[i];
+  block.write(sum.toString(8).padStart(6, '0'), 148, 6, 'ascii');
+  block[154] = 0;
+  block[155] = 0x20;
+}
+
+/**
+ * Encode the header block(s) for one member: a PAX 'x' header when any field does not fit
+ * ustar (long or non-ASCII path/linkname, big ids/size, sub-second mtime, xattrs), then the ustar
+ * block. The output depends only on the header, so archives are reproducible.
+ */
+export function encodeHeader(h: TarHeader): Buffer {
+  const pax: [string, Buffer][] = [];
+  const split = isAscii(h.path) ? splitUstarPath(h.path) : undefined;
+  if (!split) pax.push(['path', Buffer.from(h.path)]);
+  const linkFits = isAscii(h.linkname) && Buffer.byteLength(h.linkname) <= 100;
+  if (!linkFits) pax.push(['linkpath', Buffer.from(h.linkname)]);
+  if (h.uid > octalMax(8)) pax.push(['uid', Buffer.from(String(h.uid))]);
+  if (h.gid > octalMax(8)) pax.push(['gid', Buffer.from(String(h.gid))]);
+  if (h.size > octalMax(12)) pax.push(['size', Buffer.from(String(h.size))]);
+  if (!Number.isInteger(h.mtime) || h.mtime < 0 || h.mtime > octalMax(12)) {
+    pax.push(['mtime', Buffer.from(formatMtime(h.mtime))]);
+  }
+  if (!isAscii(h.uname) || h.uname.length > 32) pax.push(['uname', Buffer.from(h.uname)]);
+  if (!isAscii(h.gname) || h.gname.length > 32) pax.push(['gname', Buffer.from(h.gname)]);
+  for (const name of Object.keys(h.xattrs).sort()) pax.push([`SCHILY.xattr.${name}`, h.xattrs[name]]);
+
+  const [prefix, name] = split ?? ['', truncateUtf8(h.path, 100)];
+  const main = Buffer.alloc(BLOCK);
+  fillBlock(main, name, prefix, TYPE_FLAGS[h.type], h, h.size, linkFits ? h.linkname : '');
+  if (pax.length === 0) return main;
+
+  const body = encodePax(pax);
+  const paxHeader = Buffer.alloc(BLOCK);
+  const base = h.path.replace(/\/+$/, '').split('/').pop() ?? '';
+  const paxName = truncateUtf8(`PaxHeaders.0/${isAscii(base) ? base : 'entry'}`, 100);
+  fillBlock(
+    paxHeader,
+    paxName,
+    '',
+    'x',
+    { ...h, type: 'file', mode: 0o644, uid: 0, gid: 0, mtime: 0, uname: '', gname: '' },
+    body.length,
+    '',
+  );
+  return Buffer.concat([paxHeader, body, Buffer.alloc(padding(body.length)), main]);
+}
+
+function truncateUtf8(s: string, bytes: number): string {
+  const b = Buffer.from(s);
+  if (b.length <= bytes) return s;
+  return b
+    .subarray(0, bytes)
+    .toString('utf8')
+    .replace(/\uFFFD+$/, '');
+}
+
+export function padding(size: number): number {
+  const r = size % BLOCK;
+  return r === 0 ? 0 : BLOCK - r;
+}
+
+/** The raw fields of one ustar/GNU block, before PAX or GNU long-name overrides. */
+export interface RawHeader {
+  name: string;
+  flag: string;
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  linkname: string;
+  uname: string;
+  gname: string;
+  devmajor: number;
+  devminor: number;
+}
+
+/** True for an all-zero block (end-of-archive marker). */
+export function isZeroBlock(block: Buffer): boolean {
+  for (let i = 0; i < BLOCK; i++) if (block[i] !== 0) return false;
+  return true;
+}
+
+/** Decode and checksum-verify one header block. `offset` is only for error messages. */
+export function decodeBlock(block: Buffer, offset: number): RawHeader {
+  const stored = readNumber(block, 148, 8);
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    const b = i >= 148 && i < 156 ? 0x20 : block[i];
+    unsigned += b;
+    signed += b > 127 ? b - 256 : b;
+  }
+  if (stored !== unsigned && stored !== signed) {
+    throw new KilnError('TAR_INVALID', `tar header checksum mismatch at offset ${offset}`, {
+      hint: 'the archive is corrupt, truncated, or not a tar file',
+    });
+  }
+  const magic = block.toString('ascii', 257, 263);
+  const ustar = magic === 'ustar\u0000' || magic === 'ustar ';
+  let name = readString(block, 0, 100);
+  // POSIX ustar prefix; GNU's old format uses those bytes for atime/ctime instead.
+  if (magic === 'ustar\u0000') {
+    const prefix = readString(block, 345, 155);
+    if (prefix) name = `${prefix}/${name}`;
+  }
+  return {
+    name,
+    flag: String.fromCharCode(block[156]),
+    mode: readNumber(block, 100, 8) & 0o7777,
+    uid: readNumber(block, 108, 8),
+    gid: readNumber(block, 116, 8),
+    size: readNumber(block, 124, 12),
+    mtime: readNumber(block, 136, 12),
+    linkname: readString(block, 157, 100),
+    uname: ustar ? readString(block, 265, 32) : '',
+    gname: ustar ? readString(block, 297, 32) : '',
+    devmajor: ustar ? readNumber(block, 329, 8) : 0,
+    devminor: ustar ? readNumber(block, 337, 8) : 0,
+  };
+}

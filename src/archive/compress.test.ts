@@ -1,7 +1,7 @@
 /** Compression: round trips, stable output whatever the input chunking, magic-byte detection. */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
 import zlib from 'node:zlib';
@@ -10,7 +10,7 @@ import { compressStream, decompressAuto, decompressStream, detectCompression } f
 // Half random, half repetitive: compressible but not trivially.
 const input = Buffer.concat([randomBytes(300_000), Buffer.alloc(700_000, 'kiln layer ')]);
 
-async function run(chunks: Buffer[], t: NodeJS.ReadWriteStream): Promise<Buffer> {
+async function run(chunks: Buffer[], t: Transform): Promise<Buffer> {
   const out: Buffer[] = [];
   await pipeline(Readable.from(chunks), t, async (src: AsyncIterable<Buffer>) => {
     for await (const c of src) out.push(c);

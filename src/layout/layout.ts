@@ -1,0 +1,255 @@
+/**
+ * OCI image layout directories (image-spec image-layout.md): `oci-layout`, `index.json` and
+ * `blobs/<alg>/<hex>`. A layout is an ImageSource (pick an entry by name) and an ImageSink (blobs
+ * written temp + rename; tagged roots added to index.json with ref.name and containerd's name).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import type { BlobInfo, BlobProvider } from '../content/content.ts';
+import { type Digest, Digester, digestAlgorithm, digestHex, hashOf, parseDigest } from '../digest/digest.ts';
+import { isErrno, KilnError } from '../errors/errors.ts';
+import type { ImageSink, ImageSource } from '../image/image.ts';
+import { Annotation, type Descriptor } from '../oci/descriptor.ts';
+import type { Index } from '../oci/manifest.ts';
+import { MediaType } from '../oci/mediatypes.ts';
+import { normalizeReference, parseReference } from '../reference/reference.ts';
+
+export const OCI_LAYOUT_FILE = 'oci-layout';
+export const OCI_LAYOUT_CONTENT = '{"imageLayoutVersion":"1.0.0"}';
+
+/** The path of a blob inside a layout (relative, with forward slashes). */
+export function layoutBlobPath(digest: Digest): string {
+  parseDigest(digest);
+  return `blobs/${digestAlgorithm(digest)}/${digestHex(digest)}`;
+}
+
+/** index.json annotations for a named root: containerd's full name plus the OCI ref.name (the tag). */
+export function nameAnnotations(name: string): Record<string, string> {
+  const full = normalizeReference(name);
+  const ref = parseReference(full);
+  return { [Annotation.ContainerdImageName]: full, [Annotation.RefName]: ref.tag ?? full };
+}
+
+/**
+ * The full image name an index.json entry carries, if any: io.containerd.image.name, else a
+ * ref.name that is a whole reference (skopeo writes `name:tag`; a bare tag names no repository).
+ */
+export function entryName(desc: Descriptor): string | undefined {
+  const a = desc.annotations ?? {};
+  const containerd = a[Annotation.ContainerdImageName];
+  if (containerd) return normalizeReference(containerd);
+  const ref = a[Annotation.RefName];
+  if (ref && (ref.includes(':') || ref.includes('/'))) {
+    try {
+      return normalizeReference(ref);
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Pick the index.json entry for `name`: by full name, by ref.name as given, or the only entry
+ * when `name` is undefined. Throws IMAGE_NOT_FOUND listing what the layout has.
+ */
+export function selectEntry(index: Index, name: string | undefined, where: string): Descriptor {
+  const entries = index.manifests;
+  if (name === undefined) {
+    if (entries.length === 1) return entries[0];
+    throw new KilnError('LAYOUT_AMBIGUOUS', `${where} holds ${entries.length} images; say which one`, {
+      hint: `name one of: ${entries.map((e) => entryName(e) ?? e.annotations?.[Annotation.RefName] ?? e.digest).join(', ')}`,
+    });
+  }
+  const byRef = entries.find((e) => e.annotations?.[Annotation.RefName] === name);
+  if (byRef) return byRef;
+  let full: string | undefined;
+  try {
+    full = normalizeReference(name);
+  } catch {
+    full = undefined;
+  }
+  const byName = full ? entries.find((e) => entryName(e) === full) : undefined;
+  if (byName) return byName;
+  const byDigest = entries.find((e) => e.digest === name);
+  if (byDigest) return byDigest;
+  throw new KilnError('IMAGE_NOT_FOUND', `${where} has no image named "${name}"`, {
+    hint: `it has: ${entries.map((e) => entryName(e) ?? e.annotations?.[Annotation.RefName] ?? e.digest).join(', ') || 'nothing'}`,
+  });
+}
+
+/** Blobs of a layout directory, read-only; readBlob verifies. */
+export class LayoutBlobs implements BlobProvider {
+  readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  private path(digest: Digest): string {
+    return join(this.dir, layoutBlobPath(digest));
+  }
+
+  async info(digest: Digest): Promise<BlobInfo | undefined> {
+    try {
+      return { digest, size: (await stat(this.path(digest))).size };
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return undefined;
+      throw err;
+    }
+  }
+
+  async openRead(digest: Digest): Promise<Readable> {
+    try {
+      return (await open(this.path(digest), 'r')).createReadStream();
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) throw missingBlob(this.dir, digest);
+      throw err;
+    }
+  }
+
+  async readBlob(digest: Digest): Promise<Buffer> {
+    let data: Buffer;
+    try {
+      data = await readFile(this.path(digest));
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) throw missingBlob(this.dir, digest);
+      throw err;
+    }
+    const actual = hashOf(digestAlgorithm(digest), data);
+    if (actual !== digest) {
+      throw new KilnError('BLOB_CORRUPT', `${this.path(digest)} hashes to ${actual}, not ${digest}`);
+    }
+    return data;
+  }
+}
+
+function missingBlob(dir: string, digest: Digest): KilnError {
+  return new KilnError('BLOB_NOT_FOUND', `OCI layout ${dir} lacks blob ${digest}`, {
+    hint: 'the layout is incomplete; write it again',
+  });
+}
+
+/** Read a layout's index.json (checking oci-layout). */
+export async function readLayoutIndex(dir: string): Promise<Index> {
+  let layout: string;
+  try {
+    layout = await readFile(join(dir, OCI_LAYOUT_FILE), 'utf8');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) {
+      throw new KilnError('NOT_OCI_LAYOUT', `${dir} is not an OCI image layout (no oci-layout file)`, {
+        hint: 'point at a directory written by kiln, skopeo (oci:DIR) or buildx (type=oci,tar=false)',
+      });
+    }
+    throw err;
+  }
+  const version = (JSON.parse(layout) as { imageLayoutVersion?: string }).imageLayoutVersion;
+  if (version !== '1.0.0') {
+    throw new KilnError('NOT_OCI_LAYOUT', `${dir}: unsupported imageLayoutVersion ${String(version)}`);
+  }
+  try {
+    const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8')) as Index;
+    if (!Array.isArray(index.manifests)) throw new Error('no manifests array');
+    return index;
+  } catch (cause) {
+    throw new KilnError('NOT_OCI_LAYOUT', `${dir}/index.json is missing or invalid`, { cause });
+  }
+}
+
+/** An image of a layout directory as a copy source (`name` picks an index.json entry). */
+export async function layoutSource(dir: string, name?: string): Promise<ImageSource> {
+  const index = await readLayoutIndex(dir);
+  const entry = selectEntry(index, name, `OCI layout ${dir}`);
+  const root: Descriptor = { mediaType: entry.mediaType, digest: entry.digest, size: entry.size };
+  if (entry.platform) root.platform = entry.platform;
+  return { root, blobs: new LayoutBlobs(dir) };
+}
+
+async function writeAtomic(path: string, data: string | Buffer): Promise<void> {
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  await writeFile(tmp, data);
+  await rename(tmp, path);
+}
+
+/** An OCI layout directory as a copy destination (created if needed). */
+export class OciLayoutSink implements ImageSink {
+  readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  private async init(): Promise<void> {
+    await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true });
+    try {
+      await stat(join(this.dir, OCI_LAYOUT_FILE));
+    } catch {
+      await writeAtomic(join(this.dir, OCI_LAYOUT_FILE), OCI_LAYOUT_CONTENT);
+    }
+    try {
+      await stat(join(this.dir, 'index.json'));
+    } catch {
+      await writeAtomic(join(this.dir, 'index.json'), JSON.stringify(emptyIndex()));
+    }
+  }
+
+  async hasBlob(desc: Descriptor): Promise<boolean> {
+    try {
+      return (await stat(join(this.dir, layoutBlobPath(desc.digest)))).size === desc.size;
+    } catch {
+      return false;
+    }
+  }
+
+  async putBlob(desc: Descriptor, data: Readable | AsyncIterable<Uint8Array>): Promise<void> {
+    await this.init();
+    const final = join(this.dir, layoutBlobPath(desc.digest));
+    await mkdir(dirname(final), { recursive: true });
+    const tmp = `${final}.${randomBytes(6).toString('hex')}.tmp`;
+    const fh = await open(tmp, 'wx');
+    const digester = new Digester(digestAlgorithm(desc.digest));
+    try {
+      for await (const chunk of data) {
+        digester.update(chunk);
+        let off = 0;
+        while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+      }
+      const actual = digester.digest();
+      if (actual !== desc.digest || digester.size !== desc.size) {
+        throw new KilnError('DIGEST_MISMATCH', `blob ${desc.digest}: got ${actual} (${digester.size} bytes)`);
+      }
+      await fh.sync();
+      await fh.close();
+      await rename(tmp, final);
+    } catch (err) {
+      await fh.close().catch(() => {});
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  async putManifest(desc: Descriptor, bytes: Buffer, tag?: string): Promise<void> {
+    await this.putBlob(desc, Readable.from([bytes]));
+    if (tag !== undefined) await this.addToIndex(desc, tag);
+  }
+
+  /** Add (or re-point) an index.json entry for `name`. */
+  async addToIndex(desc: Descriptor, name: string): Promise<void> {
+    await this.init();
+    const index = await readLayoutIndex(this.dir);
+    const annotations = nameAnnotations(name);
+    const full = annotations[Annotation.ContainerdImageName];
+    index.manifests = index.manifests.filter((e) => entryName(e) !== full);
+    const entry: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
+    if (desc.platform) entry.platform = desc.platform;
+    entry.annotations = annotations;
+    index.manifests.push(entry);
+    await writeAtomic(join(this.dir, 'index.json'), JSON.stringify(index));
+  }
+}
+
+export function emptyIndex(): Index {
+  return { schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] };
+}

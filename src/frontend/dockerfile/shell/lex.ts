@@ -280,13 +280,18 @@ class ShellWord {
     this.scanner.next();
     if (this.scanner.peek() !== '<') return '<';
     this.scanner.next();
-    // `<<  EOF` keeps its whitespace in the same word so the heredoc is still recognised.
+    let marker = '<<';
+    if (this.scanner.peek() === '-') {
+      this.scanner.next();
+      marker += '-';
+    }
+    // `<<  EOF` / `<<- EOF` keep their whitespace in the same word so the heredoc is still recognised.
     let space = '';
     for (let p = this.scanner.peek(); p === ' ' || p === '\t' || p === '\r'; p = this.scanner.peek()) {
       space += p;
       this.scanner.next();
     }
-    return '<<' + space;
+    return marker + space;
   }
 
   private getEnv(name: string): [string, boolean] {

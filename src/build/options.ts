@@ -1,0 +1,66 @@
+/**
+ * What a build is asked to do, in the words of `docker buildx build`: the context, the
+ * Dockerfile, build args, target, platforms, outputs, cache control, secrets and SSH.
+ */
+import type { Compression } from '../oci/mediatypes.ts';
+import type { Platform } from '../oci/platform.ts';
+import type { ProgressSink } from '../progress/events.ts';
+
+export type OutputType = 'image' | 'registry' | 'oci' | 'docker' | 'local' | 'tar';
+
+export interface OutputSpec {
+  type: OutputType;
+  /** Image names (type=image|registry|docker|oci). */
+  names: string[];
+  /** File or directory (type=oci|docker|tar|local); '-' means stdout for archives. */
+  dest?: string;
+  push: boolean;
+  compression: Compression;
+  compressionLevel?: number;
+  ociMediaTypes: boolean;
+  /** type=oci,tar=false writes a layout directory instead of a tar. */
+  tar: boolean;
+  /** Extra attributes kept for exporters (e.g. annotation.*). */
+  attrs: Record<string, string>;
+}
+
+export interface SecretSpec {
+  id: string;
+  /** A file to read, or an environment variable name. */
+  src?: string;
+  env?: string;
+}
+
+export interface SshSpec {
+  id: string;
+  /** Agent sockets or key files; empty means $SSH_AUTH_SOCK. */
+  paths: string[];
+}
+
+export interface BuildOptions {
+  /** Directory of the build context, or '-' for a tar on stdin. */
+  context: string;
+  /** Path to the Dockerfile ('-' = stdin); default <context>/Dockerfile. */
+  dockerfile?: string;
+  /** The Dockerfile's text when already read (stdin). */
+  dockerfileText?: string;
+  tags: string[];
+  buildArgs: Record<string, string>;
+  labels: Record<string, string>;
+  target?: string;
+  platforms: Platform[];
+  outputs: OutputSpec[];
+  noCache: boolean;
+  noCacheFilter: string[];
+  pull: boolean;
+  secrets: SecretSpec[];
+  ssh: SshSpec[];
+  network: 'default' | 'none' | 'host';
+  /** Extra named contexts (`--build-context name=dir`). */
+  buildContexts: Record<string, string>;
+  parallelism?: number;
+  progress?: ProgressSink;
+  signal?: AbortSignal;
+  /** SOURCE_DATE_EPOCH: clamps timestamps for reproducible images. */
+  sourceDateEpoch?: number;
+}

@@ -1,0 +1,103 @@
+/**
+ * The persistent build cache, in node:sqlite: instruction-cache results (cache key → the
+ * filesystem state a vertex produced) and, per committed snapshot and compression, the layer
+ * blob exported from it, so a warm build neither re-runs steps nor re-compresses layers.
+ * Entries are hints: callers check that the snapshots and blobs they name still exist.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import type { Digest } from '../digest/digest.ts';
+
+export interface LayerRecord {
+  digest: Digest;
+  diffID: Digest;
+  size: number;
+  mediaType: string;
+  /** Size of the uncompressed tar. */
+  uncompressedSize?: number;
+}
+
+export class BuildCache {
+  private readonly db: DatabaseSync;
+
+  constructor(file: string) {
+    mkdirSync(dirname(file), { recursive: true });
+    this.db = new DatabaseSync(file);
+    this.db.exec(`
+      PRAGMA journal_mode = WAL;
+      PRAGMA busy_timeout = 10000;
+      CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT NOT NULL, created INTEGER NOT NULL, used INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS layers (snapshot TEXT NOT NULL, compression TEXT NOT NULL, value TEXT NOT NULL,
+        PRIMARY KEY (snapshot, compression));
+    `);
+  }
+
+  getResult<T>(key: string): T | undefined {
+    const row = this.db.prepare('SELECT value FROM results WHERE key = ?').get(key) as
+      | { value: string }
+      | undefined;
+    if (!row) return undefined;
+    this.db.prepare('UPDATE results SET used = ? WHERE key = ?').run(Date.now(), key);
+    return JSON.parse(row.value) as T;
+  }
+
+  putResult(key: string, value: unknown): void {
+    const now = Date.now();
+    this.db
+      .prepare(
+        'INSERT INTO results (key, value, created, used) VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, used = excluded.used',
+      )
+      .run(key, JSON.stringify(value), now, now);
+  }
+
+  deleteResult(key: string): void {
+    this.db.prepare('DELETE FROM results WHERE key = ?').run(key);
+  }
+
+  /** Every result, for pruning: which snapshots the cache still wants. */
+  allResults<T>(): { key: string; value: T; used: number }[] {
+    return (
+      this.db.prepare('SELECT key, value, used FROM results').all() as {
+        key: string;
+        value: string;
+        used: number;
+      }[]
+    ).map((r) => ({ key: r.key, value: JSON.parse(r.value) as T, used: r.used }));
+  }
+
+  getLayer(snapshot: string, compression: string): LayerRecord | undefined {
+    const row = this.db
+      .prepare('SELECT value FROM layers WHERE snapshot = ? AND compression = ?')
+      .get(snapshot, compression) as { value: string } | undefined;
+    return row ? (JSON.parse(row.value) as LayerRecord) : undefined;
+  }
+
+  putLayer(snapshot: string, compression: string, rec: LayerRecord): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO layers (snapshot, compression, value) VALUES (?, ?, ?)')
+      .run(snapshot, compression, JSON.stringify(rec));
+  }
+
+  deleteLayers(snapshot: string): void {
+    this.db.prepare('DELETE FROM layers WHERE snapshot = ?').run(snapshot);
+  }
+
+  /** Every exported layer, for GC: blobs the cache refers to. */
+  allLayers(): { snapshot: string; record: LayerRecord }[] {
+    return (
+      this.db.prepare('SELECT snapshot, value FROM layers').all() as { snapshot: string; value: string }[]
+    ).map((r) => ({
+      snapshot: r.snapshot,
+      record: JSON.parse(r.value) as LayerRecord,
+    }));
+  }
+
+  clear(): void {
+    this.db.exec('DELETE FROM results; DELETE FROM layers;');
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * Garbage collection and disk usage. Mark from image names and live leases, sweep every other
+ * blob, all inside one `BEGIN IMMEDIATE` transaction; then remove ingest temps whose writer is
+ * gone. `prune` optionally drops images first; `diskUsage` reports what is used and reclaimable.
+ */
+import { readdirSync, statSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import type { BlobInfo } from '../content/content.ts';
+import type { IngestTemp } from '../content/local/local.ts';
+import { type Digest, isDigest } from '../digest/digest.ts';
+import { isErrno } from '../errors/errors.ts';
+import type { Descriptor } from '../oci/descriptor.ts';
+import { ClosureWalker } from './closure.ts';
+import type { Store } from './store.ts';
+
+export interface GcResult {
+  removedBlobs: BlobInfo[];
+  removedTemps: IngestTemp[];
+  expiredLeases: number;
+  reclaimedBytes: number;
+}
+
+type GcStore = Pick<Store, 'content' | 'meta'>;
+
+function listBlobsSync(store: GcStore): BlobInfo[] {
+  const out: BlobInfo[] = [];
+  for (const alg of ['sha256', 'sha512']) {
+    let names: string[];
+    try {
+      names = readdirSync(join(store.content.blobsDir, alg));
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) continue;
+      throw err;
+    }
+    for (const name of names) {
+      const digest = `${alg}:${name}`;
+      if (!isDigest(digest)) continue;
+      try {
+        out.push({ digest, size: statSync(join(store.content.blobsDir, alg, name)).size });
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) throw err;
+      }
+    }
+  }
+  return out;
+}
+
+/** The roots GC keeps: every named image, and every blob a live lease holds (type unknown). */
+function roots(store: GcStore, now: number): Descriptor[] {
+  const out: Descriptor[] = store.meta.listImages().map((r) => r.target);
+  for (const d of store.meta.liveLeaseBlobs(now)) out.push({ mediaType: '', digest: d, size: 0 });
+  return out;
+}
+
+/** Remove unreferenced blobs and stale ingest temps. `dryRun` reports without deleting. */
+export async function collectGarbage(
+  store: GcStore,
+  opts: { dryRun?: boolean; now?: number } = {},
+): Promise<GcResult> {
+  const now = opts.now ?? Date.now();
+  const expiredLeases = opts.dryRun ? 0 : store.meta.deleteExpiredLeases(now);
+  const removedBlobs = store.meta.transaction(() => {
+    const keep = new ClosureWalker(store.content).walk(roots(store, now)).blobs;
+    const removed: BlobInfo[] = [];
+    for (const b of listBlobsSync(store)) {
+      if (keep.has(b.digest)) continue;
+      if (!opts.dryRun) {
+        try {
+          unlinkSync(store.content.blobPath(b.digest));
+        } catch (err) {
+          if (!isErrno(err, 'ENOENT')) throw err;
+        }
+      }
+      removed.push(b);
+    }
+    return removed;
+  });
+  const removedTemps = opts.dryRun ? [] : await store.content.cleanIngests({ now });
+  const reclaimedBytes =
+    removedBlobs.reduce((n, b) => n + b.size, 0) + removedTemps.reduce((n, t) => n + t.size, 0);
+  return { removedBlobs, removedTemps, expiredLeases, reclaimedBytes };
+}
+
+export interface PruneOptions {
+  /** Also remove images: all of them, or (with keepStorage) the least recently named first. */
+  all?: boolean;
+  /** Bytes of image content to keep when removing images with `all`. */
+  keepStorage?: number;
+  dryRun?: boolean;
+}
+
+export interface PruneResult extends GcResult {
+  removedImages: string[];
+}
+
+export async function prune(store: GcStore, opts: PruneOptions = {}): Promise<PruneResult> {
+  const removedImages: string[] = [];
+  if (opts.all) {
+    const walker = new ClosureWalker(store.content);
+    // Oldest names first, as buildx prunes the least recently used cache first.
+    const images = store.meta.listImages().sort((a, b) => a.updatedAt.localeCompare(b.updatedAt));
+    const used = (rows: typeof images) => {
+      let n = 0;
+      for (const s of walker.walk(rows.map((r) => r.target)).blobs.values()) n += s;
+      return n;
+    };
+    let remaining = images;
+    while (remaining.length && (opts.keepStorage === undefined || used(remaining) > opts.keepStorage)) {
+      removedImages.push(remaining[0].name);
+      remaining = remaining.slice(1);
+    }
+    if (!opts.dryRun) store.meta.transaction(() => removedImages.forEach((n) => store.meta.deleteImage(n)));
+  }
+  if (opts.dryRun && removedImages.length) {
+    // What GC would free once those names are gone: blobs outside the remaining closure.
+    const keepNames = new Set(removedImages);
+    const keep = new ClosureWalker(store.content).walk([
+      ...store.meta
+        .listImages()
+        .filter((r) => !keepNames.has(r.name))
+        .map((r) => r.target),
+      ...store.meta.liveLeaseBlobs().map((d) => ({ mediaType: '', digest: d, size: 0 })),
+    ]).blobs;
+    const removedBlobs = listBlobsSync(store).filter((b) => !keep.has(b.digest));
+    return {
+      removedImages,
+      removedBlobs,
+      removedTemps: [],
+      expiredLeases: 0,
+      reclaimedBytes: removedBlobs.reduce((n, b) => n + b.size, 0),
+    };
+  }
+  return { removedImages, ...(await collectGarbage(store, { dryRun: opts.dryRun })) };
+}
+
+export interface ImageUsage {
+  name: string;
+  digest: Digest;
+  /** Bytes of every present blob the image reaches. */
+  size: number;
+  /** Bytes of blobs reached by this name and no other. */
+  unique: number;
+  /** size − unique. */
+  shared: number;
+}
+
+export interface DiskUsage {
+  images: ImageUsage[];
+  /** Bytes of blobs reached by two or more names. */
+  shared: number;
+  /** Bytes GC would free now: unreferenced blobs plus ingest temps. */
+  reclaimable: number;
+  /** Bytes of all blobs plus ingest temps. */
+  total: number;
+  blobs: number;
+  temps: number;
+}
+
+export async function diskUsage(store: GcStore): Promise<DiskUsage> {
+  const walker = new ClosureWalker(store.content);
+  const rows = store.meta.listImages();
+  const closures = rows.map((r) => walker.walk([r.target]).blobs);
+  const users = new Map<Digest, number>();
+  for (const c of closures) for (const d of c.keys()) users.set(d, (users.get(d) ?? 0) + 1);
+  const images: ImageUsage[] = rows.map((r, i) => {
+    let size = 0;
+    let unique = 0;
+    for (const [d, s] of closures[i]) {
+      size += s;
+      if (users.get(d) === 1) unique += s;
+    }
+    return { name: r.name, digest: r.target.digest, size, unique, shared: size - unique };
+  });
+  const all = listBlobsSync(store);
+  const keep = walker.walk(roots(store, Date.now())).blobs;
+  const temps = await store.content.listIngests();
+  const tempBytes = temps.reduce((n, t) => n + t.size, 0);
+  let shared = 0;
+  let total = tempBytes;
+  let reclaimable = tempBytes;
+  for (const b of all) {
+    total += b.size;
+    if (!keep.has(b.digest)) reclaimable += b.size;
+    if ((users.get(b.digest) ?? 0) > 1) shared += b.size;
+  }
+  return { images, shared, reclaimable, total, blobs: all.length, temps: temps.length };
+}

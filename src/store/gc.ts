@@ -109,7 +109,10 @@ export async function prune(store: GcStore, opts: PruneOptions = {}): Promise<Pr
       removedImages.push(remaining[0].name);
       remaining = remaining.slice(1);
     }
-    if (!opts.dryRun) store.meta.transaction(() => removedImages.forEach((n) => store.meta.deleteImage(n)));
+    if (!opts.dryRun)
+      store.meta.transaction(() => {
+        for (const n of removedImages) store.meta.deleteImage(n);
+      });
   }
   if (opts.dryRun && removedImages.length) {
     // What GC would free once those names are gone: blobs outside the remaining closure.

@@ -1,0 +1,84 @@
+/**
+ * The executor contract: run one process in a container whose rootfs is a snapshot's mounts,
+ * with extra mounts, a user, a network mode and a platform. The runc implementation lives in
+ * runc/; RUN --mount preparation (cache, secret, ssh, …) in run-mounts.ts.
+ */
+import type { Readable } from 'node:stream';
+import type { Platform } from '../oci/platform.ts';
+import type { Mount } from '../snapshot/snapshotter.ts';
+
+/**
+ * 'none': own network namespace with only loopback. 'host': the host's network. 'default':
+ * kiln has no CNI bridge, so it is the host's network (as BuildKit without CNI does).
+ */
+export type NetworkMode = 'none' | 'host' | 'default';
+
+export interface BindMount {
+  type: 'bind';
+  /** Host path of a file, directory or socket. */
+  source: string;
+  /** Absolute path in the container. */
+  target: string;
+  readonly?: boolean;
+}
+
+export interface TmpfsMount {
+  type: 'tmpfs';
+  target: string;
+  /** Size limit in bytes. */
+  size?: number;
+  mode?: number;
+}
+
+export type ExecMount = BindMount | TmpfsMount;
+
+export interface ExtraHost {
+  host: string;
+  ip: string;
+}
+
+export interface ExecSpec {
+  /** The rootfs, as the snapshotter's mounts(key) returns it. */
+  rootfs: Mount[];
+  args: string[];
+  /** KEY=value; PATH and HOME get defaults when absent. */
+  env?: string[];
+  /** Working directory, created (root-owned) when missing. Default '/'. */
+  cwd?: string;
+  /** `user`, `uid`, `user:group` or `uid:gid`; names resolve through the rootfs's /etc files. */
+  user?: string;
+  hostname?: string;
+  /** Default 'none'. */
+  network?: NetworkMode;
+  mounts?: ExecMount[];
+  extraHosts?: ExtraHost[];
+  /** Platform of the rootfs; a foreign architecture runs through qemu-user-static binfmt. */
+  platform?: Platform;
+  /** RUN --security=insecure: all capabilities, no masked paths, writable /sys. */
+  securityInsecure?: boolean;
+}
+
+/** Where output goes: a callback per chunk or a writable stream. */
+export type OutputSink = ((chunk: Buffer) => void) | NodeJS.WritableStream;
+
+export interface ExecIO {
+  stdin?: Readable;
+  stdout?: OutputSink;
+  stderr?: OutputSink;
+  /** Aborting kills the container; run() then rejects with code EXEC_CANCELED. */
+  signal?: AbortSignal;
+}
+
+export interface ExecResult {
+  exitCode: number;
+  /** Wall-clock milliseconds the container ran. */
+  durationMs: number;
+}
+
+export interface Executor {
+  /**
+   * Run the process to completion. A non-zero exit rejects with code EXEC_FAILED (the error's
+   * `exitStatus` and `outputTail` properties carry details); the container is always deleted.
+   */
+  run(spec: ExecSpec, io?: ExecIO): Promise<ExecResult>;
+}

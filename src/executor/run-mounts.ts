@@ -1,0 +1,324 @@
+/**
+ * RUN --mount preparation: turns cache, tmpfs, bind, secret and ssh mount requests into the
+ * executor's bind/tmpfs mounts plus environment, and a cleanup that undoes everything. Cache
+ * directories persist under <stateRoot>/cache-mounts keyed by id; secrets live on a tmpfs and
+ * are bind-mounted read-only, so they never reach a layer; ssh forwards to an agent socket.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { isErrno, KilnError } from '../errors/errors.ts';
+import { isMountPoint, mountAll, unmount } from '../snapshot/mount.ts';
+import type { ExecMount } from './executor.ts';
+
+export type CacheSharing = 'shared' | 'locked' | 'private';
+
+export interface CacheMountSpec {
+  type: 'cache';
+  target: string;
+  /** Cache identity; defaults to the target path, as in BuildKit. */
+  id?: string;
+  sharing?: CacheSharing;
+  readonly?: boolean;
+  /** Owner and mode of the cache directory when it is first created (default 0:0, 0755). */
+  uid?: number;
+  gid?: number;
+  mode?: number;
+}
+
+export interface TmpfsMountSpec {
+  type: 'tmpfs';
+  target: string;
+  size?: number;
+}
+
+export interface BindMountSpec {
+  type: 'bind';
+  target: string;
+  /** Host directory (or file) the caller has prepared, e.g. a mounted snapshot or the context. */
+  source: string;
+  /** Default true. */
+  readonly?: boolean;
+}
+
+export interface SecretMountSpec {
+  type: 'secret';
+  id: string;
+  /** Default /run/secrets/<id>. */
+  target?: string;
+  data: Uint8Array | string;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+}
+
+export interface SshMountSpec {
+  type: 'ssh';
+  id?: string;
+  /** Default /run/buildkit/ssh_agent.<n>. */
+  target?: string;
+  /** Host path of the ssh agent socket (e.g. $SSH_AUTH_SOCK). */
+  socket: string;
+  mode?: number;
+  uid?: number;
+  gid?: number;
+}
+
+export type RunMountSpec = CacheMountSpec | TmpfsMountSpec | BindMountSpec | SecretMountSpec | SshMountSpec;
+
+export interface PreparedRunMounts {
+  mounts: ExecMount[];
+  /** Extra environment for the process (SSH_AUTH_SOCK). */
+  env: string[];
+  /** Release locks, unmount secret tmpfs, stop ssh forwarding, drop private cache copies. Idempotent. */
+  cleanup(): Promise<void>;
+}
+
+export async function prepareRunMounts(specs: RunMountSpec[], stateRoot: string): Promise<PreparedRunMounts> {
+  const mounts: ExecMount[] = [];
+  const env: string[] = [];
+  const undo: (() => Promise<void>)[] = [];
+  let sshIndex = 0;
+  let secretsDir: string | undefined;
+  const cleanup = async () => {
+    while (undo.length > 0) await undo.pop()!().catch(() => undefined);
+  };
+  try {
+    for (const spec of specs) {
+      switch (spec.type) {
+        case 'cache': {
+          const { dir, release } = await acquireCache(spec, stateRoot);
+          undo.push(release);
+          mounts.push({ type: 'bind', source: dir, target: spec.target, readonly: spec.readonly ?? false });
+          break;
+        }
+        case 'tmpfs':
+          mounts.push({ type: 'tmpfs', target: spec.target, size: spec.size });
+          break;
+        case 'bind':
+          await fs.stat(spec.source).catch((err) => {
+            throw new KilnError('MOUNT_SOURCE_MISSING', `bind mount source ${spec.source} does not exist`, {
+              cause: err,
+            });
+          });
+          mounts.push({
+            type: 'bind',
+            source: spec.source,
+            target: spec.target,
+            readonly: spec.readonly ?? true,
+          });
+          break;
+        case 'secret': {
+          if (!secretsDir) {
+            secretsDir = await makeSecretsDir(stateRoot);
+            const d = secretsDir;
+            undo.push(() => removeSecretsDir(d));
+          }
+          const file = path.join(secretsDir, createHash('sha256').update(spec.id).digest('hex').slice(0, 16));
+          await fs.writeFile(file, spec.data, { mode: spec.mode ?? 0o400, flag: 'wx' });
+          await fs.chmod(file, spec.mode ?? 0o400);
+          await fs.chown(file, spec.uid ?? 0, spec.gid ?? 0);
+          mounts.push({
+            type: 'bind',
+            source: file,
+            target: spec.target ?? `/run/secrets/${spec.id}`,
+            readonly: true,
+          });
+          break;
+        }
+        case 'ssh': {
+          const target = spec.target ?? `/run/buildkit/ssh_agent.${sshIndex++}`;
+          const { socket, close } = await forwardSocket(spec, stateRoot);
+          undo.push(close);
+          mounts.push({ type: 'bind', source: socket, target, readonly: false });
+          if (!env.some((e) => e.startsWith('SSH_AUTH_SOCK='))) env.push(`SSH_AUTH_SOCK=${target}`);
+          break;
+        }
+        default:
+          throw new KilnError(
+            'MOUNT_TYPE_UNKNOWN',
+            `unknown RUN --mount type "${(spec as { type: string }).type}"`,
+            {
+              hint: 'Use bind, cache, tmpfs, secret or ssh.',
+            },
+          );
+      }
+    }
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+  return { mounts, env, cleanup };
+}
+
+// ---- cache mounts -------------------------------------------------------------------------
+
+/** Users of each cache id in this process, for private and locked sharing. */
+const inUse = new Map<string, number>();
+const lockQueues = new Map<string, Promise<void>>();
+
+async function acquireCache(
+  spec: CacheMountSpec,
+  stateRoot: string,
+): Promise<{ dir: string; release: () => Promise<void> }> {
+  const id = spec.id || spec.target;
+  const base = path.join(
+    stateRoot,
+    'cache-mounts',
+    createHash('sha256').update(id).digest('hex').slice(0, 32),
+  );
+  await fs.mkdir(base, { recursive: true, mode: 0o700 });
+  const sharing = spec.sharing ?? 'shared';
+  if (sharing === 'private' && (inUse.get(id) ?? 0) > 0) {
+    // BuildKit semantics: a concurrent private user gets its own fresh instance.
+    const dir = path.join(base, `private-${randomBytes(6).toString('hex')}`);
+    await createCacheDir(dir, spec);
+    return { dir, release: () => fs.rm(dir, { recursive: true, force: true }) };
+  }
+  let releaseLock = async () => {};
+  if (sharing === 'locked') releaseLock = await lockCache(id, path.join(base, 'lock'));
+  inUse.set(id, (inUse.get(id) ?? 0) + 1);
+  const dir = path.join(base, 'data');
+  try {
+    await createCacheDir(dir, spec);
+  } catch (err) {
+    inUse.set(id, (inUse.get(id) ?? 1) - 1);
+    await releaseLock();
+    throw err;
+  }
+  return {
+    dir,
+    release: async () => {
+      inUse.set(id, (inUse.get(id) ?? 1) - 1);
+      await releaseLock();
+    },
+  };
+}
+
+async function createCacheDir(dir: string, spec: CacheMountSpec): Promise<void> {
+  try {
+    await fs.mkdir(dir, { mode: 0o700 });
+  } catch (err) {
+    if (isErrno(err, 'EEXIST')) return;
+    throw err;
+  }
+  await fs.chown(dir, spec.uid ?? 0, spec.gid ?? 0);
+  await fs.chmod(dir, spec.mode ?? 0o755);
+}
+
+/** Serialize users of one cache id: a promise chain in this process, an O_EXCL lock file across processes. */
+async function lockCache(id: string, lockFile: string): Promise<() => Promise<void>> {
+  const prev = lockQueues.get(id) ?? Promise.resolve();
+  let releaseLocal!: () => void;
+  const mine = new Promise<void>((r) => (releaseLocal = r));
+  const chained = prev.then(() => mine);
+  lockQueues.set(id, chained);
+  await prev;
+  try {
+    for (;;) {
+      try {
+        const fh = await fs.open(lockFile, 'wx', 0o600);
+        await fh.writeFile(String(process.pid));
+        await fh.close();
+        break;
+      } catch (err) {
+        if (!isErrno(err, 'EEXIST')) throw err;
+        const holder = Number(await fs.readFile(lockFile, 'utf8').catch(() => ''));
+        if (!holder || !alive(holder)) await fs.rm(lockFile, { force: true });
+        else await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  } catch (err) {
+    releaseLocal();
+    throw err;
+  }
+  return async () => {
+    await fs.rm(lockFile, { force: true });
+    if (lockQueues.get(id) === chained) lockQueues.delete(id);
+    releaseLocal();
+  };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return isErrno(err, 'EPERM');
+  }
+}
+
+// ---- secrets ------------------------------------------------------------------------------
+
+/** A private tmpfs (memory only, so secrets never touch the disk) for this run's secret files. */
+async function makeSecretsDir(stateRoot: string): Promise<string> {
+  const dir = path.join(stateRoot, 'secrets', randomBytes(8).toString('hex'));
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  try {
+    await mountAll(
+      [{ type: 'tmpfs', source: 'tmpfs', options: ['size=16m', 'mode=0700', 'nosuid', 'nodev', 'noexec'] }],
+      dir,
+    );
+  } catch (err) {
+    await fs.rmdir(dir).catch(() => undefined);
+    throw new KilnError('SECRET_TMPFS_FAILED', 'cannot mount a tmpfs for secrets', {
+      cause: err,
+      hint: 'Secret mounts need root (to mount a tmpfs) like RUN itself.',
+    });
+  }
+  return dir;
+}
+
+async function removeSecretsDir(dir: string): Promise<void> {
+  if (await isMountPoint(dir)) await unmount(dir);
+  await fs.rm(dir, { recursive: true, force: true });
+}
+
+// ---- ssh ----------------------------------------------------------------------------------
+
+/**
+ * A socket owned by the requested uid/gid/mode that forwards each connection to the host
+ * agent, so the container never gets (or chmods) the host's own socket.
+ */
+async function forwardSocket(
+  spec: SshMountSpec,
+  stateRoot: string,
+): Promise<{ socket: string; close: () => Promise<void> }> {
+  await fs.stat(spec.socket).catch((err) => {
+    throw new KilnError(
+      'SSH_AGENT_MISSING',
+      `ssh agent socket ${spec.socket} for --mount=type=ssh${spec.id ? `,id=${spec.id}` : ''} does not exist`,
+      {
+        cause: err,
+        hint: 'Start ssh-agent and pass --ssh default=$SSH_AUTH_SOCK.',
+      },
+    );
+  });
+  const dir = path.join(stateRoot, 'ssh', randomBytes(8).toString('hex'));
+  await fs.mkdir(dir, { recursive: true, mode: 0o711 });
+  const socket = path.join(dir, 'agent.sock');
+  const server = net.createServer((conn) => {
+    const upstream = net.connect(spec.socket);
+    conn.pipe(upstream).pipe(conn);
+    const end = () => {
+      conn.destroy();
+      upstream.destroy();
+    };
+    conn.on('error', end);
+    upstream.on('error', end);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socket, resolve);
+  });
+  await fs.chown(socket, spec.uid ?? 0, spec.gid ?? 0);
+  await fs.chmod(socket, spec.mode ?? 0o600);
+  return {
+    socket,
+    close: async () => {
+      await new Promise<void>((r) => server.close(() => r()));
+      await fs.rm(dir, { recursive: true, force: true });
+    },
+  };
+}

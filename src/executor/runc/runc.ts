@@ -1,0 +1,284 @@
+/**
+ * The runc executor: mount the rootfs at <bundle>/rootfs, write config.json, and run
+ * `runc --root <state>/runc run --bundle <bundle> <id>` in the foreground with piped output.
+ * Abort kills the container; the container, the mounts and the bundle are always cleaned up.
+ */
+import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { KilnError } from '../../errors/errors.ts';
+import { hostPlatform, normalizePlatform, type Platform } from '../../oci/platform.ts';
+import { mountAll, unmount } from '../../snapshot/mount.ts';
+import type { ExecIO, ExecResult, ExecSpec, Executor, OutputSink } from '../executor.ts';
+import { ensureInRoot } from '../rootpath.ts';
+import { resolveUser } from '../user.ts';
+import { writeEtcFiles } from './etc.ts';
+import { buildSpec, systemMounts } from './spec.ts';
+import { StubTracker } from './stubs.ts';
+
+const execFileP = promisify(execFile);
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const TAIL_LINES = 20;
+
+/** EXEC_FAILED with the details a renderer or a retry policy needs. */
+export class ExecFailedError extends KilnError {
+  readonly exitStatus: number;
+  readonly signal?: string;
+  readonly outputTail: string;
+  constructor(args: string[], exitStatus: number, signal: string | undefined, outputTail: string) {
+    const how = signal
+      ? `was killed by ${signal} (exit status ${exitStatus})`
+      : `exited with code ${exitStatus}`;
+    super('EXEC_FAILED', `process "${args.join(' ')}" ${how}${outputTail ? `\n${outputTail}` : ''}`, {
+      hint: "Look at the output above for the command's own error.",
+    });
+    this.exitStatus = exitStatus;
+    this.signal = signal;
+    this.outputTail = outputTail;
+  }
+}
+
+export interface RuncExecutorOptions {
+  /** kiln's state directory: runc state goes to <stateRoot>/runc, bundles to <stateRoot>/bundles. */
+  stateRoot: string;
+  /** The runc binary (default: `runc` from PATH). */
+  runc?: string;
+}
+
+export class RuncExecutor implements Executor {
+  private readonly runcRoot: string;
+  private readonly bundles: string;
+  private readonly runc: string;
+
+  constructor(opts: RuncExecutorOptions) {
+    this.runcRoot = path.join(opts.stateRoot, 'runc');
+    this.bundles = path.join(opts.stateRoot, 'bundles');
+    this.runc = opts.runc ?? 'runc';
+  }
+
+  async run(spec: ExecSpec, io: ExecIO = {}): Promise<ExecResult> {
+    io.signal?.throwIfAborted();
+    checkPlatform(spec.platform);
+    const id = `kiln-${randomBytes(8).toString('hex')}`;
+    const bundle = path.join(this.bundles, id);
+    const rootfs = path.join(bundle, 'rootfs');
+    await fs.mkdir(rootfs, { recursive: true, mode: 0o700 });
+    await fs.mkdir(this.runcRoot, { recursive: true, mode: 0o700 });
+    let mounted = false;
+    const upper = spec.rootfs.flatMap((m) => m.options).find((o) => o.startsWith('upperdir='));
+    const stubs = new StubTracker(rootfs, upper?.slice('upperdir='.length));
+    try {
+      await mountAll(spec.rootfs, rootfs);
+      mounted = true;
+      try {
+        return await this.runMounted(id, bundle, rootfs, stubs, spec, io);
+      } finally {
+        await stubs.removeStubs();
+      }
+    } finally {
+      if (mounted) await unmount(rootfs);
+      await stubs.pruneUpper();
+      await fs.rm(bundle, { recursive: true, force: true });
+    }
+  }
+
+  private async runMounted(
+    id: string,
+    bundle: string,
+    rootfs: string,
+    stubs: StubTracker,
+    spec: ExecSpec,
+    io: ExecIO,
+  ): Promise<ExecResult> {
+    const user = await resolveUser(rootfs, spec.user);
+    const cwd = spec.cwd || '/';
+    // The working directory is created for good (Docker does the same); it is not a stub.
+    await ensureInRoot(rootfs, cwd, 'dir');
+    const hostname = spec.hostname || 'kiln';
+    const network = spec.network ?? 'none';
+    const etc = await writeEtcFiles(bundle, hostname, network, spec.extraHosts);
+    const mounts = spec.mounts ?? [];
+    for (const m of systemMounts(false)) {
+      if (!m.destination.startsWith('/dev/')) await stubs.ensure(m.destination, 'dir');
+    }
+    for (const f of ['/etc/hosts', '/etc/resolv.conf', '/etc/hostname']) await stubs.ensure(f, 'file');
+    const earlier: string[] = ['/dev', '/proc', '/sys'];
+    for (const m of mounts) {
+      if (!m.target.startsWith('/')) {
+        throw new KilnError('EXEC_BAD_MOUNT', `mount target "${m.target}" is not an absolute path`);
+      }
+      // Targets below another mount are created by runc inside that mount, not in the rootfs.
+      if (!earlier.some((e) => m.target === e || m.target.startsWith(`${e}/`))) {
+        const isFile = m.type === 'bind' && !(await fs.stat(m.source)).isDirectory();
+        await stubs.ensure(m.target, isFile ? 'file' : 'dir');
+      }
+      earlier.push(m.target);
+    }
+    const env = withDefaults(spec.env ?? [], user.home);
+    const config = buildSpec({
+      args: spec.args,
+      env,
+      cwd,
+      user,
+      hostname,
+      network,
+      etc,
+      mounts,
+      securityInsecure: spec.securityInsecure ?? false,
+      cgroupsPath: `/kiln/${id}`,
+    });
+    await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(config, null, 2));
+    return this.runContainer(id, bundle, spec.args, io);
+  }
+
+  private async runContainer(id: string, bundle: string, args: string[], io: ExecIO): Promise<ExecResult> {
+    const started = Date.now();
+    const tail = new OutputTail();
+    const child = spawn(this.runc, ['--root', this.runcRoot, 'run', '--bundle', bundle, id], {
+      stdio: [io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    });
+    if (io.stdin && child.stdin) io.stdin.pipe(child.stdin);
+    child.stdout!.on('data', (c: Buffer) => {
+      tail.push(c);
+      emit(io.stdout, c);
+    });
+    child.stderr!.on('data', (c: Buffer) => {
+      tail.push(c);
+      emit(io.stderr, c);
+    });
+    let aborted = false;
+    const onAbort = () => {
+      aborted = true;
+      void this.kill(id);
+    };
+    io.signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
+        (resolve, reject) => {
+          child.once('error', (err) =>
+            reject(
+              new KilnError('EXEC_RUNTIME_MISSING', `cannot start ${this.runc}: ${err.message}`, {
+                cause: err,
+                hint: 'Install runc (apt-get install runc) or run scripts/setup.sh.',
+              }),
+            ),
+          );
+          child.once('close', (c, s) => resolve({ code: c, signal: s }));
+        },
+      );
+      if (aborted) {
+        throw new KilnError('EXEC_CANCELED', `process "${args.join(' ')}" was canceled`, {
+          cause: io.signal?.reason,
+        });
+      }
+      const status = code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0);
+      if (status !== 0 && /level=error msg="runc run failed/.test(tail.text())) {
+        throw new KilnError(
+          'EXEC_RUNTIME_FAILED',
+          `runc could not start "${args.join(' ')}":\n${tail.text()}`,
+          {
+            hint: 'The container setup failed before the command ran; this is a kiln or host problem.',
+          },
+        );
+      }
+      if (status !== 0) {
+        // runc reports a container killed by signal N as 128+N.
+        const sig = status > 128 && status < 128 + 65 ? signalName(status - 128) : undefined;
+        throw new ExecFailedError(args, status, sig, tail.text());
+      }
+      return { exitCode: 0, durationMs: Date.now() - started };
+    } finally {
+      io.signal?.removeEventListener('abort', onAbort);
+      await this.delete(id);
+    }
+  }
+
+  private async kill(id: string): Promise<void> {
+    await execFileP(this.runc, ['--root', this.runcRoot, 'kill', '--all', id, 'KILL']).catch(() => undefined);
+  }
+
+  private async delete(id: string): Promise<void> {
+    await execFileP(this.runc, ['--root', this.runcRoot, 'delete', '--force', id]).catch(() => undefined);
+  }
+}
+
+function withDefaults(env: string[], home: string): string[] {
+  const out = [...env];
+  if (!out.some((e) => e.startsWith('PATH='))) out.unshift(`PATH=${DEFAULT_PATH}`);
+  if (!out.some((e) => e.startsWith('HOME='))) out.push(`HOME=${home}`);
+  return out;
+}
+
+function emit(sink: OutputSink | undefined, chunk: Buffer): void {
+  if (!sink) return;
+  if (typeof sink === 'function') sink(chunk);
+  else sink.write(chunk);
+}
+
+function signalName(n: number): string | undefined {
+  return Object.entries(os.constants.signals).find(([, v]) => v === n)?.[0];
+}
+
+/** The last lines of combined output, for error messages. */
+class OutputTail {
+  private buf = '';
+  push(c: Buffer): void {
+    this.buf = (this.buf + c.toString('utf8')).slice(-8192);
+  }
+  text(): string {
+    return this.buf.replace(/\n$/, '').split('\n').slice(-TAIL_LINES).join('\n');
+  }
+}
+
+/** qemu's names for OCI architectures. */
+const QEMU_ARCH: Record<string, string> = {
+  amd64: 'x86_64',
+  arm64: 'aarch64',
+  arm: 'arm',
+  '386': 'i386',
+  ppc64le: 'ppc64le',
+  s390x: 's390x',
+  riscv64: 'riscv64',
+  mips64le: 'mips64el',
+};
+
+/**
+ * A foreign architecture needs a qemu binfmt handler with the F (fix binary) flag, so the
+ * interpreter is opened on the host and works inside any rootfs.
+ */
+export function checkPlatform(platform: Platform | undefined): void {
+  if (!platform) return;
+  const want = normalizePlatform(platform);
+  const host = hostPlatform();
+  if (
+    want.architecture === host.architecture ||
+    (host.architecture === 'amd64' && want.architecture === '386')
+  )
+    return;
+  const name = QEMU_ARCH[want.architecture] ?? want.architecture;
+  const file = `/proc/sys/fs/binfmt_misc/qemu-${name}`;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    throw new KilnError(
+      'EXEC_PLATFORM_UNSUPPORTED',
+      `cannot run ${want.os}/${want.architecture} binaries: no binfmt handler ${file}`,
+      {
+        hint: 'Install qemu-user-static and binfmt-support (scripts/setup.sh does), or build for the host platform.',
+      },
+    );
+  }
+  const flags = /^flags: (\S*)/m.exec(text)?.[1] ?? '';
+  if (!text.startsWith('enabled') || !flags.includes('F')) {
+    throw new KilnError(
+      'EXEC_PLATFORM_UNSUPPORTED',
+      `binfmt handler ${file} is ${text.startsWith('enabled') ? 'missing the F (fix binary) flag' : 'disabled'}`,
+      { hint: `Run: update-binfmts --enable qemu-${name} (with qemu-user-static's F flag).` },
+    );
+  }
+}

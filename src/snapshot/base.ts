@@ -1,0 +1,308 @@
+/**
+ * The part of a snapshotter both drivers share: keys, parent chains, metadata, directory
+ * allocation, stale-state cleanup on open, and withMounted. A driver supplies how a snapshot's
+ * directory is filled, what to mount, and how layers are diffed and applied.
+ */
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import type { LayerEntry } from '../archive/entries.ts';
+import { isErrno, KilnError } from '../errors/errors.ts';
+import { MetadataStore, ownerDead, type SnapshotRecord, selfOwner, toInfo } from './metadata.ts';
+import { isMountPoint, mountAll, unmount } from './mount.ts';
+import type {
+  Mount,
+  SnapshotInfo,
+  SnapshotKind,
+  SnapshotOptions,
+  Snapshotter,
+  Usage,
+} from './snapshotter.ts';
+
+/** Snapshot directories younger than this without a record may belong to a prepare in flight elsewhere. */
+const ORPHAN_AGE_MS = 60_000;
+
+export abstract class BaseSnapshotter implements Snapshotter {
+  abstract readonly driver: string;
+  readonly root: string;
+  protected readonly meta: MetadataStore;
+  protected readonly snapshotsDir: string;
+  private readonly mountsDir: string;
+
+  protected constructor(root: string) {
+    this.root = path.resolve(root);
+    this.meta = new MetadataStore(this.root);
+    this.snapshotsDir = path.join(this.root, 'snapshots');
+    this.mountsDir = path.join(this.root, 'mounts');
+  }
+
+  /** Fill a new snapshot directory `dir` (already created) for a snapshot over `parents`. */
+  protected abstract populate(dir: string, parents: SnapshotRecord[], kind: SnapshotKind): Promise<void>;
+  /** What to mount for `rec` whose parent chain (nearest first) is `parents`. */
+  protected abstract mountsFor(rec: SnapshotRecord, parents: SnapshotRecord[]): Mount[];
+  protected abstract diffOf(rec: SnapshotRecord, parents: SnapshotRecord[]): Promise<LayerEntry[]>;
+  /** Unpack `layer` into the freshly prepared active snapshot `rec`. */
+  protected abstract applyInto(
+    rec: SnapshotRecord,
+    parents: SnapshotRecord[],
+    layer: Readable,
+  ): Promise<void>;
+
+  /** Create the directories and remove what a killed process left behind. */
+  protected async init(): Promise<void> {
+    await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
+    await this.meta.init();
+    await fs.mkdir(this.snapshotsDir, { recursive: true, mode: 0o700 });
+    await fs.mkdir(this.mountsDir, { recursive: true, mode: 0o700 });
+    await this.cleanupStale();
+  }
+
+  /** Record which driver owns `root` (after it proved it works); a root never changes drivers. */
+  protected async claimRoot(): Promise<void> {
+    const file = path.join(this.root, 'driver');
+    const existing = await fs.readFile(file, 'utf8').catch(() => undefined);
+    if (existing === undefined) await fs.writeFile(file, this.driver);
+    else if (existing.trim() !== this.driver) {
+      throw new KilnError(
+        'SNAPSHOTTER_MISMATCH',
+        `${this.root} holds ${existing.trim()} snapshots, not ${this.driver}`,
+        {
+          hint: 'Use a separate root directory per snapshotter driver.',
+        },
+      );
+    }
+  }
+
+  protected snapshotDir(id: string): string {
+    return path.join(this.snapshotsDir, id);
+  }
+
+  /** The directory holding a snapshot's files (the overlay upper dir, or the full copy). */
+  protected fsDir(id: string): string {
+    return path.join(this.snapshotsDir, id, 'fs');
+  }
+
+  async stat(key: string): Promise<SnapshotInfo> {
+    return toInfo(await this.meta.mustGet(key));
+  }
+
+  async list(): Promise<SnapshotInfo[]> {
+    return (await this.meta.list()).map(toInfo).sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  prepare(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]> {
+    return this.create('active', key, parent, opts);
+  }
+
+  view(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]> {
+    return this.create('view', key, parent, opts);
+  }
+
+  private async create(
+    kind: SnapshotKind,
+    key: string,
+    parent: string | undefined,
+    opts?: SnapshotOptions,
+  ): Promise<Mount[]> {
+    if (!key) throw new KilnError('SNAPSHOT_INVALID_KEY', 'snapshot key must not be empty');
+    if (await this.meta.get(key)) {
+      throw new KilnError('SNAPSHOT_EXISTS', `snapshot "${key}" already exists`, {
+        hint: 'Use a fresh key.',
+      });
+    }
+    const parents = parent === undefined ? [] : await this.chain(parent);
+    if (parents[0] && parents[0].kind !== 'committed') {
+      throw new KilnError(
+        'SNAPSHOT_PARENT_NOT_COMMITTED',
+        `parent "${parent}" of "${key}" is ${parents[0].kind}, not committed`,
+        {
+          hint: 'Commit the parent snapshot before preparing children on it.',
+        },
+      );
+    }
+    const id = await this.allocateDir();
+    const rec: SnapshotRecord = {
+      key,
+      kind,
+      id,
+      created: new Date().toISOString(),
+      labels: { ...opts?.labels },
+      owner: selfOwner(),
+    };
+    if (parent !== undefined) rec.parent = parent;
+    try {
+      await this.populate(this.snapshotDir(id), parents, kind);
+      await this.meta.create(rec);
+    } catch (err) {
+      await fs.rm(this.snapshotDir(id), { recursive: true, force: true });
+      throw err;
+    }
+    return this.mountsFor(rec, parents);
+  }
+
+  /** Pick a fresh short directory name; mkdir without `recursive` makes the claim exclusive. */
+  private async allocateDir(): Promise<string> {
+    for (;;) {
+      const id = randomBytes(3).toString('hex');
+      try {
+        await fs.mkdir(this.snapshotDir(id), { mode: 0o700 });
+        return id;
+      } catch (err) {
+        if (!isErrno(err, 'EEXIST')) throw err;
+      }
+    }
+  }
+
+  /** The record for `key` followed by its ancestors, nearest first. */
+  protected async chain(key: string): Promise<SnapshotRecord[]> {
+    const out: SnapshotRecord[] = [];
+    let next: string | undefined = key;
+    while (next !== undefined) {
+      const rec = await this.meta.mustGet(next);
+      out.push(rec);
+      next = rec.parent;
+      if (out.length > 10_000) throw new KilnError('SNAPSHOT_CORRUPT', `parent chain of "${key}" loops`);
+    }
+    return out;
+  }
+
+  async mounts(key: string): Promise<Mount[]> {
+    const [rec, ...parents] = await this.chain(key);
+    if (rec.kind === 'committed') {
+      throw new KilnError('SNAPSHOT_NOT_MOUNTABLE', `snapshot "${key}" is committed and cannot be mounted`, {
+        hint: 'Mount a view of it instead: view(newKey, parent).',
+      });
+    }
+    return this.mountsFor(rec, parents);
+  }
+
+  async commit(name: string, key: string, opts?: SnapshotOptions): Promise<void> {
+    const rec = await this.meta.mustGet(key);
+    if (rec.kind !== 'active') {
+      throw new KilnError(
+        'SNAPSHOT_NOT_ACTIVE',
+        `snapshot "${key}" is ${rec.kind}; only active snapshots can be committed`,
+      );
+    }
+    const committed: SnapshotRecord = {
+      key: name,
+      kind: 'committed',
+      id: rec.id,
+      created: new Date().toISOString(),
+      labels: { ...rec.labels, ...opts?.labels },
+    };
+    if (rec.parent !== undefined) committed.parent = rec.parent;
+    // Overlay's work dir is only needed while the snapshot is writable.
+    await fs.rm(path.join(this.snapshotDir(rec.id), 'work'), { recursive: true, force: true });
+    await this.meta.create(committed);
+    await this.meta.delete(key);
+  }
+
+  async remove(key: string): Promise<void> {
+    const rec = await this.meta.mustGet(key);
+    const all = await this.meta.list();
+    const child = all.find((r) => r.parent === key);
+    if (child) {
+      throw new KilnError('SNAPSHOT_IN_USE', `snapshot "${key}" is the parent of "${child.key}"`, {
+        hint: 'Remove its children first.',
+      });
+    }
+    await this.meta.delete(key);
+    // Commit interrupted by a crash can leave two records on one directory; keep it while shared.
+    if (!all.some((r) => r.key !== key && r.id === rec.id)) {
+      await fs.rm(this.snapshotDir(rec.id), { recursive: true, force: true });
+    }
+  }
+
+  async usage(key: string): Promise<Usage> {
+    const rec = await this.meta.mustGet(key);
+    const seen = new Set<string>();
+    const usage: Usage = { size: 0, inodes: 0 };
+    const walk = async (p: string): Promise<void> => {
+      const st = await fs.lstat(p);
+      const id = `${st.dev}:${st.ino}`;
+      if (seen.has(id)) return;
+      seen.add(id);
+      usage.inodes++;
+      // Count allocated blocks, as du does, so sparse files are not overcounted.
+      usage.size += Math.min(st.size, st.blocks * 512);
+      if (st.isDirectory()) for (const name of await fs.readdir(p)) await walk(path.join(p, name));
+    };
+    await walk(this.fsDir(rec.id));
+    return usage;
+  }
+
+  async withMounted<T>(key: string, fn: (dir: string) => Promise<T>): Promise<T> {
+    const mounts = await this.mounts(key);
+    // A single bind mount needs no mount at all: the directory is the snapshot.
+    if (mounts.length === 1 && mounts[0].type === 'bind') return fn(mounts[0].source);
+    const target = path.join(this.mountsDir, randomBytes(8).toString('hex'));
+    await fs.mkdir(target, { mode: 0o700 });
+    try {
+      await mountAll(mounts, target);
+      try {
+        return await fn(target);
+      } finally {
+        await unmount(target);
+      }
+    } finally {
+      await fs.rmdir(target).catch(() => undefined);
+    }
+  }
+
+  async diff(key: string): Promise<LayerEntry[]> {
+    const [rec, ...parents] = await this.chain(key);
+    return this.diffOf(rec, parents);
+  }
+
+  async applyLayerAsSnapshot(
+    parent: string | undefined,
+    layer: Readable,
+    key: string,
+  ): Promise<SnapshotInfo> {
+    const tmpKey = `extract-${randomBytes(8).toString('hex')} ${key}`;
+    await this.prepare(tmpKey, parent);
+    try {
+      const [rec, ...parents] = await this.chain(tmpKey);
+      await this.applyInto(rec, parents, layer);
+      await this.commit(key, tmpKey);
+    } catch (err) {
+      await this.remove(tmpKey).catch(() => undefined);
+      throw err;
+    }
+    return this.stat(key);
+  }
+
+  /**
+   * Remove what a killed process left: active snapshots and views whose owner is gone, the
+   * active half of an interrupted commit, directories without a record, stale mount points.
+   */
+  private async cleanupStale(): Promise<void> {
+    for (const name of await fs.readdir(this.mountsDir)) {
+      const p = path.join(this.mountsDir, name);
+      if (await isMountPoint(p)) await unmount(p).catch(() => undefined);
+      await fs.rmdir(p).catch(() => undefined);
+    }
+    const records = await this.meta.list();
+    const committedIds = new Set(records.filter((r) => r.kind === 'committed').map((r) => r.id));
+    const live = new Set<string>();
+    for (const rec of records) {
+      if (rec.kind !== 'committed' && committedIds.has(rec.id)) {
+        await this.meta.delete(rec.key);
+      } else if (rec.kind !== 'committed' && (!rec.owner || ownerDead(rec.owner))) {
+        await this.meta.delete(rec.key);
+        await fs.rm(this.snapshotDir(rec.id), { recursive: true, force: true });
+      } else {
+        live.add(rec.id);
+      }
+    }
+    for (const id of await fs.readdir(this.snapshotsDir)) {
+      if (live.has(id)) continue;
+      const st = await fs.lstat(this.snapshotDir(id)).catch(() => undefined);
+      if (st && Date.now() - st.mtimeMs > ORPHAN_AGE_MS) {
+        await fs.rm(this.snapshotDir(id), { recursive: true, force: true });
+      }
+    }
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * Snapshot metadata on disk: one JSON file per snapshot under `<root>/metadata`, created with
+ * link(2) (so two creators of one key cannot both win) and updated by temp file + rename, so a
+ * crash never leaves a half-written record. Active snapshots record their owning process so
+ * that the next open can remove the leftovers of a killed build.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { isErrno, KilnError } from '../errors/errors.ts';
+import type { SnapshotInfo, SnapshotKind } from './snapshotter.ts';
+
+export interface SnapshotRecord {
+  key: string;
+  kind: SnapshotKind;
+  parent?: string;
+  /** Short directory name under `<root>/snapshots`; short names keep overlay options short. */
+  id: string;
+  created: string;
+  labels: Record<string, string>;
+  /** Process that created an active snapshot or view: pid and its start time in clock ticks. */
+  owner?: { pid: number; start: string };
+}
+
+export class MetadataStore {
+  readonly dir: string;
+
+  constructor(root: string) {
+    this.dir = path.join(root, 'metadata');
+  }
+
+  async init(): Promise<void> {
+    await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
+  }
+
+  private file(key: string): string {
+    return path.join(this.dir, `${createHash('sha256').update(key).digest('hex')}.json`);
+  }
+
+  async get(key: string): Promise<SnapshotRecord | undefined> {
+    try {
+      return JSON.parse(await fs.readFile(this.file(key), 'utf8')) as SnapshotRecord;
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return undefined;
+      throw err;
+    }
+  }
+
+  async mustGet(key: string): Promise<SnapshotRecord> {
+    const rec = await this.get(key);
+    if (!rec) {
+      throw new KilnError('SNAPSHOT_NOT_FOUND', `snapshot "${key}" does not exist`, {
+        hint: 'It was never created, or it was removed or committed under another name.',
+      });
+    }
+    return rec;
+  }
+
+  /** Create a record; throws SNAPSHOT_EXISTS when the key is taken. */
+  async create(rec: SnapshotRecord): Promise<void> {
+    const tmp = await this.writeTemp(rec);
+    try {
+      await fs.link(tmp, this.file(rec.key));
+    } catch (err) {
+      if (isErrno(err, 'EEXIST')) {
+        throw new KilnError('SNAPSHOT_EXISTS', `snapshot "${rec.key}" already exists`, {
+          hint: 'Use a fresh key, or remove the existing snapshot first.',
+        });
+      }
+      throw err;
+    } finally {
+      await fs.rm(tmp, { force: true });
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await fs.rm(this.file(key), { force: true });
+  }
+
+  async list(): Promise<SnapshotRecord[]> {
+    const out: SnapshotRecord[] = [];
+    for (const name of await fs.readdir(this.dir)) {
+      const p = path.join(this.dir, name);
+      if (!name.endsWith('.json')) {
+        // A temp file left by a crash between write and link/rename.
+        if (name.startsWith('.tmp-')) await fs.rm(p, { force: true });
+        continue;
+      }
+      try {
+        out.push(JSON.parse(await fs.readFile(p, 'utf8')) as SnapshotRecord);
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) throw err;
+      }
+    }
+    return out;
+  }
+
+  private async writeTemp(rec: SnapshotRecord): Promise<string> {
+    const tmp = path.join(this.dir, `.tmp-${randomBytes(8).toString('hex')}`);
+    const fh = await fs.open(tmp, 'wx', 0o600);
+    try {
+      await fh.writeFile(JSON.stringify(rec));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    return tmp;
+  }
+}
+
+export function toInfo(rec: SnapshotRecord): SnapshotInfo {
+  const info: SnapshotInfo = {
+    key: rec.key,
+    kind: rec.kind,
+    created: rec.created,
+    labels: { ...rec.labels },
+  };
+  if (rec.parent !== undefined) info.parent = rec.parent;
+  return info;
+}
+
+/** This process's identity for owner records: pid plus start time, so a reused pid does not match. */
+export function selfOwner(): { pid: number; start: string } {
+  return { pid: process.pid, start: processStart(process.pid) ?? '' };
+}
+
+/** True when the process that owns a record is gone. */
+export function ownerDead(owner: { pid: number; start: string }): boolean {
+  const start = processStart(owner.pid);
+  return start === undefined || start !== owner.start;
+}
+
+function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; starttime is field 22 overall.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[19];
+  } catch {
+    return undefined;
+  }
+}

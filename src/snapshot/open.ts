@@ -1,0 +1,34 @@
+/** Choosing a snapshotter: overlayfs when it mounts (root, a suitable filesystem), else native copies. */
+import { KilnError } from '../errors/errors.ts';
+import { NativeSnapshotter } from './native/native.ts';
+import { OverlaySnapshotter } from './overlay/overlay.ts';
+import type { Snapshotter } from './snapshotter.ts';
+
+export type SnapshotDriver = 'overlay' | 'native' | 'auto';
+
+/**
+ * Open the snapshotter for `driver` under `root` (each driver keeps its own state, so pass a
+ * per-driver directory such as `<state>/snapshots/overlay`). 'auto' tries one overlay trial
+ * mount when running as root and falls back to native.
+ */
+export async function openSnapshotter(root: string, driver: SnapshotDriver = 'auto'): Promise<Snapshotter> {
+  switch (driver) {
+    case 'overlay':
+      return OverlaySnapshotter.open(root);
+    case 'native':
+      return NativeSnapshotter.open(root);
+    case 'auto':
+      if (process.getuid?.() === 0) {
+        try {
+          return await OverlaySnapshotter.open(root);
+        } catch {
+          // Fall through: overlay cannot mount here.
+        }
+      }
+      return NativeSnapshotter.open(root);
+    default:
+      throw new KilnError('SNAPSHOTTER_UNKNOWN', `unknown snapshotter "${String(driver)}"`, {
+        hint: 'Use overlay, native or auto.',
+      });
+  }
+}

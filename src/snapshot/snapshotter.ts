@@ -1,0 +1,82 @@
+/**
+ * The snapshotter contract, containerd-style: snapshots named by key form parent chains; an
+ * active snapshot is writable, a committed one is immutable and can be a parent, a view is a
+ * read-only snapshot over a parent. Implementations: overlay/ (overlayfs, root) and native/
+ * (plain copies, works without privileges). Both are checked by one conformance suite.
+ */
+import type { Readable } from 'node:stream';
+import type { LayerEntry } from '../archive/entries.ts';
+
+export type SnapshotKind = 'active' | 'view' | 'committed';
+
+export interface SnapshotInfo {
+  key: string;
+  kind: SnapshotKind;
+  /** Key of the committed parent, absent for a base snapshot. */
+  parent?: string;
+  /** ISO time of creation (commit time for committed snapshots). */
+  created: string;
+  labels: Record<string, string>;
+}
+
+/** What to mount, in containerd's shape: `mount -t <type> <source> -o <options>`. */
+export interface Mount {
+  /** 'overlay' or 'bind'. */
+  type: string;
+  source: string;
+  options: string[];
+}
+
+export interface Usage {
+  /** Bytes of file data the snapshot itself holds (not its parents). */
+  size: number;
+  inodes: number;
+}
+
+export interface SnapshotOptions {
+  labels?: Record<string, string>;
+}
+
+/** One entry of a layer (tar header plus content source), as the archive module defines it. */
+export type { LayerEntry } from '../archive/entries.ts';
+
+/** Reading snapshot state. */
+export interface SnapshotReader {
+  stat(key: string): Promise<SnapshotInfo>;
+  list(): Promise<SnapshotInfo[]>;
+  /** The mounts of an active snapshot or view (a committed snapshot cannot be mounted). */
+  mounts(key: string): Promise<Mount[]>;
+  usage(key: string): Promise<Usage>;
+}
+
+/** Creating and removing snapshots. Keys and committed names share one namespace. */
+export interface SnapshotWriter {
+  /** A new writable snapshot over `parent` (a committed snapshot), or empty without one. */
+  prepare(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]>;
+  /** A new read-only snapshot showing `parent`. */
+  view(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]>;
+  /** Turn the active snapshot `key` into the immutable snapshot `name`; `key` is gone afterwards. */
+  commit(name: string, key: string, opts?: SnapshotOptions): Promise<void>;
+  /** Remove a snapshot; throws SNAPSHOT_IN_USE while it has children. */
+  remove(key: string): Promise<void>;
+}
+
+/** Layers: the changes of a snapshot against its parent, and a snapshot made from a layer. */
+export interface LayerSnapshotter {
+  /** The entries of the snapshot's layer (its changes against its parent, deletions as whiteouts). */
+  diff(key: string): Promise<LayerEntry[]>;
+  /** Unpack an uncompressed layer tar stream on top of `parent` and commit it as `key`. */
+  applyLayerAsSnapshot(parent: string | undefined, layer: Readable, key: string): Promise<SnapshotInfo>;
+}
+
+export interface Snapshotter extends SnapshotReader, SnapshotWriter, LayerSnapshotter {
+  /** 'overlay' or 'native'. */
+  readonly driver: string;
+  /** The directory holding all of this snapshotter's state. */
+  readonly root: string;
+  /**
+   * Mount the snapshot on a temporary mount point, call `fn` with its path for host-side file
+   * operations, and unmount afterwards, also when `fn` throws.
+   */
+  withMounted<T>(key: string, fn: (dir: string) => Promise<T>): Promise<T>;
+}

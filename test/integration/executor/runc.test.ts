@@ -1,0 +1,183 @@
+/**
+ * The runc executor against real runc, overlayfs and a busybox rootfs: output, exit status,
+ * user/env/cwd, networking, /etc files that never reach the layer, abort, parallel runs, qemu.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { hasCode } from '../../../src/errors/errors.ts';
+import type { ExecSpec } from '../../../src/executor/executor.ts';
+import { type ExecFailedError, RuncExecutor } from '../../../src/executor/runc/runc.ts';
+import type { Snapshotter } from '../../../src/snapshot/snapshotter.ts';
+import { busyboxSnapshots, collector } from './fixtures.ts';
+
+let tmp: string;
+let snap: Snapshotter;
+let exec: RuncExecutor;
+
+before(async () => {
+  execFileSync('runc', ['--version']);
+  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'kiln-exec-'));
+  snap = await busyboxSnapshots(path.join(tmp, 'snapshots'));
+  exec = new RuncExecutor({ stateRoot: path.join(tmp, 'state') });
+});
+
+after(async () => {
+  await fs.rm(tmp, { recursive: true, force: true });
+});
+
+/** Prepare a fresh active snapshot over `parent` and run `args` in it; returns output and the key. */
+async function run(args: string[], extra: Partial<ExecSpec> = {}, parent = 'base') {
+  const key = `run-${randomBytes(4).toString('hex')}`;
+  const rootfs = await snap.prepare(key, parent);
+  const out = collector();
+  const err = collector();
+  try {
+    await exec.run({ rootfs, args, ...extra }, { stdout: out.sink, stderr: err.sink });
+  } catch (e) {
+    return { key, stdout: out.text(), stderr: err.text(), error: e as ExecFailedError };
+  }
+  return { key, stdout: out.text(), stderr: err.text(), error: undefined };
+}
+
+/** The paths in the snapshot's layer (its diff against the parent), sorted. */
+async function layerPaths(key: string): Promise<string[]> {
+  return (await snap.diff(key)).map((e) => e.header.path).sort();
+}
+
+describe('runc executor', () => {
+  it('passes stdout and stderr through', async () => {
+    const r = await run(['sh', '-c', 'echo hello; echo oops >&2']);
+    assert.equal(r.error, undefined);
+    assert.equal(r.stdout, 'hello\n');
+    assert.equal(r.stderr, 'oops\n');
+  });
+
+  it('turns a non-zero exit into EXEC_FAILED with the code and the last output lines', async () => {
+    const r = await run(['sh', '-c', 'for i in $(seq 1 50); do echo line$i; done; exit 3']);
+    assert.ok(hasCode(r.error, 'EXEC_FAILED'));
+    assert.equal(r.error!.exitStatus, 3);
+    assert.match(r.error!.message, /exited with code 3/);
+    assert.match(r.error!.outputTail, /line50$/);
+    assert.doesNotMatch(r.error!.outputTail, /line10\n/);
+  });
+
+  it('reports a process killed by a signal', async () => {
+    // PID 1 of a pid namespace ignores signals it has no handler for, so a child gets killed.
+    const r = await run(['sh', '-c', 'sleep 10 & kill -9 $!; wait $!']);
+    assert.ok(hasCode(r.error, 'EXEC_FAILED'));
+    assert.equal(r.error!.signal, 'SIGKILL');
+    assert.equal(r.error!.exitStatus, 137);
+  });
+
+  it('runs as a named user with its groups, home, env and a created working directory', async () => {
+    const r = await run(['sh', '-c', 'id; echo "$HOME $FOO $PATH"; pwd'], {
+      user: 'app',
+      env: ['FOO=bar'],
+      cwd: '/work/dir',
+    });
+    assert.equal(r.error, undefined, r.stderr);
+    const [id, env, cwd] = r.stdout.trim().split('\n');
+    assert.match(id, /^uid=1000\(app\) gid=1000\(app\) groups=.*10\(wheel\).*29\(audio\)/);
+    assert.equal(env, '/home/app bar /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+    assert.equal(cwd, '/work/dir');
+  });
+
+  it('accepts uid:gid not in /etc/passwd and rejects an unknown user name', async () => {
+    const r = await run(['id', '-u'], { user: '4242:4343' });
+    assert.equal(r.stdout, '4242\n');
+    const bad = await run(['true'], { user: 'nosuchuser' });
+    assert.ok(hasCode(bad.error, 'EXEC_USER_UNKNOWN'));
+  });
+
+  it('network none has only the loopback interface', async () => {
+    const r = await run(['sh', '-c', "ip -o link | awk -F': ' '{print $2}'"], { network: 'none' });
+    assert.equal(r.stdout.trim(), 'lo');
+  });
+
+  it('network host sees the host interfaces', async () => {
+    const host = (await fs.readdir('/sys/class/net')).sort();
+    const r = await run(['ls', '/sys/class/net'], { network: 'host' });
+    assert.deepEqual(r.stdout.trim().split(/\s+/).sort(), host);
+    assert.ok(host.length > 1);
+  });
+
+  it('mounts generated /etc/hosts, resolv.conf and hostname that do not reach the layer', async () => {
+    const r = await run(['sh', '-c', 'cat /etc/hosts /etc/hostname; hostname'], { hostname: 'builder' });
+    assert.equal(r.error, undefined, r.stderr);
+    assert.match(r.stdout, /127\.0\.0\.1\tlocalhost builder/);
+    assert.match(r.stdout, /\nbuilder\nbuilder\n$/);
+    assert.deepEqual(await layerPaths(r.key), []);
+  });
+
+  it('leaves an empty layer after `true`, even when the rootfs lacks /etc, /proc, /dev and /sys', async () => {
+    assert.deepEqual(await layerPaths((await run(['true'])).key), []);
+    const bare = 'bare-base';
+    await snap.prepare('bare-prep');
+    await snap.withMounted('bare-prep', async (dir) => {
+      await fs.mkdir(path.join(dir, 'bin'));
+      await fs.copyFile('/var/cache/kiln-fixtures/busybox-amd64', path.join(dir, 'bin/busybox'));
+      await fs.chmod(path.join(dir, 'bin/busybox'), 0o755);
+    });
+    await snap.commit(bare, 'bare-prep');
+    const r = await run(['/bin/busybox', 'true'], {}, bare);
+    assert.equal(r.error, undefined, r.stderr);
+    assert.deepEqual(await layerPaths(r.key), []);
+  });
+
+  it('keeps files the command writes in the layer', async () => {
+    const r = await run(['sh', '-c', 'echo data > /etc/made && mkdir -p /opt/x']);
+    assert.deepEqual(await layerPaths(r.key), ['etc', 'etc/made', 'opt', 'opt/x']);
+  });
+
+  it('mounts a tmpfs whose contents stay out of the layer', async () => {
+    const r = await run(['sh', '-c', 'grep " /scratch " /proc/mounts; echo x > /scratch/f'], {
+      mounts: [{ type: 'tmpfs', target: '/scratch', size: 1 << 20 }],
+    });
+    assert.equal(r.error, undefined, r.stderr);
+    assert.match(r.stdout, /^tmpfs \/scratch tmpfs .*size=1024k/);
+    assert.deepEqual(await layerPaths(r.key), []);
+  });
+
+  it('abort kills the container and rejects with EXEC_CANCELED', async () => {
+    const key = 'abort-me';
+    const rootfs = await snap.prepare(key, 'base');
+    const ac = new AbortController();
+    const started = Date.now();
+    setTimeout(() => ac.abort(), 300);
+    await assert.rejects(exec.run({ rootfs, args: ['sleep', '60'] }, { signal: ac.signal }), (e) =>
+      hasCode(e, 'EXEC_CANCELED'),
+    );
+    assert.ok(Date.now() - started < 10_000);
+    const list = execFileSync('runc', ['--root', path.join(tmp, 'state', 'runc'), 'list', '-q'], {
+      encoding: 'utf8',
+    });
+    assert.equal(list.trim(), '');
+  });
+
+  it('runs several containers in parallel', async () => {
+    const results = await Promise.all(
+      [1, 2, 3, 4].map((i) => run(['sh', '-c', `sleep 0.3; echo run${i} > /out; cat /out`])),
+    );
+    assert.deepEqual(
+      results.map((r) => r.stdout),
+      ['run1\n', 'run2\n', 'run3\n', 'run4\n'],
+    );
+  });
+
+  it('runs an arm64 rootfs through qemu binfmt', async () => {
+    const r = await run(['uname', '-m'], { platform: { os: 'linux', architecture: 'arm64' } }, 'base-arm64');
+    assert.equal(r.error, undefined, r.stderr);
+    assert.equal(r.stdout, 'aarch64\n');
+  });
+
+  it('rejects a platform with no binfmt handler with a clear error', async () => {
+    const r = await run(['true'], { platform: { os: 'linux', architecture: 's390x' } });
+    assert.ok(hasCode(r.error, 'EXEC_PLATFORM_UNSUPPORTED'));
+    assert.match((r.error as Error).message, /s390x/);
+  });
+});

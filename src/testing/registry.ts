@@ -167,6 +167,9 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
       stdio: ['pipe', 'ignore', 'ignore'],
     });
     running.add(child);
+    // A registry must not keep a test process alive; it dies with us through the stdin pipe.
+    child.unref();
+    (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     let dead = false;
     void exited.then(() => {

@@ -1,0 +1,584 @@
+/**
+ * The distribution-spec client: manifests and blobs of a repository on a registry, with auth
+ * challenges answered, retries with backoff (5xx, 429 honouring Retry-After, dropped
+ * connections), mirrors tried first for reads, blob downloads that resume after a drop, and
+ * monolithic or chunked uploads. Errors name the registry, repository and status.
+ */
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Digest, isDigest, sha256 } from '../digest/digest.ts';
+import { KilnError } from '../errors/errors.ts';
+import type { Descriptor } from '../oci/descriptor.ts';
+import { MediaType } from '../oci/mediatypes.ts';
+import { Authenticator, type CredentialLookup, repositoryScope } from './auth.ts';
+import { getCredentials } from './credentials.ts';
+import { type Endpoint, endpointsFor, type RegistryConfig } from './hosts.ts';
+import {
+  drain,
+  endpointUrl,
+  type HttpRequest,
+  type HttpResponse,
+  readBody,
+  safeUrl,
+  send,
+  TransportError,
+} from './transport.ts';
+
+export interface RetryPolicy {
+  /** Tries per request, the first included. */
+  attempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** Longest Retry-After we are willing to wait. */
+  maxRetryAfterMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = {
+  attempts: 5,
+  baseDelayMs: 200,
+  maxDelayMs: 10_000,
+  maxRetryAfterMs: 60_000,
+};
+
+export interface RegistryClientOptions {
+  config?: RegistryConfig;
+  /** Where credentials come from; default: docker's config.json and credential helpers. */
+  credentials?: CredentialLookup;
+  retry?: Partial<RetryPolicy>;
+  /** Blobs up to this size go up in one PUT; larger ones in PATCH chunks of this size. */
+  chunkSize?: number;
+  /** Milliseconds of silence before a request is abandoned (and retried). */
+  idleTimeoutMs?: number;
+}
+
+export const MANIFEST_ACCEPT = [
+  MediaType.OciIndex,
+  MediaType.OciManifest,
+  MediaType.DockerManifestList,
+  MediaType.DockerManifest,
+  // Asked for only so that an old image gets a clear "schema 1" error instead of a 404.
+  `${MediaType.DockerSchema1SignedManifest};q=0.1`,
+].join(', ');
+
+const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
+
+/** What an operation is about, for messages: `registry`, `repository`, and what we were doing. */
+interface Ctx {
+  host: string;
+  repository: string;
+  what: string;
+  push: boolean;
+  extraScopes?: string[];
+}
+
+export interface FetchedManifest {
+  descriptor: Descriptor;
+  bytes: Buffer;
+}
+
+function retryAfterMs(header: string | string[] | undefined): number | undefined {
+  const v = Array.isArray(header) ? header[0] : header;
+  if (!v) return undefined;
+  if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000;
+  const at = Date.parse(v);
+  return Number.isFinite(at) ? Math.max(0, at - Date.now()) : undefined;
+}
+
+function mediaTypeOf(res: HttpResponse): string | undefined {
+  return res.headers['content-type']?.split(';')[0].trim() || undefined;
+}
+
+export class RegistryClient {
+  readonly config: RegistryConfig;
+  readonly retry: RetryPolicy;
+  readonly chunkSize: number;
+  private readonly idleTimeoutMs: number;
+  private readonly auth: Authenticator;
+
+  constructor(opts: RegistryClientOptions = {}) {
+    this.config = opts.config ?? { hosts: {} };
+    this.retry = { ...DEFAULT_RETRY, ...opts.retry };
+    this.chunkSize = opts.chunkSize ?? 8 << 20;
+    this.idleTimeoutMs = opts.idleTimeoutMs ?? 60_000;
+    this.auth = new Authenticator(opts.credentials ?? ((host) => getCredentials(host)));
+  }
+
+  /** The endpoints to use for a host: mirrors first for reads. */
+  endpoints(host: string, forPull: boolean): Endpoint[] {
+    return endpointsFor(host, this.config, forPull);
+  }
+
+  private backoff(attempt: number): number {
+    const d = Math.min(this.retry.maxDelayMs, this.retry.baseDelayMs * 2 ** attempt);
+    return d / 2 + Math.random() * (d / 2);
+  }
+
+  /** One request with auth challenges answered and transient failures retried. */
+  async exchange(ep: Endpoint, ctx: Ctx, req: HttpRequest): Promise<HttpResponse> {
+    const scopes = [repositoryScope(ctx.repository, ctx.push), ...(ctx.extraScopes ?? [])];
+    let authTries = 0;
+    let lastProblem = '';
+    for (let attempt = 0; attempt < this.retry.attempts; attempt++) {
+      const headers = { ...(req.headers ?? {}) };
+      const authz = this.auth.header(ep, scopes);
+      if (authz) headers.authorization = authz;
+      let res: HttpResponse;
+      try {
+        res = await send(ep, { ...req, headers, idleTimeoutMs: req.idleTimeoutMs ?? this.idleTimeoutMs });
+      } catch (err) {
+        if (!(err instanceof TransportError)) throw err;
+        lastProblem = err.message;
+        if (attempt + 1 < this.retry.attempts) await sleep(this.backoff(attempt));
+        continue;
+      }
+      if (res.status === 401 && authTries < 2) {
+        await drain(res);
+        authTries++;
+        if (authz) this.auth.invalidate(ep, scopes);
+        if (await this.auth.authorize(ep, res.headers['www-authenticate'], scopes)) {
+          attempt--; // an auth round trip is not a failure
+          continue;
+        }
+        throw this.error(
+          'REGISTRY_UNAUTHORIZED',
+          ep,
+          ctx,
+          'HTTP 401: authentication required and no credentials are known',
+          `log in with: kiln login ${ctx.host}`,
+        );
+      }
+      if (RETRY_STATUSES.has(res.status) && attempt + 1 < this.retry.attempts) {
+        const wait = retryAfterMs(res.headers['retry-after']);
+        await drain(res);
+        lastProblem = `HTTP ${res.status}`;
+        if (wait !== undefined && wait > this.retry.maxRetryAfterMs) {
+          throw this.error(
+            'REGISTRY_ERROR',
+            ep,
+            ctx,
+            `asked to retry after ${Math.round(wait / 1000)}s (HTTP ${res.status})`,
+            'try again later',
+          );
+        }
+        await sleep(wait ?? this.backoff(attempt));
+        continue;
+      }
+      return res;
+    }
+    throw this.error(
+      'REGISTRY_UNREACHABLE',
+      ep,
+      ctx,
+      `gave up after ${this.retry.attempts} attempts: ${lastProblem}`,
+      'the registry or the network is failing; check that the registry is up and try again',
+    );
+  }
+
+  error(code: string, ep: Endpoint, ctx: Ctx, detail: string, hint?: string): KilnError {
+    const where = ep.host === ctx.host ? ctx.host : `${ep.host} (mirror of ${ctx.host})`;
+    return new KilnError(code, `${ctx.what}: registry ${where}, repository ${ctx.repository}: ${detail}`, {
+      hint,
+    });
+  }
+
+  /** Turn an unexpected response into an error naming registry, repository and status. */
+  async statusError(ep: Endpoint, ctx: Ctx, res: HttpResponse): Promise<KilnError> {
+    let detail = `HTTP ${res.status}`;
+    try {
+      const body = await readBody(res, 64 << 10);
+      const doc = JSON.parse(body.toString('utf8')) as { errors?: { code?: string; message?: string }[] };
+      const errs = (doc.errors ?? []).map((e) => [e.code, e.message].filter(Boolean).join(': '));
+      if (errs.length > 0) detail += ` (${errs.join('; ')})`;
+    } catch {
+      // no JSON error body
+    }
+    switch (res.status) {
+      case 401:
+        return this.error(
+          'REGISTRY_UNAUTHORIZED',
+          ep,
+          ctx,
+          `${detail}: authentication required`,
+          `log in with: kiln login ${ctx.host}`,
+        );
+      case 403:
+        return this.error(
+          'REGISTRY_DENIED',
+          ep,
+          ctx,
+          `${detail}: access denied`,
+          `check that your account for ${ctx.host} may ${ctx.push ? 'push to' : 'pull from'} ${ctx.repository}`,
+        );
+      case 404:
+        return this.error(
+          'REGISTRY_NOT_FOUND',
+          ep,
+          ctx,
+          `${detail}: not found`,
+          'check the repository name, tag or digest',
+        );
+      default:
+        return this.error('REGISTRY_ERROR', ep, ctx, detail);
+    }
+  }
+
+  /** Try a read on each endpoint (mirrors first); the origin's error is the one reported. */
+  private async onEndpoints<T>(host: string, fn: (ep: Endpoint) => Promise<T>): Promise<T> {
+    const eps = this.endpoints(host, true);
+    for (let i = 0; i < eps.length - 1; i++) {
+      try {
+        return await fn(eps[i]);
+      } catch {
+        // a mirror that fails or lacks the content: fall back to the next endpoint
+      }
+    }
+    return await fn(eps[eps.length - 1]);
+  }
+
+  /** Fetch a manifest or index by tag or digest; the bytes are verified against the digest. */
+  async getManifest(host: string, repository: string, target: string): Promise<FetchedManifest> {
+    return await this.onEndpoints(host, async (ep) => {
+      const ctx: Ctx = { host, repository, what: `fetching manifest ${repository}:${target}`, push: false };
+      const res = await this.exchange(ep, ctx, {
+        method: 'GET',
+        target: `/v2/${repository}/manifests/${target}`,
+        headers: { accept: MANIFEST_ACCEPT },
+      });
+      if (res.status !== 200) throw await this.statusError(ep, ctx, res);
+      const bytes = await readBody(res, 16 << 20);
+      const digest = isDigest(target) ? target : sha256(bytes);
+      if (isDigest(target) && target.startsWith('sha256:') && sha256(bytes) !== target) {
+        throw this.error(
+          'DIGEST_MISMATCH',
+          ep,
+          ctx,
+          `manifest bytes do not match ${target}`,
+          'the registry served corrupted or tampered content',
+        );
+      }
+      const mediaType =
+        mediaTypeOf(res) ??
+        (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType ??
+        MediaType.OciManifest;
+      return { descriptor: { mediaType, digest, size: bytes.length }, bytes };
+    });
+  }
+
+  /** HEAD a manifest: its descriptor, or undefined when absent. */
+  async headManifest(
+    host: string,
+    repository: string,
+    target: string,
+    push = false,
+  ): Promise<Descriptor | undefined> {
+    const eps = this.endpoints(host, !push);
+    const ep = eps[eps.length - 1];
+    const ctx: Ctx = { host, repository, what: `checking manifest ${repository}:${target}`, push };
+    const res = await this.exchange(ep, ctx, {
+      method: 'HEAD',
+      target: `/v2/${repository}/manifests/${target}`,
+      headers: { accept: MANIFEST_ACCEPT },
+    });
+    await drain(res);
+    if (res.status === 404) return undefined;
+    if (res.status !== 200) throw await this.statusError(ep, ctx, res);
+    const digest = res.headers['docker-content-digest'];
+    const mediaType = mediaTypeOf(res);
+    const size = Number(res.headers['content-length']);
+    if (typeof digest !== 'string' || !isDigest(digest) || !mediaType || !Number.isFinite(size))
+      return undefined;
+    return { mediaType, digest, size };
+  }
+
+  /** HEAD a blob: its size, or undefined when absent. */
+  async blobSize(
+    host: string,
+    repository: string,
+    digest: Digest,
+    push = false,
+  ): Promise<number | undefined> {
+    const attempt = async (ep: Endpoint) => {
+      const ctx: Ctx = { host, repository, what: `checking blob ${digest}`, push };
+      const res = await this.exchange(ep, ctx, {
+        method: 'HEAD',
+        target: `/v2/${repository}/blobs/${digest}`,
+      });
+      await drain(res);
+      if (res.status === 404) {
+        if (ep.mirror) throw new Error('not on mirror');
+        return undefined;
+      }
+      if (res.status !== 200) throw await this.statusError(ep, ctx, res);
+      return Number(res.headers['content-length']);
+    };
+    if (push) {
+      const eps = this.endpoints(host, false);
+      return await attempt(eps[eps.length - 1]);
+    }
+    return await this.onEndpoints(host, attempt);
+  }
+
+  /**
+   * A stream of a blob's bytes. A connection that drops mid-blob is resumed with a Range request
+   * (or re-read and skipped) up to the retry budget; the caller verifies the digest.
+   */
+  openBlob(host: string, repository: string, digest: Digest, size?: number): Readable {
+    const self = this;
+    async function* chunks(): AsyncGenerator<Buffer> {
+      let offset = 0;
+      let failures = 0;
+      let lastProblem = '';
+      for (;;) {
+        const eps = self.endpoints(host, true);
+        let res: HttpResponse | undefined;
+        let ep: Endpoint = eps[eps.length - 1];
+        const ctx: Ctx = { host, repository, what: `downloading blob ${digest}`, push: false };
+        for (const candidate of eps) {
+          ep = candidate;
+          const headers: Record<string, string> = offset > 0 ? { range: `bytes=${offset}-` } : {};
+          try {
+            const r = await self.exchange(ep, ctx, {
+              method: 'GET',
+              target: `/v2/${repository}/blobs/${digest}`,
+              headers,
+            });
+            if (r.status === 200 || r.status === 206) {
+              res = r;
+              break;
+            }
+            if (!candidate.mirror) throw await self.statusError(ep, ctx, r);
+            await drain(r);
+          } catch (err) {
+            if (!candidate.mirror) throw err;
+          }
+        }
+        if (!res) throw self.error('REGISTRY_NOT_FOUND', ep, ctx, 'blob not found');
+        let skip = res.status === 206 ? 0 : offset;
+        try {
+          for await (const c of res.body) {
+            let chunk = c as Buffer;
+            if (skip > 0) {
+              const n = Math.min(skip, chunk.length);
+              skip -= n;
+              chunk = chunk.subarray(n);
+              if (chunk.length === 0) continue;
+            }
+            offset += chunk.length;
+            yield chunk;
+          }
+          if (size !== undefined && offset < size)
+            throw new Error(`connection closed after ${offset} of ${size} bytes`);
+          return;
+        } catch (err) {
+          res.body.destroy();
+          failures++;
+          lastProblem = (err as Error).message;
+          if (failures >= self.retry.attempts) {
+            throw self.error(
+              'REGISTRY_UNREACHABLE',
+              ep,
+              ctx,
+              `download interrupted ${failures} times, last: ${lastProblem}`,
+              'the connection keeps dropping; check the network and try again',
+            );
+          }
+          await sleep(self.backoff(failures - 1));
+        }
+      }
+    }
+    return Readable.from(chunks(), { objectMode: false });
+  }
+
+  /** Store a manifest with its exact bytes under a tag or its digest. */
+  async putManifest(
+    host: string,
+    repository: string,
+    target: string,
+    bytes: Buffer,
+    mediaType: string,
+  ): Promise<Digest> {
+    const eps = this.endpoints(host, false);
+    const ep = eps[eps.length - 1];
+    const ctx: Ctx = { host, repository, what: `pushing manifest ${repository}:${target}`, push: true };
+    const res = await this.exchange(ep, ctx, {
+      method: 'PUT',
+      target: `/v2/${repository}/manifests/${target}`,
+      headers: { 'content-type': mediaType },
+      body: bytes,
+    });
+    if (res.status !== 201 && res.status !== 200) throw await this.statusError(ep, ctx, res);
+    await drain(res);
+    return sha256(bytes);
+  }
+
+  /**
+   * Ask the registry to mount a blob from another repository. True when mounted; otherwise the
+   * upload session the registry opened instead is returned for reuse.
+   */
+  async mountBlob(
+    host: string,
+    repository: string,
+    digest: Digest,
+    from: string,
+  ): Promise<{ mounted: true } | { mounted: false; location?: string }> {
+    const eps = this.endpoints(host, false);
+    const ep = eps[eps.length - 1];
+    const ctx: Ctx = {
+      host,
+      repository,
+      what: `mounting blob ${digest} from ${from}`,
+      push: true,
+      extraScopes: [repositoryScope(from, false)],
+    };
+    const q = new URLSearchParams({ mount: digest, from });
+    const res = await this.exchange(ep, ctx, {
+      method: 'POST',
+      target: `/v2/${repository}/blobs/uploads/?${q}`,
+    });
+    await drain(res);
+    if (res.status === 201) return { mounted: true };
+    if (res.status === 202 && typeof res.headers.location === 'string')
+      return { mounted: false, location: new URL(res.headers.location, res.url).href };
+    return { mounted: false };
+  }
+
+  /**
+   * Upload a blob: one PUT when it fits in a chunk, else PATCH chunks honouring the Location and
+   * Range the registry returns, then the closing PUT with the digest.
+   */
+  async uploadBlob(
+    host: string,
+    repository: string,
+    desc: Descriptor,
+    data: Readable,
+    onBytes?: (n: number) => void,
+    location?: string,
+  ): Promise<void> {
+    const eps = this.endpoints(host, false);
+    const ep = eps[eps.length - 1];
+    const ctx: Ctx = { host, repository, what: `pushing blob ${desc.digest}`, push: true };
+    let loc = location ?? (await this.startUpload(ep, ctx));
+    const withDigest = (l: string) => {
+      const u = new URL(l);
+      u.searchParams.set('digest', desc.digest);
+      return u.href;
+    };
+    if (desc.size <= this.chunkSize) {
+      const body = await readExactly(data, desc.size, desc.digest);
+      const res = await this.exchange(ep, ctx, {
+        method: 'PUT',
+        target: withDigest(loc),
+        headers: { 'content-type': 'application/octet-stream' },
+        body,
+      });
+      if (res.status !== 201) throw await this.statusError(ep, ctx, res);
+      await drain(res);
+      onBytes?.(desc.size);
+      return;
+    }
+    let offset = 0;
+    for await (const chunk of rechunk(data, this.chunkSize)) {
+      let part = chunk;
+      let partOffset = offset;
+      for (let tries = 0; part.length > 0; tries++) {
+        const res = await this.exchange(ep, ctx, {
+          method: 'PATCH',
+          target: loc,
+          headers: {
+            'content-type': 'application/octet-stream',
+            'content-range': `${partOffset}-${partOffset + part.length - 1}`,
+          },
+          body: part,
+        });
+        if (res.status === 202) {
+          await drain(res);
+          if (typeof res.headers.location === 'string') loc = new URL(res.headers.location, res.url).href;
+          break;
+        }
+        if (res.status !== 416 || tries >= 2) throw await this.statusError(ep, ctx, res);
+        // The registry has a different idea of how much it holds: ask, and send the rest.
+        await drain(res);
+        const have = await this.uploadOffset(ep, ctx, loc);
+        if (have < partOffset || have > partOffset + part.length) throw await this.statusError(ep, ctx, res);
+        part = part.subarray(have - partOffset);
+        partOffset = have;
+      }
+      offset += chunk.length;
+      onBytes?.(offset);
+    }
+    if (offset !== desc.size) {
+      throw new KilnError(
+        'SIZE_MISMATCH',
+        `blob ${desc.digest}: source gave ${offset} bytes, descriptor says ${desc.size}`,
+      );
+    }
+    const res = await this.exchange(ep, ctx, { method: 'PUT', target: withDigest(loc) });
+    if (res.status !== 201) throw await this.statusError(ep, ctx, res);
+    await drain(res);
+  }
+
+  private async startUpload(ep: Endpoint, ctx: Ctx): Promise<string> {
+    const res = await this.exchange(ep, ctx, {
+      method: 'POST',
+      target: `/v2/${ctx.repository}/blobs/uploads/`,
+    });
+    if (res.status !== 202 || typeof res.headers.location !== 'string')
+      throw await this.statusError(ep, ctx, res);
+    await drain(res);
+    return new URL(res.headers.location, res.url).href;
+  }
+
+  /** How many bytes an upload session holds (GET on its Location, `Range: 0-N`). */
+  private async uploadOffset(ep: Endpoint, ctx: Ctx, loc: string): Promise<number> {
+    const res = await this.exchange(ep, ctx, { method: 'GET', target: loc });
+    await drain(res);
+    const range = res.headers.range;
+    const m = typeof range === 'string' ? /^(?:bytes=)?0-(\d+)$/.exec(range) : null;
+    return m ? Number(m[1]) + 1 : 0;
+  }
+
+  /** The URL of a repository on its origin endpoint (for messages). */
+  repositoryUrl(host: string, repository: string): string {
+    const eps = this.endpoints(host, false);
+    return safeUrl(endpointUrl(eps[eps.length - 1], `/v2/${repository}/`));
+  }
+}
+
+/** Read exactly `size` bytes of a stream into memory (small blobs only). */
+async function readExactly(data: Readable, size: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of data) {
+    chunks.push(c as Buffer);
+    n += (c as Buffer).length;
+    if (n > size) break;
+  }
+  if (n !== size)
+    throw new KilnError(
+      'SIZE_MISMATCH',
+      `blob ${what}: source gave ${n > size ? 'more than ' : ''}${n} bytes, descriptor says ${size}`,
+    );
+  return Buffer.concat(chunks);
+}
+
+/** Regroup a stream into buffers of exactly `size` bytes (the last one shorter). */
+async function* rechunk(data: Readable, size: number): AsyncGenerator<Buffer> {
+  let pending: Buffer[] = [];
+  let n = 0;
+  for await (const c of data) {
+    let chunk = c as Buffer;
+    while (n + chunk.length >= size) {
+      const take = size - n;
+      pending.push(chunk.subarray(0, take));
+      yield Buffer.concat(pending);
+      pending = [];
+      n = 0;
+      chunk = chunk.subarray(take);
+    }
+    if (chunk.length > 0) {
+      pending.push(chunk);
+      n += chunk.length;
+    }
+  }
+  if (n > 0) yield Buffer.concat(pending);
+}

@@ -1,0 +1,178 @@
+/**
+ * One HTTP exchange with a registry over node:http/https: per-endpoint agents (extra CAs, client
+ * certificates, skip-verify), idle timeouts, and redirects for reads (dropping credentials when the
+ * origin changes, as blob storage redirects need). Retries and auth live in client.ts.
+ */
+import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import type { Readable } from 'node:stream';
+import { rootCertificates } from 'node:tls';
+import { KilnError } from '../errors/errors.ts';
+import type { Endpoint } from './hosts.ts';
+
+export interface HttpRequest {
+  method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
+  /** A path (with query) below the endpoint, or an absolute URL (upload Locations, token realms). */
+  target: string;
+  headers?: Record<string, string>;
+  /** A buffer, or a factory so the body can be sent again on retry. */
+  body?: Buffer | (() => Readable);
+  /** Milliseconds without any socket activity before the request fails. */
+  idleTimeoutMs?: number;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: IncomingMessage;
+  /** The URL that answered (after redirects). */
+  url: URL;
+}
+
+/** A network-level failure (refused, reset, timed out): the kind retries are for. */
+export class TransportError extends KilnError {
+  constructor(message: string, cause?: unknown) {
+    super('REGISTRY_UNREACHABLE', message, {
+      cause,
+      hint: 'check the registry address, that it is running, and your network',
+    });
+  }
+}
+
+const agents = new Map<string, http.Agent>();
+
+function agentFor(ep: Endpoint, url: URL): http.Agent {
+  const sameHost = url.host === ep.apiHost;
+  const key = `${url.protocol}//${url.host}|${sameHost ? `${ep.insecure}|${ep.ca.length}|${ep.keypairs.length}|${ep.host}` : ''}`;
+  let agent = agents.get(key);
+  if (!agent) {
+    if (url.protocol === 'http:') {
+      agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+    } else {
+      // Extra CAs add to the system roots; only the registry's own host gets its TLS settings.
+      const ca =
+        sameHost && ep.ca.length > 0
+          ? [...rootCertificates, ...ep.ca.map((b) => b.toString('utf8'))]
+          : undefined;
+      const kp = sameHost ? ep.keypairs[0] : undefined;
+      agent = new https.Agent({
+        keepAlive: true,
+        maxSockets: 16,
+        ca,
+        cert: kp?.cert,
+        key: kp?.key,
+        rejectUnauthorized: !(sameHost && ep.insecure),
+      });
+    }
+    agents.set(key, agent);
+  }
+  return agent;
+}
+
+/** The absolute URL of a request target on an endpoint. */
+export function endpointUrl(ep: Endpoint, target: string): URL {
+  if (/^https?:\/\//.test(target)) return new URL(target);
+  return new URL(`${ep.scheme}://${ep.apiHost}${ep.pathPrefix}${target}`);
+}
+
+/** A URL printable in messages: no query (upload state), no userinfo. */
+export function safeUrl(url: URL): string {
+  return `${url.protocol}//${url.host}${url.pathname}`;
+}
+
+function once(
+  ep: Endpoint,
+  url: URL,
+  req: HttpRequest,
+  headers: Record<string, string>,
+): Promise<HttpResponse> {
+  return new Promise((resolve, reject) => {
+    const mod = url.protocol === 'https:' ? https : http;
+    const body = typeof req.body === 'function' ? req.body() : req.body;
+    const hdrs: Record<string, string> = { 'user-agent': 'kiln/0.1', ...headers };
+    if (Buffer.isBuffer(body)) hdrs['content-length'] = String(body.length);
+    else if (body === undefined && ['PUT', 'POST', 'PATCH'].includes(req.method))
+      hdrs['content-length'] = '0';
+    const r = mod.request(
+      url,
+      {
+        method: req.method,
+        headers: hdrs,
+        agent: agentFor(ep, url),
+        servername: url.hostname.startsWith('[') ? undefined : url.hostname,
+      },
+      (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url }),
+    );
+    const idle = req.idleTimeoutMs ?? 60_000;
+    r.setTimeout(idle, () =>
+      r.destroy(new TransportError(`no answer from ${safeUrl(url)} for ${idle / 1000}s`)),
+    );
+    r.on('error', (err) => {
+      reject(
+        err instanceof KilnError
+          ? err
+          : new TransportError(`${req.method} ${safeUrl(url)}: ${(err as Error).message}`, err),
+      );
+    });
+    if (body === undefined || Buffer.isBuffer(body)) {
+      r.end(body);
+    } else {
+      body.on('error', (err) => r.destroy(err));
+      body.pipe(r);
+    }
+  });
+}
+
+/** Send one request; GET and HEAD follow up to 5 redirects. */
+export async function send(ep: Endpoint, req: HttpRequest): Promise<HttpResponse> {
+  let url = endpointUrl(ep, req.target);
+  const origin = url.origin;
+  let headers = { ...(req.headers ?? {}) };
+  for (let hop = 0; ; hop++) {
+    const res = await once(ep, url, req, headers);
+    const loc = res.headers.location;
+    if (
+      !(req.method === 'GET' || req.method === 'HEAD') ||
+      ![301, 302, 303, 307, 308].includes(res.status) ||
+      !loc ||
+      hop >= 5
+    )
+      return res;
+    res.body.resume();
+    url = new URL(loc, url);
+    if (url.origin !== origin) {
+      // Never hand registry credentials to blob storage on another origin.
+      const { authorization: _drop, ...rest } = headers;
+      headers = rest;
+    }
+  }
+}
+
+/** Read a (small) response body whole, at most `limit` bytes. */
+export async function readBody(res: HttpResponse, limit = 64 << 20): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of res.body) {
+    n += (chunk as Buffer).length;
+    if (n > limit) {
+      res.body.destroy();
+      throw new KilnError(
+        'REGISTRY_ERROR',
+        `response from ${safeUrl(res.url)} is larger than ${limit} bytes`,
+      );
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Discard a response body (so the socket can be reused). */
+export async function drain(res: HttpResponse): Promise<void> {
+  try {
+    for await (const _ of res.body) {
+      // discard
+    }
+  } catch {
+    // a broken body on a response we ignore does not matter
+  }
+}

@@ -80,6 +80,8 @@ export function statEntry(abs: string, rel: string): WalkEntry {
 
 /** Byte-wise (UTF-8) name order, as Go sorts directory entries. */
 export function compareNames(a: string, b: string): number {
+  // UTF-16 order equals UTF-8 byte order except around surrogates; only then pay for buffers.
+  if (!/[\ud800-\udfff]/.test(a + b)) return a < b ? -1 : a > b ? 1 : 0;
   return Buffer.compare(Buffer.from(a), Buffer.from(b));
 }
 

@@ -1,0 +1,143 @@
+/**
+ * Content checksums of exactly the files a COPY reads (BuildKit's contenthash idea): a digest
+ * over each entry's name, type, mode, optionally uid/gid, link target and content digest — not
+ * mtimes — so touching or editing an unrelated file leaves it unchanged. File digests come from
+ * a persistent DigestCache when the file's size, mtime, inode and mode are unchanged.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, constants, openSync, readFileSync, readSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Digest } from '../digest/digest.ts';
+import { KilnError } from '../errors/errors.ts';
+import { goBase, goClean, PatternMatcher } from '../frontend/dockerignore/index.ts';
+import type { DigestCache } from './digestcache.ts';
+import { containsWildcards, resolveInRoot, resolveWildcards } from './resolve.ts';
+import { DirFS, FilterFS, type WalkEntry } from './walk.ts';
+
+export interface ChecksumOptions {
+  /** The source root: a context directory or a stage's root filesystem. */
+  root: string;
+  /** Source paths as COPY names them (relative to the root; Go filepath.Match wildcards allowed). */
+  paths: readonly string[];
+  /** Expand wildcards in `paths` (default true). */
+  wildcard?: boolean;
+  /** Follow a symlink named by a source path itself (inside the root). */
+  followSymlinks?: boolean;
+  /** Root-relative patterns hiding files from the root (the .dockerignore list). */
+  excludePatterns?: readonly string[];
+  /** COPY --exclude patterns, relative to each source. */
+  copyExcludePatterns?: readonly string[];
+  /** Include uid/gid (true for stage roots; local contexts are sent as 0:0 by BuildKit clients). */
+  ownership?: boolean;
+  /** A wildcard matching nothing is allowed (its contribution is empty). */
+  allowEmptyWildcard?: boolean;
+  cache?: DigestCache;
+}
+
+const SMALL_FILE = 1 << 20;
+// Files modified this recently are not cached: a write in the same clock tick would go unseen.
+const RACY_NS = 100_000_000n;
+let chunk: Buffer | undefined;
+
+/** sha256 of one regular file: small files are read whole and synchronously, big ones in 1 MiB chunks. */
+export function hashFileContent(abs: string, size: number): Digest {
+  const h = createHash('sha256');
+  if (size <= SMALL_FILE) {
+    h.update(readFileSync(abs, { flag: constants.O_RDONLY | constants.O_NOFOLLOW }));
+  } else {
+    chunk ??= Buffer.allocUnsafe(SMALL_FILE);
+    const fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try {
+      for (;;) {
+        const n = readSync(fd, chunk, 0, chunk.length, null);
+        if (n === 0) break;
+        h.update(n === chunk.length ? chunk : chunk.subarray(0, n));
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return `sha256:${h.digest('hex')}`;
+}
+
+/** Content digest of a regular file entry, through the cache when one is given. */
+export function fileDigest(abs: string, e: WalkEntry, cache?: DigestCache): Digest {
+  const id = { size: e.size, mtimeNs: e.mtimeNs, ino: e.ino, mode: e.mode };
+  const hit = cache?.get(abs, id);
+  if (hit) return hit;
+  const d = hashFileContent(abs, e.size);
+  if (cache && BigInt(Date.now()) * 1_000_000n - e.mtimeNs > RACY_NS) cache.put(abs, id, d);
+  return d;
+}
+
+function notFound(p: string): KilnError {
+  return new KilnError('COPY_SOURCE_NOT_FOUND', `${p}: not found`, {
+    hint: 'check the path is inside the build context and not excluded by .dockerignore',
+  });
+}
+
+export interface ExpandedSource {
+  /** The matched source path as named (root-relative, cleaned). */
+  source: string;
+  /** Where it really is, root-relative, after following links inside the root. */
+  rel: string;
+  /** It came from a wildcard. */
+  wildcard: boolean;
+}
+
+/** The root-relative source paths a COPY reads, after wildcard expansion and link following. */
+export function expandSources(
+  root: string,
+  paths: readonly string[],
+  opts: { wildcard?: boolean; followSymlinks?: boolean; allowEmptyWildcard?: boolean; view?: FilterFS },
+): ExpandedSource[] {
+  const out: ExpandedSource[] = [];
+  for (const p of paths) {
+    const clean = goClean(`/${p}`).slice(1);
+    const wild = (opts.wildcard ?? true) && containsWildcards(clean);
+    const matches = wild ? resolveWildcards(root, clean, opts.followSymlinks ?? false) : [clean];
+    let found = 0;
+    for (const m of matches) {
+      const r = resolveInRoot(root, m, opts.followSymlinks ?? false);
+      if (!r.exists || (r.rel !== '' && opts.view && !opts.view.allows(r.rel))) {
+        if (wild) continue;
+        throw notFound(p);
+      }
+      out.push({ source: m, rel: r.rel, wildcard: wild });
+      found++;
+    }
+    if (wild && found === 0 && !opts.allowEmptyWildcard) throw notFound(p);
+  }
+  return out;
+}
+
+/** The digest of what a COPY of `paths` from `root` would read. */
+export function checksum(opts: ChecksumOptions): Digest {
+  const { root } = opts;
+  const raw = new DirFS(root);
+  const view = new FilterFS(raw, { excludePatterns: opts.excludePatterns ?? [], root });
+  const copyExclude =
+    opts.copyExcludePatterns && opts.copyExcludePatterns.length > 0
+      ? new PatternMatcher(opts.copyExcludePatterns)
+      : undefined;
+  const h = createHash('sha256');
+  const sources = expandSources(root, opts.paths, { ...opts, view });
+  for (const { source, rel, wildcard } of sources) {
+    // A wildcard match is itself subject to --exclude (docs: COPY --exclude=*.txt hom* /mydir/).
+    if (copyExclude && wildcard && copyExclude.matchesOrParentMatches(goBase(source))) continue;
+    h.update(`source\0${source}\n`);
+    view.walk(rel, (path, e, err) => {
+      if (err) throw new KilnError('CONTEXT_READ', `cannot read ${path}: ${err.message}`, { cause: err });
+      const sub = rel === '' ? path : path === rel ? '' : path.slice(rel.length + 1);
+      if (copyExclude && sub !== '' && copyExclude.matchesOrParentMatches(sub)) return undefined;
+      let content = '';
+      if (e.type === 'file') content = fileDigest(join(root, path), e, opts.cache);
+      else if (e.type === 'symlink') content = e.linkTarget ?? '';
+      const owner = opts.ownership ? `${e.uid}:${e.gid}` : '';
+      h.update(`${sub}\0${e.type}\0${e.mode.toString(8)}\0${owner}\0${content}\n`);
+      return undefined;
+    });
+  }
+  opts.cache?.flush();
+  return `sha256:${h.digest('hex')}`;
+}

@@ -128,7 +128,7 @@ export async function resolvePlatformManifest(
 }
 
 /** A pass-through that fails the stream unless exactly `desc.size` bytes of `desc.digest` flow. */
-class VerifyStream extends Transform {
+export class VerifyStream extends Transform {
   private readonly digester: Digester;
   private readonly desc: Descriptor;
 

@@ -16,6 +16,8 @@ export interface LayerRecord {
   mediaType: string;
   /** Size of the uncompressed tar. */
   uncompressedSize?: number;
+  /** The diff had no changes: BuildKit omits such layers and marks their history empty_layer. */
+  empty?: boolean;
 }
 
 export class BuildCache {

@@ -1,0 +1,37 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { LayerRecord } from '../cache/build-cache.ts';
+import { alignHistory, layerTypeFor } from './image.ts';
+
+const layer = (empty = false): LayerRecord => ({
+  digest: 'sha256:aa',
+  diffID: 'sha256:bb',
+  size: 1,
+  mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  empty,
+});
+
+describe('image assembly', () => {
+  it('marks the history entry of an empty RUN layer as empty_layer', () => {
+    const history = [
+      { created_by: 'base' },
+      { created_by: 'ENV A=1', empty_layer: true },
+      { created_by: 'RUN true' },
+      { created_by: 'COPY x /' },
+    ];
+    const out = alignHistory(history, [layer(), layer(true), layer()]);
+    assert.deepEqual(
+      out.map((h) => Boolean(h.empty_layer)),
+      [false, true, true, false],
+    );
+  });
+
+  it('maps gzip layers to Docker or OCI media types and keeps zstd as OCI', () => {
+    assert.equal(layerTypeFor(layer(), false), 'application/vnd.docker.image.rootfs.diff.tar.gzip');
+    assert.equal(layerTypeFor(layer(), true), 'application/vnd.oci.image.layer.v1.tar+gzip');
+    assert.equal(
+      layerTypeFor({ ...layer(), mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd' }, false),
+      'application/vnd.oci.image.layer.v1.tar+zstd',
+    );
+  });
+});

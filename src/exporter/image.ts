@@ -1,0 +1,113 @@
+/**
+ * Assembling an image from a build result: the layers (as exported by layers.ts), the config the
+ * frontend computed, and the manifest — OCI or Docker media types — written to the content
+ * store; several platforms become one index (manifest list).
+ */
+import type { LayerRecord } from '../cache/build-cache.ts';
+import type { Ingester } from '../content/content.ts';
+import type { Digest } from '../digest/digest.ts';
+import type { HistoryEntry, ImageConfig } from '../oci/config.ts';
+import type { Descriptor } from '../oci/descriptor.ts';
+import type { Index, Manifest } from '../oci/manifest.ts';
+import { layerCompression, MediaType } from '../oci/mediatypes.ts';
+import { normalizePlatform, type Platform } from '../oci/platform.ts';
+
+export interface ImageParts {
+  config: ImageConfig;
+  /** Every layer of the result, bottom first; `empty` ones are left out of the image. */
+  layers: LayerRecord[];
+  platform: Platform;
+}
+
+export interface ExportFormat {
+  oci: boolean;
+  /** Fixed `created` timestamps (SOURCE_DATE_EPOCH, seconds). */
+  sourceDateEpoch?: number;
+}
+
+/** The media type a layer has in the chosen flavour (gzip bytes are the same in both). */
+export function layerTypeFor(rec: LayerRecord, oci: boolean): string {
+  const c = layerCompression(rec.mediaType);
+  if (c === 'zstd') return MediaType.OciLayerZstd;
+  if (oci) return c === 'gzip' ? MediaType.OciLayerGzip : MediaType.OciLayer;
+  return c === 'gzip' ? MediaType.DockerLayerGzip : 'application/vnd.docker.image.rootfs.diff.tar';
+}
+
+/**
+ * Mark history entries of empty layers as empty_layer, matching layers to the history entries
+ * that claim a layer from the end backwards (base images' early history may be incomplete).
+ */
+export function alignHistory(history: HistoryEntry[], layers: LayerRecord[]): HistoryEntry[] {
+  const out = history.map((h) => ({ ...h }));
+  let h = out.length - 1;
+  for (let l = layers.length - 1; l >= 0 && h >= 0; l--) {
+    while (h >= 0 && out[h].empty_layer) h--;
+    if (h < 0) break;
+    if (layers[l].empty) out[h].empty_layer = true;
+    h--;
+  }
+  return out;
+}
+
+function isoTime(format: ExportFormat): string {
+  const ms = format.sourceDateEpoch !== undefined ? format.sourceDateEpoch * 1000 : Date.now();
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+export async function writeImage(
+  content: Ingester,
+  parts: ImageParts,
+  format: ExportFormat,
+): Promise<Descriptor> {
+  const kept = parts.layers.filter((l) => !l.empty);
+  const created = isoTime(format);
+  const history = alignHistory(parts.config.history ?? [], parts.layers).map((e) =>
+    e.created && format.sourceDateEpoch === undefined ? e : { ...e, created },
+  );
+  const p = normalizePlatform(parts.platform);
+  const config: ImageConfig = {
+    ...parts.config,
+    created,
+    architecture: p.architecture,
+    os: p.os,
+    ...(p.variant ? { variant: p.variant } : {}),
+    rootfs: { type: 'layers', diff_ids: kept.map((l) => l.diffID as Digest) },
+    history,
+  };
+  if (!p.variant) delete config.variant;
+  const configBytes = Buffer.from(JSON.stringify(config));
+  const configInfo = await content.writeBlob(configBytes);
+  const manifest: Manifest = {
+    schemaVersion: 2,
+    mediaType: format.oci ? MediaType.OciManifest : MediaType.DockerManifest,
+    config: {
+      mediaType: format.oci ? MediaType.OciConfig : MediaType.DockerConfig,
+      digest: configInfo.digest,
+      size: configInfo.size,
+    },
+    layers: kept.map((l) => ({ mediaType: layerTypeFor(l, format.oci), digest: l.digest, size: l.size })),
+  };
+  const bytes = Buffer.from(JSON.stringify(manifest));
+  const info = await content.writeBlob(bytes);
+  return { mediaType: manifest.mediaType!, digest: info.digest, size: info.size, platform: p };
+}
+
+/** One index over per-platform manifests. */
+export async function writeIndex(
+  content: Ingester,
+  manifests: Descriptor[],
+  format: ExportFormat,
+): Promise<Descriptor> {
+  const index: Index = {
+    schemaVersion: 2,
+    mediaType: format.oci ? MediaType.OciIndex : MediaType.DockerManifestList,
+    manifests: manifests.map((m) => ({
+      mediaType: m.mediaType,
+      digest: m.digest,
+      size: m.size,
+      platform: m.platform,
+    })),
+  };
+  const info = await content.writeBlob(Buffer.from(JSON.stringify(index)));
+  return { mediaType: index.mediaType!, digest: info.digest, size: info.size };
+}

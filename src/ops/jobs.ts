@@ -1,0 +1,148 @@
+/**
+ * Graph ops as solver work: each vertex becomes a Job whose run() calls the worker and whose
+ * contentKey() adds what the digest cannot know — the checksum of exactly the context files a
+ * COPY or a bind mount reads — so editing an unrelated file keeps the cache warm.
+ */
+import { KilnError } from '../errors/errors.ts';
+import type { CopyAction, FileOp, Op } from '../graph/ops.ts';
+import type { Vertex } from '../graph/vertex.ts';
+import type { Snapshotter } from '../snapshot/snapshotter.ts';
+import type { Job, ResultCache } from '../solver/solver.ts';
+import type { BuildState, DirState } from '../worker/state.ts';
+
+/** What running the ops needs; the build facade provides it. */
+export interface OpRunners {
+  image(op: Extract<Op, { kind: 'image' }>): Promise<BuildState>;
+  local(op: Extract<Op, { kind: 'local' }>): Promise<BuildState>;
+  http(op: Extract<Op, { kind: 'http' }>, ctx: import('../solver/solver.ts').JobContext): Promise<BuildState>;
+  git(op: Extract<Op, { kind: 'git' }>, ctx: import('../solver/solver.ts').JobContext): Promise<BuildState>;
+  exec(
+    op: Extract<Op, { type: 'exec' }>,
+    inputs: BuildState[],
+    ctx: import('../solver/solver.ts').JobContext,
+  ): Promise<BuildState>;
+  file(op: FileOp, inputs: BuildState[], ctx: import('../solver/solver.ts').JobContext): Promise<BuildState>;
+  merge(inputs: BuildState[], ctx: import('../solver/solver.ts').JobContext): Promise<BuildState>;
+  /** Checksum of what a copy reads from a directory input. */
+  dirChecksum(dir: DirState, paths: string[], copy?: CopyAction): Promise<string>;
+}
+
+export interface JobOptions {
+  /** Vertices that must not be served from cache (--no-cache, --no-cache-filter). */
+  ignoreCache(v: Vertex): boolean;
+}
+
+function describe(v: Vertex): string {
+  if (v.meta.description) return v.meta.description;
+  const op = v.op;
+  if (op.type === 'source')
+    return op.kind === 'image'
+      ? `[internal] load metadata for ${op.ref}`
+      : `[internal] load ${op.kind} ${'name' in op ? op.name : op.url}`;
+  return `${op.type} ${v.digest.slice(7, 19)}`;
+}
+
+/** Build the job graph for the given roots; shared vertices become one job. */
+export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Job<BuildState> {
+  const memo = new Map<string, Job<BuildState>>();
+  const make = (v: Vertex): Job<BuildState> => {
+    const found = memo.get(v.digest);
+    if (found) return found;
+    const op = v.op;
+    const inputs = v.inputs.map(make);
+    const isDirSource = op.type === 'source' && op.kind !== 'image';
+    const job: Job<BuildState> = {
+      digest: v.digest,
+      inputs,
+      name: describe(v),
+      location: v.meta.location,
+      // Directory sources are read in place every build; their content enters dependents' keys.
+      noCache: isDirSource || opts.ignoreCache(v) || v.meta.ignoreCache === true,
+      hidden: op.type === 'source' && op.kind === 'local',
+      contentKey: contentKeyOf(v, runners),
+      run: (ins, ctx) => {
+        switch (op.type) {
+          case 'source':
+            if (op.kind === 'image') return runners.image(op);
+            if (op.kind === 'local') return runners.local(op);
+            if (op.kind === 'http') return runners.http(op, ctx);
+            return runners.git(op, ctx);
+          case 'exec':
+            return runners.exec(op, ins, ctx);
+          case 'file':
+            return runners.file(op, ins, ctx);
+          case 'merge':
+            return runners.merge(
+              op.inputs.map((i) => ins[i]),
+              ctx,
+            );
+          default:
+            throw new KilnError(
+              'UNSUPPORTED_OP',
+              `graph op "${op.type}" is not supported by this worker yet`,
+            );
+        }
+      },
+    };
+    memo.set(v.digest, job);
+    return job;
+  };
+  return make;
+}
+
+/** For each input that is a directory, what the vertex reads of it. */
+function contentKeyOf(v: Vertex, runners: OpRunners): Job<BuildState>['contentKey'] {
+  const reads = new Map<number, { paths: string[]; copy?: CopyAction }[]>();
+  const add = (i: number | null, paths: string[], copy?: CopyAction) => {
+    if (i === null) return;
+    const srcOp = v.inputs[i]?.op;
+    if (!srcOp || srcOp.type !== 'source' || srcOp.kind === 'image') return;
+    const list = reads.get(i) ?? [];
+    list.push({ paths, copy });
+    reads.set(i, list);
+  };
+  const op = v.op;
+  if (op.type === 'file') for (const a of op.actions) if (a.action === 'copy') add(a.src, a.srcPaths, a);
+  if (op.type === 'exec') for (const m of op.mounts) if (m.type === 'bind') add(m.input, [m.selector || '/']);
+  if (reads.size === 0) return undefined;
+  return async (ctx) => {
+    const parts: string[] = [];
+    for (const [i, list] of [...reads.entries()].sort((a, b) => a[0] - b[0])) {
+      const state = await ctx.input(i);
+      if (state.kind !== 'dir') continue;
+      for (const r of list) parts.push(`${i}:${await runners.dirChecksum(state, r.paths, r.copy)}`);
+    }
+    return parts.join(',');
+  };
+}
+
+/** The persistent instruction cache, validated: a hit whose snapshots are gone is a miss. */
+export function validatedCache(
+  cache: {
+    getResult<T>(k: string): T | undefined;
+    putResult(k: string, v: unknown): void;
+    deleteResult(k: string): void;
+  },
+  sn: Snapshotter,
+): ResultCache<BuildState> {
+  return {
+    async get(key) {
+      const r = cache.getResult<BuildState>(key);
+      if (!r || r.kind !== 'fs') return undefined;
+      for (const l of r.layers) {
+        const ok = await sn.stat(l.snapshot).then(
+          (i) => i.kind === 'committed',
+          () => false,
+        );
+        if (!ok) {
+          cache.deleteResult(key);
+          return undefined;
+        }
+      }
+      return r;
+    },
+    async put(key, r) {
+      if (r.kind === 'fs') cache.putResult(key, r);
+    },
+  };
+}

@@ -1,0 +1,195 @@
+/**
+ * Running an exec vertex (a Dockerfile RUN): a writable snapshot over the rootfs input, the
+ * RUN --mount mounts (bind from inputs, cache, tmpfs, secret, ssh), runc, then commit. Output
+ * lines become progress log events; a failure names the step and shows the last output.
+ */
+import { randomUUID } from 'node:crypto';
+import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { join, normalize } from 'node:path';
+import { KilnError } from '../errors/errors.ts';
+import type { ExecMount, Executor } from '../executor/executor.ts';
+import { prepareRunMounts, type RunMountSpec } from '../executor/run-mounts.ts';
+import type { ExecOp, Mount } from '../graph/ops.ts';
+import type { Snapshotter } from '../snapshot/snapshotter.ts';
+import type { JobContext } from '../solver/solver.ts';
+import { withStatePaths } from './mounted.ts';
+import { type BuildState, type FsState, SCRATCH, top } from './state.ts';
+
+export interface SecretSource {
+  /** The secret's bytes, or undefined when the build was not given it. */
+  get(id: string): Promise<Buffer | undefined>;
+}
+
+export interface ExecDeps {
+  snapshotter: Snapshotter;
+  executor: Executor;
+  /** kiln's state root (cache mounts, runc state). */
+  stateRoot: string;
+  secrets: SecretSource;
+  /** ssh id → agent socket path. */
+  ssh: Record<string, string>;
+}
+
+function asFs(state: BuildState | undefined, what: string): FsState {
+  if (!state) return SCRATCH;
+  if (state.kind !== 'fs')
+    throw new KilnError('GRAPH_INVALID_INPUT', `${what} must be a filesystem, not a directory`);
+  return state;
+}
+
+/** A path inside a mounted input, without leaving it (`..` is cleaned at the root). */
+function underRoot(root: string, selector: string): string {
+  return join(root, normalize(`/${selector}`));
+}
+
+export async function runExec(
+  deps: ExecDeps,
+  op: ExecOp,
+  inputs: BuildState[],
+  ctx: JobContext,
+): Promise<FsState> {
+  const sn = deps.snapshotter;
+  const rootfs = asFs(op.rootfs === null ? undefined : inputs[op.rootfs], 'the RUN root filesystem');
+  const binds = op.mounts.filter((m): m is Extract<Mount, { type: 'bind' }> => m.type === 'bind');
+  const bindStates = binds.map((m) => (m.input === null ? SCRATCH : inputs[m.input]));
+  const active = `exec-${randomUUID()}`;
+  const rootMounts = await sn.prepare(active, top(rootfs));
+  const tail: string[] = [];
+  const log = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
+    const data = chunk.toString('utf8');
+    tail.push(data);
+    if (tail.length > 40) tail.shift();
+    ctx.progress({ type: 'log', id: ctx.id, stream, data, at: Date.now() });
+  };
+  let committed = false;
+  try {
+    await withStatePaths(sn, bindStates, async (bindDirs) => {
+      const specs: RunMountSpec[] = [];
+      const env = [...op.env];
+      const scratchDirs: string[] = [];
+      for (const [i, m] of binds.entries()) {
+        let source = underRoot(bindDirs[i], m.selector);
+        if (!m.readonly) {
+          // A writable bind mount's changes are thrown away (BuildKit semantics): give it a copy.
+          const tmp = await mkdtemp(join(deps.stateRoot, 'tmp-bind-'));
+          await cp(source, join(tmp, 'd'), {
+            recursive: true,
+            verbatimSymlinks: true,
+            preserveTimestamps: true,
+          });
+          scratchDirs.push(tmp);
+          source = join(tmp, 'd');
+        }
+        specs.push({ type: 'bind', target: m.target, source, readonly: m.readonly });
+      }
+      for (const m of op.mounts) {
+        if (m.type === 'cache') {
+          specs.push({
+            type: 'cache',
+            target: m.target,
+            id: m.id,
+            sharing: m.sharing,
+            readonly: m.readonly,
+            uid: m.uid,
+            gid: m.gid,
+            mode: m.mode,
+          });
+        } else if (m.type === 'tmpfs') {
+          specs.push({ type: 'tmpfs', target: m.target, size: m.size || undefined });
+        } else if (m.type === 'secret') {
+          const data = await deps.secrets.get(m.id);
+          if (!data) {
+            if (m.required) {
+              throw new KilnError(
+                'SECRET_NOT_FOUND',
+                `secret "${m.id}" is required by this RUN but was not provided`,
+                {
+                  hint: `pass it with --secret id=${m.id},src=FILE (or env=VAR)`,
+                },
+              );
+            }
+            continue;
+          }
+          if (m.env) env.push(`${m.env}=${data.toString('utf8')}`);
+          if (!m.env || m.target)
+            specs.push({
+              type: 'secret',
+              id: m.id,
+              target: m.target || undefined,
+              data,
+              mode: m.mode,
+              uid: m.uid,
+              gid: m.gid,
+            });
+        } else if (m.type === 'ssh') {
+          const socket = deps.ssh[m.id];
+          if (!socket) {
+            if (m.required) {
+              throw new KilnError(
+                'SSH_NOT_FOUND',
+                `ssh agent "${m.id}" is required by this RUN but was not forwarded`,
+                {
+                  hint: `pass it with --ssh ${m.id}=$SSH_AUTH_SOCK (or --ssh default)`,
+                },
+              );
+            }
+            continue;
+          }
+          specs.push({
+            type: 'ssh',
+            id: m.id,
+            target: m.target || undefined,
+            socket,
+            mode: m.mode,
+            uid: m.uid,
+            gid: m.gid,
+          });
+        }
+      }
+      const prepared = await prepareRunMounts(specs, deps.stateRoot);
+      try {
+        await deps.executor.run(
+          {
+            rootfs: rootMounts,
+            args: op.args,
+            env: [...env, ...prepared.env],
+            cwd: op.cwd,
+            user: op.user || undefined,
+            hostname: op.hostname || undefined,
+            network: op.network,
+            mounts: prepared.mounts as ExecMount[],
+            platform: op.platform,
+            securityInsecure: op.security === 'insecure',
+          },
+          { stdout: log('stdout'), stderr: log('stderr'), signal: ctx.signal },
+        );
+      } finally {
+        await prepared.cleanup();
+        for (const d of scratchDirs) await rm(d, { recursive: true, force: true });
+      }
+    });
+    const name = `snap-${randomUUID()}`;
+    await sn.commit(name, active);
+    committed = true;
+    return { kind: 'fs', layers: [...rootfs.layers, { snapshot: name }] };
+  } finally {
+    if (!committed) await sn.remove(active).catch(() => {});
+  }
+}
+
+/** Secrets from `--secret id=…,src=FILE|env=VAR`, read only when a RUN asks for them. */
+export function secretSource(specs: { id: string; src?: string; env?: string }[]): SecretSource {
+  return {
+    async get(id) {
+      const s = specs.find((x) => x.id === id);
+      if (!s) return undefined;
+      if (s.env !== undefined) {
+        const v = process.env[s.env];
+        return v === undefined ? undefined : Buffer.from(v);
+      }
+      if (s.src !== undefined) return readFile(s.src);
+      const v = process.env[id];
+      return v === undefined ? undefined : Buffer.from(v);
+    },
+  };
+}

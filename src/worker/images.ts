@@ -1,0 +1,199 @@
+/**
+ * Base images for a build: resolve a reference and platform to a manifest and config (the local
+ * image store first, a registry when the image is absent or `--pull` is set), make sure its
+ * blobs are in the content store, and unpack its layers into snapshots named by chain id, so
+ * every build that uses the same layers shares them.
+ */
+import { finished } from 'node:stream/promises';
+import { decompressAuto } from '../archive/compress.ts';
+import { type Digest, DigestStream } from '../digest/digest.ts';
+import { KilnError } from '../errors/errors.ts';
+import { loadConfig, resolvePlatformManifest } from '../image/copy.ts';
+import type { ImageSource } from '../image/image.ts';
+import type { ImageConfig } from '../oci/config.ts';
+import type { Descriptor } from '../oci/descriptor.ts';
+import type { Manifest } from '../oci/manifest.ts';
+import { formatPlatform, type Platform } from '../oci/platform.ts';
+import { normalizeReference, parseReference } from '../reference/reference.ts';
+import type { Snapshotter } from '../snapshot/snapshotter.ts';
+import type { Store } from '../store/store.ts';
+import { chainIds } from './chain.ts';
+import type { FsState } from './state.ts';
+
+/** Where images come from when the local store lacks them (the registry client). */
+export interface RemoteImages {
+  /** The image (or index) a reference names in its registry. */
+  source(ref: string): Promise<ImageSource>;
+}
+
+export interface ResolvedImage {
+  /** Normalized name pinned by the manifest digest, e.g. docker.io/library/busybox:latest@sha256:… */
+  ref: string;
+  manifestDescriptor: Descriptor;
+  manifest: Manifest;
+  config: ImageConfig;
+}
+
+export class BaseImages {
+  private readonly store: Store;
+  private readonly remote?: RemoteImages;
+  private readonly pull: boolean;
+  private readonly resolved = new Map<string, Promise<ResolvedImage>>();
+
+  constructor(store: Store, remote: RemoteImages | undefined, opts: { pull: boolean }) {
+    this.store = store;
+    this.remote = remote;
+    this.pull = opts.pull;
+  }
+
+  /** Resolve once per (ref, platform) per build. */
+  resolve(ref: string, platform: Platform): Promise<ResolvedImage> {
+    const key = `${ref} ${formatPlatform(platform)}`;
+    let p = this.resolved.get(key);
+    if (!p) {
+      p = this.resolveUncached(ref, platform);
+      this.resolved.set(key, p);
+    }
+    return p;
+  }
+
+  private async resolveUncached(ref: string, platform: Platform): Promise<ResolvedImage> {
+    const parsed = parseReference(ref);
+    const name = normalizeReference(ref);
+    const local = await this.localSource(name, parsed.digest);
+    if (local && !this.pull) {
+      try {
+        return await this.fromSource(local, name, platform);
+      } catch (err) {
+        // A local index may lack this platform; the registry may have it.
+        if (!this.remote || (err as KilnError).code !== 'PLATFORM_NOT_FOUND') throw err;
+      }
+    }
+    if (!this.remote) {
+      throw new KilnError(
+        'IMAGE_NOT_FOUND',
+        `base image ${name} is not in the local store and no registry is configured`,
+        {
+          hint: 'load or import it first (kiln image load / kiln image import), or pull it',
+        },
+      );
+    }
+    const remote = await this.remote.source(ref);
+    const picked = await resolvePlatformManifest(remote, platform);
+    // Pull just this platform's manifest and blobs into the local store, and name it as docker does.
+    await this.store.importImage({ root: picked.descriptor, blobs: remote.blobs });
+    if (!parsed.digest)
+      await this.store.images
+        .put(name, remote.root.mediaType === picked.descriptor.mediaType ? picked.descriptor : remote.root)
+        .catch(() => {});
+    return this.fromSource({ root: picked.descriptor, blobs: this.store.content }, name, platform);
+  }
+
+  private async localSource(name: string, digest: string | undefined): Promise<ImageSource | undefined> {
+    if (digest) {
+      const info = await this.store.content.info(digest as Digest);
+      if (!info) return undefined;
+      const rec = await this.store.images.get(name);
+      const mediaType =
+        rec?.target.digest === digest
+          ? rec.target.mediaType
+          : await sniffMediaType(this.store, digest as Digest);
+      return { root: { mediaType, digest: digest as Digest, size: info.size }, blobs: this.store.content };
+    }
+    const rec = await this.store.images.get(name);
+    return rec ? { root: rec.target, blobs: this.store.content } : undefined;
+  }
+
+  private async fromSource(src: ImageSource, name: string, platform: Platform): Promise<ResolvedImage> {
+    const picked = await resolvePlatformManifest(src, platform);
+    const config = await loadConfig(src.blobs, picked.manifest);
+    const bare = name.replace(/@sha256:[a-f0-9]{64}$/, '');
+    return {
+      ref: `${bare}@${picked.descriptor.digest}`,
+      manifestDescriptor: picked.descriptor,
+      manifest: picked.manifest,
+      config,
+    };
+  }
+
+  /** Unpack the image's layers into snapshots (shared by chain id) and return its state. */
+  async unpack(img: ResolvedImage, sn: Snapshotter): Promise<FsState> {
+    const diffIds = img.config.rootfs?.diff_ids ?? [];
+    if (diffIds.length !== img.manifest.layers.length) {
+      throw new KilnError(
+        'INVALID_IMAGE',
+        `image ${img.ref} has ${img.manifest.layers.length} layers but ${diffIds.length} diff_ids`,
+      );
+    }
+    const chain = chainIds(diffIds);
+    const state: FsState = { kind: 'fs', layers: [] };
+    let parent: string | undefined;
+    for (let i = 0; i < chain.length; i++) {
+      const key = `layer-${chain[i].slice('sha256:'.length)}`;
+      const exists = await sn.stat(key).then(
+        () => true,
+        () => false,
+      );
+      if (!exists) await this.applyLayer(img.manifest.layers[i], diffIds[i], parent, key, sn);
+      const desc = img.manifest.layers[i];
+      state.layers.push({
+        snapshot: key,
+        layer: { digest: desc.digest, diffID: diffIds[i], size: desc.size, mediaType: desc.mediaType },
+      });
+      parent = key;
+    }
+    return state;
+  }
+
+  private async applyLayer(
+    desc: Descriptor,
+    diffID: Digest,
+    parent: string | undefined,
+    key: string,
+    sn: Snapshotter,
+  ): Promise<void> {
+    const raw = await this.store.content.openRead(desc.digest);
+    const { stream } = await decompressAuto(raw);
+    // Verify the uncompressed bytes against the config's diff_id while unpacking.
+    const digester = new DigestStream();
+    stream.on('error', (err) => digester.destroy(err));
+    try {
+      await sn.applyLayerAsSnapshot(parent, stream.pipe(digester), key);
+    } catch (err) {
+      // Another build may have committed the same chain id concurrently: that is success.
+      if (
+        await sn.stat(key).then(
+          () => true,
+          () => false,
+        )
+      )
+        return;
+      throw err;
+    }
+    // The unpacker may stop at the tar end marker; drain the rest so the digest covers every byte.
+    digester.resume();
+    await finished(digester);
+    const actual = digester.digest();
+    if (actual !== diffID) {
+      await sn.remove(key).catch(() => {});
+      throw new KilnError(
+        'DIGEST_MISMATCH',
+        `layer ${desc.digest} unpacks to ${actual}, but the image config says ${diffID}`,
+        {
+          hint: 'the image is corrupt; remove it and pull it again',
+        },
+      );
+    }
+  }
+}
+
+async function sniffMediaType(store: Store, digest: Digest): Promise<string> {
+  const doc = JSON.parse((await store.content.readBlob(digest)).toString('utf8')) as {
+    mediaType?: string;
+    manifests?: unknown;
+  };
+  return (
+    doc.mediaType ??
+    (doc.manifests ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json')
+  );
+}

@@ -43,7 +43,7 @@ export interface Heredoc {
   readonly expand: boolean;
   /** True for `<<-`: leading tabs are stripped from each line. */
   readonly chomp: boolean;
-  /** `3<<EOF` → 3; undefined when no fd prefix was given. */
+  /** `3<<EOF` → 3; 0 (stdin) when no fd prefix was given. */
   readonly fileDescriptor?: number;
 }
 

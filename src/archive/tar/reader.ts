@@ -133,7 +133,12 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
       const block = await src.read(BLOCK);
       if (block.length === 0) return; // tolerate a missing end marker
       if (block.length < BLOCK) throw truncated(src.position);
-      if (isZeroBlock(block)) return; // end of archive (second zero block is optional to us)
+      if (isZeroBlock(block)) {
+        // End of archive (the second zero block is optional to us). Read on to the end of
+        // the input so that a digest computed over the stream covers every byte.
+        while ((await src.readSome(1 << 20)).length > 0) {}
+        return;
+      }
       const raw = decodeBlock(block, headerOffset);
       const paxSize = localPax?.get('size') ?? globalPax.get('size');
       const size = paxSize ? parseNumber(paxSize, 'size', headerOffset) : raw.size;

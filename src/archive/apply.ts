@@ -1,0 +1,244 @@
+/**
+ * Apply a layer blob onto a directory: whiteouts (deleted, or kept as overlayfs whiteouts for
+ * an overlay lower dir), hardlinks, symlinks, devices, fifos, ownership, modes, mtimes, xattrs.
+ * Every path is resolved under the target by ConfinedRoot; nothing outside it is written.
+ *
+ * Races: between our lstat checks and the writes that follow, nothing else writes to the
+ * target — the directory is a fresh or exclusively leased snapshot and this function is its
+ * only writer — so a check cannot be invalidated by another process before we use it.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { type Digest, DigestStream } from '../digest/digest.ts';
+import { KilnError } from '../errors/errors.ts';
+import { type Compression, decompressAuto } from './compress.ts';
+import { ConfinedRoot, memberComponents } from './confined.ts';
+import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './entries.ts';
+import { readTar, type TarEntry } from './tar/reader.ts';
+import { isPortableXattr, writeXattrs, type Xattrs } from './xattr.ts';
+
+export interface ApplyOptions {
+  /**
+   * 'delete' (default): a whiteout removes the named path; an opaque marker clears what the
+   * directory held before this layer. 'overlay': the target is this layer's own overlayfs lower
+   * dir, so `.wh.x` becomes a 0/0 char device and `.wh..wh..opq` the trusted.overlay.opaque=y xattr.
+   */
+  whiteouts?: 'delete' | 'overlay';
+  /** Skip detection (magic bytes) and decompress as this. */
+  compression?: Compression | 'none';
+  /** lchown to the archive's uid/gid; default true when running as root. */
+  sameOwner?: boolean;
+}
+
+export interface ApplyResult {
+  /** sha256 of the uncompressed tar. */
+  diffID: Digest;
+  /** Size of the uncompressed tar in bytes. */
+  size: number;
+}
+
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+
+function mknod(hostPath: string, type: 'char' | 'block' | 'fifo', mode: number, major = 0, minor = 0): void {
+  const args = [
+    '-m',
+    (mode & 0o7777).toString(8),
+    hostPath,
+    type === 'fifo' ? 'p' : type === 'char' ? 'c' : 'b',
+  ];
+  if (type !== 'fifo') args.push(String(major), String(minor));
+  try {
+    // Node has no mknod(2); coreutils' mknod creates the node without following anything.
+    execFileSync('mknod', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  } catch (cause) {
+    const stderr = (cause as { stderr?: Buffer }).stderr?.toString().trim();
+    throw new KilnError('LAYER_MKNOD_FAILED', `cannot create ${type} node ${hostPath}: ${stderr ?? cause}`, {
+      hint: 'device nodes need root (CAP_MKNOD)',
+      cause,
+    });
+  }
+}
+
+/** Apply `source` (a layer blob, any compression) onto `target`. */
+export async function applyLayer(
+  source: Readable | AsyncIterable<Uint8Array>,
+  target: string,
+  options: ApplyOptions = {},
+): Promise<ApplyResult> {
+  const mode = options.whiteouts ?? 'delete';
+  const sameOwner = options.sameOwner ?? process.getuid?.() === 0;
+  const root = new ConfinedRoot(target);
+  const { stream } = await decompressAuto(source, options.compression);
+  const digest = new DigestStream();
+  stream.on('error', (err) => digest.destroy(err));
+  stream.pipe(digest);
+
+  /** Logical paths this layer wrote: an opaque marker must not remove them. */
+  const written = new Set<string>();
+  const dirTimes: { comps: string[]; mtime: number }[] = [];
+  const pendingXattrs: { comps: string[]; xattrs: Xattrs }[] = [];
+
+  const setMeta = (hostPath: string, e: TarEntry, isLink: boolean): void => {
+    if (sameOwner) fs.lchownSync(hostPath, e.uid, e.gid);
+    // chmod after chown: chown clears setuid/setgid. Symlinks have no mode of their own.
+    if (!isLink) fs.chmodSync(hostPath, e.mode & 0o7777);
+  };
+
+  for await (const e of readTar(digest)) {
+    const comps = memberComponents(e.path, 'entry');
+    const name = comps[comps.length - 1] ?? '';
+    const parent = comps.slice(0, -1);
+
+    if (name.startsWith(WHITEOUT_PREFIX)) {
+      if (name === OPAQUE_WHITEOUT) {
+        const dir = root.resolveDir(parent, mode === 'overlay');
+        if (!dir) continue;
+        if (mode === 'overlay') {
+          pendingXattrs.push({ comps: parent, xattrs: { 'trusted.overlay.opaque': Buffer.from('y') } });
+        } else {
+          const prefix = parent.join('/');
+          for (const child of fs.readdirSync(root.host(dir))) {
+            const logical = prefix ? `${prefix}/${child}` : child;
+            if (!written.has(logical)) root.remove(path.join(root.host(dir), child));
+          }
+        }
+        continue;
+      }
+      // Other `.wh..wh.` names are aufs bookkeeping (hardlink dirs), not whiteouts: ignored.
+      if (name.startsWith(`${WHITEOUT_PREFIX}${WHITEOUT_PREFIX}`)) continue;
+      const victim = name.slice(WHITEOUT_PREFIX.length);
+      if (victim === '' || victim === '.' || victim === '..') {
+        throw new KilnError('LAYER_UNSAFE_PATH', `layer whiteout "${e.path}" names no valid file`);
+      }
+      const dir = root.resolveDir(parent, mode === 'overlay');
+      if (!dir) continue;
+      const hostPath = path.join(root.host(dir), victim);
+      const logical = [...parent, victim].join('/');
+      if (written.has(logical)) continue; // whiteouts hide lower layers, not this one
+      root.remove(hostPath);
+      if (mode === 'overlay') {
+        mknod(hostPath, 'char', 0, 0, 0);
+        written.add(logical);
+      }
+      continue;
+    }
+
+    if (comps.length === 0) {
+      // The root itself ("./"): only directory metadata applies.
+      if (e.type === 'directory') {
+        setMeta(root.root, e, false);
+        dirTimes.push({ comps: [], mtime: e.mtime });
+        if (Object.keys(e.xattrs).length) pendingXattrs.push({ comps: [], xattrs: e.xattrs });
+        continue;
+      }
+      throw new KilnError(
+        'LAYER_UNSAFE_PATH',
+        `layer entry "${e.path}" of type ${e.type} would replace the root`,
+      );
+    }
+
+    const dir = root.resolveDir(parent, true) as string[];
+    const hostPath = path.join(root.host(dir), name);
+    const existing = root.lstat(hostPath);
+    const logical = comps.join('/');
+    written.add(logical);
+    const xattrs: Xattrs = {};
+    for (const [k, v] of Object.entries(e.xattrs)) if (isPortableXattr(k)) xattrs[k] = v;
+    if (Object.keys(xattrs).length) pendingXattrs.push({ comps, xattrs });
+
+    switch (e.type) {
+      case 'directory': {
+        if (!existing?.isDirectory()) {
+          root.remove(hostPath, existing);
+          fs.mkdirSync(hostPath, 0o700);
+        }
+        setMeta(hostPath, e, false);
+        dirTimes.push({ comps, mtime: e.mtime });
+        break;
+      }
+      case 'file': {
+        root.remove(hostPath, existing);
+        const fd = fs.openSync(hostPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+        try {
+          for await (const chunk of e.body()) {
+            for (let off = 0; off < chunk.length; ) off += fs.writeSync(fd, chunk, off, chunk.length - off);
+          }
+        } finally {
+          fs.closeSync(fd);
+        }
+        setMeta(hostPath, e, false);
+        fs.lutimesSync(hostPath, e.mtime, e.mtime);
+        break;
+      }
+      case 'symlink': {
+        root.remove(hostPath, existing);
+        // The target is only data here; later entries beneath it are resolved inside the root.
+        fs.symlinkSync(e.linkname, hostPath);
+        setMeta(hostPath, e, true);
+        fs.lutimesSync(hostPath, e.mtime, e.mtime);
+        break;
+      }
+      case 'hardlink': {
+        const linkComps = memberComponents(e.linkname, 'hardlink target');
+        const linkDir = linkComps.length ? root.resolveDir(linkComps.slice(0, -1), false) : undefined;
+        const linkHost = linkDir ? path.join(root.host(linkDir), linkComps[linkComps.length - 1]) : undefined;
+        const linkSt = linkHost ? root.lstat(linkHost) : undefined;
+        if (!linkHost || !linkSt || linkSt.isDirectory()) {
+          throw new KilnError(
+            'LAYER_INVALID_LINK',
+            `hardlink "${e.path}" points to "${e.linkname}", which is not a file in the layer`,
+            {
+              hint: 'a hardlink may only name a non-directory already extracted under the target',
+            },
+          );
+        }
+        if (existing && existing.ino === linkSt.ino && existing.dev === linkSt.dev) break;
+        root.remove(hostPath, existing);
+        // link(2) on Linux does not follow a symlink given as the target.
+        fs.linkSync(linkHost, hostPath);
+        break;
+      }
+      case 'char':
+      case 'block':
+      case 'fifo': {
+        root.remove(hostPath, existing);
+        mknod(hostPath, e.type, e.mode, e.devmajor, e.devminor);
+        setMeta(hostPath, e, false);
+        fs.lutimesSync(hostPath, e.mtime, e.mtime);
+        break;
+      }
+    }
+  }
+
+  // Deferred work, re-resolved because later entries may have replaced a parent with a symlink.
+  const resolveFinal = (comps: string[]): { hostPath: string; st: fs.Stats } | undefined => {
+    if (comps.length === 0) return { hostPath: root.root, st: fs.lstatSync(root.root) };
+    const dir = root.resolveDir(comps.slice(0, -1), false);
+    if (!dir) return undefined;
+    const hostPath = path.join(root.host(dir), comps[comps.length - 1]);
+    const st = root.lstat(hostPath);
+    return st ? { hostPath, st } : undefined;
+  };
+  const xattrItems: { path: string; xattrs: Xattrs }[] = [];
+  for (const { comps, xattrs } of pendingXattrs) {
+    const r = resolveFinal(comps);
+    if (r) xattrItems.push({ path: r.hostPath, xattrs });
+  }
+  await writeXattrs(xattrItems);
+  // Directory mtimes last: creating their children changed them.
+  for (const { comps, mtime } of dirTimes.reverse()) {
+    const r = resolveFinal(comps);
+    if (r?.st.isDirectory()) fs.lutimesSync(r.hostPath, mtime, mtime);
+  }
+  await new Promise<void>((resolve, reject) => {
+    if (digest.readableEnded) resolve();
+    else {
+      digest.on('end', resolve);
+      digest.on('error', reject);
+      digest.resume();
+    }
+  });
+  return { diffID: digest.digest(), size: digest.size };
+}

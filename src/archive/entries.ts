@@ -1,0 +1,203 @@
+/**
+ * Layer entries: what goes into a layer tar, taken from the filesystem. A LayerEntry is a
+ * complete tar header plus where its content comes from; `finalizeEntries` sorts them, turns
+ * repeated inodes into tar hardlinks and clamps mtimes, so every source yields the same layout.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { KilnError } from '../errors/errors.ts';
+import { completeHeader, type TarEntryType, type TarHeader } from './tar/header.ts';
+import { isPortableXattr, readXattrTree, type Xattrs } from './xattr.ts';
+
+export interface LayerEntry {
+  /** header.path is relative to the layer root: no leading './' or '/', no trailing '/'. */
+  header: TarHeader;
+  /** Regular files: the host file to read the content from (size taken from header.size). */
+  source?: string;
+  /** Or content already in memory (whiteouts and synthetic files). */
+  data?: Buffer;
+  /** `dev:ino` of a regular file with more than one link, for hardlink detection. */
+  inode?: string;
+}
+
+export const WHITEOUT_PREFIX = '.wh.';
+export const OPAQUE_WHITEOUT = '.wh..wh..opq';
+
+function typeOf(st: fs.Stats): TarEntryType | undefined {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'directory';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isCharacterDevice()) return 'char';
+  if (st.isBlockDevice()) return 'block';
+  if (st.isFIFO()) return 'fifo';
+  return undefined; // sockets: not representable in tar, skipped like GNU tar does
+}
+
+/** Linux dev_t → (major, minor), as glibc's gnu_dev_major/minor. */
+export function splitDev(rdev: number): [number, number] {
+  const d = BigInt(rdev);
+  const major = ((d >> 8n) & 0xfffn) | ((d >> 32n) & ~0xfffn);
+  const minor = (d & 0xffn) | ((d >> 12n) & ~0xffn);
+  return [Number(major), Number(minor)];
+}
+
+/** Build the entry for one filesystem object (lstat'd; symlinks are not followed). */
+export function entryFromStat(
+  rel: string,
+  abs: string,
+  st: fs.Stats,
+  xattrs: Xattrs | undefined,
+): LayerEntry | undefined {
+  const type = typeOf(st);
+  if (!type) return undefined;
+  const portable: Xattrs = {};
+  for (const [k, v] of Object.entries(xattrs ?? {})) if (isPortableXattr(k)) portable[k] = v;
+  const [devmajor, devminor] = type === 'char' || type === 'block' ? splitDev(st.rdev) : [0, 0];
+  const header = completeHeader({
+    path: rel,
+    type,
+    mode: st.mode & 0o7777,
+    uid: st.uid,
+    gid: st.gid,
+    size: type === 'file' ? st.size : 0,
+    // Whole seconds, as Docker and containerd write layers: sub-second mtimes would cost a PAX
+    // header per file and make layers differ by filesystem timestamp granularity.
+    mtime: Math.floor(st.mtimeMs / 1000),
+    linkname: type === 'symlink' ? fs.readlinkSync(abs) : '',
+    devmajor,
+    devminor,
+    xattrs: portable,
+  });
+  const entry: LayerEntry = { header };
+  if (type === 'file') {
+    entry.source = abs;
+    if (st.nlink > 1) entry.inode = `${st.dev}:${st.ino}`;
+  }
+  return entry;
+}
+
+export function whiteoutEntry(dir: string, name: string): LayerEntry {
+  const p = dir ? `${dir}/${WHITEOUT_PREFIX}${name}` : `${WHITEOUT_PREFIX}${name}`;
+  return {
+    header: completeHeader({ path: p, type: 'file', mode: 0o644, size: 0, mtime: 0 }),
+    data: Buffer.alloc(0),
+  };
+}
+
+export function opaqueEntry(dir: string): LayerEntry {
+  const p = dir ? `${dir}/${OPAQUE_WHITEOUT}` : OPAQUE_WHITEOUT;
+  return {
+    header: completeHeader({ path: p, type: 'file', mode: 0o644, size: 0, mtime: 0 }),
+    data: Buffer.alloc(0),
+  };
+}
+
+/** Names in a directory, sorted bytewise-stable (code unit order, never locale order). */
+export function sortedNames(dir: string): string[] {
+  return fs.readdirSync(dir).sort(compareStrings);
+}
+
+export function compareStrings(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export interface FinalizeOptions {
+  /** SOURCE_DATE_EPOCH: no mtime in the layer is later than this (seconds). */
+  sourceDateEpoch?: number;
+}
+
+/**
+ * Sort by path (a parent always precedes its children), make the second and later paths of
+ * one inode tar hardlinks to the first, and clamp mtimes. Mutates and returns `entries`.
+ */
+export function finalizeEntries(entries: LayerEntry[], options: FinalizeOptions = {}): LayerEntry[] {
+  entries.sort((a, b) => compareStrings(a.header.path, b.header.path));
+  const firstPath = new Map<string, string>();
+  const epoch = options.sourceDateEpoch;
+  for (let i = 0; i < entries.length; i++) {
+    const e = entries[i];
+    if (i > 0 && entries[i - 1].header.path === e.header.path) {
+      throw new KilnError('LAYER_DUPLICATE_PATH', `layer entry "${e.header.path}" appears twice`);
+    }
+    if (e.inode) {
+      const first = firstPath.get(e.inode);
+      if (first === undefined) firstPath.set(e.inode, e.header.path);
+      else {
+        e.header = { ...e.header, type: 'hardlink', linkname: first, size: 0 };
+        e.source = undefined;
+      }
+    }
+    if (epoch !== undefined && e.header.mtime > epoch) e.header = { ...e.header, mtime: epoch };
+  }
+  return entries;
+}
+
+type Visit = (rel: string, abs: string, st: fs.Stats) => boolean | undefined;
+
+/** Depth-first walk in sorted order; `visit` returns false to skip a directory's children. */
+export function walkTree(root: string, visit: Visit, rel = ''): void {
+  const dirAbs = rel ? path.join(root, rel) : root;
+  for (const name of sortedNames(dirAbs)) {
+    const childRel = rel ? `${rel}/${name}` : name;
+    const abs = path.join(root, childRel);
+    const st = fs.lstatSync(abs);
+    const descend = visit(childRel, abs, st);
+    if (st.isDirectory() && descend !== false) walkTree(root, visit, childRel);
+  }
+}
+
+function requireDir(dir: string, what: string): void {
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(dir);
+  } catch (cause) {
+    throw new KilnError('LAYER_SOURCE_MISSING', `${what} ${dir} does not exist`, { cause });
+  }
+  if (!st.isDirectory()) throw new KilnError('LAYER_SOURCE_MISSING', `${what} ${dir} is not a directory`);
+}
+
+/** Every object under `dir` (not `dir` itself) as layer entries, in layer order. */
+export async function directoryEntries(dir: string, options: FinalizeOptions = {}): Promise<LayerEntry[]> {
+  requireDir(dir, 'directory');
+  const xattrs = await readXattrTree(dir);
+  const entries: LayerEntry[] = [];
+  walkTree(dir, (rel, abs, st) => {
+    const e = entryFromStat(rel, abs, st, xattrs.get(rel));
+    if (e) entries.push(e);
+    return true;
+  });
+  return finalizeEntries(entries, options);
+}
+
+function isOpaque(x: Xattrs | undefined): boolean {
+  const v = x?.['trusted.overlay.opaque'] ?? x?.['user.overlay.opaque'];
+  return v !== undefined && v.toString() === 'y';
+}
+
+/**
+ * An overlayfs upper directory as a layer: a 0/0 character device (overlay's whiteout) becomes
+ * `.wh.<name>`, a directory marked opaque (trusted.overlay.opaque=y) gets `.wh..wh..opq`.
+ * Assumes the overlay was mounted without redirect_dir/metacopy, as kiln's snapshotter does.
+ */
+export async function diffOverlayUpper(
+  upperDir: string,
+  options: FinalizeOptions = {},
+): Promise<LayerEntry[]> {
+  requireDir(upperDir, 'overlay upper directory');
+  const xattrs = await readXattrTree(upperDir);
+  const entries: LayerEntry[] = [];
+  walkTree(upperDir, (rel, abs, st) => {
+    const slash = rel.lastIndexOf('/');
+    const dir = slash < 0 ? '' : rel.slice(0, slash);
+    const name = rel.slice(slash + 1);
+    if (st.isCharacterDevice() && st.rdev === 0) {
+      entries.push(whiteoutEntry(dir, name));
+      return false;
+    }
+    const e = entryFromStat(rel, abs, st, xattrs.get(rel));
+    if (e) entries.push(e);
+    if (st.isDirectory() && isOpaque(xattrs.get(rel))) entries.push(opaqueEntry(rel));
+    return true;
+  });
+  return finalizeEntries(entries, options);
+}

@@ -1,0 +1,163 @@
+/**
+ * Extended attributes through the `attr` tools (Node has no xattr API): one `getfattr -R`
+ * process reads a whole tree, one `setfattr --restore` process writes a batch. Neither
+ * follows symlinks (-h / physical walk), so a symlink's own attributes are what we see and set.
+ */
+import { spawn } from 'node:child_process';
+import { KilnError } from '../errors/errors.ts';
+
+export type Xattrs = Record<string, Buffer>;
+
+/**
+ * Attributes that never travel in a layer: overlayfs' own bookkeeping (whiteouts and opaque
+ * dirs are expressed as OCI whiteouts instead; a layer that sets them could redirect lookups)
+ * and SELinux labels, which belong to the host that wrote them.
+ */
+export function isPortableXattr(name: string): boolean {
+  return (
+    !name.startsWith('trusted.overlay.') && !name.startsWith('user.overlay.') && name !== 'security.selinux'
+  );
+}
+
+function toolMissing(tool: string, cause: unknown): KilnError {
+  return new KilnError('XATTR_TOOL_MISSING', `cannot run ${tool} to handle extended attributes`, {
+    hint: 'install the Debian package "attr" (apt-get install attr); scripts/setup.sh does this',
+    cause,
+  });
+}
+
+async function run(
+  tool: string,
+  args: string[],
+  input?: Buffer,
+): Promise<{ stdout: Buffer; stderr: string; code: number }> {
+  return await new Promise((resolve, reject) => {
+    const child = spawn(tool, args, { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout?.on('data', (d: Buffer) => out.push(d));
+    child.stderr?.on('data', (d: Buffer) => err.push(d));
+    child.on('error', (e) => reject(toolMissing(tool, e)));
+    child.on('close', (code) =>
+      resolve({ stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString(), code: code ?? 1 }),
+    );
+    if (input && child.stdin) {
+      child.stdin.on('error', () => {}); // reported through the exit code
+      child.stdin.end(input);
+    }
+  });
+}
+
+/** getfattr quotes paths and names: `\ooo` octal escapes for control bytes and backslash. */
+function unquote(latin1: string): string {
+  const bytes = latin1.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
+  return Buffer.from(bytes, 'latin1').toString('utf8');
+}
+
+function quote(s: string): string {
+  const b = Buffer.from(s, 'utf8');
+  let out = '';
+  for (const byte of b) {
+    out +=
+      byte <= 0x20 || byte === 0x5c || byte === 0x7f
+        ? `\\${byte.toString(8).padStart(3, '0')}`
+        : String.fromCharCode(byte);
+  }
+  return out;
+}
+
+/** Parse `getfattr -d -e base64` output into absolute path → attributes. */
+function parseDump(out: Buffer): Map<string, Xattrs> {
+  const result = new Map<string, Xattrs>();
+  let current: Xattrs | undefined;
+  for (const line of out.toString('latin1').split('\n')) {
+    if (line.startsWith('# file: ')) {
+      current = {};
+      result.set(unquote(line.slice(8)), current);
+    } else if (line && current) {
+      const eq = line.indexOf('=');
+      const name = unquote(eq < 0 ? line : line.slice(0, eq));
+      const value = eq < 0 ? '' : line.slice(eq + 1);
+      current[name] = value.startsWith('0s')
+        ? Buffer.from(value.slice(2), 'base64')
+        : Buffer.from(value, 'latin1');
+    }
+  }
+  return result;
+}
+
+/**
+ * Every attribute of every file under `root` (including root itself), keyed by path relative
+ * to root ('' for the root). Files without attributes are absent from the map.
+ */
+export async function readXattrTree(root: string): Promise<Map<string, Xattrs>> {
+  const r = await run('getfattr', [
+    '-R',
+    '-P',
+    '-h',
+    '-d',
+    '-m',
+    '-',
+    '-e',
+    'base64',
+    '--absolute-names',
+    '--',
+    root,
+  ]);
+  if (r.code !== 0 && r.stdout.length === 0 && r.stderr) {
+    throw new KilnError(
+      'XATTR_READ_FAILED',
+      `reading extended attributes under ${root} failed: ${r.stderr.trim()}`,
+    );
+  }
+  const prefix = root.endsWith('/') ? root : `${root}/`;
+  const out = new Map<string, Xattrs>();
+  for (const [p, x] of parseDump(r.stdout)) {
+    if (p === root || p === prefix) out.set('', x);
+    else if (p.startsWith(prefix)) out.set(p.slice(prefix.length), x);
+  }
+  return out;
+}
+
+/** Attributes of specific files (absolute paths), not following symlinks. */
+export async function readXattrs(paths: string[]): Promise<Map<string, Xattrs>> {
+  const out = new Map<string, Xattrs>();
+  for (let i = 0; i < paths.length; i += 500) {
+    const batch = paths.slice(i, i + 500);
+    const r = await run('getfattr', [
+      '-h',
+      '-d',
+      '-m',
+      '-',
+      '-e',
+      'base64',
+      '--absolute-names',
+      '--',
+      ...batch,
+    ]);
+    for (const [p, x] of parseDump(r.stdout)) out.set(p, x);
+  }
+  return out;
+}
+
+/**
+ * Set attributes on many files in one `setfattr -h --restore` run. Paths must already be
+ * confined (the caller resolved them under its root); the last component is never followed.
+ */
+export async function writeXattrs(items: { path: string; xattrs: Xattrs }[]): Promise<void> {
+  const parts: string[] = [];
+  for (const { path, xattrs } of items) {
+    const names = Object.keys(xattrs);
+    if (names.length === 0) continue;
+    parts.push(`# file: ${quote(path)}\n`);
+    for (const n of names) parts.push(`${quote(n)}=0s${xattrs[n].toString('base64')}\n`);
+    parts.push('\n');
+  }
+  if (parts.length === 0) return;
+  const r = await run('setfattr', ['-h', '--restore=-'], Buffer.from(parts.join(''), 'latin1'));
+  if (r.code !== 0) {
+    throw new KilnError('XATTR_WRITE_FAILED', `setting extended attributes failed: ${r.stderr.trim()}`, {
+      hint: 'trusted.* and security.* attributes need root; the filesystem must support xattrs',
+    });
+  }
+}

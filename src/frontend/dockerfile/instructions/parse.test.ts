@@ -297,3 +297,27 @@ describe('instructions', () => {
     assert.throws(() => first('SHELL bash -c'), /SHELL requires the arguments to be in JSON form/);
   });
 });
+
+describe('expandInstruction', () => {
+  it('expands exactly the fields BuildKit expands', async () => {
+    const { expandInstruction } = await import('./expand.ts');
+    const { ShellLex } = await import('../shell/lex.ts');
+    const lex = new ShellLex();
+    const env = { A: 'x', P: '8080', T: 'cache' };
+    const word = (s: string) => lex.processWord(s, env);
+    const words = (s: string) => lex.processWords(s, env);
+    const df = parseStages(
+      parseDockerfile(
+        'FROM a\nCOPY --chown=$A $A/src /$A/\nEXPOSE $P/udp\nRUN --mount=type=$T,target=/c echo $A\nCMD echo $A\nENV K_$A=$A\n',
+      ),
+    );
+    const out = df.stages[0]!.instructions.map((i) => expandInstruction(i, { word, words }));
+    const [copy, expose, run, cmd, envI] = out;
+    assert.ok(copy!.kind === 'COPY' && copy!.chown === 'x');
+    assert.ok(copy!.kind === 'COPY' && copy!.sourcesAndDest.destPath === '/x/');
+    assert.ok(expose!.kind === 'EXPOSE' && expose!.ports[0] === '8080/udp');
+    assert.ok(run!.kind === 'RUN' && run!.mounts[0]!.type === 'cache' && run!.cmdLine[0] === 'echo $A');
+    assert.ok(cmd!.kind === 'CMD' && cmd!.cmdLine[0] === 'echo $A');
+    assert.ok(envI!.kind === 'ENV' && envI!.env[0]!.key === 'K_x' && envI!.env[0]!.value === 'x');
+  });
+});

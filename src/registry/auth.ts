@@ -70,6 +70,7 @@ export function repositoryScope(path: string, push: boolean): string {
 export class Authenticator {
   private readonly lookup: CredentialLookup;
   private readonly tokens = new Map<string, CachedToken>();
+  private readonly pending = new Map<string, Promise<CachedToken>>();
   private readonly basic = new Map<string, string>();
   private readonly creds = new Map<string, Promise<Credentials | undefined>>();
 
@@ -100,8 +101,10 @@ export class Authenticator {
   }
 
   /** Forget what we sent: the registry rejected it. */
-  invalidate(ep: Endpoint, scopes: string[]): void {
-    this.tokens.delete(this.key(ep, scopes));
+  invalidate(ep: Endpoint, scopes: string[], sent: string): void {
+    const key = this.key(ep, scopes);
+    if (this.tokens.get(key)?.header === sent) this.tokens.delete(key);
+    if (this.basic.get(ep.apiHost) === sent) this.basic.delete(ep.apiHost);
   }
 
   /** Answer a 401 challenge: fetch a token or prepare Basic credentials. False when we cannot. */
@@ -109,13 +112,28 @@ export class Authenticator {
     ep: Endpoint,
     wwwAuthenticate: string | string[] | undefined,
     scopes: string[],
+    sent?: string,
   ): Promise<boolean> {
     const challenges = parseChallenges(wwwAuthenticate);
     const bearer = challenges.find((c) => c.scheme === 'bearer');
+    const key = this.key(ep, scopes);
+    // Concurrent requests that met the same challenge share one token fetch.
+    const cached = this.tokens.get(key);
+    if (bearer && cached && cached.header !== sent && cached.expiresAt > Date.now()) return true;
+    const inFlight = this.pending.get(key);
+    if (bearer && inFlight) {
+      await inFlight;
+      return true;
+    }
     const creds = await this.credentialsFor(ep);
     if (bearer?.params.realm) {
-      const token = await this.fetchToken(ep, bearer.params, scopes, creds);
-      this.tokens.set(this.key(ep, scopes), token);
+      const p = this.fetchToken(ep, bearer.params, scopes, creds);
+      this.pending.set(key, p);
+      try {
+        this.tokens.set(key, await p);
+      } finally {
+        this.pending.delete(key);
+      }
       return true;
     }
     if (challenges.some((c) => c.scheme === 'basic')) {

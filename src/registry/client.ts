@@ -134,8 +134,8 @@ export class RegistryClient {
       if (res.status === 401 && authTries < 2) {
         await drain(res);
         authTries++;
-        if (authz) this.auth.invalidate(ep, scopes);
-        if (await this.auth.authorize(ep, res.headers['www-authenticate'], scopes)) {
+        if (authz) this.auth.invalidate(ep, scopes, authz);
+        if (await this.auth.authorize(ep, res.headers['www-authenticate'], scopes, authz)) {
           attempt--; // an auth round trip is not a failure
           continue;
         }

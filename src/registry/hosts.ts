@@ -171,7 +171,9 @@ function endpoint(host: string, cfg: HostConfig | undefined, mirror: boolean): E
     pathPrefix = host.slice(slash).replace(/\/+$/, '');
   }
   if (apiHost === DOCKER_HUB_HOST || apiHost === 'index.docker.io') apiHost = DOCKER_HUB_API_HOST;
-  const plain = cfg?.http ?? isLoopbackHost(apiHost);
+  // TLS settings for a loopback host mean the user wants TLS there.
+  const wantsTls = cfg?.ca !== undefined || cfg?.keypair !== undefined || cfg?.insecure !== undefined;
+  const plain = cfg?.http ?? (isLoopbackHost(apiHost) && !wantsTls);
   return {
     host,
     apiHost,

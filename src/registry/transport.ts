@@ -108,11 +108,8 @@ function once(
       r.destroy(new TransportError(`no answer from ${safeUrl(url)} for ${idle / 1000}s`)),
     );
     r.on('error', (err) => {
-      reject(
-        err instanceof KilnError
-          ? err
-          : new TransportError(`${req.method} ${safeUrl(url)}: ${(err as Error).message}`, err),
-      );
+      if (err instanceof KilnError) reject(err);
+      else reject(classify(err as NodeJS.ErrnoException, req, url, ep));
     });
     if (body === undefined || Buffer.isBuffer(body)) {
       r.end(body);
@@ -121,6 +118,37 @@ function once(
       body.pipe(r);
     }
   });
+}
+
+const TLS_TRUST_CODES = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** TLS trust and protocol mix-ups are not transient: report them with the config that fixes them. */
+function classify(err: NodeJS.ErrnoException, req: HttpRequest, url: URL, ep: Endpoint): KilnError {
+  const msg = `${req.method} ${safeUrl(url)}: ${err.message}`;
+  if (err.code && TLS_TRUST_CODES.has(err.code)) {
+    return new KilnError('REGISTRY_TLS', `${msg} (${err.code})`, {
+      cause: err,
+      hint: `trust the registry's CA with ca = ["/path/ca.pem"] (or insecure = true) under [registry."${ep.host}"] in the registry config`,
+    });
+  }
+  if (
+    url.protocol === 'https:' &&
+    (err.code === 'EPROTO' || /wrong version number|packet length too long/i.test(err.message))
+  ) {
+    return new KilnError('REGISTRY_TLS', `${msg}: the server does not speak TLS`, {
+      cause: err,
+      hint: `if ${ep.host} serves plain HTTP, set http = true under [registry."${ep.host}"] in the registry config`,
+    });
+  }
+  return new TransportError(msg, err);
 }
 
 /** Send one request; GET and HEAD follow up to 5 redirects. */

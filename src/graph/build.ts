@@ -224,6 +224,7 @@ function actionOf(a: FileActionSpec, inputs: Inputs): FileAction {
         allowWildcard: a.allowWildcard ?? true,
         allowEmptyWildcard: a.allowEmptyWildcard ?? false,
         createDestPath: a.createDestPath ?? true,
+        includePatterns: [...(a.includePatterns ?? [])],
         excludePatterns: [...(a.excludePatterns ?? [])],
         parents: a.parents ?? false,
         unpack: a.unpack ?? false,

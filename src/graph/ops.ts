@@ -147,6 +147,8 @@ export interface CopyAction {
   allowWildcard: boolean;
   allowEmptyWildcard: boolean;
   createDestPath: boolean;
+  /** Only paths under srcPaths matching these (relative) patterns are copied; empty = all. */
+  includePatterns: string[];
   excludePatterns: string[];
   /** COPY --parents: keep the source's parent directories under dest. */
   parents: boolean;

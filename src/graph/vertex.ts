@@ -69,7 +69,8 @@ function checkAbsolute(what: string, path: string): void {
 }
 
 function validateMount(m: Mount, count: number): void {
-  checkAbsolute(`${m.type} mount target`, m.target);
+  // A secret exposed only as an environment variable has no mount point.
+  if (!(m.type === 'secret' && m.target === '' && m.env)) checkAbsolute(`${m.type} mount target`, m.target);
   if (m.type === 'bind' || m.type === 'cache') checkIndex(`${m.type} mount ${m.target}`, m.input, count);
   if (m.type === 'cache' && m.id === '') throw invalid(`cache mount ${m.target} has an empty id`);
 }

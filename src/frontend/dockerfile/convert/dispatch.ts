@@ -1,0 +1,268 @@
+/**
+ * Dispatch of the instructions that only change the image config or the execution context
+ * (ENV, ARG, USER, WORKDIR, LABEL, CMD, ...), each recording history the way BuildKit does.
+ * COPY/ADD live in copy.ts and RUN in run.ts.
+ */
+import { KilnError } from '../../../errors/errors.ts';
+import { file, type Vertex } from '../../../graph/index.ts';
+import type { ContainerConfig } from '../../../oci/config.ts';
+import type { Platform } from '../../../oci/platform.ts';
+import type {
+  ArgCommand,
+  CmdCommand,
+  EntrypointCommand,
+  ExposeCommand,
+  HealthCheckCommand,
+  Instruction,
+  WorkdirCommand,
+} from '../instructions/types.ts';
+import type { ShellLex } from '../shell/lex.ts';
+import { parsePorts } from './expose.ts';
+import { goHealth, goList, goQuoteList } from './gofmt.ts';
+import { normalizeWorkdir } from './paths.ts';
+import {
+  commitHistory,
+  prefixCommand,
+  processCmdEnv,
+  type StageState,
+  setEnv,
+  uppercaseCmd,
+} from './state.ts';
+import type { ConvertWarning } from './types.ts';
+
+/** What dispatchers share across stages. */
+export interface DispatchContext {
+  lex: ShellLex;
+  escapeToken: string;
+  /** `--build-arg` values as given. */
+  buildArgs: Readonly<Record<string, string>>;
+  /** Meta ARGs and automatic platform args (`KEY=VALUE`). */
+  globalArgs: readonly string[];
+  targetPlatform: Platform;
+  multiPlatform: boolean;
+  context: Vertex;
+  warnings: ConvertWarning[];
+  /** Build args some reachable ARG declared. */
+  usedArgs: Set<string>;
+}
+
+/** ARG names that never go into the RUN environment. */
+const NON_ENV_ARGS = new Set(['SOURCE_DATE_EPOCH', 'BUILDKIT_SBOM_SCAN_CONTEXT', 'BUILDKIT_SBOM_SCAN_STAGE']);
+
+export function config(d: StageState): ContainerConfig {
+  d.image.config ??= {};
+  return d.image.config;
+}
+
+export function defaultShell(os: string): string[] {
+  return os === 'windows' ? ['cmd', '/S', '/C'] : ['/bin/sh', '-c'];
+}
+
+export function withShell(d: StageState, args: readonly string[]): string[] {
+  const shell = d.image.config?.Shell?.length ? [...d.image.config.Shell] : defaultShell(d.image.os);
+  return [...shell, args.join(' ')];
+}
+
+export function dispatchArg(d: StageState, c: ArgCommand, ctx: DispatchContext): void {
+  const commits: string[] = [];
+  for (const arg of c.args) {
+    const hasValue = Object.hasOwn(ctx.buildArgs, arg.key);
+    let value = arg.value;
+    let hasDefault = value !== undefined;
+    if (!hasDefault && !hasValue) {
+      // An ARG without a default inherits the global (meta or automatic) value.
+      const g = globalValue(ctx.globalArgs, arg.key);
+      if (g !== undefined) {
+        value = g;
+        hasDefault = false;
+      }
+    }
+    if (hasValue) value = ctx.buildArgs[arg.key];
+    else if (hasDefault && value !== undefined) value = ctx.lex.processWord(value, d.env);
+    if (value !== undefined && !NON_ENV_ARGS.has(arg.key)) d.env = setEnv(d.env, arg.key, value);
+    ctx.usedArgs.add(arg.key);
+    d.buildArgs = [...d.buildArgs, { key: arg.key, value }];
+    commits.push(value === undefined ? arg.key : `${arg.key}=${value}`);
+  }
+  commitHistory(d, `ARG ${commits.join(' ')}`, false);
+}
+
+export function globalValue(list: readonly string[], key: string): string | undefined {
+  for (let i = list.length - 1; i >= 0; i--)
+    if (list[i].startsWith(`${key}=`)) return list[i].slice(key.length + 1);
+  return undefined;
+}
+
+export function dispatchWorkdir(
+  d: StageState,
+  c: WorkdirCommand,
+  ctx: DispatchContext,
+  platform: Platform,
+): void {
+  const wd = normalizeWorkdir(config(d).WorkingDir ?? '', c.path);
+  config(d).WorkingDir = wd;
+  d.cwd = wd;
+  let withLayer = false;
+  if (wd !== '/') {
+    const text = prefixCommand(
+      d,
+      uppercaseCmd(processCmdEnv(ctx.lex, c.original, d.env)),
+      ctx.multiPlatform,
+      platform,
+    );
+    const user = config(d).User;
+    d.root = file(
+      d.root,
+      [
+        {
+          action: 'mkdir',
+          path: wd,
+          mode: 0o755,
+          makeParents: true,
+          chown: user ? chownOf(user) : undefined,
+        },
+      ],
+      { platform },
+      { description: text, location: c.location, ignoreCache: d.ignoreCache || undefined },
+    );
+    withLayer = true;
+  }
+  commitHistory(d, `WORKDIR ${wd}`, withLayer);
+}
+
+/** `user[:group]` → a ChownSpec. */
+export function chownOf(spec: string): { user: string; group?: string } {
+  const i = spec.indexOf(':');
+  return i < 0 ? { user: spec } : { user: spec.slice(0, i), group: spec.slice(i + 1) };
+}
+
+function dispatchCmd(d: StageState, c: CmdCommand): void {
+  const args = c.prependShell ? withShell(d, c.cmdLine) : [...c.cmdLine];
+  config(d).Cmd = args;
+  config(d).ArgsEscaped = true;
+  d.cmdSet = true;
+  commitHistory(d, `CMD ${goQuoteList(args)}`, false);
+}
+
+function dispatchEntrypoint(d: StageState, c: EntrypointCommand): void {
+  const args = c.prependShell ? withShell(d, c.cmdLine) : [...c.cmdLine];
+  config(d).Entrypoint = args;
+  if (!d.cmdSet) config(d).Cmd = null;
+  commitHistory(d, `ENTRYPOINT ${goQuoteList(args)}`, false);
+}
+
+function dispatchHealthcheck(d: StageState, c: HealthCheckCommand): void {
+  const h = c.health;
+  config(d).Healthcheck = {
+    Test: [...h.test],
+    Interval: h.interval,
+    Timeout: h.timeout,
+    StartPeriod: h.startPeriod,
+    StartInterval: h.startInterval,
+    Retries: h.retries,
+  };
+  commitHistory(d, `HEALTHCHECK ${goHealth(h)}`, false);
+}
+
+function dispatchExpose(d: StageState, c: ExposeCommand, ctx: DispatchContext): void {
+  const ports: string[] = [];
+  for (const p of c.ports) ports.push(...ctx.lex.processWords(p, d.env));
+  const exposed = { ...(config(d).ExposedPorts ?? {}) };
+  for (const p of parsePorts(ports).sort()) exposed[p] = {};
+  config(d).ExposedPorts = exposed;
+  commitHistory(d, `EXPOSE ${ports.join(' ')}`, false);
+}
+
+const SIGNALS = new Set(
+  'ABRT ALRM BUS CHLD CLD CONT FPE HUP ILL INT IO IOT KILL PIPE POLL PROF PWR QUIT SEGV STKFLT STOP SYS TERM TRAP TSTP TTIN TTOU UNUSED URG USR1 USR2 VTALRM WINCH XCPU XFSZ'.split(
+    ' ',
+  ),
+);
+
+/** Docker's signal.ParseSignal: a number, `SIGNAME`/`NAME`, or `RTMIN+n`/`RTMAX-n`. */
+function validSignal(s: string): boolean {
+  if (/^\d+$/.test(s)) return Number(s) > 0;
+  const name = s.toUpperCase().replace(/^SIG/, '');
+  return SIGNALS.has(name) || /^RTM(IN|AX)([+-]\d+)?$/.test(name);
+}
+
+function invalidInstruction(message: string, hint: string): KilnError {
+  return new KilnError('DOCKERFILE_INVALID_INSTRUCTION', message, { hint });
+}
+
+/** Config-only instructions. Returns false for the ones this module does not handle. */
+export function dispatchConfigInstruction(d: StageState, c: Instruction, ctx: DispatchContext): boolean {
+  switch (c.kind) {
+    case 'ENV': {
+      let env = config(d).Env ?? [];
+      for (const kv of c.env) {
+        d.env = setEnv(d.env, kv.key, kv.value);
+        env = setEnv(env, kv.key, kv.value);
+      }
+      config(d).Env = env;
+      commitHistory(d, `ENV ${c.env.map((kv) => `${kv.key}=${kv.value}`).join(' ')}`, false);
+      return true;
+    }
+    case 'LABEL': {
+      const labels = { ...(config(d).Labels ?? {}) };
+      for (const kv of c.labels) labels[kv.key] = kv.value;
+      config(d).Labels = labels;
+      commitHistory(d, `LABEL ${c.labels.map((kv) => `${kv.key}=${kv.value}`).join(' ')}`, false);
+      return true;
+    }
+    case 'MAINTAINER':
+      d.image.author = c.maintainer;
+      commitHistory(d, `MAINTAINER ${c.maintainer}`, false);
+      return true;
+    case 'USER':
+      d.user = c.user;
+      config(d).User = c.user;
+      commitHistory(d, `USER ${c.user}`, false);
+      return true;
+    case 'VOLUME': {
+      const volumes = { ...(config(d).Volumes ?? {}) };
+      for (const v of c.volumes) {
+        if (v === '')
+          throw invalidInstruction('VOLUME specified can not be an empty string', 'give VOLUME a path');
+        volumes[v] = {};
+      }
+      config(d).Volumes = volumes;
+      commitHistory(d, `VOLUME ${goList(c.volumes)}`, false);
+      return true;
+    }
+    case 'STOPSIGNAL':
+      if (!validSignal(c.signal)) {
+        throw invalidInstruction(
+          `invalid signal: ${c.signal}`,
+          'use a signal name such as SIGTERM or a number',
+        );
+      }
+      config(d).StopSignal = c.signal;
+      commitHistory(d, `STOPSIGNAL ${c.signal}`, false);
+      return true;
+    case 'SHELL':
+      config(d).Shell = [...c.shell];
+      commitHistory(d, `SHELL ${goList(c.shell)}`, false);
+      return true;
+    case 'ONBUILD':
+      config(d).OnBuild = [...(config(d).OnBuild ?? []), c.expression];
+      return true;
+    case 'CMD':
+      dispatchCmd(d, c);
+      return true;
+    case 'ENTRYPOINT':
+      dispatchEntrypoint(d, c);
+      return true;
+    case 'HEALTHCHECK':
+      dispatchHealthcheck(d, c);
+      return true;
+    case 'EXPOSE':
+      dispatchExpose(d, c, ctx);
+      return true;
+    case 'ARG':
+      dispatchArg(d, c, ctx);
+      return true;
+    default:
+      return false;
+  }
+}

@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { hasCode } from '../../../errors/errors.ts';
+import { parsePort, parsePorts } from './expose.ts';
+
+interface Case {
+  name: string;
+  kind: 'parsePort' | 'parsePorts';
+  input: string | string[];
+  expectError: boolean;
+  expectedError?: string;
+  expected?: string[];
+}
+
+const cases: Case[] = JSON.parse(
+  readFileSync(new URL('./testdata/dockerfile2llb_convert_expose_test.json', import.meta.url), 'utf8'),
+);
+
+describe('EXPOSE port specs (BuildKit convert_expose_test)', () => {
+  for (const c of cases) {
+    it(c.name, () => {
+      const run = () =>
+        c.kind === 'parsePort' ? parsePort(c.input as string) : parsePorts(c.input as string[]);
+      if (c.expectError) {
+        assert.throws(run, (e: unknown) => {
+          assert.ok(hasCode(e, 'DOCKERFILE_INVALID_PORT'));
+          if (c.expectedError) assert.equal((e as Error).message, c.expectedError);
+          return true;
+        });
+      } else {
+        assert.deepEqual(run(), c.expected);
+      }
+    });
+  }
+});

@@ -1,0 +1,200 @@
+/**
+ * The per-stage state the converter threads through a stage's instructions (BuildKit's
+ * dispatchState): the root filesystem so far, the image config being built, and the execution
+ * context (env with ARG values, cwd, user) that RUN steps inherit but the image config does not.
+ */
+import type { SourceLocation } from '../../../errors/errors.ts';
+import type { Vertex } from '../../../graph/index.ts';
+import type { HistoryEntry, ImageConfig } from '../../../oci/config.ts';
+import { DEFAULT_PATH } from '../../../oci/config.ts';
+import { formatPlatform, type Platform } from '../../../oci/platform.ts';
+import type { Instruction, Stage } from '../instructions/types.ts';
+import { ShellLex } from '../shell/lex.ts';
+
+export const HISTORY_COMMENT = 'buildkit.dockerfile.v0';
+
+/** One instruction to dispatch, with the stages it reads (COPY --from, RUN --mount from=). */
+export interface Command {
+  instruction: Instruction;
+  sources: StageState[];
+  /** The `--from` / `from=` words, parallel to `sources`. */
+  froms: string[];
+  isOnBuild: boolean;
+}
+
+export interface ArgValue {
+  key: string;
+  value?: string;
+}
+
+export interface StageState {
+  /** Position among all states (file order; image-only states for `--from=<image>` come after). */
+  index: number;
+  /** The parsed stage; undefined for an image named by COPY --from / RUN --mount from=. */
+  stage?: Stage;
+  /** Display name: the AS name, `stage-N`, or '' when the file has one stage. */
+  stageName: string;
+  /** Lower-cased AS name, for lookups. */
+  name?: string;
+  /** Base name after expanding meta ARGs. */
+  baseName: string;
+  location: SourceLocation;
+  /** From `FROM --platform=`. */
+  platform?: Platform;
+  base?: StageState;
+  deps: Set<StageState>;
+  commands: Command[];
+  cmdTotal: number;
+  cmdIndex: number;
+  cmdIsOnBuild: boolean;
+  ignoreCache: boolean;
+  resolved: boolean;
+  dispatched: boolean;
+  onBuildInit: boolean;
+  /** Set by dispatch. */
+  root: Vertex | null;
+  image: ImageConfig;
+  /** The execution environment (`KEY=VALUE`): image env plus ARG values in scope. */
+  env: string[];
+  cwd: string;
+  user: string;
+  buildArgs: ArgValue[];
+  cmdSet: boolean;
+  /** Context paths this stage reads (for the context source's followPaths). */
+  ctxPaths: Set<string>;
+}
+
+export function newState(
+  index: number,
+  baseName: string,
+  location: SourceLocation,
+  stage?: Stage,
+): StageState {
+  return {
+    index,
+    stage,
+    stageName: stage?.name ?? '',
+    name: stage?.name,
+    baseName,
+    location,
+    deps: new Set(),
+    commands: [],
+    cmdTotal: 0,
+    cmdIndex: 0,
+    cmdIsOnBuild: false,
+    ignoreCache: false,
+    resolved: false,
+    dispatched: false,
+    onBuildInit: false,
+    root: null,
+    image: emptyImage({ os: 'linux', architecture: 'amd64' }),
+    env: [],
+    cwd: '/',
+    user: '',
+    buildArgs: [],
+    cmdSet: false,
+    ctxPaths: new Set(),
+  };
+}
+
+/** The config of `FROM scratch` (BuildKit's emptyImage). */
+export function emptyImage(p: Platform): ImageConfig {
+  const img: ImageConfig = {
+    architecture: p.architecture,
+    os: p.os,
+    rootfs: { type: 'layers', diff_ids: [] },
+  };
+  if (p.variant) img.variant = p.variant;
+  if (p['os.version']) img['os.version'] = p['os.version'];
+  img.config = { WorkingDir: '/', Env: [`PATH=${DEFAULT_PATH}`] };
+  return img;
+}
+
+function envKey(e: string): string {
+  const i = e.indexOf('=');
+  return i < 0 ? e : e.slice(0, i);
+}
+
+/** Set KEY in a `KEY=VALUE` list, replacing in place (BuildKit's addEnv), returning a new list. */
+export function setEnv(list: readonly string[], key: string, value: string): string[] {
+  const out = [...list];
+  const i = out.findIndex((e) => envKey(e) === key);
+  if (i >= 0) out[i] = `${key}=${value}`;
+  else out.push(`${key}=${value}`);
+  return out;
+}
+
+export function getEnv(list: readonly string[], key: string): string | undefined {
+  for (let i = list.length - 1; i >= 0; i--) {
+    const e = list[i];
+    if (envKey(e) === key) return e.includes('=') ? e.slice(e.indexOf('=') + 1) : '';
+  }
+  return undefined;
+}
+
+/** Append a history entry (BuildKit's commitToHistory); `buildkit` marks steps that made a vertex. */
+export function commitHistory(d: StageState, message: string, withLayer: boolean, madeVertex = false): void {
+  const entry: HistoryEntry = {
+    created_by: madeVertex ? `${message} # buildkit` : message,
+    comment: HISTORY_COMMENT,
+  };
+  if (!withLayer) entry.empty_layer = true;
+  d.image.history = [...(d.image.history ?? []), entry];
+}
+
+/** `RUN` history text with the build args in scope: `|2 A=1 B=2 /bin/sh -c make`. */
+export function runCommandString(args: readonly string[], d: StageState): string {
+  const keys: string[] = [];
+  const values = new Map<string, string>();
+  for (const a of d.buildArgs) {
+    const v = getEnv(d.env, a.key) ?? a.value ?? '';
+    if (!values.has(a.key)) keys.push(a.key);
+    values.set(a.key, v);
+  }
+  const parts = keys.map((k) => `${k}=${values.get(k)}`);
+  if (parts.length > 0) parts.unshift(`|${parts.length}`);
+  return [...parts, ...args].join(' ');
+}
+
+/** Upper-case the instruction keyword of a description. */
+export function uppercaseCmd(s: string): string {
+  const i = s.indexOf(' ');
+  return i < 0 ? s.toUpperCase() : s.slice(0, i).toUpperCase() + s.slice(i);
+}
+
+/** Expand variables in a description; on a syntax error show it as written. */
+export function processCmdEnv(lex: ShellLex, text: string, env: readonly string[]): string {
+  try {
+    return lex.processWord(text, env);
+  } catch {
+    return text;
+  }
+}
+
+/** A lexer for descriptions of RUN lines: quotes kept, unset variables left as written. */
+export function runDescriptionLex(escapeToken: string): ShellLex {
+  return new ShellLex(escapeToken, { rawQuotes: true, skipUnsetEnv: true });
+}
+
+/** `[stage-1 3/5] RUN make` (BuildKit's prefixCommand); advances the step counter. */
+export function prefixCommand(
+  d: StageState,
+  text: string,
+  platformPrefix: boolean,
+  platform?: Platform,
+): string {
+  if (d.cmdTotal === 0) return text;
+  let out = '[';
+  if (platformPrefix && platform) out += `${formatPlatform(platform)} `;
+  if (d.stageName !== '') out += `${d.stageName} `;
+  d.cmdIndex++;
+  const width = 1 + Math.floor(Math.log10(d.cmdTotal));
+  out += `${String(d.cmdIndex).padStart(width, ' ')}/${d.cmdTotal}] `;
+  if (d.cmdIsOnBuild) out += 'ONBUILD ';
+  return out + text;
+}
+
+/** Does this instruction produce a numbered step (a vertex)? */
+export function countsAsStep(i: Instruction): boolean {
+  return i.kind === 'RUN' || i.kind === 'COPY' || i.kind === 'ADD' || i.kind === 'WORKDIR';
+}

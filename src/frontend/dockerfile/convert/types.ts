@@ -1,0 +1,58 @@
+/**
+ * The converter's contract: what it needs (options, an image-config resolver the engine
+ * implements) and what it returns (a graph definition, the target's image config, warnings).
+ */
+import type { SourceLocation } from '../../../errors/errors.ts';
+import type { Definition, Vertex } from '../../../graph/index.ts';
+import type { ImageConfig } from '../../../oci/config.ts';
+import type { Platform } from '../../../oci/platform.ts';
+
+/** Resolves a base image's config. The engine implements it; tests pass an in-memory one. */
+export interface ImageConfigResolver {
+  /**
+   * `ref` is normalized (`docker.io/library/alpine:3`). Return the normalized reference, pinned
+   * with `@sha256:…` when the digest is known, and the config for `platform`.
+   */
+  resolveImageConfig(ref: string, platform: Platform): Promise<{ ref: string; config: ImageConfig }>;
+}
+
+export interface ConvertOptions {
+  /** Name of the Dockerfile, used in locations (default `Dockerfile`). */
+  file?: string;
+  buildArgs?: Record<string, string>;
+  /** Stage to build; default the last one. */
+  target?: string;
+  /** The platform built for (TARGETPLATFORM). */
+  platform: Platform;
+  /** The platform the build runs on (BUILDPLATFORM). */
+  buildPlatform: Platform;
+  /** Labels added to the result image (`--label`). */
+  labels?: Record<string, string>;
+  resolver: ImageConfigResolver;
+  /** Name of the local source holding the build context (default `context`). */
+  contextName?: string;
+  /** .dockerignore patterns, applied to the context source. */
+  dockerignore?: string[];
+  /** Prefix vertex descriptions with the platform (multi-platform builds). */
+  multiPlatform?: boolean;
+  /** Stage names whose steps ignore the cache (`--no-cache-filter`); `true` = all stages. */
+  noCache?: boolean | string[];
+}
+
+export interface ConvertWarning {
+  /** Stable rule name, e.g. `UnusedBuildArg`. */
+  rule: string;
+  message: string;
+  location?: SourceLocation;
+}
+
+export interface ConvertResult {
+  definition: Definition;
+  /** The target's root filesystem (null for an empty `FROM scratch` result). */
+  root: Vertex | null;
+  /** The target's image config (what the exporter writes, minus rootfs/created). */
+  config: ImageConfig;
+  /** The target stage's name (or `stage-N`). */
+  target: string;
+  warnings: ConvertWarning[];
+}

@@ -1,0 +1,193 @@
+/**
+ * `kiln image inspect|history|save|load|import|ls|rm|tag`: thin commands over imagestore/query,
+ * tarball/save and tarball/load, and imagestore/import.
+ */
+import { randomBytes } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
+import type { Command } from 'commander';
+import { KilnError } from '../../errors/errors.ts';
+import { importRootfs } from '../../imagestore/import.ts';
+import { findImage, imageHistory, inspectImage } from '../../imagestore/query.ts';
+import { parsePlatform } from '../../oci/platform.ts';
+import { familiarName, parseReference } from '../../reference/reference.ts';
+import { loadArchive } from '../../tarball/load.ts';
+import { type ArchiveFormat, writeArchive } from '../../tarball/save.ts';
+import { configureImages, formatTable, humanSize, shortId, timeAgo, withStore } from './images.ts';
+import { configureRmi } from './rmi.ts';
+import { configureTag } from './tag.ts';
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+function configureInspect(cmd: Command): Command {
+  return cmd
+    .description('Show details of one or more images as JSON')
+    .argument('<image...>', 'image names or IDs')
+    .option('--platform <platform>', 'which manifest of a multi-platform image to show')
+    .action(async (names: string[], opts, c: Command) => {
+      const platform = opts.platform ? parsePlatform(opts.platform) : undefined;
+      const out = await withStore(c, async (store) => {
+        const res = [];
+        for (const n of names) res.push(await inspectImage(store, n, platform));
+        return res;
+      });
+      process.stdout.write(`${JSON.stringify(out, null, 4)}\n`);
+    });
+}
+
+function configureHistory(cmd: Command): Command {
+  return cmd
+    .description('Show the history of an image')
+    .argument('<image>', 'image name or ID')
+    .option('--platform <platform>', 'which manifest of a multi-platform image to show')
+    .option('--format <format>', 'table or json', 'table')
+    .option('--no-trunc', 'do not truncate output')
+    .option('-H, --human <bool>', 'human-readable sizes and dates', 'true')
+    .action(async (name: string, opts, c: Command) => {
+      const platform = opts.platform ? parsePlatform(opts.platform) : undefined;
+      const rows = await withStore(c, (store) => imageHistory(store, name, platform));
+      if (opts.format === 'json') {
+        process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+        return;
+      }
+      const human = opts.human !== 'false';
+      const noTrunc = opts.trunc === false;
+      const table = rows.map((r) => {
+        let by = r.createdBy.replace(/\s+/g, ' ');
+        if (!noTrunc && by.length > 45) by = `${by.slice(0, 44)}…`;
+        return [
+          r.layer ? shortId(r.layer, noTrunc) : '<missing>',
+          human ? timeAgo(r.created) : (r.created ?? ''),
+          by,
+          human ? humanSize(r.size) : String(r.size),
+          r.comment,
+        ];
+      });
+      process.stdout.write(formatTable(['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT'], table));
+    });
+}
+
+function configureSave(cmd: Command): Command {
+  return cmd
+    .description('Save images to a tar archive (docker save format, or an OCI layout tar)')
+    .argument('<image...>', 'image names')
+    .option('-o, --output <file>', 'write to this file instead of stdout')
+    .option(
+      '--format <format>',
+      'docker (docker load, skopeo docker-archive:) or oci (OCI image layout tar)',
+      'docker',
+    )
+    .option('--platform <platform>', 'docker format: which manifest of a multi-platform image to save')
+    .action(async (names: string[], opts, c: Command) => {
+      const format = opts.format as ArchiveFormat;
+      if (format !== 'docker' && format !== 'oci') {
+        throw new KilnError('INVALID_FORMAT', `unknown archive format "${opts.format}"`, {
+          hint: 'use --format docker or --format oci',
+        });
+      }
+      if (!opts.output && process.stdout.isTTY) {
+        throw new KilnError('OUTPUT_IS_TERMINAL', 'refusing to write an archive to a terminal', {
+          hint: 'pass -o FILE or redirect stdout',
+        });
+      }
+      const platform = opts.platform ? parsePlatform(opts.platform) : undefined;
+      await withStore(c, async (store) => {
+        const images = [];
+        for (const n of names) {
+          const rec = await findImage(store, n);
+          // Given by ID: save without a name, as docker does.
+          const byName = (await store.images.get(n).catch(() => undefined)) !== undefined;
+          images.push({ name: byName ? rec.name : undefined, root: rec.target });
+        }
+        const archive = writeArchive(store.content, images, { format, platform });
+        if (!opts.output) {
+          await pipeline(archive, process.stdout);
+          return;
+        }
+        // Temp + rename: a failed save never leaves a truncated archive under the name.
+        const tmp = `${opts.output}.${randomBytes(4).toString('hex')}.tmp`;
+        try {
+          await pipeline(archive, createWriteStream(tmp));
+          await rename(tmp, opts.output);
+        } catch (err) {
+          await rm(tmp, { force: true });
+          throw err;
+        }
+      });
+    });
+}
+
+function configureLoad(cmd: Command): Command {
+  return cmd
+    .description('Load images from a docker or OCI archive (plain or compressed)')
+    .option('-i, --input <file>', 'read from this file instead of stdin')
+    .option('-t, --tag <name>', 'name for the image when the archive names none')
+    .option('-q, --quiet', 'print nothing')
+    .action(async (opts, c: Command) => {
+      if (!opts.input && process.stdin.isTTY) {
+        throw new KilnError('INPUT_IS_TERMINAL', 'no archive given and stdin is a terminal', {
+          hint: 'pass -i FILE or pipe an archive in',
+        });
+      }
+      const input = opts.input ? createReadStream(opts.input) : process.stdin;
+      const res = await withStore(c, (store) =>
+        store.withLease((content) => loadArchive(input, content, store.images, { tag: opts.tag })),
+      );
+      if (opts.quiet) return;
+      for (const img of res.images) {
+        if (img.names.length)
+          for (const n of img.names)
+            process.stdout.write(`Loaded image: ${familiarName(parseReference(n))}\n`);
+        else {
+          process.stdout.write(`Loaded image ID: ${img.root.digest}\n`);
+          process.stderr.write(
+            `warning: the archive names no image ${img.root.digest}; it is not kept (pass --tag NAME)\n`,
+          );
+        }
+      }
+    });
+}
+
+function configureImport(cmd: Command): Command {
+  return cmd
+    .description('Create an image from a root filesystem tarball (like docker import)')
+    .argument('<file>', 'tarball (tar, tar.gz, tar.zst) or - for stdin')
+    .argument('[name]', 'name for the image, e.g. myrootfs:latest')
+    .option('--platform <platform>', 'platform the image is for (default: this host)')
+    .option(
+      '-c, --change <instruction>',
+      'apply a Dockerfile instruction (CMD, ENTRYPOINT, ENV, EXPOSE, USER, WORKDIR, LABEL, VOLUME, STOPSIGNAL)',
+      collect,
+      [],
+    )
+    .option('-m, --message <text>', 'commit message for the history entry')
+    .action(async (file: string, name: string | undefined, opts, c: Command) => {
+      const source = file === '-' ? process.stdin : createReadStream(file);
+      const res = await withStore(c, (store) =>
+        store.withLease((content) =>
+          importRootfs(source, content, store.images, {
+            name,
+            platform: opts.platform ? parsePlatform(opts.platform) : undefined,
+            changes: opts.change,
+            message: opts.message,
+            sourceName: file,
+          }),
+        ),
+      );
+      if (!name) process.stderr.write(`warning: no name given; image ${res.config.digest} is not kept\n`);
+      process.stdout.write(`${res.config.digest}\n`);
+    });
+}
+
+export function register(program: Command): void {
+  const image = program.command('image').description('Manage images in the local store');
+  configureInspect(image.command('inspect'));
+  configureHistory(image.command('history'));
+  configureSave(image.command('save'));
+  configureLoad(image.command('load'));
+  configureImport(image.command('import'));
+  configureImages(image.command('ls').alias('list'));
+  configureRmi(image.command('rm').alias('remove'));
+  configureTag(image.command('tag'));
+}

@@ -3,9 +3,25 @@
  * one call here per module (edit this file in place, never rewrite it whole).
  */
 import type { Command } from 'commander';
+import { register as registerDu } from './du.ts';
+import { register as registerFsck } from './fsck.ts';
+import { register as registerImage } from './image.ts';
+import { register as registerImages } from './images.ts';
+import { register as registerPrune } from './prune.ts';
+import { register as registerRmi } from './rmi.ts';
+import { register as registerTag } from './tag.ts';
 import { register as registerDebugDockerfile } from './debug-dockerfile.ts';
+import { register as registerDebugGraph } from './debug-graph.ts';
 
 export function registerAll(program: Command): void {
+  registerImages(program);
+  registerImage(program);
+  registerTag(program);
+  registerRmi(program);
+  registerPrune(program);
+  registerDu(program);
+  registerFsck(program);
   registerDebugDockerfile(program);
+  registerDebugGraph(program);
   void program;
 }

@@ -20,6 +20,9 @@ import type {
   Usage,
 } from './snapshotter.ts';
 
+/** Label applyLayerAsSnapshot sets on the snapshot: the sha256 of the uncompressed layer tar. */
+export const DIFF_ID_LABEL = 'kiln.diff-id';
+
 /** Snapshot directories younger than this without a record may belong to a prepare in flight elsewhere. */
 const ORPHAN_AGE_MS = 60_000;
 
@@ -47,7 +50,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
     rec: SnapshotRecord,
     parents: SnapshotRecord[],
     layer: Readable,
-  ): Promise<void>;
+  ): Promise<string>;
 
   /** Create the directories and remove what a killed process left behind. */
   protected async init(): Promise<void> {
@@ -265,8 +268,8 @@ export abstract class BaseSnapshotter implements Snapshotter {
     await this.prepare(tmpKey, parent);
     try {
       const [rec, ...parents] = await this.chain(tmpKey);
-      await this.applyInto(rec, parents, layer);
-      await this.commit(key, tmpKey);
+      const diffID = await this.applyInto(rec, parents, layer);
+      await this.commit(key, tmpKey, { labels: { [DIFF_ID_LABEL]: diffID } });
     } catch (err) {
       await this.remove(tmpKey).catch(() => undefined);
       throw err;

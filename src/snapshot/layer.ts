@@ -1,23 +1,25 @@
 /**
- * The snapshotter's bridge to src/archive: diffs of upper dirs or directory pairs, and layer
- * unpacking. diffDirectories/applyLayer are still being written in src/archive.
+ * The snapshotter's bridge to src/archive: layers from an overlay upper dir or a directory
+ * pair, and layers unpacked into a snapshot directory.
  */
 import type { Readable } from 'node:stream';
+import { applyLayer } from '../archive/apply.ts';
+import { diffDirectories } from '../archive/diff.ts';
 import { diffOverlayUpper, type LayerEntry } from '../archive/entries.ts';
-import { KilnError } from '../errors/errors.ts';
 
 export function diffUpper(upper: string): Promise<LayerEntry[]> {
   return diffOverlayUpper(upper);
 }
 
-export async function diffDirs(_lower: string, _upper: string): Promise<LayerEntry[]> {
-  throw new KilnError('NOT_IMPLEMENTED', 'directory diff is not available yet (archive.diffDirectories)');
+export function diffDirs(lower: string, upper: string): Promise<LayerEntry[]> {
+  return diffDirectories(lower, upper);
 }
 
+/** Unpack a layer blob (any compression) into `target`; returns the layer's diffID. */
 export async function applyTar(
-  _target: string,
-  _layer: Readable,
-  _whiteouts: 'delete' | 'overlay',
-): Promise<void> {
-  throw new KilnError('NOT_IMPLEMENTED', 'layer unpacking is not available yet (archive.applyLayer)');
+  target: string,
+  layer: Readable,
+  whiteouts: 'delete' | 'overlay',
+): Promise<string> {
+  return (await applyLayer(layer, target, { whiteouts })).diffID;
 }

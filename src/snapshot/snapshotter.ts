@@ -65,7 +65,10 @@ export interface SnapshotWriter {
 export interface LayerSnapshotter {
   /** The entries of the snapshot's layer (its changes against its parent, deletions as whiteouts). */
   diff(key: string): Promise<LayerEntry[]>;
-  /** Unpack an uncompressed layer tar stream on top of `parent` and commit it as `key`. */
+  /**
+   * Unpack a layer blob (any compression) on top of `parent` and commit it as `key`; the result's
+   * labels carry the layer's diffID under 'kiln.diff-id'.
+   */
   applyLayerAsSnapshot(parent: string | undefined, layer: Readable, key: string): Promise<SnapshotInfo>;
 }
 

@@ -65,7 +65,11 @@ export class NativeSnapshotter extends BaseSnapshotter {
     return diffDirs(lower, this.fsDir(rec.id));
   }
 
-  protected async applyInto(rec: SnapshotRecord, _parents: SnapshotRecord[], layer: Readable): Promise<void> {
-    await applyTar(this.fsDir(rec.id), layer, 'delete');
+  protected async applyInto(
+    rec: SnapshotRecord,
+    _parents: SnapshotRecord[],
+    layer: Readable,
+  ): Promise<string> {
+    return applyTar(this.fsDir(rec.id), layer, 'delete');
   }
 }

@@ -17,6 +17,12 @@ import type { Mount, SnapshotKind } from '../snapshotter.ts';
 
 export class OverlaySnapshotter extends BaseSnapshotter {
   readonly driver = 'overlay';
+  /**
+   * Options for writable overlays: no redirects or metacopy-only copy-ups, so the upper dir alone
+   * is the layer (archive's diffOverlayUpper relies on it), and no index. Empty on kernels that
+   * reject them (where those features do not exist either).
+   */
+  private writableOptions: string[] = ['index=off', 'redirect_dir=off', 'metacopy=off'];
 
   /** Open (creating) an overlay snapshotter at `root`; throws SNAPSHOTTER_UNSUPPORTED if overlayfs cannot mount. */
   static async open(root: string): Promise<OverlaySnapshotter> {
@@ -29,6 +35,15 @@ export class OverlaySnapshotter extends BaseSnapshotter {
 
   /** One real mount tells whether this kernel, filesystem and user can do overlay. */
   private async trialMount(): Promise<void> {
+    try {
+      await this.trialMountWith(this.writableOptions);
+    } catch {
+      this.writableOptions = [];
+      await this.trialMountWith([]);
+    }
+  }
+
+  private async trialMountWith(extra: string[]): Promise<void> {
     const dir = path.join(this.root, `trial-${randomBytes(4).toString('hex')}`);
     const [lower, upper, work, merged] = ['l', 'u', 'w', 'm'].map((n) => path.join(dir, n));
     try {
@@ -39,7 +54,7 @@ export class OverlaySnapshotter extends BaseSnapshotter {
           {
             type: 'overlay',
             source: 'overlay',
-            options: [`lowerdir=${lower}`, `upperdir=${upper}`, `workdir=${work}`],
+            options: [...extra, `lowerdir=${lower}`, `upperdir=${upper}`, `workdir=${work}`],
           },
         ],
         merged,
@@ -79,7 +94,12 @@ export class OverlaySnapshotter extends BaseSnapshotter {
       {
         type: 'overlay',
         source: 'overlay',
-        options: [`workdir=${work}`, `upperdir=${this.fsDir(rec.id)}`, `lowerdir=${lower.join(':')}`],
+        options: [
+          ...this.writableOptions,
+          `workdir=${work}`,
+          `upperdir=${this.fsDir(rec.id)}`,
+          `lowerdir=${lower.join(':')}`,
+        ],
       },
     ];
   }
@@ -88,8 +108,12 @@ export class OverlaySnapshotter extends BaseSnapshotter {
     return diffUpper(this.fsDir(rec.id));
   }
 
-  protected async applyInto(rec: SnapshotRecord, _parents: SnapshotRecord[], layer: Readable): Promise<void> {
+  protected async applyInto(
+    rec: SnapshotRecord,
+    _parents: SnapshotRecord[],
+    layer: Readable,
+  ): Promise<string> {
     // The upper dir is empty and not mounted: whiteouts become overlay's char 0:0 devices and opaque xattrs.
-    await applyTar(this.fsDir(rec.id), layer, 'overlay');
+    return applyTar(this.fsDir(rec.id), layer, 'overlay');
   }
 }

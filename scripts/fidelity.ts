@@ -1,0 +1,103 @@
+/**
+ * Fidelity run: build every case in test/fidelity/cases with BuildKit (Docker Engine, installed
+ * and started on demand) and with kiln, compare them, print a table, exit 1 on any difference.
+ *
+ *   node scripts/fidelity.ts [--case NAME] [--keep] [--reference-only] [--update-expected] [--no-docker]
+ *
+ * --reference-only   build only with BuildKit, check its assertions, and write the golden summaries
+ *                    to test/fidelity/testdata/expected/ (what to run while `kiln build` does not exist yet)
+ * --no-docker        compare kiln against the committed golden summaries instead of a live BuildKit
+ * --update-expected  also rewrite the golden summaries from this BuildKit run
+ * --keep             keep the scratch dir (contexts, archives, kiln root) and print its path
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { kilnCanBuild } from '../test/fidelity/builders.ts';
+import { type CaseResult, checkAssertions, formatTable } from '../test/fidelity/compare.ts';
+import {
+  buildReference,
+  buildWithKiln,
+  judge,
+  kilnImport,
+  listCases,
+  makeWorkspace,
+  prepareBuildKit,
+  readExpected,
+  writeExpected,
+} from '../test/fidelity/corpus.ts';
+import type { ImageSummary } from '../test/fidelity/image-archive.ts';
+
+const { values } = parseArgs({
+  options: {
+    case: { type: 'string' },
+    keep: { type: 'boolean', default: false },
+    'reference-only': { type: 'boolean', default: false },
+    'update-expected': { type: 'boolean', default: false },
+    'no-docker': { type: 'boolean', default: false },
+  },
+});
+
+const cases = listCases(values.case);
+const ws = makeWorkspace();
+const referenceOnly = values['reference-only'];
+const useDocker = !values['no-docker'];
+if (!referenceOnly && !kilnCanBuild()) {
+  console.error(
+    'fidelity: `kiln build` is not available in this checkout; use --reference-only to run BuildKit alone',
+  );
+  process.exit(2);
+}
+const builder = useDocker ? prepareBuildKit(ws) : 'golden summaries in test/fidelity/testdata/expected';
+console.log(`reference: ${builder}`);
+let kilnRoot = '';
+if (!referenceOnly) {
+  kilnRoot = join(ws.scratch, 'kiln-root');
+  mkdirSync(kilnRoot, { recursive: true });
+  kilnImport(ws, kilnRoot);
+}
+
+const results: CaseResult[] = [];
+for (const c of cases) {
+  const started = Date.now();
+  try {
+    let reference: ImageSummary | undefined;
+    if (useDocker) {
+      reference = await buildReference(ws, c, builder);
+      if (referenceOnly || values['update-expected']) writeExpected(c.name, reference);
+    } else {
+      reference = readExpected(c.name);
+      if (!reference) throw new Error(`no golden summary test/fidelity/testdata/expected/${c.name}.json`);
+    }
+    if (referenceOnly) {
+      // The reference must satisfy the case's own assertions too (a stand-in Dockerfile may
+      // differ in layer count, so that one is left to kiln's run).
+      const assertions = c.spec.buildkitDockerfile ? { ...c.spec.assert, layers: undefined } : c.spec.assert;
+      const diffs = assertions ? checkAssertions(reference, assertions, ws.base.fs) : [];
+      results.push({
+        name: c.name,
+        verdict: diffs.length ? 'differs' : 'reference-only',
+        differences: diffs,
+        notes: [],
+      });
+    } else {
+      const kiln = await buildWithKiln(ws, c, kilnRoot);
+      if (values.keep) writeFileSync(join(ws.scratch, `${c.name}.kiln.json`), JSON.stringify(kiln, null, 2));
+      results.push(judge(c, reference, kiln, ws));
+    }
+  } catch (err) {
+    const msg = (err as Error).message.split('\n').slice(0, 6).join(' | ');
+    results.push({ name: c.name, verdict: 'error', differences: [], notes: [], error: msg });
+  }
+  process.stderr.write(
+    `  ${c.name}: ${results.at(-1)?.verdict} (${((Date.now() - started) / 1000).toFixed(1)} s)\n`,
+  );
+}
+
+console.log(formatTable(results));
+for (const r of results) for (const n of r.notes) console.log(`note ${r.name}: ${n}`);
+const bad = results.filter((r) => r.verdict === 'differs' || r.verdict === 'error').length;
+console.log(`${results.length - bad} passed, ${bad} failed`);
+if (values.keep) console.log(`kept scratch dir: ${ws.scratch}`);
+else rmSync(ws.scratch, { recursive: true, force: true });
+process.exit(bad === 0 ? 0 : 1);

@@ -163,6 +163,8 @@ export class RegistryClient {
         await sleep(wait ?? this.backoff(attempt));
         continue;
       }
+      if (RETRY_STATUSES.has(res.status) && this.retry.attempts > 1)
+        throw await this.statusError(ep, ctx, res, this.retry.attempts);
       return res;
     }
     throw this.error(
@@ -182,8 +184,8 @@ export class RegistryClient {
   }
 
   /** Turn an unexpected response into an error naming registry, repository and status. */
-  async statusError(ep: Endpoint, ctx: Ctx, res: HttpResponse): Promise<KilnError> {
-    let detail = `HTTP ${res.status}`;
+  async statusError(ep: Endpoint, ctx: Ctx, res: HttpResponse, attempts = 1): Promise<KilnError> {
+    let detail = `${attempts > 1 ? `gave up after ${attempts} attempts: ` : ''}HTTP ${res.status}`;
     try {
       const body = await readBody(res, 64 << 10);
       const doc = JSON.parse(body.toString('utf8')) as { errors?: { code?: string; message?: string }[] };

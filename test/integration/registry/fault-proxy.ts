@@ -1,0 +1,86 @@
+/**
+ * An HTTP proxy on a real socket in front of a real registry that injects faults: a rule sees
+ * each request and may answer with a status (and headers), cut a response off after some bytes,
+ * or let it through. Used to test retries, Retry-After and resumed downloads.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export type Fault = { status: number; headers?: Record<string, string> } | { dropAfter: number } | undefined;
+
+export interface SeenRequest {
+  method: string;
+  url: string;
+  range?: string;
+  fault?: string;
+}
+
+export interface FaultProxy {
+  host: string;
+  seen: SeenRequest[];
+  /** Decide per request; replace at any time. */
+  rule: (req: http.IncomingMessage) => Fault;
+  close(): Promise<void>;
+}
+
+export async function startFaultProxy(upstreamHost: string): Promise<FaultProxy> {
+  const [uh, up] = upstreamHost.split(':');
+  const proxy: FaultProxy = { host: '', seen: [], rule: () => undefined, close: async () => {} };
+  const server = http.createServer((req, res) => {
+    const fault = proxy.rule(req);
+    proxy.seen.push({
+      method: req.method ?? '',
+      url: req.url ?? '',
+      range: req.headers.range,
+      fault: fault ? JSON.stringify(fault) : undefined,
+    });
+    if (fault && 'status' in fault) {
+      req.resume();
+      res.writeHead(fault.status, { 'content-type': 'application/json', ...fault.headers });
+      res.end(JSON.stringify({ errors: [{ code: 'INJECTED', message: `injected ${fault.status}` }] }));
+      return;
+    }
+    const upstream = http.request(
+      {
+        host: uh,
+        port: Number(up),
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: upstreamHost },
+      },
+      (ures) => {
+        const headers = { ...ures.headers };
+        // Locations point at the upstream; rewrite them to come back through the proxy.
+        if (typeof headers.location === 'string')
+          headers.location = headers.location.replace(`//${upstreamHost}`, `//${proxy.host}`);
+        res.writeHead(ures.statusCode ?? 502, headers);
+        if (fault && 'dropAfter' in fault) {
+          let sent = 0;
+          ures.on('data', (chunk: Buffer) => {
+            if (sent >= fault.dropAfter) return;
+            const part = chunk.subarray(0, fault.dropAfter - sent);
+            sent += part.length;
+            res.write(part);
+            if (sent >= fault.dropAfter) {
+              ures.destroy();
+              // Let the bytes reach the client, then cut the connection mid-body.
+              setTimeout(() => res.socket?.destroy(), 20);
+            }
+          });
+          return;
+        }
+        ures.pipe(res);
+      },
+    );
+    upstream.on('error', () => res.socket?.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  proxy.host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+  proxy.close = () =>
+    new Promise((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    });
+  return proxy;
+}

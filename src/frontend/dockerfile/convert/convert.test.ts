@@ -349,6 +349,12 @@ describe('COPY and ADD', () => {
     );
   });
 
+  it('COPY --from=scratch copies from an empty filesystem', async () => {
+    const r = await convert('FROM alpine\nCOPY --from=scratch /x /x\n');
+    const a = (one(r, 'COPY --from=scratch /x /x').op as FileOp).actions[0];
+    assert.ok(a.action === 'copy' && a.src === null);
+  });
+
   it('COPY from the context: dest relative to WORKDIR, chown/chmod, context followPaths and dockerignore', async () => {
     const r = await convert(
       'FROM alpine\nWORKDIR /app\nCOPY --chown=1000:1000 --chmod=640 src/ ./\nCOPY go.mod go.sum .\n',

@@ -438,6 +438,7 @@ async function resolveBase(d: StageState, opts: ConvertInstructionsOptions): Pro
     d.image = emptyImage(platform);
     d.platform = platform;
     d.root = null;
+    if (!d.stage) d.dispatched = true;
     return;
   }
   let ref: string;

@@ -1,0 +1,146 @@
+/**
+ * `kiln debug graph`: convert a Dockerfile to kiln's build graph and print it as JSON (vertices
+ * with digests, descriptions and ops; edges; the result's image config; warnings). Base images
+ * are resolved through the resolver `debugGraph` is given; the CLI's default answers an empty
+ * linux config, so the command works offline.
+ */
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { isErrno, KilnError } from '../../errors/errors.ts';
+import { convertDockerfile } from '../../frontend/dockerfile/convert/index.ts';
+import type { ConvertWarning, ImageConfigResolver } from '../../frontend/dockerfile/convert/types.ts';
+import { debugView } from '../../graph/index.ts';
+import { hostPlatform, type Platform, parsePlatform } from '../../oci/platform.ts';
+import { debugCommand } from './debug-dockerfile.ts';
+
+export interface DebugGraphOptions {
+  /** Build context directory. */
+  context: string;
+  /** Dockerfile path (default `<context>/Dockerfile`). */
+  file?: string;
+  buildArgs?: Record<string, string>;
+  target?: string;
+  platform?: Platform;
+}
+
+export interface DebugGraphOutput {
+  target: string;
+  vertices: ReturnType<typeof debugView>['vertices'];
+  edges: ReturnType<typeof debugView>['edges'];
+  results: ReturnType<typeof debugView>['results'];
+  warnings: ConvertWarning[];
+}
+
+/** A resolver that knows no registry: every image is an empty linux image of the asked platform. */
+export const offlineResolver: ImageConfigResolver = {
+  async resolveImageConfig(ref, platform) {
+    return {
+      ref,
+      config: {
+        architecture: platform.architecture,
+        os: platform.os,
+        ...(platform.variant ? { variant: platform.variant } : {}),
+        config: {},
+        rootfs: { type: 'layers', diff_ids: [] },
+        history: [{ created_by: `(unresolved base image ${ref})`, empty_layer: false }],
+      },
+    };
+  },
+};
+
+/** .dockerignore as patterns (comments and blank lines dropped, as moby's ReadAll does). */
+async function readDockerignore(context: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(join(context, '.dockerignore'), 'utf8');
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return [];
+    throw err;
+  }
+  const out: string[] = [];
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    out.push(line);
+  }
+  return out;
+}
+
+export async function debugGraph(
+  opts: DebugGraphOptions,
+  resolver: ImageConfigResolver,
+): Promise<DebugGraphOutput> {
+  const file = opts.file ?? join(opts.context, 'Dockerfile');
+  let source: string;
+  try {
+    source = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new KilnError('DOCKERFILE_NOT_FOUND', `cannot read Dockerfile ${file}: ${(err as Error).message}`, {
+      cause: err,
+      hint: 'pass the Dockerfile with -f, or run from a directory containing one',
+    });
+  }
+  const platform = opts.platform ?? hostPlatform();
+  const result = await convertDockerfile(source, {
+    file,
+    buildArgs: opts.buildArgs ?? {},
+    target: opts.target,
+    platform,
+    buildPlatform: hostPlatform(),
+    resolver,
+    dockerignore: await readDockerignore(opts.context),
+  });
+  const view = debugView(result.definition);
+  return { target: result.target, ...view, warnings: result.warnings };
+}
+
+/** `K=V` → pair; a bare `K` takes the value from the environment (docker's rule), else is dropped. */
+export function parseBuildArgs(list: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list) {
+    const i = item.indexOf('=');
+    if (i > 0) out[item.slice(0, i)] = item.slice(i + 1);
+    else if (i < 0 && process.env[item] !== undefined) out[item] = process.env[item]!;
+    else if (i === 0) {
+      throw new KilnError('INVALID_BUILD_ARG', `invalid --build-arg "${item}"`, {
+        hint: 'write --build-arg NAME=VALUE',
+      });
+    }
+  }
+  return out;
+}
+
+export function register(program: Command): void {
+  debugCommand(program)
+    .command('graph')
+    .description('print the build graph of a Dockerfile as JSON')
+    .argument('[context]', 'build context directory', '.')
+    .option('-f, --file <file>', 'Dockerfile (default CONTEXT/Dockerfile)')
+    .option(
+      '--build-arg <arg>',
+      'build-time variable NAME=VALUE (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
+    .option('--target <stage>', 'stage to build')
+    .option('--platform <platform>', 'target platform, e.g. linux/arm64')
+    .action(
+      async (
+        context: string,
+        o: { file?: string; buildArg: string[]; target?: string; platform?: string },
+      ) => {
+        const out = await debugGraph(
+          {
+            context: resolve(context),
+            file: o.file ? resolve(o.file) : undefined,
+            buildArgs: parseBuildArgs(o.buildArg),
+            target: o.target,
+            platform: o.platform ? parsePlatform(o.platform) : undefined,
+          },
+          offlineResolver,
+        );
+        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+      },
+    );
+}

@@ -3,7 +3,8 @@
  * expander to them. The converter binds the expander to the shell lexer and the current ENV/ARGs;
  * this module never expands anything by itself.
  */
-import { parseMounts } from './runmount.ts';
+import { parseError } from '../parser/parser.ts';
+import { parseMounts, RunFlagError } from './runmount.ts';
 import type { Instruction, SourceContent, WordExpander } from './types.ts';
 
 export interface Expanders {
@@ -53,7 +54,10 @@ export const EXPANDED_FIELDS: Readonly<Record<string, readonly string[]>> = {
 
 const opt = (e: WordExpander, v: string | undefined) => (v === undefined ? undefined : e(v));
 
-/** A copy of `ins` with its expandable fields expanded (ARG values included; FROM is not an Instruction). */
+/**
+ * A copy of `ins` with its expandable fields expanded (ARG values included; FROM is not an
+ * Instruction). Throws the expander's errors, and KilnError DOCKERFILE_PARSE for a bad --mount.
+ */
 export function expandInstruction(ins: Instruction, ex: Expanders): Instruction {
   const w = ex.word;
   switch (ins.kind) {
@@ -74,7 +78,13 @@ export function expandInstruction(ins: Instruction, ex: Expanders): Instruction 
     case 'ARG':
       return { ...ins, args: ins.args.map((a) => (a.value === undefined ? a : { ...a, value: w(a.value) })) };
     case 'RUN':
-      return { ...ins, mounts: parseMounts(ins.mountSpecs, w) };
+      try {
+        return { ...ins, mounts: parseMounts(ins.mountSpecs, w) };
+      } catch (err) {
+        if (!(err instanceof RunFlagError)) throw err;
+        const { file, startLine, endLine } = ins.location;
+        throw parseError(file, startLine, endLine, err.message, 'fix the --mount options of this RUN');
+      }
     case 'COPY':
     case 'ADD': {
       const raw = ex.raw ?? w;

@@ -1,0 +1,60 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { describe, it } from 'node:test';
+import { TarWriter } from '../archive/tar/writer.ts';
+import { hasCode } from '../errors/errors.ts';
+import { copyImage } from '../image/copy.ts';
+import { localImageSource } from '../imagestore/imagestore.ts';
+import { importRootfs } from '../imagestore/import.ts';
+import { openStore } from '../store/store.ts';
+import { layoutSource, OciLayoutSink, readLayoutIndex } from './layout.ts';
+
+async function tinyRootfs(): Promise<Buffer> {
+  const w = new TarWriter();
+  const chunks: Buffer[] = [];
+  w.on('data', (c: Buffer) => chunks.push(c));
+  const ended = new Promise((r) => w.on('end', r));
+  await w.add({ path: 'a.txt', type: 'file' }, Buffer.from('a'));
+  await w.finish();
+  await ended;
+  return Buffer.concat(chunks);
+}
+
+describe('OCI image layout directory', () => {
+  it('an image copied into a layout and back keeps its digest; index.json carries both names', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-layout-'));
+    const a = openStore(join(dir, 'a'));
+    const b = openStore(join(dir, 'b'));
+    try {
+      await a.withLease(async (c) =>
+        importRootfs(Readable.from([await tinyRootfs()]), c, a.images, { name: 'app:1' }),
+      );
+      const src = await localImageSource(a.content, a.images, 'app:1');
+      const layout = join(dir, 'layout');
+      await copyImage(src, new OciLayoutSink(layout), { tag: 'app:1' });
+      await copyImage(src, new OciLayoutSink(layout), { tag: 'app:1' }); // re-tag replaces, no duplicate
+      const index = await readLayoutIndex(layout);
+      assert.equal(index.manifests.length, 1);
+      assert.deepEqual(index.manifests[0].annotations, {
+        'io.containerd.image.name': 'docker.io/library/app:1',
+        'org.opencontainers.image.ref.name': '1',
+      });
+      assert.equal(await readFile(join(layout, 'oci-layout'), 'utf8'), '{"imageLayoutVersion":"1.0.0"}');
+      for (const name of ['app:1', '1', undefined]) {
+        const back = await layoutSource(layout, name);
+        assert.equal(back.root.digest, src.root.digest);
+      }
+      await b.importImage(await layoutSource(layout, 'app:1'), { tag: 'copied:1' });
+      assert.equal((await b.images.get('copied:1'))?.target.digest, src.root.digest);
+      await assert.rejects(layoutSource(layout, 'other:1'), (e) => hasCode(e, 'IMAGE_NOT_FOUND'));
+      await assert.rejects(layoutSource(dir), (e) => hasCode(e, 'NOT_OCI_LAYOUT'));
+    } finally {
+      a.close();
+      b.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

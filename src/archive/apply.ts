@@ -61,6 +61,23 @@ function mknod(hostPath: string, type: 'char' | 'block' | 'fifo', mode: number, 
   }
 }
 
+function sameKind(st: fs.Stats, type: TarEntry['type']): boolean {
+  switch (type) {
+    case 'directory':
+      return st.isDirectory();
+    case 'symlink':
+      return st.isSymbolicLink();
+    case 'char':
+      return st.isCharacterDevice();
+    case 'block':
+      return st.isBlockDevice();
+    case 'fifo':
+      return st.isFIFO();
+    default:
+      return st.isFile();
+  }
+}
+
 /** Apply `source` (a layer blob, any compression) onto `target`. */
 export async function applyLayer(
   source: Readable | AsyncIterable<Uint8Array>,
@@ -78,7 +95,7 @@ export async function applyLayer(
   /** Logical paths this layer wrote: an opaque marker must not remove them. */
   const written = new Set<string>();
   const dirTimes: { comps: string[]; mtime: number }[] = [];
-  const pendingXattrs: { comps: string[]; xattrs: Xattrs }[] = [];
+  const pendingXattrs: { comps: string[]; type: TarEntry['type']; xattrs: Xattrs }[] = [];
 
   const setMeta = (hostPath: string, e: TarEntry, isLink: boolean): void => {
     if (sameOwner) fs.lchownSync(hostPath, e.uid, e.gid);
@@ -96,7 +113,11 @@ export async function applyLayer(
         const dir = root.resolveDir(parent, mode === 'overlay');
         if (!dir) continue;
         if (mode === 'overlay') {
-          pendingXattrs.push({ comps: parent, xattrs: { 'trusted.overlay.opaque': Buffer.from('y') } });
+          pendingXattrs.push({
+            comps: parent,
+            type: 'directory',
+            xattrs: { 'trusted.overlay.opaque': Buffer.from('y') },
+          });
         } else {
           const prefix = parent.join('/');
           for (const child of fs.readdirSync(root.host(dir))) {
@@ -130,7 +151,8 @@ export async function applyLayer(
       if (e.type === 'directory') {
         setMeta(root.root, e, false);
         dirTimes.push({ comps: [], mtime: e.mtime });
-        if (Object.keys(e.xattrs).length) pendingXattrs.push({ comps: [], xattrs: e.xattrs });
+        if (Object.keys(e.xattrs).length)
+          pendingXattrs.push({ comps: [], type: 'directory', xattrs: e.xattrs });
         continue;
       }
       throw new KilnError(
@@ -146,7 +168,8 @@ export async function applyLayer(
     written.add(logical);
     const xattrs: Xattrs = {};
     for (const [k, v] of Object.entries(e.xattrs)) if (isPortableXattr(k)) xattrs[k] = v;
-    if (Object.keys(xattrs).length) pendingXattrs.push({ comps, xattrs });
+    if (Object.keys(xattrs).length && e.type !== 'hardlink')
+      pendingXattrs.push({ comps, type: e.type, xattrs });
 
     switch (e.type) {
       case 'directory': {
@@ -222,9 +245,10 @@ export async function applyLayer(
     return st ? { hostPath, st } : undefined;
   };
   const xattrItems: { path: string; xattrs: Xattrs }[] = [];
-  for (const { comps, xattrs } of pendingXattrs) {
+  for (const { comps, type, xattrs } of pendingXattrs) {
     const r = resolveFinal(comps);
-    if (r) xattrItems.push({ path: r.hostPath, xattrs });
+    // Only onto the object this layer made there (a later entry may have replaced it).
+    if (r && sameKind(r.st, type)) xattrItems.push({ path: r.hostPath, xattrs });
   }
   await writeXattrs(xattrItems);
   // Directory mtimes last: creating their children changed them.

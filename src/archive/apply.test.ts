@@ -1,0 +1,180 @@
+/**
+ * applyLayer against hostile layers: whatever the tar says, nothing outside the target changes.
+ * Each case applies a crafted layer to `root` and checks that the sentinel directory next to it
+ * (and a secret file inside) is byte-for-byte and metadata-for-metadata untouched.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { applyLayer } from './apply.ts';
+import type { TarHeaderInput } from './tar/header.ts';
+import { TarWriter } from './tar/writer.ts';
+import { describeTree } from './treesnap.ts';
+
+async function tarOf(entries: [TarHeaderInput, string?][]): Promise<Buffer> {
+  const w = new TarWriter();
+  const collected = w.toArray();
+  for (const [h, content] of entries) {
+    await w.add({ mtime: 1600000000, ...h }, content === undefined ? undefined : Buffer.from(content));
+  }
+  await w.finish();
+  return Buffer.concat(await collected);
+}
+
+describe('applyLayer confines every write to the target directory', () => {
+  let tmp: string;
+  let root: string;
+  let sentinel: string;
+  let before: unknown;
+
+  beforeEach(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-apply-'));
+    root = path.join(tmp, 'root');
+    sentinel = path.join(tmp, 'sentinel');
+    fs.mkdirSync(root);
+    fs.mkdirSync(sentinel);
+    fs.writeFileSync(path.join(sentinel, 'secret'), 'do not touch');
+    fs.mkdirSync(path.join(sentinel, 'sub'));
+    fs.writeFileSync(path.join(sentinel, 'sub', 'inner'), 'inner');
+    before = {
+      tree: await describeTree(sentinel),
+      dir: fs.statSync(sentinel).mtimeMs,
+      tmp: fs.readdirSync(tmp),
+    };
+  });
+
+  afterEach(async () => {
+    const after = {
+      tree: await describeTree(sentinel),
+      dir: fs.statSync(sentinel).mtimeMs,
+      tmp: fs.readdirSync(tmp),
+    };
+    assert.deepEqual(after, before, 'the sentinel next to the target changed');
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  const apply = async (entries: [TarHeaderInput, string?][]) =>
+    applyLayer(Readable.from([await tarOf(entries)]), root);
+
+  it('refuses ".." components in entry names', async () => {
+    await assert.rejects(apply([[{ path: '../sentinel/secret', type: 'file' }, 'pwned']]), {
+      code: 'LAYER_UNSAFE_PATH',
+    });
+    await assert.rejects(apply([[{ path: 'a/../../sentinel/x', type: 'file' }, 'pwned']]), {
+      code: 'LAYER_UNSAFE_PATH',
+    });
+  });
+
+  it('treats absolute entry names as relative to the target', async () => {
+    await apply([[{ path: `${sentinel}/secret`, type: 'file' }, 'inside']]);
+    assert.equal(fs.readFileSync(path.join(root, sentinel, 'secret'), 'utf8'), 'inside');
+  });
+
+  it('resolves entries under a symlink that points outside inside the target instead', async () => {
+    await apply([
+      [{ path: 'rel', type: 'symlink', linkname: '../sentinel' }],
+      [{ path: 'abs', type: 'symlink', linkname: sentinel }],
+      [{ path: 'dotdot', type: 'symlink', linkname: '../../../../../../..' }],
+      [{ path: 'rel/secret', type: 'file' }, 'pwned-rel'],
+      [{ path: 'abs/secret', type: 'file' }, 'pwned-abs'],
+      [{ path: 'dotdot/escaped', type: 'file' }, 'pwned-dotdot'],
+    ]);
+    assert.equal(fs.readFileSync(path.join(root, 'sentinel', 'secret'), 'utf8'), 'pwned-rel');
+    assert.equal(fs.readFileSync(path.join(root, sentinel, 'secret'), 'utf8'), 'pwned-abs');
+    assert.equal(fs.readFileSync(path.join(root, 'escaped'), 'utf8'), 'pwned-dotdot');
+    assert.equal(fs.readlinkSync(path.join(root, 'abs')), sentinel);
+  });
+
+  it('replaces a planted symlink rather than writing through it', async () => {
+    await apply([
+      [{ path: 'link', type: 'symlink', linkname: path.join(sentinel, 'secret') }],
+      [{ path: 'dirlink', type: 'symlink', linkname: sentinel }],
+    ]);
+    await apply([
+      [{ path: 'link', type: 'file', mode: 0o666 }, 'replaced'],
+      [{ path: 'dirlink', type: 'directory', mode: 0o777 }],
+    ]);
+    assert.equal(fs.readFileSync(path.join(root, 'link'), 'utf8'), 'replaced');
+    assert.ok(fs.lstatSync(path.join(root, 'dirlink')).isDirectory());
+  });
+
+  it('does not follow a directory swapped for an outward symlink later in the same layer', async () => {
+    await apply([
+      [{ path: 'd', type: 'directory', mode: 0o700, xattrs: { 'user.k': Buffer.from('v') } }],
+      [{ path: 'd/f', type: 'file', xattrs: { 'user.k': Buffer.from('v') } }, 'f'],
+      [{ path: 'd', type: 'symlink', linkname: sentinel }],
+      [{ path: 'd/secret', type: 'file' }, 'pwned'],
+      [{ path: 'd/sub', type: 'directory', mode: 0o777, mtime: 1 }],
+    ]);
+    assert.equal(fs.readFileSync(path.join(root, sentinel, 'secret'), 'utf8'), 'pwned');
+  });
+
+  it('refuses hardlinks to paths outside the target', async () => {
+    await assert.rejects(apply([[{ path: 'hl', type: 'hardlink', linkname: '../sentinel/secret' }]]), {
+      code: 'LAYER_UNSAFE_PATH',
+    });
+    await assert.rejects(
+      apply([[{ path: 'hl', type: 'hardlink', linkname: path.join(sentinel, 'secret') }]]),
+      {
+        code: 'LAYER_INVALID_LINK',
+      },
+    );
+    await assert.rejects(
+      apply([
+        [{ path: 'out', type: 'symlink', linkname: sentinel }],
+        [{ path: 'hl', type: 'hardlink', linkname: 'out/secret' }],
+      ]),
+      { code: 'LAYER_INVALID_LINK' },
+    );
+  });
+
+  it('a hardlink to a symlink links the symlink itself, never its outside target', async () => {
+    await apply([
+      [{ path: 'sl', type: 'symlink', linkname: path.join(sentinel, 'secret') }],
+      [{ path: 'hl', type: 'hardlink', linkname: 'sl' }],
+    ]);
+    assert.ok(fs.lstatSync(path.join(root, 'hl')).isSymbolicLink());
+    fs.rmSync(path.join(root, 'hl'));
+  });
+
+  it('refuses or confines whiteouts that name paths outside', async () => {
+    await assert.rejects(apply([[{ path: '../.wh.sentinel', type: 'file' }]]), { code: 'LAYER_UNSAFE_PATH' });
+    await assert.rejects(apply([[{ path: '.wh..', type: 'file' }]]), { code: 'LAYER_UNSAFE_PATH' });
+    await apply([
+      [{ path: 'out', type: 'symlink', linkname: sentinel }],
+      [{ path: 'rel', type: 'symlink', linkname: '../sentinel' }],
+    ]);
+    await apply([
+      [{ path: 'out/.wh.secret', type: 'file' }],
+      [{ path: 'out/.wh..wh..opq', type: 'file' }],
+      [{ path: 'rel/.wh.sub', type: 'file' }],
+      [{ path: 'rel/sub/.wh..wh..opq', type: 'file' }],
+    ]);
+  });
+
+  it('whiteouts and opaque markers delete inside the target only what lower layers put there', async () => {
+    await apply([
+      [{ path: 'keep', type: 'directory' }],
+      [{ path: 'keep/a', type: 'file' }, 'a'],
+      [{ path: 'gone', type: 'file' }, 'g'],
+      [{ path: 'opq', type: 'directory' }],
+      [{ path: 'opq/old', type: 'file' }, 'old'],
+      [{ path: 'opq/olddir', type: 'directory' }],
+    ]);
+    const r = await apply([
+      [{ path: '.wh.gone', type: 'file' }],
+      [{ path: 'opq', type: 'directory' }],
+      // sorts before the marker, written by this layer: must survive the opaque marker
+      [{ path: 'opq/-new', type: 'file' }, 'new'],
+      [{ path: 'opq/.wh..wh..opq', type: 'file' }],
+      [{ path: 'opq/z', type: 'file' }, 'z'],
+    ]);
+    assert.deepEqual(fs.readdirSync(root).sort(), ['keep', 'opq']);
+    assert.deepEqual(fs.readdirSync(path.join(root, 'opq')).sort(), ['-new', 'z']);
+    assert.match(r.diffID, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(r.size % 512, 0);
+  });
+});

@@ -463,6 +463,17 @@ describe('RUN', () => {
     assert.equal(byTarget['/tmp'].type, 'tmpfs');
   });
 
+  it('mount flags are expanded with the stage environment', async () => {
+    const r = await convert(
+      'FROM alpine\nARG DIR=/cache\nENV ID=gomod\nRUN --mount=type=cache,target=$DIR,id=$ID go build\n',
+    );
+    const op = r.definition.vertices.find((v) => v.op.type === 'exec')?.op as ExecOp;
+    assert.deepEqual(
+      op.mounts.map((m) => [m.type, m.target, m.type === 'cache' && m.id]),
+      [['cache', '/cache', 'gomod']],
+    );
+  });
+
   it('a heredoc with a shebang runs as a mounted script; a plain one as the shell command', async () => {
     const r = await convert(
       'FROM alpine\nRUN <<EOF\n#!/usr/bin/env python3\nprint(1)\nEOF\nRUN <<EOT\necho hi\nEOT\n',

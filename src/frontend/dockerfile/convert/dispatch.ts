@@ -164,9 +164,8 @@ function dispatchHealthcheck(d: StageState, c: HealthCheckCommand): void {
   commitHistory(d, `HEALTHCHECK ${goHealth(h)}`, false);
 }
 
-function dispatchExpose(d: StageState, c: ExposeCommand, ctx: DispatchContext): void {
-  const ports: string[] = [];
-  for (const p of c.ports) ports.push(...ctx.lex.processWords(p, d.env));
+function dispatchExpose(d: StageState, c: ExposeCommand): void {
+  const ports = c.ports; // already expanded and split
   const exposed = { ...(config(d).ExposedPorts ?? {}) };
   for (const p of parsePorts(ports).sort()) exposed[p] = {};
   config(d).ExposedPorts = exposed;
@@ -257,7 +256,7 @@ export function dispatchConfigInstruction(d: StageState, c: Instruction, ctx: Di
       dispatchHealthcheck(d, c);
       return true;
     case 'EXPOSE':
-      dispatchExpose(d, c, ctx);
+      dispatchExpose(d, c);
       return true;
     case 'ARG':
       dispatchArg(d, c, ctx);

@@ -7,7 +7,6 @@ import { posix } from 'node:path';
 import { KilnError } from '../../../errors/errors.ts';
 import { exec, file, type MountSpec, type Vertex } from '../../../graph/index.ts';
 import type { Platform } from '../../../oci/platform.ts';
-import { parseMounts } from '../instructions/runmount.ts';
 import type { Mount, RunCommand } from '../instructions/types.ts';
 import type { DispatchContext } from './dispatch.ts';
 import { withShell } from './dispatch.ts';
@@ -48,19 +47,14 @@ function mountTarget(d: StageState, target: string): string {
   return t;
 }
 
-function mountSpec(
-  d: StageState,
-  m: Mount,
-  from: MountSourceResolver,
-  expand: (w: string) => string,
-): MountSpec {
+function mountSpec(d: StageState, m: Mount, from: MountSourceResolver): MountSpec {
   switch (m.type) {
     case 'bind': {
-      const source = m.source === undefined ? '/' : cleanPath(`/${expand(m.source)}`);
+      const source = m.source === undefined ? '/' : cleanPath(`/${m.source}`);
       if (m.from === undefined) d.ctxPaths.add(source);
       return {
         type: 'bind',
-        target: mountTarget(d, expand(m.target)),
+        target: mountTarget(d, m.target),
         source: from(m.from),
         selector: source,
         readonly: m.readOnly,
@@ -69,23 +63,23 @@ function mountSpec(
     case 'cache':
       return {
         type: 'cache',
-        target: mountTarget(d, expand(m.target)),
-        id: expand(m.id),
+        target: mountTarget(d, m.target),
+        id: m.id,
         sharing: m.sharing,
         source: m.from === undefined ? null : from(m.from),
-        selector: m.source === undefined ? '/' : cleanPath(`/${expand(m.source)}`),
+        selector: m.source === undefined ? '/' : cleanPath(`/${m.source}`),
         readonly: m.readOnly,
         uid: m.uid,
         gid: m.gid,
         mode: m.mode,
       };
     case 'tmpfs':
-      return { type: 'tmpfs', target: mountTarget(d, expand(m.target)), size: m.size };
+      return { type: 'tmpfs', target: mountTarget(d, m.target), size: m.size };
     case 'secret':
       return {
         type: 'secret',
-        target: m.target === '' ? '' : mountTarget(d, expand(m.target)),
-        id: expand(m.id),
+        target: m.target === '' ? '' : mountTarget(d, m.target),
+        id: m.id,
         env: m.env,
         uid: m.uid,
         gid: m.gid,
@@ -95,8 +89,8 @@ function mountSpec(
     case 'ssh':
       return {
         type: 'ssh',
-        target: mountTarget(d, expand(m.target)),
-        id: expand(m.id),
+        target: mountTarget(d, m.target),
+        id: m.id,
         uid: m.uid,
         gid: m.gid,
         mode: m.mode,
@@ -153,9 +147,8 @@ export function dispatchRun(
   }
   if (c.prependShell) args = withShell(d, args);
 
-  const expand = (w: string): string => ctx.lex.processWord(w, d.env);
-  // Mount flags are expanded with the stage's environment before they are parsed (as BuildKit does).
-  for (const m of parseMounts(c.mountSpecs, expand)) mounts.push(mountSpec(d, m, from, (w) => w));
+  // `c.mounts` were re-parsed from the flags after expansion with the stage's environment.
+  for (const m of c.mounts) mounts.push(mountSpec(d, m, from));
 
   const text = uppercaseCmd(processCmdEnv(runDescriptionLex(ctx.escapeToken), c.original, d.env)) + summary;
   const description = prefixCommand(d, text, ctx.multiPlatform, platform);

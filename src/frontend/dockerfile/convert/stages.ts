@@ -10,11 +10,11 @@ import type { ImageConfig } from '../../../oci/config.ts';
 import { DEFAULT_PATH } from '../../../oci/config.ts';
 import { normalizePlatform, type Platform, parsePlatform, platformArgs } from '../../../oci/platform.ts';
 import { normalizeReference } from '../../../reference/reference.ts';
+import { expandInstruction } from '../instructions/expand.ts';
 import type { DockerfileInstructions, Instruction } from '../instructions/types.ts';
 import { ShellLex } from '../shell/lex.ts';
 import { dispatchCopy } from './copy.ts';
 import { type DispatchContext, dispatchConfigInstruction, dispatchWorkdir } from './dispatch.ts';
-import { expandInstruction } from './expand.ts';
 import { dispatchRun } from './run.ts';
 import {
   type Command,
@@ -516,7 +516,9 @@ function dispatchStage(d: StageState, ctx: DispatchContext, opts: ConvertOptions
       const expand = (w: string): string => ctx.lex.processWord(w, d.env);
       const rawLex = new ShellLex('\\', { skipProcessQuotes: true });
       const raw = (w: string): string => rawLex.processWord(w, d.env);
-      const c = ins.kind === 'ARG' ? ins : expandInstruction(ins, expand, raw);
+      const words = (w: string): string[] => ctx.lex.processWords(w, d.env);
+      // ARG values are expanded by dispatchArg: a --build-arg replaces the default unexpanded.
+      const c = ins.kind === 'ARG' ? ins : expandInstruction(ins, { word: expand, raw, words });
       if (dispatchConfigInstruction(d, c, ctx)) continue;
       switch (c.kind) {
         case 'WORKDIR':

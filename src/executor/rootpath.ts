@@ -53,6 +53,8 @@ export interface CreatedPath {
   /** Times of the parent directory before the creation, restored on removal. */
   parentAtime: Date;
   parentMtime: Date;
+  /** The parent's mtime right after the creation: if it changed later, the run touched it. */
+  parentMtimeAfter: number;
 }
 
 /**
@@ -107,27 +109,36 @@ export async function ensureInRoot(
     } else {
       await fs.mkdir(cur, { mode: 0o755 });
     }
-    created.push({ path: cur, parentAtime: pst.atime, parentMtime: pst.mtime });
+    const after = await fs.stat(parent);
+    created.push({
+      path: cur,
+      parentAtime: pst.atime,
+      parentMtime: pst.mtime,
+      parentMtimeAfter: after.mtimeMs,
+    });
   }
   return { path: cur, created };
 }
 
 /**
- * Remove created stubs that are still empty (innermost first) and restore their parents' times,
- * so that a mount point made only for a run leaves no trace in the layer (BuildKit does the same).
+ * Remove created stubs that are still empty (innermost first), as BuildKit's MountStubsCleaner
+ * does, so a mount point made only for a run leaves no trace in the layer. The parent's times go
+ * back to what they were before the stub, unless the run itself changed the parent meanwhile.
  */
 export async function removeStubs(created: CreatedPath[]): Promise<void> {
   for (const c of [...created].reverse()) {
     const st = await fs.lstat(c.path).catch(() => undefined);
     if (!st) continue;
-    if (st.isDirectory()) {
-      if ((await fs.readdir(c.path)).length > 0) continue;
-      await fs.rmdir(c.path);
-    } else if (st.isFile() && st.size === 0) {
-      await fs.unlink(c.path);
-    } else {
-      continue;
-    }
-    await fs.utimes(path.dirname(c.path), c.parentAtime, c.parentMtime).catch(() => undefined);
+    if (st.isDirectory() ? (await fs.readdir(c.path)).length > 0 : !st.isFile() || st.size !== 0) continue;
+    const parent = path.dirname(c.path);
+    const before = await fs.stat(parent).catch(() => undefined);
+    if (st.isDirectory()) await fs.rmdir(c.path);
+    else await fs.unlink(c.path);
+    if (!before) continue;
+    // Untouched by the run: back to the pre-stub times. Touched: keep the run's times (BuildKit).
+    const untouched = before.mtimeMs === c.parentMtimeAfter;
+    await fs
+      .utimes(parent, untouched ? c.parentAtime : before.atime, untouched ? c.parentMtime : before.mtime)
+      .catch(() => undefined);
   }
 }

@@ -12,7 +12,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { KilnError } from '../../errors/errors.ts';
 import { hostPlatform, normalizePlatform, type Platform } from '../../oci/platform.ts';
-import { mountAll, unmount } from '../../snapshot/mount.ts';
+import { ownerDead, selfOwner } from '../../snapshot/metadata.ts';
+import { isMountPoint, mountAll, unmount } from '../../snapshot/mount.ts';
 import type { ExecIO, ExecResult, ExecSpec, Executor, OutputSink } from '../executor.ts';
 import { ensureInRoot } from '../rootpath.ts';
 import { resolveUser } from '../user.ts';
@@ -53,6 +54,7 @@ export class RuncExecutor implements Executor {
   private readonly runcRoot: string;
   private readonly bundles: string;
   private readonly runc: string;
+  private cleaned?: Promise<void>;
 
   constructor(opts: RuncExecutorOptions) {
     this.runcRoot = path.join(opts.stateRoot, 'runc');
@@ -63,11 +65,13 @@ export class RuncExecutor implements Executor {
   async run(spec: ExecSpec, io: ExecIO = {}): Promise<ExecResult> {
     io.signal?.throwIfAborted();
     checkPlatform(spec.platform);
+    this.cleaned ??= this.cleanupStale();
+    await this.cleaned;
     const id = `kiln-${randomBytes(8).toString('hex')}`;
     const bundle = path.join(this.bundles, id);
     const rootfs = path.join(bundle, 'rootfs');
     await fs.mkdir(rootfs, { recursive: true, mode: 0o700 });
-    await fs.mkdir(this.runcRoot, { recursive: true, mode: 0o700 });
+    await fs.writeFile(path.join(bundle, 'owner.json'), JSON.stringify(selfOwner()));
     let mounted = false;
     const upper = spec.rootfs.flatMap((m) => m.options).find((o) => o.startsWith('upperdir='));
     const stubs = new StubTracker(rootfs, upper?.slice('upperdir='.length));
@@ -138,6 +142,11 @@ export class RuncExecutor implements Executor {
   private async runContainer(id: string, bundle: string, args: string[], io: ExecIO): Promise<ExecResult> {
     const started = Date.now();
     const tail = new OutputTail();
+    if (io.signal?.aborted) {
+      throw new KilnError('EXEC_CANCELED', `process "${args.join(' ')}" was canceled`, {
+        cause: io.signal.reason,
+      });
+    }
     const child = spawn(this.runc, ['--root', this.runcRoot, 'run', '--bundle', bundle, id], {
       stdio: [io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     });
@@ -194,6 +203,28 @@ export class RuncExecutor implements Executor {
     } finally {
       io.signal?.removeEventListener('abort', onAbort);
       await this.delete(id);
+    }
+  }
+
+  /**
+   * Containers, rootfs mounts and bundles of a kiln process that was killed mid-run: the
+   * container may still be running (runc run has no parent-death signal), so kill it first.
+   */
+  async cleanupStale(): Promise<void> {
+    await fs.mkdir(this.runcRoot, { recursive: true, mode: 0o700 });
+    await fs.mkdir(this.bundles, { recursive: true, mode: 0o700 });
+    for (const id of await fs.readdir(this.bundles)) {
+      const bundle = path.join(this.bundles, id);
+      const owner = await fs
+        .readFile(path.join(bundle, 'owner.json'), 'utf8')
+        .then((t) => JSON.parse(t) as { pid: number; start: string })
+        .catch(() => undefined);
+      if (owner && !ownerDead(owner)) continue;
+      await this.kill(id);
+      await this.delete(id);
+      const rootfs = path.join(bundle, 'rootfs');
+      if (await isMountPoint(rootfs)) await unmount(rootfs);
+      await fs.rm(bundle, { recursive: true, force: true });
     }
   }
 

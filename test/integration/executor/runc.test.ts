@@ -3,7 +3,7 @@
  * user/env/cwd, networking, /etc files that never reach the layer, abort, parallel runs, qemu.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -157,6 +157,31 @@ describe('runc executor', () => {
       encoding: 'utf8',
     });
     assert.equal(list.trim(), '');
+  });
+
+  it('cleans up the container, mounts and bundle of a killed kiln process', async () => {
+    const rootfs = await snap.prepare('killed-run', 'base');
+    const stateRoot = path.join(tmp, 'state');
+    const script = `
+      const { RuncExecutor } = await import(${JSON.stringify(path.resolve(import.meta.dirname, '../../../src/executor/runc/runc.ts'))});
+      const ex = new RuncExecutor({ stateRoot: ${JSON.stringify(stateRoot)} });
+      await ex.run({ rootfs: ${JSON.stringify(rootfs)}, args: ['sh', '-c', 'echo started; sleep 60'] },
+        { stdout: () => process.kill(process.pid, 'SIGKILL') });`;
+    await new Promise<void>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit' });
+      child.on('exit', (_code, signal) =>
+        signal === 'SIGKILL' ? resolve() : reject(new Error(`child exited without SIGKILL`)),
+      );
+    });
+    const runcList = () =>
+      execFileSync('runc', ['--root', path.join(stateRoot, 'runc'), 'list', '-q'], {
+        encoding: 'utf8',
+      }).trim();
+    assert.notEqual(runcList(), '', 'the killed process left its container running');
+    await new RuncExecutor({ stateRoot }).cleanupStale();
+    assert.equal(runcList(), '');
+    assert.deepEqual(await fs.readdir(path.join(stateRoot, 'bundles')), []);
+    assert.ok(!(await fs.readFile('/proc/self/mountinfo', 'utf8')).includes(path.join(stateRoot, 'bundles')));
   });
 
   it('runs several containers in parallel', async () => {

@@ -3,18 +3,27 @@
  * flags per instruction, ONBUILD triggers, heredoc sources, HEALTHCHECK options, stage names, and
  * "unknown instruction (did you mean …?)". Words stay raw; expand.ts does variable expansion.
  */
-import type { SourceLocation } from '../../../errors/errors.ts';
 import type { Node, ParseResult } from '../parser/ast.ts';
 import { chompHeredocContent, parseHeredoc } from '../parser/heredoc.ts';
 import { parseError } from '../parser/parser.ts';
-import { BFlags, FlagError } from './bflag.ts';
+import { FlagError } from './bflag.ts';
+import { parseHealthcheck } from './healthcheck.ts';
+import {
+  base,
+  exactlyOne,
+  fail,
+  getComment,
+  handleJSONArgs,
+  InstructionError,
+  parseRequest,
+  type Request,
+} from './request.ts';
 import { parseDevice, parseMounts, parseNetwork, parseSecurity, RunFlagError } from './runmount.ts';
 import { suggest } from './suggest.ts';
 import type {
   ArgCommand,
   DockerfileInstructions,
   FromCommand,
-  HealthConfig,
   Instruction,
   KeyValuePair,
   KeyValuePairOptional,
@@ -46,100 +55,6 @@ export const INSTRUCTION_NAMES = [
   'VOLUME',
   'WORKDIR',
 ] as const;
-
-/** Docker's container.MinimumDuration (1ms), in nanoseconds. */
-const MIN_DURATION_NS = 1_000_000;
-
-/** An instruction-level error without location (parseInstruction adds it). */
-export class InstructionError extends Error {}
-
-const fail = (msg: string): never => {
-  throw new InstructionError(msg);
-};
-
-interface Request {
-  command: string;
-  args: string[];
-  node: Node;
-  json: boolean;
-  flags: BFlags;
-  original: string;
-  location: SourceLocation;
-  comments: string[];
-}
-
-function nodeArgs(node: Node): string[] {
-  const out: string[] = [];
-  for (const arg of node.next) {
-    if (arg.children.length === 0) out.push(arg.value);
-    else if (arg.children.length === 1) {
-      out.push(arg.children[0]!.value, ...nodeArgs(arg.children[0]!));
-    }
-  }
-  return out;
-}
-
-/** JSON args as-is; otherwise all args joined by one space (BuildKit handleJSONArgs). */
-export function handleJSONArgs(args: readonly string[], json: boolean): string[] {
-  if (args.length === 0) return [];
-  return json ? [...args] : [args.join(' ')];
-}
-
-/** Doc comment: the comment line starting with `name ` (that prefix removed). */
-function getComment(comments: readonly string[], name: string): string {
-  if (name === '') return '';
-  for (const line of comments) if (line.startsWith(name + ' ')) return line.slice(name.length + 1);
-  return '';
-}
-
-/**
- * Go time.ParseDuration → nanoseconds. Throws InstructionError on bad syntax.
- */
-export function parseGoDuration(s: string): number {
-  const orig = s;
-  let neg = false;
-  if (s[0] === '-' || s[0] === '+') {
-    neg = s[0] === '-';
-    s = s.slice(1);
-  }
-  if (s === '0') return 0;
-  if (s === '') fail(`time: invalid duration "${orig}"`);
-  const units: Record<string, number> = {
-    ns: 1,
-    us: 1e3,
-    µs: 1e3,
-    μs: 1e3,
-    ms: 1e6,
-    s: 1e9,
-    m: 60e9,
-    h: 3600e9,
-  };
-  let total = 0;
-  const re = /^(\d*)(?:\.(\d*))?(ns|us|µs|μs|ms|s|m|h)/u;
-  while (s !== '') {
-    const m = re.exec(s);
-    if (!m || (m[1] === '' && (m[2] === undefined || m[2] === ''))) {
-      if (m && m[3] === undefined) fail(`time: missing unit in duration "${orig}"`);
-      fail(
-        /^[\d.]+$/.test(s) ? `time: missing unit in duration "${orig}"` : `time: invalid duration "${orig}"`,
-      );
-    }
-    const mm = m!;
-    const unit = units[mm[3]!]!;
-    total += Number(mm[1] || '0') * unit + (mm[2] ? Number(`0.${mm[2]}`) * unit : 0);
-    s = s.slice(mm[0].length);
-  }
-  return Math.round(neg ? -total : total);
-}
-
-/** HEALTHCHECK duration flag: '' or 0 → 0 (default); otherwise at least 1ms. */
-export function parseOptInterval(name: string, value: string): number {
-  if (value === '') return 0;
-  const d = parseGoDuration(value);
-  if (d === 0) return 0;
-  if (d < MIN_DURATION_NS) fail(`Interval "${name}" cannot be less than 1ms`);
-  return d;
-}
 
 function parseKvps(args: string[], cmd: string): KeyValuePair[] {
   if (args.length === 0) fail(`${cmd} requires at least one argument`);
@@ -184,27 +99,6 @@ function shellDependant(req: Request): ShellDependantCmdLine {
     cmdLine: handleJSONArgs(req.args, req.json),
     files: req.node.heredocs.map((h) => ({ name: h.name, data: h.content, chomp: h.chomp })),
     prependShell: !req.json,
-  };
-}
-
-const exactlyOne = (req: Request, cmd: string) => {
-  if (req.args.length !== 1) fail(`${cmd} requires exactly one argument`);
-};
-
-function base(req: Request, kind: string) {
-  return { kind, location: req.location, original: req.original, flagsUsed: req.flags.usedNames() };
-}
-
-function parseRequest(node: Node, file: string): Request {
-  return {
-    command: node.value,
-    args: nodeArgs(node),
-    node,
-    json: node.attributes.json === true,
-    flags: new BFlags(node.flags),
-    original: node.original,
-    location: { file, startLine: node.startLine, endLine: node.endLine },
-    comments: node.prevComment,
   };
 }
 
@@ -394,46 +288,6 @@ function dispatch(req: Request, file: string): Instruction | FromCommand {
   }
 }
 
-function parseHealthcheck(req: Request): Instruction {
-  if (req.args.length === 0) fail('HEALTHCHECK requires at least one argument');
-  let typ = req.args[0]!.toUpperCase();
-  const args = req.args.slice(1);
-  const empty = { interval: 0, timeout: 0, startPeriod: 0, startInterval: 0, retries: 0 };
-  if (typ === 'NONE') {
-    if (args.length !== 0) fail('HEALTHCHECK NONE takes no arguments');
-    return { ...base(req, 'HEALTHCHECK'), kind: 'HEALTHCHECK', health: { test: [typ], ...empty } };
-  }
-  const f = req.flags;
-  const interval = f.addString('interval', '');
-  const timeout = f.addString('timeout', '');
-  const startPeriod = f.addString('start-period', '');
-  const startInterval = f.addString('start-interval', '');
-  const retries = f.addString('retries', '');
-  f.parse();
-  if (typ !== 'CMD') fail(`Unknown type "${typ}" in HEALTHCHECK (try CMD)`);
-  const cmd = handleJSONArgs(args, req.json);
-  if (cmd.length === 0) fail('Missing command after HEALTHCHECK CMD');
-  if (!req.json) typ = 'CMD-SHELL';
-  let r = 0;
-  if (retries.value !== '') {
-    if (!/^[+-]?\d+$/.test(retries.value))
-      fail(`strconv.ParseInt: parsing "${retries.value}": invalid syntax`);
-    r = Number.parseInt(retries.value, 10);
-    if (r > 2 ** 31 - 1 || r < -(2 ** 31))
-      fail(`strconv.ParseInt: parsing "${retries.value}": value out of range`);
-    if (r < 0) fail(`--retries cannot be negative (${r})`);
-  }
-  const health: HealthConfig = {
-    test: [typ, ...cmd],
-    interval: parseOptInterval('interval', interval.value),
-    timeout: parseOptInterval('timeout', timeout.value),
-    startPeriod: parseOptInterval('start-period', startPeriod.value),
-    startInterval: parseOptInterval('start-interval', startInterval.value),
-    retries: r,
-  };
-  return { ...base(req, 'HEALTHCHECK'), kind: 'HEALTHCHECK', health };
-}
-
 export interface ParseInstructionOptions {
   file?: string;
 }
@@ -519,3 +373,6 @@ export function parseStages(result: ParseResult): DockerfileInstructions {
     })),
   };
 }
+
+export { parseGoDuration, parseOptInterval } from './healthcheck.ts';
+export { handleJSONArgs, InstructionError } from './request.ts';

@@ -321,3 +321,22 @@ describe('expandInstruction', () => {
     assert.ok(envI!.kind === 'ENV' && envI!.env[0]!.key === 'K_x' && envI!.env[0]!.value === 'x');
   });
 });
+
+describe('ARG', () => {
+  it('parses several names, defaults and --required', () => {
+    const a = first('ARG --required A B= C=d');
+    assert.ok(a.kind === 'ARG');
+    if (a.kind !== 'ARG') return;
+    assert.equal(a.required, true);
+    assert.deepEqual(
+      a.args.map((x) => [x.key, x.value]),
+      [
+        ['A', undefined],
+        ['B', ''],
+        ['C', 'd'],
+      ],
+    );
+    assert.throws(() => first('ARG --nope A'), /unknown flag: --nope/);
+    assert.throws(() => first('ARG =x'), /ARG names can not be blank/);
+  });
+});

@@ -265,8 +265,11 @@ function dispatch(req: Request, file: string): Instruction | FromCommand {
       exactlyOne(req, 'STOPSIGNAL');
       return { ...base(req, 'STOPSIGNAL'), kind: 'STOPSIGNAL', signal: req.args[0]! };
     case 'arg': {
-      // Nor for ARG.
       if (req.args.length < 1) fail('ARG requires at least one argument');
+      f.addBool('required', false);
+      f.parse();
+      // As in BuildKit, any use of --required (even =false) makes the ARG required.
+      const required = f.isUsed('required');
       const args: KeyValuePairOptional[] = req.args.map((a) => {
         const eq = a.indexOf('=');
         if (eq < 0) return { key: a, docComment: getComment(req.comments, a) };
@@ -274,7 +277,7 @@ function dispatch(req: Request, file: string): Instruction | FromCommand {
         if (key === '') fail('ARG names can not be blank');
         return { key, value: a.slice(eq + 1), docComment: getComment(req.comments, key) };
       });
-      return { ...base(req, 'ARG'), kind: 'ARG', args };
+      return { ...base(req, 'ARG'), kind: 'ARG', args, required };
     }
     case 'shell': {
       f.parse();

@@ -200,6 +200,8 @@ export interface LabelCommand extends InstructionBase {
 export interface ArgCommand extends InstructionBase {
   readonly kind: 'ARG';
   readonly args: readonly KeyValuePairOptional[];
+  /** `ARG --required`: the build fails unless a value is provided (set whenever the flag appears). */
+  readonly required: boolean;
 }
 
 export interface ExposeCommand extends InstructionBase {

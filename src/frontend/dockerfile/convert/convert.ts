@@ -10,8 +10,8 @@ import { parseDockerfile } from '../parser/index.ts';
 import { convertInstructions } from './stages.ts';
 import type { ConvertOptions, ConvertResult } from './types.ts';
 
-export type { ConvertInstructionsOptions, TriggerParser } from './stages.ts';
 export { convertInstructions } from './stages.ts';
+export type { ConvertInstructionsOptions, TriggerParser } from './types.ts';
 
 /** Parse one ONBUILD trigger expression (from a base image's config) into an instruction. */
 export function parseTrigger(expression: string, location: SourceLocation): Instruction {

@@ -15,6 +15,7 @@ import type { DockerfileInstructions, Instruction } from '../instructions/types.
 import { ShellLex } from '../shell/lex.ts';
 import { dispatchCopy } from './copy.ts';
 import { type DispatchContext, dispatchConfigInstruction, dispatchWorkdir } from './dispatch.ts';
+import { buildStates, convertError, type Dispatcher, located, resolveStages } from './plan.ts';
 import { dispatchRun } from './run.ts';
 import {
   type Command,
@@ -26,10 +27,7 @@ import {
   type StageState,
   setEnv,
 } from './state.ts';
-import type { ConvertOptions, ConvertResult, ConvertWarning } from './types.ts';
-
-/** Parses an ONBUILD trigger expression (from an image config) into an instruction. */
-export type TriggerParser = (expression: string, location: SourceLocation) => Instruction;
+import type { ConvertInstructionsOptions, ConvertOptions, ConvertResult, ConvertWarning } from './types.ts';
 
 /** Build args that need no ARG declaration (docker's predefined proxy args, BuildKit's own). */
 const BUILTIN_ARGS = new Set([
@@ -46,14 +44,6 @@ const BUILTIN_ARGS = new Set([
   'SOURCE_DATE_EPOCH',
 ]);
 
-function located(err: unknown, location: SourceLocation): unknown {
-  return withLocation(err, location);
-}
-
-function convertError(code: string, message: string, hint: string, location?: SourceLocation): KilnError {
-  return new KilnError(code, message, { hint, location });
-}
-
 /** BuildKit's defaultArgs: the automatic platform args and TARGETSTAGE, overridable by --build-arg. */
 function defaultArgs(opts: ConvertOptions, targetName: string): string[] {
   const all: Record<string, string> = {
@@ -66,21 +56,11 @@ function defaultArgs(opts: ConvertOptions, targetName: string): string[] {
   return env;
 }
 
-interface Dispatcher {
-  states: StageState[];
-  byName: Map<string, StageState>;
-  target: StageState;
-}
-
 /** The result of one full dispatch with a given context source. */
 interface Pass {
   target: StageState;
   ctxPaths: Set<string>;
   warnings: ConvertWarning[];
-}
-
-export interface ConvertInstructionsOptions extends ConvertOptions {
-  parseTrigger: TriggerParser;
 }
 
 /**
@@ -225,260 +205,6 @@ async function runPass(
     });
   }
   return { target: dsp.target, ctxPaths, warnings };
-}
-
-function buildStates(
-  df: DockerfileInstructions,
-  opts: ConvertOptions,
-  lex: ShellLex,
-  globalArgs: string[],
-): Dispatcher {
-  const states: StageState[] = [];
-  const byName = new Map<string, StageState>();
-  df.stages.forEach((st, i) => {
-    let baseName: string;
-    try {
-      baseName = lex.processWord(st.baseName, globalArgs);
-    } catch (err) {
-      throw located(err, st.location);
-    }
-    if (baseName === '') {
-      throw convertError(
-        'DOCKERFILE_BLANK_BASE',
-        `base name (${st.baseName}) should not be blank`,
-        'define the ARG used in FROM before the first FROM, or pass it with --build-arg',
-        st.location,
-      );
-    }
-    const d = newState(states.length, baseName, st.location, st);
-    if (st.platform) {
-      let text: string;
-      try {
-        text = lex.processWord(st.platform, globalArgs);
-      } catch (err) {
-        throw located(err, st.location);
-      }
-      if (text === '') {
-        throw convertError(
-          'DOCKERFILE_INVALID_PLATFORM',
-          `empty platform value from expression ${st.platform}`,
-          'define the ARG used in --platform',
-          st.location,
-        );
-      }
-      try {
-        d.platform = parsePlatform(text);
-      } catch (err) {
-        throw located(err, st.location);
-      }
-    }
-    if (!st.name) d.stageName = `stage-${i}`;
-    const base = byName.get(baseName.toLowerCase());
-    if (base) d.base = base;
-    if (st.name) byName.set(st.name.toLowerCase(), d);
-    d.cmdTotal = (baseName !== 'scratch' && !d.base ? 1 : 0) + st.instructions.filter(countsAsStep).length;
-    const nc = opts.noCache;
-    d.ignoreCache = nc === true || (Array.isArray(nc) && nc.includes(st.name ?? ''));
-    states.push(d);
-  });
-
-  let target = states[states.length - 1];
-  if (opts.target) {
-    const t = byName.get(opts.target.toLowerCase());
-    if (!t) {
-      const names = [...byName.keys()];
-      throw convertError(
-        'DOCKERFILE_TARGET_NOT_FOUND',
-        `target stage "${opts.target}" could not be found`,
-        names.length > 0
-          ? `stages in this Dockerfile: ${names.join(', ')}`
-          : 'name a stage with FROM ... AS <name>',
-      );
-    }
-    target = t;
-  }
-  const dsp: Dispatcher = { states, byName, target };
-  for (const d of [...states])
-    d.commands = d.stage!.instructions.map((ins) => toCommand(ins, d, dsp, lex, false));
-  checkCycles(states);
-  if (states.length === 1) states[0].stageName = '';
-  return dsp;
-}
-
-/** Find the states an instruction reads (COPY --from, RUN --mount from=), registering images. */
-function toCommand(
-  ins: Instruction,
-  d: StageState,
-  dsp: Dispatcher,
-  lex: ShellLex,
-  isOnBuild: boolean,
-): Command {
-  const froms: string[] = [];
-  if (ins.kind === 'COPY' && ins.from) {
-    if (lex.processWord(ins.from, []) !== ins.from) {
-      throw convertError(
-        'DOCKERFILE_FROM_VARIABLE',
-        'variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround',
-        'name the stage or image literally',
-        ins.location,
-      );
-    }
-    froms.push(ins.from);
-  }
-  if (ins.kind === 'RUN')
-    for (const m of ins.mounts) if ((m.type === 'bind' || m.type === 'cache') && m.from) froms.push(m.from);
-  const sources = froms.map((f) => stateFor(f, dsp, ins.location));
-  for (const s of sources) d.deps.add(s);
-  return { instruction: ins, sources, froms, isOnBuild };
-}
-
-function stateFor(from: string, dsp: Dispatcher, location: SourceLocation): StageState {
-  if (/^\d+$/.test(from)) {
-    const i = Number(from);
-    if (i >= dsp.states.length) {
-      throw convertError(
-        'DOCKERFILE_INVALID_STAGE_INDEX',
-        `invalid stage index ${i}`,
-        `stages are numbered from 0 to ${dsp.states.length - 1}`,
-        location,
-      );
-    }
-    return dsp.states[i];
-  }
-  const named = dsp.byName.get(from.toLowerCase());
-  if (named) return named;
-  // Not a stage: an image, resolved like a FROM.
-  const key = `image:${from}`;
-  let s = dsp.byName.get(key);
-  if (!s) {
-    s = newState(dsp.states.length, from, location);
-    dsp.states.push(s);
-    dsp.byName.set(key, s);
-  }
-  return s;
-}
-
-function checkCycles(states: StageState[]): void {
-  const visiting = new Set<StageState>();
-  const done = new Set<StageState>();
-  const visit = (s: StageState): void => {
-    if (done.has(s)) return;
-    if (visiting.has(s)) {
-      throw convertError(
-        'DOCKERFILE_CIRCULAR_DEPENDENCY',
-        `circular dependency detected on stage: ${s.stageName || s.baseName}`,
-        'a stage cannot copy from itself or from a stage that depends on it',
-        s.location,
-      );
-    }
-    visiting.add(s);
-    for (const dep of s.deps) visit(dep);
-    if (s.base) visit(s.base);
-    visiting.delete(s);
-    done.add(s);
-  };
-  for (const s of states) visit(s);
-}
-
-function reachableFrom(target: StageState): Set<StageState> {
-  const out = new Set<StageState>();
-  const walk = (s: StageState): void => {
-    if (out.has(s)) return;
-    out.add(s);
-    if (s.base) walk(s.base);
-    for (const d of s.deps) walk(d);
-  };
-  walk(target);
-  return out;
-}
-
-/** Resolve base images of reachable stages and expand ONBUILD triggers until no new stage becomes reachable. */
-async function resolveStages(
-  dsp: Dispatcher,
-  opts: ConvertInstructionsOptions,
-  ctx: DispatchContext,
-): Promise<Set<StageState>> {
-  for (;;) {
-    const reachable = reachableFrom(dsp.target);
-    await Promise.all(
-      dsp.states.filter((d) => reachable.has(d) && !d.base && !d.resolved).map((d) => resolveBase(d, opts)),
-    );
-    let newDeps = false;
-    for (const d of dsp.states) {
-      if (!reachable.has(d) || d.onBuildInit) continue;
-      d.onBuildInit = true;
-      const triggers: Instruction[] = [];
-      if (d.base) {
-        for (const c of d.base.stage?.instructions ?? []) if (c.kind === 'ONBUILD') triggers.push(c.trigger);
-      } else {
-        for (const expr of d.image.config?.OnBuild ?? []) {
-          try {
-            triggers.push(opts.parseTrigger(expr, d.location));
-          } catch (err) {
-            throw located(err, d.location);
-          }
-        }
-        if (d.image.config) d.image.config.OnBuild = null;
-      }
-      if (triggers.length === 0) continue;
-      const cmds = triggers.map((t) => toCommand({ ...t, location: d.location }, d, dsp, ctx.lex, true));
-      if (cmds.some((c) => c.sources.length > 0)) newDeps = true;
-      d.commands = [...cmds, ...d.commands];
-      d.cmdTotal += cmds.filter((c) => countsAsStep(c.instruction)).length;
-    }
-    checkCycles(dsp.states);
-    if (!newDeps) return reachable;
-  }
-}
-
-async function resolveBase(d: StageState, opts: ConvertInstructionsOptions): Promise<void> {
-  d.resolved = true;
-  const platform = d.platform ?? opts.platform;
-  if (d.baseName === 'scratch') {
-    d.image = emptyImage(platform);
-    d.platform = platform;
-    d.root = null;
-    if (!d.stage) d.dispatched = true;
-    return;
-  }
-  let ref: string;
-  try {
-    ref = normalizeReference(d.baseName);
-  } catch (err) {
-    throw located(err, d.location);
-  }
-  let resolved: { ref: string; config: ImageConfig };
-  try {
-    resolved = await opts.resolver.resolveImageConfig(ref, platform);
-  } catch (err) {
-    if (err instanceof KilnError) throw located(err, d.location);
-    throw new KilnError(
-      'BASE_IMAGE_RESOLVE',
-      `${d.baseName}: failed to resolve image config: ${(err as Error).message}`,
-      {
-        cause: err,
-        location: d.location,
-        hint: 'check the image name and that the registry is reachable',
-      },
-    );
-  }
-  const img = structuredClone(resolved.config);
-  delete img.created;
-  const isScratch =
-    (img.rootfs?.diff_ids ?? []).length === 0 && (img.history ?? []).every((h) => h.empty_layer);
-  d.image = img;
-  d.platform = platform;
-  d.baseName = resolved.ref;
-  if (isScratch) d.root = null;
-  else {
-    const text = prefixCommand(d, `FROM ${resolved.ref}`, opts.multiPlatform ?? false, platform);
-    d.root = imageSource(resolved.ref, platform, {
-      description: text,
-      location: d.location,
-      ignoreCache: d.ignoreCache || undefined,
-    });
-  }
-  if (!d.stage) d.dispatched = true;
 }
 
 /** Inherit from a base stage (BuildKit's dispatchState.init). */

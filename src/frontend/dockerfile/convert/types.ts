@@ -6,6 +6,7 @@ import type { SourceLocation } from '../../../errors/errors.ts';
 import type { Definition, Vertex } from '../../../graph/index.ts';
 import type { ImageConfig } from '../../../oci/config.ts';
 import type { Platform } from '../../../oci/platform.ts';
+import type { Instruction } from '../instructions/types.ts';
 
 /** Resolves a base image's config. The engine implements it; tests pass an in-memory one. */
 export interface ImageConfigResolver {
@@ -55,4 +56,11 @@ export interface ConvertResult {
   /** The target stage's name (or `stage-N`). */
   target: string;
   warnings: ConvertWarning[];
+}
+
+/** Parses an ONBUILD trigger expression (from an image config) into an instruction. */
+export type TriggerParser = (expression: string, location: SourceLocation) => Instruction;
+
+export interface ConvertInstructionsOptions extends ConvertOptions {
+  parseTrigger: TriggerParser;
 }

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import { applyLayer } from '../../../src/archive/apply.ts';
 import { createLayer, diffOverlayUpper, directoryEntries, tarDirectory } from '../../../src/archive/layer.ts';
@@ -84,10 +85,7 @@ describe('layers as root', () => {
     const a = path.join(tmp, 'gnu-a');
     const ours = path.join(tmp, 'gnu-ours.tar');
     makeRootTree(a);
-    const out = fs.createWriteStream(ours);
-    await new Promise((resolve, reject) =>
-      tarDirectory(a).pipe(out).on('finish', resolve).on('error', reject),
-    );
+    await pipeline(tarDirectory(a), fs.createWriteStream(ours));
     const byGnu = path.join(tmp, 'gnu-extracted');
     fs.mkdirSync(byGnu);
     sh('tar', ['--xattrs', '--xattrs-include=*', '--numeric-owner', '-xpf', ours, '-C', byGnu]);
@@ -159,9 +157,7 @@ describe('layers as root', () => {
     assert.ok(paths.includes('replace/.wh..wh..opq'));
     const upperLayer = path.join(tmp, 'upper.layer');
     const l = createLayer(entries, { compression: 'gzip' });
-    await new Promise((resolve, reject) =>
-      l.stream.pipe(fs.createWriteStream(upperLayer)).on('finish', resolve).on('error', reject),
-    );
+    await pipeline(l.stream, fs.createWriteStream(upperLayer));
     const info = await l.info;
 
     // 'delete' mode: onto a copy of lower.

@@ -129,12 +129,14 @@ describe('parser_heredoc_test.go', () => {
             assert.equal(parseHeredoc(c.input), undefined);
           }
           return;
-        case 'heredocsFromLine':
-          assert.deepEqual(
-            heredocsFromLine(c.input).map((h) => h.name),
-            c.expectedNames,
-          );
+        case 'heredocsFromLine': {
+          // Like the Go test: every heredoc found must match the expected one at its position
+          // (BuildKit finds none in `RUN <<- EOF`, which the Go loop accepts).
+          const names = heredocsFromLine(c.input).map((h) => h.name);
+          assert.ok(names.length <= c.expectedNames.length);
+          assert.deepEqual(names, c.expectedNames.slice(0, names.length));
           return;
+        }
         default:
           assert.fail(`unknown kind ${c.kind}`);
       }
@@ -208,6 +210,17 @@ describe('parser behaviour', () => {
       () => parseDockerfile('# escape=`\n# escape=\\\nFROM a\n'),
       isParseError('only one escape'),
     );
+  });
+  it('finds heredocs like BuildKit: `<< EOF` is one, `<<- EOF` is not', () => {
+    assert.deepEqual(
+      heredocsFromLine('RUN <<EOF <<  E2 <<-E3').map((h) => [h.name, h.chomp]),
+      [
+        ['EOF', false],
+        ['E2', false],
+        ['E3', true],
+      ],
+    );
+    assert.deepEqual(heredocsFromLine('RUN <<- EOF'), []);
   });
   it('spans heredoc bodies in the line range', () => {
     const r = parseDockerfile('FROM a\nCOPY <<A <<B /d\n1\nA\n2\nB\nRUN x\n');

@@ -281,18 +281,14 @@ class ShellWord {
     this.scanner.next();
     if (this.scanner.peek() !== '<') return '<';
     this.scanner.next();
-    let marker = '<<';
-    if (this.scanner.peek() === '-') {
-      this.scanner.next();
-      marker += '-';
-    }
-    // `<<  EOF` / `<<- EOF` keep their whitespace in the same word so the heredoc is still recognised.
+    // `<<  EOF` keeps its whitespace in the same word so the heredoc is still recognised. (`<<- EOF`
+    // does not: BuildKit splits it into `<<-` and `EOF`, so it is no heredoc.)
     let space = '';
     for (let p = this.scanner.peek(); p === ' ' || p === '\t' || p === '\r'; p = this.scanner.peek()) {
       space += p;
       this.scanner.next();
     }
-    return marker + space;
+    return '<<' + space;
   }
 
   private getEnv(name: string): [string, boolean] {

@@ -6,7 +6,7 @@
 import { KilnError, type SourceLocation, withLocation } from '../../../errors/errors.ts';
 import { imageSource } from '../../../graph/index.ts';
 import type { ImageConfig } from '../../../oci/config.ts';
-import { type Platform, parsePlatform } from '../../../oci/platform.ts';
+import { parsePlatform } from '../../../oci/platform.ts';
 import { normalizeReference } from '../../../reference/reference.ts';
 import type { DockerfileInstructions, Instruction } from '../instructions/types.ts';
 import type { ShellLex } from '../shell/lex.ts';

@@ -1,32 +1,20 @@
 /**
- * Instructions → build graph, the heart of BuildKit's dockerfile2llb: stages by name and index,
- * `--target` with unreachable stages pruned, meta and per-stage ARG scoping, the automatic
- * platform args, base-image configs through the resolver, ONBUILD triggers, and the image config
- * and history of the target. Pure apart from resolver calls.
+ * Instructions → build graph, the heart of BuildKit's dockerfile2llb: meta ARGs, the two passes
+ * that settle the build context's followPaths, stage dispatch (expansion, then one dispatcher per
+ * instruction), the unused build-arg warning, and the target's final image config.
  */
-import { KilnError, type SourceLocation, withLocation } from '../../../errors/errors.ts';
-import { definition, imageSource, localSource, type Vertex } from '../../../graph/index.ts';
+import { definition, localSource, type Vertex } from '../../../graph/index.ts';
 import type { ImageConfig } from '../../../oci/config.ts';
 import { DEFAULT_PATH } from '../../../oci/config.ts';
-import { normalizePlatform, type Platform, parsePlatform, platformArgs } from '../../../oci/platform.ts';
-import { normalizeReference } from '../../../reference/reference.ts';
+import { normalizePlatform, type Platform, platformArgs } from '../../../oci/platform.ts';
 import { expandInstruction } from '../instructions/expand.ts';
-import type { DockerfileInstructions, Instruction } from '../instructions/types.ts';
+import type { DockerfileInstructions } from '../instructions/types.ts';
 import { ShellLex } from '../shell/lex.ts';
 import { dispatchCopy } from './copy.ts';
 import { type DispatchContext, dispatchConfigInstruction, dispatchWorkdir } from './dispatch.ts';
-import { buildStates, convertError, type Dispatcher, located, resolveStages } from './plan.ts';
+import { buildStates, convertError, located, resolveStages } from './plan.ts';
 import { dispatchRun } from './run.ts';
-import {
-  type Command,
-  countsAsStep,
-  emptyImage,
-  getEnv,
-  newState,
-  prefixCommand,
-  type StageState,
-  setEnv,
-} from './state.ts';
+import { type Command, getEnv, type StageState, setEnv } from './state.ts';
 import type { ConvertInstructionsOptions, ConvertOptions, ConvertResult, ConvertWarning } from './types.ts';
 
 /** Build args that need no ARG declaration (docker's predefined proxy args, BuildKit's own). */

@@ -18,6 +18,10 @@ export interface Resolved {
   abs: string;
   /** False when the final component (or a parent) does not exist; rel then holds the unresolved remainder. */
   exists: boolean;
+  /** The longest existing, fully resolved prefix (root-relative). */
+  existingRel: string;
+  /** The components below existingRel that do not exist yet (empty when exists). */
+  missing: string[];
 }
 
 function splitParts(p: string): string[] {
@@ -50,7 +54,13 @@ export function resolveInRoot(root: string, p: string, followFinal = true): Reso
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') {
         const rel = [...candidate, ...pending].join('/');
-        return { rel, abs: join(root, rel), exists: false };
+        return {
+          rel,
+          abs: join(root, rel),
+          exists: false,
+          existingRel: done.join('/'),
+          missing: [part, ...pending],
+        };
       }
       throw err;
     }
@@ -69,7 +79,7 @@ export function resolveInRoot(root: string, p: string, followFinal = true): Reso
     done.push(part);
   }
   const rel = done.join('/');
-  return { rel, abs: rel === '' ? root : join(root, rel), exists: true };
+  return { rel, abs: rel === '' ? root : join(root, rel), exists: true, existingRel: rel, missing: [] };
 }
 
 /** True when the name contains an unescaped wildcard character (fsutil's containsWildcards). */

@@ -1,0 +1,375 @@
+/**
+ * COPY/ADD onto a destination root, following BuildKit's file op (fsutil copy) semantics:
+ * wildcard sources, directory contents, dest-is-a-directory rules, created parents 0755,
+ * modes/mtimes/hardlinks preserved, symlinks copied as symlinks, --chown, --chmod,
+ * --exclude, --parents and ADD's local archive extraction. Sources are read through
+ * root-confined resolution and destinations are written only inside real directories.
+ */
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  closeSync,
+  constants,
+  copyFileSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readlinkSync,
+  type Stats,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { type ExpandedSource, expandSources } from '../context/checksum.ts';
+import { resolveInRoot } from '../context/resolve.ts';
+import { DirFS, FilterFS } from '../context/walk.ts';
+import { KilnError } from '../errors/errors.ts';
+import { goBase, goClean, goDir, PatternMatcher } from '../frontend/dockerignore/index.ts';
+import { type ModeFn, parseChmod } from './chmod.ts';
+import { mkdirAllInRoot } from './dest.ts';
+import { tryUnpack } from './unpack.ts';
+import { type ChownSpec, type Owner, resolveChown } from './user.ts';
+
+export interface CopyOptions {
+  /** Root the sources are read from: the context directory or another stage's rootfs. */
+  srcRoot: string;
+  /** Source paths relative to srcRoot (absolute ones are taken from srcRoot too). */
+  srcPaths: readonly string[];
+  /** The destination rootfs (a mounted snapshot). */
+  destRoot: string;
+  /** Destination path inside destRoot; a trailing `/` means "a directory". */
+  dest: string;
+  /** `--chown`, resolved against destRoot's /etc/passwd and /etc/group. */
+  chown?: ChownSpec | Owner;
+  /** Owner when there is no chown: {0,0} for the build context; undefined keeps the source's (COPY --from). */
+  defaultOwner?: Owner;
+  /** `--chmod`: octal or symbolic. */
+  chmod?: string;
+  /** Follow a symlink named by a source path itself (symlinks inside directories are copied as links). */
+  followSymlinks?: boolean;
+  /** A source directory's contents are copied, not the directory (true for Dockerfile COPY). */
+  dirContentsOnly?: boolean;
+  allowWildcard?: boolean;
+  allowEmptyWildcard?: boolean;
+  /** Create missing parents of dest (Dockerfile COPY: true). Without it the parent must exist. */
+  createDestPath?: boolean;
+  /** `--exclude` patterns, relative to each source. */
+  exclude?: readonly string[];
+  /** Root-relative patterns hiding files of srcRoot (the .dockerignore list). */
+  srcExcludePatterns?: readonly string[];
+  /** `--parents`: keep source paths (after a `/./` pivot, if any) under dest. */
+  parents?: boolean;
+  /** ADD: extract local tar archives (gzip, bzip2, xz, zstd, plain) into dest. */
+  unpack?: boolean;
+  /** Fixed mtime for everything written (SOURCE_DATE_EPOCH-style); default keeps source mtimes. */
+  mtime?: Date;
+}
+
+interface Ctx {
+  srcRoot: string;
+  destRoot: string;
+  owner?: Owner;
+  defaultOwner?: Owner;
+  mode?: ModeFn;
+  exclude?: PatternMatcher;
+  mtime?: Date;
+  /** Source inode → destination path, for hardlinks within one copy. */
+  inodes: Map<string, string>;
+}
+
+function err(code: string, message: string, hint?: string): KilnError {
+  return new KilnError(code, message, hint ? { hint } : {});
+}
+
+/** COPY/ADD `srcPaths` from srcRoot to `dest` in destRoot. */
+export async function copy(opts: CopyOptions): Promise<void> {
+  const owner = opts.chown
+    ? 'uid' in opts.chown
+      ? opts.chown
+      : resolveChown(opts.destRoot, opts.chown)
+    : undefined;
+  const ctx: Ctx = {
+    srcRoot: opts.srcRoot,
+    destRoot: opts.destRoot,
+    owner,
+    defaultOwner: opts.defaultOwner,
+    mode: opts.chmod ? parseChmod(opts.chmod) : undefined,
+    exclude: opts.exclude && opts.exclude.length > 0 ? new PatternMatcher(opts.exclude) : undefined,
+    mtime: opts.mtime,
+    inodes: new Map(),
+  };
+  const view =
+    opts.srcExcludePatterns && opts.srcExcludePatterns.length > 0
+      ? new FilterFS(new DirFS(opts.srcRoot), {
+          excludePatterns: opts.srcExcludePatterns,
+          root: opts.srcRoot,
+        })
+      : undefined;
+  if (opts.createDestPath === false) {
+    const parent = resolveInRoot(opts.destRoot, goDir(goClean(`/${opts.dest}`)), true);
+    if (!parent.exists) {
+      throw err(
+        'FILEOP_DEST_PARENT_MISSING',
+        `failed to stat ${opts.dest}: its parent directory does not exist`,
+        'create the directory first or allow creating the destination path',
+      );
+    }
+  }
+  for (const srcPath of opts.srcPaths) {
+    if (opts.parents) {
+      await copyWithParents(ctx, opts, srcPath, view);
+      continue;
+    }
+    const sources = expandSources(opts.srcRoot, [srcPath], {
+      wildcard: opts.allowWildcard ?? true,
+      followSymlinks: opts.followSymlinks,
+      allowEmptyWildcard: opts.allowEmptyWildcard,
+      view,
+    });
+    for (const s of sources) {
+      if (ctx.exclude && s.wildcard && ctx.exclude.matchesOrParentMatches(goBase(s.source))) continue;
+      if (
+        opts.unpack &&
+        (await tryUnpack(ctx.srcRoot, s.rel, opts.destRoot, opts.dest, ctx.owner, ctx.mtime))
+      )
+        continue;
+      copyOne(ctx, s, opts.dest, opts.dirContentsOnly ?? true, view);
+    }
+  }
+}
+
+/** fsutil Copy() for one resolved source. */
+function copyOne(ctx: Ctx, s: ExpandedSource, dest: string, dirContents: boolean, view?: FilterFS): void {
+  // A trailing "/" (or "." ) makes dest itself a directory to ensure; else its parent.
+  const trimmed =
+    dest.endsWith('/') || dest.endsWith('/.') || dest === '.' || dest === '' ? dest : goDir(dest);
+  const dirOwner = ctx.owner;
+  if (trimmed !== '') mkdirAllInRoot(ctx.destRoot, trimmed, { owner: dirOwner, mtime: ctx.mtime });
+  const d = resolveInRoot(ctx.destRoot, goClean(`/${dest}`), true);
+  const srcAbs = s.rel === '' ? ctx.srcRoot : join(ctx.srcRoot, s.rel);
+  const srcSt = lstatSync(srcAbs);
+  let destRel = d.rel;
+  let destIsDir = false;
+  if (d.exists) destIsDir = lstatSync(d.abs).isDirectory();
+  if ((!dirContents && srcSt.isDirectory() && d.exists) || (!srcSt.isDirectory() && d.exists && destIsDir)) {
+    destRel = destRel === '' ? goBase(s.source) : `${destRel}/${goBase(s.source)}`;
+  }
+  if (dirContents && srcSt.isDirectory() && !d.exists) {
+    mkdirAllInRoot(ctx.destRoot, destRel, { owner: dirOwner, mtime: ctx.mtime });
+  } else {
+    mkdirAllInRoot(ctx.destRoot, goDir(`/${destRel}`), { owner: dirOwner, mtime: ctx.mtime });
+  }
+  // Resolve the target's parent once more (it now exists and is real); the last name is not followed.
+  const parent = resolveInRoot(ctx.destRoot, goDir(`/${destRel}`), true);
+  const target = destRel === '' ? ctx.destRoot : join(parent.abs, goBase(`/${destRel}`));
+  copyEntry(ctx, srcAbs, s.rel, '', target, false, view);
+}
+
+/** Copy `--parents` sources: keep their path (after a `/./` pivot) below dest. */
+async function copyWithParents(ctx: Ctx, opts: CopyOptions, srcPath: string, view?: FilterFS): Promise<void> {
+  const pivot = srcPath.indexOf('/./');
+  const base = pivot >= 0 ? goClean(`/${srcPath.slice(0, pivot)}`).slice(1) : '';
+  const full = pivot >= 0 ? `${srcPath.slice(0, pivot)}/${srcPath.slice(pivot + 3)}` : srcPath;
+  const sources = expandSources(opts.srcRoot, [full], {
+    wildcard: opts.allowWildcard ?? true,
+    followSymlinks: opts.followSymlinks,
+    allowEmptyWildcard: opts.allowEmptyWildcard,
+    view,
+  });
+  const destDir = mkdirAllInRoot(ctx.destRoot, goClean(`/${opts.dest}`), {
+    owner: ctx.owner,
+    mtime: ctx.mtime,
+  });
+  for (const s of sources) {
+    if (ctx.exclude && s.wildcard && ctx.exclude.matchesOrParentMatches(goBase(s.source))) continue;
+    const rel = base === '' ? s.source : s.source.slice(base.length + 1);
+    if (rel === '' || rel.startsWith('../')) continue;
+    // Recreate the source's parent directories below dest with their own metadata.
+    const parts = rel.split('/');
+    let destAbs = destDir.abs;
+    for (let i = 0; i < parts.length - 1; i++) {
+      const srcDir = join(opts.srcRoot, base, ...parts.slice(0, i + 1));
+      destAbs = join(destAbs, parts[i]);
+      const st = lstatSync(destAbs, { throwIfNoEntry: false });
+      if (st && !st.isDirectory())
+        throw err(
+          'FILEOP_NOT_A_DIRECTORY',
+          `cannot copy to non-directory: ${parts.slice(0, i + 1).join('/')}`,
+        );
+      if (!st) {
+        const sst = lstatSync(srcDir);
+        mkdirSync(destAbs, { mode: sst.mode & 0o7777 });
+        applyMeta(ctx, sst, destAbs, false);
+      }
+    }
+    const srcAbs = join(opts.srcRoot, s.rel);
+    copyEntry(ctx, srcAbs, s.rel, '', join(destAbs, parts[parts.length - 1]), false, view);
+  }
+}
+
+function ownerFor(ctx: Ctx, st: Stats): Owner {
+  return ctx.owner ?? ctx.defaultOwner ?? { uid: st.uid, gid: st.gid };
+}
+
+function applyMeta(ctx: Ctx, st: Stats, target: string, isLink: boolean): void {
+  const o = ownerFor(ctx, st);
+  lchownSync(target, o.uid, o.gid);
+  if (!isLink) {
+    const mode = ctx.mode ? ctx.mode(st.mode & 0o7777, st.isDirectory()) : st.mode & 0o7777;
+    chmodSync(target, mode);
+  }
+  const mtime = ctx.mtime ?? st.mtime;
+  const atime = ctx.mtime ?? st.atime;
+  if (isLink) lutimesSync(target, atime, mtime);
+  else utimesSync(target, atime, mtime);
+}
+
+/** The file at `target` is replaced; a directory there is an error (fsutil ensureEmptyFileTarget). */
+function ensureEmptyFileTarget(target: string, shown: string): void {
+  const st = lstatSync(target, { throwIfNoEntry: false });
+  if (!st) return;
+  if (st.isDirectory())
+    throw err(
+      'FILEOP_CANNOT_REPLACE_DIR',
+      `cannot replace to directory ${shown} with file`,
+      'remove the directory first or copy to a different path',
+    );
+  unlinkSync(target);
+}
+
+type Visibility = 'visible' | 'hidden' | 'lazy';
+
+/**
+ * Whether an entry below a copied source is copied: hidden by .dockerignore (root-relative)
+ * or --exclude (source-relative); a hidden directory is still walked ('lazy', created only
+ * when something below it is copied) when an exception pattern might re-include a child.
+ */
+function visibility(
+  ctx: Ctx,
+  view: FilterFS | undefined,
+  rel: string,
+  comps: string,
+  isDir: boolean,
+): Visibility {
+  const byView = view !== undefined && rel !== '' && !view.allows(rel);
+  const byExclude = comps !== '' && ctx.exclude?.matchesOrParentMatches(comps) === true;
+  if (!byView && !byExclude) return 'visible';
+  if (!isDir) return 'hidden';
+  const skip =
+    (!byView || view?.exclude?.canSkipExcludedDir(rel) !== false) &&
+    (!byExclude || ctx.exclude?.canSkipExcludedDir(comps) !== false);
+  return skip ? 'hidden' : 'lazy';
+}
+
+/** fsutil copier.copy: `target`'s parent is a real directory inside destRoot. */
+function copyEntry(
+  ctx: Ctx,
+  src: string,
+  srcRel: string,
+  comps: string,
+  target: string,
+  overwriteMeta: boolean,
+  view?: FilterFS,
+  ensureParent?: () => void,
+): void {
+  const st = lstatSync(src);
+  const vis = visibility(ctx, view, srcRel, comps, st.isDirectory());
+  if (vis === 'hidden') return;
+  const shown = target.slice(ctx.destRoot.length) || '/';
+  if (st.isDirectory()) {
+    const existing = lstatSync(target, { throwIfNoEntry: false });
+    if (existing && !existing.isDirectory()) {
+      throw err(
+        'FILEOP_NOT_A_DIRECTORY',
+        `cannot copy to non-directory: ${shown}`,
+        'a file or symlink is in the way of a copied directory',
+      );
+    }
+    let created = false;
+    const ensureSelf = (): void => {
+      if (created || lstatSync(target, { throwIfNoEntry: false })) return;
+      ensureParent?.();
+      mkdirSync(target, { mode: 0o700 });
+      created = true;
+    };
+    if (vis === 'lazy') {
+      // Only an exception below may bring it back: create it when a child is copied.
+      copyChildren(ctx, src, srcRel, comps, target, view, ensureSelf);
+      if (created) applyMeta(ctx, st, target, false);
+      return;
+    }
+    if (!existing) ensureSelf();
+    else if (overwriteMeta) chmodSync(target, ctx.mode ? ctx.mode(st.mode & 0o7777, true) : st.mode & 0o7777);
+    copyChildren(ctx, src, srcRel, comps, target, view, ensureSelf);
+    if (created || overwriteMeta) applyMeta(ctx, st, target, false);
+    return;
+  }
+  ensureParent?.();
+  ensureEmptyFileTarget(target, shown);
+  if (st.isFile()) {
+    const key = `${st.dev}:${st.ino}`;
+    const prev = st.nlink > 1 ? ctx.inodes.get(key) : undefined;
+    if (prev) {
+      linkSync(prev, target);
+      return;
+    }
+    copyRegular(src, target);
+    if (st.nlink > 1) ctx.inodes.set(key, target);
+    applyMeta(ctx, st, target, false);
+    return;
+  }
+  if (st.isSymbolicLink()) {
+    symlinkSync(readlinkSync(src), target);
+    applyMeta(ctx, st, target, true);
+    return;
+  }
+  if (st.isSocket()) return; // sockets are not copied (fsutil skips them)
+  copySpecial(st, target, shown);
+  applyMeta(ctx, st, target, false);
+}
+
+function copyChildren(
+  ctx: Ctx,
+  src: string,
+  srcRel: string,
+  comps: string,
+  target: string,
+  view: FilterFS | undefined,
+  ensureSelf: () => void,
+): void {
+  const names = readdirSync(src).sort();
+  for (const name of names) {
+    const childRel = srcRel === '' ? name : `${srcRel}/${name}`;
+    const childComps = comps === '' ? name : `${comps}/${name}`;
+    copyEntry(ctx, join(src, name), childRel, childComps, join(target, name), true, view, ensureSelf);
+  }
+}
+
+/** Copy bytes without following a symlink at either end (the target was just made empty). */
+function copyRegular(src: string, target: string): void {
+  const fd = openSync(
+    target,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o600,
+  );
+  closeSync(fd);
+  // copyFileSync uses copy_file_range/reflinks; the target exists as our own regular file.
+  copyFileSync(src, target);
+}
+
+function copySpecial(st: Stats, target: string, shown: string): void {
+  const type = st.isFIFO() ? 'p' : st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : '';
+  if (type === '') throw err('FILEOP_UNSUPPORTED_TYPE', `cannot copy ${shown}: unsupported file type`);
+  const args = ['-m', (st.mode & 0o7777).toString(8), target, type];
+  if (type !== 'p')
+    args.push(
+      String(Math.floor(st.rdev / 256) & 0xfff),
+      String((st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00)),
+    );
+  execFileSync('mknod', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+}

@@ -1,0 +1,111 @@
+/**
+ * ADD from an http(s) URL: download to a private temp directory (mode 0600, mtime from
+ * Last-Modified, name from Content-Disposition or the URL path), verify `--checksum`, then
+ * copy it like a local file. Archives are not extracted unless `unpack` is set.
+ */
+import { createHash } from 'node:crypto';
+import { chmodSync, createWriteStream, mkdtempSync, rmSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { type Digest, parseDigest } from '../digest/digest.ts';
+import { KilnError } from '../errors/errors.ts';
+import { type CopyOptions, copy } from './copy.ts';
+
+export interface FetchedFile {
+  dir: string;
+  name: string;
+  digest: Digest;
+  mtime: Date;
+  size: number;
+}
+
+function fileNameFor(url: URL, disposition: string | null): string {
+  const m = disposition ? /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(disposition) : null;
+  let name = m ? decodeURIComponent(m[1]) : decodeURIComponent(url.pathname.split('/').pop() ?? '');
+  name = name.split('/').pop() ?? '';
+  if (name === '' || name === '.' || name === '..') name = 'download';
+  return name;
+}
+
+/** Download `url` into a new temp dir. The caller removes `dir`. */
+export async function fetchRemote(
+  url: string,
+  opts: { checksum?: string; signal?: AbortSignal } = {},
+): Promise<FetchedFile> {
+  const u = new URL(url);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+    throw new KilnError('ADD_URL_UNSUPPORTED', `unsupported URL scheme in ${url}`, {
+      hint: 'ADD downloads http:// and https:// URLs',
+    });
+  }
+  const expected = opts.checksum ? parseDigest(opts.checksum) : undefined;
+  const res = await fetch(u, { redirect: 'follow', signal: opts.signal });
+  if (!res.ok || !res.body) {
+    throw new KilnError(
+      'ADD_DOWNLOAD_FAILED',
+      `failed to download ${url}: HTTP ${res.status} ${res.statusText}`,
+      {
+        hint: 'check the URL is reachable from this machine',
+      },
+    );
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-add-'));
+  try {
+    const name = fileNameFor(u, res.headers.get('content-disposition'));
+    const file = join(dir, name);
+    const h = createHash(expected?.startsWith('sha512:') ? 'sha512' : 'sha256');
+    let size = 0;
+    const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+    body.on('data', (c: Buffer) => {
+      h.update(c);
+      size += c.length;
+    });
+    await pipeline(body, createWriteStream(file, { mode: 0o600 }));
+    const digest = `${expected?.startsWith('sha512:') ? 'sha512' : 'sha256'}:${h.digest('hex')}` as Digest;
+    if (expected && expected !== digest) {
+      throw new KilnError(
+        'ADD_CHECKSUM_MISMATCH',
+        `digest mismatch for ${url}: expected ${expected}, got ${digest}`,
+        {
+          hint: 'the file at the URL changed, or --checksum is wrong',
+        },
+      );
+    }
+    chmodSync(file, 0o600);
+    const lm = res.headers.get('last-modified');
+    const parsed = lm ? new Date(lm) : undefined;
+    const mtime = parsed && !Number.isNaN(parsed.getTime()) ? parsed : new Date();
+    utimesSync(file, mtime, mtime);
+    return { dir, name, digest, mtime, size };
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+export type AddRemoteOptions = Omit<
+  CopyOptions,
+  'srcRoot' | 'srcPaths' | 'allowWildcard' | 'parents' | 'exclude'
+> & {
+  checksum?: string;
+};
+
+/** ADD <url> <dest>: download, verify, copy into destRoot. Returns what was fetched. */
+export async function addRemote(url: string, opts: AddRemoteOptions): Promise<Omit<FetchedFile, 'dir'>> {
+  const f = await fetchRemote(url, { checksum: opts.checksum });
+  try {
+    await copy({
+      ...opts,
+      srcRoot: f.dir,
+      srcPaths: [f.name],
+      allowWildcard: false,
+      defaultOwner: opts.defaultOwner ?? { uid: 0, gid: 0 },
+    });
+    const { dir: _dir, ...rest } = f;
+    return rest;
+  } finally {
+    rmSync(f.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * ADD's local archive extraction: a regular file that is a tar (plain, gzip, bzip2, xz or
+ * zstd, detected by magic bytes, then by a valid tar header) is extracted into the
+ * destination directory with src/archive's confined applier instead of being copied.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, createReadStream, lstatSync, openSync, readSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { createGunzip, createZstdDecompress } from 'node:zlib';
+import { applyLayer } from '../archive/apply.ts';
+import { KilnError } from '../errors/errors.ts';
+import { goClean } from '../frontend/dockerignore/index.ts';
+import { mkdirAllInRoot } from './dest.ts';
+import type { Owner } from './user.ts';
+
+export type ArchiveKind = 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'tar';
+
+/** Compression by magic bytes ('tar' = none). */
+export function sniffCompression(head: Uint8Array): ArchiveKind {
+  const b = Buffer.from(head);
+  if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) return 'gzip';
+  if (b.length >= 3 && b.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
+  if (b.length >= 6 && b.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])))
+    return 'xz';
+  if (b.length >= 4 && b.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  return 'tar';
+}
+
+/** A 512-byte block is a tar header when its checksum field matches (ustar or v7). */
+export function isTarHeader(block: Uint8Array): boolean {
+  if (block.length < 512) return false;
+  const field = Buffer.from(block.subarray(148, 156))
+    .toString('latin1')
+    .replace(/[\0 ]+$/, '')
+    .trim();
+  if (!/^[0-7]+$/.test(field)) return false;
+  let sum = 0;
+  for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : block[i];
+  return sum === Number.parseInt(field, 8);
+}
+
+/** The decompressed byte stream of `file` compressed as `kind`. */
+export function decompressFile(file: string, kind: ArchiveKind): Readable {
+  const input = createReadStream(file, { highWaterMark: 1 << 20 });
+  switch (kind) {
+    case 'tar':
+      return input;
+    case 'gzip':
+      return input.pipe(createGunzip({ chunkSize: 1 << 20 }));
+    case 'zstd':
+      return input.pipe(createZstdDecompress({ chunkSize: 1 << 20 }));
+    default: {
+      input.destroy();
+      // Node has no bzip2/xz; the standard tools decompress (they only read the file).
+      const child = spawn(kind === 'xz' ? 'xz' : 'bzip2', ['-dc', '--', file], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (d) => {
+        stderr += d;
+      });
+      child.on('error', (e) => child.stdout.destroy(e));
+      child.on('close', (code) => {
+        if (code !== 0)
+          child.stdout.destroy(new KilnError('ADD_DECOMPRESS_FAILED', `${kind} -d failed: ${stderr.trim()}`));
+      });
+      return child.stdout;
+    }
+  }
+}
+
+async function decompressedHead(file: string, kind: ArchiveKind, n: number): Promise<Buffer> {
+  const s = decompressFile(file, kind);
+  const parts: Buffer[] = [];
+  let len = 0;
+  try {
+    for await (const c of s) {
+      parts.push(c as Buffer);
+      len += (c as Buffer).length;
+      if (len >= n) break;
+    }
+  } catch {
+    // Not decompressible: not an archive.
+  } finally {
+    s.destroy();
+  }
+  return Buffer.concat(parts).subarray(0, n);
+}
+
+/** Whether `file` is a (possibly compressed) tar archive, and its compression. */
+export async function detectArchive(file: string): Promise<ArchiveKind | undefined> {
+  const st = lstatSync(file);
+  if (!st.isFile() || st.size === 0) return undefined;
+  const fd = openSync(file, 'r');
+  const head = Buffer.alloc(512);
+  let n: number;
+  try {
+    n = readSync(fd, head, 0, 512, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const kind = sniffCompression(head.subarray(0, n));
+  const block = kind === 'tar' ? head.subarray(0, n) : await decompressedHead(file, kind, 512);
+  return isTarHeader(block) ? kind : undefined;
+}
+
+/**
+ * BuildKit's unpack(): when srcRoot/srcRel is an archive, extract it into `dest` (made a
+ * directory, 0755, owned by `owner`) and return true; otherwise return false.
+ */
+export async function tryUnpack(
+  srcRoot: string,
+  srcRel: string,
+  destRoot: string,
+  dest: string,
+  owner?: Owner,
+  mtime?: Date,
+): Promise<boolean> {
+  const file = join(srcRoot, srcRel);
+  const kind = await detectArchive(file);
+  if (!kind) return false;
+  const d = mkdirAllInRoot(destRoot, goClean(`/${dest}`), { owner, mtime });
+  await applyLayer(decompressFile(file, kind), d.abs, { compression: 'none', whiteouts: 'delete' });
+  return true;
+}

@@ -1,0 +1,106 @@
+/** Tree builders and inspectors shared by the file-op integration tests. */
+import {
+  chmodSync,
+  chownSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+
+export type Spec =
+  | string
+  | { dir: true; mode?: number; uid?: number; gid?: number; mtime?: number }
+  | { link: string }
+  | { hardlink: string }
+  | { content: string; mode?: number; uid?: number; gid?: number; mtime?: number };
+
+export function tempDir(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  chmodSync(d, 0o755);
+  return d;
+}
+
+/** Create entries in order (parents created 0755 as needed). */
+export function build(root: string, tree: Record<string, Spec>): void {
+  const dirTimes: [string, number][] = [];
+  for (const [p, spec] of Object.entries(tree)) {
+    const abs = join(root, p);
+    mkdirSync(dirname(abs), { recursive: true, mode: 0o755 });
+    if (typeof spec === 'string') {
+      writeFileSync(abs, spec, { mode: 0o644 });
+      chmodSync(abs, 0o644);
+    } else if ('dir' in spec) {
+      mkdirSync(abs, { recursive: true });
+      chmodSync(abs, spec.mode ?? 0o755);
+      if (spec.uid !== undefined) chownSync(abs, spec.uid, spec.gid ?? spec.uid);
+      if (spec.mtime !== undefined) dirTimes.push([abs, spec.mtime]);
+    } else if ('link' in spec) {
+      symlinkSync(spec.link, abs);
+      lutimesSync(abs, 1_000_000, 1_000_000);
+    } else if ('hardlink' in spec) {
+      linkSync(join(root, spec.hardlink), abs);
+    } else {
+      writeFileSync(abs, spec.content);
+      chmodSync(abs, spec.mode ?? 0o644);
+      if (spec.uid !== undefined) lchownSync(abs, spec.uid, spec.gid ?? spec.uid);
+      if (spec.mtime !== undefined) utimesSync(abs, spec.mtime, spec.mtime);
+    }
+  }
+  // Directory mtimes last: creating their entries changed them.
+  for (const [abs, t] of dirTimes) utimesSync(abs, t, t);
+}
+
+export interface Seen {
+  type: 'file' | 'dir' | 'symlink' | 'other';
+  mode: number;
+  uid: number;
+  gid: number;
+  mtime: number;
+  ino: number;
+  content?: string;
+  link?: string;
+}
+
+/** Every entry under root (relative paths, sorted), with what a test may assert. */
+export function inspect(root: string): Record<string, Seen> {
+  const out: Record<string, Seen> = {};
+  const walk = (rel: string): void => {
+    for (const name of readdirSync(rel === '' ? root : join(root, rel)).sort()) {
+      const r = rel === '' ? name : `${rel}/${name}`;
+      const abs = join(root, r);
+      const st = lstatSync(abs);
+      const type = st.isFile()
+        ? 'file'
+        : st.isDirectory()
+          ? 'dir'
+          : st.isSymbolicLink()
+            ? 'symlink'
+            : 'other';
+      const s: Seen = {
+        type,
+        mode: st.mode & 0o7777,
+        uid: st.uid,
+        gid: st.gid,
+        mtime: Math.floor(st.mtimeMs / 1000),
+        ino: st.ino,
+      };
+      if (type === 'file') s.content = readFileSync(abs, 'utf8');
+      if (type === 'symlink') s.link = readlinkSync(abs);
+      out[r] = s;
+      if (type === 'dir') walk(r);
+    }
+  };
+  walk('');
+  return out;
+}

@@ -250,6 +250,25 @@ describe('build args', () => {
   }
 });
 
+describe('warnings', () => {
+  it('undefined variables and shell-form CMD, with locations', async () => {
+    const r = await convert(
+      'FROM alpine\nENV MY_VAR=1\nARG DECLARED\nCOPY $DECLARED $MY_VAL /\nCMD run $NOPE\nENTRYPOINT ["ok"]\n',
+      { file: 'W.Dockerfile' },
+    );
+    const got = r.warnings.map((w) => [w.rule, w.message, w.location?.startLine]);
+    assert.deepEqual(got, [
+      ['UndefinedVar', "Usage of undefined variable '$MY_VAL' (did you mean $MY_VAR?)", 4],
+      [
+        'JSONArgsRecommended',
+        'JSON arguments recommended for CMD to prevent unintended behavior related to OS signals',
+        5,
+      ],
+    ]);
+    assert.equal(r.warnings[0].location?.file, 'W.Dockerfile');
+  });
+});
+
 describe('platforms', () => {
   it('exec ops run on the stage platform; FROM --platform=$BUILDPLATFORM picks the build platform', async () => {
     const resolver = new MemoryResolver();

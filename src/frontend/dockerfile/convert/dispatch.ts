@@ -47,7 +47,11 @@ export interface DispatchContext {
 }
 
 /** ARG names that never go into the RUN environment. */
-const NON_ENV_ARGS = new Set(['SOURCE_DATE_EPOCH', 'BUILDKIT_SBOM_SCAN_CONTEXT', 'BUILDKIT_SBOM_SCAN_STAGE']);
+export const NON_ENV_ARGS = new Set([
+  'SOURCE_DATE_EPOCH',
+  'BUILDKIT_SBOM_SCAN_CONTEXT',
+  'BUILDKIT_SBOM_SCAN_STAGE',
+]);
 
 export function config(d: StageState): ContainerConfig {
   d.image.config ??= {};
@@ -136,7 +140,19 @@ export function chownOf(spec: string): { user: string; group?: string } {
   return i < 0 ? { user: spec } : { user: spec.slice(0, i), group: spec.slice(i + 1) };
 }
 
-function dispatchCmd(d: StageState, c: CmdCommand): void {
+/** BuildKit's JSONArgsRecommended check: shell-form CMD/ENTRYPOINT without a SHELL. */
+function checkJsonArgs(d: StageState, c: CmdCommand | EntrypointCommand, ctx: DispatchContext): void {
+  if (c.prependShell && !d.image.config?.Shell?.length) {
+    ctx.warnings.push({
+      rule: 'JSONArgsRecommended',
+      message: `JSON arguments recommended for ${c.kind} to prevent unintended behavior related to OS signals`,
+      location: c.location,
+    });
+  }
+}
+
+function dispatchCmd(d: StageState, c: CmdCommand, ctx: DispatchContext): void {
+  checkJsonArgs(d, c, ctx);
   const args = c.prependShell ? withShell(d, c.cmdLine) : [...c.cmdLine];
   config(d).Cmd = args;
   config(d).ArgsEscaped = true;
@@ -144,7 +160,8 @@ function dispatchCmd(d: StageState, c: CmdCommand): void {
   commitHistory(d, `CMD ${goQuoteList(args)}`, false);
 }
 
-function dispatchEntrypoint(d: StageState, c: EntrypointCommand): void {
+function dispatchEntrypoint(d: StageState, c: EntrypointCommand, ctx: DispatchContext): void {
+  checkJsonArgs(d, c, ctx);
   const args = c.prependShell ? withShell(d, c.cmdLine) : [...c.cmdLine];
   config(d).Entrypoint = args;
   if (!d.cmdSet) config(d).Cmd = null;
@@ -247,10 +264,10 @@ export function dispatchConfigInstruction(d: StageState, c: Instruction, ctx: Di
       config(d).OnBuild = [...(config(d).OnBuild ?? []), c.expression];
       return true;
     case 'CMD':
-      dispatchCmd(d, c);
+      dispatchCmd(d, c, ctx);
       return true;
     case 'ENTRYPOINT':
-      dispatchEntrypoint(d, c);
+      dispatchEntrypoint(d, c, ctx);
       return true;
     case 'HEALTHCHECK':
       dispatchHealthcheck(d, c);

@@ -8,10 +8,16 @@ import type { ImageConfig } from '../../../oci/config.ts';
 import { DEFAULT_PATH } from '../../../oci/config.ts';
 import { normalizePlatform, type Platform, platformArgs } from '../../../oci/platform.ts';
 import { expandInstruction } from '../instructions/expand.ts';
-import type { DockerfileInstructions } from '../instructions/types.ts';
+import { closest } from '../instructions/suggest.ts';
+import type { DockerfileInstructions, Instruction } from '../instructions/types.ts';
 import { ShellLex } from '../shell/lex.ts';
 import { dispatchCopy } from './copy.ts';
-import { type DispatchContext, dispatchConfigInstruction, dispatchWorkdir } from './dispatch.ts';
+import {
+  type DispatchContext,
+  dispatchConfigInstruction,
+  dispatchWorkdir,
+  NON_ENV_ARGS,
+} from './dispatch.ts';
 import { buildStates, convertError, located, resolveStages } from './plan.ts';
 import { dispatchRun } from './run.ts';
 import { type Command, getEnv, type StageState, setEnv } from './state.ts';
@@ -227,12 +233,18 @@ function dispatchStage(d: StageState, ctx: DispatchContext, opts: ConvertOptions
     const ins = cmd.instruction;
     try {
       d.cmdIsOnBuild = cmd.isOnBuild;
-      const expand = (w: string): string => ctx.lex.processWord(w, d.env);
+      const unmatched = new Set<string>();
+      const track = <T extends { unmatched: Set<string> }>(r: T): T => {
+        for (const k of r.unmatched) unmatched.add(k);
+        return r;
+      };
+      const expand = (w: string): string => track(ctx.lex.processWordWithMatches(w, d.env)).result;
       const rawLex = new ShellLex('\\', { skipProcessQuotes: true });
-      const raw = (w: string): string => rawLex.processWord(w, d.env);
-      const words = (w: string): string[] => ctx.lex.processWords(w, d.env);
+      const raw = (w: string): string => track(rawLex.processWordWithMatches(w, d.env)).result;
+      const words = (w: string): string[] => track(ctx.lex.processWordWithMatches(w, d.env)).words;
       // ARG values are expanded by dispatchArg: a --build-arg replaces the default unexpanded.
       const c = ins.kind === 'ARG' ? ins : expandInstruction(ins, { word: expand, raw, words });
+      reportUndefinedVars(d, ins, unmatched, ctx);
       if (dispatchConfigInstruction(d, c, ctx)) continue;
       switch (c.kind) {
         case 'WORKDIR':
@@ -265,6 +277,23 @@ function dispatchStage(d: StageState, ctx: DispatchContext, opts: ConvertOptions
     } catch (err) {
       throw located(err, ins.location);
     }
+  }
+}
+
+/** Variables an instruction used but nothing defined (BuildKit's UndefinedVar check). */
+function reportUndefinedVars(
+  d: StageState,
+  ins: Instruction,
+  unmatched: Set<string>,
+  ctx: DispatchContext,
+): void {
+  for (const a of d.buildArgs) unmatched.delete(a.key);
+  const keys = d.env.map((e) => e.slice(0, e.includes('=') ? e.indexOf('=') : e.length));
+  for (const name of [...unmatched].sort()) {
+    if (NON_ENV_ARGS.has(name)) continue;
+    const near = closest(name, keys, true);
+    const message = `Usage of undefined variable '$${name}'${near ? ` (did you mean $${near}?)` : ''}`;
+    ctx.warnings.push({ rule: 'UndefinedVar', message, location: ins.location });
   }
 }
 

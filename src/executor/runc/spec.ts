@@ -32,37 +32,67 @@ export const DEFAULT_CAPS = [
   'CAP_AUDIT_WRITE',
 ];
 
-/** Every capability runc 1.1 knows, for --security=insecure. */
-const ALL_CAPS = [
-  ...DEFAULT_CAPS,
-  'CAP_DAC_READ_SEARCH',
-  'CAP_LINUX_IMMUTABLE',
-  'CAP_NET_BROADCAST',
-  'CAP_NET_ADMIN',
-  'CAP_IPC_LOCK',
-  'CAP_IPC_OWNER',
-  'CAP_SYS_MODULE',
-  'CAP_SYS_RAWIO',
-  'CAP_SYS_PTRACE',
-  'CAP_SYS_PACCT',
-  'CAP_SYS_ADMIN',
-  'CAP_SYS_BOOT',
-  'CAP_SYS_NICE',
-  'CAP_SYS_RESOURCE',
-  'CAP_SYS_TIME',
-  'CAP_SYS_TTY_CONFIG',
-  'CAP_LEASE',
-  'CAP_AUDIT_CONTROL',
-  'CAP_MAC_OVERRIDE',
-  'CAP_MAC_ADMIN',
-  'CAP_SYSLOG',
-  'CAP_WAKE_ALARM',
-  'CAP_BLOCK_SUSPEND',
-  'CAP_AUDIT_READ',
-  'CAP_PERFMON',
-  'CAP_BPF',
-  'CAP_CHECKPOINT_RESTORE',
-];
+/** Every capability runc 1.1 knows, by number, for --security=insecure. */
+const CAP_NUMBERS: Record<string, number> = {
+  CAP_CHOWN: 0,
+  CAP_DAC_OVERRIDE: 1,
+  CAP_DAC_READ_SEARCH: 2,
+  CAP_FOWNER: 3,
+  CAP_FSETID: 4,
+  CAP_KILL: 5,
+  CAP_SETGID: 6,
+  CAP_SETUID: 7,
+  CAP_SETPCAP: 8,
+  CAP_LINUX_IMMUTABLE: 9,
+  CAP_NET_BIND_SERVICE: 10,
+  CAP_NET_BROADCAST: 11,
+  CAP_NET_ADMIN: 12,
+  CAP_NET_RAW: 13,
+  CAP_IPC_LOCK: 14,
+  CAP_IPC_OWNER: 15,
+  CAP_SYS_MODULE: 16,
+  CAP_SYS_RAWIO: 17,
+  CAP_SYS_CHROOT: 18,
+  CAP_SYS_PTRACE: 19,
+  CAP_SYS_PACCT: 20,
+  CAP_SYS_ADMIN: 21,
+  CAP_SYS_BOOT: 22,
+  CAP_SYS_NICE: 23,
+  CAP_SYS_RESOURCE: 24,
+  CAP_SYS_TIME: 25,
+  CAP_SYS_TTY_CONFIG: 26,
+  CAP_MKNOD: 27,
+  CAP_LEASE: 28,
+  CAP_AUDIT_WRITE: 29,
+  CAP_AUDIT_CONTROL: 30,
+  CAP_SETFCAP: 31,
+  CAP_MAC_OVERRIDE: 32,
+  CAP_MAC_ADMIN: 33,
+  CAP_SYSLOG: 34,
+  CAP_WAKE_ALARM: 35,
+  CAP_BLOCK_SUSPEND: 36,
+  CAP_AUDIT_READ: 37,
+  CAP_PERFMON: 38,
+  CAP_BPF: 39,
+  CAP_CHECKPOINT_RESTORE: 40,
+};
+
+/**
+ * Only capabilities this process holds in its bounding set can be granted (runc fails with
+ * "unable to apply caps" otherwise, e.g. inside a sandbox that dropped CAP_SYS_RESOURCE).
+ */
+function grantable(caps: string[]): string[] {
+  let bounding: bigint;
+  try {
+    const line = readFileSync('/proc/self/status', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('CapBnd:'));
+    bounding = BigInt(`0x${line?.split(/\s+/)[1] ?? 'ffffffffff'}`);
+  } catch {
+    return caps;
+  }
+  return caps.filter((c) => (bounding >> BigInt(CAP_NUMBERS[c] ?? 0)) & 1n);
+}
 
 const MASKED_PATHS = [
   '/proc/acpi',
@@ -143,7 +173,7 @@ export function toOciMount(m: ExecMount): OciMount {
 
 export function buildSpec(input: SpecInput): Record<string, unknown> {
   const nofile = nofileLimit();
-  const caps = input.securityInsecure ? ALL_CAPS : DEFAULT_CAPS;
+  const caps = grantable(input.securityInsecure ? Object.keys(CAP_NUMBERS) : DEFAULT_CAPS);
   const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
   if (input.network === 'none') namespaces.push({ type: 'network' });
   const mounts: OciMount[] = [

@@ -184,6 +184,19 @@ describe('runc executor', () => {
     assert.ok(!(await fs.readFile('/proc/self/mountinfo', 'utf8')).includes(path.join(stateRoot, 'bundles')));
   });
 
+  it("grants Docker's default capabilities, and all of them with securityInsecure", async () => {
+    const script =
+      'grep CapEff /proc/self/status; grep -c " /sys sysfs ro," /proc/mounts; stat -c %F /proc/timer_list';
+    const normal = await run(['sh', '-c', script]);
+    // /proc/timer_list is masked with /dev/null.
+    assert.equal(normal.stdout, 'CapEff:\t00000000a80425fb\n1\ncharacter special file\n');
+    const insecure = await run(['sh', '-c', script], { securityInsecure: true });
+    const [caps, roSys, kcore] = insecure.stdout.split('\n');
+    assert.ok(BigInt(`0x${caps.split('\t')[1]}`) > 0xa80425fbn, caps);
+    assert.equal(roSys, '0');
+    assert.match(kcore, /^regular/);
+  });
+
   it('runs several containers in parallel', async () => {
     const results = await Promise.all(
       [1, 2, 3, 4].map((i) => run(['sh', '-c', `sleep 0.3; echo run${i} > /out; cat /out`])),

@@ -19,10 +19,27 @@ describe('image assembly', () => {
       { created_by: 'RUN true' },
       { created_by: 'COPY x /' },
     ];
-    const out = alignHistory(history, [layer(), layer(true), layer()]);
+    const out = alignHistory(history, [layer(), layer(true), layer()], '2020-01-01T00:00:00Z');
     assert.deepEqual(
       out.map((h) => Boolean(h.empty_layer)),
       [false, true, true, false],
+    );
+  });
+
+  it('dates new history entries by their layers, and metadata-only entries by the step before', () => {
+    const history = [
+      { created_by: 'base', created: '2019-01-01T00:00:00Z' },
+      { created_by: 'RUN a' },
+      { created_by: 'ENV B=1', empty_layer: true },
+    ];
+    const out = alignHistory(
+      history,
+      [layer(), { ...layer(), created: '2024-05-05T10:00:00.123Z' }],
+      '2030-01-01T00:00:00Z',
+    );
+    assert.deepEqual(
+      out.map((h) => h.created),
+      ['2019-01-01T00:00:00Z', '2024-05-05T10:00:00Z', '2024-05-05T10:00:00Z'],
     );
   });
 

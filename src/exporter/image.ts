@@ -34,24 +34,40 @@ export function layerTypeFor(rec: LayerRecord, oci: boolean): string {
 }
 
 /**
- * Mark history entries of empty layers as empty_layer, matching layers to the history entries
- * that claim a layer from the end backwards (base images' early history may be incomplete).
+ * Match layers to the history entries that claim one, from the end backwards (base images'
+ * early history may be incomplete): an empty layer's entry becomes empty_layer, and a new
+ * entry takes its layer's creation time. Entries still without a time take the previous
+ * entry's, so a fully cached rebuild yields the same config, hence the same image ID.
  */
-export function alignHistory(history: HistoryEntry[], layers: LayerRecord[]): HistoryEntry[] {
+export function alignHistory(
+  history: HistoryEntry[],
+  layers: LayerRecord[],
+  fallback: string,
+): HistoryEntry[] {
   const out = history.map((h) => ({ ...h }));
   let h = out.length - 1;
   for (let l = layers.length - 1; l >= 0 && h >= 0; l--) {
     while (h >= 0 && out[h].empty_layer) h--;
     if (h < 0) break;
     if (layers[l].empty) out[h].empty_layer = true;
+    if (!out[h].created && layers[l].created) out[h].created = isoSeconds(layers[l].created!);
     h--;
+  }
+  let last: string | undefined;
+  for (const e of out) {
+    if (e.created) last = e.created;
+    else e.created = last ?? fallback;
   }
   return out;
 }
 
 function isoTime(format: ExportFormat): string {
   const ms = format.sourceDateEpoch !== undefined ? format.sourceDateEpoch * 1000 : Date.now();
-  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return isoSeconds(new Date(ms).toISOString());
+}
+
+function isoSeconds(iso: string): string {
+  return new Date(iso).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 export async function writeImage(
@@ -60,10 +76,13 @@ export async function writeImage(
   format: ExportFormat,
 ): Promise<Descriptor> {
   const kept = parts.layers.filter((l) => !l.empty);
-  const created = isoTime(format);
-  const history = alignHistory(parts.config.history ?? [], parts.layers).map((e) =>
-    e.created && format.sourceDateEpoch === undefined ? e : { ...e, created },
-  );
+  const now = isoTime(format);
+  let history = alignHistory(parts.config.history ?? [], parts.layers, now);
+  if (format.sourceDateEpoch !== undefined) {
+    // SOURCE_DATE_EPOCH clamps every time that is later than it.
+    history = history.map((e) => (e.created && e.created > now ? { ...e, created: now } : e));
+  }
+  const created = history.at(-1)?.created ?? now;
   const p = normalizePlatform(parts.platform);
   const config: ImageConfig = {
     ...parts.config,

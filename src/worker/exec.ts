@@ -171,7 +171,7 @@ export async function runExec(
     const name = `snap-${randomUUID()}`;
     await sn.commit(name, active);
     committed = true;
-    return { kind: 'fs', layers: [...rootfs.layers, { snapshot: name }] };
+    return { kind: 'fs', layers: [...rootfs.layers, { snapshot: name, created: new Date().toISOString() }] };
   } finally {
     if (!committed) await sn.remove(active).catch(() => {});
   }

@@ -10,6 +10,8 @@ export interface LayerRef {
   snapshot: string;
   /** The layer blob, when known (base-image layers; layers exported before). */
   layer?: LayerRecord;
+  /** When the step that made this layer ran (ISO): history times, stable across cached rebuilds. */
+  created?: string;
 }
 
 export interface FsState {

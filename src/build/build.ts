@@ -1,0 +1,171 @@
+/**
+ * The library's front door: `build(options)` reads the Dockerfile and context, converts it to a
+ * graph per platform, solves the graph with the instruction cache, exports layers and image,
+ * and writes the requested outputs. Everything runs under a content-store lease, so a
+ * concurrent `kiln prune` never removes what this build is still writing.
+ */
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BuildCache } from '../cache/build-cache.ts';
+import { DigestCache } from '../context/digestcache.ts';
+import { RuncExecutor } from '../executor/runc/runc.ts';
+import { writeImage, writeIndex } from '../exporter/image.ts';
+import { exportLayers } from '../exporter/layers.ts';
+import { type OutputResult, writeOutput } from '../exporter/outputs.ts';
+import type { Descriptor } from '../oci/descriptor.ts';
+import { hostPlatform, type Platform } from '../oci/platform.ts';
+import { jobsFor, validatedCache } from '../ops/jobs.ts';
+import { discardProgress } from '../progress/events.ts';
+import { parseReference } from '../reference/reference.ts';
+import { RegistryClient } from '../registry/client.ts';
+import { defaultRegistryConfigPath, loadRegistryConfig } from '../registry/hosts.ts';
+import { resolveImage } from '../registry/source.ts';
+import { openSnapshotter } from '../snapshot/open.ts';
+import { Solver } from '../solver/solver.ts';
+import { openStore, type Store } from '../store/store.ts';
+import { BaseImages } from '../worker/images.ts';
+import type { FsState } from '../worker/state.ts';
+import { convertForPlatform } from './frontend.ts';
+import { loadBuildInput } from './input.ts';
+import type { BuildOptions } from './options.ts';
+import { makeRunners } from './runners.ts';
+
+export interface PlatformResult {
+  platform: Platform;
+  manifest: Descriptor;
+  configDigest: string;
+}
+
+export interface BuildResult {
+  /** What was exported: a manifest, or an index for several platforms. */
+  root: Descriptor;
+  /** The image ID docker would print: the config digest for one platform, else the index digest. */
+  imageId: string;
+  platforms: PlatformResult[];
+  outputs: OutputResult[];
+  warnings: string[];
+}
+
+export interface BuildEnv {
+  /** State root (default: KILN_ROOT or the system default). */
+  root?: string;
+  store?: Store;
+  stdout?: NodeJS.WritableStream;
+  stdin?: NodeJS.ReadableStream;
+}
+
+export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<BuildResult> {
+  const store = env.store ?? openStore(env.root);
+  const progress = opts.progress ?? discardProgress;
+  const input = await loadBuildInput(opts, env.stdin ?? process.stdin);
+  const cache = new BuildCache(join(store.root, 'buildcache.db'));
+  const digests = DigestCache.open(join(store.root, 'context-digests.db'));
+  const temps: string[] = [];
+  let registry: RegistryClient | undefined;
+  const registryClient = () => {
+    registry ??= new RegistryClient({ config: loadRegistryConfig(defaultRegistryConfigPath(store.root)) });
+    return registry;
+  };
+  try {
+    return await store.withLease(async () => {
+      const sn = await openSnapshotter(join(store.root, 'snapshots'));
+      const executor = new RuncExecutor({ stateRoot: store.root });
+      const images = new BaseImages(
+        store,
+        {
+          source: async (ref) =>
+            resolveImage(registryClient(), parseReference(ref), { platform: 'all', onProgress: progress }),
+        },
+        { pull: opts.pull },
+      );
+      const platforms = opts.platforms.length ? opts.platforms : [hostPlatform()];
+      const runners = makeRunners({ store, snapshotter: sn, executor, images, digests, input, opts, temps });
+      const solver = new Solver({
+        cache: validatedCache(cache, sn),
+        parallelism: opts.parallelism ?? 4,
+        progress,
+        signal: opts.signal,
+      });
+      const warnings: string[] = [];
+      const perPlatform = await Promise.all(
+        platforms.map(async (platform) => {
+          const conv = await convertForPlatform(input, opts, platform, platforms.length > 1, images);
+          for (const w of conv.warnings) {
+            warnings.push(w.message);
+            progress({ type: 'warning', message: w.message, location: w.location, at: Date.now() });
+          }
+          const jobFor = jobsFor(runners, { ignoreCache: () => opts.noCache });
+          const state: FsState = conv.root
+            ? ((await solver.solve(jobFor(conv.root))).result as FsState)
+            : { kind: 'fs', layers: [] };
+          return { platform, state, config: conv.config };
+        }),
+      );
+      const compression = opts.outputs.find((o) => o.compression)?.compression ?? 'gzip';
+      const oci = opts.outputs.some((o) => o.ociMediaTypes);
+      const format = { oci, sourceDateEpoch: opts.sourceDateEpoch };
+      const results: PlatformResult[] = [];
+      for (const r of perPlatform) {
+        const layers = await exportLayers(
+          { snapshotter: sn, content: store.content, cache, progress },
+          r.state,
+          {
+            compression,
+            sourceDateEpoch: opts.sourceDateEpoch,
+          },
+        );
+        const manifest = await writeImage(
+          store.content,
+          { config: r.config, layers, platform: r.platform },
+          format,
+        );
+        const m = JSON.parse((await store.content.readBlob(manifest.digest)).toString('utf8')) as {
+          config: { digest: string };
+        };
+        results.push({ platform: r.platform, manifest, configDigest: m.config.digest });
+      }
+      const root =
+        results.length === 1
+          ? stripPlatform(results[0].manifest)
+          : await writeIndex(
+              store.content,
+              results.map((r) => r.manifest),
+              format,
+            );
+      const outputs: OutputResult[] = [];
+      for (const spec of opts.outputs) {
+        outputs.push(
+          await writeOutput(
+            spec,
+            { root, filesystems: perPlatform.map((p) => ({ platform: p.platform, state: p.state })) },
+            {
+              content: store.content,
+              images: store.images,
+              snapshotter: sn,
+              registry: registryClient,
+              stdout: env.stdout ?? process.stdout,
+            },
+          ),
+        );
+      }
+      return {
+        root,
+        imageId: results.length === 1 ? results[0].configDigest : root.digest,
+        platforms: results,
+        outputs,
+        warnings,
+      };
+    });
+  } finally {
+    await input.cleanup();
+    for (const t of temps) await rm(t, { recursive: true, force: true });
+    cache.close();
+    digests.close();
+    if (!env.store) store.close();
+  }
+}
+
+function stripPlatform(d: Descriptor): Descriptor {
+  const { platform: _p, ...rest } = d;
+  return rest;
+}

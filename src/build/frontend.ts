@@ -1,0 +1,41 @@
+/**
+ * The Dockerfile frontend as the build uses it: parse and convert for one platform, resolving
+ * base-image configs through the build's BaseImages (local store first, then registries).
+ */
+import { convertDockerfile } from '../frontend/dockerfile/convert/convert.ts';
+import type { ConvertResult, ImageConfigResolver } from '../frontend/dockerfile/convert/types.ts';
+import { hostPlatform, type Platform } from '../oci/platform.ts';
+import type { BaseImages } from '../worker/images.ts';
+import type { BuildInput } from './input.ts';
+import type { BuildOptions } from './options.ts';
+
+export function resolverFor(images: BaseImages): ImageConfigResolver {
+  return {
+    async resolveImageConfig(ref, platform) {
+      const r = await images.resolve(ref, platform);
+      return { ref: r.ref, config: r.config };
+    },
+  };
+}
+
+export function convertForPlatform(
+  input: BuildInput,
+  opts: BuildOptions,
+  platform: Platform,
+  multiPlatform: boolean,
+  images: BaseImages,
+): Promise<ConvertResult> {
+  return convertDockerfile(input.dockerfileText, {
+    file: input.dockerfilePath,
+    buildArgs: opts.buildArgs,
+    target: opts.target,
+    platform,
+    buildPlatform: hostPlatform(),
+    labels: opts.labels,
+    resolver: resolverFor(images),
+    contextName: 'context',
+    dockerignore: input.dockerignore,
+    multiPlatform,
+    noCache: opts.noCache ? true : opts.noCacheFilter.length ? opts.noCacheFilter : false,
+  });
+}

@@ -1,0 +1,99 @@
+/**
+ * The inputs of a build on the host: the context directory (or a tar read from stdin into a
+ * temp dir), the Dockerfile text and path, the .dockerignore patterns that apply, and the
+ * named extra contexts. Nothing here is sent anywhere: kiln reads the context in place.
+ */
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { Readable } from 'node:stream';
+import { isErrno, KilnError } from '../errors/errors.ts';
+import { selectDockerignore } from '../frontend/dockerignore/index.ts';
+import type { BuildOptions } from './options.ts';
+
+export interface BuildInput {
+  contextDir: string;
+  /** Path shown in error locations. */
+  dockerfilePath: string;
+  dockerfileText: string;
+  dockerignore: string[];
+  /** Local source name → directory ('context' is the main one). */
+  contexts: Record<string, string>;
+  cleanup(): Promise<void>;
+}
+
+async function readStdin(stdin: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stdin) chunks.push(Buffer.from(c as Buffer));
+  return Buffer.concat(chunks);
+}
+
+export async function loadBuildInput(opts: BuildOptions, stdin: NodeJS.ReadableStream): Promise<BuildInput> {
+  const temps: string[] = [];
+  const cleanup = async () => {
+    for (const t of temps) await rm(t, { recursive: true, force: true });
+  };
+  try {
+    let contextDir: string;
+    if (opts.context === '-') {
+      if (opts.dockerfile === '-') {
+        throw new KilnError(
+          'INVALID_BUILD_INPUT',
+          'the context and the Dockerfile cannot both come from stdin',
+        );
+      }
+      contextDir = await mkdtemp(join(tmpdir(), 'kiln-context-'));
+      temps.push(contextDir);
+      const { applyLayer } = await import('../archive/apply.ts');
+      await applyLayer(Readable.from(stdin as AsyncIterable<Buffer>), contextDir, { sameOwner: false });
+    } else {
+      contextDir = resolve(opts.context);
+      const st = await stat(contextDir).catch((err) => {
+        if (isErrno(err, 'ENOENT')) {
+          throw new KilnError('CONTEXT_NOT_FOUND', `build context "${opts.context}" does not exist`, {
+            hint: 'pass a directory (e.g. `.`) or `-` to read a tar from stdin',
+          });
+        }
+        throw err;
+      });
+      if (!st.isDirectory()) {
+        throw new KilnError('CONTEXT_NOT_DIRECTORY', `build context "${opts.context}" is not a directory`, {
+          hint: 'pass a directory; to use a tar archive as context, pipe it: kiln build - < context.tar',
+        });
+      }
+    }
+    let dockerfilePath: string;
+    let dockerfileText: string;
+    if (opts.dockerfileText !== undefined) {
+      dockerfilePath = opts.dockerfile && opts.dockerfile !== '-' ? opts.dockerfile : 'Dockerfile';
+      dockerfileText = opts.dockerfileText;
+    } else if (opts.dockerfile === '-') {
+      dockerfilePath = 'Dockerfile';
+      dockerfileText = (await readStdin(stdin)).toString('utf8');
+    } else {
+      dockerfilePath = opts.dockerfile
+        ? isAbsolute(opts.dockerfile)
+          ? opts.dockerfile
+          : resolve(opts.dockerfile)
+        : join(contextDir, 'Dockerfile');
+      dockerfileText = await readFile(dockerfilePath, 'utf8').catch((err) => {
+        if (isErrno(err, 'ENOENT')) {
+          throw new KilnError('DOCKERFILE_NOT_FOUND', `Dockerfile not found: ${dockerfilePath}`, {
+            hint: 'name it with -f PATH, or put a Dockerfile at the root of the context',
+          });
+        }
+        throw err;
+      });
+    }
+    const ignore = selectDockerignore(
+      contextDir,
+      opts.dockerfile && opts.dockerfile !== '-' ? dockerfilePath : undefined,
+    );
+    const contexts: Record<string, string> = { context: contextDir };
+    for (const [name, dir] of Object.entries(opts.buildContexts)) contexts[name] = resolve(dir);
+    return { contextDir, dockerfilePath, dockerfileText, dockerignore: ignore.patterns, contexts, cleanup };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}

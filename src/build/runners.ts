@@ -1,0 +1,133 @@
+/**
+ * The worker side of each graph op for one build: base images, local contexts, downloads,
+ * git checkouts, RUN and file ops, merges, and the context checksums that key the cache.
+ */
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { checksum } from '../context/checksum.ts';
+import type { DigestCache } from '../context/digestcache.ts';
+import { KilnError } from '../errors/errors.ts';
+import type { Executor } from '../executor/executor.ts';
+import { fetchRemote } from '../fileops/remote.ts';
+import type { OpRunners } from '../ops/jobs.ts';
+import type { Snapshotter } from '../snapshot/snapshotter.ts';
+import type { Store } from '../store/store.ts';
+import { runExec, secretSource } from '../worker/exec.ts';
+import { runFileOp } from '../worker/fileop.ts';
+import type { BaseImages } from '../worker/images.ts';
+import { mergeStates } from '../worker/merge.ts';
+import type { DirState } from '../worker/state.ts';
+import type { BuildInput } from './input.ts';
+import type { BuildOptions } from './options.ts';
+
+const run = promisify(execFile);
+
+export interface RunnerDeps {
+  store: Store;
+  snapshotter: Snapshotter;
+  executor: Executor;
+  images: BaseImages;
+  digests: DigestCache;
+  input: BuildInput;
+  opts: BuildOptions;
+  /** Temp dirs to remove when the build ends. */
+  temps: string[];
+}
+
+function sshMap(opts: BuildOptions): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const s of opts.ssh) {
+    const sock = s.paths[0] ?? process.env.SSH_AUTH_SOCK;
+    if (sock) out[s.id] = sock;
+  }
+  return out;
+}
+
+export function makeRunners(d: RunnerDeps): OpRunners {
+  const sn = d.snapshotter;
+  const tmpDir = async (prefix: string) => {
+    const dir = join(d.store.root, 'tmp', `${prefix}-${randomUUID()}`);
+    await mkdir(dir, { recursive: true });
+    d.temps.push(dir);
+    return dir;
+  };
+  const execDeps = {
+    snapshotter: sn,
+    executor: d.executor,
+    stateRoot: d.store.root,
+    secrets: secretSource(d.opts.secrets),
+    ssh: sshMap(d.opts),
+  };
+  return {
+    async image(op) {
+      return d.images.unpack(await d.images.resolve(op.ref, op.platform), sn);
+    },
+    async local(op) {
+      const dir = d.input.contexts[op.name];
+      if (!dir) {
+        throw new KilnError('CONTEXT_NOT_FOUND', `build context "${op.name}" was not provided`, {
+          hint: `pass it with --build-context ${op.name}=DIR`,
+        });
+      }
+      return {
+        kind: 'dir',
+        dir,
+        excludePatterns: op.excludePatterns,
+        includePatterns: op.includePatterns,
+      } satisfies DirState;
+    },
+    async http(op, ctx) {
+      const f = await fetchRemote(op.url, { checksum: op.checksum, signal: ctx.signal });
+      d.temps.push(f.dir);
+      // The converter names the file the copy reads (ADD's destination name rules).
+      if (op.filename && op.filename !== f.name) await rename(join(f.dir, f.name), join(f.dir, op.filename));
+      return { kind: 'dir', dir: f.dir, excludePatterns: [], includePatterns: [] } satisfies DirState;
+    },
+    async git(op) {
+      const dir = await tmpDir('git');
+      const repo = join(dir, 'repo');
+      try {
+        const args = ['clone', '--quiet', '--recurse-submodules'];
+        if (op.ref && !/^[0-9a-f]{40}$/.test(op.ref)) args.push('--depth', '1', '--branch', op.ref);
+        await run('git', [...args, '--', op.url, repo], {
+          env: { ...process.env, GIT_TERMINAL_PROMPT: '0' },
+        });
+        if (/^[0-9a-f]{40}$/.test(op.ref)) await run('git', ['-C', repo, 'checkout', '--quiet', op.ref]);
+        if (!op.keepGitDir) await rm(join(repo, '.git'), { recursive: true, force: true });
+      } catch (err) {
+        const stderr = (err as { stderr?: string }).stderr?.trim();
+        throw new KilnError(
+          'GIT_SOURCE_FAILED',
+          `cloning ${op.url}${op.ref ? `#${op.ref}` : ''} failed: ${stderr || (err as Error).message}`,
+          {
+            hint: 'check the repository URL and ref, and that git can reach it',
+          },
+        );
+      }
+      return {
+        kind: 'dir',
+        dir: op.subdir ? join(repo, op.subdir) : repo,
+        excludePatterns: [],
+        includePatterns: [],
+      } satisfies DirState;
+    },
+    exec: (op, inputs, ctx) => runExec(execDeps, op, inputs, ctx),
+    file: (op, inputs, ctx) => runFileOp(sn, op, inputs, ctx),
+    merge: (inputs, ctx) => mergeStates(d.store, sn, inputs, ctx),
+    async dirChecksum(dir, paths, copy) {
+      return checksum({
+        root: dir.dir,
+        paths: paths.map((p) => (p === '/' ? '.' : p)),
+        wildcard: copy?.allowWildcard ?? false,
+        followSymlinks: copy?.followSymlinks ?? true,
+        excludePatterns: dir.excludePatterns,
+        copyExcludePatterns: copy?.excludePatterns,
+        allowEmptyWildcard: copy?.allowEmptyWildcard ?? false,
+        cache: d.digests,
+      });
+    },
+  };
+}

@@ -1,0 +1,175 @@
+/**
+ * `kiln build`: `docker buildx build`'s flags over the library's build(). Parses flags into
+ * BuildOptions, renders progress, prints the image ID, and writes --iidfile/--metadata-file.
+ */
+import { writeFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { build } from '../../build/build.ts';
+import type { BuildOptions, SecretSpec, SshSpec } from '../../build/options.ts';
+import { resolveOutputs, splitCsv } from '../../build/output-spec.ts';
+import { KilnError } from '../../errors/errors.ts';
+import { parsePlatform } from '../../oci/platform.ts';
+import { createRenderer, type ProgressMode } from '../../progress/render.ts';
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+function keyValues(list: string[], what: string, fromEnv = false): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list) {
+    const eq = item.indexOf('=');
+    if (eq === 0)
+      throw new KilnError('INVALID_FLAG', `invalid ${what} "${item}": empty name`, {
+        hint: `use ${what} NAME=VALUE`,
+      });
+    if (eq < 0) {
+      // docker: `--build-arg NAME` takes the value from the environment, if set.
+      if (fromEnv && process.env[item] !== undefined) out[item] = process.env[item] as string;
+      else if (!fromEnv) out[item] = '';
+      continue;
+    }
+    out[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return out;
+}
+
+export function parseSecret(text: string): SecretSpec {
+  const spec: SecretSpec = { id: '' };
+  for (const part of splitCsv(text)) {
+    const eq = part.indexOf('=');
+    const k = eq < 0 ? part : part.slice(0, eq);
+    const v = eq < 0 ? '' : part.slice(eq + 1);
+    if (k === 'id') spec.id = v;
+    else if (k === 'src' || k === 'source') spec.src = v;
+    else if (k === 'env') spec.env = v;
+    else if (k === 'type') {
+      if (v !== 'file' && v !== 'env')
+        throw new KilnError('INVALID_FLAG', `--secret type must be file or env, got "${v}"`);
+    } else
+      throw new KilnError('INVALID_FLAG', `unknown --secret field "${k}"`, {
+        hint: 'use --secret id=NAME,src=FILE or id=NAME,env=VAR',
+      });
+  }
+  if (!spec.id) spec.id = spec.env ?? (spec.src ? spec.src.split('/').pop()! : '');
+  if (!spec.id)
+    throw new KilnError('INVALID_FLAG', `--secret ${text} has no id`, {
+      hint: 'use --secret id=NAME,src=FILE',
+    });
+  return spec;
+}
+
+export function parseSsh(text: string): SshSpec {
+  const eq = text.indexOf('=');
+  if (eq < 0) return { id: text, paths: [] };
+  return {
+    id: text.slice(0, eq),
+    paths: text
+      .slice(eq + 1)
+      .split(',')
+      .filter(Boolean),
+  };
+}
+
+export function register(program: Command): void {
+  program
+    .command('build')
+    .alias('b')
+    .description('Build an image from a Dockerfile and a context (flags as in `docker buildx build`)')
+    .argument('<context>', 'context directory, or - to read a tar archive from stdin')
+    .option('-f, --file <path>', 'Dockerfile path (default: CONTEXT/Dockerfile; - reads stdin)')
+    .option('-t, --tag <name>', 'name the image (repeatable)', collect, [])
+    .option('--build-arg <k=v>', 'set a build-time variable (repeatable)', collect, [])
+    .option('--build-context <name=dir>', 'an extra named context (repeatable)', collect, [])
+    .option('--label <k=v>', 'set an image label (repeatable)', collect, [])
+    .option('--target <stage>', 'build this stage')
+    .option('--platform <list>', 'target platforms, comma separated (e.g. linux/amd64,linux/arm64)')
+    .option(
+      '-o, --output <spec>',
+      'output: type=image|registry|oci|docker|local|tar,… (repeatable)',
+      collect,
+      [],
+    )
+    .option('--push', 'shorthand for --output=type=registry')
+    .option('--load', 'shorthand for --output=type=docker (into the kiln image store)')
+    .option('--no-cache', 'do not use the instruction cache')
+    .option('--no-cache-filter <stage>', 'do not use the cache for these stages (repeatable)', collect, [])
+    .option('--pull', 'always look for newer base images in their registries')
+    .option(
+      '--secret <spec>',
+      'expose a secret: id=NAME,src=FILE or id=NAME,env=VAR (repeatable)',
+      collect,
+      [],
+    )
+    .option('--ssh <spec>', 'forward an ssh agent: default or ID=SOCKET (repeatable)', collect, [])
+    .option('--network <mode>', 'network for RUN: default, none or host', 'default')
+    .option('--progress <mode>', 'auto, plain, tty, rawjson or quiet', 'auto')
+    .option('-q, --quiet', 'print only the image ID')
+    .option('--iidfile <file>', 'write the image ID to a file')
+    .option('--metadata-file <file>', 'write build result metadata (JSON) to a file')
+    .option('--parallelism <n>', 'steps run at once', '4')
+    .action(async (context: string, o: Record<string, unknown>, cmd: Command) => {
+      const network = o.network as string;
+      if (!['default', 'none', 'host'].includes(network)) {
+        throw new KilnError('INVALID_FLAG', `unknown --network "${network}"`, {
+          hint: 'use default, none or host',
+        });
+      }
+      const mode = (o.quiet ? 'quiet' : o.progress) as ProgressMode;
+      if (!['auto', 'plain', 'tty', 'rawjson', 'quiet'].includes(mode)) {
+        throw new KilnError('INVALID_FLAG', `unknown --progress "${mode}"`, {
+          hint: 'use auto, plain, tty, rawjson or quiet',
+        });
+      }
+      const tags = o.tag as string[];
+      const renderer = createRenderer(mode, process.stderr);
+      const ac = new AbortController();
+      const onSignal = () => ac.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      const opts: BuildOptions = {
+        context,
+        dockerfile: o.file as string | undefined,
+        tags,
+        buildArgs: keyValues(o.buildArg as string[], '--build-arg', true),
+        labels: keyValues(o.label as string[], '--label'),
+        buildContexts: keyValues(o.buildContext as string[], '--build-context'),
+        target: o.target as string | undefined,
+        platforms: o.platform ? (o.platform as string).split(',').map((p) => parsePlatform(p)) : [],
+        outputs: resolveOutputs(o.output as string[], tags, Boolean(o.push), Boolean(o.load)),
+        noCache: o.cache === false,
+        noCacheFilter: (o.cacheFilter as string[] | undefined) ?? [],
+        pull: Boolean(o.pull),
+        secrets: (o.secret as string[]).map(parseSecret),
+        ssh: (o.ssh as string[]).map(parseSsh),
+        network: network as BuildOptions['network'],
+        parallelism: Number.parseInt(o.parallelism as string, 10) || 4,
+        progress: renderer.sink,
+        signal: ac.signal,
+        sourceDateEpoch: process.env.SOURCE_DATE_EPOCH
+          ? Number.parseInt(process.env.SOURCE_DATE_EPOCH, 10)
+          : undefined,
+      };
+      try {
+        const result = await build(opts, { root: cmd.optsWithGlobals().root as string | undefined });
+        renderer.close();
+        if (o.iidfile) await writeFile(o.iidfile as string, result.imageId);
+        if (o.metadataFile) {
+          const meta = {
+            'containerimage.digest': result.root.digest,
+            'containerimage.config.digest':
+              result.platforms.length === 1 ? result.platforms[0].configDigest : undefined,
+            'containerimage.descriptor': result.root,
+            'image.name': tags.join(','),
+          };
+          await writeFile(o.metadataFile as string, `${JSON.stringify(meta, null, 2)}\n`);
+        }
+        const toStdout = opts.outputs.some((s) => s.dest === '-');
+        if (!toStdout) process.stdout.write(`${result.imageId}\n`);
+      } catch (err) {
+        renderer.close();
+        throw err;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+}

@@ -1,0 +1,149 @@
+/**
+ * Writing a build's result where the user asked: the local image store, a registry, an OCI or
+ * docker archive (or OCI layout directory), a plain directory, or a rootfs tar. Files are
+ * written to a temp name and renamed, so an interrupted export leaves no half file.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { OutputSpec } from '../build/options.ts';
+import type { BlobProvider } from '../content/content.ts';
+import { KilnError } from '../errors/errors.ts';
+import { copyImage } from '../image/copy.ts';
+import type { ImageStore } from '../image/image.ts';
+import { OciLayoutSink } from '../layout/layout.ts';
+import type { Descriptor } from '../oci/descriptor.ts';
+import { normalizePlatform, type Platform } from '../oci/platform.ts';
+import { normalizeReference } from '../reference/reference.ts';
+import type { RegistryClient } from '../registry/client.ts';
+import { pushImage } from '../registry/pull.ts';
+import type { Snapshotter } from '../snapshot/snapshotter.ts';
+import { writeArchive } from '../tarball/save.ts';
+import { withStatePath } from '../worker/mounted.ts';
+import type { FsState } from '../worker/state.ts';
+
+export interface ExportTarget {
+  /** The image (manifest, or index for several platforms). */
+  root: Descriptor;
+  /** Per platform: the filesystem, for local/tar outputs. */
+  filesystems: { platform: Platform; state: FsState }[];
+}
+
+export interface OutputDeps {
+  content: BlobProvider;
+  images: ImageStore;
+  snapshotter: Snapshotter;
+  registry: () => RegistryClient;
+  stdout: NodeJS.WritableStream;
+}
+
+/** What an output did, for the CLI and metadata file. */
+export interface OutputResult {
+  type: OutputSpec['type'];
+  names: string[];
+  dest?: string;
+  pushed?: string[];
+}
+
+async function writeFileAtomic(dest: string, data: Readable, stdout: NodeJS.WritableStream): Promise<void> {
+  if (dest === '-') {
+    await pipeline(data, stdout, { end: false });
+    return;
+  }
+  await mkdir(dirname(dest), { recursive: true });
+  const tmp = `${dest}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await pipeline(data, createWriteStream(tmp));
+    await rename(tmp, dest);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+function platformDir(p: Platform): string {
+  const n = normalizePlatform(p);
+  return [n.os, n.architecture, n.variant].filter(Boolean).join('_');
+}
+
+/** `cp -a` keeps owners, modes, links, devices and xattrs exactly; Node's fs.cp does not. */
+function copyTree(src: string, dest: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('cp', ['-a', '--', `${src}/.`, dest], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    p.on('error', reject);
+    p.on('close', (code) =>
+      code === 0
+        ? resolve()
+        : reject(new KilnError('EXPORT_FAILED', `copying the result to ${dest} failed: ${err.trim()}`)),
+    );
+  });
+}
+
+export async function writeOutput(
+  spec: OutputSpec,
+  target: ExportTarget,
+  deps: OutputDeps,
+): Promise<OutputResult> {
+  const names = spec.names.map((n) => normalizeReference(n));
+  switch (spec.type) {
+    case 'image':
+    case 'registry': {
+      if (spec.type === 'image') for (const n of names) await deps.images.put(n, target.root);
+      const pushed: string[] = [];
+      if (spec.push) {
+        for (const n of names) {
+          const r = await pushImage({ root: target.root, blobs: deps.content }, n, {
+            client: deps.registry(),
+          });
+          pushed.push(r.reference);
+        }
+      }
+      return { type: spec.type, names, pushed };
+    }
+    case 'oci':
+    case 'docker': {
+      if (spec.type === 'oci' && !spec.tar) {
+        const sink = new OciLayoutSink(spec.dest!);
+        await copyImage({ root: target.root, blobs: deps.content }, sink, { tag: names[0] });
+        return { type: spec.type, names, dest: spec.dest };
+      }
+      const images = names.length
+        ? names.map((name) => ({ name, root: target.root }))
+        : [{ root: target.root }];
+      await writeFileAtomic(
+        spec.dest!,
+        writeArchive(deps.content, images, { format: spec.type }),
+        deps.stdout,
+      );
+      return { type: spec.type, names, dest: spec.dest };
+    }
+    case 'local': {
+      const multi = target.filesystems.length > 1;
+      for (const fs of target.filesystems) {
+        const dest = multi ? join(spec.dest!, platformDir(fs.platform)) : spec.dest!;
+        await mkdir(dest, { recursive: true });
+        await withStatePath(deps.snapshotter, fs.state, (dir) => copyTree(dir, dest));
+      }
+      return { type: 'local', names: [], dest: spec.dest };
+    }
+    case 'tar': {
+      const { tarDirectory } = await import('../archive/layer.ts');
+      if (target.filesystems.length > 1) {
+        throw new KilnError('EXPORT_FAILED', 'type=tar exports one platform at a time', {
+          hint: 'use type=local for several platforms',
+        });
+      }
+      const fs = target.filesystems[0];
+      await withStatePath(deps.snapshotter, fs.state, (dir) =>
+        writeFileAtomic(spec.dest!, tarDirectory(dir), deps.stdout),
+      );
+      return { type: 'tar', names: [], dest: spec.dest };
+    }
+  }
+}

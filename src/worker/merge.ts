@@ -1,0 +1,39 @@
+/**
+ * Merge ops (COPY --link): the layers of several states stacked in order. The result reuses the
+ * first input's chain and re-applies each later layer's diff on top, so every snapshot still has
+ * one parent; the re-applied diffs are byte-identical, so their layer blobs are the same.
+ */
+import { randomUUID } from 'node:crypto';
+import { createLayer } from '../archive/layer.ts';
+import { KilnError } from '../errors/errors.ts';
+import type { Snapshotter } from '../snapshot/snapshotter.ts';
+import type { JobContext } from '../solver/solver.ts';
+import type { Store } from '../store/store.ts';
+import { type BuildState, type FsState, top } from './state.ts';
+
+export async function mergeStates(
+  _store: Store,
+  sn: Snapshotter,
+  inputs: BuildState[],
+  ctx: JobContext,
+): Promise<FsState> {
+  const states = inputs.map((s) => {
+    if (s.kind !== 'fs') throw new KilnError('GRAPH_INVALID_INPUT', 'a merge input must be a filesystem');
+    return s;
+  });
+  const [first, ...rest] = states;
+  const out: FsState = { kind: 'fs', layers: [...first.layers] };
+  for (const s of rest) {
+    for (const ref of s.layers) {
+      ctx.signal.throwIfAborted();
+      const entries = await sn.diff(ref.snapshot);
+      if (entries.length === 0) continue;
+      const key = `merge-${randomUUID()}`;
+      const layer = createLayer(entries, { compression: 'uncompressed', presorted: true });
+      await sn.applyLayerAsSnapshot(top(out), layer.stream, key);
+      // Same entries give the same tar, so a layer blob known for the source fits here too.
+      out.layers.push({ snapshot: key, layer: ref.layer, created: ref.created });
+    }
+  }
+  return out;
+}

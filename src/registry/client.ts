@@ -115,7 +115,9 @@ export class RegistryClient {
 
   /** One request with auth challenges answered and transient failures retried. */
   async exchange(ep: Endpoint, ctx: Ctx, req: HttpRequest): Promise<HttpResponse> {
-    const scopes = [repositoryScope(ctx.repository, ctx.push), ...(ctx.extraScopes ?? [])];
+    // The /v2/ ping (login) asks for a token without a repository scope.
+    const scopes =
+      ctx.repository === '' ? [] : [repositoryScope(ctx.repository, ctx.push), ...(ctx.extraScopes ?? [])];
     let authTries = 0;
     let lastProblem = '';
     for (let attempt = 0; attempt < this.retry.attempts; attempt++) {
@@ -178,9 +180,13 @@ export class RegistryClient {
 
   error(code: string, ep: Endpoint, ctx: Ctx, detail: string, hint?: string): KilnError {
     const where = ep.host === ctx.host ? ctx.host : `${ep.host} (mirror of ${ctx.host})`;
-    return new KilnError(code, `${ctx.what}: registry ${where}, repository ${ctx.repository}: ${detail}`, {
-      hint,
-    });
+    return new KilnError(
+      code,
+      `${ctx.what}: registry ${where}${ctx.repository ? `, repository ${ctx.repository}` : ''}: ${detail}`,
+      {
+        hint,
+      },
+    );
   }
 
   /** Turn an unexpected response into an error naming registry, repository and status. */
@@ -235,6 +241,16 @@ export class RegistryClient {
       }
     }
     return await fn(eps[eps.length - 1]);
+  }
+
+  /** GET /v2/ with auth: resolves when the registry accepts us, throws REGISTRY_UNAUTHORIZED etc. */
+  async ping(host: string): Promise<void> {
+    const eps = this.endpoints(host, false);
+    const ep = eps[eps.length - 1];
+    const ctx: Ctx = { host, repository: '', what: `logging in to ${host}`, push: false };
+    const res = await this.exchange(ep, ctx, { method: 'GET', target: '/v2/' });
+    if (res.status !== 200) throw await this.statusError(ep, ctx, res);
+    await drain(res);
   }
 
   /** Fetch a manifest or index by tag or digest; the bytes are verified against the digest. */

@@ -27,8 +27,8 @@ export interface PullOptions {
 }
 
 export interface PullResult {
-  /** The name the image was stored under, e.g. docker.io/library/busybox:latest. */
-  name: string;
+  /** The name the image was stored under, e.g. docker.io/library/busybox:latest (none for digest-only references). */
+  name?: string;
   /** What the name points to (the platform's manifest, or the index with platform 'all'). */
   descriptor: Descriptor;
   /** The index the manifest was picked from, when the reference named one. */
@@ -58,7 +58,9 @@ export async function pullImage(ref: string | Reference, opts: PullOptions): Pro
   const r = typeof ref === 'string' ? parseReference(ref) : ref;
   const client = opts.client ?? new RegistryClient();
   const source = await resolveImage(client, r, { platform: opts.platform, onProgress: opts.onProgress });
-  const name = formatReference(r);
+  // Local names carry a tag, never a digest; a digest-only pull stays unnamed (held by the caller's lease).
+  const name =
+    r.tag !== undefined ? formatReference({ domain: r.domain, path: r.path, tag: r.tag }) : undefined;
   const copy = await copyImage(source, contentSink(opts.content, opts.images), {
     tag: name,
     concurrency: opts.concurrency ?? 4,

@@ -2,10 +2,13 @@
  * `kiln image import`, as `docker import`: one layer from a rootfs tarball (plain or compressed;
  * stored gzip-compressed), a config built from --change instructions, an OCI manifest, a name.
  */
+import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { compressStream, decompressAuto } from '../archive/compress.ts';
+import { BLOCK, decodeBlock, isZeroBlock } from '../archive/tar/header.ts';
 import type { Ingester } from '../content/content.ts';
 import { DigestStream } from '../digest/digest.ts';
+import { KilnError } from '../errors/errors.ts';
 import type { ImageStore } from '../image/image.ts';
 import type { ContainerConfig, ImageConfig } from '../oci/config.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
@@ -59,6 +62,49 @@ export function importConfig(diffID: string, opts: ImportOptions): ImageConfig {
   return cfg;
 }
 
+function notATar(cause?: unknown): KilnError {
+  return new KilnError('IMPORT_NOT_TAR', 'the file to import is not a tar archive', {
+    cause,
+    hint: 'import a root filesystem tarball (tar, tar.gz or tar.zst); to load a saved image use `kiln image load`',
+  });
+}
+
+/** Passes bytes through, failing early when the first block is not a tar header. */
+class TarSniffer extends Transform {
+  private head: Buffer[] = [];
+  private headLen = 0;
+  private checked = false;
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    if (!this.checked) {
+      this.head.push(chunk);
+      this.headLen += chunk.length;
+      if (this.headLen >= BLOCK) {
+        const err = this.check();
+        if (err) return cb(err);
+      }
+    }
+    cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    cb(this.checked ? null : this.headLen === 0 ? null : notATar());
+  }
+
+  private check(): KilnError | undefined {
+    this.checked = true;
+    const block = Buffer.concat(this.head).subarray(0, BLOCK);
+    this.head = [];
+    if (isZeroBlock(block)) return undefined;
+    try {
+      decodeBlock(block, 0);
+      return undefined;
+    } catch (cause) {
+      return notATar(cause);
+    }
+  }
+}
+
 /**
  * Import a rootfs tarball. `content` should be leased (see Store.withLease) until the name is set.
  */
@@ -71,7 +117,7 @@ export async function importRootfs(
   const { stream } = await decompressAuto(source);
   const diff = new DigestStream();
   const gzip = compressStream('gzip');
-  const piping = pipeline(stream, diff, gzip);
+  const piping = pipeline(stream, new TarSniffer(), diff, gzip);
   const ingesting = content.ingest(gzip).catch((err) => {
     gzip.destroy(err);
     throw err;

@@ -1,0 +1,69 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { sha256 } from '../digest/digest.ts';
+import { MetaDB } from './meta.ts';
+
+describe('metadata database', () => {
+  it('BEGIN IMMEDIATE locks writers in other connections until the holder commits', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-meta-'));
+    const a = new MetaDB(join(dir, 'meta.db'));
+    const b = new MetaDB(join(dir, 'meta.db'), { busyTimeoutMs: 50 });
+    try {
+      const target = {
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        digest: sha256('m'),
+        size: 1,
+      };
+      a.transaction(() => {
+        a.putImage('docker.io/library/x:1', target);
+        assert.throws(() => b.putImage('docker.io/library/y:1', target), /locked|busy/i);
+      });
+      b.putImage('docker.io/library/y:1', target);
+      assert.deepEqual(
+        a.listImages().map((r) => r.name),
+        ['docker.io/library/x:1', 'docker.io/library/y:1'],
+      );
+    } finally {
+      a.close();
+      b.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a failed transaction rolls back', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-meta-'));
+    const db = new MetaDB(join(dir, 'meta.db'));
+    try {
+      const target = { mediaType: 'x', digest: sha256('m'), size: 1 };
+      assert.throws(() =>
+        db.transaction(() => {
+          db.putImage('docker.io/library/x:1', target);
+          throw new Error('boom');
+        }),
+      );
+      assert.deepEqual(db.listImages(), []);
+    } finally {
+      db.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('re-pointing a name resets its creation time; re-setting the same target keeps it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-meta-'));
+    const db = new MetaDB(join(dir, 'meta.db'));
+    try {
+      const t1 = { mediaType: 'x', digest: sha256('1'), size: 1 };
+      const first = db.putImage('n', t1, new Date('2020-01-01T00:00:00Z'));
+      const again = db.putImage('n', t1, new Date('2021-01-01T00:00:00Z'));
+      assert.equal(again.createdAt, first.createdAt);
+      const moved = db.putImage('n', { ...t1, digest: sha256('2') }, new Date('2022-01-01T00:00:00Z'));
+      assert.equal(moved.createdAt, '2022-01-01T00:00:00.000Z');
+    } finally {
+      db.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -81,7 +81,10 @@ class TarSniffer extends Transform {
       this.headLen += chunk.length;
       if (this.headLen >= BLOCK) {
         const err = this.check();
-        if (err) return cb(err);
+        if (err) {
+          cb(err);
+          return;
+        }
       }
     }
     cb(null, chunk);

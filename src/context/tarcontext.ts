@@ -1,0 +1,95 @@
+/**
+ * A build context that arrives as a tar stream (`kiln build - < ctx.tar`, or the Engine API's
+ * /build body): extracted with src/archive's confined applier into a private temp directory,
+ * then used like any directory context. gzip, bzip2, xz and zstd contexts are accepted.
+ */
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { applyLayer } from '../archive/apply.ts';
+import { KilnError } from '../errors/errors.ts';
+import { sniffCompression } from '../fileops/unpack.ts';
+
+export interface TarContext {
+  /** The extracted context directory. */
+  dir: string;
+  /** Remove the directory. */
+  cleanup(): void;
+}
+
+async function peek(
+  source: AsyncIterable<Uint8Array>,
+  n: number,
+): Promise<{ head: Buffer; stream: Readable }> {
+  const it = source[Symbol.asyncIterator]();
+  const parts: Buffer[] = [];
+  let len = 0;
+  let done = false;
+  while (len < n) {
+    const r = await it.next();
+    if (r.done) {
+      done = true;
+      break;
+    }
+    const b = Buffer.from(r.value);
+    parts.push(b);
+    len += b.length;
+  }
+  const head = Buffer.concat(parts);
+  async function* rest(): AsyncGenerator<Buffer> {
+    if (head.length > 0) yield head;
+    if (done) return;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield Buffer.from(r.value);
+    }
+  }
+  return { head, stream: Readable.from(rest()) };
+}
+
+function throughTool(tool: string, input: Readable): Readable {
+  const child = spawn(tool, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => {
+    stderr += d;
+  });
+  input.on('error', (e) => child.stdout.destroy(e));
+  child.stdin.on('error', () => {});
+  input.pipe(child.stdin);
+  child.on('close', (code) => {
+    if (code !== 0)
+      child.stdout.destroy(new KilnError('CONTEXT_DECOMPRESS_FAILED', `${tool} -d failed: ${stderr.trim()}`));
+  });
+  return child.stdout;
+}
+
+/** Extract a (possibly compressed) tar context into a new temp directory. */
+export async function contextFromTar(
+  source: Readable | AsyncIterable<Uint8Array>,
+  opts: { tmpDir?: string } = {},
+): Promise<TarContext> {
+  const dir = mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'kiln-context-'));
+  chmodSync(dir, 0o700);
+  const cleanup = (): void => rmSync(dir, { recursive: true, force: true });
+  try {
+    const { head, stream } = await peek(source, 6);
+    const kind = sniffCompression(head);
+    const input = kind === 'bzip2' || kind === 'xz' ? throughTool(kind, stream) : stream;
+    // gzip and zstd are detected by the applier itself; ownership is not kept (contexts are sent as 0:0).
+    await applyLayer(input, dir, { sameOwner: false, whiteouts: 'delete' });
+  } catch (err) {
+    cleanup();
+    throw new KilnError(
+      'CONTEXT_TAR_INVALID',
+      `cannot read the build context tar: ${(err as Error).message}`,
+      {
+        hint: 'the context on stdin must be a tar archive (optionally gzip, bzip2, xz or zstd compressed)',
+        cause: err,
+      },
+    );
+  }
+  return { dir, cleanup };
+}

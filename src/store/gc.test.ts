@@ -84,6 +84,21 @@ describe('garbage collection', () => {
     assert.equal(await store.content.info(held.digest), undefined);
   });
 
+  it('writes through the plain store inside withLease are held by that lease', async () => {
+    let digest = '';
+    await store.withLease(async () => {
+      digest = (await store.content.writeBlob(Buffer.from('written via store.content'))).digest;
+      await collectGarbage(store);
+      assert.ok(await store.content.info(digest as `sha256:${string}`), 'kept while the lease lives');
+    });
+    await collectGarbage(store);
+    assert.equal(
+      await store.content.info(digest as `sha256:${string}`),
+      undefined,
+      'collected once the lease is gone',
+    );
+  });
+
   it('a leased manifest protects its layers too', async () => {
     const { manifest, layers } = await image('', 'leased layer');
     const lease = store.meta.createLease();

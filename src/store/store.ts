@@ -4,7 +4,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { LocalContentStore } from '../content/local/local.ts';
+import { LocalContentStore, leaseContext } from '../content/local/local.ts';
 import { KilnError } from '../errors/errors.ts';
 import { type CopyOptions, type CopyResult, copyImage } from '../image/copy.ts';
 import type { ImageSource } from '../image/image.ts';
@@ -19,7 +19,8 @@ export interface Store {
   meta: MetaDB;
   /**
    * Run `fn` with a content store whose writes are held by a fresh lease; the lease is deleted
-   * when `fn` settles (name what you keep before returning). `ttlMs` bounds a crashed holder.
+   * when `fn` settles (name what you keep before returning). Writes through `store.content` made
+   * in `fn`'s async context are held too. `ttlMs` bounds a crashed holder.
    */
   withLease<T>(fn: (content: LocalContentStore) => Promise<T>, ttlMs?: number): Promise<T>;
   /** Copy an image from any source into the local store, naming the root `tag` when given. */
@@ -48,7 +49,7 @@ export function openStore(rootOpt?: string): Store {
   ): Promise<T> => {
     const lease = meta.createLease({ ttlMs });
     try {
-      return await fn(content.withLease(lease.id));
+      return await leaseContext.run(lease.id, () => fn(content.withLease(lease.id)));
     } finally {
       meta.deleteLease(lease.id);
     }

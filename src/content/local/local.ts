@@ -3,6 +3,7 @@
  * <root>/ingest/ that is hashed while it streams, checked against the expected size and digest,
  * fsynced and renamed into place. A crash leaves at most a temp file, never a wrong blob.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
@@ -37,6 +38,13 @@ export interface IngestTemp {
   mtimeMs: number;
   size: number;
 }
+
+/**
+ * The lease of the surrounding async context (set by Store.withLease): blobs committed through a
+ * store with a metadata DB but no explicit lease are added to it, so code that writes through the
+ * plain store inside `withLease(async () => …)` is protected from GC as well.
+ */
+export const leaseContext = new AsyncLocalStorage<string>();
 
 const ALGORITHMS: DigestAlgorithm[] = ['sha256', 'sha512'];
 const TEMP_NAME = /^(\d+)-[0-9a-f]+\.tmp$/;
@@ -257,9 +265,10 @@ export class LocalContentStore implements ContentStore {
     const dir = join(this.blobsDir, digestAlgorithm(digest));
     const final = join(dir, digestHex(digest));
     mkdirSync(dir, { recursive: true });
+    const lease = this.meta ? (this.lease ?? leaseContext.getStore()) : undefined;
     const doRename = () => {
       renameSync(tmp, final);
-      if (this.lease) this.meta!.addLeaseBlob(this.lease, digest);
+      if (lease) this.meta!.addLeaseBlob(lease, digest);
     };
     if (this.meta) this.meta.transaction(doRename);
     else doRename();

@@ -38,7 +38,7 @@ function ok(cmd: string, args: string[]): boolean {
 }
 
 let aptUpdated = false;
-function aptInstall(pkgs: string[]): void {
+export function aptInstall(pkgs: string[]): void {
   if (process.getuid?.() !== 0) throw new Error(`need root to install ${pkgs.join(' ')}`);
   if (!aptUpdated) run('apt-get', ['update', '-qq']);
   aptUpdated = true;
@@ -126,8 +126,19 @@ export function kilnImportBase(root: string, rootfsTar: string): void {
   run(KILN, ['--root', root, 'image', 'import', rootfsTar, BASE_IMAGE_NAME]);
 }
 
+/** Where and how buildah keeps its images: a storage root of its own, so nothing else is touched. */
+export interface BuildahStore {
+  driver: string;
+  root: string;
+  runroot: string;
+}
+
+function buildahArgs(s: BuildahStore): string[] {
+  return ['--storage-driver', s.driver, '--root', s.root, '--runroot', s.runroot];
+}
+
 /** Install buildah when missing and pick a storage driver that works here (overlay, else vfs). */
-export function ensureBuildah(): { driver: string; version: string } | undefined {
+export function ensureBuildah(root: string): { store: BuildahStore; version: string } | undefined {
   if (!existsSync('/usr/bin/buildah')) {
     try {
       aptInstall(['buildah']);
@@ -137,7 +148,8 @@ export function ensureBuildah(): { driver: string; version: string } | undefined
   }
   const version = run('buildah', ['--version']).trim();
   for (const driver of ['overlay', 'vfs']) {
-    if (ok('buildah', ['--storage-driver', driver, 'images'])) return { driver, version };
+    const store = { driver, root: join(root, driver), runroot: join(root, `${driver}-run`) };
+    if (ok('buildah', [...buildahArgs(store), 'images'])) return { store, version };
   }
   return undefined;
 }
@@ -182,10 +194,14 @@ export function baseDockerArchive(rootfsTar: string, diffId: string, dest: strin
   }
 }
 
-export function buildahBuild(driver: string, context: string, tag: string, o: BuildOptions = {}): string {
+export function buildahBuild(
+  store: BuildahStore,
+  context: string,
+  tag: string,
+  o: BuildOptions = {},
+): string {
   const args = [
-    '--storage-driver',
-    driver,
+    ...buildahArgs(store),
     'bud',
     '--isolation',
     'chroot',
@@ -198,13 +214,20 @@ export function buildahBuild(driver: string, context: string, tag: string, o: Bu
   return run('buildah', args);
 }
 
-export function buildahImportBase(driver: string, archive: string): void {
-  run('buildah', ['--storage-driver', driver, 'pull', '-q', `docker-archive:${archive}`]);
+export function buildahImportBase(store: BuildahStore, archive: string): void {
+  run('buildah', [...buildahArgs(store), 'pull', '-q', `docker-archive:${archive}`]);
 }
 
-export function buildahReset(driver: string): void {
-  spawnSync('buildah', ['--storage-driver', driver, 'rm', '--all'], { stdio: 'ignore' });
-  spawnSync('buildah', ['--storage-driver', driver, 'rmi', '--all', '--force'], { stdio: 'ignore' });
+/** Remove every container and image from this (bench-only) buildah store. */
+export function buildahReset(store: BuildahStore): void {
+  spawnSync('buildah', [...buildahArgs(store), 'rm', '--all'], { stdio: 'ignore' });
+  spawnSync('buildah', [...buildahArgs(store), 'rmi', '--all', '--force'], { stdio: 'ignore' });
+}
+
+/** Empty BuildKit's cache and drop a tag, for a cold Docker build. */
+export function dockerReset(tag: string): void {
+  spawnSync(DOCKER, ['rmi', '-f', tag], { stdio: 'ignore' });
+  run(DOCKER, ['builder', 'prune', '-af']);
 }
 
 export { run as runTool };

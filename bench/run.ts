@@ -1,0 +1,260 @@
+/**
+ * `npm run bench`: wall times of kiln against BuildKit (Docker Engine) and buildah on the
+ * workloads in bench/workloads.ts — cold (no cache), warm (nothing changed) and incremental (one
+ * small file changed, W1) — plus kiln's peak RSS, with ratios and the project's targets.
+ * Results go to stdout as a table and to bench/results/latest.json.
+ *
+ *   node bench/run.ts [--builders kiln,buildkit,buildah] [--workloads W1,W2] [--keep]
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BASE_IMAGE_NAME, buildBusyboxRootfs } from '../test/fidelity/base.ts';
+import {
+  aptInstall,
+  type BuildahStore,
+  baseDockerArchive,
+  buildahImportBase,
+  buildahReset,
+  DOCKER,
+  dockerReset,
+  ensureBuildah,
+  ensureDocker,
+  ensureDockerBase,
+  KILN,
+  kilnCanBuild,
+  kilnImportBase,
+} from '../test/fidelity/builders.ts';
+import { baseFilesystem } from '../test/fidelity/image-archive.ts';
+import { makeW1, makeW2, type Workload } from './workloads.ts';
+
+type Builder = 'kiln' | 'buildkit' | 'buildah';
+type Phase = 'cold' | 'warm' | 'incremental';
+
+interface Measurement {
+  builder: Builder;
+  workload: Workload['name'];
+  phase: Phase;
+  seconds?: number;
+  peakRssMiB?: number;
+  error?: string;
+}
+
+const { values } = parseArgs({
+  options: {
+    builders: { type: 'string', default: 'kiln,buildkit,buildah' },
+    workloads: { type: 'string', default: 'W1,W2' },
+    keep: { type: 'boolean', default: false },
+  },
+});
+const wanted = new Set(values.builders.split(',') as Builder[]);
+const workloadNames = new Set(values.workloads.split(','));
+
+const TIME = '/usr/bin/time';
+if (!existsSync(TIME)) aptInstall(['time']);
+
+/** Run a command under GNU time; returns wall seconds and the peak RSS of the process tree's largest process. */
+function timed(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): { seconds: number; peakRssMiB: number } {
+  const rssFile = join(scratch, 'rss.txt');
+  const start = process.hrtime.bigint();
+  const r = spawnSync(TIME, ['-f', '%M', '-o', rssFile, cmd, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    maxBuffer: 256 << 20,
+  });
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  if (r.status !== 0) {
+    const tail = `${r.stdout}${r.stderr}`.trim().split('\n').slice(-8).join('\n');
+    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}:\n${tail}`);
+  }
+  const kib = Number.parseInt(readFileSync(rssFile, 'utf8').trim().split('\n').at(-1) ?? '0', 10);
+  return { seconds, peakRssMiB: kib / 1024 };
+}
+
+const scratch = mkdtempSync(join(tmpdir(), 'kiln-bench-'));
+console.log(`generating workloads under ${scratch} ...`);
+const rootfsTar = buildBusyboxRootfs(join(scratch, 'busybox-rootfs.tar'));
+const base = baseFilesystem(rootfsTar);
+const workloads: Workload[] = [];
+if (workloadNames.has('W1')) workloads.push(makeW1(scratch));
+if (workloadNames.has('W2')) workloads.push(makeW2(scratch));
+
+interface Runner {
+  name: Builder;
+  version: string;
+  /** Forget every cache so that the next build is cold (untimed). */
+  reset: (tag: string) => void;
+  build: (ctx: string, tag: string) => { seconds: number; peakRssMiB: number };
+}
+
+const runners: Runner[] = [];
+const unavailable: Record<string, string> = {};
+
+if (wanted.has('kiln')) {
+  if (kilnCanBuild()) {
+    let root = '';
+    runners.push({
+      name: 'kiln',
+      version: 'this checkout',
+      reset: () => {
+        if (root) rmSync(root, { recursive: true, force: true });
+        root = mkdtempSync(join(scratch, 'kiln-root-'));
+        kilnImportBase(root, rootfsTar);
+      },
+      build: (ctx, tag) => timed(KILN, ['--root', root, 'build', '-t', tag, ctx]),
+    });
+  } else unavailable.kiln = '`kiln build` is not implemented in this checkout yet';
+}
+if (wanted.has('buildkit')) {
+  try {
+    const { serverVersion } = ensureDocker();
+    ensureDockerBase(rootfsTar, base.diffId);
+    runners.push({
+      name: 'buildkit',
+      version: `Docker Engine ${serverVersion} (built-in BuildKit)`,
+      reset: (tag) => dockerReset(tag),
+      build: (ctx, tag) =>
+        timed(DOCKER, ['build', '--progress=plain', '-t', tag, ctx], { DOCKER_BUILDKIT: '1' }),
+    });
+  } catch (err) {
+    unavailable.buildkit = (err as Error).message.split('\n')[0];
+  }
+}
+if (wanted.has('buildah')) {
+  const got = ensureBuildah(join(scratch, 'buildah'));
+  if (got) {
+    const store: BuildahStore = got.store;
+    const archive = baseDockerArchive(rootfsTar, base.diffId, join(scratch, 'busybox-docker-archive.tar'));
+    const args = ['--storage-driver', store.driver, '--root', store.root, '--runroot', store.runroot];
+    runners.push({
+      name: 'buildah',
+      version: `${got.version}, ${store.driver} storage, chroot isolation`,
+      reset: () => {
+        buildahReset(store);
+        buildahImportBase(store, archive);
+      },
+      build: (ctx, tag) =>
+        timed('buildah', [...args, 'bud', '--isolation', 'chroot', '--layers', '-t', tag, ctx]),
+    });
+  } else unavailable.buildah = 'buildah not installable or no working storage driver';
+}
+
+const results: Measurement[] = [];
+for (const w of workloads) {
+  for (const r of runners) {
+    const tag = `kiln-bench-${w.name.toLowerCase()}`;
+    const phases: Phase[] = w.touch ? ['cold', 'warm', 'incremental'] : ['cold', 'warm'];
+    for (const phase of phases) {
+      const m: Measurement = { builder: r.name, workload: w.name, phase };
+      try {
+        if (phase === 'cold') r.reset(tag);
+        if (phase === 'incremental') w.touch?.(runners.indexOf(r));
+        const t = r.build(w.context, tag);
+        m.seconds = Number(t.seconds.toFixed(3));
+        if (r.name === 'kiln') m.peakRssMiB = Number(t.peakRssMiB.toFixed(1));
+      } catch (err) {
+        m.error = (err as Error).message;
+      }
+      results.push(m);
+      console.log(
+        `  ${w.name} ${r.name.padEnd(8)} ${phase.padEnd(11)} ${m.error ? `error: ${m.error.split('\n')[0]}` : `${m.seconds} s`}`,
+      );
+    }
+  }
+}
+// BuildKit's image and cache from the last run would otherwise linger in Docker's store.
+if (runners.some((r) => r.name === 'buildkit'))
+  for (const w of workloads) dockerReset(`kiln-bench-${w.name.toLowerCase()}`);
+
+/** Targets: kiln/BuildKit wall-time ratio ceilings, and kiln's W1 peak RSS. */
+const TARGETS: Record<string, number> = {
+  'W1 cold': 0.7,
+  'W2 cold': 1.0,
+  'W1 warm': 0.5,
+  'W2 warm': 0.5,
+  'W1 incremental': 0.7,
+};
+const RSS_TARGET_MIB = 300;
+
+const get = (b: Builder, w: string, p: Phase) =>
+  results.find((m) => m.builder === b && m.workload === w && m.phase === p);
+const fmt = (v: number | undefined, unit = 's') => (v === undefined ? 'n/a' : `${v.toFixed(2)}${unit}`);
+const rows: string[][] = [
+  ['workload', 'phase', 'kiln', 'BuildKit', 'buildah', 'kiln/BK', 'kiln/buildah', 'target', 'met'],
+];
+const summary: Record<string, unknown>[] = [];
+for (const w of workloads) {
+  for (const p of ['cold', 'warm', 'incremental'] as Phase[]) {
+    if (p === 'incremental' && !w.touch) continue;
+    const k = get('kiln', w.name, p)?.seconds;
+    const bk = get('buildkit', w.name, p)?.seconds;
+    const bh = get('buildah', w.name, p)?.seconds;
+    const rBk = k !== undefined && bk ? k / bk : undefined;
+    const rBh = k !== undefined && bh ? k / bh : undefined;
+    const target = TARGETS[`${w.name} ${p}`];
+    const met = rBk === undefined || target === undefined ? 'n/a' : rBk <= target ? 'yes' : 'NO';
+    rows.push([
+      w.name,
+      p,
+      fmt(k),
+      fmt(bk),
+      fmt(bh),
+      fmt(rBk, 'x'),
+      fmt(rBh, 'x'),
+      target ? `<=${target}x` : '',
+      met,
+    ]);
+    summary.push({
+      workload: w.name,
+      phase: p,
+      kiln: k,
+      buildkit: bk,
+      buildah: bh,
+      kilnOverBuildkit: rBk,
+      kilnOverBuildah: rBh,
+      target,
+      met,
+    });
+  }
+}
+const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+console.log('');
+for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
+const rss = Math.max(
+  ...results
+    .filter((m) => m.builder === 'kiln' && m.workload === 'W1' && m.peakRssMiB)
+    .map((m) => m.peakRssMiB ?? 0),
+  -1,
+);
+console.log(
+  `kiln peak RSS on W1: ${rss < 0 ? 'n/a' : `${rss.toFixed(0)} MiB`} (target < ${RSS_TARGET_MIB} MiB)`,
+);
+for (const r of runners) console.log(`${r.name}: ${r.version}`);
+for (const [b, why] of Object.entries(unavailable)) console.log(`${b}: not measured — ${why}`);
+
+const out = join(import.meta.dirname, 'results');
+mkdirSync(out, { recursive: true });
+const report = {
+  date: new Date().toISOString(),
+  machine: {
+    cpus: (await import('node:os')).cpus().length,
+    memoryGiB: Math.round((await import('node:os')).totalmem() / 2 ** 30),
+  },
+  baseImage: { name: BASE_IMAGE_NAME, diffId: base.diffId },
+  builders: Object.fromEntries(runners.map((r) => [r.name, r.version])),
+  unavailable,
+  measurements: results,
+  summary,
+  kilnPeakRssMiB: rss < 0 ? null : rss,
+  rssTargetMiB: RSS_TARGET_MIB,
+};
+writeFileSync(join(out, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+console.log(`results: ${join(out, 'latest.json')}`);
+if (values.keep) console.log(`kept ${scratch}`);
+else rmSync(scratch, { recursive: true, force: true });

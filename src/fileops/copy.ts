@@ -25,6 +25,7 @@ import {
   utimesSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { isPortableXattr, readXattrTree, writeXattrs, type Xattrs } from '../archive/xattr.ts';
 import { type ExpandedSource, expandSources } from '../context/checksum.ts';
 import { resolveInRoot } from '../context/resolve.ts';
 import { DirFS, FilterFS } from '../context/walk.ts';
@@ -68,6 +69,11 @@ export interface CopyOptions {
   unpack?: boolean;
   /** Fixed mtime for everything written (SOURCE_DATE_EPOCH-style); default keeps source mtimes. */
   mtime?: Date;
+  /**
+   * Copy extended attributes (e.g. security.capability from a stage's rootfs), via one
+   * getfattr/setfattr run per source. Default false.
+   */
+  xattrs?: boolean;
 }
 
 interface Ctx {
@@ -80,6 +86,8 @@ interface Ctx {
   mtime?: Date;
   /** Source inode → destination path, for hardlinks within one copy. */
   inodes: Map<string, string>;
+  /** Source → target pairs written, when xattrs are copied. */
+  copied?: [string, string][];
 }
 
 function err(code: string, message: string, hint?: string): KilnError {
@@ -102,6 +110,7 @@ export async function copy(opts: CopyOptions): Promise<void> {
     exclude: opts.exclude && opts.exclude.length > 0 ? new PatternMatcher(opts.exclude) : undefined,
     mtime: opts.mtime,
     inodes: new Map(),
+    copied: opts.xattrs ? [] : undefined,
   };
   const view =
     opts.srcExcludePatterns && opts.srcExcludePatterns.length > 0
@@ -139,8 +148,25 @@ export async function copy(opts: CopyOptions): Promise<void> {
       )
         continue;
       copyOne(ctx, s, opts.dest, opts.dirContentsOnly ?? true, view);
+      await flushXattrs(ctx, s.rel === '' ? ctx.srcRoot : join(ctx.srcRoot, s.rel));
     }
   }
+}
+
+/** Copy the extended attributes of what was just copied from `srcTop` (after chown, which clears capabilities). */
+async function flushXattrs(ctx: Ctx, srcTop: string): Promise<void> {
+  if (!ctx.copied || ctx.copied.length === 0) return;
+  const tree = await readXattrTree(srcTop);
+  const items: { path: string; xattrs: Xattrs }[] = [];
+  for (const [src, target] of ctx.copied) {
+    const rel = src === srcTop ? '' : src.slice(srcTop.length + 1);
+    const x = tree.get(rel);
+    if (!x) continue;
+    const portable = Object.fromEntries(Object.entries(x).filter(([k]) => isPortableXattr(k)));
+    if (Object.keys(portable).length > 0) items.push({ path: target, xattrs: portable });
+  }
+  ctx.copied.length = 0;
+  if (items.length > 0) await writeXattrs(items);
 }
 
 /** fsutil Copy() for one resolved source. */
@@ -209,6 +235,7 @@ async function copyWithParents(ctx: Ctx, opts: CopyOptions, srcPath: string, vie
     }
     const srcAbs = join(opts.srcRoot, s.rel);
     copyEntry(ctx, srcAbs, s.rel, '', join(destAbs, parts[parts.length - 1]), false, view);
+    await flushXattrs(ctx, srcAbs);
   }
 }
 
@@ -216,7 +243,8 @@ function ownerFor(ctx: Ctx, st: Stats): Owner {
   return ctx.owner ?? ctx.defaultOwner ?? { uid: st.uid, gid: st.gid };
 }
 
-function applyMeta(ctx: Ctx, st: Stats, target: string, isLink: boolean): void {
+function applyMeta(ctx: Ctx, st: Stats, target: string, isLink: boolean, src?: string): void {
+  if (src) ctx.copied?.push([src, target]);
   const o = ownerFor(ctx, st);
   lchownSync(target, o.uid, o.gid);
   if (!isLink) {
@@ -300,13 +328,13 @@ function copyEntry(
     if (vis === 'lazy') {
       // Only an exception below may bring it back: create it when a child is copied.
       copyChildren(ctx, src, srcRel, comps, target, view, ensureSelf);
-      if (created) applyMeta(ctx, st, target, false);
+      if (created) applyMeta(ctx, st, target, false, src);
       return;
     }
     if (!existing) ensureSelf();
     else if (overwriteMeta) chmodSync(target, ctx.mode ? ctx.mode(st.mode & 0o7777, true) : st.mode & 0o7777);
     copyChildren(ctx, src, srcRel, comps, target, view, ensureSelf);
-    if (created || overwriteMeta) applyMeta(ctx, st, target, false);
+    if (created || overwriteMeta) applyMeta(ctx, st, target, false, src);
     return;
   }
   ensureParent?.();
@@ -320,17 +348,17 @@ function copyEntry(
     }
     copyRegular(src, target);
     if (st.nlink > 1) ctx.inodes.set(key, target);
-    applyMeta(ctx, st, target, false);
+    applyMeta(ctx, st, target, false, src);
     return;
   }
   if (st.isSymbolicLink()) {
     symlinkSync(readlinkSync(src), target);
-    applyMeta(ctx, st, target, true);
+    applyMeta(ctx, st, target, true, src);
     return;
   }
   if (st.isSocket()) return; // sockets are not copied (fsutil skips them)
   copySpecial(st, target, shown);
-  applyMeta(ctx, st, target, false);
+  applyMeta(ctx, st, target, false, src);
 }
 
 function copyChildren(

@@ -380,3 +380,33 @@ describe('COPY corner cases', () => {
     });
   }
 });
+
+describe('COPY --from keeps extended attributes when asked', () => {
+  it('copies user.* and security.capability, surviving --chown', async () => {
+    const src = tempDir('kiln-xattr-src-');
+    const dest = tempDir('kiln-xattr-dst-');
+    roots.push(src, dest);
+    build(src, { 'bin/ping': { content: 'ELF', mode: 0o755 }, 'bin/plain': 'x' });
+    execFileSync('setfattr', ['-n', 'user.kiln', '-v', 'hello', join(src, 'bin/ping')]);
+    execFileSync('setcap', ['cap_net_raw+ep', join(src, 'bin/ping')]);
+    await copy({
+      ...COPY,
+      defaultOwner: undefined,
+      srcRoot: src,
+      srcPaths: ['bin'],
+      destRoot: dest,
+      dest: '/usr/bin/',
+      chown: { user: '1', group: '1' },
+      xattrs: true,
+    });
+    const dump = execFileSync('getfattr', ['-d', '-m', '-', join(dest, 'usr/bin/ping')], {
+      encoding: 'utf8',
+    });
+    assert.match(dump, /user\.kiln="hello"/);
+    assert.match(
+      execFileSync('getcap', [join(dest, 'usr/bin/ping')], { encoding: 'utf8' }),
+      /cap_net_raw[=+]ep/,
+    );
+    assert.equal(inspect(dest)['usr/bin/ping'].uid, 1);
+  });
+});

@@ -193,7 +193,8 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       cwd: input.cwd,
       capabilities: { bounding: caps, effective: caps, permitted: caps },
       rlimits: [{ type: 'RLIMIT_NOFILE', hard: nofile, soft: nofile }],
-      noNewPrivileges: !input.securityInsecure,
+      // BuildKit leaves no_new_privileges off for RUN: setuid programs (su, sudo, ping) must work.
+      noNewPrivileges: false,
     },
     root: { path: 'rootfs', readonly: false },
     hostname: input.hostname,

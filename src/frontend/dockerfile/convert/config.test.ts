@@ -79,7 +79,7 @@ const cases: {
     config: { ExposedPorts: { '80/tcp': {}, '8080/udp': {}, '9000/tcp': {}, '9001/tcp': {} } },
     // The instruction parser sorts EXPOSE words before expansion, as BuildKit's does.
     history: {
-      created_by: 'EXPOSE 8080/udp 80 9000-9001',
+      created_by: 'EXPOSE [8080/udp 80/tcp 9000/tcp 9001/tcp]',
       comment: 'buildkit.dockerfile.v0',
       empty_layer: true,
     },
@@ -110,8 +110,6 @@ const cases: {
         Test: ['CMD-SHELL', 'curl -f http://localhost/'],
         Interval: 30e9,
         Timeout: 90e9,
-        StartPeriod: 0,
-        StartInterval: 0,
         Retries: 3,
       },
     },

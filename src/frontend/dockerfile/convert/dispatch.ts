@@ -5,7 +5,7 @@
  */
 import { KilnError } from '../../../errors/errors.ts';
 import { file, type Vertex } from '../../../graph/index.ts';
-import type { ContainerConfig } from '../../../oci/config.ts';
+import type { ContainerConfig, HealthConfig as HealthConfigJson } from '../../../oci/config.ts';
 import type { Platform } from '../../../oci/platform.ts';
 import type {
   ArgCommand,
@@ -17,7 +17,7 @@ import type {
   WorkdirCommand,
 } from '../instructions/types.ts';
 import type { ShellLex } from '../shell/lex.ts';
-import { parsePorts } from './expose.ts';
+import { exposeLint, parsePorts } from './expose.ts';
 import { goHealth, goList, goQuoteList } from './gofmt.ts';
 import { normalizeWorkdir } from './paths.ts';
 import {
@@ -170,23 +170,40 @@ function dispatchEntrypoint(d: StageState, c: EntrypointCommand, ctx: DispatchCo
 
 function dispatchHealthcheck(d: StageState, c: HealthCheckCommand): void {
   const h = c.health;
-  config(d).Healthcheck = {
-    Test: [...h.test],
-    Interval: h.interval,
-    Timeout: h.timeout,
-    StartPeriod: h.startPeriod,
-    StartInterval: h.startInterval,
-    Retries: h.retries,
-  };
+  // Docker's HealthConfig omits zero durations and retries (omitempty).
+  const hc: HealthConfigJson = { Test: [...h.test] };
+  if (h.interval) hc.Interval = h.interval;
+  if (h.timeout) hc.Timeout = h.timeout;
+  if (h.startPeriod) hc.StartPeriod = h.startPeriod;
+  if (h.startInterval) hc.StartInterval = h.startInterval;
+  if (h.retries) hc.Retries = h.retries;
+  config(d).Healthcheck = hc;
   commitHistory(d, `HEALTHCHECK ${goHealth(h)}`, false);
 }
 
-function dispatchExpose(d: StageState, c: ExposeCommand): void {
+function dispatchExpose(d: StageState, c: ExposeCommand, ctx: DispatchContext): void {
   const ports = c.ports; // already expanded and split
-  const exposed = { ...(config(d).ExposedPorts ?? {}) };
-  for (const p of parsePorts(ports).sort()) exposed[p] = {};
-  config(d).ExposedPorts = exposed;
-  commitHistory(d, `EXPOSE ${ports.join(' ')}`, false);
+  for (const p of ports) for (const w of exposeLint(p)) ctx.warnings.push({ ...w, location: c.location });
+  const parsed = parsePorts(ports);
+  config(d).ExposedPorts = sortedSet({ ...(config(d).ExposedPorts ?? {}) }, parsed);
+  commitHistory(d, `EXPOSE ${goList(parsed)}`, false);
+}
+
+/** Go marshals maps with sorted keys; build the config's sets and maps the same way. */
+function sortedSet(
+  existing: Record<string, Record<string, never>>,
+  add: readonly string[],
+): Record<string, Record<string, never>> {
+  const keys = new Set([...Object.keys(existing), ...add]);
+  return Object.fromEntries([...keys].sort().map((k) => [k, {}]));
+}
+
+function sortedMap(m: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.keys(m)
+      .sort()
+      .map((k) => [k, m[k]]),
+  );
 }
 
 const SIGNALS = new Set(
@@ -222,7 +239,7 @@ export function dispatchConfigInstruction(d: StageState, c: Instruction, ctx: Di
     case 'LABEL': {
       const labels = { ...(config(d).Labels ?? {}) };
       for (const kv of c.labels) labels[kv.key] = kv.value;
-      config(d).Labels = labels;
+      config(d).Labels = sortedMap(labels);
       commitHistory(d, `LABEL ${c.labels.map((kv) => `${kv.key}=${kv.value}`).join(' ')}`, false);
       return true;
     }
@@ -236,13 +253,11 @@ export function dispatchConfigInstruction(d: StageState, c: Instruction, ctx: Di
       commitHistory(d, `USER ${c.user}`, false);
       return true;
     case 'VOLUME': {
-      const volumes = { ...(config(d).Volumes ?? {}) };
       for (const v of c.volumes) {
         if (v === '')
           throw invalidInstruction('VOLUME specified can not be an empty string', 'give VOLUME a path');
-        volumes[v] = {};
       }
-      config(d).Volumes = volumes;
+      config(d).Volumes = sortedSet({ ...(config(d).Volumes ?? {}) }, c.volumes);
       commitHistory(d, `VOLUME ${goList(c.volumes)}`, false);
       return true;
     }
@@ -273,7 +288,7 @@ export function dispatchConfigInstruction(d: StageState, c: Instruction, ctx: Di
       dispatchHealthcheck(d, c);
       return true;
     case 'EXPOSE':
-      dispatchExpose(d, c);
+      dispatchExpose(d, c, ctx);
       return true;
     case 'ARG':
       dispatchArg(d, c, ctx);

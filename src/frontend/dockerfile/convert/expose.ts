@@ -49,18 +49,37 @@ export function parsePort(spec: string): string[] {
   if (ip !== '' && isIP(ip) === 0) throw portError(spec, `invalid IP address "${ip}"`);
   const slash = container.indexOf('/');
   const portPart = slash >= 0 ? container.slice(0, slash) : container;
-  const proto = slash >= 0 ? container.slice(slash + 1).toLowerCase() : 'tcp';
+  const proto = slash >= 0 ? container.slice(slash + 1).toLowerCase() || 'tcp' : 'tcp';
   if (portPart === '') throw portError(spec, 'no port specified');
-  if (proto === '') throw portError(spec, 'no protocol specified');
+  if (proto !== 'tcp' && proto !== 'udp' && proto !== 'sctp')
+    throw portError(spec, `invalid proto: ${container.slice(slash + 1)}`);
   const [start, end] = parseRange(spec, portPart);
   const out: string[] = [];
   for (let p = start; p <= end; p++) out.push(`${p}/${proto}`);
   return out;
 }
 
-/** Many specs → the `port/proto` keys, deduplicated, in first-seen order. */
+/** Many specs → the `port/proto` keys, in order (BuildKit keeps duplicates; the config map merges them). */
 export function parsePorts(specs: readonly string[]): string[] {
-  const seen = new Set<string>();
-  for (const s of specs) for (const p of parsePort(s)) seen.add(p);
-  return [...seen];
+  return specs.flatMap((s) => parsePort(s));
+}
+
+/** BuildKit's EXPOSE lint checks: upper-case protocols and IP / host-port parts. */
+export function exposeLint(spec: string): { rule: string; message: string }[] {
+  const out: { rule: string; message: string }[] = [];
+  const { ip, container } = splitSpec(spec);
+  const proto = container.includes('/') ? container.slice(container.indexOf('/') + 1) : '';
+  if (proto !== proto.toLowerCase()) {
+    out.push({
+      rule: 'ExposeProtoCasing',
+      message: `Defined protocol '${spec}' in EXPOSE instruction should be lowercase`,
+    });
+  }
+  if (ip !== '' || spec.replace(/^\[[^\]]*\]/, '').includes(':')) {
+    out.push({
+      rule: 'ExposeInvalidFormat',
+      message: `EXPOSE instruction should not define an IP address or host-port mapping, found '${spec}'`,
+    });
+  }
+  return out;
 }

@@ -10,7 +10,10 @@ import { printError } from './render-error.ts';
 const program = new Command('kiln')
   .description('Build OCI container images from Dockerfiles, without Docker.')
   .version('0.1.0')
-  .option('--root <dir>', 'state directory (default /var/lib/kiln for root, $XDG_DATA_HOME/kiln otherwise; env KILN_ROOT)')
+  .option(
+    '--root <dir>',
+    'state directory (default /var/lib/kiln for root, $XDG_DATA_HOME/kiln otherwise; env KILN_ROOT)',
+  )
   .option('--debug', 'print stack traces on errors')
   .showHelpAfterError()
   .enablePositionalOptions();

@@ -97,13 +97,22 @@ export class DigestStream extends Transform {
 }
 
 /** Throws DIGEST_MISMATCH unless `actual` equals `expected` (and sizes match when given). */
-export function verifyDigest(what: string, expected: Digest, actual: Digest, expectedSize?: number, actualSize?: number): void {
+export function verifyDigest(
+  what: string,
+  expected: Digest,
+  actual: Digest,
+  expectedSize?: number,
+  actualSize?: number,
+): void {
   if (expected !== actual) {
     throw new KilnError('DIGEST_MISMATCH', `${what}: digest mismatch: expected ${expected}, got ${actual}`, {
       hint: 'the content was corrupted or tampered with in transit or storage',
     });
   }
   if (expectedSize !== undefined && actualSize !== undefined && expectedSize !== actualSize) {
-    throw new KilnError('SIZE_MISMATCH', `${what}: size mismatch: expected ${expectedSize} bytes, got ${actualSize}`);
+    throw new KilnError(
+      'SIZE_MISMATCH',
+      `${what}: size mismatch: expected ${expectedSize} bytes, got ${actualSize}`,
+    );
   }
 }

@@ -28,7 +28,10 @@ export type ManifestOrIndex = { kind: 'manifest'; manifest: Manifest } | { kind:
  * Decide what a manifest document is, from the declared media type (HTTP Content-Type or
  * descriptor) and the document's own `mediaType` field. Schema 1 is rejected with a hint.
  */
-export function parseManifestDocument(bytes: Uint8Array | string, declaredMediaType?: string): ManifestOrIndex {
+export function parseManifestDocument(
+  bytes: Uint8Array | string,
+  declaredMediaType?: string,
+): ManifestOrIndex {
   let doc: Record<string, unknown>;
   try {
     doc = JSON.parse(typeof bytes === 'string' ? bytes : Buffer.from(bytes).toString('utf8'));
@@ -41,9 +44,11 @@ export function parseManifestDocument(bytes: Uint8Array | string, declaredMediaT
       hint: 'push the image again with a current client (docker, skopeo, kiln) to get a schema 2 / OCI manifest',
     });
   }
-  if (doc.schemaVersion !== 2) throw new KilnError('INVALID_MANIFEST', `unsupported schemaVersion ${String(doc.schemaVersion)}`);
+  if (doc.schemaVersion !== 2)
+    throw new KilnError('INVALID_MANIFEST', `unsupported schemaVersion ${String(doc.schemaVersion)}`);
   if (isIndexType(mt) || (mt === undefined && Array.isArray(doc.manifests))) {
-    if (!Array.isArray(doc.manifests)) throw new KilnError('INVALID_MANIFEST', 'index has no "manifests" array');
+    if (!Array.isArray(doc.manifests))
+      throw new KilnError('INVALID_MANIFEST', 'index has no "manifests" array');
     return { kind: 'index', index: doc as unknown as Index };
   }
   if (isManifestType(mt) || (mt === undefined && doc.config !== undefined)) {

@@ -12,7 +12,23 @@ export interface Platform {
   variant?: string;
 }
 
-const KNOWN_OS = new Set(['linux', 'windows', 'darwin', 'freebsd', 'netbsd', 'openbsd', 'solaris', 'illumos', 'android', 'aix', 'plan9', 'dragonfly', 'ios', 'js', 'wasip1']);
+const KNOWN_OS = new Set([
+  'linux',
+  'windows',
+  'darwin',
+  'freebsd',
+  'netbsd',
+  'openbsd',
+  'solaris',
+  'illumos',
+  'android',
+  'aix',
+  'plan9',
+  'dragonfly',
+  'ios',
+  'js',
+  'wasip1',
+]);
 
 /** Normalize an architecture and variant as containerd's `platforms.Normalize` does. */
 export function normalizeArch(arch: string, variant = ''): { architecture: string; variant: string } {
@@ -54,9 +70,20 @@ export function normalizePlatform(p: Platform): Platform {
 
 /** The platform this process runs on. */
 export function hostPlatform(): Platform {
-  const map: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+  const map: Record<string, string> = {
+    x64: 'amd64',
+    arm64: 'arm64',
+    arm: 'arm',
+    ia32: '386',
+    ppc64: 'ppc64le',
+    s390x: 's390x',
+    riscv64: 'riscv64',
+  };
   const arch = map[process.arch] ?? process.arch;
-  return normalizePlatform({ os: process.platform === 'win32' ? 'windows' : process.platform, architecture: arch });
+  return normalizePlatform({
+    os: process.platform === 'win32' ? 'windows' : process.platform,
+    architecture: arch,
+  });
 }
 
 /**
@@ -73,7 +100,8 @@ export function parsePlatform(spec: string): Platform {
     });
   }
   if (parts.length === 1) {
-    if (KNOWN_OS.has(parts[0].toLowerCase())) return normalizePlatform({ os: parts[0], architecture: hostPlatform().architecture });
+    if (KNOWN_OS.has(parts[0].toLowerCase()))
+      return normalizePlatform({ os: parts[0], architecture: hostPlatform().architecture });
     return normalizePlatform({ os: 'linux', architecture: parts[0] });
   }
   return normalizePlatform({ os: parts[0], architecture: parts[1], variant: parts[2] });
@@ -96,7 +124,10 @@ export function platformMatches(want: Platform, have: Platform | undefined): boo
 }
 
 /** Pick the best entry for `want` from candidates (exact variant first, then any compatible). */
-export function selectPlatform<T extends { platform?: Platform }>(want: Platform, candidates: T[]): T | undefined {
+export function selectPlatform<T extends { platform?: Platform }>(
+  want: Platform,
+  candidates: T[],
+): T | undefined {
   const w = normalizePlatform(want);
   const exact = candidates.find((c) => c.platform && formatPlatform(c.platform) === formatPlatform(w));
   return exact ?? candidates.find((c) => platformMatches(w, c.platform));

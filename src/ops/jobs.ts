@@ -96,7 +96,7 @@ function contentKeyOf(v: Vertex, runners: OpRunners): Job<BuildState>['contentKe
   const add = (i: number | null, paths: string[], copy?: CopyAction) => {
     if (i === null) return;
     const srcOp = v.inputs[i]?.op;
-    if (!srcOp || srcOp.type !== 'source' || srcOp.kind === 'image') return;
+    if (srcOp?.type !== 'source' || srcOp.kind === 'image') return;
     const list = reads.get(i) ?? [];
     list.push({ paths, copy });
     reads.set(i, list);
@@ -128,7 +128,7 @@ export function validatedCache(
   return {
     async get(key) {
       const r = cache.getResult<BuildState>(key);
-      if (!r || r.kind !== 'fs') return undefined;
+      if (r?.kind !== 'fs') return undefined;
       for (const l of r.layers) {
         const ok = await sn.stat(l.snapshot).then(
           (i) => i.kind === 'committed',

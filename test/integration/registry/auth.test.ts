@@ -8,8 +8,9 @@ import { getCredentials, storeCredentials } from '../../../src/registry/credenti
 import { parseRegistryConfig } from '../../../src/registry/hosts.ts';
 import { pullImage, pushImage } from '../../../src/registry/pull.ts';
 import { makeTestCertificates, startRegistry, type TestRegistry } from '../../../src/testing/registry.ts';
+import { startFaultProxy } from './fault-proxy.ts';
 import { makeImage, tempStore } from './helpers.ts';
-import { startTokenServer, type TokenServer } from './token-server.ts';
+import { REFRESH_TOKEN, startTokenServer, type TokenServer } from './token-server.ts';
 
 const SECRET = 'pa55-Secret-word';
 
@@ -136,6 +137,45 @@ describe('Bearer token auth (docker token spec)', () => {
       );
     } finally {
       other.cleanup();
+    }
+  });
+
+  it('exchanges an identity (refresh) token for access with the OAuth2 POST grant', async () => {
+    const client = new RegistryClient({ credentials: async () => ({ identityToken: REFRESH_TOKEN }) });
+    const img = await makeImage(store, [700]);
+    await pushImage({ root: img.manifest, blobs: store.content }, `${reg.host}/team/idtok:1`, { client });
+    assert.ok(
+      tokens.requests.some((r) => r.user === 'alice' && r.scopes.includes('repository:team/idtok:pull,push')),
+    );
+  });
+
+  it('fetches a new token when the registry rejects the cached one', async () => {
+    const proxy = await startFaultProxy(reg.host);
+    try {
+      const client = new RegistryClient({
+        credentials: async () => ({ username: 'alice', password: SECRET }),
+      });
+      await client.getManifest(proxy.host, 'team/tok', '1');
+      const before = tokens.requests.length;
+      let rejected = false;
+      proxy.rule = (req) => {
+        if (!rejected && req.headers.authorization?.startsWith('Bearer ')) {
+          rejected = true;
+          return {
+            status: 401,
+            headers: {
+              'www-authenticate': `Bearer realm="${tokens.realm}",service="${tokens.service}",scope="repository:team/tok:pull"`,
+            },
+          };
+        }
+        return undefined;
+      };
+      const m = await client.getManifest(proxy.host, 'team/tok', '1');
+      assert.ok(rejected);
+      assert.equal(m.descriptor.size, m.bytes.length);
+      assert.equal(tokens.requests.length, before + 1, 'exactly one new token');
+    } finally {
+      await proxy.close();
     }
   });
 

@@ -20,6 +20,9 @@ export interface TokenServer {
   close(): Promise<void>;
 }
 
+/** The identity (refresh) token the server accepts for the known user. */
+export const REFRESH_TOKEN = 'kiln-refresh-token';
+
 const b64url = (b: Buffer | string) => Buffer.from(b).toString('base64url');
 
 export async function startTokenServer(opts: {
@@ -55,19 +58,12 @@ export async function startTokenServer(opts: {
   const issuer = 'kiln-test-issuer';
   const requests: TokenServer['requests'] = [];
 
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const scopes = url.searchParams.getAll('scope');
-    let user = 'anonymous';
-    const authz = req.headers.authorization;
-    if (authz?.startsWith('Basic ')) {
-      const [u, p] = Buffer.from(authz.slice(6), 'base64').toString().split(':');
-      if (u !== opts.user || p !== opts.password) {
-        res.writeHead(401, { 'content-type': 'application/json' }).end('{"details":"bad credentials"}');
-        return;
-      }
-      user = u;
-    }
+  const issue = (
+    res: http.ServerResponse,
+    scopes: string[],
+    user: string,
+    field: 'token' | 'access_token',
+  ) => {
     requests.push({ scopes, user });
     // Anonymous users may pull; the known user may pull and push.
     const access = scopes.map((s) => {
@@ -89,11 +85,46 @@ export async function startTokenServer(opts: {
     };
     const signing = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
     const sig = createSign('RSA-SHA256').update(signing).sign(key);
-    const token = `${signing}.${b64url(sig)}`;
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(
-      JSON.stringify({ token, expires_in: opts.expiresIn ?? 300, issued_at: new Date().toISOString() }),
+      JSON.stringify({
+        [field]: `${signing}.${b64url(sig)}`,
+        expires_in: opts.expiresIn ?? 300,
+        issued_at: new Date().toISOString(),
+      }),
     );
+  };
+
+  const server = http.createServer((req, res) => {
+    if (req.method === 'POST') {
+      // OAuth2 refresh-token grant, as docker uses for identity tokens.
+      let body = '';
+      req.on('data', (d) => {
+        body += d;
+      });
+      req.on('end', () => {
+        const form = new URLSearchParams(body);
+        if (form.get('grant_type') !== 'refresh_token' || form.get('refresh_token') !== REFRESH_TOKEN) {
+          res.writeHead(401).end();
+          return;
+        }
+        issue(res, (form.get('scope') ?? '').split(' ').filter(Boolean), opts.user, 'access_token');
+      });
+      return;
+    }
+    const url = new URL(req.url ?? '/', 'http://x');
+    const scopes = url.searchParams.getAll('scope');
+    let user = 'anonymous';
+    const authz = req.headers.authorization;
+    if (authz?.startsWith('Basic ')) {
+      const [u, p] = Buffer.from(authz.slice(6), 'base64').toString().split(':');
+      if (u !== opts.user || p !== opts.password) {
+        res.writeHead(401, { 'content-type': 'application/json' }).end('{"details":"bad credentials"}');
+        return;
+      }
+      user = u;
+    }
+    issue(res, scopes, user, 'token');
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as AddressInfo).port;

@@ -71,6 +71,7 @@ export interface SerializedVertex {
   description?: string;
   location?: SourceLocation;
   ignoreCache?: boolean;
+  proxyEnv?: Record<string, string>;
 }
 
 export interface SerializedDefinition {
@@ -119,6 +120,7 @@ export function deserializeDefinition(data: unknown): Definition {
     if (sv.description !== undefined) meta.description = sv.description;
     if (sv.location !== undefined) meta.location = sv.location;
     if (sv.ignoreCache !== undefined) meta.ignoreCache = sv.ignoreCache;
+    if (sv.proxyEnv !== undefined) meta.proxyEnv = sv.proxyEnv;
     const v = vertex(sv.op, inputs, meta);
     if (v.digest !== sv.digest) throw corrupt(`vertex ${sv.digest} has content digest ${v.digest}`);
     built.set(v.digest, v);

@@ -16,6 +16,11 @@ export interface VertexMeta {
   location?: SourceLocation;
   /** Run even when a cached result exists (`--no-cache`). */
   ignoreCache?: boolean;
+  /**
+   * Proxy variables for an exec (`http_proxy`, ... from build args). Like BuildKit, kiln keeps
+   * them out of the digest: a proxy changes how a download travels, not what the step produces.
+   */
+  proxyEnv?: Record<string, string>;
 }
 
 export interface Vertex {

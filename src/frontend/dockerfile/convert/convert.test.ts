@@ -505,6 +505,19 @@ describe('RUN', () => {
     assert.deepEqual(plain.args, ['/bin/sh', '-c', 'echo hi\n']);
   });
 
+  it('proxy build args reach RUN through metadata, without changing digests', async () => {
+    const plain = await convert('FROM alpine\nRUN apk add curl\n');
+    const proxied = await convert('FROM alpine\nRUN apk add curl\n', {
+      buildArgs: { HTTPS_PROXY: 'http://proxy:3128' },
+    });
+    assert.equal(proxied.root?.digest, plain.root?.digest);
+    assert.deepEqual(proxied.root?.meta.proxyEnv, { HTTPS_PROXY: 'http://proxy:3128' });
+    assert.deepEqual(
+      proxied.warnings.filter((w) => w.rule === 'UnusedBuildArg'),
+      [],
+    );
+  });
+
   it('history records the build args in scope', async () => {
     const r = await convert('FROM alpine\nARG A=1\nARG B\nRUN make\n', { buildArgs: { B: '2' } });
     const h = r.config.history!.at(-1)!;

@@ -99,6 +99,16 @@ function mountSpec(d: StageState, m: Mount, from: MountSourceResolver): MountSpe
   }
 }
 
+const PROXY_ARGS = ['http_proxy', 'https_proxy', 'ftp_proxy', 'no_proxy', 'all_proxy'];
+
+/** Proxy build args (any case), for the exec's metadata; undefined when none were given. */
+export function proxyEnv(buildArgs: Readonly<Record<string, string>>): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  for (const k of Object.keys(buildArgs).sort())
+    if (PROXY_ARGS.includes(k.toLowerCase())) out[k] = buildArgs[k];
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
 export function dispatchRun(
   d: StageState,
   c: RunCommand,
@@ -164,7 +174,12 @@ export function dispatchRun(
       security: c.security ?? 'sandbox',
       platform,
     },
-    { description, location: c.location, ignoreCache: d.ignoreCache || undefined },
+    {
+      description,
+      location: c.location,
+      ignoreCache: d.ignoreCache || undefined,
+      proxyEnv: proxyEnv(ctx.buildArgs),
+    },
   );
   commitHistory(d, `RUN ${runCommandString(args, d)}`, true, true);
 }

@@ -80,19 +80,16 @@ export async function convertInstructions(
   };
   const contextName = opts.contextName ?? 'context';
   const excludes = [...(opts.dockerignore ?? [])];
+  const meta = { description: '[internal] load build context' };
   const first = await runPass(
     df,
     { ...opts, resolver },
-    localSource(contextName, { excludePatterns: excludes }),
+    localSource(contextName, { excludePatterns: excludes }, meta),
   );
   const follow = [...first.ctxPaths].includes('/')
     ? []
     : [...first.ctxPaths].map((p) => p.replace(/^\/+/, '') || '.');
-  const ctx = localSource(
-    contextName,
-    { excludePatterns: excludes, followPaths: follow },
-    { description: `[internal] load build context` },
-  );
+  const ctx = localSource(contextName, { excludePatterns: excludes, followPaths: follow }, meta);
   const pass = follow.length === 0 ? first : await runPass(df, { ...opts, resolver }, ctx);
   const t = pass.target;
   const config = finalizeConfig(t, opts);
@@ -184,12 +181,7 @@ async function runPass(
   }
 
   const unused = Object.keys(buildArgs)
-    .filter(
-      (k) =>
-        !usedArgs.has(k) &&
-        !BUILTIN_ARGS.has(k) &&
-        !globalArgs.some((e) => e.startsWith(`${k}=`) && !Object.hasOwn(buildArgs, k)),
-    )
+    .filter((k) => !usedArgs.has(k) && !BUILTIN_ARGS.has(k))
     .filter((k) => !/^(BUILD|TARGET)(PLATFORM|OS|ARCH|VARIANT)$|^TARGETSTAGE$|^BUILDKIT_/.test(k))
     .sort();
   if (unused.length > 0) {

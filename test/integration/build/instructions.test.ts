@@ -1,0 +1,347 @@
+/**
+ * Every Dockerfile instruction that shapes the image config or runs a command, built for real
+ * (runc, overlayfs) and judged by the exported filesystem and the image config.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { type Built, buildDockerfile, exists, openSuite, read, type Suite, stat } from './helpers.ts';
+
+let suite: Suite;
+before(async () => {
+  suite = await openSuite('instr');
+});
+after(() => suite.close());
+
+describe('config instructions', () => {
+  let b: Built;
+  before(async () => {
+    b = await buildDockerfile(
+      suite,
+      `FROM busybox
+ENV A=1 B="two words"
+ENV C 3 and more
+LABEL org.example.one=1 "org.example.two"="second label"
+EXPOSE 80 443/udp 8080/tcp
+VOLUME /data
+VOLUME ["/cache", "/logs"]
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=5s --timeout=2s --start-period=1s --start-interval=1s --retries=4 CMD wget -q localhost || exit 1
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["echo hi"]
+USER app
+WORKDIR /srv/app
+`,
+      {},
+      { labels: { 'org.example.cli': 'from --label' } },
+    );
+  });
+
+  it('ENV in both forms sets the environment and keeps the base PATH', () => {
+    const env: string[] = b.image.config.config.Env;
+    assert.ok(env.includes('A=1'));
+    assert.ok(env.includes('B=two words'));
+    assert.ok(env.includes('C=3 and more'));
+    assert.ok(env.includes('PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'));
+  });
+
+  it('LABEL and --label both become labels', () => {
+    assert.deepEqual(b.image.config.config.Labels, {
+      'org.example.one': '1',
+      'org.example.two': 'second label',
+      'org.example.cli': 'from --label',
+    });
+  });
+
+  it('EXPOSE records ports with their protocol (tcp by default)', () => {
+    assert.deepEqual(b.image.config.config.ExposedPorts, { '80/tcp': {}, '443/udp': {}, '8080/tcp': {} });
+  });
+
+  it('VOLUME in both forms records volumes', () => {
+    assert.deepEqual(b.image.config.config.Volumes, { '/data': {}, '/cache': {}, '/logs': {} });
+  });
+
+  it('STOPSIGNAL, ENTRYPOINT, CMD, USER and WORKDIR land in the config', () => {
+    const c = b.image.config.config;
+    assert.equal(c.StopSignal, 'SIGTERM');
+    assert.deepEqual(c.Entrypoint, ['/bin/sh', '-c']);
+    assert.deepEqual(c.Cmd, ['echo hi']);
+    assert.equal(c.User, 'app');
+    assert.equal(c.WorkingDir, '/srv/app');
+  });
+
+  it('HEALTHCHECK records the test and its options in nanoseconds', () => {
+    assert.deepEqual(b.image.config.config.Healthcheck, {
+      Test: ['CMD-SHELL', 'wget -q localhost || exit 1'],
+      Interval: 5_000_000_000,
+      Timeout: 2_000_000_000,
+      StartPeriod: 1_000_000_000,
+      StartInterval: 1_000_000_000,
+      Retries: 4,
+    });
+  });
+
+  it('WORKDIR creates the directory in the filesystem', () => {
+    assert.equal(stat(b.fs, 'srv/app').type, 'dir');
+  });
+
+  it('history has one entry per instruction after the base, empty ones marked', () => {
+    const h: { created_by: string; empty_layer?: boolean }[] = b.image.config.history;
+    // base (1 entry for the imported rootfs + its changes) then ours
+    const ours = h.slice(-12);
+    assert.match(ours[0].created_by, /ENV A=1 B=two words/);
+    assert.ok(ours.slice(0, 11).every((e) => e.empty_layer === true));
+    assert.match(ours[11].created_by, /WORKDIR \/srv\/app/);
+    assert.equal(b.image.layers.length, b.image.config.rootfs.diff_ids.length);
+    assert.equal(h.filter((e) => !e.empty_layer).length, b.image.layers.length);
+  });
+
+  it('the image has the architecture and OS of the host', () => {
+    assert.equal(b.image.config.os, 'linux');
+    assert.equal(b.image.config.architecture, 'amd64');
+  });
+});
+
+describe('CMD, ENTRYPOINT and SHELL forms', () => {
+  it('shell-form CMD and ENTRYPOINT are wrapped in /bin/sh -c', async () => {
+    const b = await buildDockerfile(suite, 'FROM busybox\nENTRYPOINT exec echo hi\nCMD echo there\n');
+    assert.deepEqual(b.image.config.config.Entrypoint, ['/bin/sh', '-c', 'exec echo hi']);
+    assert.deepEqual(b.image.config.config.Cmd, ['/bin/sh', '-c', 'echo there']);
+  });
+
+  it('ENTRYPOINT resets a CMD inherited from the base image', async () => {
+    const b = await buildDockerfile(suite, 'FROM busybox\nENTRYPOINT ["/bin/true"]\n');
+    assert.equal(b.image.config.config.Cmd ?? null, null);
+  });
+
+  it('SHELL changes the shell of following RUN and shell-form CMD, and is recorded', async () => {
+    const b = await buildDockerfile(
+      suite,
+      `FROM busybox
+SHELL ["/bin/sh", "-xc"]
+RUN echo traced > /traced
+CMD echo done
+`,
+    );
+    assert.deepEqual(b.image.config.config.Shell, ['/bin/sh', '-xc']);
+    assert.deepEqual(b.image.config.config.Cmd, ['/bin/sh', '-xc', 'echo done']);
+    assert.match(b.logs, /\+ echo traced/);
+    assert.equal(read(b.fs, 'traced'), 'traced\n');
+  });
+
+  it('HEALTHCHECK NONE disables the base check', async () => {
+    const b = await buildDockerfile(suite, 'FROM busybox\nHEALTHCHECK NONE\n');
+    assert.deepEqual(b.image.config.config.Healthcheck, { Test: ['NONE'] });
+  });
+});
+
+describe('RUN', () => {
+  it('shell form runs through /bin/sh -c with the image environment', async () => {
+    const b = await buildDockerfile(
+      suite,
+      'FROM busybox\nENV GREETING=hello\nRUN echo "$GREETING from $(id -u)" > /out && echo $0 >> /out\n',
+    );
+    assert.equal(read(b.fs, 'out'), 'hello from 0\n/bin/sh\n');
+  });
+
+  it('exec form runs without a shell (no variable expansion)', async () => {
+    const b = await buildDockerfile(
+      suite,
+      'FROM busybox\nENV X=1\nRUN ["/bin/busybox", "sh", "-c", "echo \'$X\' > /literal; echo $X > /expanded"]\n',
+    );
+    assert.equal(read(b.fs, 'literal'), '$X\n');
+    assert.equal(read(b.fs, 'expanded'), '1\n');
+  });
+
+  it('a heredoc RUN runs a whole script, and a heredoc with a shebang uses that interpreter', async () => {
+    const b = await buildDockerfile(
+      suite,
+      `FROM busybox
+RUN <<EOF
+set -e
+echo one > /heredoc
+echo two >> /heredoc
+EOF
+RUN <<EOT
+#!/usr/bin/awk -f
+BEGIN { print "from awk" > "/awk" }
+EOT
+RUN cat > /catted <<'END'
+$NOT_EXPANDED
+END
+`,
+    );
+    assert.equal(read(b.fs, 'heredoc'), 'one\ntwo\n');
+    assert.equal(read(b.fs, 'awk'), 'from awk\n');
+    assert.equal(read(b.fs, 'catted'), '$NOT_EXPANDED\n');
+  });
+
+  it('each RUN adds exactly one layer holding only what it changed', async () => {
+    const b = await buildDockerfile(suite, 'FROM busybox\nRUN echo a > /a\nRUN mkdir -p /d && echo b > /d/b\n');
+    assert.equal(b.image.layers.length, 3);
+    assert.deepEqual(
+      b.image.layers[1].map((f) => f.path),
+      ['a'],
+    );
+    assert.deepEqual(
+      b.image.layers[2].map((f) => f.path),
+      ['d', 'd/b'],
+    );
+  });
+});
+
+describe('USER', () => {
+  it('USER by name runs the next RUN as that user with its home and group', async () => {
+    const b = await buildDockerfile(suite, 'FROM busybox\nUSER app\nRUN id -u > /tmp/u; id -g >> /tmp/u; touch /tmp/made\n');
+    assert.equal(read(b.fs, 'tmp/u'), '1000\n1000\n');
+    const st = stat(b.fs, 'tmp/made');
+    assert.equal(st.uid, 1000);
+    assert.equal(st.gid, 1000);
+  });
+
+  it('USER uid:gid works for ids that are not in /etc/passwd', async () => {
+    const b = await buildDockerfile(suite, 'FROM busybox\nUSER 4242:4343\nRUN touch /tmp/ids\n');
+    const st = stat(b.fs, 'tmp/ids');
+    assert.equal(st.uid, 4242);
+    assert.equal(st.gid, 4343);
+    assert.equal(b.image.config.config.User, '4242:4343');
+  });
+});
+
+describe('WORKDIR', () => {
+  it('relative WORKDIR resolves against the previous one and RUN starts there', async () => {
+    const b = await buildDockerfile(suite, 'FROM busybox\nWORKDIR /a\nWORKDIR b\nWORKDIR c\nRUN pwd > here\n');
+    assert.equal(b.image.config.config.WorkingDir, '/a/b/c');
+    assert.equal(read(b.fs, 'a/b/c/here'), '/a/b/c\n');
+  });
+
+  it('WORKDIR with a variable expands it', async () => {
+    const b = await buildDockerfile(suite, 'FROM busybox\nENV D=/from-env\nWORKDIR $D/sub\n');
+    assert.equal(b.image.config.config.WorkingDir, '/from-env/sub');
+    assert.ok(exists(b.fs, 'from-env/sub'));
+  });
+});
+
+describe('ARG', () => {
+  it('defaults, --build-arg overrides, and ARG values are visible to RUN but not kept in the config', async () => {
+    const b = await buildDockerfile(
+      suite,
+      'FROM busybox\nARG ONE=default1\nARG TWO=default2\nRUN echo "$ONE $TWO" > /args\n',
+      {},
+      { buildArgs: { TWO: 'given' } },
+    );
+    assert.equal(read(b.fs, 'args'), 'default1 given\n');
+    const env: string[] = b.image.config.config.Env;
+    assert.ok(!env.some((e) => e.startsWith('ONE=') || e.startsWith('TWO=')));
+  });
+
+  it('a global ARG is usable in FROM and must be redeclared to be seen inside a stage', async () => {
+    const b = await buildDockerfile(
+      suite,
+      `ARG BASE=busybox
+ARG V=global
+FROM \${BASE} AS one
+RUN echo "[$V]" > /before
+ARG V
+RUN echo "[$V]" > /after
+`,
+    );
+    assert.equal(read(b.fs, 'before'), '[]\n');
+    assert.equal(read(b.fs, 'after'), '[global]\n');
+  });
+
+  it('ARG declared in one stage is not visible in another', async () => {
+    const b = await buildDockerfile(
+      suite,
+      `FROM busybox AS first
+ARG ONLY_HERE=x
+RUN echo $ONLY_HERE > /x
+FROM busybox
+COPY --from=first /x /x
+RUN echo "[$ONLY_HERE]" > /y
+`,
+    );
+    assert.equal(read(b.fs, 'x'), 'x\n');
+    assert.equal(read(b.fs, 'y'), '[]\n');
+  });
+
+  it('TARGETPLATFORM, TARGETARCH, TARGETOS and BUILDPLATFORM are set automatically', async () => {
+    const b = await buildDockerfile(
+      suite,
+      `FROM busybox
+ARG TARGETPLATFORM
+ARG TARGETARCH
+ARG TARGETOS
+ARG BUILDPLATFORM
+RUN echo "$TARGETPLATFORM $TARGETOS $TARGETARCH $BUILDPLATFORM" > /platform
+`,
+    );
+    assert.equal(read(b.fs, 'platform'), 'linux/amd64 linux amd64 linux/amd64\n');
+  });
+
+  it('ENV overrides ARG of the same name', async () => {
+    const b = await buildDockerfile(
+      suite,
+      'FROM busybox\nARG X=arg\nENV X=env\nRUN echo $X > /x\n',
+      {},
+      { buildArgs: { X: 'cli' } },
+    );
+    assert.equal(read(b.fs, 'x'), 'env\n');
+  });
+});
+
+describe('ONBUILD', () => {
+  it('triggers of a base stage run when a later stage builds FROM it, and are not inherited further', async () => {
+    const b = await buildDockerfile(
+      suite,
+      `FROM busybox AS base
+ONBUILD RUN echo triggered > /onbuild
+ONBUILD COPY note.txt /note.txt
+RUN test ! -e /onbuild
+
+FROM base
+RUN cat /onbuild /note.txt > /seen
+`,
+      { 'note.txt': 'a note\n' },
+    );
+    assert.equal(read(b.fs, 'seen'), 'triggered\na note\n');
+    assert.equal(b.image.config.config.OnBuild ?? null, null);
+  });
+
+  it('a stage that declares ONBUILD keeps the triggers in its config', async () => {
+    const b = await buildDockerfile(suite, 'FROM busybox\nONBUILD RUN echo later\n');
+    assert.deepEqual(b.image.config.config.OnBuild, ['RUN echo later']);
+    assert.ok(!exists(b.fs, 'onbuild'));
+  });
+});
+
+describe('FROM', () => {
+  it('FROM scratch with a COPY gives an image of exactly that file', async () => {
+    const b = await buildDockerfile(suite, 'FROM scratch\nCOPY hello /hello\n', { hello: 'hi\n' });
+    assert.equal(b.image.layers.length, 1);
+    assert.deepEqual(
+      b.image.layers[0].map((f) => f.path),
+      ['hello'],
+    );
+    assert.equal(read(b.fs, 'hello'), 'hi\n');
+    // BuildKit gives scratch stages the default PATH
+    assert.deepEqual(b.image.config.config.Env, [
+      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+    ]);
+  });
+
+  it('FROM --platform picks that platform of a multi-platform base', async () => {
+    const b = await buildDockerfile(
+      suite,
+      'FROM --platform=linux/arm64 busybox AS arm\nFROM busybox\nCOPY --from=arm /bin/busybox /arm-busybox\n',
+    );
+    const arm = stat(b.fs, 'arm-busybox');
+    const host = stat(b.fs, 'bin/busybox');
+    assert.equal(arm.type, 'file');
+    // ELF e_machine: 0xb7 is aarch64, 0x3e is x86-64
+    const { readFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    assert.equal(readFileSync(join(b.fs, 'arm-busybox'))[18], 0xb7);
+    assert.equal(readFileSync(join(b.fs, 'bin/busybox'))[18], 0x3e);
+    assert.equal(host.type, 'file');
+  });
+});

@@ -339,6 +339,14 @@ describe('base image config', () => {
     assert.equal(r.config.config?.OnBuild ?? null, null);
   });
 
+  it('an image used only by COPY --from runs no triggers', async () => {
+    const resolver = new MemoryResolver({
+      'docker.io/library/onb:latest': imageConfig({ config: { OnBuild: ['RUN echo triggered'] } }),
+    });
+    const r = await convert('FROM alpine\nCOPY --from=onb /x /x\n', { resolver });
+    assert.equal(byDescription(r, 'RUN echo triggered').length, 0);
+  });
+
   it('ONBUILD of a base stage runs in the stage built on it, and may COPY --from a stage', async () => {
     const r = await convert(
       'FROM alpine AS tools\nRUN make tools\nFROM alpine AS base\nONBUILD COPY --from=tools /t /t\nFROM base\nRUN use\n',

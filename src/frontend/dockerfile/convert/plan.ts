@@ -211,7 +211,8 @@ export async function resolveStages(
     );
     let newDeps = false;
     for (const d of dsp.states) {
-      if (!reachable.has(d) || d.onBuildInit) continue;
+      // Images named by COPY --from / RUN --mount only lend their filesystem: no triggers run.
+      if (!reachable.has(d) || d.onBuildInit || !d.stage) continue;
       d.onBuildInit = true;
       const triggers: Instruction[] = [];
       if (d.base) {

@@ -511,7 +511,13 @@ export class RegistryClient {
         if (res.status === 202) {
           await drain(res);
           if (typeof res.headers.location === 'string') loc = new URL(res.headers.location, res.url).href;
-          break;
+          // Range says how much the registry holds; send again what it did not take.
+          const held = rangeEnd(res.headers.range);
+          const end = partOffset + part.length;
+          if (held === undefined || held >= end || held < partOffset || tries >= 2) break;
+          part = part.subarray(held - partOffset);
+          partOffset = held;
+          continue;
         }
         if (res.status !== 416 || tries >= 2) throw await this.statusError(ep, ctx, res);
         // The registry has a different idea of how much it holds: ask, and send the rest.
@@ -550,9 +556,7 @@ export class RegistryClient {
   private async uploadOffset(ep: Endpoint, ctx: Ctx, loc: string): Promise<number> {
     const res = await this.exchange(ep, ctx, { method: 'GET', target: loc });
     await drain(res);
-    const range = res.headers.range;
-    const m = typeof range === 'string' ? /^(?:bytes=)?0-(\d+)$/.exec(range) : null;
-    return m ? Number(m[1]) + 1 : 0;
+    return rangeEnd(res.headers.range) ?? 0;
   }
 
   /** The URL of a repository on its origin endpoint (for messages). */
@@ -560,6 +564,12 @@ export class RegistryClient {
     const eps = this.endpoints(host, false);
     return safeUrl(endpointUrl(eps[eps.length - 1], `/v2/${repository}/`));
   }
+}
+
+/** Bytes held per an upload's `Range: 0-N` header (N inclusive), or undefined without one. */
+function rangeEnd(range: string | string[] | undefined): number | undefined {
+  const m = typeof range === 'string' ? /^(?:bytes=)?0-(\d+)$/.exec(range.trim()) : null;
+  return m ? Number(m[1]) + 1 : undefined;
 }
 
 /** Read exactly `size` bytes of a stream into memory (small blobs only). */

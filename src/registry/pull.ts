@@ -57,7 +57,11 @@ export function contentSink(content: Ingester & BlobProvider, images: ImageStore
 export async function pullImage(ref: string | Reference, opts: PullOptions): Promise<PullResult> {
   const r = typeof ref === 'string' ? parseReference(ref) : ref;
   const client = opts.client ?? new RegistryClient();
-  const source = await resolveImage(client, r, { platform: opts.platform, onProgress: opts.onProgress });
+  const source = await resolveImage(client, r, {
+    platform: opts.platform,
+    onProgress: opts.onProgress,
+    local: opts.content,
+  });
   // Local names carry a tag, never a digest; a digest-only pull stays unnamed (held by the caller's lease).
   const name =
     r.tag !== undefined ? formatReference({ domain: r.domain, path: r.path, tag: r.tag }) : undefined;

@@ -14,7 +14,7 @@ import { isIndexType, isManifestType } from '../oci/mediatypes.ts';
 import { formatPlatform, hostPlatform, type Platform, selectPlatform } from '../oci/platform.ts';
 import type { ProgressSink } from '../progress/events.ts';
 import { formatReference, type Reference, referenceTarget } from '../reference/reference.ts';
-import type { RegistryClient } from './client.ts';
+import type { FetchedManifest, RegistryClient } from './client.ts';
 
 /** Reads blobs and manifests of one repository. */
 export class RegistryBlobProvider implements BlobProvider {
@@ -155,6 +155,11 @@ export interface ResolveOptions {
    */
   platform?: Platform | 'all';
   onProgress?: ProgressSink;
+  /**
+   * A local store: a tag is first resolved with HEAD (not counted by Docker Hub's pull limits)
+   * and a manifest already held locally is not downloaded again.
+   */
+  local?: BlobProvider;
 }
 
 /** A registry image as an ImageSource, with the index it was picked from (if any). */
@@ -173,6 +178,29 @@ export class RegistrySource implements ImageSource {
   }
 }
 
+/** The manifest a reference names, from the local store when a HEAD shows it is held there. */
+async function fromLocal(
+  client: RegistryClient,
+  ref: Reference,
+  local: BlobProvider,
+): Promise<FetchedManifest | undefined> {
+  let desc: Descriptor | undefined;
+  try {
+    desc = ref.digest ? undefined : await client.headManifest(ref.domain, ref.path, referenceTarget(ref));
+  } catch {
+    return undefined; // some registries refuse HEAD; GET decides
+  }
+  const digest = ref.digest ?? desc?.digest;
+  if (!digest) return undefined;
+  const info = await local.info(digest);
+  if (!info) return undefined;
+  const bytes = await local.readBlob(digest);
+  const mediaType =
+    desc?.mediaType ?? (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType;
+  if (!mediaType) return undefined;
+  return { descriptor: { mediaType, digest, size: bytes.length }, bytes };
+}
+
 /**
  * Resolve a reference on its registry (mirrors first) to a RegistrySource. Schema 1 images are
  * rejected (UNSUPPORTED_SCHEMA1); an index without the platform gives PLATFORM_NOT_FOUND.
@@ -183,7 +211,9 @@ export async function resolveImage(
   opts: ResolveOptions = {},
 ): Promise<RegistrySource> {
   const blobs = new RegistryBlobProvider(client, ref.domain, ref.path, opts.onProgress);
-  const fetched = await client.getManifest(ref.domain, ref.path, referenceTarget(ref));
+  const fetched =
+    (opts.local && (await fromLocal(client, ref, opts.local))) ||
+    (await client.getManifest(ref.domain, ref.path, referenceTarget(ref)));
   const doc = parseManifestDocument(fetched.bytes, fetched.descriptor.mediaType);
   blobs.learn(fetched.descriptor, fetched.bytes);
   const want = opts.platform;

@@ -47,6 +47,22 @@ describe('retries against a faulty proxy in front of a real registry', () => {
     }
   }
 
+  it('a repeated pull into the same store only HEADs the tag and fetches nothing', async () => {
+    const client = new RegistryClient({ credentials: anonymous });
+    const dst = tempStore();
+    try {
+      await pullImage(ref(), { client, content: dst.content, images: dst.images });
+      proxy.seen.length = 0;
+      await pullImage(ref(), { client, content: dst.content, images: dst.images });
+      assert.deepEqual(
+        proxy.seen.map((s) => s.method),
+        ['HEAD'],
+      );
+    } finally {
+      dst.cleanup();
+    }
+  });
+
   it('retries 500s on manifests and blobs and succeeds', async () => {
     let gets = 0;
     let layerHits = 0;

@@ -30,6 +30,8 @@ export function convertError(
 export interface Dispatcher {
   states: StageState[];
   byName: Map<string, StageState>;
+  /** States for images named by COPY --from / RUN --mount from=, by the name as written. */
+  images: Map<string, StageState>;
   target: StageState;
 }
 
@@ -103,7 +105,7 @@ export function buildStates(
     }
     target = t;
   }
-  const dsp: Dispatcher = { states, byName, target };
+  const dsp: Dispatcher = { states, byName, images: new Map(), target };
   for (const d of [...states])
     d.commands = d.stage!.instructions.map((ins) => toCommand(ins, d, dsp, lex, false));
   checkCycles(states);
@@ -154,12 +156,11 @@ function stateFor(from: string, dsp: Dispatcher, location: SourceLocation): Stag
   const named = dsp.byName.get(from.toLowerCase());
   if (named) return named;
   // Not a stage: an image, resolved like a FROM.
-  const key = `image:${from}`;
-  let s = dsp.byName.get(key);
+  let s = dsp.images.get(from);
   if (!s) {
     s = newState(dsp.states.length, from, location);
     dsp.states.push(s);
-    dsp.byName.set(key, s);
+    dsp.images.set(from, s);
   }
   return s;
 }

@@ -6,7 +6,7 @@
  */
 import { sha256 } from '../digest/digest.ts';
 import type { SourceLocation } from '../errors/errors.ts';
-import { KilnError } from '../errors/errors.ts';
+import { KilnError, withLocation } from '../errors/errors.ts';
 import { discardProgress, type ProgressSink } from '../progress/events.ts';
 import { Semaphore } from './semaphore.ts';
 
@@ -99,12 +99,20 @@ export class Solver<R> {
 
   private async computeKey(job: Job<R>): Promise<string> {
     const inputKeys = await Promise.all(job.inputs.map((i) => this.cacheKey(i)));
-    const content = job.contentKey
-      ? await job.contentKey({
-          input: async (i) => (await this.solve(job.inputs[i])).result,
-          signal: this.signal,
-        })
-      : undefined;
+    let content: string | undefined;
+    try {
+      content = job.contentKey
+        ? await job.contentKey({
+            input: async (i) => (await this.solve(job.inputs[i])).result,
+            signal: this.signal,
+          })
+        : undefined;
+    } catch (err) {
+      // A content key reads the job's sources (e.g. COPY's files): its failure is this job's.
+      if (job.location) withLocation(err, job.location);
+      this.emit(job, this.signal.aborted ? 'canceled' : 'error', err);
+      throw err;
+    }
     return sha256(JSON.stringify([job.digest, inputKeys, content ?? null]));
   }
 
@@ -127,6 +135,7 @@ export class Solver<R> {
         this.emit(job, 'done');
         return r;
       } catch (err) {
+        if (job.location) withLocation(err, job.location);
         this.emit(job, this.signal.aborted ? 'canceled' : 'error', err);
         throw err;
       }

@@ -65,8 +65,11 @@ function plainRenderer(out: Writable): Renderer {
         out.write(`#${s.n} ${s.name}\n`);
       } else if (e.status === 'cached') out.write(`#${s.n} ${s.name}\n#${s.n} CACHED\n`);
       else if (e.status === 'done') out.write(`#${s.n} DONE ${secs(e.at - (s.start ?? e.at))}s\n`);
-      else if (e.status === 'error') out.write(`#${s.n} ERROR: ${e.error ?? 'failed'}\n`);
-      else out.write(`#${s.n} CANCELED\n`);
+      else if (e.status === 'error') {
+        // A step can fail before it starts (e.g. a COPY source is missing): name it first.
+        if (s.start === undefined) out.write(`#${s.n} ${s.name}\n`);
+        out.write(`#${s.n} ERROR: ${e.error ?? 'failed'}\n`);
+      } else out.write(`#${s.n} CANCELED\n`);
     } else if (e.type === 'log') {
       const t = secs(e.at - (s.start ?? e.at)).padStart(5);
       for (const line of e.data.replace(/\n$/, '').split('\n')) out.write(`#${s.n} ${t} ${line}\n`);

@@ -4,9 +4,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { RegistryClient } from '../../../src/registry/client.ts';
+import { pushImage } from '../../../src/registry/pull.ts';
 import { openStore } from '../../../src/store/store.ts';
 import { sharedRegistry, startRegistry, type TestRegistry } from '../../../src/testing/registry.ts';
-import { makeImage } from './helpers.ts';
+import { makeImage, makeIndex } from './helpers.ts';
 
 const KILN = join(import.meta.dirname, '../../../bin/kiln');
 
@@ -56,6 +58,39 @@ describe('kiln pull / push / login / logout / manifest', () => {
       assert.equal((await b.images.get(`${reg.host}/cli/app:1`))?.target.digest, img.manifest.digest);
     } finally {
       b.close();
+    }
+  });
+
+  it('pulls one platform out of an index with --platform, and by digest', async () => {
+    const store = openStore(env.KILN_ROOT);
+    const amd = await makeImage(store, [700], { os: 'linux', architecture: 'amd64' });
+    const arm = await makeImage(store, [800], { os: 'linux', architecture: 'arm64', variant: 'v8' });
+    const index = await makeIndex(store, [amd.manifest, arm.manifest]);
+    await pushImage({ root: index, blobs: store.content }, `${reg.host}/cli/plat:1`, {
+      client: new RegistryClient({ credentials: async () => undefined }),
+    });
+    store.close();
+    const rootC = join(dir, 'root-c');
+    const pulled = await kiln({ ...env, KILN_ROOT: rootC }, [
+      'pull',
+      '--platform',
+      'linux/arm64',
+      `${reg.host}/cli/plat:1`,
+    ]);
+    assert.equal(pulled.code, 0, pulled.stderr);
+    assert.match(pulled.stderr, new RegExp(`Digest: ${index.digest}`));
+    const byDigest = await kiln({ ...env, KILN_ROOT: rootC }, [
+      'pull',
+      '-q',
+      `${reg.host}/cli/plat@${amd.manifest.digest}`,
+    ]);
+    assert.equal(byDigest.stdout.trim(), `${reg.host}/cli/plat@${amd.manifest.digest}`);
+    const c = openStore(rootC);
+    try {
+      assert.equal((await c.images.get(`${reg.host}/cli/plat:1`))?.target.digest, arm.manifest.digest);
+      assert.ok(await c.content.info(amd.layers[0].digest), 'the digest pull fetched the amd64 layer');
+    } finally {
+      c.close();
     }
   });
 

@@ -10,7 +10,19 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { applyLayer } from '../archive/apply.ts';
 import { KilnError } from '../errors/errors.ts';
-import { sniffCompression } from '../fileops/unpack.ts';
+
+export type ArchiveKind = 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'tar';
+
+/** Compression by magic bytes ('tar' = none). */
+export function sniffCompression(head: Uint8Array): ArchiveKind {
+  const b = Buffer.from(head);
+  if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) return 'gzip';
+  if (b.length >= 3 && b.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
+  if (b.length >= 6 && b.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])))
+    return 'xz';
+  if (b.length >= 4 && b.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
+  return 'tar';
+}
 
 export interface TarContext {
   /** The extracted context directory. */

@@ -9,23 +9,11 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { applyLayer } from '../archive/apply.ts';
+import { type ArchiveKind, sniffCompression } from '../context/tarcontext.ts';
 import { KilnError } from '../errors/errors.ts';
 import { goClean } from '../frontend/dockerignore/index.ts';
 import { mkdirAllInRoot } from './dest.ts';
 import type { Owner } from './user.ts';
-
-export type ArchiveKind = 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'tar';
-
-/** Compression by magic bytes ('tar' = none). */
-export function sniffCompression(head: Uint8Array): ArchiveKind {
-  const b = Buffer.from(head);
-  if (b.length >= 2 && b[0] === 0x1f && b[1] === 0x8b) return 'gzip';
-  if (b.length >= 3 && b.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
-  if (b.length >= 6 && b.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00])))
-    return 'xz';
-  if (b.length >= 4 && b.readUInt32LE(0) === 0xfd2fb528) return 'zstd';
-  return 'tar';
-}
 
 /** A 512-byte block is a tar header when its checksum field matches (ustar or v7). */
 export function isTarHeader(block: Uint8Array): boolean {
@@ -124,3 +112,5 @@ export async function tryUnpack(
   await applyLayer(decompressFile(file, kind), d.abs, { compression: 'none', whiteouts: 'delete' });
   return true;
 }
+
+export { type ArchiveKind, sniffCompression };

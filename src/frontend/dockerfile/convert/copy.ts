@@ -83,7 +83,13 @@ export function dispatchCopy(
 
   const text = uppercaseCmd(processCmdEnv(ctx.lex, c.original, d.env));
   const description = prefixCommand(d, text, ctx.multiPlatform, platform);
-  const common = { chown, chmod, excludePatterns: [...c.excludePatterns], link: c.link };
+  const common = {
+    chown,
+    chmod,
+    excludePatterns: [...c.excludePatterns],
+    link: c.link,
+    createdTime: ctx.epoch,
+  };
   const actions: FileActionSpec[] = [];
 
   for (const s of sd.sourcePaths) {
@@ -146,7 +152,9 @@ export function dispatchCopy(
       actions.push({
         action: 'copy',
         source: src.vertex,
-        srcPaths: [source],
+        // The worker's --parents copy takes the path as written (with any /./ pivot) and keeps
+        // its directories itself; it has no include-pattern filter, so `source` would copy all.
+        srcPaths: [parents ? s : source],
         includePatterns: includes,
         dest,
         followSymlinks: true,

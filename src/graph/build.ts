@@ -229,6 +229,7 @@ function actionOf(a: FileActionSpec, inputs: Inputs): FileAction {
         parents: a.parents ?? false,
         unpack: a.unpack ?? false,
         link: a.link ?? false,
+        createdTime: a.createdTime,
       };
     }
     case 'mkfile':
@@ -240,6 +241,7 @@ function actionOf(a: FileActionSpec, inputs: Inputs): FileAction {
         mode: a.mode ?? 0o755,
         makeParents: a.makeParents ?? false,
         chown: chownOf(a.chown),
+        createdTime: a.createdTime,
       };
     case 'rm':
       return {

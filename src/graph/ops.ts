@@ -156,6 +156,8 @@ export interface CopyAction {
   unpack: boolean;
   /** COPY --link: the copy does not depend on the base (a separate layer rebased onto it). */
   link: boolean;
+  /** Set the copied files' mtime to this (unix seconds; SOURCE_DATE_EPOCH). */
+  createdTime?: number;
 }
 
 export interface MkfileAction {
@@ -172,6 +174,8 @@ export interface MkdirAction {
   mode: number;
   makeParents: boolean;
   chown?: ChownSpec;
+  /** mtime of the directories made (unix seconds; SOURCE_DATE_EPOCH). */
+  createdTime?: number;
 }
 
 export interface RmAction {

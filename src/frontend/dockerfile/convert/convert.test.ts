@@ -526,6 +526,21 @@ describe('RUN', () => {
     );
   });
 
+  it('SOURCE_DATE_EPOCH dates history and copied files', async () => {
+    const r = await convert('FROM alpine\nWORKDIR /w\nCOPY a .\nRUN make\n', {
+      buildArgs: { SOURCE_DATE_EPOCH: '1700000000' },
+    });
+    const ours = r.config.history!.slice(1);
+    assert.ok(ours.every((h) => h.created === '2023-11-14T22:13:20Z'));
+    assert.equal(r.config.history![0].created, undefined, 'base history is left alone');
+    assert.equal(r.sourceDateEpoch, 1700000000);
+    const copy = (one(r, 'COPY a .').op as FileOp).actions[0];
+    assert.ok(copy.action === 'copy' && copy.createdTime === 1700000000);
+    await assert.rejects(convert('FROM alpine\n', { buildArgs: { SOURCE_DATE_EPOCH: 'yesterday' } }), (e) =>
+      hasCode(e, 'DOCKERFILE_INVALID_EPOCH'),
+    );
+  });
+
   it('history records the build args in scope', async () => {
     const r = await convert('FROM alpine\nARG A=1\nARG B\nRUN make\n', { buildArgs: { B: '2' } });
     const h = r.config.history!.at(-1)!;

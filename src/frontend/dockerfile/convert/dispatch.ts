@@ -44,6 +44,8 @@ export interface DispatchContext {
   warnings: ConvertWarning[];
   /** Build args some reachable ARG declared. */
   usedArgs: Set<string>;
+  /** SOURCE_DATE_EPOCH, when the build sets it. */
+  epoch?: number;
 }
 
 /** ARG names that never go into the RUN environment. */
@@ -124,6 +126,7 @@ export function dispatchWorkdir(
           mode: 0o755,
           makeParents: true,
           chown: user ? chownOf(user) : undefined,
+          createdTime: ctx.epoch,
         },
       ],
       { platform },

@@ -16,6 +16,7 @@ import {
   type DispatchContext,
   dispatchConfigInstruction,
   dispatchWorkdir,
+  globalValue,
   NON_ENV_ARGS,
 } from './dispatch.ts';
 import { buildStates, convertError, located, resolveStages } from './plan.ts';
@@ -55,6 +56,7 @@ interface Pass {
   target: StageState;
   ctxPaths: Set<string>;
   warnings: ConvertWarning[];
+  epoch?: number;
 }
 
 /**
@@ -99,6 +101,7 @@ export async function convertInstructions(
     config,
     target: t.stageName || t.name || `stage-${t.index}`,
     warnings: pass.warnings,
+    sourceDateEpoch: pass.epoch,
   };
 }
 
@@ -160,7 +163,20 @@ async function runPass(
   }
 
   const dsp = buildStates(df, opts, lex, globalArgs);
+  const epochText = buildArgs.SOURCE_DATE_EPOCH ?? globalValue(globalArgs, 'SOURCE_DATE_EPOCH') ?? '';
+  let epoch: number | undefined;
+  if (epochText !== '') {
+    if (!/^\d+$/.test(epochText)) {
+      throw convertError(
+        'DOCKERFILE_INVALID_EPOCH',
+        `invalid SOURCE_DATE_EPOCH: ${epochText}`,
+        'give SOURCE_DATE_EPOCH as unix seconds, e.g. $(git log -1 --format=%ct)',
+      );
+    }
+    epoch = Number(epochText);
+  }
   const ctx: DispatchContext = {
+    epoch,
     lex,
     escapeToken: df.escapeToken,
     buildArgs,
@@ -190,7 +206,7 @@ async function runPass(
       message: `one or more build-args [${unused.join(' ')}] were not consumed`,
     });
   }
-  return { target: dsp.target, ctxPaths, warnings };
+  return { target: dsp.target, ctxPaths, warnings, epoch };
 }
 
 /** Inherit from a base stage (BuildKit's dispatchState.init). */
@@ -209,6 +225,7 @@ function initFromBase(d: StageState): void {
 function dispatchStage(d: StageState, ctx: DispatchContext, opts: ConvertOptions): void {
   if (d.base) initFromBase(d);
   d.dispatched = true;
+  d.epoch = ctx.epoch;
   const platform = d.platform ?? opts.platform;
   d.platform = platform;
   const cfg = (d.image.config ??= {});

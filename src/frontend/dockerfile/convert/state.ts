@@ -60,6 +60,8 @@ export interface StageState {
   user: string;
   buildArgs: ArgValue[];
   cmdSet: boolean;
+  /** SOURCE_DATE_EPOCH (unix seconds): history timestamps and file times. */
+  epoch?: number;
   /** Context paths this stage reads (for the context source's followPaths). */
   ctxPaths: Set<string>;
 }
@@ -138,6 +140,7 @@ export function commitHistory(d: StageState, message: string, withLayer: boolean
     created_by: madeVertex ? `${message} # buildkit` : message,
     comment: HISTORY_COMMENT,
   };
+  if (d.epoch !== undefined) entry.created = new Date(d.epoch * 1000).toISOString().replace('.000Z', 'Z');
   if (!withLayer) entry.empty_layer = true;
   d.image.history = [...(d.image.history ?? []), entry];
 }

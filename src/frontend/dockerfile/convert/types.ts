@@ -56,6 +56,8 @@ export interface ConvertResult {
   /** The target stage's name (or `stage-N`). */
   target: string;
   warnings: ConvertWarning[];
+  /** SOURCE_DATE_EPOCH (unix seconds) when the build set it: the exporter dates the image with it. */
+  sourceDateEpoch?: number;
 }
 
 /** Parses an ONBUILD trigger expression (from an image config) into an instruction. */

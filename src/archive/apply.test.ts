@@ -169,12 +169,25 @@ describe('applyLayer confines every write to the target directory', () => {
       [{ path: 'opq', type: 'directory' }],
       // sorts before the marker, written by this layer: must survive the opaque marker
       [{ path: 'opq/-new', type: 'file' }, 'new'],
+      // parent directory never listed: created implicitly, still this layer's own
+      [{ path: 'opq/-implicit/child', type: 'file' }, 'c'],
       [{ path: 'opq/.wh..wh..opq', type: 'file' }],
       [{ path: 'opq/z', type: 'file' }, 'z'],
     ]);
     assert.deepEqual(fs.readdirSync(root).sort(), ['keep', 'opq']);
-    assert.deepEqual(fs.readdirSync(path.join(root, 'opq')).sort(), ['-new', 'z']);
+    assert.deepEqual(fs.readdirSync(path.join(root, 'opq')).sort(), ['-implicit', '-new', 'z']);
+    assert.equal(fs.readFileSync(path.join(root, 'opq/-implicit/child'), 'utf8'), 'c');
     assert.match(r.diffID, /^sha256:[0-9a-f]{64}$/);
     assert.equal(r.size % 512, 0);
+  });
+
+  it("whiteouts: 'none' extracts .wh. names as ordinary files (plain archives, not layers)", async () => {
+    fs.writeFileSync(path.join(root, 'victim'), 'v');
+    const tar = await tarOf([
+      [{ path: '.wh.victim', type: 'file' }, 'data'],
+      [{ path: '.wh..wh..opq', type: 'file' }, ''],
+    ]);
+    await applyLayer(Readable.from([tar]), root, { whiteouts: 'none' });
+    assert.deepEqual(fs.readdirSync(root).sort(), ['.wh..wh..opq', '.wh.victim', 'victim']);
   });
 });

@@ -24,8 +24,9 @@ export interface ApplyOptions {
    * 'delete' (default): a whiteout removes the named path; an opaque marker clears what the
    * directory held before this layer. 'overlay': the target is this layer's own overlayfs lower
    * dir, so `.wh.x` becomes a 0/0 char device and `.wh..wh..opq` the trusted.overlay.opaque=y xattr.
+   * 'none': a plain archive (ADD of a local tar, a build context): `.wh.` names are ordinary files.
    */
-  whiteouts?: 'delete' | 'overlay';
+  whiteouts?: 'delete' | 'overlay' | 'none';
   /** Skip detection (magic bytes) and decompress as this. */
   compression?: Compression | 'none';
   /** lchown to the archive's uid/gid; default true when running as root. */
@@ -108,7 +109,7 @@ export async function applyLayer(
     const name = comps[comps.length - 1] ?? '';
     const parent = comps.slice(0, -1);
 
-    if (name.startsWith(WHITEOUT_PREFIX)) {
+    if (mode !== 'none' && name.startsWith(WHITEOUT_PREFIX)) {
       if (name === OPAQUE_WHITEOUT) {
         const dir = root.resolveDir(parent, mode === 'overlay');
         if (!dir) continue;
@@ -165,7 +166,12 @@ export async function applyLayer(
     const hostPath = path.join(root.host(dir), name);
     const existing = root.lstat(hostPath);
     const logical = comps.join('/');
-    written.add(logical);
+    // The entry and its ancestors (possibly created implicitly) are this layer's own.
+    for (let i = comps.length; i > 0; i--) {
+      const p = i === comps.length ? logical : comps.slice(0, i).join('/');
+      if (written.has(p)) break;
+      written.add(p);
+    }
     const xattrs: Xattrs = {};
     for (const [k, v] of Object.entries(e.xattrs)) if (isPortableXattr(k)) xattrs[k] = v;
     if (Object.keys(xattrs).length && e.type !== 'hardlink')

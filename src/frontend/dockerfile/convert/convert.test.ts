@@ -269,6 +269,16 @@ describe('warnings', () => {
   });
 });
 
+describe('FROM warnings', () => {
+  it('names FROM variables no meta ARG declares', async () => {
+    const r = await convert('ARG VERSION=3\nFROM alpine:$VERSON\nFROM --platform=$BUILDPLATFORM alpine\n');
+    assert.deepEqual(
+      r.warnings.map((w) => [w.rule, w.message, w.location?.startLine]),
+      [['UndefinedArgInFrom', "FROM argument 'VERSON' is not declared (did you mean VERSION?)", 2]],
+    );
+  });
+});
+
 describe('platforms', () => {
   it('exec ops run on the stage platform; FROM --platform=$BUILDPLATFORM picks the build platform', async () => {
     const resolver = new MemoryResolver();

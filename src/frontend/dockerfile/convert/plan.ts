@@ -8,11 +8,12 @@ import { imageSource } from '../../../graph/index.ts';
 import type { ImageConfig } from '../../../oci/config.ts';
 import { parsePlatform } from '../../../oci/platform.ts';
 import { normalizeReference } from '../../../reference/reference.ts';
+import { closest } from '../instructions/suggest.ts';
 import type { DockerfileInstructions, Instruction } from '../instructions/types.ts';
 import type { ShellLex } from '../shell/lex.ts';
 import type { DispatchContext } from './dispatch.ts';
 import { type Command, countsAsStep, emptyImage, newState, prefixCommand, type StageState } from './state.ts';
-import type { ConvertInstructionsOptions, ConvertOptions } from './types.ts';
+import type { ConvertInstructionsOptions, ConvertOptions, ConvertWarning } from './types.ts';
 
 export function located(err: unknown, location: SourceLocation): unknown {
   return withLocation(err, location);
@@ -40,16 +41,28 @@ export function buildStates(
   opts: ConvertOptions,
   lex: ShellLex,
   globalArgs: string[],
+  warnings: ConvertWarning[],
 ): Dispatcher {
   const states: StageState[] = [];
   const byName = new Map<string, StageState>();
-  df.stages.forEach((st, i) => {
-    let baseName: string;
+  const declared = df.metaArgs.flatMap((c) => c.args.map((a) => a.key));
+  // BuildKit's UndefinedArgInFrom: a FROM word naming a variable no meta ARG declares.
+  const expandFrom = (word: string, location: SourceLocation): string => {
     try {
-      baseName = lex.processWord(st.baseName, globalArgs);
+      const r = lex.processWordWithMatches(word, globalArgs);
+      for (const name of [...r.unmatched].sort()) {
+        if (declared.includes(name)) continue;
+        const near = closest(name, declared, true);
+        const message = `FROM argument '${name}' is not declared${near ? ` (did you mean ${near}?)` : ''}`;
+        warnings.push({ rule: 'UndefinedArgInFrom', message, location });
+      }
+      return r.result;
     } catch (err) {
-      throw located(err, st.location);
+      throw located(err, location);
     }
+  };
+  df.stages.forEach((st, i) => {
+    const baseName = expandFrom(st.baseName, st.location);
     if (baseName === '') {
       throw convertError(
         'DOCKERFILE_BLANK_BASE',
@@ -60,12 +73,7 @@ export function buildStates(
     }
     const d = newState(states.length, baseName, st.location, st);
     if (st.platform) {
-      let text: string;
-      try {
-        text = lex.processWord(st.platform, globalArgs);
-      } catch (err) {
-        throw located(err, st.location);
-      }
+      const text = expandFrom(st.platform, st.location);
       if (text === '') {
         throw convertError(
           'DOCKERFILE_INVALID_PLATFORM',

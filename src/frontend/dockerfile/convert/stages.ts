@@ -162,7 +162,7 @@ async function runPass(
     }
   }
 
-  const dsp = buildStates(df, opts, lex, globalArgs);
+  const dsp = buildStates(df, opts, lex, globalArgs, warnings);
   const epochText = buildArgs.SOURCE_DATE_EPOCH ?? globalValue(globalArgs, 'SOURCE_DATE_EPOCH') ?? '';
   let epoch: number | undefined;
   if (epochText !== '') {

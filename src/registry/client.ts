@@ -471,6 +471,36 @@ export class RegistryClient {
     data: Readable,
     onBytes?: (n: number) => void,
     location?: string,
+    reopen?: () => Promise<Readable>,
+  ): Promise<void> {
+    let input = data;
+    let session = location;
+    for (let restart = 1; ; restart++) {
+      try {
+        return await this.uploadOnce(host, repository, desc, input, onBytes, session);
+      } catch (err) {
+        // A chunked upload whose session broke (a PATCH cut off mid-way leaves the registry with
+        // bytes our session state does not know) starts over in a new session, when the source
+        // can be read again.
+        const code = (err as { code?: string }).code;
+        const restartable =
+          code === 'REGISTRY_NOT_FOUND' || code === 'REGISTRY_UNREACHABLE' || code === 'REGISTRY_ERROR';
+        if (!reopen || !restartable || desc.size <= this.chunkSize || restart >= this.retry.attempts)
+          throw err;
+        input.destroy();
+        input = await reopen();
+        session = undefined;
+      }
+    }
+  }
+
+  private async uploadOnce(
+    host: string,
+    repository: string,
+    desc: Descriptor,
+    data: Readable,
+    onBytes?: (n: number) => void,
+    location?: string,
   ): Promise<void> {
     const eps = this.endpoints(host, false);
     const ep = eps[eps.length - 1];

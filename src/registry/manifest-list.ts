@@ -192,6 +192,7 @@ export async function pushList(
     blobs.learn(e.descriptor);
     const sink = new RegistrySink(client, target, {
       mountFrom: src.domain === target.domain ? [src.path] : [],
+      reopen: (d) => blobs.openRead(d),
     });
     await copyImage({ root: e.descriptor, blobs }, sink);
   }

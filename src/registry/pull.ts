@@ -101,7 +101,7 @@ export async function pushImage(
       },
     );
   }
-  const sink = new RegistrySink(client, r, opts);
+  const sink = new RegistrySink(client, r, { reopen: (d) => source.blobs.openRead(d), ...opts });
   await copyImage(source, sink, { tag: r.digest ? undefined : r.tag, concurrency: opts.concurrency ?? 4 });
   return {
     reference: formatReference({ ...r, digest: source.root.digest }),

@@ -20,6 +20,8 @@ export interface RegistrySinkOptions {
    */
   mountFrom?: string[] | ((digest: Digest) => string[]);
   onProgress?: ProgressSink;
+  /** Read a blob again from the source, so a broken chunked upload can start over. */
+  reopen?: (digest: Digest) => Promise<Readable>;
 }
 
 export interface PushStats {
@@ -88,7 +90,16 @@ export class RegistrySink implements ImageSink {
     }
     const session = this.sessions.get(desc.digest);
     this.sessions.delete(desc.digest);
-    await this.client.uploadBlob(this.ref.domain, this.ref.path, desc, input, undefined, session);
+    const reopen = this.opts.reopen;
+    await this.client.uploadBlob(
+      this.ref.domain,
+      this.ref.path,
+      desc,
+      input,
+      undefined,
+      session,
+      reopen ? () => reopen(desc.digest) : undefined,
+    );
     this.stats.uploaded++;
     this.stats.bytes += desc.size;
   }

@@ -6,7 +6,12 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type Fault = { status: number; headers?: Record<string, string> } | { dropAfter: number } | undefined;
+export type Fault =
+  | { status: number; headers?: Record<string, string> }
+  | { dropAfter: number }
+  /** Forward this many bytes of the request body upstream, then cut both connections. */
+  | { cutRequestAfter: number }
+  | undefined;
 
 export interface SeenRequest {
   method: string;
@@ -73,6 +78,22 @@ export async function startFaultProxy(upstreamHost: string): Promise<FaultProxy>
       },
     );
     upstream.on('error', () => res.socket?.destroy());
+    if (fault && 'cutRequestAfter' in fault) {
+      let sent = 0;
+      req.on('data', (chunk: Buffer) => {
+        if (sent >= fault.cutRequestAfter) return;
+        const part = chunk.subarray(0, fault.cutRequestAfter - sent);
+        sent += part.length;
+        upstream.write(part);
+        if (sent >= fault.cutRequestAfter) {
+          setTimeout(() => {
+            upstream.destroy();
+            res.socket?.destroy();
+          }, 50);
+        }
+      });
+      return;
+    }
     req.pipe(upstream);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

@@ -159,6 +159,34 @@ describe('retries against a faulty proxy in front of a real registry', () => {
     }
   });
 
+  it('recovers when a chunk upload is cut off mid-request, resending only what the registry lacks', async () => {
+    const other = await makeImage(src, [300 << 10]);
+    let patches = 0;
+    proxy.rule = (req) =>
+      req.method === 'PATCH' && patches++ === 1 ? { cutRequestAfter: 10_000 } : undefined;
+    const client = new RegistryClient({ credentials: anonymous, retry: fastRetry, chunkSize: 64 << 10 });
+    const res = await pushImage(
+      { root: other.manifest, blobs: src.content },
+      `${proxy.host}/kiln-faults/cut:1`,
+      { client },
+    );
+    assert.equal(res.descriptor.digest, other.manifest.digest);
+    const dst = tempStore();
+    try {
+      await pullImage(`${proxy.host}/kiln-faults/cut:1`, {
+        client,
+        content: dst.content,
+        images: dst.images,
+      });
+      assert.deepEqual(
+        await dst.content.readBlob(other.layers[0].digest),
+        await src.content.readBlob(other.layers[0].digest),
+      );
+    } finally {
+      dst.cleanup();
+    }
+  });
+
   it('retries failed upload requests during a chunked push', async () => {
     const other = await makeImage(src, [300 << 10]);
     let patches = 0;

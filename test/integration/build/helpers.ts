@@ -13,6 +13,7 @@ import { type LayerFile, readLayerFiles } from '../../../src/archive/layer.ts';
 import { type BuildResult, build } from '../../../src/build/build.ts';
 import type { BuildOptions, OutputSpec } from '../../../src/build/options.ts';
 import { parseOutput } from '../../../src/build/output-spec.ts';
+import type { SourceLocation } from '../../../src/errors/errors.ts';
 import type { Descriptor } from '../../../src/oci/descriptor.ts';
 import type { ProgressEvent, VertexEvent } from '../../../src/progress/events.ts';
 import { normalizeReference } from '../../../src/reference/reference.ts';
@@ -91,7 +92,8 @@ export async function readImage(suite: Suite, manifest: Descriptor): Promise<Ima
   const m = JSON.parse((await suite.store.content.readBlob(manifest.digest)).toString('utf8'));
   const config = JSON.parse((await suite.store.content.readBlob(m.config.digest)).toString('utf8'));
   const layers: LayerFile[][] = [];
-  for (const l of m.layers as Descriptor[]) layers.push(await readLayerFiles(await suite.store.content.openRead(l.digest)));
+  for (const l of m.layers as Descriptor[])
+    layers.push(await readLayerFiles(await suite.store.content.openRead(l.digest)));
   return { manifest: m, config, layers };
 }
 
@@ -180,7 +182,7 @@ export async function buildError(
   dockerfile: string,
   files: Record<string, FileSpec> = {},
   req: BuildRequest = {},
-): Promise<Error & { code?: string; hint?: string; location?: unknown }> {
+): Promise<Error & { code?: string; hint?: string; location?: SourceLocation }> {
   try {
     await buildDockerfile(suite, dockerfile, files, req);
   } catch (err) {

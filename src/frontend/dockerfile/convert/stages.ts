@@ -108,7 +108,15 @@ export async function convertInstructions(
 function finalizeConfig(t: StageState, opts: ConvertOptions): ImageConfig {
   const img = structuredClone(t.image);
   if (opts.labels && Object.keys(opts.labels).length > 0) {
-    img.config = { ...(img.config ?? {}), Labels: { ...(img.config?.Labels ?? {}), ...opts.labels } };
+    const labels: Record<string, string> = { ...(img.config?.Labels ?? {}), ...opts.labels };
+    img.config = {
+      ...(img.config ?? {}),
+      Labels: Object.fromEntries(
+        Object.keys(labels)
+          .sort()
+          .map((k) => [k, labels[k]]),
+      ),
+    };
   }
   const p = normalizePlatform(opts.platform);
   const same = img.os === p.os && img.architecture === p.architecture;

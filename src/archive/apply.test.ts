@@ -112,6 +112,24 @@ describe('applyLayer confines every write to the target directory', () => {
     assert.equal(fs.readFileSync(path.join(root, sentinel, 'secret'), 'utf8'), 'pwned');
   });
 
+  it('stops at symlink loops and at files used as directories', async () => {
+    await assert.rejects(
+      apply([
+        [{ path: 'x', type: 'symlink', linkname: 'y' }],
+        [{ path: 'y', type: 'symlink', linkname: '/x' }],
+        [{ path: 'x/f', type: 'file' }, 'f'],
+      ]),
+      { code: 'LAYER_SYMLINK_LOOP' },
+    );
+    await assert.rejects(
+      apply([
+        [{ path: 'plain', type: 'file' }, 'p'],
+        [{ path: 'plain/f', type: 'file' }, 'f'],
+      ]),
+      { code: 'LAYER_NOT_A_DIRECTORY' },
+    );
+  });
+
   it('refuses hardlinks to paths outside the target', async () => {
     await assert.rejects(apply([[{ path: 'hl', type: 'hardlink', linkname: '../sentinel/secret' }]]), {
       code: 'LAYER_UNSAFE_PATH',

@@ -1,0 +1,25 @@
+/** Build contexts: filtered walks, root-confined path resolution, content checksums, tar contexts. */
+export {
+  type ChecksumOptions,
+  checksum,
+  type ExpandedSource,
+  expandSources,
+  fileDigest,
+  hashFileContent,
+} from './checksum.ts';
+export { DigestCache, type FileIdentity } from './digestcache.ts';
+export { dedupePaths, followLinks } from './follow.ts';
+export { containsWildcards, type Resolved, resolveInRoot, resolveWildcards } from './resolve.ts';
+export { type ArchiveKind, contextFromTar, sniffCompression, type TarContext } from './tarcontext.ts';
+export {
+  compareNames,
+  DirFS,
+  type EntryType,
+  FilterFS,
+  type FilterOptions,
+  statEntry,
+  type WalkEntry,
+  type WalkFn,
+  type WalkFS,
+  walkContext,
+} from './walk.ts';

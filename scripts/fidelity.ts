@@ -3,23 +3,30 @@
  * and started on demand) and with kiln, compare them, print a table, exit 1 on any difference.
  *
  *   node scripts/fidelity.ts [--case NAME] [--keep] [--reference-only] [--update-expected] [--no-docker]
+ *                            [--candidate kiln|buildah|buildkit]
  *
  * --reference-only   build only with BuildKit, check its assertions, and write the golden summaries
  *                    to test/fidelity/testdata/expected/ (what to run while `kiln build` does not exist yet)
  * --no-docker        compare kiln against the committed golden summaries instead of a live BuildKit
  * --update-expected  also rewrite the golden summaries from this BuildKit run
+ * --candidate        the builder judged (default kiln); buildah exercises the judge on a real third
+ *                    builder, and its differences from BuildKit are real ones; buildkit (with
+ *                    --no-docker) checks that the golden summaries are reproducible
  * --keep             keep the scratch dir (contexts, archives, kiln root) and print its path
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { kilnCanBuild } from '../test/fidelity/builders.ts';
 import { type CaseResult, checkAssertions, formatTable } from '../test/fidelity/compare.ts';
 import {
+  buildahCandidate,
+  buildCandidate,
+  buildkitCandidate,
   buildReference,
-  buildWithKiln,
+  type Candidate,
   judge,
-  kilnImport,
+  kilnCandidate,
   listCases,
   makeWorkspace,
   prepareBuildKit,
@@ -35,6 +42,7 @@ const { values } = parseArgs({
     'reference-only': { type: 'boolean', default: false },
     'update-expected': { type: 'boolean', default: false },
     'no-docker': { type: 'boolean', default: false },
+    candidate: { type: 'string', default: 'kiln' },
   },
 });
 
@@ -42,7 +50,7 @@ const cases = listCases(values.case);
 const ws = makeWorkspace();
 const referenceOnly = values['reference-only'];
 const useDocker = !values['no-docker'];
-if (!referenceOnly && !kilnCanBuild()) {
+if (!referenceOnly && values.candidate === 'kiln' && !kilnCanBuild()) {
   console.error(
     'fidelity: `kiln build` is not available in this checkout; use --reference-only to run BuildKit alone',
   );
@@ -50,11 +58,13 @@ if (!referenceOnly && !kilnCanBuild()) {
 }
 const builder = useDocker ? prepareBuildKit(ws) : 'golden summaries in test/fidelity/testdata/expected';
 console.log(`reference: ${builder}`);
-let kilnRoot = '';
+let candidate: Candidate | undefined;
 if (!referenceOnly) {
-  kilnRoot = join(ws.scratch, 'kiln-root');
-  mkdirSync(kilnRoot, { recursive: true });
-  kilnImport(ws, kilnRoot);
+  if (values.candidate === 'kiln') candidate = kilnCandidate(ws);
+  else if (values.candidate === 'buildah') candidate = buildahCandidate(ws);
+  else if (values.candidate === 'buildkit') candidate = buildkitCandidate(ws);
+  else throw new Error(`--candidate must be kiln, buildah or buildkit, not "${values.candidate}"`);
+  console.log(`candidate: ${candidate.name}`);
 }
 
 const results: CaseResult[] = [];
@@ -81,12 +91,14 @@ for (const c of cases) {
         notes: [],
       });
     } else {
-      const kiln = await buildWithKiln(ws, c, kilnRoot);
-      if (values.keep) writeFileSync(join(ws.scratch, `${c.name}.kiln.json`), JSON.stringify(kiln, null, 2));
-      results.push(judge(c, reference, kiln, ws));
+      const got = await buildCandidate(ws, c, candidate!);
+      if (values.keep)
+        writeFileSync(join(ws.scratch, `${c.name}.${candidate!.name}.json`), JSON.stringify(got, null, 2));
+      results.push(judge(c, reference, got, ws));
     }
   } catch (err) {
-    const msg = (err as Error).message.split('\n').slice(0, 6).join(' | ');
+    const lines = (err as Error).message.split('\n').filter((l) => l.trim() !== '');
+    const msg = [lines[0], ...lines.slice(1).slice(-2)].join(' | ');
     results.push({ name: c.name, verdict: 'error', differences: [], notes: [], error: msg });
   }
   process.stderr.write(

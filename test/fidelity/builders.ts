@@ -224,6 +224,11 @@ export function buildahReset(store: BuildahStore): void {
   spawnSync('buildah', [...buildahArgs(store), 'rmi', '--all', '--force'], { stdio: 'ignore' });
 }
 
+/** Export a buildah image as a docker-save archive. */
+export function buildahSave(store: BuildahStore, tag: string, dest: string): void {
+  run('buildah', [...buildahArgs(store), 'push', '-q', tag, `docker-archive:${dest}`]);
+}
+
 /** Empty BuildKit's cache and drop a tag, for a cold Docker build. */
 export function dockerReset(tag: string): void {
   spawnSync(DOCKER, ['rmi', '-f', tag], { stdio: 'ignore' });

@@ -9,6 +9,7 @@ import {
   chmodSync,
   cpSync,
   existsSync,
+  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -21,9 +22,14 @@ import { join } from 'node:path';
 import { BASE_IMAGE_NAME, buildBusyboxRootfs } from './base.ts';
 import {
   type BuildOptions,
+  baseDockerArchive,
+  buildahBuild,
+  buildahImportBase,
+  buildahSave,
   DOCKER,
   dockerBuild,
   dockerSave,
+  ensureBuildah,
   ensureDocker,
   ensureDockerBase,
   kilnBuild,
@@ -139,14 +145,59 @@ export async function buildReference(ws: Workspace, c: FidelityCase, builder: st
   }
 }
 
-/** Build a case with kiln (fresh image import into `root`) and summarise its docker-format output. */
-export async function buildWithKiln(ws: Workspace, c: FidelityCase, root: string): Promise<ImageSummary> {
+/** A builder judged against the reference: kiln normally; buildah to exercise the judge itself. */
+export interface Candidate {
+  name: string;
+  /** Build the case's context with these options and write a docker-save or OCI archive to `dest`. */
+  build: (ctx: string, o: BuildOptions, dest: string, tag: string) => void;
+}
+
+/** kiln with its own root (the base image imported once). */
+export function kilnCandidate(ws: Workspace): Candidate {
+  const root = join(ws.scratch, 'kiln-root');
+  mkdirSync(root, { recursive: true });
+  kilnImportBase(root, ws.rootfsTar);
+  return { name: 'kiln', build: (ctx, o, dest) => kilnBuild(root, ctx, dest, o) };
+}
+
+/** buildah with a storage root of its own under the scratch dir. */
+export function buildahCandidate(ws: Workspace): Candidate {
+  const got = ensureBuildah(join(ws.scratch, 'buildah'));
+  if (!got) throw new Error('buildah is not available (not installable, or no working storage driver)');
+  buildahImportBase(
+    got.store,
+    baseDockerArchive(ws.rootfsTar, ws.base.diffId, join(ws.scratch, 'base-archive.tar')),
+  );
+  return {
+    name: 'buildah',
+    build: (ctx, o, dest, tag) => {
+      buildahBuild(got.store, ctx, tag, o);
+      buildahSave(got.store, tag, dest);
+    },
+  };
+}
+
+/** BuildKit itself as the candidate: checks that the golden summaries are reproducible. */
+export function buildkitCandidate(ws: Workspace): Candidate {
+  prepareBuildKit(ws);
+  return {
+    name: 'buildkit',
+    build: (ctx, o, dest, tag) => {
+      dockerBuild(ctx, tag, o);
+      dockerSave(tag, dest);
+      runTool(DOCKER, ['rmi', '-f', tag]);
+    },
+  };
+}
+
+/** Build a case with a candidate builder and summarise what it exported. */
+export async function buildCandidate(ws: Workspace, c: FidelityCase, cand: Candidate): Promise<ImageSummary> {
   const ctx = prepareContext(c);
   try {
-    const out = join(ws.scratch, `${c.name}.kiln.tar`);
-    kilnBuild(root, ctx, out, buildOptions(c));
+    const out = join(ws.scratch, `${c.name}.${cand.name}.tar`);
+    cand.build(ctx, buildOptions(c), out, `kiln-fid-${c.name}`);
     const summary = await summariseImage(out, {
-      builder: 'kiln',
+      builder: cand.name,
       baseDiffId: ws.base.diffId,
       baseFs: ws.base.fs,
     });
@@ -180,10 +231,6 @@ export function judge(
   const { differences, notes } = compareSummaries(reference, kiln, c.spec.ignore ?? []);
   if (c.spec.assert) differences.push(...checkAssertions(kiln, c.spec.assert, ws.base.fs));
   return { name: c.name, verdict: differences.length === 0 ? 'same' : 'differs', differences, notes };
-}
-
-export function kilnImport(ws: Workspace, root: string): void {
-  kilnImportBase(root, ws.rootfsTar);
 }
 
 export { BASE_IMAGE_NAME };

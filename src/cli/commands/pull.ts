@@ -31,7 +31,8 @@ export function addRegistryConfigOption(cmd: Command): Command {
 export function blobProgress(verb: string, quiet: boolean): ProgressSink {
   return (e) => {
     if (quiet || e.type !== 'status' || !e.done) return;
-    process.stderr.write(`${e.id.slice(7, 19)}: ${verb} (${e.current} bytes)\n`);
+    const what = e.name.startsWith('mounted') ? e.name : `${verb} (${e.current} bytes)`;
+    process.stderr.write(`${e.id.slice(7, 19)}: ${what}\n`);
   };
 }
 

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { findImage } from '../../imagestore/query.ts';
 import { parseReference, repositoryName } from '../../reference/reference.ts';
+import { mountSourcesFromNames } from '../../registry/mount-sources.ts';
 import { pushImage } from '../../registry/pull.ts';
 import { withStore } from './images.ts';
 import { addRegistryConfigOption, blobProgress, registryClient } from './pull.ts';
@@ -20,9 +21,10 @@ export function register(program: Command): void {
     if (!opts.quiet) process.stderr.write(`The push refers to repository [${repositoryName(ref)}]\n`);
     const result = await withStore(c, async (store) => {
       const rec = await findImage(store, refText);
+      const guess = await mountSourcesFromNames(store.images, store.content, ref);
       return await pushImage({ root: rec.target, blobs: store.content }, ref, {
         client,
-        mountFrom: opts.mountFrom as string[] | undefined,
+        mountFrom: (d) => [...((opts.mountFrom as string[] | undefined) ?? []), ...guess(d)],
         onProgress: blobProgress('Pushed', Boolean(opts.quiet)),
       });
     });

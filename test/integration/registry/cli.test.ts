@@ -49,6 +49,13 @@ describe('kiln pull / push / login / logout / manifest', () => {
     assert.equal(push.stdout.trim(), `${reg.host}/cli/app:1@${img.manifest.digest}`);
     assert.match(push.stderr, /The push refers to repository/);
 
+    // The same image under another repository of the registry is mounted, not uploaded.
+    const tagged = await kiln(env, ['tag', `${reg.host}/cli/app:1`, `${reg.host}/cli/copy:1`]);
+    assert.equal(tagged.code, 0, tagged.stderr);
+    const mounted = await kiln(env, ['push', `${reg.host}/cli/copy:1`]);
+    assert.equal(mounted.code, 0, mounted.stderr);
+    assert.match(mounted.stderr, /mounted from cli\/app/);
+
     const pull = await kiln({ ...env, KILN_ROOT: join(dir, 'root-b') }, ['pull', `${reg.host}/cli/app:1`]);
     assert.equal(pull.code, 0, pull.stderr);
     assert.equal(pull.stdout.trim(), `${reg.host}/cli/app:1`);

@@ -137,15 +137,21 @@ export interface CopyAction {
   action: 'copy';
   /** The input copied from (null = an empty filesystem, e.g. a `FROM scratch` stage). */
   src: InputIndex;
+  /** Absolute paths in the source; shell-style patterns (`*.go`) when `allowWildcard`. */
   srcPaths: string[];
+  /** Absolute, or relative to the op's cwd; a trailing `/` means "into this directory". */
   dest: string;
   chown?: ChownSpec;
   /** Octal mode string as written (`0755`) or symbolic (`u+x`), applied to copied files. */
   chmod?: string;
+  /** Follow a symlink named directly as a source (links inside directories are copied as links). */
   followSymlinks: boolean;
+  /** A source directory contributes its contents, not itself (COPY dir/ /x puts dir's files in /x). */
   dirContentsOnly: boolean;
   allowWildcard: boolean;
+  /** A pattern matching nothing is not an error. */
   allowEmptyWildcard: boolean;
+  /** Create missing parents of dest. */
   createDestPath: boolean;
   /** Only paths under srcPaths matching these (relative) patterns are copied; empty = all. */
   includePatterns: string[];
@@ -162,7 +168,9 @@ export interface CopyAction {
 
 export interface MkfileAction {
   action: 'mkfile';
+  /** Absolute, or relative to the op's cwd. */
   path: string;
+  /** UTF-8 text (heredocs). */
   data: string;
   mode: number;
   chown?: ChownSpec;

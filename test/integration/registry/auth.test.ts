@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import { RegistryClient } from '../../../src/registry/client.ts';
 import { getCredentials, storeCredentials } from '../../../src/registry/credentials.ts';
 import { parseRegistryConfig } from '../../../src/registry/hosts.ts';
+import { loginRegistry } from '../../../src/registry/login.ts';
 import { pullImage, pushImage } from '../../../src/registry/pull.ts';
 import { makeTestCertificates, startRegistry, type TestRegistry } from '../../../src/testing/registry.ts';
 import { startFaultProxy } from './fault-proxy.ts';
@@ -137,6 +138,30 @@ describe('Bearer token auth (docker token spec)', () => {
       );
     } finally {
       other.cleanup();
+    }
+  });
+
+  it('logs in by fetching a scope-less token for /v2/, refusing a bad password before saving it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kiln-login-'));
+    try {
+      const file = join(dir, 'config.json');
+      const client = new RegistryClient({ credentials: async () => undefined });
+      await assert.rejects(
+        loginRegistry(client, `http://${reg.host}/`, { username: 'alice', password: 'nope' }, file),
+        (err: Error & { code?: string }) => {
+          assert.equal(err.code, 'REGISTRY_UNAUTHORIZED');
+          return true;
+        },
+      );
+      assert.equal(await getCredentials(reg.host, file), undefined);
+      assert.equal(
+        await loginRegistry(client, reg.host, { username: 'alice', password: SECRET }, file),
+        reg.host,
+      );
+      assert.deepEqual(await getCredentials(reg.host, file), { username: 'alice', password: SECRET });
+      assert.ok(tokens.requests.some((r) => r.scopes.length === 0 && r.user === 'alice'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

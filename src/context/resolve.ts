@@ -8,6 +8,7 @@ import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { KilnError } from '../errors/errors.ts';
 import { goClean, goMatch } from '../frontend/dockerignore/index.ts';
+import { compareNames } from './walk.ts';
 
 const MAX_LINKS = 255;
 
@@ -118,7 +119,7 @@ export function resolveWildcards(root: string, pattern: string, followLinks: boo
       if (code === 'ENOTDIR' || code === 'ENOENT') return;
       throw err;
     }
-    names.sort();
+    names.sort(compareNames);
     for (const name of names) {
       const childRel = rel === '' ? name : `${rel}/${name}`;
       const st = lstatSync(join(base.abs, childRel));

@@ -521,6 +521,8 @@ describe('RUN', () => {
     assert.deepEqual(script.args, ['/bin/sh', '-c', '/dev/pipes/EOF']);
     assert.ok(script.mounts.some((m) => m.type === 'bind' && m.target === '/dev/pipes'));
     assert.deepEqual(plain.args, ['/bin/sh', '-c', 'echo hi\n']);
+    assert.match(one(r, 'RUN <<EOF (#!/usr/bin/env python3...)').meta.description ?? '', /^\[2\/3\] /);
+    assert.equal(one(r, 'RUN <<EOT (echo hi)').meta.location?.startLine, 6);
   });
 
   it('proxy build args reach RUN through metadata, without changing digests', async () => {

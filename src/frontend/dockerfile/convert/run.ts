@@ -29,9 +29,8 @@ function chomp(data: string): string {
 }
 
 function summarizeHeredoc(data: string): string {
-  const lines = data.replace(/^\s+/, '').split('\n');
-  const first = lines[0] ?? '';
-  return lines.filter((l) => l !== '').length > 1 ? `${first}...` : first;
+  const lines = data.trim().replaceAll('\r\n', '\n').split('\n');
+  return lines.length > 1 ? `${lines[0]}...` : lines[0];
 }
 
 /** Resolves `from=` of a mount to the vertex it reads (a stage's or image's root, or the context). */

@@ -1,0 +1,218 @@
+/**
+ * RUN's mounts, network modes and security modes end to end: what the command sees while it runs
+ * and what it leaves (or must not leave) in the image.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import {
+  buildContext,
+  buildDockerfile,
+  buildError,
+  exists,
+  makeContext,
+  openSuite,
+  read,
+  type Suite,
+  stat,
+} from './helpers.ts';
+
+let suite: Suite;
+let server: http.Server;
+let port: number;
+
+before(async () => {
+  suite = await openSuite('run');
+  server = http.createServer((_req, res) => res.end('host network reached\n'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as AddressInfo).port;
+});
+after(async () => {
+  server.close();
+  await suite.close();
+});
+
+describe('RUN --mount', () => {
+  it('type=bind mounts the context read-only by default; rw writes are discarded', async () => {
+    const b = await buildDockerfile(
+      suite,
+      `FROM busybox
+RUN --mount=type=bind,source=data,target=/mnt cat /mnt/x > /seen && ! touch /mnt/new 2>/dev/null
+RUN --mount=type=bind,source=data,target=/mnt,rw echo changed > /mnt/x && cat /mnt/x > /seen-rw
+`,
+      { 'data/x': 'from context\n' },
+    );
+    assert.equal(read(b.fs, 'seen'), 'from context\n');
+    assert.equal(read(b.fs, 'seen-rw'), 'changed\n');
+    assert.ok(!exists(b.fs, 'mnt/x'), 'the bind mount’s content is not part of the image');
+  });
+
+  it('type=bind from another stage', async () => {
+    const b = await buildDockerfile(
+      suite,
+      `FROM busybox AS tools
+RUN echo tool > /tool.txt
+FROM busybox
+RUN --mount=type=bind,from=tools,source=/tool.txt,target=/t.txt cat /t.txt > /used
+`,
+    );
+    assert.equal(read(b.fs, 'used'), 'tool\n');
+    assert.ok(!exists(b.fs, 'tool.txt'));
+  });
+
+  it('type=cache persists between builds and stays out of the image', async () => {
+    const first = await buildDockerfile(
+      suite,
+      'FROM busybox\nRUN --mount=type=cache,id=kiln-spec,target=/var/cache/app echo first >> /var/cache/app/log\n',
+    );
+    assert.ok(!exists(first.fs, 'var/cache/app/log'));
+    const second = await buildDockerfile(
+      suite,
+      'FROM busybox\nRUN --mount=type=cache,id=kiln-spec,target=/c cat /c/log > /from-cache\n',
+    );
+    assert.equal(read(second.fs, 'from-cache'), 'first\n');
+  });
+
+  it('type=cache with mode and uid creates the cache directory owned so', async () => {
+    const b = await buildDockerfile(
+      suite,
+      'FROM busybox\nRUN --mount=type=cache,id=owned,target=/c,uid=1000,gid=1000,mode=0700 stat -c "%u %g %a" /c > /st\n',
+    );
+    assert.equal(read(b.fs, 'st'), '1000 1000 700\n');
+  });
+
+  it('type=tmpfs gives an empty writable tmpfs whose content is dropped', async () => {
+    const b = await buildDockerfile(
+      suite,
+      'FROM busybox\nRUN --mount=type=tmpfs,target=/scratch echo x > /scratch/f && grep " /scratch " /proc/mounts | cut -d" " -f3 > /fstype\n',
+    );
+    assert.equal(read(b.fs, 'fstype'), 'tmpfs\n');
+    assert.ok(!exists(b.fs, 'scratch/f'));
+  });
+
+  it('type=secret exposes a file secret and an env secret only during the RUN', async () => {
+    const ctx = await makeContext(suite, {
+      Dockerfile: `FROM busybox
+RUN --mount=type=secret,id=token cat /run/secrets/token > /copied
+RUN --mount=type=secret,id=other,target=/etc/other.txt,mode=0400 stat -c "%a" /etc/other.txt > /mode
+RUN --mount=type=secret,id=envsecret,env=MY_SECRET echo "$MY_SECRET" > /env
+`,
+    });
+    const tokenFile = join(suite.dir, 'token.txt');
+    await writeFile(tokenFile, 's3cr3t');
+    process.env.KILN_SPEC_SECRET = 'from-env';
+    const b = await buildContext(suite, ctx, {
+      secrets: [
+        { id: 'token', src: tokenFile },
+        { id: 'other', src: tokenFile },
+        { id: 'envsecret', env: 'KILN_SPEC_SECRET' },
+      ],
+    });
+    assert.equal(read(b.fs, 'copied'), 's3cr3t');
+    assert.equal(read(b.fs, 'mode'), '400\n');
+    assert.equal(read(b.fs, 'env'), 'from-env\n');
+    assert.ok(!exists(b.fs, 'run/secrets/token'));
+    assert.ok(!exists(b.fs, 'etc/other.txt'));
+  });
+
+  it('a required secret that was not given fails the build', async () => {
+    const err = await buildError(
+      suite,
+      'FROM busybox\nRUN --mount=type=secret,id=absent,required cat /run/secrets/absent\n',
+    );
+    assert.match(err.message, /absent/);
+  });
+
+  it('type=ssh forwards the agent socket and sets SSH_AUTH_SOCK', async () => {
+    const sock = join(suite.dir, 'agent.sock');
+    const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 50 && !(await import('node:fs')).existsSync(sock); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      const ctx = await makeContext(suite, {
+        Dockerfile:
+          'FROM busybox\nRUN --mount=type=ssh test -S "$SSH_AUTH_SOCK" && echo "$SSH_AUTH_SOCK" > /sock\n',
+      });
+      const b = await buildContext(suite, ctx, { ssh: [{ id: 'default', paths: [sock] }] });
+      assert.equal(read(b.fs, 'sock'), '/run/buildkit/ssh_agent.0\n');
+    } finally {
+      agent.kill();
+    }
+  });
+});
+
+describe('RUN --network', () => {
+  it('--network=none has only a loopback interface', async () => {
+    const b = await buildDockerfile(suite, 'FROM busybox\nRUN --network=none ls /sys/class/net > /ifaces\n');
+    assert.equal(read(b.fs, 'ifaces'), 'lo\n');
+  });
+
+  it('--network=host reaches a server on the host’s 127.0.0.1', async () => {
+    const b = await buildDockerfile(
+      suite,
+      `FROM busybox\nRUN --network=host wget -q -O /fetched http://127.0.0.1:${port}/\n`,
+    );
+    assert.equal(read(b.fs, 'fetched'), 'host network reached\n');
+  });
+
+  it('without host networking the host’s 127.0.0.1 is not reachable', async () => {
+    const b = await buildDockerfile(
+      suite,
+      `FROM busybox
+RUN --network=none sh -c 'wget -q -T 2 -O /fetched http://127.0.0.1:${port}/' || echo unreachable > /none
+RUN sh -c 'wget -q -T 2 -O /fetched http://127.0.0.1:${port}/' || echo unreachable > /default
+`,
+    );
+    assert.equal(read(b.fs, 'none'), 'unreachable\n');
+    assert.equal(read(b.fs, 'default'), 'unreachable\n');
+  });
+});
+
+describe('RUN --security', () => {
+  it('sandbox (the default) drops capabilities such as CAP_SYS_ADMIN; insecure keeps them', async () => {
+    const b = await buildDockerfile(
+      suite,
+      `FROM busybox
+RUN grep CapEff /proc/self/status | cut -f2 > /sandbox
+RUN --security=insecure grep CapEff /proc/self/status | cut -f2 > /insecure
+`,
+    );
+    const sandbox = BigInt(`0x${read(b.fs, 'sandbox').trim()}`);
+    const insecure = BigInt(`0x${read(b.fs, 'insecure').trim()}`);
+    const CAP_SYS_ADMIN = 1n << 21n;
+    const CAP_CHOWN = 1n << 0n;
+    assert.equal(sandbox & CAP_SYS_ADMIN, 0n);
+    assert.equal(sandbox & CAP_CHOWN, CAP_CHOWN);
+    assert.equal(insecure & CAP_SYS_ADMIN, CAP_SYS_ADMIN);
+  });
+});
+
+describe('RUN failures', () => {
+  it('a failing command fails the build with its exit code and the Dockerfile line', async () => {
+    const err = await buildError(suite, 'FROM busybox\nRUN true\nRUN echo about to fail; exit 7\n');
+    assert.match(err.message, /exited with code 7/);
+    assert.match(err.message, /exit 7/);
+    assert.equal(err.location?.startLine, 3);
+  });
+
+  it('files a RUN creates keep the owner and mode it gave them', async () => {
+    const b = await buildDockerfile(
+      suite,
+      'FROM busybox\nRUN echo x > /f && chown 12:34 /f && chmod 4750 /f && ln -s /f /l && mkdir -m 1777 /sticky\n',
+    );
+    assert.deepEqual(stat(b.fs, 'f'), {
+      type: 'file',
+      mode: 0o4750,
+      uid: 12,
+      gid: 34,
+      content: 'x\n',
+      target: undefined,
+    });
+    assert.equal(stat(b.fs, 'l').target, '/f');
+    assert.equal(stat(b.fs, 'sticky').mode, 0o1777);
+  });
+});

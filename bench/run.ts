@@ -4,7 +4,9 @@
  * small file changed, W1) — plus kiln's peak RSS, with ratios and the project's targets.
  * Results go to stdout as a table and to bench/results/latest.json.
  *
- *   node bench/run.ts [--builders kiln,buildkit,buildah] [--workloads W1,W2] [--keep]
+ *   node bench/run.ts [--builders kiln,buildkit,buildah] [--workloads W1,W2] [--repeat N] [--keep]
+ *
+ * With --repeat N each phase is measured N times (cold resets every time) and the median is used.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -37,9 +39,16 @@ interface Measurement {
   builder: Builder;
   workload: Workload['name'];
   phase: Phase;
+  /** Median of `runs`. */
   seconds?: number;
+  runs?: number[];
   peakRssMiB?: number;
   error?: string;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 const { values } = parseArgs({
@@ -47,8 +56,10 @@ const { values } = parseArgs({
     builders: { type: 'string', default: 'kiln,buildkit,buildah' },
     workloads: { type: 'string', default: 'W1,W2' },
     keep: { type: 'boolean', default: false },
+    repeat: { type: 'string', default: '1' },
   },
 });
+const repeat = Math.max(1, Number.parseInt(values.repeat, 10) || 1);
 const wanted = new Set(values.builders.split(',') as Builder[]);
 const workloadNames = new Set(values.workloads.split(','));
 
@@ -146,6 +157,7 @@ if (wanted.has('buildah')) {
 }
 
 const results: Measurement[] = [];
+let touches = 0;
 for (const w of workloads) {
   for (const r of runners) {
     const tag = `kiln-bench-${w.name.toLowerCase()}`;
@@ -153,11 +165,20 @@ for (const w of workloads) {
     for (const phase of phases) {
       const m: Measurement = { builder: r.name, workload: w.name, phase };
       try {
-        if (phase === 'cold') r.reset(tag);
-        if (phase === 'incremental') w.touch?.(runners.indexOf(r));
-        const t = r.build(w.context, tag);
-        m.seconds = Number(t.seconds.toFixed(3));
-        if (r.name === 'kiln') m.peakRssMiB = Number(t.peakRssMiB.toFixed(1));
+        const runs: number[] = [];
+        let rss = 0;
+        for (let i = 0; i < repeat; i++) {
+          if (phase === 'cold') r.reset(tag);
+          if (phase === 'incremental') w.touch?.(touches++);
+          // A warm run after an incremental one would rebuild; warm follows cold, so re-warm first.
+          if (phase === 'warm' && i > 0) r.build(w.context, tag);
+          const t = r.build(w.context, tag);
+          runs.push(Number(t.seconds.toFixed(3)));
+          rss = Math.max(rss, t.peakRssMiB);
+        }
+        m.runs = runs;
+        m.seconds = Number(median(runs).toFixed(3));
+        if (r.name === 'kiln') m.peakRssMiB = Number(rss.toFixed(1));
       } catch (err) {
         m.error = (err as Error).message;
       }

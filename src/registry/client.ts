@@ -94,6 +94,7 @@ export class RegistryClient {
   readonly chunkSize: number;
   private readonly idleTimeoutMs: number;
   private readonly auth: Authenticator;
+  private readonly endpointCache = new Map<string, Endpoint[]>();
 
   constructor(opts: RegistryClientOptions = {}) {
     this.config = opts.config ?? { hosts: {} };
@@ -105,7 +106,14 @@ export class RegistryClient {
 
   /** The endpoints to use for a host: mirrors first for reads. */
   endpoints(host: string, forPull: boolean): Endpoint[] {
-    return endpointsFor(host, this.config, forPull);
+    // Memoized: building an endpoint reads its CA and key files.
+    const key = `${forPull}|${host}`;
+    let eps = this.endpointCache.get(key);
+    if (!eps) {
+      eps = endpointsFor(host, this.config, forPull);
+      this.endpointCache.set(key, eps);
+    }
+    return eps;
   }
 
   private backoff(attempt: number): number {

@@ -1,11 +1,13 @@
 /**
- * Layer compression: gzip and zstd through node:zlib, one fixed streaming code path each so the
- * same input always gives the same bytes (and digest), plus detection from magic bytes.
+ * Layer compression: gzip (block-parallel, pgzip.ts) and zstd through node:zlib, one fixed code
+ * path each so the same input always gives the same bytes (and digest), plus detection from
+ * magic bytes.
  */
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
 import zlib from 'node:zlib';
 import { KilnError } from '../errors/errors.ts';
 import type { Compression } from '../oci/mediatypes.ts';
+import { ParallelGzip } from './pgzip.ts';
 
 export type { Compression };
 
@@ -30,8 +32,8 @@ export function normalizeCompression(c: Compression | 'none'): Compression {
 export function compressStream(compression: Compression | 'none', options: CompressOptions = {}): Transform {
   const c = normalizeCompression(compression);
   if (c === 'gzip') {
-    // zlib's gzip header has mtime 0 and no name, so the output depends only on the input.
-    return new SerialCompressor(zlib.createGzip({ level: options.level ?? 6 }));
+    // Block-parallel, fixed block boundaries: the output depends only on the input bytes.
+    return new ParallelGzip(options.level ?? 6);
   }
   if (c === 'zstd') {
     return new SerialCompressor(
@@ -49,7 +51,7 @@ export function compressStream(compression: Compression | 'none', options: Compr
 }
 
 /**
- * Feeds a zlib compressor one chunk at a time, waiting until each is consumed, and ends it
+ * Feeds a zlib compressor (zstd) one chunk at a time, waiting until each is consumed, and ends it
  * with no data pending. Node's zlib compresses the last chunk with the finish flag when end()
  * came before it was processed; for zstd that turns the frame into a one-shot compression
  * with different parameters, so the same bytes could get a different digest depending on

@@ -73,6 +73,7 @@ describe('parseReference', () => {
     ['reg.io:port/x', /bad registry host/],
     [`r.io/${'a'.repeat(260)}`, /longer than 255/],
     [':tag', /missing repository name/],
+    ['a'.repeat(64), /image ID/],
   ];
   for (const [input, why] of bad) {
     it(`rejects ${JSON.stringify(input.slice(0, 40))} with a hint`, () => {

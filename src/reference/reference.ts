@@ -135,6 +135,13 @@ export function parseReference(text: string): Reference {
       'missing repository path after the registry host',
       'write e.g. localhost:5000/myimage',
     );
+  if (/^[a-f0-9]{64}$/.test(remainder)) {
+    throw invalid(
+      text,
+      'a 64-character hex string is an image ID, not a repository name',
+      'refer to a local image by ID with a command that takes IDs, or write repo@sha256:<hex>',
+    );
+  }
   if (remainder !== remainder.toLowerCase()) {
     throw invalid(text, 'repository name must be lowercase', `use "${remainder.toLowerCase()}" instead`);
   }

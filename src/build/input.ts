@@ -3,10 +3,10 @@
  * temp dir), the Dockerfile text and path, the .dockerignore patterns that apply, and the
  * named extra contexts. Nothing here is sent anywhere: kiln reads the context in place.
  */
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
+import { contextFromTar } from '../context/tarcontext.ts';
 import { isErrno, KilnError } from '../errors/errors.ts';
 import { selectDockerignore } from '../frontend/dockerignore/index.ts';
 import type { BuildOptions } from './options.ts';
@@ -42,10 +42,9 @@ export async function loadBuildInput(opts: BuildOptions, stdin: NodeJS.ReadableS
           'the context and the Dockerfile cannot both come from stdin',
         );
       }
-      contextDir = await mkdtemp(join(tmpdir(), 'kiln-context-'));
-      temps.push(contextDir);
-      const { applyLayer } = await import('../archive/apply.ts');
-      await applyLayer(Readable.from(stdin as AsyncIterable<Buffer>), contextDir, { sameOwner: false });
+      const ctx = await contextFromTar(Readable.from(stdin as AsyncIterable<Buffer>));
+      contextDir = ctx.dir;
+      temps.push(ctx.dir);
     } else {
       contextDir = resolve(opts.context);
       const st = await stat(contextDir).catch((err) => {

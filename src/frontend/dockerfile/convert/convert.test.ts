@@ -368,6 +368,50 @@ describe('base image config', () => {
   });
 });
 
+describe('named contexts (--build-context)', () => {
+  it('an image context replaces a stage of the same name, whose steps do not run', async () => {
+    const resolver = new MemoryResolver();
+    const r = await convert('FROM alpine AS base\nRUN x\nFROM base\nRUN y\n', {
+      resolver,
+      namedContexts: { base: 'docker-image://busybox:1.36' },
+    });
+    assert.equal(byDescription(r, 'RUN x').length, 0);
+    assert.deepEqual(
+      resolver.calls.map((c) => c.ref),
+      ['docker.io/library/busybox:1.36'],
+    );
+    const src = one(r, 'RUN y').inputs[0];
+    assert.ok(
+      src.op.type === 'source' &&
+        src.op.kind === 'image' &&
+        src.op.ref.startsWith('docker.io/library/busybox:1.36@'),
+    );
+  });
+
+  it('a directory context feeds COPY --from and FROM by name', async () => {
+    const r = await convert('FROM alpine\nCOPY --from=assets /logo.png /srv/\n', {
+      namedContexts: { assets: '/home/me/assets' },
+    });
+    const copy = one(r, 'COPY --from=assets /logo.png /srv/');
+    const local = copy.inputs.find((i) => i.op.type === 'source' && i.op.kind === 'local');
+    assert.ok(copy.op.type === 'file' && copy.op.actions[0].action === 'copy');
+    assert.equal(copy.inputs[copy.op.actions[0].src!], local);
+    assert.deepEqual(local?.op, {
+      type: 'source',
+      kind: 'local',
+      name: 'assets',
+      includePatterns: [],
+      excludePatterns: [],
+      followPaths: [],
+    });
+    const img = await convert('FROM alpine:3.19\nRUN x\n', {
+      namedContexts: { 'alpine:3.19': 'docker-image://alpine@sha256:' + 'd'.repeat(64) },
+    });
+    const base = one(img, 'RUN x').inputs[0];
+    assert.ok(base.op.type === 'source' && base.op.kind === 'image' && base.op.ref.includes('@sha256:ddd'));
+  });
+});
+
 describe('COPY and ADD', () => {
   it('COPY --from a stage name, a stage index and an image', async () => {
     const resolver = new MemoryResolver();

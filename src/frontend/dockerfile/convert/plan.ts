@@ -4,15 +4,23 @@
  * reachability from the target, base-image resolution and ONBUILD triggers.
  */
 import { KilnError, type SourceLocation, withLocation } from '../../../errors/errors.ts';
-import { imageSource } from '../../../graph/index.ts';
+import { imageSource, localSource } from '../../../graph/index.ts';
 import type { ImageConfig } from '../../../oci/config.ts';
 import { parsePlatform } from '../../../oci/platform.ts';
-import { normalizeReference } from '../../../reference/reference.ts';
+import { familiarName, normalizeReference, parseReference } from '../../../reference/reference.ts';
 import { closest } from '../instructions/suggest.ts';
 import type { DockerfileInstructions, Instruction } from '../instructions/types.ts';
 import type { ShellLex } from '../shell/lex.ts';
 import type { DispatchContext } from './dispatch.ts';
-import { type Command, countsAsStep, emptyImage, newState, prefixCommand, type StageState } from './state.ts';
+import {
+  type Command,
+  countsAsStep,
+  emptyImage,
+  type NamedContext,
+  newState,
+  prefixCommand,
+  type StageState,
+} from './state.ts';
 import type { ConvertInstructionsOptions, ConvertOptions, ConvertWarning } from './types.ts';
 
 export function located(err: unknown, location: SourceLocation): unknown {
@@ -90,7 +98,9 @@ export function buildStates(
     }
     if (!st.name) d.stageName = `stage-${i}`;
     const base = byName.get(baseName.toLowerCase());
-    if (base) d.base = base;
+    const replaced = st.name ? namedContextFor(opts, st.name) : undefined;
+    if (replaced) d.namedContext = { key: st.name!, spec: replaced, replacesStage: true };
+    else if (base) d.base = base;
     if (st.name) byName.set(st.name.toLowerCase(), d);
     d.cmdTotal = (baseName !== 'scratch' && !d.base ? 1 : 0) + st.instructions.filter(countsAsStep).length;
     const nc = opts.noCache;
@@ -114,8 +124,12 @@ export function buildStates(
     target = t;
   }
   const dsp: Dispatcher = { states, byName, images: new Map(), target };
-  for (const d of [...states])
-    d.commands = d.stage!.instructions.map((ins) => toCommand(ins, d, dsp, lex, false));
+  for (const d of [...states]) {
+    // A stage replaced by a named context (`--build-context name=...`) runs none of its steps.
+    d.commands = d.namedContext?.replacesStage
+      ? []
+      : d.stage!.instructions.map((ins) => toCommand(ins, d, dsp, lex, false));
+  }
   checkCycles(states);
   if (states.length === 1) states[0].stageName = '';
   return dsp;
@@ -247,6 +261,29 @@ export async function resolveStages(
   }
 }
 
+const DOCKER_IMAGE_PREFIX = 'docker-image://';
+
+/** The named context (`--build-context`) for a stage name or base, if any; `context` and `scratch` never are. */
+function namedContextFor(opts: ConvertOptions, key: string): string | undefined {
+  if (!opts.namedContexts || key === 'context' || key === 'scratch') return undefined;
+  return Object.hasOwn(opts.namedContexts, key) ? opts.namedContexts[key] : undefined;
+}
+
+/** Named contexts for image names are keyed by the familiar name without `:latest` (as docker's). */
+function namedBase(opts: ConvertOptions, baseName: string): NamedContext | undefined {
+  if (!opts.namedContexts || baseName === 'scratch') return undefined;
+  let key = baseName;
+  try {
+    key = familiarName(parseReference(baseName)).replace(/:latest$/, '');
+  } catch {
+    // Not an image reference: look it up as written.
+  }
+  const spec = namedContextFor(opts, key) ?? namedContextFor(opts, baseName);
+  return spec === undefined
+    ? undefined
+    : { key: namedContextFor(opts, key) !== undefined ? key : baseName, spec, replacesStage: false };
+}
+
 async function resolveBase(d: StageState, opts: ConvertInstructionsOptions): Promise<void> {
   d.resolved = true;
   const platform = d.platform ?? opts.platform;
@@ -257,9 +294,28 @@ async function resolveBase(d: StageState, opts: ConvertInstructionsOptions): Pro
     if (!d.stage) d.dispatched = true;
     return;
   }
+  const named = d.namedContext ?? namedBase(opts, d.baseName);
+  let source = d.baseName;
+  if (named) {
+    d.namedContext = named;
+    if (named.replacesStage) d.dispatched = true;
+    if (!named.spec.startsWith(DOCKER_IMAGE_PREFIX)) {
+      // A local directory: its files are the root filesystem, with an empty image config.
+      d.image = emptyImage(platform);
+      d.platform = platform;
+      d.root = localSource(
+        named.key,
+        {},
+        { description: `[internal] load build context ${named.key}`, location: d.location },
+      );
+      if (!d.stage) d.dispatched = true;
+      return;
+    }
+    source = named.spec.slice(DOCKER_IMAGE_PREFIX.length);
+  }
   let ref: string;
   try {
-    ref = normalizeReference(d.baseName);
+    ref = normalizeReference(source);
   } catch (err) {
     throw located(err, d.location);
   }

@@ -27,6 +27,16 @@ export interface ArgValue {
   value?: string;
 }
 
+/** A `--build-context` standing in for a stage or an image. */
+export interface NamedContext {
+  /** The name it was given under (also the local source's name for directories). */
+  key: string;
+  /** `docker-image://ref`, or anything else for a local directory the engine knows by `key`. */
+  spec: string;
+  /** True when it replaces a stage of the same name (whose steps then do not run). */
+  replacesStage: boolean;
+}
+
 export interface StageState {
   /** Position among all states (file order; image-only states for `--from=<image>` come after). */
   index: number;
@@ -60,6 +70,7 @@ export interface StageState {
   user: string;
   buildArgs: ArgValue[];
   cmdSet: boolean;
+  namedContext?: NamedContext;
   /** SOURCE_DATE_EPOCH (unix seconds): history timestamps and file times. */
   epoch?: number;
   /** Context paths this stage reads (for the context source's followPaths). */

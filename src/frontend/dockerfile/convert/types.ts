@@ -36,6 +36,12 @@ export interface ConvertOptions {
   dockerignore?: string[];
   /** Prefix vertex descriptions with the platform (multi-platform builds). */
   multiPlatform?: boolean;
+  /**
+   * Named contexts (`--build-context name=value`): a stage, a `FROM name` or a `COPY --from=name`
+   * with that name uses it instead. `docker-image://ref` is an image; any other value is a local
+   * directory, read through a local source named `name` (the engine maps it to the directory).
+   */
+  namedContexts?: Record<string, string>;
   /** Stage names whose steps ignore the cache (`--no-cache-filter`); `true` = all stages. */
   noCache?: boolean | string[];
 }

@@ -1,5 +1,5 @@
 /**
- * tonistiigi/fsutil's filter tests (transcribed in src/frontend/dockerignore/testdata) run
+ * tonistiigi/fsutil's filter tests (transcribed in shared/testdata/dockerignore) run
  * against our context walker, including the permission cases as an unprivileged child process.
  */
 import assert from 'node:assert/strict';
@@ -17,15 +17,13 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { sharedTestdata } from '../testing/shared-testdata.ts';
 import { DirFS, FilterFS, type WalkEntry, type WalkFS, walkContext } from './walk.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON test tables
 type Case = any;
 const cases: Case[] = JSON.parse(
-  readFileSync(
-    join(import.meta.dirname, '../frontend/dockerignore/testdata/fsutil_filter_test.json'),
-    'utf8',
-  ),
+  readFileSync(sharedTestdata('dockerignore', 'fsutil_filter_test.json'), 'utf8'),
 );
 
 const tmpRoots: string[] = [];

@@ -1,12 +1,13 @@
 /**
- * The moby/patternmatcher, ignorefile and docker/cli cases transcribed in testdata/ (from
- * /work/shared/testdata/dockerignore), run against our port; every case must pass.
+ * The moby/patternmatcher, ignorefile and docker/cli cases transcribed in the shared conformance
+ * data (shared/testdata/dockerignore), run against our port; every case must pass.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { sharedTestdata } from '../../testing/shared-testdata.ts';
 import { goClean } from './filepath.ts';
 import { readDockerignore, selectDockerignore } from './ignorefile.ts';
 import { goMatch } from './match.ts';
@@ -20,8 +21,7 @@ import {
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON test tables
 type Case = any;
-const load = (name: string): Case[] =>
-  JSON.parse(readFileSync(join(import.meta.dirname, 'testdata', name), 'utf8'));
+const load = (name: string): Case[] => JSON.parse(readFileSync(sharedTestdata('dockerignore', name), 'utf8'));
 
 function parentsOf(path: string): string[] {
   const parts = path.split('/');

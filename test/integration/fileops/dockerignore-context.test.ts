@@ -9,17 +9,12 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { copy } from '../../../src/fileops/index.ts';
 import { selectDockerignore } from '../../../src/frontend/dockerignore/index.ts';
+import { sharedTestdata } from '../../../src/testing/shared-testdata.ts';
 import { tempDir } from './helpers.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON test table
 const cases: any[] = JSON.parse(
-  readFileSync(
-    join(
-      import.meta.dirname,
-      '../../../src/frontend/dockerignore/testdata/buildkit_dockerignore_integration.json',
-    ),
-    'utf8',
-  ),
+  readFileSync(sharedTestdata('dockerignore', 'buildkit_dockerignore_integration.json'), 'utf8'),
 );
 const dirs: string[] = [];
 after(() => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { deserializeDefinition } from '../../graph/index.ts';
-import { debugGraph, offlineResolver, parseBuildArgs } from './debug-graph.ts';
+import { debugGraph, offlineResolver, parseBuildArgs, parseNamedContexts } from './debug-graph.ts';
 
 describe('kiln debug graph', () => {
   let dir = '';
@@ -45,6 +45,14 @@ describe('kiln debug graph', () => {
     );
     assert.ok(out.vertices.some((v) => v.description === '[x 2/2] RUN x'));
     assert.ok(!out.vertices.some((v) => v.description?.endsWith('RUN y')));
+  });
+
+  it('parses --build-context values', () => {
+    assert.deepEqual(parseNamedContexts(['a=docker-image://alpine:3', 'b=/abs/dir']), {
+      a: 'docker-image://alpine:3',
+      b: '/abs/dir',
+    });
+    assert.throws(() => parseNamedContexts(['novalue']), /invalid --build-context/);
   });
 
   it('parses --build-arg values', () => {

@@ -22,6 +22,8 @@ export interface DebugGraphOptions {
   buildArgs?: Record<string, string>;
   target?: string;
   platform?: Platform;
+  /** `--build-context name=dir|docker-image://ref`. */
+  namedContexts?: Record<string, string>;
 }
 
 export interface DebugGraphOutput {
@@ -90,6 +92,7 @@ export async function debugGraph(
     buildPlatform: hostPlatform(),
     resolver,
     dockerignore: await readDockerignore(opts.context),
+    namedContexts: opts.namedContexts,
   });
   const view = debugView(result.definition);
   return { target: result.target, ...view, warnings: result.warnings };
@@ -111,6 +114,22 @@ export function parseBuildArgs(list: readonly string[]): Record<string, string> 
   return out;
 }
 
+/** `name=value` pairs; a relative directory is resolved against the working directory. */
+export function parseNamedContexts(list: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const item of list) {
+    const i = item.indexOf('=');
+    if (i <= 0 || i === item.length - 1) {
+      throw new KilnError('INVALID_BUILD_CONTEXT', `invalid --build-context "${item}"`, {
+        hint: 'write --build-context NAME=DIR or NAME=docker-image://REF',
+      });
+    }
+    const value = item.slice(i + 1);
+    out[item.slice(0, i)] = /^[a-z-]+:\/\//.test(value) ? value : resolve(value);
+  }
+  return out;
+}
+
 export function register(program: Command): void {
   debugCommand(program)
     .command('graph')
@@ -125,10 +144,16 @@ export function register(program: Command): void {
     )
     .option('--target <stage>', 'stage to build')
     .option('--platform <platform>', 'target platform, e.g. linux/arm64')
+    .option(
+      '--build-context <name=value>',
+      'named context: a directory or docker-image://ref (repeatable)',
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
     .action(
       async (
         context: string,
-        o: { file?: string; buildArg: string[]; target?: string; platform?: string },
+        o: { file?: string; buildArg: string[]; target?: string; platform?: string; buildContext: string[] },
       ) => {
         const out = await debugGraph(
           {
@@ -137,6 +162,7 @@ export function register(program: Command): void {
             buildArgs: parseBuildArgs(o.buildArg),
             target: o.target,
             platform: o.platform ? parsePlatform(o.platform) : undefined,
+            namedContexts: parseNamedContexts(o.buildContext),
           },
           offlineResolver,
         );

@@ -1,0 +1,133 @@
+/**
+ * The instruction cache, judged by the solver's vertex events (which steps started, which were
+ * cache hits) and by image IDs: rebuilds, context edits, --no-cache and build-arg changes.
+ */
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { type Built, buildContext, makeContext, openSuite, read, type Suite } from './helpers.ts';
+
+let suite: Suite;
+before(async () => {
+  suite = await openSuite('cache');
+});
+after(() => suite.close());
+
+const DOCKERFILE = `FROM busybox
+COPY a.txt /a.txt
+RUN cat /a.txt > /a-copy
+COPY b.txt /b.txt
+RUN cat /b.txt > /b-copy
+`;
+const steps = {
+  copyA: '[2/5] COPY a.txt /a.txt',
+  runA: '[3/5] RUN cat /a.txt > /a-copy',
+  copyB: '[4/5] COPY b.txt /b.txt',
+  runB: '[5/5] RUN cat /b.txt > /b-copy',
+};
+
+describe('instruction cache', () => {
+  let ctx: string;
+  let first: Built;
+  before(async () => {
+    ctx = await makeContext(suite, {
+      Dockerfile: DOCKERFILE,
+      'a.txt': 'a1',
+      'b.txt': 'b1',
+      'unrelated.txt': 'u1',
+    });
+    first = await buildContext(suite, ctx);
+  });
+
+  it('a first build runs every step', () => {
+    for (const s of Object.values(steps)) assert.ok(first.started.includes(s), `${s} ran: ${first.started}`);
+  });
+
+  it('an identical second build runs nothing and gives the same image ID', async () => {
+    const again = await buildContext(suite, ctx);
+    assert.deepEqual(again.started, []);
+    assert.ok(again.cached.length > 0);
+    assert.equal(again.result.imageId, first.result.imageId);
+    assert.equal(again.result.root.digest, first.result.root.digest);
+  });
+
+  it('editing a context file no step copies keeps everything cached', async () => {
+    await writeFile(join(ctx, 'unrelated.txt'), 'u2');
+    const b = await buildContext(suite, ctx);
+    assert.deepEqual(b.started, []);
+    assert.equal(b.result.imageId, first.result.imageId);
+  });
+
+  it('editing the copied file reruns that COPY and what follows it, nothing before', async () => {
+    await writeFile(join(ctx, 'b.txt'), 'b2');
+    const b = await buildContext(suite, ctx);
+    assert.deepEqual(b.started.sort(), [steps.copyB, steps.runB].sort());
+    assert.ok(b.cached.includes(steps.runA), `cached: ${b.cached}`);
+    assert.notEqual(b.result.imageId, first.result.imageId);
+    assert.equal(read(b.fs, 'b-copy'), 'b2');
+    assert.equal(read(b.fs, 'a-copy'), 'a1');
+  });
+
+  it('editing an early file reruns every step from its COPY on', async () => {
+    await writeFile(join(ctx, 'a.txt'), 'a2');
+    const b = await buildContext(suite, ctx);
+    assert.deepEqual(b.started.sort(), Object.values(steps).sort());
+    assert.equal(read(b.fs, 'a-copy'), 'a2');
+  });
+
+  it('--no-cache runs every step even when all are cached', async () => {
+    const warm = await buildContext(suite, ctx);
+    assert.deepEqual(warm.started, []);
+    const b = await buildContext(suite, ctx, { noCache: true });
+    for (const s of Object.values(steps)) assert.ok(b.started.includes(s), `${s} ran: ${b.started}`);
+    assert.deepEqual(
+      b.cached.filter((c) => !c.includes('FROM')),
+      [],
+    );
+  });
+
+  it('a touched file with unchanged content stays cached', async () => {
+    const { utimes } = await import('node:fs/promises');
+    await utimes(join(ctx, 'a.txt'), new Date(), new Date(Date.now() + 5000));
+    const b = await buildContext(suite, ctx);
+    assert.deepEqual(b.started, []);
+  });
+});
+
+describe('build args and the cache', () => {
+  const dockerfile = `FROM busybox
+ARG UNUSED
+RUN echo prepare > /prep
+ARG VERSION=1
+RUN echo "v$VERSION" > /version
+`;
+  let ctx: string;
+  before(async () => {
+    ctx = await makeContext(suite, { Dockerfile: dockerfile });
+    await buildContext(suite, ctx, { buildArgs: { VERSION: '1' } });
+  });
+
+  it('changing a build arg a RUN uses reruns that RUN only', async () => {
+    const b = await buildContext(suite, ctx, { buildArgs: { VERSION: '2' } });
+    // the step name shows the expanded command, as BuildKit's does
+    assert.deepEqual(b.started, ['[3/3] RUN echo "v2" > /version']);
+    assert.equal(read(b.fs, 'version'), 'v2\n');
+  });
+
+  it('the same build arg value again is a cache hit', async () => {
+    const b = await buildContext(suite, ctx, { buildArgs: { VERSION: '2' } });
+    assert.deepEqual(b.started, []);
+  });
+
+  it('a build arg that is declared but not used before a RUN still keys the RUNs after it, like BuildKit', async () => {
+    const b = await buildContext(suite, ctx, { buildArgs: { VERSION: '2', UNUSED: 'x' } });
+    // BuildKit adds every declared ARG in scope to a RUN's environment, so both RUNs rerun.
+    assert.equal(b.started.length, 2);
+  });
+
+  it('a build arg that no stage declares changes nothing', async () => {
+    const b = await buildContext(suite, ctx, { buildArgs: { VERSION: '2', NOT_DECLARED: 'x' } });
+    assert.deepEqual(b.started, []);
+  });
+});

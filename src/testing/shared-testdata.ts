@@ -10,7 +10,11 @@ import { fileURLToPath } from 'node:url';
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 export function sharedTestdata(...parts: string[]): string {
-  const candidates = [process.env.KILN_SHARED_TESTDATA, join(repoRoot, '../shared/testdata'), '/work/shared/testdata'];
+  const candidates = [
+    process.env.KILN_SHARED_TESTDATA,
+    join(repoRoot, '../shared/testdata'),
+    '/work/shared/testdata',
+  ];
   for (const c of candidates) {
     if (c && existsSync(c)) return join(c, ...parts);
   }

@@ -2,9 +2,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Command } from 'commander';
+import { sharedTestdata } from '../../testing/shared-testdata.ts';
 import { debugCommand, debugDockerfile, register } from './debug-dockerfile.ts';
 
-const FILE = `${process.env.KILN_TESTDATA ?? '/work/shared/testdata'}/buildkit-parser-testfiles/testfiles/flags/Dockerfile`;
+const FILE = sharedTestdata('buildkit-parser-testfiles', 'testfiles', 'flags', 'Dockerfile');
 
 describe('kiln debug dockerfile', () => {
   it('prints the BuildKit AST dump', async () => {

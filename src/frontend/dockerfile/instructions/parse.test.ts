@@ -1,12 +1,13 @@
 /**
  * BuildKit conformance for the typed instruction layer: the transcribed instructions/*_test.go
- * cases (parse, heredoc, bflag, support, rundevice) from /work/shared/testdata, plus kiln's own
+ * cases (parse, heredoc, bflag, support, rundevice) from shared/testdata, plus kiln's own
  * checks of mounts, flags and stages.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { hasCode, type KilnError } from '../../../errors/errors.ts';
+import { sharedTestdata } from '../../../testing/shared-testdata.ts';
 import { type Node, newNode } from '../parser/ast.ts';
 import { parseDockerfile } from '../parser/parser.ts';
 import { BFlags } from './bflag.ts';
@@ -14,7 +15,7 @@ import { handleJSONArgs, parseInstruction, parseOptInterval, parseStages } from 
 import { parseDevice, parseMount } from './runmount.ts';
 import type { CopyCommand, RunCommand } from './types.ts';
 
-const GO = `${process.env.KILN_TESTDATA ?? '/work/shared/testdata'}/buildkit-go-tests`;
+const GO = sharedTestdata('buildkit-go-tests');
 // biome-ignore lint/suspicious/noExplicitAny: transcribed JSON cases have many shapes
 type Case = Record<string, any>;
 const load = (f: string): Case[] => JSON.parse(readFileSync(`${GO}/${f}`, 'utf8'));

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { it } from 'node:test';
 import { KilnError } from '../../../errors/errors.ts';
+import { sharedTestdata } from '../../../testing/shared-testdata.ts';
 import { expandInstruction } from '../instructions/expand.ts';
 import { parseStages } from '../instructions/parse.ts';
 import type { Instruction } from '../instructions/types.ts';
@@ -15,7 +16,7 @@ import { ShellLex } from '../shell/lex.ts';
 import { dumpAst } from './ast.ts';
 import { parseDockerfile } from './parser.ts';
 
-const ROOT = `${process.env.KILN_TESTDATA ?? '/work/shared/testdata'}/buildkit-parser-testfiles/testfiles`;
+const ROOT = sharedTestdata('buildkit-parser-testfiles', 'testfiles');
 const ITERATIONS = 3000;
 
 /** mulberry32: small deterministic PRNG. */

@@ -1,12 +1,13 @@
 /**
  * BuildKit conformance for the Dockerfile parser: the testfiles golden dumps, negative files,
  * line numbers, and the transcribed parser / heredoc / directives / json / line-parser Go tests.
- * Data is read from /work/shared/testdata (never copied).
+ * Data is read from shared/testdata (never copied).
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { hasCode, type KilnError } from '../../../errors/errors.ts';
+import { sharedTestdata } from '../../../testing/shared-testdata.ts';
 import {
   chompHeredocContent,
   DirectiveParser,
@@ -21,7 +22,7 @@ import {
   parseWords,
 } from './index.ts';
 
-const DATA = process.env.KILN_TESTDATA ?? '/work/shared/testdata';
+const DATA = sharedTestdata();
 const PT = `${DATA}/buildkit-parser-testfiles`;
 const GO = `${DATA}/buildkit-go-tests`;
 

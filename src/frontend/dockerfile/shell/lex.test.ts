@@ -1,15 +1,16 @@
 /**
  * BuildKit conformance for the shell lexer: envVarTest / wordsTest data files and the transcribed
- * lex_test.go cases, read from /work/shared/testdata (never copied).
+ * lex_test.go cases, read from shared/testdata (never copied).
  */
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${...} here is shell syntax, not a template
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { hasCode } from '../../../errors/errors.ts';
+import { sharedTestdata } from '../../../testing/shared-testdata.ts';
 import { convertShellPatternToRegex, envFromList, reversePattern, reverseString, ShellLex } from './lex.ts';
 
-const DATA = process.env.KILN_TESTDATA ?? '/work/shared/testdata';
+const DATA = sharedTestdata();
 
 interface Case {
   name: string;

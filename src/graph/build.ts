@@ -171,9 +171,10 @@ function mountOf(m: MountSpec, inputs: Inputs): Mount {
 export function exec(rootfs: Vertex | null, opts: ExecOptions, meta?: VertexMeta): Vertex {
   const inputs = new Inputs();
   const root = inputs.index(rootfs);
-  const mounts = (opts.mounts ?? [])
-    .map((m) => mountOf(m, inputs))
-    .sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
+  // Sort before numbering inputs, so that the order mounts were listed in changes nothing.
+  const mounts = [...(opts.mounts ?? [])]
+    .sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0))
+    .map((m) => mountOf(m, inputs));
   const op: ExecOp = {
     type: 'exec',
     rootfs: root,

@@ -68,6 +68,12 @@ describe('vertex digests', () => {
     const x = exec(base, { args: ['true'], platform: linux, mounts: [m1, m2] });
     const y = exec(base, { args: ['true'], platform: linux, mounts: [m2, m1] });
     assert.equal(x.digest, y.digest);
+    const other = localSource('other');
+    const m3 = { type: 'bind' as const, target: '/other', source: other };
+    assert.equal(
+      exec(base, { args: ['true'], platform: linux, mounts: [m2, m3] }).digest,
+      exec(base, { args: ['true'], platform: linux, mounts: [m3, m2] }).digest,
+    );
     const z = exec(base, { args: ['true'], platform: linux, mounts: [{ ...m1, sharing: 'locked' }, m2] });
     assert.notEqual(x.digest, z.digest);
   });

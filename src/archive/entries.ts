@@ -194,9 +194,16 @@ export async function diffOverlayUpper(
       entries.push(whiteoutEntry(dir, name));
       return false;
     }
-    const e = entryFromStat(rel, abs, st, xattrs.get(rel));
+    const x = xattrs.get(rel);
+    if (x?.['trusted.overlay.metacopy'] || x?.['trusted.overlay.redirect']) {
+      // The upper object's data or identity lives in a lower layer: a tar of upper would lose it.
+      throw new KilnError('LAYER_OVERLAY_UNSUPPORTED', `${abs} uses overlayfs metacopy/redirect_dir`, {
+        hint: "mount the overlay with metacopy=off,redirect_dir=off (as kiln's snapshotter does)",
+      });
+    }
+    const e = entryFromStat(rel, abs, st, x);
     if (e) entries.push(e);
-    if (st.isDirectory() && isOpaque(xattrs.get(rel))) entries.push(opaqueEntry(rel));
+    if (st.isDirectory() && isOpaque(x)) entries.push(opaqueEntry(rel));
     return true;
   });
   return finalizeEntries(entries, options);

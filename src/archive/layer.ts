@@ -67,7 +67,12 @@ async function writeEntries(w: TarWriter, entries: Iterable<LayerEntry>): Promis
       await w.add(h, e.data);
     } else if (e.source) {
       if (h.size < SMALL_FILE) {
-        const data = fs.readFileSync(e.source);
+        let data: Buffer;
+        try {
+          data = fs.readFileSync(e.source);
+        } catch (cause) {
+          throw changedWhileReading(e.source, h.size, -1, cause);
+        }
         if (data.length !== h.size) throw changedWhileReading(e.source, h.size, data.length);
         await w.add(h, data);
       } else {
@@ -87,14 +92,12 @@ async function writeEntries(w: TarWriter, entries: Iterable<LayerEntry>): Promis
   await w.finish();
 }
 
-function changedWhileReading(file: string, expected: number, got: number): KilnError {
-  return new KilnError(
-    'LAYER_SOURCE_CHANGED',
-    `${file} changed while the layer was written (${expected} → ${got} bytes)`,
-    {
-      hint: 'nothing may write to a snapshot while its layer is being created',
-    },
-  );
+function changedWhileReading(file: string, expected: number, got: number, cause?: unknown): KilnError {
+  const what = got < 0 ? 'could not be read' : `changed size (${expected} → ${got} bytes)`;
+  return new KilnError('LAYER_SOURCE_CHANGED', `${file} ${what} while the layer was written`, {
+    hint: 'nothing may write to a snapshot while its layer is being created',
+    cause,
+  });
 }
 
 /**

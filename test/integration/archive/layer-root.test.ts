@@ -188,4 +188,12 @@ describe('layers as root', () => {
       sh('umount', [view]);
     }
   });
+
+  it('refuses overlay upper dirs whose data lives elsewhere (metacopy, redirect_dir)', async () => {
+    const upper = path.join(tmp, 'metacopy-upper');
+    fs.mkdirSync(upper);
+    fs.writeFileSync(path.join(upper, 'chowned'), '');
+    sh('setfattr', ['-n', 'trusted.overlay.metacopy', '-v', '', path.join(upper, 'chowned')]);
+    await assert.rejects(diffOverlayUpper(upper), { code: 'LAYER_OVERLAY_UNSUPPORTED' });
+  });
 });

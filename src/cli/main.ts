@@ -18,7 +18,7 @@ const program = new Command('kiln')
   .showHelpAfterError()
   .enablePositionalOptions();
 
-registerAll(program);
+await registerAll(program, process.argv.slice(2));
 
 try {
   await program.parseAsync(process.argv);

@@ -1,39 +1,46 @@
 /**
- * The list of CLI commands. Each command module exports `register(program)`; add one import and
- * one call here per module (edit this file in place, never rewrite it whole).
+ * The CLI's commands, loaded on demand: each module exports `register(program)`, and only the
+ * module of the command being run is imported (with its part of the library), so `kiln images`
+ * does not pay for loading the build engine. Help without a command loads them all.
  */
 import type { Command } from 'commander';
-import { register as registerBuild } from './build.ts';
-import { register as registerDu } from './du.ts';
-import { register as registerFsck } from './fsck.ts';
-import { register as registerImage } from './image.ts';
-import { register as registerImages } from './images.ts';
-import { register as registerPrune } from './prune.ts';
-import { register as registerRmi } from './rmi.ts';
-import { register as registerTag } from './tag.ts';
-import { register as registerDebugDockerfile } from './debug-dockerfile.ts';
-import { register as registerDebugGraph } from './debug-graph.ts';
-import { register as registerLogin } from './login.ts';
-import { register as registerLogout } from './logout.ts';
-import { register as registerManifest } from './manifest.ts';
-import { register as registerPull } from './pull.ts';
-import { register as registerPush } from './push.ts';
 
-export function registerAll(program: Command): void {
-  registerBuild(program);
-  registerImages(program);
-  registerImage(program);
-  registerTag(program);
-  registerRmi(program);
-  registerPrune(program);
-  registerDu(program);
-  registerFsck(program);
-  registerDebugDockerfile(program);
-  registerDebugGraph(program);
-  registerPull(program);
-  registerPush(program);
-  registerLogin(program);
-  registerLogout(program);
-  registerManifest(program);
-  void program;
+type Loader = () => Promise<{ register(program: Command): void }>;
+
+/** Command name (and aliases) → the modules that register it. */
+const COMMANDS: Record<string, Loader[]> = {
+  build: [() => import('./build.ts')],
+  images: [() => import('./images.ts')],
+  image: [() => import('./image.ts')],
+  tag: [() => import('./tag.ts')],
+  rmi: [() => import('./rmi.ts')],
+  prune: [() => import('./prune.ts')],
+  du: [() => import('./du.ts')],
+  fsck: [() => import('./fsck.ts')],
+  debug: [() => import('./debug-dockerfile.ts'), () => import('./debug-graph.ts')],
+  pull: [() => import('./pull.ts')],
+  push: [() => import('./push.ts')],
+  login: [() => import('./login.ts')],
+  logout: [() => import('./logout.ts')],
+  manifest: [() => import('./manifest.ts')],
+};
+const ALIASES: Record<string, string> = { b: 'build' };
+
+/** Global options that take a value, so the command word can be found after them. */
+const VALUE_OPTIONS = new Set(['--root']);
+
+export function commandWord(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (VALUE_OPTIONS.has(a)) i++;
+    else if (!a.startsWith('-')) return ALIASES[a] ?? a;
+  }
+  return undefined;
+}
+
+/** Register the command `argv` names, or every command when it names none we know. */
+export async function registerAll(program: Command, argv: readonly string[] = []): Promise<void> {
+  const word = commandWord(argv);
+  const loaders = word && COMMANDS[word] ? COMMANDS[word] : Object.values(COMMANDS).flat();
+  for (const mod of await Promise.all(loaders.map((load) => load()))) mod.register(program);
 }

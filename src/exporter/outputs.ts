@@ -8,14 +8,14 @@ import { randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { OutputSpec } from '../build/options.ts';
 import type { BlobProvider } from '../content/content.ts';
 import { KilnError } from '../errors/errors.ts';
 import { copyImage } from '../image/copy.ts';
 import type { ImageStore } from '../image/image.ts';
-import { OciLayoutSink } from '../layout/layout.ts';
+import { OciLayoutSink, readLayoutIndex } from '../layout/layout.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { normalizePlatform, type Platform } from '../oci/platform.ts';
 import { normalizeReference } from '../reference/reference.ts';
@@ -65,6 +65,13 @@ async function writeFileAtomic(dest: string, data: Readable, stdout: NodeJS.Writ
   }
 }
 
+async function addUnnamedRoot(dir: string, root: Descriptor): Promise<void> {
+  const index = await readLayoutIndex(dir);
+  if (index.manifests.some((m) => m.digest === root.digest && !m.annotations)) return;
+  index.manifests.push({ mediaType: root.mediaType, digest: root.digest, size: root.size });
+  await writeFileAtomic(join(dir, 'index.json'), Readable.from([JSON.stringify(index)]), process.stdout);
+}
+
 function platformDir(p: Platform): string {
   const n = normalizePlatform(p);
   return [n.os, n.architecture, n.variant].filter(Boolean).join('_');
@@ -111,6 +118,10 @@ export async function writeOutput(
       if (spec.type === 'oci' && !spec.tar) {
         const sink = new OciLayoutSink(spec.dest!);
         await copyImage({ root: target.root, blobs: deps.content }, sink, { tag: names[0] });
+        for (const n of names.slice(1)) await sink.addToIndex(target.root, n);
+        // An unnamed result still needs its index.json entry (as in the tar form), or the layout
+        // holds blobs no tool can find.
+        if (names.length === 0) await addUnnamedRoot(spec.dest!, target.root);
         return { type: spec.type, names, dest: spec.dest };
       }
       const images = names.length

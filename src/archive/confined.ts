@@ -6,7 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { isErrno, KilnError } from '../errors/errors.ts';
+import { KilnError } from '../errors/errors.ts';
 
 const MAX_SYMLINKS = 40; // Linux's own limit
 
@@ -69,11 +69,8 @@ export class ConfinedRoot {
         continue;
       }
       const p = this.host([...cur, c]);
-      let st: fs.Stats;
-      try {
-        st = fs.lstatSync(p);
-      } catch (err) {
-        if (!isErrno(err, 'ENOENT')) throw err;
+      const st = fs.lstatSync(p, { throwIfNoEntry: false });
+      if (!st) {
         if (!create) return undefined;
         fs.mkdirSync(p, 0o755);
         cur.push(c);
@@ -105,12 +102,8 @@ export class ConfinedRoot {
 
   /** lstat of a host path, undefined when absent. */
   lstat(hostPath: string): fs.Stats | undefined {
-    try {
-      return fs.lstatSync(hostPath);
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return undefined;
-      throw err;
-    }
+    // No exception for ENOENT: building an Error per new file was a third of apply's CPU time.
+    return fs.lstatSync(hostPath, { throwIfNoEntry: false });
   }
 
   /** Remove whatever is at a host path (never following a symlink), invalidating as needed. */

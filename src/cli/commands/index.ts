@@ -10,6 +10,7 @@ type Loader = () => Promise<{ register(program: Command): void }>;
 /** Command name (and aliases) → the modules that register it. */
 const COMMANDS: Record<string, Loader[]> = {
   build: [() => import('./build.ts')],
+  builder: [() => import('./builder.ts')],
   images: [() => import('./images.ts')],
   image: [() => import('./image.ts')],
   tag: [() => import('./tag.ts')],

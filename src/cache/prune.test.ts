@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { openSnapshotter } from '../snapshot/open.ts';
+import { BuildCache } from './build-cache.ts';
+import { pruneBuildCache } from './prune.ts';
+
+describe('builder prune', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kiln-prune-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('removes snapshots no kept result reaches, leaves kept chains, and honours the grace period', async () => {
+    const sn = await openSnapshotter(join(dir, 'sn'), 'native');
+    const cache = new BuildCache(join(dir, 'cache.db'));
+    for (const [key, parent] of [
+      ['base', undefined],
+      ['kept', 'base'],
+      ['stale', 'base'],
+      ['stale-child', 'stale'],
+    ] as const) {
+      await sn.prepare(`a-${key}`, parent);
+      await sn.commit(key, `a-${key}`);
+    }
+    cache.putResult('k1', { kind: 'fs', layers: [{ snapshot: 'base' }, { snapshot: 'kept' }] });
+    cache.putResult('k2', {
+      kind: 'fs',
+      layers: [{ snapshot: 'base' }, { snapshot: 'stale' }, { snapshot: 'stale-child' }],
+    });
+    // Make k2 look unused for three days.
+    const later = Date.now() + 72 * 3600_000;
+    cache.getResult('k1');
+    const young = await pruneBuildCache(cache, sn, { now: Date.now() });
+    assert.equal(young.snapshotsRemoved, 0, 'everything is referenced or young');
+    const r = await pruneBuildCache(cache, sn, { now: later, unusedForMs: 48 * 3600_000 + 1 });
+    assert.equal(r.resultsRemoved, 2, 'both results are older than the cut-off at that time');
+    const keys = (await sn.list()).map((s) => s.key).sort();
+    assert.deepEqual(keys, [], 'with no results left, every old snapshot goes, children first');
+    cache.close();
+  });
+
+  it('keeps what remaining results reach, including parents', async () => {
+    const sn = await openSnapshotter(join(dir, 'sn2'), 'native');
+    const cache = new BuildCache(join(dir, 'cache2.db'));
+    for (const [key, parent] of [
+      ['base', undefined],
+      ['kept', 'base'],
+      ['stale', 'base'],
+    ] as const) {
+      await sn.prepare(`a-${key}`, parent);
+      await sn.commit(key, `a-${key}`);
+    }
+    cache.putResult('k1', { kind: 'fs', layers: [{ snapshot: 'kept' }] });
+    const r = await pruneBuildCache(cache, sn, { graceMs: 0, now: Date.now() + 1000 });
+    assert.equal(r.snapshotsRemoved, 1);
+    assert.deepEqual((await sn.list()).map((s) => s.key).sort(), ['base', 'kept']);
+    const all = await pruneBuildCache(cache, sn, { all: true, graceMs: 0, now: Date.now() + 1000 });
+    assert.equal(all.resultsRemoved, 1);
+    assert.deepEqual(await sn.list(), []);
+    cache.close();
+  });
+});

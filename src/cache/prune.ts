@@ -1,0 +1,76 @@
+/**
+ * Pruning the build cache (`kiln builder prune`): forget instruction-cache results (all, or
+ * those unused for a while), then remove the committed snapshots no remaining result reaches.
+ * Snapshots younger than a grace period are kept, so a build running right now, whose fresh
+ * snapshots are not in the cache yet, never loses them.
+ */
+import type { Snapshotter } from '../snapshot/snapshotter.ts';
+import type { BuildState } from '../worker/state.ts';
+import type { BuildCache } from './build-cache.ts';
+
+export interface BuildCachePruneOptions {
+  /** Forget every result, not only those unused for `unusedForMs`. */
+  all?: boolean;
+  /** Default 48 hours. */
+  unusedForMs?: number;
+  /** Default 10 minutes. */
+  graceMs?: number;
+  now?: number;
+}
+
+export interface BuildCachePruneResult {
+  resultsRemoved: number;
+  snapshotsRemoved: number;
+  bytesFreed: number;
+}
+
+export async function pruneBuildCache(
+  cache: BuildCache,
+  sn: Snapshotter,
+  opts: BuildCachePruneOptions = {},
+): Promise<BuildCachePruneResult> {
+  const now = opts.now ?? Date.now();
+  const unusedFor = opts.unusedForMs ?? 48 * 3600_000;
+  const grace = opts.graceMs ?? 10 * 60_000;
+  let resultsRemoved = 0;
+  const keep = new Set<string>();
+  for (const r of cache.allResults<BuildState>()) {
+    if (opts.all || now - r.used > unusedFor) {
+      cache.deleteResult(r.key);
+      resultsRemoved++;
+    } else if (r.value.kind === 'fs') {
+      for (const l of r.value.layers) keep.add(l.snapshot);
+    }
+  }
+  const all = await sn.list();
+  const byKey = new Map(all.map((s) => [s.key, s]));
+  // Parents of kept snapshots are kept too.
+  for (const k of [...keep]) {
+    let p = byKey.get(k)?.parent;
+    while (p && !keep.has(p)) {
+      keep.add(p);
+      p = byKey.get(p)?.parent;
+    }
+  }
+  let snapshotsRemoved = 0;
+  let bytesFreed = 0;
+  // Remove unreferenced leaves, then look again: a chain goes from its tip down.
+  for (let snapshots = all; ; snapshots = await sn.list()) {
+    const parents = new Set(snapshots.map((s) => s.parent));
+    const leaves = snapshots.filter(
+      (s) =>
+        s.kind === 'committed' &&
+        !keep.has(s.key) &&
+        !parents.has(s.key) &&
+        now - Date.parse(s.created) > grace,
+    );
+    if (leaves.length === 0) break;
+    for (const s of leaves) {
+      bytesFreed += (await sn.usage(s.key).catch(() => ({ size: 0 }))).size;
+      await sn.remove(s.key);
+      cache.deleteLayers(s.key);
+      snapshotsRemoved++;
+    }
+  }
+  return { resultsRemoved, snapshotsRemoved, bytesFreed };
+}

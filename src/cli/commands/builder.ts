@@ -1,0 +1,35 @@
+/** `kiln builder prune`: forget build-cache results and remove the snapshots nothing needs. */
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { BuildCache } from '../../cache/build-cache.ts';
+import { pruneBuildCache } from '../../cache/prune.ts';
+import { openSnapshotter } from '../../snapshot/open.ts';
+import { humanSize, withStore } from './images.ts';
+
+export function register(program: Command): void {
+  const builder = program.command('builder').description('Manage the build cache');
+  builder
+    .command('prune')
+    .description(
+      'Remove build cache: results unused for 48 hours (all with --all) and unreferenced snapshots',
+    )
+    .option('-a, --all', 'remove all build cache, not only results unused for 48 hours')
+    .option('--keep-duration <hours>', 'keep results used within this many hours', '48')
+    .action(async (o: { all?: boolean; keepDuration: string }, cmd: Command) => {
+      const r = await withStore(cmd, async (store) => {
+        const cache = new BuildCache(join(store.root, 'buildcache.db'));
+        try {
+          const sn = await openSnapshotter(join(store.root, 'snapshots'));
+          return await pruneBuildCache(cache, sn, {
+            all: o.all,
+            unusedForMs: Number.parseFloat(o.keepDuration) * 3600_000,
+          });
+        } finally {
+          cache.close();
+        }
+      });
+      process.stdout.write(
+        `removed ${r.resultsRemoved} cache results and ${r.snapshotsRemoved} snapshots; reclaimed ${humanSize(r.bytesFreed)}\n`,
+      );
+    });
+}

@@ -190,4 +190,16 @@ describe('layers', () => {
   it('fails with a stable code when a source directory is missing', async () => {
     await assert.rejects(directoryEntries(path.join(tmp, 'nope')), { code: 'LAYER_SOURCE_MISSING' });
   });
+
+  it('settles info with LAYER_ABORTED when the consumer abandons the stream', async () => {
+    const dir = path.join(tmp, 'abandon');
+    makeTree(dir);
+    const l = createLayer(await directoryEntries(dir));
+    await new Promise((resolve) => l.stream.once('readable', resolve));
+    l.stream.destroy(); // no error, just gone
+    await assert.rejects(l.info, { code: 'LAYER_ABORTED' });
+    const m = createLayer(await directoryEntries(dir));
+    for await (const _ of m.stream) break; // the iterator destroys the stream with an AbortError
+    await assert.rejects(m.info);
+  });
 });

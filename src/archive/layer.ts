@@ -132,6 +132,14 @@ export function createLayer(entries: LayerEntry[], options: CreateLayerOptions =
         mediaType: layerMediaType(compression, true),
       }),
     );
+    // Destroyed by its consumer without an error: settle anyway (a no-op after 'end').
+    out.on('close', () =>
+      reject(
+        new KilnError('LAYER_ABORTED', 'the layer stream was closed before it was read to the end', {
+          cause: out.errored ?? undefined,
+        }),
+      ),
+    );
   });
   info.catch(() => {}); // the caller sees the error through `info` or the stream
   writeEntries(writer, list).catch((err) => {

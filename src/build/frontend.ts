@@ -34,6 +34,7 @@ export function convertForPlatform(
     labels: opts.labels,
     resolver: resolverFor(images),
     contextName: 'context',
+    namedContexts: opts.buildContexts,
     dockerignore: input.dockerignore,
     multiPlatform,
     noCache: opts.noCache ? true : opts.noCacheFilter.length ? opts.noCacheFilter : false,

@@ -89,7 +89,10 @@ export async function loadBuildInput(opts: BuildOptions, stdin: NodeJS.ReadableS
       opts.dockerfile && opts.dockerfile !== '-' ? dockerfilePath : undefined,
     );
     const contexts: Record<string, string> = { context: contextDir };
-    for (const [name, dir] of Object.entries(opts.buildContexts)) contexts[name] = resolve(dir);
+    for (const [name, value] of Object.entries(opts.buildContexts)) {
+      // docker-image:// contexts are images the frontend resolves; the rest are directories.
+      if (!value.includes('://')) contexts[name] = resolve(value);
+    }
     return { contextDir, dockerfilePath, dockerfileText, dockerignore: ignore.patterns, contexts, cleanup };
   } catch (err) {
     await cleanup();

@@ -114,7 +114,7 @@ export function makeRunners(d: RunnerDeps): OpRunners {
         includePatterns: [],
       } satisfies DirState;
     },
-    exec: (op, inputs, ctx) => runExec(execDeps, op, inputs, ctx),
+    exec: (op, inputs, ctx, extraEnv) => runExec(execDeps, op, inputs, ctx, extraEnv),
     file: (op, inputs, ctx) => runFileOp(sn, op, inputs, ctx),
     merge: (inputs, ctx) => mergeStates(d.store, sn, inputs, ctx),
     async dirChecksum(dir, paths, copy) {

@@ -20,6 +20,8 @@ export interface OpRunners {
     op: Extract<Op, { type: 'exec' }>,
     inputs: BuildState[],
     ctx: import('../solver/solver.ts').JobContext,
+    /** Proxy variables (HTTP_PROXY, …): in the process env, but not in the cache key. */
+    extraEnv?: Record<string, string>,
   ): Promise<BuildState>;
   file(op: FileOp, inputs: BuildState[], ctx: import('../solver/solver.ts').JobContext): Promise<BuildState>;
   merge(inputs: BuildState[], ctx: import('../solver/solver.ts').JobContext): Promise<BuildState>;
@@ -68,7 +70,7 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
             if (op.kind === 'http') return runners.http(op, ctx);
             return runners.git(op, ctx);
           case 'exec':
-            return runners.exec(op, ins, ctx);
+            return runners.exec(op, ins, ctx, v.meta.proxyEnv);
           case 'file':
             return runners.file(op, ins, ctx);
           case 'merge':

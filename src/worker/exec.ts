@@ -47,6 +47,7 @@ export async function runExec(
   op: ExecOp,
   inputs: BuildState[],
   ctx: JobContext,
+  extraEnv: Record<string, string> = {},
 ): Promise<FsState> {
   const sn = deps.snapshotter;
   const rootfs = asFs(op.rootfs === null ? undefined : inputs[op.rootfs], 'the RUN root filesystem');
@@ -66,6 +67,8 @@ export async function runExec(
     await withStatePaths(sn, bindStates, async (bindDirs) => {
       const specs: RunMountSpec[] = [];
       const env = [...op.env];
+      for (const [k, v] of Object.entries(extraEnv))
+        if (!env.some((e) => e.startsWith(`${k}=`))) env.push(`${k}=${v}`);
       const scratchDirs: string[] = [];
       for (const [i, m] of binds.entries()) {
         let source = underRoot(bindDirs[i], m.selector);

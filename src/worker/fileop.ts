@@ -67,6 +67,7 @@ export async function runFileOp(
                 srcExcludePatterns: src.kind === 'dir' ? src.excludePatterns : undefined,
                 parents: a.parents,
                 unpack: a.unpack,
+                mtime: a.createdTime === undefined ? undefined : new Date(a.createdTime * 1000),
                 // File capabilities and other xattrs travel with the files, as in BuildKit.
                 xattrs: true,
               });
@@ -75,6 +76,7 @@ export async function runFileOp(
                 mode: a.mode,
                 makeParents: a.makeParents,
                 chown: a.chown,
+                mtime: a.createdTime === undefined ? undefined : new Date(a.createdTime * 1000),
               });
             } else if (a.action === 'mkfile') {
               mkfile(destRoot, absolute(op.cwd, a.path), a.data, { mode: a.mode, chown: a.chown });

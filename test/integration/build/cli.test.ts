@@ -1,0 +1,203 @@
+/**
+ * `kiln build` through bin/kiln: exit codes, what it prints on success and on failure (the step,
+ * file:line with the offending line, a hint), contexts and Dockerfiles from stdin, and the image
+ * commands that show the result.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { sharedRegistry } from '../../../src/testing/registry.ts';
+import { kiln, makeContext, openSuite, type Suite, scratch } from './helpers.ts';
+
+let suite: Suite;
+before(async () => {
+  suite = await openSuite('cli');
+});
+after(() => suite.close());
+
+const ID = /^sha256:[0-9a-f]{64}\n$/;
+
+describe('kiln build succeeds', () => {
+  let ctx: string;
+  let id: string;
+  before(async () => {
+    ctx = await makeContext(suite, {
+      Dockerfile:
+        'FROM busybox\nARG WHO=nobody\nRUN echo "hello $WHO" > /greeting\nCMD ["cat", "/greeting"]\n',
+    });
+  });
+
+  it('prints the image ID on stdout and exits 0', () => {
+    const r = kiln(suite, [
+      'build',
+      '--progress',
+      'plain',
+      '-t',
+      'spec/cli:1',
+      '--build-arg',
+      'WHO=cli',
+      '--label',
+      'from=cli',
+      ctx,
+    ]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, ID);
+    id = r.out.trim();
+    assert.match(r.err, /RUN echo "hello cli" > \/greeting/);
+    assert.match(r.err, /DONE/);
+  });
+
+  it('kiln images lists the tag with the ID, and image inspect shows the config', () => {
+    const table = kiln(suite, ['images']);
+    assert.equal(table.code, 0, table.err);
+    assert.match(table.out, new RegExp(`spec/cli\\s+1\\s+${id.slice(7, 19)}`));
+    const inspect = kiln(suite, ['image', 'inspect', 'spec/cli:1']);
+    assert.equal(inspect.code, 0, inspect.err);
+    const [info] = JSON.parse(inspect.out);
+    assert.equal(info.Id, id);
+    assert.deepEqual(info.Config.Cmd, ['cat', '/greeting']);
+    assert.equal(info.Config.Labels.from, 'cli');
+  });
+
+  it('a rebuild reports every step CACHED and prints the same ID; -q prints only the ID', () => {
+    const r = kiln(suite, [
+      'build',
+      '--progress',
+      'plain',
+      '--build-arg',
+      'WHO=cli',
+      '--label',
+      'from=cli',
+      ctx,
+    ]);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(r.out.trim(), id);
+    assert.match(r.err, /CACHED/);
+    assert.doesNotMatch(r.err, /DONE/);
+    const q = kiln(suite, ['build', '-q', '--build-arg', 'WHO=cli', '--label', 'from=cli', ctx]);
+    assert.equal(q.code, 0, q.err);
+    assert.equal(q.out, `${id}\n`);
+    assert.equal(q.err, '');
+  });
+
+  it('--iidfile and --metadata-file record the result', async () => {
+    const dir = await scratch(suite, 'meta');
+    const r = kiln(suite, [
+      'build',
+      '-q',
+      '--build-arg',
+      'WHO=cli',
+      '--label',
+      'from=cli',
+      '--iidfile',
+      join(dir, 'iid'),
+      '--metadata-file',
+      join(dir, 'meta.json'),
+      ctx,
+    ]);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(readFileSync(join(dir, 'iid'), 'utf8'), id);
+    const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8'));
+    assert.equal(meta['containerimage.config.digest'], id);
+  });
+});
+
+describe('kiln build inputs from stdin', () => {
+  it('`kiln build -` reads the context (with its Dockerfile) as a tar from stdin', async () => {
+    const ctx = await makeContext(suite, {
+      Dockerfile: 'FROM busybox\nCOPY msg.txt /msg.txt\nRUN cat /msg.txt > /copied\n',
+      'msg.txt': 'via stdin tar\n',
+    });
+    const tar = execFileSync('tar', ['-cf', '-', '-C', ctx, '.']);
+    const out = await scratch(suite, 'stdin-ctx');
+    const r = kiln(suite, ['build', '-q', '-o', `type=local,dest=${out}`, '-'], { input: tar });
+    assert.equal(r.code, 0, r.err);
+    assert.equal(readFileSync(join(out, 'copied'), 'utf8'), 'via stdin tar\n');
+  });
+
+  it('`-f -` reads the Dockerfile from stdin with a directory context', async () => {
+    const ctx = await makeContext(suite, { 'data.txt': 'context file\n' });
+    const out = await scratch(suite, 'stdin-df');
+    const r = kiln(suite, ['build', '-q', '-f', '-', '-o', `type=local,dest=${out}`, ctx], {
+      input: 'FROM busybox\nCOPY data.txt /data.txt\n',
+    });
+    assert.equal(r.code, 0, r.err);
+    assert.equal(readFileSync(join(out, 'data.txt'), 'utf8'), 'context file\n');
+  });
+
+  it('`-f` with a Dockerfile outside the context', async () => {
+    const ctx = await makeContext(suite, { 'x.txt': 'x\n' });
+    const dfDir = await makeContext(suite, { 'Custom.Dockerfile': 'FROM busybox\nCOPY x.txt /x.txt\n' });
+    const out = await scratch(suite, 'custom-df');
+    const r = kiln(suite, ['build', '-q', '-f', join(dfDir, 'Custom.Dockerfile'), '-o', out, ctx]);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(readFileSync(join(out, 'x.txt'), 'utf8'), 'x\n');
+  });
+});
+
+describe('kiln build fails clearly', () => {
+  it('a failing RUN: non-zero exit, the step, the exit code, file:line with the line, a hint', async () => {
+    const ctx = await makeContext(suite, {
+      Dockerfile: 'FROM busybox\nRUN true\nRUN echo boom >&2; exit 3\n',
+    });
+    const r = kiln(suite, ['build', '--progress', 'plain', ctx]);
+    assert.notEqual(r.code, 0);
+    assert.equal(r.out, '');
+    assert.match(r.err, /\[3\/3\] RUN echo boom >&2; exit 3/);
+    assert.match(r.err, /boom/);
+    assert.match(r.err, /exited with code 3/);
+    assert.ok(r.err.includes(`${join(ctx, 'Dockerfile')}:3:`), r.err);
+    assert.match(r.err, /\n\s+3 \| RUN echo boom >&2; exit 3\n/);
+    assert.match(r.err, /\nhint: /);
+  });
+
+  it('a missing COPY source names the file, the line and a hint', async () => {
+    const ctx = await makeContext(suite, { Dockerfile: 'FROM busybox\nCOPY missing.txt /m\n' });
+    const r = kiln(suite, ['build', '--progress', 'plain', ctx]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.err, /missing\.txt: not found/);
+    assert.ok(r.err.includes(`${join(ctx, 'Dockerfile')}:2:`), r.err);
+    assert.match(r.err, /hint: .*context/);
+  });
+
+  it('a syntax error shows file:line and the offending line before anything runs', async () => {
+    const ctx = await makeContext(suite, { Dockerfile: 'FROM busybox\nRUN echo fine\nFORM busybox\n' });
+    const r = kiln(suite, ['build', '--progress', 'plain', ctx]);
+    assert.notEqual(r.code, 0);
+    assert.ok(r.err.includes(`${join(ctx, 'Dockerfile')}:3:`), r.err);
+    assert.match(r.err, /unknown instruction: FORM/);
+    assert.match(r.err, /did you mean FROM/);
+    assert.match(r.err, /\n\s+3 \| FORM busybox\n/);
+    assert.doesNotMatch(r.err, /echo fine/, 'nothing ran');
+  });
+
+  it('an unknown flag value is refused before building', async () => {
+    const ctx = await makeContext(suite, { Dockerfile: 'FROM busybox\n' });
+    const r = kiln(suite, ['build', '--network', 'bogus', ctx]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.err, /unknown --network "bogus"/);
+  });
+
+  it('a base image that does not exist fails naming it', async () => {
+    const ctx = await makeContext(suite, { Dockerfile: 'FROM 127.0.0.1:1/nothing/here:latest\n' });
+    const r = kiln(suite, ['build', ctx]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.err, /127\.0\.0\.1:1\/nothing\/here/);
+  });
+});
+
+describe('kiln build --push', () => {
+  it('pushes to a registry that skopeo then reads', async () => {
+    const reg = await sharedRegistry();
+    const ctx = await makeContext(suite, { Dockerfile: 'FROM busybox\nRUN echo pushed > /p\n' });
+    const name = `${reg.host}/kiln-spec/cli-push:latest`;
+    const r = kiln(suite, ['build', '-q', '--push', '-t', name, ctx]);
+    assert.equal(r.code, 0, r.err);
+    const info = JSON.parse(
+      execFileSync('skopeo', ['inspect', '--tls-verify=false', `docker://${name}`], { encoding: 'utf8' }),
+    );
+    assert.equal(info.Layers.length, 2);
+  });
+});

@@ -120,6 +120,11 @@ export function register(program: Command): void {
         });
       }
       const tags = o.tag as string[];
+      const buildArgs = keyValues(o.buildArg as string[], '--build-arg', true);
+      // buildx passes SOURCE_DATE_EPOCH from the environment as a build arg.
+      if (process.env.SOURCE_DATE_EPOCH && buildArgs.SOURCE_DATE_EPOCH === undefined) {
+        buildArgs.SOURCE_DATE_EPOCH = process.env.SOURCE_DATE_EPOCH;
+      }
       const renderer = createRenderer(mode, process.stderr);
       const ac = new AbortController();
       const onSignal = () => ac.abort();
@@ -129,7 +134,7 @@ export function register(program: Command): void {
         context,
         dockerfile: o.file as string | undefined,
         tags,
-        buildArgs: keyValues(o.buildArg as string[], '--build-arg', true),
+        buildArgs,
         labels: keyValues(o.label as string[], '--label'),
         buildContexts: keyValues(o.buildContext as string[], '--build-context'),
         target: o.target as string | undefined,

@@ -149,8 +149,8 @@ export function register(program: Command): void {
         parallelism: Number.parseInt(o.parallelism as string, 10) || 4,
         progress: renderer.sink,
         signal: ac.signal,
-        sourceDateEpoch: process.env.SOURCE_DATE_EPOCH
-          ? Number.parseInt(process.env.SOURCE_DATE_EPOCH, 10)
+        sourceDateEpoch: buildArgs.SOURCE_DATE_EPOCH
+          ? Number.parseInt(buildArgs.SOURCE_DATE_EPOCH, 10)
           : undefined,
       };
       try {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { hasCode } from '../../../errors/errors.ts';
+import { sharedTestdata } from '../../../testing/shared-testdata.ts';
 import { parsePort, parsePorts } from './expose.ts';
 
 interface Case {
@@ -14,7 +15,7 @@ interface Case {
 }
 
 const cases: Case[] = JSON.parse(
-  readFileSync(new URL('./testdata/dockerfile2llb_convert_expose_test.json', import.meta.url), 'utf8'),
+  readFileSync(sharedTestdata('buildkit-go-tests', 'dockerfile2llb_convert_expose_test.json'), 'utf8'),
 );
 
 describe('EXPOSE port specs (BuildKit convert_expose_test)', () => {

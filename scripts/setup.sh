@@ -38,8 +38,10 @@ if [ -d /proc/sys/fs/binfmt_misc ] && [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch
 fi
 
 cd "$here"
+# `npm install` (not `npm ci`): this npm writes lock files without other platforms' optional
+# packages, which `npm ci` then rejects; install still follows the lock's versions.
 if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-fund --no-audit --loglevel=error >/dev/null
+  npm install --no-fund --no-audit --loglevel=error >/dev/null
 fi
 node_major=$(node_modules/.bin/node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" = 24 ] || { echo "setup: expected Node 24 in node_modules, got $node_major" >&2; exit 1; }

@@ -12,6 +12,7 @@
  * --candidate        the builder judged (default kiln); buildah exercises the judge on a real third
  *                    builder, and its differences from BuildKit are real ones; buildkit (with
  *                    --no-docker) checks that the golden summaries are reproducible
+ * --verbose          also print notes (both layer digests where they differ)
  * --keep             keep the scratch dir (contexts, archives, kiln root) and print its path
  */
 import { rmSync, writeFileSync } from 'node:fs';
@@ -43,6 +44,7 @@ const { values } = parseArgs({
     'update-expected': { type: 'boolean', default: false },
     'no-docker': { type: 'boolean', default: false },
     candidate: { type: 'string', default: 'kiln' },
+    verbose: { type: 'boolean', default: false },
   },
 });
 
@@ -98,7 +100,8 @@ for (const c of cases) {
     }
   } catch (err) {
     const lines = (err as Error).message.split('\n').filter((l) => l.trim() !== '');
-    const msg = [lines[0], ...lines.slice(1).slice(-2)].join(' | ');
+    const telling = lines.slice(1).filter((l) => /error|hint|failed to/i.test(l));
+    const msg = [lines[0], ...(telling.length ? telling.slice(-3) : lines.slice(1).slice(-2))].join(' | ');
     results.push({ name: c.name, verdict: 'error', differences: [], notes: [], error: msg });
   }
   process.stderr.write(
@@ -107,7 +110,11 @@ for (const c of cases) {
 }
 
 console.log(formatTable(results));
-for (const r of results) for (const n of r.notes) console.log(`note ${r.name}: ${n}`);
+// Layer digests differ whenever mtimes do; list them only on request.
+const noted = results.filter((r) => r.notes.length > 0);
+if (values.verbose) for (const r of noted) for (const n of r.notes) console.log(`note ${r.name}: ${n}`);
+else if (noted.length)
+  console.log(`notes: layer digests differ in ${noted.length} case(s) (mtimes); --verbose lists them`);
 const bad = results.filter((r) => r.verdict === 'differs' || r.verdict === 'error').length;
 console.log(`${results.length - bad} passed, ${bad} failed`);
 if (values.keep) console.log(`kept scratch dir: ${ws.scratch}`);

@@ -4,7 +4,16 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type Built, buildDockerfile, exists, openSuite, read, type Suite, stat } from './helpers.ts';
+import {
+  type Built,
+  buildDockerfile,
+  buildError,
+  exists,
+  openSuite,
+  read,
+  type Suite,
+  stat,
+} from './helpers.ts';
 
 let suite: Suite;
 before(async () => {
@@ -176,7 +185,10 @@ END
   });
 
   it('each RUN adds exactly one layer holding only what it changed', async () => {
-    const b = await buildDockerfile(suite, 'FROM busybox\nRUN echo a > /a\nRUN mkdir -p /d && echo b > /d/b\n');
+    const b = await buildDockerfile(
+      suite,
+      'FROM busybox\nRUN echo a > /a\nRUN mkdir -p /d && echo b > /d/b\n',
+    );
     assert.equal(b.image.layers.length, 3);
     assert.deepEqual(
       b.image.layers[1].map((f) => f.path),
@@ -191,7 +203,10 @@ END
 
 describe('USER', () => {
   it('USER by name runs the next RUN as that user with its home and group', async () => {
-    const b = await buildDockerfile(suite, 'FROM busybox\nUSER app\nRUN id -u > /tmp/u; id -g >> /tmp/u; touch /tmp/made\n');
+    const b = await buildDockerfile(
+      suite,
+      'FROM busybox\nUSER app\nRUN id -u > /tmp/u; id -g >> /tmp/u; touch /tmp/made\n',
+    );
     assert.equal(read(b.fs, 'tmp/u'), '1000\n1000\n');
     const st = stat(b.fs, 'tmp/made');
     assert.equal(st.uid, 1000);
@@ -209,7 +224,10 @@ describe('USER', () => {
 
 describe('WORKDIR', () => {
   it('relative WORKDIR resolves against the previous one and RUN starts there', async () => {
-    const b = await buildDockerfile(suite, 'FROM busybox\nWORKDIR /a\nWORKDIR b\nWORKDIR c\nRUN pwd > here\n');
+    const b = await buildDockerfile(
+      suite,
+      'FROM busybox\nWORKDIR /a\nWORKDIR b\nWORKDIR c\nRUN pwd > here\n',
+    );
     assert.equal(b.image.config.config.WorkingDir, '/a/b/c');
     assert.equal(read(b.fs, 'a/b/c/here'), '/a/b/c\n');
   });
@@ -343,5 +361,88 @@ describe('FROM', () => {
     assert.equal(readFileSync(join(b.fs, 'arm-busybox'))[18], 0xb7);
     assert.equal(readFileSync(join(b.fs, 'bin/busybox'))[18], 0x3e);
     assert.equal(host.type, 'file');
+  });
+});
+
+describe('BuildKit details', () => {
+  it('history records RUN as BuildKit does, with the build args it used', async () => {
+    const b = await buildDockerfile(
+      suite,
+      'FROM busybox\nARG V=1\nRUN echo "$V" > /v\nCOPY f /f\n',
+      { f: 'f' },
+      { buildArgs: { V: '2' } },
+    );
+    const h: { created_by: string; comment?: string; empty_layer?: boolean }[] = b.image.config.history;
+    // BuildKit records the value the ARG took, --build-arg included
+    assert.equal(h.at(-3)?.created_by, 'ARG V=2');
+    assert.equal(h.at(-2)?.created_by, 'RUN |1 V=2 /bin/sh -c echo "$V" > /v # buildkit');
+    assert.equal(h.at(-1)?.created_by, 'COPY f /f # buildkit');
+    assert.equal(h.at(-1)?.comment, 'buildkit.dockerfile.v0');
+  });
+
+  it('ENV, LABEL, EXPOSE and COPY destinations expand earlier variables', async () => {
+    const b = await buildDockerfile(
+      suite,
+      'FROM busybox\nENV A=1 DIR=/opt/app\nENV B=${A}2 C="$A $DIR"\nLABEL version=$B\nARG PORT=8080\nEXPOSE $PORT 9000-9001/udp\nCOPY f $DIR/\n',
+      { f: 'f' },
+    );
+    const env: string[] = b.image.config.config.Env;
+    assert.ok(env.includes('B=12'));
+    assert.ok(env.includes('C=1 /opt/app'));
+    assert.equal(b.image.config.config.Labels.version, '12');
+    assert.deepEqual(b.image.config.config.ExposedPorts, { '8080/tcp': {}, '9000/udp': {}, '9001/udp': {} });
+    assert.equal(read(b.fs, 'opt/app/f'), 'f');
+  });
+
+  it('WORKDIR after USER creates the directory owned by that user', async () => {
+    const b = await buildDockerfile(suite, 'FROM busybox\nUSER app\nWORKDIR /work/dir\nRUN touch made\n');
+    assert.equal(stat(b.fs, 'work/dir').uid, 1000);
+    assert.equal(stat(b.fs, 'work/dir/made').uid, 1000);
+  });
+
+  it('COPY creates missing parent directories 0755 owned by root, even with --chown', async () => {
+    const b = await buildDockerfile(suite, 'FROM busybox\nCOPY --chown=app f /new/deep/f\n', { f: 'f' });
+    const parent = stat(b.fs, 'new/deep');
+    assert.equal(parent.mode, 0o755);
+    assert.equal(stat(b.fs, 'new/deep/f').uid, 1000);
+  });
+
+  it('COPY of several sources to a destination without a trailing slash keeps the last, like BuildKit', async () => {
+    // The classic builder refused this; BuildKit copies each source onto /dest in turn, so the
+    // last one wins (moby/buildkit#1853, still open). kiln matches the reference.
+    const b = await buildDockerfile(suite, 'FROM busybox\nCOPY a b /dest\n', { a: 'a', b: 'b' });
+    assert.equal(stat(b.fs, 'dest').type, 'file');
+    assert.equal(read(b.fs, 'dest'), 'b');
+  });
+
+  it('a .dockerignore that lists the Dockerfile still builds', async () => {
+    const b = await buildDockerfile(suite, 'FROM busybox\nCOPY . /ctx/\n', {
+      '.dockerignore': 'Dockerfile\n.dockerignore\n',
+      keep: 'k',
+    });
+    assert.ok(exists(b.fs, 'ctx/keep'));
+    assert.ok(!exists(b.fs, 'ctx/Dockerfile'));
+  });
+
+  it('a global ARG overridden by --build-arg picks the base image', async () => {
+    const b = await buildDockerfile(
+      suite,
+      'ARG BASE=no-such-image\nFROM $BASE\nRUN echo ok > /ok\n',
+      {},
+      { buildArgs: { BASE: 'busybox' } },
+    );
+    assert.equal(read(b.fs, 'ok'), 'ok\n');
+  });
+
+  it('RUN sees HOSTNAME-independent defaults: PATH from the image and HOME for the user', async () => {
+    const b = await buildDockerfile(
+      suite,
+      'FROM busybox\nRUN echo "$PATH|$HOME" > /root-env\nUSER app\nRUN echo "$HOME" > /tmp/app-home\n',
+    );
+    assert.equal(
+      read(b.fs, 'root-env'),
+      '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin|/root\n',
+    );
+    assert.equal(read(b.fs, 'tmp/app-home'), '/home/app\n');
   });
 });

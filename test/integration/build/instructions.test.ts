@@ -4,16 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import {
-  type Built,
-  buildDockerfile,
-  buildError,
-  exists,
-  openSuite,
-  read,
-  type Suite,
-  stat,
-} from './helpers.ts';
+import { type Built, buildDockerfile, exists, openSuite, read, type Suite, stat } from './helpers.ts';
 
 let suite: Suite;
 before(async () => {
@@ -383,7 +374,14 @@ describe('BuildKit details', () => {
   it('ENV, LABEL, EXPOSE and COPY destinations expand earlier variables', async () => {
     const b = await buildDockerfile(
       suite,
-      'FROM busybox\nENV A=1 DIR=/opt/app\nENV B=${A}2 C="$A $DIR"\nLABEL version=$B\nARG PORT=8080\nEXPOSE $PORT 9000-9001/udp\nCOPY f $DIR/\n',
+      `FROM busybox
+ENV A=1 DIR=/opt/app
+ENV B=\${A}2 C="$A $DIR"
+LABEL version=$B
+ARG PORT=8080
+EXPOSE $PORT 9000-9001/udp
+COPY f $DIR/
+`,
       { f: 'f' },
     );
     const env: string[] = b.image.config.config.Env;

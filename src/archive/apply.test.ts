@@ -191,8 +191,13 @@ describe('applyLayer confines every write to the target directory', () => {
       [{ path: 'opq/-implicit/child', type: 'file' }, 'c'],
       [{ path: 'opq/.wh..wh..opq', type: 'file' }],
       [{ path: 'opq/z', type: 'file' }, 'z'],
+      // the same directory reached through a symlink: still this layer's own files
+      [{ path: 'via', type: 'symlink', linkname: 'keep' }],
+      [{ path: 'via/b', type: 'file' }, 'b'],
+      [{ path: 'keep/.wh..wh..opq', type: 'file' }],
     ]);
-    assert.deepEqual(fs.readdirSync(root).sort(), ['keep', 'opq']);
+    assert.deepEqual(fs.readdirSync(path.join(root, 'keep')), ['b']);
+    assert.deepEqual(fs.readdirSync(root).sort(), ['keep', 'opq', 'via']);
     assert.deepEqual(fs.readdirSync(path.join(root, 'opq')).sort(), ['-implicit', '-new', 'z']);
     assert.equal(fs.readFileSync(path.join(root, 'opq/-implicit/child'), 'utf8'), 'c');
     assert.match(r.diffID, /^sha256:[0-9a-f]{64}$/);

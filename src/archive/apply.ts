@@ -93,7 +93,10 @@ export async function applyLayer(
   stream.on('error', (err) => digest.destroy(err));
   stream.pipe(digest);
 
-  /** Logical paths this layer wrote: an opaque marker must not remove them. */
+  /**
+   * Resolved paths (relative to the root, symlinks in parents followed) this layer wrote: an
+   * opaque marker or whiteout must not remove them, however the entries spelled the path.
+   */
   const written = new Set<string>();
   const dirTimes: { comps: string[]; mtime: number }[] = [];
   const pendingXattrs: { comps: string[]; type: TarEntry['type']; xattrs: Xattrs }[] = [];
@@ -120,7 +123,7 @@ export async function applyLayer(
             xattrs: { 'trusted.overlay.opaque': Buffer.from('y') },
           });
         } else {
-          const prefix = parent.join('/');
+          const prefix = dir.join('/');
           for (const child of fs.readdirSync(root.host(dir))) {
             const logical = prefix ? `${prefix}/${child}` : child;
             if (!written.has(logical)) root.remove(path.join(root.host(dir), child));
@@ -137,7 +140,7 @@ export async function applyLayer(
       const dir = root.resolveDir(parent, mode === 'overlay');
       if (!dir) continue;
       const hostPath = path.join(root.host(dir), victim);
-      const logical = [...parent, victim].join('/');
+      const logical = [...dir, victim].join('/');
       if (written.has(logical)) continue; // whiteouts hide lower layers, not this one
       root.remove(hostPath);
       if (mode === 'overlay') {
@@ -165,10 +168,10 @@ export async function applyLayer(
     const dir = root.resolveDir(parent, true) as string[];
     const hostPath = path.join(root.host(dir), name);
     const existing = root.lstat(hostPath);
-    const logical = comps.join('/');
     // The entry and its ancestors (possibly created implicitly) are this layer's own.
-    for (let i = comps.length; i > 0; i--) {
-      const p = i === comps.length ? logical : comps.slice(0, i).join('/');
+    written.add([...dir, name].join('/'));
+    for (let i = dir.length; i > 0; i--) {
+      const p = dir.slice(0, i).join('/');
       if (written.has(p)) break;
       written.add(p);
     }

@@ -444,3 +444,74 @@ COPY f $DIR/
     assert.equal(read(b.fs, 'tmp/app-home'), '/home/app\n');
   });
 });
+
+describe('inheritance and overrides', () => {
+  it('a stage FROM another stage inherits its ENV, WORKDIR, USER and labels', async () => {
+    const b = await buildDockerfile(
+      suite,
+      `FROM busybox AS base
+ENV FROM_BASE=yes
+WORKDIR /inherited
+USER app
+LABEL layer=base keep=me
+FROM base
+LABEL layer=child
+RUN pwd > /tmp/here && id -u >> /tmp/here && echo $FROM_BASE >> /tmp/here
+`,
+    );
+    assert.equal(read(b.fs, 'tmp/here'), '/inherited\n1000\nyes\n');
+    assert.deepEqual(b.image.config.config.Labels, { layer: 'child', keep: 'me' });
+    assert.equal(b.image.config.config.User, 'app');
+  });
+
+  it('--label overrides a Dockerfile LABEL with the same key', async () => {
+    const b = await buildDockerfile(
+      suite,
+      'FROM busybox\nLABEL who=dockerfile\n',
+      {},
+      { labels: { who: 'cli' } },
+    );
+    assert.equal(b.image.config.config.Labels.who, 'cli');
+  });
+
+  it('ENTRYPOINT keeps a CMD set earlier in the same stage', async () => {
+    const b = await buildDockerfile(suite, 'FROM busybox\nCMD ["arg"]\nENTRYPOINT ["/bin/echo"]\n');
+    assert.deepEqual(b.image.config.config.Cmd, ['arg']);
+    assert.deepEqual(b.image.config.config.Entrypoint, ['/bin/echo']);
+  });
+
+  it('an ARG without a value is not in the RUN environment at all; an empty ENV is', async () => {
+    const b = await buildDockerfile(
+      suite,
+      'FROM busybox\nARG NOVALUE\nENV EMPTY=\nRUN echo "${NOVALUE-unset} ${EMPTY-unset}" > /vals\n',
+    );
+    assert.equal(read(b.fs, 'vals'), 'unset \n');
+    assert.ok((b.image.config.config.Env as string[]).includes('EMPTY='));
+  });
+
+  it('--platform linux/arm64 alone builds an arm64 image and runs its RUN under emulation', async () => {
+    const b = await buildDockerfile(
+      suite,
+      'FROM busybox\nRUN uname -m > /m\n',
+      {},
+      {
+        platforms: [{ os: 'linux', architecture: 'arm64' }],
+      },
+    );
+    assert.equal(b.image.config.architecture, 'arm64');
+    assert.equal(read(b.fs, 'm'), 'aarch64\n');
+  });
+
+  it('SOURCE_DATE_EPOCH sets the created time of the image and of its history', async () => {
+    const b = await buildDockerfile(
+      suite,
+      'FROM busybox\nRUN echo x > /x\nENV Y=1\n',
+      {},
+      { sourceDateEpoch: 1700000000 },
+    );
+    assert.equal(b.image.config.created, '2023-11-14T22:13:20Z');
+    const h: { created: string }[] = b.image.config.history;
+    assert.equal(h.at(-1)?.created, '2023-11-14T22:13:20Z');
+    assert.equal(h.at(-2)?.created, '2023-11-14T22:13:20Z');
+  });
+});

@@ -12,6 +12,8 @@
  * --candidate        the builder judged (default kiln); buildah exercises the judge on a real third
  *                    builder, and its differences from BuildKit are real ones; buildkit (with
  *                    --no-docker) checks that the golden summaries are reproducible
+ * --ignore KEY       leave KEY out for every case (repeatable), e.g. history.created_by: the
+ *                    reference is an older BuildKit whose history wording newer ones changed
  * --verbose          also print notes (both layer digests where they differ)
  * --keep             keep the scratch dir (contexts, archives, kiln root) and print its path
  */
@@ -19,7 +21,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { kilnCanBuild } from '../test/fidelity/builders.ts';
-import { type CaseResult, checkAssertions, formatTable } from '../test/fidelity/compare.ts';
+import { type CaseResult, checkAssertions, formatTable, type IgnoreKey } from '../test/fidelity/compare.ts';
 import {
   buildahCandidate,
   buildCandidate,
@@ -45,6 +47,7 @@ const { values } = parseArgs({
     'no-docker': { type: 'boolean', default: false },
     candidate: { type: 'string', default: 'kiln' },
     verbose: { type: 'boolean', default: false },
+    ignore: { type: 'string', multiple: true, default: [] },
   },
 });
 
@@ -96,7 +99,8 @@ for (const c of cases) {
       const got = await buildCandidate(ws, c, candidate!);
       if (values.keep)
         writeFileSync(join(ws.scratch, `${c.name}.${candidate!.name}.json`), JSON.stringify(got, null, 2));
-      results.push(judge(c, reference, got, ws));
+      const spec = { ...c.spec, ignore: [...(c.spec.ignore ?? []), ...(values.ignore as IgnoreKey[])] };
+      results.push(judge({ ...c, spec }, reference, got, ws));
     }
   } catch (err) {
     const lines = (err as Error).message.split('\n').filter((l) => l.trim() !== '');

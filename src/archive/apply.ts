@@ -150,13 +150,16 @@ export async function applyLayer(
       continue;
     }
 
+    const xattrs: Xattrs = {};
+    for (const [k, v] of Object.entries(e.xattrs)) if (isPortableXattr(k)) xattrs[k] = v;
+    const hasXattrs = Object.keys(xattrs).length > 0;
+
     if (comps.length === 0) {
       // The root itself ("./"): only directory metadata applies.
       if (e.type === 'directory') {
         setMeta(root.root, e, false);
         dirTimes.push({ comps: [], mtime: e.mtime });
-        if (Object.keys(e.xattrs).length)
-          pendingXattrs.push({ comps: [], type: 'directory', xattrs: e.xattrs });
+        if (hasXattrs) pendingXattrs.push({ comps: [], type: 'directory', xattrs });
         continue;
       }
       throw new KilnError(
@@ -175,10 +178,7 @@ export async function applyLayer(
       if (written.has(p)) break;
       written.add(p);
     }
-    const xattrs: Xattrs = {};
-    for (const [k, v] of Object.entries(e.xattrs)) if (isPortableXattr(k)) xattrs[k] = v;
-    if (Object.keys(xattrs).length && e.type !== 'hardlink')
-      pendingXattrs.push({ comps, type: e.type, xattrs });
+    if (hasXattrs && e.type !== 'hardlink') pendingXattrs.push({ comps, type: e.type, xattrs });
 
     switch (e.type) {
       case 'directory': {

@@ -8,10 +8,12 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import { applyLayer } from '../../../src/archive/apply.ts';
 import { createLayer, diffOverlayUpper, directoryEntries, tarDirectory } from '../../../src/archive/layer.ts';
+import { TarWriter } from '../../../src/archive/tar/writer.ts';
 import { describeTree } from '../../../src/archive/treesnap.ts';
 
 const CAP = '0sAQAAAgAEAAD/gAAAAAAAAAAAAAA='; // VFS_CAP_REVISION_2, cap_net_bind_service
@@ -195,5 +197,22 @@ describe('layers as root', () => {
     fs.writeFileSync(path.join(upper, 'chowned'), '');
     sh('setfattr', ['-n', 'trusted.overlay.metacopy', '-v', '', path.join(upper, 'chowned')]);
     await assert.rejects(diffOverlayUpper(upper), { code: 'LAYER_OVERLAY_UNSUPPORTED' });
+  });
+
+  it('never sets overlayfs xattrs a layer carries (they could redirect or hide lower dirs)', async () => {
+    const w = new TarWriter();
+    const bytes = w.toArray();
+    const evil = {
+      'trusted.overlay.opaque': Buffer.from('y'),
+      'trusted.overlay.redirect': Buffer.from('/etc'),
+    };
+    await w.add({ path: './', type: 'directory', xattrs: evil });
+    await w.add({ path: 'd', type: 'directory', xattrs: { ...evil, 'user.ok': Buffer.from('1') } });
+    await w.finish();
+    const target = path.join(tmp, 'no-overlay-xattrs');
+    await applyLayer(Readable.from([Buffer.concat(await bytes)]), target, { whiteouts: 'overlay' });
+    const dump = sh('getfattr', ['-R', '-d', '-m', '-', '--absolute-names', target]);
+    assert.doesNotMatch(dump, /trusted\.overlay/);
+    assert.match(dump, /user\.ok="1"/);
   });
 });

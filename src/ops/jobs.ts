@@ -47,6 +47,18 @@ function describe(v: Vertex): string {
 /** Build the job graph for the given roots; shared vertices become one job. */
 export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Job<BuildState> {
   const memo = new Map<string, Job<BuildState>>();
+  // A vertex that must not come from cache forces everything built on it to run as well: the
+  // solver looks up a job's cache before solving its inputs, so a cached dependent would
+  // otherwise hide the ignored step and it would never run (--no-cache-filter did nothing).
+  const forcedMemo = new Map<string, boolean>();
+  const forced = (v: Vertex): boolean => {
+    let f = forcedMemo.get(v.digest);
+    if (f === undefined) {
+      f = opts.ignoreCache(v) || v.meta.ignoreCache === true || v.inputs.some(forced);
+      forcedMemo.set(v.digest, f);
+    }
+    return f;
+  };
   const make = (v: Vertex): Job<BuildState> => {
     const found = memo.get(v.digest);
     if (found) return found;
@@ -59,7 +71,7 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
       name: describe(v),
       location: v.meta.location,
       // Directory sources are read in place every build; their content enters dependents' keys.
-      noCache: isDirSource || opts.ignoreCache(v) || v.meta.ignoreCache === true,
+      noCache: isDirSource || forced(v),
       hidden: op.type === 'source' && op.kind === 'local',
       contentKey: contentKeyOf(v, runners),
       run: (ins, ctx) => {

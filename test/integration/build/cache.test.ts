@@ -6,7 +6,15 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type Built, buildContext, makeContext, openSuite, read, type Suite } from './helpers.ts';
+import {
+  type Built,
+  buildContext,
+  buildDockerfile,
+  makeContext,
+  openSuite,
+  read,
+  type Suite,
+} from './helpers.ts';
 
 let suite: Suite;
 before(async () => {
@@ -129,5 +137,59 @@ RUN echo "v$VERSION" > /version
   it('a build arg that no stage declares changes nothing', async () => {
     const b = await buildContext(suite, ctx, { buildArgs: { VERSION: '2', NOT_DECLARED: 'x' } });
     assert.deepEqual(b.started, []);
+  });
+});
+
+describe('cache across stages and links', () => {
+  it('--no-cache-filter reruns only the named stage and what depends on it', async () => {
+    const ctx = await makeContext(suite, {
+      Dockerfile: `FROM busybox AS deps
+RUN echo deps > /deps
+FROM busybox AS app
+RUN echo app > /app
+FROM busybox
+COPY --from=deps /deps /deps
+COPY --from=app /app /app
+`,
+    });
+    await buildContext(suite, ctx);
+    const b = await buildContext(suite, ctx, { noCacheFilter: ['app'] });
+    assert.ok(b.started.includes('[app 2/2] RUN echo app > /app'), `started: ${b.started}`);
+    assert.ok(!b.started.includes('[deps 2/2] RUN echo deps > /deps'), `started: ${b.started}`);
+  });
+
+  it('COPY --link keeps its layer when the steps before it change (no rebase)', async () => {
+    const ctx = await makeContext(suite, {
+      Dockerfile: 'FROM busybox\nARG V=1\nRUN echo $V > /v\nCOPY --link big.txt /big.txt\n',
+      'big.txt': 'linked\n',
+    });
+    const first = await buildContext(suite, ctx);
+    const b = await buildContext(suite, ctx, { buildArgs: { V: '2' } });
+    assert.ok(b.started.includes('[2/3] RUN echo 2 > /v'), `started: ${b.started}`);
+    const [l1, l2] = [first.image.manifest.layers, b.image.manifest.layers];
+    assert.notEqual(l2[1].digest, l1[1].digest, 'the RUN layer changed');
+    assert.equal(l2[2].digest, l1[2].digest, 'the linked layer is the same blob');
+    assert.equal(read(b.fs, 'v'), '2\n');
+    assert.equal(read(b.fs, 'big.txt'), 'linked\n');
+  });
+
+  it('the same step in two stages of one build runs once', async () => {
+    const b = await buildDockerfile(
+      suite,
+      `FROM busybox AS one
+RUN echo shared-step-kiln-spec > /s
+FROM busybox AS two
+RUN echo shared-step-kiln-spec > /s
+FROM scratch
+COPY --from=one /s /one
+COPY --from=two /s /two
+`,
+    );
+    assert.equal(
+      b.started.filter((s) => s.includes('shared-step-kiln-spec')).length,
+      1,
+      `started: ${b.started}`,
+    );
+    assert.equal(read(b.fs, 'one'), read(b.fs, 'two'));
   });
 });

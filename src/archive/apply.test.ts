@@ -213,4 +213,16 @@ describe('applyLayer confines every write to the target directory', () => {
     await applyLayer(Readable.from([tar]), root, { whiteouts: 'none' });
     assert.deepEqual(fs.readdirSync(root).sort(), ['.wh..wh..opq', '.wh.victim', 'victim']);
   });
+
+  it("devices: 'skip' leaves device nodes out and creates everything else", async () => {
+    const tar = await tarOf([
+      [{ path: 'null', type: 'char', devmajor: 1, devminor: 3, mode: 0o666 }],
+      [{ path: 'sda', type: 'block', devmajor: 8, devminor: 0 }],
+      [{ path: 'pipe', type: 'fifo', mode: 0o600 }],
+      [{ path: 'file', type: 'file' }, 'f'],
+    ]);
+    await applyLayer(Readable.from([tar]), root, { devices: 'skip' });
+    assert.deepEqual(fs.readdirSync(root).sort(), ['file', 'pipe']);
+    assert.ok(fs.lstatSync(path.join(root, 'pipe')).isFIFO());
+  });
 });

@@ -31,6 +31,11 @@ export interface ApplyOptions {
   compression?: Compression | 'none';
   /** lchown to the archive's uid/gid; default true when running as root. */
   sameOwner?: boolean;
+  /**
+   * Character and block devices: 'create' (default as root) or 'skip' (default otherwise: an
+   * unprivileged process cannot mknod them, and rootless containerd skips them the same way).
+   */
+  devices?: 'create' | 'skip';
 }
 
 export interface ApplyResult {
@@ -86,7 +91,9 @@ export async function applyLayer(
   options: ApplyOptions = {},
 ): Promise<ApplyResult> {
   const mode = options.whiteouts ?? 'delete';
-  const sameOwner = options.sameOwner ?? process.getuid?.() === 0;
+  const isRoot = process.getuid?.() === 0;
+  const sameOwner = options.sameOwner ?? isRoot;
+  const devices = options.devices ?? (isRoot ? 'create' : 'skip');
   const root = new ConfinedRoot(target);
   const { stream } = await decompressAuto(source, options.compression);
   const digest = new DigestStream();
@@ -235,6 +242,7 @@ export async function applyLayer(
       case 'char':
       case 'block':
       case 'fifo': {
+        if (e.type !== 'fifo' && devices === 'skip') break;
         root.remove(hostPath, existing);
         mknod(hostPath, e.type, e.mode, e.devmajor, e.devminor);
         setMeta(hostPath, e, false);

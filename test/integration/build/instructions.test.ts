@@ -483,7 +483,11 @@ RUN pwd > /tmp/here && id -u >> /tmp/here && echo $FROM_BASE >> /tmp/here
   it('an ARG without a value is not in the RUN environment at all; an empty ENV is', async () => {
     const b = await buildDockerfile(
       suite,
-      'FROM busybox\nARG NOVALUE\nENV EMPTY=\nRUN echo "${NOVALUE-unset} ${EMPTY-unset}" > /vals\n',
+      `FROM busybox
+ARG NOVALUE
+ENV EMPTY=
+RUN echo "\${NOVALUE-unset} \${EMPTY-unset}" > /vals
+`,
     );
     assert.equal(read(b.fs, 'vals'), 'unset \n');
     assert.ok((b.image.config.config.Env as string[]).includes('EMPTY='));

@@ -91,7 +91,8 @@ export async function contextFromTar(
     const kind = sniffCompression(head);
     const input = kind === 'bzip2' || kind === 'xz' ? throughTool(kind, stream) : stream;
     // gzip and zstd are detected by the applier itself; ownership is not kept (contexts are sent as 0:0).
-    await applyLayer(input, dir, { sameOwner: false, whiteouts: 'delete' });
+    // A context tar is a plain archive: .wh.* names are ordinary files.
+    await applyLayer(input, dir, { sameOwner: false, whiteouts: 'none' });
   } catch (err) {
     cleanup();
     throw new KilnError(

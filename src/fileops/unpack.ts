@@ -109,7 +109,8 @@ export async function tryUnpack(
   const kind = await detectArchive(file);
   if (!kind) return false;
   const d = mkdirAllInRoot(destRoot, goClean(`/${dest}`), { owner, mtime });
-  await applyLayer(decompressFile(file, kind), d.abs, { compression: 'none', whiteouts: 'delete' });
+  // A plain archive, not a layer: a .wh.x entry is a file named .wh.x, not a deletion.
+  await applyLayer(decompressFile(file, kind), d.abs, { compression: 'none', whiteouts: 'none' });
   return true;
 }
 

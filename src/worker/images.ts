@@ -82,10 +82,8 @@ export class BaseImages {
     const picked = await resolvePlatformManifest(remote, platform);
     // Pull just this platform's manifest and blobs into the local store, and name it as docker does.
     await this.store.importImage({ root: picked.descriptor, blobs: remote.blobs });
-    if (!parsed.digest)
-      await this.store.images
-        .put(name, remote.root.mediaType === picked.descriptor.mediaType ? picked.descriptor : remote.root)
-        .catch(() => {});
+    // Only this platform's blobs are here, so the name points at its manifest, not the index.
+    if (!parsed.digest) await this.store.images.put(name, picked.descriptor);
     return this.fromSource({ root: picked.descriptor, blobs: this.store.content }, name, platform);
   }
 

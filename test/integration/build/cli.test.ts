@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sharedRegistry } from '../../../src/testing/registry.ts';
@@ -134,6 +135,39 @@ describe('kiln build inputs from stdin', () => {
     const r = kiln(suite, ['build', '-q', '-f', join(dfDir, 'Custom.Dockerfile'), '-o', out, ctx]);
     assert.equal(r.code, 0, r.err);
     assert.equal(readFileSync(join(out, 'x.txt'), 'utf8'), 'x\n');
+  });
+});
+
+describe('kiln build flags that read the environment', () => {
+  it('--build-arg NAME takes the value from the environment; --secret env= and src= reach RUN', async () => {
+    const ctx = await makeContext(suite, {
+      Dockerfile: `FROM busybox
+ARG FROM_ENV
+RUN --mount=type=secret,id=tok --mount=type=secret,id=file,target=/f echo "$FROM_ENV $(cat /run/secrets/tok) $(cat /f)" > /out
+`,
+    });
+    const dir = await scratch(suite, 'env-flags');
+    await writeFile(join(dir, 'secret.txt'), 'filesecret');
+    const out = join(dir, 'fs');
+    const r = kiln(
+      suite,
+      [
+        'build',
+        '-q',
+        '--build-arg',
+        'FROM_ENV',
+        '--secret',
+        'id=tok,env=KILN_SPEC_TOKEN',
+        '--secret',
+        `id=file,src=${join(dir, 'secret.txt')}`,
+        '-o',
+        out,
+        ctx,
+      ],
+      { env: { FROM_ENV: 'env-value', KILN_SPEC_TOKEN: 'envsecret' } },
+    );
+    assert.equal(r.code, 0, r.err);
+    assert.equal(readFileSync(join(out, 'out'), 'utf8'), 'env-value envsecret filesecret\n');
   });
 });
 

@@ -243,13 +243,13 @@ export function entry(layer: LayerFile[], path: string): LayerFile {
 export function kiln(
   suite: Suite,
   args: string[],
-  opts: { input?: string | Buffer; cwd?: string } = {},
+  opts: { input?: string | Buffer; cwd?: string; env?: Record<string, string> } = {},
 ): { code: number | null; out: string; err: string } {
   const r = spawnSync(KILN, args, {
     encoding: 'utf8',
     input: opts.input,
     cwd: opts.cwd,
-    env: { ...process.env, KILN_ROOT: suite.root, NO_COLOR: '1' },
+    env: { ...process.env, KILN_ROOT: suite.root, NO_COLOR: '1', ...opts.env },
     maxBuffer: 64 << 20,
   });
   return { code: r.status, out: r.stdout, err: r.stderr };

@@ -3,17 +3,21 @@
  * cache hits) and by image IDs: rebuilds, context edits, --no-cache and build-arg changes.
  */
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { chmod, symlink, unlink, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import {
   type Built,
   buildContext,
   buildDockerfile,
+  exists,
   makeContext,
   openSuite,
   read,
   type Suite,
+  stat,
 } from './helpers.ts';
 
 let suite: Suite;
@@ -191,5 +195,114 @@ COPY --from=two /s /two
       `started: ${b.started}`,
     );
     assert.equal(read(b.fs, 'one'), read(b.fs, 'two'));
+  });
+});
+
+describe('what invalidates a COPY', () => {
+  const dockerfile = 'FROM busybox\nCOPY dir /dir\nRUN ls -l /dir > /listing\n';
+  let ctx: string;
+  before(async () => {
+    ctx = await makeContext(suite, { Dockerfile: dockerfile, 'dir/a.sh': 'echo a\n', 'dir/b': 'b' });
+    await symlink('a.sh', join(ctx, 'dir/link'));
+    await buildContext(suite, ctx);
+  });
+
+  const copyStep = '[2/3] COPY dir /dir';
+
+  it('a mode change with the same content', async () => {
+    await chmod(join(ctx, 'dir/a.sh'), 0o755);
+    const b = await buildContext(suite, ctx);
+    assert.ok(b.started.includes(copyStep), `started: ${b.started}`);
+    assert.equal(stat(b.fs, 'dir/a.sh').mode, 0o755);
+  });
+
+  it('a new file in the copied directory', async () => {
+    await writeFile(join(ctx, 'dir/new'), 'n');
+    const b = await buildContext(suite, ctx);
+    assert.ok(b.started.includes(copyStep), `started: ${b.started}`);
+    assert.equal(read(b.fs, 'dir/new'), 'n');
+  });
+
+  it('a changed symlink target', async () => {
+    await unlink(join(ctx, 'dir/link'));
+    await symlink('b', join(ctx, 'dir/link'));
+    const b = await buildContext(suite, ctx);
+    assert.ok(b.started.includes(copyStep), `started: ${b.started}`);
+    assert.equal(stat(b.fs, 'dir/link').target, 'b');
+  });
+
+  it('a .dockerignore that now excludes a copied file', async () => {
+    await writeFile(join(ctx, '.dockerignore'), 'dir/b\n');
+    const b = await buildContext(suite, ctx);
+    assert.ok(b.started.includes(copyStep), `started: ${b.started}`);
+    assert.ok(!exists(b.fs, 'dir/b'));
+  });
+
+  it('but not a comment added to the Dockerfile', async () => {
+    await writeFile(join(ctx, 'Dockerfile'), `# a comment\n${dockerfile}`);
+    const b = await buildContext(suite, ctx);
+    assert.deepEqual(b.started, []);
+  });
+});
+
+describe('what invalidates other steps', () => {
+  it('a base image retagged to different content reruns everything after FROM', async () => {
+    const ctx = await makeContext(suite, {
+      Dockerfile: 'FROM kiln-spec/moving-base\nRUN cat /etc/hostname-ish 2>/dev/null; uname -m > /arch\n',
+    });
+    const { normalizeReference } = await import('../../../src/reference/reference.ts');
+    const bb = await suite.store.images.get(normalizeReference('kiln-test/busybox:amd64'));
+    assert.ok(bb);
+    await suite.store.images.put(normalizeReference('kiln-spec/moving-base'), bb.target);
+    const first = await buildContext(suite, ctx);
+    const base2 = await buildDockerfile(
+      suite,
+      'FROM busybox\nRUN echo changed > /changed\n',
+      {},
+      { noLocal: true },
+    );
+    await suite.store.images.put(normalizeReference('kiln-spec/moving-base'), base2.result.root);
+    const second = await buildContext(suite, ctx);
+    assert.ok(
+      second.started.some((s) => s.includes('RUN')),
+      `started: ${second.started}`,
+    );
+    assert.equal(read(second.fs, 'changed'), 'changed\n');
+    assert.notEqual(second.result.imageId, first.result.imageId);
+  });
+
+  it('ADD of a URL whose content changed downloads the new content', async () => {
+    let body = 'version one\n';
+    const srv = http.createServer((_q, r) => r.end(body));
+    await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+    try {
+      const port = (srv.address() as AddressInfo).port;
+      const ctx = await makeContext(suite, {
+        Dockerfile: `FROM busybox\nADD http://127.0.0.1:${port}/f.txt /f.txt\n`,
+      });
+      const first = await buildContext(suite, ctx);
+      assert.equal(read(first.fs, 'f.txt'), 'version one\n');
+      const same = await buildContext(suite, ctx);
+      assert.equal(same.result.imageId, first.result.imageId, 'unchanged content: same image');
+      body = 'version two\n';
+      const changed = await buildContext(suite, ctx);
+      assert.equal(read(changed.fs, 'f.txt'), 'version two\n');
+    } finally {
+      srv.close();
+    }
+  });
+
+  it('changing an ENV reruns the RUNs after it', async () => {
+    const ctx = await makeContext(suite, {
+      Dockerfile: 'FROM busybox\nRUN echo before > /before\nENV MODE=a\nRUN echo $MODE > /mode\n',
+    });
+    await buildContext(suite, ctx);
+    await writeFile(
+      join(ctx, 'Dockerfile'),
+      'FROM busybox\nRUN echo before > /before\nENV MODE=b\nRUN echo $MODE > /mode\n',
+    );
+    const b = await buildContext(suite, ctx);
+    assert.deepEqual(b.started, ['[3/3] RUN echo b > /mode']);
+    assert.equal(read(b.fs, 'mode'), 'b\n');
   });
 });

@@ -211,6 +211,26 @@ describe('ADD', () => {
     assert.equal(stat(b.fs, 'kept/files.tar.gz').type, 'file');
   });
 
+  it('xz, bzip2 and zstd tars are extracted too; a .tar.gz that is not an archive is copied as is', async () => {
+    const ctx = await makeContext(suite, {
+      Dockerfile:
+        'FROM busybox\nADD x.tar.xz /xz/\nADD x.tar.bz2 /bz2/\nADD x.tar.zst /zst/\nADD fake.tar.gz /fake/\n',
+      'tree/inner.txt': 'inner',
+      'fake.tar.gz': 'not a tar',
+    });
+    const { execFileSync } = await import('node:child_process');
+    for (const [flag, name] of [
+      ['-J', 'x.tar.xz'],
+      ['-j', 'x.tar.bz2'],
+      ['--zstd', 'x.tar.zst'],
+    ]) {
+      execFileSync('tar', ['-c', flag, '-f', join(ctx, name), '-C', join(ctx, 'tree'), '.']);
+    }
+    const b = await buildContext(suite, ctx);
+    for (const d of ['xz', 'bz2', 'zst']) assert.equal(read(b.fs, `${d}/inner.txt`), 'inner');
+    assert.equal(read(b.fs, 'fake/fake.tar.gz'), 'not a tar');
+  });
+
   it('an http URL is downloaded with mode 600 and the server’s name', async () => {
     const b = await buildDockerfile(suite, `FROM busybox\nADD ${base}/files/remote.txt /dl/\n`);
     const st = stat(b.fs, 'dl/remote.txt');

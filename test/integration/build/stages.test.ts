@@ -242,3 +242,25 @@ RUN --mount=from=shared,target=/mnt cat /mnt/lib/version.txt > /mounted
     assert.equal(read(b.fs, 'mounted'), '1.2.3\n');
   });
 });
+
+describe('concurrent builds', () => {
+  it('builds running at once in one store all succeed with their own results', async () => {
+    const builds = [1, 2, 3].map((i) =>
+      buildDockerfile(suite, `FROM busybox\nRUN echo ${i} > /n\nCOPY f /f\nRUN cat /n /f > /all\n`, {
+        f: `file ${i}\n`,
+      }),
+    );
+    const results = await Promise.all(builds);
+    results.forEach((b, i) => {
+      assert.equal(read(b.fs, 'all'), `${i + 1}\nfile ${i + 1}\n`);
+    });
+    assert.equal(new Set(results.map((b) => b.result.imageId)).size, 3);
+  });
+
+  it('the same build started twice at once succeeds twice', async () => {
+    const ctx = await makeContext(suite, { Dockerfile: 'FROM busybox\nRUN echo twin > /t\n' });
+    const [a, b] = await Promise.all([buildContext(suite, ctx), buildContext(suite, ctx)]);
+    assert.equal(read(a.fs, 't'), 'twin\n');
+    assert.equal(read(b.fs, 't'), 'twin\n');
+  });
+});

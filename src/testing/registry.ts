@@ -230,28 +230,37 @@ export interface TestCertificates {
   keyFile: string;
 }
 
+/** A throwaway self-signed RSA certificate and its key (PEM files), made with openssl. */
+export function selfSignedCertificate(commonName: string, keyFile: string, certFile: string): void {
+  requireTool('openssl', 'openssl');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${commonName}`,
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+}
+
 /** Make a throwaway CA and a server certificate for the loopback names with openssl. */
 export function makeTestCertificates(
   dir: string = mkdtempSync(join(tmpdir(), 'kiln-certs-')),
 ): TestCertificates {
-  requireTool('openssl', 'openssl');
   const p = (n: string) => join(dir, n);
   const run = (args: string[]) => execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  run([
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=kiln test CA',
-    '-keyout',
-    p('ca.key'),
-    '-out',
-    p('ca.pem'),
-  ]);
+  selfSignedCertificate('kiln test CA', p('ca.key'), p('ca.pem'));
   run([
     'req',
     '-newkey',

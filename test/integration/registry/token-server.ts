@@ -2,13 +2,13 @@
  * A small Docker token server for tests (real socket): issues RS256 JWTs signed with a key whose
  * self-signed certificate goes into the registry's rootcertbundle, as docker/distribution checks.
  */
-import { execFileSync } from 'node:child_process';
 import { createPrivateKey, createSign, randomUUID, X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { selfSignedCertificate } from '../../../src/testing/registry.ts';
 
 export interface TokenServer {
   realm: string;
@@ -31,27 +31,7 @@ export async function startTokenServer(opts: {
   expiresIn?: number;
 }): Promise<TokenServer> {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-token-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'rsa:2048',
-      '-nodes',
-      '-days',
-      '2',
-      '-subj',
-      '/CN=kiln token signer',
-      '-keyout',
-      join(dir, 'key.pem'),
-      '-out',
-      join(dir, 'cert.pem'),
-    ],
-    {
-      stdio: 'ignore',
-    },
-  );
+  selfSignedCertificate('kiln token signer', join(dir, 'key.pem'), join(dir, 'cert.pem'));
   const key = createPrivateKey(readFileSync(join(dir, 'key.pem')));
   const certDer = new X509Certificate(readFileSync(join(dir, 'cert.pem'))).raw;
   const service = 'kiln-test-registry';

@@ -105,6 +105,31 @@ describe('kiln build succeeds', () => {
   });
 });
 
+describe('kiln build --platform', () => {
+  it('stores a multi-platform image whose ID is the index digest; inspect picks a platform', async () => {
+    const ctx = await makeContext(suite, { Dockerfile: 'FROM busybox\nRUN uname -m > /m\n' });
+    const r = kiln(suite, [
+      'build',
+      '-q',
+      '-t',
+      'spec/multi:1',
+      '--platform',
+      'linux/amd64,linux/arm64',
+      ctx,
+    ]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, ID);
+    const id = r.out.trim();
+    const rec = await suite.store.images.get('docker.io/spec/multi:1');
+    assert.equal(rec?.target.digest, id);
+    // type=image defaults to Docker media types, as BuildKit's image exporter does
+    assert.equal(rec?.target.mediaType, 'application/vnd.docker.distribution.manifest.list.v2+json');
+    const arm = kiln(suite, ['image', 'inspect', '--platform', 'linux/arm64', 'spec/multi:1']);
+    assert.equal(arm.code, 0, arm.err);
+    assert.equal(JSON.parse(arm.out)[0].Architecture, 'arm64');
+  });
+});
+
 describe('kiln build inputs from stdin', () => {
   it('`kiln build -` reads the context (with its Dockerfile) as a tar from stdin', async () => {
     const ctx = await makeContext(suite, {

@@ -318,7 +318,11 @@ export function parseInstruction(node: Node, opts: ParseInstructionOptions = {})
 }
 
 function hintFor(node: Node): string {
-  return `see the ${node.value.toUpperCase()} reference: https://docs.docker.com/reference/dockerfile/`;
+  const name = node.value.toUpperCase();
+  // An unknown word has no reference section of its own ("see the FORM reference" misled).
+  if (!(INSTRUCTION_NAMES as readonly string[]).includes(name))
+    return 'see the instructions in the Dockerfile reference: https://docs.docker.com/reference/dockerfile/';
+  return `see the ${name} reference: https://docs.docker.com/reference/dockerfile/`;
 }
 
 /** Stages and meta ARGs of a parsed Dockerfile (BuildKit instructions.Parse). */

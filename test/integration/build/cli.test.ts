@@ -228,6 +228,7 @@ describe('kiln build fails clearly', () => {
     assert.ok(r.err.includes(`${join(ctx, 'Dockerfile')}:3:`), r.err);
     assert.match(r.err, /unknown instruction: FORM/);
     assert.match(r.err, /did you mean FROM/);
+    assert.match(r.err, /hint: see the instructions in the Dockerfile reference/);
     assert.match(r.err, /\n\s+3 \| FORM busybox\n/);
     assert.doesNotMatch(r.err, /echo fine/, 'nothing ran');
   });

@@ -186,6 +186,19 @@ export class RuncExecutor implements Executor {
       }
       const status = code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0);
       if (status !== 0 && /level=error msg="runc run failed/.test(tail.text())) {
+        // runc logs (logfmt, quotes escaped) `exec: \"x\": stat x: no such file…`, `executable file
+        // not found in $PATH` or `permission denied`: the command is missing or not executable in
+        // the image, which is the user's to fix, not a kiln or host problem.
+        const exec = /unable to start container process: exec: \\"(.+?)\\": (.+?)"/.exec(tail.text());
+        if (exec) {
+          throw new KilnError(
+            'EXEC_NOT_FOUND',
+            `cannot run "${args.join(' ')}": ${exec[1]}: ${exec[2].replace(/^stat [^:]*: /, '')}`,
+            {
+              hint: 'Check the command and its path in the image, or install it in an earlier step.',
+            },
+          );
+        }
         throw new KilnError(
           'EXEC_RUNTIME_FAILED',
           `runc could not start "${args.join(' ')}":\n${tail.text()}`,

@@ -200,6 +200,13 @@ describe('RUN failures', () => {
     assert.equal(err.location?.startLine, 3);
   });
 
+  it('an exec-form command that is not in the image is reported as such, with the line', async () => {
+    const err = await buildError(suite, 'FROM busybox\nRUN ["/no/such/tool", "--flag"]\n');
+    assert.equal(err.code, 'EXEC_NOT_FOUND');
+    assert.match(err.message, /\/no\/such\/tool: no such file or directory/);
+    assert.equal(err.location?.startLine, 2);
+  });
+
   it('files a RUN creates keep the owner and mode it gave them', async () => {
     const b = await buildDockerfile(
       suite,

@@ -4,13 +4,13 @@
  * commands that show the result.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sharedRegistry } from '../../../src/testing/registry.ts';
-import { kiln, makeContext, openSuite, type Suite, scratch } from './helpers.ts';
+import { KILN, kiln, makeContext, openSuite, type Suite, scratch } from './helpers.ts';
 
 let suite: Suite;
 before(async () => {
@@ -127,6 +127,22 @@ describe('kiln build --platform', () => {
     const arm = kiln(suite, ['image', 'inspect', '--platform', 'linux/arm64', 'spec/multi:1']);
     assert.equal(arm.code, 0, arm.err);
     assert.equal(JSON.parse(arm.out)[0].Architecture, 'arm64');
+  });
+});
+
+describe('kiln build -o -', () => {
+  it('writes the rootfs as a tar to stdout and prints no image ID into it', async () => {
+    const ctx = await makeContext(suite, { Dockerfile: 'FROM busybox\nRUN echo piped > /piped\n' });
+    const r = spawnSync(KILN, ['build', '-q', '-o', '-', ctx], {
+      env: { ...process.env, KILN_ROOT: suite.root },
+      maxBuffer: 64 << 20,
+    });
+    assert.equal(r.status, 0, r.stderr.toString());
+    const listing = execFileSync('tar', ['-t'], { input: r.stdout, encoding: 'utf8' });
+    assert.match(listing, /(^|\n)(\.\/)?piped\n/);
+    assert.match(listing, /(^|\n)(\.\/)?bin\/busybox\n/);
+    const content = execFileSync('tar', ['-xO', 'piped'], { input: r.stdout, encoding: 'utf8' });
+    assert.equal(content, 'piped\n');
   });
 });
 

@@ -36,8 +36,8 @@ export function layerTypeFor(rec: LayerRecord, oci: boolean): string {
 /**
  * Match layers to the history entries that claim one, from the end backwards (base images'
  * early history may be incomplete): an empty layer's entry becomes empty_layer, and a new
- * entry takes its layer's creation time. Entries still without a time take the previous
- * entry's, so a fully cached rebuild yields the same config, hence the same image ID.
+ * entry takes its layer's creation time. Entries still without a time are filled as BuildKit
+ * does (below), from layer times only, so a fully cached rebuild yields the same image ID.
  */
 export function alignHistory(
   history: HistoryEntry[],
@@ -53,10 +53,25 @@ export function alignHistory(
     if (!out[h].created && layers[l].created) out[h].created = isoSeconds(layers[l].created!);
     h--;
   }
-  let last: string | undefined;
+  // As BuildKit's exporter: untimed entries before the first new layer take that layer's time
+  // (not the base image's, which dated a leading LABEL/ENV years back); later ones take the
+  // previous entry's. Without any time after an untimed entry, the last known time is used.
+  let created: string | undefined;
+  let untimed = false;
   for (const e of out) {
-    if (e.created) last = e.created;
-    else e.created = last ?? fallback;
+    if (e.created) {
+      created = e.created;
+      if (untimed) break;
+    } else untimed = true;
+  }
+  untimed = false;
+  for (const e of out) {
+    if (e.created) {
+      if (untimed) created = e.created;
+    } else {
+      untimed = true;
+      e.created = created ?? fallback;
+    }
   }
   return out;
 }

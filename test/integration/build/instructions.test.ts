@@ -517,6 +517,18 @@ RUN echo "\${NOVALUE-unset} \${EMPTY-unset}" > /vals
     assert.equal(read(b.fs, 'm'), 'aarch64\n');
   });
 
+  it('history: a metadata step right after FROM is dated by the first new layer, not the base image', async () => {
+    const before = Date.now() - 60_000;
+    const b = await buildDockerfile(suite, 'FROM busybox\nLABEL first=1\nRUN echo x > /x\nENV LAST=1\n');
+    const h: { created: string; created_by: string }[] = b.image.config.history;
+    const [label, run, env] = h.slice(-3);
+    assert.match(label.created_by, /LABEL first=1/);
+    assert.ok(Date.parse(label.created) >= before, `LABEL dated ${label.created}`);
+    assert.equal(label.created, run.created);
+    assert.equal(env.created, run.created);
+    assert.equal(b.image.config.created, run.created);
+  });
+
   it('SOURCE_DATE_EPOCH sets the created time of the image and of its history', async () => {
     const b = await buildDockerfile(
       suite,

@@ -5,6 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { LayerEntry } from '../../archive/entries.ts';
@@ -33,14 +34,29 @@ export class OverlaySnapshotter extends BaseSnapshotter {
     return s;
   }
 
-  /** One real mount tells whether this kernel, filesystem and user can do overlay. */
+  /**
+   * One real mount tells whether this kernel, filesystem and user can do overlay. The outcome is
+   * remembered per kernel release (a trial costs a mount and several file creations on every
+   * start, a good part of a warm build).
+   */
   private async trialMount(): Promise<void> {
+    const marker = path.join(this.root, 'overlay-check');
+    const kernel = os.release();
+    const known = await fs.readFile(marker, 'utf8').catch(() => '');
+    const [release, options] = known.split('\n');
+    if (release === kernel && options !== undefined) {
+      this.writableOptions = options ? options.split(',') : [];
+      return;
+    }
     try {
       await this.trialMountWith(this.writableOptions);
     } catch {
       this.writableOptions = [];
       await this.trialMountWith([]);
     }
+    const tmp = `${marker}.${randomBytes(4).toString('hex')}`;
+    await fs.writeFile(tmp, `${kernel}\n${this.writableOptions.join(',')}`);
+    await fs.rename(tmp, marker);
   }
 
   private async trialMountWith(extra: string[]): Promise<void> {

@@ -187,6 +187,18 @@ COPY --chmod=755 <<-"SCRIPT" /usr/local/bin/tool
     assert.equal(stat(b.fs, 'usr/local/bin/tool').mode, 0o755);
   });
 
+  it('a destination that is an existing directory receives the file even without a slash', async () => {
+    const b = await buildDockerfile(suite, 'FROM busybox\nRUN mkdir /existing\nCOPY a.txt /existing\n', {
+      'a.txt': 'a',
+    });
+    assert.equal(read(b.fs, 'existing/a.txt'), 'a');
+  });
+
+  it('a wildcard that matches nothing copies nothing and does not fail (AllowEmptyWildcard)', async () => {
+    const b = await buildDockerfile(suite, 'FROM busybox\nCOPY *.nomatch /nomatch/\n', { 'a.txt': 'a' });
+    assert.ok(!exists(b.fs, 'nomatch/a.txt'));
+  });
+
   it('a missing source fails with a clear error naming the file and the line', async () => {
     const err = await buildError(suite, 'FROM busybox\n\nCOPY nothere.txt /x\n');
     assert.match(err.message, /nothere\.txt/);

@@ -233,6 +233,12 @@ export class RuncExecutor implements Executor {
         .then((t) => JSON.parse(t) as { pid: number; start: string })
         .catch(() => undefined);
       if (owner && !ownerDead(owner)) continue;
+      // No owner yet may be a bundle another executor (another build in this process, or
+      // another kiln) has just made and not yet claimed: removing it broke that run (ENOTEMPTY).
+      if (!owner) {
+        const st = await fs.stat(bundle).catch(() => undefined);
+        if (!st || Date.now() - st.mtimeMs < UNCLAIMED_BUNDLE_MS) continue;
+      }
       await this.kill(id);
       await this.delete(id);
       const rootfs = path.join(bundle, 'rootfs');
@@ -249,6 +255,9 @@ export class RuncExecutor implements Executor {
     await execFileP(this.runc, ['--root', this.runcRoot, 'delete', '--force', id]).catch(() => undefined);
   }
 }
+
+/** A bundle without owner.json younger than this is being set up, not left over. */
+const UNCLAIMED_BUNDLE_MS = 60_000;
 
 function withDefaults(env: string[], home: string): string[] {
   const out = [...env];

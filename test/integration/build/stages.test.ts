@@ -250,7 +250,11 @@ describe('concurrent builds', () => {
         f: `file ${i}\n`,
       }),
     );
-    const results = await Promise.all(builds);
+    // allSettled: a failure must not leave the other builds running into the suite's cleanup.
+    const settled = await Promise.allSettled(builds);
+    const failed = settled.filter((r) => r.status === 'rejected');
+    assert.deepEqual(failed, []);
+    const results = settled.map((r) => (r as PromiseFulfilledResult<Awaited<(typeof builds)[number]>>).value);
     results.forEach((b, i) => {
       assert.equal(read(b.fs, 'all'), `${i + 1}\nfile ${i + 1}\n`);
     });
@@ -259,7 +263,14 @@ describe('concurrent builds', () => {
 
   it('the same build started twice at once succeeds twice', async () => {
     const ctx = await makeContext(suite, { Dockerfile: 'FROM busybox\nRUN echo twin > /t\n' });
-    const [a, b] = await Promise.all([buildContext(suite, ctx), buildContext(suite, ctx)]);
+    const settled = await Promise.allSettled([buildContext(suite, ctx), buildContext(suite, ctx)]);
+    assert.deepEqual(
+      settled.filter((r) => r.status === 'rejected'),
+      [],
+    );
+    const [a, b] = settled.map(
+      (r) => (r as PromiseFulfilledResult<Awaited<ReturnType<typeof buildContext>>>).value,
+    );
     assert.equal(read(a.fs, 't'), 'twin\n');
     assert.equal(read(b.fs, 't'), 'twin\n');
   });

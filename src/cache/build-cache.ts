@@ -27,7 +27,9 @@ export class BuildCache {
 
   constructor(file: string) {
     mkdirSync(dirname(file), { recursive: true });
-    this.db = new DatabaseSync(file);
+    // The busy timeout must be set before the first statement: switching a fresh database to
+    // WAL takes a lock, and concurrent builds opening it failed at once with "database is locked".
+    this.db = new DatabaseSync(file, { timeout: 10_000 });
     this.db.exec(`
       PRAGMA journal_mode = WAL;
       PRAGMA busy_timeout = 10000;

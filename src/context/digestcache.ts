@@ -33,7 +33,9 @@ export class DigestCache {
 
   /** Open (creating if needed) the cache database at `file`. */
   static open(file: string): DigestCache {
-    return new DigestCache(new DatabaseSync(file));
+    // Busy timeout from the start (not by PRAGMA after journal_mode = WAL): concurrent builds
+    // opening a fresh database failed at once with "database is locked".
+    return new DigestCache(new DatabaseSync(file, { timeout: 5000 }));
   }
 
   /** The cached digest when the file's identity is unchanged. */

@@ -4,7 +4,7 @@
  * commands that show the result.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -209,6 +209,28 @@ RUN --mount=type=secret,id=tok --mount=type=secret,id=file,target=/f echo "$FROM
     );
     assert.equal(r.code, 0, r.err);
     assert.equal(readFileSync(join(out, 'out'), 'utf8'), 'env-value envsecret filesecret\n');
+  });
+});
+
+describe('concurrent kiln build processes', () => {
+  it('several builds started at once on a fresh root all succeed', async () => {
+    const fresh = await openSuite('cli-conc');
+    try {
+      const runs = [1, 2, 3, 4].map(async (i) => {
+        const ctx = await makeContext(fresh, {
+          Dockerfile: `FROM busybox\nRUN echo ${i} > /n\nCOPY Dockerfile /d/\nRUN cat /n\n`,
+        });
+        return await new Promise<{ code: number | null; err: string }>((resolve) => {
+          const p = spawn(KILN, ['build', '-q', ctx], { env: { ...process.env, KILN_ROOT: fresh.root } });
+          let err = '';
+          p.stderr.on('data', (d) => (err += d));
+          p.on('close', (code) => resolve({ code, err }));
+        });
+      });
+      for (const r of await Promise.all(runs)) assert.equal(r.code, 0, r.err);
+    } finally {
+      await fresh.close();
+    }
   });
 });
 

@@ -64,9 +64,14 @@ export abstract class BaseSnapshotter implements Snapshotter {
   /** Record which driver owns `root` (after it proved it works); a root never changes drivers. */
   protected async claimRoot(): Promise<void> {
     const file = path.join(this.root, 'driver');
+    // Written by temp + rename: a concurrent opener must never read a half-written (empty)
+    // file, which made a second kiln process fail with "holds overlay snapshots, not native".
     const existing = await fs.readFile(file, 'utf8').catch(() => undefined);
-    if (existing === undefined) await fs.writeFile(file, this.driver);
-    else if (existing.trim() !== this.driver) {
+    if (existing === undefined) {
+      const tmp = `${file}.${randomBytes(4).toString('hex')}`;
+      await fs.writeFile(tmp, this.driver);
+      await fs.rename(tmp, file);
+    } else if (existing.trim() !== this.driver) {
       throw new KilnError(
         'SNAPSHOTTER_MISMATCH',
         `${this.root} holds ${existing.trim()} snapshots, not ${this.driver}`,
@@ -240,7 +245,9 @@ export abstract class BaseSnapshotter implements Snapshotter {
     const mounts = await this.mounts(key);
     // A single bind mount needs no mount at all: the directory is the snapshot.
     if (mounts.length === 1 && mounts[0].type === 'bind') return fn(mounts[0].source);
-    const target = path.join(this.mountsDir, randomBytes(8).toString('hex'));
+    // The name carries the owner, so another process's cleanup leaves this live mount alone.
+    const me = selfOwner();
+    const target = path.join(this.mountsDir, `${me.pid}-${me.start}-${randomBytes(8).toString('hex')}`);
     await fs.mkdir(target, { mode: 0o700 });
     try {
       await mountAll(mounts, target);
@@ -284,6 +291,10 @@ export abstract class BaseSnapshotter implements Snapshotter {
   private async cleanupStale(): Promise<void> {
     for (const name of await fs.readdir(this.mountsDir)) {
       const p = path.join(this.mountsDir, name);
+      // Mounts of live processes (other builds running now) are theirs: unmounting one made
+      // that build write into the bare mount point instead of its snapshot.
+      const owner = /^(\d+)-(\d*)-[0-9a-f]+$/.exec(name);
+      if (owner && !ownerDead({ pid: Number(owner[1]), start: owner[2] })) continue;
       if (await isMountPoint(p)) await unmount(p).catch(() => undefined);
       await fs.rmdir(p).catch(() => undefined);
     }

@@ -94,7 +94,7 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
             warnings.push(w.message);
             progress({ type: 'warning', message: w.message, location: w.location, at: Date.now() });
           }
-          const jobFor = jobsFor(runners, { ignoreCache: () => opts.noCache });
+          const jobFor = jobsFor(runners, { ignoreCache: () => opts.noCache, defaultNetwork: opts.network });
           const state: FsState = conv.root
             ? ((await solver.solve(jobFor(conv.root))).result as FsState)
             : { kind: 'fs', layers: [] };

@@ -114,15 +114,7 @@ export function makeRunners(d: RunnerDeps): OpRunners {
         includePatterns: [],
       } satisfies DirState;
     },
-    // `--network` sets the network of RUN steps that do not choose one themselves.
-    exec: (op, inputs, ctx, extraEnv) =>
-      runExec(
-        execDeps,
-        op.network === 'default' ? { ...op, network: d.opts.network } : op,
-        inputs,
-        ctx,
-        extraEnv,
-      ),
+    exec: (op, inputs, ctx, extraEnv) => runExec(execDeps, op, inputs, ctx, extraEnv),
     file: (op, inputs, ctx) => runFileOp(sn, op, inputs, ctx),
     merge: (inputs, ctx) => mergeStates(d.store, sn, inputs, ctx),
     async dirChecksum(dir, paths, copy) {

@@ -3,6 +3,7 @@
  * contentKey() adds what the digest cannot know — the checksum of exactly the context files a
  * COPY or a bind mount reads — so editing an unrelated file keeps the cache warm.
  */
+import { sha256 } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
 import type { CopyAction, FileOp, Op } from '../graph/ops.ts';
 import type { Vertex } from '../graph/vertex.ts';
@@ -32,6 +33,8 @@ export interface OpRunners {
 export interface JobOptions {
   /** Vertices that must not be served from cache (--no-cache, --no-cache-filter). */
   ignoreCache(v: Vertex): boolean;
+  /** `--network`: the network of RUN steps that choose none; part of their identity. */
+  defaultNetwork?: 'default' | 'none' | 'host';
 }
 
 function describe(v: Vertex): string {
@@ -65,8 +68,16 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
     const op = v.op;
     const inputs = v.inputs.map(make);
     const isDirSource = op.type === 'source' && op.kind !== 'image';
+    // A RUN without its own --network runs with the build's, which then belongs to its identity.
+    const network =
+      op.type === 'exec' &&
+      op.network === 'default' &&
+      opts.defaultNetwork &&
+      opts.defaultNetwork !== 'default'
+        ? opts.defaultNetwork
+        : undefined;
     const job: Job<BuildState> = {
-      digest: v.digest,
+      digest: network ? sha256(`${v.digest} network=${network}`) : v.digest,
       inputs,
       name: describe(v),
       location: v.meta.location,
@@ -82,7 +93,7 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
             if (op.kind === 'http') return runners.http(op, ctx);
             return runners.git(op, ctx);
           case 'exec':
-            return runners.exec(op, ins, ctx, v.meta.proxyEnv);
+            return runners.exec(network ? { ...op, network } : op, ins, ctx, v.meta.proxyEnv);
           case 'file':
             return runners.file(op, ins, ctx);
           case 'merge':

@@ -21,10 +21,15 @@ export class DigestCache {
 
   private constructor(db: DatabaseSync) {
     this.db = db;
-    db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;
-      CREATE TABLE IF NOT EXISTS file_digest (
+    // Retried: concurrent builds opening a fresh database failed with "database is locked".
+    execRetrying(db, 'PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;', 5000);
+    execRetrying(
+      db,
+      `BEGIN IMMEDIATE; CREATE TABLE IF NOT EXISTS file_digest (
         path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns TEXT NOT NULL,
-        ino TEXT NOT NULL, mode INTEGER NOT NULL, digest TEXT NOT NULL) WITHOUT ROWID;`);
+        ino TEXT NOT NULL, mode INTEGER NOT NULL, digest TEXT NOT NULL) WITHOUT ROWID; COMMIT;`,
+      5000,
+    );
     this.getStmt = db.prepare('SELECT size, mtime_ns, ino, mode, digest FROM file_digest WHERE path = ?');
     this.putStmt = db.prepare(
       'INSERT OR REPLACE INTO file_digest (path, size, mtime_ns, ino, mode, digest) VALUES (?, ?, ?, ?, ?, ?)',
@@ -76,5 +81,20 @@ export class DigestCache {
   close(): void {
     this.flush();
     this.db.close();
+  }
+}
+
+/** Set-up SQL retried while another process holds the database (see BuildCache's execRetrying). */
+function execRetrying(db: DatabaseSync, sql: string, timeoutMs: number): void {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      db.exec(sql);
+      return;
+    } catch (err) {
+      if (db.isTransaction) db.exec('ROLLBACK');
+      if (!/locked|busy/i.test((err as Error).message) || Date.now() > until) throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10 + Math.random() * 20);
+    }
   }
 }

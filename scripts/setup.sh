@@ -11,7 +11,7 @@ export DEBIAN_FRONTEND=noninteractive
 need_pkgs=()
 for pair in runc:runc busybox:busybox-static docker-registry:docker-registry skopeo:skopeo umoci:umoci \
   qemu-aarch64-static:qemu-user-static update-binfmts:binfmt-support htpasswd:apache2-utils openssl:openssl \
-  git:git getfattr:attr; do
+  git:git getfattr:attr xz:xz-utils bzip2:bzip2; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need_pkgs+=("${pair#*:}")
 done
 fixtures=/var/cache/kiln-fixtures

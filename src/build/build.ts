@@ -24,6 +24,7 @@ import { openSnapshotter } from '../snapshot/open.ts';
 import { Solver } from '../solver/solver.ts';
 import { openStore, type Store } from '../store/store.ts';
 import { BaseImages } from '../worker/images.ts';
+import { materialize } from '../worker/materialize.ts';
 import type { FsState } from '../worker/state.ts';
 import { convertForPlatform } from './frontend.ts';
 import { loadBuildInput } from './input.ts';
@@ -95,8 +96,9 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
             progress({ type: 'warning', message: w.message, location: w.location, at: Date.now() });
           }
           const jobFor = jobsFor(runners, { ignoreCache: () => opts.noCache, defaultNetwork: opts.network });
+          // A target that is just a directory (FROM a named context) becomes a filesystem here.
           const state: FsState = conv.root
-            ? ((await solver.solve(jobFor(conv.root))).result as FsState)
+            ? await materialize(sn, (await solver.solve(jobFor(conv.root))).result)
             : { kind: 'fs', layers: [] };
           return { platform, state, config: conv.config };
         }),

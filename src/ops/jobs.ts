@@ -129,6 +129,10 @@ function contentKeyOf(v: Vertex, runners: OpRunners): Job<BuildState>['contentKe
   const op = v.op;
   if (op.type === 'file') for (const a of op.actions) if (a.action === 'copy') add(a.src, a.srcPaths, a);
   if (op.type === 'exec') for (const m of op.mounts) if (m.type === 'bind') add(m.input, [m.selector || '/']);
+  // A directory used as a whole root filesystem (a named context in FROM) is read entirely.
+  if (op.type === 'file') add(op.base, ['/']);
+  if (op.type === 'exec') add(op.rootfs, ['/']);
+  if (op.type === 'merge') for (const i of op.inputs) add(i, ['/']);
   if (reads.size === 0) return undefined;
   return async (ctx) => {
     const parts: string[] = [];

@@ -12,6 +12,7 @@ import { prepareRunMounts, type RunMountSpec } from '../executor/run-mounts.ts';
 import type { ExecOp, Mount } from '../graph/ops.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { JobContext } from '../solver/solver.ts';
+import { materialize } from './materialize.ts';
 import { withStatePaths } from './mounted.ts';
 import { type BuildState, type FsState, SCRATCH, top } from './state.ts';
 
@@ -30,13 +31,6 @@ export interface ExecDeps {
   ssh: Record<string, string>;
 }
 
-function asFs(state: BuildState | undefined, what: string): FsState {
-  if (!state) return SCRATCH;
-  if (state.kind !== 'fs')
-    throw new KilnError('GRAPH_INVALID_INPUT', `${what} must be a filesystem, not a directory`);
-  return state;
-}
-
 /** A path inside a mounted input, without leaving it (`..` is cleaned at the root). */
 function underRoot(root: string, selector: string): string {
   return join(root, normalize(`/${selector}`));
@@ -50,7 +44,7 @@ export async function runExec(
   extraEnv: Record<string, string> = {},
 ): Promise<FsState> {
   const sn = deps.snapshotter;
-  const rootfs = asFs(op.rootfs === null ? undefined : inputs[op.rootfs], 'the RUN root filesystem');
+  const rootfs = op.rootfs === null ? SCRATCH : await materialize(sn, inputs[op.rootfs]);
   const binds = op.mounts.filter((m): m is Extract<Mount, { type: 'bind' }> => m.type === 'bind');
   const bindStates = binds.map((m) => (m.input === null ? SCRATCH : inputs[m.input]));
   const active = `exec-${randomUUID()}`;

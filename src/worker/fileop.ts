@@ -10,6 +10,7 @@ import { copy, mkdir, mkfile, rm, symlink } from '../fileops/index.ts';
 import type { FileOp } from '../graph/ops.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { JobContext } from '../solver/solver.ts';
+import { materialize } from './materialize.ts';
 import { withStatePaths } from './mounted.ts';
 import { type BuildState, type FsState, SCRATCH, top } from './state.ts';
 
@@ -26,8 +27,7 @@ export async function runFileOp(
   inputs: BuildState[],
   ctx: JobContext,
 ): Promise<FsState> {
-  const base = op.base === null ? SCRATCH : inputs[op.base];
-  if (base.kind !== 'fs') throw new KilnError('GRAPH_INVALID_INPUT', 'a file op base must be a filesystem');
+  const base = op.base === null ? SCRATCH : await materialize(sn, inputs[op.base]);
   const srcIdx = [
     ...new Set(op.actions.flatMap((a) => (a.action === 'copy' && a.src !== null ? [a.src] : []))),
   ];

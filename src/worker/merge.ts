@@ -9,6 +9,7 @@ import { KilnError } from '../errors/errors.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { JobContext } from '../solver/solver.ts';
 import type { Store } from '../store/store.ts';
+import { materialize } from './materialize.ts';
 import { type BuildState, type FsState, top } from './state.ts';
 
 export async function mergeStates(
@@ -17,10 +18,8 @@ export async function mergeStates(
   inputs: BuildState[],
   ctx: JobContext,
 ): Promise<FsState> {
-  const states = inputs.map((s) => {
-    if (s.kind !== 'fs') throw new KilnError('GRAPH_INVALID_INPUT', 'a merge input must be a filesystem');
-    return s;
-  });
+  const states: FsState[] = [];
+  for (const s of inputs) states.push(await materialize(sn, s));
   const [first, ...rest] = states;
   const out: FsState = { kind: 'fs', layers: [...first.layers] };
   for (const s of rest) {

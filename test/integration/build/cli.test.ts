@@ -221,7 +221,9 @@ describe('concurrent kiln build processes', () => {
           Dockerfile: `FROM busybox\nRUN echo ${i} > /n\nCOPY Dockerfile /d/\nRUN cat /n\n`,
         });
         return await new Promise<{ code: number | null; err: string }>((resolve) => {
-          const p = spawn(KILN, ['--debug', 'build', '-q', ctx], { env: { ...process.env, KILN_ROOT: fresh.root } });
+          const p = spawn(KILN, ['--debug', 'build', '-q', ctx], {
+            env: { ...process.env, KILN_ROOT: fresh.root },
+          });
           let err = '';
           p.stderr.on('data', (d) => (err += d));
           p.on('close', (code) => resolve({ code, err }));

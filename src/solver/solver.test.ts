@@ -80,8 +80,9 @@ describe('solver', () => {
     assert.equal(second.base.runs.length, 0);
     assert.equal(second.top.runs.length, 0);
     assert.deepEqual(
-      events.map((e) => e.type === 'vertex' && e.status),
-      ['cached'],
+      events.map((e) => e.type === 'vertex' && `${e.name} ${e.status}`),
+      ['base cached', 'top cached'],
+      'the hit and the step that led to it are both reported cached',
     );
   });
 

@@ -69,6 +69,7 @@ export class Solver<R> {
   private readonly signal: AbortSignal;
   private readonly keys = new Map<string, Promise<string>>();
   private readonly results = new Map<string, Promise<Solved<R>>>();
+  private readonly reported = new Set<string>();
 
   constructor(opts: SolverOptions<R> = {}) {
     this.cache = opts.cache;
@@ -122,7 +123,7 @@ export class Solver<R> {
     if (this.cache && !job.noCache) {
       const hit = await this.cache.get(key);
       if (hit !== undefined) {
-        this.emit(job, 'cached');
+        this.emitCached(job);
         return { result: hit, key, cached: true };
       }
     }
@@ -142,6 +143,21 @@ export class Solver<R> {
     });
     if (this.cache && !job.noCache) await this.cache.put(key, result);
     return { result, key, cached: false };
+  }
+
+  /** A hit stands for the steps that led to it too: report each of them cached, once (as BuildKit does). */
+  private emitCached(job: Job<R>): void {
+    const found: Job<R>[] = [];
+    const stack = [job];
+    while (stack.length) {
+      const j = stack.pop() as Job<R>;
+      if (this.reported.has(j.digest)) continue;
+      this.reported.add(j.digest);
+      found.push(j);
+      stack.push(...j.inputs);
+    }
+    // Bottom-up, so the log reads in build order.
+    for (const j of found.reverse()) this.emit(j, 'cached');
   }
 
   private emit(

@@ -95,7 +95,11 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
             warnings.push(w.message);
             progress({ type: 'warning', message: w.message, location: w.location, at: Date.now() });
           }
-          const jobFor = jobsFor(runners, { ignoreCache: () => opts.noCache, defaultNetwork: opts.network });
+          const jobFor = jobsFor(runners, {
+            ignoreCache: () => opts.noCache,
+            defaultNetwork: opts.network,
+            allow: opts.allow,
+          });
           // A target that is just a directory (FROM a named context) becomes a filesystem here.
           const state: FsState = conv.root
             ? await materialize(sn, (await solver.solve(jobFor(conv.root))).result)

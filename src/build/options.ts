@@ -56,6 +56,8 @@ export interface BuildOptions {
   secrets: SecretSpec[];
   ssh: SshSpec[];
   network: 'default' | 'none' | 'host';
+  /** Entitlements granted with `--allow` (`network.host`, `security.insecure`), as in buildx. */
+  allow?: string[];
   /** Extra named contexts (`--build-context name=dir`). */
   buildContexts: Record<string, string>;
   parallelism?: number;

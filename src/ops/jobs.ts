@@ -33,8 +33,29 @@ export interface OpRunners {
 export interface JobOptions {
   /** Vertices that must not be served from cache (--no-cache, --no-cache-filter). */
   ignoreCache(v: Vertex): boolean;
+  /** Entitlements the user granted (`--allow`): RUN --network=host and --security=insecure need them. */
+  allow?: readonly string[];
   /** `--network`: the network of RUN steps that choose none; part of their identity. */
   defaultNetwork?: 'default' | 'none' | 'host';
+}
+
+/** BuildKit refuses privileged RUN options unless the build was started with `--allow`. */
+function checkEntitlements(op: Extract<Op, { type: 'exec' }>, v: Vertex, allow: readonly string[]): void {
+  const need =
+    op.network === 'host' && !allow.includes('network.host')
+      ? 'network.host'
+      : op.security === 'insecure' && !allow.includes('security.insecure')
+        ? 'security.insecure'
+        : undefined;
+  if (!need) return;
+  throw new KilnError(
+    'ENTITLEMENT_DENIED',
+    `${v.meta.description ?? 'a RUN step'} needs the ${need} entitlement, which this build was not granted`,
+    {
+      hint: `allow it with --allow ${need} if you trust this Dockerfile`,
+      location: v.meta.location,
+    },
+  );
 }
 
 function describe(v: Vertex): string {
@@ -68,6 +89,7 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
     const op = v.op;
     const inputs = v.inputs.map(make);
     const isDirSource = op.type === 'source' && op.kind !== 'image';
+    if (op.type === 'exec') checkEntitlements(op, v, opts.allow ?? []);
     // A RUN without its own --network runs with the build's, which then belongs to its identity.
     const network =
       op.type === 'exec' &&

@@ -101,6 +101,12 @@ export function register(program: Command): void {
     )
     .option('--ssh <spec>', 'forward an ssh agent: default or ID=SOCKET (repeatable)', collect, [])
     .option('--network <mode>', 'network for RUN: default, none or host', 'default')
+    .option(
+      '--allow <entitlement>',
+      'grant network.host or security.insecure to RUN steps that ask (repeatable)',
+      collect,
+      [],
+    )
     .option('--progress <mode>', 'auto, plain, tty, rawjson or quiet', 'auto')
     .option('-q, --quiet', 'print only the image ID')
     .option('--iidfile <file>', 'write the image ID to a file')
@@ -118,6 +124,13 @@ export function register(program: Command): void {
         throw new KilnError('INVALID_FLAG', `unknown --progress "${mode}"`, {
           hint: 'use auto, plain, tty, rawjson or quiet',
         });
+      }
+      for (const e of o.allow as string[]) {
+        if (e !== 'network.host' && e !== 'security.insecure') {
+          throw new KilnError('INVALID_FLAG', `unknown entitlement "${e}" in --allow`, {
+            hint: 'use network.host or security.insecure',
+          });
+        }
       }
       const tags = o.tag as string[];
       const buildArgs = keyValues(o.buildArg as string[], '--build-arg', true);
@@ -146,6 +159,7 @@ export function register(program: Command): void {
         secrets: (o.secret as string[]).map(parseSecret),
         ssh: (o.ssh as string[]).map(parseSsh),
         network: network as BuildOptions['network'],
+        allow: o.allow as string[],
         parallelism: Number.parseInt(o.parallelism as string, 10) || 4,
         progress: renderer.sink,
         signal: ac.signal,

@@ -157,8 +157,17 @@ describe('RUN --network', () => {
     const b = await buildDockerfile(
       suite,
       `FROM busybox\nRUN --network=host wget -q -O /fetched http://127.0.0.1:${port}/\n`,
+      {},
+      { allow: ['network.host'] },
     );
     assert.equal(read(b.fs, 'fetched'), 'host network reached\n');
+  });
+
+  it('--network=host without --allow network.host is refused before anything runs, at its line', async () => {
+    const err = await buildError(suite, 'FROM busybox\nRUN echo ok\nRUN --network=host true\n');
+    assert.equal(err.code, 'ENTITLEMENT_DENIED');
+    assert.equal(err.location?.startLine, 3);
+    assert.match(err.hint ?? '', /--allow network\.host/);
   });
 
   it('with --network=none the host’s 127.0.0.1 is not reachable', async () => {
@@ -183,6 +192,8 @@ describe('RUN --security', () => {
 RUN grep CapEff /proc/self/status | cut -f2 > /sandbox
 RUN --security=insecure grep CapEff /proc/self/status | cut -f2 > /insecure
 `,
+      {},
+      { allow: ['security.insecure'] },
     );
     const sandbox = BigInt(`0x${read(b.fs, 'sandbox').trim()}`);
     const insecure = BigInt(`0x${read(b.fs, 'insecure').trim()}`);
@@ -191,6 +202,12 @@ RUN --security=insecure grep CapEff /proc/self/status | cut -f2 > /insecure
     assert.equal(sandbox & CAP_SYS_ADMIN, 0n);
     assert.equal(sandbox & CAP_CHOWN, CAP_CHOWN);
     assert.equal(insecure & CAP_SYS_ADMIN, CAP_SYS_ADMIN);
+  });
+
+  it('--security=insecure needs --allow security.insecure', async () => {
+    const err = await buildError(suite, 'FROM busybox\nRUN --security=insecure true\n');
+    assert.equal(err.code, 'ENTITLEMENT_DENIED');
+    assert.match(err.message, /security\.insecure/);
   });
 });
 

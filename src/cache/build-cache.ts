@@ -6,8 +6,9 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
 import type { Digest } from '../digest/digest.ts';
+import { openDatabase } from '../store/sqlite.ts';
 
 export interface LayerRecord {
   digest: Digest;
@@ -27,18 +28,11 @@ export class BuildCache {
 
   constructor(file: string) {
     mkdirSync(dirname(file), { recursive: true });
-    // The busy timeout must be set before the first statement: switching a fresh database to
-    // WAL takes a lock, and concurrent builds opening it failed at once with "database is locked".
-    this.db = new DatabaseSync(file, { timeout: 10_000 });
-    execRetrying(this.db, 'PRAGMA journal_mode = WAL', 10_000);
-    execRetrying(
-      this.db,
-      `BEGIN IMMEDIATE;
-      CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT NOT NULL, created INTEGER NOT NULL, used INTEGER NOT NULL);
+    this.db = openDatabase(
+      file,
+      `CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT NOT NULL, created INTEGER NOT NULL, used INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS layers (snapshot TEXT NOT NULL, compression TEXT NOT NULL, value TEXT NOT NULL,
-        PRIMARY KEY (snapshot, compression));
-      COMMIT;`,
-      10_000,
+        PRIMARY KEY (snapshot, compression))`,
     );
   }
 
@@ -108,24 +102,5 @@ export class BuildCache {
 
   close(): void {
     this.db.close();
-  }
-}
-
-/**
- * Run set-up SQL, retrying while another process holds the database: SQLite does not call the
- * busy handler in every case (switching a fresh file to WAL, upgrading a read to a write), and
- * concurrent builds on a fresh root failed at once with "database is locked".
- */
-export function execRetrying(db: DatabaseSync, sql: string, timeoutMs: number): void {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      db.exec(sql);
-      return;
-    } catch (err) {
-      if (db.isTransaction) db.exec('ROLLBACK');
-      if (!/locked|busy/i.test((err as Error).message) || Date.now() > until) throw err;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10 + Math.random() * 20);
-    }
   }
 }

@@ -4,10 +4,11 @@
  * from sweeping while another process commits a blob or sets a name.
  */
 import { randomUUID } from 'node:crypto';
-import { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
 import type { Digest } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
+import { openDatabase } from './sqlite.ts';
 
 export interface ImageRow {
   name: string;
@@ -54,9 +55,8 @@ export class MetaDB {
   constructor(path: string, opts: { busyTimeoutMs?: number } = {}) {
     this.path = path;
     try {
-      this.db = new DatabaseSync(path, { timeout: opts.busyTimeoutMs ?? 30_000 });
-      this.db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
-      this.transaction(() => this.db.exec(SCHEMA));
+      this.db = openDatabase(path, SCHEMA, opts.busyTimeoutMs ?? 30_000);
+      this.db.exec('PRAGMA foreign_keys = ON;');
     } catch (cause) {
       throw new KilnError(
         'STORE_DB_OPEN',

@@ -4,14 +4,18 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import { pipeline } from 'node:stream/promises';
 import type { Command } from 'commander';
 import { KilnError } from '../../errors/errors.ts';
+import { copyImage } from '../../image/copy.ts';
 import { importRootfs } from '../../imagestore/import.ts';
 import { findImage, imageHistory, inspectImage } from '../../imagestore/query.ts';
+import { entryName, LayoutBlobs, OciLayoutSink, readLayoutIndex } from '../../layout/layout.ts';
+import type { Descriptor } from '../../oci/descriptor.ts';
 import { parsePlatform } from '../../oci/platform.ts';
-import { familiarName, parseReference } from '../../reference/reference.ts';
+import { familiarName, normalizeReference, parseReference } from '../../reference/reference.ts';
+import type { Store } from '../../store/store.ts';
 import { loadArchive } from '../../tarball/load.ts';
 import { type ArchiveFormat, writeArchive } from '../../tarball/save.ts';
 import { configureImages, formatTable, humanSize, shortId, timeAgo, withStore } from './images.ts';
@@ -70,21 +74,40 @@ function configureHistory(cmd: Command): Command {
 
 function configureSave(cmd: Command): Command {
   return cmd
-    .description('Save images to a tar archive (docker save format, or an OCI layout tar)')
+    .description(
+      'Save images to a tar archive (docker save format, an OCI layout tar) or an OCI layout directory',
+    )
     .argument('<image...>', 'image names')
     .option('-o, --output <file>', 'write to this file instead of stdout')
     .option(
       '--format <format>',
-      'docker (docker load, skopeo docker-archive:) or oci (OCI image layout tar)',
+      'docker (docker load, skopeo docker-archive:), oci (OCI image layout tar) or oci-dir (a layout directory at -o)',
       'docker',
     )
     .option('--platform <platform>', 'docker format: which manifest of a multi-platform image to save')
     .action(async (names: string[], opts, c: Command) => {
-      const format = opts.format as ArchiveFormat;
-      if (format !== 'docker' && format !== 'oci') {
+      const format = opts.format as ArchiveFormat | 'oci-dir';
+      if (format !== 'docker' && format !== 'oci' && format !== 'oci-dir') {
         throw new KilnError('INVALID_FORMAT', `unknown archive format "${opts.format}"`, {
-          hint: 'use --format docker or --format oci',
+          hint: 'use --format docker, oci or oci-dir',
         });
+      }
+      if (format === 'oci-dir') {
+        if (!opts.output)
+          throw new KilnError('INVALID_FORMAT', '--format oci-dir needs -o DIR', {
+            hint: 'e.g. -o ./layout',
+          });
+        await withStore(c, async (store) => {
+          const sink = new OciLayoutSink(opts.output);
+          for (const n of names) {
+            const rec = await findImage(store, n);
+            const byName = (await store.images.get(n).catch(() => undefined)) !== undefined;
+            await copyImage({ root: rec.target, blobs: store.content }, sink, {
+              tag: byName ? rec.name : undefined,
+            });
+          }
+        });
+        return;
       }
       if (!opts.output && process.stdout.isTTY) {
         throw new KilnError('OUTPUT_IS_TERMINAL', 'refusing to write an archive to a terminal', {
@@ -118,10 +141,27 @@ function configureSave(cmd: Command): Command {
     });
 }
 
+/** Every image an OCI layout directory's index.json lists, named by its annotations (or --tag). */
+async function loadLayoutDir(
+  store: Store,
+  dir: string,
+  tag?: string,
+): Promise<{ images: { names: string[]; root: Descriptor }[] }> {
+  const index = await readLayoutIndex(dir);
+  const images: { names: string[]; root: Descriptor }[] = [];
+  for (const entry of index.manifests) {
+    const name =
+      entryName(entry) ?? (tag && index.manifests.length === 1 ? normalizeReference(tag) : undefined);
+    await store.importImage({ root: entry, blobs: new LayoutBlobs(dir) }, { tag: name });
+    images.push({ names: name ? [name] : [], root: entry });
+  }
+  return { images };
+}
+
 function configureLoad(cmd: Command): Command {
   return cmd
-    .description('Load images from a docker or OCI archive (plain or compressed)')
-    .option('-i, --input <file>', 'read from this file instead of stdin')
+    .description('Load images from a docker or OCI archive (plain or compressed) or an OCI layout directory')
+    .option('-i, --input <path>', 'read this archive file or layout directory instead of stdin')
     .option('-t, --tag <name>', 'name for the image when the archive names none')
     .option('-q, --quiet', 'print nothing')
     .action(async (opts, c: Command) => {
@@ -130,9 +170,15 @@ function configureLoad(cmd: Command): Command {
           hint: 'pass -i FILE or pipe an archive in',
         });
       }
-      const input = opts.input ? createReadStream(opts.input) : process.stdin;
+      const isDir = opts.input ? (await stat(opts.input)).isDirectory() : false;
       const res = await withStore(c, (store) =>
-        store.withLease((content) => loadArchive(input, content, store.images, { tag: opts.tag })),
+        isDir
+          ? loadLayoutDir(store, opts.input, opts.tag)
+          : store.withLease((content) =>
+              loadArchive(opts.input ? createReadStream(opts.input) : process.stdin, content, store.images, {
+                tag: opts.tag,
+              }),
+            ),
       );
       if (opts.quiet) return;
       for (const img of res.images) {

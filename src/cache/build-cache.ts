@@ -19,8 +19,6 @@ export interface LayerRecord {
   uncompressedSize?: number;
   /** When the step that made the layer ran (ISO); not stored, filled in per build. */
   created?: string;
-  /** The diff had no changes: BuildKit omits such layers and marks their history empty_layer. */
-  empty?: boolean;
 }
 
 export class BuildCache {

@@ -3,26 +3,25 @@ import { describe, it } from 'node:test';
 import type { LayerRecord } from '../cache/build-cache.ts';
 import { alignHistory, layerTypeFor } from './image.ts';
 
-const layer = (empty = false): LayerRecord => ({
+const layer = (): LayerRecord => ({
   digest: 'sha256:aa',
   diffID: 'sha256:bb',
   size: 1,
   mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip',
-  empty,
 });
 
 describe('image assembly', () => {
-  it('marks the history entry of an empty RUN layer as empty_layer', () => {
+  it('a RUN that changed nothing keeps its layer and its history entry, as docker build does', () => {
     const history = [
       { created_by: 'base' },
       { created_by: 'ENV A=1', empty_layer: true },
       { created_by: 'RUN true' },
       { created_by: 'COPY x /' },
     ];
-    const out = alignHistory(history, [layer(), layer(true), layer()], '2020-01-01T00:00:00Z');
+    const out = alignHistory(history, [layer(), layer(), layer()], '2020-01-01T00:00:00Z');
     assert.deepEqual(
       out.map((h) => Boolean(h.empty_layer)),
-      [false, true, true, false],
+      [false, true, false, false],
     );
   });
 

@@ -14,7 +14,7 @@ import { normalizePlatform, type Platform } from '../oci/platform.ts';
 
 export interface ImageParts {
   config: ImageConfig;
-  /** Every layer of the result, bottom first; `empty` ones are left out of the image. */
+  /** Every layer of the result, bottom first. */
   layers: LayerRecord[];
   platform: Platform;
 }
@@ -35,8 +35,7 @@ export function layerTypeFor(rec: LayerRecord, oci: boolean): string {
 
 /**
  * Match layers to the history entries that claim one, from the end backwards (base images'
- * early history may be incomplete): an empty layer's entry becomes empty_layer, and a new
- * entry takes its layer's creation time. Entries still without a time are filled as BuildKit
+ * early history may be incomplete): a new entry takes its layer's creation time. Entries still without a time are filled as BuildKit
  * does (below), from layer times only, so a fully cached rebuild yields the same image ID.
  */
 export function alignHistory(
@@ -49,7 +48,6 @@ export function alignHistory(
   for (let l = layers.length - 1; l >= 0 && h >= 0; l--) {
     while (h >= 0 && out[h].empty_layer) h--;
     if (h < 0) break;
-    if (layers[l].empty) out[h].empty_layer = true;
     if (!out[h].created && layers[l].created) out[h].created = isoSeconds(layers[l].created!);
     h--;
   }
@@ -90,7 +88,9 @@ export async function writeImage(
   parts: ImageParts,
   format: ExportFormat,
 ): Promise<Descriptor> {
-  const kept = parts.layers.filter((l) => !l.empty);
+  // Every step that makes a layer keeps it, even when nothing changed: `docker build` (Docker
+  // Engine's exporter) does so, and it is the reference kiln's images are compared with.
+  const kept = parts.layers;
   const now = isoTime(format);
   let history = alignHistory(parts.config.history ?? [], parts.layers, now);
   if (format.sourceDateEpoch !== undefined) {

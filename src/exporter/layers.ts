@@ -1,8 +1,7 @@
 /**
  * Layer blobs for a build result: each snapshot's changes against its parent, tarred,
  * compressed and hashed in one pass straight into the content store. A layer exported before
- * (same snapshot, same compression, blob still present) is reused; an empty diff is marked
- * `empty`, so the image leaves it out as BuildKit does.
+ * (same snapshot, same compression, blob still present) is reused.
  */
 
 import { createLayer } from '../archive/layer.ts';
@@ -41,8 +40,7 @@ export async function exportLayers(
     state.layers.map(async (ref) => {
       if (ref.layer) return { ...ref.layer, created: ref.created };
       const known = deps.cache.getLayer(ref.snapshot, cacheKey);
-      if (known && (known.empty || (await deps.content.info(known.digest))))
-        return { ...known, created: ref.created };
+      if (known && (await deps.content.info(known.digest))) return { ...known, created: ref.created };
       return limit.use(async () => {
         const started = Date.now();
         const entries = await deps.snapshotter.diff(ref.snapshot);
@@ -59,7 +57,6 @@ export async function exportLayers(
           size: info.size,
           mediaType: info.mediaType,
           uncompressedSize: info.uncompressedSize,
-          empty: entries.length === 0,
         };
         deps.cache.putLayer(ref.snapshot, cacheKey, rec);
         rec.created = ref.created;

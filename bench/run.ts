@@ -157,6 +157,16 @@ if (wanted.has('buildah')) {
 }
 
 const results: Measurement[] = [];
+/**
+ * Let the disk settle after a reset: removing a previous build's tens of thousands of files
+ * leaves the kernel flushing (and, on filesystems mounted with `discard`, trimming) for seconds,
+ * which would slow whichever build is measured next. Every builder gets the same pause.
+ */
+function settleDisk(): void {
+  spawnSync('sync');
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5000);
+}
+
 let touches = 0;
 for (const w of workloads) {
   for (const r of runners) {
@@ -168,7 +178,10 @@ for (const w of workloads) {
         const runs: number[] = [];
         let rss = 0;
         for (let i = 0; i < repeat; i++) {
-          if (phase === 'cold') r.reset(tag);
+          if (phase === 'cold') {
+            r.reset(tag);
+            settleDisk();
+          }
           if (phase === 'incremental') w.touch?.(touches++);
           const t = r.build(w.context, tag);
           runs.push(Number(t.seconds.toFixed(3)));

@@ -116,7 +116,7 @@ export function makeRunners(d: RunnerDeps): OpRunners {
     },
     exec: (op, inputs, ctx, extraEnv) => runExec(execDeps, op, inputs, ctx, extraEnv),
     file: (op, inputs, ctx) => runFileOp(sn, op, inputs, ctx),
-    merge: (inputs, ctx) => mergeStates(d.store, sn, inputs, ctx),
+    merge: (inputs, ctx) => mergeStates(sn, inputs, ctx),
     async dirChecksum(dir, paths, copy) {
       return checksum({
         root: dir.dir,

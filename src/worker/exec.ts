@@ -3,7 +3,6 @@
  * RUN --mount mounts (bind from inputs, cache, tmpfs, secret, ssh), runc, then commit. Output
  * lines become progress log events; a failure names the step and shows the last output.
  */
-import { randomUUID } from 'node:crypto';
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join, normalize } from 'node:path';
 import { KilnError } from '../errors/errors.ts';
@@ -14,7 +13,8 @@ import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { JobContext } from '../solver/solver.ts';
 import { materialize } from './materialize.ts';
 import { withStatePaths } from './mounted.ts';
-import { type BuildState, type FsState, SCRATCH, top } from './state.ts';
+import { type BuildState, type FsState, SCRATCH } from './state.ts';
+import { commitStep } from './step.ts';
 
 export interface SecretSource {
   /** The secret's bytes, or undefined when the build was not given it. */
@@ -47,18 +47,10 @@ export async function runExec(
   const rootfs = op.rootfs === null ? SCRATCH : await materialize(sn, inputs[op.rootfs]);
   const binds = op.mounts.filter((m): m is Extract<Mount, { type: 'bind' }> => m.type === 'bind');
   const bindStates = binds.map((m) => (m.input === null ? SCRATCH : inputs[m.input]));
-  const active = `exec-${randomUUID()}`;
-  const rootMounts = await sn.prepare(active, top(rootfs));
-  const tail: string[] = [];
-  const log = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
-    const data = chunk.toString('utf8');
-    tail.push(data);
-    if (tail.length > 40) tail.shift();
-    ctx.progress({ type: 'log', id: ctx.id, stream, data, at: Date.now() });
-  };
-  let committed = false;
-  try {
-    await withStatePaths(sn, bindStates, async (bindDirs) => {
+  const log = (stream: 'stdout' | 'stderr') => (chunk: Buffer) =>
+    ctx.progress({ type: 'log', id: ctx.id, stream, data: chunk.toString('utf8'), at: Date.now() });
+  return commitStep(sn, rootfs, 'exec', (_active, rootMounts) =>
+    withStatePaths(sn, bindStates, async (bindDirs) => {
       const specs: RunMountSpec[] = [];
       const env = [...op.env];
       for (const [k, v] of Object.entries(extraEnv))
@@ -164,14 +156,8 @@ export async function runExec(
         await prepared.cleanup();
         for (const d of scratchDirs) await rm(d, { recursive: true, force: true });
       }
-    });
-    const name = `snap-${randomUUID()}`;
-    await sn.commit(name, active);
-    committed = true;
-    return { kind: 'fs', layers: [...rootfs.layers, { snapshot: name, created: new Date().toISOString() }] };
-  } finally {
-    if (!committed) await sn.remove(active).catch(() => {});
-  }
+    }),
+  );
 }
 
 /** Secrets from `--secret id=…,src=FILE|env=VAR`, read only when a RUN asks for them. */

@@ -3,7 +3,6 @@
  * each action applied in order on the mounted tree through root-confined path resolution, then
  * commit. Copy sources are other inputs: a context directory or another stage's filesystem.
  */
-import { randomUUID } from 'node:crypto';
 import { posix } from 'node:path';
 import { KilnError } from '../errors/errors.ts';
 import { copy, mkdir, mkfile, rm, symlink } from '../fileops/index.ts';
@@ -12,7 +11,8 @@ import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { JobContext } from '../solver/solver.ts';
 import { materialize } from './materialize.ts';
 import { withStatePaths } from './mounted.ts';
-import { type BuildState, type FsState, SCRATCH, top } from './state.ts';
+import { type BuildState, type FsState, SCRATCH } from './state.ts';
+import { commitStep } from './step.ts';
 
 function absolute(cwd: string, p: string): string {
   const keepSlash = p.endsWith('/');
@@ -31,11 +31,8 @@ export async function runFileOp(
   const srcIdx = [
     ...new Set(op.actions.flatMap((a) => (a.action === 'copy' && a.src !== null ? [a.src] : []))),
   ];
-  const active = `file-${randomUUID()}`;
-  await sn.prepare(active, top(base));
-  let committed = false;
-  try {
-    await withStatePaths(
+  return commitStep(sn, base, 'file', (active) =>
+    withStatePaths(
       sn,
       srcIdx.map((i) => inputs[i]),
       async (srcDirs) => {
@@ -91,12 +88,6 @@ export async function runFileOp(
           }
         });
       },
-    );
-    const name = `snap-${randomUUID()}`;
-    await sn.commit(name, active);
-    committed = true;
-    return { kind: 'fs', layers: [...base.layers, { snapshot: name, created: new Date().toISOString() }] };
-  } finally {
-    if (!committed) await sn.remove(active).catch(() => {});
-  }
+    ),
+  );
 }

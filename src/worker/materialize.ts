@@ -3,18 +3,15 @@
  * `--build-context base=dir` + `FROM base`): its contents, filtered as the local source says,
  * copied into a fresh snapshot owned by root, as BuildKit's local source would present them.
  */
-import { randomUUID } from 'node:crypto';
 import { copy } from '../fileops/index.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
-import type { BuildState, FsState } from './state.ts';
+import { type BuildState, type FsState, SCRATCH } from './state.ts';
+import { commitStep } from './step.ts';
 
 export async function materialize(sn: Snapshotter, state: BuildState): Promise<FsState> {
   if (state.kind === 'fs') return state;
-  const key = `dir-${randomUUID()}`;
-  await sn.prepare(key);
-  let committed = false;
-  try {
-    await sn.withMounted(key, (root) =>
+  return commitStep(sn, SCRATCH, 'dir', (key) =>
+    sn.withMounted(key, (root) =>
       copy({
         srcRoot: state.dir,
         srcPaths: ['.'],
@@ -26,12 +23,6 @@ export async function materialize(sn: Snapshotter, state: BuildState): Promise<F
         followSymlinks: true,
         srcExcludePatterns: state.excludePatterns,
       }),
-    );
-    const name = `snap-${randomUUID()}`;
-    await sn.commit(name, key);
-    committed = true;
-    return { kind: 'fs', layers: [{ snapshot: name, created: new Date().toISOString() }] };
-  } finally {
-    if (!committed) await sn.remove(key).catch(() => {});
-  }
+    ),
+  );
 }

@@ -5,19 +5,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createLayer } from '../archive/layer.ts';
-import { KilnError } from '../errors/errors.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { JobContext } from '../solver/solver.ts';
-import type { Store } from '../store/store.ts';
 import { materialize } from './materialize.ts';
 import { type BuildState, type FsState, top } from './state.ts';
 
-export async function mergeStates(
-  _store: Store,
-  sn: Snapshotter,
-  inputs: BuildState[],
-  ctx: JobContext,
-): Promise<FsState> {
+export async function mergeStates(sn: Snapshotter, inputs: BuildState[], ctx: JobContext): Promise<FsState> {
   const states: FsState[] = [];
   for (const s of inputs) states.push(await materialize(sn, s));
   const [first, ...rest] = states;

@@ -1,0 +1,28 @@
+/**
+ * One build step as a snapshot: a writable snapshot over the base state, the step's work on it,
+ * then commit as a new layer. A step that fails leaves nothing behind.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Mount, Snapshotter } from '../snapshot/snapshotter.ts';
+import { type FsState, top } from './state.ts';
+
+export async function commitStep(
+  sn: Snapshotter,
+  base: FsState,
+  prefix: string,
+  work: (active: string, mounts: Mount[]) => Promise<void>,
+): Promise<FsState> {
+  const active = `${prefix}-${randomUUID()}`;
+  const mounts = await sn.prepare(active, top(base));
+  let committed = false;
+  try {
+    await work(active, mounts);
+    const name = `snap-${randomUUID()}`;
+    await sn.commit(name, active);
+    committed = true;
+    // The creation time dates the layer's history entry (stable across cached rebuilds).
+    return { kind: 'fs', layers: [...base.layers, { snapshot: name, created: new Date().toISOString() }] };
+  } finally {
+    if (!committed) await sn.remove(active).catch(() => {});
+  }
+}

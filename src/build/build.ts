@@ -120,15 +120,12 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
             sourceDateEpoch: opts.sourceDateEpoch,
           },
         );
-        const manifest = await writeImage(
+        const written = await writeImage(
           store.content,
           { config: r.config, layers, platform: r.platform },
           format,
         );
-        const m = JSON.parse((await store.content.readBlob(manifest.digest)).toString('utf8')) as {
-          config: { digest: string };
-        };
-        results.push({ platform: r.platform, manifest, configDigest: m.config.digest });
+        results.push({ platform: r.platform, ...written });
       }
       const root =
         results.length === 1

@@ -83,14 +83,21 @@ function isoSeconds(iso: string): string {
   return new Date(iso).toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
+/** The manifest written, and the config digest (docker's image ID). */
+export interface WrittenImage {
+  manifest: Descriptor;
+  configDigest: Digest;
+}
+
+/**
+ * Every step that makes a layer keeps it, even when nothing changed: `docker build` (Docker
+ * Engine's exporter) does so, and it is the reference kiln's images are compared with.
+ */
 export async function writeImage(
   content: Ingester,
   parts: ImageParts,
   format: ExportFormat,
-): Promise<Descriptor> {
-  // Every step that makes a layer keeps it, even when nothing changed: `docker build` (Docker
-  // Engine's exporter) does so, and it is the reference kiln's images are compared with.
-  const kept = parts.layers;
+): Promise<WrittenImage> {
   const now = isoTime(format);
   let history = alignHistory(parts.config.history ?? [], parts.layers, now);
   if (format.sourceDateEpoch !== undefined) {
@@ -105,7 +112,7 @@ export async function writeImage(
     architecture: p.architecture,
     os: p.os,
     ...(p.variant ? { variant: p.variant } : {}),
-    rootfs: { type: 'layers', diff_ids: kept.map((l) => l.diffID as Digest) },
+    rootfs: { type: 'layers', diff_ids: parts.layers.map((l) => l.diffID as Digest) },
     history,
   };
   if (!p.variant) delete config.variant;
@@ -119,11 +126,18 @@ export async function writeImage(
       digest: configInfo.digest,
       size: configInfo.size,
     },
-    layers: kept.map((l) => ({ mediaType: layerTypeFor(l, format.oci), digest: l.digest, size: l.size })),
+    layers: parts.layers.map((l) => ({
+      mediaType: layerTypeFor(l, format.oci),
+      digest: l.digest,
+      size: l.size,
+    })),
   };
   const bytes = Buffer.from(JSON.stringify(manifest));
   const info = await content.writeBlob(bytes);
-  return { mediaType: manifest.mediaType!, digest: info.digest, size: info.size, platform: p };
+  return {
+    manifest: { mediaType: manifest.mediaType!, digest: info.digest, size: info.size, platform: p },
+    configDigest: configInfo.digest,
+  };
 }
 
 /** One index over per-platform manifests. */

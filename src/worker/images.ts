@@ -12,7 +12,7 @@ import { loadConfig, resolvePlatformManifest } from '../image/copy.ts';
 import type { ImageSource } from '../image/image.ts';
 import type { ImageConfig } from '../oci/config.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
-import type { Manifest } from '../oci/manifest.ts';
+import { type Manifest, manifestMediaType, parseManifestDocument } from '../oci/manifest.ts';
 import { formatPlatform, type Platform } from '../oci/platform.ts';
 import { normalizeReference, parseReference } from '../reference/reference.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
@@ -95,7 +95,7 @@ export class BaseImages {
       const mediaType =
         rec?.target.digest === digest
           ? rec.target.mediaType
-          : await sniffMediaType(this.store, digest as Digest);
+          : await storedMediaType(this.store, digest as Digest);
       return { root: { mediaType, digest: digest as Digest, size: info.size }, blobs: this.store.content };
     }
     const rec = await this.store.images.get(name);
@@ -185,13 +185,8 @@ export class BaseImages {
   }
 }
 
-async function sniffMediaType(store: Store, digest: Digest): Promise<string> {
-  const doc = JSON.parse((await store.content.readBlob(digest)).toString('utf8')) as {
-    mediaType?: string;
-    manifests?: unknown;
-  };
-  return (
-    doc.mediaType ??
-    (doc.manifests ? 'application/vnd.oci.image.index.v1+json' : 'application/vnd.oci.image.manifest.v1+json')
-  );
+/** The media type of a stored manifest or index, read from the document itself. */
+async function storedMediaType(store: Store, digest: Digest): Promise<string> {
+  const doc = parseManifestDocument(await store.content.readBlob(digest));
+  return manifestMediaType(doc.kind === 'index' ? doc.index : doc.manifest);
 }

@@ -49,12 +49,16 @@ export interface OutputResult {
   pushed?: string[];
 }
 
-async function writeFileAtomic(dest: string, data: Readable, stdout: NodeJS.WritableStream): Promise<void> {
+/** Stream to `dest` under a temp name and rename it into place ('-' writes to `stdout`). */
+export async function writeFileAtomic(
+  dest: string,
+  data: Readable,
+  stdout: NodeJS.WritableStream,
+): Promise<void> {
   if (dest === '-') {
     await pipeline(data, stdout, { end: false });
     return;
   }
-  await mkdir(dirname(dest), { recursive: true });
   const tmp = `${dest}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     await pipeline(data, createWriteStream(tmp));
@@ -70,6 +74,12 @@ async function addUnnamedRoot(dir: string, root: Descriptor): Promise<void> {
   if (index.manifests.some((m) => m.digest === root.digest && !m.annotations)) return;
   index.manifests.push({ mediaType: root.mediaType, digest: root.digest, size: root.size });
   await writeFileAtomic(join(dir, 'index.json'), Readable.from([JSON.stringify(index)]), process.stdout);
+}
+
+/** Build outputs create missing parent directories of their destination, as buildx does. */
+async function writeExport(dest: string, data: Readable, stdout: NodeJS.WritableStream): Promise<void> {
+  if (dest !== '-') await mkdir(dirname(dest), { recursive: true });
+  await writeFileAtomic(dest, data, stdout);
 }
 
 function platformDir(p: Platform): string {
@@ -127,11 +137,7 @@ export async function writeOutput(
       const images = names.length
         ? names.map((name) => ({ name, root: target.root }))
         : [{ root: target.root }];
-      await writeFileAtomic(
-        spec.dest!,
-        writeArchive(deps.content, images, { format: spec.type }),
-        deps.stdout,
-      );
+      await writeExport(spec.dest!, writeArchive(deps.content, images, { format: spec.type }), deps.stdout);
       return { type: spec.type, names, dest: spec.dest };
     }
     case 'local': {
@@ -152,7 +158,7 @@ export async function writeOutput(
       }
       const fs = target.filesystems[0];
       await withStatePath(deps.snapshotter, fs.state, (dir) =>
-        writeFileAtomic(spec.dest!, tarDirectory(dir), deps.stdout),
+        writeExport(spec.dest!, tarDirectory(dir), deps.stdout),
       );
       return { type: 'tar', names: [], dest: spec.dest };
     }

@@ -2,12 +2,11 @@
  * `kiln image inspect|history|save|load|import|ls|rm|tag`: thin commands over imagestore/query,
  * tarball/save and tarball/load, and imagestore/import.
  */
-import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm, stat } from 'node:fs/promises';
-import { pipeline } from 'node:stream/promises';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { KilnError } from '../../errors/errors.ts';
+import { writeFileAtomic } from '../../exporter/outputs.ts';
 import { copyImage } from '../../image/copy.ts';
 import { importRootfs } from '../../imagestore/import.ts';
 import { findImage, imageHistory, inspectImage } from '../../imagestore/query.ts';
@@ -123,20 +122,12 @@ function configureSave(cmd: Command): Command {
           const byName = (await store.images.get(n).catch(() => undefined)) !== undefined;
           images.push({ name: byName ? rec.name : undefined, root: rec.target });
         }
-        const archive = writeArchive(store.content, images, { format, platform });
-        if (!opts.output) {
-          await pipeline(archive, process.stdout);
-          return;
-        }
         // Temp + rename: a failed save never leaves a truncated archive under the name.
-        const tmp = `${opts.output}.${randomBytes(4).toString('hex')}.tmp`;
-        try {
-          await pipeline(archive, createWriteStream(tmp));
-          await rename(tmp, opts.output);
-        } catch (err) {
-          await rm(tmp, { force: true });
-          throw err;
-        }
+        await writeFileAtomic(
+          opts.output ?? '-',
+          writeArchive(store.content, images, { format, platform }),
+          process.stdout,
+        );
       });
     });
 }

@@ -8,24 +8,24 @@ import { KilnError } from '../errors/errors.ts';
 import type { CopyAction, FileOp, Op } from '../graph/ops.ts';
 import type { Vertex } from '../graph/vertex.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
-import type { Job, ResultCache } from '../solver/solver.ts';
+import type { Job, JobContext, ResultCache } from '../solver/solver.ts';
 import type { BuildState, DirState } from '../worker/state.ts';
 
 /** What running the ops needs; the build facade provides it. */
 export interface OpRunners {
   image(op: Extract<Op, { kind: 'image' }>): Promise<BuildState>;
   local(op: Extract<Op, { kind: 'local' }>): Promise<BuildState>;
-  http(op: Extract<Op, { kind: 'http' }>, ctx: import('../solver/solver.ts').JobContext): Promise<BuildState>;
-  git(op: Extract<Op, { kind: 'git' }>, ctx: import('../solver/solver.ts').JobContext): Promise<BuildState>;
+  http(op: Extract<Op, { kind: 'http' }>, ctx: JobContext): Promise<BuildState>;
+  git(op: Extract<Op, { kind: 'git' }>, ctx: JobContext): Promise<BuildState>;
   exec(
     op: Extract<Op, { type: 'exec' }>,
     inputs: BuildState[],
-    ctx: import('../solver/solver.ts').JobContext,
+    ctx: JobContext,
     /** Proxy variables (HTTP_PROXY, …): in the process env, but not in the cache key. */
     extraEnv?: Record<string, string>,
   ): Promise<BuildState>;
-  file(op: FileOp, inputs: BuildState[], ctx: import('../solver/solver.ts').JobContext): Promise<BuildState>;
-  merge(inputs: BuildState[], ctx: import('../solver/solver.ts').JobContext): Promise<BuildState>;
+  file(op: FileOp, inputs: BuildState[], ctx: JobContext): Promise<BuildState>;
+  merge(inputs: BuildState[], ctx: JobContext): Promise<BuildState>;
   /** Checksum of what a copy reads from a directory input. */
   dirChecksum(dir: DirState, paths: string[], copy?: CopyAction): Promise<string>;
 }

@@ -71,6 +71,26 @@ describe('checksum', () => {
     assert.throws(() => checksum({ root: d, paths: ['*.none'] }), { code: 'COPY_SOURCE_NOT_FOUND' });
     assert.match(checksum({ root: d, paths: ['*.none'], allowEmptyWildcard: true }), /^sha256:/);
   });
+  it('an empty wildcard is allowed only when the directory it is matched in exists and is sent', () => {
+    const d = ctx();
+    const empty = { root: d, allowEmptyWildcard: true };
+    assert.match(checksum({ ...empty, paths: ['src/*.none'] }), /^sha256:/);
+    assert.throws(() => checksum({ ...empty, paths: ['missing/*'] }), {
+      code: 'COPY_SOURCE_NOT_FOUND',
+      message: /^missing\/\*: not found: directory missing does not exist/,
+    });
+    assert.throws(() => checksum({ ...empty, paths: ['src/nope/*.ts'] }), { code: 'COPY_SOURCE_NOT_FOUND' });
+    // A directory .dockerignore keeps out of the context is missing; one whose children are all excluded is not.
+    assert.throws(() => checksum({ ...empty, paths: ['src/lib/*.none'], excludePatterns: ['src/lib'] }), {
+      code: 'COPY_SOURCE_NOT_FOUND',
+      message: /\.dockerignore/,
+    });
+    assert.match(checksum({ ...empty, paths: ['src/lib/*'], excludePatterns: ['src/lib/*'] }), /^sha256:/);
+    assert.match(
+      checksum({ ...empty, paths: ['src/lib/*'], excludePatterns: ['src/lib', '!src/lib/b.ts'] }),
+      /^sha256:/,
+    );
+  });
   it('follows a source symlink only inside the root', () => {
     const d = ctx();
     symlinkSync('/src/../../../../etc', join(d, 'escape'));

@@ -76,6 +76,35 @@ function notFound(p: string): KilnError {
   });
 }
 
+/**
+ * A wildcard may match nothing (AllowEmptyWildcard), but the directory it is matched in must
+ * exist: BuildKit walks that directory and fails on a missing one, as it does when .dockerignore
+ * keeps the directory out of the context (BuildKit then never receives it).
+ */
+function checkWildcardBase(
+  root: string,
+  p: string,
+  clean: string,
+  opts: { followSymlinks?: boolean; view?: FilterFS },
+): void {
+  const parts = clean.split('/');
+  const dir = parts.slice(0, parts.findIndex(containsWildcards)).join('/');
+  if (dir === '') return;
+  const base = resolveInRoot(root, dir, opts.followSymlinks ?? false);
+  const exclude = opts.view?.exclude;
+  const hidden =
+    base.exists &&
+    base.rel !== '' &&
+    exclude?.matchesOrParentMatches(base.rel) === true &&
+    exclude.canSkipExcludedDir(base.rel);
+  if (base.exists && !hidden) return;
+  throw new KilnError(
+    'COPY_SOURCE_NOT_FOUND',
+    `${p}: not found: directory ${dir} does not exist${hidden ? ' in the context (.dockerignore excludes it)' : ''}`,
+    { hint: 'a wildcard may match nothing, but the directory it is matched in must exist' },
+  );
+}
+
 export interface ExpandedSource {
   /** The matched source path as named (root-relative, cleaned). */
   source: string;
@@ -95,6 +124,7 @@ export function expandSources(
   for (const p of paths) {
     const clean = goClean(`/${p}`).slice(1);
     const wild = (opts.wildcard ?? true) && containsWildcards(clean);
+    if (wild) checkWildcardBase(root, p, clean, opts);
     const matches = wild ? resolveWildcards(root, clean, opts.followSymlinks ?? false) : [clean];
     let found = 0;
     for (const m of matches) {

@@ -10,6 +10,8 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { LayerEntry } from '../archive/entries.ts';
+import { completeHeader } from '../archive/tar/header.ts';
 import type { OutputSpec } from '../build/options.ts';
 import type { BlobProvider } from '../content/content.ts';
 import { KilnError } from '../errors/errors.ts';
@@ -23,7 +25,7 @@ import type { RegistryClient } from '../registry/client.ts';
 import { pushImage } from '../registry/pull.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import { writeArchive } from '../tarball/save.ts';
-import { withStatePath } from '../worker/mounted.ts';
+import { withStatePath, withStatePaths } from '../worker/mounted.ts';
 import type { FsState } from '../worker/state.ts';
 
 export interface ExportTarget {
@@ -102,6 +104,40 @@ function copyTree(src: string, dest: string): Promise<void> {
   });
 }
 
+/**
+ * Several platforms in one tar, as BuildKit's tar exporter writes them (fsutil.SubDirFS): a
+ * top-level directory per platform named like type=local's (`linux_amd64/`), 0755, root-owned,
+ * mtime 0, in name order. Every filesystem stays mounted while the tar streams from them.
+ */
+async function writePlatformsTar(
+  dest: string,
+  filesystems: ExportTarget['filesystems'],
+  deps: OutputDeps,
+): Promise<void> {
+  const { createLayer, directoryEntries } = await import('../archive/layer.ts');
+  const parts = filesystems
+    .map((f) => ({ name: platformDir(f.platform), state: f.state }))
+    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  await withStatePaths(
+    deps.snapshotter,
+    parts.map((p) => p.state),
+    async (dirs) => {
+      const entries: LayerEntry[] = [];
+      for (let i = 0; i < parts.length; i++) {
+        const name = parts[i].name;
+        entries.push({ header: completeHeader({ path: name, type: 'directory', mode: 0o755, mtime: 0 }) });
+        for (const e of await directoryEntries(dirs[i])) {
+          const h = e.header;
+          const linkname = h.type === 'hardlink' ? `${name}/${h.linkname}` : h.linkname;
+          entries.push({ ...e, header: { ...h, path: `${name}/${h.path}`, linkname } });
+        }
+      }
+      const tar = createLayer(entries, { compression: 'uncompressed', presorted: true });
+      await writeExport(dest, tar.stream, deps.stdout);
+    },
+  );
+}
+
 export async function writeOutput(
   spec: OutputSpec,
   target: ExportTarget,
@@ -150,12 +186,11 @@ export async function writeOutput(
       return { type: 'local', names: [], dest: spec.dest };
     }
     case 'tar': {
-      const { tarDirectory } = await import('../archive/layer.ts');
       if (target.filesystems.length > 1) {
-        throw new KilnError('EXPORT_FAILED', 'type=tar exports one platform at a time', {
-          hint: 'use type=local for several platforms',
-        });
+        await writePlatformsTar(spec.dest!, target.filesystems, deps);
+        return { type: 'tar', names: [], dest: spec.dest };
       }
+      const { tarDirectory } = await import('../archive/layer.ts');
       const fs = target.filesystems[0];
       await withStatePath(deps.snapshotter, fs.state, (dir) =>
         writeExport(spec.dest!, tarDirectory(dir), deps.stdout),

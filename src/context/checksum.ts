@@ -100,7 +100,7 @@ function checkWildcardBase(
   if (base.exists && !hidden) return;
   throw new KilnError(
     'COPY_SOURCE_NOT_FOUND',
-    `${p}: not found: directory ${dir} does not exist${hidden ? ' in the context (.dockerignore excludes it)' : ''}`,
+    `${p}: not found: directory ${p.startsWith('/') ? '/' : ''}${dir} does not exist${hidden ? ' in the context (.dockerignore excludes it)' : ''}`,
     { hint: 'a wildcard may match nothing, but the directory it is matched in must exist' },
   );
 }

@@ -158,13 +158,28 @@ if (wanted.has('buildah')) {
 
 const results: Measurement[] = [];
 /**
- * Let the disk settle after a reset: removing a previous build's tens of thousands of files
- * leaves the kernel flushing (and, on filesystems mounted with `discard`, trimming) for seconds,
- * which would slow whichever build is measured next. Every builder gets the same pause.
+ * Let the disk settle after a reset. Removing a previous build's tens of thousands of files
+ * leaves the kernel flushing (and, on filesystems mounted with `discard`, trimming) for seconds.
+ * Worse, ext4 without a journal (this VM's root filesystem) will not reuse an inode freed in the
+ * last 60–300 s and, on every create, scans past each such inode whose inode-table block is
+ * still cached (`recently_deleted()` in fs/ext4/ialloc.c): a build started right after deleting
+ * the previous run's 40,000 files spent 5–15 s of system time just creating its own, whichever
+ * builder it was — a property of the disk, not of the builder. Waiting a minute did not clear it;
+ * dropping the clean caches does (an uncached inode-table block counts as written back). The
+ * context and the builders' own files are then read back in, so that no builder starts from a
+ * cold page cache. Every builder gets the same treatment.
  */
-function settleDisk(): void {
+function settleDisk(contexts: string[]): void {
   spawnSync('sync');
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5000);
+  try {
+    writeFileSync('/proc/sys/vm/drop_caches', '3');
+  } catch {
+    // Not root, or no procfs: fall back to a pause; the scan above may then slow the next build.
+  }
+  for (const dir of contexts) spawnSync('sh', ['-c', `find "${dir}" -type f -exec cat {} + >/dev/null`]);
+  spawnSync(KILN, ['--version'], { stdio: 'ignore' });
+  if (existsSync(DOCKER)) spawnSync(DOCKER, ['version'], { stdio: 'ignore' });
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
 }
 
 let touches = 0;
@@ -180,7 +195,7 @@ for (const w of workloads) {
         for (let i = 0; i < repeat; i++) {
           if (phase === 'cold') {
             r.reset(tag);
-            settleDisk();
+            settleDisk([w.context, rootfsTar]);
           }
           if (phase === 'incremental') w.touch?.(touches++);
           const t = r.build(w.context, tag);

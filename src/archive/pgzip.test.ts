@@ -30,3 +30,29 @@ describe('parallel gzip', () => {
     assert.equal(sha(await gzip(data)), sha(await gzip(data)));
   });
 });
+
+describe('parallel gzip stored blocks', () => {
+  const gzipAt = (data: Buffer, level: number) => buffer(Readable.from([data]).pipe(new ParallelGzip(level)));
+  for (const size of [0, 1, 65535, 65536, 2 * 65535, (1 << 20) + 1, 3 << 20]) {
+    it(`level 0 writes stored blocks that gunzip to the input (${size} bytes)`, async () => {
+      const data = randomBytes(size);
+      const out = await gzipAt(data, 0);
+      assert.equal(sha(zlib.gunzipSync(out)), sha(data));
+      // 10 header + 8 trailer + 5 bytes per stored block of at most 65535, within 1 MiB blocks.
+      let headers = 0;
+      for (let left = size; ; left -= 1 << 20) {
+        const block = left > 1 << 20 ? 1 << 20 : left;
+        headers += Math.max(1, Math.ceil(block / 65535));
+        if (left <= 1 << 20) break;
+      }
+      assert.equal(out.length, 18 + size + 5 * headers);
+    });
+  }
+
+  it('a compressible block after a stored one still uses the stored bytes as its dictionary', async () => {
+    const random = randomBytes(1 << 20);
+    const data = Buffer.concat([random, random.subarray(0, 1 << 19), Buffer.alloc(1 << 19, 1)]);
+    const out = await gzip(data);
+    assert.equal(sha(zlib.gunzipSync(out)), sha(data));
+  });
+});

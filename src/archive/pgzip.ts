@@ -17,28 +17,62 @@ const HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
 
 /** Bytes sampled (at the start and middle of a block) to judge whether it compresses at all. */
 const SAMPLE = 32 * 1024;
-/** A sample that deflates to more than this fraction of its size is treated as incompressible. */
-const INCOMPRESSIBLE = 0.97;
+/**
+ * Order-0 entropy (bits per byte) above which a sample counts as incompressible. Random and
+ * already-compressed bytes measure 7.99+; text, code and tar headers measure far lower. Data
+ * that only compresses through long repeats of high-entropy runs is stored too: a few percent
+ * larger, never wrong.
+ */
+const INCOMPRESSIBLE_BITS = 7.9;
+/** Largest stored deflate block (LEN is 16 bits). */
+const STORED_MAX = 0xffff;
 
-function deflateRaw(data: Buffer, options: zlib.ZlibOptions): Promise<Buffer> {
-  return new Promise((resolve, reject) =>
-    zlib.deflateRaw(data, options, (err, out) => (err ? reject(err) : resolve(out))),
-  );
+function entropyBits(sample: Buffer): number {
+  const counts = new Uint32Array(256);
+  for (let i = 0; i < sample.length; i++) counts[sample[i]]++;
+  let bits = 0;
+  for (const c of counts) {
+    if (c === 0) continue;
+    const p = c / sample.length;
+    bits -= p * Math.log2(p);
+  }
+  return bits;
 }
 
 /**
  * Already-compressed data (archives, media, random bytes) gains nothing from deflate and costs
- * the most time: such blocks are stored (level 0) instead. The choice depends only on the
- * block's bytes, so the output stays deterministic.
+ * the most time: such blocks are stored instead. The choice depends only on the block's bytes,
+ * so the output stays deterministic.
  */
-async function incompressible(data: Buffer): Promise<boolean> {
+function incompressible(data: Buffer): boolean {
   if (data.length < 4 * SAMPLE) return false;
   const mid = Math.floor(data.length / 2);
-  for (const sample of [data.subarray(0, SAMPLE), data.subarray(mid, mid + SAMPLE)]) {
-    const out = await deflateRaw(sample, { level: 1 });
-    if (out.length < sample.length * INCOMPRESSIBLE) return false;
-  }
-  return true;
+  return [data.subarray(0, SAMPLE), data.subarray(mid, mid + SAMPLE)].every(
+    (sample) => entropyBits(sample) > INCOMPRESSIBLE_BITS,
+  );
+}
+
+/**
+ * A block as stored deflate blocks (RFC 1951 3.2.4), written directly: zlib at level 0 still
+ * runs its window machinery and is several times slower than a copy. Every block here starts
+ * byte-aligned (the previous one ended with a sync flush or a stored block), so each header is
+ * one whole byte (BFINAL, BTYPE=00, padding) followed by LEN and its complement; the data itself
+ * is not copied.
+ */
+function storedBlocks(data: Buffer, last: boolean): Buffer[] {
+  const out: Buffer[] = [];
+  let off = 0;
+  do {
+    const len = Math.min(STORED_MAX, data.length - off);
+    const final = last && off + len === data.length;
+    const header = Buffer.alloc(5);
+    header[0] = final ? 1 : 0;
+    header.writeUInt16LE(len, 1);
+    header.writeUInt16LE(~len & 0xffff, 3);
+    out.push(header, data.subarray(off, off + len));
+    off += len;
+  } while (off < data.length);
+  return out;
 }
 
 async function deflateBlock(
@@ -46,8 +80,8 @@ async function deflateBlock(
   dictionary: Buffer | undefined,
   last: boolean,
   level: number,
-): Promise<Buffer> {
-  if (level > 0 && (await incompressible(data))) level = 0;
+): Promise<Buffer[]> {
+  if (level === 0 || incompressible(data)) return storedBlocks(data, last);
   return new Promise((resolve, reject) => {
     zlib.deflateRaw(
       data,
@@ -57,7 +91,7 @@ async function deflateBlock(
         // Non-final blocks end byte-aligned without the BFINAL bit, so they concatenate.
         finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
       },
-      (err, out) => (err ? reject(err) : resolve(out)),
+      (err, out) => (err ? reject(err) : resolve([out])),
     );
   });
 }
@@ -72,7 +106,7 @@ export class ParallelGzip extends Transform {
   private total = 0;
   private started = false;
   /** Compressions in order; the head is emitted first. */
-  private queue: Promise<Buffer>[] = [];
+  private queue: Promise<Buffer[]>[] = [];
 
   constructor(level = 6) {
     super({ highWaterMark: BLOCK_SIZE });
@@ -100,12 +134,12 @@ export class ParallelGzip extends Transform {
   /** Emit finished blocks in order until at most `keep` are in flight. */
   private async drain(keep: number): Promise<void> {
     while (this.queue.length > keep) {
-      const out = await (this.queue.shift() as Promise<Buffer>);
+      const out = await (this.queue.shift() as Promise<Buffer[]>);
       if (!this.started) {
         this.push(HEADER);
         this.started = true;
       }
-      this.push(out);
+      for (const piece of out) this.push(piece);
     }
   }
 

@@ -144,6 +144,7 @@ export function expandSources(
 /** The digest of what a COPY of `paths` from `root` would read. */
 export function checksum(opts: ChecksumOptions): Digest {
   const { root } = opts;
+  opts.cache?.preload(root);
   const raw = new DirFS(root);
   const view = new FilterFS(raw, { excludePatterns: opts.excludePatterns ?? [], root });
   const copyExclude =

@@ -6,7 +6,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, statSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
@@ -127,15 +127,26 @@ export class LocalContentStore implements ContentStore {
     const digester = new Digester(algorithm);
     let closed = false;
     try {
+      // Chunks are gathered into one writev of about WRITE_BATCH bytes: sources such as the
+      // layer writer emit many small pieces, and each write is a thread-pool round trip.
+      let batch: Uint8Array[] = [];
+      let batched = 0;
+      const flush = async () => {
+        if (batched > 0) await writeAll(fh, batch);
+        batch = [];
+        batched = 0;
+      };
       for await (const chunk of source as AsyncIterable<Uint8Array | string>) {
         const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
         digester.update(buf);
         if (expected.size !== undefined && digester.size > expected.size) {
           throw sizeMismatch(what, expected.size, `more than ${expected.size}`);
         }
-        let off = 0;
-        while (off < buf.length) off += (await fh.write(buf, off, buf.length - off)).bytesWritten;
+        batch.push(buf);
+        batched += buf.length;
+        if (batched >= WRITE_BATCH) await flush();
       }
+      await flush();
       const digest = digester.digest();
       if (expected.size !== undefined && digester.size !== expected.size) {
         throw sizeMismatch(what, expected.size, String(digester.size));
@@ -297,6 +308,26 @@ export class LocalContentStore implements ContentStore {
     if (this.meta) this.meta.transaction(doRename);
     else doRename();
     syncDir(dir);
+  }
+}
+
+/** Bytes gathered before one writev to an ingest file. */
+const WRITE_BATCH = 1 << 20;
+
+/** Write every byte of `pieces`, resuming after short writes. */
+async function writeAll(fh: FileHandle, pieces: Uint8Array[]): Promise<void> {
+  let rest = pieces;
+  while (rest.length > 0) {
+    let { bytesWritten } = await fh.writev(rest);
+    const next: Uint8Array[] = [];
+    for (const piece of rest) {
+      if (bytesWritten >= piece.length) bytesWritten -= piece.length;
+      else {
+        next.push(bytesWritten > 0 ? piece.subarray(bytesWritten) : piece);
+        bytesWritten = 0;
+      }
+    }
+    rest = next;
   }
 }
 

@@ -10,9 +10,11 @@ import { BuildCache } from '../cache/build-cache.ts';
 import { DigestCache } from '../context/digestcache.ts';
 import { RuncExecutor } from '../executor/runc/runc.ts';
 import { writeImage, writeIndex } from '../exporter/image.ts';
-import { exportLayers } from '../exporter/layers.ts';
+import { exportLayers, type LayerExportDeps } from '../exporter/layers.ts';
 import { type OutputResult, writeOutput } from '../exporter/outputs.ts';
+import type { ImageConfig } from '../oci/config.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
+import type { Compression } from '../oci/mediatypes.ts';
 import { hostPlatform, type Platform } from '../oci/platform.ts';
 import { jobsFor, validatedCache } from '../ops/jobs.ts';
 import { discardProgress } from '../progress/events.ts';
@@ -28,7 +30,8 @@ import { materialize } from '../worker/materialize.ts';
 import type { FsState } from '../worker/state.ts';
 import { convertForPlatform } from './frontend.ts';
 import { loadBuildInput } from './input.ts';
-import type { BuildOptions } from './options.ts';
+import type { BuildOptions, OutputSpec } from './options.ts';
+import { outputCompression } from './output-spec.ts';
 import { makeRunners } from './runners.ts';
 
 export interface PlatformResult {
@@ -107,40 +110,36 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
           return { platform, state, config: conv.config };
         }),
       );
-      const compression = opts.outputs.find((o) => o.compression)?.compression ?? 'gzip';
-      const oci = opts.outputs.some((o) => o.ociMediaTypes);
-      const format = { oci, sourceDateEpoch: opts.sourceDateEpoch };
-      const results: PlatformResult[] = [];
-      for (const r of perPlatform) {
-        const layers = await exportLayers(
-          { snapshotter: sn, content: store.content, cache, progress },
-          r.state,
-          {
+      // One image per layer format the outputs ask for: the local store keeps uncompressed
+      // layers, registries and archives get gzip unless told otherwise. The config, and with it
+      // the image ID, is the same in every variant.
+      const variants = new Map<string, Promise<ExportedImage>>();
+      const imageFor = (spec?: OutputSpec): Promise<ExportedImage> => {
+        const compression = spec ? outputCompression(spec) : 'uncompressed';
+        const oci = spec?.ociMediaTypes ?? false;
+        const key = `${compression}/${oci}`;
+        let v = variants.get(key);
+        if (!v) {
+          v = exportImage({ snapshotter: sn, content: store.content, cache, progress }, perPlatform, {
             compression,
+            oci,
             sourceDateEpoch: opts.sourceDateEpoch,
-          },
-        );
-        const written = await writeImage(
-          store.content,
-          { config: r.config, layers, platform: r.platform },
-          format,
-        );
-        results.push({ platform: r.platform, ...written });
-      }
-      const root =
-        results.length === 1
-          ? stripPlatform(results[0].manifest)
-          : await writeIndex(
-              store.content,
-              results.map((r) => r.manifest),
-              format,
-            );
+          });
+          variants.set(key, v);
+        }
+        return v;
+      };
+      const needsImage = (o: OutputSpec) => o.type !== 'local' && o.type !== 'tar';
       const outputs: OutputResult[] = [];
       for (const spec of opts.outputs) {
+        const image = await imageFor(needsImage(spec) ? spec : undefined);
         outputs.push(
           await writeOutput(
             spec,
-            { root, filesystems: perPlatform.map((p) => ({ platform: p.platform, state: p.state })) },
+            {
+              root: image.root,
+              filesystems: perPlatform.map((p) => ({ platform: p.platform, state: p.state })),
+            },
             {
               content: store.content,
               images: store.images,
@@ -151,6 +150,9 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
           ),
         );
       }
+      // The image reported (metadata file, iidfile): the pushed one, else the first image output.
+      const primary = opts.outputs.find((o) => o.push) ?? opts.outputs.find(needsImage);
+      const { root, platforms: results } = await imageFor(primary);
       return {
         root,
         imageId: results.length === 1 ? results[0].configDigest : root.digest,
@@ -166,6 +168,41 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
     digests.close();
     if (!env.store) store.close();
   }
+}
+
+interface ExportedImage {
+  root: Descriptor;
+  platforms: PlatformResult[];
+}
+
+/** Layers, config and manifest of every platform, and the index when there are several. */
+async function exportImage(
+  deps: LayerExportDeps,
+  perPlatform: { platform: Platform; state: FsState; config: ImageConfig }[],
+  format: { compression: Compression; oci: boolean; sourceDateEpoch?: number },
+): Promise<ExportedImage> {
+  const platforms: PlatformResult[] = [];
+  for (const r of perPlatform) {
+    const layers = await exportLayers(deps, r.state, {
+      compression: format.compression,
+      sourceDateEpoch: format.sourceDateEpoch,
+    });
+    const written = await writeImage(
+      deps.content,
+      { config: r.config, layers, platform: r.platform },
+      format,
+    );
+    platforms.push({ platform: r.platform, ...written });
+  }
+  const root =
+    platforms.length === 1
+      ? stripPlatform(platforms[0].manifest)
+      : await writeIndex(
+          deps.content,
+          platforms.map((r) => r.manifest),
+          format,
+        );
+  return { root, platforms };
 }
 
 function stripPlatform(d: Descriptor): Descriptor {

@@ -15,7 +15,11 @@ export interface OutputSpec {
   /** File or directory (type=oci|docker|tar|local); '-' means stdout for archives. */
   dest?: string;
   push: boolean;
-  compression: Compression;
+  /**
+   * Layer compression; unset means the default for the output: none for the local image store
+   * (as Docker's store keeps layers; `kiln push` compresses them), gzip for everything else.
+   */
+  compression?: Compression;
   compressionLevel?: number;
   ociMediaTypes: boolean;
   /** type=oci,tar=false writes a layout directory instead of a tar. */

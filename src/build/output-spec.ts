@@ -115,12 +115,16 @@ function baseSpec(type: OutputType, opts: { dest?: string }): OutputSpec {
     names: [],
     dest: opts.dest,
     push: false,
-    compression: 'gzip',
     // buildx's default: OCI media types for oci output, Docker's for the rest.
     ociMediaTypes: type === 'oci',
     tar: true,
     attrs: {},
   };
+}
+
+/** The layer compression an output gets: its own setting, else the default for its type. */
+export function outputCompression(spec: OutputSpec): Compression {
+  return spec.compression ?? (spec.type === 'image' && !spec.push ? 'uncompressed' : 'gzip');
 }
 
 /** The outputs of a build from its flags: --output…, --push, --load, -t. Default: the image store. */

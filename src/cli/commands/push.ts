@@ -1,5 +1,6 @@
 /** `kiln push REF`: upload a local image to its registry (blobs checked, mounted or uploaded). */
 import type { Command } from 'commander';
+import { compressImage } from '../../image/convert.ts';
 import { findImage } from '../../imagestore/query.ts';
 import { parseReference, repositoryName } from '../../reference/reference.ts';
 import { mountSourcesFromNames } from '../../registry/mount-sources.ts';
@@ -22,10 +23,15 @@ export function register(program: Command): void {
     const result = await withStore(c, async (store) => {
       const rec = await findImage(store, refText);
       const guess = await mountSourcesFromNames(store.images, store.content, ref);
-      return await pushImage({ root: rec.target, blobs: store.content }, ref, {
-        client,
-        mountFrom: (d) => [...((opts.mountFrom as string[] | undefined) ?? []), ...guess(d)],
-        onProgress: blobProgress('Pushed', Boolean(opts.quiet)),
+      // Built images keep uncompressed layers locally; registries get them gzipped, as docker
+      // push does. The compressed blobs are held by a lease until the push is over.
+      return await store.withLease(async () => {
+        const root = await compressImage(store.content, rec.target);
+        return await pushImage({ root, blobs: store.content }, ref, {
+          client,
+          mountFrom: (d) => [...((opts.mountFrom as string[] | undefined) ?? []), ...guess(d)],
+          onProgress: blobProgress('Pushed', Boolean(opts.quiet)),
+        });
       });
     });
     if (!opts.quiet) {

@@ -15,6 +15,7 @@ import { sharedRegistry, type TestRegistry } from '../../../src/testing/registry
 import {
   type Built,
   buildContext,
+  kiln,
   makeContext,
   openSuite,
   read,
@@ -67,6 +68,16 @@ describe('type=image', () => {
 
   it('the image ID is the config digest, as docker prints it', () => {
     assert.equal(b.result.imageId, b.image.manifest.config.digest);
+  });
+
+  it("keeps the built layers uncompressed, as Docker's own store does", () => {
+    const built = b.image.manifest.layers.slice(-2);
+    for (const l of built) assert.equal(l.mediaType, 'application/vnd.docker.image.rootfs.diff.tar');
+    // An uncompressed layer's digest is its diffID.
+    assert.deepEqual(
+      built.map((l) => l.digest),
+      b.image.config.rootfs.diff_ids.slice(-2),
+    );
   });
 });
 
@@ -193,6 +204,22 @@ describe('type=registry', () => {
     assert.equal(info.Digest, b.result.root.digest);
     assert.equal(info.Labels.purpose, 'outputs');
     assert.ok(await suite.store.images.get(normalizeReference(name)), 'push also names it locally');
+  });
+
+  it('kiln push gzips the layers a build stored uncompressed; the image ID stays', async () => {
+    const name = `${reg.host}/kiln-spec/pushed:later`;
+    const b = await buildContext(suite, ctx, { tags: [name], noLocal: true });
+    const pushed = kiln(suite, ['push', name]);
+    assert.equal(pushed.code, 0, pushed.err);
+    const raw = JSON.parse(run('skopeo', ['inspect', '--raw', '--tls-verify=false', `docker://${name}`]));
+    assert.equal(raw.config.digest, b.result.imageId);
+    for (const l of raw.layers)
+      assert.equal(l.mediaType, 'application/vnd.docker.image.rootfs.diff.tar.gzip');
+    // skopeo verifies every blob's digest while copying; umoci then checks each diffID.
+    const dest = await scratch(suite, 'pulled');
+    run('skopeo', ['copy', '--src-tls-verify=false', `docker://${name}`, `oci:${dest}/layout:x`]);
+    run('umoci', ['unpack', '--image', `${dest}/layout:x`, `${dest}/bundle`]);
+    assert.equal(read(join(dest, 'bundle', 'rootfs'), 'file.txt'), 'from the context\n');
   });
 
   it('type=registry pushes a multi-platform index', async () => {

@@ -7,11 +7,13 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildCache } from '../cache/build-cache.ts';
+import type { Ingester } from '../content/content.ts';
 import { DigestCache } from '../context/digestcache.ts';
 import { RuncExecutor } from '../executor/runc/runc.ts';
 import { writeImage, writeIndex } from '../exporter/image.ts';
-import { exportLayers, type LayerExportDeps } from '../exporter/layers.ts';
+import { LayerExports } from '../exporter/layers.ts';
 import { type OutputResult, writeOutput } from '../exporter/outputs.ts';
+import type { Vertex } from '../graph/vertex.ts';
 import type { ImageConfig } from '../oci/config.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { Compression } from '../oci/mediatypes.ts';
@@ -90,6 +92,15 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
         progress,
         signal: opts.signal,
       });
+      const needsImage = (o: OutputSpec) => o.type !== 'local' && o.type !== 'tar';
+      // The image reported (metadata file, iidfile): the pushed one, else the first image output.
+      const primary = opts.outputs.find((o) => o.push) ?? opts.outputs.find(needsImage);
+      const formatOf = (spec?: OutputSpec) => ({
+        compression: spec ? outputCompression(spec) : ('uncompressed' as const),
+        oci: spec?.ociMediaTypes ?? false,
+        sourceDateEpoch: opts.sourceDateEpoch,
+      });
+      const layerExports = new LayerExports({ snapshotter: sn, content: store.content, cache, progress });
       const warnings: string[] = [];
       const perPlatform = await Promise.all(
         platforms.map(async (platform) => {
@@ -98,10 +109,17 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
             warnings.push(w.message);
             progress({ type: 'warning', message: w.message, location: w.location, at: Date.now() });
           }
+          // Each layer of the result is exported as soon as its step commits, in the primary
+          // output's format, while the steps after it still run.
+          const chain = conv.root && primary ? layerChain(conv.root) : new Set<string>();
           const jobFor = jobsFor(runners, {
             ignoreCache: () => opts.noCache,
             defaultNetwork: opts.network,
             allow: opts.allow,
+            onResult: (v, state) => {
+              const layer = state.kind === 'fs' ? state.layers.at(-1) : undefined;
+              if (layer && chain.has(v.digest)) layerExports.prefetch(layer, formatOf(primary));
+            },
           });
           // A target that is just a directory (FROM a named context) becomes a filesystem here.
           const state: FsState = conv.root
@@ -115,21 +133,15 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
       // the image ID, is the same in every variant.
       const variants = new Map<string, Promise<ExportedImage>>();
       const imageFor = (spec?: OutputSpec): Promise<ExportedImage> => {
-        const compression = spec ? outputCompression(spec) : 'uncompressed';
-        const oci = spec?.ociMediaTypes ?? false;
-        const key = `${compression}/${oci}`;
+        const format = formatOf(spec);
+        const key = `${format.compression}/${format.oci}`;
         let v = variants.get(key);
         if (!v) {
-          v = exportImage({ snapshotter: sn, content: store.content, cache, progress }, perPlatform, {
-            compression,
-            oci,
-            sourceDateEpoch: opts.sourceDateEpoch,
-          });
+          v = exportImage(store.content, layerExports, perPlatform, format);
           variants.set(key, v);
         }
         return v;
       };
-      const needsImage = (o: OutputSpec) => o.type !== 'local' && o.type !== 'tar';
       const outputs: OutputResult[] = [];
       for (const spec of opts.outputs) {
         const image = await imageFor(needsImage(spec) ? spec : undefined);
@@ -150,8 +162,6 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
           ),
         );
       }
-      // The image reported (metadata file, iidfile): the pushed one, else the first image output.
-      const primary = opts.outputs.find((o) => o.push) ?? opts.outputs.find(needsImage);
       const { root, platforms: results } = await imageFor(primary);
       return {
         root,
@@ -177,32 +187,50 @@ interface ExportedImage {
 
 /** Layers, config and manifest of every platform, and the index when there are several. */
 async function exportImage(
-  deps: LayerExportDeps,
+  content: Ingester,
+  layerExports: LayerExports,
   perPlatform: { platform: Platform; state: FsState; config: ImageConfig }[],
   format: { compression: Compression; oci: boolean; sourceDateEpoch?: number },
 ): Promise<ExportedImage> {
   const platforms: PlatformResult[] = [];
   for (const r of perPlatform) {
-    const layers = await exportLayers(deps, r.state, {
-      compression: format.compression,
-      sourceDateEpoch: format.sourceDateEpoch,
-    });
-    const written = await writeImage(
-      deps.content,
-      { config: r.config, layers, platform: r.platform },
-      format,
-    );
+    const layers = await layerExports.all(r.state, format);
+    const written = await writeImage(content, { config: r.config, layers, platform: r.platform }, format);
     platforms.push({ platform: r.platform, ...written });
   }
   const root =
     platforms.length === 1
       ? stripPlatform(platforms[0].manifest)
       : await writeIndex(
-          deps.content,
+          content,
           platforms.map((r) => r.manifest),
           format,
         );
   return { root, platforms };
+}
+
+/**
+ * The vertices whose results are the final image's layers: the root, then down the chain of
+ * root filesystems (RUN's rootfs, a file op's base, every input of a merge) to the base image.
+ */
+function layerChain(root: Vertex): Set<string> {
+  const chain = new Set<string>();
+  const visit = (v: Vertex | undefined): void => {
+    if (!v || chain.has(v.digest)) return;
+    const op = v.op;
+    if (op.type === 'exec') {
+      chain.add(v.digest);
+      visit(op.rootfs === null ? undefined : v.inputs[op.rootfs]);
+    } else if (op.type === 'file') {
+      chain.add(v.digest);
+      visit(op.base === null ? undefined : v.inputs[op.base]);
+    } else if (op.type === 'merge') {
+      chain.add(v.digest);
+      for (const i of op.inputs) visit(v.inputs[i]);
+    }
+  };
+  visit(root);
+  return chain;
 }
 
 function stripPlatform(d: Descriptor): Descriptor {

@@ -11,7 +11,7 @@ import type { Compression } from '../oci/mediatypes.ts';
 import type { ProgressSink } from '../progress/events.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import { Semaphore } from '../solver/semaphore.ts';
-import type { FsState } from '../worker/state.ts';
+import type { FsState, LayerRef } from '../worker/state.ts';
 
 export interface LayerExportDeps {
   snapshotter: Snapshotter;
@@ -27,50 +27,86 @@ export interface LayerExportOptions {
   concurrency?: number;
 }
 
-export async function exportLayers(
+/**
+ * The layer exports of one build, shared: a layer is exported once per format even when asked
+ * for early (as soon as its step commits, while later steps still run) and again at the end,
+ * and at most `concurrency` layers are written at once.
+ */
+export class LayerExports {
+  private readonly inflight = new Map<string, Promise<LayerRecord>>();
+  private readonly limit: Semaphore;
+  private readonly deps: LayerExportDeps;
+
+  constructor(deps: LayerExportDeps, concurrency = 2) {
+    this.deps = deps;
+    this.limit = new Semaphore(concurrency);
+  }
+
+  /** Every layer of `state`, bottom first. */
+  all(state: FsState, opts: LayerExportOptions): Promise<LayerRecord[]> {
+    return Promise.all(state.layers.map((ref) => this.layer(ref, opts)));
+  }
+
+  /** Start exporting `ref` in the background; the result is picked up by a later `all`. */
+  prefetch(ref: LayerRef, opts: LayerExportOptions): void {
+    this.layer(ref, opts).catch(() => {}); // the later `all` reports a failure
+  }
+
+  layer(ref: LayerRef, opts: LayerExportOptions): Promise<LayerRecord> {
+    if (ref.layer) return Promise.resolve({ ...ref.layer, created: ref.created });
+    // Reproducible builds key the cache by epoch too: clamped mtimes change the bytes.
+    const cacheKey =
+      opts.sourceDateEpoch === undefined ? opts.compression : `${opts.compression}@${opts.sourceDateEpoch}`;
+    const id = `${ref.snapshot}/${cacheKey}`;
+    let p = this.inflight.get(id);
+    if (!p) {
+      p = this.export(ref.snapshot, cacheKey, opts);
+      this.inflight.set(id, p);
+    }
+    return p.then((rec) => ({ ...rec, created: ref.created }));
+  }
+
+  private async export(snapshot: string, cacheKey: string, opts: LayerExportOptions): Promise<LayerRecord> {
+    const deps = this.deps;
+    const known = deps.cache.getLayer(snapshot, cacheKey);
+    if (known && (await deps.content.info(known.digest))) return known;
+    return this.limit.use(async () => {
+      const started = Date.now();
+      const entries = await deps.snapshotter.diff(snapshot);
+      const layer = createLayer(entries, {
+        compression: opts.compression,
+        sourceDateEpoch: opts.sourceDateEpoch,
+        presorted: true,
+      });
+      const stored = deps.content.ingest(layer.stream);
+      const [info] = await Promise.all([layer.info, stored]);
+      const rec: LayerRecord = {
+        digest: info.digest,
+        diffID: info.diffID,
+        size: info.size,
+        mediaType: info.mediaType,
+        uncompressedSize: info.uncompressedSize,
+      };
+      deps.cache.putLayer(snapshot, cacheKey, rec);
+      deps.progress({
+        type: 'status',
+        id: `export-${snapshot}`,
+        name: `exporting layer ${info.digest.slice(0, 19)} (${info.size} bytes) in ${Date.now() - started} ms`,
+        current: info.size,
+        total: info.size,
+        done: true,
+        at: Date.now(),
+      });
+      return rec;
+    });
+  }
+}
+
+/** Every layer of `state` exported on its own (no sharing with other exports). */
+export function exportLayers(
   deps: LayerExportDeps,
   state: FsState,
   opts: LayerExportOptions,
 ): Promise<LayerRecord[]> {
-  const limit = new Semaphore(opts.concurrency ?? 2);
-  // Reproducible builds key the cache by epoch too: clamped mtimes change the bytes.
-  const cacheKey =
-    opts.sourceDateEpoch === undefined ? opts.compression : `${opts.compression}@${opts.sourceDateEpoch}`;
-  return Promise.all(
-    state.layers.map(async (ref) => {
-      if (ref.layer) return { ...ref.layer, created: ref.created };
-      const known = deps.cache.getLayer(ref.snapshot, cacheKey);
-      if (known && (await deps.content.info(known.digest))) return { ...known, created: ref.created };
-      return limit.use(async () => {
-        const started = Date.now();
-        const entries = await deps.snapshotter.diff(ref.snapshot);
-        const layer = createLayer(entries, {
-          compression: opts.compression,
-          sourceDateEpoch: opts.sourceDateEpoch,
-          presorted: true,
-        });
-        const stored = deps.content.ingest(layer.stream);
-        const [info] = await Promise.all([layer.info, stored]);
-        const rec: LayerRecord = {
-          digest: info.digest,
-          diffID: info.diffID,
-          size: info.size,
-          mediaType: info.mediaType,
-          uncompressedSize: info.uncompressedSize,
-        };
-        deps.cache.putLayer(ref.snapshot, cacheKey, rec);
-        rec.created = ref.created;
-        deps.progress({
-          type: 'status',
-          id: `export-${ref.snapshot}`,
-          name: `exporting layer ${info.digest.slice(0, 19)} (${info.size} bytes) in ${Date.now() - started} ms`,
-          current: info.size,
-          total: info.size,
-          done: true,
-          at: Date.now(),
-        });
-        return rec;
-      });
-    }),
-  );
+  return new LayerExports(deps, opts.concurrency).all(state, opts);
 }

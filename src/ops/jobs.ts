@@ -37,6 +37,8 @@ export interface JobOptions {
   allow?: readonly string[];
   /** `--network`: the network of RUN steps that choose none; part of their identity. */
   defaultNetwork?: 'default' | 'none' | 'host';
+  /** Called with what each step produced when it ran (not for cache hits). */
+  onResult?: (v: Vertex, state: BuildState) => void;
 }
 
 /** BuildKit refuses privileged RUN options unless the build was started with `--allow`. */
@@ -107,30 +109,32 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
       noCache: isDirSource || forced(v),
       hidden: op.type === 'source' && op.kind === 'local',
       contentKey: contentKeyOf(v, runners),
-      run: (ins, ctx) => {
-        switch (op.type) {
-          case 'source':
-            if (op.kind === 'image') return runners.image(op);
-            if (op.kind === 'local') return runners.local(op);
-            if (op.kind === 'http') return runners.http(op, ctx);
-            return runners.git(op, ctx);
-          case 'exec':
-            return runners.exec(network ? { ...op, network } : op, ins, ctx, v.meta.proxyEnv);
-          case 'file':
-            return runners.file(op, ins, ctx);
-          case 'merge':
-            return runners.merge(
-              op.inputs.map((i) => ins[i]),
-              ctx,
-            );
-          default:
-            throw new KilnError(
-              'UNSUPPORTED_OP',
-              `graph op "${op.type}" is not supported by this worker yet`,
-            );
-        }
+      run: async (ins, ctx) => {
+        const state = await runOp(ins, ctx);
+        opts.onResult?.(v, state);
+        return state;
       },
     };
+    function runOp(ins: BuildState[], ctx: JobContext): Promise<BuildState> {
+      switch (op.type) {
+        case 'source':
+          if (op.kind === 'image') return runners.image(op);
+          if (op.kind === 'local') return runners.local(op);
+          if (op.kind === 'http') return runners.http(op, ctx);
+          return runners.git(op, ctx);
+        case 'exec':
+          return runners.exec(network ? { ...op, network } : op, ins, ctx, v.meta.proxyEnv);
+        case 'file':
+          return runners.file(op, ins, ctx);
+        case 'merge':
+          return runners.merge(
+            op.inputs.map((i) => ins[i]),
+            ctx,
+          );
+        default:
+          throw new KilnError('UNSUPPORTED_OP', `graph op "${op.type}" is not supported by this worker yet`);
+      }
+    }
     memo.set(v.digest, job);
     return job;
   };

@@ -18,10 +18,14 @@ const program = new Command('kiln')
   .showHelpAfterError()
   .enablePositionalOptions();
 
-await registerAll(program, process.argv.slice(2));
-
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
-  process.exitCode = printError(err, { debug: Boolean(program.opts().debug) });
+// No top-level await: the bundle is CommonJS (see package.json "bundle").
+async function main(): Promise<void> {
+  await registerAll(program, process.argv.slice(2));
+  try {
+    await program.parseAsync(process.argv);
+  } catch (err) {
+    process.exitCode = printError(err, { debug: Boolean(program.opts().debug) });
+  }
 }
+
+void main();

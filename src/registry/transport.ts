@@ -3,8 +3,10 @@
  * certificates, skip-verify), idle timeouts, and redirects for reads (dropping credentials when the
  * origin changes, as blob storage redirects need). Retries and auth live in client.ts.
  */
-import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import https from 'node:https';
+import type * as HttpModule from 'node:http';
+import type { Agent, IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import type * as HttpsModule from 'node:https';
+import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
 import { KilnError } from '../errors/errors.ts';
@@ -39,9 +41,22 @@ export class TransportError extends KilnError {
   }
 }
 
-const agents = new Map<string, http.Agent>();
+/**
+ * node:http and node:https, loaded on first use through require: importing node:http as an ES
+ * module builds its ESM facade, which reads every export getter and so loads Node's bundled
+ * undici (~50 ms) — a cost every kiln command paid, registry or not.
+ */
+const load = createRequire(import.meta.url);
+let httpModules: { http: typeof HttpModule; https: typeof HttpsModule } | undefined;
+function net() {
+  httpModules ??= { http: load('node:http'), https: load('node:https') };
+  return httpModules;
+}
 
-function agentFor(ep: Endpoint, url: URL): http.Agent {
+const agents = new Map<string, Agent>();
+
+function agentFor(ep: Endpoint, url: URL): Agent {
+  const { http, https } = net();
   const sameHost = url.host === ep.apiHost;
   const key = `${url.protocol}//${url.host}|${sameHost ? `${ep.insecure}|${ep.ca.length}|${ep.keypairs.length}|${ep.host}` : ''}`;
   let agent = agents.get(key);
@@ -87,7 +102,7 @@ function once(
   headers: Record<string, string>,
 ): Promise<HttpResponse> {
   return new Promise((resolve, reject) => {
-    const mod = url.protocol === 'https:' ? https : http;
+    const mod = url.protocol === 'https:' ? net().https : net().http;
     const body = typeof req.body === 'function' ? req.body() : req.body;
     const hdrs: Record<string, string> = { 'user-agent': 'kiln/0.1', ...headers };
     if (Buffer.isBuffer(body)) hdrs['content-length'] = String(body.length);

@@ -41,7 +41,7 @@ describe('parallel gzip stored blocks', () => {
       // 10 header + 8 trailer + 5 bytes per stored block of at most 65535, within 1 MiB blocks.
       let headers = 0;
       for (let left = size; ; left -= 1 << 20) {
-        const block = left > 1 << 20 ? 1 << 20 : left;
+        const block = Math.min(left, 1 << 20);
         headers += Math.max(1, Math.ceil(block / 65535));
         if (left <= 1 << 20) break;
       }

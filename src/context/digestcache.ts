@@ -80,7 +80,13 @@ export class DigestCache {
       this.db.exec('BEGIN');
       this.inTx = true;
     }
-    const row = { size: id.size, mtime_ns: id.mtimeNs.toString(), ino: id.ino.toString(), mode: id.mode, digest };
+    const row = {
+      size: id.size,
+      mtime_ns: id.mtimeNs.toString(),
+      ino: id.ino.toString(),
+      mode: id.mode,
+      digest,
+    };
     this.putStmt.run(absPath, row.size, row.mtime_ns, row.ino, row.mode, digest);
     this.rows.set(absPath, row);
     if (++this.pending >= 5000) this.flush();
@@ -96,8 +102,7 @@ export class DigestCache {
     // Paths under dir/ sort between "dir/" and "dir0" ('0' follows '/').
     for (const r of this.subtreeStmt.all(dir, `${dir.slice(0, -1)}0`)) {
       const [path, size, mtime_ns, ino, mode, digest] = r as unknown as [string, ...Row[keyof Row][]];
-      if (!this.rows.has(path))
-        this.rows.set(path, { size, mtime_ns, ino, mode, digest } as Row);
+      if (!this.rows.has(path)) this.rows.set(path, { size, mtime_ns, ino, mode, digest } as Row);
     }
     this.loaded.push(dir);
   }

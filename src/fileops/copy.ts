@@ -72,6 +72,11 @@ export interface CopyOptions {
    * getfattr/setfattr run per source. Default false.
    */
   xattrs?: boolean;
+  /**
+   * Files already in place, hard-linked from the previous result of this COPY (reuse.ts), by
+   * path relative to destRoot: they are left as they are.
+   */
+  reused?: ReadonlySet<string>;
 }
 
 interface Ctx {
@@ -86,6 +91,7 @@ interface Ctx {
   inodes: Map<string, string>;
   /** Source → target pairs written, when xattrs are copied. */
   copied?: [string, string][];
+  reused?: ReadonlySet<string>;
 }
 
 function err(code: string, message: string, hint?: string): KilnError {
@@ -109,6 +115,7 @@ export async function copy(opts: CopyOptions): Promise<void> {
     mtime: opts.mtime,
     inodes: new Map(),
     copied: opts.xattrs ? [] : undefined,
+    reused: opts.reused,
   };
   const view =
     opts.srcExcludePatterns && opts.srcExcludePatterns.length > 0
@@ -351,6 +358,7 @@ function copyEntry(
     if (created || overwriteMeta) applyMeta(ctx, st, target, false, src, fresh && created);
     return;
   }
+  if (ctx.reused && st.isFile() && ctx.reused.has(target.slice(ctx.destRoot.length + 1))) return;
   ensureParent?.();
   if (!fresh) ensureEmptyFileTarget(target, shown);
   if (st.isFile()) {

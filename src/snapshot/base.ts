@@ -91,6 +91,13 @@ export abstract class BaseSnapshotter implements Snapshotter {
     return path.join(this.snapshotsDir, id, 'fs');
   }
 
+  /** Drivers whose snapshot directories hold only their own layer (overlay) say so. */
+  protected readonly layered: boolean = false;
+
+  async ownDir(key: string): Promise<string | undefined> {
+    return this.layered ? this.fsDir((await this.meta.mustGet(key)).id) : undefined;
+  }
+
   async stat(key: string): Promise<SnapshotInfo> {
     return toInfo(await this.meta.mustGet(key));
   }

@@ -82,4 +82,9 @@ export interface Snapshotter extends SnapshotReader, SnapshotWriter, LayerSnapsh
    * operations, and unmount afterwards, also when `fn` throws.
    */
   withMounted<T>(key: string, fn: (dir: string) => Promise<T>): Promise<T>;
+  /**
+   * The directory holding only this snapshot's own files (overlay's upper dir), or undefined when
+   * the driver keeps full copies. An active snapshot's may be filled before it is first mounted.
+   */
+  ownDir(key: string): Promise<string | undefined>;
 }

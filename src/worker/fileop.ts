@@ -11,7 +11,8 @@ import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { JobContext } from '../solver/solver.ts';
 import { materialize } from './materialize.ts';
 import { withStatePaths } from './mounted.ts';
-import { type BuildState, type FsState, SCRATCH } from './state.ts';
+import { reusableSource, reusePrevious, STEP_LABEL } from './reuse.ts';
+import { type BuildState, type FsState, SCRATCH, top } from './state.ts';
 import { commitStep } from './step.ts';
 
 function absolute(cwd: string, p: string): string {
@@ -31,63 +32,86 @@ export async function runFileOp(
   const srcIdx = [
     ...new Set(op.actions.flatMap((a) => (a.action === 'copy' && a.src !== null ? [a.src] : []))),
   ];
-  return commitStep(sn, base, 'file', (active) =>
-    withStatePaths(
-      sn,
-      srcIdx.map((i) => inputs[i]),
-      async (srcDirs) => {
-        await sn.withMounted(active, async (destRoot) => {
-          for (const a of op.actions) {
-            ctx.signal.throwIfAborted();
-            if (a.action === 'copy') {
-              const src = a.src === null ? undefined : inputs[a.src];
-              const srcRoot = a.src === null ? undefined : srcDirs[srcIdx.indexOf(a.src)];
-              if (!src || !srcRoot)
-                throw new KilnError(
-                  'FILEOP_NOT_FOUND',
-                  `COPY from an empty filesystem: ${a.srcPaths.join(' ')} not found`,
-                );
-              await copy({
-                srcRoot,
-                srcPaths: a.srcPaths,
-                destRoot,
-                dest: absolute(op.cwd, a.dest),
-                chown: a.chown,
-                defaultOwner: src.kind === 'dir' ? { uid: 0, gid: 0 } : undefined,
-                chmod: a.chmod,
-                followSymlinks: a.followSymlinks,
-                dirContentsOnly: a.dirContentsOnly,
-                allowWildcard: a.allowWildcard,
-                allowEmptyWildcard: a.allowEmptyWildcard,
-                createDestPath: a.createDestPath,
-                exclude: a.excludePatterns,
-                srcExcludePatterns: src.kind === 'dir' ? src.excludePatterns : undefined,
-                parents: a.parents,
-                unpack: a.unpack,
-                mtime: a.createdTime === undefined ? undefined : new Date(a.createdTime * 1000),
-                // File capabilities and other xattrs travel with the files, as in BuildKit.
-                xattrs: true,
+  // A lone COPY of a context directory may reuse the unchanged files of its previous result.
+  const only = op.actions.length === 1 && op.actions[0].action === 'copy' ? op.actions[0] : undefined;
+  const labels: Record<string, string> = {};
+  return commitStep(
+    sn,
+    base,
+    'file',
+    (active) =>
+      withStatePaths(
+        sn,
+        srcIdx.map((i) => inputs[i]),
+        async (srcDirs) => {
+          let reused: Set<string> | undefined;
+          const onlySrc = only?.src === null || !only ? undefined : inputs[only.src];
+          if (only && onlySrc?.kind === 'dir') {
+            const srcRel = reusableSource(only, onlySrc, srcDirs[0]);
+            if (srcRel !== undefined) {
+              labels[STEP_LABEL] = ctx.id;
+              reused = await reusePrevious(sn, ctx.id, top(base), active, {
+                srcRoot: srcDirs[0],
+                srcRel,
+                dest: absolute(op.cwd, only.dest),
+                excludePatterns: onlySrc.excludePatterns,
               });
-            } else if (a.action === 'mkdir') {
-              mkdir(destRoot, absolute(op.cwd, a.path), {
-                mode: a.mode,
-                makeParents: a.makeParents,
-                chown: a.chown,
-                mtime: a.createdTime === undefined ? undefined : new Date(a.createdTime * 1000),
-              });
-            } else if (a.action === 'mkfile') {
-              mkfile(destRoot, absolute(op.cwd, a.path), a.data, { mode: a.mode, chown: a.chown });
-            } else if (a.action === 'rm') {
-              rm(destRoot, absolute(op.cwd, a.path), {
-                allowNotFound: a.allowNotFound,
-                allowWildcard: a.allowWildcard,
-              });
-            } else {
-              symlink(destRoot, a.oldpath, absolute(op.cwd, a.newpath), { chown: a.chown });
             }
           }
-        });
-      },
-    ),
+          await sn.withMounted(active, async (destRoot) => {
+            for (const a of op.actions) {
+              ctx.signal.throwIfAborted();
+              if (a.action === 'copy') {
+                const src = a.src === null ? undefined : inputs[a.src];
+                const srcRoot = a.src === null ? undefined : srcDirs[srcIdx.indexOf(a.src)];
+                if (!src || !srcRoot)
+                  throw new KilnError(
+                    'FILEOP_NOT_FOUND',
+                    `COPY from an empty filesystem: ${a.srcPaths.join(' ')} not found`,
+                  );
+                await copy({
+                  srcRoot,
+                  srcPaths: a.srcPaths,
+                  destRoot,
+                  dest: absolute(op.cwd, a.dest),
+                  chown: a.chown,
+                  defaultOwner: src.kind === 'dir' ? { uid: 0, gid: 0 } : undefined,
+                  chmod: a.chmod,
+                  followSymlinks: a.followSymlinks,
+                  dirContentsOnly: a.dirContentsOnly,
+                  allowWildcard: a.allowWildcard,
+                  allowEmptyWildcard: a.allowEmptyWildcard,
+                  createDestPath: a.createDestPath,
+                  exclude: a.excludePatterns,
+                  srcExcludePatterns: src.kind === 'dir' ? src.excludePatterns : undefined,
+                  parents: a.parents,
+                  unpack: a.unpack,
+                  mtime: a.createdTime === undefined ? undefined : new Date(a.createdTime * 1000),
+                  // File capabilities and other xattrs travel with the files, as in BuildKit.
+                  xattrs: true,
+                  reused,
+                });
+              } else if (a.action === 'mkdir') {
+                mkdir(destRoot, absolute(op.cwd, a.path), {
+                  mode: a.mode,
+                  makeParents: a.makeParents,
+                  chown: a.chown,
+                  mtime: a.createdTime === undefined ? undefined : new Date(a.createdTime * 1000),
+                });
+              } else if (a.action === 'mkfile') {
+                mkfile(destRoot, absolute(op.cwd, a.path), a.data, { mode: a.mode, chown: a.chown });
+              } else if (a.action === 'rm') {
+                rm(destRoot, absolute(op.cwd, a.path), {
+                  allowNotFound: a.allowNotFound,
+                  allowWildcard: a.allowWildcard,
+                });
+              } else {
+                symlink(destRoot, a.oldpath, absolute(op.cwd, a.newpath), { chown: a.chown });
+              }
+            }
+          });
+        },
+      ),
+    labels,
   );
 }

@@ -11,6 +11,8 @@ export async function commitStep(
   base: FsState,
   prefix: string,
   work: (active: string, mounts: Mount[]) => Promise<void>,
+  /** Labels for the committed snapshot; read at commit time, so `work` may fill them in. */
+  labels?: Record<string, string>,
 ): Promise<FsState> {
   const active = `${prefix}-${randomUUID()}`;
   const mounts = await sn.prepare(active, top(base));
@@ -18,7 +20,7 @@ export async function commitStep(
   try {
     await work(active, mounts);
     const name = `snap-${randomUUID()}`;
-    await sn.commit(name, active);
+    await sn.commit(name, active, labels && Object.keys(labels).length ? { labels } : undefined);
     committed = true;
     // The creation time dates the layer's history entry (stable across cached rebuilds).
     return { kind: 'fs', layers: [...base.layers, { snapshot: name, created: new Date().toISOString() }] };

@@ -24,6 +24,7 @@ export class OverlaySnapshotter extends BaseSnapshotter {
    * reject them (where those features do not exist either).
    */
   private writableOptions: string[] = ['index=off', 'redirect_dir=off', 'metacopy=off'];
+  protected override readonly layered = true;
 
   /** Open (creating) an overlay snapshotter at `root`; throws SNAPSHOTTER_UNSUPPORTED if overlayfs cannot mount. */
   static async open(root: string): Promise<OverlaySnapshotter> {

@@ -1,0 +1,63 @@
+/**
+ * Finding what an incremental COPY can reuse: the previous result of the same step (same vertex,
+ * same base snapshot, recorded as a snapshot label), and whether this COPY is simple enough for
+ * fileops/reuse.ts to map source files to their places in that result (one directory source
+ * from the build context, no wildcards, filters, --parents, ADD extraction or fixed mtimes).
+ */
+import { lstatSync } from 'node:fs';
+import { join, posix } from 'node:path';
+import { DirFS, FilterFS } from '../context/walk.ts';
+import { linkUnchanged } from '../fileops/reuse.ts';
+import type { CopyAction } from '../graph/ops.ts';
+import type { Snapshotter } from '../snapshot/snapshotter.ts';
+import type { DirState } from './state.ts';
+
+/** Label on a committed COPY snapshot: the step (job digest) that made it. */
+export const STEP_LABEL = 'kiln.step';
+
+/** The copy's source directory, relative to the context, when the copy can reuse files. */
+export function reusableSource(a: CopyAction, src: DirState, srcRoot: string): string | undefined {
+  if (a.srcPaths.length !== 1 || a.parents || a.unpack || a.link || a.createdTime !== undefined) return;
+  if (a.excludePatterns.length || a.includePatterns.length || src.includePatterns.length) return;
+  if (!a.dirContentsOnly || (a.allowWildcard && /[*?[\\]/.test(a.srcPaths[0]))) return;
+  const rel = posix.normalize(`/${a.srcPaths[0]}`).slice(1).replace(/\/$/, '');
+  if (rel.split('/').includes('..')) return;
+  // Every component must be a real directory: reuse maps paths below it one to one.
+  let p = srcRoot;
+  for (const part of rel === '' ? [] : rel.split('/')) {
+    p = join(p, part);
+    if (!lstatSync(p, { throwIfNoEntry: false })?.isDirectory()) return;
+  }
+  return rel;
+}
+
+/**
+ * Link the unchanged files of the previous result of `step` on `parent` into the active
+ * snapshot `active` (not yet mounted); the paths linked, or an empty set.
+ */
+export async function reusePrevious(
+  sn: Snapshotter,
+  step: string,
+  parent: string | undefined,
+  active: string,
+  copy: { srcRoot: string; srcRel: string; dest: string; excludePatterns: string[] },
+): Promise<Set<string>> {
+  const targetDir = await sn.ownDir(active);
+  if (!targetDir) return new Set();
+  const previous = (await sn.list())
+    .filter((s) => s.kind === 'committed' && s.labels[STEP_LABEL] === step && s.parent === parent)
+    .sort((a, b) => (a.created < b.created ? 1 : -1))[0];
+  const donorDir = previous && (await sn.ownDir(previous.key));
+  if (!donorDir) return new Set();
+  const view = copy.excludePatterns.length
+    ? new FilterFS(new DirFS(copy.srcRoot), { excludePatterns: copy.excludePatterns, root: copy.srcRoot })
+    : undefined;
+  return linkUnchanged({
+    donorDir,
+    targetDir,
+    srcDir: copy.srcRel === '' ? copy.srcRoot : join(copy.srcRoot, copy.srcRel),
+    srcRel: copy.srcRel,
+    destRel: posix.normalize(copy.dest).replace(/^\/+/, '').replace(/\/+$/, '').replace(/^\.$/, ''),
+    view,
+  });
+}

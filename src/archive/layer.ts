@@ -112,14 +112,18 @@ export function createLayer(entries: LayerEntry[], options: CreateLayerOptions =
       : finalizeEntries([...entries], { sourceDateEpoch: options.sourceDateEpoch });
   const writer = new TarWriter();
   const tarDigest = new DigestStream();
-  const blobDigest = new DigestStream();
-  const out = pipeline(
-    writer,
-    tarDigest,
-    compressStream(compression, { level: options.level }),
-    blobDigest,
-    () => {},
-  );
+  // An uncompressed blob is the tar itself: hashing it twice would only cost time.
+  const blobDigest = compression === 'uncompressed' ? tarDigest : new DigestStream();
+  const out =
+    compression === 'uncompressed'
+      ? pipeline(writer, tarDigest, () => {})
+      : pipeline(
+          writer,
+          tarDigest,
+          compressStream(compression, { level: options.level }),
+          blobDigest,
+          () => {},
+        );
   const info = new Promise<LayerInfo>((resolve, reject) => {
     out.on('error', reject);
     out.on('end', () =>

@@ -1,11 +1,13 @@
 /**
  * The OCI runtime config (spec 1.0.2, as runc 1.1 reads it) for one RUN: Docker's default
  * capabilities, masked and read-only /proc paths, /dev, /proc and a read-only /sys, the
- * generated /etc files, and namespaces (a network namespace unless the host's is wanted).
+ * generated /etc files, namespaces (a network namespace unless the host's is wanted) and the
+ * default seccomp filter (seccomp.ts).
  */
 import { readFileSync } from 'node:fs';
 import type { ExecMount, NetworkMode } from '../executor.ts';
 import type { ResolvedUser } from '../user.ts';
+import { defaultSeccomp } from './seccomp.ts';
 
 export interface OciMount {
   destination: string;
@@ -204,7 +206,9 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       namespaces,
       // Deny all devices except the defaults runc always adds (null, zero, full, tty, random, urandom, pts).
       resources: { devices: [{ allow: false, access: 'rwm' }] },
-      ...(input.securityInsecure ? {} : { maskedPaths: MASKED_PATHS, readonlyPaths: READONLY_PATHS }),
+      ...(input.securityInsecure
+        ? {}
+        : { maskedPaths: MASKED_PATHS, readonlyPaths: READONLY_PATHS, seccomp: defaultSeccomp() }),
     },
   };
 }

@@ -204,6 +204,21 @@ RUN --security=insecure grep CapEff /proc/self/status | cut -f2 > /insecure
     assert.equal(insecure & CAP_SYS_ADMIN, CAP_SYS_ADMIN);
   });
 
+  it('the default seccomp filter refuses namespace creation; insecure runs unfiltered', async () => {
+    const probe = (name: string) =>
+      `grep Seccomp: /proc/self/status | cut -f2 > /${name}-mode; (unshare -U true 2>/dev/null && echo allowed || echo refused) > /${name}-unshare`;
+    const b = await buildDockerfile(
+      suite,
+      `FROM busybox\nRUN ${probe('sandbox')}\nRUN --security=insecure ${probe('insecure')}\n`,
+      {},
+      { allow: ['security.insecure'] },
+    );
+    assert.equal(read(b.fs, 'sandbox-mode').trim(), '2', 'a seccomp filter is in force');
+    assert.equal(read(b.fs, 'sandbox-unshare').trim(), 'refused');
+    assert.equal(read(b.fs, 'insecure-mode').trim(), '0');
+    assert.equal(read(b.fs, 'insecure-unshare').trim(), 'allowed');
+  });
+
   it('--security=insecure needs --allow security.insecure', async () => {
     const err = await buildError(suite, 'FROM busybox\nRUN --security=insecure true\n');
     assert.equal(err.code, 'ENTITLEMENT_DENIED');

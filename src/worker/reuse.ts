@@ -52,12 +52,19 @@ export async function reusePrevious(
   const view = copy.excludePatterns.length
     ? new FilterFS(new DirFS(copy.srcRoot), { excludePatterns: copy.excludePatterns, root: copy.srcRoot })
     : undefined;
-  return linkUnchanged({
-    donorDir,
-    targetDir,
-    srcDir: copy.srcRel === '' ? copy.srcRoot : join(copy.srcRoot, copy.srcRel),
-    srcRel: copy.srcRel,
-    destRel: posix.normalize(copy.dest).replace(/^\/+/, '').replace(/\/+$/, '').replace(/^\.$/, ''),
-    view,
-  });
+  try {
+    return linkUnchanged({
+      donorDir,
+      targetDir,
+      srcDir: copy.srcRel === '' ? copy.srcRoot : join(copy.srcRoot, copy.srcRel),
+      srcRel: copy.srcRel,
+      destRel: posix.normalize(copy.dest).replace(/^\/+/, '').replace(/\/+$/, '').replace(/^\.$/, ''),
+      view,
+    });
+  } catch {
+    // The previous result went away meanwhile (a concurrent prune), or a file changed under us:
+    // copy everything. What was linked already is replaced by copy(), which never keeps a file
+    // it was not told is reused.
+    return new Set();
+  }
 }

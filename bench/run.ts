@@ -28,8 +28,10 @@ import {
   KILN,
   kilnCanBuild,
   kilnImportBase,
+  restoreDocker,
 } from '../test/fidelity/builders.ts';
 import { baseFilesystem } from '../test/fidelity/image-archive.ts';
+import { mountScratchFs, unmountScratchFs } from './scratchfs.ts';
 import { makeW1, makeW2, type Workload } from './workloads.ts';
 
 type Builder = 'kiln' | 'buildkit' | 'buildah';
@@ -88,7 +90,9 @@ function timed(
   return { seconds, peakRssMiB: kib / 1024 };
 }
 
-const scratch = mkdtempSync(join(tmpdir(), 'kiln-bench-'));
+// Every builder's state and the workloads live on the bench's own journaled ext4 (scratchfs.ts).
+const scratchFs = mountScratchFs();
+const scratch = mkdtempSync(join(scratchFs ?? tmpdir(), 'kiln-bench-'));
 console.log(`generating workloads under ${scratch} ...`);
 const rootfsTar = buildBusyboxRootfs(join(scratch, 'busybox-rootfs.tar'));
 const base = baseFilesystem(rootfsTar);
@@ -124,7 +128,7 @@ if (wanted.has('kiln')) {
 }
 if (wanted.has('buildkit')) {
   try {
-    const { serverVersion } = ensureDocker();
+    const { serverVersion } = ensureDocker(scratchFs ? join(scratchFs, 'docker') : undefined);
     ensureDockerBase(rootfsTar, base.diffId);
     runners.push({
       name: 'buildkit',
@@ -158,16 +162,12 @@ if (wanted.has('buildah')) {
 
 const results: Measurement[] = [];
 /**
- * Let the disk settle after a reset. Removing a previous build's tens of thousands of files
- * leaves the kernel flushing (and, on filesystems mounted with `discard`, trimming) for seconds.
- * Worse, ext4 without a journal (this VM's root filesystem) will not reuse an inode freed in the
- * last 60–300 s and, on every create, scans past each such inode whose inode-table block is
- * still cached (`recently_deleted()` in fs/ext4/ialloc.c): a build started right after deleting
- * the previous run's 40,000 files spent 5–15 s of system time just creating its own, whichever
- * builder it was — a property of the disk, not of the builder. Waiting a minute did not clear it;
- * dropping the clean caches does (an uncached inode-table block counts as written back). The
- * context and the builders' own files are then read back in, so that no builder starts from a
- * cold page cache. Every builder gets the same treatment.
+ * Let the disk settle after a reset: removing a previous build's tens of thousands of files
+ * leaves the kernel flushing for seconds, which would slow whichever build is measured next. So
+ * each cold build starts after a sync, with the clean caches dropped (which also helps when the
+ * bench has to run on a journal-less root filesystem, see scratchfs.ts) and the context and the
+ * builders' own files read back in, so that no builder starts from a cold page cache. Every
+ * builder gets the same treatment.
  */
 function settleDisk(contexts: string[]): void {
   spawnSync('sync');
@@ -215,9 +215,12 @@ for (const w of workloads) {
     }
   }
 }
-// BuildKit's image and cache from the last run would otherwise linger in Docker's store.
-if (runners.some((r) => r.name === 'buildkit'))
+// BuildKit's image and cache from the last run would otherwise linger in Docker's store; and
+// dockerd goes back to its usual data root before the bench's filesystem goes away.
+if (runners.some((r) => r.name === 'buildkit')) {
   for (const w of workloads) dockerReset(`kiln-bench-${w.name.toLowerCase()}`);
+  if (scratchFs) restoreDocker();
+}
 
 /** Targets: kiln/BuildKit wall-time ratio ceilings, and kiln's W1 peak RSS. */
 const TARGETS: Record<string, number> = {
@@ -282,6 +285,9 @@ const rss = Math.max(
 console.log(
   `kiln peak RSS on W1: ${rss < 0 ? 'n/a' : `${rss.toFixed(0)} MiB`} (target < ${RSS_TARGET_MIB} MiB)`,
 );
+console.log(
+  `filesystem: ${scratchFs ? 'a fresh journaled ext4 image (bench/scratchfs.ts)' : 'the root filesystem'}`,
+);
 for (const r of runners) console.log(`${r.name}: ${r.version}`);
 for (const [b, why] of Object.entries(unavailable)) console.log(`${b}: not measured — ${why}`);
 
@@ -294,6 +300,7 @@ const report = {
     memoryGiB: Math.round((await import('node:os')).totalmem() / 2 ** 30),
   },
   baseImage: { name: BASE_IMAGE_NAME, diffId: base.diffId },
+  filesystem: scratchFs ? 'a fresh journaled ext4 image (bench/scratchfs.ts)' : 'the root filesystem',
   builders: Object.fromEntries(runners.map((r) => [r.name, r.version])),
   unavailable,
   measurements: results,
@@ -307,4 +314,5 @@ const biome = join(import.meta.dirname, '..', 'node_modules', '.bin', 'biome');
 if (existsSync(biome)) spawnSync(biome, ['format', '--write', join(out, 'latest.json')], { stdio: 'ignore' });
 console.log(`results: ${join(out, 'latest.json')}`);
 if (values.keep) console.log(`kept ${scratch}`);
+else if (scratchFs) unmountScratchFs();
 else rmSync(scratch, { recursive: true, force: true });

@@ -51,12 +51,32 @@ function sleep(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-/** Install docker.io when missing and start dockerd (no systemd here) when it does not answer. */
-export function ensureDocker(): { serverVersion: string } {
+const DEFAULT_DATA_ROOT = '/var/lib/docker';
+
+/** Stop the running dockerd (started by ensureDocker, so its pid file is the default one). */
+function stopDocker(): void {
+  const pid = spawnSync('cat', ['/var/run/docker.pid'], { encoding: 'utf8' }).stdout.trim();
+  if (!/^\d+$/.test(pid)) return;
+  spawnSync('kill', [pid]);
+  // Gone means the process, not just the API: a new dockerd refuses to start over its pid file.
+  const deadline = Date.now() + 60_000;
+  while (ok('kill', ['-0', pid]) && Date.now() < deadline) sleep(300);
+}
+
+/**
+ * Install docker.io when missing and start dockerd (no systemd here) when it does not answer,
+ * keeping its state in `dataRoot` (the bench puts it on its own filesystem): a dockerd running
+ * with another data root is restarted.
+ */
+export function ensureDocker(dataRoot = DEFAULT_DATA_ROOT): { serverVersion: string } {
   if (!existsSync(DOCKER) || !existsSync(DOCKERD)) aptInstall(['docker.io']);
+  if (ok(DOCKER, ['info'])) {
+    const current = spawnSync(DOCKER, ['info', '--format', '{{.DockerRootDir}}'], { encoding: 'utf8' });
+    if (current.stdout.trim() !== dataRoot) stopDocker();
+  }
   if (!ok(DOCKER, ['info'])) {
     const log = openSync(DOCKERD_LOG, 'a');
-    const child = spawn(DOCKERD, ['--data-root', '/var/lib/docker'], {
+    const child = spawn(DOCKERD, ['--data-root', dataRoot], {
       detached: true,
       stdio: ['ignore', log, log],
     });
@@ -68,6 +88,11 @@ export function ensureDocker(): { serverVersion: string } {
     }
   }
   return { serverVersion: run(DOCKER, ['version', '--format', '{{.Server.Version}}']).trim() };
+}
+
+/** Put dockerd back on its usual data root (after the bench moved it). */
+export function restoreDocker(): void {
+  if (ok(DOCKER, ['info'])) ensureDocker(DEFAULT_DATA_ROOT);
 }
 
 /** `docker import` the busybox rootfs as busybox:latest unless that image already has this layer. */

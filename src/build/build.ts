@@ -43,10 +43,14 @@ export interface PlatformResult {
 }
 
 export interface BuildResult {
-  /** What was exported: a manifest, or an index for several platforms. */
-  root: Descriptor;
+  /**
+   * What was exported: a manifest, or an index for several platforms. Absent when no output is
+   * an image (only type=local or type=tar): then no layer is exported at all, as in BuildKit.
+   */
+  root?: Descriptor;
   /** The image ID docker would print: the config digest for one platform, else the index digest. */
-  imageId: string;
+  imageId?: string;
+  /** Per platform, the manifest written (empty when no image was exported). */
   platforms: PlatformResult[];
   outputs: OutputResult[];
   warnings: string[];
@@ -132,7 +136,7 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
       // layers, registries and archives get gzip unless told otherwise. The config, and with it
       // the image ID, is the same in every variant.
       const variants = new Map<string, Promise<ExportedImage>>();
-      const imageFor = (spec?: OutputSpec): Promise<ExportedImage> => {
+      const imageFor = (spec: OutputSpec): Promise<ExportedImage> => {
         const format = formatOf(spec);
         const key = `${format.compression}/${format.oci}`;
         let v = variants.get(key);
@@ -144,12 +148,12 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
       };
       const outputs: OutputResult[] = [];
       for (const spec of opts.outputs) {
-        const image = await imageFor(needsImage(spec) ? spec : undefined);
+        const image = needsImage(spec) ? await imageFor(spec) : undefined;
         outputs.push(
           await writeOutput(
             spec,
             {
-              root: image.root,
+              root: image?.root,
               filesystems: perPlatform.map((p) => ({ platform: p.platform, state: p.state })),
             },
             {
@@ -162,10 +166,11 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
           ),
         );
       }
-      const { root, platforms: results } = await imageFor(primary);
+      const exported = primary ? await imageFor(primary) : undefined;
+      const results = exported?.platforms ?? [];
       return {
-        root,
-        imageId: results.length === 1 ? results[0].configDigest : root.digest,
+        root: exported?.root,
+        imageId: exported && (results.length === 1 ? results[0].configDigest : exported.root.digest),
         platforms: results,
         outputs,
         warnings,

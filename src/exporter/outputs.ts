@@ -29,8 +29,8 @@ import { withStatePath, withStatePaths } from '../worker/mounted.ts';
 import type { FsState } from '../worker/state.ts';
 
 export interface ExportTarget {
-  /** The image (manifest, or index for several platforms). */
-  root: Descriptor;
+  /** The image (manifest, or index for several platforms); only image outputs need one. */
+  root?: Descriptor;
   /** Per platform: the filesystem, for local/tar outputs. */
   filesystems: { platform: Platform; state: FsState }[];
 }
@@ -138,6 +138,12 @@ async function writePlatformsTar(
   );
 }
 
+function imageOf(spec: OutputSpec, target: ExportTarget): Descriptor {
+  if (!target.root)
+    throw new KilnError('EXPORT_FAILED', `output type=${spec.type} needs an image, and none was exported`);
+  return target.root;
+}
+
 export async function writeOutput(
   spec: OutputSpec,
   target: ExportTarget,
@@ -147,11 +153,12 @@ export async function writeOutput(
   switch (spec.type) {
     case 'image':
     case 'registry': {
-      if (spec.type === 'image') for (const n of names) await deps.images.put(n, target.root);
+      const root = imageOf(spec, target);
+      if (spec.type === 'image') for (const n of names) await deps.images.put(n, root);
       const pushed: string[] = [];
       if (spec.push) {
         for (const n of names) {
-          const r = await pushImage({ root: target.root, blobs: deps.content }, n, {
+          const r = await pushImage({ root, blobs: deps.content }, n, {
             client: deps.registry(),
           });
           pushed.push(r.reference);
@@ -161,18 +168,17 @@ export async function writeOutput(
     }
     case 'oci':
     case 'docker': {
+      const root = imageOf(spec, target);
       if (spec.type === 'oci' && !spec.tar) {
         const sink = new OciLayoutSink(spec.dest!);
-        await copyImage({ root: target.root, blobs: deps.content }, sink, { tag: names[0] });
-        for (const n of names.slice(1)) await sink.addToIndex(target.root, n);
+        await copyImage({ root, blobs: deps.content }, sink, { tag: names[0] });
+        for (const n of names.slice(1)) await sink.addToIndex(root, n);
         // An unnamed result still needs its index.json entry (as in the tar form), or the layout
         // holds blobs no tool can find.
-        if (names.length === 0) await addUnnamedRoot(spec.dest!, target.root);
+        if (names.length === 0) await addUnnamedRoot(spec.dest!, root);
         return { type: spec.type, names, dest: spec.dest };
       }
-      const images = names.length
-        ? names.map((name) => ({ name, root: target.root }))
-        : [{ root: target.root }];
+      const images = names.length ? names.map((name) => ({ name, root })) : [{ root }];
       await writeExport(spec.dest!, writeArchive(deps.content, images, { format: spec.type }), deps.stdout);
       return { type: spec.type, names, dest: spec.dest };
     }

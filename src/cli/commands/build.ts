@@ -170,19 +170,22 @@ export function register(program: Command): void {
       try {
         const result = await build(opts, { root: cmd.optsWithGlobals().root as string | undefined });
         renderer.close();
-        if (o.iidfile) await writeFile(o.iidfile as string, result.imageId);
+        // Only image outputs have an image ID (buildx reports none for type=local or type=tar).
+        if (o.iidfile && result.imageId) await writeFile(o.iidfile as string, result.imageId);
         if (o.metadataFile) {
-          const meta = {
-            'containerimage.digest': result.root.digest,
-            'containerimage.config.digest':
-              result.platforms.length === 1 ? result.platforms[0].configDigest : undefined,
-            'containerimage.descriptor': result.root,
-            'image.name': tags.join(','),
-          };
+          const meta = result.root
+            ? {
+                'containerimage.digest': result.root.digest,
+                'containerimage.config.digest':
+                  result.platforms.length === 1 ? result.platforms[0].configDigest : undefined,
+                'containerimage.descriptor': result.root,
+                'image.name': tags.join(','),
+              }
+            : {};
           await writeFile(o.metadataFile as string, `${JSON.stringify(meta, null, 2)}\n`);
         }
         const toStdout = opts.outputs.some((s) => s.dest === '-');
-        if (!toStdout) process.stdout.write(`${result.imageId}\n`);
+        if (!toStdout && result.imageId) process.stdout.write(`${result.imageId}\n`);
       } catch (err) {
         renderer.close();
         throw err;

@@ -115,6 +115,8 @@ export interface BuildRequest extends Partial<BuildOptions> {
   /** Extra --output specs (buildx syntax); a type=local export to `fs` is always added unless noLocal. */
   output?: string[];
   noLocal?: boolean;
+  /** Make no image output (by default an unnamed type=image is added when none is asked for). */
+  noImage?: boolean;
   stdin?: NodeJS.ReadableStream;
 }
 
@@ -125,8 +127,12 @@ export async function buildContext(suite: Suite, context: string, req: BuildRequ
   const fs = join(suite.dir, `out-${++exports}`);
   const outputs: OutputSpec[] = (req.output ?? []).map((o) => parseOutput(o, req.tags ?? []));
   if (!req.noLocal) outputs.push(parseOutput(`type=local,dest=${fs}`));
-  if (outputs.length === 0 || req.tags?.length) outputs.push(parseOutput('type=image', req.tags ?? []));
-  const { output: _o, noLocal: _n, stdin, ...rest } = req;
+  // An image (unnamed unless tagged) is always made, so every test can read the result's layers,
+  // unless the test is about builds that make none.
+  const imageOutput = outputs.some((o) => o.type !== 'local' && o.type !== 'tar');
+  if (!req.noImage && (!imageOutput || req.tags?.length))
+    outputs.push(parseOutput('type=image', req.tags ?? []));
+  const { output: _o, noLocal: _n, noImage: _i, stdin, ...rest } = req;
   const result = await build(
     {
       context,
@@ -150,7 +156,9 @@ export async function buildContext(suite: Suite, context: string, req: BuildRequ
   );
   const vertices = events.filter((e): e is VertexEvent => e.type === 'vertex');
   const image =
-    result.platforms.length === 1 ? await readImage(suite, result.root) : (undefined as unknown as ImageView);
+    result.root && result.platforms.length === 1
+      ? await readImage(suite, result.root)
+      : (undefined as unknown as ImageView);
   return {
     result,
     events,

@@ -62,7 +62,7 @@ describe('type=image', () => {
     for (const t of ['kiln-spec/outputs:v1', 'kiln-spec/outputs:latest']) {
       const rec = await suite.store.images.get(normalizeReference(t));
       assert.ok(rec, `${t} is in the store`);
-      assert.equal(rec.target.digest, b.result.root.digest);
+      assert.equal(rec.target.digest, b.result.root?.digest);
     }
   });
 
@@ -110,7 +110,7 @@ describe('type=oci', () => {
         (l: { mediaType: string }) => l.mediaType === 'application/vnd.oci.image.layer.v1.tar+gzip',
       ),
     );
-    assert.equal(b.result.root.mediaType, 'application/vnd.oci.image.manifest.v1+json');
+    assert.equal(b.result.root?.mediaType, 'application/vnd.oci.image.manifest.v1+json');
   });
 
   it('umoci unpacks the layout into the built filesystem, owners and modes intact', async () => {
@@ -178,6 +178,15 @@ describe('type=local and type=tar', () => {
     assert.equal(stat(b.fs, 'tmp').mode, 0o1777);
   });
 
+  it('a build with only filesystem outputs exports no layer and names no image', async () => {
+    const b = await buildContext(suite, ctx, { noImage: true });
+    assert.equal(read(b.fs, 'built'), 'built\n');
+    assert.equal(b.result.root, undefined);
+    assert.equal(b.result.imageId, undefined);
+    const exported = b.events.filter((e) => e.type === 'status' && e.name.startsWith('exporting layer'));
+    assert.deepEqual(exported, []);
+  });
+
   it('type=tar writes the filesystem as one tar', async () => {
     const dest = join(await scratch(suite, 'tar'), 'rootfs.tar');
     await buildContext(suite, ctx, { output: [`type=tar,dest=${dest}`], noLocal: true });
@@ -201,7 +210,7 @@ describe('type=registry', () => {
       noLocal: true,
     });
     const info = JSON.parse(run('skopeo', ['inspect', '--tls-verify=false', `docker://${name}`]));
-    assert.equal(info.Digest, b.result.root.digest);
+    assert.equal(info.Digest, b.result.root?.digest);
     assert.equal(info.Labels.purpose, 'outputs');
     assert.ok(await suite.store.images.get(normalizeReference(name)), 'push also names it locally');
   });

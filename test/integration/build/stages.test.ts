@@ -159,12 +159,12 @@ RUN echo "$TARGETARCH $(uname -m)" > /arch
       },
     );
     assert.equal(b.result.platforms.length, 2);
-    const index = JSON.parse((await suite.store.content.readBlob(b.result.root.digest)).toString('utf8'));
+    const index = JSON.parse((await suite.store.content.readBlob(b.result.root!.digest)).toString('utf8'));
     assert.deepEqual(
       index.manifests.map((m: { platform: { architecture: string } }) => m.platform.architecture),
       ['amd64', 'arm64'],
     );
-    assert.equal(b.result.imageId, b.result.root.digest);
+    assert.equal(b.result.imageId, b.result.root?.digest);
     assert.equal(read(b.fs, 'linux_amd64/arch'), 'amd64 x86_64\n');
     assert.equal(read(b.fs, 'linux_arm64/arch'), 'arm64 aarch64\n');
     for (const p of b.result.platforms) {
@@ -224,7 +224,7 @@ describe('layers and reproducibility', () => {
     const one = await buildContext(suite, ctx, { noCache: true, sourceDateEpoch: 1700000000, noLocal: true });
     await new Promise((r) => setTimeout(r, 1100));
     const two = await buildContext(suite, ctx, { noCache: true, sourceDateEpoch: 1700000000, noLocal: true });
-    assert.equal(two.result.root.digest, one.result.root.digest);
+    assert.equal(two.result.root?.digest, one.result.root?.digest);
   });
 });
 

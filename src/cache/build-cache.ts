@@ -21,6 +21,8 @@ export interface LayerRecord {
   created?: string;
 }
 
+const USE_GRANULARITY_MS = 10 * 60_000;
+
 export class BuildCache {
   private readonly db: DatabaseSync;
 
@@ -35,11 +37,15 @@ export class BuildCache {
   }
 
   getResult<T>(key: string): T | undefined {
-    const row = this.db.prepare('SELECT value FROM results WHERE key = ?').get(key) as
-      | { value: string }
+    const row = this.db.prepare('SELECT value, used FROM results WHERE key = ?').get(key) as
+      | { value: string; used: number }
       | undefined;
     if (!row) return undefined;
-    this.db.prepare('UPDATE results SET used = ? WHERE key = ?').run(Date.now(), key);
+    // The last-use time only ages results for prune (in hours): refreshing it at most every ten
+    // minutes keeps a fully cached build from writing (and syncing) the database at all.
+    const now = Date.now();
+    if (now - row.used > USE_GRANULARITY_MS)
+      this.db.prepare('UPDATE results SET used = ? WHERE key = ?').run(now, key);
     return JSON.parse(row.value) as T;
   }
 

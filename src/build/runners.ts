@@ -126,6 +126,7 @@ export function makeRunners(d: RunnerDeps): OpRunners {
         excludePatterns: dir.excludePatterns,
         copyExcludePatterns: copy?.excludePatterns,
         allowEmptyWildcard: copy?.allowEmptyWildcard ?? false,
+        localContext: true,
         cache: d.digests,
       });
     },

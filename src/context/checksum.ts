@@ -5,7 +5,7 @@
  * a persistent DigestCache when the file's size, mtime, inode and mode are unchanged.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import type { Digest } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
 import { goBase, goClean, PatternMatcher } from '../frontend/dockerignore/index.ts';
@@ -30,6 +30,8 @@ export interface ChecksumOptions {
   ownership?: boolean;
   /** A wildcard matching nothing is allowed (its contribution is empty). */
   allowEmptyWildcard?: boolean;
+  /** `root` is a build context, not another stage's filesystem. */
+  localContext?: boolean;
   cache?: DigestCache;
 }
 
@@ -84,7 +86,7 @@ function checkWildcardBase(
   root: string,
   p: string,
   clean: string,
-  opts: { followSymlinks?: boolean; view?: FilterFS },
+  opts: { followSymlinks?: boolean; view?: FilterFS; localContext?: boolean },
 ): void {
   const parts = clean.split('/');
   const dir = parts.slice(0, parts.findIndex(containsWildcards)).join('/');
@@ -96,6 +98,13 @@ function checkWildcardBase(
     base.rel !== '' &&
     exclude?.matchesOrParentMatches(base.rel) === true &&
     exclude.canSkipExcludedDir(base.rel);
+  // A file before the wildcard: BuildKit's context transfer fails reading it as a directory
+  // ("readdirent a.txt: not a directory"); in another stage's filesystem it just matches nothing.
+  if (base.exists && !hidden && opts.localContext && !lstatSync(base.abs).isDirectory()) {
+    throw new KilnError('COPY_SOURCE_NOT_A_DIRECTORY', `${p}: ${dir} is not a directory`, {
+      hint: 'the part of a source pattern before its wildcard must name a directory of the context',
+    });
+  }
   if (base.exists && !hidden) return;
   throw new KilnError(
     'COPY_SOURCE_NOT_FOUND',
@@ -117,7 +126,14 @@ export interface ExpandedSource {
 export function expandSources(
   root: string,
   paths: readonly string[],
-  opts: { wildcard?: boolean; followSymlinks?: boolean; allowEmptyWildcard?: boolean; view?: FilterFS },
+  opts: {
+    wildcard?: boolean;
+    followSymlinks?: boolean;
+    allowEmptyWildcard?: boolean;
+    view?: FilterFS;
+    /** `root` is a build context (not another stage's filesystem): see checkWildcardBase. */
+    localContext?: boolean;
+  },
 ): ExpandedSource[] {
   const out: ExpandedSource[] = [];
   for (const p of paths) {

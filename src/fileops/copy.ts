@@ -61,6 +61,8 @@ export interface CopyOptions {
   exclude?: readonly string[];
   /** Root-relative patterns hiding files of srcRoot (the .dockerignore list). */
   srcExcludePatterns?: readonly string[];
+  /** srcRoot is a build context, not another stage's filesystem (see expandSources). */
+  localContext?: boolean;
   /** `--parents`: keep source paths (after a `/./` pivot, if any) under dest. */
   parents?: boolean;
   /** ADD: extract local tar archives (gzip, bzip2, xz, zstd, plain) into dest. */
@@ -144,6 +146,7 @@ export async function copy(opts: CopyOptions): Promise<void> {
       followSymlinks: opts.followSymlinks,
       allowEmptyWildcard: opts.allowEmptyWildcard,
       view,
+      localContext: opts.localContext,
     });
     for (const s of sources) {
       if (ctx.exclude && s.wildcard && ctx.exclude.matchesOrParentMatches(goBase(s.source))) continue;
@@ -211,6 +214,7 @@ async function copyWithParents(ctx: Ctx, opts: CopyOptions, srcPath: string, vie
     followSymlinks: opts.followSymlinks,
     allowEmptyWildcard: opts.allowEmptyWildcard,
     view,
+    localContext: opts.localContext,
   });
   const destDir = mkdirAllInRoot(ctx.destRoot, goClean(`/${opts.dest}`), {
     owner: ctx.owner,

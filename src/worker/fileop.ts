@@ -84,6 +84,7 @@ export async function runFileOp(
                   createDestPath: a.createDestPath,
                   exclude: a.excludePatterns,
                   srcExcludePatterns: src.kind === 'dir' ? src.excludePatterns : undefined,
+                  localContext: src.kind === 'dir',
                   parents: a.parents,
                   unpack: a.unpack,
                   mtime: a.createdTime === undefined ? undefined : new Date(a.createdTime * 1000),

@@ -48,6 +48,20 @@ const CASES: Case[] = [
   { line: 'COPY dir/* /x/', ignore: 'dir/*\n', fails: null },
 ];
 
+describe('a file before the wildcard (as BuildKit)', () => {
+  it('COPY a.txt/* from the context fails: the context has no directory a.txt', async () => {
+    const err = await buildError(suite, 'FROM scratch\nCOPY a.txt/* /x/\n', FILES);
+    assert.equal(err.code, 'COPY_SOURCE_NOT_A_DIRECTORY', err.message);
+    assert.match(err.message, /a\.txt\/\*: a\.txt is not a directory/);
+    assert.equal(err.location?.startLine, 2);
+  });
+
+  it('COPY --from=stage /a.txt/* matches nothing and succeeds', async () => {
+    const b = await buildDockerfile(suite, `${STAGE}FROM scratch\nCOPY --from=files /a.txt/* /x/\n`, FILES);
+    assert.ok(!exists(b.fs, 'x'));
+  });
+});
+
 describe('COPY and ADD sources that match nothing (as BuildKit)', () => {
   for (const c of CASES) {
     const name = `${c.line}${c.ignore ? ` with .dockerignore ${JSON.stringify(c.ignore.trim())}` : ''}`;

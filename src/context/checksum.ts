@@ -37,7 +37,7 @@ export interface ChecksumOptions {
 
 const SMALL_FILE = 1 << 20;
 // Files modified this recently are not cached: a write in the same clock tick would go unseen.
-const RACY_NS = 100_000_000n;
+const RACY_US = 100_000;
 let chunk: Buffer | undefined;
 
 /** sha256 of one regular file: small files are read whole and synchronously, big ones in 1 MiB chunks. */
@@ -63,11 +63,11 @@ export function hashFileContent(abs: string, size: number): Digest {
 
 /** Content digest of a regular file entry, through the cache when one is given. */
 export function fileDigest(abs: string, e: WalkEntry, cache?: DigestCache): Digest {
-  const id = { size: e.size, mtimeNs: e.mtimeNs, ino: e.ino, mode: e.mode };
+  const id = { size: e.size, mtimeUs: e.mtimeUs, ino: e.ino, mode: e.mode };
   const hit = cache?.get(abs, id);
   if (hit) return hit;
   const d = hashFileContent(abs, e.size);
-  if (cache && BigInt(Date.now()) * 1_000_000n - e.mtimeNs > RACY_NS) cache.put(abs, id, d);
+  if (cache && Date.now() * 1000 - e.mtimeUs > RACY_US) cache.put(abs, id, d);
   return d;
 }
 

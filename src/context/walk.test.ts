@@ -158,14 +158,14 @@ describe('walk order and entries', () => {
       ['Z', 'foo', 'foo/bar', 'foo-x', 'é'],
     );
   });
-  it('reports size, mode, inode and nanosecond mtime', () => {
+  it('reports size, mode, inode and microsecond mtime', () => {
     const root = buildTree(['ADD a file hello', 'ADD b file >a']);
     const [a, b] = walkContext(root);
     assert.equal(a.size, 5);
     assert.equal(a.mode & 0o7777, 0o644);
     assert.equal(a.ino, b.ino);
     assert.equal(a.nlink, 2);
-    assert.equal(typeof a.mtimeNs, 'bigint');
+    assert.ok(Number.isInteger(a.mtimeUs) && Math.abs(a.mtimeUs / 1000 - Date.now()) < 60_000);
   });
   it('does not descend into an excluded directory without exceptions', () => {
     const root = buildTree([

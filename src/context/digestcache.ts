@@ -1,6 +1,6 @@
 /**
  * A persistent cache of file content digests in SQLite, keyed by absolute path and validated
- * by size, mtime (ns), inode and mode, so a warm rebuild does not re-read an unchanged context.
+ * by size, mtime (µs), inode and mode, so a warm rebuild does not re-read an unchanged context.
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Digest } from '../digest/digest.ts';

@@ -271,6 +271,11 @@ export class FilterFS implements WalkFS {
   }
 }
 
+/** `root` as the build sees it through its .dockerignore patterns; undefined when there are none. */
+export function excludeView(root: string, patterns: readonly string[] | undefined): FilterFS | undefined {
+  return patterns?.length ? new FilterFS(new DirFS(root), { excludePatterns: patterns, root }) : undefined;
+}
+
 /** Walk `root` with filters, returning the entries in walk order. */
 export function walkContext(root: string, opts: FilterOptions = {}, target = ''): WalkEntry[] {
   const fs = new FilterFS(new DirFS(root), { ...opts, root });

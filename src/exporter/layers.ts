@@ -23,14 +23,12 @@ export interface LayerExportDeps {
 export interface LayerExportOptions {
   compression: Compression;
   sourceDateEpoch?: number;
-  /** Layers compressed at once (default 2: compression is CPU-bound). */
-  concurrency?: number;
 }
 
 /**
  * The layer exports of one build, shared: a layer is exported once per format even when asked
  * for early (as soon as its step commits, while later steps still run) and again at the end,
- * and at most `concurrency` layers are written at once.
+ * and at most `concurrency` layers are written at once (default 2: compression is CPU-bound).
  */
 export class LayerExports {
   private readonly inflight = new Map<string, Promise<LayerRecord>>();
@@ -100,13 +98,4 @@ export class LayerExports {
       return rec;
     });
   }
-}
-
-/** Every layer of `state` exported on its own (no sharing with other exports). */
-export function exportLayers(
-  deps: LayerExportDeps,
-  state: FsState,
-  opts: LayerExportOptions,
-): Promise<LayerRecord[]> {
-  return new LayerExports(deps, opts.concurrency).all(state, opts);
 }

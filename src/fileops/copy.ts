@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { isPortableXattr, readXattrTree, writeXattrs, type Xattrs } from '../archive/xattr.ts';
 import { type ExpandedSource, expandSources } from '../context/checksum.ts';
 import { resolveInRoot } from '../context/resolve.ts';
-import { DirFS, FilterFS } from '../context/walk.ts';
+import { excludeView, type FilterFS } from '../context/walk.ts';
 import { KilnError } from '../errors/errors.ts';
 import { goBase, goClean, goDir, PatternMatcher } from '../frontend/dockerignore/index.ts';
 import { type ModeFn, parseChmod } from './chmod.ts';
@@ -119,13 +119,7 @@ export async function copy(opts: CopyOptions): Promise<void> {
     copied: opts.xattrs ? [] : undefined,
     reused: opts.reused,
   };
-  const view =
-    opts.srcExcludePatterns && opts.srcExcludePatterns.length > 0
-      ? new FilterFS(new DirFS(opts.srcRoot), {
-          excludePatterns: opts.srcExcludePatterns,
-          root: opts.srcRoot,
-        })
-      : undefined;
+  const view = excludeView(opts.srcRoot, opts.srcExcludePatterns);
   if (opts.createDestPath === false) {
     const parent = resolveInRoot(opts.destRoot, goDir(goClean(`/${opts.dest}`)), true);
     if (!parent.exists) {
@@ -141,13 +135,7 @@ export async function copy(opts: CopyOptions): Promise<void> {
       await copyWithParents(ctx, opts, srcPath, view);
       continue;
     }
-    const sources = expandSources(opts.srcRoot, [srcPath], {
-      wildcard: opts.allowWildcard ?? true,
-      followSymlinks: opts.followSymlinks,
-      allowEmptyWildcard: opts.allowEmptyWildcard,
-      view,
-      localContext: opts.localContext,
-    });
+    const sources = sourcesOf(opts, srcPath, view);
     for (const s of sources) {
       if (ctx.exclude && s.wildcard && ctx.exclude.matchesOrParentMatches(goBase(s.source))) continue;
       if (
@@ -204,18 +192,23 @@ function copyOne(ctx: Ctx, s: ExpandedSource, dest: string, dirContents: boolean
   copyEntry(ctx, srcAbs, s.rel, '', target, false, view);
 }
 
-/** Copy `--parents` sources: keep their path (after a `/./` pivot) below dest. */
-async function copyWithParents(ctx: Ctx, opts: CopyOptions, srcPath: string, view?: FilterFS): Promise<void> {
-  const pivot = srcPath.indexOf('/./');
-  const base = pivot >= 0 ? goClean(`/${srcPath.slice(0, pivot)}`).slice(1) : '';
-  const full = pivot >= 0 ? `${srcPath.slice(0, pivot)}/${srcPath.slice(pivot + 3)}` : srcPath;
-  const sources = expandSources(opts.srcRoot, [full], {
+/** What one source path of the copy names, after wildcards and links (checksum.ts's expandSources). */
+function sourcesOf(opts: CopyOptions, srcPath: string, view?: FilterFS): ExpandedSource[] {
+  return expandSources(opts.srcRoot, [srcPath], {
     wildcard: opts.allowWildcard ?? true,
     followSymlinks: opts.followSymlinks,
     allowEmptyWildcard: opts.allowEmptyWildcard,
     view,
     localContext: opts.localContext,
   });
+}
+
+/** Copy `--parents` sources: keep their path (after a `/./` pivot) below dest. */
+async function copyWithParents(ctx: Ctx, opts: CopyOptions, srcPath: string, view?: FilterFS): Promise<void> {
+  const pivot = srcPath.indexOf('/./');
+  const base = pivot >= 0 ? goClean(`/${srcPath.slice(0, pivot)}`).slice(1) : '';
+  const full = pivot >= 0 ? `${srcPath.slice(0, pivot)}/${srcPath.slice(pivot + 3)}` : srcPath;
+  const sources = sourcesOf(opts, full, view);
   const destDir = mkdirAllInRoot(ctx.destRoot, goClean(`/${opts.dest}`), {
     owner: ctx.owner,
     mtime: ctx.mtime,

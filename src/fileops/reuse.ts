@@ -34,6 +34,7 @@ export interface ReuseOptions {
 /** Link the unchanged files; returns their rootfs-relative paths (copy() skips exactly these). */
 export function linkUnchanged(opts: ReuseOptions): Set<string> {
   const linked = new Set<string>();
+  const mirrored = new Set<string>();
   const start = opts.destRel === '' ? opts.donorDir : join(opts.donorDir, opts.destRel);
   if (!isRealDir(start) || !isRealDir(opts.srcDir)) return linked;
   const walk = (rel: string): void => {
@@ -53,7 +54,7 @@ export function linkUnchanged(opts: ReuseOptions): Set<string> {
       if (donor.size !== src.size || roundMs(donor.mtimeNs) !== roundMs(src.mtimeNs)) continue;
       if (src.ctimeNs >= donor.ctimeNs) continue;
       const destRel = opts.destRel === '' ? childRel : `${opts.destRel}/${childRel}`;
-      mirrorDirs(opts.donorDir, opts.targetDir, posix.dirname(destRel));
+      mirrorDirs(opts.donorDir, opts.targetDir, posix.dirname(destRel), mirrored);
       linkSync(join(start, childRel), join(opts.targetDir, destRel));
       linked.add(destRel);
     }
@@ -66,17 +67,20 @@ export function linkUnchanged(opts: ReuseOptions): Set<string> {
  * Create `rel`'s directories in the target with the donor's owner and mode. A directory of the
  * upper layer shows its own metadata in the merged view, so it must match what a copy-up of the
  * base's directory (which the donor holds) would have given; copy() then sets the metadata of
- * every directory it copies anyway.
+ * every directory it copies anyway. `done` remembers the directories already there, so a
+ * directory of many linked files is checked once, not once per file.
  */
-function mirrorDirs(donorDir: string, targetDir: string, rel: string): void {
-  if (rel === '.' || rel === '') return;
+function mirrorDirs(donorDir: string, targetDir: string, rel: string, done: Set<string>): void {
+  if (rel === '.' || rel === '' || done.has(rel)) return;
   const target = join(targetDir, rel);
-  if (lstatSync(target, { throwIfNoEntry: false })) return;
-  mirrorDirs(donorDir, targetDir, posix.dirname(rel));
-  const st = lstatSync(join(donorDir, rel));
-  mkdirSync(target);
-  lchownSync(target, st.uid, st.gid);
-  chmodSync(target, st.mode & 0o7777);
+  if (!lstatSync(target, { throwIfNoEntry: false })) {
+    mirrorDirs(donorDir, targetDir, posix.dirname(rel), done);
+    const st = lstatSync(join(donorDir, rel));
+    mkdirSync(target);
+    lchownSync(target, st.uid, st.gid);
+    chmodSync(target, st.mode & 0o7777);
+  }
+  done.add(rel);
 }
 
 /** copy() sets mtimes from a Date (whole milliseconds, rounded), stored back with float noise. */

@@ -32,7 +32,7 @@ export async function compressImage(
     }
     return p;
   };
-  return convertNode(content, root, (d, oci) => layer(d, oci));
+  return convertNode(content, root, layer);
 }
 
 async function convertNode(

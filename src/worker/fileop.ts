@@ -45,7 +45,7 @@ export async function runFileOp(
         srcIdx.map((i) => inputs[i]),
         async (srcDirs) => {
           let reused: Set<string> | undefined;
-          const onlySrc = only?.src === null || !only ? undefined : inputs[only.src];
+          const onlySrc = only && only.src !== null ? inputs[only.src] : undefined;
           if (only && onlySrc?.kind === 'dir') {
             const srcRel = reusableSource(only, onlySrc, srcDirs[0]);
             if (srcRel !== undefined) {

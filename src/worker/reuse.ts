@@ -6,7 +6,7 @@
  */
 import { lstatSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { DirFS, FilterFS } from '../context/walk.ts';
+import { excludeView } from '../context/walk.ts';
 import { linkUnchanged } from '../fileops/reuse.ts';
 import type { CopyAction } from '../graph/ops.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
@@ -49,9 +49,7 @@ export async function reusePrevious(
     .sort((a, b) => (a.created < b.created ? 1 : -1))[0];
   const donorDir = previous && (await sn.ownDir(previous.key));
   if (!donorDir) return new Set();
-  const view = copy.excludePatterns.length
-    ? new FilterFS(new DirFS(copy.srcRoot), { excludePatterns: copy.excludePatterns, root: copy.srcRoot })
-    : undefined;
+  const view = excludeView(copy.srcRoot, copy.excludePatterns);
   try {
     return linkUnchanged({
       donorDir,

@@ -45,7 +45,7 @@ if [ ! -x node_modules/.bin/node ] || [ package-lock.json -nt node_modules/.pack
   npm install --no-fund --no-audit --loglevel=error >/dev/null
 fi
 # The CLI's start-up cache: one bundled module loads in about half the time of ~250 sources.
-# bin/kiln uses it only while it is newer than every source file.
+# bin/kiln (through bin/kiln.cjs) uses it only while it is newer than every source file.
 PATH="$here/node_modules/.bin:$PATH" npm run --silent bundle
 node_major=$(node_modules/.bin/node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" = 24 ] || { echo "setup: expected Node 24 in node_modules, got $node_major" >&2; exit 1; }

@@ -4,7 +4,12 @@
  * magic bytes.
  */
 import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
-import zlib from 'node:zlib';
+import {
+  createGunzip,
+  createZstdCompress,
+  createZstdDecompress,
+  constants as zlibConstants,
+} from 'node:zlib';
 import { KilnError } from '../errors/errors.ts';
 import type { Compression } from '../oci/mediatypes.ts';
 import { ParallelGzip } from './pgzip.ts';
@@ -39,12 +44,12 @@ export function compressStream(compression: Compression | 'none', options: Compr
   }
   if (c === 'zstd') {
     return new SerialCompressor(
-      zlib.createZstdCompress({
+      createZstdCompress({
         params: {
-          [zlib.constants.ZSTD_c_compressionLevel]: options.level ?? 3,
-          [zlib.constants.ZSTD_c_checksumFlag]: 0,
+          [zlibConstants.ZSTD_c_compressionLevel]: options.level ?? 3,
+          [zlibConstants.ZSTD_c_checksumFlag]: 0,
           // Pin the multi-threading parameter: worker settings change the output bytes.
-          [zlib.constants.ZSTD_c_nbWorkers]: 0,
+          [zlibConstants.ZSTD_c_nbWorkers]: 0,
         },
       }),
     );
@@ -104,8 +109,8 @@ class SerialCompressor extends Transform {
 /** A transform that decompresses; a pass-through for 'uncompressed'. */
 export function decompressStream(compression: Compression | 'none'): Transform {
   const c = normalizeCompression(compression);
-  if (c === 'gzip') return zlib.createGunzip({ chunkSize: DECOMPRESS_CHUNK });
-  if (c === 'zstd') return zlib.createZstdDecompress({ chunkSize: DECOMPRESS_CHUNK });
+  if (c === 'gzip') return createGunzip({ chunkSize: DECOMPRESS_CHUNK });
+  if (c === 'zstd') return createZstdDecompress({ chunkSize: DECOMPRESS_CHUNK });
   return new PassThrough();
 }
 

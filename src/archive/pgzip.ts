@@ -6,7 +6,7 @@
  * layer digests are stable, and it uses every core, where plain zlib uses one.
  */
 import { Transform, type TransformCallback } from 'node:stream';
-import zlib from 'node:zlib';
+import { crc32, deflateRaw, constants as zlibConstants } from 'node:zlib';
 
 const BLOCK_SIZE = 1 << 20;
 const WINDOW = 32 * 1024;
@@ -83,13 +83,13 @@ async function deflateBlock(
 ): Promise<Buffer[]> {
   if (level === 0 || incompressible(data)) return storedBlocks(data, last);
   return new Promise((resolve, reject) => {
-    zlib.deflateRaw(
+    deflateRaw(
       data,
       {
         level,
         ...(dictionary ? { dictionary } : {}),
         // Non-final blocks end byte-aligned without the BFINAL bit, so they concatenate.
-        finishFlush: last ? zlib.constants.Z_FINISH : zlib.constants.Z_SYNC_FLUSH,
+        finishFlush: last ? zlibConstants.Z_FINISH : zlibConstants.Z_SYNC_FLUSH,
       },
       (err, out) => (err ? reject(err) : resolve([out])),
     );
@@ -123,7 +123,7 @@ export class ParallelGzip extends Transform {
   }
 
   private startBlock(block: Buffer, last: boolean): void {
-    this.crc = zlib.crc32(block, this.crc);
+    this.crc = crc32(block, this.crc);
     this.total += block.length;
     const job = deflateBlock(block, this.previousTail, last, this.level);
     job.catch(() => {}); // surfaced when awaited in order

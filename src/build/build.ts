@@ -67,7 +67,7 @@ export interface BuildEnv {
 export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<BuildResult> {
   const store = env.store ?? openStore(env.root);
   const progress = opts.progress ?? discardProgress;
-  const input = await loadBuildInput(opts, env.stdin ?? process.stdin);
+  const input = await loadBuildInput(opts, () => env.stdin ?? process.stdin);
   const cache = new BuildCache(join(store.root, 'buildcache.db'));
   const digests = DigestCache.open(join(store.root, 'context-digests.db'));
   const temps: string[] = [];

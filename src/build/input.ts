@@ -28,7 +28,8 @@ async function readStdin(stdin: NodeJS.ReadableStream): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-export async function loadBuildInput(opts: BuildOptions, stdin: NodeJS.ReadableStream): Promise<BuildInput> {
+/** `stdin` is a getter: process.stdin builds a stream (and loads node:net) on first access. */
+export async function loadBuildInput(opts: BuildOptions, stdin: () => NodeJS.ReadableStream): Promise<BuildInput> {
   const temps: string[] = [];
   const cleanup = async () => {
     for (const t of temps) await rm(t, { recursive: true, force: true });
@@ -42,7 +43,7 @@ export async function loadBuildInput(opts: BuildOptions, stdin: NodeJS.ReadableS
           'the context and the Dockerfile cannot both come from stdin',
         );
       }
-      const ctx = await contextFromTar(Readable.from(stdin as AsyncIterable<Buffer>));
+      const ctx = await contextFromTar(Readable.from(stdin() as AsyncIterable<Buffer>));
       contextDir = ctx.dir;
       temps.push(ctx.dir);
     } else {
@@ -68,7 +69,7 @@ export async function loadBuildInput(opts: BuildOptions, stdin: NodeJS.ReadableS
       dockerfileText = opts.dockerfileText;
     } else if (opts.dockerfile === '-') {
       dockerfilePath = 'Dockerfile';
-      dockerfileText = (await readStdin(stdin)).toString('utf8');
+      dockerfileText = (await readStdin(stdin())).toString('utf8');
     } else {
       dockerfilePath = opts.dockerfile
         ? isAbsolute(opts.dockerfile)

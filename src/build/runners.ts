@@ -2,11 +2,9 @@
  * The worker side of each graph op for one build: base images, local contexts, downloads,
  * git checkouts, RUN and file ops, merges, and the context checksums that key the cache.
  */
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { checksum } from '../context/checksum.ts';
 import type { DigestCache } from '../context/digestcache.ts';
 import { KilnError } from '../errors/errors.ts';
@@ -15,6 +13,7 @@ import { fetchRemote } from '../fileops/remote.ts';
 import type { OpRunners } from '../ops/jobs.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { Store } from '../store/store.ts';
+import { execFileAsync } from '../sys/exec.ts';
 import { runExec, secretSource } from '../worker/exec.ts';
 import { runFileOp } from '../worker/fileop.ts';
 import type { BaseImages } from '../worker/images.ts';
@@ -22,8 +21,6 @@ import { mergeStates } from '../worker/merge.ts';
 import type { DirState } from '../worker/state.ts';
 import type { BuildInput } from './input.ts';
 import type { BuildOptions } from './options.ts';
-
-const run = promisify(execFile);
 
 export interface RunnerDeps {
   store: Store;
@@ -92,10 +89,11 @@ export function makeRunners(d: RunnerDeps): OpRunners {
       try {
         const args = ['clone', '--quiet', '--recurse-submodules'];
         if (op.ref && !/^[0-9a-f]{40}$/.test(op.ref)) args.push('--depth', '1', '--branch', op.ref);
-        await run('git', [...args, '--', op.url, repo], {
+        await execFileAsync('git', [...args, '--', op.url, repo], {
           env: { ...process.env, GIT_TERMINAL_PROMPT: '0' },
         });
-        if (/^[0-9a-f]{40}$/.test(op.ref)) await run('git', ['-C', repo, 'checkout', '--quiet', op.ref]);
+        if (/^[0-9a-f]{40}$/.test(op.ref))
+          await execFileAsync('git', ['-C', repo, 'checkout', '--quiet', op.ref]);
         if (!op.keepGitDir) await rm(join(repo, '.git'), { recursive: true, force: true });
       } catch (err) {
         const stderr = (err as { stderr?: string }).stderr?.trim();

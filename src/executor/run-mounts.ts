@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import net from 'node:net';
+import { connect, createServer } from 'node:net';
 import path from 'node:path';
 import { isErrno, KilnError } from '../errors/errors.ts';
 import { isMountPoint, mountAll, unmount } from '../snapshot/mount.ts';
@@ -298,8 +298,8 @@ async function forwardSocket(
   const dir = path.join(stateRoot, 'ssh', randomBytes(8).toString('hex'));
   await fs.mkdir(dir, { recursive: true, mode: 0o711 });
   const socket = path.join(dir, 'agent.sock');
-  const server = net.createServer((conn) => {
-    const upstream = net.connect(spec.socket);
+  const server = createServer((conn) => {
+    const upstream = connect(spec.socket);
     conn.pipe(upstream).pipe(conn);
     const end = () => {
       conn.destroy();

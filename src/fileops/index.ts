@@ -16,4 +16,3 @@ export {
 export { type AddRemoteOptions, addRemote, type FetchedFile, fetchRemote } from './remote.ts';
 export { type ArchiveKind, detectArchive, isTarHeader, sniffCompression, tryUnpack } from './unpack.ts';
 export { type ChownSpec, type Owner, parseChown, resolveChown } from './user.ts';
-export { copyInWorker } from './worker.ts';

@@ -3,13 +3,10 @@
  * page (deep parent chains) are shortened as containerd does: the lowerdirs are made relative to
  * their common parent directory and mount runs with that directory as its working directory.
  */
-import { execFile } from 'node:child_process';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { KilnError } from '../errors/errors.ts';
+import { execFileAsync } from '../sys/exec.ts';
 import type { Mount } from './snapshotter.ts';
-
-const run = promisify(execFile);
 
 /** The kernel copies at most one page of mount data, including the terminating NUL. */
 const MAX_MOUNT_DATA = 4095;
@@ -64,7 +61,7 @@ export function compactLowerdirs(options: string[]): { options: string; cwd: str
 export async function unmount(target: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
-      await run('umount', [target]);
+      await execFileAsync('umount', [target]);
       return;
     } catch (err) {
       const text = String((err as { stderr?: string }).stderr ?? '');
@@ -74,7 +71,7 @@ export async function unmount(target: string): Promise<void> {
         continue;
       }
       if (/busy/i.test(text)) {
-        await run('umount', ['-l', target]);
+        await execFileAsync('umount', ['-l', target]);
         return;
       }
       throw new KilnError('UNMOUNT_FAILED', `cannot unmount ${target}: ${text.trim()}`, { cause: err });
@@ -106,7 +103,7 @@ async function exec(
   target: string,
 ): Promise<void> {
   try {
-    await run(cmd, args, { cwd });
+    await execFileAsync(cmd, args, { cwd });
   } catch (err) {
     const text = String((err as { stderr?: string }).stderr ?? (err as Error).message).trim();
     throw new KilnError('MOUNT_FAILED', `cannot mount ${m.type} ${m.source} on ${target}: ${text}`, {

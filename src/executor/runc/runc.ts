@@ -3,17 +3,17 @@
  * `runc --root <state>/runc run --bundle <bundle> <id>` in the foreground with piped output.
  * Abort kills the container; the container, the mounts and the bundle are always cleaned up.
  */
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { KilnError } from '../../errors/errors.ts';
 import { hostPlatform, normalizePlatform, type Platform } from '../../oci/platform.ts';
 import { ownerDead, selfOwner } from '../../snapshot/metadata.ts';
 import { isMountPoint, mountAll, unmount } from '../../snapshot/mount.ts';
+import { execFileAsync } from '../../sys/exec.ts';
 import type { ExecIO, ExecResult, ExecSpec, Executor, OutputSink } from '../executor.ts';
 import { ensureInRoot } from '../rootpath.ts';
 import { resolveUser } from '../user.ts';
@@ -21,7 +21,6 @@ import { writeEtcFiles } from './etc.ts';
 import { buildSpec, systemMounts } from './spec.ts';
 import { StubTracker } from './stubs.ts';
 
-const execFileP = promisify(execFile);
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const TAIL_LINES = 20;
 
@@ -248,11 +247,13 @@ export class RuncExecutor implements Executor {
   }
 
   private async kill(id: string): Promise<void> {
-    await execFileP(this.runc, ['--root', this.runcRoot, 'kill', '--all', id, 'KILL']).catch(() => undefined);
+    await execFileAsync(this.runc, ['--root', this.runcRoot, 'kill', '--all', id, 'KILL']).catch(
+      () => undefined,
+    );
   }
 
   private async delete(id: string): Promise<void> {
-    await execFileP(this.runc, ['--root', this.runcRoot, 'delete', '--force', id]).catch(() => undefined);
+    await execFileAsync(this.runc, ['--root', this.runcRoot, 'delete', '--force', id]).catch(() => undefined);
   }
 }
 

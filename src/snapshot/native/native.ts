@@ -3,19 +3,16 @@
  * shared between snapshots, so changing one never changes another). Slow and large, but it needs
  * no privileges and no mounts; diffs compare a snapshot with its parent directory.
  */
-import { execFile } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { promisify } from 'node:util';
 import type { LayerEntry } from '../../archive/entries.ts';
 import { KilnError } from '../../errors/errors.ts';
+import { execFileAsync } from '../../sys/exec.ts';
 import { BaseSnapshotter } from '../base.ts';
 import { applyTar, diffDirs } from '../layer.ts';
 import type { SnapshotRecord } from '../metadata.ts';
 import type { Mount } from '../snapshotter.ts';
-
-const run = promisify(execFile);
 
 export class NativeSnapshotter extends BaseSnapshotter {
   readonly driver = 'native';
@@ -41,7 +38,7 @@ export class NativeSnapshotter extends BaseSnapshotter {
     }
     try {
       // cp -a keeps owners, modes, times, xattrs, devices and hard links inside the tree.
-      await run('cp', ['-a', '--reflink=auto', '--', this.fsDir(parents[0].id), target]);
+      await execFileAsync('cp', ['-a', '--reflink=auto', '--', this.fsDir(parents[0].id), target]);
     } catch (err) {
       throw new KilnError(
         'SNAPSHOT_COPY_FAILED',

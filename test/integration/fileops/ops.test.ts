@@ -92,25 +92,3 @@ describe('symlink', () => {
     assert.deepEqual([l.type, l.link, l.uid], ['symlink', '../lib/x.so', 9]);
   });
 });
-
-describe('copyInWorker', () => {
-  it('copies off the main thread and reports errors with their code', async () => {
-    const { copyInWorker } = await import('../../../src/fileops/index.ts');
-    const src = root();
-    const dest = root();
-    build(src, { 'd/a': 'A', 'd/b/c': 'C' });
-    await copyInWorker({
-      srcRoot: src,
-      srcPaths: ['d'],
-      destRoot: dest,
-      dest: '/x',
-      dirContentsOnly: true,
-      createDestPath: true,
-    });
-    assert.deepEqual(Object.keys(inspect(dest)), ['x', 'x/a', 'x/b', 'x/b/c']);
-    await assert.rejects(copyInWorker({ srcRoot: src, srcPaths: ['missing'], destRoot: dest, dest: '/y' }), {
-      code: 'COPY_SOURCE_NOT_FOUND',
-      message: /missing: not found/,
-    });
-  });
-});

@@ -1,0 +1,81 @@
+/**
+ * `npm run bundle`: the CLI's start-up cache, .cache/kiln.cjs (run by bin/kiln.cjs while it is
+ * fresh). One CommonJS file: an ES module import of a Node built-in evaluates every export
+ * getter (node:http alone pulled in undici, ~60 ms). Two more things shorten a start:
+ *
+ * - Built-ins that a fully cached build never calls (child_process, zlib, worker_threads, tls,
+ *   net) are bound to a proxy that requires the real module on first use. commander loads
+ *   child_process for executable subcommands kiln does not have; runc, mounts, compression and
+ *   registries reach theirs only when a step runs or a layer moves. Together ~6 ms per start.
+ * - `import x from 'node:…'` makes esbuild copy the module's ~100 properties once per importing
+ *   module (__toESM); the copy is memoized, the same wrapper for every importer.
+ *
+ * The proxy is its own ES namespace (esbuild's wrapper would enumerate it, loading the module):
+ * `(0, mod.spawn)(…)` reads the property at the call, and `default` is the module itself.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { build, type Plugin } from 'esbuild';
+
+const ROOT = join(import.meta.dirname, '..');
+const OUT = join(ROOT, '.cache', 'kiln.cjs');
+const LAZY = ['child_process', 'zlib', 'worker_threads', 'tls', 'net'];
+const NS = 'kiln-lazy-builtin';
+
+const lazyBuiltins: Plugin = {
+  name: 'lazy-builtins',
+  setup(b) {
+    const filter = new RegExp(`^(node:)?(${LAZY.join('|')})$`);
+    b.onResolve({ filter }, (args) =>
+      args.namespace === NS
+        ? { path: args.path, external: true }
+        : { path: args.path.replace(/^node:/, ''), namespace: NS },
+    );
+    b.onLoad({ filter: /.*/, namespace: NS }, (args) => ({
+      loader: 'js',
+      contents: `let real;
+const MARK = Symbol.for('${NS}');
+const load = () => (real ??= require('node:${args.path}'));
+module.exports = new Proxy({}, {
+  get: (_, key) => (key === MARK ? true : key === 'default' ? load() : load()[key]),
+  has: (_, key) => key in load(),
+  ownKeys: () => Reflect.ownKeys(load()),
+  getOwnPropertyDescriptor: (_, key) => {
+    const d = Reflect.getOwnPropertyDescriptor(load(), key);
+    return d && { ...d, configurable: true };
+  },
+});`,
+    }));
+  },
+};
+
+await build({
+  entryPoints: [join(ROOT, 'src', 'cli', 'main.ts')],
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node24',
+  logLevel: 'warning',
+  outfile: OUT,
+  define: { 'import.meta.url': '__kiln_module_url' },
+  banner: { js: "const __kiln_module_url = require('node:url').pathToFileURL(__filename).href;" },
+  plugins: [lazyBuiltins],
+});
+
+let code = readFileSync(OUT, 'utf8');
+// Memoize esbuild's __toESM helper, and let a lazy proxy stand as its own ES namespace: wrapping
+// would enumerate it, which loads the module. The override goes right after the helper.
+const helper = code.indexOf('\nvar __toESM = ');
+const after = code.indexOf('\n));\n', helper);
+if (helper < 0 || after < 0) throw new Error('bundle: esbuild helpers changed; update scripts/bundle.ts');
+const end = after + '\n));\n'.length;
+code = `${code.slice(0, end)}var __toESMOnce = __toESM, __esmOf = new WeakMap();
+__toESM = (mod, isNodeMode) => {
+  if (mod == null || !isNodeMode) return __toESMOnce(mod, isNodeMode);
+  if (mod[Symbol.for('${NS}')]) return mod;
+  let ns = __esmOf.get(mod);
+  if (!ns) __esmOf.set(mod, (ns = __toESMOnce(mod, isNodeMode)));
+  return ns;
+};
+${code.slice(end)}`;
+writeFileSync(OUT, code);

@@ -1,0 +1,25 @@
+/**
+ * Running host programs. `execFileAsync` is util.promisify(execFile) bound at the call rather
+ * than at load: the CLI bundle loads node:child_process on first use (scripts/bundle.ts), and a
+ * fully cached build never runs a program.
+ */
+import { type ExecFileOptions, execFile } from 'node:child_process';
+
+export interface ExecOutput {
+  stdout: string;
+  stderr: string;
+}
+
+/** Run `file` with `args`; rejects as promisify(execFile) does, with `stdout`/`stderr` on the error. */
+export function execFileAsync(
+  file: string,
+  args: readonly string[],
+  options: ExecFileOptions = {},
+): Promise<ExecOutput> {
+  return new Promise((resolve, reject) => {
+    execFile(file, args, { ...options, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err) reject(Object.assign(err, { stdout, stderr }));
+      else resolve({ stdout, stderr });
+    });
+  });
+}

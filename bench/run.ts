@@ -6,7 +6,8 @@
  *
  *   node bench/run.ts [--builders kiln,buildkit,buildah] [--workloads W1,W2] [--repeat N] [--keep]
  *
- * With --repeat N each phase is measured N times (cold resets every time) and the median is used.
+ * With --repeat N the cold and incremental phases are measured N times (cold resets every time),
+ * the warm phase max(N, 7) times in rounds across the builders; each phase reports the median.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -112,6 +113,11 @@ const runners: Runner[] = [];
 const unavailable: Record<string, string> = {};
 
 if (wanted.has('kiln')) {
+  // What users run: the bundle setup builds (bin/kiln runs the sources when it is stale).
+  const bundled = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'scripts', 'bundle.ts')], {
+    encoding: 'utf8',
+  });
+  if (bundled.status !== 0) throw new Error(`bench: npm run bundle failed:\n${bundled.stderr}`);
   if (kilnCanBuild()) {
     let root = '';
     runners.push({
@@ -182,38 +188,62 @@ function settleDisk(contexts: string[]): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 3000);
 }
 
+/**
+ * Warm builds take a fraction of a second and this machine's speed drifts by tens of percent over
+ * minutes, so they are measured more often than the other phases, in rounds that take each
+ * builder in turn: drift then falls on every builder alike.
+ */
+const warmRuns = Math.max(repeat, 7);
+
 let touches = 0;
-for (const w of workloads) {
-  for (const r of runners) {
-    const tag = `kiln-bench-${w.name.toLowerCase()}`;
-    const phases: Phase[] = w.touch ? ['cold', 'warm', 'incremental'] : ['cold', 'warm'];
-    for (const phase of phases) {
-      const m: Measurement = { builder: r.name, workload: w.name, phase };
-      try {
-        const runs: number[] = [];
-        let rss = 0;
-        for (let i = 0; i < repeat; i++) {
-          if (phase === 'cold') {
-            r.reset(tag);
-            settleDisk([w.context, rootfsTar]);
-          }
-          if (phase === 'incremental') w.touch?.(touches++);
-          const t = r.build(w.context, tag);
-          runs.push(Number(t.seconds.toFixed(3)));
-          rss = Math.max(rss, t.peakRssMiB);
-        }
-        m.runs = runs;
-        m.seconds = Number(median(runs).toFixed(3));
-        if (r.name === 'kiln') m.peakRssMiB = Number(rss.toFixed(1));
-      } catch (err) {
-        m.error = (err as Error).message;
-      }
-      results.push(m);
-      console.log(
-        `  ${w.name} ${r.name.padEnd(8)} ${phase.padEnd(11)} ${m.error ? `error: ${m.error.split('\n')[0]}` : `${m.seconds} s`}`,
-      );
+function buildOnce(r: Runner, w: Workload, phase: Phase): { seconds: number; peakRssMiB: number } {
+  const tag = `kiln-bench-${w.name.toLowerCase()}`;
+  if (phase === 'cold') {
+    r.reset(tag);
+    settleDisk([w.context, rootfsTar]);
+  }
+  if (phase === 'incremental') w.touch?.(touches++);
+  return r.build(w.context, tag);
+}
+
+/** Measure `phase` of `w` on each runner: `runs` builds, in rounds (every runner once per round). */
+function measure(rs: Runner[], w: Workload, phase: Phase, runs: number, rounds: boolean): void {
+  const ms = new Map(
+    rs.map((r) => [r, { builder: r.name, workload: w.name, phase, runs: [] } as Measurement]),
+  );
+  const rss = new Map(rs.map((r) => [r, 0]));
+  const order = rounds
+    ? Array.from({ length: runs }, () => rs).flat()
+    : rs.flatMap((r) => Array.from({ length: runs }, () => r));
+  for (const r of order) {
+    const m = ms.get(r)!;
+    if (m.error) continue;
+    try {
+      const t = buildOnce(r, w, phase);
+      m.runs!.push(Number(t.seconds.toFixed(3)));
+      rss.set(r, Math.max(rss.get(r)!, t.peakRssMiB));
+    } catch (err) {
+      m.error = (err as Error).message;
     }
   }
+  for (const [r, m] of ms) {
+    if (!m.error) {
+      m.seconds = Number(median(m.runs!).toFixed(3));
+      if (r.name === 'kiln') m.peakRssMiB = Number(rss.get(r)!.toFixed(1));
+    } else delete m.runs;
+    results.push(m);
+    console.log(
+      `  ${w.name} ${r.name.padEnd(8)} ${phase.padEnd(11)} ${m.error ? `error: ${m.error.split('\n')[0]}` : `${m.seconds} s`}`,
+    );
+  }
+}
+
+for (const w of workloads) {
+  // Each builder's state is its own, so a builder is warm after its cold build whatever the
+  // others do in between; incremental builds change the shared context, so they go one builder at a time.
+  measure(runners, w, 'cold', repeat, false);
+  measure(runners, w, 'warm', warmRuns, true);
+  if (w.touch) for (const r of runners) measure([r], w, 'incremental', repeat, false);
 }
 // BuildKit's image and cache from the last run would otherwise linger in Docker's store; and
 // dockerd goes back to its usual data root before the bench's filesystem goes away.

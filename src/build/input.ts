@@ -29,7 +29,10 @@ async function readStdin(stdin: NodeJS.ReadableStream): Promise<Buffer> {
 }
 
 /** `stdin` is a getter: process.stdin builds a stream (and loads node:net) on first access. */
-export async function loadBuildInput(opts: BuildOptions, stdin: () => NodeJS.ReadableStream): Promise<BuildInput> {
+export async function loadBuildInput(
+  opts: BuildOptions,
+  stdin: () => NodeJS.ReadableStream,
+): Promise<BuildInput> {
   const temps: string[] = [];
   const cleanup = async () => {
     for (const t of temps) await rm(t, { recursive: true, force: true });

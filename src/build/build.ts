@@ -7,10 +7,10 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildCache } from '../cache/build-cache.ts';
-import type { Ingester } from '../content/content.ts';
+import type { BlobProvider, Ingester } from '../content/content.ts';
 import { DigestCache } from '../context/digestcache.ts';
 import { RuncExecutor } from '../executor/runc/runc.ts';
-import { writeImage, writeIndex } from '../exporter/image.ts';
+import { ComposedBlobs, writeImage, writeIndex } from '../exporter/image.ts';
 import { LayerExports } from '../exporter/layers.ts';
 import { type OutputResult, writeOutput } from '../exporter/outputs.ts';
 import type { Vertex } from '../graph/vertex.ts';
@@ -20,7 +20,7 @@ import type { Compression } from '../oci/mediatypes.ts';
 import { hostPlatform, type Platform } from '../oci/platform.ts';
 import { jobsFor, validatedCache } from '../ops/jobs.ts';
 import { discardProgress } from '../progress/events.ts';
-import { parseReference } from '../reference/reference.ts';
+import { normalizeReference, parseReference } from '../reference/reference.ts';
 import { RegistryClient } from '../registry/client.ts';
 import { defaultRegistryConfigPath, loadRegistryConfig } from '../registry/hosts.ts';
 import { resolveImage } from '../registry/source.ts';
@@ -136,12 +136,24 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
       // layers, registries and archives get gzip unless told otherwise. The config, and with it
       // the image ID, is the same in every variant.
       const variants = new Map<string, Promise<ExportedImage>>();
+      const keyOf = (f: { compression: Compression; oci: boolean }) => `${f.compression}/${f.oci}`;
       const imageFor = (spec: OutputSpec): Promise<ExportedImage> => {
         const format = formatOf(spec);
-        const key = `${format.compression}/${format.oci}`;
+        const key = keyOf(format);
         let v = variants.get(key);
         if (!v) {
-          v = exportImage(store.content, layerExports, perPlatform, format);
+          // Every output of this variant only names the image in the local store, and every name
+          // already points at it: nothing needs writing (a concurrent re-tag then simply wins).
+          const users = opts.outputs.filter((o) => needsImage(o) && keyOf(formatOf(o)) === key);
+          const stored = async (root: Descriptor) => {
+            if (!users.every((o) => o.type === 'image' && !o.push && o.names.length > 0)) return false;
+            for (const n of users.flatMap((o) => o.names)) {
+              if ((await store.images.get(normalizeReference(n)))?.target.digest !== root.digest)
+                return false;
+            }
+            return true;
+          };
+          v = exportImage(store.content, layerExports, perPlatform, format, stored);
           variants.set(key, v);
         }
         return v;
@@ -191,26 +203,34 @@ interface ExportedImage {
 }
 
 /** Layers, config and manifest of every platform, and the index when there are several. */
+/**
+ * Compose the image (configs, manifests, index) and store its blobs, unless `stored(root)` says
+ * the store already names exactly this image wherever the outputs would: then a rebuild that
+ * changed nothing writes nothing.
+ */
 async function exportImage(
-  content: Ingester,
+  content: Ingester & BlobProvider,
   layerExports: LayerExports,
   perPlatform: { platform: Platform; state: FsState; config: ImageConfig }[],
   format: { compression: Compression; oci: boolean; sourceDateEpoch?: number },
+  stored: (root: Descriptor) => Promise<boolean>,
 ): Promise<ExportedImage> {
+  const composed = new ComposedBlobs();
   const platforms: PlatformResult[] = [];
   for (const r of perPlatform) {
     const layers = await layerExports.all(r.state, format);
-    const written = await writeImage(content, { config: r.config, layers, platform: r.platform }, format);
+    const written = await writeImage(composed, { config: r.config, layers, platform: r.platform }, format);
     platforms.push({ platform: r.platform, ...written });
   }
   const root =
     platforms.length === 1
       ? stripPlatform(platforms[0].manifest)
       : await writeIndex(
-          content,
+          composed,
           platforms.map((r) => r.manifest),
           format,
         );
+  if (!(await stored(root)) || !(await composed.allIn(content))) await composed.storeIn(content);
   return { root, platforms };
 }
 

@@ -4,13 +4,44 @@
  * store; several platforms become one index (manifest list).
  */
 import type { LayerRecord } from '../cache/build-cache.ts';
-import type { Ingester } from '../content/content.ts';
-import type { Digest } from '../digest/digest.ts';
+import type { BlobInfo, BlobProvider, Ingester } from '../content/content.ts';
+import { type Digest, sha256 } from '../digest/digest.ts';
 import type { HistoryEntry, ImageConfig } from '../oci/config.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { Index, Manifest } from '../oci/manifest.ts';
 import { layerCompression, MediaType } from '../oci/mediatypes.ts';
 import { normalizePlatform, type Platform } from '../oci/platform.ts';
+
+/** What writing an image's small blobs needs of a content store. */
+export type BlobWriter = Pick<Ingester, 'writeBlob'>;
+
+/**
+ * The config, manifests and index of an image, composed in memory: the caller learns the
+ * image's digest before anything is written, and stores the blobs only when the store does not
+ * already hold them under the names wanted (a fully cached build then writes nothing).
+ */
+export class ComposedBlobs implements BlobWriter {
+  private readonly blobs = new Map<Digest, Uint8Array>();
+
+  async writeBlob(data: Uint8Array): Promise<BlobInfo> {
+    const digest = sha256(data);
+    this.blobs.set(digest, data);
+    return { digest, size: data.length };
+  }
+
+  /** True when `content` holds every composed blob. */
+  async allIn(content: BlobProvider): Promise<boolean> {
+    for (const [digest, data] of this.blobs) {
+      if ((await content.info(digest))?.size !== data.length) return false;
+    }
+    return true;
+  }
+
+  /** Write the blobs to `content` (one that already exists is claimed by its lease there). */
+  async storeIn(content: BlobWriter): Promise<void> {
+    for (const [digest, data] of this.blobs) await content.writeBlob(data, { digest, size: data.length });
+  }
+}
 
 export interface ImageParts {
   config: ImageConfig;
@@ -94,7 +125,7 @@ export interface WrittenImage {
  * Engine's exporter) does so, and it is the reference kiln's images are compared with.
  */
 export async function writeImage(
-  content: Ingester,
+  content: BlobWriter,
   parts: ImageParts,
   format: ExportFormat,
 ): Promise<WrittenImage> {
@@ -142,7 +173,7 @@ export async function writeImage(
 
 /** One index over per-platform manifests. */
 export async function writeIndex(
-  content: Ingester,
+  content: BlobWriter,
   manifests: Descriptor[],
   format: ExportFormat,
 ): Promise<Descriptor> {

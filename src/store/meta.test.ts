@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { sha256 } from '../digest/digest.ts';
-import { MetaDB } from './meta.ts';
+import { MetaDB, RETAG_REFRESH_MS } from './meta.ts';
 
 describe('metadata database', () => {
   it('BEGIN IMMEDIATE locks writers in other connections until the holder commits', async () => {
@@ -63,6 +63,58 @@ describe('metadata database', () => {
       assert.equal(moved.createdAt, '2022-01-01T00:00:00.000Z');
     } finally {
       db.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('re-setting a name to the same image refreshes its tag time at most once per window', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-meta-'));
+    const db = new MetaDB(join(dir, 'meta.db'));
+    try {
+      const t1 = { mediaType: 'x', digest: sha256('1'), size: 1 };
+      const t0 = Date.parse('2024-01-01T00:00:00Z');
+      db.putImage('n', t1, new Date(t0));
+      const changes = () => Number(db.db.prepare('SELECT total_changes() AS n').get()!.n);
+      const before = changes();
+      assert.equal(
+        db.putImage('n', t1, new Date(t0 + RETAG_REFRESH_MS - 1)).updatedAt,
+        '2024-01-01T00:00:00.000Z',
+      );
+      assert.equal(changes(), before, 'a re-tag within the window writes nothing');
+      const later = new Date(t0 + RETAG_REFRESH_MS);
+      assert.equal(db.putImage('n', t1, later).updatedAt, later.toISOString());
+      const moved = new Date(t0 + RETAG_REFRESH_MS + 1);
+      assert.equal(db.putImage('n', { ...t1, digest: sha256('2') }, moved).updatedAt, moved.toISOString());
+    } finally {
+      db.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a lazy lease is written with its first blob, and one without blobs never', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-meta-'));
+    const a = new MetaDB(join(dir, 'meta.db'));
+    const b = new MetaDB(join(dir, 'meta.db'));
+    try {
+      const empty = a.createLease({ ttlMs: 60_000, lazy: true });
+      const held = a.createLease({ ttlMs: 60_000, lazy: true });
+      assert.deepEqual(b.listLeases(), []);
+      a.addLeaseBlob(held.id, sha256('blob'));
+      assert.deepEqual(
+        b.listLeases().map((l) => l.id),
+        [held.id],
+      );
+      assert.deepEqual(b.liveLeaseBlobs(), [sha256('blob')]);
+      assert.equal(a.deleteLease(empty.id), true);
+      assert.equal(a.deleteLease(held.id), true);
+      assert.deepEqual(b.listLeases(), []);
+      assert.deepEqual(b.liveLeaseBlobs(), []);
+      const c = a.createLease({ lazy: true });
+      a.deleteLease(c.id);
+      assert.throws(() => a.addLeaseBlob(c.id, sha256('x')), { code: 'LEASE_NOT_FOUND' });
+    } finally {
+      a.close();
+      b.close();
       await rm(dir, { recursive: true, force: true });
     }
   });

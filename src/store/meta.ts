@@ -25,6 +25,9 @@ export interface Lease {
   labels: Record<string, string>;
 }
 
+/** How often re-setting a name to the image it already names refreshes its tag time. */
+export const RETAG_REFRESH_MS = 60_000;
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS images (
   name TEXT PRIMARY KEY,
@@ -51,6 +54,8 @@ export class MetaDB {
   readonly path: string;
   readonly db: DatabaseSync;
   private depth = 0;
+  /** This process's lazy leases (see createLease), and whether a blob may have written them. */
+  private readonly lazyLeases = new Map<string, { lease: Lease; written: boolean }>();
 
   constructor(path: string, opts: { busyTimeoutMs?: number } = {}) {
     this.path = path;
@@ -106,6 +111,17 @@ export class MetaDB {
 
   putImage(name: string, target: Descriptor, now = new Date()): ImageRow {
     const ts = now.toISOString();
+    // Re-setting a name to the image it already names only refreshes its tag time (docker's
+    // LastTagTime), and not within RETAG_REFRESH_MS of the last refresh: a fully cached build
+    // then writes nothing, so it pays for no WAL, checkpoint or fsync.
+    const current = this.getImage(name);
+    if (
+      current &&
+      JSON.stringify(current.target) === JSON.stringify(target) &&
+      Math.abs(now.getTime() - Date.parse(current.updatedAt)) < RETAG_REFRESH_MS
+    ) {
+      return current;
+    }
     return this.transaction(() => {
       const prev = this.getImage(name);
       // Re-pointing a name at a new image resets its creation time; re-setting the same one does not.
@@ -137,22 +153,37 @@ export class MetaDB {
 
   // --- leases ---
 
-  createLease(opts: { id?: string; ttlMs?: number; labels?: Record<string, string> } = {}): Lease {
+  /**
+   * A lease protects the blobs added to it. A `lazy` lease is written only with its first blob:
+   * until then it protects nothing, so no other process needs to see it, and a build that adds
+   * no blob (everything cached) writes no lease at all.
+   */
+  createLease(
+    opts: { id?: string; ttlMs?: number; labels?: Record<string, string>; lazy?: boolean } = {},
+  ): Lease {
     const lease: Lease = {
       id: opts.id ?? randomUUID(),
       createdAt: new Date().toISOString(),
       expiresAt: opts.ttlMs === undefined ? undefined : Date.now() + opts.ttlMs,
       labels: opts.labels ?? {},
     };
-    this.transaction(() =>
-      this.db
-        .prepare('INSERT INTO leases(id, created_at, expires_at, labels) VALUES (?, ?, ?, ?)')
-        .run(lease.id, lease.createdAt, lease.expiresAt ?? null, JSON.stringify(lease.labels)),
-    );
+    if (opts.lazy) this.lazyLeases.set(lease.id, { lease, written: false });
+    else this.transaction(() => this.insertLease(lease));
     return lease;
   }
 
+  private insertLease(lease: Lease): void {
+    this.db
+      .prepare('INSERT OR IGNORE INTO leases(id, created_at, expires_at, labels) VALUES (?, ?, ?, ?)')
+      .run(lease.id, lease.createdAt, lease.expiresAt ?? null, JSON.stringify(lease.labels));
+  }
+
   deleteLease(id: string): boolean {
+    const lazy = this.lazyLeases.get(id);
+    if (lazy) {
+      this.lazyLeases.delete(id);
+      if (!lazy.written) return true;
+    }
     return this.transaction(
       () => Number(this.db.prepare('DELETE FROM leases WHERE id = ?').run(id).changes) > 0,
     );
@@ -161,7 +192,12 @@ export class MetaDB {
   /** Record that a lease holds a blob (idempotent). Throws LEASE_NOT_FOUND for an unknown lease. */
   addLeaseBlob(leaseId: string, digest: Digest): void {
     this.transaction(() => {
-      if (!this.db.prepare('SELECT 1 FROM leases WHERE id = ?').get(leaseId)) {
+      const lazy = this.lazyLeases.get(leaseId);
+      if (lazy) {
+        // Written with every blob (OR IGNORE): an enclosing transaction may yet roll back.
+        lazy.written = true;
+        this.insertLease(lazy.lease);
+      } else if (!this.db.prepare('SELECT 1 FROM leases WHERE id = ?').get(leaseId)) {
         throw new KilnError('LEASE_NOT_FOUND', `lease ${leaseId} does not exist (expired and collected?)`);
       }
       this.db

@@ -47,7 +47,7 @@ export function openStore(rootOpt?: string): Store {
     fn: (c: LocalContentStore) => Promise<T>,
     ttlMs = 24 * 3600_000,
   ): Promise<T> => {
-    const lease = meta.createLease({ ttlMs });
+    const lease = meta.createLease({ ttlMs, lazy: true });
     try {
       return await leaseContext.run(lease.id, () => fn(content.withLease(lease.id)));
     } finally {

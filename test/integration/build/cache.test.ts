@@ -3,7 +3,7 @@
  * cache hits) and by image IDs: rebuilds, context edits, --no-cache and build-arg changes.
  */
 import assert from 'node:assert/strict';
-import { chmod, symlink, unlink, writeFile } from 'node:fs/promises';
+import { chmod, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -305,5 +305,43 @@ describe('what invalidates other steps', () => {
     const b = await buildContext(suite, ctx);
     assert.deepEqual(b.started, ['[3/3] RUN echo b > /mode']);
     assert.equal(read(b.fs, 'mode'), 'b\n');
+  });
+});
+
+describe('a rebuild that changes nothing', () => {
+  const changes = () => Number(suite.store.meta.db.prepare('SELECT total_changes() AS n').get()!.n);
+  let ctx: string;
+  let first: Built;
+  before(async () => {
+    ctx = await makeContext(suite, { Dockerfile: 'FROM busybox\nRUN echo hi > /hi\n' });
+    first = await buildContext(suite, ctx, { tags: ['kiln.test/same:1'], noLocal: true });
+  });
+
+  it('writes nothing to the store when its names already point at the image', async () => {
+    const before = changes();
+    const again = await buildContext(suite, ctx, { tags: ['kiln.test/same:1'], noLocal: true });
+    assert.equal(again.result.imageId, first.result.imageId);
+    assert.equal(changes(), before, 'no lease, blob claim or tag write');
+    const rec = await suite.store.images.get('kiln.test/same:1');
+    assert.equal(rec?.target.digest, first.result.root?.digest);
+  });
+
+  it('still writes a name that does not point at the image yet', async () => {
+    const before = changes();
+    await buildContext(suite, ctx, { tags: ['kiln.test/same:1', 'kiln.test/same:2'], noLocal: true });
+    assert.ok(changes() > before);
+    assert.equal(
+      (await suite.store.images.get('kiln.test/same:2'))?.target.digest,
+      first.result.root?.digest,
+    );
+  });
+
+  it('restores a blob of the image that went missing', async () => {
+    const config = first.result.platforms[0].configDigest as Parameters<
+      typeof suite.store.content.blobPath
+    >[0];
+    await rm(suite.store.content.blobPath(config));
+    await buildContext(suite, ctx, { tags: ['kiln.test/same:1'], noLocal: true });
+    assert.ok(await suite.store.content.info(config), 'the config blob is back');
   });
 });

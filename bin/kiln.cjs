@@ -4,7 +4,7 @@
  * start-up, so this file exists to make start-up short:
  *
  * - It runs the bundle setup builds (.cache/kiln.cjs) while the bundle is newer than every
- *   source; an edited source makes it stale, and then the sources run directly (Node strips
+ *   source in it; an edited source makes it stale, and then the sources run directly (Node strips
  *   their types) with Node's own compile cache.
  * - It compiles the bundle with a V8 code cache of its own, one per command, written after a
  *   successful run. Node's compile cache is made right after compiling, so it holds only the
@@ -19,6 +19,7 @@ const path = require('node:path');
 
 const ROOT = path.dirname(__dirname);
 const BUNDLE = path.join(ROOT, '.cache', 'kiln.cjs');
+const INPUTS = path.join(ROOT, '.cache', 'kiln.inputs');
 const SOURCES = path.join(ROOT, 'src');
 /** A run at least this long may refresh a smaller cache (a cache made by `build` on a tiny failing input, say). */
 const REFRESH_AFTER_MS = 1000;
@@ -28,27 +29,25 @@ function cacheDir() {
   return path.join(base, 'kiln', 'code-cache');
 }
 
-/** The bundle's stat when no source under src/ is newer than it, else undefined. */
+/**
+ * The bundle's stat when none of the sources it was made from (listed beside it by
+ * scripts/bundle.ts) is newer or gone, else undefined.
+ */
 function freshBundle() {
   let stat;
+  let inputs;
   try {
     stat = fs.statSync(BUNDLE);
+    inputs = fs.readFileSync(INPUTS, 'utf8').split('\n');
   } catch {
     return undefined;
   }
-  const newer = (dir) => {
-    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-      const p = `${dir}/${e.name}`;
-      if (e.isDirectory() ? newer(p) : e.name.endsWith('.ts') && fs.statSync(p).mtimeMs > stat.mtimeMs)
-        return true;
-    }
-    return false;
-  };
-  try {
-    return newer(SOURCES) ? undefined : stat;
-  } catch {
-    return stat; // an installed copy without sources
+  for (const f of inputs) {
+    if (f === '') continue;
+    const s = fs.statSync(path.join(ROOT, f), { throwIfNoEntry: false });
+    if (s === undefined || s.mtimeMs > stat.mtimeMs) return undefined;
   }
+  return stat;
 }
 
 /** The command word (`build`, `images`…): each command's run compiles different functions. */

@@ -7,6 +7,7 @@
  *   net) are bound to a proxy that requires the real module on first use. commander loads
  *   child_process for executable subcommands kiln does not have; runc, mounts, compression and
  *   registries reach theirs only when a step runs or a layer moves. Together ~6 ms per start.
+ * - It is written without whitespace, and .cache/kiln.inputs lists the sources in it.
  * - `import x from 'node:…'` makes esbuild copy the module's ~100 properties once per importing
  *   module (__toESM); the copy is memoized, the same wrapper for every importer.
  *
@@ -15,10 +16,12 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { build, type Plugin } from 'esbuild';
+import { build, type Plugin, transform } from 'esbuild';
 
 const ROOT = join(import.meta.dirname, '..');
 const OUT = join(ROOT, '.cache', 'kiln.cjs');
+/** The sources the bundle was made from, for bin/kiln.cjs's staleness check. */
+const INPUTS = join(ROOT, '.cache', 'kiln.inputs');
 const LAZY = ['child_process', 'zlib', 'worker_threads', 'tls', 'net'];
 const NS = 'kiln-lazy-builtin';
 
@@ -49,7 +52,8 @@ module.exports = new Proxy({}, {
   },
 };
 
-await build({
+const built = await build({
+  metafile: true,
   entryPoints: [join(ROOT, 'src', 'cli', 'main.ts')],
   bundle: true,
   platform: 'node',
@@ -58,7 +62,8 @@ await build({
   logLevel: 'warning',
   outfile: OUT,
   define: { 'import.meta.url': '__kiln_module_url' },
-  banner: { js: "const __kiln_module_url = require('node:url').pathToFileURL(__filename).href;" },
+  // "use strict" first: esbuild's own comes after the banner, where it is no directive.
+  banner: { js: "'use strict';const __kiln_module_url = require('node:url').pathToFileURL(__filename).href;" },
   plugins: [lazyBuiltins],
 });
 
@@ -78,4 +83,9 @@ __toESM = (mod, isNodeMode) => {
   return ns;
 };
 ${code.slice(end)}`;
+// Whitespace goes last (the patch above reads esbuild's layout): a third less to read at every
+// start. Names stay, so stack traces (--debug) still say which function.
+code = (await transform(code, { loader: 'js', minifyWhitespace: true, logLevel: 'warning' })).code;
+const sources = Object.keys(built.metafile.inputs).filter((f) => f.startsWith('src/'));
+writeFileSync(INPUTS, `${sources.join('\n')}\n`);
 writeFileSync(OUT, code);

@@ -1,6 +1,6 @@
 /**
  * bin/kiln and its launcher, on a copy of bin/ beside a stand-in bundle and sources: the bundle
- * runs while it is fresh and the sources when one is newer; a V8 code cache is written after a
+ * runs while it is newer than the sources it lists (.cache/kiln.inputs), else the sources run; a V8 code cache is written after a
  * successful run only, replaced when V8 rejects it, and named for the bundle it was made from.
  */
 import assert from 'node:assert/strict';
@@ -51,6 +51,7 @@ before(() => {
   writeFileSync(join(tree, 'src', 'cli', 'main.ts'), "const from: string = 'sources';\nconsole.log(from);\n");
   mkdirSync(join(tree, '.cache'));
   writeFileSync(join(tree, '.cache', 'kiln.cjs'), BUNDLE);
+  writeFileSync(join(tree, '.cache', 'kiln.inputs'), 'src/cli/main.ts\n');
   // The bundle is newer than the sources, as setup leaves it.
   const past = new Date(Date.now() - 60_000);
   utimesSync(join(tree, 'src', 'cli', 'main.ts'), past, past);
@@ -95,6 +96,11 @@ describe('bin/kiln launcher', () => {
     const now = cacheFiles();
     assert.equal(now.length, 1);
     assert.ok(!before.includes(now[0]));
+  });
+
+  it('keeps the bundle when a source that is not in it changes', () => {
+    writeFileSync(join(tree, 'src', 'cli', 'main.test.ts'), 'export {};\n');
+    assert.equal(kiln('build', 'v').out, 'BUNDLE build v');
   });
 
   it('runs the sources when one is newer than the bundle', () => {

@@ -63,7 +63,9 @@ const built = await build({
   outfile: OUT,
   define: { 'import.meta.url': '__kiln_module_url' },
   // "use strict" first: esbuild's own comes after the banner, where it is no directive.
-  banner: { js: "'use strict';const __kiln_module_url = require('node:url').pathToFileURL(__filename).href;" },
+  banner: {
+    js: "'use strict';const __kiln_module_url = require('node:url').pathToFileURL(__filename).href;",
+  },
   plugins: [lazyBuiltins],
 });
 

@@ -22,6 +22,7 @@ import {
   unlinkSync,
   utimesSync,
 } from 'node:fs';
+import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isPortableXattr, readXattrTree, writeXattrs, type Xattrs } from '../archive/xattr.ts';
 import { type ExpandedSource, expandSources } from '../context/checksum.ts';
@@ -94,6 +95,68 @@ interface Ctx {
   /** Source → target pairs written, when xattrs are copied. */
   copied?: [string, string][];
   reused?: ReadonlySet<string>;
+  /** Regular files to copy, queued by the walk and copied concurrently (see settle). */
+  files: FileJob[];
+  /** Directory metadata, set in walk (post-)order once the files below are in place. */
+  dirMeta: (() => void)[];
+}
+
+interface FileJob {
+  src: string;
+  target: string;
+  st: Stats;
+  fresh: boolean;
+}
+
+/**
+ * Regular files in flight at once. The walk (sync) creates directories and queues files; their
+ * bytes move on libuv's thread pool, so file creation and copying use every core: a COPY of
+ * 20,000 small files took 2.2 s one at a time and about half that this way.
+ */
+const FILES_IN_FLIGHT = 8;
+
+/** Copy the queued files, then set the queued directories' metadata (after their contents). */
+async function settle(ctx: Ctx): Promise<void> {
+  const jobs = acrossDirectories(ctx.files);
+  let next = 0;
+  let failed: unknown;
+  const worker = async (): Promise<void> => {
+    while (failed === undefined && next < jobs.length) {
+      const job = jobs[next++];
+      try {
+        await copyFile(job.src, job.target, constants.COPYFILE_EXCL);
+        applyMeta(ctx, job.st, job.target, false, job.src, job.fresh);
+      } catch (e) {
+        failed ??= e;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(FILES_IN_FLIGHT, jobs.length) }, worker));
+  ctx.files = [];
+  if (failed !== undefined) throw failed;
+  for (const set of ctx.dirMeta) set();
+  ctx.dirMeta = [];
+}
+
+/**
+ * The jobs reordered to take one file from each directory in turn: files created at once in one
+ * directory wait for each other on its lock, in different ones they do not.
+ */
+function acrossDirectories(jobs: FileJob[]): FileJob[] {
+  const byDir = new Map<string, FileJob[]>();
+  for (const j of jobs) {
+    const dir = j.target.slice(0, j.target.lastIndexOf('/'));
+    let list = byDir.get(dir);
+    if (!list) byDir.set(dir, (list = []));
+    list.push(j);
+  }
+  if (byDir.size === 1) return jobs;
+  const lists = [...byDir.values()];
+  const out: FileJob[] = [];
+  for (let i = 0; out.length < jobs.length; i++) {
+    for (const l of lists) if (i < l.length) out.push(l[i]);
+  }
+  return out;
 }
 
 function err(code: string, message: string, hint?: string): KilnError {
@@ -118,6 +181,8 @@ export async function copy(opts: CopyOptions): Promise<void> {
     inodes: new Map(),
     copied: opts.xattrs ? [] : undefined,
     reused: opts.reused,
+    files: [],
+    dirMeta: [],
   };
   const view = excludeView(opts.srcRoot, opts.srcExcludePatterns);
   if (opts.createDestPath === false) {
@@ -144,6 +209,7 @@ export async function copy(opts: CopyOptions): Promise<void> {
       )
         continue;
       copyOne(ctx, s, opts.dest, opts.dirContentsOnly ?? true, view);
+      await settle(ctx);
       await flushXattrs(ctx, s.rel === '' ? ctx.srcRoot : join(ctx.srcRoot, s.rel));
     }
   }
@@ -237,6 +303,7 @@ async function copyWithParents(ctx: Ctx, opts: CopyOptions, srcPath: string, vie
     }
     const srcAbs = join(opts.srcRoot, s.rel);
     copyEntry(ctx, srcAbs, s.rel, '', join(destAbs, parts[parts.length - 1]), false, view);
+    await settle(ctx);
     await flushXattrs(ctx, srcAbs);
   }
 }
@@ -346,13 +413,16 @@ function copyEntry(
       // Only an exception below may bring it back: create it when a child is copied.
       // Created on demand: empty when made, unless it was there already (only when not fresh).
       copyChildren(ctx, src, srcRel, comps, target, view, ensureSelf, fresh);
-      if (created) applyMeta(ctx, st, target, false, src, fresh);
+      if (created) ctx.dirMeta.push(() => applyMeta(ctx, st, target, false, src, fresh));
       return;
     }
     if (!existing) ensureSelf();
     else if (overwriteMeta) chmodSync(target, ctx.mode ? ctx.mode(st.mode & 0o7777, true) : st.mode & 0o7777);
+    const createdEmpty = created;
     copyChildren(ctx, src, srcRel, comps, target, view, ensureSelf, created);
-    if (created || overwriteMeta) applyMeta(ctx, st, target, false, src, fresh && created);
+    if (created || overwriteMeta) {
+      ctx.dirMeta.push(() => applyMeta(ctx, st, target, false, src, fresh && createdEmpty));
+    }
     return;
   }
   if (ctx.reused && st.isFile() && ctx.reused.has(target.slice(ctx.destRoot.length + 1))) return;
@@ -365,9 +435,12 @@ function copyEntry(
       linkSync(prev, target);
       return;
     }
-    copyRegular(src, target);
-    if (st.nlink > 1) ctx.inodes.set(key, target);
-    applyMeta(ctx, st, target, false, src, fresh);
+    if (st.nlink > 1) {
+      // Linked to by later entries, so it must exist before the walk goes on.
+      copyRegular(src, target);
+      ctx.inodes.set(key, target);
+      applyMeta(ctx, st, target, false, src, fresh);
+    } else ctx.files.push({ src, target, st, fresh });
     return;
   }
   if (st.isSymbolicLink()) {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { BuildCache } from '../cache/build-cache.ts';
 import type { BlobProvider, Ingester } from '../content/content.ts';
 import { DigestCache } from '../context/digestcache.ts';
-import { RuncExecutor } from '../executor/runc/runc.ts';
+import type { Executor } from '../executor/executor.ts';
 import { ComposedBlobs, writeImage, writeIndex } from '../exporter/image.ts';
 import { LayerExports } from '../exporter/layers.ts';
 import { type OutputResult, writeOutput } from '../exporter/outputs.ts';
@@ -21,9 +21,7 @@ import { hostPlatform, type Platform } from '../oci/platform.ts';
 import { jobsFor, validatedCache } from '../ops/jobs.ts';
 import { discardProgress } from '../progress/events.ts';
 import { normalizeReference, parseReference } from '../reference/reference.ts';
-import { RegistryClient } from '../registry/client.ts';
-import { defaultRegistryConfigPath, loadRegistryConfig } from '../registry/hosts.ts';
-import { resolveImage } from '../registry/source.ts';
+import type { RegistryClient } from '../registry/client.ts';
 import { openSnapshotter } from '../snapshot/open.ts';
 import { Solver } from '../solver/solver.ts';
 import { openStore, type Store } from '../store/store.ts';
@@ -71,20 +69,40 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
   const cache = new BuildCache(join(store.root, 'buildcache.db'));
   const digests = DigestCache.open(join(store.root, 'context-digests.db'));
   const temps: string[] = [];
-  let registry: RegistryClient | undefined;
+  // The registry client and runc load on first use: a fully cached build needs neither, and is
+  // mostly start-up.
+  let registry: Promise<RegistryClient> | undefined;
   const registryClient = () => {
-    registry ??= new RegistryClient({ config: loadRegistryConfig(defaultRegistryConfigPath(store.root)) });
+    registry ??= Promise.all([import('../registry/client.ts'), import('../registry/hosts.ts')]).then(
+      ([{ RegistryClient }, hosts]) =>
+        new RegistryClient({ config: hosts.loadRegistryConfig(hosts.defaultRegistryConfigPath(store.root)) }),
+    );
     return registry;
   };
   try {
     return await store.withLease(async () => {
       const sn = await openSnapshotter(join(store.root, 'snapshots'));
-      const executor = new RuncExecutor({ stateRoot: store.root });
+      let runc: Promise<Executor> | undefined;
+      const executor: Executor = {
+        run: async (spec, io) => {
+          runc ??= import('../executor/runc/runc.ts').then(
+            (m) => new m.RuncExecutor({ stateRoot: store.root }),
+          );
+          return (await runc).run(spec, io);
+        },
+      };
       const images = new BaseImages(
         store,
         {
           source: async (ref) =>
-            resolveImage(registryClient(), parseReference(ref), { platform: 'all', onProgress: progress }),
+            (await import('../registry/source.ts')).resolveImage(
+              await registryClient(),
+              parseReference(ref),
+              {
+                platform: 'all',
+                onProgress: progress,
+              },
+            ),
         },
         { pull: opts.pull },
       );

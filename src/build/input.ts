@@ -6,7 +6,6 @@
 import { readFile, rm, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import { contextFromTar } from '../context/tarcontext.ts';
 import { isErrno, KilnError } from '../errors/errors.ts';
 import { selectDockerignore } from '../frontend/dockerignore/index.ts';
 import type { BuildOptions } from './options.ts';
@@ -46,6 +45,7 @@ export async function loadBuildInput(
           'the context and the Dockerfile cannot both come from stdin',
         );
       }
+      const { contextFromTar } = await import('../context/tarcontext.ts');
       const ctx = await contextFromTar(Readable.from(stdin() as AsyncIterable<Buffer>));
       contextDir = ctx.dir;
       temps.push(ctx.dir);

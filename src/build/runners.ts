@@ -9,7 +9,6 @@ import { checksum } from '../context/checksum.ts';
 import type { DigestCache } from '../context/digestcache.ts';
 import { KilnError } from '../errors/errors.ts';
 import type { Executor } from '../executor/executor.ts';
-import { fetchRemote } from '../fileops/remote.ts';
 import type { OpRunners } from '../ops/jobs.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { Store } from '../store/store.ts';
@@ -77,6 +76,7 @@ export function makeRunners(d: RunnerDeps): OpRunners {
       } satisfies DirState;
     },
     async http(op, ctx) {
+      const { fetchRemote } = await import('../fileops/remote.ts');
       const f = await fetchRemote(op.url, { checksum: op.checksum, signal: ctx.signal });
       d.temps.push(f.dir);
       // The converter names the file the copy reads (ADD's destination name rules).

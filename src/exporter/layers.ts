@@ -4,7 +4,6 @@
  * (same snapshot, same compression, blob still present) is reused.
  */
 
-import { createLayer } from '../archive/layer.ts';
 import type { BuildCache, LayerRecord } from '../cache/build-cache.ts';
 import type { BlobProvider, Ingester } from '../content/content.ts';
 import type { Compression } from '../oci/mediatypes.ts';
@@ -71,6 +70,7 @@ export class LayerExports {
     return this.limit.use(async () => {
       const started = Date.now();
       const entries = await deps.snapshotter.diff(snapshot);
+      const { createLayer } = await import('../archive/layer.ts');
       const layer = createLayer(entries, {
         compression: opts.compression,
         sourceDateEpoch: opts.sourceDateEpoch,

@@ -17,14 +17,11 @@ import type { BlobProvider } from '../content/content.ts';
 import { KilnError } from '../errors/errors.ts';
 import { copyImage } from '../image/copy.ts';
 import type { ImageStore } from '../image/image.ts';
-import { OciLayoutSink, readLayoutIndex } from '../layout/layout.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { normalizePlatform, type Platform } from '../oci/platform.ts';
 import { normalizeReference } from '../reference/reference.ts';
 import type { RegistryClient } from '../registry/client.ts';
-import { pushImage } from '../registry/pull.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
-import { writeArchive } from '../tarball/save.ts';
 import { withStatePath, withStatePaths } from '../worker/mounted.ts';
 import type { FsState } from '../worker/state.ts';
 
@@ -39,7 +36,8 @@ export interface OutputDeps {
   content: BlobProvider;
   images: ImageStore;
   snapshotter: Snapshotter;
-  registry: () => RegistryClient;
+  /** Made on first use (loading the registry client then too). */
+  registry: () => Promise<RegistryClient>;
   stdout: NodeJS.WritableStream;
 }
 
@@ -72,6 +70,7 @@ export async function writeFileAtomic(
 }
 
 async function addUnnamedRoot(dir: string, root: Descriptor): Promise<void> {
+  const { readLayoutIndex } = await import('../layout/layout.ts');
   const index = await readLayoutIndex(dir);
   if (index.manifests.some((m) => m.digest === root.digest && !m.annotations)) return;
   index.manifests.push({ mediaType: root.mediaType, digest: root.digest, size: root.size });
@@ -157,9 +156,11 @@ export async function writeOutput(
       if (spec.type === 'image') for (const n of names) await deps.images.put(n, root);
       const pushed: string[] = [];
       if (spec.push) {
+        const { pushImage } = await import('../registry/pull.ts');
+        const client = await deps.registry();
         for (const n of names) {
           const r = await pushImage({ root, blobs: deps.content }, n, {
-            client: deps.registry(),
+            client,
           });
           pushed.push(r.reference);
         }
@@ -170,6 +171,7 @@ export async function writeOutput(
     case 'docker': {
       const root = imageOf(spec, target);
       if (spec.type === 'oci' && !spec.tar) {
+        const { OciLayoutSink } = await import('../layout/layout.ts');
         const sink = new OciLayoutSink(spec.dest!);
         await copyImage({ root, blobs: deps.content }, sink, { tag: names[0] });
         for (const n of names.slice(1)) await sink.addToIndex(root, n);
@@ -179,6 +181,7 @@ export async function writeOutput(
         return { type: spec.type, names, dest: spec.dest };
       }
       const images = names.length ? names.map((name) => ({ name, root })) : [{ root }];
+      const { writeArchive } = await import('../tarball/save.ts');
       await writeExport(spec.dest!, writeArchive(deps.content, images, { format: spec.type }), deps.stdout);
       return { type: spec.type, names, dest: spec.dest };
     }

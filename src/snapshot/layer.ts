@@ -1,17 +1,18 @@
 /**
  * The snapshotter's bridge to src/archive: layers from an overlay upper dir or a directory
- * pair, and layers unpacked into a snapshot directory.
+ * pair, and layers unpacked into a snapshot directory. The archive code loads on first use: a
+ * fully cached build neither diffs nor unpacks, and is mostly start-up.
  */
 import type { Readable } from 'node:stream';
-import { applyLayer } from '../archive/apply.ts';
-import { diffDirectories } from '../archive/diff.ts';
-import { diffOverlayUpper, type LayerEntry } from '../archive/entries.ts';
+import type { LayerEntry } from '../archive/entries.ts';
 
-export function diffUpper(upper: string): Promise<LayerEntry[]> {
+export async function diffUpper(upper: string): Promise<LayerEntry[]> {
+  const { diffOverlayUpper } = await import('../archive/entries.ts');
   return diffOverlayUpper(upper);
 }
 
-export function diffDirs(lower: string, upper: string): Promise<LayerEntry[]> {
+export async function diffDirs(lower: string, upper: string): Promise<LayerEntry[]> {
+  const { diffDirectories } = await import('../archive/diff.ts');
   return diffDirectories(lower, upper);
 }
 
@@ -21,5 +22,6 @@ export async function applyTar(
   layer: Readable,
   whiteouts: 'delete' | 'overlay',
 ): Promise<string> {
+  const { applyLayer } = await import('../archive/apply.ts');
   return (await applyLayer(layer, target, { whiteouts })).diffID;
 }

@@ -7,7 +7,7 @@ import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { join, normalize } from 'node:path';
 import { KilnError } from '../errors/errors.ts';
 import type { ExecMount, Executor } from '../executor/executor.ts';
-import { prepareRunMounts, type RunMountSpec } from '../executor/run-mounts.ts';
+import type { RunMountSpec } from '../executor/run-mounts.ts';
 import type { ExecOp, Mount } from '../graph/ops.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { JobContext } from '../solver/solver.ts';
@@ -135,6 +135,7 @@ export async function runExec(
           });
         }
       }
+      const { prepareRunMounts } = await import('../executor/run-mounts.ts');
       const prepared = await prepareRunMounts(specs, deps.stateRoot);
       try {
         await deps.executor.run(

@@ -5,7 +5,6 @@
  */
 import { posix } from 'node:path';
 import { KilnError } from '../errors/errors.ts';
-import { copy, mkdir, mkfile, rm, symlink } from '../fileops/index.ts';
 import type { FileOp } from '../graph/ops.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { JobContext } from '../solver/solver.ts';
@@ -58,6 +57,8 @@ export async function runFileOp(
               });
             }
           }
+          // The file operations load on first use: a fully cached build runs none.
+          const { copy, mkdir, mkfile, rm, symlink } = await import('../fileops/index.ts');
           await sn.withMounted(active, async (destRoot) => {
             for (const a of op.actions) {
               ctx.signal.throwIfAborted();

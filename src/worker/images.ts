@@ -5,7 +5,6 @@
  * every build that uses the same layers shares them.
  */
 import { finished } from 'node:stream/promises';
-import { decompressAuto } from '../archive/compress.ts';
 import { type Digest, DigestStream } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
 import { loadConfig, resolvePlatformManifest } from '../image/copy.ts';
@@ -151,6 +150,7 @@ export class BaseImages {
     sn: Snapshotter,
   ): Promise<void> {
     const raw = await this.store.content.openRead(desc.digest);
+    const { decompressAuto } = await import('../archive/compress.ts');
     const { stream } = await decompressAuto(raw);
     // Verify the uncompressed bytes against the config's diff_id while unpacking.
     const digester = new DigestStream();

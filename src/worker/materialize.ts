@@ -3,7 +3,6 @@
  * `--build-context base=dir` + `FROM base`): its contents, filtered as the local source says,
  * copied into a fresh snapshot owned by root, as BuildKit's local source would present them.
  */
-import { copy } from '../fileops/index.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import { type BuildState, type FsState, SCRATCH } from './state.ts';
 import { commitStep } from './step.ts';
@@ -11,8 +10,9 @@ import { commitStep } from './step.ts';
 export async function materialize(sn: Snapshotter, state: BuildState): Promise<FsState> {
   if (state.kind === 'fs') return state;
   return commitStep(sn, SCRATCH, 'dir', (key) =>
-    sn.withMounted(key, (root) =>
-      copy({
+    sn.withMounted(key, async (root) => {
+      const { copy } = await import('../fileops/index.ts');
+      return copy({
         srcRoot: state.dir,
         srcPaths: ['.'],
         destRoot: root,
@@ -22,7 +22,7 @@ export async function materialize(sn: Snapshotter, state: BuildState): Promise<F
         createDestPath: true,
         followSymlinks: true,
         srcExcludePatterns: state.excludePatterns,
-      }),
-    ),
+      });
+    }),
   );
 }

@@ -4,7 +4,6 @@
  * one parent; the re-applied diffs are byte-identical, so their layer blobs are the same.
  */
 import { randomUUID } from 'node:crypto';
-import { createLayer } from '../archive/layer.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { JobContext } from '../solver/solver.ts';
 import { materialize } from './materialize.ts';
@@ -21,6 +20,7 @@ export async function mergeStates(sn: Snapshotter, inputs: BuildState[], ctx: Jo
       const entries = await sn.diff(ref.snapshot);
       if (entries.length === 0) continue;
       const key = `merge-${randomUUID()}`;
+      const { createLayer } = await import('../archive/layer.ts');
       const layer = createLayer(entries, { compression: 'uncompressed', presorted: true });
       await sn.applyLayerAsSnapshot(top(out), layer.stream, key);
       // Same entries give the same tar, so a layer blob known for the source fits here too.

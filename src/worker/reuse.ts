@@ -7,7 +7,6 @@
 import { lstatSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { excludeView } from '../context/walk.ts';
-import { linkUnchanged } from '../fileops/reuse.ts';
 import type { CopyAction } from '../graph/ops.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { DirState } from './state.ts';
@@ -50,6 +49,7 @@ export async function reusePrevious(
   const donorDir = previous && (await sn.ownDir(previous.key));
   if (!donorDir) return new Set();
   const view = excludeView(copy.srcRoot, copy.excludePatterns);
+  const { linkUnchanged } = await import('../fileops/reuse.ts');
   try {
     return linkUnchanged({
       donorDir,

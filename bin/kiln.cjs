@@ -44,7 +44,7 @@ function freshBundle() {
   }
   for (const f of inputs) {
     if (f === '') continue;
-    const s = fs.statSync(path.join(ROOT, f), { throwIfNoEntry: false });
+    const s = fs.statSync(`${ROOT}/${f}`, { throwIfNoEntry: false });
     if (s === undefined || s.mtimeMs > stat.mtimeMs) return undefined;
   }
   return stat;

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import {
   chmodSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   rmSync,
@@ -122,6 +123,16 @@ describe('checksum', () => {
     assert.equal(checksum({ root: d, paths: ['src'], cache: warm }), first);
     warm.close();
     assert.notEqual(checksum({ root: d, paths: ['src'] }), first);
+  });
+  it('opens the cache database only when a file is looked up', () => {
+    const d = ctx();
+    const db = join(d, 'unused.db');
+    DigestCache.open(db).close();
+    assert.equal(existsSync(db), false);
+    const used = DigestCache.open(db);
+    checksum({ root: d, paths: ['src'], cache: used });
+    used.close();
+    assert.equal(existsSync(db), true);
   });
   it('includes ownership only when asked', () => {
     const d = ctx();

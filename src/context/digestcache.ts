@@ -18,9 +18,8 @@ export interface FileIdentity {
 type Row = [string, number, number, number, number, string];
 
 export class DigestCache {
-  private readonly db: DatabaseSync;
-  private readonly subtreeStmt: StatementSync;
-  private readonly putStmt: StatementSync;
+  private readonly file: string;
+  private opened?: { db: DatabaseSync; subtree: StatementSync; put: StatementSync };
   private inTx = false;
   private pending = 0;
   /**
@@ -31,29 +30,36 @@ export class DigestCache {
   private readonly rows = new Map<string, Row>();
   private readonly loaded: string[] = [];
 
-  private constructor(db: DatabaseSync) {
-    this.db = db;
-    this.subtreeStmt = db.prepare(
-      'SELECT path, size, mtime_us, ino, mode, digest FROM file_digests WHERE path > ? AND path < ?',
-    );
-    this.subtreeStmt.setReturnArrays(true);
-    this.putStmt = db.prepare(
-      'INSERT OR REPLACE INTO file_digests (path, size, mtime_us, ino, mode, digest) VALUES (?, ?, ?, ?, ?, ?)',
-    );
+  private constructor(file: string) {
+    this.file = file;
   }
 
-  /** Open (creating if needed) the cache database at `file`. */
+  /** The cache database at `file`, opened (and created if needed) on first use. */
   static open(file: string): DigestCache {
-    return new DigestCache(
-      openDatabase(
-        file,
+    return new DigestCache(file);
+  }
+
+  /** A build that reads no context file never opens the database. */
+  private get sql(): { db: DatabaseSync; subtree: StatementSync; put: StatementSync } {
+    if (!this.opened) {
+      const db = openDatabase(
+        this.file,
         `CREATE TABLE IF NOT EXISTS file_digests (
           path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_us INTEGER NOT NULL,
           ino INTEGER NOT NULL, mode INTEGER NOT NULL, digest TEXT NOT NULL) WITHOUT ROWID;
          DROP TABLE IF EXISTS file_digest`,
         5000,
-      ),
-    );
+      );
+      const subtree = db.prepare(
+        'SELECT path, size, mtime_us, ino, mode, digest FROM file_digests WHERE path > ? AND path < ?',
+      );
+      subtree.setReturnArrays(true);
+      const put = db.prepare(
+        'INSERT OR REPLACE INTO file_digests (path, size, mtime_us, ino, mode, digest) VALUES (?, ?, ?, ?, ?, ?)',
+      );
+      this.opened = { db, subtree, put };
+    }
+    return this.opened;
   }
 
   /** The cached digest when the file's identity is unchanged. */
@@ -67,12 +73,13 @@ export class DigestCache {
   }
 
   put(absPath: string, id: FileIdentity, digest: Digest): void {
+    const sql = this.sql;
     if (!this.inTx) {
-      this.db.exec('BEGIN');
+      sql.db.exec('BEGIN');
       this.inTx = true;
     }
     const row: Row = [absPath, id.size, id.mtimeUs, id.ino, id.mode, digest];
-    this.putStmt.run(...row);
+    sql.put.run(...row);
     this.rows.set(absPath, row);
     if (++this.pending >= 5000) this.flush();
   }
@@ -85,7 +92,7 @@ export class DigestCache {
     if (!dir.endsWith('/')) dir += '/';
     if (this.loaded.some((p) => dir.startsWith(p))) return;
     // Paths under dir/ sort between "dir/" and "dir0" ('0' follows '/').
-    for (const r of this.subtreeStmt.all(dir, `${dir.slice(0, -1)}0`) as unknown as Row[]) {
+    for (const r of this.sql.subtree.all(dir, `${dir.slice(0, -1)}0`) as unknown as Row[]) {
       if (!this.rows.has(r[0])) this.rows.set(r[0], r);
     }
     this.loaded.push(dir);
@@ -94,7 +101,7 @@ export class DigestCache {
   /** Commit pending writes. */
   flush(): void {
     if (this.inTx) {
-      this.db.exec('COMMIT');
+      this.sql.db.exec('COMMIT');
       this.inTx = false;
       this.pending = 0;
     }
@@ -102,6 +109,6 @@ export class DigestCache {
 
   close(): void {
     this.flush();
-    this.db.close();
+    this.opened?.db.close();
   }
 }

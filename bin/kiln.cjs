@@ -7,10 +7,10 @@
  *   source in it; an edited source makes it stale, and then the sources run directly (Node strips
  *   their types) with Node's own compile cache.
  * - It compiles the bundle with a V8 code cache of its own, one per command, written after a
- *   successful run. Node's compile cache is made right after compiling, so it holds only the
- *   top level of each function that ran eagerly; V8 compiles every other function on its first
- *   call, which for `kiln build` was ~15 ms of each run. A cache made after the run holds all
- *   of them.
+ *   successful run (which run: see SHORT_RUN_MS). Node's compile cache is made right after
+ *   compiling, so it holds only the top level of each function that ran eagerly; V8 compiles
+ *   every other function on its first call, which for `kiln build` was ~15 ms of each run. A
+ *   cache made after the run holds all of them.
  *
  * Plain CommonJS, no dependencies: it must not cost what it saves.
  */
@@ -21,8 +21,13 @@ const ROOT = path.dirname(__dirname);
 const BUNDLE = path.join(ROOT, '.cache', 'kiln.cjs');
 const INPUTS = path.join(ROOT, '.cache', 'kiln.inputs');
 const SOURCES = path.join(ROOT, 'src');
-/** A run at least this long may refresh a smaller cache (a cache made by `build` on a tiny failing input, say). */
-const REFRESH_AFTER_MS = 1000;
+/**
+ * Start-up matters for short runs, so caches are made to fit them: V8 deserializes a whole cache
+ * at every start, and one made after a long run (a cold build: runc, layer export, copying) is a
+ * third bigger than a fully cached build needs. A short run's cache (`<command>-<bundle>.v8`)
+ * is preferred; a long run writes `….long.v8` only when it found no usable cache at all.
+ */
+const SHORT_RUN_MS = 1000;
 
 function cacheDir() {
   const base = process.env.XDG_CACHE_HOME || path.join(process.env.HOME || '/tmp', '.cache');
@@ -74,8 +79,13 @@ function runBundle(stat) {
   const stamp = `${stat.size}-${Math.trunc(stat.mtimeMs)}-${process.version}`;
   const dir = cacheDir();
   // V8 checks a cache against the source's length only, so the name carries the bundle's stamp.
-  const file = path.join(dir, `${commandWord(argv)}-${stamp}.v8`);
-  const cached = readOrUndefined(file);
+  const base = path.join(dir, `${commandWord(argv)}-${stamp}`);
+  let long = false;
+  let cached = readOrUndefined(`${base}.v8`);
+  if (!cached) {
+    long = true;
+    cached = readOrUndefined(`${base}.long.v8`);
+  }
   const source = fs.readFileSync(BUNDLE, 'utf8');
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: BUNDLE,
@@ -83,27 +93,33 @@ function runBundle(stat) {
     importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   const started = Date.now(); // not performance.now(): that loads perf_hooks, ~1.5 ms
-  const wanted = !cached || script.cachedDataRejected;
+  const usable = cached !== undefined && !script.cachedDataRejected;
   if (!argv.includes('--help') && !argv.includes('-h')) {
     process.once('exit', (code) => {
-      if (code !== 0 || (!wanted && Date.now() - started < REFRESH_AFTER_MS)) return;
-      saveCache(dir, file, stamp, script.createCachedData(), cached);
+      if (code !== 0) return;
+      const short = Date.now() - started < SHORT_RUN_MS;
+      if (short && (!usable || long)) saveCache(dir, `${base}.v8`, stamp, script);
+      else if (!short && !usable) saveCache(dir, `${base}.long.v8`, stamp, script);
     });
   }
   const mod = { exports: {} };
   script.runInThisContext()(mod.exports, createRequire(BUNDLE), mod, BUNDLE, path.dirname(BUNDLE));
 }
 
-/** Write the cache atomically; drop caches of other bundles. Best effort: a cache is never needed. */
-function saveCache(dir, file, stamp, data, previous) {
-  if (previous && data.length <= previous.length * 1.05) return;
+/**
+ * Write the cache atomically, and drop this command's other cache and every cache of another
+ * bundle. Best effort: a cache is never needed.
+ */
+function saveCache(dir, file, stamp, script) {
   try {
     fs.mkdirSync(dir, { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, data);
+    fs.writeFileSync(tmp, script.createCachedData());
     fs.renameSync(tmp, file);
+    const command = `${path.basename(file).split('-')[0]}-`;
     for (const name of fs.readdirSync(dir)) {
-      if (!name.includes(stamp) && !name.endsWith('.tmp')) fs.rmSync(path.join(dir, name), { force: true });
+      const other = !name.includes(stamp) || (name.startsWith(command) && path.join(dir, name) !== file);
+      if (other && !name.endsWith('.tmp')) fs.rmSync(path.join(dir, name), { force: true });
     }
   } catch {
     // read-only home, full disk: run without a cache next time

@@ -29,6 +29,7 @@ const BUNDLE = `
 function greet(words) { return 'bundle ' + words.join(' '); }
 process.stdout.write(greet(process.argv.slice(2)));
 if (process.argv.includes('fail')) process.exitCode = 3;
+if (process.argv.includes('slow')) { const end = Date.now() + 1100; while (Date.now() < end); }
 `;
 
 function kiln(...args: string[]) {
@@ -78,6 +79,29 @@ describe('bin/kiln launcher', () => {
     assert.deepEqual(
       cacheFiles().map((f) => f.split('-')[0]),
       ['build', 'images'],
+    );
+  });
+
+  it('a long run caches only when there is no cache, and a short run replaces its cache', () => {
+    assert.equal(kiln('push', 'slow').out, 'bundle push slow');
+    const long = cacheFiles().filter((f) => f.startsWith('push-'));
+    assert.equal(long.length, 1);
+    assert.match(long[0], /\.long\.v8$/);
+    const path = join(cache, 'kiln', 'code-cache', long[0]);
+    const made = statSync(path).mtimeMs;
+    kiln('push', 'slow');
+    assert.equal(statSync(path).mtimeMs, made, 'a usable cache is kept by a long run');
+    kiln('push', 'quick');
+    const short = long[0].replace('.long.v8', '.v8');
+    assert.deepEqual(
+      cacheFiles().filter((f) => f.startsWith('push-')),
+      [short],
+    );
+    kiln('push', 'slow');
+    assert.deepEqual(
+      cacheFiles().filter((f) => f.startsWith('push-')),
+      [short],
+      "a long run leaves a short run's cache alone",
     );
   });
 

@@ -22,10 +22,11 @@ const BUNDLE = path.join(ROOT, '.cache', 'kiln.cjs');
 const INPUTS = path.join(ROOT, '.cache', 'kiln.inputs');
 const SOURCES = path.join(ROOT, 'src');
 /**
- * Start-up matters for short runs, so caches are made to fit them: V8 deserializes a whole cache
- * at every start, and one made after a long run (a cold build: runc, layer export, copying) is a
- * third bigger than a fully cached build needs. A short run's cache (`<command>-<bundle>.v8`)
- * is preferred; a long run writes `….long.v8` only when it found no usable cache at all.
+ * Start-up matters for short runs, so the cache is made to fit them: V8 reads a whole cache at
+ * every start, and one written after a long run (a cold build: runc, layer export, copying) is a
+ * third bigger than a fully cached build needs. So only a short run writes one (long runs gain
+ * little from it), and only when it started without a usable one: a cache written after
+ * loading another holds everything the loaded one did.
  */
 const SHORT_RUN_MS = 1000;
 
@@ -79,13 +80,8 @@ function runBundle(stat) {
   const stamp = `${stat.size}-${Math.trunc(stat.mtimeMs)}-${process.version}`;
   const dir = cacheDir();
   // V8 checks a cache against the source's length only, so the name carries the bundle's stamp.
-  const base = path.join(dir, `${commandWord(argv)}-${stamp}`);
-  let long = false;
-  let cached = readOrUndefined(`${base}.v8`);
-  if (!cached) {
-    long = true;
-    cached = readOrUndefined(`${base}.long.v8`);
-  }
+  const file = path.join(dir, `${commandWord(argv)}-${stamp}.v8`);
+  const cached = readOrUndefined(file);
   const source = fs.readFileSync(BUNDLE, 'utf8');
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: BUNDLE,
@@ -94,32 +90,24 @@ function runBundle(stat) {
   });
   const started = Date.now(); // not performance.now(): that loads perf_hooks, ~1.5 ms
   const usable = cached !== undefined && !script.cachedDataRejected;
-  if (!argv.includes('--help') && !argv.includes('-h')) {
+  if (!usable && !argv.includes('--help') && !argv.includes('-h')) {
     process.once('exit', (code) => {
-      if (code !== 0) return;
-      const short = Date.now() - started < SHORT_RUN_MS;
-      if (short && (!usable || long)) saveCache(dir, `${base}.v8`, stamp, script);
-      else if (!short && !usable) saveCache(dir, `${base}.long.v8`, stamp, script);
+      if (code === 0 && Date.now() - started < SHORT_RUN_MS) saveCache(dir, file, stamp, script);
     });
   }
   const mod = { exports: {} };
   script.runInThisContext()(mod.exports, createRequire(BUNDLE), mod, BUNDLE, path.dirname(BUNDLE));
 }
 
-/**
- * Write the cache atomically, and drop this command's other cache and every cache of another
- * bundle. Best effort: a cache is never needed.
- */
+/** Write the cache atomically; drop caches of other bundles. Best effort: a cache is never needed. */
 function saveCache(dir, file, stamp, script) {
   try {
     fs.mkdirSync(dir, { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, script.createCachedData());
     fs.renameSync(tmp, file);
-    const command = `${path.basename(file).split('-')[0]}-`;
     for (const name of fs.readdirSync(dir)) {
-      const other = !name.includes(stamp) || (name.startsWith(command) && path.join(dir, name) !== file);
-      if (other && !name.endsWith('.tmp')) fs.rmSync(path.join(dir, name), { force: true });
+      if (!name.includes(stamp) && !name.endsWith('.tmp')) fs.rmSync(path.join(dir, name), { force: true });
     }
   } catch {
     // read-only home, full disk: run without a cache next time

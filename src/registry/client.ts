@@ -71,6 +71,26 @@ interface Ctx {
   extraScopes?: string[];
 }
 
+/** The registry answers that say something a user can act on: error code, message end, hint. */
+const STATUS_ERRORS: Record<number, { code: string; what: string; hint: (ctx: Ctx) => string }> = {
+  401: {
+    code: 'REGISTRY_UNAUTHORIZED',
+    what: 'authentication required',
+    hint: (ctx) => `log in with: kiln login ${ctx.host}`,
+  },
+  403: {
+    code: 'REGISTRY_DENIED',
+    what: 'access denied',
+    hint: (ctx) =>
+      `check that your account for ${ctx.host} may ${ctx.push ? 'push to' : 'pull from'} ${ctx.repository}`,
+  },
+  404: {
+    code: 'REGISTRY_NOT_FOUND',
+    what: 'not found',
+    hint: () => 'check the repository name, tag or digest',
+  },
+};
+
 export interface FetchedManifest {
   descriptor: Descriptor;
   bytes: Buffer;
@@ -208,34 +228,9 @@ export class RegistryClient {
     } catch {
       // no JSON error body
     }
-    switch (res.status) {
-      case 401:
-        return this.error(
-          'REGISTRY_UNAUTHORIZED',
-          ep,
-          ctx,
-          `${detail}: authentication required`,
-          `log in with: kiln login ${ctx.host}`,
-        );
-      case 403:
-        return this.error(
-          'REGISTRY_DENIED',
-          ep,
-          ctx,
-          `${detail}: access denied`,
-          `check that your account for ${ctx.host} may ${ctx.push ? 'push to' : 'pull from'} ${ctx.repository}`,
-        );
-      case 404:
-        return this.error(
-          'REGISTRY_NOT_FOUND',
-          ep,
-          ctx,
-          `${detail}: not found`,
-          'check the repository name, tag or digest',
-        );
-      default:
-        return this.error('REGISTRY_ERROR', ep, ctx, detail);
-    }
+    const known = STATUS_ERRORS[res.status];
+    if (!known) return this.error('REGISTRY_ERROR', ep, ctx, detail);
+    return this.error(known.code, ep, ctx, `${detail}: ${known.what}`, known.hint(ctx));
   }
 
   /** Try a read on each endpoint (mirrors first); the origin's error is the one reported. */

@@ -295,19 +295,9 @@ export function padding(size: number): number {
 }
 
 /** The raw fields of one ustar/GNU block, before PAX or GNU long-name overrides. */
-export interface RawHeader {
+export interface RawHeader extends Omit<TarHeader, 'path' | 'type' | 'xattrs'> {
   name: string;
   flag: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: number;
-  linkname: string;
-  uname: string;
-  gname: string;
-  devmajor: number;
-  devminor: number;
 }
 
 /** True for an all-zero block (end-of-archive marker). */

@@ -187,6 +187,35 @@ describe('layers', () => {
     assert.deepEqual(await describeTree(target), await describeTree(upper));
   });
 
+  it('packs many small files around streamed ones, byte for byte as GNU tar reads them', async () => {
+    const dir = path.join(tmp, 'many');
+    for (let i = 0; i < 3000; i++) {
+      fs.mkdirSync(path.join(dir, `d${i % 7}`), { recursive: true });
+      fs.writeFileSync(path.join(dir, `d${i % 7}`, `f${i}`), randomBytes(i % 1500));
+    }
+    fs.writeFileSync(path.join(dir, 'd3', 'big'), randomBytes((2 << 20) + 7));
+    const { blob } = await layerOf(dir, { compression: 'uncompressed' });
+    const files = await readLayerFiles(Readable.from([blob]));
+    const regular = files.filter((f) => f.type === 'file');
+    assert.equal(regular.length, 3001);
+    for (const f of regular) assert.equal(f.digest, sha(fs.readFileSync(path.join(dir, f.path))), f.path);
+    const listed = execFileSync('tar', ['-tf', '-'], { input: blob, maxBuffer: 64 << 20 }).toString();
+    assert.equal(listed.trim().split('\n').length, files.length);
+  });
+
+  it('fails with LAYER_SOURCE_CHANGED when a file is not the size it was listed with', async () => {
+    const dir = path.join(tmp, 'changed');
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'a'), 'four');
+    for (const now of ['grown!', 'sh']) {
+      const entries = await directoryEntries(dir);
+      fs.writeFileSync(path.join(dir, 'a'), now);
+      const l = createLayer(entries, { compression: 'uncompressed' });
+      await assert.rejects(l.stream.toArray(), { code: 'LAYER_SOURCE_CHANGED' });
+      fs.writeFileSync(path.join(dir, 'a'), 'four');
+    }
+  });
+
   it('fails with a stable code when a source directory is missing', async () => {
     await assert.rejects(directoryEntries(path.join(tmp, 'nope')), { code: 'LAYER_SOURCE_MISSING' });
   });

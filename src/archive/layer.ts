@@ -67,14 +67,7 @@ async function writeEntries(w: TarWriter, entries: Iterable<LayerEntry>): Promis
       await w.add(h, e.data);
     } else if (e.source) {
       if (h.size < SMALL_FILE) {
-        let data: Buffer;
-        try {
-          data = fs.readFileSync(e.source);
-        } catch (cause) {
-          throw changedWhileReading(e.source, h.size, -1, cause);
-        }
-        if (data.length !== h.size) throw changedWhileReading(e.source, h.size, data.length);
-        await w.add(h, data);
+        await w.add(h, readInto(e.source));
       } else {
         // Read exactly the stat'd size; a file that shrank fails in the writer with TAR_SIZE_MISMATCH.
         await w.add(
@@ -90,6 +83,30 @@ async function writeEntries(w: TarWriter, entries: Iterable<LayerEntry>): Promis
     }
   }
   await w.finish();
+}
+
+const probe = Buffer.alloc(1);
+
+/** Read a small file straight into the tar writer's buffer; it must have exactly that many bytes. */
+function readInto(file: string): (dest: Buffer) => void {
+  return (dest) => {
+    let fd: number;
+    try {
+      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+    } catch (cause) {
+      throw changedWhileReading(file, dest.length, -1, cause);
+    }
+    try {
+      let got = 0;
+      for (let n = 1; n > 0 && got < dest.length; got += n)
+        n = fs.readSync(fd, dest, got, dest.length - got, null);
+      // One byte more tells a file that grew from one that is whole.
+      if (got === dest.length && fs.readSync(fd, probe, 0, 1, null) > 0) got++;
+      if (got !== dest.length) throw changedWhileReading(file, dest.length, got);
+    } finally {
+      fs.closeSync(fd);
+    }
+  };
 }
 
 function changedWhileReading(file: string, expected: number, got: number, cause?: unknown): KilnError {

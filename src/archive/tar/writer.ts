@@ -14,12 +14,24 @@ import {
   type TarHeaderInput,
 } from './header.ts';
 
-export type TarContent = Uint8Array | AsyncIterable<Uint8Array>;
+/** Writes a regular file's bytes into `dest` (exactly its size); throws when it cannot. */
+export type TarFill = (dest: Buffer) => void;
+
+export type TarContent = Uint8Array | AsyncIterable<Uint8Array> | TarFill;
+
+/**
+ * Entries that fit are gathered into chunks of this size: a layer of 20,000 small files was
+ * 20,000 pushes through the stream, the digest and the ingest writer, and as many buffers
+ * for the collector; now it is a hundred or so.
+ */
+const STAGE = 1 << 20;
 
 export class TarWriter extends Readable {
   private waiting?: () => void;
   private busy = false;
   private finished = false;
+  private stage = Buffer.allocUnsafe(STAGE);
+  private staged = 0;
 
   constructor() {
     super({ highWaterMark: 1 << 20 });
@@ -37,6 +49,22 @@ export class TarWriter extends Readable {
     this.waiting = undefined;
     w?.();
     cb(err);
+  }
+
+  /** Push what is staged (a fresh stage follows: the pushed one now belongs to the consumer). */
+  private async flushStage(): Promise<void> {
+    if (this.staged === 0) return;
+    const chunk = this.stage.subarray(0, this.staged);
+    this.stage = Buffer.allocUnsafe(STAGE);
+    this.staged = 0;
+    await this.pushChunk(chunk);
+  }
+
+  /** Room for `n` more bytes in the stage, flushing it first when needed; false if `n` never fits. */
+  private async reserve(n: number): Promise<boolean> {
+    if (n > STAGE) return false;
+    if (this.staged + n > STAGE) await this.flushStage();
+    return true;
   }
 
   private async pushChunk(chunk: Buffer): Promise<void> {
@@ -69,7 +97,11 @@ export class TarWriter extends Readable {
             `entry "${h.path}" of type ${h.type} cannot have content`,
           );
         }
-        await this.pushChunk(header);
+        if (await this.reserve(header.length)) this.staged += header.copy(this.stage, this.staged);
+        else {
+          await this.flushStage();
+          await this.pushChunk(header);
+        }
         return;
       }
       if (content === undefined) {
@@ -78,13 +110,33 @@ export class TarWriter extends Readable {
           `regular file "${h.path}" has size ${h.size} but no content`,
         );
       }
-      if (content instanceof Uint8Array) {
-        if (content.length !== h.size) throw sizeMismatch(h, content.length);
-        // Small files: one buffer for header, data and padding (fewer pushes, much faster).
-        await this.pushChunk(Buffer.concat([header, content, Buffer.alloc(padding(h.size))]));
+      if (content instanceof Uint8Array && content.length !== h.size) throw sizeMismatch(h, content.length);
+      const pad = padding(h.size);
+      if (!(Symbol.asyncIterator in content) && (await this.reserve(header.length + h.size + pad))) {
+        // Header, data and padding straight into the stage.
+        let at = this.staged + header.copy(this.stage, this.staged);
+        const data = this.stage.subarray(at, at + h.size);
+        if (content instanceof Uint8Array) data.set(content);
+        else content(data);
+        at += h.size;
+        this.stage.fill(0, at, at + pad);
+        this.staged = at + pad;
         return;
       }
+      await this.flushStage();
       await this.pushChunk(header);
+      if (content instanceof Uint8Array) {
+        await this.pushChunk(Buffer.from(content.buffer, content.byteOffset, content.length));
+        if (pad) await this.pushChunk(Buffer.alloc(pad));
+        return;
+      }
+      if (!(Symbol.asyncIterator in content)) {
+        const data = Buffer.allocUnsafe(h.size);
+        content(data);
+        await this.pushChunk(data);
+        if (pad) await this.pushChunk(Buffer.alloc(pad));
+        return;
+      }
       let written = 0;
       for await (const chunk of content) {
         written += chunk.length;
@@ -94,7 +146,6 @@ export class TarWriter extends Readable {
         );
       }
       if (written !== h.size) throw sizeMismatch(h, written);
-      const pad = padding(h.size);
       if (pad) await this.pushChunk(Buffer.alloc(pad));
     } catch (err) {
       // A half-written member would corrupt the archive: fail the stream too.
@@ -109,7 +160,11 @@ export class TarWriter extends Readable {
   async finish(): Promise<void> {
     if (this.finished) return;
     this.finished = true;
-    await this.pushChunk(Buffer.alloc(BLOCK * 2));
+    if (await this.reserve(BLOCK * 2)) {
+      this.stage.fill(0, this.staged, this.staged + BLOCK * 2);
+      this.staged += BLOCK * 2;
+    }
+    await this.flushStage();
     this.push(null);
   }
 }

@@ -220,9 +220,9 @@ interface ExportedImage {
   platforms: PlatformResult[];
 }
 
-/** Layers, config and manifest of every platform, and the index when there are several. */
 /**
- * Compose the image (configs, manifests, index) and store its blobs, unless `stored(root)` says
+ * Layers, config and manifest of every platform, and the index when there are several. Compose
+ * the image (configs, manifests, index) and store its blobs, unless `stored(root)` says
  * the store already names exactly this image wherever the outputs would: then a rebuild that
  * changed nothing writes nothing.
  */

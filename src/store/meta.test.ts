@@ -6,12 +6,21 @@ import { describe, it } from 'node:test';
 import { sha256 } from '../digest/digest.ts';
 import { MetaDB, RETAG_REFRESH_MS } from './meta.ts';
 
+/** Run `fn` with one connection per option set to a fresh meta.db; all closed and removed after. */
+async function withMeta(opts: { busyTimeoutMs?: number }[], fn: (...dbs: MetaDB[]) => void): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'kiln-meta-'));
+  const dbs = opts.map((o) => new MetaDB(join(dir, 'meta.db'), o));
+  try {
+    fn(...dbs);
+  } finally {
+    for (const db of dbs) db.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 describe('metadata database', () => {
-  it('BEGIN IMMEDIATE locks writers in other connections until the holder commits', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'kiln-meta-'));
-    const a = new MetaDB(join(dir, 'meta.db'));
-    const b = new MetaDB(join(dir, 'meta.db'), { busyTimeoutMs: 50 });
-    try {
+  it('BEGIN IMMEDIATE locks writers in other connections until the holder commits', () =>
+    withMeta([{}, { busyTimeoutMs: 50 }], (a, b) => {
       const target = {
         mediaType: 'application/vnd.oci.image.manifest.v1+json',
         digest: sha256('m'),
@@ -26,17 +35,10 @@ describe('metadata database', () => {
         a.listImages().map((r) => r.name),
         ['docker.io/library/x:1', 'docker.io/library/y:1'],
       );
-    } finally {
-      a.close();
-      b.close();
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  it('a failed transaction rolls back', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'kiln-meta-'));
-    const db = new MetaDB(join(dir, 'meta.db'));
-    try {
+  it('a failed transaction rolls back', () =>
+    withMeta([{}], (db) => {
       const target = { mediaType: 'x', digest: sha256('m'), size: 1 };
       assert.throws(() =>
         db.transaction(() => {
@@ -45,32 +47,20 @@ describe('metadata database', () => {
         }),
       );
       assert.deepEqual(db.listImages(), []);
-    } finally {
-      db.close();
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  it('re-pointing a name resets its creation time; re-setting the same target keeps it', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'kiln-meta-'));
-    const db = new MetaDB(join(dir, 'meta.db'));
-    try {
+  it('re-pointing a name resets its creation time; re-setting the same target keeps it', () =>
+    withMeta([{}], (db) => {
       const t1 = { mediaType: 'x', digest: sha256('1'), size: 1 };
       const first = db.putImage('n', t1, new Date('2020-01-01T00:00:00Z'));
       const again = db.putImage('n', t1, new Date('2021-01-01T00:00:00Z'));
       assert.equal(again.createdAt, first.createdAt);
       const moved = db.putImage('n', { ...t1, digest: sha256('2') }, new Date('2022-01-01T00:00:00Z'));
       assert.equal(moved.createdAt, '2022-01-01T00:00:00.000Z');
-    } finally {
-      db.close();
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  it('re-setting a name to the same image refreshes its tag time at most once per window', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'kiln-meta-'));
-    const db = new MetaDB(join(dir, 'meta.db'));
-    try {
+  it('re-setting a name to the same image refreshes its tag time at most once per window', () =>
+    withMeta([{}], (db) => {
       const t1 = { mediaType: 'x', digest: sha256('1'), size: 1 };
       const t0 = Date.parse('2024-01-01T00:00:00Z');
       db.putImage('n', t1, new Date(t0));
@@ -85,17 +75,10 @@ describe('metadata database', () => {
       assert.equal(db.putImage('n', t1, later).updatedAt, later.toISOString());
       const moved = new Date(t0 + RETAG_REFRESH_MS + 1);
       assert.equal(db.putImage('n', { ...t1, digest: sha256('2') }, moved).updatedAt, moved.toISOString());
-    } finally {
-      db.close();
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  it('a lazy lease is written with its first blob, and one without blobs never', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'kiln-meta-'));
-    const a = new MetaDB(join(dir, 'meta.db'));
-    const b = new MetaDB(join(dir, 'meta.db'));
-    try {
+  it('a lazy lease is written with its first blob, and one without blobs never', () =>
+    withMeta([{}, {}], (a, b) => {
       const empty = a.createLease({ ttlMs: 60_000, lazy: true });
       const held = a.createLease({ ttlMs: 60_000, lazy: true });
       assert.deepEqual(b.listLeases(), []);
@@ -112,10 +95,5 @@ describe('metadata database', () => {
       const c = a.createLease({ lazy: true });
       a.deleteLease(c.id);
       assert.throws(() => a.addLeaseBlob(c.id, sha256('x')), { code: 'LEASE_NOT_FOUND' });
-    } finally {
-      a.close();
-      b.close();
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+    }));
 });

@@ -17,9 +17,16 @@ export interface FileIdentity {
 /** A row as SQLite returns it: [path, size, mtime µs, inode, mode, digest]. */
 type Row = [string, number, number, number, number, string];
 
+/** The open database and its two statements. */
+interface Sql {
+  db: DatabaseSync;
+  subtree: StatementSync;
+  put: StatementSync;
+}
+
 export class DigestCache {
   private readonly file: string;
-  private opened?: { db: DatabaseSync; subtree: StatementSync; put: StatementSync };
+  private opened?: Sql;
   private inTx = false;
   private pending = 0;
   /**
@@ -40,7 +47,7 @@ export class DigestCache {
   }
 
   /** A build that reads no context file never opens the database. */
-  private get sql(): { db: DatabaseSync; subtree: StatementSync; put: StatementSync } {
+  private get sql(): Sql {
     if (!this.opened) {
       const db = openDatabase(
         this.file,

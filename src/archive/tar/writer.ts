@@ -127,25 +127,21 @@ export class TarWriter extends Readable {
       await this.pushChunk(header);
       if (content instanceof Uint8Array) {
         await this.pushChunk(Buffer.from(content.buffer, content.byteOffset, content.length));
-        if (pad) await this.pushChunk(Buffer.alloc(pad));
-        return;
-      }
-      if (!(Symbol.asyncIterator in content)) {
+      } else if (!(Symbol.asyncIterator in content)) {
         const data = Buffer.allocUnsafe(h.size);
         content(data);
         await this.pushChunk(data);
-        if (pad) await this.pushChunk(Buffer.alloc(pad));
-        return;
+      } else {
+        let written = 0;
+        for await (const chunk of content) {
+          written += chunk.length;
+          if (written > h.size) throw sizeMismatch(h, written);
+          await this.pushChunk(
+            Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length),
+          );
+        }
+        if (written !== h.size) throw sizeMismatch(h, written);
       }
-      let written = 0;
-      for await (const chunk of content) {
-        written += chunk.length;
-        if (written > h.size) throw sizeMismatch(h, written);
-        await this.pushChunk(
-          Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length),
-        );
-      }
-      if (written !== h.size) throw sizeMismatch(h, written);
       if (pad) await this.pushChunk(Buffer.alloc(pad));
     } catch (err) {
       // A half-written member would corrupt the archive: fail the stream too.
@@ -160,10 +156,9 @@ export class TarWriter extends Readable {
   async finish(): Promise<void> {
     if (this.finished) return;
     this.finished = true;
-    if (await this.reserve(BLOCK * 2)) {
-      this.stage.fill(0, this.staged, this.staged + BLOCK * 2);
-      this.staged += BLOCK * 2;
-    }
+    await this.reserve(BLOCK * 2); // always fits
+    this.stage.fill(0, this.staged, this.staged + BLOCK * 2);
+    this.staged += BLOCK * 2;
     await this.flushStage();
     this.push(null);
   }

@@ -18,7 +18,7 @@ const program = new Command('kiln')
   .showHelpAfterError()
   .enablePositionalOptions();
 
-// No top-level await: the bundle is CommonJS (see package.json "bundle").
+// No top-level await: the bundle is CommonJS (see scripts/bundle.ts).
 async function main(): Promise<void> {
   await registerAll(program, process.argv.slice(2));
   try {

@@ -1,14 +1,13 @@
 /**
- * Paths under a root, resolved like a chroot would: component by component with lstat, a
- * symlink in a parent position is followed *inside* the root (an absolute target restarts at
- * the root, `..` stops at the root), and a final component is never followed. Node has no
- * openat2(RESOLVE_IN_ROOT), so this is how layer extraction stays inside its directory.
+ * Layer extraction's view of its target directory: member names split into components (refusing
+ * `..`), directories resolved inside the root by kiln's one resolver (confine/resolve.ts, by path:
+ * the target is a fresh snapshot nothing else writes to) and created as needed, with a cache of
+ * resolved directories that removals invalidate.
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { type Resolved, resolveInRoot } from '../confine/resolve.ts';
 import { KilnError } from '../errors/errors.ts';
-
-const MAX_SYMLINKS = 40; // Linux's own limit
 
 /**
  * Split an archive member name into clean components. Leading '/' and '.' components are
@@ -50,51 +49,46 @@ export class ConfinedRoot {
   }
 
   /**
-   * Resolve directory components to real directories under the root. Missing directories are
-   * created (mode 0755) when `create`, else the result is undefined. A non-directory in the
-   * way fails with LAYER_NOT_A_DIRECTORY.
+   * Resolve directory components to real directories under the root (the one resolver,
+   * confine/resolve.ts). Missing directories are created (mode 0755) when `create`, else the
+   * result is undefined. A non-directory in the way fails with LAYER_NOT_A_DIRECTORY.
    */
   resolveDir(components: string[], create: boolean): string[] | undefined {
     const key = components.join('/');
     const hit = this.cache.get(key);
     if (hit) return hit;
-    const cur: string[] = [];
-    const queue = [...components];
-    let links = 0;
-    while (queue.length > 0) {
-      const c = queue.shift() as string;
-      if (c === '' || c === '.') continue;
-      if (c === '..') {
-        cur.pop(); // at the root this is a no-op, as in a chroot
-        continue;
-      }
-      const p = this.host([...cur, c]);
-      const st = fs.lstatSync(p, { throwIfNoEntry: false });
-      if (!st) {
-        if (!create) return undefined;
-        fs.mkdirSync(p, 0o755);
-        cur.push(c);
-        continue;
-      }
-      if (st.isDirectory()) {
-        cur.push(c);
-      } else if (st.isSymbolicLink()) {
-        if (++links > MAX_SYMLINKS) {
-          throw new KilnError(
-            'LAYER_SYMLINK_LOOP',
-            `too many symlinks resolving "${components.join('/')}" in the layer`,
-          );
-        }
-        const target = fs.readlinkSync(p);
-        if (target.startsWith('/')) cur.length = 0;
-        queue.unshift(...target.split('/'));
-      } else {
+    let r: Resolved;
+    try {
+      r = resolveInRoot(this.root, key, true);
+    } catch (err) {
+      if ((err as KilnError).code !== 'PATH_SYMLINK_LOOP') throw err;
+      throw new KilnError('LAYER_SYMLINK_LOOP', `too many symlinks resolving "${key}" in the layer`, {
+        cause: err,
+      });
+    }
+    const cur = r.existingRel === '' ? [] : r.existingRel.split('/');
+    if (!r.exists) {
+      if (cur.length > 0 && !fs.lstatSync(this.host(cur)).isDirectory()) {
         throw new KilnError(
           'LAYER_NOT_A_DIRECTORY',
-          `"${[...cur, c].join('/')}" is not a directory but the layer puts entries under it`,
+          `"${r.existingRel}" is not a directory but the layer puts entries under it`,
           { hint: 'the layer does not fit the filesystem it is applied to' },
         );
       }
+      if (!create) return undefined;
+      // Nothing below the deepest existing directory exists, so nothing there can be a symlink.
+      for (const c of r.missing) {
+        cur.push(c);
+        fs.mkdirSync(this.host(cur), 0o755);
+      }
+    } else if (!fs.lstatSync(r.abs).isDirectory()) {
+      throw new KilnError(
+        'LAYER_NOT_A_DIRECTORY',
+        `"${r.rel}" is not a directory but the layer puts entries under it`,
+        { hint: 'the layer does not fit the filesystem it is applied to' },
+      );
+    } else {
+      cur.push(...r.missing);
     }
     this.cache.set(key, cur);
     return cur;

@@ -6,11 +6,12 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, constants, lstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { resolveInRoot } from '../confine/resolve.ts';
 import type { Digest } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
 import { goBase, goClean, PatternMatcher } from '../frontend/dockerignore/index.ts';
 import type { DigestCache } from './digestcache.ts';
-import { containsWildcards, resolveInRoot, resolveWildcards } from './resolve.ts';
+import { containsWildcards, resolveWildcards } from './resolve.ts';
 import { DirFS, FilterFS, type WalkEntry } from './walk.ts';
 
 export interface ChecksumOptions {

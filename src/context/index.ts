@@ -1,4 +1,4 @@
-/** Build contexts: filtered walks, root-confined path resolution, content checksums, tar contexts. */
+/** Build contexts: filtered walks, content checksums, tar contexts. */
 export {
   type ChecksumOptions,
   checksum,
@@ -9,7 +9,7 @@ export {
 } from './checksum.ts';
 export { DigestCache, type FileIdentity } from './digestcache.ts';
 export { dedupePaths, followLinks } from './follow.ts';
-export { containsWildcards, type Resolved, resolveInRoot, resolveWildcards } from './resolve.ts';
+export { containsWildcards, resolveWildcards } from './resolve.ts';
 export { type ArchiveKind, contextFromTar, sniffCompression, type TarContext } from './tarcontext.ts';
 export {
   compareNames,

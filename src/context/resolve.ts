@@ -1,87 +1,13 @@
 /**
- * Resolving paths inside an untrusted root as if chrooted there: component by component with
- * lstat, `..` never climbs above the root, and symlink targets (absolute ones included) are
- * re-rooted at the root. This is how COPY sources in another stage's rootfs and every file-op
- * destination are looked up (the in-JS equivalent of openat2 RESOLVE_IN_ROOT).
+ * COPY source wildcards in an untrusted root (BuildKit's ResolveWildcards): the part of a
+ * pattern before its first wildcard is resolved by kiln's one confined resolver
+ * (confine/resolve.ts), the rest matched below it.
  */
-import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { KilnError } from '../errors/errors.ts';
+import { resolveInRoot } from '../confine/resolve.ts';
 import { goClean, goMatch } from '../frontend/dockerignore/index.ts';
 import { compareNames } from './walk.ts';
-
-const MAX_LINKS = 255;
-
-export interface Resolved {
-  /** Path relative to the root ('' is the root itself), with every symlink resolved except, maybe, the last. */
-  rel: string;
-  /** Absolute host path: join(root, rel). */
-  abs: string;
-  /** False when the final component (or a parent) does not exist; rel then holds the unresolved remainder. */
-  exists: boolean;
-  /** The longest existing, fully resolved prefix (root-relative). */
-  existingRel: string;
-  /** The components below existingRel that do not exist yet (empty when exists). */
-  missing: string[];
-}
-
-function splitParts(p: string): string[] {
-  return goClean(`/${p}`)
-    .split('/')
-    .filter((s) => s !== '');
-}
-
-/**
- * Resolve `p` (absolute or relative, interpreted from the root) inside `root`. With
- * `followFinal` false a symlink in the last position is returned as itself (lstat semantics).
- */
-export function resolveInRoot(root: string, p: string, followFinal = true): Resolved {
-  const pending = splitParts(p);
-  const done: string[] = [];
-  let links = 0;
-  while (pending.length > 0) {
-    const part = pending.shift() as string;
-    if (part === '.') continue;
-    if (part === '..') {
-      done.pop();
-      continue;
-    }
-    const candidate = [...done, part];
-    const abs = join(root, ...candidate);
-    let isLink = false;
-    try {
-      isLink = lstatSync(abs).isSymbolicLink();
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') {
-        const rel = [...candidate, ...pending].join('/');
-        return {
-          rel,
-          abs: join(root, rel),
-          exists: false,
-          existingRel: done.join('/'),
-          missing: [part, ...pending],
-        };
-      }
-      throw err;
-    }
-    if (isLink && (pending.length > 0 || followFinal)) {
-      if (++links > MAX_LINKS) {
-        throw new KilnError('PATH_SYMLINK_LOOP', `too many levels of symbolic links resolving ${p}`, {
-          hint: 'the image or context contains a symlink loop',
-        });
-      }
-      const target = readlinkSync(abs);
-      if (target.startsWith('/')) done.length = 0;
-      // Relative targets resolve from the link's directory; `..` is clamped at the root above.
-      pending.unshift(...target.split('/').filter((s) => s !== ''));
-      continue;
-    }
-    done.push(part);
-  }
-  const rel = done.join('/');
-  return { rel, abs: rel === '' ? root : join(root, rel), exists: true, existingRel: rel, missing: [] };
-}
 
 /** True when the name contains an unescaped wildcard character (fsutil's containsWildcards). */
 export function containsWildcards(name: string): boolean {

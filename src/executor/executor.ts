@@ -15,8 +15,17 @@ export type NetworkMode = 'none' | 'host' | 'default';
 
 export interface BindMount {
   type: 'bind';
-  /** Host path of a file, directory or socket. */
+  /**
+   * Host path of a file, directory or socket kiln made (a cache directory, a secret, an agent
+   * socket); or, with `root`, a path inside that root.
+   */
   source: string;
+  /**
+   * The source is an input (another stage's rootfs, the build context): `source` is resolved
+   * inside this root, never following a symlink out of it, and a writable mount's writes are
+   * thrown away rather than reaching the source.
+   */
+  root?: string;
   /** Absolute path in the container. */
   target: string;
   readonly?: boolean;

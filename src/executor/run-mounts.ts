@@ -36,7 +36,9 @@ export interface TmpfsMountSpec {
 export interface BindMountSpec {
   type: 'bind';
   target: string;
-  /** Host directory (or file) the caller has prepared, e.g. a mounted snapshot or the context. */
+  /** The input's root: a mounted snapshot or a context directory. */
+  root: string;
+  /** Path inside `root`, resolved there by the executor (never leaving it). */
   source: string;
   /** Default true. */
   readonly?: boolean;
@@ -97,13 +99,9 @@ export async function prepareRunMounts(specs: RunMountSpec[], stateRoot: string)
           mounts.push({ type: 'tmpfs', target: spec.target, size: spec.size });
           break;
         case 'bind':
-          await fs.stat(spec.source).catch((err) => {
-            throw new KilnError('MOUNT_SOURCE_MISSING', `bind mount source ${spec.source} does not exist`, {
-              cause: err,
-            });
-          });
           mounts.push({
             type: 'bind',
+            root: spec.root,
             source: spec.source,
             target: spec.target,
             readonly: spec.readonly ?? true,

@@ -3,9 +3,8 @@
  * /etc/passwd and /etc/group, with supplementary groups, as runc/moby's user lookup does:
  * a numeric uid need not exist in /etc/passwd (gid 0 then), a name must.
  */
-import fs from 'node:fs/promises';
-import { isErrno, KilnError } from '../errors/errors.ts';
-import { resolveInRoot } from './rootpath.ts';
+import { KilnError } from '../errors/errors.ts';
+import { readGroup, readPasswd } from '../userdb/userdb.ts';
 
 export interface ResolvedUser {
   uid: number;
@@ -15,24 +14,11 @@ export interface ResolvedUser {
   home: string;
 }
 
-interface PasswdEntry {
-  name: string;
-  uid: number;
-  gid: number;
-  home: string;
-}
-
-interface GroupEntry {
-  name: string;
-  gid: number;
-  members: string[];
-}
-
 export async function resolveUser(rootfs: string, spec: string | undefined): Promise<ResolvedUser> {
   // No user means uid 0 even in a rootfs without /etc/passwd (runc's default).
   const [userPart, groupPart] = (spec || '0').split(':', 2) as [string, string | undefined];
-  const passwd = parsePasswd(await readInRoot(rootfs, '/etc/passwd'));
-  const groups = parseGroup(await readInRoot(rootfs, '/etc/group'));
+  const passwd = readPasswd(rootfs);
+  const groups = readGroup(rootfs);
 
   const isNum = (s: string) => /^\d+$/.test(s);
   let entry = passwd.find((p) => (isNum(userPart) ? p.uid === Number(userPart) : p.name === userPart));
@@ -56,34 +42,4 @@ export async function resolveUser(rootfs: string, spec: string | undefined): Pro
   const additional = entry.name ? groups.filter((g) => g.members.includes(entry.name)).map((g) => g.gid) : [];
   const additionalGids = [...new Set(additional)].filter((g) => g !== gid);
   return { uid: entry.uid, gid, additionalGids, home: entry.home || '/' };
-}
-
-async function readInRoot(rootfs: string, file: string): Promise<string> {
-  try {
-    const p = await resolveInRoot(rootfs, file);
-    return await fs.readFile(p, 'utf8');
-  } catch (err) {
-    if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR') || isErrno(err, 'EISDIR')) return '';
-    throw err;
-  }
-}
-
-function parsePasswd(text: string): PasswdEntry[] {
-  const out: PasswdEntry[] = [];
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    if (f.length < 4 || line.startsWith('#') || !/^\d+$/.test(f[2]) || !/^\d+$/.test(f[3])) continue;
-    out.push({ name: f[0], uid: Number(f[2]), gid: Number(f[3]), home: f[5] ?? '' });
-  }
-  return out;
-}
-
-function parseGroup(text: string): GroupEntry[] {
-  const out: GroupEntry[] = [];
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    if (f.length < 3 || line.startsWith('#') || !/^\d+$/.test(f[2])) continue;
-    out.push({ name: f[0], gid: Number(f[2]), members: (f[3] ?? '').split(',').filter(Boolean) });
-  }
-  return out;
 }

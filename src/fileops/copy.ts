@@ -8,6 +8,7 @@
 import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
+  closeSync,
   constants,
   copyFileSync,
   lchownSync,
@@ -25,8 +26,15 @@ import {
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isPortableXattr, readXattrTree, writeXattrs, type Xattrs } from '../archive/xattr.ts';
+import {
+  fdPath,
+  openDirVerified,
+  openFileVerified,
+  openFileVerifiedSync,
+  openInRoot,
+} from '../confine/fd.ts';
+import { resolveInRoot } from '../confine/resolve.ts';
 import { type ExpandedSource, expandSources } from '../context/checksum.ts';
-import { resolveInRoot } from '../context/resolve.ts';
 import { excludeView, type FilterFS } from '../context/walk.ts';
 import { KilnError } from '../errors/errors.ts';
 import { goBase, goClean, goDir, PatternMatcher } from '../frontend/dockerignore/index.ts';
@@ -124,7 +132,14 @@ async function settle(ctx: Ctx): Promise<void> {
     while (failed === undefined && next < jobs.length) {
       const job = jobs[next++];
       try {
-        await copyFile(job.src, job.target, constants.COPYFILE_EXCL);
+        // The source is opened without following a symlink and checked to be the file the walk
+        // saw; the bytes are then copied from that very descriptor.
+        const src = await openFileVerified(job.src, job.st);
+        try {
+          await copyFile(src.path, job.target, constants.COPYFILE_EXCL);
+        } finally {
+          await src.close();
+        }
         applyMeta(ctx, job.st, job.target, false, job.src, job.fresh);
       } catch (e) {
         failed ??= e;
@@ -255,7 +270,29 @@ function copyOne(ctx: Ctx, s: ExpandedSource, dest: string, dirContents: boolean
   // Resolve the target's parent once more (it now exists and is real); the last name is not followed.
   const parent = resolveInRoot(ctx.destRoot, goDir(`/${destRel}`), true);
   const target = destRel === '' ? ctx.destRoot : join(parent.abs, goBase(`/${destRel}`));
-  copyEntry(ctx, srcAbs, s.rel, '', target, false, view);
+  withSourceEntry(ctx.srcRoot, s.rel, (src) => copyEntry(ctx, src, srcAbs, s.rel, '', target, false, view));
+}
+
+/**
+ * Run `fn` with a path that reaches source entry `rel` of `root` through a descriptor of its
+ * parent directory, opened inside the root by descriptor: the entry itself may be a symlink
+ * (copied as one), but nothing on the way to it can be swapped for one.
+ */
+function withSourceEntry(root: string, rel: string, fn: (src: string) => void): void {
+  const comps = rel.split('/').filter((c) => c !== '');
+  const name = comps.pop();
+  if (name === undefined) {
+    fn(root);
+    return;
+  }
+  const parent = openInRoot(root, comps.join('/'));
+  try {
+    if (!parent.stat.isDirectory())
+      throw new KilnError('SOURCE_CHANGED', `${rel} changed while kiln was reading it`);
+    fn(fdPath(parent.fd, name));
+  } finally {
+    parent.close();
+  }
 }
 
 /** What one source path of the copy names, after wildcards and links (checksum.ts's expandSources). */
@@ -302,7 +339,10 @@ async function copyWithParents(ctx: Ctx, opts: CopyOptions, srcPath: string, vie
       }
     }
     const srcAbs = join(opts.srcRoot, s.rel);
-    copyEntry(ctx, srcAbs, s.rel, '', join(destAbs, parts[parts.length - 1]), false, view);
+    const target = join(destAbs, parts[parts.length - 1]);
+    withSourceEntry(opts.srcRoot, s.rel, (src) =>
+      copyEntry(ctx, src, srcAbs, s.rel, '', target, false, view),
+    );
     await settle(ctx);
     await flushXattrs(ctx, srcAbs);
   }
@@ -376,10 +416,15 @@ function visibility(
   return skip ? 'hidden' : 'lazy';
 }
 
-/** fsutil copier.copy: `target`'s parent is a real directory inside destRoot. */
+/**
+ * fsutil copier.copy: `target`'s parent is a real directory inside destRoot. `src` reaches the
+ * source entry (below the top, through the descriptor of its verified parent directory);
+ * `srcText` is its plain path, kept for the deferred file copies, which verify it again.
+ */
 function copyEntry(
   ctx: Ctx,
   src: string,
+  srcText: string,
   srcRel: string,
   comps: string,
   target: string,
@@ -412,16 +457,16 @@ function copyEntry(
     if (vis === 'lazy') {
       // Only an exception below may bring it back: create it when a child is copied.
       // Created on demand: empty when made, unless it was there already (only when not fresh).
-      copyChildren(ctx, src, srcRel, comps, target, view, ensureSelf, fresh);
-      if (created) ctx.dirMeta.push(() => applyMeta(ctx, st, target, false, src, fresh));
+      copyChildren(ctx, src, srcText, st, srcRel, comps, target, view, ensureSelf, fresh);
+      if (created) ctx.dirMeta.push(() => applyMeta(ctx, st, target, false, srcText, fresh));
       return;
     }
     if (!existing) ensureSelf();
     else if (overwriteMeta) chmodSync(target, ctx.mode ? ctx.mode(st.mode & 0o7777, true) : st.mode & 0o7777);
     const createdEmpty = created;
-    copyChildren(ctx, src, srcRel, comps, target, view, ensureSelf, created);
+    copyChildren(ctx, src, srcText, st, srcRel, comps, target, view, ensureSelf, created);
     if (created || overwriteMeta) {
-      ctx.dirMeta.push(() => applyMeta(ctx, st, target, false, src, fresh && createdEmpty));
+      ctx.dirMeta.push(() => applyMeta(ctx, st, target, false, srcText, fresh && createdEmpty));
     }
     return;
   }
@@ -437,25 +482,32 @@ function copyEntry(
     }
     if (st.nlink > 1) {
       // Linked to by later entries, so it must exist before the walk goes on.
-      copyRegular(src, target);
+      copyRegular(src, st, target);
       ctx.inodes.set(key, target);
-      applyMeta(ctx, st, target, false, src, fresh);
-    } else ctx.files.push({ src, target, st, fresh });
+      applyMeta(ctx, st, target, false, srcText, fresh);
+    } else ctx.files.push({ src: srcText, target, st, fresh });
     return;
   }
   if (st.isSymbolicLink()) {
     symlinkSync(readlinkSync(src), target);
-    applyMeta(ctx, st, target, true, src, fresh);
+    applyMeta(ctx, st, target, true, srcText, fresh);
     return;
   }
   if (st.isSocket()) return; // sockets are not copied (fsutil skips them)
   copySpecial(st, target, shown);
-  applyMeta(ctx, st, target, false, src);
+  applyMeta(ctx, st, target, false, srcText);
 }
 
+/**
+ * The entries of source directory `src`, read through a descriptor of that very directory (the
+ * one `st` describes): a directory swapped for a symlink while the copy runs is refused, never
+ * read on the host.
+ */
 function copyChildren(
   ctx: Ctx,
   src: string,
+  srcText: string,
+  st: Stats,
   srcRel: string,
   comps: string,
   target: string,
@@ -464,21 +516,44 @@ function copyChildren(
   /** `target` was created empty by this copy. */
   fresh: boolean,
 ): void {
-  const names = readdirSync(src).sort();
-  for (const name of names) {
-    const childRel = srcRel === '' ? name : `${srcRel}/${name}`;
-    const childComps = comps === '' ? name : `${comps}/${name}`;
-    copyEntry(ctx, join(src, name), childRel, childComps, join(target, name), true, view, ensureSelf, fresh);
+  const dirFd = openDirVerified(src, st);
+  try {
+    const names = readdirSync(fdPath(dirFd)).sort();
+    for (const name of names) {
+      const childRel = srcRel === '' ? name : `${srcRel}/${name}`;
+      const childComps = comps === '' ? name : `${comps}/${name}`;
+      const childSrc = fdPath(dirFd, name);
+      const childText = `${srcText}/${name}`;
+      copyEntry(
+        ctx,
+        childSrc,
+        childText,
+        childRel,
+        childComps,
+        join(target, name),
+        true,
+        view,
+        ensureSelf,
+        fresh,
+      );
+    }
+  } finally {
+    closeSync(dirFd);
   }
 }
 
 /**
  * Copy bytes without following a symlink at the target: COPYFILE_EXCL creates it with
  * O_CREAT|O_EXCL, which fails on anything already there, a planted symlink included (the caller
- * just made the name free). One open of each side instead of a separate create (~40% faster).
+ * just made the name free). The source is opened and checked to be the file `st` describes.
  */
-function copyRegular(src: string, target: string): void {
-  copyFileSync(src, target, constants.COPYFILE_EXCL);
+function copyRegular(src: string, st: Stats, target: string): void {
+  const f = openFileVerifiedSync(src, st);
+  try {
+    copyFileSync(f.path, target, constants.COPYFILE_EXCL);
+  } finally {
+    f.close();
+  }
 }
 
 function copySpecial(st: Stats, target: string, shown: string): void {

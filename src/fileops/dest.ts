@@ -5,7 +5,7 @@
  */
 import { chmodSync, chownSync, lstatSync, mkdirSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Resolved, resolveInRoot } from '../context/resolve.ts';
+import { type Resolved, resolveInRoot } from '../confine/resolve.ts';
 import { KilnError } from '../errors/errors.ts';
 import type { Owner } from './user.ts';
 

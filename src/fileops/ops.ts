@@ -17,7 +17,8 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { resolveInRoot, resolveWildcards } from '../context/resolve.ts';
+import { resolveInRoot } from '../confine/resolve.ts';
+import { resolveWildcards } from '../context/resolve.ts';
 import { KilnError } from '../errors/errors.ts';
 import { goBase, goClean, goDir } from '../frontend/dockerignore/index.ts';
 import { mkdirAllInRoot } from './dest.ts';

@@ -3,9 +3,8 @@
  * /etc/group (read through root-confined resolution), as BuildKit's file ops do: a numeric
  * user without a group uses the same number as gid; a named user defaults to its primary group.
  */
-import { readFileSync } from 'node:fs';
-import { resolveInRoot } from '../context/resolve.ts';
 import { KilnError } from '../errors/errors.ts';
+import { readGroup, readPasswd } from '../userdb/userdb.ts';
 
 export interface ChownSpec {
   user: string;
@@ -18,19 +17,6 @@ export interface Owner {
 }
 
 const NUMERIC = /^[0-9]+$/;
-
-function readDbFile(root: string, file: string): string[][] {
-  const r = resolveInRoot(root, file, true);
-  if (!r.exists) return [];
-  try {
-    return readFileSync(r.abs, 'utf8')
-      .split('\n')
-      .filter((l) => l !== '' && !l.startsWith('#'))
-      .map((l) => l.split(':'));
-  } catch {
-    return [];
-  }
-}
 
 function parseId(s: string, what: string): number {
   const n = Number(s);
@@ -60,8 +46,8 @@ export function resolveChown(destRoot: string, spec: ChownSpec): Owner {
     uid = parseId(spec.user, 'user');
     gid = uid;
   } else {
-    const entry = readDbFile(destRoot, '/etc/passwd').find((f) => f[0] === spec.user);
-    if (!entry || entry.length < 4) {
+    const entry = readPasswd(destRoot).find((e) => e.name === spec.user);
+    if (!entry) {
       throw new KilnError(
         'CHOWN_UNKNOWN_USER',
         `unable to find user ${spec.user}: no matching entries in /etc/passwd of the destination`,
@@ -70,14 +56,14 @@ export function resolveChown(destRoot: string, spec: ChownSpec): Owner {
         },
       );
     }
-    uid = parseId(entry[2], 'user');
-    gid = parseId(entry[3], 'group');
+    uid = parseId(String(entry.uid), 'user');
+    gid = parseId(String(entry.gid), 'group');
   }
   if (spec.group !== undefined && spec.group !== '') {
     if (NUMERIC.test(spec.group)) gid = parseId(spec.group, 'group');
     else {
-      const entry = readDbFile(destRoot, '/etc/group').find((f) => f[0] === spec.group);
-      if (!entry || entry.length < 3) {
+      const entry = readGroup(destRoot).find((e) => e.name === spec.group);
+      if (!entry) {
         throw new KilnError(
           'CHOWN_UNKNOWN_GROUP',
           `unable to find group ${spec.group}: no matching entries in /etc/group of the destination`,
@@ -86,7 +72,7 @@ export function resolveChown(destRoot: string, spec: ChownSpec): Owner {
           },
         );
       }
-      gid = parseId(entry[2], 'group');
+      gid = parseId(String(entry.gid), 'group');
     }
   }
   return { uid, gid };

@@ -91,6 +91,22 @@ export async function isMountPoint(dir: string): Promise<boolean> {
   return false;
 }
 
+/** Mount points at or below `dir`, deepest first (per /proc/self/mountinfo). */
+export async function mountsUnder(dir: string): Promise<string[]> {
+  const { readFile } = await import('node:fs/promises');
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  const want = path.resolve(dir);
+  const out: string[] = [];
+  for (const line of info.split('\n')) {
+    const mp = line.split(' ')[4];
+    if (!mp) continue;
+    const p = unescapeMountPath(mp);
+    if (p === want || p.startsWith(`${want}/`)) out.push(p);
+  }
+  // Deepest first; the same point mounted twice is listed twice and unmounted twice.
+  return out.sort((a, b) => b.split('/').length - a.split('/').length);
+}
+
 function unescapeMountPath(p: string): string {
   return p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
 }

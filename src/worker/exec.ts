@@ -3,8 +3,8 @@
  * RUN --mount mounts (bind from inputs, cache, tmpfs, secret, ssh), runc, then commit. Output
  * lines become progress log events; a failure names the step and shows the last output.
  */
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { join, normalize } from 'node:path';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { KilnError } from '../errors/errors.ts';
 import type { ExecMount, Executor } from '../executor/executor.ts';
 import type { RunMountSpec } from '../executor/run-mounts.ts';
@@ -13,7 +13,7 @@ import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { JobContext } from '../solver/solver.ts';
 import { materialize } from './materialize.ts';
 import { withStatePaths } from './mounted.ts';
-import { type BuildState, type FsState, SCRATCH } from './state.ts';
+import { type BuildState, type DirState, type FsState, SCRATCH } from './state.ts';
 import { commitStep } from './step.ts';
 
 export interface SecretSource {
@@ -29,11 +29,6 @@ export interface ExecDeps {
   secrets: SecretSource;
   /** ssh id → agent socket path. */
   ssh: Record<string, string>;
-}
-
-/** A path inside a mounted input, without leaving it (`..` is cleaned at the root). */
-function underRoot(root: string, selector: string): string {
-  return join(root, normalize(`/${selector}`));
 }
 
 export async function runExec(
@@ -57,19 +52,18 @@ export async function runExec(
         if (!env.some((e) => e.startsWith(`${k}=`))) env.push(`${k}=${v}`);
       const scratchDirs: string[] = [];
       for (const [i, m] of binds.entries()) {
-        let source = underRoot(bindDirs[i], m.selector);
-        if (!m.readonly) {
-          // A writable bind mount's changes are thrown away (BuildKit semantics): give it a copy.
-          const tmp = await mkdtemp(join(deps.stateRoot, 'tmp-bind-'));
-          await cp(source, join(tmp, 'd'), {
-            recursive: true,
-            verbatimSymlinks: true,
-            preserveTimestamps: true,
-          });
-          scratchDirs.push(tmp);
-          source = join(tmp, 'd');
+        let root = bindDirs[i];
+        const state = bindStates[i];
+        if (state.kind === 'dir' && (state.excludePatterns.length > 0 || state.includePatterns.length > 0)) {
+          // A context is what the build may read of a directory: a bind mount of it must not
+          // show the files .dockerignore keeps out (BuildKit's context never holds them).
+          const mirror = await mkdtemp(join(deps.stateRoot, 'tmp-bind-'));
+          scratchDirs.push(mirror);
+          root = await mirrorContext(state, join(mirror, 'd'));
         }
-        specs.push({ type: 'bind', target: m.target, source, readonly: m.readonly });
+        // The source is resolved inside its own root by the executor, by descriptor: a symlink
+        // the input planted never leads to the host. A writable one's writes are thrown away.
+        specs.push({ type: 'bind', target: m.target, root, source: m.selector || '/', readonly: m.readonly });
       }
       for (const m of op.mounts) {
         if (m.type === 'cache') {
@@ -159,6 +153,34 @@ export async function runExec(
       }
     }),
   );
+}
+
+/**
+ * The part of a context directory a build may read (its .dockerignore applied), copied into
+ * `dest` through the same race-checked copy COPY uses; owned by root as BuildKit sends a context.
+ */
+async function mirrorContext(state: DirState, dest: string): Promise<string> {
+  if (state.includePatterns.length > 0) {
+    throw new KilnError(
+      'MOUNT_CONTEXT_FILTER',
+      'a bind mount of a context with include patterns is not supported',
+      {
+        hint: 'mount the context without include patterns',
+      },
+    );
+  }
+  await mkdir(dest, { mode: 0o755 });
+  const { copy } = await import('../fileops/copy.ts');
+  await copy({
+    srcRoot: state.dir,
+    srcPaths: ['/'],
+    destRoot: dest,
+    dest: '/',
+    srcExcludePatterns: state.excludePatterns,
+    localContext: true,
+    defaultOwner: { uid: 0, gid: 0 },
+  });
+  return dest;
 }
 
 /** Secrets from `--secret id=…,src=FILE|env=VAR`, read only when a RUN asks for them. */

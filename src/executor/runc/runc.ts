@@ -9,14 +9,15 @@ import { readFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { ensureInRoot } from '../../confine/ensure.ts';
 import { KilnError } from '../../errors/errors.ts';
 import { hostPlatform, normalizePlatform, type Platform } from '../../oci/platform.ts';
 import { ownerDead, selfOwner } from '../../snapshot/metadata.ts';
-import { isMountPoint, mountAll, unmount } from '../../snapshot/mount.ts';
+import { mountAll, mountsUnder, unmount } from '../../snapshot/mount.ts';
 import { execFileAsync } from '../../sys/exec.ts';
 import type { ExecIO, ExecResult, ExecSpec, Executor, OutputSink } from '../executor.ts';
-import { ensureInRoot } from '../rootpath.ts';
 import { resolveUser } from '../user.ts';
+import { type StagedBinds, stageBinds } from './binds.ts';
 import { writeEtcFiles } from './etc.ts';
 import { buildSpec, systemMounts } from './spec.ts';
 import { StubTracker } from './stubs.ts';
@@ -74,18 +75,21 @@ export class RuncExecutor implements Executor {
     let mounted = false;
     const upper = spec.rootfs.flatMap((m) => m.options).find((o) => o.startsWith('upperdir='));
     const stubs = new StubTracker(rootfs, upper?.slice('upperdir='.length));
+    let staged: StagedBinds | undefined;
     try {
       await mountAll(spec.rootfs, rootfs);
       mounted = true;
       try {
-        return await this.runMounted(id, bundle, rootfs, stubs, spec, io);
+        staged = await stageBinds(bundle, spec.mounts ?? []);
+        return await this.runMounted(id, bundle, rootfs, stubs, { ...spec, mounts: staged.mounts }, io);
       } finally {
-        await stubs.removeStubs();
+        stubs.removeStubs();
       }
     } finally {
+      await staged?.cleanup();
       if (mounted) await unmount(rootfs);
-      await stubs.pruneUpper();
-      await fs.rm(bundle, { recursive: true, force: true });
+      stubs.pruneUpper();
+      await removeBundle(bundle);
     }
   }
 
@@ -100,15 +104,15 @@ export class RuncExecutor implements Executor {
     const user = await resolveUser(rootfs, spec.user);
     const cwd = spec.cwd || '/';
     // The working directory is created for good (Docker does the same); it is not a stub.
-    await ensureInRoot(rootfs, cwd, 'dir');
+    ensureInRoot(rootfs, cwd, 'dir').held.close();
     const hostname = spec.hostname || 'kiln';
     const network = spec.network ?? 'none';
     const etc = await writeEtcFiles(bundle, hostname, network, spec.extraHosts);
     const mounts = spec.mounts ?? [];
     for (const m of systemMounts(false)) {
-      if (!m.destination.startsWith('/dev/')) await stubs.ensure(m.destination, 'dir');
+      if (!m.destination.startsWith('/dev/')) stubs.ensure(m.destination, 'dir');
     }
-    for (const f of ['/etc/hosts', '/etc/resolv.conf', '/etc/hostname']) await stubs.ensure(f, 'file');
+    for (const f of ['/etc/hosts', '/etc/resolv.conf', '/etc/hostname']) stubs.ensure(f, 'file');
     const earlier: string[] = ['/dev', '/proc', '/sys'];
     for (const m of mounts) {
       if (!m.target.startsWith('/')) {
@@ -117,7 +121,7 @@ export class RuncExecutor implements Executor {
       // Targets below another mount are created by runc inside that mount, not in the rootfs.
       if (!earlier.some((e) => m.target === e || m.target.startsWith(`${e}/`))) {
         const isFile = m.type === 'bind' && !(await fs.stat(m.source)).isDirectory();
-        await stubs.ensure(m.target, isFile ? 'file' : 'dir');
+        stubs.ensure(m.target, isFile ? 'file' : 'dir');
       }
       earlier.push(m.target);
     }
@@ -240,9 +244,7 @@ export class RuncExecutor implements Executor {
       }
       await this.kill(id);
       await this.delete(id);
-      const rootfs = path.join(bundle, 'rootfs');
-      if (await isMountPoint(rootfs)) await unmount(rootfs);
-      await fs.rm(bundle, { recursive: true, force: true });
+      await removeBundle(bundle);
     }
   }
 
@@ -255,6 +257,22 @@ export class RuncExecutor implements Executor {
   private async delete(id: string): Promise<void> {
     await execFileAsync(this.runc, ['--root', this.runcRoot, 'delete', '--force', id]).catch(() => undefined);
   }
+}
+
+/**
+ * Remove a bundle directory after unmounting everything still mounted inside it (a killed run's
+ * rootfs, staged input binds): a recursive removal must never walk into a mount, which would
+ * delete a build context or another stage's files. If something cannot be unmounted, the bundle
+ * stays (fsck reports it) rather than being removed through the mount.
+ */
+async function removeBundle(bundle: string): Promise<void> {
+  for (const mp of await mountsUnder(bundle)) await unmount(mp);
+  if ((await mountsUnder(bundle)).length > 0) {
+    throw new KilnError('BUNDLE_BUSY', `cannot unmount everything under ${bundle}`, {
+      hint: 'something still uses a mount of this run; kiln left the directory in place',
+    });
+  }
+  await fs.rm(bundle, { recursive: true, force: true });
 }
 
 /** A bundle without owner.json younger than this is being set up, not left over. */

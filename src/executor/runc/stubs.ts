@@ -1,17 +1,21 @@
 /**
  * Mount points a run needs but the rootfs lacks (/etc/hosts, a cache target, …) are created
- * before the run and removed after it, so they do not end up in the layer. On overlay, creating
- * them also copied their parent directories up into the upper dir; those copies are pruned once
- * the overlay is unmounted when they are empty and the directory looked the same before and after.
+ * before the run and removed after it, so they do not end up in the layer (BuildKit's
+ * MountStubsCleaner). On overlay, creating them also copied their parent directories up into the
+ * upper dir; those copies are pruned once the overlay is unmounted when they are empty and the
+ * directory looked the same before and after. Everything after the run goes through the confined
+ * resolver by descriptor and refuses symlinks: the container may have replaced any path it could
+ * reach with a link to the host.
  */
-import fs from 'node:fs/promises';
-import path from 'node:path';
-import { type CreatedPath, ensureInRoot, removeStubs, resolveInRoot } from '../rootpath.ts';
+import { readdirSync, rmdirSync, utimesSync } from 'node:fs';
+import { type CreatedEntry, ensureInRoot, removeIfUnchanged } from '../../confine/ensure.ts';
+import { fdPath, lstatIn, openParentStrict } from '../../confine/fd.ts';
+import { cleanComponents, resolveInRoot } from '../../confine/resolve.ts';
 
 export class StubTracker {
   private readonly rootfs: string;
   private readonly upperDir: string | undefined;
-  private readonly created: CreatedPath[] = [];
+  private readonly created: CreatedEntry[] = [];
   /** Directories (relative) that were not in the upper dir before, with their merged listing then. */
   private readonly copiedUp = new Map<string, string>();
 
@@ -20,50 +24,76 @@ export class StubTracker {
     this.upperDir = upperDir;
   }
 
-  /** Ensure `target` exists in the rootfs; returns its resolved host path. */
-  async ensure(target: string, kind: 'dir' | 'file'): Promise<string> {
-    const resolved = path.relative(this.rootfs, await resolveInRoot(this.rootfs, target));
+  /** Ensure `target` exists in the rootfs (before the run); returns its root-relative path. */
+  ensure(target: string, kind: 'dir' | 'file'): string {
+    const resolved = resolveInRoot(this.rootfs, target).rel;
     if (this.upperDir) {
       const parts = resolved.split('/').slice(0, -1);
       for (let i = 1; i <= parts.length; i++) {
         const rel = parts.slice(0, i).join('/');
         if (this.copiedUp.has(rel)) continue;
-        if (await exists(path.join(this.upperDir, rel))) continue;
-        const listing = await fs.readdir(path.join(this.rootfs, rel)).catch(() => undefined);
-        if (listing) this.copiedUp.set(rel, listing.sort().join('\0'));
+        if (listing(this.upperDir, rel) !== undefined) continue;
+        const merged = listing(this.rootfs, rel);
+        if (merged !== undefined) this.copiedUp.set(rel, merged);
       }
     }
-    const r = await ensureInRoot(this.rootfs, target, kind);
+    const r = ensureInRoot(this.rootfs, target, kind);
+    r.held.close();
     this.created.push(...r.created);
-    return r.path;
+    return r.held.comps.join('/');
   }
 
-  /** After the run, with the rootfs still mounted: remove stubs that stayed empty. */
-  async removeStubs(): Promise<void> {
-    await removeStubs(this.created);
+  /** After the run, with the rootfs still mounted: remove stubs that stayed empty and unchanged. */
+  removeStubs(): void {
+    for (const c of [...this.created].reverse()) {
+      const parent = removeIfUnchanged(this.rootfs, c);
+      if (!parent) continue;
+      try {
+        // Untouched by the run: back to the pre-stub times. Touched: keep the run's (BuildKit).
+        if (parent.stat.mtimeMs === c.parentMtimeAfterMs) {
+          utimesSync(parent.path, c.parentAtimeMs / 1000, c.parentMtimeMs / 1000);
+        }
+      } finally {
+        parent.close();
+      }
+    }
     for (const [rel, before] of this.copiedUp) {
-      const now = await fs.readdir(path.join(this.rootfs, rel)).catch(() => undefined);
-      if (!now || now.sort().join('\0') !== before) this.copiedUp.delete(rel);
+      if (listing(this.rootfs, rel) !== before) this.copiedUp.delete(rel);
     }
   }
 
   /** After unmounting the overlay: drop empty directories that only the stubs had copied up. */
-  async pruneUpper(): Promise<void> {
+  pruneUpper(): void {
     if (!this.upperDir) return;
     const rels = [...this.copiedUp.keys()].sort((a, b) => b.length - a.length);
     for (const rel of rels) {
-      const p = path.join(this.upperDir, rel);
-      const entries = await fs.readdir(p).catch(() => undefined);
-      if (entries && entries.length === 0) await fs.rmdir(p).catch(() => undefined);
+      const found = openParentStrict(this.upperDir, rel);
+      if (!found) continue;
+      try {
+        const st = lstatIn(found.dir, found.name);
+        if (!st?.isDirectory()) continue;
+        if (readdirSync(fdPath(found.dir.fd, found.name)).length === 0)
+          rmdirSync(fdPath(found.dir.fd, found.name));
+      } catch {
+        // Not empty any more, or gone: it is the run's, not ours.
+      } finally {
+        found.dir.close();
+      }
     }
   }
 }
 
-async function exists(p: string): Promise<boolean> {
+/** The sorted listing of directory `rel` under `root`, reached without following any symlink. */
+function listing(root: string, rel: string): string | undefined {
+  const comps = cleanComponents(rel);
+  if (comps.length === 0) return readdirSync(root).sort().join('\0');
+  const found = openParentStrict(root, rel);
+  if (!found) return undefined;
   try {
-    await fs.lstat(p);
-    return true;
-  } catch {
-    return false;
+    const st = lstatIn(found.dir, found.name);
+    if (!st?.isDirectory()) return undefined;
+    return readdirSync(fdPath(found.dir.fd, found.name)).sort().join('\0');
+  } finally {
+    found.dir.close();
   }
 }

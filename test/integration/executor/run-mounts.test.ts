@@ -11,8 +11,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ensureInRoot, removeIfUnchanged } from '../../../src/confine/ensure.ts';
 import { hasCode } from '../../../src/errors/errors.ts';
-import { ensureInRoot, removeStubs } from '../../../src/executor/rootpath.ts';
 import { prepareRunMounts, type RunMountSpec } from '../../../src/executor/run-mounts.ts';
 import type { ExecFailedError } from '../../../src/executor/runc/runc.ts';
 import { RuncExecutor } from '../../../src/executor/runc/runc.ts';
@@ -124,7 +124,7 @@ describe('RUN --mount', () => {
     const src = await fs.mkdtemp(path.join(tmp, 'ctx-'));
     await fs.writeFile(path.join(src, 'file'), 'from host');
     const r = await runWith('cat /src/file; echo; touch /src/new 2>/dev/null || echo readonly', [
-      { type: 'bind', source: src, target: '/src' },
+      { type: 'bind', root: src, source: '/', target: '/src' },
     ]);
     assert.equal(r.out, 'from host\nreadonly\n');
     assert.deepEqual(await fs.readdir(src), ['file']);
@@ -184,12 +184,14 @@ describe('mount targets in the rootfs', () => {
     const outside = await fs.mkdtemp(path.join(tmp, 'outside-'));
     await fs.symlink(outside, path.join(root, 'abs'));
     await fs.symlink('../../../../..', path.join(root, 'up'));
-    const a = await ensureInRoot(root, '/abs/x', 'dir');
-    assert.equal(a.path, path.join(root, outside, 'x'));
-    const b = await ensureInRoot(root, '/up/etc/y', 'file');
-    assert.equal(b.path, path.join(root, 'etc/y'));
+    const a = ensureInRoot(root, '/abs/x', 'dir');
+    a.held.close();
+    assert.equal(a.held.comps.join('/'), path.join(outside, 'x').slice(1));
+    const b = ensureInRoot(root, '/up/etc/y', 'file');
+    b.held.close();
+    assert.equal(b.held.comps.join('/'), 'etc/y');
     assert.deepEqual(await fs.readdir(outside), []);
-    await removeStubs([...a.created, ...b.created]);
+    for (const c of [...a.created, ...b.created].reverse()) removeIfUnchanged(root, c)?.close();
     assert.deepEqual((await fs.readdir(root)).sort(), ['abs', 'up']);
   });
 

@@ -1,0 +1,236 @@
+/**
+ * Resolution by file descriptor, for roots that can change while kiln works in them (a build
+ * context on the host, a rootfs a container has just run in, a shared cache directory). Each
+ * component is opened O_PATH|O_NOFOLLOW relative to the descriptor of its directory (through
+ * /proc/self/fd, Node having no openat), so a name swapped for a symlink between two steps is seen
+ * as a symlink and resolved inside the root, never followed on the host. The work is then done on
+ * the final descriptor or on a name inside a held directory, never on a path looked up again.
+ */
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readFileSync,
+  readlinkSync,
+  type Stats,
+} from 'node:fs';
+import { isErrno, KilnError } from '../errors/errors.ts';
+import { cleanComponents, type Step, type Walker, type WalkOptions, walkInRoot } from './resolve.ts';
+
+/** O_PATH (Linux): a descriptor that names a file without opening it for I/O. */
+export const O_PATH = 0o10000000;
+const { O_DIRECTORY, O_NOFOLLOW, O_CLOEXEC } = constants as typeof constants & { O_CLOEXEC?: number };
+const PATH_FLAGS = O_PATH | O_NOFOLLOW | (O_CLOEXEC ?? 0o2000000);
+
+/** The path that reaches what `fd` holds (and `name` inside it, when it is a directory). */
+export function fdPath(fd: number, name?: string): string {
+  return name === undefined ? `/proc/self/fd/${fd}` : `/proc/self/fd/${fd}/${name}`;
+}
+
+/** A descriptor-backed walker: handles are O_PATH descriptors. */
+export class FdWalker implements Walker<number> {
+  readonly rootPath: string;
+  constructor(rootPath: string) {
+    this.rootPath = rootPath;
+  }
+
+  root(): number {
+    // The root itself is the caller's (kiln's root, or the context the user named): open it as given.
+    return openSync(this.rootPath, O_PATH | O_DIRECTORY | (O_CLOEXEC ?? 0o2000000));
+  }
+
+  step(dir: number, _at: readonly string[], name: string): Step<number> {
+    let fd: number;
+    try {
+      fd = openSync(fdPath(dir, name), PATH_FLAGS);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return { kind: 'missing' };
+      throw err;
+    }
+    const st = fstatSync(fd);
+    if (st.isSymbolicLink()) {
+      closeSync(fd);
+      // readlink never follows the last name; the directory is the one we hold.
+      return { kind: 'link', target: readlinkSync(fdPath(dir, name)) };
+    }
+    return { kind: st.isDirectory() ? 'dir' : 'other', handle: fd };
+  }
+
+  release(h: number): void {
+    closeSync(h);
+  }
+}
+
+/** A resolved entry held open: use `path` (a /proc/self/fd path) for any work on it. */
+export interface Held {
+  /** O_PATH descriptor of the entry; close() releases it. */
+  fd: number;
+  /** Root-relative components it was found at. */
+  comps: string[];
+  stat: Stats;
+  /** /proc/self/fd/<fd>: opening it reaches this very inode, whatever happens to names meanwhile. */
+  path: string;
+  close(): void;
+}
+
+function held(fd: number, comps: string[]): Held {
+  let open = true;
+  return {
+    fd,
+    comps,
+    stat: fstatSync(fd),
+    path: fdPath(fd),
+    close: () => {
+      if (open) closeSync(fd);
+      open = false;
+    },
+  };
+}
+
+/**
+ * Open `p` inside `root`, following symlinks inside the root only. Fails with PATH_NOT_FOUND when
+ * it does not exist. The caller closes the result.
+ */
+export function openInRoot(root: string, p: string, opts: WalkOptions = {}): Held {
+  const w = walkInRoot(new FdWalker(root), p, opts);
+  if (w.missing.length > 0 || w.kind === 'link') {
+    closeSync(w.handle);
+    throw new KilnError('PATH_NOT_FOUND', `${p} does not exist in ${root}`, {
+      hint: 'the path is resolved inside its own root; symlinks pointing outside it lead nowhere',
+    });
+  }
+  return held(w.handle, w.comps);
+}
+
+/**
+ * The directory holding `p`'s last component, opened inside `root` without following any symlink
+ * (for paths kiln created itself and wants to act on again: a container may have replaced any
+ * part of them). Returns undefined when the parent is gone or is no longer a directory.
+ */
+export function openParentStrict(root: string, p: string): { dir: Held; name: string } | undefined {
+  const comps = cleanComponents(p);
+  const name = comps.pop();
+  if (name === undefined) return undefined;
+  let w: ReturnType<typeof walkInRoot<number>>;
+  try {
+    w = walkInRoot(new FdWalker(root), comps.join('/'), { refuseLinks: true });
+  } catch (err) {
+    if ((err as KilnError).code === 'PATH_HAS_SYMLINK') return undefined;
+    throw err;
+  }
+  if (w.missing.length > 0 || w.kind !== 'dir') {
+    closeSync(w.handle);
+    return undefined;
+  }
+  return { dir: held(w.handle, w.comps), name };
+}
+
+/** lstat of `name` inside a held directory (never following it); undefined when absent. */
+export function lstatIn(dir: Held, name: string): Stats | undefined {
+  // /proc/self/fd/N is followed to the directory we hold; `name` is looked up there, unfollowed.
+  return lstatSync(fdPath(dir.fd, name), { throwIfNoEntry: false });
+}
+
+/**
+ * Read a regular file inside `root` (symlinks followed inside the root only), at most `limit`
+ * bytes: undefined when it is absent or not a regular file (a FIFO planted at /etc/passwd must
+ * not hang kiln), FILE_TOO_LARGE when it is bigger than the limit.
+ */
+export function readFileInRoot(root: string, p: string, limit: number): Buffer | undefined {
+  let h: Held;
+  try {
+    h = openInRoot(root, p);
+  } catch (err) {
+    if ((err as KilnError).code === 'PATH_NOT_FOUND') return undefined;
+    throw err;
+  }
+  try {
+    if (!h.stat.isFile()) return undefined;
+    if (h.stat.size > limit) {
+      throw new KilnError('FILE_TOO_LARGE', `${p} in the root is ${h.stat.size} bytes, more than ${limit}`, {
+        hint: 'the image or context holds an oversized file where kiln expects a small one',
+      });
+    }
+    // Re-opening /proc/self/fd/N reaches the inode we checked, even if the name changed since.
+    return readFileSync(h.path).subarray(0, limit);
+  } finally {
+    h.close();
+  }
+}
+
+function changed(p: string): KilnError {
+  return new KilnError('SOURCE_CHANGED', `${p} changed while kiln was reading it`, {
+    hint: 'something replaced a file or directory of the source during the build; run the build again',
+  });
+}
+
+/**
+ * Open directory `p` (never following a symlink at its last component) and check it is the
+ * entry `st` described (same device and inode): a directory swapped for a symlink to the host
+ * after it was looked at is refused. The caller closes the descriptor; its children are reached
+ * through fdPath(fd, name).
+ */
+export function openDirVerified(p: string, st: Stats): number {
+  let fd: number;
+  try {
+    fd = openSync(p, O_PATH | O_NOFOLLOW | O_DIRECTORY | (O_CLOEXEC ?? 0o2000000));
+  } catch (err) {
+    if (isErrno(err, 'ENOTDIR') || isErrno(err, 'ELOOP') || isErrno(err, 'ENOENT')) throw changed(p);
+    throw err;
+  }
+  const now = fstatSync(fd);
+  if (now.dev !== st.dev || now.ino !== st.ino) {
+    closeSync(fd);
+    throw changed(p);
+  }
+  return fd;
+}
+
+/**
+ * Open regular file `p` for reading, never following a symlink at its last component, and check
+ * it is the file `st` described (same device and inode). A parent swapped for a symlink since the
+ * walk saw the file leads to another inode and is refused, so host files never stand in for
+ * source files. Returns a path that reaches the opened file (/proc/self/fd/N) and a closer.
+ */
+export async function openFileVerified(
+  p: string,
+  st: { dev: number; ino: number },
+): Promise<{ path: string; close(): Promise<void> }> {
+  const { open } = await import('node:fs/promises');
+  let fh: Awaited<ReturnType<typeof open>>;
+  try {
+    // O_NONBLOCK: a FIFO swapped in must not block the open.
+    fh = await open(p, constants.O_RDONLY | O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    if (isErrno(err, 'ELOOP') || isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) throw changed(p);
+    throw err;
+  }
+  const now = await fh.stat();
+  if (now.dev !== st.dev || now.ino !== st.ino || !now.isFile()) {
+    await fh.close();
+    throw changed(p);
+  }
+  return { path: fdPath(fh.fd), close: () => fh.close() };
+}
+
+/** The synchronous openFileVerified. */
+export function openFileVerifiedSync(
+  p: string,
+  st: { dev: number; ino: number },
+): { path: string; close(): void } {
+  let fd: number;
+  try {
+    fd = openSync(p, constants.O_RDONLY | O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    if (isErrno(err, 'ELOOP') || isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) throw changed(p);
+    throw err;
+  }
+  const now = fstatSync(fd);
+  if (now.dev !== st.dev || now.ino !== st.ino || !now.isFile()) {
+    closeSync(fd);
+    throw changed(p);
+  }
+  return { path: fdPath(fd), close: () => closeSync(fd) };
+}

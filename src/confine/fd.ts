@@ -194,35 +194,14 @@ export function openDirVerified(p: string, st: Stats): number {
  * walk saw the file leads to another inode and is refused, so host files never stand in for
  * source files. Returns a path that reaches the opened file (/proc/self/fd/N) and a closer.
  */
-export async function openFileVerified(
-  p: string,
-  st: { dev: number; ino: number },
-): Promise<{ path: string; close(): Promise<void> }> {
-  const { open } = await import('node:fs/promises');
-  let fh: Awaited<ReturnType<typeof open>>;
-  try {
-    // O_NONBLOCK: a FIFO swapped in must not block the open.
-    fh = await open(p, constants.O_RDONLY | O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (err) {
-    if (isErrno(err, 'ELOOP') || isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) throw changed(p);
-    throw err;
-  }
-  const now = await fh.stat();
-  if (now.dev !== st.dev || now.ino !== st.ino || !now.isFile()) {
-    await fh.close();
-    throw changed(p);
-  }
-  return { path: fdPath(fh.fd), close: () => fh.close() };
-}
-
-/** The synchronous openFileVerified. */
-export function openFileVerifiedSync(
+export function openFileVerified(
   p: string,
   st: { dev: number; ino: number },
 ): { path: string; close(): void } {
   let fd: number;
   try {
-    fd = openSync(p, constants.O_RDONLY | O_NOFOLLOW | constants.O_NONBLOCK);
+    // O_NONBLOCK: a FIFO swapped in must not block the open.
+    fd = openSync(p, constants.O_RDONLY | O_NOFOLLOW | constants.O_NONBLOCK | (O_CLOEXEC ?? 0o2000000));
   } catch (err) {
     if (isErrno(err, 'ELOOP') || isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) throw changed(p);
     throw err;

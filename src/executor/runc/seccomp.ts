@@ -1,115 +1,87 @@
 /**
- * The seccomp filter of RUN steps: the system calls Docker's default profile keeps from
- * unprivileged containers (https://docs.docker.com/engine/security/seccomp/, "Significant
- * syscalls blocked by the default profile"), refused with EPERM. It is written as a deny list
- * over an allow-by-default filter rather than Docker's allow list, so a system call newer than
- * the list (a new libc using it) still works; what it blocks are the calls that reach the kernel's
- * global state — modules, clocks, keyrings, swap, reboot, mounts and namespaces, tracing other
- * processes, BPF. `RUN --security=insecure` runs without it, as Docker's privileged mode does.
+ * The seccomp filter of RUN steps: Docker's default profile (seccomp-profile.ts, moby/profiles
+ * 02e898b137ae), resolved the way moby's setupSeccomp does for one container — an allow-list whose
+ * default refuses with EPERM, the host's architectures, and only the rules whose capability, arch
+ * and kernel conditions hold for the capabilities RUN is given. A system call numbered past the
+ * last one the filter names (as runc's libseccomp knows them) gets ENOSYS from runc's stub instead,
+ * so a libc newer than the host falls back as it does under Docker. `RUN --security=insecure` runs
+ * without a filter.
  */
+import { release } from 'node:os';
 import { hostPlatform } from '../../oci/platform.ts';
+import { ARCH_MAP, type Condition, EPERM, PROFILE, type SeccompArg } from './seccomp-profile.ts';
 
-const EPERM = 1;
-const ENOSYS = 38;
-
-/** Refused outright. */
-const DENIED = [
-  'acct',
-  'add_key',
-  'bpf',
-  'clock_adjtime',
-  'clock_settime',
-  'create_module',
-  'delete_module',
-  'finit_module',
-  'get_kernel_syms',
-  'get_mempolicy',
-  'init_module',
-  'ioperm',
-  'iopl',
-  'kcmp',
-  'kexec_file_load',
-  'kexec_load',
-  'keyctl',
-  'lookup_dcookie',
-  'mbind',
-  'mount',
-  'move_mount',
-  'fsopen',
-  'fsmount',
-  'fsconfig',
-  'fspick',
-  'open_tree',
-  'move_pages',
-  'name_to_handle_at',
-  'nfsservctl',
-  'open_by_handle_at',
-  'perf_event_open',
-  'pivot_root',
-  'process_vm_readv',
-  'process_vm_writev',
-  'ptrace',
-  'query_module',
-  'quotactl',
-  'reboot',
-  'request_key',
-  'set_mempolicy',
-  'setns',
-  'settimeofday',
-  'stime',
-  'swapoff',
-  'swapon',
-  'sysfs',
-  '_sysctl',
-  'umount',
-  'umount2',
-  'unshare',
-  'uselib',
-  'userfaultfd',
-  'ustat',
-  'vm86',
-  'vm86old',
-];
-
-/** clone() flags that create namespaces: refused, as Docker does without CAP_SYS_ADMIN. */
-const NAMESPACE_FLAGS = [
-  0x00020000, // CLONE_NEWNS
-  0x02000000, // CLONE_NEWCGROUP
-  0x04000000, // CLONE_NEWUTS
-  0x08000000, // CLONE_NEWIPC
-  0x10000000, // CLONE_NEWUSER
-  0x20000000, // CLONE_NEWPID
-  0x40000000, // CLONE_NEWNET
-];
-
-/** The seccomp architectures of the host (emulated RUN goes through the host's qemu). */
-function architectures(): string[] {
-  switch (hostPlatform().architecture) {
-    case 'amd64':
-      return ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'];
-    case 'arm64':
-      return ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'];
-    default:
-      return [];
-  }
+/** The OCI runtime spec's `linux.seccomp`, as runc reads it. */
+export interface LinuxSeccomp {
+  defaultAction: 'SCMP_ACT_ERRNO';
+  defaultErrnoRet: number;
+  architectures: string[];
+  syscalls: {
+    names: string[];
+    action: string;
+    errnoRet?: number;
+    args?: SeccompArg[];
+  }[];
 }
 
-/** The OCI runtime spec's `linux.seccomp` for RUN. */
-export function defaultSeccomp(): Record<string, unknown> {
+/** What the rules are resolved against. */
+export interface SeccompHost {
+  /** libseccomp's name of the host architecture (`amd64`, `arm64`, ...). */
+  arch: string;
+  /** The running kernel's major and minor version. */
+  kernel: readonly [number, number];
+}
+
+/** OCI architecture names that libseccomp spells differently. */
+const NATIVE_ARCH: Record<string, string> = { '386': 'x86', mips64le: 'mipsel64' };
+
+/** The machine kiln runs on: emulated RUN steps go through the host's qemu, so its arch is the one filtered. */
+export function currentHost(): SeccompHost {
+  const arch = hostPlatform().architecture;
+  const m = /^(\d+)\.(\d+)/.exec(release());
+  return { arch: NATIVE_ARCH[arch] ?? arch, kernel: m ? [Number(m[1]), Number(m[2])] : [0, 0] };
+}
+
+function atLeast(kernel: readonly [number, number], min: readonly [number, number]): boolean {
+  return kernel[0] > min[0] || (kernel[0] === min[0] && kernel[1] >= min[1]);
+}
+
+/** moby's includes: every condition given must hold. */
+function included(c: Condition | undefined, caps: ReadonlySet<string>, host: SeccompHost): boolean {
+  if (!c) return true;
+  if (c.arches?.length && !c.arches.includes(host.arch)) return false;
+  if (c.caps?.some((cap) => !caps.has(cap))) return false;
+  return !c.minKernel || atLeast(host.kernel, c.minKernel);
+}
+
+/** moby's excludes: any condition that holds drops the rule. */
+function excluded(c: Condition | undefined, caps: ReadonlySet<string>, host: SeccompHost): boolean {
+  if (!c) return false;
+  if (c.arches?.includes(host.arch)) return true;
+  if (c.caps?.some((cap) => caps.has(cap))) return true;
+  return c.minKernel !== undefined && atLeast(host.kernel, c.minKernel);
+}
+
+/**
+ * The OCI runtime spec's `linux.seccomp` for a RUN holding `caps` (its bounding set, which is
+ * what moby matches the profile's capability conditions against).
+ */
+export function defaultSeccomp(caps: readonly string[], host: SeccompHost = currentHost()): LinuxSeccomp {
+  const held = new Set(caps);
+  const syscalls: LinuxSeccomp['syscalls'] = [];
+  for (const rule of PROFILE) {
+    if (excluded(rule.excludes, held, host) || !included(rule.includes, held, host)) continue;
+    syscalls.push({
+      names: [...rule.names],
+      action: rule.action,
+      ...(rule.errnoRet !== undefined ? { errnoRet: rule.errnoRet } : {}),
+      ...(rule.args ? { args: rule.args.map((a) => ({ ...a })) } : {}),
+    });
+  }
   return {
-    defaultAction: 'SCMP_ACT_ALLOW',
-    architectures: architectures(),
-    syscalls: [
-      { names: DENIED, action: 'SCMP_ACT_ERRNO', errnoRet: EPERM },
-      // clone's flags are its first argument (except on s390, which kiln does not target).
-      ...NAMESPACE_FLAGS.map((flag) => ({
-        names: ['clone'],
-        action: 'SCMP_ACT_ERRNO',
-        errnoRet: EPERM,
-        args: [{ index: 0, value: flag, valueTwo: flag, op: 'SCMP_CMP_MASKED_EQ' }],
-      })),
-      // clone3 passes its flags in memory a filter cannot read: ENOSYS makes libc fall back to clone.
-      { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS },
-    ],
+    defaultAction: 'SCMP_ACT_ERRNO',
+    defaultErrnoRet: EPERM,
+    architectures: [...(ARCH_MAP[host.arch] ?? [])],
+    syscalls,
   };
 }

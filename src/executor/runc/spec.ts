@@ -208,7 +208,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       resources: { devices: [{ allow: false, access: 'rwm' }] },
       ...(input.securityInsecure
         ? {}
-        : { maskedPaths: MASKED_PATHS, readonlyPaths: READONLY_PATHS, seccomp: defaultSeccomp() }),
+        : { maskedPaths: MASKED_PATHS, readonlyPaths: READONLY_PATHS, seccomp: defaultSeccomp(caps) }),
     },
   };
 }

@@ -20,6 +20,7 @@ import type { ShellLex } from '../shell/lex.ts';
 import { exposeLint, parsePorts } from './expose.ts';
 import { goHealth, goList, goQuoteList } from './gofmt.ts';
 import { normalizeWorkdir } from './paths.ts';
+import { checkSecretKey } from './secrets-lint.ts';
 import {
   commitHistory,
   prefixCommand,
@@ -72,6 +73,7 @@ export function withShell(d: StageState, args: readonly string[]): string[] {
 export function dispatchArg(d: StageState, c: ArgCommand, ctx: DispatchContext): void {
   const commits: string[] = [];
   for (const arg of c.args) {
+    checkSecretKey('ARG', arg.key, c.location, ctx.warnings);
     const hasValue = Object.hasOwn(ctx.buildArgs, arg.key);
     let value = arg.value;
     let hasDefault = value !== undefined;
@@ -232,6 +234,7 @@ export function dispatchConfigInstruction(d: StageState, c: Instruction, ctx: Di
     case 'ENV': {
       let env = config(d).Env ?? [];
       for (const kv of c.env) {
+        checkSecretKey('ENV', kv.key, c.location, ctx.warnings);
         d.env = setEnv(d.env, kv.key, kv.value);
         env = setEnv(env, kv.key, kv.value);
       }

@@ -50,6 +50,8 @@ export interface ConvertWarning {
   /** Stable rule name, e.g. `UnusedBuildArg`. */
   rule: string;
   message: string;
+  /** The rule's documentation, where BuildKit links one. */
+  url?: string;
   location?: SourceLocation;
 }
 

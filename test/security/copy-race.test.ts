@@ -112,7 +112,7 @@ describe('COPY while the context changes', () => {
       'FROM busybox\nCOPY d /out/\n',
       async (ctx) => {
         await mkdir(join(ctx, 'd'));
-        for (let i = 0; i < 2000; i++) await writeFile(join(ctx, 'd', `n${i}`), 'ctx');
+        for (let i = 0; i < 1000; i++) await writeFile(join(ctx, 'd', `n${i}`), 'ctx');
         await writeFile(join(ctx, 'd', 'zz'), 'ctx');
         return flip(join(ctx, 'd'), 'zz', join(sentinel.dir, 'secret'), "fs.writeFileSync(p, 'ctx')");
       },

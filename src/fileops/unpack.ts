@@ -4,11 +4,11 @@
  * destination directory with src/archive's confined applier instead of being copied.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, createReadStream, lstatSync, openSync, readSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { createGunzip, createZstdDecompress } from 'node:zlib';
 import { applyLayer } from '../archive/apply.ts';
+import { openInRoot } from '../confine/fd.ts';
 import { type ArchiveKind, sniffCompression } from '../context/tarcontext.ts';
 import { KilnError } from '../errors/errors.ts';
 import { goClean } from '../frontend/dockerignore/index.ts';
@@ -39,11 +39,14 @@ export function decompressFile(file: string, kind: ArchiveKind): Readable {
     case 'zstd':
       return input.pipe(createZstdDecompress({ chunkSize: 1 << 20 }));
     default: {
-      input.destroy();
-      // Node has no bzip2/xz; the standard tools decompress (they only read the file).
-      const child = spawn(kind === 'xz' ? 'xz' : 'bzip2', ['-dc', '--', file], {
-        stdio: ['ignore', 'pipe', 'pipe'],
+      // Node has no bzip2/xz; the standard tools decompress, reading what we opened on stdin
+      // (a /proc/self/fd path would name the child's own descriptors).
+      const child = spawn(kind === 'xz' ? 'xz' : 'bzip2', ['-dc'], {
+        stdio: ['pipe', 'pipe', 'pipe'],
       });
+      input.on('error', (e) => child.stdout.destroy(e));
+      child.stdin.on('error', () => undefined);
+      input.pipe(child.stdin);
       let stderr = '';
       child.stderr.on('data', (d) => {
         stderr += d;
@@ -76,9 +79,9 @@ async function decompressedHead(file: string, kind: ArchiveKind, n: number): Pro
   return Buffer.concat(parts).subarray(0, n);
 }
 
-/** Whether `file` is a (possibly compressed) tar archive, and its compression. */
+/** Whether regular file `file` is a (possibly compressed) tar archive, and its compression. */
 export async function detectArchive(file: string): Promise<ArchiveKind | undefined> {
-  const st = lstatSync(file);
+  const st = statSync(file);
   if (!st.isFile() || st.size === 0) return undefined;
   const fd = openSync(file, 'r');
   const head = Buffer.alloc(512);
@@ -105,13 +108,27 @@ export async function tryUnpack(
   owner?: Owner,
   mtime?: Date,
 ): Promise<boolean> {
-  const file = join(srcRoot, srcRel);
-  const kind = await detectArchive(file);
-  if (!kind) return false;
-  const d = mkdirAllInRoot(destRoot, goClean(`/${dest}`), { owner, mtime });
-  // A plain archive, not a layer: a .wh.x entry is a file named .wh.x, not a deletion.
-  await applyLayer(decompressFile(file, kind), d.abs, { compression: 'none', whiteouts: 'none' });
-  return true;
+  // Opened inside the source root by descriptor: a name swapped for a symlink to a host file
+  // cannot make kiln unpack (or read) the host file.
+  let held: ReturnType<typeof openInRoot>;
+  try {
+    held = openInRoot(srcRoot, srcRel, { followFinal: false });
+  } catch (err) {
+    // A symlink (or nothing): not an archive; the copy deals with it.
+    if ((err as KilnError).code === 'PATH_NOT_FOUND') return false;
+    throw err;
+  }
+  try {
+    if (!held.stat.isFile()) return false;
+    const kind = await detectArchive(held.path);
+    if (!kind) return false;
+    const d = mkdirAllInRoot(destRoot, goClean(`/${dest}`), { owner, mtime });
+    // A plain archive, not a layer: a .wh.x entry is a file named .wh.x, not a deletion.
+    await applyLayer(decompressFile(held.path, kind), d.abs, { compression: 'none', whiteouts: 'none' });
+    return true;
+  } finally {
+    held.close();
+  }
 }
 
 export { type ArchiveKind, sniffCompression };

@@ -11,9 +11,9 @@ import type { RunMountSpec } from '../executor/run-mounts.ts';
 import type { ExecOp, Mount } from '../graph/ops.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { JobContext } from '../solver/solver.ts';
-import { materialize } from './materialize.ts';
+import { copyDirState, materialize } from './materialize.ts';
 import { withStatePaths } from './mounted.ts';
-import { type BuildState, type DirState, type FsState, SCRATCH } from './state.ts';
+import { type BuildState, type FsState, SCRATCH } from './state.ts';
 import { commitStep } from './step.ts';
 
 export interface SecretSource {
@@ -59,7 +59,9 @@ export async function runExec(
           // show the files .dockerignore keeps out (BuildKit's context never holds them).
           const mirror = await mkdtemp(join(deps.stateRoot, 'tmp-bind-'));
           scratchDirs.push(mirror);
-          root = await mirrorContext(state, join(mirror, 'd'));
+          root = join(mirror, 'd');
+          await mkdir(root, { mode: 0o755 });
+          await copyDirState(state, root);
         }
         // The source is resolved inside its own root by the executor, by descriptor: a symlink
         // the input planted never leads to the host. A writable one's writes are thrown away.
@@ -153,34 +155,6 @@ export async function runExec(
       }
     }),
   );
-}
-
-/**
- * The part of a context directory a build may read (its .dockerignore applied), copied into
- * `dest` through the same race-checked copy COPY uses; owned by root as BuildKit sends a context.
- */
-async function mirrorContext(state: DirState, dest: string): Promise<string> {
-  if (state.includePatterns.length > 0) {
-    throw new KilnError(
-      'MOUNT_CONTEXT_FILTER',
-      'a bind mount of a context with include patterns is not supported',
-      {
-        hint: 'mount the context without include patterns',
-      },
-    );
-  }
-  await mkdir(dest, { mode: 0o755 });
-  const { copy } = await import('../fileops/copy.ts');
-  await copy({
-    srcRoot: state.dir,
-    srcPaths: ['/'],
-    destRoot: dest,
-    dest: '/',
-    srcExcludePatterns: state.excludePatterns,
-    localContext: true,
-    defaultOwner: { uid: 0, gid: 0 },
-  });
-  return dest;
 }
 
 /** Secrets from `--secret id=…,src=FILE|env=VAR`, read only when a RUN asks for them. */

@@ -160,7 +160,8 @@ export function readFileInRoot(root: string, p: string, limit: number): Buffer |
   }
 }
 
-function changed(p: string): KilnError {
+/** SOURCE_CHANGED: what kiln was reading was replaced under it. */
+export function sourceChanged(p: string): KilnError {
   return new KilnError('SOURCE_CHANGED', `${p} changed while kiln was reading it`, {
     hint: 'something replaced a file or directory of the source during the build; run the build again',
   });
@@ -177,13 +178,13 @@ export function openDirVerified(p: string, st: Stats): number {
   try {
     fd = openSync(p, O_PATH | O_NOFOLLOW | O_DIRECTORY | (O_CLOEXEC ?? 0o2000000));
   } catch (err) {
-    if (isErrno(err, 'ENOTDIR') || isErrno(err, 'ELOOP') || isErrno(err, 'ENOENT')) throw changed(p);
+    if (isErrno(err, 'ENOTDIR') || isErrno(err, 'ELOOP') || isErrno(err, 'ENOENT')) throw sourceChanged(p);
     throw err;
   }
   const now = fstatSync(fd);
   if (now.dev !== st.dev || now.ino !== st.ino) {
     closeSync(fd);
-    throw changed(p);
+    throw sourceChanged(p);
   }
   return fd;
 }
@@ -203,13 +204,13 @@ export function openFileVerified(
     // O_NONBLOCK: a FIFO swapped in must not block the open.
     fd = openSync(p, constants.O_RDONLY | O_NOFOLLOW | constants.O_NONBLOCK | (O_CLOEXEC ?? 0o2000000));
   } catch (err) {
-    if (isErrno(err, 'ELOOP') || isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) throw changed(p);
+    if (isErrno(err, 'ELOOP') || isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) throw sourceChanged(p);
     throw err;
   }
   const now = fstatSync(fd);
   if (now.dev !== st.dev || now.ino !== st.ino || !now.isFile()) {
     closeSync(fd);
-    throw changed(p);
+    throw sourceChanged(p);
   }
   return { path: fdPath(fd), close: () => closeSync(fd) };
 }

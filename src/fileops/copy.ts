@@ -26,11 +26,11 @@ import {
 import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isPortableXattr, readXattrTree, writeXattrs, type Xattrs } from '../archive/xattr.ts';
-import { fdPath, openDirVerified, openFileVerified, openInRoot } from '../confine/fd.ts';
+import { fdPath, openDirVerified, openFileVerified, openInRoot, sourceChanged } from '../confine/fd.ts';
 import { resolveInRoot } from '../confine/resolve.ts';
 import { type ExpandedSource, expandSources } from '../context/checksum.ts';
 import { excludeView, type FilterFS } from '../context/walk.ts';
-import { KilnError } from '../errors/errors.ts';
+import { isErrno, KilnError } from '../errors/errors.ts';
 import { goBase, goClean, goDir, PatternMatcher } from '../frontend/dockerignore/index.ts';
 import { type ModeFn, parseChmod } from './chmod.ts';
 import { mkdirAllInRoot } from './dest.ts';
@@ -429,7 +429,7 @@ function copyEntry(
   /** The parent was created empty by this copy: nothing can be at `target` yet. */
   fresh = false,
 ): void {
-  const st = lstatSync(src);
+  const st = changedIfGone(srcText, () => lstatSync(src));
   const vis = visibility(ctx, view, srcRel, comps, st.isDirectory());
   if (vis === 'hidden') return;
   const shown = target.slice(ctx.destRoot.length) || '/';
@@ -484,13 +484,29 @@ function copyEntry(
     return;
   }
   if (st.isSymbolicLink()) {
-    symlinkSync(readlinkSync(src), target);
+    symlinkSync(
+      changedIfGone(srcText, () => readlinkSync(src)),
+      target,
+    );
     applyMeta(ctx, st, target, true, srcText, fresh);
     return;
   }
   if (st.isSocket()) return; // sockets are not copied (fsutil skips them)
   copySpecial(st, target, shown);
   applyMeta(ctx, st, target, false, srcText);
+}
+
+/**
+ * Run a read of a source entry; an entry that vanished or changed type since it was listed
+ * (ENOENT, or EINVAL from readlink of what is no longer a link) is SOURCE_CHANGED.
+ */
+function changedIfGone<T>(shown: string, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (isErrno(e, 'ENOENT') || isErrno(e, 'EINVAL') || isErrno(e, 'ENOTDIR')) throw sourceChanged(shown);
+    throw e;
+  }
 }
 
 /**

@@ -3,9 +3,8 @@
  * blobs before manifests and children before parents, skipping what the sink has and verifying
  * every digest on the way; plus helpers to read manifests, indexes and configs from a provider.
  */
-import { Transform, type TransformCallback } from 'node:stream';
 import type { BlobProvider } from '../content/content.ts';
-import { type Digest, Digester, digestAlgorithm, hashOf } from '../digest/digest.ts';
+import { type Digest, digestAlgorithm, hashOf, verifying } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
 import type { ImageConfig } from '../oci/config.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
@@ -127,57 +126,28 @@ export async function resolvePlatformManifest(
   return found;
 }
 
-/** A pass-through that fails the stream unless exactly `desc.size` bytes of `desc.digest` flow. */
-export class VerifyStream extends Transform {
-  private readonly digester: Digester;
-  private readonly desc: Descriptor;
-
-  constructor(desc: Descriptor) {
-    super();
-    this.desc = desc;
-    this.digester = new Digester(digestAlgorithm(desc.digest));
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.digester.update(chunk);
-    if (this.digester.size > this.desc.size) {
-      cb(
-        new KilnError(
-          'SIZE_MISMATCH',
-          `blob ${this.desc.digest}: more than the ${this.desc.size} bytes its descriptor says`,
-        ),
-      );
-      return;
-    }
-    cb(null, chunk);
-  }
-
-  override _flush(cb: TransformCallback): void {
-    const actual = this.digester.digest();
-    if (this.digester.size !== this.desc.size) {
-      cb(
-        new KilnError(
-          'SIZE_MISMATCH',
-          `blob ${this.desc.digest}: expected ${this.desc.size} bytes, got ${this.digester.size}`,
-        ),
-      );
-    } else if (actual !== this.desc.digest) {
-      cb(
-        new KilnError('DIGEST_MISMATCH', `blob ${this.desc.digest}: content hashes to ${actual}`, {
-          hint: 'the source is corrupt or serves different content than it advertises',
-        }),
-      );
-    } else cb();
-  }
-}
-
-/** Run async jobs with at most `limit` in flight; the first failure rejects. */
+/**
+ * Run async jobs with at most `limit` in flight. The first failure stops new jobs and is thrown
+ * once the running ones have settled, so nothing is still writing when the caller sees it.
+ */
 async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
+  let failed = false;
   const worker = async () => {
-    while (next < items.length) await fn(items[next++]);
+    while (!failed && next < items.length) {
+      try {
+        await fn(items[next++]);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  const results = await Promise.allSettled(
+    Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker),
+  );
+  const failure = results.find((r) => r.status === 'rejected');
+  if (failure) throw (failure as PromiseRejectedResult).reason;
 }
 
 export async function copyImage(
@@ -201,10 +171,7 @@ export async function copyImage(
           return;
         }
         emit({ kind: 'blob', status: 'copying', descriptor: desc });
-        const input = await src.blobs.openRead(desc.digest);
-        const verified = input.pipe(new VerifyStream(desc));
-        input.on('error', (err) => verified.destroy(err));
-        await dst.putBlob(desc, verified);
+        await dst.putBlob(desc, verifying(await src.blobs.openRead(desc.digest), desc));
         result.copied++;
         result.bytes += desc.size;
         emit({ kind: 'blob', status: 'done', descriptor: desc });

@@ -3,7 +3,7 @@
  * over HTTP that serves manifests from /manifests/ and everything else from /blobs/, so that
  * `copyImage(registrySource, localSink)` is a pull.
  */
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
 import type { BlobInfo, BlobProvider } from '../content/content.ts';
 import { type Digest, digestAlgorithm, hashOf } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
@@ -94,9 +94,7 @@ export class RegistryBlobProvider implements BlobProvider {
     const total = this.sizes.get(digest);
     const stream = this.client.openBlob(this.host, this.repository, digest, total);
     if (!this.onProgress) return stream;
-    const counter = new ByteCounter(digest, total, this.onProgress, 'pulling');
-    stream.on('error', (err) => counter.destroy(err));
-    return stream.pipe(counter);
+    return pipeline(stream, new ByteCounter(digest, total, this.onProgress, 'pulling'), () => {});
   }
 }
 

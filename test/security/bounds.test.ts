@@ -125,3 +125,22 @@ describe('a registry serving blobs whose bytes do not match their digest', () =>
     });
   }
 });
+
+describe('Dockerfile expansion bombs', () => {
+  const tmp = scratchDir('dfbomb');
+  after(() => tmp.cleanup());
+
+  it('ARG A=${A}${A} forty times fails at the line that passes 1 MiB, not with V8 out of memory', async () => {
+    const ctx = join(tmp.dir, 'ctx');
+    mkdirSync(ctx, { recursive: true });
+    writeFileSync(join(ctx, 'Dockerfile'), `FROM scratch\nARG A=x\n${'ARG A=${A}${A}\n'.repeat(40)}`);
+    const r = await runKiln(join(tmp.dir, 'root'), ['build', '--progress', 'plain', ctx], {
+      timeoutMs: 60_000,
+    });
+    assertCleanFailure(
+      r,
+      /Dockerfile:23: failed to process "\$\{A\}\$\{A\}": the expansion is longer than 1048576 characters/,
+    );
+    assert.match(r.err, /^hint: /m);
+  });
+});

@@ -119,7 +119,7 @@ export function runKiln(
  * `message`, and no stack trace or Node crash banner.
  */
 export function assertCleanFailure(r: KilnRun, message: RegExp): void {
-  assert.equal(r.signal, null, `kiln was killed (${r.signal}): it hung\n${r.err}`);
+  assert.equal(r.signal, null, `kiln died of ${r.signal} (killed when it hung, or aborted by V8)\n${r.err}`);
   assert.notEqual(r.code, 0, `kiln succeeded:\n${r.err}`);
   assert.match(r.err, /^error: /m, r.err);
   assert.match(r.err, message);

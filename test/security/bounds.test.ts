@@ -4,6 +4,7 @@
  * against the real registry) and checks the error, the exit, that the store stays sound and that
  * a host sentinel outside the root is untouched.
  */
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${...} here is Dockerfile syntax, not a template
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';

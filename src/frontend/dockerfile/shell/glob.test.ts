@@ -3,6 +3,7 @@
  * translation on thousands of random patterns and values, where backtracking is still cheap), and
  * patterns that made the regexps backtrack for hours finish at once or fail with a clear error.
  */
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${...} here is shell syntax, not a template
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MATCH_BUDGET } from './glob.ts';

@@ -65,7 +65,7 @@ export function replacePattern(
     if (m[1] > lastMatchEnd || m[0] === 0) out += expandTemplate(replacement, v.slice(m[0], m[1]).join(''));
     if (out.length > MAX_WORD_LENGTH) throw wordTooLong();
     lastMatchEnd = m[1];
-    searchPos = searchPos + 1 > m[1] ? searchPos + 1 : m[1];
+    searchPos = Math.max(searchPos + 1, m[1]);
   }
   out += v.slice(lastMatchEnd).join('');
   if (out.length > MAX_WORD_LENGTH) throw wordTooLong();

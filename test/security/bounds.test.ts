@@ -145,3 +145,13 @@ describe('Dockerfile expansion bombs', () => {
     assert.match(r.err, /^hint: /m);
   });
 });
+
+describe('state roots that cannot hold state', () => {
+  // /proc/self made kiln spin forever (Node's recursive mkdir loops there).
+  for (const root of ['/proc/self', '/dev/null', '/sys/kernel/kiln']) {
+    it(`--root ${root} is refused at once`, async () => {
+      const r = await runKiln(root, ['images'], { timeoutMs: 20_000 });
+      assertCleanFailure(r, new RegExp(`^error: ${root} cannot be kiln's state root`, 'm'));
+    });
+  }
+});

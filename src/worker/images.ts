@@ -6,7 +6,7 @@
  */
 import { pipeline, type Readable } from 'node:stream';
 import { type Digest, DigestStream } from '../digest/digest.ts';
-import { KilnError } from '../errors/errors.ts';
+import { diskFull, isDiskFull, KilnError } from '../errors/errors.ts';
 import { loadConfig, resolvePlatformManifest } from '../image/copy.ts';
 import type { ImageSource } from '../image/image.ts';
 import type { ImageConfig } from '../oci/config.ts';
@@ -158,7 +158,7 @@ export class BaseImages {
       ({ stream } = await decompressAuto(raw));
     } catch (err) {
       raw.destroy();
-      throw layerError(desc, err);
+      throw layerError(desc, err, this.store.root);
     }
     // The decompressed bytes are capped (a small blob must not fill the disk) and checked
     // against the config's diff_id while they unpack. pipeline keeps an error listener on every
@@ -188,7 +188,7 @@ export class BaseImages {
       await unpacked;
       // A codec error or the size cap reaches the unpacker as its own error; anything else the
       // unpacker threw (an unsafe path, a bad tar) is the story, not the early close it caused.
-      throw layerError(desc, failure instanceof KilnError ? failure : err);
+      throw layerError(desc, failure instanceof KilnError ? failure : err, this.store.root);
     }
     // The unpacker may stop at the tar end marker; drain the rest so the digest covers every byte.
     digester.resume();
@@ -196,7 +196,7 @@ export class BaseImages {
     const actual = failure ? undefined : digester.digest();
     if (actual !== diffID) {
       await sn.remove(key).catch(() => {});
-      if (failure) throw layerError(desc, failure);
+      if (failure) throw layerError(desc, failure, this.store.root);
       throw new KilnError(
         'DIGEST_MISMATCH',
         `layer ${desc.digest} unpacks to ${actual}, but the image config says ${diffID}`,
@@ -216,7 +216,8 @@ async function snapshotExists(sn: Snapshotter, key: string): Promise<boolean> {
 }
 
 /** A failure to unpack a layer, naming the layer; kiln's own errors keep their code and hint. */
-function layerError(desc: Descriptor, err: unknown): KilnError {
+function layerError(desc: Descriptor, err: unknown, root: string): KilnError {
+  if (isDiskFull(err)) return diskFull(root, err);
   if (err instanceof KilnError) {
     if (err.message.includes(desc.digest)) return err;
     return new KilnError(err.code, `layer ${desc.digest}: ${err.message}`, { hint: err.hint, cause: err });

@@ -7,7 +7,7 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Digest, isDigest, sha256 } from '../digest/digest.ts';
-import { KilnError } from '../errors/errors.ts';
+import { hasCode, KilnError } from '../errors/errors.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import { Authenticator, type CredentialLookup, repositoryScope } from './auth.ts';
@@ -47,7 +47,10 @@ export interface RegistryClientOptions {
   retry?: Partial<RetryPolicy>;
   /** Blobs up to this size go up in one PUT; larger ones in PATCH chunks of this size. */
   chunkSize?: number;
-  /** Milliseconds of silence before a request is abandoned (and retried). */
+  /**
+   * Milliseconds without data before a request fails with REGISTRY_STALLED (not retried); by
+   * default each registry's `idle-timeout`, else KILN_REGISTRY_IDLE_TIMEOUT, else 60 s.
+   */
   idleTimeoutMs?: number;
 }
 
@@ -112,7 +115,7 @@ export class RegistryClient {
   readonly config: RegistryConfig;
   readonly retry: RetryPolicy;
   readonly chunkSize: number;
-  private readonly idleTimeoutMs: number;
+  private readonly idleTimeoutMs?: number;
   private readonly auth: Authenticator;
   private readonly endpointCache = new Map<string, Endpoint[]>();
 
@@ -120,7 +123,7 @@ export class RegistryClient {
     this.config = opts.config ?? { hosts: {} };
     this.retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.chunkSize = opts.chunkSize ?? 8 << 20;
-    this.idleTimeoutMs = opts.idleTimeoutMs ?? 60_000;
+    this.idleTimeoutMs = opts.idleTimeoutMs;
     this.auth = new Authenticator(opts.credentials ?? ((host) => getCredentials(host)));
   }
 
@@ -156,6 +159,8 @@ export class RegistryClient {
       try {
         res = await send(ep, { ...req, headers, idleTimeoutMs: req.idleTimeoutMs ?? this.idleTimeoutMs });
       } catch (err) {
+        if (hasCode(err, 'REGISTRY_STALLED'))
+          throw this.error('REGISTRY_STALLED', ep, ctx, (err as KilnError).message, (err as KilnError).hint);
         if (!(err instanceof TransportError)) throw err;
         lastProblem = err.message;
         if (attempt + 1 < this.retry.attempts) await sleep(this.backoff(attempt));
@@ -392,6 +397,14 @@ export class RegistryClient {
           return;
         } catch (err) {
           res.body.destroy();
+          if (hasCode(err, 'REGISTRY_STALLED'))
+            throw self.error(
+              'REGISTRY_STALLED',
+              ep,
+              ctx,
+              (err as KilnError).message,
+              (err as KilnError).hint,
+            );
           failures++;
           lastProblem = (err as Error).message;
           if (failures >= self.retry.attempts) {

@@ -19,8 +19,43 @@ export interface HttpRequest {
   headers?: Record<string, string>;
   /** A buffer, or a factory so the body can be sent again on retry. */
   body?: Buffer | (() => Readable);
-  /** Milliseconds without any socket activity before the request fails. */
+  /**
+   * Milliseconds without a byte moving either way (headers, body, upload) before the request
+   * fails with REGISTRY_STALLED; default: the endpoint's `idle-timeout`, else
+   * KILN_REGISTRY_IDLE_TIMEOUT (seconds), else 60 s.
+   */
   idleTimeoutMs?: number;
+}
+
+/** The idle timeout when neither the request nor the registry's config sets one. */
+export function defaultIdleTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.KILN_REGISTRY_IDLE_TIMEOUT;
+  if (v === undefined || v === '') return 60_000;
+  const seconds = Number(v);
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    throw new KilnError(
+      'INVALID_REGISTRY_CONFIG',
+      `KILN_REGISTRY_IDLE_TIMEOUT=${v} is not a number of seconds`,
+      {
+        hint: 'set it to a positive number of seconds, e.g. KILN_REGISTRY_IDLE_TIMEOUT=30',
+      },
+    );
+  }
+  return seconds * 1000;
+}
+
+/**
+ * A registry that sent nothing for the idle timeout: not retried, since a stopped or wedged
+ * server would cost the timeout again for every attempt.
+ */
+export function stalledError(ep: Endpoint, req: HttpRequest, url: URL, idleMs: number): KilnError {
+  return new KilnError(
+    'REGISTRY_STALLED',
+    `${req.method} ${safeUrl(url)}: registry ${ep.host} moved no data for ${idleMs / 1000}s`,
+    {
+      hint: `check that the registry is up; on a slow link raise idle-timeout (seconds) under [registry."${ep.host}"] in the registry config, or KILN_REGISTRY_IDLE_TIMEOUT`,
+    },
+  );
 }
 
 export interface HttpResponse {
@@ -116,12 +151,20 @@ function once(
         agent: agentFor(ep, url),
         servername: url.hostname.startsWith('[') ? undefined : url.hostname,
       },
-      (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url }),
+      (res) => {
+        response = res;
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url });
+      },
     );
-    const idle = req.idleTimeoutMs ?? 60_000;
-    r.setTimeout(idle, () =>
-      r.destroy(new TransportError(`no answer from ${safeUrl(url)} for ${idle / 1000}s`)),
-    );
+    let response: IncomingMessage | undefined;
+    // The socket's idle timer covers the whole exchange: the request body going up, the
+    // headers, and the response body coming down (a reader of that body gets the error too).
+    const idle = req.idleTimeoutMs ?? ep.idleTimeoutMs ?? defaultIdleTimeoutMs();
+    r.setTimeout(idle, () => {
+      const err = stalledError(ep, req, url, idle);
+      response?.destroy(err);
+      r.destroy(err);
+    });
     r.on('error', (err) => {
       if (err instanceof KilnError) reject(err);
       else reject(classify(err as NodeJS.ErrnoException, req, url, ep));

@@ -11,7 +11,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { sha256 } from '../../src/digest/digest.ts';
+import { completeHeader, encodeHeader } from '../../src/archive/tar/header.ts';
+import { Digester, sha256 } from '../../src/digest/digest.ts';
 import { KilnError } from '../../src/errors/errors.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { pullImage, pushImage } from '../../src/registry/pull.ts';
@@ -154,4 +155,69 @@ describe('state roots that cannot hold state', () => {
       assertCleanFailure(r, new RegExp(`^error: ${root} cannot be kiln's state root`, 'm'));
     });
   }
+});
+
+/**
+ * A gzip bomb: a tar of one file of `size` zero bytes, as concatenated gzip members (1 MiB of
+ * zeros is ~1 kB), built without ever holding the whole tar; returns the blob and the tar's digest.
+ */
+function gzipBomb(size: number): { blob: Buffer; diffId: ReturnType<typeof sha256> } {
+  const header = encodeHeader(completeHeader({ path: 'zeros', type: 'file', size, mode: 0o644 }));
+  const zeros = Buffer.alloc(1 << 20);
+  const zerosGz = gzipSync(zeros);
+  const tail = Buffer.alloc(1024 + ((512 - (size % 512)) % 512));
+  const digester = new Digester();
+  digester.update(header);
+  const parts = [gzipSync(header)];
+  for (let left = size; left > 0; left -= zeros.length) {
+    const n = Math.min(left, zeros.length);
+    digester.update(zeros.subarray(0, n));
+    parts.push(n === zeros.length ? zerosGz : gzipSync(zeros.subarray(0, n)));
+  }
+  digester.update(tail);
+  parts.push(gzipSync(tail));
+  return { blob: Buffer.concat(parts), diffId: digester.digest() };
+}
+
+describe('a gzip bomb layer in a registry image', () => {
+  const tmp = scratchDir('bomb');
+  let disk: string;
+  after(() => {
+    if (disk) execFileSync('umount', ['-l', disk]);
+    tmp.cleanup();
+  });
+
+  it('unpacking stops at the configured cap with LAYER_TOO_LARGE naming the layer and the limit', async () => {
+    const host = (await sharedRegistry()).host;
+    const guard = sentinel(tmp.dir);
+    // 1 GiB of zeros in about 1 MB; the cap (max(32 MiB, 10 × compressed)) stops it near 32 MiB.
+    const bomb = gzipBomb(1 << 30);
+    assert.ok(bomb.blob.length < 2 << 20, `the bomb is ${bomb.blob.length} bytes`);
+    const ref = `${host}/kiln-sec/bomb:1`;
+    await pushHostileImage(ref, [bomb]);
+    // The root is a 128 MiB tmpfs: without the cap the unpack fills it instead of the host disk.
+    disk = join(tmp.dir, 'disk');
+    mkdirSync(disk);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=128m', 'tmpfs', disk]);
+    const root = join(disk, 'root');
+    mkdirSync(root);
+    writeFileSync(join(root, 'kiln.toml'), '[limits]\nlayer-expansion = 10\nlayer-floor = 33554432\n');
+    const ctx = join(tmp.dir, 'ctx');
+    mkdirSync(ctx);
+    writeFileSync(join(ctx, 'Dockerfile'), `FROM ${ref}\nRUN true\n`);
+    const r = await runKiln(root, ['build', '--progress', 'plain', ctx]);
+    const limit = Math.max(32 << 20, 10 * bomb.blob.length);
+    assertCleanFailure(
+      r,
+      new RegExp(
+        `layer ${sha256(bomb.blob)} \\(${bomb.blob.length} bytes compressed\\) unpacks to more than ${limit} bytes`,
+      ),
+    );
+    assert.match(r.err, /^hint: .*layer-expansion/m);
+    // The partial snapshot is gone: the root holds the blobs and little else.
+    const used = Number(execFileSync('du', ['-sb', root], { encoding: 'utf8' }).split('\t')[0]);
+    assert.ok(used < 16 << 20, `the root still holds ${used} bytes`);
+    await assertSound(root);
+    guard.assertUntouched();
+  });
 });

@@ -7,7 +7,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${...} here is Dockerfile syntax, not a template
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -144,6 +144,42 @@ describe('Dockerfile expansion bombs', () => {
       /Dockerfile:23: failed to process "\$\{A\}\$\{A\}": the expansion is longer than 1048576 characters/,
     );
     assert.match(r.err, /^hint: /m);
+  });
+});
+
+describe('Dockerfiles that cannot be read whole', () => {
+  const tmp = scratchDir('dfread');
+  after(() => tmp.cleanup());
+
+  // A FIFO blocked the read for ever; /dev/zero never ends; 11 MiB passes the cap.
+  for (const [name, make, message] of [
+    ['a FIFO', (p: string) => execFileSync('mkfifo', [p]), /is not a regular file/],
+    ['a symlink to /dev/zero', (p: string) => symlinkSync('/dev/zero', p), /is not a regular file/],
+    [
+      'an 11 MiB file',
+      (p: string) => writeFileSync(p, `FROM scratch\n${'#'.repeat(11 << 20)}\n`),
+      /is \d+ bytes; kiln reads Dockerfiles of at most 10485760 bytes/,
+    ],
+  ] as const) {
+    it(`a Dockerfile that is ${name} is refused without reading it`, async () => {
+      const ctx = join(tmp.dir, name.replace(/\W+/g, '-'));
+      mkdirSync(ctx, { recursive: true });
+      make(join(ctx, 'Dockerfile'));
+      const r = await runKiln(join(tmp.dir, 'root'), ['build', '--progress', 'plain', ctx], {
+        timeoutMs: 30_000,
+      });
+      assertCleanFailure(r, message);
+    });
+  }
+
+  it('an 11 MiB Dockerfile on stdin is refused', async () => {
+    const ctx = join(tmp.dir, 'stdin-ctx');
+    mkdirSync(ctx, { recursive: true });
+    const r = await runKiln(join(tmp.dir, 'root'), ['build', '-f', '-', ctx], {
+      input: `FROM scratch\n${'#'.repeat(11 << 20)}\n`,
+      timeoutMs: 30_000,
+    });
+    assertCleanFailure(r, /the Dockerfile on stdin is \d+ bytes/);
   });
 });
 

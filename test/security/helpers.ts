@@ -104,6 +104,8 @@ export function runKiln(
     child.stderr?.on('data', (d) => {
       err += d;
     });
+    // kiln may stop reading early (a size cap): the rest of the input is not an error here.
+    child.stdin?.on('error', () => {});
     if (opts.input !== undefined) child.stdin?.end(opts.input);
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
     child.on('error', reject);

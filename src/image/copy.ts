@@ -37,8 +37,27 @@ export interface CopyResult {
   bytes: number;
 }
 
-/** Read and verify a small blob (manifest, index, config). */
-async function readVerified(blobs: BlobProvider, desc: Descriptor): Promise<Buffer> {
+/** The largest manifest or index read into memory (as registries serve them). */
+export const MAX_MANIFEST_BYTES = 16 << 20;
+/**
+ * The largest image config read into memory: real ones are a few kB (history of ~100 steps),
+ * and every stage of a build holds its own copy, so 256 stages stay within 1 GiB.
+ */
+export const MAX_CONFIG_BYTES = 4 << 20;
+
+/** Read and verify a small blob (manifest, index, config), refused before reading when too large. */
+async function readVerified(
+  blobs: BlobProvider,
+  desc: Descriptor,
+  max = MAX_MANIFEST_BYTES,
+): Promise<Buffer> {
+  if (!(desc.size >= 0 && desc.size <= max)) {
+    throw new KilnError(
+      max === MAX_CONFIG_BYTES ? 'CONFIG_TOO_LARGE' : 'MANIFEST_TOO_LARGE',
+      `${desc.mediaType} ${desc.digest} is ${desc.size} bytes; kiln reads at most ${max}`,
+      { hint: 'the image is malformed or hostile; use another image' },
+    );
+  }
   const bytes = await blobs.readBlob(desc.digest);
   const actual = hashOf(digestAlgorithm(desc.digest), bytes);
   if (actual !== desc.digest || bytes.length !== desc.size) {
@@ -73,7 +92,7 @@ export async function loadConfig(
   manifestOrConfig: Manifest | Descriptor,
 ): Promise<ImageConfig> {
   const desc = 'config' in manifestOrConfig ? manifestOrConfig.config : manifestOrConfig;
-  const bytes = await readVerified(blobs, desc);
+  const bytes = await readVerified(blobs, desc, MAX_CONFIG_BYTES);
   try {
     return JSON.parse(bytes.toString('utf8')) as ImageConfig;
   } catch (cause) {

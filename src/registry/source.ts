@@ -7,6 +7,7 @@ import { pipeline, Readable, Transform, type TransformCallback } from 'node:stre
 import type { BlobInfo, BlobProvider } from '../content/content.ts';
 import { type Digest, digestAlgorithm, hashOf } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
+import { MAX_MANIFEST_BYTES } from '../image/copy.ts';
 import type { ImageSource } from '../image/image.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { parseManifestDocument } from '../oci/manifest.ts';
@@ -72,9 +73,24 @@ export class RegistryBlobProvider implements BlobProvider {
       }
       return bytes;
     }
+    // Read into memory no more than the descriptor said (a registry may send an endless body).
+    const known = this.sizes.get(digest);
+    const max = known ?? MAX_MANIFEST_BYTES;
     const chunks: Buffer[] = [];
-    for await (const c of this.client.openBlob(this.host, this.repository, digest, this.sizes.get(digest)))
+    let n = 0;
+    const body = this.client.openBlob(this.host, this.repository, digest, known);
+    for await (const c of body) {
+      n += (c as Buffer).length;
+      if (n > max) {
+        body.destroy();
+        throw new KilnError(
+          'SIZE_MISMATCH',
+          `blob ${digest} from ${this.host}/${this.repository} is longer than the ${max} bytes expected`,
+          { hint: 'the registry served corrupted or tampered content' },
+        );
+      }
       chunks.push(c as Buffer);
+    }
     const bytes = Buffer.concat(chunks);
     const actual = hashOf(digestAlgorithm(digest), bytes);
     if (actual !== digest) {

@@ -22,8 +22,11 @@ export const MAX_LINE_BYTES = 65535;
 export const MAX_DOCKERFILE_BYTES = 10 << 20;
 /** Instructions per Dockerfile (BuildKit: no cap). 20,000 ENV lines convert in well under a second. */
 export const MAX_INSTRUCTIONS = 25_000;
-/** Stages (FROM lines) per Dockerfile (BuildKit: no cap); each may resolve a base image. */
-export const MAX_STAGES = 1000;
+/**
+ * Stages (FROM lines) per Dockerfile (BuildKit: no cap). Each may resolve a base image and holds
+ * its own copy of an image config (at most 4 MiB): 256 stages stay within 1 GiB.
+ */
+export const MAX_STAGES = 256;
 
 /** DOCKERFILE_TOO_LARGE for a Dockerfile of `bytes` bytes, before or after reading it. */
 export function dockerfileTooLarge(file: string, bytes: number): KilnError {

@@ -18,7 +18,9 @@ import {
   endpointUrl,
   type HttpRequest,
   type HttpResponse,
+  parseRegistryJson,
   readBody,
+  registryUrl,
   safeUrl,
   send,
   TransportError,
@@ -284,7 +286,8 @@ export class RegistryClient {
       }
       const mediaType =
         mediaTypeOf(res) ??
-        (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType ??
+        (parseRegistryJson(bytes, `manifest ${repository}:${target}`) as { mediaType?: string } | null)
+          ?.mediaType ??
         MediaType.OciManifest;
       return { descriptor: { mediaType, digest, size: bytes.length }, bytes };
     });
@@ -472,7 +475,7 @@ export class RegistryClient {
     await drain(res);
     if (res.status === 201) return { mounted: true };
     if (res.status === 202 && typeof res.headers.location === 'string')
-      return { mounted: false, location: new URL(res.headers.location, res.url).href };
+      return { mounted: false, location: registryUrl(res.headers.location, res.url, ctx.what).href };
     return { mounted: false };
   }
 
@@ -523,7 +526,7 @@ export class RegistryClient {
     const ctx: Ctx = { host, repository, what: `pushing blob ${desc.digest}`, push: true };
     let loc = location ?? (await this.startUpload(ep, ctx));
     const withDigest = (l: string) => {
-      const u = new URL(l);
+      const u = registryUrl(l, undefined, ctx.what);
       u.searchParams.set('digest', desc.digest);
       return u.href;
     };
@@ -556,7 +559,8 @@ export class RegistryClient {
         });
         if (res.status === 202) {
           await drain(res);
-          if (typeof res.headers.location === 'string') loc = new URL(res.headers.location, res.url).href;
+          if (typeof res.headers.location === 'string')
+            loc = registryUrl(res.headers.location, res.url, ctx.what).href;
           // Range says how much the registry holds; send again what it did not take.
           const held = rangeEnd(res.headers.range);
           const end = partOffset + part.length;
@@ -595,7 +599,7 @@ export class RegistryClient {
     if (res.status !== 202 || typeof res.headers.location !== 'string')
       throw await this.statusError(ep, ctx, res);
     await drain(res);
-    return new URL(res.headers.location, res.url).href;
+    return registryUrl(res.headers.location, res.url, ctx.what).href;
   }
 
   /** How many bytes an upload session holds (GET on its Location, `Range: 0-N`). */

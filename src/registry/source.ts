@@ -16,6 +16,7 @@ import { formatPlatform, hostPlatform, type Platform, selectPlatform } from '../
 import type { ProgressSink } from '../progress/events.ts';
 import { formatReference, type Reference, referenceTarget } from '../reference/reference.ts';
 import type { FetchedManifest, RegistryClient } from './client.ts';
+import { parseRegistryJson } from './transport.ts';
 
 /** Reads blobs and manifests of one repository. */
 export class RegistryBlobProvider implements BlobProvider {
@@ -210,7 +211,8 @@ async function fromLocal(
   if (!info) return undefined;
   const bytes = await local.readBlob(digest);
   const mediaType =
-    desc?.mediaType ?? (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType;
+    desc?.mediaType ??
+    (parseRegistryJson(bytes, `manifest ${digest}`) as { mediaType?: string } | null)?.mediaType;
   if (!mediaType) return undefined;
   return { descriptor: { mediaType, digest, size: bytes.length }, bytes };
 }

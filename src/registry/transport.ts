@@ -125,6 +125,41 @@ export function endpointUrl(ep: Endpoint, target: string): URL {
   return new URL(`${ep.scheme}://${ep.apiHost}${ep.pathPrefix}${target}`);
 }
 
+/**
+ * A URL a registry handed us (a redirect, an upload Location, a token realm), resolved against
+ * `base`: anything that is not http(s) or does not parse is REGISTRY_ERROR, not a TypeError.
+ */
+export function registryUrl(location: string, base: URL | string | undefined, what: string): URL {
+  let url: URL | undefined;
+  try {
+    url = new URL(location, base);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new KilnError(
+      'REGISTRY_ERROR',
+      `${what}: the registry sent an unusable URL ${JSON.stringify(location.slice(0, 200))}`,
+      {
+        hint: 'the registry (or something in front of it) is misbehaving',
+      },
+    );
+  }
+  return url;
+}
+
+/** JSON a registry sent, parsed; REGISTRY_INVALID_JSON names `what` when it is not JSON. */
+export function parseRegistryJson(bytes: Buffer, what: string): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (cause) {
+    throw new KilnError('REGISTRY_INVALID_JSON', `${what} is not valid JSON`, {
+      cause,
+      hint: 'the registry served corrupted or unexpected content',
+    });
+  }
+}
+
 /** A URL printable in messages: no query (upload state), no userinfo. */
 export function safeUrl(url: URL): string {
   return `${url.protocol}//${url.host}${url.pathname}`;
@@ -225,7 +260,7 @@ export async function send(ep: Endpoint, req: HttpRequest): Promise<HttpResponse
     )
       return res;
     res.body.resume();
-    url = new URL(loc, url);
+    url = registryUrl(loc, url, `${req.method} ${safeUrl(url)} redirected`);
     if (url.origin !== origin) {
       // Never hand registry credentials to blob storage on another origin.
       const { authorization: _drop, ...rest } = headers;
@@ -252,11 +287,19 @@ export async function readBody(res: HttpResponse, limit = 64 << 20): Promise<Buf
   return Buffer.concat(chunks);
 }
 
-/** Discard a response body (so the socket can be reused). */
-export async function drain(res: HttpResponse): Promise<void> {
+/**
+ * Discard a response body (so the socket can be reused); past `limit` bytes the connection is
+ * dropped instead: a body that never ends kept a push waiting for ever.
+ */
+export async function drain(res: HttpResponse, limit = 1 << 20): Promise<void> {
+  let n = 0;
   try {
-    for await (const _ of res.body) {
-      // discard
+    for await (const chunk of res.body) {
+      n += (chunk as Buffer).length;
+      if (n > limit) {
+        res.body.destroy();
+        return;
+      }
     }
   } catch {
     // a broken body on a response we ignore does not matter

@@ -215,8 +215,11 @@ async function snapshotExists(sn: Snapshotter, key: string): Promise<boolean> {
   );
 }
 
-/** A failure to unpack a layer, naming the layer; kiln's own errors keep their code and hint. */
-function layerError(desc: Descriptor, err: unknown, root: string): KilnError {
+/**
+ * A failure to unpack a layer, naming the layer; kiln's own errors keep their code and hint,
+ * anything else (a system error from the unpacker) becomes LAYER_UNPACK_FAILED.
+ */
+export function layerError(desc: Descriptor, err: unknown, root: string): KilnError {
   if (isDiskFull(err)) return diskFull(root, err);
   if (err instanceof KilnError) {
     if (err.message.includes(desc.digest)) return err;

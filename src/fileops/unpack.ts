@@ -6,9 +6,9 @@
 import { spawn } from 'node:child_process';
 import { closeSync, createReadStream, lstatSync, openSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import { createGunzip, createZstdDecompress } from 'node:zlib';
+import { pipeline, type Readable } from 'node:stream';
 import { applyLayer } from '../archive/apply.ts';
+import { decompressStream } from '../archive/compress.ts';
 import { type ArchiveKind, sniffCompression } from '../context/tarcontext.ts';
 import { KilnError } from '../errors/errors.ts';
 import { goClean } from '../frontend/dockerignore/index.ts';
@@ -35,9 +35,9 @@ export function decompressFile(file: string, kind: ArchiveKind): Readable {
     case 'tar':
       return input;
     case 'gzip':
-      return input.pipe(createGunzip({ chunkSize: 1 << 20 }));
     case 'zstd':
-      return input.pipe(createZstdDecompress({ chunkSize: 1 << 20 }));
+      // A damaged archive fails as COMPRESSED_DATA_CORRUPT, and a read error reaches the reader.
+      return pipeline(input, decompressStream(kind), () => {});
     default: {
       input.destroy();
       // Node has no bzip2/xz; the standard tools decompress (they only read the file).

@@ -257,3 +257,18 @@ describe('a gzip bomb layer in a registry image', () => {
     guard.assertUntouched();
   });
 });
+
+describe('a truncated compressed archive in the build context', () => {
+  const tmp = scratchDir('addtrunc');
+  after(() => tmp.cleanup());
+
+  it('ADD of a truncated .tar.gz fails with COMPRESSED_DATA_CORRUPT at its line', async () => {
+    const ctx = join(tmp.dir, 'ctx');
+    mkdirSync(ctx, { recursive: true });
+    const gz = gzipSync(smallTar(tmp.dir));
+    writeFileSync(join(ctx, 'a.tar.gz'), gz.subarray(0, gz.length >> 1));
+    writeFileSync(join(ctx, 'Dockerfile'), 'FROM scratch\nADD a.tar.gz /x/\n');
+    const r = await runKiln(join(tmp.dir, 'root'), ['build', '--progress', 'plain', ctx]);
+    assertCleanFailure(r, /Dockerfile:2: .*gzip data is truncated or corrupt/);
+  });
+});

@@ -6,7 +6,13 @@ import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { describe, it } from 'node:test';
 import zlib from 'node:zlib';
-import { compressStream, decompressAuto, decompressStream, detectCompression } from './compress.ts';
+import {
+  ByteLimit,
+  compressStream,
+  decompressAuto,
+  decompressStream,
+  detectCompression,
+} from './compress.ts';
 
 // Half random, half repetitive: compressible but not trivially.
 const input = Buffer.concat([randomBytes(300_000), Buffer.alloc(700_000, 'kiln layer ')]);
@@ -75,5 +81,49 @@ describe('compression', () => {
     assert.equal(detectCompression(Buffer.from('ustar')), 'uncompressed');
     assert.ok(compressStream('none'));
     assert.throws(() => compressStream('lz4' as 'gzip'), { code: 'COMPRESSION_UNSUPPORTED' });
+  });
+});
+
+describe('damaged compressed data', () => {
+  const data = Buffer.concat([randomBytes(100_000), Buffer.alloc(200_000, 'x')]);
+  for (const [c, packed] of [
+    ['gzip', zlib.gzipSync(data)],
+    ['zstd', zlib.zstdCompressSync(data)],
+  ] as const) {
+    it(`${c}: a truncated stream fails with COMPRESSED_DATA_CORRUPT, through decompressAuto too`, async () => {
+      const cut = packed.subarray(0, packed.length - 3);
+      await assert.rejects(run([cut], decompressStream(c)), { code: 'COMPRESSED_DATA_CORRUPT' });
+      const auto = await decompressAuto(Readable.from([cut]));
+      await assert.rejects(auto.stream.toArray(), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'COMPRESSED_DATA_CORRUPT');
+        assert.match(err.message, new RegExp(`^${c} data is truncated or corrupt`));
+        return true;
+      });
+    });
+  }
+
+  it('an error from upstream passes through the decompressor unchanged', async () => {
+    const failing = async function* () {
+      yield zlib.gzipSync(data).subarray(0, 1000);
+      throw Object.assign(new Error('disk gone'), { code: 'EIO' });
+    };
+    const auto = await decompressAuto(Readable.from(failing()));
+    await assert.rejects(auto.stream.toArray(), { code: 'EIO' });
+  });
+
+  it('a stream that fails before anyone reads it does not crash the process', async () => {
+    const { stream } = await decompressAuto(Readable.from([zlib.gzipSync(data).subarray(0, 50)]));
+    // Nobody reads for a while: the error must wait for the reader, not be thrown at the process.
+    await new Promise((r) => setTimeout(r, 50));
+    await assert.rejects(stream.toArray(), { code: 'COMPRESSED_DATA_CORRUPT' });
+  });
+
+  it('ByteLimit passes up to its limit and fails with the given error beyond it', async () => {
+    const tooLarge = (max: number) => Object.assign(new Error(`over ${max}`), { code: 'LIMIT' });
+    assert.equal((await run([data], new ByteLimit(data.length, tooLarge))).length, data.length);
+    await assert.rejects(run(chunked(data, 4096), new ByteLimit(data.length - 1, tooLarge)), {
+      code: 'LIMIT',
+      message: `over ${data.length - 1}`,
+    });
   });
 });

@@ -1,9 +1,9 @@
 /**
  * Layer compression: gzip (block-parallel, pgzip.ts) and zstd through node:zlib, one fixed code
  * path each so the same input always gives the same bytes (and digest), plus detection from
- * magic bytes.
+ * magic bytes. Decompression fails with COMPRESSED_DATA_CORRUPT and can be capped (ByteLimit).
  */
-import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
 import {
   createGunzip,
   createZstdCompress,
@@ -106,12 +106,61 @@ class SerialCompressor extends Transform {
   }
 }
 
-/** A transform that decompresses; a pass-through for 'uncompressed'. */
+/**
+ * A transform that decompresses; a pass-through for 'uncompressed'. Damaged or truncated input
+ * fails it with COMPRESSED_DATA_CORRUPT (zlib's own errors say only "unexpected end of file").
+ */
 export function decompressStream(compression: Compression | 'none'): Transform {
   const c = normalizeCompression(compression);
-  if (c === 'gzip') return createGunzip({ chunkSize: DECOMPRESS_CHUNK });
-  if (c === 'zstd') return createZstdDecompress({ chunkSize: DECOMPRESS_CHUNK });
+  if (c === 'gzip') return relabelCodecErrors(createGunzip({ chunkSize: DECOMPRESS_CHUNK }), c);
+  if (c === 'zstd') return relabelCodecErrors(createZstdDecompress({ chunkSize: DECOMPRESS_CHUNK }), c);
   return new PassThrough();
+}
+
+/**
+ * zlib fails a stream by calling its `destroy` with zlib's own error, which becomes the stream's
+ * `errored` state that every reader sees: wrapping `destroy` turns codec errors (codes Z_*) into
+ * a KilnError there, while errors that arrive from elsewhere in a pipeline pass unchanged.
+ */
+function relabelCodecErrors(stream: Transform, c: Compression): Transform {
+  const destroy = stream.destroy.bind(stream);
+  stream.destroy = (err?: Error) =>
+    destroy(err && !(err instanceof KilnError) && isCodecError(err) ? corrupt(c, err) : err);
+  return stream;
+}
+
+function isCodecError(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return typeof code === 'string' && /^(Z_|ZSTD_|ERR_ZSTD|ERR_ZLIB)/.test(code);
+}
+
+function corrupt(c: Compression, cause: Error): KilnError {
+  return new KilnError('COMPRESSED_DATA_CORRUPT', `${c} data is truncated or corrupt: ${cause.message}`, {
+    cause,
+    hint: 'the layer or archive is damaged or was made that way; fetch it again from a source you trust',
+  });
+}
+
+/**
+ * A pass-through that fails (with the error `tooLarge` makes) once more than `max` bytes have
+ * flowed: the guard against decompression bombs, placed right after the decompressor.
+ */
+export class ByteLimit extends Transform {
+  private seen = 0;
+  private readonly max: number;
+  private readonly tooLarge: (max: number) => Error;
+
+  constructor(max: number, tooLarge: (max: number) => Error) {
+    super();
+    this.max = max;
+    this.tooLarge = tooLarge;
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.max) cb(this.tooLarge(this.max));
+    else cb(null, chunk);
+  }
 }
 
 /**
@@ -160,8 +209,11 @@ export async function decompressAuto(
   };
   const raw = Readable.from(rest(), { objectMode: false });
   if (compression === 'uncompressed') return { compression, stream: raw };
-  const d = decompressStream(compression);
-  raw.on('error', (err) => d.destroy(err));
-  raw.pipe(d);
-  return { compression, stream: d };
+  // pipeline, not pipe: an error on either side reaches the other. pipeline stops listening once
+  // the decompressor has taken all input, but zlib can fail after that (a truncated stream
+  // fails at its end): the no-op listener keeps such an error from being thrown at the process
+  // when nobody is reading; readers still get it, from the stream's errored state.
+  const stream = pipeline(raw, decompressStream(compression), () => {});
+  stream.on('error', () => {});
+  return { compression, stream };
 }

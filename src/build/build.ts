@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { BuildCache } from '../cache/build-cache.ts';
 import type { BlobProvider, Ingester } from '../content/content.ts';
 import { DigestCache } from '../context/digestcache.ts';
+import { diskFull, isDiskFull, type KilnError, withLocation } from '../errors/errors.ts';
 import type { Executor } from '../executor/executor.ts';
 import { ComposedBlobs, writeImage, writeIndex } from '../exporter/image.ts';
 import { LayerExports } from '../exporter/layers.ts';
@@ -206,6 +207,12 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
         warnings,
       };
     });
+  } catch (err) {
+    // Whatever ran out of room (a snapshot, a runc bundle, a cache database) says so the same way.
+    if (!isDiskFull(err)) throw err;
+    const full = diskFull(store.root, err);
+    const at = (err as KilnError).location;
+    throw at ? withLocation(full, at) : full;
   } finally {
     await input.cleanup();
     for (const t of temps) await rm(t, { recursive: true, force: true });

@@ -3,10 +3,11 @@
  * temp dir), the Dockerfile text and path, the .dockerignore patterns that apply, and the
  * named extra contexts. Nothing here is sent anywhere: kiln reads the context in place.
  */
-import { readFile, rm, stat } from 'node:fs/promises';
+import { open, rm, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import { isErrno, KilnError } from '../errors/errors.ts';
+import { dockerfileTooLarge, MAX_DOCKERFILE_BYTES } from '../frontend/dockerfile/parser/index.ts';
 import { selectDockerignore } from '../frontend/dockerignore/index.ts';
 import type { BuildOptions } from './options.ts';
 
@@ -21,10 +22,50 @@ export interface BuildInput {
   cleanup(): Promise<void>;
 }
 
+/** A Dockerfile from stdin, refused once it passes the parser's size cap (not read to the end). */
 async function readStdin(stdin: NodeJS.ReadableStream): Promise<Buffer> {
   const chunks: Buffer[] = [];
-  for await (const c of stdin) chunks.push(Buffer.from(c as Buffer));
+  let n = 0;
+  for await (const c of stdin) {
+    chunks.push(Buffer.from(c as Buffer));
+    n += (c as Buffer).length;
+    if (n > MAX_DOCKERFILE_BYTES) throw dockerfileTooLarge('the Dockerfile on stdin', n);
+  }
   return Buffer.concat(chunks);
+}
+
+/**
+ * A Dockerfile from disk: a regular file within the size cap (a FIFO would block the read for
+ * ever and a device such as /dev/zero never end), read no further than the cap.
+ */
+async function readDockerfile(path: string): Promise<string> {
+  const st = await stat(path);
+  if (!st.isFile()) {
+    throw new KilnError('DOCKERFILE_NOT_FILE', `Dockerfile ${path} is not a regular file`, {
+      hint: 'point -f at a regular file',
+    });
+  }
+  if (st.size > MAX_DOCKERFILE_BYTES) throw dockerfileTooLarge(path, st.size);
+  const fh = await open(path, 'r');
+  try {
+    const chunks: Buffer[] = [];
+    let n = 0;
+    for (;;) {
+      const { bytesRead, buffer } = await fh.read(
+        Buffer.alloc(Math.max(st.size + 1, 1 << 16)),
+        0,
+        undefined,
+        null,
+      );
+      if (bytesRead === 0) break;
+      chunks.push(buffer.subarray(0, bytesRead));
+      n += bytesRead;
+      if (n > MAX_DOCKERFILE_BYTES) throw dockerfileTooLarge(path, n);
+    }
+    return Buffer.concat(chunks).toString('utf8');
+  } finally {
+    await fh.close();
+  }
 }
 
 /** `stdin` is a getter: process.stdin builds a stream (and loads node:net) on first access. */
@@ -79,7 +120,7 @@ export async function loadBuildInput(
           ? opts.dockerfile
           : resolve(opts.dockerfile)
         : join(contextDir, 'Dockerfile');
-      dockerfileText = await readFile(dockerfilePath, 'utf8').catch((err) => {
+      dockerfileText = await readDockerfile(dockerfilePath).catch((err) => {
         if (isErrno(err, 'ENOENT')) {
           throw new KilnError('DOCKERFILE_NOT_FOUND', `Dockerfile not found: ${dockerfilePath}`, {
             hint: 'name it with -f PATH, or put a Dockerfile at the root of the context',

@@ -1,9 +1,9 @@
 /**
- * Content digests (`algorithm:hex`): parsing, validation, and hashing of buffers and streams.
- * sha256 is what kiln writes; sha512 is accepted on read, as the OCI image spec allows.
+ * Content digests (`algorithm:hex`): parsing, validation, and hashing and verifying of buffers
+ * and streams. sha256 is what kiln writes; sha512 is accepted on read, as the OCI image spec allows.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream';
 import { KilnError } from '../errors/errors.ts';
 
 /** A validated digest string such as `sha256:9f86d0…`. */
@@ -115,4 +115,66 @@ export function verifyDigest(
       `${what}: size mismatch: expected ${expectedSize} bytes, got ${actualSize}`,
     );
   }
+}
+
+/** What a verified stream must turn out to be: a descriptor satisfies it. */
+export interface ExpectedContent {
+  digest: Digest;
+  size: number;
+}
+
+/** A pass-through that fails the stream unless exactly `expected.size` bytes of `expected.digest` flow. */
+export class VerifyStream extends Transform {
+  private readonly digester: Digester;
+  private readonly expected: ExpectedContent;
+
+  constructor(expected: ExpectedContent) {
+    super();
+    this.expected = expected;
+    this.digester = new Digester(digestAlgorithm(expected.digest));
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.digester.update(chunk);
+    if (this.digester.size > this.expected.size) {
+      cb(
+        new KilnError(
+          'SIZE_MISMATCH',
+          `blob ${this.expected.digest}: more than the ${this.expected.size} bytes its descriptor says`,
+          { hint: 'the source serves different content than it advertises' },
+        ),
+      );
+      return;
+    }
+    cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    const actual = this.digester.digest();
+    if (this.digester.size !== this.expected.size) {
+      cb(
+        new KilnError(
+          'SIZE_MISMATCH',
+          `blob ${this.expected.digest}: expected ${this.expected.size} bytes, got ${this.digester.size}`,
+          { hint: 'the source is truncated or serves different content than it advertises' },
+        ),
+      );
+    } else if (actual !== this.expected.digest) {
+      cb(
+        new KilnError('DIGEST_MISMATCH', `blob ${this.expected.digest}: content hashes to ${actual}`, {
+          hint: 'the source is corrupt or serves different content than it advertises',
+        }),
+      );
+    } else cb();
+  }
+}
+
+/**
+ * `input` verified as it is read. Joined by pipeline, not pipe: a mismatch found before the
+ * reader has started (a small blob flows into the verifier at once) is held for the reader
+ * instead of being emitted with nobody listening, which crashed the process; and a reader
+ * that stops early closes the input.
+ */
+export function verifying(input: Readable, expected: ExpectedContent): Readable {
+  return pipeline(input, new VerifyStream(expected), () => {});
 }

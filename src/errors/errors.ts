@@ -50,3 +50,33 @@ export function withLocation<E>(err: E, location: SourceLocation): E {
 export function isErrno(err: unknown, code: string): boolean {
   return hasCode(err, code);
 }
+
+/**
+ * True when `err`, or an error in its `cause` chain, says the filesystem or the quota is full:
+ * ENOSPC, EDQUOT, SQLite's SQLITE_FULL (13) or its "cannot grow the shared-memory file" I/O error
+ * (SQLITE_IOERR_SHMSIZE, 4874), or an earlier DISK_FULL.
+ */
+export function isDiskFull(err: unknown): boolean {
+  for (let e = err, depth = 0; typeof e === 'object' && e !== null && depth < 10; depth++) {
+    const { code, errcode } = e as { code?: unknown; errcode?: unknown };
+    if (code === 'ENOSPC' || code === 'EDQUOT' || code === 'DISK_FULL') return true;
+    if (errcode === 13 || errcode === 4874) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/**
+ * DISK_FULL for a write under `root` that found no room: names the root, how many bytes the
+ * write needed when known, and keeps the system error as the cause. An error that already is
+ * DISK_FULL is returned as it is.
+ */
+export function diskFull(root: string, cause: unknown, needed?: number): KilnError {
+  if (hasCode(cause, 'DISK_FULL') && cause instanceof KilnError) return cause;
+  const need = needed === undefined ? '' : ` (${needed} bytes were needed)`;
+  const what = hasCode(cause, 'EDQUOT') ? 'the disk quota is exhausted' : 'no space left on the device';
+  return new KilnError('DISK_FULL', `${what} of the state root ${root}${need}`, {
+    cause,
+    hint: `free space there (kiln prune, kiln builder prune, kiln rmi) or choose a --root on a filesystem with room; nothing half-written was kept`,
+  });
+}

@@ -77,7 +77,12 @@ export class LayerExports {
         presorted: true,
       });
       const stored = deps.content.ingest(layer.stream);
-      const [info] = await Promise.all([layer.info, stored]);
+      // When the store fails (a full disk), the layer stream only learns it was cut off (an
+      // AbortError, "The operation was aborted"): report the store's error, the cause.
+      const [made, kept] = await Promise.allSettled([layer.info, stored]);
+      if (kept.status === 'rejected') throw kept.reason;
+      if (made.status === 'rejected') throw made.reason;
+      const info = made.value;
       const rec: LayerRecord = {
         digest: info.digest,
         diffID: info.diffID,

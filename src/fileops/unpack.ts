@@ -5,9 +5,9 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, createReadStream, openSync, readSync, statSync } from 'node:fs';
-import type { Readable } from 'node:stream';
-import { createGunzip, createZstdDecompress } from 'node:zlib';
+import { pipeline, type Readable } from 'node:stream';
 import { applyLayer } from '../archive/apply.ts';
+import { decompressStream } from '../archive/compress.ts';
 import { openInRoot } from '../confine/fd.ts';
 import { type ArchiveKind, sniffCompression } from '../context/tarcontext.ts';
 import { KilnError } from '../errors/errors.ts';
@@ -35,9 +35,9 @@ export function decompressFile(file: string, kind: ArchiveKind): Readable {
     case 'tar':
       return input;
     case 'gzip':
-      return input.pipe(createGunzip({ chunkSize: 1 << 20 }));
     case 'zstd':
-      return input.pipe(createZstdDecompress({ chunkSize: 1 << 20 }));
+      // A damaged archive fails as COMPRESSED_DATA_CORRUPT, and a read error reaches the reader.
+      return pipeline(input, decompressStream(kind), () => {});
     default: {
       // Node has no bzip2/xz; the standard tools decompress, reading what we opened on stdin
       // (a /proc/self/fd path would name the child's own descriptors).

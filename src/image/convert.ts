@@ -4,6 +4,7 @@
  * build time); `docker push` compresses them on the way out, and so does kiln's. The config (and
  * so the image ID) stays the same: only layer blobs, manifests and the index change.
  */
+import { pipeline } from 'node:stream';
 import { type Compression, compressStream } from '../archive/compress.ts';
 import type { BlobProvider, Ingester } from '../content/content.ts';
 import type { Digest } from '../digest/digest.ts';
@@ -81,9 +82,7 @@ async function compressLayer(
   compression: Exclude<Compression, 'uncompressed'>,
   oci: boolean,
 ): Promise<Descriptor> {
-  const input = await content.openRead(d.digest);
-  const packed = input.pipe(compressStream(compression));
-  input.on('error', (err) => packed.destroy(err));
+  const packed = pipeline(await content.openRead(d.digest), compressStream(compression), () => {});
   const info = await content.ingest(packed);
   return { ...d, mediaType: layerMediaType(compression, oci), digest: info.digest, size: info.size };
 }

@@ -3,9 +3,8 @@
  * blobs before manifests and children before parents, skipping what the sink has and verifying
  * every digest on the way; plus helpers to read manifests, indexes and configs from a provider.
  */
-import { Transform, type TransformCallback } from 'node:stream';
 import type { BlobProvider } from '../content/content.ts';
-import { type Digest, Digester, digestAlgorithm, hashOf } from '../digest/digest.ts';
+import { type Digest, digestAlgorithm, hashOf, verifying } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
 import type { ImageConfig } from '../oci/config.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
@@ -38,8 +37,27 @@ export interface CopyResult {
   bytes: number;
 }
 
-/** Read and verify a small blob (manifest, index, config). */
-async function readVerified(blobs: BlobProvider, desc: Descriptor): Promise<Buffer> {
+/** The largest manifest or index read into memory (as registries serve them). */
+export const MAX_MANIFEST_BYTES = 16 << 20;
+/**
+ * The largest image config read into memory: real ones are a few kB (history of ~100 steps),
+ * and every stage of a build holds its own copy, so 256 stages stay within 1 GiB.
+ */
+export const MAX_CONFIG_BYTES = 4 << 20;
+
+/** Read and verify a small blob (manifest, index, config), refused before reading when too large. */
+async function readVerified(
+  blobs: BlobProvider,
+  desc: Descriptor,
+  max = MAX_MANIFEST_BYTES,
+): Promise<Buffer> {
+  if (!(desc.size >= 0 && desc.size <= max)) {
+    throw new KilnError(
+      max === MAX_CONFIG_BYTES ? 'CONFIG_TOO_LARGE' : 'MANIFEST_TOO_LARGE',
+      `${desc.mediaType} ${desc.digest} is ${desc.size} bytes; kiln reads at most ${max}`,
+      { hint: 'the image is malformed or hostile; use another image' },
+    );
+  }
   const bytes = await blobs.readBlob(desc.digest);
   const actual = hashOf(digestAlgorithm(desc.digest), bytes);
   if (actual !== desc.digest || bytes.length !== desc.size) {
@@ -74,7 +92,7 @@ export async function loadConfig(
   manifestOrConfig: Manifest | Descriptor,
 ): Promise<ImageConfig> {
   const desc = 'config' in manifestOrConfig ? manifestOrConfig.config : manifestOrConfig;
-  const bytes = await readVerified(blobs, desc);
+  const bytes = await readVerified(blobs, desc, MAX_CONFIG_BYTES);
   try {
     return JSON.parse(bytes.toString('utf8')) as ImageConfig;
   } catch (cause) {
@@ -127,57 +145,28 @@ export async function resolvePlatformManifest(
   return found;
 }
 
-/** A pass-through that fails the stream unless exactly `desc.size` bytes of `desc.digest` flow. */
-export class VerifyStream extends Transform {
-  private readonly digester: Digester;
-  private readonly desc: Descriptor;
-
-  constructor(desc: Descriptor) {
-    super();
-    this.desc = desc;
-    this.digester = new Digester(digestAlgorithm(desc.digest));
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.digester.update(chunk);
-    if (this.digester.size > this.desc.size) {
-      cb(
-        new KilnError(
-          'SIZE_MISMATCH',
-          `blob ${this.desc.digest}: more than the ${this.desc.size} bytes its descriptor says`,
-        ),
-      );
-      return;
-    }
-    cb(null, chunk);
-  }
-
-  override _flush(cb: TransformCallback): void {
-    const actual = this.digester.digest();
-    if (this.digester.size !== this.desc.size) {
-      cb(
-        new KilnError(
-          'SIZE_MISMATCH',
-          `blob ${this.desc.digest}: expected ${this.desc.size} bytes, got ${this.digester.size}`,
-        ),
-      );
-    } else if (actual !== this.desc.digest) {
-      cb(
-        new KilnError('DIGEST_MISMATCH', `blob ${this.desc.digest}: content hashes to ${actual}`, {
-          hint: 'the source is corrupt or serves different content than it advertises',
-        }),
-      );
-    } else cb();
-  }
-}
-
-/** Run async jobs with at most `limit` in flight; the first failure rejects. */
+/**
+ * Run async jobs with at most `limit` in flight. The first failure stops new jobs and is thrown
+ * once the running ones have settled, so nothing is still writing when the caller sees it.
+ */
 async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
+  let failed = false;
   const worker = async () => {
-    while (next < items.length) await fn(items[next++]);
+    while (!failed && next < items.length) {
+      try {
+        await fn(items[next++]);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
+    }
   };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  const results = await Promise.allSettled(
+    Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker),
+  );
+  const failure = results.find((r) => r.status === 'rejected');
+  if (failure) throw (failure as PromiseRejectedResult).reason;
 }
 
 export async function copyImage(
@@ -201,10 +190,7 @@ export async function copyImage(
           return;
         }
         emit({ kind: 'blob', status: 'copying', descriptor: desc });
-        const input = await src.blobs.openRead(desc.digest);
-        const verified = input.pipe(new VerifyStream(desc));
-        input.on('error', (err) => verified.destroy(err));
-        await dst.putBlob(desc, verified);
+        await dst.putBlob(desc, verifying(await src.blobs.openRead(desc.digest), desc));
         result.copied++;
         result.bytes += desc.size;
         emit({ kind: 'blob', status: 'done', descriptor: desc });

@@ -28,6 +28,14 @@ export type ManifestOrIndex = { kind: 'manifest'; manifest: Manifest } | { kind:
  * Decide what a manifest document is, from the declared media type (HTTP Content-Type or
  * descriptor) and the document's own `mediaType` field. Schema 1 is rejected with a hint.
  */
+/**
+ * Most layers a manifest and most entries an index may list: a 16 MiB manifest could name some
+ * 100,000, each a download and a snapshot (overlayfs mounts a few hundred at most; Docker builds
+ * stop at 125). Real images stay far below both.
+ */
+export const MAX_LAYERS = 1000;
+export const MAX_INDEX_ENTRIES = 1000;
+
 export function parseManifestDocument(
   bytes: Uint8Array | string,
   declaredMediaType?: string,
@@ -49,15 +57,24 @@ export function parseManifestDocument(
   if (isIndexType(mt) || (mt === undefined && Array.isArray(doc.manifests))) {
     if (!Array.isArray(doc.manifests))
       throw new KilnError('INVALID_MANIFEST', 'index has no "manifests" array');
+    if (doc.manifests.length > MAX_INDEX_ENTRIES)
+      throw tooMany('index', doc.manifests.length, 'entries', MAX_INDEX_ENTRIES);
     return { kind: 'index', index: doc as unknown as Index };
   }
   if (isManifestType(mt) || (mt === undefined && doc.config !== undefined)) {
     if (typeof doc.config !== 'object' || !Array.isArray(doc.layers)) {
       throw new KilnError('INVALID_MANIFEST', 'manifest lacks "config" or "layers"');
     }
+    if (doc.layers.length > MAX_LAYERS) throw tooMany('manifest', doc.layers.length, 'layers', MAX_LAYERS);
     return { kind: 'manifest', manifest: doc as unknown as Manifest };
   }
   throw new KilnError('INVALID_MANIFEST', `unknown manifest media type ${mt ?? '(none)'}`);
+}
+
+function tooMany(what: string, n: number, items: string, max: number): KilnError {
+  return new KilnError('MANIFEST_TOO_LARGE', `${what} lists ${n} ${items}; kiln accepts at most ${max}`, {
+    hint: 'the image is malformed or hostile; use another image',
+  });
 }
 
 /** The media type a manifest is served with. */

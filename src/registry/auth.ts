@@ -6,7 +6,7 @@
 import { KilnError } from '../errors/errors.ts';
 import type { Credentials } from './credentials.ts';
 import type { Endpoint } from './hosts.ts';
-import { readBody, safeUrl, send } from './transport.ts';
+import { readBody, registryUrl, safeUrl, send } from './transport.ts';
 
 export interface Challenge {
   scheme: string;
@@ -153,7 +153,7 @@ export class Authenticator {
     scopes: string[],
     creds: Credentials | undefined,
   ): Promise<CachedToken> {
-    const realm = new URL(params.realm);
+    const realm = registryUrl(params.realm, undefined, `the token realm of ${ep.host}`);
     const started = Date.now();
     let res: Awaited<ReturnType<typeof send>>;
     if (creds?.identityToken) {

@@ -7,7 +7,7 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Digest, isDigest, sha256 } from '../digest/digest.ts';
-import { KilnError } from '../errors/errors.ts';
+import { hasCode, KilnError } from '../errors/errors.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import { Authenticator, type CredentialLookup, repositoryScope } from './auth.ts';
@@ -18,7 +18,9 @@ import {
   endpointUrl,
   type HttpRequest,
   type HttpResponse,
+  parseRegistryJson,
   readBody,
+  registryUrl,
   safeUrl,
   send,
   TransportError,
@@ -47,7 +49,10 @@ export interface RegistryClientOptions {
   retry?: Partial<RetryPolicy>;
   /** Blobs up to this size go up in one PUT; larger ones in PATCH chunks of this size. */
   chunkSize?: number;
-  /** Milliseconds of silence before a request is abandoned (and retried). */
+  /**
+   * Milliseconds without data before a request fails with REGISTRY_STALLED (not retried); by
+   * default each registry's `idle-timeout`, else KILN_REGISTRY_IDLE_TIMEOUT, else 60 s.
+   */
   idleTimeoutMs?: number;
 }
 
@@ -112,7 +117,7 @@ export class RegistryClient {
   readonly config: RegistryConfig;
   readonly retry: RetryPolicy;
   readonly chunkSize: number;
-  private readonly idleTimeoutMs: number;
+  private readonly idleTimeoutMs?: number;
   private readonly auth: Authenticator;
   private readonly endpointCache = new Map<string, Endpoint[]>();
 
@@ -120,7 +125,7 @@ export class RegistryClient {
     this.config = opts.config ?? { hosts: {} };
     this.retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.chunkSize = opts.chunkSize ?? 8 << 20;
-    this.idleTimeoutMs = opts.idleTimeoutMs ?? 60_000;
+    this.idleTimeoutMs = opts.idleTimeoutMs;
     this.auth = new Authenticator(opts.credentials ?? ((host) => getCredentials(host)));
   }
 
@@ -156,6 +161,8 @@ export class RegistryClient {
       try {
         res = await send(ep, { ...req, headers, idleTimeoutMs: req.idleTimeoutMs ?? this.idleTimeoutMs });
       } catch (err) {
+        if (hasCode(err, 'REGISTRY_STALLED'))
+          throw this.error('REGISTRY_STALLED', ep, ctx, (err as KilnError).message, (err as KilnError).hint);
         if (!(err instanceof TransportError)) throw err;
         lastProblem = err.message;
         if (attempt + 1 < this.retry.attempts) await sleep(this.backoff(attempt));
@@ -279,7 +286,8 @@ export class RegistryClient {
       }
       const mediaType =
         mediaTypeOf(res) ??
-        (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType ??
+        (parseRegistryJson(bytes, `manifest ${repository}:${target}`) as { mediaType?: string } | null)
+          ?.mediaType ??
         MediaType.OciManifest;
       return { descriptor: { mediaType, digest, size: bytes.length }, bytes };
     });
@@ -392,6 +400,14 @@ export class RegistryClient {
           return;
         } catch (err) {
           res.body.destroy();
+          if (hasCode(err, 'REGISTRY_STALLED'))
+            throw self.error(
+              'REGISTRY_STALLED',
+              ep,
+              ctx,
+              (err as KilnError).message,
+              (err as KilnError).hint,
+            );
           failures++;
           lastProblem = (err as Error).message;
           if (failures >= self.retry.attempts) {
@@ -459,7 +475,7 @@ export class RegistryClient {
     await drain(res);
     if (res.status === 201) return { mounted: true };
     if (res.status === 202 && typeof res.headers.location === 'string')
-      return { mounted: false, location: new URL(res.headers.location, res.url).href };
+      return { mounted: false, location: registryUrl(res.headers.location, res.url, ctx.what).href };
     return { mounted: false };
   }
 
@@ -510,7 +526,7 @@ export class RegistryClient {
     const ctx: Ctx = { host, repository, what: `pushing blob ${desc.digest}`, push: true };
     let loc = location ?? (await this.startUpload(ep, ctx));
     const withDigest = (l: string) => {
-      const u = new URL(l);
+      const u = registryUrl(l, undefined, ctx.what);
       u.searchParams.set('digest', desc.digest);
       return u.href;
     };
@@ -543,7 +559,8 @@ export class RegistryClient {
         });
         if (res.status === 202) {
           await drain(res);
-          if (typeof res.headers.location === 'string') loc = new URL(res.headers.location, res.url).href;
+          if (typeof res.headers.location === 'string')
+            loc = registryUrl(res.headers.location, res.url, ctx.what).href;
           // Range says how much the registry holds; send again what it did not take.
           const held = rangeEnd(res.headers.range);
           const end = partOffset + part.length;
@@ -582,7 +599,7 @@ export class RegistryClient {
     if (res.status !== 202 || typeof res.headers.location !== 'string')
       throw await this.statusError(ep, ctx, res);
     await drain(res);
-    return new URL(res.headers.location, res.url).href;
+    return registryUrl(res.headers.location, res.url, ctx.what).href;
   }
 
   /** How many bytes an upload session holds (GET on its Location, `Range: 0-N`). */

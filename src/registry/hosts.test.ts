@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { hasCode } from '../errors/errors.ts';
 import { endpointsFor, isLoopbackHost, loadRegistryConfig, parseRegistryConfig } from './hosts.ts';
+import { defaultIdleTimeoutMs } from './transport.ts';
 
 describe('registry config', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-hosts-'));
@@ -79,5 +80,26 @@ cert = "${dir}/c.pem"
       () => endpointsFor('x.io', cfg, false),
       (err: Error) => hasCode(err, 'INVALID_REGISTRY_CONFIG') && /missing\.pem/.test(err.message),
     );
+  });
+
+  it('idle-timeout is seconds per registry, carried to its endpoints; bad values are refused', () => {
+    const cfg = parseRegistryConfig('[registry."slow.io"]\nidle-timeout = 2.5\nmirrors = ["m.io"]\n');
+    const [mirror, origin] = endpointsFor('slow.io', cfg, true);
+    assert.equal(origin.idleTimeoutMs, 2500);
+    assert.equal(mirror.idleTimeoutMs, undefined);
+    for (const bad of ['0', '-1', '"60"']) {
+      assert.throws(
+        () => parseRegistryConfig(`[registry."a"]\nidle-timeout = ${bad}\n`),
+        (err: Error) => hasCode(err, 'INVALID_REGISTRY_CONFIG') && /idle-timeout/.test(err.message),
+      );
+    }
+  });
+
+  it('KILN_REGISTRY_IDLE_TIMEOUT sets the default in seconds; 60 s without it', () => {
+    assert.equal(defaultIdleTimeoutMs({}), 60_000);
+    assert.equal(defaultIdleTimeoutMs({ KILN_REGISTRY_IDLE_TIMEOUT: '3' }), 3000);
+    assert.throws(() => defaultIdleTimeoutMs({ KILN_REGISTRY_IDLE_TIMEOUT: 'soon' }), {
+      code: 'INVALID_REGISTRY_CONFIG',
+    });
   });
 });

@@ -27,6 +27,8 @@ export interface HostConfig {
   ca?: string[];
   /** Client certificates for mutual TLS. */
   keypair?: KeyPair[];
+  /** Seconds without any data moving before a request fails (`idle-timeout`). */
+  idleTimeout?: number;
 }
 
 export interface RegistryConfig {
@@ -47,6 +49,8 @@ export interface Endpoint {
   keypairs: { key: Buffer; cert: Buffer }[];
   /** True for a mirror endpoint (pull only). */
   mirror: boolean;
+  /** From `idle-timeout`: milliseconds without data before a request fails. */
+  idleTimeoutMs?: number;
 }
 
 export const DOCKER_HUB_HOST = 'docker.io';
@@ -59,7 +63,7 @@ export function defaultRegistryConfigPath(root: string): string {
 
 function bad(file: string, message: string): KilnError {
   return new KilnError('INVALID_REGISTRY_CONFIG', `${file}: ${message}`, {
-    hint: 'write e.g. [registry."myhost:5000"] with http = true, insecure = true, ca = ["/path/ca.pem"], mirrors = ["mirror:5000"]',
+    hint: 'write e.g. [registry."myhost:5000"] with http = true, insecure = true, ca = ["/path/ca.pem"], mirrors = ["mirror:5000"], idle-timeout = 60',
   });
 }
 
@@ -89,7 +93,7 @@ export function parseRegistryConfig(text: string, file = 'registries.toml'): Reg
     const r = raw as Record<string, unknown>;
     const cfg: HostConfig = {};
     for (const key of Object.keys(r)) {
-      if (!['mirrors', 'http', 'insecure', 'ca', 'keypair'].includes(key))
+      if (!['mirrors', 'http', 'insecure', 'ca', 'keypair', 'idle-timeout'].includes(key))
         throw bad(file, `registry."${host}": unknown setting "${key}"`);
     }
     cfg.mirrors = stringList(file, `registry."${host}".mirrors`, r.mirrors);
@@ -99,6 +103,12 @@ export function parseRegistryConfig(text: string, file = 'registries.toml'): Reg
         if (typeof r[flag] !== 'boolean') throw bad(file, `registry."${host}".${flag} must be true or false`);
         cfg[flag] = r[flag];
       }
+    }
+    const idle = r['idle-timeout'];
+    if (idle !== undefined) {
+      if (typeof idle !== 'number' || !Number.isFinite(idle) || idle <= 0)
+        throw bad(file, `registry."${host}".idle-timeout must be a positive number of seconds`);
+      cfg.idleTimeout = idle;
     }
     if (r.keypair !== undefined) {
       if (!Array.isArray(r.keypair))
@@ -186,6 +196,7 @@ function endpoint(host: string, cfg: HostConfig | undefined, mirror: boolean): E
       cert: readFiles([kp.cert], 'cert', host)[0],
     })),
     mirror,
+    idleTimeoutMs: cfg?.idleTimeout === undefined ? undefined : cfg.idleTimeout * 1000,
   };
 }
 

@@ -16,6 +16,7 @@ import { formatReference, parseReference, type Reference, referenceTarget } from
 import type { RegistryClient } from './client.ts';
 import { RegistrySink } from './sink.ts';
 import { RegistryBlobProvider } from './source.ts';
+import { parseRegistryJson } from './transport.ts';
 
 export interface ListEntry {
   /** Where the image lives, pinned: domain/path@digest. */
@@ -56,8 +57,8 @@ export function deleteList(root: string, name: string): void {
 /** The platform an image manifest is for, read from its config. */
 async function platformOf(client: RegistryClient, ref: Reference, configDesc: Descriptor): Promise<Platform> {
   const blobs = new RegistryBlobProvider(client, ref.domain, ref.path);
-  const cfg = JSON.parse((await blobs.readBlob(configDesc.digest)).toString('utf8')) as Platform &
-    Record<string, unknown>;
+  const cfg = (parseRegistryJson(await blobs.readBlob(configDesc.digest), `config ${configDesc.digest}`) ??
+    {}) as Platform & Record<string, unknown>;
   const p: Platform = { os: cfg.os, architecture: cfg.architecture };
   if (cfg.variant) p.variant = cfg.variant;
   if (cfg['os.version']) p['os.version'] = cfg['os.version'];
@@ -219,7 +220,7 @@ export async function inspectRemote(
 ): Promise<InspectResult> {
   const ref = parseReference(image);
   const fetched = await client.getManifest(ref.domain, ref.path, referenceTarget(ref));
-  const document = JSON.parse(fetched.bytes.toString('utf8'));
+  const document = parseRegistryJson(fetched.bytes, `manifest ${image}`);
   const result: InspectResult = { descriptor: fetched.descriptor, raw: fetched.bytes, document };
   if (verbose && isIndexType(fetched.descriptor.mediaType)) {
     result.children = [];
@@ -229,7 +230,7 @@ export async function inspectRemote(
         ref: formatReference({ domain: ref.domain, path: ref.path, digest: child.digest }),
         descriptor: child,
         raw: c.bytes,
-        document: JSON.parse(c.bytes.toString('utf8')),
+        document: parseRegistryJson(c.bytes, `manifest ${child.digest}`),
       });
     }
   }

@@ -3,7 +3,7 @@
  * to live in another repository of the same registry are mounted instead of uploaded, manifests
  * go up with their exact bytes, and byte progress is reported.
  */
-import type { Readable } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import type { Digest } from '../digest/digest.ts';
 import type { ImageSink } from '../image/image.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
@@ -84,9 +84,12 @@ export class RegistrySink implements ImageSink {
   async putBlob(desc: Descriptor, data: Readable): Promise<void> {
     let input = data;
     if (this.opts.onProgress) {
-      const counter = new ByteCounter(desc.digest, desc.size, this.opts.onProgress, 'pushing');
-      data.on('error', (err) => counter.destroy(err));
-      input = data.pipe(counter);
+      // pipeline keeps a listener on the counter until the upload reads it (after its POST).
+      input = pipeline(
+        data,
+        new ByteCounter(desc.digest, desc.size, this.opts.onProgress, 'pushing'),
+        () => {},
+      );
     }
     const session = this.sessions.get(desc.digest);
     this.sessions.delete(desc.digest);

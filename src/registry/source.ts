@@ -3,10 +3,11 @@
  * over HTTP that serves manifests from /manifests/ and everything else from /blobs/, so that
  * `copyImage(registrySource, localSink)` is a pull.
  */
-import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
 import type { BlobInfo, BlobProvider } from '../content/content.ts';
 import { type Digest, digestAlgorithm, hashOf } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
+import { MAX_MANIFEST_BYTES } from '../image/copy.ts';
 import type { ImageSource } from '../image/image.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { parseManifestDocument } from '../oci/manifest.ts';
@@ -15,6 +16,7 @@ import { formatPlatform, hostPlatform, type Platform, selectPlatform } from '../
 import type { ProgressSink } from '../progress/events.ts';
 import { formatReference, type Reference, referenceTarget } from '../reference/reference.ts';
 import type { FetchedManifest, RegistryClient } from './client.ts';
+import { parseRegistryJson } from './transport.ts';
 
 /** Reads blobs and manifests of one repository. */
 export class RegistryBlobProvider implements BlobProvider {
@@ -72,9 +74,24 @@ export class RegistryBlobProvider implements BlobProvider {
       }
       return bytes;
     }
+    // Read into memory no more than the descriptor said (a registry may send an endless body).
+    const known = this.sizes.get(digest);
+    const max = known ?? MAX_MANIFEST_BYTES;
     const chunks: Buffer[] = [];
-    for await (const c of this.client.openBlob(this.host, this.repository, digest, this.sizes.get(digest)))
+    let n = 0;
+    const body = this.client.openBlob(this.host, this.repository, digest, known);
+    for await (const c of body) {
+      n += (c as Buffer).length;
+      if (n > max) {
+        body.destroy();
+        throw new KilnError(
+          'SIZE_MISMATCH',
+          `blob ${digest} from ${this.host}/${this.repository} is longer than the ${max} bytes expected`,
+          { hint: 'the registry served corrupted or tampered content' },
+        );
+      }
       chunks.push(c as Buffer);
+    }
     const bytes = Buffer.concat(chunks);
     const actual = hashOf(digestAlgorithm(digest), bytes);
     if (actual !== digest) {
@@ -94,9 +111,7 @@ export class RegistryBlobProvider implements BlobProvider {
     const total = this.sizes.get(digest);
     const stream = this.client.openBlob(this.host, this.repository, digest, total);
     if (!this.onProgress) return stream;
-    const counter = new ByteCounter(digest, total, this.onProgress, 'pulling');
-    stream.on('error', (err) => counter.destroy(err));
-    return stream.pipe(counter);
+    return pipeline(stream, new ByteCounter(digest, total, this.onProgress, 'pulling'), () => {});
   }
 }
 
@@ -196,7 +211,8 @@ async function fromLocal(
   if (!info) return undefined;
   const bytes = await local.readBlob(digest);
   const mediaType =
-    desc?.mediaType ?? (JSON.parse(bytes.toString('utf8')) as { mediaType?: string }).mediaType;
+    desc?.mediaType ??
+    (parseRegistryJson(bytes, `manifest ${digest}`) as { mediaType?: string } | null)?.mediaType;
   if (!mediaType) return undefined;
   return { descriptor: { mediaType, digest, size: bytes.length }, bytes };
 }

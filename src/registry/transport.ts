@@ -19,8 +19,43 @@ export interface HttpRequest {
   headers?: Record<string, string>;
   /** A buffer, or a factory so the body can be sent again on retry. */
   body?: Buffer | (() => Readable);
-  /** Milliseconds without any socket activity before the request fails. */
+  /**
+   * Milliseconds without a byte moving either way (headers, body, upload) before the request
+   * fails with REGISTRY_STALLED; default: the endpoint's `idle-timeout`, else
+   * KILN_REGISTRY_IDLE_TIMEOUT (seconds), else 60 s.
+   */
   idleTimeoutMs?: number;
+}
+
+/** The idle timeout when neither the request nor the registry's config sets one. */
+export function defaultIdleTimeoutMs(env: NodeJS.ProcessEnv = process.env): number {
+  const v = env.KILN_REGISTRY_IDLE_TIMEOUT;
+  if (v === undefined || v === '') return 60_000;
+  const seconds = Number(v);
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    throw new KilnError(
+      'INVALID_REGISTRY_CONFIG',
+      `KILN_REGISTRY_IDLE_TIMEOUT=${v} is not a number of seconds`,
+      {
+        hint: 'set it to a positive number of seconds, e.g. KILN_REGISTRY_IDLE_TIMEOUT=30',
+      },
+    );
+  }
+  return seconds * 1000;
+}
+
+/**
+ * A registry that sent nothing for the idle timeout: not retried, since a stopped or wedged
+ * server would cost the timeout again for every attempt.
+ */
+export function stalledError(ep: Endpoint, req: HttpRequest, url: URL, idleMs: number): KilnError {
+  return new KilnError(
+    'REGISTRY_STALLED',
+    `${req.method} ${safeUrl(url)}: registry ${ep.host} moved no data for ${idleMs / 1000}s`,
+    {
+      hint: `check that the registry is up; on a slow link raise idle-timeout (seconds) under [registry."${ep.host}"] in the registry config, or KILN_REGISTRY_IDLE_TIMEOUT`,
+    },
+  );
 }
 
 export interface HttpResponse {
@@ -90,6 +125,41 @@ export function endpointUrl(ep: Endpoint, target: string): URL {
   return new URL(`${ep.scheme}://${ep.apiHost}${ep.pathPrefix}${target}`);
 }
 
+/**
+ * A URL a registry handed us (a redirect, an upload Location, a token realm), resolved against
+ * `base`: anything that is not http(s) or does not parse is REGISTRY_ERROR, not a TypeError.
+ */
+export function registryUrl(location: string, base: URL | string | undefined, what: string): URL {
+  let url: URL | undefined;
+  try {
+    url = new URL(location, base);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new KilnError(
+      'REGISTRY_ERROR',
+      `${what}: the registry sent an unusable URL ${JSON.stringify(location.slice(0, 200))}`,
+      {
+        hint: 'the registry (or something in front of it) is misbehaving',
+      },
+    );
+  }
+  return url;
+}
+
+/** JSON a registry sent, parsed; REGISTRY_INVALID_JSON names `what` when it is not JSON. */
+export function parseRegistryJson(bytes: Buffer, what: string): unknown {
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (cause) {
+    throw new KilnError('REGISTRY_INVALID_JSON', `${what} is not valid JSON`, {
+      cause,
+      hint: 'the registry served corrupted or unexpected content',
+    });
+  }
+}
+
 /** A URL printable in messages: no query (upload state), no userinfo. */
 export function safeUrl(url: URL): string {
   return `${url.protocol}//${url.host}${url.pathname}`;
@@ -116,12 +186,20 @@ function once(
         agent: agentFor(ep, url),
         servername: url.hostname.startsWith('[') ? undefined : url.hostname,
       },
-      (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url }),
+      (res) => {
+        response = res;
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url });
+      },
     );
-    const idle = req.idleTimeoutMs ?? 60_000;
-    r.setTimeout(idle, () =>
-      r.destroy(new TransportError(`no answer from ${safeUrl(url)} for ${idle / 1000}s`)),
-    );
+    let response: IncomingMessage | undefined;
+    // The socket's idle timer covers the whole exchange: the request body going up, the
+    // headers, and the response body coming down (a reader of that body gets the error too).
+    const idle = req.idleTimeoutMs ?? ep.idleTimeoutMs ?? defaultIdleTimeoutMs();
+    r.setTimeout(idle, () => {
+      const err = stalledError(ep, req, url, idle);
+      response?.destroy(err);
+      r.destroy(err);
+    });
     r.on('error', (err) => {
       if (err instanceof KilnError) reject(err);
       else reject(classify(err as NodeJS.ErrnoException, req, url, ep));
@@ -182,7 +260,7 @@ export async function send(ep: Endpoint, req: HttpRequest): Promise<HttpResponse
     )
       return res;
     res.body.resume();
-    url = new URL(loc, url);
+    url = registryUrl(loc, url, `${req.method} ${safeUrl(url)} redirected`);
     if (url.origin !== origin) {
       // Never hand registry credentials to blob storage on another origin.
       const { authorization: _drop, ...rest } = headers;
@@ -209,11 +287,19 @@ export async function readBody(res: HttpResponse, limit = 64 << 20): Promise<Buf
   return Buffer.concat(chunks);
 }
 
-/** Discard a response body (so the socket can be reused). */
-export async function drain(res: HttpResponse): Promise<void> {
+/**
+ * Discard a response body (so the socket can be reused); past `limit` bytes the connection is
+ * dropped instead: a body that never ends kept a push waiting for ever.
+ */
+export async function drain(res: HttpResponse, limit = 1 << 20): Promise<void> {
+  let n = 0;
   try {
-    for await (const _ of res.body) {
-      // discard
+    for await (const chunk of res.body) {
+      n += (chunk as Buffer).length;
+      if (n > limit) {
+        res.body.destroy();
+        return;
+      }
     }
   } catch {
     // a broken body on a response we ignore does not matter

@@ -52,19 +52,17 @@ function roots(store: GcStore, now: number): Descriptor[] {
   return out;
 }
 
-/** Remove unreferenced blobs and stale ingest temps. `dryRun` reports without deleting. */
-export async function collectGarbage(
-  store: GcStore,
-  opts: { dryRun?: boolean; now?: number } = {},
-): Promise<GcResult> {
-  const now = opts.now ?? Date.now();
-  const expiredLeases = opts.dryRun ? 0 : store.meta.deleteExpiredLeases(now);
-  const removedBlobs = store.meta.transaction(() => {
+/**
+ * Unlink every blob no root reaches, inside one metadata transaction (joining the caller's), so
+ * no other process can name or lease a blob between the mark and the sweep.
+ */
+function sweep(store: GcStore, now: number, dryRun: boolean): BlobInfo[] {
+  return store.meta.transaction(() => {
     const keep = new ClosureWalker(store.content).walk(roots(store, now)).blobs;
     const removed: BlobInfo[] = [];
     for (const b of listBlobsSync(store)) {
       if (keep.has(b.digest)) continue;
-      if (!opts.dryRun) {
+      if (!dryRun) {
         try {
           unlinkSync(store.content.blobPath(b.digest));
         } catch (err) {
@@ -75,6 +73,16 @@ export async function collectGarbage(
     }
     return removed;
   });
+}
+
+/** Remove unreferenced blobs and stale ingest temps. `dryRun` reports without deleting. */
+export async function collectGarbage(
+  store: GcStore,
+  opts: { dryRun?: boolean; now?: number; removedBlobs?: BlobInfo[] } = {},
+): Promise<GcResult> {
+  const now = opts.now ?? Date.now();
+  const expiredLeases = opts.dryRun ? 0 : store.meta.deleteExpiredLeases(now);
+  const removedBlobs = opts.removedBlobs ?? sweep(store, now, opts.dryRun ?? false);
   const removedTemps = opts.dryRun ? [] : await store.content.cleanIngests({ now });
   const reclaimedBytes =
     removedBlobs.reduce((n, b) => n + b.size, 0) + removedTemps.reduce((n, t) => n + t.size, 0);
@@ -109,10 +117,16 @@ export async function prune(store: GcStore, opts: PruneOptions = {}): Promise<Pr
       removedImages.push(remaining[0].name);
       remaining = remaining.slice(1);
     }
-    if (!opts.dryRun)
-      store.meta.transaction(() => {
+    if (!opts.dryRun) {
+      // The names go and their blobs are swept in one transaction: the unlinks free space before
+      // the commit writes the deletions, so prune works on a full disk too.
+      const now = Date.now();
+      const removedBlobs = store.meta.transaction(() => {
         for (const n of removedImages) store.meta.deleteImage(n);
+        return sweep(store, now, false);
       });
+      return { removedImages, ...(await collectGarbage(store, { now, removedBlobs })) };
+    }
   }
   if (opts.dryRun && removedImages.length) {
     // What GC would free once those names are gone: blobs outside the remaining closure.

@@ -4,9 +4,10 @@
  * from sweeping while another process commits a blob or sets a name.
  */
 import { randomUUID } from 'node:crypto';
+import { dirname } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import type { Digest } from '../digest/digest.ts';
-import { KilnError } from '../errors/errors.ts';
+import { diskFull, isDiskFull, KilnError } from '../errors/errors.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { openDatabase } from './sqlite.ts';
 
@@ -63,6 +64,7 @@ export class MetaDB {
       this.db = openDatabase(path, SCHEMA, opts.busyTimeoutMs ?? 30_000);
       this.db.exec('PRAGMA foreign_keys = ON;');
     } catch (cause) {
+      if (isDiskFull(cause)) throw diskFull(dirname(path), cause);
       throw new KilnError(
         'STORE_DB_OPEN',
         `cannot open the metadata database ${path}: ${(cause as Error).message}`,
@@ -88,15 +90,21 @@ export class MetaDB {
         this.depth--;
       }
     }
-    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+    } catch (err) {
+      throw isDiskFull(err) ? diskFull(dirname(this.path), err) : err;
+    }
     this.depth = 1;
     try {
       const out = fn();
       this.db.exec('COMMIT');
       return out;
     } catch (err) {
-      this.db.exec('ROLLBACK');
-      throw err;
+      // SQLite rolls back by itself when a write finds the disk full; a second ROLLBACK then
+      // failed with "cannot rollback - no transaction is active" and hid the real error.
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      throw isDiskFull(err) ? diskFull(dirname(this.path), err) : err;
     } finally {
       this.depth = 0;
     }

@@ -10,7 +10,7 @@ import { type CopyOptions, type CopyResult, copyImage } from '../image/copy.ts';
 import type { ImageSource } from '../image/image.ts';
 import { LocalImageSink, LocalImageStore } from '../imagestore/imagestore.ts';
 import { MetaDB } from './meta.ts';
-import { resolveRoot } from './root.ts';
+import { checkRoot, resolveRoot } from './root.ts';
 
 export interface Store {
   root: string;
@@ -31,6 +31,7 @@ export interface Store {
 /** Open (creating if needed) the state root chosen by `rootOpt`, KILN_ROOT or the default. */
 export function openStore(rootOpt?: string): Store {
   const root = resolveRoot(rootOpt);
+  checkRoot(root);
   try {
     mkdirSync(join(root, 'blobs'), { recursive: true, mode: 0o700 });
     mkdirSync(join(root, 'ingest'), { recursive: true, mode: 0o700 });

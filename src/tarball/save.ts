@@ -7,9 +7,9 @@
 import type { Readable } from 'node:stream';
 import { TarWriter } from '../archive/tar/writer.ts';
 import type { BlobProvider } from '../content/content.ts';
-import { type Digest, digestHex } from '../digest/digest.ts';
+import { type Digest, digestHex, verifying } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
-import { loadIndex, loadManifest, resolvePlatformManifest, VerifyStream } from '../image/copy.ts';
+import { loadIndex, loadManifest, resolvePlatformManifest } from '../image/copy.ts';
 import { layoutBlobPath, nameAnnotations, OCI_LAYOUT_CONTENT } from '../layout/layout.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { Index } from '../oci/manifest.ts';
@@ -62,9 +62,7 @@ class ArchiveBuilder {
   async blob(desc: Descriptor): Promise<void> {
     if (this.written.has(desc.digest)) return;
     this.written.add(desc.digest);
-    const input = await this.blobs.openRead(desc.digest);
-    const verified = input.pipe(new VerifyStream(desc));
-    input.on('error', (err) => verified.destroy(err));
+    const verified = verifying(await this.blobs.openRead(desc.digest), desc);
     await this.tar.add({ path: layoutBlobPath(desc.digest), type: 'file', size: desc.size }, verified);
   }
 

@@ -32,6 +32,8 @@ export interface TestRegistry {
   url: string;
   /** Storage root, for tests that inspect what the registry holds. */
   storageDir: string;
+  /** The registry process itself (not its wrapper), for tests that stop and continue it. */
+  pid(): number;
   stop(): Promise<void>;
 }
 
@@ -162,8 +164,9 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     writeFileSync(cfg, configYaml(dir, port, opts));
     const logFile = join(dir, 'registry.log');
     // The wrapper starts the registry, then waits for stdin to close (our exit, or stop()).
-    const script = `"${REGISTRY_BINARY}" serve "$1" >"$2" 2>&1 & c=$!; trap 'kill $c 2>/dev/null' EXIT; cat >/dev/null; kill $c 2>/dev/null; wait $c`;
-    const child = spawn('/bin/sh', ['-c', script, 'kiln-registry', cfg, logFile], {
+    const pidFile = join(dir, 'registry.pid');
+    const script = `"${REGISTRY_BINARY}" serve "$1" >"$2" 2>&1 & c=$!; echo $c >"$3"; trap 'kill $c 2>/dev/null' EXIT; cat >/dev/null; kill $c 2>/dev/null; wait $c`;
+    const child = spawn('/bin/sh', ['-c', script, 'kiln-registry', cfg, logFile, pidFile], {
       stdio: ['pipe', 'ignore', 'ignore'],
     });
     running.add(child);
@@ -193,7 +196,8 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
         // The port could belong to someone else: make sure our registry is still the one running.
         await new Promise((r) => setTimeout(r, 20));
         if (!dead && readRegistryLog(logFile).includes('address already in use') === false) {
-          return { host: `127.0.0.1:${port}`, url, storageDir: join(dir, 'storage'), stop };
+          const pid = () => Number(readFileSync(pidFile, 'utf8').trim());
+          return { host: `127.0.0.1:${port}`, url, storageDir: join(dir, 'storage'), pid, stop };
         }
       } catch {
         await new Promise((r) => setTimeout(r, 50));
@@ -313,7 +317,12 @@ let shared: Promise<TestRegistry> | undefined;
 export function sharedRegistry(): Promise<TestRegistry> {
   const host = process.env.KILN_TEST_REGISTRY;
   if (host) {
-    return Promise.resolve({ host, url: `http://${host}`, storageDir: '', stop: async () => {} });
+    const pid = (): number => {
+      throw new KilnError('TEST_REGISTRY_SHARED', 'the shared registry serves every test file', {
+        hint: 'start a registry of your own (startRegistry) to stop and continue it',
+      });
+    };
+    return Promise.resolve({ host, url: `http://${host}`, storageDir: '', pid, stop: async () => {} });
   }
   shared ??= startRegistry();
   return shared;

@@ -4,9 +4,9 @@
  * blobs are in the content store, and unpack its layers into snapshots named by chain id, so
  * every build that uses the same layers shares them.
  */
-import { finished } from 'node:stream/promises';
+import { pipeline, type Readable } from 'node:stream';
 import { type Digest, DigestStream } from '../digest/digest.ts';
-import { KilnError } from '../errors/errors.ts';
+import { diskFull, isDiskFull, KilnError } from '../errors/errors.ts';
 import { loadConfig, resolvePlatformManifest } from '../image/copy.ts';
 import type { ImageSource } from '../image/image.ts';
 import type { ImageConfig } from '../oci/config.ts';
@@ -15,6 +15,7 @@ import { type Manifest, manifestMediaType, parseManifestDocument } from '../oci/
 import { formatPlatform, type Platform } from '../oci/platform.ts';
 import { normalizeReference, parseReference } from '../reference/reference.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
+import { type Limits, layerLimit, loadLimits, rootConfigPath } from '../store/limits.ts';
 import type { Store } from '../store/store.ts';
 import { chainIds } from './chain.ts';
 import type { FsState } from './state.ts';
@@ -38,6 +39,8 @@ export class BaseImages {
   private readonly remote?: RemoteImages;
   private readonly pull: boolean;
   private readonly resolved = new Map<string, Promise<ResolvedImage>>();
+  /** The root's [limits], read when the first layer unpacks. */
+  private limits?: Promise<Limits>;
 
   constructor(store: Store, remote: RemoteImages | undefined, opts: { pull: boolean }) {
     this.store = store;
@@ -127,11 +130,8 @@ export class BaseImages {
     let parent: string | undefined;
     for (let i = 0; i < chain.length; i++) {
       const key = `layer-${chain[i].slice('sha256:'.length)}`;
-      const exists = await sn.stat(key).then(
-        () => true,
-        () => false,
-      );
-      if (!exists) await this.applyLayer(img.manifest.layers[i], diffIds[i], parent, key, sn);
+      if (!(await snapshotExists(sn, key)))
+        await this.applyLayer(img.manifest.layers[i], diffIds[i], parent, key, sn);
       const desc = img.manifest.layers[i];
       state.layers.push({
         snapshot: key,
@@ -150,30 +150,53 @@ export class BaseImages {
     sn: Snapshotter,
   ): Promise<void> {
     const raw = await this.store.content.openRead(desc.digest);
-    const { decompressAuto } = await import('../archive/compress.ts');
-    const { stream } = await decompressAuto(raw);
-    // Verify the uncompressed bytes against the config's diff_id while unpacking.
-    const digester = new DigestStream();
-    stream.on('error', (err) => digester.destroy(err));
+    const { ByteLimit, decompressAuto } = await import('../archive/compress.ts');
+    this.limits ??= loadLimits(this.store.root);
+    const max = layerLimit(await this.limits, desc.size);
+    let stream: Readable;
     try {
-      await sn.applyLayerAsSnapshot(parent, stream.pipe(digester), key);
+      ({ stream } = await decompressAuto(raw));
     } catch (err) {
+      raw.destroy();
+      throw layerError(desc, err, this.store.root);
+    }
+    // The decompressed bytes are capped (a small blob must not fill the disk) and checked
+    // against the config's diff_id while they unpack. pipeline keeps an error listener on every
+    // stage, so a codec error after the unpacker has stopped reading cannot crash the process.
+    const digester = new DigestStream();
+    const tooLarge = (limit: number) =>
+      new KilnError(
+        'LAYER_TOO_LARGE',
+        `layer ${desc.digest} (${desc.size} bytes compressed) unpacks to more than ${limit} bytes`,
+        {
+          hint: `the image is corrupt or a decompression bomb; if it is genuine, raise [limits] layer-expansion / layer-floor / layer-max in ${rootConfigPath(this.store.root)}`,
+        },
+      );
+    let failure: Error | undefined;
+    const unpacked = new Promise<void>((resolve) => {
+      pipeline(stream, new ByteLimit(max, tooLarge), digester, (err) => {
+        failure ??= err ?? undefined;
+        resolve();
+      });
+    });
+    try {
+      await sn.applyLayerAsSnapshot(parent, digester, key);
+    } catch (err) {
+      digester.destroy();
       // Another build may have committed the same chain id concurrently: that is success.
-      if (
-        await sn.stat(key).then(
-          () => true,
-          () => false,
-        )
-      )
-        return;
-      throw err;
+      if (await snapshotExists(sn, key)) return;
+      await unpacked;
+      // A codec error or the size cap reaches the unpacker as its own error; anything else the
+      // unpacker threw (an unsafe path, a bad tar) is the story, not the early close it caused.
+      throw layerError(desc, failure instanceof KilnError ? failure : err, this.store.root);
     }
     // The unpacker may stop at the tar end marker; drain the rest so the digest covers every byte.
     digester.resume();
-    await finished(digester);
-    const actual = digester.digest();
+    await unpacked;
+    const actual = failure ? undefined : digester.digest();
     if (actual !== diffID) {
       await sn.remove(key).catch(() => {});
+      if (failure) throw layerError(desc, failure, this.store.root);
       throw new KilnError(
         'DIGEST_MISMATCH',
         `layer ${desc.digest} unpacks to ${actual}, but the image config says ${diffID}`,
@@ -183,6 +206,29 @@ export class BaseImages {
       );
     }
   }
+}
+
+async function snapshotExists(sn: Snapshotter, key: string): Promise<boolean> {
+  return sn.stat(key).then(
+    () => true,
+    () => false,
+  );
+}
+
+/**
+ * A failure to unpack a layer, naming the layer; kiln's own errors keep their code and hint,
+ * anything else (a system error from the unpacker) becomes LAYER_UNPACK_FAILED.
+ */
+export function layerError(desc: Descriptor, err: unknown, root: string): KilnError {
+  if (isDiskFull(err)) return diskFull(root, err);
+  if (err instanceof KilnError) {
+    if (err.message.includes(desc.digest)) return err;
+    return new KilnError(err.code, `layer ${desc.digest}: ${err.message}`, { hint: err.hint, cause: err });
+  }
+  return new KilnError('LAYER_UNPACK_FAILED', `layer ${desc.digest}: ${(err as Error).message}`, {
+    cause: err,
+    hint: 'the layer may be damaged; remove the image and pull it again',
+  });
 }
 
 /** The media type of a stored manifest or index, read from the document itself. */

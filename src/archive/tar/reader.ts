@@ -99,6 +99,14 @@ class ByteSource {
   }
 }
 
+/**
+ * Metadata (PAX, GNU long names) held for one entry, and global PAX records in all: 8 MiB is
+ * far beyond any real header (paths stop at 4 KiB, xattr values at 64 KiB).
+ */
+const MAX_METADATA = 8 << 20;
+/** Keys global PAX records may set: each is merged into every later entry. */
+const MAX_GLOBAL_PAX_KEYS = 1000;
+
 function truncated(offset: number): KilnError {
   return new KilnError('TAR_TRUNCATED', `tar archive ends unexpectedly at offset ${offset}`, {
     hint: 'the archive or layer blob is incomplete; download or rebuild it',
@@ -126,6 +134,8 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
   const globalPax = new Map<string, Buffer>();
   try {
     let localPax: Map<string, Buffer> | undefined;
+    /** Metadata bytes read for the entry to come. */
+    let pending = 0;
     let longName: string | undefined;
     let longLink: string | undefined;
     for (;;) {
@@ -143,18 +153,32 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
       const paxSize = localPax?.get('size') ?? globalPax.get('size');
       const size = paxSize ? parseNumber(paxSize, 'size', headerOffset) : raw.size;
       if (raw.flag === 'x' || raw.flag === 'g' || raw.flag === 'L' || raw.flag === 'K') {
-        if (raw.size > 64 << 20) {
+        // Metadata is held in memory until its entry: the bytes pending for one entry and the
+        // global records are capped (a chain of headers could otherwise pile up gigabytes).
+        pending += raw.size;
+        if (raw.size > MAX_METADATA || pending > MAX_METADATA) {
           throw new KilnError(
             'TAR_INVALID',
-            `oversized metadata record (${raw.size} bytes) at offset ${headerOffset}`,
+            `oversized metadata record (${raw.size} bytes, ${pending} pending for one entry) at offset ${headerOffset}; at most ${MAX_METADATA}`,
+            { hint: 'the archive is corrupt or hostile' },
           );
         }
         const data = await src.read(raw.size);
         if (data.length < raw.size) throw truncated(src.position);
         await src.skip(padding(raw.size));
         if (raw.flag === 'x') localPax = new Map([...(localPax ?? []), ...decodePax(data)]);
-        else if (raw.flag === 'g') for (const [k, v] of decodePax(data)) globalPax.set(k, v);
-        else {
+        else if (raw.flag === 'g') {
+          for (const [k, v] of decodePax(data)) globalPax.set(k, Buffer.from(v));
+          let global = 0;
+          for (const [k, v] of globalPax) global += k.length + v.length;
+          if (globalPax.size > MAX_GLOBAL_PAX_KEYS || global > MAX_METADATA) {
+            throw new KilnError(
+              'TAR_INVALID',
+              `global PAX records grow past ${MAX_GLOBAL_PAX_KEYS} keys or ${MAX_METADATA} bytes at offset ${headerOffset}`,
+              { hint: 'the archive is corrupt or hostile' },
+            );
+          }
+        } else {
           const text = data.toString('utf8').replace(/\0+$/, '');
           if (raw.flag === 'L') longName = text;
           else longLink = text;
@@ -187,6 +211,7 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
       const mtime = mtimeText !== undefined ? Number(mtimeText) : raw.mtime;
       const contentSize = type === 'file' ? size : 0;
       localPax = undefined;
+      pending = 0;
       const linkname = str('linkpath', longLink ?? raw.linkname);
       longName = undefined;
       longLink = undefined;

@@ -19,7 +19,7 @@ import {
   isDigest,
   parseDigest,
 } from '../../digest/digest.ts';
-import { isErrno, KilnError } from '../../errors/errors.ts';
+import { diskFull, isDiskFull, isErrno, KilnError } from '../../errors/errors.ts';
 import type { MetaDB } from '../../store/meta.ts';
 import type { BlobInfo, ContentStore, Expected } from '../content.ts';
 
@@ -121,9 +121,14 @@ export class LocalContentStore implements ContentStore {
     if (expected.digest !== undefined) parseDigest(expected.digest);
     const algorithm = expected.digest ? digestAlgorithm(expected.digest) : 'sha256';
     const what = expected.digest ?? 'blob';
-    await mkdir(this.ingestDir, { recursive: true });
     const tmp = join(this.ingestDir, `${process.pid}-${randomBytes(8).toString('hex')}.tmp`);
-    const fh = await open(tmp, 'wx', 0o644);
+    let fh: FileHandle;
+    try {
+      await mkdir(this.ingestDir, { recursive: true });
+      fh = await open(tmp, 'wx', 0o644);
+    } catch (err) {
+      throw isDiskFull(err) ? diskFull(this.root, err, expected.size) : err;
+    }
     const digester = new Digester(algorithm);
     let closed = false;
     try {
@@ -168,7 +173,7 @@ export class LocalContentStore implements ContentStore {
     } catch (err) {
       if (!closed) await fh.close().catch(() => {});
       await rm(tmp, { force: true });
-      throw err;
+      throw isDiskFull(err) ? diskFull(this.root, err, expected.size) : err;
     }
   }
 

@@ -11,6 +11,8 @@ export type Fault =
   | { dropAfter: number }
   /** Forward this many bytes of the request body upstream, then cut both connections. */
   | { cutRequestAfter: number }
+  /** Flip the bits of the response body's byte at this offset (same length, other digest). */
+  | { corruptAt: number }
   | undefined;
 
 export interface SeenRequest {
@@ -59,6 +61,20 @@ export async function startFaultProxy(upstreamHost: string): Promise<FaultProxy>
         if (typeof headers.location === 'string')
           headers.location = headers.location.replace(`//${upstreamHost}`, `//${proxy.host}`);
         res.writeHead(ures.statusCode ?? 502, headers);
+        if (fault && 'corruptAt' in fault) {
+          let at = 0;
+          ures.on('data', (chunk: Buffer) => {
+            const i = fault.corruptAt - at;
+            at += chunk.length;
+            if (i >= 0 && i < chunk.length) {
+              const copy = Buffer.from(chunk);
+              copy[i] ^= 0xff;
+              res.write(copy);
+            } else res.write(chunk);
+          });
+          ures.on('end', () => res.end());
+          return;
+        }
         if (fault && 'dropAfter' in fault) {
           let sent = 0;
           ures.on('data', (chunk: Buffer) => {

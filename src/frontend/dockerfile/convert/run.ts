@@ -9,7 +9,7 @@ import { exec, file, type MountSpec, type Vertex } from '../../../graph/index.ts
 import type { Platform } from '../../../oci/platform.ts';
 import type { Mount, RunCommand } from '../instructions/types.ts';
 import type { DispatchContext } from './dispatch.ts';
-import { withShell } from './dispatch.ts';
+import { chargeRunEnv, withShell } from './dispatch.ts';
 import { cleanPath } from './paths.ts';
 import {
   commitHistory,
@@ -115,6 +115,7 @@ export function dispatchRun(
   platform: Platform,
   from: MountSourceResolver,
 ): void {
+  chargeRunEnv(d, ctx);
   let args = [...c.cmdLine];
   let summary = '';
   const mounts: MountSpec[] = [];

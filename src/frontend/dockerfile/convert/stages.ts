@@ -18,10 +18,11 @@ import {
   dispatchWorkdir,
   globalValue,
   NON_ENV_ARGS,
+  sortConfigMaps,
 } from './dispatch.ts';
 import { buildStates, convertError, located, resolveStages } from './plan.ts';
 import { dispatchRun } from './run.ts';
-import { type Command, getEnv, type StageState, setEnv } from './state.ts';
+import { type ArgValue, type Command, envGetter, getEnv, type StageState, setEnv } from './state.ts';
 import type { ConvertInstructionsOptions, ConvertOptions, ConvertResult, ConvertWarning } from './types.ts';
 
 /** Build args that need no ARG declaration (docker's predefined proxy args, BuildKit's own). */
@@ -160,7 +161,7 @@ async function runPass(
       if (Object.hasOwn(buildArgs, kv.key)) value = buildArgs[kv.key];
       else if (kv.value !== undefined) {
         try {
-          value = lex.processWord(kv.value, globalArgs);
+          value = lex.processWord(kv.value, envGetter(globalArgs));
         } catch (err) {
           throw located(err, cmd.location);
         }
@@ -255,10 +256,11 @@ function dispatchStage(d: StageState, ctx: DispatchContext, opts: ConvertOptions
         for (const k of r.unmatched) unmatched.add(k);
         return r;
       };
-      const expand = (w: string): string => track(ctx.lex.processWordWithMatches(w, d.env)).result;
+      const env = envGetter(d.env);
+      const expand = (w: string): string => track(ctx.lex.processWordWithMatches(w, env)).result;
       const rawLex = new ShellLex('\\', { skipProcessQuotes: true });
-      const raw = (w: string): string => track(rawLex.processWordWithMatches(w, d.env)).result;
-      const words = (w: string): string[] => track(ctx.lex.processWordWithMatches(w, d.env)).words;
+      const raw = (w: string): string => track(rawLex.processWordWithMatches(w, env)).result;
+      const words = (w: string): string[] => track(ctx.lex.processWordWithMatches(w, env)).words;
       // ARG values are expanded by dispatchArg: a --build-arg replaces the default unexpanded.
       const c = ins.kind === 'ARG' ? ins : expandInstruction(ins, { word: expand, raw, words });
       reportUndefinedVars(d, ins, unmatched, ctx);
@@ -295,7 +297,23 @@ function dispatchStage(d: StageState, ctx: DispatchContext, opts: ConvertOptions
       throw located(err, ins.location);
     }
   }
+  sortConfigMaps(d);
 }
+
+/** The keys of a stage's (append-only) build args, extended as ARGs add to them. */
+const argKeySets = new WeakMap<ArgValue[], { keys: Set<string>; n: number }>();
+function argKeys(args: ArgValue[]): Set<string> {
+  let k = argKeySets.get(args);
+  if (!k || k.n > args.length) {
+    k = { keys: new Set(), n: 0 };
+    argKeySets.set(args, k);
+  }
+  for (; k.n < args.length; k.n++) k.keys.add(args[k.n]!.key);
+  return k.keys;
+}
+
+/** "Did you mean" is searched among at most this many variables. */
+const MAX_SUGGEST_ENV = 1000;
 
 /** Variables an instruction used but nothing defined (BuildKit's UndefinedVar check). */
 function reportUndefinedVars(
@@ -304,10 +322,16 @@ function reportUndefinedVars(
   unmatched: Set<string>,
   ctx: DispatchContext,
 ): void {
-  for (const a of d.buildArgs) unmatched.delete(a.key);
-  const keys = d.env.map((e) => e.slice(0, e.includes('=') ? e.indexOf('=') : e.length));
+  if (unmatched.size === 0) return;
+  // Only instructions that read an undefined variable pay for these (every one did, which made
+  // long Dockerfiles quadratic); suggestions are skipped over environments too large to search.
+  const declared = argKeys(d.buildArgs);
+  const keys =
+    d.env.length <= MAX_SUGGEST_ENV
+      ? d.env.map((e) => e.slice(0, e.includes('=') ? e.indexOf('=') : e.length))
+      : [];
   for (const name of [...unmatched].sort()) {
-    if (NON_ENV_ARGS.has(name)) continue;
+    if (NON_ENV_ARGS.has(name) || declared.has(name)) continue;
     const near = closest(name, keys, true);
     const message = `Usage of undefined variable '$${name}'${near ? ` (did you mean $${near}?)` : ''}`;
     ctx.warnings.push({ rule: 'UndefinedVar', message, location: ins.location });

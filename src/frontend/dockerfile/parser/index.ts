@@ -15,7 +15,11 @@ export {
 export type { ParseOptions } from './parser.ts';
 export {
   DEFAULT_ESCAPE_TOKEN,
+  dockerfileTooLarge,
+  MAX_DOCKERFILE_BYTES,
+  MAX_INSTRUCTIONS,
   MAX_LINE_BYTES,
+  MAX_STAGES,
   newNodeFromLine,
   parseDockerfile,
   parseError,

@@ -14,6 +14,29 @@ export const DEFAULT_ESCAPE_TOKEN = '\\';
 /** bufio.MaxScanTokenSize - 1: the longest physical line BuildKit accepts, in bytes. */
 export const MAX_LINE_BYTES = 65535;
 
+/**
+ * The largest Dockerfile kiln reads. BuildKit has no explicit cap, only gRPC's message limits
+ * (a Dockerfile travels as one message, 16 MiB by default in buildx); 10 MiB is far beyond any
+ * real one and keeps what a hostile context can make kiln parse and hold bounded.
+ */
+export const MAX_DOCKERFILE_BYTES = 10 << 20;
+/** Instructions per Dockerfile (BuildKit: no cap). 20,000 ENV lines convert in well under a second. */
+export const MAX_INSTRUCTIONS = 25_000;
+/**
+ * Stages (FROM lines) per Dockerfile (BuildKit: no cap). Each may resolve a base image and holds
+ * its own copy of an image config (at most 4 MiB): 256 stages stay within 1 GiB.
+ */
+export const MAX_STAGES = 256;
+
+/** DOCKERFILE_TOO_LARGE for a Dockerfile of `bytes` bytes, before or after reading it. */
+export function dockerfileTooLarge(file: string, bytes: number): KilnError {
+  return new KilnError(
+    'DOCKERFILE_TOO_LARGE',
+    `${file} is ${bytes} bytes; kiln reads Dockerfiles of at most ${MAX_DOCKERFILE_BYTES} bytes`,
+    { hint: 'split the build into several Dockerfiles, or generate less into it' },
+  );
+}
+
 const HEREDOC_INSTRUCTIONS = new Set(['add', 'copy', 'run']);
 const EMPTY_CONTINUATION_URL = 'https://docs.docker.com/go/dockerfile/rule/no-empty-continuation/';
 
@@ -114,8 +137,11 @@ function setLines(node: Node, start: number, end: number): void {
 /** Parse Dockerfile text (or UTF-8 bytes). Throws KilnError DOCKERFILE_PARSE with a location. */
 export function parseDockerfile(input: string | Uint8Array, opts: ParseOptions = {}): ParseResult {
   const file = opts.file ?? 'Dockerfile';
+  const bytes = typeof input === 'string' ? Buffer.byteLength(input) : input.length;
+  if (bytes > MAX_DOCKERFILE_BYTES) throw dockerfileTooLarge(file, bytes);
   const text = typeof input === 'string' ? input : new TextDecoder().decode(input);
   const lines = scanLines(text);
+  let stages = 0;
   const esc = new Escape();
   const dparser = new DirectiveParser();
   const directives: Directives = {};
@@ -242,6 +268,22 @@ export function parseDockerfile(input: string | Uint8Array, opts: ParseOptions =
       }
     }
 
+    if (root.children.length >= MAX_INSTRUCTIONS) {
+      throw new KilnError(
+        'DOCKERFILE_TOO_LARGE',
+        `dockerfile has more than ${MAX_INSTRUCTIONS} instructions (line ${startLine} is one too many)`,
+        {
+          hint: 'split the build into several Dockerfiles, or merge steps',
+          location: { file, startLine, endLine: currentLine },
+        },
+      );
+    }
+    if (child.value.toLowerCase() === 'from' && ++stages > MAX_STAGES) {
+      throw new KilnError('DOCKERFILE_TOO_LARGE', `dockerfile has more than ${MAX_STAGES} stages`, {
+        hint: 'split the build into several Dockerfiles',
+        location: { file, startLine, endLine: currentLine },
+      });
+    }
     setLines(child, startLine, currentLine);
     if (root.startLine < 0) root.startLine = startLine;
     root.endLine = currentLine;

@@ -5,10 +5,18 @@
  */
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: ${...} here is shell syntax, not a template
 import { KilnError } from '../../../errors/errors.ts';
-import { compilePattern, replaceAllLiteral, ShellError, trimPrefix, trimSuffix } from './pattern.ts';
+import type { Budget } from './glob.ts';
+import {
+  MAX_WORD_LENGTH,
+  replacePattern,
+  ShellError,
+  trimPrefix,
+  trimSuffix,
+  wordTooLong,
+} from './pattern.ts';
 import { goQuote, isGoSpace } from './quote.ts';
 
-export { convertShellPatternToRegex, reversePattern, reverseString } from './pattern.ts';
+export { convertShellPatternToRegex, MAX_WORD_LENGTH, reversePattern, reverseString } from './pattern.ts';
 
 /** Where variable values come from. `undefined` = unset (distinct from ''). */
 export interface EnvGetter {
@@ -152,19 +160,41 @@ export class ShellLex {
       const [result, words] = sw.processStopOn(EOF, this.rawEscapes);
       return { result, words, matched: sw.matches, unmatched: sw.nonmatches };
     } catch (err) {
-      if (err instanceof ShellError) {
-        throw new KilnError('DOCKERFILE_EXPAND', `failed to process ${goQuote(word)}: ${err.message}`, {
-          hint: 'check the ${...} syntax and quoting of this word',
+      if (err instanceof ShellError && err.code === 'DOCKERFILE_WORD_TOO_LONG') {
+        throw new KilnError(err.code, `failed to process ${goQuote(shorten(word))}: ${err.message}`, {
+          hint: 'variables that expand into each other (ARG A=$A$A …) grow without bound; keep expanded words under 1 MiB',
         });
+      }
+      if (err instanceof ShellError) {
+        throw new KilnError(
+          'DOCKERFILE_EXPAND',
+          `failed to process ${goQuote(shorten(word))}: ${err.message}`,
+          {
+            hint: 'check the ${...} syntax and quoting of this word',
+          },
+        );
       }
       throw err;
     }
   }
 }
 
+/** A word quoted in a message: its start and end when it is long. */
+function shorten(word: string): string {
+  return word.length <= 200 ? word : `${word.slice(0, 100)}…${word.slice(-100)}`;
+}
+
+/** Fail once a piece of the word being built is longer than any word may be. */
+function capped(s: string): string {
+  if (s.length > MAX_WORD_LENGTH) throw wordTooLong();
+  return s;
+}
+
 class ShellWord {
   readonly matches = new Set<string>();
   readonly nonmatches = new Set<string>();
+  /** Pattern-matching steps this word has spent (${V#p}, ${V%p}, ${V/p/r}). */
+  private readonly budget: Budget = { used: 0 };
   private readonly scanner: Scanner;
   private rawEscapes: boolean;
 
@@ -193,7 +223,7 @@ class ShellWord {
         }
         if (ch === '$') {
           const tmp = this.processDollar();
-          result += tmp;
+          result = capped(result + tmp);
           words.addString(tmp);
           continue;
         }
@@ -205,7 +235,7 @@ class ShellWord {
         }
         if (!this.lex.skipProcessQuotes && (ch === "'" || ch === '"')) {
           const tmp = ch === "'" ? this.processSingleQuote() : this.processDoubleQuote();
-          result += tmp;
+          result = capped(result + tmp);
           words.addRawString(tmp);
           continue;
         }
@@ -263,7 +293,7 @@ class ShellWord {
         return result;
       }
       if (p === '$') {
-        result += this.processDollar();
+        result = capped(result + this.processDollar());
         continue;
       }
       let ch = this.scanner.next() as string;
@@ -381,7 +411,9 @@ class ShellWord {
           greedy = true;
           word = word.slice(1);
         }
-        return ch === '%' ? trimSuffix(word, value, greedy) : trimPrefix(word, value, greedy);
+        return ch === '%'
+          ? trimSuffix(word, value, greedy, this.budget)
+          : trimPrefix(word, value, greedy, this.budget);
       }
       default:
         throw new ShellError(`unsupported modifier (${chs}) in substitution`);
@@ -410,12 +442,6 @@ class ShellWord {
     }
     const [value, set] = this.getEnv(name);
     if (this.lex.skipUnsetEnv && !set) return '${' + name + '/' + pattern + '/' + replacement + '}';
-    const re = compilePattern(pattern, true, false);
-    if (replaceAll) {
-      return replaceAllLiteral(value, new RegExp(re.source, 'gu'), replacement);
-    }
-    const m = re.exec(value);
-    if (!m) return value;
-    return value.slice(0, m.index) + replacement + value.slice(m.index + m[0].length);
+    return replacePattern(pattern, value, replacement, replaceAll, this.budget);
   }
 }

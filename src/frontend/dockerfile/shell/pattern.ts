@@ -1,32 +1,75 @@
 /**
- * Shell patterns of `${VAR#p}`, `${VAR%p}` and `${VAR/p/r}` (BuildKit lex.go helpers): glob →
- * regexp conversion, prefix/suffix trimming (suffixes by matching reversed strings, as BuildKit
- * does) and Go's ReplaceAllString replacement rules.
+ * Shell patterns of `${VAR#p}`, `${VAR%p}` and `${VAR/p/r}` (BuildKit lex.go helpers): prefix and
+ * suffix trimming (suffixes by matching reversed strings, as BuildKit does) and replacement with
+ * Go's ReplaceAllString rules, matched by glob.ts; plus BuildKit's glob → regexp conversion,
+ * kept as the reference the matcher is tested against.
  */
+import { type Budget, findMatch, matchPrefix, parseGlob } from './glob.ts';
 
-/** A lexer error; lex.ts turns it into a KilnError with the word. */
-export class ShellError extends Error {}
-
-/** Go regexp.ReplaceAllString: `$0`/`${0}` = the match, `$$` = '$', other `$name` = '' (no groups). */
-export function replaceAllLiteral(value: string, re: RegExp, replacement: string): string {
-  const expand = (match: string) =>
-    replacement.replace(/\$(?:\$|\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))/g, (m, braced, bare) => {
-      if (m === '$$') return '$';
-      const name = (braced ?? bare) as string;
-      return /^[0-9]+$/.test(name) && Number(name) === 0 ? match : '';
-    });
-  let out = '';
-  let last = 0;
-  let lastMatchEnd = -1;
-  for (const m of value.matchAll(re)) {
-    const start = m.index ?? 0;
-    // Go skips an empty match right after a previous match.
-    if (m[0].length === 0 && start === lastMatchEnd) continue;
-    out += value.slice(last, start) + expand(m[0]);
-    last = start + m[0].length;
-    lastMatchEnd = last;
+/** A lexer error; lex.ts turns it into a KilnError (DOCKERFILE_EXPAND unless `code` says) with the word. */
+export class ShellError extends Error {
+  readonly code?: string;
+  constructor(message: string, code?: string) {
+    super(message);
+    this.code = code;
   }
-  return out + value.slice(last);
+}
+
+/** The longest expanded word (UTF-16 units): BuildKit has no cap; `ARG A=$A$A` ×40 ran V8 out of memory. */
+export const MAX_WORD_LENGTH = 1 << 20;
+
+export function wordTooLong(): ShellError {
+  return new ShellError(
+    `the expansion is longer than ${MAX_WORD_LENGTH} characters`,
+    'DOCKERFILE_WORD_TOO_LONG',
+  );
+}
+
+/** Go's ReplaceAllString template: `$0`/`${0}` = the match, `$$` = '$', other `$name` = '' (no groups). */
+function expandTemplate(replacement: string, match: string): string {
+  return replacement.replace(/\$(?:\$|\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))/g, (m, braced, bare) => {
+    if (m === '$$') return '$';
+    const name = (braced ?? bare) as string;
+    return /^[0-9]+$/.test(name) && Number(name) === 0 ? match : '';
+  });
+}
+
+/**
+ * `${VAR/pattern/replacement}` (`all`: `//`): the first (leftmost, longest) match replaced
+ * literally, or every match with Go's ReplaceAllString (template expansion; an empty match right
+ * after a match is not replaced; the search always advances by at least one character).
+ */
+export function replacePattern(
+  pattern: string,
+  value: string,
+  replacement: string,
+  all: boolean,
+  budget: Budget,
+): string {
+  const tokens = parseGlob(pattern);
+  const v = Array.from(value);
+  if (!all) {
+    const m = findMatch(tokens, v, 0, budget);
+    if (!m) return value;
+    const out = v.slice(0, m[0]).join('') + replacement + v.slice(m[1]).join('');
+    if (out.length > MAX_WORD_LENGTH) throw wordTooLong();
+    return out;
+  }
+  let out = '';
+  let searchPos = 0;
+  let lastMatchEnd = 0;
+  while (searchPos <= v.length) {
+    const m = findMatch(tokens, v, searchPos, budget);
+    if (!m) break;
+    out += v.slice(lastMatchEnd, m[0]).join('');
+    if (m[1] > lastMatchEnd || m[0] === 0) out += expandTemplate(replacement, v.slice(m[0], m[1]).join(''));
+    if (out.length > MAX_WORD_LENGTH) throw wordTooLong();
+    lastMatchEnd = m[1];
+    searchPos = Math.max(searchPos + 1, m[1]);
+  }
+  out += v.slice(lastMatchEnd).join('');
+  if (out.length > MAX_WORD_LENGTH) throw wordTooLong();
+  return out;
 }
 
 /**
@@ -77,21 +120,11 @@ export function convertShellPatternToRegex(pattern: string, greedy: boolean, anc
   return out;
 }
 
-export function compilePattern(pattern: string, greedy: boolean, anchored: boolean): RegExp {
-  let src: string;
-  try {
-    src = convertShellPatternToRegex(pattern, greedy, anchored);
-  } catch (err) {
-    throw new ShellError(`invalid pattern (${pattern}) in substitution: ${(err as Error).message}`);
-  }
-  // Go's `.` matches any rune but '\n', like JS with the u flag.
-  return new RegExp(src, 'u');
-}
-
-export function trimPrefix(pattern: string, value: string, greedy: boolean): string {
-  const re = compilePattern(pattern, greedy, true);
-  const m = re.exec(value);
-  return m ? value.slice(m.index + m[0].length) : value;
+/** `${VAR#pattern}` (`greedy`: `##`): the value without its shortest (longest) matching prefix. */
+export function trimPrefix(pattern: string, value: string, greedy: boolean, budget: Budget): string {
+  const v = Array.from(value);
+  const end = matchPrefix(parseGlob(pattern), v, greedy, budget);
+  return end < 0 ? value : v.slice(end).join('');
 }
 
 /** Reverse a pattern by code point, keeping `\x` escape pairs in order (a\*c → c\*a). */
@@ -119,7 +152,7 @@ export function reverseString(s: string): string {
   return Array.from(s).reverse().join('');
 }
 
-export function trimSuffix(pattern: string, value: string, greedy: boolean): string {
-  // Regexps find leftmost matches, so match the reversed pattern against the reversed value.
-  return reverseString(trimPrefix(reversePattern(pattern), reverseString(value), greedy));
+export function trimSuffix(pattern: string, value: string, greedy: boolean, budget: Budget): string {
+  // Matches are found from the left, so match the reversed pattern against the reversed value.
+  return reverseString(trimPrefix(reversePattern(pattern), reverseString(value), greedy, budget));
 }

@@ -1,13 +1,14 @@
 /**
  * The library's front door: `build(options)` reads the Dockerfile and context, converts it to a
  * graph per platform, solves the graph with the instruction cache, exports layers and image,
- * and writes the requested outputs. Everything runs under a content-store lease, so a
- * concurrent `kiln prune` never removes what this build is still writing.
+ * and writes the requested outputs. Everything runs under a content-store lease and a snapshot
+ * hold scope, so a concurrent `kiln prune` or `kiln builder prune` never removes a blob or
+ * snapshot this build writes or reads.
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildCache } from '../cache/build-cache.ts';
-import type { BlobProvider, Ingester } from '../content/content.ts';
+import type { BlobHolder, Ingester } from '../content/content.ts';
 import { DigestCache } from '../context/digestcache.ts';
 import { diskFull, isDiskFull, type KilnError, withLocation } from '../errors/errors.ts';
 import type { Executor } from '../executor/executor.ts';
@@ -21,9 +22,10 @@ import type { Compression } from '../oci/mediatypes.ts';
 import { hostPlatform, type Platform } from '../oci/platform.ts';
 import { jobsFor, validatedCache } from '../ops/jobs.ts';
 import { discardProgress } from '../progress/events.ts';
-import { normalizeReference, parseReference } from '../reference/reference.ts';
+import { parseReference } from '../reference/reference.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import { openSnapshotter } from '../snapshot/open.ts';
+import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import { Solver } from '../solver/solver.ts';
 import { openStore, type Store } from '../store/store.ts';
 import { BaseImages } from '../worker/images.ts';
@@ -70,6 +72,7 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
   const cache = new BuildCache(join(store.root, 'buildcache.db'));
   const digests = DigestCache.open(join(store.root, 'context-digests.db'));
   const temps: string[] = [];
+  let snapshotter: Snapshotter | undefined;
   // The registry client and runc load on first use: a fully cached build needs neither, and is
   // mostly start-up.
   let registry: Promise<RegistryClient> | undefined;
@@ -82,7 +85,9 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
   };
   try {
     return await store.withLease(async () => {
+      // This build's hold scope: what it builds on stays until it ends (released below).
       const sn = await openSnapshotter(join(store.root, 'snapshots'));
+      snapshotter = sn;
       let runc: Promise<Executor> | undefined;
       const executor: Executor = {
         run: async (spec, io) => {
@@ -110,7 +115,7 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
       const platforms = opts.platforms.length ? opts.platforms : [hostPlatform()];
       const runners = makeRunners({ store, snapshotter: sn, executor, images, digests, input, opts, temps });
       const solver = new Solver({
-        cache: validatedCache(cache, sn),
+        cache: validatedCache(cache, sn, store.content),
         parallelism: opts.parallelism ?? 4,
         progress,
         signal: opts.signal,
@@ -161,18 +166,7 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
         const key = keyOf(format);
         let v = variants.get(key);
         if (!v) {
-          // Every output of this variant only names the image in the local store, and every name
-          // already points at it: nothing needs writing (a concurrent re-tag then simply wins).
-          const users = opts.outputs.filter((o) => needsImage(o) && keyOf(formatOf(o)) === key);
-          const stored = async (root: Descriptor) => {
-            if (!users.every((o) => o.type === 'image' && !o.push && o.names.length > 0)) return false;
-            for (const n of users.flatMap((o) => o.names)) {
-              if ((await store.images.get(normalizeReference(n)))?.target.digest !== root.digest)
-                return false;
-            }
-            return true;
-          };
-          v = exportImage(store.content, layerExports, perPlatform, format, stored);
+          v = exportImage(store.content, layerExports, perPlatform, format);
           variants.set(key, v);
         }
         return v;
@@ -214,6 +208,7 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
     const at = (err as KilnError).location;
     throw at ? withLocation(full, at) : full;
   } finally {
+    await snapshotter?.release();
     await input.cleanup();
     for (const t of temps) await rm(t, { recursive: true, force: true });
     cache.close();
@@ -229,16 +224,14 @@ interface ExportedImage {
 
 /**
  * Layers, config and manifest of every platform, and the index when there are several. Compose
- * the image (configs, manifests, index) and store its blobs, unless `stored(root)` says
- * the store already names exactly this image wherever the outputs would: then a rebuild that
- * changed nothing writes nothing.
+ * the image (configs, manifests, index) in memory, hold its blobs for the build and store those
+ * the store lacks: a rebuild that changed nothing writes nothing.
  */
 async function exportImage(
-  content: Ingester & BlobProvider,
+  content: Ingester & BlobHolder,
   layerExports: LayerExports,
   perPlatform: { platform: Platform; state: FsState; config: ImageConfig }[],
   format: { compression: Compression; oci: boolean; sourceDateEpoch?: number },
-  stored: (root: Descriptor) => Promise<boolean>,
 ): Promise<ExportedImage> {
   const composed = new ComposedBlobs();
   const platforms: PlatformResult[] = [];
@@ -255,7 +248,7 @@ async function exportImage(
           platforms.map((r) => r.manifest),
           format,
         );
-  if (!(await stored(root)) || !(await composed.allIn(content))) await composed.storeIn(content);
+  await composed.storeIn(content);
   return { root, platforms };
 }
 

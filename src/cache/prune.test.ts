@@ -11,7 +11,7 @@ describe('builder prune', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-prune-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('removes snapshots no kept result reaches, leaves kept chains, and honours the grace period', async () => {
+  it('removes snapshots no kept result reaches and leaves kept chains', async () => {
     const sn = await openSnapshotter(join(dir, 'sn'), 'native');
     const cache = new BuildCache(join(dir, 'cache.db'));
     for (const [key, parent] of [
@@ -32,7 +32,7 @@ describe('builder prune', () => {
     const later = Date.now() + 72 * 3600_000;
     cache.getResult('k1');
     const young = await pruneBuildCache(cache, sn, { now: Date.now() });
-    assert.equal(young.snapshotsRemoved, 0, 'everything is referenced or young');
+    assert.equal(young.snapshotsRemoved, 0, 'every snapshot is reached by a result used just now');
     const r = await pruneBuildCache(cache, sn, { now: later, unusedForMs: 48 * 3600_000 + 1 });
     assert.equal(r.resultsRemoved, 2, 'both results are older than the cut-off at that time');
     const keys = (await sn.list()).map((s) => s.key).sort();
@@ -52,12 +52,36 @@ describe('builder prune', () => {
       await sn.commit(key, `a-${key}`);
     }
     cache.putResult('k1', { kind: 'fs', layers: [{ snapshot: 'kept' }] });
-    const r = await pruneBuildCache(cache, sn, { graceMs: 0, now: Date.now() + 1000 });
+    const r = await pruneBuildCache(cache, sn, { now: Date.now() + 1000 });
     assert.equal(r.snapshotsRemoved, 1);
     assert.deepEqual((await sn.list()).map((s) => s.key).sort(), ['base', 'kept']);
-    const all = await pruneBuildCache(cache, sn, { all: true, graceMs: 0, now: Date.now() + 1000 });
+    const all = await pruneBuildCache(cache, sn, { all: true, now: Date.now() + 1000 });
     assert.equal(all.resultsRemoved, 1);
     assert.deepEqual(await sn.list(), []);
+    cache.close();
+  });
+
+  it('leaves what another snapshotter holds, and its chain, until that one releases it', async () => {
+    const root = join(dir, 'sn3');
+    const building = await openSnapshotter(root, 'native');
+    const pruning = await openSnapshotter(root, 'native');
+    const cache = new BuildCache(join(dir, 'cache3.db'));
+    await building.prepare('a-base');
+    await building.commit('base', 'a-base');
+    await building.prepare('a-top', 'base');
+    await building.commit('top', 'a-top');
+    // Made by a build that has ended: nobody holds it.
+    await pruning.prepare('a-old');
+    await pruning.commit('old', 'a-old');
+    await pruning.release();
+    const held = await pruneBuildCache(cache, pruning, { all: true });
+    assert.equal(held.snapshotsRemoved, 1, 'only the unheld snapshot goes');
+    assert.equal(held.snapshotsInUse, 1, 'the held tip is reported in use; its parent is not a leaf');
+    assert.deepEqual((await pruning.list()).map((s) => s.key).sort(), ['base', 'top']);
+    await building.release();
+    const released = await pruneBuildCache(cache, pruning, { all: true });
+    assert.equal(released.snapshotsRemoved, 2);
+    assert.deepEqual(await pruning.list(), []);
     cache.close();
   });
 });

@@ -1,9 +1,10 @@
 /**
  * Pruning the build cache (`kiln builder prune`): forget instruction-cache results (all, or
  * those unused for a while), then remove the committed snapshots no remaining result reaches.
- * Snapshots younger than a grace period are kept, so a build running right now, whose fresh
- * snapshots are not in the cache yet, never loses them.
+ * Snapshots a running build holds (its base layers, cache hits and fresh results, from the
+ * moment it finds or makes them; see Snapshotter.hold) stay, and so do their chains.
  */
+import { hasCode } from '../errors/errors.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { BuildState } from '../worker/state.ts';
 import type { BuildCache } from './build-cache.ts';
@@ -13,14 +14,14 @@ export interface BuildCachePruneOptions {
   all?: boolean;
   /** Default 48 hours. */
   unusedForMs?: number;
-  /** Default 10 minutes. */
-  graceMs?: number;
   now?: number;
 }
 
 export interface BuildCachePruneResult {
   resultsRemoved: number;
   snapshotsRemoved: number;
+  /** Snapshots left because a running build holds them. */
+  snapshotsInUse: number;
   bytesFreed: number;
 }
 
@@ -31,7 +32,6 @@ export async function pruneBuildCache(
 ): Promise<BuildCachePruneResult> {
   const now = opts.now ?? Date.now();
   const unusedFor = opts.unusedForMs ?? 48 * 3600_000;
-  const grace = opts.graceMs ?? 10 * 60_000;
   let resultsRemoved = 0;
   const keep = new Set<string>();
   for (const r of cache.allResults<BuildState>()) {
@@ -53,24 +53,31 @@ export async function pruneBuildCache(
     }
   }
   let snapshotsRemoved = 0;
+  let snapshotsInUse = 0;
   let bytesFreed = 0;
+  const left = new Set<string>();
   // Remove unreferenced leaves, then look again: a chain goes from its tip down.
   for (let snapshots = all; ; snapshots = await sn.list()) {
     const parents = new Set(snapshots.map((s) => s.parent));
     const leaves = snapshots.filter(
-      (s) =>
-        s.kind === 'committed' &&
-        !keep.has(s.key) &&
-        !parents.has(s.key) &&
-        now - Date.parse(s.created) > grace,
+      (s) => s.kind === 'committed' && !keep.has(s.key) && !left.has(s.key) && !parents.has(s.key),
     );
     if (leaves.length === 0) break;
     for (const s of leaves) {
-      bytesFreed += (await sn.usage(s.key).catch(() => ({ size: 0 }))).size;
-      await sn.remove(s.key);
+      const size = (await sn.usage(s.key).catch(() => ({ size: 0 }))).size;
+      try {
+        await sn.remove(s.key);
+      } catch (err) {
+        // Held by a running build, given a child since the listing, or removed by another prune.
+        if (!hasCode(err, 'SNAPSHOT_IN_USE') && !hasCode(err, 'SNAPSHOT_NOT_FOUND')) throw err;
+        if (hasCode(err, 'SNAPSHOT_IN_USE')) snapshotsInUse++;
+        left.add(s.key);
+        continue;
+      }
+      bytesFreed += size;
       cache.deleteLayers(s.key);
       snapshotsRemoved++;
     }
   }
-  return { resultsRemoved, snapshotsRemoved, bytesFreed };
+  return { resultsRemoved, snapshotsRemoved, snapshotsInUse, bytesFreed };
 }

@@ -36,6 +36,16 @@ export interface Ingester {
   writeBlob(data: Uint8Array, expected?: Expected): Promise<BlobInfo>;
 }
 
+/** Keeping present blobs from GC while an operation uses them. */
+export interface BlobHolder {
+  /**
+   * Hold `digests` for the running operation and return those that are not present (held all
+   * the same). A blob reported present stays until the operation ends: a GC that started before
+   * the hold has finished.
+   */
+  hold(digests: readonly Digest[]): Promise<Digest[]>;
+}
+
 export interface ContentManager {
   delete(digest: Digest): Promise<boolean>;
   list(): AsyncIterable<BlobInfo>;

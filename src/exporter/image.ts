@@ -4,7 +4,7 @@
  * store; several platforms become one index (manifest list).
  */
 import type { LayerRecord } from '../cache/build-cache.ts';
-import type { BlobInfo, BlobProvider, Ingester } from '../content/content.ts';
+import type { BlobHolder, BlobInfo, Ingester } from '../content/content.ts';
 import { type Digest, sha256 } from '../digest/digest.ts';
 import type { HistoryEntry, ImageConfig } from '../oci/config.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
@@ -17,8 +17,8 @@ export type BlobWriter = Pick<Ingester, 'writeBlob'>;
 
 /**
  * The config, manifests and index of an image, composed in memory: the caller learns the
- * image's digest before anything is written, and stores the blobs only when the store does not
- * already hold them under the names wanted (a fully cached build then writes nothing).
+ * image's digest before anything is written, and the store gets only the blobs it lacks (a
+ * fully cached build then writes nothing).
  */
 export class ComposedBlobs implements BlobWriter {
   private readonly blobs = new Map<Digest, Uint8Array>();
@@ -29,17 +29,12 @@ export class ComposedBlobs implements BlobWriter {
     return { digest, size: data.length };
   }
 
-  /** True when `content` holds every composed blob. */
-  async allIn(content: BlobProvider): Promise<boolean> {
+  /** Hold every blob in `content` for the running operation, writing those it lacks. */
+  async storeIn(content: BlobWriter & BlobHolder): Promise<void> {
+    const absent = new Set(await content.hold([...this.blobs.keys()]));
     for (const [digest, data] of this.blobs) {
-      if ((await content.info(digest))?.size !== data.length) return false;
+      if (absent.has(digest)) await content.writeBlob(data, { digest, size: data.length });
     }
-    return true;
-  }
-
-  /** Write the blobs to `content` (one that already exists is claimed by its lease there). */
-  async storeIn(content: BlobWriter): Promise<void> {
-    for (const [digest, data] of this.blobs) await content.writeBlob(data, { digest, size: data.length });
   }
 }
 

@@ -1,11 +1,11 @@
 /**
  * Layer blobs for a build result: each snapshot's changes against its parent, tarred,
  * compressed and hashed in one pass straight into the content store. A layer exported before
- * (same snapshot, same compression, blob still present) is reused.
+ * (same snapshot, same compression, blob still present) is reused, held for the build.
  */
 
 import type { BuildCache, LayerRecord } from '../cache/build-cache.ts';
-import type { BlobProvider, Ingester } from '../content/content.ts';
+import type { BlobHolder, Ingester } from '../content/content.ts';
 import type { Compression } from '../oci/mediatypes.ts';
 import type { ProgressSink } from '../progress/events.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
@@ -14,7 +14,7 @@ import type { FsState, LayerRef } from '../worker/state.ts';
 
 export interface LayerExportDeps {
   snapshotter: Snapshotter;
-  content: Ingester & BlobProvider;
+  content: Ingester & BlobHolder;
   cache: BuildCache;
   progress: ProgressSink;
 }
@@ -66,7 +66,7 @@ export class LayerExports {
   private async export(snapshot: string, cacheKey: string, opts: LayerExportOptions): Promise<LayerRecord> {
     const deps = this.deps;
     const known = deps.cache.getLayer(snapshot, cacheKey);
-    if (known && (await deps.content.info(known.digest))) return known;
+    if (known && (await deps.content.hold([known.digest])).length === 0) return known;
     return this.limit.use(async () => {
       const started = Date.now();
       const entries = await deps.snapshotter.diff(snapshot);

@@ -3,6 +3,7 @@
  * contentKey() adds what the digest cannot know — the checksum of exactly the context files a
  * COPY or a bind mount reads — so editing an unrelated file keeps the cache warm.
  */
+import type { BlobHolder } from '../content/content.ts';
 import { sha256 } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
 import type { CopyAction, FileOp, Op } from '../graph/ops.ts';
@@ -171,7 +172,11 @@ function contentKeyOf(v: Vertex, runners: OpRunners): Job<BuildState>['contentKe
   };
 }
 
-/** The persistent instruction cache, validated: a hit whose snapshots are gone is a miss. */
+/**
+ * The persistent instruction cache, validated: a hit's snapshots and the layer blobs it names
+ * are held for the build before they are checked, so a prune in any process either skips them
+ * from then on or has already removed them, and then the hit is a miss.
+ */
 export function validatedCache(
   cache: {
     getResult<T>(k: string): T | undefined;
@@ -179,20 +184,20 @@ export function validatedCache(
     deleteResult(k: string): void;
   },
   sn: Snapshotter,
+  content: BlobHolder,
 ): ResultCache<BuildState> {
   return {
     async get(key) {
       const r = cache.getResult<BuildState>(key);
       if (r?.kind !== 'fs') return undefined;
-      for (const l of r.layers) {
-        const ok = await sn.stat(l.snapshot).then(
-          (i) => i.kind === 'committed',
-          () => false,
-        );
-        if (!ok) {
-          cache.deleteResult(key);
-          return undefined;
-        }
+      const blobs = r.layers.flatMap((l) => (l.layer ? [l.layer.digest] : []));
+      const absent = [
+        ...(await sn.hold(r.layers.map((l) => l.snapshot))),
+        ...(blobs.length ? await content.hold(blobs) : []),
+      ];
+      if (absent.length) {
+        cache.deleteResult(key);
+        return undefined;
       }
       return r;
     },

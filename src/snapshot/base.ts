@@ -1,7 +1,7 @@
 /**
  * The part of a snapshotter both drivers share: keys, parent chains, metadata, directory
- * allocation, stale-state cleanup on open, and withMounted. A driver supplies how a snapshot's
- * directory is filled, what to mount, and how layers are diffed and applied.
+ * allocation, holds and guarded removal, stale-state cleanup on open, and withMounted. A driver
+ * supplies how a snapshot's directory is filled, what to mount, and how layers are diffed and applied.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
@@ -9,7 +9,10 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { LayerEntry } from '../archive/entries.ts';
 import { isErrno, KilnError } from '../errors/errors.ts';
-import { MetadataStore, ownerDead, type SnapshotRecord, selfOwner, toInfo } from './metadata.ts';
+import { HoldFiles } from '../sys/holds.ts';
+import { ownerDead, selfOwner } from '../sys/owner.ts';
+import { SnapshotLock } from './lock.ts';
+import { MetadataStore, type SnapshotRecord, toInfo } from './metadata.ts';
 import { isMountPoint, mountAll, unmount } from './mount.ts';
 import type {
   Mount,
@@ -32,12 +35,20 @@ export abstract class BaseSnapshotter implements Snapshotter {
   protected readonly meta: MetadataStore;
   protected readonly snapshotsDir: string;
   private readonly mountsDir: string;
+  /** Every snapshotter's holds, one file per open snapshotter (see hold()). */
+  private readonly holds: HoldFiles;
+  /** Taken by removals of committed snapshots and by hold checks, in every process. */
+  private readonly lock: SnapshotLock;
+  /** This snapshotter's hold scope. */
+  private readonly scope = randomBytes(8).toString('hex');
 
   protected constructor(root: string) {
     this.root = path.resolve(root);
     this.meta = new MetadataStore(this.root);
     this.snapshotsDir = path.join(this.root, 'snapshots');
     this.mountsDir = path.join(this.root, 'mounts');
+    this.holds = new HoldFiles(path.join(this.root, 'holds'));
+    this.lock = new SnapshotLock(path.join(this.root, 'lock.db'));
   }
 
   /** Fill a new snapshot directory `dir` (already created) for a snapshot over `parents`. */
@@ -102,6 +113,19 @@ export abstract class BaseSnapshotter implements Snapshotter {
     return toInfo(await this.meta.mustGet(key));
   }
 
+  async hold(keys: readonly string[]): Promise<string[]> {
+    if (keys.length === 0) return [];
+    this.holds.add(this.scope, keys);
+    // Checked after the hold is written and under the lock removals take: a removal either read
+    // the holds after ours was written (and skips the snapshot), or finished before this check.
+    return this.lock.run(() => keys.filter((k) => this.meta.getSync(k)?.kind !== 'committed'));
+  }
+
+  async release(): Promise<void> {
+    this.holds.release(this.scope);
+    this.lock.close();
+  }
+
   async list(): Promise<SnapshotInfo[]> {
     return (await this.meta.list()).map(toInfo).sort((a, b) => a.key.localeCompare(b.key));
   }
@@ -126,6 +150,8 @@ export abstract class BaseSnapshotter implements Snapshotter {
         hint: 'Use a fresh key.',
       });
     }
+    // The parent (and so its chain) stays while this snapshotter is open, whoever made it.
+    if (parent !== undefined) await this.hold([parent]);
     const parents = parent === undefined ? [] : await this.chain(parent);
     if (parents[0] && parents[0].kind !== 'committed') {
       throw new KilnError(
@@ -210,12 +236,26 @@ export abstract class BaseSnapshotter implements Snapshotter {
     if (rec.parent !== undefined) committed.parent = rec.parent;
     // Overlay's work dir is only needed while the snapshot is writable.
     await fs.rm(path.join(this.snapshotDir(rec.id), 'work'), { recursive: true, force: true });
+    // Held before it exists: no removal ever sees it unheld while this snapshotter is open.
+    this.holds.add(this.scope, [name]);
     await this.meta.create(committed);
     await this.meta.delete(key);
   }
 
   async remove(key: string): Promise<void> {
+    // This snapshotter is done with it; another one's hold still stops the removal.
+    this.holds.drop(this.scope, [key]);
     const rec = await this.meta.mustGet(key);
+    const me = selfOwner();
+    if (rec.owner && (rec.owner.pid !== me.pid || rec.owner.start !== me.start) && !ownerDead(rec.owner)) {
+      throw new KilnError(
+        'SNAPSHOT_IN_USE',
+        `snapshot "${key}" belongs to running process ${rec.owner.pid}`,
+        {
+          hint: 'It goes when that process ends, or with the next open after it is killed.',
+        },
+      );
+    }
     const all = await this.meta.list();
     const child = all.find((r) => r.parent === key);
     if (child) {
@@ -223,7 +263,14 @@ export abstract class BaseSnapshotter implements Snapshotter {
         hint: 'Remove its children first.',
       });
     }
-    await this.meta.delete(key);
+    this.lock.run(() => {
+      if (this.holds.live().has(key)) {
+        throw new KilnError('SNAPSHOT_IN_USE', `snapshot "${key}" is in use by a running build`, {
+          hint: 'It can be removed once that build ends.',
+        });
+      }
+      this.meta.deleteSync(key);
+    });
     // Commit interrupted by a crash can leave two records on one directory; keep it while shared.
     if (!all.some((r) => r.key !== key && r.id === rec.id)) {
       await fs.rm(this.snapshotDir(rec.id), { recursive: true, force: true });

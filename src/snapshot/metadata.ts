@@ -5,10 +5,11 @@
  * that the next open can remove the leftovers of a killed build.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { isErrno, KilnError } from '../errors/errors.ts';
+import type { Owner } from '../sys/owner.ts';
 import type { SnapshotInfo, SnapshotKind } from './snapshotter.ts';
 
 /** Temp files older than this are crash leftovers; younger ones may be in flight. */
@@ -23,7 +24,7 @@ export interface SnapshotRecord {
   created: string;
   labels: Record<string, string>;
   /** Process that created an active snapshot or view: pid and its start time in clock ticks. */
-  owner?: { pid: number; start: string };
+  owner?: Owner;
 }
 
 export class MetadataStore {
@@ -45,6 +46,11 @@ export class MetadataStore {
   // snapshotter by listing them all; one thread-pool round trip per record made that ~0.5 ms a
   // snapshot, the better part of a fully cached build in a store of a few dozen.
   async get(key: string): Promise<SnapshotRecord | undefined> {
+    return this.getSync(key);
+  }
+
+  /** get(), for code that runs under a lock and must not yield. */
+  getSync(key: string): SnapshotRecord | undefined {
     try {
       return JSON.parse(readFileSync(this.file(key), 'utf8')) as SnapshotRecord;
     } catch (err) {
@@ -81,7 +87,11 @@ export class MetadataStore {
   }
 
   async delete(key: string): Promise<void> {
-    await fs.rm(this.file(key), { force: true });
+    this.deleteSync(key);
+  }
+
+  deleteSync(key: string): void {
+    rmSync(this.file(key), { force: true });
   }
 
   async list(): Promise<SnapshotRecord[]> {
@@ -129,26 +139,4 @@ export function toInfo(rec: SnapshotRecord): SnapshotInfo {
   };
   if (rec.parent !== undefined) info.parent = rec.parent;
   return info;
-}
-
-/** This process's identity for owner records: pid plus start time, so a reused pid does not match. */
-export function selfOwner(): { pid: number; start: string } {
-  return { pid: process.pid, start: processStart(process.pid) ?? '' };
-}
-
-/** True when the process that owns a record is gone. */
-export function ownerDead(owner: { pid: number; start: string }): boolean {
-  const start = processStart(owner.pid);
-  return start === undefined || start !== owner.start;
-}
-
-function processStart(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the parenthesised command name; starttime is field 22 overall.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return rest[19];
-  } catch {
-    return undefined;
-  }
 }

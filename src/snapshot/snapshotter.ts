@@ -49,6 +49,22 @@ export interface SnapshotReader {
   usage(key: string): Promise<Usage>;
 }
 
+/**
+ * Keeping snapshots from removal while an operation builds on them. Each open snapshotter is one
+ * operation: it holds what it commits and the parents it prepares or views on, and what hold()
+ * names, until release(). remove() in any process refuses a snapshot another snapshotter holds
+ * (SNAPSHOT_IN_USE), and so does it for an active snapshot or view of another live process.
+ */
+export interface SnapshotHolder {
+  /**
+   * Hold `keys` and return those that are not committed snapshots (held all the same). A key
+   * reported present stays until release(): a removal that started before the hold has finished.
+   */
+  hold(keys: readonly string[]): Promise<string[]>;
+  /** Drop every hold of this snapshotter (when the operation ends). */
+  release(): Promise<void>;
+}
+
 /** Creating and removing snapshots. Keys and committed names share one namespace. */
 export interface SnapshotWriter {
   /** A new writable snapshot over `parent` (a committed snapshot), or empty without one. */
@@ -57,7 +73,10 @@ export interface SnapshotWriter {
   view(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]>;
   /** Turn the active snapshot `key` into the immutable snapshot `name`; `key` is gone afterwards. */
   commit(name: string, key: string, opts?: SnapshotOptions): Promise<void>;
-  /** Remove a snapshot; throws SNAPSHOT_IN_USE while it has children. */
+  /**
+   * Remove a snapshot (dropping this snapshotter's own hold on it); throws SNAPSHOT_IN_USE while it
+   * has children or another snapshotter holds it.
+   */
   remove(key: string): Promise<void>;
 }
 
@@ -72,7 +91,7 @@ export interface LayerSnapshotter {
   applyLayerAsSnapshot(parent: string | undefined, layer: Readable, key: string): Promise<SnapshotInfo>;
 }
 
-export interface Snapshotter extends SnapshotReader, SnapshotWriter, LayerSnapshotter {
+export interface Snapshotter extends SnapshotReader, SnapshotWriter, SnapshotHolder, LayerSnapshotter {
   /** 'overlay' or 'native'. */
   readonly driver: string;
   /** The directory holding all of this snapshotter's state. */

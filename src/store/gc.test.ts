@@ -107,6 +107,27 @@ describe('garbage collection', () => {
     assert.ok(await store.content.info(layers[1].digest));
   });
 
+  it('blobs a leased operation reads are held until it ends, without a database write', async () => {
+    const { manifest, layers } = await image('base:1', 'read by a build');
+    const gone = sha256('never stored');
+    await store.withLease(async (leased) => {
+      assert.deepEqual(await leased.hold([manifest.digest, gone]), [gone], 'hold reports what is absent');
+      assert.deepEqual(store.meta.listLeases(), [], 'the lease row is still unwritten');
+      await prune(store, { all: true });
+      assert.ok(await store.content.info(layers[0].digest), 'the held manifest keeps its layers');
+      // A store opened apart, as in another process, sees the hold too: it is a file on disk.
+      const other = openStore(dir);
+      try {
+        await collectGarbage(other);
+      } finally {
+        other.close();
+      }
+      assert.ok(await store.content.info(manifest.digest));
+    });
+    await collectGarbage(store);
+    assert.equal(await store.content.info(manifest.digest), undefined, 'collected once the operation ends');
+  });
+
   it('prune --all --keep-storage removes the least recently named images first', async () => {
     await image('old:1', 'x'.repeat(1000));
     await new Promise((r) => setTimeout(r, 5));

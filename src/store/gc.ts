@@ -45,11 +45,15 @@ function listBlobsSync(store: GcStore): BlobInfo[] {
   return out;
 }
 
-/** The roots GC keeps: every named image, and every blob a live lease holds (type unknown). */
+/** The roots GC keeps: every named image, every blob a live lease or a running operation holds (type unknown). */
 function roots(store: GcStore, now: number): Descriptor[] {
   const out: Descriptor[] = store.meta.listImages().map((r) => r.target);
-  for (const d of store.meta.liveLeaseBlobs(now)) out.push({ mediaType: '', digest: d, size: 0 });
+  for (const d of heldBlobs(store, now)) out.push({ mediaType: '', digest: d, size: 0 });
   return out;
+}
+
+function heldBlobs(store: GcStore, now?: number): Digest[] {
+  return [...store.meta.liveLeaseBlobs(now), ...store.content.heldBlobs()];
 }
 
 /**
@@ -136,7 +140,7 @@ export async function prune(store: GcStore, opts: PruneOptions = {}): Promise<Pr
         .listImages()
         .filter((r) => !keepNames.has(r.name))
         .map((r) => r.target),
-      ...store.meta.liveLeaseBlobs().map((d) => ({ mediaType: '', digest: d, size: 0 })),
+      ...heldBlobs(store).map((d) => ({ mediaType: '', digest: d, size: 0 })),
     ]).blobs;
     const removedBlobs = listBlobsSync(store).filter((b) => !keep.has(b.digest));
     return {

@@ -52,6 +52,7 @@ export function openStore(rootOpt?: string): Store {
     try {
       return await leaseContext.run(lease.id, () => fn(content.withLease(lease.id)));
     } finally {
+      content.releaseHolds(lease.id);
       meta.deleteLease(lease.id);
     }
   };

@@ -1,14 +1,16 @@
 /**
  * Base images for a build: resolve a reference and platform to a manifest and config (the local
  * image store first, a registry when the image is absent or `--pull` is set), make sure its
- * blobs are in the content store, and unpack its layers into snapshots named by chain id, so
- * every build that uses the same layers shares them.
+ * blobs are in the content store and held by the build, and unpack its layers into snapshots
+ * named by chain id (held too), so every build that uses the same layers shares them and no
+ * concurrent prune takes them while this build runs.
  */
 import { pipeline, type Readable } from 'node:stream';
 import { type Digest, DigestStream } from '../digest/digest.ts';
-import { diskFull, isDiskFull, KilnError } from '../errors/errors.ts';
-import { loadConfig, resolvePlatformManifest } from '../image/copy.ts';
+import { diskFull, hasCode, isDiskFull, KilnError } from '../errors/errors.ts';
+import { copyImage, loadConfig, resolvePlatformManifest } from '../image/copy.ts';
 import type { ImageSource } from '../image/image.ts';
+import { LocalImageSink } from '../imagestore/imagestore.ts';
 import type { ImageConfig } from '../oci/config.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { type Manifest, manifestMediaType, parseManifestDocument } from '../oci/manifest.ts';
@@ -33,6 +35,12 @@ export interface ResolvedImage {
   manifest: Manifest;
   config: ImageConfig;
 }
+
+/** Pulls of one image that may find their blobs pruned again before they are held. */
+const PULL_ATTEMPTS = 3;
+
+/** The local copy's blobs went (a concurrent prune) between finding and holding them. */
+const GONE = ['BLOB_NOT_FOUND', 'IMAGE_CONTENT_GONE'];
 
 export class BaseImages {
   private readonly store: Store;
@@ -62,16 +70,20 @@ export class BaseImages {
   private async resolveUncached(ref: string, platform: Platform): Promise<ResolvedImage> {
     const parsed = parseReference(ref);
     const name = normalizeReference(ref);
-    const local = await this.localSource(name, parsed.digest);
-    if (local && !this.pull) {
+    let gone: unknown;
+    if (!this.pull) {
       try {
-        return await this.fromSource(local, name, platform);
+        const local = await this.localSource(name, parsed.digest);
+        if (local) return await this.held(local, name, platform);
       } catch (err) {
-        // A local index may lack this platform; the registry may have it.
-        if (!this.remote || (err as KilnError).code !== 'PLATFORM_NOT_FOUND') throw err;
+        // A local index may lack this platform (the registry may have it), and a prune may have
+        // taken the local copy's blobs since it was found: pull it again.
+        if (GONE.some((c) => hasCode(err, c))) gone = err;
+        else if (!this.remote || !hasCode(err, 'PLATFORM_NOT_FOUND')) throw err;
       }
     }
     if (!this.remote) {
+      if (gone) throw gone;
       throw new KilnError(
         'IMAGE_NOT_FOUND',
         `base image ${name} is not in the local store and no registry is configured`,
@@ -80,13 +92,55 @@ export class BaseImages {
         },
       );
     }
-    const remote = await this.remote.source(ref);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.pulled(ref, name, parsed.digest !== undefined, platform);
+      } catch (err) {
+        if (GONE.some((c) => hasCode(err, c)) && attempt < PULL_ATTEMPTS) continue;
+        if (!gone) throw err;
+        throw new KilnError(
+          'IMAGE_CONTENT_GONE',
+          `base image ${name} was removed from the local store while this build used it, and pulling it again failed: ${(err as Error).message}`,
+          { cause: err, hint: 'run the build again once the concurrent `kiln prune` has finished' },
+        );
+      }
+    }
+  }
+
+  /**
+   * Pull just this platform's manifest and blobs into the local store, under the build's lease
+   * (blobs it writes are the build's until it ends), and name it as docker does.
+   */
+  private async pulled(ref: string, name: string, byDigest: boolean, platform: Platform) {
+    const remote = await this.remote!.source(ref);
     const picked = await resolvePlatformManifest(remote, platform);
-    // Pull just this platform's manifest and blobs into the local store, and name it as docker does.
-    await this.store.importImage({ root: picked.descriptor, blobs: remote.blobs });
+    const sink = new LocalImageSink(this.store.content, this.store.images);
+    await copyImage({ root: picked.descriptor, blobs: remote.blobs }, sink);
     // Only this platform's blobs are here, so the name points at its manifest, not the index.
-    if (!parsed.digest) await this.store.images.put(name, picked.descriptor);
-    return this.fromSource({ root: picked.descriptor, blobs: this.store.content }, name, platform);
+    if (!byDigest) await this.store.images.put(name, picked.descriptor);
+    return this.held({ root: picked.descriptor, blobs: this.store.content }, name, platform);
+  }
+
+  /**
+   * Resolve from a local source and hold every blob the build reads or names — the root it
+   * came from, the manifest, the config, the layers — before anything uses them. Throws
+   * IMAGE_CONTENT_GONE when one went meanwhile.
+   */
+  private async held(src: ImageSource, name: string, platform: Platform): Promise<ResolvedImage> {
+    const img = await this.fromSource(src, name, platform);
+    const { manifest } = img;
+    const needed = [src.root.digest, img.manifestDescriptor.digest, manifest.config.digest];
+    // Foreign layers live at their URLs, not in the store.
+    for (const l of manifest.layers) if (!l.urls?.length) needed.push(l.digest);
+    const absent = await this.store.content.hold(needed);
+    if (absent.length) {
+      throw new KilnError(
+        'IMAGE_CONTENT_GONE',
+        `base image ${name} lacks ${absent.length} of its blobs in the local store (${absent[0]})`,
+        { hint: 'pull it again (kiln pull), or remove it with kiln rmi' },
+      );
+    }
+    return img;
   }
 
   private async localSource(name: string, digest: string | undefined): Promise<ImageSource | undefined> {
@@ -125,13 +179,14 @@ export class BaseImages {
         `image ${img.ref} has ${img.manifest.layers.length} layers but ${diffIds.length} diff_ids`,
       );
     }
-    const chain = chainIds(diffIds);
+    const keys = chainIds(diffIds).map((c) => `layer-${c.slice('sha256:'.length)}`);
+    // Held first: a layer snapshot present now stays for the rest of the build.
+    const absent = new Set(await sn.hold(keys));
     const state: FsState = { kind: 'fs', layers: [] };
     let parent: string | undefined;
-    for (let i = 0; i < chain.length; i++) {
-      const key = `layer-${chain[i].slice('sha256:'.length)}`;
-      if (!(await snapshotExists(sn, key)))
-        await this.applyLayer(img.manifest.layers[i], diffIds[i], parent, key, sn);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i];
+      if (absent.has(key)) await this.applyLayer(img.manifest.layers[i], diffIds[i], parent, key, sn);
       const desc = img.manifest.layers[i];
       state.layers.push({
         snapshot: key,

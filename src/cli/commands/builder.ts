@@ -15,21 +15,27 @@ export function register(program: Command): void {
     )
     .option('-a, --all', 'remove all build cache, not only results unused for 48 hours')
     .option('--keep-duration <hours>', 'keep results used within this many hours', '48')
+    .option('-f, --force', 'do not ask for confirmation (accepted as docker has it; this never asks)')
     .action(async (o: { all?: boolean; keepDuration: string }, cmd: Command) => {
       const r = await withStore(cmd, async (store) => {
         const cache = new BuildCache(join(store.root, 'buildcache.db'));
         try {
           const sn = await openSnapshotter(join(store.root, 'snapshots'));
-          return await pruneBuildCache(cache, sn, {
-            all: o.all,
-            unusedForMs: Number.parseFloat(o.keepDuration) * 3600_000,
-          });
+          try {
+            return await pruneBuildCache(cache, sn, {
+              all: o.all,
+              unusedForMs: Number.parseFloat(o.keepDuration) * 3600_000,
+            });
+          } finally {
+            await sn.release();
+          }
         } finally {
           cache.close();
         }
       });
+      const inUse = r.snapshotsInUse ? ` (${r.snapshotsInUse} in use by running builds kept)` : '';
       process.stdout.write(
-        `removed ${r.resultsRemoved} cache results and ${r.snapshotsRemoved} snapshots; reclaimed ${humanSize(r.bytesFreed)}\n`,
+        `removed ${r.resultsRemoved} cache results and ${r.snapshotsRemoved} snapshots${inUse}; reclaimed ${humanSize(r.bytesFreed)}\n`,
       );
     });
 }

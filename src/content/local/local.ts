@@ -1,7 +1,8 @@
 /**
  * The local content store: blobs at <root>/blobs/<alg>/<hex>, ingested through a temp file in
  * <root>/ingest/ that is hashed while it streams, checked against the expected size and digest,
- * fsynced and renamed into place. A crash leaves at most a temp file, never a wrong blob.
+ * fsynced and renamed into place. A crash leaves at most a temp file, never a wrong blob. Blobs a
+ * leased operation reads are held in hold files under <root>/holds, which GC honours.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
@@ -21,13 +22,16 @@ import {
 } from '../../digest/digest.ts';
 import { diskFull, isDiskFull, isErrno, KilnError } from '../../errors/errors.ts';
 import type { MetaDB } from '../../store/meta.ts';
-import type { BlobInfo, ContentStore, Expected } from '../content.ts';
+import { HoldFiles } from '../../sys/holds.ts';
+import type { BlobHolder, BlobInfo, ContentStore, Expected } from '../content.ts';
 
 export interface LocalContentOptions {
   /** When set, each commit (rename) runs inside a metadata transaction, serialized against GC. */
   meta?: MetaDB;
   /** A lease that every committed blob is added to (needs `meta`). */
   lease?: string;
+  /** The hold files of this root (shared by the store and its leased views). */
+  holds?: HoldFiles;
 }
 
 /** A temp file in the ingest directory and the process that writes it. */
@@ -49,12 +53,13 @@ export const leaseContext = new AsyncLocalStorage<string>();
 const ALGORITHMS: DigestAlgorithm[] = ['sha256', 'sha512'];
 const TEMP_NAME = /^(\d+)-[0-9a-f]+\.tmp$/;
 
-export class LocalContentStore implements ContentStore {
+export class LocalContentStore implements ContentStore, BlobHolder {
   readonly root: string;
   readonly blobsDir: string;
   readonly ingestDir: string;
   private readonly meta?: MetaDB;
   private readonly lease?: string;
+  private readonly holds: HoldFiles;
 
   constructor(root: string, opts: LocalContentOptions = {}) {
     this.root = root;
@@ -62,13 +67,39 @@ export class LocalContentStore implements ContentStore {
     this.ingestDir = join(root, 'ingest');
     this.meta = opts.meta;
     this.lease = opts.lease;
+    this.holds = opts.holds ?? new HoldFiles(join(root, 'holds'));
     if (opts.lease && !opts.meta)
       throw new KilnError('LEASE_WITHOUT_DB', 'a lease needs the metadata database');
   }
 
   /** The same store, with every blob written through it held by `leaseId` until the lease goes. */
   withLease(leaseId: string): LocalContentStore {
-    return new LocalContentStore(this.root, { meta: this.meta, lease: leaseId });
+    return new LocalContentStore(this.root, { meta: this.meta, lease: leaseId, holds: this.holds });
+  }
+
+  /**
+   * Hold blobs the lease's operation reads (a base image, a layer exported before) without
+   * writing to the database: the hold goes to the lease's hold file. Outside a lease this only
+   * reports which are absent.
+   */
+  async hold(digests: readonly Digest[]): Promise<Digest[]> {
+    const paths = digests.map((d) => this.blobPath(d));
+    const lease = this.meta ? (this.lease ?? leaseContext.getStore()) : undefined;
+    if (lease) this.holds.add(lease, digests);
+    // Checked after the hold is written, under the lock GC sweeps under: GC either read the holds
+    // after ours was written (and keeps the blobs), or finished before this check.
+    const absent = () => digests.filter((_, i) => !statSync(paths[i], { throwIfNoEntry: false })?.isFile());
+    return this.meta ? this.meta.transaction(absent) : absent();
+  }
+
+  /** Blobs held by operations of live processes: GC keeps them. */
+  heldBlobs(): Digest[] {
+    return [...this.holds.live()].filter(isDigest);
+  }
+
+  /** End the holds of `leaseId` (when its lease ends). */
+  releaseHolds(leaseId: string): void {
+    this.holds.release(leaseId);
   }
 
   blobPath(digest: Digest): string {

@@ -3,7 +3,7 @@
  * every implementation. Each driver's test file calls `snapshotterConformance` with an opener.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -265,6 +265,52 @@ export function snapshotterConformance(
       assert.equal((await again.stat('mine')).kind, 'active');
       const keys = (await again.list()).map((i) => i.key);
       assert.ok(keys.includes('chain-0') && !keys.includes('orphan'));
+    });
+
+    it('a snapshot another snapshotter holds stays until that one releases it; its own holder may remove it', async () => {
+      const other = await open(root);
+      await layer(other, 'h1', 'p1', { 'h.txt': 'H' });
+      await layer(other, 'h2', 'p1', { 'h.txt': 'H2' });
+      assert.deepEqual(await other.hold(['h1', 'no-such']), ['no-such'], 'hold reports what is absent');
+      await assert.rejects(snap.remove('h1'), (e) => hasCode(e, 'SNAPSHOT_IN_USE'));
+      await other.remove('h2');
+      await other.release();
+      await snap.remove('h1');
+      await assert.rejects(snap.stat('h1'), (e) => hasCode(e, 'SNAPSHOT_NOT_FOUND'));
+    });
+
+    it("another live process's holds and active snapshots are not removed; once it is killed, they may be", async () => {
+      await layer(snap, 'k1', 'p1', { 'k.txt': 'K' });
+      const script = `
+        const { ${driver === 'overlay' ? 'OverlaySnapshotter: S' : 'NativeSnapshotter: S'} } = await import(${JSON.stringify(
+          path.resolve(import.meta.dirname, `../../../src/snapshot/${driver}/${driver}.ts`),
+        )});
+        const s = await S.open(${JSON.stringify(root)});
+        await s.hold(['k1']);
+        await s.prepare('theirs', 'p1');
+        process.stdout.write('ready\\n');
+        setInterval(() => {}, 1000);`;
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      const exited = new Promise((r) => child.once('exit', r));
+      try {
+        await new Promise<void>((resolve, reject) => {
+          child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
+          child.once('exit', (code) => reject(new Error(`the holder exited early (${code})`)));
+        });
+        await assert.rejects(snap.remove('k1'), (e) => hasCode(e, 'SNAPSHOT_IN_USE'));
+        await assert.rejects(snap.remove('theirs'), (e) => hasCode(e, 'SNAPSHOT_IN_USE'));
+      } finally {
+        child.kill('SIGKILL');
+        await exited;
+      }
+      await snap.remove('theirs');
+      await snap.remove('k1');
+      assert.deepEqual(
+        (await snap.list()).filter((i) => i.key === 'k1' || i.key === 'theirs'),
+        [],
+      );
     });
   });
 }

@@ -1,0 +1,36 @@
+/**
+ * Which process owns something on disk: its pid plus its start time (from /proc), so a pid the
+ * kernel has since given to another process does not count as the owner still running.
+ */
+import { readFileSync } from 'node:fs';
+
+export interface Owner {
+  pid: number;
+  /** Start time in clock ticks since boot; '' when /proc could not tell. */
+  start: string;
+}
+
+let self: Owner | undefined;
+
+/** This process's identity for owner records (read once: neither part changes while it runs). */
+export function selfOwner(): Owner {
+  self ??= { pid: process.pid, start: processStart(process.pid) ?? '' };
+  return self;
+}
+
+/** True when the process that owns a record is gone. */
+export function ownerDead(owner: Owner): boolean {
+  const start = processStart(owner.pid);
+  return start === undefined || start !== owner.start;
+}
+
+function processStart(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the parenthesised command name; starttime is field 22 overall.
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[19];
+  } catch {
+    return undefined;
+  }
+}

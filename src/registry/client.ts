@@ -49,6 +49,8 @@ export interface RegistryClientOptions {
   chunkSize?: number;
   /** Milliseconds of silence before a request is abandoned (and retried). */
   idleTimeoutMs?: number;
+  /** Aborting cancels every request in flight and every retry (the CLI's SIGINT/SIGTERM). */
+  signal?: AbortSignal;
 }
 
 export const MANIFEST_ACCEPT = [
@@ -113,6 +115,7 @@ export class RegistryClient {
   readonly retry: RetryPolicy;
   readonly chunkSize: number;
   private readonly idleTimeoutMs: number;
+  private readonly signal?: AbortSignal;
   private readonly auth: Authenticator;
   private readonly endpointCache = new Map<string, Endpoint[]>();
 
@@ -121,6 +124,7 @@ export class RegistryClient {
     this.retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.chunkSize = opts.chunkSize ?? 8 << 20;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 60_000;
+    this.signal = opts.signal;
     this.auth = new Authenticator(opts.credentials ?? ((host) => getCredentials(host)));
   }
 
@@ -154,11 +158,18 @@ export class RegistryClient {
       if (authz) headers.authorization = authz;
       let res: HttpResponse;
       try {
-        res = await send(ep, { ...req, headers, idleTimeoutMs: req.idleTimeoutMs ?? this.idleTimeoutMs });
+        res = await send(ep, {
+          ...req,
+          headers,
+          idleTimeoutMs: req.idleTimeoutMs ?? this.idleTimeoutMs,
+          signal: this.signal,
+        });
       } catch (err) {
+        this.signal?.throwIfAborted();
         if (!(err instanceof TransportError)) throw err;
         lastProblem = err.message;
-        if (attempt + 1 < this.retry.attempts) await sleep(this.backoff(attempt));
+        if (attempt + 1 < this.retry.attempts)
+          await sleep(this.backoff(attempt), undefined, { signal: this.signal });
         continue;
       }
       if (res.status === 401 && authTries < 2) {
@@ -190,7 +201,7 @@ export class RegistryClient {
             'try again later',
           );
         }
-        await sleep(wait ?? this.backoff(attempt));
+        await sleep(wait ?? this.backoff(attempt), undefined, { signal: this.signal });
         continue;
       }
       if (RETRY_STATUSES.has(res.status) && this.retry.attempts > 1)
@@ -392,6 +403,7 @@ export class RegistryClient {
           return;
         } catch (err) {
           res.body.destroy();
+          self.signal?.throwIfAborted();
           failures++;
           lastProblem = (err as Error).message;
           if (failures >= self.retry.attempts) {
@@ -403,7 +415,7 @@ export class RegistryClient {
               'the connection keeps dropping; check the network and try again',
             );
           }
-          await sleep(self.backoff(failures - 1));
+          await sleep(self.backoff(failures - 1), undefined, { signal: self.signal });
         }
       }
     }

@@ -21,6 +21,8 @@ export interface HttpRequest {
   body?: Buffer | (() => Readable);
   /** Milliseconds without any socket activity before the request fails. */
   idleTimeoutMs?: number;
+  /** Aborting destroys the request (and its response body). */
+  signal?: AbortSignal;
 }
 
 export interface HttpResponse {
@@ -115,6 +117,7 @@ function once(
         headers: hdrs,
         agent: agentFor(ep, url),
         servername: url.hostname.startsWith('[') ? undefined : url.hostname,
+        signal: req.signal,
       },
       (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res, url }),
     );

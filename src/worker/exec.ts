@@ -3,7 +3,7 @@
  * RUN --mount mounts (bind from inputs, cache, tmpfs, secret, ssh), runc, then commit. Output
  * lines become progress log events; a failure names the step and shows the last output.
  */
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { cp, rm } from 'node:fs/promises';
 import { join, normalize } from 'node:path';
 import { KilnError } from '../errors/errors.ts';
 import type { ExecMount, Executor } from '../executor/executor.ts';
@@ -11,15 +11,14 @@ import type { RunMountSpec } from '../executor/run-mounts.ts';
 import type { ExecOp, Mount } from '../graph/ops.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { JobContext } from '../solver/solver.ts';
+import { makeOwnedDir } from '../store/leftovers.ts';
 import { materialize } from './materialize.ts';
 import { withStatePaths } from './mounted.ts';
+import type { SecretSource } from './secrets.ts';
 import { type BuildState, type FsState, SCRATCH } from './state.ts';
 import { commitStep } from './step.ts';
 
-export interface SecretSource {
-  /** The secret's bytes, or undefined when the build was not given it. */
-  get(id: string): Promise<Buffer | undefined>;
-}
+export { type SecretSource, secretSource } from './secrets.ts';
 
 export interface ExecDeps {
   snapshotter: Snapshotter;
@@ -59,8 +58,9 @@ export async function runExec(
       for (const [i, m] of binds.entries()) {
         let source = underRoot(bindDirs[i], m.selector);
         if (!m.readonly) {
-          // A writable bind mount's changes are thrown away (BuildKit semantics): give it a copy.
-          const tmp = await mkdtemp(join(deps.stateRoot, 'tmp-bind-'));
+          // A writable bind mount's changes are thrown away (BuildKit semantics): give it a copy
+          // (in a directory named for this process, so a killed kiln's copy is cleaned up).
+          const tmp = await makeOwnedDir(deps.stateRoot, 'bind');
           await cp(source, join(tmp, 'd'), {
             recursive: true,
             verbatimSymlinks: true,
@@ -159,21 +159,4 @@ export async function runExec(
       }
     }),
   );
-}
-
-/** Secrets from `--secret id=…,src=FILE|env=VAR`, read only when a RUN asks for them. */
-export function secretSource(specs: { id: string; src?: string; env?: string }[]): SecretSource {
-  return {
-    async get(id) {
-      const s = specs.find((x) => x.id === id);
-      if (!s) return undefined;
-      if (s.env !== undefined) {
-        const v = process.env[s.env];
-        return v === undefined ? undefined : Buffer.from(v);
-      }
-      if (s.src !== undefined) return readFile(s.src);
-      const v = process.env[id];
-      return v === undefined ? undefined : Buffer.from(v);
-    },
-  };
 }

@@ -131,3 +131,26 @@ export function sha256File(path: string): string {
 export function assertNoStack(stderr: string): void {
   assert.doesNotMatch(stderr, /\n\s+at .+[:(]\d+/, `a stack trace was printed:\n${stderr}`);
 }
+
+/**
+ * After a test that may have failed half-way (or ran against old code): kill the root's
+ * containers and unmount what is mounted under it, so removing the suite's files cannot reach
+ * through a mount and nothing keeps running.
+ */
+export function forceClean(root: string): void {
+  for (const id of runcContainers(root)) {
+    spawnSync('runc', ['--root', join(root, 'runc'), 'kill', '--all', id, 'KILL']);
+    spawnSync('runc', ['--root', join(root, 'runc'), 'delete', '--force', id]);
+  }
+  for (const mp of mountsUnder(root).sort((a, b) => b.length - a.length)) spawnSync('umount', ['-l', mp]);
+}
+
+/** Highest resident set size (VmHWM, bytes) of a running process, or 0 once it has gone. */
+export function peakRss(pid: number): number {
+  try {
+    const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}

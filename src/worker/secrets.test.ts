@@ -37,8 +37,9 @@ describe('secret sources', () => {
     const fifo = join(dir, 'fifo');
     await new Promise((r) => spawn('mkfifo', [fifo]).on('close', r));
     const writer = spawn('sh', ['-c', 'printf token > "$1"', 'sh', fifo]);
+    const written = new Promise((r) => writer.on('close', r));
     assert.equal((await readSecretFile('f', fifo)).toString(), 'token');
-    await new Promise((r) => writer.on('close', r));
+    await written;
   });
 
   it('a directory or a missing file is refused by name', async () => {

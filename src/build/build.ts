@@ -27,9 +27,11 @@ import type { RegistryClient } from '../registry/client.ts';
 import { openSnapshotter } from '../snapshot/open.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import { Solver } from '../solver/solver.ts';
+import { sweepLeftovers } from '../store/leftovers.ts';
 import { openStore, type Store } from '../store/store.ts';
 import { BaseImages } from '../worker/images.ts';
 import { materialize } from '../worker/materialize.ts';
+import { checkSecrets } from '../worker/secrets.ts';
 import type { FsState } from '../worker/state.ts';
 import { convertForPlatform } from './frontend.ts';
 import { loadBuildInput } from './input.ts';
@@ -66,8 +68,12 @@ export interface BuildEnv {
 }
 
 export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<BuildResult> {
+  // Secrets are checked up front, as BuildKit does, and read only by the RUN that mounts them.
+  await checkSecrets(opts.secrets);
   const store = env.store ?? openStore(env.root);
   const progress = opts.progress ?? discardProgress;
+  // A build after a killed one must not leave that one's secrets mounted (one readdir or two).
+  await sweepLeftovers(store.root);
   const input = await loadBuildInput(opts, () => env.stdin ?? process.stdin);
   const cache = new BuildCache(join(store.root, 'buildcache.db'));
   const digests = DigestCache.open(join(store.root, 'context-digests.db'));
@@ -79,7 +85,10 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
   const registryClient = () => {
     registry ??= Promise.all([import('../registry/client.ts'), import('../registry/hosts.ts')]).then(
       ([{ RegistryClient }, hosts]) =>
-        new RegistryClient({ config: hosts.loadRegistryConfig(hosts.defaultRegistryConfigPath(store.root)) }),
+        new RegistryClient({
+          config: hosts.loadRegistryConfig(hosts.defaultRegistryConfigPath(store.root)),
+          signal: opts.signal,
+        }),
     );
     return registry;
   };
@@ -187,6 +196,7 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
               snapshotter: sn,
               registry: registryClient,
               stdout: env.stdout ?? process.stdout,
+              signal: opts.signal,
             },
           ),
         );

@@ -5,7 +5,7 @@
  */
 import { open, rm, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
-import { Readable } from 'node:stream';
+import { addAbortSignal, Readable } from 'node:stream';
 import { isErrno, KilnError } from '../errors/errors.ts';
 import { dockerfileTooLarge, MAX_DOCKERFILE_BYTES } from '../frontend/dockerfile/parser/index.ts';
 import { selectDockerignore } from '../frontend/dockerignore/index.ts';
@@ -87,7 +87,8 @@ export async function loadBuildInput(
         );
       }
       const { contextFromTar } = await import('../context/tarcontext.ts');
-      const ctx = await contextFromTar(Readable.from(stdin() as AsyncIterable<Buffer>));
+      const tar = Readable.from(stdin() as AsyncIterable<Buffer>);
+      const ctx = await contextFromTar(opts.signal ? addAbortSignal(opts.signal, tar) : tar);
       contextDir = ctx.dir;
       temps.push(ctx.dir);
     } else {

@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { registerAll } from './commands/index.ts';
 import { printError } from './render-error.ts';
+import { commandFinished, installSignalHandlers, signalExitCode } from './signals.ts';
 
 const program = new Command('kiln')
   .description('Build OCI container images from Dockerfiles, without Docker.')
@@ -19,16 +20,39 @@ const program = new Command('kiln')
   .enablePositionalOptions();
 
 // No top-level await: the bundle is CommonJS (see scripts/bundle.ts).
-async function main(): Promise<void> {
+async function main(): Promise<number> {
+  installSignalHandlers();
+  // A reader that exits early (`kiln images | head -1`) makes stdout fail with EPIPE: without a
+  // listener that is an uncaught exception and a stack trace. Commands that stream to stdout see
+  // the error themselves (OUTPUT_CLOSED); anything else just ends quietly with 141, as SIGPIPE would.
+  let stdoutError: NodeJS.ErrnoException | undefined;
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    stdoutError ??= err;
+  });
+  let code = 0;
   await registerAll(program, process.argv.slice(2));
   try {
     await program.parseAsync(process.argv);
   } catch (err) {
-    process.exitCode = printError(err, { debug: Boolean(program.opts().debug) });
+    code = printError(err, { debug: Boolean(program.opts().debug) });
   }
+  commandFinished();
+  if (signalExitCode() !== undefined) return signalExitCode()!;
+  if (code === 0 && stdoutError) return stdoutError.code === 'EPIPE' ? 141 : 1;
+  return code;
 }
 
-// Exit as soon as the command is done: a natural exit tears down the V8 heap and joins Node's
-// worker threads first (~10 ms). stdout and stderr are synchronous for files, pipes and ttys on
-// Linux, so nothing written is lost; every command awaits its own work.
-main().then(() => process.exit());
+/** Resolve once everything written to `s` has left the process (or it can take no more). */
+function flushed(s: NodeJS.WriteStream): Promise<void> {
+  if (s.destroyed || s.writableLength === 0) return Promise.resolve();
+  return new Promise((resolve) => s.write(Buffer.alloc(0), () => resolve()));
+}
+
+// Exit as soon as the command is done (a natural exit tears down the V8 heap and joins Node's
+// worker threads first, ~10 ms), but not before stdout and stderr have drained: on Linux a pipe
+// is written asynchronously, and exiting with bytes queued cut `kiln image save | docker load`
+// short.
+main().then(async (code) => {
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  process.exit(code);
+});

@@ -10,6 +10,7 @@ import { connect, createServer } from 'node:net';
 import path from 'node:path';
 import { isErrno, KilnError } from '../errors/errors.ts';
 import { isMountPoint, mountAll, unmount } from '../snapshot/mount.ts';
+import { makeOwnedDir } from '../store/leftovers.ts';
 import type { ExecMount } from './executor.ts';
 
 export type CacheSharing = 'shared' | 'locked' | 'private';
@@ -113,13 +114,9 @@ export async function prepareRunMounts(specs: RunMountSpec[], stateRoot: string)
             const d = secretsDir;
             undo.push(() => removeSecretsDir(d));
           }
-          const file = path.join(secretsDir, createHash('sha256').update(spec.id).digest('hex').slice(0, 16));
-          await fs.writeFile(file, spec.data, { mode: spec.mode ?? 0o400, flag: 'wx' });
-          await fs.chmod(file, spec.mode ?? 0o400);
-          await fs.chown(file, spec.uid ?? 0, spec.gid ?? 0);
           mounts.push({
             type: 'bind',
-            source: file,
+            source: await writeSecretFile(secretsDir, spec),
             target: spec.target ?? `/run/secrets/${spec.id}`,
             readonly: true,
           });
@@ -249,13 +246,25 @@ function alive(pid: number): boolean {
 
 // ---- secrets ------------------------------------------------------------------------------
 
-/** A private tmpfs (memory only, so secrets never touch the disk) for this run's secret files. */
+/** The secrets tmpfs's size: 32 secrets at BuildKit's 500 KiB limit, more than any RUN needs. */
+const SECRETS_TMPFS = '16m';
+
+/**
+ * A private tmpfs (memory only, so secrets never touch the disk) for this run's secret files.
+ * Its name carries our pid (store/leftovers.ts), so if kiln is killed the next kiln command
+ * unmounts it instead of leaving the plaintext mounted.
+ */
 async function makeSecretsDir(stateRoot: string): Promise<string> {
-  const dir = path.join(stateRoot, 'secrets', randomBytes(8).toString('hex'));
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const dir = await makeOwnedDir(stateRoot, 'secrets');
   try {
     await mountAll(
-      [{ type: 'tmpfs', source: 'tmpfs', options: ['size=16m', 'mode=0700', 'nosuid', 'nodev', 'noexec'] }],
+      [
+        {
+          type: 'tmpfs',
+          source: 'tmpfs',
+          options: [`size=${SECRETS_TMPFS}`, 'mode=0700', 'nosuid', 'nodev', 'noexec'],
+        },
+      ],
       dir,
     );
   } catch (err) {
@@ -266,6 +275,31 @@ async function makeSecretsDir(stateRoot: string): Promise<string> {
     });
   }
   return dir;
+}
+
+/**
+ * The file one secret mount binds, shared by mounts that want the same secret with the same
+ * owner and mode (a second mount of one id at another target is not an error).
+ */
+async function writeSecretFile(dir: string, spec: SecretMountSpec): Promise<string> {
+  const mode = spec.mode ?? 0o400;
+  const key = `${spec.id}\0${mode}\0${spec.uid ?? 0}\0${spec.gid ?? 0}`;
+  const file = path.join(dir, createHash('sha256').update(key).digest('hex').slice(0, 16));
+  try {
+    await fs.writeFile(file, spec.data, { mode, flag: 'wx' });
+  } catch (err) {
+    if (isErrno(err, 'EEXIST')) return file;
+    if (isErrno(err, 'ENOSPC')) {
+      throw new KilnError('SECRET_MOUNTS_TOO_LARGE', `the secrets of this RUN exceed ${SECRETS_TMPFS}B`, {
+        cause: err,
+        hint: 'mount fewer secrets in one RUN, or mount each one once',
+      });
+    }
+    throw err;
+  }
+  await fs.chmod(file, mode);
+  await fs.chown(file, spec.uid ?? 0, spec.gid ?? 0);
+  return file;
 }
 
 async function removeSecretsDir(dir: string): Promise<void> {
@@ -293,8 +327,9 @@ async function forwardSocket(
       },
     );
   });
-  const dir = path.join(stateRoot, 'ssh', randomBytes(8).toString('hex'));
-  await fs.mkdir(dir, { recursive: true, mode: 0o711 });
+  // Owned by this process (store/leftovers.ts), so a killed kiln's socket is cleaned up.
+  const dir = await makeOwnedDir(stateRoot, 'ssh');
+  await fs.chmod(dir, 0o711);
   const socket = path.join(dir, 'agent.sock');
   const server = createServer((conn) => {
     const upstream = connect(spec.socket);

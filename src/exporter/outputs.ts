@@ -1,15 +1,12 @@
 /**
  * Writing a build's result where the user asked: the local image store, a registry, an OCI or
- * docker archive (or OCI layout directory), a plain directory, or a rootfs tar. Files are
- * written to a temp name and renamed, so an interrupted export leaves no half file.
+ * docker archive (or OCI layout directory), a plain directory, or a rootfs tar. Archive files go
+ * through dest.ts (atomic for files, streamed into devices, FIFOs and stdout); directories
+ * through local.ts, which never follows a link an image left in dest.
  */
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
 import type { LayerEntry } from '../archive/entries.ts';
 import { completeHeader } from '../archive/tar/header.ts';
 import type { OutputSpec } from '../build/options.ts';
@@ -22,8 +19,11 @@ import { normalizePlatform, type Platform } from '../oci/platform.ts';
 import { normalizeReference } from '../reference/reference.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
+import { writeFileAtomic } from '../sys/atomic-write.ts';
 import { withStatePath, withStatePaths } from '../worker/mounted.ts';
 import type { FsState } from '../worker/state.ts';
+import { prepareDirDest, writeToDest } from './dest.ts';
+import { copyTree, exportLocal } from './local.ts';
 
 export interface ExportTarget {
   /** The image (manifest, or index for several platforms); only image outputs need one. */
@@ -39,6 +39,7 @@ export interface OutputDeps {
   /** Made on first use (loading the registry client then too). */
   registry: () => Promise<RegistryClient>;
   stdout: NodeJS.WritableStream;
+  signal?: AbortSignal;
 }
 
 /** What an output did, for the CLI and metadata file. */
@@ -49,58 +50,33 @@ export interface OutputResult {
   pushed?: string[];
 }
 
-/** Stream to `dest` under a temp name and rename it into place ('-' writes to `stdout`). */
-export async function writeFileAtomic(
-  dest: string,
-  data: Readable,
-  stdout: NodeJS.WritableStream,
-): Promise<void> {
-  if (dest === '-') {
-    await pipeline(data, stdout, { end: false });
-    return;
-  }
-  const tmp = `${dest}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    await pipeline(data, createWriteStream(tmp));
-    await rename(tmp, dest);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
-  }
-}
-
 async function addUnnamedRoot(dir: string, root: Descriptor): Promise<void> {
   const { readLayoutIndex } = await import('../layout/layout.ts');
   const index = await readLayoutIndex(dir);
   if (index.manifests.some((m) => m.digest === root.digest && !m.annotations)) return;
   index.manifests.push({ mediaType: root.mediaType, digest: root.digest, size: root.size });
-  await writeFileAtomic(join(dir, 'index.json'), Readable.from([JSON.stringify(index)]), process.stdout);
+  await writeFileAtomic(join(dir, 'index.json'), JSON.stringify(index));
 }
 
-/** Build outputs create missing parent directories of their destination, as buildx does. */
-async function writeExport(dest: string, data: Readable, stdout: NodeJS.WritableStream): Promise<void> {
+/** An archive to `dest`; build outputs create missing parent directories, as buildx does. */
+async function writeExport(dest: string, data: Readable, deps: OutputDeps): Promise<void> {
   if (dest !== '-') await mkdir(dirname(dest), { recursive: true });
-  await writeFileAtomic(dest, data, stdout);
+  try {
+    await writeToDest(dest, data, {
+      stdout: deps.stdout,
+      signal: deps.signal,
+      what: 'the archive',
+      hint: 'pass the path of a file to create or replace (e.g. dest=./image.tar), a FIFO, or dest=- for stdout',
+    });
+  } finally {
+    // A refused or failed destination leaves the archive unread: stop making it.
+    data.destroy();
+  }
 }
 
 function platformDir(p: Platform): string {
   const n = normalizePlatform(p);
   return [n.os, n.architecture, n.variant].filter(Boolean).join('_');
-}
-
-/** `cp -a` keeps owners, modes, links, devices and xattrs exactly; Node's fs.cp does not. */
-function copyTree(src: string, dest: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn('cp', ['-a', '--', `${src}/.`, dest], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr.on('data', (d) => (err += d));
-    p.on('error', reject);
-    p.on('close', (code) =>
-      code === 0
-        ? resolve()
-        : reject(new KilnError('EXPORT_FAILED', `copying the result to ${dest} failed: ${err.trim()}`)),
-    );
-  });
 }
 
 /**
@@ -132,7 +108,7 @@ async function writePlatformsTar(
         }
       }
       const tar = createLayer(entries, { compression: 'uncompressed', presorted: true });
-      await writeExport(dest, tar.stream, deps.stdout);
+      await writeExport(dest, tar.stream, deps);
     },
   );
 }
@@ -172,6 +148,10 @@ export async function writeOutput(
       const root = imageOf(spec, target);
       if (spec.type === 'oci' && !spec.tar) {
         const { OciLayoutSink } = await import('../layout/layout.ts');
+        await prepareDirDest(spec.dest!, {
+          what: 'the OCI layout (type=oci,tar=false)',
+          hint: 'pass a directory (new or existing) as dest, or drop tar=false for an archive file',
+        });
         const sink = new OciLayoutSink(spec.dest!);
         await copyImage({ root, blobs: deps.content }, sink, { tag: names[0] });
         for (const n of names.slice(1)) await sink.addToIndex(root, n);
@@ -182,16 +162,18 @@ export async function writeOutput(
       }
       const images = names.length ? names.map((name) => ({ name, root })) : [{ root }];
       const { writeArchive } = await import('../tarball/save.ts');
-      await writeExport(spec.dest!, writeArchive(deps.content, images, { format: spec.type }), deps.stdout);
+      await writeExport(spec.dest!, writeArchive(deps.content, images, { format: spec.type }), deps);
       return { type: spec.type, names, dest: spec.dest };
     }
     case 'local': {
       const multi = target.filesystems.length > 1;
-      for (const fs of target.filesystems) {
-        const dest = multi ? join(spec.dest!, platformDir(fs.platform)) : spec.dest!;
-        await mkdir(dest, { recursive: true });
-        await withStatePath(deps.snapshotter, fs.state, (dir) => copyTree(dir, dest));
-      }
+      await exportLocal(
+        spec.dest!,
+        target.filesystems.map((fs) => ({
+          sub: multi ? platformDir(fs.platform) : '',
+          copy: (into) => withStatePath(deps.snapshotter, fs.state, (dir) => copyTree(dir, into)),
+        })),
+      );
       return { type: 'local', names: [], dest: spec.dest };
     }
     case 'tar': {
@@ -202,7 +184,7 @@ export async function writeOutput(
       const { tarDirectory } = await import('../archive/layer.ts');
       const fs = target.filesystems[0];
       await withStatePath(deps.snapshotter, fs.state, (dir) =>
-        writeExport(spec.dest!, tarDirectory(dir), deps.stdout),
+        writeExport(spec.dest!, tarDirectory(dir), deps),
       );
       return { type: 'tar', names: [], dest: spec.dest };
     }

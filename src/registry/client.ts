@@ -54,6 +54,8 @@ export interface RegistryClientOptions {
    * default each registry's `idle-timeout`, else KILN_REGISTRY_IDLE_TIMEOUT, else 60 s.
    */
   idleTimeoutMs?: number;
+  /** Aborting cancels every request in flight and every retry (the CLI's SIGINT/SIGTERM). */
+  signal?: AbortSignal;
 }
 
 export const MANIFEST_ACCEPT = [
@@ -118,6 +120,7 @@ export class RegistryClient {
   readonly retry: RetryPolicy;
   readonly chunkSize: number;
   private readonly idleTimeoutMs?: number;
+  private readonly signal?: AbortSignal;
   private readonly auth: Authenticator;
   private readonly endpointCache = new Map<string, Endpoint[]>();
 
@@ -126,6 +129,7 @@ export class RegistryClient {
     this.retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.chunkSize = opts.chunkSize ?? 8 << 20;
     this.idleTimeoutMs = opts.idleTimeoutMs;
+    this.signal = opts.signal;
     this.auth = new Authenticator(opts.credentials ?? ((host) => getCredentials(host)));
   }
 
@@ -159,13 +163,20 @@ export class RegistryClient {
       if (authz) headers.authorization = authz;
       let res: HttpResponse;
       try {
-        res = await send(ep, { ...req, headers, idleTimeoutMs: req.idleTimeoutMs ?? this.idleTimeoutMs });
+        res = await send(ep, {
+          ...req,
+          headers,
+          idleTimeoutMs: req.idleTimeoutMs ?? this.idleTimeoutMs,
+          signal: this.signal,
+        });
       } catch (err) {
+        this.signal?.throwIfAborted();
         if (hasCode(err, 'REGISTRY_STALLED'))
           throw this.error('REGISTRY_STALLED', ep, ctx, (err as KilnError).message, (err as KilnError).hint);
         if (!(err instanceof TransportError)) throw err;
         lastProblem = err.message;
-        if (attempt + 1 < this.retry.attempts) await sleep(this.backoff(attempt));
+        if (attempt + 1 < this.retry.attempts)
+          await sleep(this.backoff(attempt), undefined, { signal: this.signal });
         continue;
       }
       if (res.status === 401 && authTries < 2) {
@@ -197,7 +208,7 @@ export class RegistryClient {
             'try again later',
           );
         }
-        await sleep(wait ?? this.backoff(attempt));
+        await sleep(wait ?? this.backoff(attempt), undefined, { signal: this.signal });
         continue;
       }
       if (RETRY_STATUSES.has(res.status) && this.retry.attempts > 1)
@@ -400,6 +411,7 @@ export class RegistryClient {
           return;
         } catch (err) {
           res.body.destroy();
+          self.signal?.throwIfAborted();
           if (hasCode(err, 'REGISTRY_STALLED'))
             throw self.error(
               'REGISTRY_STALLED',
@@ -419,7 +431,7 @@ export class RegistryClient {
               'the connection keeps dropping; check the network and try again',
             );
           }
-          await sleep(self.backoff(failures - 1));
+          await sleep(self.backoff(failures - 1), undefined, { signal: self.signal });
         }
       }
     }

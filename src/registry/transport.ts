@@ -25,6 +25,8 @@ export interface HttpRequest {
    * KILN_REGISTRY_IDLE_TIMEOUT (seconds), else 60 s.
    */
   idleTimeoutMs?: number;
+  /** Aborting destroys the request (and its response body). */
+  signal?: AbortSignal;
 }
 
 /** The idle timeout when neither the request nor the registry's config sets one. */
@@ -185,6 +187,7 @@ function once(
         headers: hdrs,
         agent: agentFor(ep, url),
         servername: url.hostname.startsWith('[') ? undefined : url.hostname,
+        signal: req.signal,
       },
       (res) => {
         response = res;

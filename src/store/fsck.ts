@@ -2,10 +2,12 @@
  * `kiln fsck`: every blob's bytes hash to its name, every named image's closure is present, no
  * stray files sit among the blobs, and the metadata DB passes SQLite's check. Temps left by dead
  * writers are removed (they are harmless debris, never blobs); live writers' temps are left alone.
+ * So are the leftovers of a killed RUN (a mounted secrets tmpfs, a runc bundle): store/leftovers.ts.
  */
 import { createReadStream } from 'node:fs';
 import { type Digest, Digester, digestAlgorithm } from '../digest/digest.ts';
 import { ClosureWalker, type MissingRef } from './closure.ts';
+import { sweepLeftovers } from './leftovers.ts';
 import type { Store } from './store.ts';
 
 export interface FsckReport {
@@ -26,6 +28,10 @@ export interface FsckReport {
   activeTemps: string[];
   /** SQLite integrity problems, if any. */
   database: string[];
+  /** Mounts, sockets, copies and bundles of killed kiln processes, removed. */
+  removedLeftovers: string[];
+  /** The same of running kiln processes, left alone. */
+  activeLeftovers: string[];
 }
 
 async function hashFile(path: string, digest: Digest): Promise<Digest> {
@@ -34,7 +40,7 @@ async function hashFile(path: string, digest: Digest): Promise<Digest> {
   return d.digest();
 }
 
-export async function fsck(store: Pick<Store, 'content' | 'meta'>): Promise<FsckReport> {
+export async function fsck(store: Pick<Store, 'content' | 'meta'> & { root?: string }): Promise<FsckReport> {
   const report: FsckReport = {
     sound: true,
     checkedBlobs: 0,
@@ -46,7 +52,14 @@ export async function fsck(store: Pick<Store, 'content' | 'meta'>): Promise<Fsck
     removedTemps: [],
     activeTemps: [],
     database: [],
+    removedLeftovers: [],
+    activeLeftovers: [],
   };
+  if (store.root !== undefined) {
+    const left = await sweepLeftovers(store.root);
+    report.removedLeftovers = left.removed;
+    report.activeLeftovers = left.active;
+  }
   report.removedTemps = (await store.content.cleanIngests()).map((t) => t.path);
   report.activeTemps = (await store.content.listIngests()).map((t) => t.path);
   for await (const b of store.content.list()) {

@@ -3,7 +3,7 @@
  * RUN --mount mounts (bind from inputs, cache, tmpfs, secret, ssh), runc, then commit. Output
  * lines become progress log events; a failure names the step and shows the last output.
  */
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors/errors.ts';
 import type { ExecMount, Executor } from '../executor/executor.ts';
@@ -11,15 +11,14 @@ import type { RunMountSpec } from '../executor/run-mounts.ts';
 import type { ExecOp, Mount } from '../graph/ops.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { JobContext } from '../solver/solver.ts';
+import { makeOwnedDir } from '../store/leftovers.ts';
 import { copyDirState, materialize } from './materialize.ts';
 import { withStatePaths } from './mounted.ts';
+import type { SecretSource } from './secrets.ts';
 import { type BuildState, type FsState, SCRATCH } from './state.ts';
 import { commitStep } from './step.ts';
 
-export interface SecretSource {
-  /** The secret's bytes, or undefined when the build was not given it. */
-  get(id: string): Promise<Buffer | undefined>;
-}
+export { type SecretSource, secretSource } from './secrets.ts';
 
 export interface ExecDeps {
   snapshotter: Snapshotter;
@@ -57,7 +56,8 @@ export async function runExec(
         if (state.kind === 'dir' && (state.excludePatterns.length > 0 || state.includePatterns.length > 0)) {
           // A context is what the build may read of a directory: a bind mount of it must not
           // show the files .dockerignore keeps out (BuildKit's context never holds them).
-          const mirror = await mkdtemp(join(deps.stateRoot, 'tmp-bind-'));
+          // (In a directory named for this process, so a killed kiln's copy is cleaned up.)
+          const mirror = await makeOwnedDir(deps.stateRoot, 'bind');
           scratchDirs.push(mirror);
           root = join(mirror, 'd');
           await mkdir(root, { mode: 0o755 });
@@ -155,21 +155,4 @@ export async function runExec(
       }
     }),
   );
-}
-
-/** Secrets from `--secret id=…,src=FILE|env=VAR`, read only when a RUN asks for them. */
-export function secretSource(specs: { id: string; src?: string; env?: string }[]): SecretSource {
-  return {
-    async get(id) {
-      const s = specs.find((x) => x.id === id);
-      if (!s) return undefined;
-      if (s.env !== undefined) {
-        const v = process.env[s.env];
-        return v === undefined ? undefined : Buffer.from(v);
-      }
-      if (s.src !== undefined) return readFile(s.src);
-      const v = process.env[id];
-      return v === undefined ? undefined : Buffer.from(v);
-    },
-  };
 }

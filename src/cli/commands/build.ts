@@ -2,14 +2,15 @@
  * `kiln build`: `docker buildx build`'s flags over the library's build(). Parses flags into
  * BuildOptions, renders progress, prints the image ID, and writes --iidfile/--metadata-file.
  */
-import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { build } from '../../build/build.ts';
 import type { BuildOptions, SecretSpec, SshSpec } from '../../build/options.ts';
 import { resolveOutputs, splitCsv } from '../../build/output-spec.ts';
 import { KilnError } from '../../errors/errors.ts';
+import { writeToDest } from '../../exporter/dest.ts';
 import { parsePlatform } from '../../oci/platform.ts';
 import { createRenderer, type ProgressMode } from '../../progress/render.ts';
+import { commandSignal } from '../signals.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -139,10 +140,7 @@ export function register(program: Command): void {
         buildArgs.SOURCE_DATE_EPOCH = process.env.SOURCE_DATE_EPOCH;
       }
       const renderer = createRenderer(mode, process.stderr);
-      const ac = new AbortController();
-      const onSignal = () => ac.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
+      const signal = commandSignal();
       const opts: BuildOptions = {
         context,
         dockerfile: o.file as string | undefined,
@@ -162,7 +160,7 @@ export function register(program: Command): void {
         allow: o.allow as string[],
         parallelism: Number.parseInt(o.parallelism as string, 10) || 4,
         progress: renderer.sink,
-        signal: ac.signal,
+        signal,
         sourceDateEpoch: buildArgs.SOURCE_DATE_EPOCH
           ? Number.parseInt(buildArgs.SOURCE_DATE_EPOCH, 10)
           : undefined,
@@ -171,7 +169,16 @@ export function register(program: Command): void {
         const result = await build(opts, { root: cmd.optsWithGlobals().root as string | undefined });
         renderer.close();
         // Only image outputs have an image ID (buildx reports none for type=local or type=tar).
-        if (o.iidfile && result.imageId) await writeFile(o.iidfile as string, result.imageId);
+        // Written as outputs are: atomically to a file, streamed into a FIFO or device.
+        const small = (dest: string, what: string, text: string) =>
+          writeToDest(dest, text, {
+            stdout: process.stdout,
+            signal,
+            what,
+            hint: `pass the path of a file to create or replace`,
+          });
+        if (o.iidfile && result.imageId)
+          await small(o.iidfile as string, 'the image ID (--iidfile)', result.imageId);
         if (o.metadataFile) {
           const meta = result.root
             ? {
@@ -182,16 +189,17 @@ export function register(program: Command): void {
                 'image.name': tags.join(','),
               }
             : {};
-          await writeFile(o.metadataFile as string, `${JSON.stringify(meta, null, 2)}\n`);
+          await small(
+            o.metadataFile as string,
+            'the build metadata (--metadata-file)',
+            `${JSON.stringify(meta, null, 2)}\n`,
+          );
         }
         const toStdout = opts.outputs.some((s) => s.dest === '-');
         if (!toStdout && result.imageId) process.stdout.write(`${result.imageId}\n`);
       } catch (err) {
         renderer.close();
         throw err;
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
       }
     });
 }

@@ -10,7 +10,7 @@ export function register(program: Command): void {
     .description('Check every blob against its digest and every image for missing content')
     .option('--format <format>', 'text or json', 'text')
     .action(async (opts, c: Command) => {
-      const r = await withStore(c, (store) => fsck(store));
+      const r = await withStore(c, (store) => fsck(store), { sweep: false });
       if (opts.format === 'json') process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
       else {
         const out: string[] = [];
@@ -20,6 +20,8 @@ export function register(program: Command): void {
         for (const x of r.database) out.push(`database: ${x}`);
         for (const x of r.partial) out.push(`note: ${x.image} lacks index entry ${x.digest} (partial pull)`);
         for (const x of r.removedTemps) out.push(`removed leftover temp file ${x}`);
+        for (const x of r.removedLeftovers) out.push(`removed what a killed kiln left: ${x}`);
+        for (const x of r.activeLeftovers) out.push(`note: in use by a running kiln: ${x}`);
         out.push(
           `${r.checkedBlobs} blobs (${humanSize(r.checkedBytes)}) checked: ${r.sound ? 'sound' : 'NOT sound'}`,
         );

@@ -6,7 +6,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { KilnError } from '../../errors/errors.ts';
-import { writeFileAtomic } from '../../exporter/outputs.ts';
+import { prepareDirDest, writeToDest } from '../../exporter/dest.ts';
 import { copyImage } from '../../image/copy.ts';
 import { importRootfs } from '../../imagestore/import.ts';
 import { findImage, imageHistory, inspectImage } from '../../imagestore/query.ts';
@@ -17,6 +17,7 @@ import { familiarName, normalizeReference, parseReference } from '../../referenc
 import type { Store } from '../../store/store.ts';
 import { loadArchive } from '../../tarball/load.ts';
 import { type ArchiveFormat, writeArchive } from '../../tarball/save.ts';
+import { commandSignal } from '../signals.ts';
 import { configureImages, formatTable, humanSize, shortId, timeAgo, withStore } from './images.ts';
 import { configureRmi } from './rmi.ts';
 import { configureTag } from './tag.ts';
@@ -96,6 +97,10 @@ function configureSave(cmd: Command): Command {
           throw new KilnError('INVALID_FORMAT', '--format oci-dir needs -o DIR', {
             hint: 'e.g. -o ./layout',
           });
+        await prepareDirDest(opts.output, {
+          what: 'the OCI layout (--format oci-dir)',
+          hint: 'pass a directory (new or existing) with -o, or use --format oci for an archive file',
+        });
         await withStore(c, async (store) => {
           const sink = new OciLayoutSink(opts.output);
           for (const n of names) {
@@ -122,12 +127,19 @@ function configureSave(cmd: Command): Command {
           const byName = (await store.images.get(n).catch(() => undefined)) !== undefined;
           images.push({ name: byName ? rec.name : undefined, root: rec.target });
         }
-        // Temp + rename: a failed save never leaves a truncated archive under the name.
-        await writeFileAtomic(
-          opts.output ?? '-',
-          writeArchive(store.content, images, { format, platform }),
-          process.stdout,
-        );
+        // A file is written to a temp name and renamed, so a failed save never leaves a
+        // truncated archive under the name; stdout, a FIFO or a device is streamed into.
+        const archive = writeArchive(store.content, images, { format, platform });
+        try {
+          await writeToDest(opts.output ?? '-', archive, {
+            stdout: process.stdout,
+            signal: commandSignal(),
+            what: 'the archive',
+            hint: 'pass -o with the path of a file to create or replace, or pipe stdout',
+          });
+        } finally {
+          archive.destroy();
+        }
       });
     });
 }

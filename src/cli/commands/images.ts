@@ -6,12 +6,22 @@ import type { Command } from 'commander';
 import { digestHex } from '../../digest/digest.ts';
 import { KilnError } from '../../errors/errors.ts';
 import { listImages } from '../../imagestore/query.ts';
+import { sweepLeftovers } from '../../store/leftovers.ts';
 import { openStore, type Store } from '../../store/store.ts';
 
-/** Open the store the global --root (or KILN_ROOT) names, run `fn`, close it. */
-export async function withStore<T>(cmd: Command, fn: (store: Store) => Promise<T>): Promise<T> {
+/**
+ * Open the store the global --root (or KILN_ROOT) names, run `fn`, close it. Opening first
+ * removes what killed kiln processes left (a mounted secrets tmpfs above all), unless the
+ * command reports them itself (`sweep: false`: fsck).
+ */
+export async function withStore<T>(
+  cmd: Command,
+  fn: (store: Store) => Promise<T>,
+  opts: { sweep?: boolean } = {},
+): Promise<T> {
   const store = openStore(cmd.optsWithGlobals().root as string | undefined);
   try {
+    if (opts.sweep !== false) await sweepLeftovers(store.root);
     return await fn(store);
   } finally {
     store.close();

@@ -10,6 +10,7 @@ import { RegistryClient } from '../../registry/client.ts';
 import { defaultRegistryConfigPath, loadRegistryConfig } from '../../registry/hosts.ts';
 import { pullImage } from '../../registry/pull.ts';
 import { resolveRoot } from '../../store/root.ts';
+import { commandSignal } from '../signals.ts';
 import { withStore } from './images.ts';
 
 /** A registry client using `--registry-config` (required to exist) or `$root/registries.toml`. */
@@ -17,7 +18,10 @@ export function registryClient(c: Command): RegistryClient {
   const opts = c.optsWithGlobals();
   const explicit = opts.registryConfig as string | undefined;
   const file = explicit ?? defaultRegistryConfigPath(resolveRoot(opts.root as string | undefined));
-  return new RegistryClient({ config: loadRegistryConfig(file, explicit !== undefined) });
+  return new RegistryClient({
+    config: loadRegistryConfig(file, explicit !== undefined),
+    signal: commandSignal(),
+  });
 }
 
 export function addRegistryConfigOption(cmd: Command): Command {

@@ -109,7 +109,7 @@ describe('RUN --mount', () => {
     assert.match(r.out, /^s3cret\n440 1000\n/);
     assert.match(r.out, /ro\n$/);
     assert.deepEqual(r.layer, []);
-    assert.deepEqual(await fs.readdir(path.join(state, 'secrets')), []);
+    assert.deepEqual(await fs.readdir(path.join(state, 'run')), []);
   });
 
   it('a secret at a custom target', async () => {

@@ -18,7 +18,7 @@ import { execFileAsync } from '../../sys/exec.ts';
 import type { ExecIO, ExecResult, ExecSpec, Executor, OutputSink } from '../executor.ts';
 import { resolveUser } from '../user.ts';
 import { type StagedBinds, stageBinds } from './binds.ts';
-import { writeEtcFiles } from './etc.ts';
+import { DEFAULT_HOSTNAME, writeEtcFiles } from './etc.ts';
 import { buildSpec, systemMounts } from './spec.ts';
 import { StubTracker } from './stubs.ts';
 
@@ -105,14 +105,14 @@ export class RuncExecutor implements Executor {
     const cwd = spec.cwd || '/';
     // The working directory is created for good (Docker does the same); it is not a stub.
     ensureInRoot(rootfs, cwd, 'dir').held.close();
-    const hostname = spec.hostname || 'kiln';
+    const hostname = spec.hostname || DEFAULT_HOSTNAME;
     const network = spec.network ?? 'none';
     const etc = await writeEtcFiles(bundle, hostname, network, spec.extraHosts);
     const mounts = spec.mounts ?? [];
     for (const m of systemMounts(false)) {
       if (!m.destination.startsWith('/dev/')) stubs.ensure(m.destination, 'dir');
     }
-    for (const f of ['/etc/hosts', '/etc/resolv.conf', '/etc/hostname']) stubs.ensure(f, 'file');
+    for (const f of ['/etc/hosts', '/etc/resolv.conf']) stubs.ensure(f, 'file');
     const earlier: string[] = ['/dev', '/proc', '/sys'];
     for (const m of mounts) {
       if (!m.target.startsWith('/')) {

@@ -119,8 +119,8 @@ export interface SpecInput {
   user: ResolvedUser;
   hostname: string;
   network: NetworkMode;
-  /** Host paths of the generated /etc/hosts, /etc/resolv.conf and /etc/hostname. */
-  etc: { hosts: string; resolvConf: string; hostname: string };
+  /** Host paths of the generated /etc/hosts and /etc/resolv.conf. */
+  etc: { hosts: string; resolvConf: string };
   mounts: ExecMount[];
   securityInsecure: boolean;
   cgroupsPath: string;
@@ -182,7 +182,6 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     ...systemMounts(input.securityInsecure),
     { destination: '/etc/hosts', type: 'bind', source: input.etc.hosts, options: ['rbind', 'ro'] },
     { destination: '/etc/resolv.conf', type: 'bind', source: input.etc.resolvConf, options: ['rbind', 'ro'] },
-    { destination: '/etc/hostname', type: 'bind', source: input.etc.hostname, options: ['rbind', 'ro'] },
     ...input.mounts.map(toOciMount),
   ];
   return {

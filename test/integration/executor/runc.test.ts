@@ -1,6 +1,7 @@
 /**
  * The runc executor against real runc, overlayfs and a busybox rootfs: output, exit status,
- * user/env/cwd, networking, /etc files that never reach the layer, abort, parallel runs, qemu.
+ * user/env/cwd, networking none and host (the default network: network.test.ts), /etc files that
+ * never reach the layer, the hostname, abort, parallel runs, qemu.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -100,12 +101,24 @@ describe('runc executor', () => {
     assert.ok(host.length > 1);
   });
 
-  it('mounts generated /etc/hosts, resolv.conf and hostname that do not reach the layer', async () => {
-    const r = await run(['sh', '-c', 'cat /etc/hosts /etc/hostname; hostname'], { hostname: 'builder' });
+  it('mounts generated /etc/hosts and resolv.conf that do not reach the layer', async () => {
+    const script = 'cat /etc/hosts; hostname; grep -c nameserver /etc/resolv.conf || true';
+    const r = await run(['sh', '-c', script], { hostname: 'builder' });
     assert.equal(r.error, undefined, r.stderr);
-    assert.match(r.stdout, /127\.0\.0\.1\tlocalhost builder/);
-    assert.match(r.stdout, /\nbuilder\nbuilder\n$/);
+    assert.match(r.stdout, /^127\.0\.0\.1\tlocalhost builder\n/);
+    assert.match(r.stdout, /\nbuilder\n0\n$/, 'network none has no nameserver');
     assert.deepEqual(await layerPaths(r.key), []);
+  });
+
+  it('names the host buildkitsandbox and, as BuildKit, gives no /etc/hostname but the image’s', async () => {
+    const r = await run(['sh', '-c', 'hostname; grep -c buildkitsandbox /etc/hosts; ls /etc/hostname']);
+    assert.equal(r.stdout, 'buildkitsandbox\n1\n');
+    assert.match(r.error?.message ?? '', /\/etc\/hostname: No such file/);
+    const own = await run(['sh', '-c', 'echo from-image > /etc/hostname']);
+    await snap.commit('with-hostname', own.key);
+    const r2 = await run(['sh', '-c', 'cat /etc/hostname; hostname'], {}, 'with-hostname');
+    assert.equal(r2.stdout, 'from-image\nbuildkitsandbox\n');
+    assert.deepEqual(await layerPaths(r2.key), []);
   });
 
   it('leaves an empty layer after `true`, even when the rootfs lacks /etc, /proc, /dev and /sys', async () => {

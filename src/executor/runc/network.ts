@@ -206,6 +206,6 @@ function networkError(message: string, pkg?: string, cause?: unknown): KilnError
     cause,
     hint: pkg
       ? `Install ${pkg} (apt-get install ${pkg}; scripts/setup.sh does); a build that needs no network can run with --network=none.`
-      : 'This is a host problem; a build that needs no network can run with --network=none.',
+      : 'This is a host problem: kiln must be able to create network namespaces (as root) and run slirp4netns.',
   });
 }

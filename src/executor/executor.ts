@@ -8,8 +8,10 @@ import type { Platform } from '../oci/platform.ts';
 import type { Mount } from '../snapshot/snapshotter.ts';
 
 /**
- * 'none': own network namespace with only loopback. 'host': the host's network. 'default':
- * kiln has no CNI bridge, so it is the host's network (as BuildKit without CNI does).
+ * 'none': own network namespace with only loopback. 'host': the host's network (a build must be
+ * allowed network.host). 'default': own network namespace whose eth0 reaches out through a
+ * user-space NAT (slirp4netns, as rootless podman and BuildKit use), with no way to the host's
+ * loopback services; the host's other addresses and the networks it routes to are reachable.
  */
 export type NetworkMode = 'none' | 'host' | 'default';
 

@@ -18,7 +18,8 @@ import { ownerDead, selfOwner } from '../../sys/owner.ts';
 import type { ExecIO, ExecResult, ExecSpec, Executor, OutputSink } from '../executor.ts';
 import { resolveUser } from '../user.ts';
 import { type StagedBinds, stageBinds } from './binds.ts';
-import { writeEtcFiles } from './etc.ts';
+import { DEFAULT_HOSTNAME, writeEtcFiles } from './etc.ts';
+import { type RunNetwork, startRunNetwork } from './network.ts';
 import { buildSpec, systemMounts } from './spec.ts';
 import { StubTracker } from './stubs.ts';
 
@@ -48,18 +49,22 @@ export interface RuncExecutorOptions {
   stateRoot: string;
   /** The runc binary (default: `runc` from PATH). */
   runc?: string;
+  /** The slirp4netns binary the default network uses (default: from PATH). */
+  slirp4netns?: string;
 }
 
 export class RuncExecutor implements Executor {
   private readonly runcRoot: string;
   private readonly bundles: string;
   private readonly runc: string;
+  private readonly slirp4netns?: string;
   private cleaned?: Promise<void>;
 
   constructor(opts: RuncExecutorOptions) {
     this.runcRoot = path.join(opts.stateRoot, 'runc');
     this.bundles = path.join(opts.stateRoot, 'bundles');
     this.runc = opts.runc ?? 'runc';
+    this.slirp4netns = opts.slirp4netns;
   }
 
   async run(spec: ExecSpec, io: ExecIO = {}): Promise<ExecResult> {
@@ -76,20 +81,26 @@ export class RuncExecutor implements Executor {
     const upper = spec.rootfs.flatMap((m) => m.options).find((o) => o.startsWith('upperdir='));
     const stubs = new StubTracker(rootfs, upper?.slice('upperdir='.length));
     let staged: StagedBinds | undefined;
+    // The default network's namespace and slirp4netns come up while the bundle is prepared.
+    const net = spec.network === 'default' ? startRunNetwork({ slirp4netns: this.slirp4netns }) : undefined;
+    net?.catch(() => undefined);
     try {
       await mountAll(spec.rootfs, rootfs);
       mounted = true;
       try {
         staged = await stageBinds(bundle, spec.mounts ?? []);
-        return await this.runMounted(id, bundle, rootfs, stubs, { ...spec, mounts: staged.mounts }, io);
+        return await this.runMounted(id, bundle, rootfs, stubs, { ...spec, mounts: staged.mounts }, io, net);
       } finally {
         stubs.removeStubs();
       }
     } finally {
+      // Usually stopping since the container exited (stopNet below); waited for last, never fails.
+      const netClosed = net?.then((n) => n.close()).catch(() => undefined);
       await staged?.cleanup();
       if (mounted) await unmount(rootfs);
       stubs.pruneUpper();
       await removeBundle(bundle);
+      await netClosed;
     }
   }
 
@@ -100,19 +111,20 @@ export class RuncExecutor implements Executor {
     stubs: StubTracker,
     spec: ExecSpec,
     io: ExecIO,
+    net: Promise<RunNetwork> | undefined,
   ): Promise<ExecResult> {
     const user = await resolveUser(rootfs, spec.user);
     const cwd = spec.cwd || '/';
     // The working directory is created for good (Docker does the same); it is not a stub.
     ensureInRoot(rootfs, cwd, 'dir').held.close();
-    const hostname = spec.hostname || 'kiln';
+    const hostname = spec.hostname || DEFAULT_HOSTNAME;
     const network = spec.network ?? 'none';
     const etc = await writeEtcFiles(bundle, hostname, network, spec.extraHosts);
     const mounts = spec.mounts ?? [];
     for (const m of systemMounts(false)) {
       if (!m.destination.startsWith('/dev/')) stubs.ensure(m.destination, 'dir');
     }
-    for (const f of ['/etc/hosts', '/etc/resolv.conf', '/etc/hostname']) stubs.ensure(f, 'file');
+    for (const f of ['/etc/hosts', '/etc/resolv.conf']) stubs.ensure(f, 'file');
     const earlier: string[] = ['/dev', '/proc', '/sys'];
     for (const m of mounts) {
       if (!m.target.startsWith('/')) {
@@ -133,16 +145,26 @@ export class RuncExecutor implements Executor {
       user,
       hostname,
       network,
+      netns: (await net)?.nsPath,
       etc,
       mounts,
       securityInsecure: spec.securityInsecure ?? false,
       cgroupsPath: `/kiln/${id}`,
     });
     await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(config, null, 2));
-    return this.runContainer(id, bundle, spec.args, io);
+    // slirp4netns takes tens of ms to exit (its tap device goes): it is stopped as soon as the
+    // container exits, while runc deletes it and the rootfs is unmounted.
+    const stopNet = () => void net?.then((n) => n.close()).catch(() => undefined);
+    return this.runContainer(id, bundle, spec.args, io, stopNet);
   }
 
-  private async runContainer(id: string, bundle: string, args: string[], io: ExecIO): Promise<ExecResult> {
+  private async runContainer(
+    id: string,
+    bundle: string,
+    args: string[],
+    io: ExecIO,
+    exited?: () => void,
+  ): Promise<ExecResult> {
     const started = Date.now();
     const tail = new OutputTail();
     if (io.signal?.aborted) {
@@ -182,6 +204,7 @@ export class RuncExecutor implements Executor {
           child.once('close', (c, s) => resolve({ code: c, signal: s }));
         },
       );
+      exited?.();
       if (aborted) {
         throw new KilnError('EXEC_CANCELED', `process "${args.join(' ')}" was canceled`, {
           cause: io.signal?.reason,

@@ -1,8 +1,8 @@
 /**
  * The OCI runtime config (spec 1.0.2, as runc 1.1 reads it) for one RUN: Docker's default
  * capabilities, masked and read-only /proc paths, /dev, /proc and a read-only /sys, the
- * generated /etc files, namespaces (a network namespace unless the host's is wanted) and the
- * default seccomp filter (seccomp.ts).
+ * generated /etc files, namespaces (a network namespace unless the host's is wanted: a new one
+ * for `none`, the one network.ts made for `default`) and the default seccomp filter (seccomp.ts).
  */
 import { readFileSync } from 'node:fs';
 import type { ExecMount, NetworkMode } from '../executor.ts';
@@ -119,8 +119,10 @@ export interface SpecInput {
   user: ResolvedUser;
   hostname: string;
   network: NetworkMode;
-  /** Host paths of the generated /etc/hosts, /etc/resolv.conf and /etc/hostname. */
-  etc: { hosts: string; resolvConf: string; hostname: string };
+  /** The namespace slirp4netns serves, for `default` (network.ts); without it the step is offline. */
+  netns?: string;
+  /** Host paths of the generated /etc/hosts and /etc/resolv.conf. */
+  etc: { hosts: string; resolvConf: string };
   mounts: ExecMount[];
   securityInsecure: boolean;
   cgroupsPath: string;
@@ -175,14 +177,30 @@ export function toOciMount(m: ExecMount): OciMount {
 
 export function buildSpec(input: SpecInput): Record<string, unknown> {
   const nofile = nofileLimit();
-  const caps = grantable(input.securityInsecure ? Object.keys(CAP_NUMBERS) : DEFAULT_CAPS);
-  const namespaces = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
-  if (input.network === 'none') namespaces.push({ type: 'network' });
+  const slirp = input.network === 'default';
+  // Behind slirp4netns, CAP_NET_RAW would let the step write a frame addressed to 127.0.0.1 straight
+  // to the tap device (an AF_PACKET socket), which slirp4netns relays to the host's loopback:
+  // --disable-host-loopback only refuses 10.0.2.2. Podman drops it by default too. iputils ping
+  // falls back to ICMP datagram sockets, which the sysctl below allows, as Docker and podman do
+  // (busybox ping has no such fallback).
+  const caps = grantable(
+    input.securityInsecure
+      ? Object.keys(CAP_NUMBERS)
+      : DEFAULT_CAPS.filter((c) => !(slirp && c === 'CAP_NET_RAW')),
+  );
+  const namespaces: { type: string; path?: string }[] = [
+    { type: 'pid' },
+    { type: 'ipc' },
+    { type: 'uts' },
+    { type: 'mount' },
+  ];
+  // Anything but the host's network is a namespace: a new one, or the one slirp4netns serves.
+  if (input.network !== 'host')
+    namespaces.push(input.netns ? { type: 'network', path: input.netns } : { type: 'network' });
   const mounts: OciMount[] = [
     ...systemMounts(input.securityInsecure),
     { destination: '/etc/hosts', type: 'bind', source: input.etc.hosts, options: ['rbind', 'ro'] },
     { destination: '/etc/resolv.conf', type: 'bind', source: input.etc.resolvConf, options: ['rbind', 'ro'] },
-    { destination: '/etc/hostname', type: 'bind', source: input.etc.hostname, options: ['rbind', 'ro'] },
     ...input.mounts.map(toOciMount),
   ];
   return {
@@ -204,6 +222,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     linux: {
       cgroupsPath: input.cgroupsPath,
       namespaces,
+      ...(slirp ? { sysctl: { 'net.ipv4.ping_group_range': '0 2147483647' } } : {}),
       // Deny all devices except the defaults runc always adds (null, zero, full, tty, random, urandom, pts).
       resources: { devices: [{ allow: false, access: 'rwm' }] },
       ...(input.securityInsecure

@@ -258,3 +258,20 @@ describe('RUN failures', () => {
     assert.equal(stat(b.fs, 'sticky').mode, 0o1777);
   });
 });
+
+describe('RUN hostname (as BuildKit)', () => {
+  it('is buildkitsandbox, in /etc/hosts too, and there is no /etc/hostname unless the image has one', async () => {
+    const b = await buildDockerfile(
+      suite,
+      `FROM busybox
+RUN hostname > /name && grep buildkitsandbox /etc/hosts > /hosts-line && (test -e /etc/hostname && echo present || echo absent) > /before
+RUN echo from-image > /etc/hostname
+RUN cat /etc/hostname > /after
+`,
+    );
+    assert.equal(read(b.fs, 'name'), 'buildkitsandbox\n');
+    assert.equal(read(b.fs, 'hosts-line'), '127.0.0.1\tlocalhost buildkitsandbox\n');
+    assert.equal(read(b.fs, 'before'), 'absent\n');
+    assert.equal(read(b.fs, 'after'), 'from-image\n');
+  });
+});

@@ -1,34 +1,29 @@
 /**
  * The runc executor against real runc, overlayfs and a busybox rootfs: output, exit status,
- * user/env/cwd, networking, /etc files that never reach the layer, abort, parallel runs, qemu.
+ * user/env/cwd, networking none and host (the default network: network.test.ts), /etc files that
+ * never reach the layer, the hostname, abort, parallel runs, qemu.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hasCode } from '../../../src/errors/errors.ts';
 import type { ExecSpec } from '../../../src/executor/executor.ts';
 import { type ExecFailedError, RuncExecutor } from '../../../src/executor/runc/runc.ts';
 import type { Snapshotter } from '../../../src/snapshot/snapshotter.ts';
-import { busyboxSnapshots, collector } from './fixtures.ts';
+import { collector, type ExecutorRig, openExecutorRig, runcContainers, runUntilKilled } from './fixtures.ts';
 
-let tmp: string;
+let rig: ExecutorRig;
 let snap: Snapshotter;
 let exec: RuncExecutor;
 
 before(async () => {
-  execFileSync('runc', ['--version']);
-  tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'kiln-exec-'));
-  snap = await busyboxSnapshots(path.join(tmp, 'snapshots'));
-  exec = new RuncExecutor({ stateRoot: path.join(tmp, 'state') });
+  rig = await openExecutorRig('kiln-exec-');
+  ({ snap, exec } = rig);
 });
 
-after(async () => {
-  await fs.rm(tmp, { recursive: true, force: true });
-});
+after(() => rig.close());
 
 /** Prepare a fresh active snapshot over `parent` and run `args` in it; returns output and the key. */
 async function run(args: string[], extra: Partial<ExecSpec> = {}, parent = 'base') {
@@ -106,12 +101,24 @@ describe('runc executor', () => {
     assert.ok(host.length > 1);
   });
 
-  it('mounts generated /etc/hosts, resolv.conf and hostname that do not reach the layer', async () => {
-    const r = await run(['sh', '-c', 'cat /etc/hosts /etc/hostname; hostname'], { hostname: 'builder' });
+  it('mounts generated /etc/hosts and resolv.conf that do not reach the layer', async () => {
+    const script = 'cat /etc/hosts; hostname; grep -c nameserver /etc/resolv.conf || true';
+    const r = await run(['sh', '-c', script], { hostname: 'builder' });
     assert.equal(r.error, undefined, r.stderr);
-    assert.match(r.stdout, /127\.0\.0\.1\tlocalhost builder/);
-    assert.match(r.stdout, /\nbuilder\nbuilder\n$/);
+    assert.match(r.stdout, /^127\.0\.0\.1\tlocalhost builder\n/);
+    assert.match(r.stdout, /\nbuilder\n0\n$/, 'network none has no nameserver');
     assert.deepEqual(await layerPaths(r.key), []);
+  });
+
+  it('names the host buildkitsandbox and, as BuildKit, gives no /etc/hostname but the image’s', async () => {
+    const r = await run(['sh', '-c', 'hostname; grep -c buildkitsandbox /etc/hosts; ls /etc/hostname']);
+    assert.equal(r.stdout, 'buildkitsandbox\n1\n');
+    assert.match(r.error?.message ?? '', /\/etc\/hostname: No such file/);
+    const own = await run(['sh', '-c', 'echo from-image > /etc/hostname']);
+    await snap.commit('with-hostname', own.key);
+    const r2 = await run(['sh', '-c', 'cat /etc/hostname; hostname'], {}, 'with-hostname');
+    assert.equal(r2.stdout, 'from-image\nbuildkitsandbox\n');
+    assert.deepEqual(await layerPaths(r2.key), []);
   });
 
   it('leaves an empty layer after `true`, even when the rootfs lacks /etc, /proc, /dev and /sys', async () => {
@@ -153,33 +160,15 @@ describe('runc executor', () => {
       hasCode(e, 'EXEC_CANCELED'),
     );
     assert.ok(Date.now() - started < 10_000);
-    const list = execFileSync('runc', ['--root', path.join(tmp, 'state', 'runc'), 'list', '-q'], {
-      encoding: 'utf8',
-    });
-    assert.equal(list.trim(), '');
+    assert.equal(runcContainers(rig.stateRoot), '');
   });
 
   it('cleans up the container, mounts and bundle of a killed kiln process', async () => {
-    const rootfs = await snap.prepare('killed-run', 'base');
-    const stateRoot = path.join(tmp, 'state');
-    const script = `
-      const { RuncExecutor } = await import(${JSON.stringify(path.resolve(import.meta.dirname, '../../../src/executor/runc/runc.ts'))});
-      const ex = new RuncExecutor({ stateRoot: ${JSON.stringify(stateRoot)} });
-      await ex.run({ rootfs: ${JSON.stringify(rootfs)}, args: ['sh', '-c', 'echo started; sleep 60'] },
-        { stdout: () => process.kill(process.pid, 'SIGKILL') });`;
-    await new Promise<void>((resolve, reject) => {
-      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit' });
-      child.on('exit', (_code, signal) =>
-        signal === 'SIGKILL' ? resolve() : reject(new Error(`child exited without SIGKILL`)),
-      );
-    });
-    const runcList = () =>
-      execFileSync('runc', ['--root', path.join(stateRoot, 'runc'), 'list', '-q'], {
-        encoding: 'utf8',
-      }).trim();
-    assert.notEqual(runcList(), '', 'the killed process left its container running');
+    const { stateRoot } = rig;
+    await runUntilKilled(stateRoot, await snap.prepare('killed-run', 'base'));
+    assert.notEqual(runcContainers(stateRoot), '', 'the killed process left its container running');
     await new RuncExecutor({ stateRoot }).cleanupStale();
-    assert.equal(runcList(), '');
+    assert.equal(runcContainers(stateRoot), '');
     assert.deepEqual(await fs.readdir(path.join(stateRoot, 'bundles')), []);
     assert.ok(!(await fs.readFile('/proc/self/mountinfo', 'utf8')).includes(path.join(stateRoot, 'bundles')));
   });

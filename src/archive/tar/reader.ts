@@ -5,6 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import { KilnError } from '../../errors/errors.ts';
+import { decodeName, decodePercent } from '../../sys/fsname.ts';
 import {
   BLOCK,
   decodeBlock,
@@ -155,7 +156,7 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
         if (raw.flag === 'x') localPax = new Map([...(localPax ?? []), ...decodePax(data)]);
         else if (raw.flag === 'g') for (const [k, v] of decodePax(data)) globalPax.set(k, v);
         else {
-          const text = data.toString('utf8').replace(/\0+$/, '');
+          const text = decodeName(data).replace(/\0+$/, '');
           if (raw.flag === 'L') longName = text;
           else longLink = text;
         }
@@ -168,7 +169,10 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
         });
       }
       const pax = new Map([...globalPax, ...(localPax ?? [])]);
-      const str = (key: string, fallback: string): string => pax.get(key)?.toString('utf8') ?? fallback;
+      const str = (key: string, fallback: string): string => {
+        const v = pax.get(key);
+        return v ? decodeName(v) : fallback;
+      };
       const num = (key: string, fallback: number): number => {
         const v = pax.get(key);
         return v ? parseNumber(v, key, headerOffset) : fallback;
@@ -177,7 +181,7 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
       for (const [k, v] of pax) {
         if (k.startsWith('SCHILY.xattr.')) xattrs[k.slice(13)] = Buffer.from(v);
         else if (k.startsWith('LIBARCHIVE.xattr.')) {
-          const name = decodeURIComponent(k.slice(17));
+          const name = decodePercent(k.slice(17));
           if (!(name in xattrs)) xattrs[name] = Buffer.from(v.toString('ascii'), 'base64');
         }
       }

@@ -6,21 +6,22 @@
  * as a symlink and resolved inside the root, never followed on the host. The work is then done on
  * the final descriptor or on a name inside a held directory, never on a path looked up again.
  */
+import { isErrno, KilnError } from '../errors/errors.ts';
 import {
   closeSync,
   constants,
   fstatSync,
   lstatSync,
+  O_PATH,
   openSync,
   readFileSync,
   readlinkSync,
   type Stats,
-} from 'node:fs';
-import { isErrno, KilnError } from '../errors/errors.ts';
+} from '../sys/fs.ts';
 import { cleanComponents, type Step, type Walker, type WalkOptions, walkInRoot } from './resolve.ts';
 
-/** O_PATH (Linux): a descriptor that names a file without opening it for I/O. */
-export const O_PATH = 0o10000000;
+export { O_PATH };
+
 const { O_DIRECTORY, O_NOFOLLOW, O_CLOEXEC } = constants as typeof constants & { O_CLOEXEC?: number };
 const PATH_FLAGS = O_PATH | O_NOFOLLOW | (O_CLOEXEC ?? 0o2000000);
 

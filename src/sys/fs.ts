@@ -28,16 +28,19 @@ function enc(p: unknown): unknown {
   return typeof p === 'string' ? encodePath(p) : p;
 }
 
+// Fixed arities (no rest arguments to gather on every call): each wrapped function takes at most
+// two arguments after its paths, and treats one passed as undefined as one left out.
+
 /** `f` with its first argument (a path) encoded. */
 function path1<F extends Fn>(f: F): F {
   const g = f as unknown as Loose;
-  return ((p: unknown, ...rest: unknown[]) => g(enc(p), ...rest)) as unknown as F;
+  return ((p: unknown, a: unknown, b: unknown) => g(enc(p), a, b)) as unknown as F;
 }
 
 /** `f` with its first two arguments (paths) encoded. */
 function path2<F extends Fn>(f: F): F {
   const g = f as unknown as Loose;
-  return ((a: unknown, b: unknown, ...rest: unknown[]) => g(enc(a), enc(b), ...rest)) as unknown as F;
+  return ((x: unknown, y: unknown, a: unknown) => g(enc(x), enc(y), a)) as unknown as F;
 }
 
 export const lstatSync = path1(nodeFs.lstatSync);

@@ -18,6 +18,7 @@ import {
   readlinkSync,
   type Stats,
 } from '../sys/fs.ts';
+import { showName } from '../sys/fsname.ts';
 import { cleanComponents, type Step, type Walker, type WalkOptions, walkInRoot } from './resolve.ts';
 
 export { O_PATH };
@@ -42,7 +43,7 @@ export class FdWalker implements Walker<number> {
     return openSync(this.rootPath, O_PATH | O_DIRECTORY | (O_CLOEXEC ?? 0o2000000));
   }
 
-  step(dir: number, _at: readonly string[], name: string): Step<number> {
+  step(dir: number, _at: readonly string[], name: string, retries = 0): Step<number> {
     let fd: number;
     try {
       fd = openSync(fdPath(dir, name), PATH_FLAGS);
@@ -53,8 +54,15 @@ export class FdWalker implements Walker<number> {
     const st = fstatSync(fd);
     if (st.isSymbolicLink()) {
       closeSync(fd);
-      // readlink never follows the last name; the directory is the one we hold.
-      return { kind: 'link', target: readlinkSync(fdPath(dir, name)) };
+      // readlink never follows the last name; the directory is the one we hold. The name may have
+      // been replaced since the open (EINVAL: no longer a link): look at it again.
+      try {
+        return { kind: 'link', target: readlinkSync(fdPath(dir, name)) };
+      } catch (err) {
+        if (!isReplaced(err)) throw err;
+        if (retries >= 3) throw sourceChanged([..._at, name].join('/'));
+        return this.step(dir, _at, name, retries + 1);
+      }
     }
     return { kind: st.isDirectory() ? 'dir' : 'other', handle: fd };
   }
@@ -161,10 +169,20 @@ export function readFileInRoot(root: string, p: string, limit: number): Buffer |
   }
 }
 
-function changed(p: string): KilnError {
-  return new KilnError('SOURCE_CHANGED', `${p} changed while kiln was reading it`, {
+/** SOURCE_CHANGED: what kiln looked at was replaced before it was read. */
+export function sourceChanged(p: string): KilnError {
+  return new KilnError('SOURCE_CHANGED', `${showName(p)} changed while kiln was reading it`, {
     hint: 'something replaced a file or directory of the source during the build; run the build again',
   });
+}
+
+/**
+ * What a call on a name gets when the name was replaced after an earlier look at it: gone
+ * (ENOENT), a parent no longer a directory (ENOTDIR), now a symlink where none is followed
+ * (ELOOP), no longer a symlink for readlink (EINVAL).
+ */
+export function isReplaced(err: unknown): boolean {
+  return isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR') || isErrno(err, 'ELOOP') || isErrno(err, 'EINVAL');
 }
 
 /**
@@ -178,13 +196,13 @@ export function openDirVerified(p: string, st: Stats): number {
   try {
     fd = openSync(p, O_PATH | O_NOFOLLOW | O_DIRECTORY | (O_CLOEXEC ?? 0o2000000));
   } catch (err) {
-    if (isErrno(err, 'ENOTDIR') || isErrno(err, 'ELOOP') || isErrno(err, 'ENOENT')) throw changed(p);
+    if (isErrno(err, 'ENOTDIR') || isErrno(err, 'ELOOP') || isErrno(err, 'ENOENT')) throw sourceChanged(p);
     throw err;
   }
   const now = fstatSync(fd);
   if (now.dev !== st.dev || now.ino !== st.ino) {
     closeSync(fd);
-    throw changed(p);
+    throw sourceChanged(p);
   }
   return fd;
 }
@@ -204,13 +222,13 @@ export function openFileVerified(
     // O_NONBLOCK: a FIFO swapped in must not block the open.
     fd = openSync(p, constants.O_RDONLY | O_NOFOLLOW | constants.O_NONBLOCK | (O_CLOEXEC ?? 0o2000000));
   } catch (err) {
-    if (isErrno(err, 'ELOOP') || isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) throw changed(p);
+    if (isErrno(err, 'ELOOP') || isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) throw sourceChanged(p);
     throw err;
   }
   const now = fstatSync(fd);
   if (now.dev !== st.dev || now.ino !== st.ino || !now.isFile()) {
     closeSync(fd);
-    throw changed(p);
+    throw sourceChanged(p);
   }
   return { path: fdPath(fd), close: () => closeSync(fd) };
 }

@@ -5,6 +5,7 @@
  * a persistent DigestCache when the file's size, mtime, inode and mode are unchanged.
  */
 import { createHash } from 'node:crypto';
+import { isReplaced, sourceChanged } from '../confine/fd.ts';
 import { resolveInRoot } from '../confine/resolve.ts';
 import type { Digest } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
@@ -44,6 +45,16 @@ let chunk: Buffer | undefined;
 
 /** sha256 of one regular file: small files are read whole and synchronously, big ones in 1 MiB chunks. */
 export function hashFileContent(abs: string, size: number): Digest {
+  try {
+    return hashFile(abs, size);
+  } catch (err) {
+    // The walk saw a file here: it was replaced (by a symlink, or a parent by one) since.
+    if (isReplaced(err)) throw sourceChanged(abs);
+    throw err;
+  }
+}
+
+function hashFile(abs: string, size: number): Digest {
   const h = createHash('sha256');
   if (size <= SMALL_FILE) {
     h.update(readFileSync(abs, { flag: constants.O_RDONLY | constants.O_NOFOLLOW }));

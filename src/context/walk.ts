@@ -5,7 +5,8 @@
  * re-include something below them; parents of included entries are emitted lazily.
  */
 import { join } from 'node:path';
-import { KilnError } from '../errors/errors.ts';
+import { sourceChanged } from '../confine/fd.ts';
+import { isErrno, KilnError } from '../errors/errors.ts';
 import { EMPTY_MATCH_INFO, type MatchInfo, PatternMatcher } from '../frontend/dockerignore/patternmatcher.ts';
 import { lstatSync, readdirSync, readlinkSync } from '../sys/fs.ts';
 import { sortNames } from '../sys/fsname.ts';
@@ -79,7 +80,15 @@ export function statEntry(abs: string, rel: string): WalkEntry {
     dev: st.dev,
     nlink: st.nlink,
   };
-  if (type === 'symlink') e.linkTarget = readlinkSync(abs);
+  if (type === 'symlink') {
+    try {
+      e.linkTarget = readlinkSync(abs);
+    } catch (err) {
+      // No longer a symlink since the lstat (ENOENT, gone, is the caller's to skip).
+      if (isErrno(err, 'EINVAL')) throw sourceChanged(rel);
+      throw err;
+    }
+  }
   return e;
 }
 

@@ -7,7 +7,14 @@
  */
 import { join } from 'node:path';
 import { isPortableXattr, readXattrTree, writeXattrs, type Xattrs } from '../archive/xattr.ts';
-import { fdPath, openDirVerified, openFileVerified, openInRoot } from '../confine/fd.ts';
+import {
+  fdPath,
+  isReplaced,
+  openDirVerified,
+  openFileVerified,
+  openInRoot,
+  sourceChanged,
+} from '../confine/fd.ts';
 import { resolveInRoot } from '../confine/resolve.ts';
 import { type ExpandedSource, expandSources } from '../context/checksum.ts';
 import { excludeView, type FilterFS } from '../context/walk.ts';
@@ -484,7 +491,14 @@ function copyEntry(
     return;
   }
   if (st.isSymbolicLink()) {
-    symlinkSync(readlinkSync(src), target);
+    let link: string;
+    try {
+      link = readlinkSync(src);
+    } catch (e) {
+      if (isReplaced(e)) throw sourceChanged(srcText);
+      throw e;
+    }
+    symlinkSync(link, target);
     applyMeta(ctx, st, target, true, srcText, fresh);
     return;
   }

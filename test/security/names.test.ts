@@ -154,8 +154,9 @@ function assertRunNames(root: string): void {
   assert.deepEqual(readlinkSync(join2(root, RUN_LINK), { encoding: 'buffer' }), RUN_TARGET);
 }
 
-/** A shell listing of /x (busybox ls shows such bytes as '?'; a glob hands them over as they are). */
-const list = (out: string) => `(cd /x && for f in .* *; do printf '%s\\n' "$f"; done) > ${out}`;
+/** A shell listing of a directory (busybox ls shows such bytes as '?'; a glob hands them over as they are). */
+const list = (out: string, dir = '/x') =>
+  `(cd ${dir} && for f in .* *; do printf '%s\\n' "$f"; done) > ${out}`;
 
 const DOCKERFILE = `FROM busybox
 COPY . /x
@@ -258,6 +259,14 @@ with tarfile.open(sys.argv[1], encoding='utf-8', errors='surrogateescape') as t:
       assert.equal(readFileSync(join2(d, cat(DIR, u('/'), INNER)), 'utf8'), 'inner\n');
       assert.deepEqual(readlinkSync(join2(d, LINK), { encoding: 'buffer' }), TARGET);
     }
+  });
+
+  it('a bind mount of the context (filtered by .dockerignore) shows the same names', async () => {
+    const ctx = await context(
+      `FROM busybox\nRUN --mount=type=bind,target=/ctx ${list('/bound.txt', '/ctx')}\n`,
+    );
+    const built = await buildContext(suite, ctx);
+    assert.deepEqual(readFileSync(join(built.fs, 'bound.txt')), LS);
   });
 
   it('COPY --from another stage keeps the names, those RUN made included', async () => {

@@ -135,9 +135,11 @@ function readNumber(buf: Buffer, off: number, width: number): number {
 
 function readString(buf: Buffer, off: number, width: number): string {
   let end = off;
+  let high = 0;
   const stop = off + width;
-  while (end < stop && buf[end] !== 0) end++;
-  return decodeName(buf.subarray(off, end));
+  for (; end < stop && buf[end] !== 0; end++) high |= buf[end];
+  // ASCII (nearly every name) needs no UTF-8 check.
+  return high < 0x80 ? buf.toString('latin1', off, end) : decodeName(buf.subarray(off, end));
 }
 
 function isAscii(s: string): boolean {

@@ -7,12 +7,13 @@
  * target — the directory is a fresh or exclusively leased snapshot and this function is its
  * only writer — so a check cannot be invalidated by another process before we use it.
  */
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Digest, DigestStream } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
+import * as fs from '../sys/fs.ts';
+import { showName } from '../sys/fsname.ts';
+import { mknodSync } from '../sys/mknod.ts';
 import { type Compression, decompressAuto } from './compress.ts';
 import { ConfinedRoot, memberComponents } from './confined.ts';
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './entries.ts';
@@ -48,22 +49,18 @@ export interface ApplyResult {
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
 
 function mknod(hostPath: string, type: 'char' | 'block' | 'fifo', mode: number, major = 0, minor = 0): void {
-  const args = [
-    '-m',
-    (mode & 0o7777).toString(8),
-    hostPath,
-    type === 'fifo' ? 'p' : type === 'char' ? 'c' : 'b',
-  ];
-  if (type !== 'fifo') args.push(String(major), String(minor));
   try {
-    // Node has no mknod(2); coreutils' mknod creates the node without following anything.
-    execFileSync('mknod', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    mknodSync(hostPath, type, mode, major, minor);
   } catch (cause) {
     const stderr = (cause as { stderr?: Buffer }).stderr?.toString().trim();
-    throw new KilnError('LAYER_MKNOD_FAILED', `cannot create ${type} node ${hostPath}: ${stderr ?? cause}`, {
-      hint: 'device nodes need root (CAP_MKNOD)',
-      cause,
-    });
+    throw new KilnError(
+      'LAYER_MKNOD_FAILED',
+      `cannot create ${type} node ${showName(hostPath)}: ${stderr ?? cause}`,
+      {
+        hint: 'device nodes need root (CAP_MKNOD)',
+        cause,
+      },
+    );
   }
 }
 

@@ -4,10 +4,10 @@
  * the target is a fresh snapshot nothing else writes to) and created as needed, with a cache of
  * resolved directories that removals invalidate.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { type Resolved, resolveInRoot } from '../confine/resolve.ts';
 import { KilnError } from '../errors/errors.ts';
+import * as fs from '../sys/fs.ts';
 
 /**
  * Split an archive member name into clean components. Leading '/' and '.' components are

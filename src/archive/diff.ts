@@ -3,8 +3,8 @@
  * snapshotter) and produce the layer entries that turn lower into upper: added and changed
  * objects, `.wh.` whiteouts for deletions, opaque markers where a directory replaced a non-dir.
  */
-import fs from 'node:fs';
 import path from 'node:path';
+import * as fs from '../sys/fs.ts';
 import {
   entryFromStat,
   type FinalizeOptions,

@@ -3,9 +3,10 @@
  * complete tar header plus where its content comes from; `finalizeEntries` sorts them, turns
  * repeated inodes into tar hardlinks and clamps mtimes, so every source yields the same layout.
  */
-import fs from 'node:fs';
 import path from 'node:path';
 import { KilnError } from '../errors/errors.ts';
+import * as fs from '../sys/fs.ts';
+import { compareNames, hasSurrogate, sortNames } from '../sys/fsname.ts';
 import { completeHeader, type TarEntryType, type TarHeader } from './tar/header.ts';
 import { isPortableXattr, readXattrTree, type Xattrs } from './xattr.ts';
 
@@ -92,9 +93,9 @@ export function opaqueEntry(dir: string): LayerEntry {
   };
 }
 
-/** Names in a directory, sorted bytewise-stable (code unit order, never locale order). */
+/** Names in a directory in byte order (as Go sorts them; never locale order). */
 export function sortedNames(dir: string): string[] {
-  return fs.readdirSync(dir).sort(compareStrings);
+  return sortNames(fs.readdirSync(dir));
 }
 
 export function compareStrings(a: string, b: string): number {
@@ -111,7 +112,11 @@ export interface FinalizeOptions {
  * one inode tar hardlinks to the first, and clamp mtimes. Mutates and returns `entries`.
  */
 export function finalizeEntries(entries: LayerEntry[], options: FinalizeOptions = {}): LayerEntry[] {
-  entries.sort((a, b) => compareStrings(a.header.path, b.header.path));
+  // Byte order of the paths; only surrogates (astral characters, escaped bytes) need the slow compare.
+  const bytewise = entries.some((e) => hasSurrogate(e.header.path));
+  entries.sort((a, b) =>
+    bytewise ? compareNames(a.header.path, b.header.path) : compareStrings(a.header.path, b.header.path),
+  );
   const firstPath = new Map<string, string>();
   const epoch = options.sourceDateEpoch;
   for (let i = 0; i < entries.length; i++) {

@@ -4,11 +4,11 @@
  * for tests and tools.
  */
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
 import { PassThrough, pipeline, type Readable } from 'node:stream';
 import { type Digest, DigestStream } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
 import { layerMediaType } from '../oci/mediatypes.ts';
+import * as fs from '../sys/fs.ts';
 import { type Compression, compressStream, decompressAuto, normalizeCompression } from './compress.ts';
 import { directoryEntries, finalizeEntries, type LayerEntry } from './entries.ts';
 

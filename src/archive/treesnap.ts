@@ -4,7 +4,7 @@
  * trees are the same.
  */
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
+import * as fs from '../sys/fs.ts';
 import { walkTree } from './entries.ts';
 import { readXattrTree } from './xattr.ts';
 

@@ -2,9 +2,12 @@
  * Extended attributes through the `attr` tools (Node has no xattr API): one `getfattr -R`
  * process reads a whole tree, one `setfattr --restore` process writes a batch. Neither
  * follows symlinks (-h / physical walk), so a symlink's own attributes are what we see and set.
+ * Paths and attribute names travel as bytes (names that are not UTF-8 included: sys/fsname.ts).
  */
 import { spawn } from 'node:child_process';
 import { KilnError } from '../errors/errors.ts';
+import { closeSync, constants, fstatSync, O_PATH, openSync } from '../sys/fs.ts';
+import { decodeName, encodeName, hasEscape } from '../sys/fsname.ts';
 
 export type Xattrs = Record<string, Buffer>;
 
@@ -51,11 +54,11 @@ async function run(
 /** getfattr quotes paths and names: `\ooo` octal escapes for control bytes and backslash. */
 function unquote(latin1: string): string {
   const bytes = latin1.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
-  return Buffer.from(bytes, 'latin1').toString('utf8');
+  return decodeName(Buffer.from(bytes, 'latin1'));
 }
 
 function quote(s: string): string {
-  const b = Buffer.from(s, 'utf8');
+  const b = encodeName(s);
   let out = '';
   for (const byte of b) {
     out +=
@@ -91,10 +94,26 @@ function parseDump(out: Buffer): Map<string, Xattrs> {
  * to root ('' for the root). Files without attributes are absent from the map.
  */
 export async function readXattrTree(root: string): Promise<Map<string, Xattrs>> {
+  if (!hasEscape(root)) return await readTree(root, true);
+  // Arguments reach the program as UTF-8: a root whose name is not is handed over as our
+  // descriptor of it, which getfattr reaches through /proc: `N/.` is a directory itself, and `N`
+  // followed (no -h) is the very file or symlink the descriptor holds (the jump through /proc
+  // does not follow a symlink again).
+  const fd = openSync(root, O_PATH | constants.O_NOFOLLOW);
+  try {
+    const dir = fstatSync(fd).isDirectory();
+    return await readTree(`/proc/${process.pid}/fd/${fd}${dir ? '/.' : ''}`, dir);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** getfattr over `root` (-h: a symlink's own attributes; without it, only for a /proc descriptor). */
+async function readTree(root: string, noFollow: boolean): Promise<Map<string, Xattrs>> {
   const r = await run('getfattr', [
     '-R',
     '-P',
-    '-h',
+    ...(noFollow ? ['-h'] : []),
     '-d',
     '-m',
     '-',
@@ -115,27 +134,6 @@ export async function readXattrTree(root: string): Promise<Map<string, Xattrs>> 
   for (const [p, x] of parseDump(r.stdout)) {
     if (p === root || p === prefix) out.set('', x);
     else if (p.startsWith(prefix)) out.set(p.slice(prefix.length), x);
-  }
-  return out;
-}
-
-/** Attributes of specific files (absolute paths), not following symlinks. */
-export async function readXattrs(paths: string[]): Promise<Map<string, Xattrs>> {
-  const out = new Map<string, Xattrs>();
-  for (let i = 0; i < paths.length; i += 500) {
-    const batch = paths.slice(i, i + 500);
-    const r = await run('getfattr', [
-      '-h',
-      '-d',
-      '-m',
-      '-',
-      '-e',
-      'base64',
-      '--absolute-names',
-      '--',
-      ...batch,
-    ]);
-    for (const [p, x] of parseDump(r.stdout)) out.set(p, x);
   }
   return out;
 }

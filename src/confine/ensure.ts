@@ -4,6 +4,7 @@
  * without following any symlink and only when it is still that very entry — a container that ran
  * in between may have replaced any part of the path (the pattern of CVE-2024-23652).
  */
+import { isErrno, KilnError } from '../errors/errors.ts';
 import {
   closeSync,
   constants,
@@ -13,8 +14,7 @@ import {
   readdirSync,
   rmdirSync,
   unlinkSync,
-} from 'node:fs';
-import { isErrno, KilnError } from '../errors/errors.ts';
+} from '../sys/fs.ts';
 import { FdWalker, fdPath, type Held, lstatIn, O_PATH, openParentStrict } from './fd.ts';
 import { walkInRoot } from './resolve.ts';
 

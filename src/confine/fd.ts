@@ -6,21 +6,23 @@
  * as a symlink and resolved inside the root, never followed on the host. The work is then done on
  * the final descriptor or on a name inside a held directory, never on a path looked up again.
  */
+import { isErrno, KilnError } from '../errors/errors.ts';
 import {
   closeSync,
   constants,
   fstatSync,
   lstatSync,
+  O_PATH,
   openSync,
   readFileSync,
   readlinkSync,
   type Stats,
-} from 'node:fs';
-import { isErrno, KilnError } from '../errors/errors.ts';
+} from '../sys/fs.ts';
+import { showName } from '../sys/fsname.ts';
 import { cleanComponents, type Step, type Walker, type WalkOptions, walkInRoot } from './resolve.ts';
 
-/** O_PATH (Linux): a descriptor that names a file without opening it for I/O. */
-export const O_PATH = 0o10000000;
+export { O_PATH };
+
 const { O_DIRECTORY, O_NOFOLLOW, O_CLOEXEC } = constants as typeof constants & { O_CLOEXEC?: number };
 const PATH_FLAGS = O_PATH | O_NOFOLLOW | (O_CLOEXEC ?? 0o2000000);
 
@@ -41,7 +43,7 @@ export class FdWalker implements Walker<number> {
     return openSync(this.rootPath, O_PATH | O_DIRECTORY | (O_CLOEXEC ?? 0o2000000));
   }
 
-  step(dir: number, _at: readonly string[], name: string): Step<number> {
+  step(dir: number, _at: readonly string[], name: string, retries = 0): Step<number> {
     let fd: number;
     try {
       fd = openSync(fdPath(dir, name), PATH_FLAGS);
@@ -52,8 +54,15 @@ export class FdWalker implements Walker<number> {
     const st = fstatSync(fd);
     if (st.isSymbolicLink()) {
       closeSync(fd);
-      // readlink never follows the last name; the directory is the one we hold.
-      return { kind: 'link', target: readlinkSync(fdPath(dir, name)) };
+      // readlink never follows the last name; the directory is the one we hold. The name may have
+      // been replaced since the open (EINVAL: no longer a link): look at it again.
+      try {
+        return { kind: 'link', target: readlinkSync(fdPath(dir, name)) };
+      } catch (err) {
+        if (!isReplaced(err)) throw err;
+        if (retries >= 3) throw sourceChanged([..._at, name].join('/'));
+        return this.step(dir, _at, name, retries + 1);
+      }
     }
     return { kind: st.isDirectory() ? 'dir' : 'other', handle: fd };
   }
@@ -160,11 +169,20 @@ export function readFileInRoot(root: string, p: string, limit: number): Buffer |
   }
 }
 
-/** SOURCE_CHANGED: what kiln was reading was replaced under it. */
+/** SOURCE_CHANGED: what kiln looked at was replaced before it was read. */
 export function sourceChanged(p: string): KilnError {
-  return new KilnError('SOURCE_CHANGED', `${p} changed while kiln was reading it`, {
+  return new KilnError('SOURCE_CHANGED', `${showName(p)} changed while kiln was reading it`, {
     hint: 'something replaced a file or directory of the source during the build; run the build again',
   });
+}
+
+/**
+ * What a call on a name gets when the name was replaced after an earlier look at it: gone
+ * (ENOENT), a parent no longer a directory (ENOTDIR), now a symlink where none is followed
+ * (ELOOP), no longer a symlink for readlink (EINVAL).
+ */
+export function isReplaced(err: unknown): boolean {
+  return isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR') || isErrno(err, 'ELOOP') || isErrno(err, 'EINVAL');
 }
 
 /**

@@ -7,8 +7,8 @@
  * writes to while kiln works: layer unpacking, a stage's rootfs) and by file descriptor (roots
  * that may change under kiln's feet: see fd.ts).
  */
-import { lstatSync, readlinkSync } from 'node:fs';
 import { KilnError } from '../errors/errors.ts';
+import { lstatSync, readlinkSync } from '../sys/fs.ts';
 
 /** securejoin's limit on symlinks followed in one resolution. */
 export const MAX_LINKS = 255;

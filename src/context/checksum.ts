@@ -5,11 +5,13 @@
  * a persistent DigestCache when the file's size, mtime, inode and mode are unchanged.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, constants, lstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { isReplaced, sourceChanged } from '../confine/fd.ts';
 import { resolveInRoot } from '../confine/resolve.ts';
 import type { Digest } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
 import { goBase, goClean, PatternMatcher } from '../frontend/dockerignore/index.ts';
+import { closeSync, constants, lstatSync, openSync, readFileSync, readSync } from '../sys/fs.ts';
+import { encodePath } from '../sys/fsname.ts';
 import type { DigestCache } from './digestcache.ts';
 import { containsWildcards, resolveWildcards } from './resolve.ts';
 import { DirFS, FilterFS, type WalkEntry } from './walk.ts';
@@ -43,6 +45,16 @@ let chunk: Buffer | undefined;
 
 /** sha256 of one regular file: small files are read whole and synchronously, big ones in 1 MiB chunks. */
 export function hashFileContent(abs: string, size: number): Digest {
+  try {
+    return hashFile(abs, size);
+  } catch (err) {
+    // The walk saw a file here: it was replaced (by a symlink, or a parent by one) since.
+    if (isReplaced(err)) throw sourceChanged(abs);
+    throw err;
+  }
+}
+
+function hashFile(abs: string, size: number): Digest {
   const h = createHash('sha256');
   if (size <= SMALL_FILE) {
     h.update(readFileSync(abs, { flag: constants.O_RDONLY | constants.O_NOFOLLOW }));
@@ -171,10 +183,12 @@ export function checksum(opts: ChecksumOptions): Digest {
   // One record per file, hashed a thousand at a time: a hash update per file costs more than
   // the record (a 20,000-file context is walked on every warm build).
   let records: string[] = [];
+  // Names are bytes: hashed as a string, every name that is not UTF-8 would hash as U+FFFD.
+  const hashRecords = () => h.update(encodePath(records.join('')));
   const record = (line: string) => {
     records.push(line);
     if (records.length >= 1000) {
-      h.update(records.join(''));
+      hashRecords();
       records = [];
     }
   };
@@ -196,7 +210,7 @@ export function checksum(opts: ChecksumOptions): Digest {
       return undefined;
     });
   }
-  h.update(records.join(''));
+  hashRecords();
   opts.cache?.flush();
   return `sha256:${h.digest('hex')}`;
 }

@@ -1,10 +1,13 @@
 /**
  * A persistent cache of file content digests in SQLite, keyed by absolute path and validated
  * by size, mtime (µs), inode and mode, so a warm rebuild does not re-read an unchanged context.
+ * Paths with a name that is not UTF-8 are not cached: SQLite text would turn their bytes into
+ * U+FFFD, so two such files could share a key (they are hashed on every build instead).
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Digest } from '../digest/digest.ts';
 import { openDatabase } from '../store/sqlite.ts';
+import { hasEscape } from '../sys/fsname.ts';
 
 export interface FileIdentity {
   size: number;
@@ -71,6 +74,7 @@ export class DigestCache {
 
   /** The cached digest when the file's identity is unchanged. */
   get(absPath: string, id: FileIdentity): Digest | undefined {
+    if (hasEscape(absPath)) return undefined;
     this.preload(absPath.slice(0, absPath.lastIndexOf('/') + 1));
     const row = this.rows.get(absPath);
     if (!row || row[1] !== id.size || row[2] !== id.mtimeUs || row[3] !== id.ino || row[4] !== id.mode) {
@@ -80,6 +84,7 @@ export class DigestCache {
   }
 
   put(absPath: string, id: FileIdentity, digest: Digest): void {
+    if (hasEscape(absPath)) return;
     const sql = this.sql;
     if (!this.inTx) {
       sql.db.exec('BEGIN');

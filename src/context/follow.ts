@@ -3,10 +3,10 @@
  * symlinks component by component inside the root and return the link paths plus their targets
  * as extra include patterns. Targets are always interpreted relative to the root.
  */
-import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { goBase, goClean, goDir } from '../frontend/dockerignore/filepath.ts';
 import { goMatch, hasWildcards } from '../frontend/dockerignore/match.ts';
+import { lstatSync, readdirSync, readlinkSync } from '../sys/fs.ts';
 
 function joinClean(...parts: string[]): string {
   return goClean(parts.filter((p) => p !== '').join('/'));

@@ -12,7 +12,6 @@ export { dedupePaths, followLinks } from './follow.ts';
 export { containsWildcards, resolveWildcards } from './resolve.ts';
 export { type ArchiveKind, contextFromTar, sniffCompression, type TarContext } from './tarcontext.ts';
 export {
-  compareNames,
   DirFS,
   type EntryType,
   FilterFS,

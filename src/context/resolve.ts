@@ -3,11 +3,11 @@
  * pattern before its first wildcard is resolved by kiln's one confined resolver
  * (confine/resolve.ts), the rest matched below it.
  */
-import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveInRoot } from '../confine/resolve.ts';
 import { goClean, goMatch } from '../frontend/dockerignore/index.ts';
-import { compareNames } from './walk.ts';
+import { lstatSync, readdirSync } from '../sys/fs.ts';
+import { compareNames } from '../sys/fsname.ts';
 
 /** True when the name contains an unescaped wildcard character (fsutil's containsWildcards). */
 export function containsWildcards(name: string): boolean {

@@ -4,10 +4,12 @@
  * (COPY sources) layered as filters. Excluded directories are skipped unless an exception could
  * re-include something below them; parents of included entries are emitted lazily.
  */
-import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { KilnError } from '../errors/errors.ts';
+import { sourceChanged } from '../confine/fd.ts';
+import { isErrno, KilnError } from '../errors/errors.ts';
 import { EMPTY_MATCH_INFO, type MatchInfo, PatternMatcher } from '../frontend/dockerignore/patternmatcher.ts';
+import { lstatSync, readdirSync, readlinkSync } from '../sys/fs.ts';
+import { sortNames } from '../sys/fsname.ts';
 import { dedupePaths, followLinks } from './follow.ts';
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'other';
@@ -78,20 +80,16 @@ export function statEntry(abs: string, rel: string): WalkEntry {
     dev: st.dev,
     nlink: st.nlink,
   };
-  if (type === 'symlink') e.linkTarget = readlinkSync(abs);
+  if (type === 'symlink') {
+    try {
+      e.linkTarget = readlinkSync(abs);
+    } catch (err) {
+      // No longer a symlink since the lstat (ENOENT, gone, is the caller's to skip).
+      if (isErrno(err, 'EINVAL')) throw sourceChanged(rel);
+      throw err;
+    }
+  }
   return e;
-}
-
-/** Byte-wise (UTF-8) name order, as Go sorts directory entries. */
-export function compareNames(a: string, b: string): number {
-  // UTF-16 order equals UTF-8 byte order except around surrogates; only then pay for buffers.
-  if (!/[\ud800-\udfff]/.test(a + b)) return a < b ? -1 : a > b ? 1 : 0;
-  return Buffer.compare(Buffer.from(a), Buffer.from(b));
-}
-
-/** Sort names in place in byte order; without surrogate pairs that is the default sort. */
-export function sortNames(names: string[]): string[] {
-  return names.some((n) => /[\ud800-\udfff]/.test(n)) ? names.sort(compareNames) : names.sort();
 }
 
 class SkipSiblings extends Error {}

@@ -5,11 +5,26 @@
  * --exclude, --parents and ADD's local archive extraction. Sources are read through
  * root-confined resolution and destinations are written only inside real directories.
  */
-import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { isPortableXattr, readXattrTree, writeXattrs, type Xattrs } from '../archive/xattr.ts';
+import {
+  fdPath,
+  isReplaced,
+  openDirVerified,
+  openFileVerified,
+  openInRoot,
+  sourceChanged,
+} from '../confine/fd.ts';
+import { resolveInRoot } from '../confine/resolve.ts';
+import { type ExpandedSource, expandSources } from '../context/checksum.ts';
+import { excludeView, type FilterFS } from '../context/walk.ts';
+import { KilnError } from '../errors/errors.ts';
+import { goBase, goClean, goDir, PatternMatcher } from '../frontend/dockerignore/index.ts';
 import {
   chmodSync,
   closeSync,
   constants,
+  copyFile,
   copyFileSync,
   lchownSync,
   linkSync,
@@ -22,16 +37,8 @@ import {
   symlinkSync,
   unlinkSync,
   utimesSync,
-} from 'node:fs';
-import { copyFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { isPortableXattr, readXattrTree, writeXattrs, type Xattrs } from '../archive/xattr.ts';
-import { fdPath, openDirVerified, openFileVerified, openInRoot, sourceChanged } from '../confine/fd.ts';
-import { resolveInRoot } from '../confine/resolve.ts';
-import { type ExpandedSource, expandSources } from '../context/checksum.ts';
-import { excludeView, type FilterFS } from '../context/walk.ts';
-import { isErrno, KilnError } from '../errors/errors.ts';
-import { goBase, goClean, goDir, PatternMatcher } from '../frontend/dockerignore/index.ts';
+} from '../sys/fs.ts';
+import { mknodSync } from '../sys/mknod.ts';
 import { type ModeFn, parseChmod } from './chmod.ts';
 import { mkdirAllInRoot } from './dest.ts';
 import { tryUnpack } from './unpack.ts';
@@ -496,15 +503,12 @@ function copyEntry(
   applyMeta(ctx, st, target, false, srcText);
 }
 
-/**
- * Run a read of a source entry; an entry that vanished or changed type since it was listed
- * (ENOENT, or EINVAL from readlink of what is no longer a link) is SOURCE_CHANGED.
- */
+/** Run a read of a source entry; an entry replaced since it was listed is SOURCE_CHANGED. */
 function changedIfGone<T>(shown: string, read: () => T): T {
   try {
     return read();
   } catch (e) {
-    if (isErrno(e, 'ENOENT') || isErrno(e, 'EINVAL') || isErrno(e, 'ENOTDIR')) throw sourceChanged(shown);
+    if (isReplaced(e)) throw sourceChanged(shown);
     throw e;
   }
 }
@@ -568,13 +572,13 @@ function copyRegular(src: string, st: Stats, target: string): void {
 }
 
 function copySpecial(st: Stats, target: string, shown: string): void {
-  const type = st.isFIFO() ? 'p' : st.isCharacterDevice() ? 'c' : st.isBlockDevice() ? 'b' : '';
+  const type = st.isFIFO() ? 'fifo' : st.isCharacterDevice() ? 'char' : st.isBlockDevice() ? 'block' : '';
   if (type === '') throw err('FILEOP_UNSUPPORTED_TYPE', `cannot copy ${shown}: unsupported file type`);
-  const args = ['-m', (st.mode & 0o7777).toString(8), target, type];
-  if (type !== 'p')
-    args.push(
-      String(Math.floor(st.rdev / 256) & 0xfff),
-      String((st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00)),
-    );
-  execFileSync('mknod', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  mknodSync(
+    target,
+    type,
+    st.mode,
+    Math.floor(st.rdev / 256) & 0xfff,
+    (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00),
+  );
 }

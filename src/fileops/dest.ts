@@ -3,10 +3,10 @@
  * root-confined resolver (symlinks re-rooted, `..` clamped) and creates one missing component
  * inside a directory that lstat has shown to be real, so nothing is ever written outside.
  */
-import { chmodSync, chownSync, lstatSync, mkdirSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Resolved, resolveInRoot } from '../confine/resolve.ts';
 import { KilnError } from '../errors/errors.ts';
+import { chmodSync, chownSync, lstatSync, mkdirSync, utimesSync } from '../sys/fs.ts';
 import type { Owner } from './user.ts';
 
 export interface MkdirAllOptions {

@@ -2,6 +2,12 @@
  * The small file ops — mkdir (WORKDIR), mkfile, rm, symlink — on a destination root, with
  * BuildKit's semantics and root-confined path resolution (symlinks re-rooted, never escaping).
  */
+
+import { join } from 'node:path';
+import { resolveInRoot } from '../confine/resolve.ts';
+import { resolveWildcards } from '../context/resolve.ts';
+import { KilnError } from '../errors/errors.ts';
+import { goBase, goClean, goDir } from '../frontend/dockerignore/index.ts';
 import {
   chmodSync,
   closeSync,
@@ -15,12 +21,7 @@ import {
   symlinkSync,
   utimesSync,
   writeSync,
-} from 'node:fs';
-import { join } from 'node:path';
-import { resolveInRoot } from '../confine/resolve.ts';
-import { resolveWildcards } from '../context/resolve.ts';
-import { KilnError } from '../errors/errors.ts';
-import { goBase, goClean, goDir } from '../frontend/dockerignore/index.ts';
+} from '../sys/fs.ts';
 import { mkdirAllInRoot } from './dest.ts';
 import { type ChownSpec, type Owner, resolveChown } from './user.ts';
 

@@ -4,13 +4,15 @@
  * copy it like a local file. Archives are not extracted unless `unpack` is set.
  */
 import { createHash } from 'node:crypto';
-import { chmodSync, createWriteStream, mkdtempSync, rmSync, utimesSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type Digest, parseDigest } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
+import { chmodSync, createWriteStream, rmSync, utimesSync } from '../sys/fs.ts';
+import { decodeName, decodePercent } from '../sys/fsname.ts';
 import { type CopyOptions, copy } from './copy.ts';
 
 export interface FetchedFile {
@@ -21,9 +23,12 @@ export interface FetchedFile {
   size: number;
 }
 
+/** The file's name (bytes, like every name: a %ff is the byte 0xff, as Go's PathUnescape has it). */
 function fileNameFor(url: URL, disposition: string | null): string {
   const m = disposition ? /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(disposition) : null;
-  let name = m ? decodeURIComponent(m[1]) : decodeURIComponent(url.pathname.split('/').pop() ?? '');
+  // Header values arrive as one character per byte.
+  const raw = m ? decodeName(Buffer.from(m[1], 'latin1')) : (url.pathname.split('/').pop() ?? '');
+  let name = decodePercent(raw);
   name = name.split('/').pop() ?? '';
   if (name === '' || name === '.' || name === '..') name = 'download';
   return name;

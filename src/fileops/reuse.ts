@@ -12,9 +12,9 @@
  * Committed snapshots are never written: a later write to a reused file goes through overlayfs,
  * which copies it up.
  */
-import { chmodSync, lchownSync, linkSync, lstatSync, mkdirSync, readdirSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import type { FilterFS } from '../context/walk.ts';
+import { chmodSync, lchownSync, linkSync, lstatSync, mkdirSync, readdirSync } from '../sys/fs.ts';
 
 export interface ReuseOptions {
   /** The previous result's own layer directory (committed, read only here). */

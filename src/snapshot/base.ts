@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { LayerEntry } from '../archive/entries.ts';
 import { isErrno, KilnError } from '../errors/errors.ts';
+import { lstat, readdir } from '../sys/fs.ts';
 import { HoldFiles } from '../sys/holds.ts';
 import { ownerDead, selfOwner } from '../sys/owner.ts';
 import { SnapshotLock } from './lock.ts';
@@ -282,14 +283,15 @@ export abstract class BaseSnapshotter implements Snapshotter {
     const seen = new Set<string>();
     const usage: Usage = { size: 0, inodes: 0 };
     const walk = async (p: string): Promise<void> => {
-      const st = await fs.lstat(p);
+      // Names in a snapshot are the image's: bytes (sys/fs.ts).
+      const st = await lstat(p);
       const id = `${st.dev}:${st.ino}`;
       if (seen.has(id)) return;
       seen.add(id);
       usage.inodes++;
       // Count allocated blocks, as du does, so sparse files are not overcounted.
       usage.size += Math.min(st.size, st.blocks * 512);
-      if (st.isDirectory()) for (const name of await fs.readdir(p)) await walk(path.join(p, name));
+      if (st.isDirectory()) for (const name of await readdir(p)) await walk(path.join(p, name));
     };
     await walk(this.fsDir(rec.id));
     return usage;

@@ -4,11 +4,11 @@
  * fileops/reuse.ts to map source files to their places in that result (one directory source
  * from the build context, no wildcards, filters, --parents, ADD extraction or fixed mtimes).
  */
-import { lstatSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { excludeView } from '../context/walk.ts';
 import type { CopyAction } from '../graph/ops.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
+import { lstatSync } from '../sys/fs.ts';
 import type { DirState } from './state.ts';
 
 /** Label on a committed COPY snapshot: the step (job digest) that made it. */

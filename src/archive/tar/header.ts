@@ -1,9 +1,11 @@
 /**
  * Tar header blocks: the entry model shared by reader and writer, ustar encoding/decoding
  * (octal and GNU base-256 numbers), and PAX extended records (binary-safe values, so
- * `SCHILY.xattr.security.capability` survives).
+ * `SCHILY.xattr.security.capability` survives). Names, link targets and xattr names are bytes:
+ * one that is not UTF-8 is written and read back exactly (sys/fsname.ts), as Go's archive/tar does.
  */
 import { KilnError } from '../../errors/errors.ts';
+import { decodeName, encodeName, hasEscape } from '../../sys/fsname.ts';
 
 export const BLOCK = 512;
 
@@ -133,9 +135,11 @@ function readNumber(buf: Buffer, off: number, width: number): number {
 
 function readString(buf: Buffer, off: number, width: number): string {
   let end = off;
+  let high = 0;
   const stop = off + width;
-  while (end < stop && buf[end] !== 0) end++;
-  return buf.toString('utf8', off, end);
+  for (; end < stop && buf[end] !== 0; end++) high |= buf[end];
+  // ASCII (nearly every name) needs no UTF-8 check.
+  return high < 0x80 ? buf.toString('latin1', off, end) : decodeName(buf.subarray(off, end));
 }
 
 function isAscii(s: string): boolean {
@@ -147,10 +151,11 @@ function isAscii(s: string): boolean {
 
 /** Encode one `"<len> <key>=<value>\n"` record; len counts its own digits. */
 function paxRecord(key: string, value: Buffer): Buffer {
-  const body = Buffer.byteLength(key) + value.length + 3; // ' ', '=', '\n'
+  const k = encodeName(key); // an xattr name may be any bytes
+  const body = k.length + value.length + 3; // ' ', '=', '\n'
   let len = body + String(body).length;
   if (String(len).length !== String(body).length) len = body + String(len).length;
-  return Buffer.concat([Buffer.from(`${len} ${key}=`), value, Buffer.from('\n')]);
+  return Buffer.concat([Buffer.from(`${len} `), k, Buffer.from('='), value, Buffer.from('\n')]);
 }
 
 export function encodePax(records: [string, Buffer][]): Buffer {
@@ -174,7 +179,7 @@ export function decodePax(data: Buffer): Map<string, Buffer> {
     if (eq < 0 || eq > pos + len - 1) {
       throw new KilnError('TAR_INVALID', `PAX record without "=" at offset ${pos}`);
     }
-    out.set(data.toString('utf8', sp + 1, eq), data.subarray(eq + 1, pos + len - 1));
+    out.set(decodeName(data.subarray(sp + 1, eq)), data.subarray(eq + 1, pos + len - 1));
     pos += len;
   }
   return out;
@@ -204,14 +209,15 @@ function formatMtime(mtime: number): string {
 
 function fillBlock(
   block: Buffer,
-  name: string,
+  name: string | Buffer,
   prefix: string,
   flag: string,
   h: TarHeader,
   size: number,
   linkname: string,
 ): void {
-  block.write(name, 0, 100, 'utf8');
+  if (typeof name === 'string') block.write(name, 0, 100, 'utf8');
+  else name.copy(block, 0, 0, 100);
   writeOctal(block, 100, 8, h.mode & 0o7777);
   if (!writeOctal(block, 108, 8, h.uid)) writeOctal(block, 108, 8, 0);
   if (!writeOctal(block, 116, 8, h.gid)) writeOctal(block, 116, 8, 0);
@@ -246,9 +252,9 @@ function fillBlock(
 export function encodeHeader(h: TarHeader): Buffer {
   const pax: [string, Buffer][] = [];
   const split = isAscii(h.path) ? splitUstarPath(h.path) : undefined;
-  if (!split) pax.push(['path', Buffer.from(h.path)]);
+  if (!split) pax.push(['path', encodeName(h.path)]);
   const linkFits = isAscii(h.linkname) && Buffer.byteLength(h.linkname) <= 100;
-  if (!linkFits) pax.push(['linkpath', Buffer.from(h.linkname)]);
+  if (!linkFits) pax.push(['linkpath', encodeName(h.linkname)]);
   if (h.uid > octalMax(8)) pax.push(['uid', Buffer.from(String(h.uid))]);
   if (h.gid > octalMax(8)) pax.push(['gid', Buffer.from(String(h.gid))]);
   if (h.size > octalMax(12)) pax.push(['size', Buffer.from(String(h.size))]);
@@ -259,7 +265,8 @@ export function encodeHeader(h: TarHeader): Buffer {
   if (!isAscii(h.gname) || h.gname.length > 32) pax.push(['gname', Buffer.from(h.gname)]);
   for (const name of Object.keys(h.xattrs).sort()) pax.push([`SCHILY.xattr.${name}`, h.xattrs[name]]);
 
-  const [prefix, name] = split ?? ['', truncateUtf8(h.path, 100)];
+  // The ustar name of a PAX member is only for readers without PAX: its first 100 bytes.
+  const [prefix, name] = split ?? ['', hasEscape(h.path) ? encodeName(h.path) : truncateUtf8(h.path, 100)];
   const main = Buffer.alloc(BLOCK);
   fillBlock(main, name, prefix, TYPE_FLAGS[h.type], h, h.size, linkFits ? h.linkname : '');
   if (pax.length === 0) return main;

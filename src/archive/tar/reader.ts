@@ -5,6 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import { KilnError } from '../../errors/errors.ts';
+import { decodeName, decodePercent } from '../../sys/fsname.ts';
 import {
   BLOCK,
   decodeBlock,
@@ -179,7 +180,7 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
             );
           }
         } else {
-          const text = data.toString('utf8').replace(/\0+$/, '');
+          const text = decodeName(data).replace(/\0+$/, '');
           if (raw.flag === 'L') longName = text;
           else longLink = text;
         }
@@ -192,7 +193,10 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
         });
       }
       const pax = new Map([...globalPax, ...(localPax ?? [])]);
-      const str = (key: string, fallback: string): string => pax.get(key)?.toString('utf8') ?? fallback;
+      const str = (key: string, fallback: string): string => {
+        const v = pax.get(key);
+        return v ? decodeName(v) : fallback;
+      };
       const num = (key: string, fallback: number): number => {
         const v = pax.get(key);
         return v ? parseNumber(v, key, headerOffset) : fallback;
@@ -201,7 +205,7 @@ export async function* readTar(source: AsyncIterable<Uint8Array>): AsyncGenerato
       for (const [k, v] of pax) {
         if (k.startsWith('SCHILY.xattr.')) xattrs[k.slice(13)] = Buffer.from(v);
         else if (k.startsWith('LIBARCHIVE.xattr.')) {
-          const name = decodeURIComponent(k.slice(17));
+          const name = decodePercent(k.slice(17));
           if (!(name in xattrs)) xattrs[name] = Buffer.from(v.toString('ascii'), 'base64');
         }
       }

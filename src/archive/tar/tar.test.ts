@@ -338,3 +338,109 @@ describe('tar reader and writer behaviour', () => {
     await assert.rejects(drain(bad), { code: 'TAR_INVALID' });
   });
 });
+
+describe('names that are not UTF-8', () => {
+  let tmp: string;
+  before(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-tar-names-'));
+  });
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  // Escaped bytes (U+DC80+b, sys/fsname.ts), as kiln holds such names.
+  const longEscaped = `${'\udcff'.repeat(60)}/${'d'.repeat(60)}/caf\udce9`;
+  const entries: [TarHeaderInput, Buffer?][] = [
+    [{ path: '\udcff\udcfe', type: 'directory', mode: 0o755, mtime: 1700000000 }],
+    [{ path: '\udcff\udcfe/caf\udce9', type: 'file', mode: 0o644, mtime: 1700000001 }, Buffer.from('latin1')],
+    [{ path: 'x\udcff', type: 'file', mtime: 1700000002 }, Buffer.from('bad')],
+    [{ path: 'x\ufffd', type: 'file', mtime: 1700000002 }, Buffer.from('lookalike')],
+    [{ path: 'lnk\udcfd', type: 'symlink', linkname: 't\udcfe\udcff', mode: 0o777, mtime: 1700000003 }],
+    [{ path: 'hard\udcfc', type: 'hardlink', linkname: '\udcff\udcfe/caf\udce9', mtime: 1700000001 }],
+    [{ path: longEscaped, type: 'file', mtime: 1700000004 }, Buffer.from('long')],
+    [
+      { path: 'attrs', type: 'file', mtime: 1700000005, xattrs: { 'user.\udcff': Buffer.from('v') } },
+      Buffer.from('a'),
+    ],
+  ];
+  const bytes = (s: string) =>
+    Buffer.from(
+      [...s].flatMap((c) => {
+        const u = c.charCodeAt(0);
+        return c.length === 1 && u >= 0xdc80 && u <= 0xdcff ? [u - 0xdc00] : [...Buffer.from(c)];
+      }),
+    );
+
+  it('we write the exact bytes in PAX path and linkpath records, as Go writes them', async () => {
+    const file = path.join(tmp, 'ours.tar');
+    await writeArchive(file, entries);
+    const raw = fs.readFileSync(file);
+    assert.ok(
+      raw.includes(
+        Buffer.concat([Buffer.from(' path='), bytes('\udcff\udcfe/caf\udce9'), Buffer.from('\n')]),
+      ),
+    );
+    assert.ok(
+      raw.includes(Buffer.concat([Buffer.from(' linkpath='), bytes('t\udcfe\udcff'), Buffer.from('\n')])),
+    );
+    assert.ok(
+      raw.includes(Buffer.concat([Buffer.from(' SCHILY.xattr.user.'), Buffer.from([0xff, 0x3d, 0x76])])),
+    );
+    assert.ok(!raw.includes(Buffer.from('\ufffd/caf')), 'no U+FFFD stands in for a byte');
+  });
+
+  it('Python tarfile (surrogateescape) and GNU tar read our names, targets and xattr names byte for byte', async () => {
+    const file = path.join(tmp, 'ours-read.tar');
+    await writeArchive(file, entries);
+    // Python's surrogateescape strings are kiln's escapes, so the listings compare directly.
+    const py = pythonList(file);
+    assert.deepEqual(await ourList(file), py);
+    assert.deepEqual(
+      py.map((e) => e.path),
+      entries.map(([h]) => h.path),
+    );
+    assert.equal(py.find((e) => e.path === 'lnk\udcfd')?.linkname, 't\udcfe\udcff');
+    assert.deepEqual(Object.keys(py.find((e) => e.path === 'attrs')?.xattrs ?? {}), ['user.\udcff']);
+    const gnu = execFileSync('tar', ['--quoting-style=escape', '-tvf', file], {
+      encoding: 'latin1',
+      env: { ...process.env, LC_ALL: 'C' },
+    });
+    assert.match(gnu, / \\377\\376\/caf\\351\n/);
+    assert.match(gnu, / lnk\\375 -> t\\376\\377\n/);
+    assert.match(gnu, / hard\\374 link to \\377\\376\/caf\\351\n/);
+    assert.match(gnu, / x\\377\n/);
+    // GNU tar extracts the same bytes.
+    const out = path.join(tmp, 'gnu-x');
+    fs.mkdirSync(out);
+    execFileSync('tar', ['-xf', file, '-C', out]);
+    assert.equal(
+      fs.readFileSync(Buffer.concat([Buffer.from(`${out}/`), bytes('\udcff\udcfe/caf\udce9')]), 'utf8'),
+      'latin1',
+    );
+    assert.equal(fs.readFileSync(path.join(out, 'x\ufffd'), 'utf8'), 'lookalike');
+    assert.deepEqual(
+      fs.readlinkSync(Buffer.concat([Buffer.from(`${out}/`), bytes('lnk\udcfd')]), { encoding: 'buffer' }),
+      bytes('t\udcfe\udcff'),
+    );
+  });
+
+  for (const format of ['ustar', 'gnu', 'pax']) {
+    it(`archives GNU tar writes (--format=${format}) of such names are read byte for byte`, async () => {
+      const src = path.join(tmp, `tree-${format}`);
+      const at = (s: string) => Buffer.concat([Buffer.from(`${src}/`), bytes(s)]);
+      fs.mkdirSync(at('\udcff\udcfe'), { recursive: true });
+      fs.writeFileSync(at('\udcff\udcfe/caf\udce9'), 'latin1');
+      fs.writeFileSync(at('x\udcff'), 'bad');
+      fs.writeFileSync(path.join(src, 'x\ufffd'), 'lookalike');
+      fs.symlinkSync(bytes('t\udcfe\udcff'), at('lnk\udcfd'));
+      const file = path.join(tmp, `gnu-names-${format}.tar`);
+      execFileSync('tar', [`--format=${format}`, '-cf', file, '-C', src, '.']);
+      const ours = await ourList(file);
+      assert.deepEqual(ours, pythonList(file));
+      const paths = ours.map((e) => e.path).sort();
+      assert.deepEqual(
+        paths,
+        ['.', './lnk\udcfd', './x\udcff', './x\ufffd', './\udcff\udcfe', './\udcff\udcfe/caf\udce9'].sort(),
+      );
+      assert.equal(ours.find((e) => e.path === './lnk\udcfd')?.linkname, 't\udcfe\udcff');
+    });
+  }
+});

@@ -7,10 +7,10 @@
  * resolver by descriptor and refuses symlinks: the container may have replaced any path it could
  * reach with a link to the host.
  */
-import { readdirSync, rmdirSync, utimesSync } from 'node:fs';
 import { type CreatedEntry, ensureInRoot, removeIfUnchanged } from '../../confine/ensure.ts';
 import { fdPath, lstatIn, openParentStrict } from '../../confine/fd.ts';
 import { cleanComponents, resolveInRoot } from '../../confine/resolve.ts';
+import { readdirSync, rmdirSync, utimesSync } from '../../sys/fs.ts';
 
 export class StubTracker {
   private readonly rootfs: string;

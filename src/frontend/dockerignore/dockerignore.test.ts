@@ -151,6 +151,9 @@ describe('regexp-special characters that @balena/dockerignore mishandles', () =>
     ['dir/**/*.min.js', 'dir/x/y/app.min.js', true],
     ['dir/**/*.min.js', 'dir/x/y/appXmin.js', false],
     ['a\\-b*', 'a-bc', true],
+    ['secret-*', 'secret-key', true],
+    ['secret-*', 'secretXkey', false],
+    ['[a-c]-[x-z]?', 'b-yq', true],
     ['f\\!*', 'f!x', true],
   ];
   for (const [pattern, path, want] of cases) {

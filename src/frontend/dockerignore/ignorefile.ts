@@ -4,15 +4,17 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { decodeName } from '../../sys/fsname.ts';
 import { goClean, goTrimSpace } from './filepath.ts';
 
 /**
  * Parse .dockerignore text into patterns: BOM stripped, `#` comment lines skipped (only when `#`
  * is the first character), whitespace trimmed, paths cleaned, one leading `/` removed, `!` kept.
+ * Bytes that are not UTF-8 stay bytes (escaped as in sys/fsname.ts), so they match such names.
  */
 export function readDockerignore(text: string | Uint8Array | null | undefined): string[] {
   if (text === null || text === undefined) return [];
-  let s = typeof text === 'string' ? text : new TextDecoder('utf-8', { ignoreBOM: true }).decode(text);
+  let s = typeof text === 'string' ? text : decodeName(text);
   if (s.startsWith('\uFEFF')) s = s.slice(1);
   const lines = s.split('\n');
   // bufio.ScanLines: a final empty line after the last \n is not a line.

@@ -133,7 +133,8 @@ export class Pattern {
       } else {
         go += ch;
         if (ch === '^' && inClass && chars[k - 2] === '[') js += '^';
-        else js += JS_SYNTAX.has(ch) || (ch === '-' && !inClass) ? `\\${ch}` : ch;
+        // A plain '-' outside a class: `\-` there is a syntax error under the u flag.
+        else js += JS_SYNTAX.has(ch) ? `\\${ch}` : ch;
       }
     }
     this.type = type;

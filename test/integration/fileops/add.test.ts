@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -125,7 +125,7 @@ describe('ADD from a URL', () => {
   const lastModified = 'Wed, 21 Oct 2015 07:28:00 GMT';
   before(async () => {
     server = createServer((req, res) => {
-      if (req.url === '/files/tool.sh') {
+      if (req.url === '/files/tool.sh' || req.url === '/files/caf%E9.txt') {
         res.writeHead(200, { 'content-length': body.length, 'last-modified': lastModified });
         res.end(body);
       } else if (req.url === '/dl?id=7') {
@@ -186,6 +186,13 @@ describe('ADD from a URL', () => {
     assert.equal(f.mode, 0o755);
     assert.equal(f.uid, 7);
     assert.equal(f.gid, 8);
+  });
+  it('a %XX in the URL path is a byte of the name, UTF-8 or not (Go: path.Base of the unescaped path)', async () => {
+    const dest = dir('kiln-remote-dst-');
+    await addRemote(`${baseUrl}/files/caf%E9.txt`, { destRoot: dest, dest: '/d/' });
+    assert.deepEqual(readdirSync(join(dest, 'd'), { encoding: 'buffer' }), [
+      Buffer.from('caf\xe9.txt', 'latin1'),
+    ]);
   });
   it('a remote archive is not extracted (no --unpack)', async () => {
     const dest = dir('kiln-remote-dst-');

@@ -11,24 +11,30 @@ import { after, before, describe, it } from 'node:test';
 import { createLayer } from '../../../src/archive/layer.ts';
 import { hasCode } from '../../../src/errors/errors.ts';
 import type { Snapshotter } from '../../../src/snapshot/snapshotter.ts';
+import { lstat, readdir } from '../../../src/sys/fs.ts';
+import { encodeName } from '../../../src/sys/fsname.ts';
 
 export type Opener = (root: string) => Promise<Snapshotter>;
 
-/** A snapshot's tree as "path type mode uid:gid [content|target]" lines, read through a mount. */
+/**
+ * A snapshot's tree as "path type mode uid:gid [content|target]" lines, read through a mount. Names
+ * are read as bytes (a name that is not UTF-8 shows its escapes, sys/fsname.ts).
+ */
 export async function tree(snap: Snapshotter, key: string): Promise<string[]> {
   return snap.withMounted(key, async (dir) => {
     const out: string[] = [];
     const walk = async (rel: string) => {
-      for (const name of (await fs.readdir(path.join(dir, rel))).sort()) {
+      for (const name of (await readdir(path.join(dir, rel))).sort()) {
         const r = rel ? `${rel}/${name}` : name;
         const abs = path.join(dir, r);
-        const st = await fs.lstat(abs);
+        const st = await lstat(abs);
         const meta = `${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`;
         if (st.isDirectory()) {
           out.push(`${r}/ ${meta}`);
           await walk(r);
-        } else if (st.isSymbolicLink()) out.push(`${r} -> ${await fs.readlink(abs)}`);
-        else out.push(`${r} ${meta} ${await fs.readFile(abs, 'utf8')}`);
+        } else if (st.isSymbolicLink())
+          out.push(`${r} -> ${(await fs.readlink(encodeName(abs), { encoding: 'buffer' })).toString('hex')}`);
+        else out.push(`${r} ${meta} ${await fs.readFile(encodeName(abs), 'utf8')}`);
       }
     };
     await walk('');
@@ -169,6 +175,46 @@ export function snapshotterConformance(
         const want = child === 'd1' ? await tree(snap, 'd1') : await committedTree(snap, child);
         assert.deepEqual(await committedTree(snap, `${child}-applied`), want);
       }
+    });
+
+    it('names that are not UTF-8 survive the diff (a deletion too), a layer, its application and usage', async () => {
+      const at = (dir: string, name: string) => encodeName(path.join(dir, name));
+      await snap.prepare('nu0-active', 'p1');
+      await snap.withMounted('nu0-active', async (dir) => {
+        await fs.writeFile(at(dir, 'old\udcfb'), 'old');
+        await fs.mkdir(at(dir, 'keep\udcfa'));
+      });
+      await snap.commit('nu0', 'nu0-active');
+      await snap.prepare('nu1', 'nu0');
+      await snap.withMounted('nu1', async (dir) => {
+        await fs.rm(at(dir, 'old\udcfb'));
+        await fs.mkdir(at(dir, '\udcff\udcfe'));
+        await fs.writeFile(at(dir, '\udcff\udcfe/caf\udce9'), 'latin1');
+        await fs.writeFile(at(dir, 'x\ufffd'), 'lookalike');
+        await fs.symlink(encodeName('t\udcfe\udcff'), at(dir, 'lnk\udcfd'));
+        await fs.writeFile(at(dir, 'keep\udcfa/new\udc80'), 'n');
+      });
+      const paths = await diffPaths(snap, 'nu1');
+      for (const p of [
+        '.wh.old\udcfb',
+        '\udcff\udcfe/',
+        '\udcff\udcfe/caf\udce9',
+        'x\ufffd',
+        'lnk\udcfd',
+        'keep\udcfa/',
+        'keep\udcfa/new\udc80',
+      ])
+        assert.ok(paths.includes(p), `${JSON.stringify(p)} in ${JSON.stringify(paths)}`);
+      const link = (await snap.diff('nu1')).find((e) => e.header.path === 'lnk\udcfd');
+      assert.equal(link?.header.linkname, 't\udcfe\udcff');
+      await snap.commit('nu1-done', 'nu1');
+      const { stream } = createLayer(await snap.diff('nu1-done'), { compression: 'gzip' });
+      await snap.applyLayerAsSnapshot('nu0', stream, 'nu1-applied');
+      const want = await committedTree(snap, 'nu1-done');
+      assert.ok(want.includes('\udcff\udcfe/caf\udce9 644 0:0 latin1'), want.join('\n'));
+      assert.ok(!want.some((l) => l.startsWith('old')), 'the whiteout hides old\\xfb');
+      assert.deepEqual(await committedTree(snap, 'nu1-applied'), want);
+      assert.ok((await snap.usage('nu1-done')).inodes >= 5);
     });
 
     it('a 60-layer chain shows every layer, with deletions', async () => {

@@ -25,6 +25,7 @@ const COMMANDS: Record<string, Loader[]> = {
   logout: [() => import('./logout.ts')],
   manifest: [() => import('./manifest.ts')],
   system: [() => import('./system.ts')],
+  version: [() => import('./version.ts')],
 };
 const ALIASES: Record<string, string> = { b: 'build' };
 

@@ -41,7 +41,7 @@ const CACHE_TITLES = {
   Description: 'DESCRIPTION',
 };
 
-function summaryRow(
+export function summaryRow(
   type: string,
   total: number,
   active: number,
@@ -60,7 +60,7 @@ function summaryRow(
 }
 
 /** docker's buildCacheContext for one record. */
-function cacheRow(r: CacheRecord, trunc: boolean, now: number) {
+export function cacheRow(r: CacheRecord, trunc: boolean, now: number) {
   return strictContext({
     CacheType: r.type,
     CreatedAt: r.createdAt ? goTimeString(Date.parse(r.createdAt) / 1000) : '',
@@ -97,6 +97,36 @@ function sharedSizes(images: ImageSummary[]): Map<string, number> {
   return out;
 }
 
+/** docker system df -v's tables: images, (no) containers, (no) volumes, build cache records. */
+export function verboseTables(
+  imageRows: ReturnType<typeof imageRow>[],
+  cacheRows: ReturnType<typeof cacheRow>[],
+  buildCacheTotal: number,
+): string {
+  let out = 'Images space usage:\n\n';
+  out += formatRows(IMAGES_V, imageRows, IMAGE_TITLES);
+  out += '\nContainers space usage:\n\n';
+  out += formatRows(CONTAINERS_V, [], {
+    ID: 'CONTAINER ID',
+    Image: 'IMAGE',
+    Command: 'COMMAND',
+    LocalVolumes: 'LOCAL VOLUMES',
+    Size: 'SIZE',
+    RunningFor: 'CREATED',
+    Status: 'STATUS',
+    Names: 'NAMES',
+  });
+  out += '\nLocal Volumes space usage:\n\n';
+  out += formatRows('table {{.Name}}\t{{.Links}}\t{{.Size}}', [], {
+    Name: 'VOLUME NAME',
+    Links: 'LINKS',
+    Size: 'SIZE',
+  });
+  out += `\nBuild cache usage: ${humanSize(buildCacheTotal)}\n\n`;
+  out += formatRows(CACHE_V, cacheRows, CACHE_TITLES);
+  return out;
+}
+
 function configureDf(cmd: Command): Command {
   return cmd
     .description('Show disk usage: images, build cache (and no containers or volumes)')
@@ -129,39 +159,37 @@ function configureDf(cmd: Command): Command {
       }
       const shared = sharedSizes(images);
       const trunc = isTable(format);
-      const imageRows = images.map((i) =>
-        imageRow(i, ...firstName(i), '<none>', { trunc, digests: false, now, shared }),
-      );
-      const cacheRows = records.map((r) => cacheRow(r, trunc, now));
+      const imageRows = dfImageRows(images, { trunc, now, shared });
+      // docker sorts build cache records by last use, never-used first.
+      const cacheRows = [...records]
+        .sort((a, b) => (a.lastUsedAt ?? '').localeCompare(b.lastUsedAt ?? '') || a.id.localeCompare(b.id))
+        .map((r) => cacheRow(r, trunc, now));
       if (format !== 'table') {
         // A custom template sees docker's verbose context: .Images, .Containers, .Volumes, .BuildCache.
         const data = { Images: imageRows, Containers: [], Volumes: [], BuildCache: cacheRows };
         process.stdout.write(formatRows(format, [data], {}));
         return;
       }
-      let out = 'Images space usage:\n\n';
-      out += formatRows(IMAGES_V, imageRows, IMAGE_TITLES);
-      out += '\nContainers space usage:\n\n';
-      out += formatRows(CONTAINERS_V, [], {
-        ID: 'CONTAINER ID',
-        Image: 'IMAGE',
-        Command: 'COMMAND',
-        LocalVolumes: 'LOCAL VOLUMES',
-        Size: 'SIZE',
-        RunningFor: 'CREATED',
-        Status: 'STATUS',
-        Names: 'NAMES',
-      });
-      out += '\nLocal Volumes space usage:\n\n';
-      out += formatRows('table {{.Name}}\t{{.Links}}\t{{.Size}}', [], {
-        Name: 'VOLUME NAME',
-        Links: 'LINKS',
-        Size: 'SIZE',
-      });
-      out += `\nBuild cache usage: ${humanSize(usage.buildCache.total)}\n\n`;
-      out += formatRows(CACHE_V, cacheRows, CACHE_TITLES);
+      const out = verboseTables(imageRows, cacheRows, usage.buildCache.total);
       process.stdout.write(out);
     });
+}
+
+/** docker df -v's image rows: newest first, each image once under its first name. */
+export function dfImageRows(
+  images: ImageSummary[],
+  o: { trunc: boolean; now: number; shared: Map<string, number> },
+): ReturnType<typeof imageRow>[] {
+  return [...images]
+    .sort((a, b) => (Date.parse(b.created ?? '') || 0) - (Date.parse(a.created ?? '') || 0))
+    .map((i) =>
+      imageRow(i, ...firstName(i), '<none>', {
+        trunc: o.trunc,
+        digests: false,
+        now: o.now,
+        shared: o.shared,
+      }),
+    );
 }
 
 /** docker df -v shows an image's first name only. */

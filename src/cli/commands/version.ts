@@ -7,6 +7,7 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
+import { hostPlatform } from '../../oci/platform.ts';
 import { resolveRoot } from '../../store/root.ts';
 import { execFileAsync } from '../../sys/exec.ts';
 import { tabwrite } from '../format/tabwriter.ts';
@@ -39,16 +40,6 @@ function packageDir(): string {
     return process.cwd();
   }
 }
-
-const GOARCH: Record<string, string> = {
-  x64: 'amd64',
-  arm64: 'arm64',
-  arm: 'arm',
-  ia32: '386',
-  ppc64: 'ppc64le',
-  s390x: 's390x',
-  riscv64: 'riscv64',
-};
 
 async function gitCommit(dir: string): Promise<string | undefined> {
   try {
@@ -90,8 +81,7 @@ export async function versionInfo(rootOpt?: string): Promise<VersionInfo> {
   } catch {
     // No build has opened the snapshotter in this root yet.
   }
-  const os = process.platform;
-  const arch = GOARCH[process.arch] ?? process.arch;
+  const { os, architecture: arch } = hostPlatform();
   const engine: Component = {
     Name: 'Engine',
     Version: version,

@@ -245,7 +245,7 @@ export async function inspectImage(
       }),
     ),
   ];
-  const out: ImageInspect = {
+  return {
     Id: imageId(r),
     RepoTags: repoTags,
     RepoDigests: repoDigests,
@@ -256,6 +256,7 @@ export async function inspectImage(
     Author: r.config.author ?? '',
     Config: r.config.config ?? {},
     Architecture: r.config.architecture,
+    ...(r.config.variant ? { Variant: r.config.variant } : {}),
     Os: r.config.os,
     Size: await new LayerSizes(store.content, store.meta).total(r.manifest.layers),
     RootFS: { Type: r.config.rootfs?.type ?? 'layers', Layers: r.config.rootfs?.diff_ids ?? [] },
@@ -264,8 +265,6 @@ export async function inspectImage(
     Manifest: r.manifestDesc,
     Platforms: r.platforms,
   };
-  if (r.config.variant) out.Variant = r.config.variant;
-  return out;
 }
 
 /** `kiln tag SRC DST`: point DST at SRC's root. */

@@ -17,15 +17,24 @@ import { execRetrying } from '../store/sqlite.ts';
 
 const SCHEMA = 'CREATE TABLE IF NOT EXISTS layer_sizes (digest TEXT PRIMARY KEY, size INTEGER NOT NULL)';
 
+/**
+ * Deflate cannot expand more than ~1032:1, so a gzip layer is bounded by its own size; zstd can
+ * (a hostile layer of a few kB may claim terabytes). Measuring stops at this ratio, so time spent
+ * on a layer is bounded by its compressed size, and such a layer counts as this much.
+ */
+const MAX_RATIO = 1100;
+
 export class LayerSizes {
   private readonly content: LocalContentStore;
   private readonly meta: MetaDB;
   private db?: DatabaseSync;
   private readonly pending = new Map<Digest, Promise<number>>();
+  private readonly maxRatio: number;
 
-  constructor(content: LocalContentStore, meta: MetaDB) {
+  constructor(content: LocalContentStore, meta: MetaDB, opts: { maxRatio?: number } = {}) {
     this.content = content;
     this.meta = meta;
+    this.maxRatio = opts.maxRatio ?? MAX_RATIO;
   }
 
   /** The uncompressed size of a layer; 0 when its blob is not stored (nothing of it is here). */
@@ -34,7 +43,7 @@ export class LayerSizes {
     if (compression === 'uncompressed') return (await this.content.info(desc.digest)) ? desc.size : 0;
     let p = this.pending.get(desc.digest);
     if (!p) {
-      p = this.measure(desc.digest, compression);
+      p = this.measure(desc, compression);
       this.pending.set(desc.digest, p);
     }
     return p;
@@ -60,13 +69,16 @@ export class LayerSizes {
     return this.db;
   }
 
-  private async measure(digest: Digest, compression: 'gzip' | 'zstd'): Promise<number> {
+  private async measure(desc: Descriptor, compression: 'gzip' | 'zstd'): Promise<number> {
+    const digest = desc.digest;
     const row = this.table().prepare('SELECT size FROM layer_sizes WHERE digest = ?').get(digest) as
       | { size: number }
       | undefined;
     if (row) return Number(row.size);
     if (!(await this.content.info(digest))) return 0;
+    const cap = Math.max(desc.size, 1 << 20) * this.maxRatio;
     let size = 0;
+    const capped = new Error('capped');
     try {
       // Streamed and only counted: memory stays flat whatever the layer expands to.
       await pipeline(
@@ -75,13 +87,14 @@ export class LayerSizes {
         new Writable({
           write(chunk: Buffer, _enc, cb) {
             size += chunk.length;
-            cb();
+            cb(size > cap ? capped : undefined);
           },
         }),
       );
-    } catch {
+    } catch (err) {
       // A damaged blob is fsck's to report; its size is unknown, and not recorded.
-      return 0;
+      if (err !== capped) return 0;
+      size = cap;
     }
     this.table().prepare('INSERT OR REPLACE INTO layer_sizes (digest, size) VALUES (?, ?)').run(digest, size);
     return size;

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { busyboxRootfsTar } from '../../../src/testing/fixtures.ts';
 import { sharedRegistry, type TestRegistry } from '../../../src/testing/registry.ts';
 import { type CliRoot, cliRoot, near, parseHumanSize } from './helpers.ts';
 
@@ -78,6 +79,22 @@ describe('image IDs', () => {
     const gone = r.kiln(['image', 'inspect', id]);
     assert.equal(gone.code, 1);
     assert.match(gone.err, /no image named/);
+
+    // Saved by ID, the archive names no image: loading it back keeps it, under the same ID.
+    assert.equal(r.ok(['image', 'load', '-i', archive]), `Loaded image ID: ${id}\n`);
+    assert.equal(
+      r.ok(['image', 'inspect', '--format', '{{.Id}} {{.RepoTags}}', hex(id).slice(0, 12)]),
+      `${id} []\n`,
+    );
+    r.ok(['rmi', id]);
+  });
+
+  it('an unnamed import prints an ID that inspect accepts', async () => {
+    const tar = join(r.dir, 'rootfs.tar');
+    writeFileSync(tar, await busyboxRootfsTar('amd64'));
+    const imported = r.ok(['image', 'import', tar]).trim();
+    assert.equal(r.ok(['image', 'inspect', '--format', '{{.Id}}', imported]), `${imported}\n`);
+    r.ok(['rmi', imported]);
   });
 
   it('a multi-platform untagged build prints the index digest, which inspect accepts', async () => {

@@ -13,7 +13,7 @@ import type { HistoryRow } from '../../imagestore/history.ts';
 import type { ImageSummary } from '../../imagestore/query.ts';
 import { normalizeReference } from '../../reference/reference.ts';
 import { formatRows } from '../format/format.ts';
-import { historyFormat, historyRow } from './image-history.ts';
+import { HISTORY_TITLES, historyFormat, historyRow } from './image-history.ts';
 import { IMAGE_TITLES, imageFormat, imageRows } from './images.ts';
 import { cacheRow, dfImageRows, summaryRow, verboseTables } from './system.ts';
 

@@ -10,7 +10,7 @@ import { strictContext } from '../format/template.ts';
 import { ellipsis, epochSeconds, humanSize, rfc3339, timeSince, truncateId } from '../format/units.ts';
 import { withStore } from './images.ts';
 
-const TITLES = {
+export const HISTORY_TITLES = {
   ID: 'IMAGE',
   CreatedSince: 'CREATED',
   CreatedAt: 'CREATED AT',
@@ -67,7 +67,7 @@ export function configureHistory(cmd: Command): Command {
         formatRows(
           format,
           rows.map((r) => historyRow(r, o)),
-          TITLES,
+          HISTORY_TITLES,
         ),
       );
     });

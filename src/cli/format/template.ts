@@ -1,17 +1,18 @@
 /**
  * A subset of Go's text/template, the language of docker's `--format`: text and `{{ }}` actions
- * with trim markers, fields and nested fields, `$` variables, pipelines (`|`), parentheses,
- * `if`/`else if`/`range`/`with`/`else`/`end`, and docker's functions (json, index, join, split,
- * upper, lower, title, pad, truncate, len, print, println, printf, eq, ne, lt, le, gt, ge, and,
- * or, not). Values print as Go's `%v` does: lists as `[a b]`, maps as `map[k:v]`.
+ * with trim markers, fields and nested fields, `$` variables, pipelines (`|`), parentheses, and
+ * `if`/`else if`/`range`/`with`/`else`/`end`; the functions and Go's value printing are in
+ * funcs.ts.
  */
 import { KilnError } from '../../errors/errors.ts';
+import { FUNCS, isStrict, printValue, type TemplateFunc, truthy } from './funcs.ts';
+
+export { strictContext, type TemplateFunc } from './funcs.ts';
 
 type Value = unknown;
-export type TemplateFunc = (...args: Value[]) => Value;
 
 type Arg =
-  | { k: 'field'; base?: Arg; names: string[] }
+  | { k: 'field'; names: string[] }
   | { k: 'var'; name: string; names: string[] }
   | { k: 'lit'; value: Value }
   | { k: 'ident'; name: string }
@@ -27,14 +28,6 @@ interface Block {
   alt: Node[];
 }
 type Node = { k: 'text'; text: string } | { k: 'action'; pipe: Pipeline } | Block;
-
-/** Objects whose missing fields are an error (docker's row contexts), not Go's `<no value>`. */
-const STRICT = Symbol('strict');
-/** Mark `obj` as a docker formatter context: unknown fields fail, and `json` escapes HTML as Go's json.Marshal does. */
-export function strictContext<T extends object>(obj: T): T {
-  Object.defineProperty(obj, STRICT, { value: true });
-  return obj;
-}
 
 function fail(message: string): never {
   throw new KilnError('INVALID_FORMAT', `template parsing error: ${message}`, {
@@ -353,7 +346,7 @@ function fields(base: Value, names: string[], strict: boolean): Value {
       });
     }
     const obj = v as Record<string | symbol, Value>;
-    if (!(name in obj) && (strict || obj[STRICT])) {
+    if (!(name in obj) && (strict || isStrict(obj))) {
       throw new KilnError('FORMAT_FAILED', `template: no field or key "${name}"`, {
         hint: 'check the field names against `--format "{{json .}}"`',
       });
@@ -363,125 +356,3 @@ function fields(base: Value, names: string[], strict: boolean): Value {
   }
   return v;
 }
-
-function truthy(v: Value): boolean {
-  if (Array.isArray(v)) return v.length > 0;
-  if (v && typeof v === 'object') return Object.keys(v).length > 0;
-  return Boolean(v);
-}
-
-/** Go's `%v`. */
-export function printValue(v: Value): string {
-  if (v === undefined) return '<no value>';
-  if (v === null) return '<nil>';
-  if (typeof v === 'string') return v;
-  if (Array.isArray(v)) return `[${v.map((x) => (x === undefined ? '<nil>' : printValue(x))).join(' ')}]`;
-  if (typeof v === 'object') {
-    const o = v as Record<string, Value>;
-    return `map[${Object.keys(o)
-      .sort()
-      .map((k) => `${k}:${printValue(o[k])}`)
-      .join(' ')}]`;
-  }
-  return String(v);
-}
-
-/** docker's `json`: one line, no HTML escaping, except for formatter contexts (Go's json.Marshal does escape them). */
-export function toJson(v: Value): string {
-  const strict = Boolean(v && typeof v === 'object' && (v as Record<symbol, unknown>)[STRICT]);
-  let s = JSON.stringify(v === undefined ? null : v) ?? 'null';
-  s = s.replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
-  if (strict) s = s.replace(/</g, '\\u003c').replace(/>/g, '\\u003e').replace(/&/g, '\\u0026');
-  return s;
-}
-
-function sprint(args: Value[], spaces: boolean): string {
-  let out = '';
-  args.forEach((a, i) => {
-    // Go's Sprint adds a space between operands when neither is a string; Sprintln always does.
-    if (i > 0 && (spaces || (typeof a !== 'string' && typeof args[i - 1] !== 'string'))) out += ' ';
-    out += printValue(a);
-  });
-  return out;
-}
-
-function sprintf(format: string, ...args: Value[]): string {
-  let i = 0;
-  return String(format).replace(
-    /%([-+ #0]*\d*(?:\.\d+)?)([svdqtfgx%])/g,
-    (_m, flags: string, verb: string) => {
-      if (verb === '%') return '%';
-      const a = args[i++];
-      let s: string;
-      if (verb === 'q') s = JSON.stringify(String(a));
-      else if (verb === 'd') s = String(Math.trunc(Number(a)));
-      else if (verb === 'x')
-        s = typeof a === 'number' ? a.toString(16) : Buffer.from(String(a)).toString('hex');
-      else s = printValue(a);
-      const width = Number(/\d+/.exec(flags)?.[0] ?? 0);
-      return flags.includes('-') ? s.padEnd(width) : s.padStart(width);
-    },
-  );
-}
-
-function compare(a: Value, b: Value): number {
-  if (typeof a !== typeof b) fail(`incompatible types for comparison`);
-  return (a as number) < (b as number) ? -1 : (a as number) > (b as number) ? 1 : 0;
-}
-
-function index(v: Value, ...keys: Value[]): Value {
-  let cur = v;
-  for (const k of keys) {
-    if (Array.isArray(cur) || typeof cur === 'string') {
-      const n = Number(k);
-      if (!Number.isInteger(n) || n < 0 || n >= cur.length) {
-        throw new KilnError(
-          'FORMAT_FAILED',
-          `template: error calling index: index out of range: ${String(k)}`,
-        );
-      }
-      cur = cur[n];
-    } else if (cur && typeof cur === 'object') cur = (cur as Record<string, Value>)[String(k)];
-    else if (cur === null || cur === undefined) return undefined;
-    else
-      throw new KilnError(
-        'FORMAT_FAILED',
-        `template: error calling index: can't index item of type ${typeof cur}`,
-      );
-  }
-  return cur;
-}
-
-const FUNCS: Record<string, TemplateFunc> = {
-  json: (v) => toJson(v),
-  index: (v, ...k) => index(v, ...k),
-  join: (v, sep) => (Array.isArray(v) ? v.map((x) => printValue(x)).join(String(sep)) : printValue(v)),
-  split: (s, sep) => String(s).split(String(sep)),
-  upper: (s) => String(s).toUpperCase(),
-  lower: (s) => String(s).toLowerCase(),
-  title: (s) =>
-    String(s).replace(/(^|[^\p{L}\p{N}'])(\p{L})/gu, (_m, a: string, b: string) => a + b.toUpperCase()),
-  pad: (s, l, r) => (s === '' ? '' : `${' '.repeat(Number(l))}${printValue(s)}${' '.repeat(Number(r))}`),
-  truncate: (s, n) => {
-    const str = printValue(s);
-    return str.length < Number(n) ? str : str.slice(0, Number(n));
-  },
-  len: (v) =>
-    Array.isArray(v) || typeof v === 'string'
-      ? v.length
-      : v && typeof v === 'object'
-        ? Object.keys(v).length
-        : 0,
-  print: (...a) => sprint(a, false),
-  println: (...a) => `${sprint(a, true)}\n`,
-  printf: (f, ...a) => sprintf(String(f), ...a),
-  eq: (a, ...b) => b.some((x) => x === a),
-  ne: (a, b) => a !== b,
-  lt: (a, b) => compare(a, b) < 0,
-  le: (a, b) => compare(a, b) <= 0,
-  gt: (a, b) => compare(a, b) > 0,
-  ge: (a, b) => compare(a, b) >= 0,
-  not: (a) => !truthy(a),
-  and: (...a) => a.find((x) => !truthy(x)) ?? a[a.length - 1],
-  or: (...a) => a.find((x) => truthy(x)) ?? a[a.length - 1],
-};

@@ -107,14 +107,7 @@ describe('docker image history, as the Docker CLI prints it', () => {
     return formatRows(
       f,
       rows.map((r) => historyRow(r, { trunc: !o.noTrunc, human, now })),
-      {
-        ID: 'IMAGE',
-        CreatedSince: 'CREATED',
-        CreatedAt: 'CREATED AT',
-        CreatedBy: 'CREATED BY',
-        Size: 'SIZE',
-        Comment: 'COMMENT',
-      },
+      HISTORY_TITLES,
     );
   };
 

@@ -129,7 +129,11 @@ export async function writeOutput(
     case 'image':
     case 'registry': {
       const root = imageOf(spec, target);
-      if (spec.type === 'image') for (const n of names) await deps.images.put(n, root);
+      if (spec.type === 'image') {
+        for (const n of names) await deps.images.put(n, root);
+        // Unnamed, the image stays as docker's <none>:<none>, so the ID the build prints works.
+        if (names.length === 0) await deps.images.keepUnnamed(root);
+      }
       const pushed: string[] = [];
       if (spec.push) {
         const { pushImage } = await import('../registry/pull.ts');

@@ -38,6 +38,8 @@ export interface ImageStore {
   put(name: string, target: Descriptor): Promise<ImageRecord>;
   delete(name: string): Promise<boolean>;
   list(): Promise<ImageRecord[]>;
+  /** Keep an image no name points at (docker's `<none>:<none>`), as an unnamed build leaves it. */
+  keepUnnamed(target: Descriptor): Promise<void>;
 }
 
 export type { Digest };

@@ -1,7 +1,8 @@
 /**
  * The local image store: names (normalized docker references) → root descriptors in the metadata
  * DB, blobs in the local content store; plus the local store as an ImageSink and ImageSource, so
- * `copyImage(anySource, localSink)` imports anything.
+ * `copyImage(anySource, localSink)` imports anything. An image no name points at any more stays
+ * as an unnamed record (names.ts), as docker keeps `<none>:<none>` images.
  */
 import type { Readable } from 'node:stream';
 import type { LocalContentStore } from '../content/local/local.ts';
@@ -9,7 +10,8 @@ import { KilnError } from '../errors/errors.ts';
 import type { ImageRecord, ImageSink, ImageSource, ImageStore } from '../image/image.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { normalizeReference } from '../reference/reference.ts';
-import type { MetaDB } from '../store/meta.ts';
+import type { ImageRow, MetaDB } from '../store/meta.ts';
+import { danglingName, isDanglingName } from './names.ts';
 
 export class LocalImageStore implements ImageStore {
   private readonly meta: MetaDB;
@@ -20,7 +22,7 @@ export class LocalImageStore implements ImageStore {
 
   async get(name: string): Promise<ImageRecord | undefined> {
     const row = this.meta.getImage(normalizeReference(name));
-    return row ? { name: row.name, target: row.target, updatedAt: row.updatedAt } : undefined;
+    return row ? toRecord(row) : undefined;
   }
 
   async put(name: string, target: Descriptor): Promise<ImageRecord> {
@@ -34,22 +36,66 @@ export class LocalImageStore implements ImageStore {
         },
       );
     }
-    const row = this.meta.putImage(ref, stripDescriptor(target));
-    return { name: row.name, target: row.target, updatedAt: row.updatedAt };
+    const stripped = stripDescriptor(target);
+    // Re-setting a name to the image it already names changes nothing else (and, within a
+    // minute, writes nothing: a fully cached rebuild).
+    if (this.meta.getImage(ref)?.target.digest === target.digest)
+      return toRecord(this.meta.putImage(ref, stripped));
+    return this.meta.transaction(() => {
+      const prev = this.meta.getImage(ref);
+      const row = this.meta.putImage(ref, stripped);
+      // A named image is no longer one of the unnamed; the image the name leaves stays, unnamed,
+      // when no other name holds it (docker's <none>:<none> after a rebuild or a newer pull).
+      this.meta.deleteImage(danglingName(target.digest));
+      if (
+        prev &&
+        prev.target.digest !== target.digest &&
+        this.meta.imagesByDigest(prev.target.digest).length === 0
+      )
+        this.meta.putImage(danglingName(prev.target.digest), prev.target);
+      return toRecord(row);
+    });
+  }
+
+  /** Keep an image that no name points at (docker's `<none>:<none>`); nothing to do when a name does. */
+  async keepUnnamed(target: Descriptor): Promise<void> {
+    if (this.meta.imagesByDigest(target.digest).length > 0) return;
+    this.meta.transaction(() => {
+      if (this.meta.imagesByDigest(target.digest).length === 0)
+        this.meta.putImage(danglingName(target.digest), stripDescriptor(target));
+    });
+  }
+
+  /** Forget the unnamed record of an image (its content is then GC's). */
+  async deleteUnnamed(digest: Descriptor['digest']): Promise<boolean> {
+    return this.meta.deleteImage(danglingName(digest));
   }
 
   async delete(name: string): Promise<boolean> {
     return this.meta.deleteImage(normalizeReference(name));
   }
 
+  /** Every named image (unnamed ones are in `listAll`). */
   async list(): Promise<ImageRecord[]> {
-    return this.meta.listImages().map((r) => ({ name: r.name, target: r.target, updatedAt: r.updatedAt }));
+    return this.meta
+      .listImages()
+      .filter((r) => !isDanglingName(r.name))
+      .map(toRecord);
+  }
+
+  /** Every record, the unnamed (`<none>@digest`, see names.ts) included. */
+  async listAll(): Promise<(ImageRecord & { createdAt: string })[]> {
+    return this.meta.listImages().map((r) => ({ ...toRecord(r), createdAt: r.createdAt }));
   }
 
   /** When the name was first pointed at its current target. */
   createdAt(name: string): string | undefined {
     return this.meta.getImage(normalizeReference(name))?.createdAt;
   }
+}
+
+function toRecord(r: ImageRow): ImageRecord {
+  return { name: r.name, target: r.target, updatedAt: r.updatedAt };
 }
 
 /** The descriptor an image record keeps: what identifies the root, without layout annotations. */

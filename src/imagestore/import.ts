@@ -147,5 +147,7 @@ export async function importRootfs(
   const manifest: Descriptor = { mediaType: MediaType.OciManifest, digest: mInfo.digest, size: mInfo.size };
   let name: string | undefined;
   if (opts.name !== undefined && images) name = (await images.put(opts.name, manifest)).name;
+  // Unnamed, it stays as docker's <none>:<none>: the ID printed for it is usable.
+  else if (images) await images.keepUnnamed(manifest);
   return { manifest, config, layer, diffID, name };
 }

@@ -1,6 +1,7 @@
 /**
- * What the image commands show, as data: list (docker images), inspect (docker image inspect),
- * history, tag and remove. The CLI only formats what these return.
+ * What the image commands show, as data: finding an image by name or ID (any unique prefix, as
+ * docker), listing (docker images) and inspecting (docker image inspect). The CLI only formats
+ * what these return; history, tag, rmi and prune live in history.ts and remove.ts.
  */
 import type { LocalContentStore } from '../content/local/local.ts';
 import { type Digest, digestHex } from '../digest/digest.ts';
@@ -12,13 +13,13 @@ import type { Descriptor } from '../oci/descriptor.ts';
 import type { Manifest } from '../oci/manifest.ts';
 import { isIndexType } from '../oci/mediatypes.ts';
 import { formatPlatform, hostPlatform, type Platform } from '../oci/platform.ts';
-import { familiarName, parseReference } from '../reference/reference.ts';
-import { ClosureWalker } from '../store/closure.ts';
-import { collectGarbage } from '../store/gc.ts';
+import { familiarName, parseReference, type Reference, repositoryName } from '../reference/reference.ts';
 import type { Store } from '../store/store.ts';
 import { imageNotFound } from './imagestore.ts';
+import { isDanglingName } from './names.ts';
+import { LayerSizes } from './sizes.ts';
 
-type QueryStore = Pick<Store, 'content' | 'images' | 'meta'>;
+export type QueryStore = Pick<Store, 'content' | 'images' | 'meta'>;
 
 /** The manifest and config shown for an image: its own, or one platform's from an index. */
 export interface ResolvedImage {
@@ -36,27 +37,92 @@ export function imageId(r: ResolvedImage): Digest {
   return isIndexType(r.record.target.mediaType) ? r.record.target.digest : r.configDigest;
 }
 
-/** Look an image up by name, or by (a prefix of) its ID or root digest as docker does. */
+/** One stored image: a root and the names that point at it (none for `<none>:<none>`). */
+export interface StoredImage {
+  target: Descriptor;
+  /** Normalized references, in name order. */
+  names: string[];
+  /** A record for it: the first name's, or the unnamed record. */
+  record: ImageRecord;
+  /** When it entered the store under its current names (the earliest record). */
+  storedAt: string;
+  /** When a name was last set (docker's LastTagTime). */
+  lastTagTime: string;
+}
+
+/** Every image in the store, named or not, grouped by root. */
+export async function storedImages(store: QueryStore): Promise<StoredImage[]> {
+  const byRoot = new Map<Digest, StoredImage>();
+  for (const r of await store.images.listAll()) {
+    let img = byRoot.get(r.target.digest);
+    if (!img) {
+      img = { target: r.target, names: [], record: r, storedAt: r.createdAt, lastTagTime: r.updatedAt };
+      byRoot.set(r.target.digest, img);
+    }
+    if (!isDanglingName(r.name)) {
+      if (img.names.length === 0) img.record = r;
+      img.names.push(r.name);
+    }
+    if (r.createdAt < img.storedAt) img.storedAt = r.createdAt;
+    if (r.updatedAt > img.lastTagTime) img.lastTagTime = r.updatedAt;
+  }
+  return [...byRoot.values()];
+}
+
+/**
+ * An image by name (`app:1`, `repo@sha256:…`) or by ID: the full ID, any unique prefix of it
+ * (with or without `sha256:`), or the root digest, as docker accepts. A name wins over an ID
+ * prefix that happens to spell the same; a prefix that fits two images is an error.
+ */
 export async function findImage(store: QueryStore, nameOrId: string): Promise<ImageRecord> {
+  let ref: Reference | undefined;
   try {
-    const rec = await store.images.get(nameOrId);
-    if (rec) return rec;
+    ref = parseReference(nameOrId);
   } catch {
     // Not a valid reference; it may still be an ID.
   }
-  const hex = nameOrId.replace(/^sha256:/, '');
-  if (/^[a-f0-9]{4,64}$/.test(hex)) {
-    const matches: ImageRecord[] = [];
-    for (const rec of await store.images.list()) {
-      if (digestHex(rec.target.digest).startsWith(hex)) matches.push(rec);
-      else {
-        const r = await resolveImage(store.content, rec).catch(() => undefined);
-        if (r && digestHex(r.configDigest).startsWith(hex)) matches.push(rec);
+  if (ref?.digest) {
+    const repo = repositoryName(ref);
+    for (const img of await storedImages(store)) {
+      if (img.target.digest !== ref.digest) continue;
+      const named = img.names.find((n) => repositoryName(parseReference(n)) === repo);
+      if (named) return (await store.images.get(named)) ?? img.record;
+    }
+    throw imageNotFound(nameOrId);
+  }
+  if (ref) {
+    const rec = await store.images.get(nameOrId);
+    if (rec) return rec;
+  }
+  const hex = nameOrId.startsWith('sha256:') ? nameOrId.slice(7) : nameOrId;
+  if (/^[a-f0-9]{1,64}$/.test(hex)) {
+    const matches = new Map<Digest, StoredImage>();
+    for (const img of await storedImages(store)) {
+      const id = await idOf(store.content, img.record);
+      if (digestHex(id).startsWith(hex) || img.target.digest === `sha256:${hex}`) {
+        const prev = matches.get(id);
+        // The same image may be stored twice (a gzip and an uncompressed variant): prefer a name.
+        if (!prev || (prev.names.length === 0 && img.names.length > 0)) matches.set(id, img);
       }
     }
-    if (matches.length) return matches[0];
+    if (matches.size > 1) {
+      throw new KilnError(
+        'IMAGE_AMBIGUOUS',
+        `image ID prefix "${nameOrId}" matches ${matches.size} images: ${[...matches.keys()].map((d) => digestHex(d).slice(0, 12)).join(', ')}`,
+        { hint: 'give more characters of the ID, or a name' },
+      );
+    }
+    const [only] = matches.values();
+    if (only) return only.record;
   }
   throw imageNotFound(nameOrId);
+}
+
+/** The image ID of a record, or its root digest when its manifest or config cannot be read. */
+async function idOf(content: LocalContentStore, record: ImageRecord): Promise<Digest> {
+  if (isIndexType(record.target.mediaType)) return record.target.digest;
+  const r = await resolveImage(content, record).catch(() => undefined);
+  return r ? imageId(r) : record.target.digest;
 }
 
 export async function resolveImage(
@@ -95,37 +161,45 @@ export async function resolveImage(
   return { record, manifestDesc, manifest, config, configDigest: manifest.config.digest, platforms };
 }
 
+/** One image as `docker images` sees it (the CLI makes a row per name). */
 export interface ImageSummary {
-  /** Full name, e.g. docker.io/library/busybox:latest. */
-  name: string;
-  /** docker's REPOSITORY and TAG columns (familiar form). */
-  repository: string;
-  tag: string;
   id: Digest;
+  /** The root (manifest or index) digest: docker's DIGEST column. */
   digest: Digest;
+  /** Full names, e.g. docker.io/library/busybox:latest; empty for `<none>:<none>`. */
+  names: string[];
+  /** The config's creation time (ISO), if it has one. */
   created?: string;
-  /** Bytes of the image's stored content (all stored platforms). */
+  /** Uncompressed bytes of the layers (sizes.ts), as docker reports it. */
   size: number;
+  /** Its layer blobs with their uncompressed sizes, for shared-size accounting. */
+  layers: { digest: Digest; size: number }[];
+  labels: Record<string, string>;
   platforms: string[];
+  /** When it was stored and when a name was last set (ISO). */
+  storedAt: string;
+  lastTagTime: string;
 }
 
+/** Every image, named or not; an image whose manifest or config is missing is listed with what is known. */
 export async function listImages(store: QueryStore): Promise<ImageSummary[]> {
-  const walker = new ClosureWalker(store.content);
+  const sizes = new LayerSizes(store.content, store.meta);
   const out: ImageSummary[] = [];
-  for (const rec of await store.images.list()) {
-    const ref = parseReference(rec.name);
-    let size = 0;
-    for (const s of walker.walk([rec.target]).blobs.values()) size += s;
-    const r = await resolveImage(store.content, rec).catch(() => undefined);
+  for (const img of await storedImages(store)) {
+    const r = await resolveImage(store.content, img.record).catch(() => undefined);
+    const layers: { digest: Digest; size: number }[] = [];
+    for (const l of r?.manifest.layers ?? []) layers.push({ digest: l.digest, size: await sizes.layer(l) });
     out.push({
-      name: rec.name,
-      repository: familiarName({ domain: ref.domain, path: ref.path }),
-      tag: ref.tag ?? '<none>',
-      id: r ? imageId(r) : rec.target.digest,
-      digest: rec.target.digest,
+      id: r ? imageId(r) : img.target.digest,
+      digest: img.target.digest,
+      names: img.names,
       created: r?.config.created,
-      size,
+      size: await sizes.total(r?.manifest.layers ?? []),
+      layers,
+      labels: r?.config.config?.Labels ?? {},
       platforms: r?.platforms ?? [],
+      storedAt: img.storedAt,
+      lastTagTime: img.lastTagTime,
     });
   }
   return out;
@@ -160,18 +234,18 @@ export async function inspectImage(
 ): Promise<ImageInspect> {
   const record = await findImage(store, nameOrId);
   const r = await resolveImage(store.content, record, platform);
-  const sameRoot = (await store.images.list()).filter((x) => x.target.digest === record.target.digest);
-  const repoTags = sameRoot.map((x) => familiarName(parseReference(x.name)));
+  const img = (await storedImages(store)).find((x) => x.target.digest === record.target.digest);
+  const names = img?.names ?? [];
+  const repoTags = names.map((n) => familiarName(parseReference(n)));
   const repoDigests = [
     ...new Set(
-      sameRoot.map((x) => {
-        const ref = parseReference(x.name);
+      names.map((n) => {
+        const ref = parseReference(n);
         return familiarName({ domain: ref.domain, path: ref.path, digest: record.target.digest });
       }),
     ),
   ];
-  const size = [r.manifest.config, ...r.manifest.layers].reduce((n, d) => n + d.size, 0);
-  const out: ImageInspect = {
+  return {
     Id: imageId(r),
     RepoTags: repoTags,
     RepoDigests: repoDigests,
@@ -182,112 +256,19 @@ export async function inspectImage(
     Author: r.config.author ?? '',
     Config: r.config.config ?? {},
     Architecture: r.config.architecture,
+    ...(r.config.variant ? { Variant: r.config.variant } : {}),
     Os: r.config.os,
-    Size: size,
+    Size: await new LayerSizes(store.content, store.meta).total(r.manifest.layers),
     RootFS: { Type: r.config.rootfs?.type ?? 'layers', Layers: r.config.rootfs?.diff_ids ?? [] },
-    Metadata: { LastTagTime: record.updatedAt },
+    Metadata: { LastTagTime: img?.lastTagTime ?? record.updatedAt },
     Descriptor: record.target,
     Manifest: r.manifestDesc,
     Platforms: r.platforms,
   };
-  if (r.config.variant) out.Variant = r.config.variant;
-  return out;
-}
-
-export interface HistoryRow {
-  /** The layer digest this step made, or undefined for steps that changed only config (<missing> in docker). */
-  layer?: Digest;
-  created?: string;
-  createdBy: string;
-  /** Bytes of the layer as stored (compressed); 0 for empty steps. */
-  size: number;
-  comment: string;
-  emptyLayer: boolean;
-}
-
-/** History newest first, each step matched to the layer it produced. */
-export async function imageHistory(
-  store: QueryStore,
-  nameOrId: string,
-  platform?: Platform,
-): Promise<HistoryRow[]> {
-  const r = await resolveImage(store.content, await findImage(store, nameOrId), platform);
-  const layers = [...r.manifest.layers];
-  const history = r.config.history ?? [];
-  const rows: HistoryRow[] = history.map((h) => {
-    const layer = h.empty_layer ? undefined : layers.shift();
-    return {
-      layer: layer?.digest,
-      created: h.created,
-      createdBy: h.created_by ?? '',
-      size: layer?.size ?? 0,
-      comment: h.comment ?? '',
-      emptyLayer: Boolean(h.empty_layer),
-    };
-  });
-  // Layers without history entries (some tools write none): still show them.
-  for (const l of layers)
-    rows.push({ layer: l.digest, createdBy: '', size: l.size, comment: '', emptyLayer: false });
-  return rows.reverse();
 }
 
 /** `kiln tag SRC DST`: point DST at SRC's root. */
 export async function tagImage(store: QueryStore, src: string, dst: string): Promise<ImageRecord> {
   const rec = await findImage(store, src);
   return store.images.put(dst, rec.target);
-}
-
-export interface RemoveResult {
-  untagged: string[];
-  /** Root digests no name points at any more (their content is collected). */
-  deleted: Digest[];
-  reclaimedBytes: number;
-}
-
-/**
- * `kiln rmi`: remove names; an ID removes every name of that image only with `force` when there
- * are several (as docker). Content no name needs is then collected.
- */
-export async function removeImages(
-  store: QueryStore,
-  refs: string[],
-  opts: { force?: boolean; noPrune?: boolean } = {},
-): Promise<RemoveResult> {
-  const untagged: string[] = [];
-  const touched = new Set<Digest>();
-  for (const ref of refs) {
-    let byName: ImageRecord | undefined;
-    try {
-      byName = await store.images.get(ref);
-    } catch {
-      byName = undefined;
-    }
-    const targets = byName
-      ? [byName]
-      : await (async () => {
-          const rec = await findImage(store, ref);
-          const all = (await store.images.list()).filter((x) => x.target.digest === rec.target.digest);
-          if (all.length > 1 && !opts.force) {
-            throw new KilnError(
-              'IMAGE_AMBIGUOUS',
-              `image ${ref} is referenced by ${all.length} names: ${all.map((x) => x.name).join(', ')}`,
-              {
-                hint: 'remove the names one by one, or pass --force to remove them all',
-              },
-            );
-          }
-          return all;
-        })();
-    for (const t of targets) {
-      if (await store.images.delete(t.name)) {
-        untagged.push(t.name);
-        touched.add(t.target.digest);
-      }
-    }
-  }
-  const still = new Set((await store.images.list()).map((x) => x.target.digest));
-  const deleted = [...touched].filter((d) => !still.has(d));
-  let reclaimedBytes = 0;
-  if (deleted.length && !opts.noPrune) reclaimedBytes = (await collectGarbage(store)).reclaimedBytes;
-  return { untagged, deleted, reclaimedBytes };
 }

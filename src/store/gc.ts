@@ -1,7 +1,7 @@
 /**
  * Garbage collection and disk usage. Mark from image names and live leases, sweep every other
  * blob, all inside one `BEGIN IMMEDIATE` transaction; then remove ingest temps whose writer is
- * gone. `prune` optionally drops images first; `diskUsage` reports what is used and reclaimable.
+ * gone. `prune` optionally drops images first; `diskUsage` reports what the root holds on disk.
  */
 import { readdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,9 +9,11 @@ import type { BlobInfo } from '../content/content.ts';
 import type { IngestTemp } from '../content/local/local.ts';
 import { type Digest, isDigest } from '../digest/digest.ts';
 import { isErrno } from '../errors/errors.ts';
+import { isDanglingName } from '../imagestore/names.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { ClosureWalker } from './closure.ts';
 import type { Store } from './store.ts';
+import { TreeUsage } from './usage.ts';
 
 export interface GcResult {
   removedBlobs: BlobInfo[];
@@ -155,54 +157,125 @@ export async function prune(store: GcStore, opts: PruneOptions = {}): Promise<Pr
 }
 
 export interface ImageUsage {
+  /** The image's first name, or its unnamed record (`<none>@digest`). */
   name: string;
+  names: string[];
   digest: Digest;
   /** Bytes of every present blob the image reaches. */
   size: number;
-  /** Bytes of blobs reached by this name and no other. */
+  /** Bytes of blobs reached by this image and no other. */
   unique: number;
   /** size − unique. */
   shared: number;
 }
 
 export interface DiskUsage {
+  /** One entry per stored image (root), named or not. */
   images: ImageUsage[];
-  /** Bytes of blobs reached by two or more names. */
+  /** Bytes of blobs reached by two or more images. */
   shared: number;
-  /** Bytes GC would free now: unreferenced blobs plus ingest temps. */
-  reclaimable: number;
-  /** Bytes of all blobs plus ingest temps. */
-  total: number;
+  /** The content store on disk: blob files, ingest temps and their directories. */
+  content: number;
   blobs: number;
   temps: number;
+  /** Bytes GC would free now: unreferenced blobs plus ingest temps. */
+  reclaimable: number;
+  /** Bytes GC would free once every image is removed (`kiln image prune -a`): all but leased blobs. */
+  imageReclaimable: number;
+  /** meta.db (its transient WAL and shared-memory files are not counted). */
+  metadata: number;
+  /** Every other top-level entry of the root that `exclude` does not name, by name. */
+  other: Record<string, number>;
+  /** Everything counted (the root directory itself included): `du -sb` of the root, less `exclude`. */
+  total: number;
 }
 
-export async function diskUsage(store: GcStore): Promise<DiskUsage> {
-  const walker = new ClosureWalker(store.content);
+const CONTENT_ENTRIES = new Set(['blobs', 'ingest']);
+const METADATA_ENTRIES = new Set(['meta.db']);
+/**
+ * SQLite's write-ahead log and shared-memory index exist only while a process has a database
+ * open (this one does, to measure): they are folded back and removed when the last one closes.
+ */
+const TRANSIENT = /-(wal|shm)$/;
+
+/**
+ * What the state root holds on disk: the content store per image (shared and unique bytes), what
+ * GC could free, the metadata database, and every other top-level entry, all measured as `du -sb`
+ * does with `walker` (pass the one the caller measures `exclude`d entries with, so an inode
+ * linked from both is counted once).
+ */
+export async function diskUsage(
+  store: GcStore,
+  opts: { exclude?: string[]; walker?: TreeUsage } = {},
+): Promise<DiskUsage> {
+  const walker = opts.walker ?? new TreeUsage();
+  const closureWalker = new ClosureWalker(store.content);
   const rows = store.meta.listImages();
-  const closures = rows.map((r) => walker.walk([r.target]).blobs);
+  const byRoot = new Map<Digest, { names: string[]; target: Descriptor }>();
+  for (const r of rows) {
+    const entry = byRoot.get(r.target.digest) ?? { names: [], target: r.target };
+    entry.names.push(r.name);
+    byRoot.set(r.target.digest, entry);
+  }
+  const stored = [...byRoot.values()];
+  const closures = stored.map((r) => closureWalker.walk([r.target]).blobs);
   const users = new Map<Digest, number>();
   for (const c of closures) for (const d of c.keys()) users.set(d, (users.get(d) ?? 0) + 1);
-  const images: ImageUsage[] = rows.map((r, i) => {
+  const images: ImageUsage[] = stored.map((r, i) => {
     let size = 0;
     let unique = 0;
     for (const [d, s] of closures[i]) {
       size += s;
       if (users.get(d) === 1) unique += s;
     }
-    return { name: r.name, digest: r.target.digest, size, unique, shared: size - unique };
+    const names = r.names.filter((n) => !isDanglingName(n));
+    return {
+      name: names[0] ?? r.names[0],
+      names,
+      digest: r.target.digest,
+      size,
+      unique,
+      shared: size - unique,
+    };
   });
   const all = listBlobsSync(store);
-  const keep = walker.walk(roots(store, Date.now())).blobs;
+  const keep = closureWalker.walk(roots(store, Date.now())).blobs;
+  const leased = closureWalker.walk(
+    store.meta.liveLeaseBlobs().map((d) => ({ mediaType: '', digest: d, size: 0 })),
+  ).blobs;
   const temps = await store.content.listIngests();
-  const tempBytes = temps.reduce((n, t) => n + t.size, 0);
   let shared = 0;
-  let total = tempBytes;
-  let reclaimable = tempBytes;
+  let reclaimable = temps.reduce((n, t) => n + t.size, 0);
+  let imageReclaimable = reclaimable;
   for (const b of all) {
-    total += b.size;
     if (!keep.has(b.digest)) reclaimable += b.size;
+    if (!leased.has(b.digest)) imageReclaimable += b.size;
     if ((users.get(b.digest) ?? 0) > 1) shared += b.size;
   }
-  return { images, shared, reclaimable, total, blobs: all.length, temps: temps.length };
+  const rootDir = store.content.root;
+  const exclude = new Set(opts.exclude ?? []);
+  let content = 0;
+  let metadata = 0;
+  const other: Record<string, number> = {};
+  for (const name of readdirSync(rootDir).sort()) {
+    if (exclude.has(name) || TRANSIENT.test(name)) continue;
+    const bytes = walker.bytes(join(rootDir, name));
+    if (CONTENT_ENTRIES.has(name)) content += bytes;
+    else if (METADATA_ENTRIES.has(name)) metadata += bytes;
+    else other[name] = bytes;
+  }
+  const self = statSync(rootDir).size;
+  const total = self + content + metadata + Object.values(other).reduce((n, b) => n + b, 0);
+  return {
+    images,
+    shared,
+    content,
+    blobs: all.length,
+    temps: temps.length,
+    reclaimable,
+    imageReclaimable,
+    metadata,
+    other,
+    total,
+  };
 }

@@ -1,13 +1,18 @@
-/** `kiln builder prune`: forget build-cache results and remove the snapshots nothing needs. */
+/**
+ * `kiln builder prune`: forget build-cache results and remove the snapshots nothing needs;
+ * `kiln builder du`: the build cache's records as `docker buildx du` lists them.
+ */
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { BuildCache } from '../../cache/build-cache.ts';
 import { pruneBuildCache } from '../../cache/prune.ts';
 import { openSnapshotter } from '../../snapshot/open.ts';
+import { configureBuilderDu } from './builder-du.ts';
 import { humanSize, withStore } from './images.ts';
 
 export function register(program: Command): void {
   const builder = program.command('builder').description('Manage the build cache');
+  configureBuilderDu(builder.command('du'));
   builder
     .command('prune')
     .description(

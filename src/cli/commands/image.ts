@@ -1,6 +1,6 @@
 /**
- * `kiln image inspect|history|save|load|import|ls|rm|tag`: thin commands over imagestore/query,
- * tarball/save and tarball/load, and imagestore/import.
+ * `kiln image inspect|history|save|load|import|ls|rm|tag|prune`: thin commands over imagestore/,
+ * tarball/save and tarball/load; inspect, history and prune have their own modules.
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -9,7 +9,7 @@ import { KilnError } from '../../errors/errors.ts';
 import { prepareDirDest, writeToDest } from '../../exporter/dest.ts';
 import { copyImage } from '../../image/copy.ts';
 import { importRootfs } from '../../imagestore/import.ts';
-import { findImage, imageHistory, inspectImage } from '../../imagestore/query.ts';
+import { findImage, imageId, resolveImage } from '../../imagestore/query.ts';
 import { entryName, LayoutBlobs, OciLayoutSink, readLayoutIndex } from '../../layout/layout.ts';
 import type { Descriptor } from '../../oci/descriptor.ts';
 import { parsePlatform } from '../../oci/platform.ts';
@@ -18,59 +18,14 @@ import type { Store } from '../../store/store.ts';
 import { loadArchive } from '../../tarball/load.ts';
 import { type ArchiveFormat, writeArchive } from '../../tarball/save.ts';
 import { commandSignal } from '../signals.ts';
-import { configureImages, formatTable, humanSize, shortId, timeAgo, withStore } from './images.ts';
+import { configureHistory } from './image-history.ts';
+import { configureInspect } from './image-inspect.ts';
+import { configurePrune } from './image-prune.ts';
+import { configureImages, withStore } from './images.ts';
 import { configureRmi } from './rmi.ts';
 import { configureTag } from './tag.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
-
-function configureInspect(cmd: Command): Command {
-  return cmd
-    .description('Show details of one or more images as JSON')
-    .argument('<image...>', 'image names or IDs')
-    .option('--platform <platform>', 'which manifest of a multi-platform image to show')
-    .action(async (names: string[], opts, c: Command) => {
-      const platform = opts.platform ? parsePlatform(opts.platform) : undefined;
-      const out = await withStore(c, async (store) => {
-        const res = [];
-        for (const n of names) res.push(await inspectImage(store, n, platform));
-        return res;
-      });
-      process.stdout.write(`${JSON.stringify(out, null, 4)}\n`);
-    });
-}
-
-function configureHistory(cmd: Command): Command {
-  return cmd
-    .description('Show the history of an image')
-    .argument('<image>', 'image name or ID')
-    .option('--platform <platform>', 'which manifest of a multi-platform image to show')
-    .option('--format <format>', 'table or json', 'table')
-    .option('--no-trunc', 'do not truncate output')
-    .option('-H, --human <bool>', 'human-readable sizes and dates', 'true')
-    .action(async (name: string, opts, c: Command) => {
-      const platform = opts.platform ? parsePlatform(opts.platform) : undefined;
-      const rows = await withStore(c, (store) => imageHistory(store, name, platform));
-      if (opts.format === 'json') {
-        process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-        return;
-      }
-      const human = opts.human !== 'false';
-      const noTrunc = opts.trunc === false;
-      const table = rows.map((r) => {
-        let by = r.createdBy.replace(/\s+/g, ' ');
-        if (!noTrunc && by.length > 45) by = `${by.slice(0, 44)}…`;
-        return [
-          r.layer ? shortId(r.layer, noTrunc) : '<missing>',
-          human ? timeAgo(r.created) : (r.created ?? ''),
-          by,
-          human ? humanSize(r.size) : String(r.size),
-          r.comment,
-        ];
-      });
-      process.stdout.write(formatTable(['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT'], table));
-    });
-}
 
 function configureSave(cmd: Command): Command {
   return cmd
@@ -155,7 +110,10 @@ async function loadLayoutDir(
   for (const entry of index.manifests) {
     const name =
       entryName(entry) ?? (tag && index.manifests.length === 1 ? normalizeReference(tag) : undefined);
-    await store.importImage({ root: entry, blobs: new LayoutBlobs(dir) }, { tag: name });
+    await store.withLease(async () => {
+      await store.importImage({ root: entry, blobs: new LayoutBlobs(dir) }, { tag: name });
+      if (!name) await store.images.keepUnnamed(entry);
+    });
     images.push({ names: name ? [name] : [], root: entry });
   }
   return { images };
@@ -174,26 +132,36 @@ function configureLoad(cmd: Command): Command {
         });
       }
       const isDir = opts.input ? (await stat(opts.input)).isDirectory() : false;
-      const res = await withStore(c, (store) =>
-        isDir
-          ? loadLayoutDir(store, opts.input, opts.tag)
-          : store.withLease((content) =>
-              loadArchive(opts.input ? createReadStream(opts.input) : process.stdin, content, store.images, {
-                tag: opts.tag,
-              }),
-            ),
-      );
+      const res = await withStore(c, async (store) => {
+        const loaded = isDir
+          ? await loadLayoutDir(store, opts.input, opts.tag)
+          : await store.withLease(async (content) => {
+              const r = await loadArchive(
+                opts.input ? createReadStream(opts.input) : process.stdin,
+                content,
+                store.images,
+                { tag: opts.tag },
+              );
+              // Unnamed images stay as docker's <none>:<none>, under the ID printed for them.
+              for (const img of r.images) if (!img.names.length) await store.images.keepUnnamed(img.root);
+              return r;
+            });
+        const ids = new Map<string, string>();
+        for (const img of loaded.images) {
+          if (img.names.length) continue;
+          const r = await resolveImage(store.content, { name: '', target: img.root, updatedAt: '' }).catch(
+            () => undefined,
+          );
+          ids.set(img.root.digest, r ? imageId(r) : img.root.digest);
+        }
+        return { images: loaded.images, ids };
+      });
       if (opts.quiet) return;
       for (const img of res.images) {
         if (img.names.length)
           for (const n of img.names)
             process.stdout.write(`Loaded image: ${familiarName(parseReference(n))}\n`);
-        else {
-          process.stdout.write(`Loaded image ID: ${img.root.digest}\n`);
-          process.stderr.write(
-            `warning: the archive names no image ${img.root.digest}; it is not kept (pass --tag NAME)\n`,
-          );
-        }
+        else process.stdout.write(`Loaded image ID: ${res.ids.get(img.root.digest)}\n`);
       }
     });
 }
@@ -224,7 +192,6 @@ function configureImport(cmd: Command): Command {
           }),
         ),
       );
-      if (!name) process.stderr.write(`warning: no name given; image ${res.config.digest} is not kept\n`);
       process.stdout.write(`${res.config.digest}\n`);
     });
 }
@@ -239,4 +206,5 @@ export function register(program: Command): void {
   configureImages(image.command('ls').alias('list'));
   configureRmi(image.command('rm').alias('remove'));
   configureTag(image.command('tag'));
+  configurePrune(image.command('prune'));
 }

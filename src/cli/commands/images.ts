@@ -1,13 +1,20 @@
 /**
- * `kiln images` (also `kiln image ls`): REPOSITORY TAG IMAGE ID CREATED SIZE, or JSON. Also the
- * small presentation helpers the other image commands share (sizes, ages, tables, opening the store).
+ * `kiln images` (also `kiln image ls`): docker's listing, flags and formats — a row per name
+ * (`<none>` for unnamed images), newest first, `-q`, `--digests`, `--no-trunc`, `--filter`, and
+ * `--format` (table, json or a template). Also the helpers the image commands share.
  */
 import type { Command } from 'commander';
-import { digestHex } from '../../digest/digest.ts';
 import { KilnError } from '../../errors/errors.ts';
-import { listImages } from '../../imagestore/query.ts';
+import { filterImages, parseImageFilters } from '../../imagestore/filters.ts';
+import { type ImageSummary, listImages } from '../../imagestore/query.ts';
+import { familiarName, parseReference } from '../../reference/reference.ts';
 import { sweepLeftovers } from '../../store/leftovers.ts';
 import { openStore, type Store } from '../../store/store.ts';
+import { formatRows, isTable } from '../format/format.ts';
+import { strictContext } from '../format/template.ts';
+import { epochSeconds, goTimeString, humanSize, timeSince, truncateId } from '../format/units.ts';
+
+export { humanSize };
 
 /**
  * Open the store the global --root (or KILN_ROOT) names, run `fn`, close it. Opening first
@@ -28,18 +35,6 @@ export async function withStore<T>(
   }
 }
 
-/** docker's human sizes: decimal units, 4 significant digits (2129920 → 2.13MB). */
-export function humanSize(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
-  let n = bytes;
-  let i = 0;
-  while (n >= 1000 && i < units.length - 1) {
-    n /= 1000;
-    i++;
-  }
-  return `${Number.parseFloat(n.toPrecision(4))}${units[i]}`;
-}
-
 /** Parse `10GB`, `512m`, `1.5GiB` or plain bytes (binary multiples, as buildx --keep-storage). */
 export function parseSize(text: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b)?\s*$/i.exec(text);
@@ -52,94 +47,117 @@ export function parseSize(text: string): number {
   return Math.round(Number(m[1]) * 1024 ** pow);
 }
 
-/** docker's relative times: "3 minutes ago", "About an hour ago", "2 years ago". */
-export function timeAgo(iso: string | undefined, now = Date.now()): string {
-  if (!iso) return 'N/A';
-  const t = Date.parse(iso);
-  if (Number.isNaN(t)) return 'N/A';
-  const s = Math.max(0, (now - t) / 1000);
-  const h = s / 3600;
-  let text: string;
-  if (s < 1) text = 'Less than a second';
-  else if (s < 2) text = '1 second';
-  else if (s < 60) text = `${Math.floor(s)} seconds`;
-  else if (s < 120) text = 'About a minute';
-  else if (h < 1) text = `${Math.floor(s / 60)} minutes`;
-  else if (h < 2) text = 'About an hour';
-  else if (h < 48) text = `${Math.floor(h)} hours`;
-  else if (h < 24 * 14) text = `${Math.floor(h / 24)} days`;
-  else if (h < 24 * 60) text = `${Math.floor(h / 24 / 7)} weeks`;
-  else if (h < 24 * 365 * 2) text = `${Math.floor(h / 24 / 30)} months`;
-  else text = `${Math.floor(h / 24 / 365)} years`;
-  return `${text} ago`;
+export const collect = (v: string, prev: string[]) => [...prev, v];
+
+/** docker's column titles for image rows. */
+export const IMAGE_TITLES: Record<string, string> = {
+  ID: 'IMAGE ID',
+  Repository: 'REPOSITORY',
+  Tag: 'TAG',
+  Digest: 'DIGEST',
+  CreatedSince: 'CREATED',
+  CreatedAt: 'CREATED AT',
+  Size: 'SIZE',
+  Containers: 'CONTAINERS',
+  VirtualSize: 'SIZE',
+  SharedSize: 'SHARED SIZE',
+  UniqueSize: 'UNIQUE SIZE',
+};
+
+const DEFAULT_FORMAT =
+  'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}';
+const DEFAULT_FORMAT_DIGESTS =
+  'table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{if .CreatedSince }}{{.CreatedSince}}{{else}}N/A{{end}}\t{{.Size}}';
+
+/** docker's NewImageFormat: the table a flag combination means. */
+export function imageFormat(format: string, quiet: boolean, digests: boolean): string {
+  if (format === 'table') return quiet ? '{{.ID}}' : digests ? DEFAULT_FORMAT_DIGESTS : DEFAULT_FORMAT;
+  if (isTable(format) && digests && !format.includes('{{.Digest}}')) return `${format}\t{{.Digest}}`;
+  return format;
 }
 
-/** Left-aligned columns separated by three spaces, as docker prints them. */
-export function formatTable(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i])))
-      .join('   ')
-      .trimEnd();
-  return `${[line(header), ...rows.map(line)].join('\n')}\n`;
+export interface ImageRowOptions {
+  /** Cut IDs to 12 characters (unless --no-trunc). */
+  trunc: boolean;
+  /** Show the root digest (--digests, or a format naming {{.Digest}}). */
+  digests: boolean;
+  now: number;
+  /** Shared bytes per image ID, when known (system df -v); docker shows N/A otherwise. */
+  shared?: Map<string, number>;
 }
 
-export function shortId(digest: string, noTrunc = false): string {
-  return noTrunc ? digest : digestHex(digest as `sha256:${string}`).slice(0, 12);
+/** One docker image context: the fields `--format` templates see, in Go's (sorted) JSON order. */
+export function imageRow(img: ImageSummary, repo: string, tag: string, digest: string, o: ImageRowOptions) {
+  const shared = o.shared?.get(img.id);
+  const since = img.created ? timeSince(img.created, o.now) : undefined;
+  return strictContext({
+    Containers: o.shared ? '0' : 'N/A',
+    CreatedAt: goTimeString(epochSeconds(img.created)),
+    CreatedSince: since ?? '',
+    Digest: digest,
+    ID: o.trunc ? truncateId(img.id) : img.id,
+    Repository: repo,
+    SharedSize: shared === undefined ? 'N/A' : humanSize(shared),
+    Size: humanSize(img.size, 3),
+    Tag: tag,
+    UniqueSize: shared === undefined ? 'N/A' : humanSize(img.size - shared),
+    VirtualSize: humanSize(img.size),
+  });
+}
+
+/** Rows as docker makes them: one per name (grouped by repository), `<none>` for unnamed images. */
+export function imageRows(images: ImageSummary[], o: ImageRowOptions) {
+  const sorted = [...images].sort(
+    (a, b) =>
+      (Date.parse(b.created ?? '') || 0) - (Date.parse(a.created ?? '') || 0) || a.id.localeCompare(b.id),
+  );
+  const rows: ReturnType<typeof imageRow>[] = [];
+  for (const img of sorted) {
+    if (img.names.length === 0) {
+      rows.push(imageRow(img, '<none>', '<none>', '<none>', o));
+      continue;
+    }
+    const byRepo = new Map<string, string[]>();
+    for (const n of img.names) {
+      const ref = parseReference(n);
+      const repo = familiarName({ domain: ref.domain, path: ref.path });
+      byRepo.set(repo, [...(byRepo.get(repo) ?? []), ref.tag ?? '<none>']);
+    }
+    for (const [repo, tags] of byRepo)
+      for (const tag of tags) rows.push(imageRow(img, repo, tag, o.digests ? img.digest : '<none>', o));
+  }
+  return rows;
 }
 
 /** Set up the images listing on `cmd` (used for `kiln images` and `kiln image ls`). */
 export function configureImages(cmd: Command): Command {
   return cmd
-    .description('List images in the local store')
-    .argument('[repository]', 'only images of this repository (optionally with :tag)')
-    .option('--format <format>', 'table or json', 'table')
-    .option('-q, --quiet', 'only image IDs')
-    .option('--digests', 'show root digests')
-    .option('--no-trunc', 'do not truncate IDs')
+    .description('List images')
+    .argument('[repository]', 'only images of this repository (REPOSITORY[:TAG], globs allowed)')
+    .option('-a, --all', 'show all images (kiln keeps no intermediate images, so this changes nothing)')
+    .option('--digests', 'show digests')
+    .option(
+      '-f, --filter <filter>',
+      'filter: reference=, before=, since=, dangling=true|false, label=KEY[=VALUE] (repeatable)',
+      collect,
+      [],
+    )
+    .option('--format <format>', "'table', 'table TEMPLATE', 'json' or a Go template", 'table')
+    .option('--no-trunc', "don't truncate output")
+    .option('-q, --quiet', 'only show image IDs')
     .action(async (repository: string | undefined, opts, c: Command) => {
-      const all = await withStore(c, (store) => listImages(store));
-      const images = repository
-        ? all.filter(
-            (i) =>
-              i.repository === repository ||
-              `${i.repository}:${i.tag}` === repository ||
-              i.name === repository,
-          )
-        : all;
-      if (opts.format === 'json') {
-        process.stdout.write(`${JSON.stringify(images, null, 2)}\n`);
-        return;
-      }
-      if (opts.format !== 'table')
-        throw new KilnError('INVALID_FORMAT', `unknown --format "${opts.format}"`, {
-          hint: 'use table or json',
-        });
-      const noTrunc = opts.trunc === false;
-      if (opts.quiet) {
-        process.stdout.write(
-          [...new Set(images.map((i) => shortId(i.id, noTrunc)))].map((l) => `${l}\n`).join(''),
-        );
-        return;
-      }
-      const header = [
-        'REPOSITORY',
-        'TAG',
-        ...(opts.digests ? ['DIGEST'] : []),
-        'IMAGE ID',
-        'CREATED',
-        'SIZE',
-      ];
-      const rows = images.map((i) => [
-        i.repository,
-        i.tag,
-        ...(opts.digests ? [i.digest] : []),
-        shortId(i.id, noTrunc),
-        timeAgo(i.created),
-        humanSize(i.size),
-      ]);
-      process.stdout.write(formatTable(header, rows));
+      const filters = parseImageFilters(opts.filter as string[]);
+      if (repository) filters.reference.push(repository);
+      const images = await withStore(c, async (store) =>
+        filterImages(store, await listImages(store), filters),
+      );
+      const format = imageFormat(opts.format as string, Boolean(opts.quiet), Boolean(opts.digests));
+      const rows = imageRows(images, {
+        trunc: opts.trunc !== false,
+        digests: Boolean(opts.digests) || format.includes('{{.Digest}}'),
+        now: Date.now(),
+      });
+      process.stdout.write(formatRows(format, rows, IMAGE_TITLES));
     });
 }
 

@@ -24,6 +24,8 @@ const COMMANDS: Record<string, Loader[]> = {
   login: [() => import('./login.ts')],
   logout: [() => import('./logout.ts')],
   manifest: [() => import('./manifest.ts')],
+  system: [() => import('./system.ts')],
+  version: [() => import('./version.ts')],
 };
 const ALIASES: Record<string, string> = { b: 'build' };
 

@@ -1,0 +1,42 @@
+/**
+ * `kiln image inspect`: docker's JSON (an array, indented), `--format json` (one line), or a
+ * template run on each image with docker's `missingkey=error`. Images that exist are printed
+ * even when another name is not found; the command then fails naming it.
+ */
+import type { Command } from 'commander';
+import { hasCode } from '../../errors/errors.ts';
+import { imageNotFound } from '../../imagestore/imagestore.ts';
+import { type ImageInspect, inspectImage } from '../../imagestore/query.ts';
+import { parsePlatform } from '../../oci/platform.ts';
+import { parseTemplate } from '../format/template.ts';
+import { withStore } from './images.ts';
+
+export function configureInspect(cmd: Command): Command {
+  return cmd
+    .description('Display detailed information on one or more images')
+    .argument('<image...>', 'image names or IDs')
+    .option('-f, --format <format>', "'json' or a Go template, e.g. '{{.Config.Env}}'")
+    .option('--platform <platform>', 'which manifest of a multi-platform image to show')
+    .action(async (names: string[], opts, c: Command) => {
+      const platform = opts.platform ? parsePlatform(opts.platform) : undefined;
+      const format = opts.format as string | undefined;
+      const tmpl = format && format !== 'json' ? parseTemplate(format) : undefined;
+      const missing: string[] = [];
+      const found = await withStore(c, async (store) => {
+        const res: ImageInspect[] = [];
+        for (const n of names) {
+          try {
+            res.push(await inspectImage(store, n, platform));
+          } catch (err) {
+            if (!hasCode(err, 'IMAGE_NOT_FOUND')) throw err;
+            missing.push(n);
+          }
+        }
+        return res;
+      });
+      if (tmpl) for (const i of found) process.stdout.write(`${tmpl.execute(i, {}, true)}\n`);
+      else if (format === 'json') process.stdout.write(`${JSON.stringify(found)}\n`);
+      else process.stdout.write(`${JSON.stringify(found, null, 4)}\n`);
+      if (missing.length) throw imageNotFound(missing.join('", "'));
+    });
+}

@@ -88,6 +88,49 @@ describe('plain progress', () => {
     assert.deepEqual(output, ['ab', 'npm WARN using --force', 'Reading package lists...', 'after']);
   });
 
+  it('a character written in two pieces shows whole', async () => {
+    const ctx = await makeContext(suite, {
+      Dockerfile: "FROM busybox\nRUN printf 'caf\\303'; sleep 0.2; printf '\\251 ok\\n'\n",
+    });
+    const r = kiln(suite, ['build', '--progress=plain', ctx]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /^#\d+ \d\.\d{3} café ok$/m);
+    assert.doesNotMatch(r.err, /\uFFFD/);
+  });
+
+  it('pulling a base image shows its byte counts under its metadata step', async () => {
+    const reg = await sharedRegistry();
+    const base = `${reg.host}/kiln-spec/progress-base:1`;
+    const pushed = kiln(suite, [
+      'build',
+      '-q',
+      '--push',
+      '-t',
+      base,
+      await makeContext(suite, { Dockerfile: 'FROM busybox\nRUN date +%s%N > /unique\n' }),
+    ]);
+    assert.equal(pushed.code, 0, pushed.err);
+    // A fresh root lacks the pushed layer, so the build downloads it.
+    const fresh = await openSuite('progress-pull');
+    try {
+      const r = kiln(fresh, [
+        'build',
+        '--progress=plain',
+        await makeContext(fresh, { Dockerfile: `FROM ${base}\nRUN true\n` }),
+      ]);
+      assert.equal(r.code, 0, r.err);
+      const lines = stepLines(r.err, stepNumber(r.err, `[internal] load metadata for ${base}`));
+      assert.ok(
+        lines.some((l) =>
+          /^sha256:[0-9a-f]{64} (\d+B|\d+\.\d\d[kM]B) \/ (\d+B|\d+\.\d\d[kM]B)( \d+\.\ds)? done$/.test(l),
+        ),
+        r.err,
+      );
+    } finally {
+      await fresh.close();
+    }
+  });
+
   it("a failing RUN's output shows once in its step and once in the error summary", async () => {
     const ctx = await makeContext(suite, {
       Dockerfile: 'FROM busybox\nRUN true\nRUN echo boom-out; echo boom-err >&2; exit 3\n',

@@ -142,6 +142,18 @@ describe('plain progress (BuildKit --progress=plain)', () => {
     r.close();
   });
 
+  it('a step kept waiting is shown at once when its held output grows past 1 MiB', () => {
+    const { r, text } = plain();
+    r.sink(v('a', 'RUN quiet', 'started', T));
+    r.sink(v('b', 'RUN flood', 'started', T));
+    const line = `${'y'.repeat(1018)}\n`; // 1 KiB with the time before it
+    for (let i = 0; i < 1024; i++) r.sink(log('b', line, T));
+    assert.equal(text(), '#1 RUN quiet\n', 'a MiB is held');
+    r.sink(log('b', line, T));
+    assert.match(text(), /^#1 RUN quiet\n#1 \.\.\.\n\n#2 RUN flood\n(#2 0\.000 y{1018}\n){1025}$/);
+    r.close();
+  });
+
   it('statuses: byte counts in decimal units, time once over 10 ms, done', () => {
     const { r, text } = plain();
     r.sink(v('x', 'exporting to image', 'started', T));

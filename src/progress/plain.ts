@@ -19,6 +19,8 @@ import {
 
 /** How long a step with output waits behind the open block before it is shown. */
 const MAX_WAIT_MS = 5000;
+/** Output a waiting step may hold before it is shown anyway (a flood is not kept in memory). */
+const MAX_HELD_CHARS = 1 << 20;
 /** BuildKit prints an unfinished byte count again only after this much progress or time. */
 const STATUS_DELTA = 0.05;
 const STATUS_INTERVAL_MS = 5000;
@@ -38,6 +40,8 @@ type Item = { status: string } | { text: string };
 
 interface Block {
   items: Item[];
+  /** Characters of text in `items`. */
+  held: number;
   /** Started but its header not printed yet. */
   unshown: boolean;
   /** When it began waiting behind another block. */
@@ -58,7 +62,7 @@ export function plainRenderer(out: Writable, opts: PlainOptions = {}): Renderer 
   const block = (v: VertexView): Block => {
     let b = blocks.get(v);
     if (!b) {
-      b = { items: [], unshown: false, finished: false };
+      b = { items: [], held: 0, unshown: false, finished: false };
       blocks.set(v, b);
     }
     return b;
@@ -89,6 +93,7 @@ export function plainRenderer(out: Writable, opts: PlainOptions = {}): Renderer 
       }
     }
     b.items = [];
+    b.held = 0;
     if (b.finished) {
       blocks.delete(v);
       current = undefined;
@@ -118,6 +123,11 @@ export function plainRenderer(out: Writable, opts: PlainOptions = {}): Renderer 
     for (const [v, b] of blocks) {
       if (v === current || !pending(b)) continue;
       b.waiting ??= now;
+      if (b.held > MAX_HELD_CHARS) {
+        flush(v);
+        pump();
+        return;
+      }
       if (b.waiting < nextSince) {
         next = v;
         nextSince = b.waiting;
@@ -163,7 +173,9 @@ export function plainRenderer(out: Writable, opts: PlainOptions = {}): Renderer 
         pump();
       },
       line(v, rest) {
-        block(v).items.push({ text: rest });
+        const b = block(v);
+        b.items.push({ text: rest });
+        b.held += rest.length;
         pump();
       },
       warning(v, short) {

@@ -71,7 +71,8 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
   const input = await loadBuildInput(opts, () => env.stdin ?? process.stdin).catch((err) => {
     throw definition.fail(err);
   });
-  definition.note('transferring dockerfile:', Buffer.byteLength(input.dockerfileText));
+  const loaded = Date.now();
+  definition.note('transferring dockerfile:', Buffer.byteLength(input.dockerfileText), loaded);
   const cache = new BuildCache(join(store.root, 'buildcache.db'));
   const digests = DigestCache.open(join(store.root, 'context-digests.db'));
   const temps: string[] = [];
@@ -137,6 +138,7 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
         progress,
         definition,
         input,
+        loaded,
         held,
         Promise.all(
           platforms.map((p) => convertForPlatform(input, opts, p, platforms.length > 1, images, metadata)),

@@ -76,11 +76,13 @@ export class HeldProgress {
 /**
  * Convert for every platform, then report the frontend's steps in BuildKit's order: the
  * definition (its warnings, then done), .dockerignore, and the metadata loads held meanwhile.
+ * The definition and .dockerignore were read by `loaded` (ms since the epoch): their times say so.
  */
 export async function reportConversion(
   progress: ProgressSink,
   definition: ReportedStep,
   input: BuildInput,
+  loaded: number,
   held: HeldProgress,
   convert: Promise<ConvertResult[]>,
 ): Promise<ConvertResult[]> {
@@ -89,10 +91,10 @@ export async function reportConversion(
     results = await convert;
   } finally {
     if (results) reportWarnings(progress, definition, input, results);
-    definition.done();
-    const ignore = new ReportedStep(progress, '[internal] load .dockerignore').start();
-    ignore.note('transferring context:', input.dockerignoreSize);
-    ignore.done();
+    definition.done(loaded);
+    const ignore = new ReportedStep(progress, '[internal] load .dockerignore').start(loaded);
+    ignore.note('transferring context:', input.dockerignoreSize, loaded);
+    ignore.done(loaded);
     held.release();
   }
   return results;

@@ -1,6 +1,7 @@
 /**
  * A step the build reports itself rather than through the solver: BuildKit's internal vertices
  * (`[internal] load build definition from Dockerfile`, `exporting to image`) and their tasks.
+ * Times default to now; a step reported after the fact passes when it happened.
  */
 import { sha256 } from '../digest/digest.ts';
 import { errorText, type ProgressSink } from './events.ts';
@@ -18,15 +19,14 @@ export class ReportedStep {
     this.id = sha256(`kiln internal step\0${name}\0${key}`);
   }
 
-  start(): this {
-    this.vertex('started');
+  start(at = Date.now()): this {
+    this.vertex('started', at);
     return this;
   }
 
   /** A task of this step that is already over (`naming to docker.io/library/app:1 done`). */
-  note(id: string, current = 0, total?: number): void {
-    const at = Date.now();
-    this.sink({ type: 'status', id, vertex: this.id, name: '', current, total, started: at, done: true, at });
+  note(id: string, current = 0, at = Date.now()): void {
+    this.sink({ type: 'status', id, vertex: this.id, name: '', current, started: at, done: true, at });
   }
 
   /** Run a task of this step, reported while it runs and when it is done. */
@@ -47,19 +47,19 @@ export class ReportedStep {
     return r;
   }
 
-  done(): void {
-    this.vertex('done');
+  done(at = Date.now()): void {
+    this.vertex('done', at);
   }
 
   /** Report the step failed (once; later calls are ignored) and return the error. */
   fail(err: unknown, canceled = false): unknown {
-    this.vertex(canceled ? 'canceled' : 'error', errorText(err));
+    this.vertex(canceled ? 'canceled' : 'error', Date.now(), errorText(err));
     return err;
   }
 
-  private vertex(status: 'started' | 'done' | 'error' | 'canceled', error?: string): void {
+  private vertex(status: 'started' | 'done' | 'error' | 'canceled', at: number, error?: string): void {
     if (this.ended) return;
     if (status !== 'started') this.ended = true;
-    this.sink({ type: 'vertex', id: this.id, name: this.name, status, at: Date.now(), error });
+    this.sink({ type: 'vertex', id: this.id, name: this.name, status, at, error });
   }
 }

@@ -185,6 +185,21 @@ describe('plain progress', () => {
     assert.match(debug.err, /^ {3}2 \| >>> ARG API_TOKEN=x$/m);
   });
 
+  it("a slow base image's metadata is timed as its own step, and its failure is that step's", async () => {
+    const ctx = await makeContext(suite, { Dockerfile: 'FROM 127.0.0.1:1/kiln-spec/unreachable:1\n' });
+    const r = kiln(suite, ['build', '--progress=plain', ctx]);
+    assert.notEqual(r.code, 0);
+    assert.deepEqual(stepLines(r.err, '1').at(-1), 'DONE 0.0s', r.err);
+    const n = stepNumber(r.err, '[internal] load metadata for 127.0.0.1:1/kiln-spec/unreachable:1');
+    assert.match(stepLines(r.err, n).at(-1) ?? '', /^ERROR: .*ECONNREFUSED/);
+    assert.ok(
+      r.err.includes(
+        '------\n > [internal] load metadata for 127.0.0.1:1/kiln-spec/unreachable:1:\n------\n',
+      ),
+      r.err,
+    );
+  });
+
   it('a push reports pushing the layers and the manifest', async () => {
     const reg = await sharedRegistry();
     const ctx = await makeContext(suite, { Dockerfile: 'FROM busybox\nRUN echo pushed > /p\n' });

@@ -22,6 +22,7 @@ import type { Compression } from '../oci/mediatypes.ts';
 import { hostPlatform, type Platform } from '../oci/platform.ts';
 import { jobsFor, validatedCache } from '../ops/jobs.ts';
 import { discardProgress } from '../progress/events.ts';
+import type { ReportedStep } from '../progress/step.ts';
 import { parseReference } from '../reference/reference.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import { openSnapshotter } from '../snapshot/open.ts';
@@ -38,6 +39,7 @@ import { loadBuildInput } from './input.ts';
 import type { BuildOptions, OutputSpec } from './options.ts';
 import { outputCompression } from './output-spec.ts';
 import { makeRunners } from './runners.ts';
+import { definitionStep, exportStep, HeldProgress, MetadataSteps, reportConversion } from './steps.ts';
 
 export interface PlatformResult {
   platform: Platform;
@@ -74,7 +76,12 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
   const progress = opts.progress ?? discardProgress;
   // A build after a killed one must not leave that one's secrets mounted (one readdir or two).
   await sweepLeftovers(store.root);
-  const input = await loadBuildInput(opts, () => env.stdin ?? process.stdin);
+  const definition = definitionStep(progress, opts.dockerfile).start();
+  const input = await loadBuildInput(opts, () => env.stdin ?? process.stdin).catch((err) => {
+    throw definition.fail(err);
+  });
+  const loaded = Date.now();
+  definition.note('transferring dockerfile:', Buffer.byteLength(input.dockerfileText), loaded);
   const cache = new BuildCache(join(store.root, 'buildcache.db'));
   const digests = DigestCache.open(join(store.root, 'context-digests.db'));
   const temps: string[] = [];
@@ -106,6 +113,10 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
           return (await runc).run(spec, io);
         },
       };
+      const platforms = opts.platforms.length ? opts.platforms : [hostPlatform()];
+      // Base images resolve while the Dockerfile converts; their steps show after the definition's.
+      const held = new HeldProgress(progress);
+      const metadata = new MetadataSteps(held.sink, platforms.length > 1);
       const images = new BaseImages(
         store,
         {
@@ -115,13 +126,13 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
               parseReference(ref),
               {
                 platform: 'all',
-                onProgress: progress,
+                onProgress: (e) =>
+                  held.sink(e.type === 'status' ? { ...e, vertex: e.vertex ?? metadata.vertexOf(ref) } : e),
               },
             ),
         },
         { pull: opts.pull },
       );
-      const platforms = opts.platforms.length ? opts.platforms : [hostPlatform()];
       const runners = makeRunners({ store, snapshotter: sn, executor, images, digests, input, opts, temps });
       const solver = new Solver({
         cache: validatedCache(cache, sn, store.content),
@@ -138,14 +149,20 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
         sourceDateEpoch: opts.sourceDateEpoch,
       });
       const layerExports = new LayerExports({ snapshotter: sn, content: store.content, cache, progress });
-      const warnings: string[] = [];
+      const converted = await reportConversion(
+        progress,
+        definition,
+        input,
+        loaded,
+        held,
+        Promise.all(
+          platforms.map((p) => convertForPlatform(input, opts, p, platforms.length > 1, images, metadata)),
+        ),
+      );
+      const warnings = converted.flatMap((c) => c.warnings.map((w) => w.message));
       const perPlatform = await Promise.all(
-        platforms.map(async (platform) => {
-          const conv = await convertForPlatform(input, opts, platform, platforms.length > 1, images);
-          for (const w of conv.warnings) {
-            warnings.push(w.message);
-            progress({ type: 'warning', message: w.message, location: w.location, at: Date.now() });
-          }
+        platforms.map(async (platform, i) => {
+          const conv = converted[i];
           // Each layer of the result is exported as soon as its step commits, in the primary
           // output's format, while the steps after it still run.
           const chain = conv.root && primary ? layerChain(conv.root) : new Set<string>();
@@ -181,25 +198,33 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
         return v;
       };
       const outputs: OutputResult[] = [];
-      for (const spec of opts.outputs) {
-        const image = needsImage(spec) ? await imageFor(spec) : undefined;
-        outputs.push(
-          await writeOutput(
-            spec,
-            {
-              root: image?.root,
-              filesystems: perPlatform.map((p) => ({ platform: p.platform, state: p.state })),
-            },
-            {
-              content: store.content,
-              images: store.images,
-              snapshotter: sn,
-              registry: registryClient,
-              stdout: env.stdout ?? process.stdout,
-              signal: opts.signal,
-            },
-          ),
-        );
+      for (const [i, spec] of opts.outputs.entries()) {
+        const step = exportStep(progress, spec, i).start();
+        try {
+          const image = needsImage(spec)
+            ? await step.task('exporting layers', () => imageFor(spec))
+            : undefined;
+          const write = () =>
+            writeOutput(
+              spec,
+              {
+                root: image?.root,
+                filesystems: perPlatform.map((p) => ({ platform: p.platform, state: p.state })),
+              },
+              {
+                content: store.content,
+                images: store.images,
+                snapshotter: sn,
+                registry: registryClient,
+                stdout: env.stdout ?? process.stdout,
+                signal: opts.signal,
+              },
+            );
+          outputs.push(await reportOutput(step, spec, image, write));
+          step.done();
+        } catch (err) {
+          throw step.fail(err, opts.signal?.aborted);
+        }
       }
       const exported = primary ? await imageFor(primary) : undefined;
       const results = exported?.platforms ?? [];
@@ -213,10 +238,14 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
     });
   } catch (err) {
     // Whatever ran out of room (a snapshot, a runc bundle, a cache database) says so the same way.
-    if (!isDiskFull(err)) throw err;
-    const full = diskFull(store.root, err);
-    const at = (err as KilnError).location;
-    throw at ? withLocation(full, at) : full;
+    let failure = err;
+    if (isDiskFull(err)) {
+      const full = diskFull(store.root, err);
+      const at = (err as KilnError).location;
+      failure = at ? withLocation(full, at) : full;
+    }
+    // Anything that fails before the Dockerfile is converted fails the definition step.
+    throw definition.fail(failure, opts.signal?.aborted);
   } finally {
     await snapshotter?.release();
     await input.cleanup();
@@ -230,6 +259,25 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
 interface ExportedImage {
   root: Descriptor;
   platforms: PlatformResult[];
+}
+
+/** Write one output, reporting its tasks as BuildKit's exporters name them. */
+async function reportOutput(
+  step: ReportedStep,
+  spec: OutputSpec,
+  image: ExportedImage | undefined,
+  write: () => Promise<OutputResult>,
+): Promise<OutputResult> {
+  if (!image) return step.task(spec.type === 'local' ? 'copying files' : 'sending tarball', write);
+  const id = image.platforms.length === 1 ? image.platforms[0].configDigest : image.root.digest;
+  if (spec.type === 'image') step.note(`writing image ${id}`);
+  else if (spec.type === 'registry') step.note(`exporting manifest ${image.root.digest}`);
+  if (spec.type === 'oci' || spec.type === 'docker')
+    return step.task(spec.tar === false ? 'writing layout' : 'sending tarball', write);
+  const result = spec.push ? await step.task('pushing layers', write) : await write();
+  if (spec.type === 'image') for (const n of result.names) step.note(`naming to ${n}`);
+  for (const p of result.pushed ?? []) step.note(`pushing manifest for ${p}`);
+  return result;
 }
 
 /**

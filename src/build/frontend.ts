@@ -1,6 +1,7 @@
 /**
  * The Dockerfile frontend as the build uses it: parse and convert for one platform, resolving
- * base-image configs through the build's BaseImages (local store first, then registries).
+ * base-image configs through the build's BaseImages (local store first, then registries), each
+ * reported as a metadata step.
  */
 import { convertDockerfile } from '../frontend/dockerfile/convert/convert.ts';
 import type { ConvertResult, ImageConfigResolver } from '../frontend/dockerfile/convert/types.ts';
@@ -8,11 +9,12 @@ import { hostPlatform, type Platform } from '../oci/platform.ts';
 import type { BaseImages } from '../worker/images.ts';
 import type { BuildInput } from './input.ts';
 import type { BuildOptions } from './options.ts';
+import type { MetadataSteps } from './steps.ts';
 
-export function resolverFor(images: BaseImages): ImageConfigResolver {
+export function resolverFor(images: BaseImages, steps: MetadataSteps): ImageConfigResolver {
   return {
     async resolveImageConfig(ref, platform) {
-      const r = await images.resolve(ref, platform);
+      const r = await steps.around(ref, platform, () => images.resolve(ref, platform));
       return { ref: r.ref, config: r.config };
     },
   };
@@ -24,6 +26,7 @@ export function convertForPlatform(
   platform: Platform,
   multiPlatform: boolean,
   images: BaseImages,
+  steps: MetadataSteps,
 ): Promise<ConvertResult> {
   return convertDockerfile(input.dockerfileText, {
     file: input.dockerfilePath,
@@ -32,7 +35,7 @@ export function convertForPlatform(
     platform,
     buildPlatform: hostPlatform(),
     labels: opts.labels,
-    resolver: resolverFor(images),
+    resolver: resolverFor(images, steps),
     contextName: 'context',
     namedContexts: opts.buildContexts,
     dockerignore: input.dockerignore,

@@ -17,6 +17,8 @@ export interface BuildInput {
   dockerfilePath: string;
   dockerfileText: string;
   dockerignore: string[];
+  /** Bytes of the .dockerignore file that applies (0 when there is none), for progress. */
+  dockerignoreSize: number;
   /** Local source name → directory ('context' is the main one). */
   contexts: Record<string, string>;
   cleanup(): Promise<void>;
@@ -134,12 +136,21 @@ export async function loadBuildInput(
       contextDir,
       opts.dockerfile && opts.dockerfile !== '-' ? dockerfilePath : undefined,
     );
+    const dockerignoreSize = ignore.path ? (await stat(ignore.path)).size : 0;
     const contexts: Record<string, string> = { context: contextDir };
     for (const [name, value] of Object.entries(opts.buildContexts)) {
       // docker-image:// contexts are images the frontend resolves; the rest are directories.
       if (!value.includes('://')) contexts[name] = resolve(value);
     }
-    return { contextDir, dockerfilePath, dockerfileText, dockerignore: ignore.patterns, contexts, cleanup };
+    return {
+      contextDir,
+      dockerfilePath,
+      dockerfileText,
+      dockerignore: ignore.patterns,
+      dockerignoreSize,
+      contexts,
+      cleanup,
+    };
   } catch (err) {
     await cleanup();
     throw err;

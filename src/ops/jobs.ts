@@ -12,6 +12,9 @@ import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { Job, JobContext, ResultCache } from '../solver/solver.ts';
 import type { BuildState, DirState } from '../worker/state.ts';
 
+/** The local source the build context is (build/frontend.ts names it). */
+const MAIN_CONTEXT = 'context';
+
 /** What running the ops needs; the build facade provides it. */
 export interface OpRunners {
   image(op: Extract<Op, { kind: 'image' }>): Promise<BuildState>;
@@ -64,10 +67,11 @@ function checkEntitlements(op: Extract<Op, { type: 'exec' }>, v: Vertex, allow: 
 function describe(v: Vertex): string {
   if (v.meta.description) return v.meta.description;
   const op = v.op;
-  if (op.type === 'source')
-    return op.kind === 'image'
-      ? `[internal] load metadata for ${op.ref}`
-      : `[internal] load ${op.kind} ${'name' in op ? op.name : op.url}`;
+  if (op.type === 'source') {
+    if (op.kind === 'image') return `[internal] load metadata for ${op.ref}`;
+    if (op.kind === 'local' && op.name === MAIN_CONTEXT) return '[internal] load build context';
+    return `[internal] load ${op.kind} ${'name' in op ? op.name : op.url}`;
+  }
   return `${op.type} ${v.digest.slice(7, 19)}`;
 }
 
@@ -108,7 +112,8 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
       location: v.meta.location,
       // Directory sources are read in place every build; their content enters dependents' keys.
       noCache: isDirSource || forced(v),
-      hidden: op.type === 'source' && op.kind === 'local',
+      // BuildKit shows reading the main context as a step, not the other local sources.
+      hidden: op.type === 'source' && op.kind === 'local' && op.name !== MAIN_CONTEXT,
       contentKey: contentKeyOf(v, runners),
       run: async (ins, ctx) => {
         const state = await runOp(ins, ctx);

@@ -86,6 +86,49 @@ describe('solver', () => {
     );
   });
 
+  it('a source read for a content key is reported as run, not also as cached under the hit', async () => {
+    const cache = new MemoryCache();
+    const mk = () => {
+      const context = { ...job('context'), noCache: true };
+      const base = job('base');
+      const copy: Job<string> = {
+        ...job('copy', [base, context]),
+        contentKey: async (ctx) => `read ${await ctx.input(1)}`,
+      };
+      return copy;
+    };
+    await new Solver<string>({ cache }).solve(mk());
+    const events: ProgressEvent[] = [];
+    const r = await new Solver<string>({ cache, progress: (e) => events.push(e) }).solve(mk());
+    assert.equal(r.cached, true);
+    assert.deepEqual(
+      events.map((e) => e.type === 'vertex' && `${e.name} ${e.status}`),
+      ['context started', 'context done', 'base cached', 'copy cached'],
+    );
+  });
+
+  it('reports the inputs of a step, and its error without the output it already showed', async () => {
+    const events: ProgressEvent[] = [];
+    const base = job('base');
+    const failing: Job<string> = {
+      ...job('run', [base]),
+      async run() {
+        throw Object.assign(new Error('process "make" exited with code 2\nlast output'), {
+          outputTail: 'last output',
+        });
+      },
+    };
+    await assert.rejects(new Solver<string>({ progress: (e) => events.push(e) }).solve(failing));
+    const run = events.filter((e) => e.type === 'vertex' && e.name === 'run');
+    assert.deepEqual(
+      run.map((e) => e.type === 'vertex' && [e.status, e.inputs, e.error]),
+      [
+        ['started', ['d-base'], undefined],
+        ['error', ['d-base'], 'process "make" exited with code 2'],
+      ],
+    );
+  });
+
   it('a changed content key misses the cache for that job and its dependents only', async () => {
     const cache = new MemoryCache();
     let content = 'v1';

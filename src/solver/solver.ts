@@ -7,7 +7,7 @@
 import { sha256 } from '../digest/digest.ts';
 import type { SourceLocation } from '../errors/errors.ts';
 import { KilnError, withLocation } from '../errors/errors.ts';
-import { discardProgress, type ProgressSink } from '../progress/events.ts';
+import { discardProgress, errorText, type ProgressSink } from '../progress/events.ts';
 import { Semaphore } from './semaphore.ts';
 
 /** What a job can do while it runs. */
@@ -145,7 +145,10 @@ export class Solver<R> {
     return { result, key, cached: false };
   }
 
-  /** A hit stands for the steps that led to it too: report each of them cached, once (as BuildKit does). */
+  /**
+   * A hit stands for the steps that led to it too: report each of them cached, once (as BuildKit
+   * does), unless it already ran in this build (a context source read for a content key).
+   */
   private emitCached(job: Job<R>): void {
     const found: Job<R>[] = [];
     const stack = [job];
@@ -165,14 +168,18 @@ export class Solver<R> {
     status: 'started' | 'cached' | 'done' | 'error' | 'canceled',
     err?: unknown,
   ): void {
+    if (status === 'started') this.reported.add(job.digest);
     if (job.hidden && status !== 'error') return;
+    const inputs = job.inputs.filter((i) => !i.hidden).map((i) => i.digest);
     this.progress({
       type: 'vertex',
       id: job.digest,
       name: job.name,
       status,
       at: Date.now(),
-      error: err === undefined ? undefined : err instanceof Error ? err.message : String(err),
+      ...(inputs.length ? { inputs } : {}),
+      // The display has shown the step's output already: its error need not repeat it.
+      error: err === undefined ? undefined : errorText(err),
       location: job.location,
     });
   }

@@ -5,6 +5,7 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { KilnError } from '../errors/errors.ts';
 import type { ExecMount, Executor } from '../executor/executor.ts';
 import type { RunMountSpec } from '../executor/run-mounts.ts';
@@ -41,8 +42,14 @@ export async function runExec(
   const rootfs = op.rootfs === null ? SCRATCH : await materialize(sn, inputs[op.rootfs]);
   const binds = op.mounts.filter((m): m is Extract<Mount, { type: 'bind' }> => m.type === 'bind');
   const bindStates = binds.map((m) => (m.input === null ? SCRATCH : inputs[m.input]));
-  const log = (stream: 'stdout' | 'stderr') => (chunk: Buffer) =>
-    ctx.progress({ type: 'log', id: ctx.id, stream, data: chunk.toString('utf8'), at: Date.now() });
+  const log = (stream: 'stdout' | 'stderr') => {
+    // A character split across two writes is decoded whole, not as two replacement characters.
+    const decoder = new StringDecoder('utf8');
+    return (chunk: Buffer) => {
+      const data = decoder.write(chunk);
+      if (data) ctx.progress({ type: 'log', id: ctx.id, stream, data, at: Date.now() });
+    };
+  };
   return commitStep(sn, rootfs, 'exec', (_active, rootMounts) =>
     withStatePaths(sn, bindStates, async (bindDirs) => {
       const specs: RunMountSpec[] = [];

@@ -9,7 +9,8 @@ import { resolveOutputs, splitCsv } from '../../build/output-spec.ts';
 import { KilnError } from '../../errors/errors.ts';
 import { writeToDest } from '../../exporter/dest.ts';
 import { parsePlatform } from '../../oci/platform.ts';
-import { createRenderer, type ProgressMode } from '../../progress/render.ts';
+import { errorText } from '../../progress/events.ts';
+import { createRenderer, PROGRESS_MODES, type ProgressMode } from '../../progress/render.ts';
 import { commandSignal } from '../signals.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -108,7 +109,11 @@ export function register(program: Command): void {
       collect,
       [],
     )
-    .option('--progress <mode>', 'auto, plain, tty, rawjson or quiet', 'auto')
+    .option(
+      '--progress <mode>',
+      "auto, plain, tty, rawjson (BuildKit's JSON), kiln-json (kiln's events) or quiet",
+      'auto',
+    )
     .option('-q, --quiet', 'print only the image ID')
     .option('--iidfile <file>', 'write the image ID to a file')
     .option('--metadata-file <file>', 'write build result metadata (JSON) to a file')
@@ -121,9 +126,9 @@ export function register(program: Command): void {
         });
       }
       const mode = (o.quiet ? 'quiet' : o.progress) as ProgressMode;
-      if (!['auto', 'plain', 'tty', 'rawjson', 'quiet'].includes(mode)) {
+      if (!PROGRESS_MODES.includes(mode)) {
         throw new KilnError('INVALID_FLAG', `unknown --progress "${mode}"`, {
-          hint: 'use auto, plain, tty, rawjson or quiet',
+          hint: `use ${PROGRESS_MODES.join(', ')}`,
         });
       }
       for (const e of o.allow as string[]) {
@@ -139,7 +144,9 @@ export function register(program: Command): void {
       if (process.env.SOURCE_DATE_EPOCH && buildArgs.SOURCE_DATE_EPOCH === undefined) {
         buildArgs.SOURCE_DATE_EPOCH = process.env.SOURCE_DATE_EPOCH;
       }
-      const renderer = createRenderer(mode, process.stderr);
+      const renderer = createRenderer(mode, process.stderr, {
+        debug: Boolean(cmd.optsWithGlobals().debug),
+      });
       const signal = commandSignal();
       const opts: BuildOptions = {
         context,
@@ -199,6 +206,8 @@ export function register(program: Command): void {
         if (!toStdout && result.imageId) process.stdout.write(`${result.imageId}\n`);
       } catch (err) {
         renderer.close();
+        // The progress shown has the failed step's output: the error need not repeat it.
+        if (mode !== 'quiet' && err instanceof Error) err.message = errorText(err);
         throw err;
       }
     });

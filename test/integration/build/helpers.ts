@@ -104,7 +104,7 @@ export interface Built {
   fs: string;
   /** The single-platform image (undefined for multi-platform builds). */
   image: ImageView;
-  /** Names of steps that ran / were cache hits. */
+  /** Names of instruction steps that ran / were cache hits. */
   started: string[];
   cached: string[];
   /** Every RUN's output, joined. */
@@ -154,7 +154,11 @@ export async function buildContext(suite: Suite, context: string, req: BuildRequ
     },
     { store: suite.store, stdin },
   );
-  const vertices = events.filter((e): e is VertexEvent => e.type === 'vertex');
+  // Instruction steps: not the steps every build reports (`[internal] load …`, `exporting to …`).
+  const vertices = events.filter(
+    (e): e is VertexEvent =>
+      e.type === 'vertex' && !/^\[(?:[^\]]* )?internal\]/.test(e.name) && !e.name.startsWith('exporting to'),
+  );
   const image =
     result.root && result.platforms.length === 1
       ? await readImage(suite, result.root)

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { BuildCache } from '../cache/build-cache.ts';
 import type { BlobHolder, Ingester } from '../content/content.ts';
 import { DigestCache } from '../context/digestcache.ts';
-import { diskFull, isDiskFull, type KilnError, withLocation } from '../errors/errors.ts';
+import { diskFull, hasCode, isDiskFull, type KilnError, withLocation } from '../errors/errors.ts';
 import type { Executor } from '../executor/executor.ts';
 import { ComposedBlobs, writeImage, writeIndex } from '../exporter/image.ts';
 import { LayerExports } from '../exporter/layers.ts';
@@ -237,9 +237,10 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
       };
     });
   } catch (err) {
-    // Whatever ran out of room (a snapshot, a runc bundle, a cache database) says so the same way.
+    // Whatever ran out of room (a snapshot, a runc bundle, a cache database) says so the same way;
+    // an output the user named (a file, a device) is not the state root and says so itself.
     let failure = err;
-    if (isDiskFull(err)) {
+    if (isDiskFull(err) && !hasCode(err, 'OUTPUT_WRITE_FAILED')) {
       const full = diskFull(store.root, err);
       const at = (err as KilnError).location;
       failure = at ? withLocation(full, at) : full;

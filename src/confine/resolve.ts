@@ -166,12 +166,21 @@ export class PathWalker implements Walker<string[]> {
   root(): string[] {
     return [];
   }
-  step(_dir: string[], at: readonly string[], name: string): Step<string[]> {
+  step(dir: string[], at: readonly string[], name: string, retries = 0): Step<string[]> {
     const comps = [...at, name];
     const abs = this.prefix + comps.join('/');
     const st = lstatSync(abs, { throwIfNoEntry: false });
     if (!st) return { kind: 'missing' };
-    if (st.isSymbolicLink()) return { kind: 'link', target: readlinkSync(abs) };
+    if (st.isSymbolicLink()) {
+      try {
+        return { kind: 'link', target: readlinkSync(abs) };
+      } catch (err) {
+        // Replaced since the lstat (EINVAL: no longer a link; ENOENT: gone): look again, a few times.
+        const code = (err as NodeJS.ErrnoException).code;
+        if ((code !== 'EINVAL' && code !== 'ENOENT') || retries >= 3) throw err;
+        return this.step(dir, at, name, retries + 1);
+      }
+    }
     return { kind: st.isDirectory() ? 'dir' : 'other', handle: comps };
   }
   release(): void {}

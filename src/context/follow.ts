@@ -49,7 +49,9 @@ class Resolver {
     } catch (err) {
       if (
         (err as NodeJS.ErrnoException).code === 'ENOENT' ||
-        (err as NodeJS.ErrnoException).code === 'ENOTDIR'
+        (err as NodeJS.ErrnoException).code === 'ENOTDIR' ||
+        // no longer a link since the lstat
+        (err as NodeJS.ErrnoException).code === 'EINVAL'
       )
         return undefined;
       throw err;

@@ -5,9 +5,10 @@
  * entry with lstat and rename, which never follow a link in dest's contents.
  */
 import { spawn } from 'node:child_process';
-import { chmod, chown, lstat, mkdir, mkdtemp, readdir, rename, rm, unlink, utimes } from 'node:fs/promises';
+import { mkdir, mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors/errors.ts';
+import { chmod, chown, lstat, readdir, rename, rm, unlink, utimes } from '../sys/fs.ts';
 import { prepareDirDest } from './dest.ts';
 
 /** One filesystem to export: `sub` names its directory under dest ('' = dest itself). */

@@ -257,7 +257,7 @@ function copyOne(ctx: Ctx, s: ExpandedSource, dest: string, dirContents: boolean
   if (trimmed !== '') mkdirAllInRoot(ctx.destRoot, trimmed, { owner: dirOwner, mtime: ctx.mtime });
   const d = resolveInRoot(ctx.destRoot, goClean(`/${dest}`), true);
   const srcAbs = s.rel === '' ? ctx.srcRoot : join(ctx.srcRoot, s.rel);
-  const srcSt = lstatSync(srcAbs);
+  const srcSt = changedIfGone(s.source, () => lstatSync(srcAbs));
   let destRel = d.rel;
   let destIsDir = false;
   if (d.exists) destIsDir = lstatSync(d.abs).isDirectory();
@@ -335,7 +335,7 @@ async function copyWithParents(ctx: Ctx, opts: CopyOptions, srcPath: string, vie
           `cannot copy to non-directory: ${parts.slice(0, i + 1).join('/')}`,
         );
       if (!st) {
-        const sst = lstatSync(srcDir);
+        const sst = changedIfGone(s.source, () => lstatSync(srcDir));
         mkdirSync(destAbs, { mode: sst.mode & 0o7777 });
         applyMeta(ctx, sst, destAbs, false);
       }

@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { decompressStream } from '../archive/compress.ts';
 import type { LocalContentStore } from '../content/local/local.ts';
 import type { Digest } from '../digest/digest.ts';
+import { isDiskFull } from '../errors/errors.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { isLayerType, layerCompression } from '../oci/mediatypes.ts';
 import type { MetaDB } from '../store/meta.ts';
@@ -61,17 +62,26 @@ export class LayerSizes {
     return n;
   }
 
-  private table(): DatabaseSync {
+  /**
+   * The table of recorded sizes; undefined on a full disk, where sizes are measured but not
+   * recorded (listing images must work there: it is how a user finds what to prune).
+   */
+  private table(): DatabaseSync | undefined {
     if (!this.db) {
+      try {
+        execRetrying(this.meta.db, SCHEMA, 10_000);
+      } catch (err) {
+        if (isDiskFull(err)) return undefined;
+        throw err;
+      }
       this.db = this.meta.db;
-      execRetrying(this.db, SCHEMA, 10_000);
     }
     return this.db;
   }
 
   private async measure(desc: Descriptor, compression: 'gzip' | 'zstd'): Promise<number> {
     const digest = desc.digest;
-    const row = this.table().prepare('SELECT size FROM layer_sizes WHERE digest = ?').get(digest) as
+    const row = this.table()?.prepare('SELECT size FROM layer_sizes WHERE digest = ?').get(digest) as
       | { size: number }
       | undefined;
     if (row) return Number(row.size);
@@ -96,7 +106,13 @@ export class LayerSizes {
       if (err !== capped) return 0;
       size = cap;
     }
-    this.table().prepare('INSERT OR REPLACE INTO layer_sizes (digest, size) VALUES (?, ?)').run(digest, size);
+    try {
+      this.table()
+        ?.prepare('INSERT OR REPLACE INTO layer_sizes (digest, size) VALUES (?, ?)')
+        .run(digest, size);
+    } catch (err) {
+      if (!isDiskFull(err)) throw err;
+    }
     return size;
   }
 }

@@ -65,6 +65,12 @@ export const renameSync = path2(nodeFs.renameSync);
 export const copyFileSync = path2(nodeFs.copyFileSync);
 export const copyFile = path2(nodeFsp.copyFile);
 export const lstat = path1(nodeFsp.lstat);
+export const rename = path2(nodeFsp.rename);
+export const unlink = path1(nodeFsp.unlink);
+export const rm = path1(nodeFsp.rm);
+export const chmod = path1(nodeFsp.chmod);
+export const chown = path1(nodeFsp.chown);
+export const utimes = path1(nodeFsp.utimes);
 
 /**
  * The names in a directory, byte-exact. The kernel's names are read as strings first (the common

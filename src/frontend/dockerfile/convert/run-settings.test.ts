@@ -20,7 +20,10 @@ describe('the build’s RUN settings in exec ops (as dockerfile2llb puts them in
   };
 
   it('every RUN of every stage gets the hosts, limits (by name), cgroup parent and a /dev/shm tmpfs', async () => {
-    const ops = await execOps('FROM alpine AS a\nRUN one\nFROM alpine\nCOPY --from=a /x /x\nRUN two\nRUN three\n', settings);
+    const ops = await execOps(
+      'FROM alpine AS a\nRUN one\nFROM alpine\nCOPY --from=a /x /x\nRUN two\nRUN three\n',
+      settings,
+    );
     assert.equal(ops.length, 3);
     for (const v of ops) {
       const op = v.op as ExecOp;

@@ -9,6 +9,7 @@ import { hostPlatform, type Platform } from '../oci/platform.ts';
 import type { BaseImages } from '../worker/images.ts';
 import type { BuildInput } from './input.ts';
 import type { BuildOptions } from './options.ts';
+import { runSettings } from './run-settings.ts';
 import type { MetadataSteps } from './steps.ts';
 
 export function resolverFor(images: BaseImages, steps: MetadataSteps): ImageConfigResolver {
@@ -41,5 +42,6 @@ export function convertForPlatform(
     dockerignore: input.dockerignore,
     multiPlatform,
     noCache: opts.noCache ? true : opts.noCacheFilter.length ? opts.noCacheFilter : false,
+    run: runSettings(opts),
   });
 }

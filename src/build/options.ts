@@ -2,6 +2,7 @@
  * What a build is asked to do, in the words of `docker buildx build`: the context, the
  * Dockerfile, build args, target, platforms, outputs, cache control, secrets and SSH.
  */
+import type { ExtraHost, Ulimit } from '../graph/ops.ts';
 import type { Compression } from '../oci/mediatypes.ts';
 import type { Platform } from '../oci/platform.ts';
 import type { ProgressSink } from '../progress/events.ts';
@@ -69,4 +70,14 @@ export interface BuildOptions {
   signal?: AbortSignal;
   /** SOURCE_DATE_EPOCH: clamps timestamps for reproducible images. */
   sourceDateEpoch?: number;
+  // What every RUN step gets (buildx's RUN-environment flags); each is part of the RUN's
+  // cache key, as in BuildKit, which keeps them in the ExecOp.
+  /** `--add-host`: /etc/hosts lines; an `ip` of `host-gateway` is the host's own address. */
+  extraHosts?: ExtraHost[];
+  /** `--shm-size`: bytes of the /dev/shm tmpfs (default, or 0: 64 MiB). */
+  shmSize?: number;
+  /** `--ulimit`: resource limits (`{ name: 'nofile', soft: 1024, hard: 2048 }`; -1 = unlimited). */
+  ulimits?: Ulimit[];
+  /** `--cgroup-parent`: the cgroup RUN containers are made under (`<parent>/kiln/<id>`). */
+  cgroupParent?: string;
 }

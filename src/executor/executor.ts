@@ -4,6 +4,7 @@
  * runc/; RUN --mount preparation (cache, secret, ssh, …) in run-mounts.ts.
  */
 import type { Readable } from 'node:stream';
+import type { ExtraHost, Ulimit } from '../graph/ops.ts';
 import type { Platform } from '../oci/platform.ts';
 import type { Mount } from '../snapshot/snapshotter.ts';
 
@@ -43,10 +44,26 @@ export interface TmpfsMount {
 
 export type ExecMount = BindMount | TmpfsMount;
 
-export interface ExtraHost {
-  host: string;
-  ip: string;
-}
+export type { ExtraHost, Ulimit };
+
+/** The resource names `--ulimit` takes, as Docker's (go-units): each is RLIMIT_ and the name in capitals. */
+export const ULIMIT_NAMES = [
+  'core',
+  'cpu',
+  'data',
+  'fsize',
+  'locks',
+  'memlock',
+  'msgqueue',
+  'nice',
+  'nofile',
+  'nproc',
+  'rss',
+  'rtprio',
+  'rttime',
+  'sigpending',
+  'stack',
+] as const;
 
 export interface ExecSpec {
   /** The rootfs, as the snapshotter's mounts(key) returns it. */
@@ -61,8 +78,14 @@ export interface ExecSpec {
   hostname?: string;
   /** Default 'none'. */
   network?: NetworkMode;
+  /** A tmpfs or bind mount at /dev/shm replaces the default /dev/shm (a 64 MiB tmpfs). */
   mounts?: ExecMount[];
+  /** Lines added to /etc/hosts. */
   extraHosts?: ExtraHost[];
+  /** Resource limits; a name not given keeps the default (RLIMIT_NOFILE 1048576, else inherited). */
+  ulimits?: Ulimit[];
+  /** The cgroup the container is created under (`<parent>/kiln/<id>`); default `/kiln/<id>`. */
+  cgroupParent?: string;
   /** Platform of the rootfs; a foreign architecture runs through qemu-user-static binfmt. */
   platform?: Platform;
   /** RUN --security=insecure: all capabilities, no masked paths, writable /sys. */

@@ -11,6 +11,7 @@ import type {
   ChownSpec,
   CopyAction,
   ExecOp,
+  ExtraHost,
   FileAction,
   InputIndex,
   MkdirAction,
@@ -23,6 +24,7 @@ import type {
   SshMount,
   SymlinkAction,
   TmpfsMount,
+  Ulimit,
 } from './ops.ts';
 import { type Vertex, type VertexMeta, vertex } from './vertex.ts';
 
@@ -116,6 +118,9 @@ export interface ExecOptions {
   security?: SecurityMode;
   platform: Platform;
   hostname?: string;
+  extraHosts?: ExtraHost[];
+  ulimits?: Ulimit[];
+  cgroupParent?: string;
 }
 
 function mountOf(m: MountSpec, inputs: Inputs): Mount {
@@ -188,6 +193,13 @@ export function exec(rootfs: Vertex | null, opts: ExecOptions, meta?: VertexMeta
     platform: normalizePlatform(opts.platform),
     hostname: opts.hostname ?? '',
   };
+  if (opts.extraHosts?.length) op.extraHosts = opts.extraHosts.map((h) => ({ host: h.host, ip: h.ip }));
+  if (opts.ulimits?.length) {
+    // One limit per name (the last given wins, as docker's flag map keeps it), in name order.
+    const byName = new Map(opts.ulimits.map((u) => [u.name, { name: u.name, soft: u.soft, hard: u.hard }]));
+    op.ulimits = [...byName.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+  if (opts.cgroupParent) op.cgroupParent = opts.cgroupParent;
   return vertex(op, inputs.list, meta);
 }
 

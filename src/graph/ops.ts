@@ -110,6 +110,20 @@ export type Mount = BindMount | CacheMount | TmpfsMount | SecretMount | SshMount
 export type NetworkMode = 'default' | 'none' | 'host';
 export type SecurityMode = 'sandbox' | 'insecure';
 
+/** A line added to a RUN's /etc/hosts (`--add-host host=ip`). */
+export interface ExtraHost {
+  host: string;
+  ip: string;
+}
+
+/** A resource limit for a RUN's processes (`--ulimit nofile=1024:2048`); -1 means unlimited. */
+export interface Ulimit {
+  /** Docker's name: `nofile`, `nproc`, `core`, … (RLIMIT_ and the name in capitals). */
+  name: string;
+  soft: number;
+  hard: number;
+}
+
 /** A process in a container. Its one output is the root filesystem after the process exits. */
 export interface ExecOp {
   type: 'exec';
@@ -125,6 +139,14 @@ export interface ExecOp {
   security: SecurityMode;
   platform: Platform;
   hostname: string;
+  // The build's RUN settings, as BuildKit's ExecOp meta holds them (so they change the cache
+  // key); each is absent when unset, which keeps the digests of ops that have none.
+  /** `--add-host`: lines added to /etc/hosts, in order. */
+  extraHosts?: ExtraHost[];
+  /** `--ulimit`: resource limits, one per name, sorted by name. */
+  ulimits?: Ulimit[];
+  /** `--cgroup-parent`: the cgroup the step's container is created under. */
+  cgroupParent?: string;
 }
 
 /** A user/group as written (`name`, `uid`, `name:group`, `1000:1000`); resolved at run time. */

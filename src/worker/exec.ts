@@ -153,6 +153,9 @@ export async function runExec(
             mounts: prepared.mounts as ExecMount[],
             platform: op.platform,
             securityInsecure: op.security === 'insecure',
+            extraHosts: op.extraHosts,
+            ulimits: op.ulimits,
+            cgroupParent: op.cgroupParent,
           },
           { stdout: log('stdout'), stderr: log('stderr'), signal: ctx.signal },
         );

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { build } from '../../build/build.ts';
 import type { BuildOptions, SecretSpec, SshSpec } from '../../build/options.ts';
 import { resolveOutputs, splitCsv } from '../../build/output-spec.ts';
+import { checkCgroupParent, parseAddHost, parseShmSize, parseUlimit } from '../../build/run-settings.ts';
 import { KilnError } from '../../errors/errors.ts';
 import { writeToDest } from '../../exporter/dest.ts';
 import { parsePlatform } from '../../oci/platform.ts';
@@ -118,6 +119,21 @@ export function register(program: Command): void {
     .option('--iidfile <file>', 'write the image ID to a file')
     .option('--metadata-file <file>', 'write build result metadata (JSON) to a file')
     .option('--parallelism <n>', 'steps run at once', '4')
+    // RUN-environment flags (buildx's), kept together.
+    .option(
+      '--add-host <host:ip>',
+      'add an /etc/hosts line in RUN steps; ip may be host-gateway (repeatable)',
+      collect,
+      [],
+    )
+    .option('--shm-size <size>', 'size of /dev/shm in RUN steps, e.g. 2g (default 64m)')
+    .option(
+      '--ulimit <type=soft[:hard]>',
+      'a resource limit for RUN steps, e.g. nofile=1024:2048 (repeatable)',
+      collect,
+      [],
+    )
+    .option('--cgroup-parent <path>', 'the cgroup RUN containers are created under')
     .action(async (context: string, o: Record<string, unknown>, cmd: Command) => {
       const network = o.network as string;
       if (!['default', 'none', 'host'].includes(network)) {
@@ -171,6 +187,11 @@ export function register(program: Command): void {
         sourceDateEpoch: buildArgs.SOURCE_DATE_EPOCH
           ? Number.parseInt(buildArgs.SOURCE_DATE_EPOCH, 10)
           : undefined,
+        // RUN-environment flags.
+        extraHosts: (o.addHost as string[]).flatMap(parseAddHost),
+        shmSize: o.shmSize === undefined ? undefined : parseShmSize(o.shmSize as string),
+        ulimits: (o.ulimit as string[]).map(parseUlimit),
+        cgroupParent: o.cgroupParent === undefined ? undefined : checkCgroupParent(o.cgroupParent as string),
       };
       try {
         const result = await build(opts, { root: cmd.optsWithGlobals().root as string | undefined });

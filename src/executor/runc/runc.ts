@@ -20,6 +20,7 @@ import { resolveUser } from '../user.ts';
 import { type StagedBinds, stageBinds } from './binds.ts';
 import { DEFAULT_HOSTNAME, writeEtcFiles } from './etc.ts';
 import { type RunNetwork, startRunNetwork } from './network.ts';
+import { containerRlimits, specJson } from './rlimits.ts';
 import { buildSpec, systemMounts } from './spec.ts';
 import { StubTracker } from './stubs.ts';
 
@@ -149,9 +150,11 @@ export class RuncExecutor implements Executor {
       etc,
       mounts,
       securityInsecure: spec.securityInsecure ?? false,
-      cgroupsPath: `/kiln/${id}`,
+      // As BuildKit: `<parent>/buildkit/<id>` there, `<parent>/kiln/<id>` here.
+      cgroupsPath: path.posix.join('/', spec.cgroupParent ?? '', 'kiln', id),
+      rlimits: containerRlimits(spec.ulimits),
     });
-    await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(config, null, 2));
+    await fs.writeFile(path.join(bundle, 'config.json'), specJson(config));
     // slirp4netns takes tens of ms to exit (its tap device goes): it is stopped as soon as the
     // container exits, while runc deletes it and the rootfs is unmounted.
     const stopNet = () => void net?.then((n) => n.close()).catch(() => undefined);

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import type { ExecMount, NetworkMode } from '../executor.ts';
 import type { ResolvedUser } from '../user.ts';
+import type { Rlimit } from './rlimits.ts';
 import { defaultSeccomp } from './seccomp.ts';
 
 export interface OciMount {
@@ -126,6 +127,8 @@ export interface SpecInput {
   mounts: ExecMount[];
   securityInsecure: boolean;
   cgroupsPath: string;
+  /** containerRlimits(): the default RLIMIT_NOFILE and the build's `--ulimit`s. */
+  rlimits: Rlimit[];
 }
 
 /** The system mounts every container gets, before the /etc files and the caller's mounts. */
@@ -176,7 +179,6 @@ export function toOciMount(m: ExecMount): OciMount {
 }
 
 export function buildSpec(input: SpecInput): Record<string, unknown> {
-  const nofile = nofileLimit();
   const slirp = input.network === 'default';
   // Behind slirp4netns, CAP_NET_RAW would let the step write a frame addressed to 127.0.0.1 straight
   // to the tap device (an AF_PACKET socket), which slirp4netns relays to the host's loopback:
@@ -197,8 +199,10 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
   // Anything but the host's network is a namespace: a new one, or the one slirp4netns serves.
   if (input.network !== 'host')
     namespaces.push(input.netns ? { type: 'network', path: input.netns } : { type: 'network' });
+  // A caller's mount at a system mount's place (`--shm-size`'s /dev/shm) replaces it.
+  const own = new Set(input.mounts.map((m) => m.target));
   const mounts: OciMount[] = [
-    ...systemMounts(input.securityInsecure),
+    ...systemMounts(input.securityInsecure).filter((m) => !own.has(m.destination)),
     { destination: '/etc/hosts', type: 'bind', source: input.etc.hosts, options: ['rbind', 'ro'] },
     { destination: '/etc/resolv.conf', type: 'bind', source: input.etc.resolvConf, options: ['rbind', 'ro'] },
     ...input.mounts.map(toOciMount),
@@ -212,7 +216,7 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
       env: input.env,
       cwd: input.cwd,
       capabilities: { bounding: caps, effective: caps, permitted: caps },
-      rlimits: [{ type: 'RLIMIT_NOFILE', hard: nofile, soft: nofile }],
+      rlimits: input.rlimits,
       // BuildKit leaves no_new_privileges off for RUN: setuid programs (su, sudo, ping) must work.
       noNewPrivileges: false,
     },
@@ -230,21 +234,4 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
         : { maskedPaths: MASKED_PATHS, readonlyPaths: READONLY_PATHS, seccomp: defaultSeccomp(caps) }),
     },
   };
-}
-
-/**
- * RLIMIT_NOFILE for the container: Docker's 1048576, capped at this process's hard limit, since
- * runc applies it after dropping CAP_SYS_RESOURCE and so cannot raise it.
- */
-function nofileLimit(): number {
-  try {
-    const line = readFileSync('/proc/self/limits', 'utf8')
-      .split('\n')
-      .find((l) => l.startsWith('Max open files'));
-    const hard = line?.trim().split(/\s+/)[4];
-    if (hard && /^\d+$/.test(hard)) return Math.min(1048576, Number(hard));
-  } catch {
-    // Not Linux /proc: keep the default.
-  }
-  return 1048576;
 }

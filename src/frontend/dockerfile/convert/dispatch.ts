@@ -31,7 +31,7 @@ import {
   setEnv,
   uppercaseCmd,
 } from './state.ts';
-import type { ConvertWarning } from './types.ts';
+import type { ConvertWarning, RunSettings } from './types.ts';
 
 /** What dispatchers share across stages. */
 export interface DispatchContext {
@@ -51,6 +51,8 @@ export interface DispatchContext {
   epoch?: number;
   /** Environment entries the RUN steps so far carry in total (see MAX_RUN_ENV). */
   runEnv?: number;
+  /** The build's settings for every RUN (`--add-host`, `--shm-size`, …). */
+  run?: RunSettings;
 }
 
 /**

@@ -159,6 +159,11 @@ export function dispatchRun(
 
   // `c.mounts` were re-parsed from the flags after expansion with the stage's environment.
   for (const m of c.mounts) mounts.push(mountSpec(d, m, from));
+  // `--shm-size` is a tmpfs mount in the op, as dockerfile2llb makes it, unless the RUN mounts
+  // /dev/shm itself.
+  const run = ctx.run ?? {};
+  if (run.shmSize && !mounts.some((m) => m.target === '/dev/shm'))
+    mounts.push({ type: 'tmpfs', target: '/dev/shm', size: run.shmSize });
 
   const text = uppercaseCmd(processCmdEnv(runDescriptionLex(ctx.escapeToken), c.original, d.env)) + summary;
   const description = prefixCommand(d, text, ctx.multiPlatform, platform);
@@ -173,6 +178,9 @@ export function dispatchRun(
       network: c.network ?? 'default',
       security: c.security ?? 'sandbox',
       platform,
+      extraHosts: run.extraHosts,
+      ulimits: run.ulimits,
+      cgroupParent: run.cgroupParent,
     },
     {
       description,

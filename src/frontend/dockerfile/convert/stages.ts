@@ -195,6 +195,7 @@ async function runPass(
     context,
     warnings,
     usedArgs,
+    run: opts.run,
   };
 
   const reachable = await resolveStages(dsp, opts, ctx);

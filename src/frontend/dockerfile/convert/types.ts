@@ -3,7 +3,7 @@
  * implements) and what it returns (a graph definition, the target's image config, warnings).
  */
 import type { SourceLocation } from '../../../errors/errors.ts';
-import type { Definition, Vertex } from '../../../graph/index.ts';
+import type { Definition, ExtraHost, Ulimit, Vertex } from '../../../graph/index.ts';
 import type { ImageConfig } from '../../../oci/config.ts';
 import type { Platform } from '../../../oci/platform.ts';
 import type { Instruction } from '../instructions/types.ts';
@@ -44,6 +44,20 @@ export interface ConvertOptions {
   namedContexts?: Record<string, string>;
   /** Stage names whose steps ignore the cache (`--no-cache-filter`); `true` = all stages. */
   noCache?: boolean | string[];
+  /** What every RUN gets from the build's flags. */
+  run?: RunSettings;
+}
+
+/**
+ * `--add-host`, `--shm-size`, `--ulimit` and `--cgroup-parent`, validated (hosts hold IPs, not
+ * `host-gateway`). They go into every RUN's exec op, as dockerfile2llb puts them into BuildKit's.
+ */
+export interface RunSettings {
+  extraHosts?: ExtraHost[];
+  /** Bytes of the /dev/shm tmpfs; 0 or absent keeps the default (64 MiB). */
+  shmSize?: number;
+  ulimits?: Ulimit[];
+  cgroupParent?: string;
 }
 
 export interface ConvertWarning {

@@ -118,6 +118,13 @@ export function register(program: Command): void {
     .option('--iidfile <file>', 'write the image ID to a file')
     .option('--metadata-file <file>', 'write build result metadata (JSON) to a file')
     .option('--parallelism <n>', 'steps run at once', '4')
+    // Image annotations (buildx's --annotation).
+    .option(
+      '--annotation <[type:]k=v>',
+      'annotate the image: KEY=VALUE on the manifests, or index:, manifest:, manifest-descriptor:, index-descriptor:, manifest[linux/amd64]: (repeatable)',
+      collect,
+      [],
+    )
     .action(async (context: string, o: Record<string, unknown>, cmd: Command) => {
       const network = o.network as string;
       if (!['default', 'none', 'host'].includes(network)) {
@@ -157,7 +164,13 @@ export function register(program: Command): void {
         buildContexts: keyValues(o.buildContext as string[], '--build-context'),
         target: o.target as string | undefined,
         platforms: o.platform ? (o.platform as string).split(',').map((p) => parsePlatform(p)) : [],
-        outputs: resolveOutputs(o.output as string[], tags, Boolean(o.push), Boolean(o.load)),
+        outputs: resolveOutputs(
+          o.output as string[],
+          tags,
+          Boolean(o.push),
+          Boolean(o.load),
+          o.annotation as string[],
+        ),
         noCache: o.cache === false,
         noCacheFilter: (o.cacheFilter as string[] | undefined) ?? [],
         pull: Boolean(o.pull),

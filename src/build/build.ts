@@ -176,6 +176,9 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
         ),
       );
       const warnings = converted.flatMap((c) => c.warnings.map((w) => w.message));
+      // check=error=true: the warnings are shown (above), then the build stops before it runs.
+      const lintError = converted.find((c) => c.lintError)?.lintError;
+      if (lintError) throw lintError;
       const perPlatform = await Promise.all(
         platforms.map(async (platform, i) => {
           const conv = converted[i];

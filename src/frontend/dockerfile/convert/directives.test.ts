@@ -19,12 +19,15 @@ describe('# syntax=', () => {
   });
 
   it('any other frontend image is FRONTEND_UNSUPPORTED at its line', async () => {
-    await assert.rejects(convert('# escape=`\n# syntax=example.com/my/frontend:2\nFROM scratch\n', { file: 'F' }), {
-      code: 'FRONTEND_UNSUPPORTED',
-      message: /unsupported frontend "example.com\/my\/frontend:2"/,
-      hint: /gateway frontends are not supported yet/,
-      location: { file: 'F', startLine: 2, endLine: 2 },
-    });
+    await assert.rejects(
+      convert('# escape=`\n# syntax=example.com/my/frontend:2\nFROM scratch\n', { file: 'F' }),
+      {
+        code: 'FRONTEND_UNSUPPORTED',
+        message: /unsupported frontend "example.com\/my\/frontend:2"/,
+        hint: /gateway frontends are not supported yet/,
+        location: { file: 'F', startLine: 2, endLine: 2 },
+      },
+    );
   });
 });
 
@@ -45,9 +48,14 @@ describe('# check=', () => {
     const r = await convert(`# check=error=true\n${CMD_SHELL}CMD also shell\n`, { file: 'D' });
     assert.equal(rules(r).length, 3, 'the warnings are still reported');
     assert.equal(r.lintError?.code, 'LINT_VIOLATION');
-    assert.equal(r.lintError?.message, 'lint violation found for rules: JSONArgsRecommended, SecretsUsedInArgOrEnv');
+    assert.equal(
+      r.lintError?.message,
+      'lint violation found for rules: JSONArgsRecommended, SecretsUsedInArgOrEnv',
+    );
     assert.deepEqual(r.lintError?.location, { file: 'D', startLine: 1, endLine: 1 });
-    const skipped = await convert(`# check=skip=JSONArgsRecommended,SecretsUsedInArgOrEnv;error=true\n${CMD_SHELL}`);
+    const skipped = await convert(
+      `# check=skip=JSONArgsRecommended,SecretsUsedInArgOrEnv;error=true\n${CMD_SHELL}`,
+    );
     assert.equal(skipped.lintError, undefined);
   });
 

@@ -89,7 +89,9 @@ export function lintConfig(text: string, file: string, buildArgs: Record<string,
     return parseCheckOptions(buildArgs[CHECK_BUILD_ARG], `--build-arg ${CHECK_BUILD_ARG}`);
   }
   const d = parseDirective('check', text);
-  return d ? parseCheckOptions(d.cmdline, 'the check directive', at(file, d.line)) : parseCheckOptions('', '');
+  return d
+    ? parseCheckOptions(d.cmdline, 'the check directive', at(file, d.line))
+    : parseCheckOptions('', '');
 }
 
 /**

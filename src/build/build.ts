@@ -12,6 +12,12 @@ import type { BlobHolder, Ingester } from '../content/content.ts';
 import { DigestCache } from '../context/digestcache.ts';
 import { diskFull, hasCode, isDiskFull, type KilnError, withLocation } from '../errors/errors.ts';
 import type { Executor } from '../executor/executor.ts';
+import {
+  type Annotation,
+  checkSinglePlatform,
+  indexAnnotations,
+  manifestAnnotations,
+} from '../exporter/annotations.ts';
 import { ComposedBlobs, writeImage, writeIndex } from '../exporter/image.ts';
 import { LayerExports } from '../exporter/layers.ts';
 import { type OutputResult, writeOutput } from '../exporter/outputs.ts';
@@ -36,8 +42,8 @@ import { checkSecrets } from '../worker/secrets.ts';
 import type { FsState } from '../worker/state.ts';
 import { convertForPlatform } from './frontend.ts';
 import { loadBuildInput } from './input.ts';
-import type { BuildOptions, OutputSpec } from './options.ts';
-import { outputCompression } from './output-spec.ts';
+import { type BuildRequest, checkSsh, type OutputSpec, withDefaults } from './options.ts';
+import { outputCompression, resolveOutputs } from './output-spec.ts';
 import { makeRunners } from './runners.ts';
 import { definitionStep, exportStep, HeldProgress, MetadataSteps, reportConversion } from './steps.ts';
 
@@ -69,9 +75,16 @@ export interface BuildEnv {
   stdin?: NodeJS.ReadableStream;
 }
 
-export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<BuildResult> {
-  // Secrets are checked up front, as BuildKit does, and read only by the RUN that mounts them.
+/**
+ * Build as `kiln build` does. Only `context` is needed: what else is left out gets the CLI's
+ * default (`withDefaults`), so `build({ context: '.', tags: ['app:1'] })` stores `app:1`.
+ */
+export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<BuildResult> {
+  const opts = withDefaults(request, (tags) => resolveOutputs([], tags, false, false));
+  // Secrets and the ssh agent are checked up front, as BuildKit does; a secret is read only by
+  // the RUN that mounts it.
   await checkSecrets(opts.secrets);
+  checkSsh(opts.ssh);
   const store = env.store ?? openStore(env.root);
   const progress = opts.progress ?? discardProgress;
   // A build after a killed one must not leave that one's secrets mounted (one readdir or two).
@@ -114,6 +127,9 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
         },
       };
       const platforms = opts.platforms.length ? opts.platforms : [hostPlatform()];
+      // A single-platform image has no index: BuildKit refuses index annotations for it (here
+      // before anything is built).
+      if (platforms.length === 1) for (const o of opts.outputs) checkSinglePlatform(o.annotations);
       // Base images resolve while the Dockerfile converts; their steps show after the definition's.
       const held = new HeldProgress(progress);
       const metadata = new MetadataSteps(held.sink, platforms.length > 1);
@@ -160,6 +176,9 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
         ),
       );
       const warnings = converted.flatMap((c) => c.warnings.map((w) => w.message));
+      // check=error=true: the warnings are shown (above), then the build stops before it runs.
+      const lintError = converted.find((c) => c.lintError)?.lintError;
+      if (lintError) throw lintError;
       const perPlatform = await Promise.all(
         platforms.map(async (platform, i) => {
           const conv = converted[i];
@@ -186,10 +205,9 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
       // layers, registries and archives get gzip unless told otherwise. The config, and with it
       // the image ID, is the same in every variant.
       const variants = new Map<string, Promise<ExportedImage>>();
-      const keyOf = (f: { compression: Compression; oci: boolean }) => `${f.compression}/${f.oci}`;
       const imageFor = (spec: OutputSpec): Promise<ExportedImage> => {
-        const format = formatOf(spec);
-        const key = keyOf(format);
+        const format = { ...formatOf(spec), annotations: spec.annotations };
+        const key = JSON.stringify([format.compression, format.oci, format.annotations]);
         let v = variants.get(key);
         if (!v) {
           v = exportImage(store.content, layerExports, perPlatform, format);
@@ -290,13 +308,17 @@ async function exportImage(
   content: Ingester & BlobHolder,
   layerExports: LayerExports,
   perPlatform: { platform: Platform; state: FsState; config: ImageConfig }[],
-  format: { compression: Compression; oci: boolean; sourceDateEpoch?: number },
+  format: { compression: Compression; oci: boolean; sourceDateEpoch?: number; annotations: Annotation[] },
 ): Promise<ExportedImage> {
   const composed = new ComposedBlobs();
   const platforms: PlatformResult[] = [];
   for (const r of perPlatform) {
     const layers = await layerExports.all(r.state, format);
-    const written = await writeImage(composed, { config: r.config, layers, platform: r.platform }, format);
+    const written = await writeImage(
+      composed,
+      { config: r.config, layers, platform: r.platform },
+      { ...format, annotations: manifestAnnotations(format.annotations, r.platform) },
+    );
     platforms.push({ platform: r.platform, ...written });
   }
   const root =
@@ -305,7 +327,7 @@ async function exportImage(
       : await writeIndex(
           composed,
           platforms.map((r) => r.manifest),
-          format,
+          { ...format, annotations: indexAnnotations(format.annotations) },
         );
   await composed.storeIn(content);
   return { root, platforms };

@@ -1,7 +1,11 @@
 /**
  * What a build is asked to do, in the words of `docker buildx build`: the context, the
- * Dockerfile, build args, target, platforms, outputs, cache control, secrets and SSH.
+ * Dockerfile, build args, target, platforms, outputs, cache control, secrets and SSH; and the
+ * defaults a library caller gets for what it leaves out (the CLI's).
  */
+
+import { KilnError } from '../errors/errors.ts';
+import type { Annotation } from '../exporter/annotations.ts';
 import type { ExtraHost, Ulimit } from '../graph/ops.ts';
 import type { Compression } from '../oci/mediatypes.ts';
 import type { Platform } from '../oci/platform.ts';
@@ -21,12 +25,11 @@ export interface OutputSpec {
    * (as Docker's store keeps layers; `kiln push` compresses them), gzip for everything else.
    */
   compression?: Compression;
-  compressionLevel?: number;
   ociMediaTypes: boolean;
   /** type=oci,tar=false writes a layout directory instead of a tar. */
   tar: boolean;
-  /** Extra attributes kept for exporters (e.g. annotation.*). */
-  attrs: Record<string, string>;
+  /** Annotations for the manifests, the index and their descriptors (`annotation*.KEY=V`). */
+  annotations: Annotation[];
 }
 
 export interface SecretSpec {
@@ -80,4 +83,55 @@ export interface BuildOptions {
   ulimits?: Ulimit[];
   /** `--cgroup-parent`: the cgroup RUN containers are made under (`<parent>/kiln/<id>`). */
   cgroupParent?: string;
+}
+
+/** What a library caller passes: the context, and any of the rest (defaults as the CLI's). */
+export type BuildRequest = Pick<BuildOptions, 'context'> & Partial<BuildOptions>;
+
+/**
+ * The options a build runs with: what the caller gave, and for the rest what `kiln build
+ * CONTEXT` would use: the Dockerfile at CONTEXT/Dockerfile, the host's platform, no build args,
+ * and the local image store as output (named by `tags`, if any). Progress is discarded.
+ */
+export function withDefaults(
+  req: BuildRequest,
+  defaultOutputs: (tags: string[]) => OutputSpec[],
+): BuildOptions {
+  if (typeof req?.context !== 'string' || req.context === '') {
+    throw new KilnError('INVALID_BUILD_INPUT', 'build() needs a context', {
+      hint: "pass { context: '.' } (a directory) or { context: '-' } for a tar on stdin",
+    });
+  }
+  const tags = req.tags ?? [];
+  return {
+    ...req,
+    tags,
+    buildArgs: req.buildArgs ?? {},
+    labels: req.labels ?? {},
+    platforms: req.platforms ?? [],
+    outputs: req.outputs?.length ? req.outputs : defaultOutputs(tags),
+    noCache: req.noCache ?? false,
+    noCacheFilter: req.noCacheFilter ?? [],
+    pull: req.pull ?? false,
+    secrets: req.secrets ?? [],
+    ssh: req.ssh ?? [],
+    network: req.network ?? 'default',
+    buildContexts: req.buildContexts ?? {},
+  };
+}
+
+/**
+ * `--ssh default` (or any id without paths) forwards $SSH_AUTH_SOCK; without it there is nothing
+ * to forward, and buildx refuses rather than build without the agent.
+ */
+export function checkSsh(specs: SshSpec[], env: NodeJS.ProcessEnv = process.env): void {
+  for (const s of specs) {
+    if (s.paths.length === 0 && !env.SSH_AUTH_SOCK) {
+      throw new KilnError(
+        'SSH_AGENT_MISSING',
+        `invalid empty ssh agent socket: make sure SSH_AUTH_SOCK is set (--ssh ${s.id})`,
+        { hint: `start an agent (eval "$(ssh-agent)"; ssh-add) or name a socket or key: --ssh ${s.id}=PATH` },
+      );
+    }
+  }
 }

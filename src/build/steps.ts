@@ -90,6 +90,9 @@ export async function reportConversion(
   try {
     results = await convert;
   } finally {
+    // kiln stands in for the BuildKit frontend image `# syntax=` names; it says so.
+    const syntax = results?.find((r) => r.syntax)?.syntax;
+    if (syntax) definition.note(`using the built-in Dockerfile frontend for ${syntax}`);
     if (results) reportWarnings(progress, definition, input, results);
     definition.done(loaded);
     const ignore = new ReportedStep(progress, '[internal] load .dockerignore').start(loaded);

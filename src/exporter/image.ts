@@ -1,7 +1,7 @@
 /**
  * Assembling an image from a build result: the layers (as exported by layers.ts), the config the
- * frontend computed, and the manifest — OCI or Docker media types — written to the content
- * store; several platforms become one index (manifest list).
+ * frontend computed, and the manifest — OCI or Docker media types, with any annotations asked
+ * for — written to the content store; several platforms become one index (manifest list).
  */
 import type { LayerRecord } from '../cache/build-cache.ts';
 import type { BlobHolder, BlobInfo, Ingester } from '../content/content.ts';
@@ -11,6 +11,7 @@ import type { Descriptor } from '../oci/descriptor.ts';
 import type { Index, Manifest } from '../oci/manifest.ts';
 import { layerCompression, MediaType } from '../oci/mediatypes.ts';
 import { normalizePlatform, type Platform } from '../oci/platform.ts';
+import { annotationsField, type ManifestAnnotations } from './annotations.ts';
 
 /** What writing an image's small blobs needs of a content store. */
 export type BlobWriter = Pick<Ingester, 'writeBlob'>;
@@ -49,6 +50,11 @@ export interface ExportFormat {
   oci: boolean;
   /** Fixed `created` timestamps (SOURCE_DATE_EPOCH, seconds). */
   sourceDateEpoch?: number;
+  /**
+   * Annotations of the manifest (or index) written and of the descriptor returned for it
+   * (`--annotation`, `annotation*.KEY=` output keys).
+   */
+  annotations?: ManifestAnnotations;
 }
 
 /** The media type a layer has in the chosen flavour (gzip bytes are the same in both). */
@@ -157,11 +163,18 @@ export async function writeImage(
       digest: l.digest,
       size: l.size,
     })),
+    ...annotationsField(format.annotations?.manifest ?? {}),
   };
   const bytes = Buffer.from(JSON.stringify(manifest));
   const info = await content.writeBlob(bytes);
   return {
-    manifest: { mediaType: manifest.mediaType!, digest: info.digest, size: info.size, platform: p },
+    manifest: {
+      mediaType: manifest.mediaType!,
+      digest: info.digest,
+      size: info.size,
+      ...annotationsField(format.annotations?.descriptor ?? {}),
+      platform: p,
+    },
     configDigest: configInfo.digest,
   };
 }
@@ -179,9 +192,16 @@ export async function writeIndex(
       mediaType: m.mediaType,
       digest: m.digest,
       size: m.size,
+      ...annotationsField(m.annotations ?? {}),
       platform: m.platform,
     })),
+    ...annotationsField(format.annotations?.manifest ?? {}),
   };
   const info = await content.writeBlob(Buffer.from(JSON.stringify(index)));
-  return { mediaType: index.mediaType!, digest: info.digest, size: info.size };
+  return {
+    mediaType: index.mediaType!,
+    digest: info.digest,
+    size: info.size,
+    ...annotationsField(format.annotations?.descriptor ?? {}),
+  };
 }

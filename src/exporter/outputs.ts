@@ -14,7 +14,7 @@ import type { BlobProvider } from '../content/content.ts';
 import { KilnError } from '../errors/errors.ts';
 import { copyImage } from '../image/copy.ts';
 import type { ImageStore } from '../image/image.ts';
-import type { Descriptor } from '../oci/descriptor.ts';
+import { Annotation, type Descriptor } from '../oci/descriptor.ts';
 import { normalizePlatform, type Platform } from '../oci/platform.ts';
 import { normalizeReference } from '../reference/reference.ts';
 import type { RegistryClient } from '../registry/client.ts';
@@ -53,8 +53,10 @@ export interface OutputResult {
 async function addUnnamedRoot(dir: string, root: Descriptor): Promise<void> {
   const { readLayoutIndex } = await import('../layout/layout.ts');
   const index = await readLayoutIndex(dir);
-  if (index.manifests.some((m) => m.digest === root.digest && !m.annotations)) return;
-  index.manifests.push({ mediaType: root.mediaType, digest: root.digest, size: root.size });
+  const named = (m: Descriptor) => m.annotations?.[Annotation.RefName] !== undefined;
+  if (index.manifests.some((m) => m.digest === root.digest && !named(m))) return;
+  const { mediaType, digest, size, annotations } = root;
+  index.manifests.push({ mediaType, digest, size, ...(annotations ? { annotations } : {}) });
   await writeFileAtomic(join(dir, 'index.json'), JSON.stringify(index));
 }
 

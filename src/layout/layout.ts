@@ -244,7 +244,8 @@ export class OciLayoutSink implements ImageSink {
     index.manifests = index.manifests.filter((e) => entryName(e) !== full);
     const entry: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
     if (desc.platform) entry.platform = desc.platform;
-    entry.annotations = annotations;
+    // The descriptor's own annotations (an output's manifest-descriptor ones) stay, as in BuildKit.
+    entry.annotations = { ...desc.annotations, ...annotations };
     index.manifests.push(entry);
     await writeAtomic(join(this.dir, 'index.json'), JSON.stringify(index));
   }

@@ -134,6 +134,13 @@ export function register(program: Command): void {
       [],
     )
     .option('--cgroup-parent <path>', 'the cgroup RUN containers are created under')
+    // Image annotations (buildx's --annotation).
+    .option(
+      '--annotation <[type:]k=v>',
+      'annotate the image: KEY=VALUE on the manifests, or index:, manifest:, manifest-descriptor:, index-descriptor:, manifest[linux/amd64]: (repeatable)',
+      collect,
+      [],
+    )
     .action(async (context: string, o: Record<string, unknown>, cmd: Command) => {
       const network = o.network as string;
       if (!['default', 'none', 'host'].includes(network)) {
@@ -173,7 +180,13 @@ export function register(program: Command): void {
         buildContexts: keyValues(o.buildContext as string[], '--build-context'),
         target: o.target as string | undefined,
         platforms: o.platform ? (o.platform as string).split(',').map((p) => parsePlatform(p)) : [],
-        outputs: resolveOutputs(o.output as string[], tags, Boolean(o.push), Boolean(o.load)),
+        outputs: resolveOutputs(
+          o.output as string[],
+          tags,
+          Boolean(o.push),
+          Boolean(o.load),
+          o.annotation as string[],
+        ),
         noCache: o.cache === false,
         noCacheFilter: (o.cacheFilter as string[] | undefined) ?? [],
         pull: Boolean(o.pull),

@@ -1,12 +1,13 @@
 /**
  * The Dockerfile frontend's converter: Dockerfile text → kiln build graph plus image config.
- * `convertDockerfile` parses with the parser and instructions modules and converts; the engine
- * supplies an ImageConfigResolver for base images.
+ * `convertDockerfile` checks the `syntax` and `check` directives, parses with the parser and
+ * instructions modules and converts; the engine supplies an ImageConfigResolver for base images.
  */
 import { KilnError, type SourceLocation } from '../../../errors/errors.ts';
 import { parseInstruction, parseStages } from '../instructions/parse.ts';
 import type { Instruction } from '../instructions/types.ts';
 import { parseDockerfile } from '../parser/index.ts';
+import { applyLint, builtinSyntax, lintConfig } from './directives.ts';
 import { convertInstructions } from './stages.ts';
 import type { ConvertOptions, ConvertResult } from './types.ts';
 
@@ -40,7 +41,11 @@ export async function convertDockerfile(source: string, opts: ConvertOptions): P
       hint: 'start it with a FROM instruction',
     });
   }
+  const syntax = builtinSyntax(source, file);
+  const lint = lintConfig(source, file, opts.buildArgs ?? {});
   const parsed = parseDockerfile(source, { file });
   const instructions = parseStages(parsed);
-  return convertInstructions(instructions, { ...opts, file, parseTrigger });
+  const result = await convertInstructions(instructions, { ...opts, file, parseTrigger });
+  const { warnings, error } = applyLint(result.warnings, lint);
+  return { ...result, warnings, lintError: error, ...(syntax ? { syntax } : {}) };
 }

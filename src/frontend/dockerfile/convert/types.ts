@@ -2,7 +2,7 @@
  * The converter's contract: what it needs (options, an image-config resolver the engine
  * implements) and what it returns (a graph definition, the target's image config, warnings).
  */
-import type { SourceLocation } from '../../../errors/errors.ts';
+import type { KilnError, SourceLocation } from '../../../errors/errors.ts';
 import type { Definition, ExtraHost, Ulimit, Vertex } from '../../../graph/index.ts';
 import type { ImageConfig } from '../../../oci/config.ts';
 import type { Platform } from '../../../oci/platform.ts';
@@ -80,6 +80,13 @@ export interface ConvertResult {
   warnings: ConvertWarning[];
   /** SOURCE_DATE_EPOCH (unix seconds) when the build set it: the exporter dates the image with it. */
   sourceDateEpoch?: number;
+  /** The BuildKit Dockerfile frontend `# syntax=` named, which the built-in frontend stands in for. */
+  syntax?: string;
+  /**
+   * With `check=error=true`: the error the build fails with once the warnings are shown, before
+   * anything runs (BuildKit's "lint violation found for rules: …").
+   */
+  lintError?: KilnError;
 }
 
 /** Parses an ONBUILD trigger expression (from an image config) into an instruction. */

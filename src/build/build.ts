@@ -133,6 +133,7 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
         },
         { pull: opts.pull },
       );
+      for (const l of input.layoutImages) images.provide(l.ref, l.source);
       const runners = makeRunners({ store, snapshotter: sn, executor, images, digests, input, opts, temps });
       const solver = new Solver({
         cache: validatedCache(cache, sn, store.content),

@@ -219,6 +219,7 @@ export async function build(opts: BuildOptions, env: BuildEnv = {}): Promise<Bui
                 registry: registryClient,
                 stdout: env.stdout ?? process.stdout,
                 signal: opts.signal,
+                task: (name, fn) => step.task(name, fn),
               },
             );
           outputs.push(await reportOutput(step, spec, image, write));

@@ -24,6 +24,8 @@ export interface OutputSpec {
   ociMediaTypes: boolean;
   /** type=oci,tar=false writes a layout directory instead of a tar. */
   tar: boolean;
+  /** `--load`: into a Docker Engine when one answers, else the local image store (type=image). */
+  load?: boolean;
   /** Extra attributes kept for exporters (e.g. annotation.*). */
   attrs: Record<string, string>;
 }

@@ -136,7 +136,7 @@ export function resolveOutputs(
 ): OutputSpec[] {
   const specs = outputs.map((o) => parseOutput(o, tags));
   if (push) specs.push({ ...parseOutput('type=image', tags), push: true });
-  if (load) specs.push(parseOutput('type=image', tags));
+  if (load) specs.push({ ...parseOutput('type=image', tags), load: true });
   if (specs.length === 0) specs.push(parseOutput('type=image', tags));
   if (specs.some((s) => s.push && s.names.length === 0)) {
     throw new KilnError('INVALID_OUTPUT', '--push needs an image name', { hint: 'add -t registry/name:tag' });

@@ -91,7 +91,7 @@ describe('build --load', () => {
     assert.equal(inspect.status, 0, inspect.stderr);
     const iid = spawnSync('cat', [join(ctx, 'iid')], { encoding: 'utf8' }).stdout.trim();
     assert.equal(inspect.stdout.trim(), iid);
-    const run = docker('run', '--rm', '--network=none', 'kiln-loaded:1', 'cat', '/f');
+    const run = docker('run', '--rm', '--network=none', 'kiln-loaded:1', '/bin/busybox', 'cat', '/f');
     assert.equal(run.stdout, 'loaded\n', run.stderr);
     // Into docker, not into kiln's store as well.
     assert.notEqual(kiln(['image', 'inspect', 'kiln-loaded:1'], `unix://${sock}`).code, 0);

@@ -149,6 +149,7 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
         },
         { pull: opts.pull },
       );
+      for (const l of input.layoutImages) images.provide(l.ref, l.source);
       const runners = makeRunners({ store, snapshotter: sn, executor, images, digests, input, opts, temps });
       const solver = new Solver({
         cache: validatedCache(cache, sn, store.content),
@@ -236,6 +237,7 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
                 registry: registryClient,
                 stdout: env.stdout ?? process.stdout,
                 signal: opts.signal,
+                task: (name, fn) => step.task(name, fn),
               },
             );
           outputs.push(await reportOutput(step, spec, image, write));

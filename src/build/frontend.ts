@@ -38,7 +38,7 @@ export function convertForPlatform(
     labels: opts.labels,
     resolver: resolverFor(images, steps),
     contextName: 'context',
-    namedContexts: opts.buildContexts,
+    namedContexts: input.namedContexts,
     dockerignore: input.dockerignore,
     multiPlatform,
     noCache: opts.noCache ? true : opts.noCacheFilter.length ? opts.noCacheFilter : false,

@@ -9,6 +9,8 @@ import { addAbortSignal, Readable } from 'node:stream';
 import { isErrno, KilnError } from '../errors/errors.ts';
 import { dockerfileTooLarge, MAX_DOCKERFILE_BYTES } from '../frontend/dockerfile/parser/index.ts';
 import { selectDockerignore } from '../frontend/dockerignore/index.ts';
+import type { ImageSource } from '../image/image.ts';
+import { checkLocalContext, classifyNamedContext, layoutImageRef, ociLayoutImage } from './named-contexts.ts';
 import type { BuildOptions } from './options.ts';
 
 export interface BuildInput {
@@ -21,6 +23,14 @@ export interface BuildInput {
   dockerignoreSize: number;
   /** Local source name → directory ('context' is the main one). */
   contexts: Record<string, string>;
+  /**
+   * `--build-context` values as the frontend reads them: `docker-image://REF`, a git or http(s)
+   * URL, or a local directory (then also in `contexts`); an oci-layout:// context becomes
+   * `docker-image://` of the image in `layoutImages`.
+   */
+  namedContexts: Record<string, string>;
+  /** Images that oci-layout:// contexts bring, by the pinned name the frontend resolves. */
+  layoutImages: { ref: string; source: ImageSource }[];
   cleanup(): Promise<void>;
 }
 
@@ -138,9 +148,20 @@ export async function loadBuildInput(
     );
     const dockerignoreSize = ignore.path ? (await stat(ignore.path)).size : 0;
     const contexts: Record<string, string> = { context: contextDir };
+    const namedContexts: Record<string, string> = {};
+    const layoutImages: BuildInput['layoutImages'] = [];
     for (const [name, value] of Object.entries(opts.buildContexts)) {
-      // docker-image:// contexts are images the frontend resolves; the rest are directories.
-      if (!value.includes('://')) contexts[name] = resolve(value);
+      const spec = classifyNamedContext(name, value);
+      if (spec.kind === 'local') {
+        await checkLocalContext(name, spec.dir);
+        contexts[name] = spec.dir;
+        namedContexts[name] = spec.dir;
+      } else if (spec.kind === 'oci-layout') {
+        const source = await ociLayoutImage(name, spec);
+        const ref = layoutImageRef(name, source.root.digest);
+        layoutImages.push({ ref, source });
+        namedContexts[name] = `docker-image://${ref}`;
+      } else namedContexts[name] = value;
     }
     return {
       contextDir,
@@ -149,6 +170,8 @@ export async function loadBuildInput(
       dockerignore: ignore.patterns,
       dockerignoreSize,
       contexts,
+      namedContexts,
+      layoutImages,
       cleanup,
     };
   } catch (err) {

@@ -30,6 +30,8 @@ export interface OutputSpec {
   tar: boolean;
   /** Annotations for the manifests, the index and their descriptors (`annotation*.KEY=V`). */
   annotations: Annotation[];
+  /** `--load`: into a Docker Engine when one answers, else the local image store (type=image). */
+  load?: boolean;
 }
 
 export interface SecretSpec {

@@ -254,7 +254,7 @@ export function resolveOutputs(
 ): OutputSpec[] {
   const specs = outputs.map((o) => parseOutput(o, tags));
   if (push) specs.push({ ...parseOutput('type=image', tags), push: true });
-  if (load) specs.push(parseOutput('type=image', tags));
+  if (load) specs.push({ ...parseOutput('type=image', tags), load: true });
   if (specs.length === 0) specs.push(parseOutput('type=image', tags));
   const flagged = annotations.flatMap(parseAnnotationFlag);
   for (const s of specs) if (takesAnnotations(s.type)) s.annotations.push(...flagged);

@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { resolveInRoot } from '../confine/resolve.ts';
 import { checksum } from '../context/checksum.ts';
 import type { DigestCache } from '../context/digestcache.ts';
 import { KilnError } from '../errors/errors.ts';
@@ -13,6 +14,7 @@ import type { OpRunners } from '../ops/jobs.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { Store } from '../store/store.ts';
 import { execFileAsync } from '../sys/exec.ts';
+import { lstatSync } from '../sys/fs.ts';
 import { runExec, secretSource } from '../worker/exec.ts';
 import { runFileOp } from '../worker/fileop.ts';
 import type { BaseImages } from '../worker/images.ts';
@@ -40,6 +42,24 @@ function sshMap(opts: BuildOptions): Record<string, string> {
     if (sock) out[s.id] = sock;
   }
   return out;
+}
+
+/**
+ * The `#ref:subdir` of a checkout, resolved inside it: the repository is hostile, so a `..` or
+ * a symlink on the way (to /etc, say) stays in the checkout instead of reading the host.
+ */
+function checkoutSubdir(repo: string, op: { url: string; subdir: string }): string {
+  const r = resolveInRoot(repo, op.subdir);
+  if (!r.exists || !lstatSync(r.abs).isDirectory()) {
+    throw new KilnError(
+      'GIT_SOURCE_FAILED',
+      `${op.url}: subdirectory "${op.subdir}" is not a directory of the repository`,
+      {
+        hint: 'check the path after the ":" in the URL fragment (#ref:subdir)',
+      },
+    );
+  }
+  return r.abs;
 }
 
 export function makeRunners(d: RunnerDeps): OpRunners {
@@ -107,7 +127,7 @@ export function makeRunners(d: RunnerDeps): OpRunners {
       }
       return {
         kind: 'dir',
-        dir: op.subdir ? join(repo, op.subdir) : repo,
+        dir: op.subdir ? checkoutSubdir(repo, op) : repo,
         excludePatterns: [],
         includePatterns: [],
       } satisfies DirState;

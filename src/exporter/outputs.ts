@@ -15,6 +15,7 @@ import { KilnError } from '../errors/errors.ts';
 import { copyImage } from '../image/copy.ts';
 import type { ImageStore } from '../image/image.ts';
 import { Annotation, type Descriptor } from '../oci/descriptor.ts';
+import { isIndexType } from '../oci/mediatypes.ts';
 import { normalizePlatform, type Platform } from '../oci/platform.ts';
 import { normalizeReference } from '../reference/reference.ts';
 import type { RegistryClient } from '../registry/client.ts';
@@ -40,6 +41,8 @@ export interface OutputDeps {
   registry: () => Promise<RegistryClient>;
   stdout: NodeJS.WritableStream;
   signal?: AbortSignal;
+  /** Report a named piece of work as part of the output's step. */
+  task?: <T>(name: string, fn: () => Promise<T>) => Promise<T>;
 }
 
 /** What an output did, for the CLI and metadata file. */
@@ -48,6 +51,8 @@ export interface OutputResult {
   names: string[];
   dest?: string;
   pushed?: string[];
+  /** Where `--load` put the image: a Docker Engine (its address) or kiln's store. */
+  loadedInto?: string;
 }
 
 async function addUnnamedRoot(dir: string, root: Descriptor): Promise<void> {
@@ -115,6 +120,35 @@ async function writePlatformsTar(
   );
 }
 
+/**
+ * `--load`: into the Docker Engine when one answers (a docker archive streamed to it), as
+ * buildx loads; undefined when there is none, and the image goes to kiln's store instead.
+ */
+async function loadImage(root: Descriptor, names: string[], deps: OutputDeps): Promise<string | undefined> {
+  const task = deps.task ?? ((_name, fn) => fn());
+  const { loadIntoEngine, reachableEngine } = await import('./docker-engine.ts');
+  const engine = await reachableEngine(deps.signal);
+  if (!engine) {
+    await task("loading image into kiln's store", async () => undefined);
+    return undefined;
+  }
+  if (isIndexType(root.mediaType)) {
+    throw new KilnError(
+      'ENGINE_LOAD_MULTIPLATFORM',
+      `docker (${engine.address}) cannot load an image of several platforms`,
+      {
+        hint: 'build one --platform to --load it, or use --push or -o type=oci,dest=FILE',
+      },
+    );
+  }
+  const { writeArchive } = await import('../tarball/save.ts');
+  const images = names.length ? names.map((name) => ({ name, root })) : [{ root }];
+  await task('loading image into docker', () =>
+    loadIntoEngine(engine, writeArchive(deps.content, images, { format: 'docker' }), deps.signal),
+  );
+  return engine.address;
+}
+
 function imageOf(spec: OutputSpec, target: ExportTarget): Descriptor {
   if (!target.root)
     throw new KilnError('EXPORT_FAILED', `output type=${spec.type} needs an image, and none was exported`);
@@ -131,6 +165,10 @@ export async function writeOutput(
     case 'image':
     case 'registry': {
       const root = imageOf(spec, target);
+      if (spec.load) {
+        const loaded = await loadImage(root, names, deps);
+        if (loaded) return { type: spec.type, names, loadedInto: loaded };
+      }
       if (spec.type === 'image') {
         for (const n of names) await deps.images.put(n, root);
         // Unnamed, the image stays as docker's <none>:<none>, so the ID the build prints works.

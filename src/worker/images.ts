@@ -47,6 +47,8 @@ export class BaseImages {
   private readonly remote?: RemoteImages;
   private readonly pull: boolean;
   private readonly resolved = new Map<string, Promise<ResolvedImage>>();
+  /** Images the build brings itself (oci-layout:// contexts), by pinned name: never pulled. */
+  private readonly provided = new Map<string, ImageSource>();
   /** The root's [limits], read when the first layer unpacks. */
   private limits?: Promise<Limits>;
 
@@ -54,6 +56,14 @@ export class BaseImages {
     this.store = store;
     this.remote = remote;
     this.pull = opts.pull;
+  }
+
+  /**
+   * Serve `ref` (name@digest) from `source` instead of the store or a registry: its platform's
+   * manifest and blobs are copied (verified) into the content store under the build's lease.
+   */
+  provide(ref: string, source: ImageSource): void {
+    this.provided.set(normalizeReference(ref), source);
   }
 
   /** Resolve once per (ref, platform) per build. */
@@ -70,6 +80,8 @@ export class BaseImages {
   private async resolveUncached(ref: string, platform: Platform): Promise<ResolvedImage> {
     const parsed = parseReference(ref);
     const name = normalizeReference(ref);
+    const own = this.provided.get(name);
+    if (own) return this.fromProvided(own, name, platform);
     let gone: unknown;
     if (!this.pull) {
       try {
@@ -105,6 +117,20 @@ export class BaseImages {
         );
       }
     }
+  }
+
+  /**
+   * A provided image: its root resolves to this platform's manifest, copied into the store (not
+   * named). The pinned name the graph then uses is provided too, from the store, so that it is
+   * never looked for in a registry either (`--pull`).
+   */
+  private async fromProvided(src: ImageSource, name: string, platform: Platform): Promise<ResolvedImage> {
+    const picked = await resolvePlatformManifest(src, platform);
+    const sink = new LocalImageSink(this.store.content, this.store.images);
+    await copyImage({ root: picked.descriptor, blobs: src.blobs }, sink);
+    const img = await this.held({ root: picked.descriptor, blobs: this.store.content }, name, platform);
+    this.provided.set(img.ref, { root: picked.descriptor, blobs: this.store.content });
+    return img;
   }
 
   /**

@@ -39,7 +39,8 @@ interface Ran {
 
 function start(root: string, args: string[]): { child: ChildProcess; done: Promise<Ran> } {
   const child = spawn(KILN, args, {
-    env: { ...process.env, KILN_ROOT: root, NO_COLOR: '1' },
+    // --load goes to kiln's store here, never into a Docker Engine the machine may run.
+    env: { ...process.env, KILN_ROOT: root, NO_COLOR: '1', DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -81,7 +81,12 @@ export function register(program: Command): void {
     .option('-f, --file <path>', 'Dockerfile path (default: CONTEXT/Dockerfile; - reads stdin)')
     .option('-t, --tag <name>', 'name the image (repeatable)', collect, [])
     .option('--build-arg <k=v>', 'set a build-time variable (repeatable)', collect, [])
-    .option('--build-context <name=dir>', 'an extra named context (repeatable)', collect, [])
+    .option(
+      '--build-context <name=value>',
+      'an extra named context: DIR, docker-image://REF, oci-layout://DIR[:TAG|@DIGEST], a git or https URL (repeatable)',
+      collect,
+      [],
+    )
     .option('--label <k=v>', 'set an image label (repeatable)', collect, [])
     .option('--target <stage>', 'build this stage')
     .option('--platform <list>', 'target platforms, comma separated (e.g. linux/amd64,linux/arm64)')
@@ -92,7 +97,10 @@ export function register(program: Command): void {
       [],
     )
     .option('--push', 'shorthand for --output=type=registry')
-    .option('--load', 'shorthand for --output=type=docker (into the kiln image store)')
+    .option(
+      '--load',
+      'into the Docker Engine (DOCKER_HOST or /var/run/docker.sock) if one answers, else the kiln image store',
+    )
     .option('--no-cache', 'do not use the instruction cache')
     .option('--no-cache-filter <stage>', 'do not use the cache for these stages (repeatable)', collect, [])
     .option('--pull', 'always look for newer base images in their registries')

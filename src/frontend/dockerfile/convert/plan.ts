@@ -4,7 +4,7 @@
  * reachability from the target, base-image resolution and ONBUILD triggers.
  */
 import { KilnError, type SourceLocation, withLocation } from '../../../errors/errors.ts';
-import { imageSource, localSource } from '../../../graph/index.ts';
+import { gitSource, httpSource, imageSource, localSource } from '../../../graph/index.ts';
 import type { ImageConfig } from '../../../oci/config.ts';
 import { parsePlatform } from '../../../oci/platform.ts';
 import { familiarName, normalizeReference, parseReference } from '../../../reference/reference.ts';
@@ -12,6 +12,7 @@ import { closest } from '../instructions/suggest.ts';
 import type { DockerfileInstructions, Instruction } from '../instructions/types.ts';
 import type { ShellLex } from '../shell/lex.ts';
 import type { DispatchContext } from './dispatch.ts';
+import { parseGitRef } from './sources.ts';
 import {
   type Command,
   countsAsStep,
@@ -284,6 +285,30 @@ function namedBase(opts: ConvertOptions, baseName: string): NamedContext | undef
     : { key: namedContextFor(opts, key) !== undefined ? key : baseName, spec, replacesStage: false };
 }
 
+/**
+ * The source of a named context that is not an image, as BuildKit's dockerui makes it: a git
+ * URL is a checkout, another http(s) URL one downloaded file named `context` (not unpacked), and
+ * anything else the local directory the build input checked.
+ */
+function contextSource(named: NamedContext, location: SourceLocation) {
+  const git = parseGitRef(named.spec);
+  if (git) {
+    return gitSource(
+      git.remote,
+      { ref: git.checksum ?? git.ref, subdir: git.subdir, keepGitDir: git.keepGitDir ?? false },
+      { description: `[context ${named.key}] load git source ${named.spec}`, location },
+    );
+  }
+  if (named.spec.startsWith('http://') || named.spec.startsWith('https://')) {
+    return httpSource(
+      named.spec,
+      { filename: 'context' },
+      { description: `[context ${named.key}] ${named.spec}`, location },
+    );
+  }
+  return localSource(named.key, {}, { description: `[internal] load build context ${named.key}`, location });
+}
+
 async function resolveBase(d: StageState, opts: ConvertInstructionsOptions): Promise<void> {
   d.resolved = true;
   const platform = d.platform ?? opts.platform;
@@ -300,18 +325,23 @@ async function resolveBase(d: StageState, opts: ConvertInstructionsOptions): Pro
     d.namedContext = named;
     if (named.replacesStage) d.dispatched = true;
     if (!named.spec.startsWith(DOCKER_IMAGE_PREFIX)) {
-      // A local directory: its files are the root filesystem, with an empty image config.
+      // A directory, a git checkout or a download: its files are the root filesystem, with an
+      // empty image config.
       d.image = emptyImage(platform);
       d.platform = platform;
-      d.root = localSource(
-        named.key,
-        {},
-        { description: `[internal] load build context ${named.key}`, location: d.location },
-      );
+      d.root = contextSource(named, d.location);
       if (!d.stage) d.dispatched = true;
       return;
     }
     source = named.spec.slice(DOCKER_IMAGE_PREFIX.length);
+    if (source === 'scratch') {
+      // BuildKit: docker-image://scratch is the empty filesystem.
+      d.image = emptyImage(platform);
+      d.platform = platform;
+      d.root = null;
+      if (!d.stage) d.dispatched = true;
+      return;
+    }
   }
   let ref: string;
   try {

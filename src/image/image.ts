@@ -29,13 +29,28 @@ export interface ImageRecord {
   /** Normalized reference, e.g. docker.io/library/busybox:latest. */
   name: string;
   target: Descriptor;
+  /**
+   * The index `target` was picked from, when one platform of a multi-platform image was pulled:
+   * its other platforms are found through it (docker's containerd store names the index itself).
+   */
+  index?: Descriptor;
   /** ISO time the name was last set. */
   updatedAt: string;
 }
 
+export interface PutOptions {
+  /** The index `target` was picked from (see ImageRecord.index). */
+  index?: Descriptor;
+  /**
+   * Leave the name as it is when it already records this `index` (another platform of the same
+   * image was fetched, e.g. by a build for several platforms).
+   */
+  keepSameIndex?: boolean;
+}
+
 export interface ImageStore {
   get(name: string): Promise<ImageRecord | undefined>;
-  put(name: string, target: Descriptor): Promise<ImageRecord>;
+  put(name: string, target: Descriptor, opts?: PutOptions): Promise<ImageRecord>;
   delete(name: string): Promise<boolean>;
   list(): Promise<ImageRecord[]>;
   /** Keep an image no name points at (docker's `<none>:<none>`), as an unnamed build leaves it. */

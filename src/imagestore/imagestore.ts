@@ -5,9 +5,10 @@
  * as an unnamed record (names.ts), as docker keeps `<none>:<none>` images.
  */
 import type { Readable } from 'node:stream';
+import type { BlobHolder, BlobProvider, Ingester } from '../content/content.ts';
 import type { LocalContentStore } from '../content/local/local.ts';
 import { KilnError } from '../errors/errors.ts';
-import type { ImageRecord, ImageSink, ImageSource, ImageStore } from '../image/image.ts';
+import type { ImageRecord, ImageSink, ImageSource, ImageStore, PutOptions } from '../image/image.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { normalizeReference } from '../reference/reference.ts';
 import type { ImageRow, MetaDB } from '../store/meta.ts';
@@ -25,7 +26,7 @@ export class LocalImageStore implements ImageStore {
     return row ? toRecord(row) : undefined;
   }
 
-  async put(name: string, target: Descriptor): Promise<ImageRecord> {
+  async put(name: string, target: Descriptor, opts: PutOptions = {}): Promise<ImageRecord> {
     const ref = normalizeReference(name);
     if (ref.includes('@')) {
       throw new KilnError(
@@ -37,19 +38,24 @@ export class LocalImageStore implements ImageStore {
       );
     }
     const stripped = stripDescriptor(target);
+    const index = opts.index && stripDescriptor(opts.index);
     // Re-setting a name to the image it already names changes nothing else (and, within a
     // minute, writes nothing: a fully cached rebuild).
-    if (this.meta.getImage(ref)?.target.digest === target.digest)
-      return toRecord(this.meta.putImage(ref, stripped));
+    const current = this.meta.getImage(ref);
+    if (current?.target.digest === target.digest)
+      return toRecord(this.meta.putImage(ref, stripped, undefined, index));
     return this.meta.transaction(() => {
       const prev = this.meta.getImage(ref);
-      const row = this.meta.putImage(ref, stripped);
+      if (opts.keepSameIndex && index && prev?.index?.digest === index.digest) return toRecord(prev);
+      const row = this.meta.putImage(ref, stripped, undefined, index);
       // A named image is no longer one of the unnamed; the image the name leaves stays, unnamed,
-      // when no other name holds it (docker's <none>:<none> after a rebuild or a newer pull).
+      // when no other name holds it (docker's <none>:<none> after a rebuild or a newer pull) and
+      // it is not another platform of the same pulled index (which keeps it).
       this.meta.deleteImage(danglingName(target.digest));
       if (
         prev &&
         prev.target.digest !== target.digest &&
+        !(index && prev.index?.digest === index.digest) &&
         this.meta.imagesByDigest(prev.target.digest).length === 0
       )
         this.meta.putImage(danglingName(prev.target.digest), prev.target);
@@ -95,7 +101,9 @@ export class LocalImageStore implements ImageStore {
 }
 
 function toRecord(r: ImageRow): ImageRecord {
-  return { name: r.name, target: r.target, updatedAt: r.updatedAt };
+  const rec: ImageRecord = { name: r.name, target: r.target, updatedAt: r.updatedAt };
+  if (r.index) rec.index = r.index;
+  return rec;
 }
 
 /** The descriptor an image record keeps: what identifies the root, without layout annotations. */
@@ -105,17 +113,25 @@ function stripDescriptor(d: Descriptor): Descriptor {
   return out;
 }
 
-/** The local store as a copy destination; blobs go through `content` (lease it for GC safety). */
+/**
+ * The local store as a copy destination; blobs go through `content` (lease it for GC safety).
+ * Whatever it reports present is held first (in the lease's hold file), so a concurrent prune
+ * cannot take a blob the copy skipped before the image is named.
+ */
 export class LocalImageSink implements ImageSink {
-  private readonly content: LocalContentStore;
+  private readonly content: Ingester & BlobProvider & BlobHolder;
   private readonly images: ImageStore;
+  private readonly put: PutOptions;
 
-  constructor(content: LocalContentStore, images: ImageStore) {
+  /** `put` says how the root is named (e.g. the index a single platform was picked from). */
+  constructor(content: Ingester & BlobProvider & BlobHolder, images: ImageStore, put: PutOptions = {}) {
     this.content = content;
     this.images = images;
+    this.put = put;
   }
 
   async hasBlob(desc: Descriptor): Promise<boolean> {
+    if ((await this.content.hold([desc.digest])).length > 0) return false;
     const info = await this.content.info(desc.digest);
     return info !== undefined && info.size === desc.size;
   }
@@ -126,7 +142,7 @@ export class LocalImageSink implements ImageSink {
 
   async putManifest(desc: Descriptor, bytes: Buffer, tag?: string): Promise<void> {
     await this.content.writeBlob(bytes, { digest: desc.digest, size: desc.size });
-    if (tag !== undefined) await this.images.put(tag, desc);
+    if (tag !== undefined) await this.images.put(tag, desc, this.put);
   }
 }
 

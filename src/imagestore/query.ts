@@ -267,8 +267,8 @@ export async function inspectImage(
   };
 }
 
-/** `kiln tag SRC DST`: point DST at SRC's root. */
+/** `kiln tag SRC DST`: point DST at SRC's root (and the index it was pulled from). */
 export async function tagImage(store: QueryStore, src: string, dst: string): Promise<ImageRecord> {
   const rec = await findImage(store, src);
-  return store.images.put(dst, rec.target);
+  return store.images.put(dst, rec.target, { index: rec.index });
 }

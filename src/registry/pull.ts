@@ -2,11 +2,11 @@
  * Pull and push as library calls: `pullImage` resolves a reference, copies the image into a
  * content store and names it; `pushImage` copies any ImageSource to a registry repository.
  */
-import type { Readable } from 'node:stream';
-import type { BlobProvider, Ingester } from '../content/content.ts';
+import type { BlobHolder, BlobProvider, Ingester } from '../content/content.ts';
 import { KilnError } from '../errors/errors.ts';
 import { type CopyResult, copyImage } from '../image/copy.ts';
 import type { ImageSink, ImageSource, ImageStore } from '../image/image.ts';
+import { LocalImageSink } from '../imagestore/imagestore.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { Platform } from '../oci/platform.ts';
 import type { ProgressSink } from '../progress/events.ts';
@@ -19,7 +19,8 @@ export interface PullOptions {
   client?: RegistryClient;
   /** The platform to pick from an index (default: the host's); 'all' keeps the whole index. */
   platform?: Platform | 'all';
-  content: Ingester & BlobProvider;
+  /** Where blobs go; lease it (Store.withLease) so what the pull finds and writes is kept. */
+  content: Ingester & BlobProvider & BlobHolder;
   images: ImageStore;
   onProgress?: ProgressSink;
   /** Blobs downloaded at once (default 4). */
@@ -37,23 +38,16 @@ export interface PullResult {
 }
 
 /** The content store plus image store as an ImageSink (blobs verified by the Ingester). */
-export function contentSink(content: Ingester & BlobProvider, images: ImageStore): ImageSink {
-  return {
-    async hasBlob(desc) {
-      const info = await content.info(desc.digest);
-      return info !== undefined && info.size === desc.size;
-    },
-    async putBlob(desc, data: Readable) {
-      await content.ingest(data, { digest: desc.digest, size: desc.size });
-    },
-    async putManifest(desc, bytes, tag) {
-      await content.writeBlob(bytes, { digest: desc.digest, size: desc.size });
-      if (tag !== undefined) await images.put(tag, desc);
-    },
-  };
+export function contentSink(content: Ingester & BlobProvider & BlobHolder, images: ImageStore): ImageSink {
+  return new LocalImageSink(content, images);
 }
 
-/** Pull `ref` into the store: blobs already present are not fetched again. */
+/**
+ * Pull `ref` into the store: blobs already present are held (the caller's lease keeps them until
+ * the name is set) and not fetched again. One platform picked from an index is named with that
+ * index, which is stored too: a build for another platform finds the image's other manifests
+ * through it.
+ */
 export async function pullImage(ref: string | Reference, opts: PullOptions): Promise<PullResult> {
   const r = typeof ref === 'string' ? parseReference(ref) : ref;
   const client = opts.client ?? new RegistryClient();
@@ -65,11 +59,14 @@ export async function pullImage(ref: string | Reference, opts: PullOptions): Pro
   // Local names carry a tag, never a digest; a digest-only pull stays unnamed (held by the caller's lease).
   const name =
     r.tag !== undefined ? formatReference({ domain: r.domain, path: r.path, tag: r.tag }) : undefined;
-  const copy = await copyImage(source, contentSink(opts.content, opts.images), {
-    tag: name,
-    concurrency: opts.concurrency ?? 4,
-  });
-  return { name, descriptor: source.root, index: source.index, copy };
+  const index = source.index;
+  if (name && index) {
+    const bytes = await source.blobs.readBlob(index.digest);
+    await opts.content.writeBlob(bytes, { digest: index.digest, size: index.size });
+  }
+  const sink = new LocalImageSink(opts.content, opts.images, name && index ? { index } : {});
+  const copy = await copyImage(source, sink, { tag: name, concurrency: opts.concurrency ?? 4 });
+  return { name, descriptor: source.root, index, copy };
 }
 
 export interface PushOptions extends RegistrySinkOptions {

@@ -1,7 +1,8 @@
 /**
- * Garbage collection and disk usage. Mark from image names and live leases, sweep every other
- * blob, all inside one `BEGIN IMMEDIATE` transaction; then remove ingest temps whose writer is
- * gone. `prune` optionally drops images first; `diskUsage` reports what the root holds on disk.
+ * Garbage collection and disk usage. Mark from image names (and the index a name was picked
+ * from) and live leases, sweep every other blob, all inside one `BEGIN IMMEDIATE` transaction;
+ * then remove ingest temps whose writer is gone. `prune` optionally drops images first;
+ * `diskUsage` reports what the root holds on disk.
  */
 import { readdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,6 +13,7 @@ import { isErrno } from '../errors/errors.ts';
 import { isDanglingName } from '../imagestore/names.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { ClosureWalker } from './closure.ts';
+import { imageRoots } from './meta.ts';
 import type { Store } from './store.ts';
 import { TreeUsage } from './usage.ts';
 
@@ -49,7 +51,7 @@ function listBlobsSync(store: GcStore): BlobInfo[] {
 
 /** The roots GC keeps: every named image, every blob a live lease or a running operation holds (type unknown). */
 function roots(store: GcStore, now: number): Descriptor[] {
-  const out: Descriptor[] = store.meta.listImages().map((r) => r.target);
+  const out: Descriptor[] = imageRoots(store.meta.listImages());
   for (const d of heldBlobs(store, now)) out.push({ mediaType: '', digest: d, size: 0 });
   return out;
 }
@@ -115,7 +117,7 @@ export async function prune(store: GcStore, opts: PruneOptions = {}): Promise<Pr
     const images = store.meta.listImages().sort((a, b) => a.updatedAt.localeCompare(b.updatedAt));
     const used = (rows: typeof images) => {
       let n = 0;
-      for (const s of walker.walk(rows.map((r) => r.target)).blobs.values()) n += s;
+      for (const s of walker.walk(imageRoots(rows)).blobs.values()) n += s;
       return n;
     };
     let remaining = images;
@@ -138,10 +140,7 @@ export async function prune(store: GcStore, opts: PruneOptions = {}): Promise<Pr
     // What GC would free once those names are gone: blobs outside the remaining closure.
     const keepNames = new Set(removedImages);
     const keep = new ClosureWalker(store.content).walk([
-      ...store.meta
-        .listImages()
-        .filter((r) => !keepNames.has(r.name))
-        .map((r) => r.target),
+      ...imageRoots(store.meta.listImages().filter((r) => !keepNames.has(r.name))),
       ...heldBlobs(store).map((d) => ({ mediaType: '', digest: d, size: 0 })),
     ]).blobs;
     const removedBlobs = listBlobsSync(store).filter((b) => !keep.has(b.digest));

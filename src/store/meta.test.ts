@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { sha256 } from '../digest/digest.ts';
-import { MetaDB, RETAG_REFRESH_MS } from './meta.ts';
+import { imageRoots, MetaDB, RETAG_REFRESH_MS } from './meta.ts';
 
 /** Run `fn` with one connection per option set to a fresh meta.db; all closed and removed after. */
 async function withMeta(opts: { busyTimeoutMs?: number }[], fn: (...dbs: MetaDB[]) => void): Promise<void> {
@@ -19,6 +19,30 @@ async function withMeta(opts: { busyTimeoutMs?: number }[], fn: (...dbs: MetaDB[
 }
 
 describe('metadata database', () => {
+  it("a name keeps the index it was pulled from until it moves to another image or goes; GC's roots include it", () =>
+    withMeta([{}], (db) => {
+      const desc = (s: string, mediaType = 'application/vnd.oci.image.manifest.v1+json') => ({
+        mediaType,
+        digest: sha256(s),
+        size: 1,
+      });
+      const index = desc('i', 'application/vnd.oci.image.index.v1+json');
+      const name = 'docker.io/library/x:1';
+      db.putImage(name, desc('arm64'), new Date(), index);
+      assert.deepEqual(db.getImage(name)?.index, index);
+      assert.deepEqual(imageRoots(db.listImages()), [desc('arm64'), index]);
+      // Re-set to the same image without an index (a tag refresh): kept.
+      db.putImage(name, desc('arm64'), new Date(Date.now() + RETAG_REFRESH_MS * 2));
+      assert.deepEqual(db.getImage(name)?.index, index);
+      // Moved to another image: the index no longer says where this one came from.
+      db.putImage(name, desc('built'));
+      assert.equal(db.getImage(name)?.index, undefined);
+      db.putImage(name, desc('arm64'), new Date(), index);
+      db.deleteImage(name);
+      db.putImage(name, desc('arm64'));
+      assert.equal(db.getImage(name)?.index, undefined, 'a name removed and set again has no index');
+    }));
+
   it('BEGIN IMMEDIATE locks writers in other connections until the holder commits', () =>
     withMeta([{}, { busyTimeoutMs: 50 }], (a, b) => {
       const target = {

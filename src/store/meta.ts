@@ -14,6 +14,11 @@ import { openDatabase } from './sqlite.ts';
 export interface ImageRow {
   name: string;
   target: Descriptor;
+  /**
+   * The index `target` was picked from, when one platform of a multi-platform image was pulled:
+   * the image's other platforms are found (and fetched, pinned) through it. GC keeps it.
+   */
+  index?: Descriptor;
   createdAt: string;
   updatedAt: string;
 }
@@ -38,6 +43,10 @@ CREATE TABLE IF NOT EXISTS images (
   updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS images_digest ON images(digest);
+CREATE TABLE IF NOT EXISTS image_indexes (
+  name TEXT PRIMARY KEY REFERENCES images(name) ON DELETE CASCADE,
+  descriptor TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS leases (
   id TEXT PRIMARY KEY,
   created_at TEXT NOT NULL,
@@ -113,11 +122,15 @@ export class MetaDB {
   // --- images ---
 
   getImage(name: string): ImageRow | undefined {
-    const row = this.db.prepare('SELECT * FROM images WHERE name = ?').get(name);
+    const row = this.db.prepare(`${SELECT_IMAGES} WHERE name = ?`).get(name);
     return row ? toImageRow(row) : undefined;
   }
 
-  putImage(name: string, target: Descriptor, now = new Date()): ImageRow {
+  /**
+   * Point `name` at `target`. `index` records the index the target was picked from; without it,
+   * a name that moves to another target forgets its index (one that stays keeps it).
+   */
+  putImage(name: string, target: Descriptor, now = new Date(), index?: Descriptor): ImageRow {
     const ts = now.toISOString();
     // Re-setting a name to the image it already names only refreshes its tag time (docker's
     // LastTagTime), and not within RETAG_REFRESH_MS of the last refresh: a fully cached build
@@ -126,6 +139,7 @@ export class MetaDB {
     if (
       current &&
       JSON.stringify(current.target) === JSON.stringify(target) &&
+      (index === undefined || JSON.stringify(current.index) === JSON.stringify(index)) &&
       Math.abs(now.getTime() - Date.parse(current.updatedAt)) < RETAG_REFRESH_MS
     ) {
       return current;
@@ -141,22 +155,36 @@ export class MetaDB {
              created_at = excluded.created_at, updated_at = excluded.updated_at`,
         )
         .run(name, JSON.stringify(target), target.digest, createdAt, ts);
-      return { name, target, createdAt, updatedAt: ts };
+      let kept = index;
+      if (index) {
+        this.db
+          .prepare(
+            'INSERT INTO image_indexes(name, descriptor) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET descriptor = excluded.descriptor',
+          )
+          .run(name, JSON.stringify(index));
+      } else if (prev && prev.target.digest !== target.digest) {
+        this.db.prepare('DELETE FROM image_indexes WHERE name = ?').run(name);
+      } else kept = prev?.index;
+      const row: ImageRow = { name, target, createdAt, updatedAt: ts };
+      if (kept) row.index = kept;
+      return row;
     });
   }
 
   deleteImage(name: string): boolean {
-    return this.transaction(
-      () => Number(this.db.prepare('DELETE FROM images WHERE name = ?').run(name).changes) > 0,
-    );
+    return this.transaction(() => {
+      // Without the foreign key cascade (a connection that did not enable it), not left behind.
+      this.db.prepare('DELETE FROM image_indexes WHERE name = ?').run(name);
+      return Number(this.db.prepare('DELETE FROM images WHERE name = ?').run(name).changes) > 0;
+    });
   }
 
   listImages(): ImageRow[] {
-    return this.db.prepare('SELECT * FROM images ORDER BY name').all().map(toImageRow);
+    return this.db.prepare(`${SELECT_IMAGES} ORDER BY name`).all().map(toImageRow);
   }
 
   imagesByDigest(digest: Digest): ImageRow[] {
-    return this.db.prepare('SELECT * FROM images WHERE digest = ? ORDER BY name').all(digest).map(toImageRow);
+    return this.db.prepare(`${SELECT_IMAGES} WHERE digest = ? ORDER BY name`).all(digest).map(toImageRow);
   }
 
   // --- leases ---
@@ -252,11 +280,22 @@ export class MetaDB {
   }
 }
 
+/** Image rows with the index each was picked from (when recorded). */
+const SELECT_IMAGES =
+  'SELECT images.*, image_indexes.descriptor AS index_descriptor FROM images LEFT JOIN image_indexes USING (name)';
+
 function toImageRow(r: Record<string, unknown>): ImageRow {
-  return {
+  const row: ImageRow = {
     name: String(r.name),
     target: JSON.parse(String(r.descriptor)) as Descriptor,
     createdAt: String(r.created_at),
     updatedAt: String(r.updated_at),
   };
+  if (typeof r.index_descriptor === 'string') row.index = JSON.parse(r.index_descriptor) as Descriptor;
+  return row;
+}
+
+/** What an image row keeps from GC: its target, and the index it was picked from. */
+export function imageRoots(rows: ImageRow[]): Descriptor[] {
+  return rows.flatMap((r) => (r.index ? [r.target, r.index] : [r.target]));
 }

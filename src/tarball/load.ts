@@ -7,7 +7,7 @@
 import { posix } from 'node:path';
 import { decompressAuto, detectCompression } from '../archive/compress.ts';
 import { readTar } from '../archive/tar/reader.ts';
-import type { BlobInfo, BlobProvider, Ingester } from '../content/content.ts';
+import type { BlobHolder, BlobInfo, BlobProvider, Ingester } from '../content/content.ts';
 import { type Digest, isDigest } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
 import { loadIndex, loadManifest } from '../image/copy.ts';
@@ -132,28 +132,40 @@ async function layerMediaTypeOf(blobs: BlobProvider, digest: Digest): Promise<st
   return detectCompression(head) === 'zstd' ? DockerLayerZstd : MediaType.DockerLayerGzip;
 }
 
+/** The store a load writes to and holds what it finds in (lease it: see Store.withLease). */
+type LoadContent = Ingester & BlobProvider & BlobHolder;
+
+/**
+ * True when the blob is stored. It is held from now on: an image may use blobs the store had
+ * before the load (the archive left them out), and a concurrent prune must not take them before
+ * the image is named.
+ */
+async function present(content: LoadContent, digest: Digest): Promise<boolean> {
+  return (await content.hold([digest])).length === 0;
+}
+
 /** Check that a manifest or index has its content in `blobs` (index entries may be absent, not all). */
-async function checkClosure(blobs: BlobProvider, desc: Descriptor): Promise<void> {
-  if (!(await blobs.info(desc.digest))) throw incomplete(`${desc.mediaType} ${desc.digest}`);
+async function checkClosure(content: LoadContent, desc: Descriptor): Promise<void> {
+  if (!(await present(content, desc.digest))) throw incomplete(`${desc.mediaType} ${desc.digest}`);
   if (isIndexType(desc.mediaType)) {
-    const index = await loadIndex(blobs, desc);
-    let present = 0;
+    const index = await loadIndex(content, desc);
+    let found = 0;
     for (const c of index.manifests) {
-      if (!(await blobs.info(c.digest))) continue;
-      present++;
-      await checkClosure(blobs, c);
+      if (!(await present(content, c.digest))) continue;
+      found++;
+      await checkClosure(content, c);
     }
-    if (!present && index.manifests.length) throw incomplete(`every manifest of index ${desc.digest}`);
+    if (!found && index.manifests.length) throw incomplete(`every manifest of index ${desc.digest}`);
   } else if (isManifestType(desc.mediaType)) {
-    const m = await loadManifest(blobs, desc);
+    const m = await loadManifest(content, desc);
     for (const b of [m.config, ...m.layers]) {
-      if (!b.urls?.length && !(await blobs.info(b.digest)))
+      if (!b.urls?.length && !(await present(content, b.digest)))
         throw incomplete(`blob ${b.digest} of manifest ${desc.digest}`);
     }
   }
 }
 
-async function dockerImages(m: Members, content: Ingester & BlobProvider): Promise<LoadedImage[]> {
+async function dockerImages(m: Members, content: LoadContent): Promise<LoadedImage[]> {
   const entries = parseJson<DockerManifestEntry[]>(m, 'manifest.json');
   if (!Array.isArray(entries))
     throw new KilnError('ARCHIVE_INVALID', 'manifest.json in the archive is not a list');
@@ -161,7 +173,7 @@ async function dockerImages(m: Members, content: Ingester & BlobProvider): Promi
   // docker 25+ archives carry the real manifests; use them so digests survive the round trip.
   const stored: { desc: Descriptor; manifest: Manifest }[] = [];
   for (const d of ociIndex?.manifests ?? []) {
-    if (isManifestType(d.mediaType) && (await content.info(d.digest))) {
+    if (isManifestType(d.mediaType) && (await present(content, d.digest))) {
       stored.push({ desc: d, manifest: await loadManifest(content, d) });
     }
   }
@@ -205,7 +217,7 @@ async function dockerImages(m: Members, content: Ingester & BlobProvider): Promi
   return out;
 }
 
-async function ociImages(m: Members, content: Ingester & BlobProvider): Promise<LoadedImage[]> {
+async function ociImages(m: Members, content: LoadContent): Promise<LoadedImage[]> {
   const index = parseJson<Index>(m, 'index.json');
   if (!index || !Array.isArray(index.manifests))
     throw new KilnError('ARCHIVE_INVALID', 'index.json in the archive has no manifests');
@@ -228,7 +240,7 @@ async function ociImages(m: Members, content: Ingester & BlobProvider): Promise<
  */
 export async function loadArchive(
   source: AsyncIterable<Uint8Array>,
-  content: Ingester & BlobProvider,
+  content: LoadContent,
   images: ImageStore | undefined,
   opts: LoadOptions = {},
 ): Promise<LoadResult> {

@@ -9,12 +9,12 @@ import { pipeline, type Readable } from 'node:stream';
 import { type Digest, DigestStream } from '../digest/digest.ts';
 import { diskFull, hasCode, isDiskFull, KilnError } from '../errors/errors.ts';
 import { copyImage, loadConfig, resolvePlatformManifest } from '../image/copy.ts';
-import type { ImageSource } from '../image/image.ts';
+import type { ImageRecord, ImageSource } from '../image/image.ts';
 import { LocalImageSink } from '../imagestore/imagestore.ts';
 import type { ImageConfig } from '../oci/config.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { type Manifest, manifestMediaType, parseManifestDocument } from '../oci/manifest.ts';
-import { formatPlatform, type Platform } from '../oci/platform.ts';
+import { formatPlatform, type Platform, platformMatches } from '../oci/platform.ts';
 import { normalizeReference, parseReference } from '../reference/reference.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import { type Limits, layerLimit, loadLimits, rootConfigPath } from '../store/limits.ts';
@@ -83,19 +83,25 @@ export class BaseImages {
     const own = this.provided.get(name);
     if (own) return this.fromProvided(own, name, platform);
     let gone: unknown;
+    /** The local store lacks this platform: where to fetch it, and what the store has instead. */
+    let missing: { ref: string; pinned: boolean; err: KilnError } | undefined;
     if (!this.pull) {
       try {
-        const local = await this.localSource(name, parsed.digest);
-        if (local) return await this.held(local, name, platform);
+        const local = await this.fromLocal(name, parsed.digest, platform);
+        if ('image' in local) return local.image;
+        missing = local.fetch;
       } catch (err) {
-        // A local index may lack this platform (the registry may have it), and a prune may have
-        // taken the local copy's blobs since it was found: pull it again.
+        // A prune may have taken the local copy's blobs since it was found: pull it again. The
+        // local image may lack this platform, which the registry may have.
         if (GONE.some((c) => hasCode(err, c))) gone = err;
-        else if (!this.remote || !hasCode(err, 'PLATFORM_NOT_FOUND')) throw err;
+        else if (hasCode(err, 'PLATFORM_NOT_FOUND'))
+          missing = { ref, pinned: parsed.digest !== undefined, err: err as KilnError };
+        else throw err;
       }
     }
     if (!this.remote) {
       if (gone) throw gone;
+      if (missing) throw missing.err;
       throw new KilnError(
         'IMAGE_NOT_FOUND',
         `base image ${name} is not in the local store and no registry is configured`,
@@ -106,9 +112,20 @@ export class BaseImages {
     }
     for (let attempt = 1; ; attempt++) {
       try {
+        if (missing) return await this.pulled(missing.ref, name, missing.pinned, platform);
         return await this.pulled(ref, name, parsed.digest !== undefined, platform);
       } catch (err) {
         if (GONE.some((c) => hasCode(err, c)) && attempt < PULL_ATTEMPTS) continue;
+        if (missing) {
+          // The registry's own "no such platform" names what it offers; anything else (no
+          // network, no such repository) follows what the local store lacks.
+          if (hasCode(err, 'PLATFORM_NOT_FOUND')) throw err;
+          throw new KilnError(
+            err instanceof KilnError ? err.code : missing.err.code,
+            `${missing.err.message}; fetching it from ${missing.ref} failed: ${(err as Error).message}`,
+            { cause: err, hint: missing.err.hint },
+          );
+        }
         if (!gone) throw err;
         throw new KilnError(
           'IMAGE_CONTENT_GONE',
@@ -134,16 +151,54 @@ export class BaseImages {
   }
 
   /**
+   * The base image from the local store, for `platform` only. A name pulled for one platform of
+   * a multi-platform image records the index it came from: the wanted platform is taken from it
+   * when stored, and otherwise `fetch` says which index to fetch it from. Undefined when the
+   * store does not have the image at all.
+   */
+  private async fromLocal(
+    name: string,
+    digest: string | undefined,
+    platform: Platform,
+  ): Promise<{ image: ResolvedImage } | { fetch?: { ref: string; pinned: boolean; err: KilnError } }> {
+    const rec = digest ? undefined : await this.store.images.get(name);
+    const local = await this.localSource(name, digest, rec);
+    if (!local) return {};
+    try {
+      return { image: await this.held(local, name, platform) };
+    } catch (err) {
+      if (!hasCode(err, 'PLATFORM_NOT_FOUND') || !rec?.index) throw err;
+      const viaIndex = { root: rec.index, blobs: this.store.content };
+      try {
+        return { image: await this.held(viaIndex, name, platform) };
+      } catch (inner) {
+        // The index lacks the platform: nothing to fetch from it (the registry's tag may offer it).
+        if (hasCode(inner, 'PLATFORM_NOT_FOUND')) throw inner;
+        if (!GONE.some((c) => hasCode(inner, c))) throw inner;
+      }
+      // Pinned by digest: the tag may have moved since, and a build must not mix two versions.
+      const bare = name.replace(/:[^/:@]+$/, '');
+      return { fetch: { ref: `${bare}@${rec.index.digest}`, pinned: true, err: err as KilnError } };
+    }
+  }
+
+  /**
    * Pull just this platform's manifest and blobs into the local store, under the build's lease
-   * (blobs it writes are the build's until it ends), and name it as docker does.
+   * (blobs it writes are the build's until it ends), and name it as docker does: the name points
+   * at the platform's manifest and records the index it was picked from (stored too), so another
+   * platform is found through it; a name that already records that index is left as it is.
    */
   private async pulled(ref: string, name: string, byDigest: boolean, platform: Platform) {
     const remote = await this.remote!.source(ref);
     const picked = await resolvePlatformManifest(remote, platform);
+    const index = picked.descriptor.digest === remote.root.digest ? undefined : remote.root;
+    if (index) {
+      const bytes = await remote.blobs.readBlob(index.digest);
+      await this.store.content.writeBlob(bytes, { digest: index.digest, size: index.size });
+    }
     const sink = new LocalImageSink(this.store.content, this.store.images);
     await copyImage({ root: picked.descriptor, blobs: remote.blobs }, sink);
-    // Only this platform's blobs are here, so the name points at its manifest, not the index.
-    if (!byDigest) await this.store.images.put(name, picked.descriptor);
+    if (!byDigest) await this.store.images.put(name, picked.descriptor, { index, keepSameIndex: true });
     return this.held({ root: picked.descriptor, blobs: this.store.content }, name, platform);
   }
 
@@ -169,24 +224,41 @@ export class BaseImages {
     return img;
   }
 
-  private async localSource(name: string, digest: string | undefined): Promise<ImageSource | undefined> {
+  private async localSource(
+    name: string,
+    digest: string | undefined,
+    rec: ImageRecord | undefined,
+  ): Promise<ImageSource | undefined> {
     if (digest) {
       const info = await this.store.content.info(digest as Digest);
       if (!info) return undefined;
-      const rec = await this.store.images.get(name);
+      const named = await this.store.images.get(name);
       const mediaType =
-        rec?.target.digest === digest
-          ? rec.target.mediaType
+        named?.target.digest === digest
+          ? named.target.mediaType
           : await storedMediaType(this.store, digest as Digest);
       return { root: { mediaType, digest: digest as Digest, size: info.size }, blobs: this.store.content };
     }
-    const rec = await this.store.images.get(name);
     return rec ? { root: rec.target, blobs: this.store.content } : undefined;
   }
 
   private async fromSource(src: ImageSource, name: string, platform: Platform): Promise<ResolvedImage> {
-    const picked = await resolvePlatformManifest(src, platform);
+    const picked = await resolvePlatformManifest(src, platform).catch((err) => {
+      if (!hasCode(err, 'PLATFORM_NOT_FOUND')) throw err;
+      throw new KilnError(err.code, `base image ${name}: ${err.message}`, { hint: err.hint, cause: err });
+    });
     const config = await loadConfig(src.blobs, picked.manifest);
+    // A single manifest (or an index entry that lies) says its platform only in its config: an
+    // image for another platform must never become this platform's base.
+    if (config.architecture && !platformMatches(platform, config)) {
+      throw new KilnError(
+        'PLATFORM_NOT_FOUND',
+        `base image ${name} is for ${formatPlatform(config)} (${picked.descriptor.digest}), not ${formatPlatform(platform)}, the platform being built`,
+        {
+          hint: `pull the image for ${formatPlatform(platform)} (kiln pull --platform ${formatPlatform(platform)} ${name}), or build for ${formatPlatform(config)} with --platform`,
+        },
+      );
+    }
     const bare = name.replace(/@sha256:[a-f0-9]{64}$/, '');
     return {
       ref: `${bare}@${picked.descriptor.digest}`,

@@ -85,7 +85,14 @@ export class LocalContentStore implements ContentStore, BlobHolder {
   async hold(digests: readonly Digest[]): Promise<Digest[]> {
     const paths = digests.map((d) => this.blobPath(d));
     const lease = this.meta ? (this.lease ?? leaseContext.getStore()) : undefined;
-    if (lease) this.holds.add(lease, digests);
+    if (lease) {
+      try {
+        this.holds.add(lease, digests);
+      } catch (err) {
+        // A pull or load on a full disk first fails here, appending to its hold file.
+        throw isDiskFull(err) ? diskFull(this.root, err) : err;
+      }
+    }
     // Checked after the hold is written, under the lock GC sweeps under: GC either read the holds
     // after ours was written (and keeps the blobs), or finished before this check.
     const absent = () => digests.filter((_, i) => !statSync(paths[i], { throwIfNoEntry: false })?.isFile());

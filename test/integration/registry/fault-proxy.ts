@@ -13,6 +13,8 @@ export type Fault =
   | { cutRequestAfter: number }
   /** Flip the bits of the response body's byte at this offset (same length, other digest). */
   | { corruptAt: number }
+  /** Forward the request only once this settles (a download that stalls while the test acts). */
+  | { until: Promise<unknown> }
   | undefined;
 
 export interface SeenRequest {
@@ -47,6 +49,14 @@ export async function startFaultProxy(upstreamHost: string): Promise<FaultProxy>
       res.end(JSON.stringify({ errors: [{ code: 'INJECTED', message: `injected ${fault.status}` }] }));
       return;
     }
+    if (fault && 'until' in fault) {
+      req.pause();
+      void fault.until.finally(() => forward(req, res, undefined));
+      return;
+    }
+    forward(req, res, fault);
+  });
+  const forward = (req: http.IncomingMessage, res: http.ServerResponse, fault: Fault) => {
     const upstream = http.request(
       {
         host: uh,
@@ -111,7 +121,7 @@ export async function startFaultProxy(upstreamHost: string): Promise<FaultProxy>
       return;
     }
     req.pipe(upstream);
-  });
+  };
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   proxy.host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
   proxy.close = () =>

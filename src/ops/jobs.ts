@@ -111,7 +111,9 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
       name: describe(v),
       location: v.meta.location,
       // Directory sources are read in place every build; their content enters dependents' keys.
-      noCache: isDirSource || forced(v),
+      noCache: isDirSource,
+      // --no-cache runs the step again but records what it made, as BuildKit does.
+      ignoreCache: forced(v),
       // BuildKit shows reading the main context as a step, not the other local sources.
       hidden: op.type === 'source' && op.kind === 'local' && op.name !== MAIN_CONTEXT,
       contentKey: contentKeyOf(v, runners),

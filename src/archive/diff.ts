@@ -162,7 +162,7 @@ export async function diffDirectories(
         // A directory replaced a file or symlink: nothing of lower may show through it.
         emitParents(r);
         emit(r, ua, plain);
-        entries.push(opaqueEntry(r));
+        entries.push(opaqueEntry(r, { mode: plain.mode, uid: plain.uid, gid: plain.gid }));
         addSubtree(r);
       } else if (changed(la, ua, lst, ust, lowerX.get(r), upperX.get(r))) {
         emitParents(r);

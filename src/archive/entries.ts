@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { KilnError } from '../errors/errors.ts';
 import * as fs from '../sys/fs.ts';
-import { compareNames, hasSurrogate, sortNames } from '../sys/fsname.ts';
+import { compareNames, encodeName, hasSurrogate, sortNames } from '../sys/fsname.ts';
 import { completeHeader, type TarEntryType, type TarHeader } from './tar/header.ts';
 import { isPortableXattr, readXattrTree, type Xattrs } from './xattr.ts';
 
@@ -77,18 +77,34 @@ export function entryFromStat(
   return entry;
 }
 
+/**
+ * `.wh.<name>`: the header BuildKit writes (containerd's ChangeWriter since 2.0) — an empty
+ * regular file, mode 0, owned by 0:0, mtime 0 — so a layer does not depend on when it was made.
+ */
 export function whiteoutEntry(dir: string, name: string): LayerEntry {
   const p = dir ? `${dir}/${WHITEOUT_PREFIX}${name}` : `${WHITEOUT_PREFIX}${name}`;
   return {
-    header: completeHeader({ path: p, type: 'file', mode: 0o644, size: 0, mtime: 0 }),
+    header: completeHeader({ path: p, type: 'file', mode: 0, uid: 0, gid: 0, size: 0, mtime: 0 }),
     data: Buffer.alloc(0),
   };
 }
 
-export function opaqueEntry(dir: string): LayerEntry {
+/**
+ * `<dir>/.wh..wh..opq`. BuildKit writes none (it lists the lower entries one by one); Docker's
+ * overlay exporter does, as an empty regular file with the directory's permission bits and
+ * owner, and mtime 0. kiln matches that.
+ */
+export function opaqueEntry(dir: string, of: Pick<TarHeader, 'mode' | 'uid' | 'gid'>): LayerEntry {
   const p = dir ? `${dir}/${OPAQUE_WHITEOUT}` : OPAQUE_WHITEOUT;
   return {
-    header: completeHeader({ path: p, type: 'file', mode: 0o644, size: 0, mtime: 0 }),
+    header: completeHeader({
+      path: p,
+      type: 'file',
+      mode: of.mode & 0o777,
+      uid: of.uid,
+      gid: of.gid,
+      mtime: 0,
+    }),
     data: Buffer.alloc(0),
   };
 }
@@ -98,25 +114,56 @@ export function sortedNames(dir: string): string[] {
   return sortNames(fs.readdirSync(dir));
 }
 
-export function compareStrings(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
-}
-
 export interface FinalizeOptions {
   /** SOURCE_DATE_EPOCH: no mtime in the layer is later than this (seconds). */
   sourceDateEpoch?: number;
 }
 
 /**
- * Sort by path (a parent always precedes its children), make the second and later paths of
- * one inode tar hardlinks to the first, and clamp mtimes. Mutates and returns `entries`.
+ * A key whose plain string order is layer order: a directory, then its children, depth first
+ * (as a tree walk visits them, which is BuildKit's order: `a/`, `a/b`, `a.c`), and within a
+ * directory the opaque marker first, then the whiteouts, then the other names in byte order.
+ * The OCI layer spec asks for whiteouts before their siblings: an extractor applying entries in
+ * order would otherwise delete what the layer itself just added (`d/.a` sorts before
+ * `d/.wh..wh..opq` by bytes). Each name gets a rank character before it and '/' becomes NUL,
+ * which no name holds, so a name that ends sorts before a longer one.
+ */
+export function layerSortKey(path: string): string {
+  let key = '';
+  for (const name of path.split('/')) {
+    const rank = name === OPAQUE_WHITEOUT ? '\x01' : name.startsWith(WHITEOUT_PREFIX) ? '\x02' : '\x03';
+    key += key ? `\x00${rank}${name}` : `${rank}${name}`;
+  }
+  return key;
+}
+
+/** Compare two layer paths in layer order (layerSortKey); `bytewise` for names with surrogates. */
+export function compareLayerPaths(a: string, b: string, bytewise = false): number {
+  const ka = layerSortKey(a);
+  const kb = layerSortKey(b);
+  if (bytewise) return compareNames(ka, kb);
+  return ka < kb ? -1 : ka > kb ? 1 : 0;
+}
+
+/**
+ * Sort in layer order (layerSortKey), make the second and later paths of one inode tar
+ * hardlinks to the first, and clamp mtimes. Mutates and returns `entries`.
  */
 export function finalizeEntries(entries: LayerEntry[], options: FinalizeOptions = {}): LayerEntry[] {
-  // Byte order of the paths; only surrogates (astral characters, escaped bytes) need the slow compare.
+  // Only surrogates (astral characters, escaped bytes) need byte-order keys; otherwise UTF-16
+  // order is byte order. Paths without a whiteout name sort by themselves with '/' as NUL (the
+  // same order layerSortKey gives them, at a fraction of the cost: most layers have none).
   const bytewise = entries.some((e) => hasSurrogate(e.header.path));
-  entries.sort((a, b) =>
-    bytewise ? compareNames(a.header.path, b.header.path) : compareStrings(a.header.path, b.header.path),
-  );
+  const recs = entries.map((e) => {
+    const flat = e.header.path.replaceAll('/', '\x00');
+    return { e, key: bytewise ? encodeName(flat) : flat, wh: e.header.path.includes(WHITEOUT_PREFIX) };
+  });
+  recs.sort((x, y) => {
+    if (x.wh || y.wh) return compareLayerPaths(x.e.header.path, y.e.header.path, bytewise);
+    if (bytewise) return Buffer.compare(x.key as Buffer, y.key as Buffer);
+    return x.key < y.key ? -1 : x.key > y.key ? 1 : 0;
+  });
+  for (let i = 0; i < recs.length; i++) entries[i] = recs[i].e;
   const firstPath = new Map<string, string>();
   const epoch = options.sourceDateEpoch;
   for (let i = 0; i < entries.length; i++) {
@@ -208,7 +255,7 @@ export async function diffOverlayUpper(
     }
     const e = entryFromStat(rel, abs, st, x);
     if (e) entries.push(e);
-    if (st.isDirectory() && isOpaque(x)) entries.push(opaqueEntry(rel));
+    if (e && st.isDirectory() && isOpaque(x)) entries.push(opaqueEntry(rel, e.header));
     return true;
   });
   return finalizeEntries(entries, options);

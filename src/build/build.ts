@@ -26,7 +26,7 @@ import type { ImageConfig } from '../oci/config.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { Compression } from '../oci/mediatypes.ts';
 import { hostPlatform, type Platform } from '../oci/platform.ts';
-import { jobsFor, validatedCache } from '../ops/jobs.ts';
+import { jobsFor, resetIgnoredCacheMounts, validatedCache } from '../ops/jobs.ts';
 import { discardProgress } from '../progress/events.ts';
 import type { ReportedStep } from '../progress/step.ts';
 import { parseReference } from '../reference/reference.ts';
@@ -180,6 +180,12 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
       // check=error=true: the warnings are shown (above), then the build stops before it runs.
       const lintError = converted.find((c) => c.lintError)?.lintError;
       if (lintError) throw lintError;
+      const ignoreCache = () => opts.noCache;
+      await resetIgnoredCacheMounts(
+        store.root,
+        converted.flatMap((c) => (c.root ? [c.root] : [])),
+        { ignoreCache },
+      );
       const perPlatform = await Promise.all(
         platforms.map(async (platform, i) => {
           const conv = converted[i];
@@ -187,7 +193,7 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
           // output's format, while the steps after it still run.
           const chain = conv.root && primary ? layerChain(conv.root) : new Set<string>();
           const jobFor = jobsFor(runners, {
-            ignoreCache: () => opts.noCache,
+            ignoreCache,
             defaultNetwork: opts.network,
             allow: opts.allow,
             onResult: (v, state) => {

@@ -153,16 +153,42 @@ export async function prepareRunMounts(specs: RunMountSpec[], stateRoot: string)
 const inUse = new Map<string, number>();
 const lockQueues = new Map<string, Promise<void>>();
 
+/** Where the instances of one cache id live (the id is hashed: it is any string a Dockerfile chose). */
+function cacheBase(stateRoot: string, id: string): string {
+  return path.join(stateRoot, 'cache-mounts', createHash('sha256').update(id).digest('hex').slice(0, 32));
+}
+
+/**
+ * Empty the caches of these ids, as BuildKit does before a `--no-cache` build whose RUN steps
+ * mount them: their contents are discarded (not kept for later builds), so those steps, and any
+ * other step of the build mounting the same id, start from an empty directory, and what they
+ * write becomes the cache from then on. The directory is renamed away first (a RUN starting now
+ * gets a fresh one), into a scratch directory named for this process, so a kill midway leaves
+ * nothing a later kiln would not sweep.
+ */
+export async function resetCacheMounts(stateRoot: string, ids: Iterable<string>): Promise<void> {
+  for (const id of new Set(ids)) {
+    const data = path.join(cacheBase(stateRoot, id), 'data');
+    let trash: string | undefined;
+    try {
+      trash = await makeOwnedDir(stateRoot, 'discard');
+      await fs.rename(data, path.join(trash, 'data'));
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) {
+        if (trash) await fs.rm(trash, { recursive: true, force: true });
+        throw err;
+      }
+    }
+    if (trash) await fs.rm(trash, { recursive: true, force: true });
+  }
+}
+
 async function acquireCache(
   spec: CacheMountSpec,
   stateRoot: string,
 ): Promise<{ dir: string; release: () => Promise<void> }> {
   const id = spec.id || spec.target;
-  const base = path.join(
-    stateRoot,
-    'cache-mounts',
-    createHash('sha256').update(id).digest('hex').slice(0, 32),
-  );
+  const base = cacheBase(stateRoot, id);
   await fs.mkdir(base, { recursive: true, mode: 0o700 });
   const sharing = spec.sharing ?? 'shared';
   if (sharing === 'private' && (inUse.get(id) ?? 0) > 0) {

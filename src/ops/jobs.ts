@@ -75,6 +75,37 @@ function describe(v: Vertex): string {
   return `${op.type} ${v.digest.slice(7, 19)}`;
 }
 
+/** Whether a vertex itself must not be served from cache (not counting its inputs). */
+function ignores(opts: Pick<JobOptions, 'ignoreCache'>, v: Vertex): boolean {
+  return opts.ignoreCache(v) || v.meta.ignoreCache === true;
+}
+
+/**
+ * Before a build whose RUN steps ignore the cache (`--no-cache`, `--no-cache-filter`) starts,
+ * empty the cache mounts those steps use, as BuildKit does: every step of the build that mounts
+ * one of them (ignoring the cache or not) then starts from an empty directory.
+ */
+export async function resetIgnoredCacheMounts(
+  stateRoot: string,
+  roots: readonly Vertex[],
+  opts: Pick<JobOptions, 'ignoreCache'>,
+): Promise<void> {
+  const ids = new Set<string>();
+  const seen = new Set<string>();
+  const stack = [...roots];
+  while (stack.length) {
+    const v = stack.pop() as Vertex;
+    if (seen.has(v.digest)) continue;
+    seen.add(v.digest);
+    stack.push(...v.inputs);
+    if (v.op.type === 'exec' && ignores(opts, v))
+      for (const m of v.op.mounts) if (m.type === 'cache') ids.add(m.id);
+  }
+  if (ids.size === 0) return;
+  const { resetCacheMounts } = await import('../executor/run-mounts.ts');
+  await resetCacheMounts(stateRoot, ids);
+}
+
 /** Build the job graph for the given roots; shared vertices become one job. */
 export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Job<BuildState> {
   const memo = new Map<string, Job<BuildState>>();
@@ -85,7 +116,7 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
   const forced = (v: Vertex): boolean => {
     let f = forcedMemo.get(v.digest);
     if (f === undefined) {
-      f = opts.ignoreCache(v) || v.meta.ignoreCache === true || v.inputs.some(forced);
+      f = ignores(opts, v) || v.inputs.some(forced);
       forcedMemo.set(v.digest, f);
     }
     return f;
@@ -111,7 +142,9 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
       name: describe(v),
       location: v.meta.location,
       // Directory sources are read in place every build; their content enters dependents' keys.
-      noCache: isDirSource || forced(v),
+      noCache: isDirSource,
+      // --no-cache runs the step again but records what it made, as BuildKit does.
+      ignoreCache: forced(v),
       // BuildKit shows reading the main context as a step, not the other local sources.
       hidden: op.type === 'source' && op.kind === 'local' && op.name !== MAIN_CONTEXT,
       contentKey: contentKeyOf(v, runners),

@@ -156,6 +156,34 @@ describe('solver', () => {
     assert.equal(r.cached, false);
   });
 
+  it('ignoreCache jobs run despite a hit and record their new result for the next build', async () => {
+    const cache = new MemoryCache();
+    const mk = (ignoreCache: boolean, name = 'x') => {
+      const base = job('base');
+      const top: Job<string> & { runs: number[] } = { ...job('top', [base]), ignoreCache };
+      top.run = async (ins) => {
+        top.runs.push(Date.now());
+        return `${ins.join('+')}>${name}`;
+      };
+      return { base, top };
+    };
+    await new Solver<string>({ cache }).solve(mk(false, 'old').top);
+    const forced = mk(true, 'new');
+    const r = await new Solver<string>({ cache }).solve(forced.top);
+    assert.equal(r.cached, false);
+    assert.equal(forced.top.runs.length, 1, 'the ignored step ran although it was cached');
+    const plain = mk(false, 'unused');
+    const events: ProgressEvent[] = [];
+    const again = await new Solver<string>({ cache, progress: (e) => events.push(e) }).solve(plain.top);
+    assert.equal(again.cached, true);
+    assert.equal(again.result, 'base>new', 'the result the ignoring build recorded');
+    assert.equal(plain.top.runs.length, 0);
+    assert.deepEqual(
+      events.map((e) => e.type === 'vertex' && `${e.name} ${e.status}`),
+      ['base cached', 'top cached'],
+    );
+  });
+
   it('a failing job rejects with its error and reports it', async () => {
     const events: ProgressEvent[] = [];
     const bad = job('bad', [], { fail: true });

@@ -25,8 +25,13 @@ export interface Job<R> {
   /** For progress, e.g. "[build 2/4] RUN make". */
   readonly name: string;
   readonly location?: SourceLocation;
-  /** Never cached (e.g. --no-cache, or a job with side effects). */
+  /** Never cached: neither looked up nor recorded (a directory read in place every build). */
   readonly noCache?: boolean;
+  /**
+   * Run even when the cache holds a result, and record the new one (`--no-cache`, as BuildKit's
+   * IgnoreCache: existing records are ignored, new ones still written, so the next build is warm).
+   */
+  readonly ignoreCache?: boolean;
   /** Not shown in progress (internal plumbing). */
   readonly hidden?: boolean;
   /**
@@ -120,7 +125,7 @@ export class Solver<R> {
   private async solveOnce(job: Job<R>): Promise<Solved<R>> {
     this.checkAborted();
     const key = await this.cacheKey(job);
-    if (this.cache && !job.noCache) {
+    if (this.cache && !job.noCache && !job.ignoreCache) {
       const hit = await this.cache.get(key);
       if (hit !== undefined) {
         this.emitCached(job);

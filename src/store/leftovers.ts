@@ -1,7 +1,7 @@
 /**
  * What a kiln process killed mid-RUN leaves behind: the tmpfs holding its secrets (plaintext,
- * mounted until someone unmounts it), its ssh forwarding socket, its writable bind copies, and
- * its runc bundle (with the container still running). Each lives in `<root>/run/` under a name
+ * mounted until someone unmounts it), its ssh forwarding socket, its writable bind copies, cache
+ * mounts it was discarding (`--no-cache`), and its runc bundle (with the container still running). Each lives in `<root>/run/` under a name
  * that carries its owner (pid and start time), so any later kiln command can tell a dead
  * owner's leftovers from a running build's and remove only those. With nothing left over the
  * check is one readdir each of two empty directories.
@@ -14,9 +14,9 @@ import { unmount } from '../snapshot/mount.ts';
 import { ownerDead, selfOwner } from '../sys/owner.ts';
 
 /** Kinds of per-process scratch kept under `<root>/run/`. */
-export type ScratchKind = 'secrets' | 'ssh' | 'bind';
+export type ScratchKind = 'secrets' | 'ssh' | 'bind' | 'discard';
 
-const NAME = /^(secrets|ssh|bind)-(\d+)-(\d*)-[0-9a-f]+$/;
+const NAME = /^(secrets|ssh|bind|discard)-(\d+)-(\d*)-[0-9a-f]+$/;
 
 export interface Leftovers {
   /** Paths of dead processes' leftovers that were removed. */

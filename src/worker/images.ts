@@ -14,7 +14,7 @@ import { LocalImageSink } from '../imagestore/imagestore.ts';
 import type { ImageConfig } from '../oci/config.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { type Manifest, manifestMediaType, parseManifestDocument } from '../oci/manifest.ts';
-import { formatPlatform, type Platform } from '../oci/platform.ts';
+import { formatPlatform, type Platform, platformMatches } from '../oci/platform.ts';
 import { normalizeReference, parseReference } from '../reference/reference.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import { type Limits, layerLimit, loadLimits, rootConfigPath } from '../store/limits.ts';
@@ -161,6 +161,16 @@ export class BaseImages {
   private async fromSource(src: ImageSource, name: string, platform: Platform): Promise<ResolvedImage> {
     const picked = await resolvePlatformManifest(src, platform);
     const config = await loadConfig(src.blobs, picked.manifest);
+    // A name that points at one manifest (as a pull leaves it) says its platform only in the
+    // config; without this a FROM --platform=linux/s390x built on the amd64 image pulled earlier.
+    const have = { os: config.os, architecture: config.architecture, variant: config.variant };
+    if (picked.descriptor.digest === src.root.digest && have.os && !platformMatches(platform, have)) {
+      throw new KilnError(
+        'PLATFORM_NOT_FOUND',
+        `${name} is ${formatPlatform(have)}, not ${formatPlatform(platform)}`,
+        { hint: 'pick its platform with --platform or FROM --platform, or pull an image that has this one' },
+      );
+    }
     const bare = name.replace(/@sha256:[a-f0-9]{64}$/, '');
     return {
       ref: `${bare}@${picked.descriptor.digest}`,

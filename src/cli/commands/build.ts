@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import { build } from '../../build/build.ts';
 import type { BuildOptions, SecretSpec, SshSpec } from '../../build/options.ts';
 import { resolveOutputs, splitCsv } from '../../build/output-spec.ts';
-import { KilnError } from '../../errors/errors.ts';
+import { hasCode, KilnError } from '../../errors/errors.ts';
 import { writeToDest } from '../../exporter/dest.ts';
 import { parsePlatform } from '../../oci/platform.ts';
 import { errorText } from '../../progress/events.ts';
@@ -156,7 +156,7 @@ export function register(program: Command): void {
         labels: keyValues(o.label as string[], '--label'),
         buildContexts: keyValues(o.buildContext as string[], '--build-context'),
         target: o.target as string | undefined,
-        platforms: o.platform ? (o.platform as string).split(',').map((p) => parsePlatform(p)) : [],
+        platforms: o.platform ? (o.platform as string).split(',').map(platformFlag) : [],
         outputs: resolveOutputs(o.output as string[], tags, Boolean(o.push), Boolean(o.load)),
         noCache: o.cache === false,
         noCacheFilter: (o.cacheFilter as string[] | undefined) ?? [],
@@ -211,4 +211,15 @@ export function register(program: Command): void {
         throw err;
       }
     });
+}
+
+/** One --platform value; the error names the flag, since nothing else locates it. */
+function platformFlag(spec: string) {
+  try {
+    return parsePlatform(spec);
+  } catch (err) {
+    if (!hasCode(err, 'INVALID_PLATFORM')) throw err;
+    const hint = (err as KilnError).hint;
+    throw new KilnError('INVALID_PLATFORM', `invalid --platform value "${spec}"`, { hint, cause: err });
+  }
 }

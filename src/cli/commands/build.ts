@@ -7,7 +7,7 @@ import { build } from '../../build/build.ts';
 import type { BuildOptions, SecretSpec, SshSpec } from '../../build/options.ts';
 import { resolveOutputs, splitCsv } from '../../build/output-spec.ts';
 import { checkCgroupParent, parseAddHost, parseShmSize, parseUlimit } from '../../build/run-settings.ts';
-import { KilnError } from '../../errors/errors.ts';
+import { hasCode, KilnError } from '../../errors/errors.ts';
 import { writeToDest } from '../../exporter/dest.ts';
 import { parsePlatform } from '../../oci/platform.ts';
 import { errorText } from '../../progress/events.ts';
@@ -187,7 +187,7 @@ export function register(program: Command): void {
         labels: keyValues(o.label as string[], '--label'),
         buildContexts: keyValues(o.buildContext as string[], '--build-context'),
         target: o.target as string | undefined,
-        platforms: o.platform ? (o.platform as string).split(',').map((p) => parsePlatform(p)) : [],
+        platforms: o.platform ? (o.platform as string).split(',').map(platformFlag) : [],
         outputs: resolveOutputs(
           o.output as string[],
           tags,
@@ -253,4 +253,15 @@ export function register(program: Command): void {
         throw err;
       }
     });
+}
+
+/** One --platform value; the error names the flag, since nothing else locates it. */
+function platformFlag(spec: string) {
+  try {
+    return parsePlatform(spec);
+  } catch (err) {
+    if (!hasCode(err, 'INVALID_PLATFORM')) throw err;
+    const hint = (err as KilnError).hint;
+    throw new KilnError('INVALID_PLATFORM', `invalid --platform value "${spec}"`, { hint, cause: err });
+  }
 }

@@ -2,7 +2,7 @@
  * Reading .dockerignore files (moby/patternmatcher/ignorefile.ReadAll) and choosing which one
  * applies: `<Dockerfile>.dockerignore` next to the Dockerfile wins over the context's own.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { decodeName } from '../../sys/fsname.ts';
 import { goClean, goTrimSpace } from './filepath.ts';
@@ -52,7 +52,10 @@ export function selectDockerignore(contextDir: string, dockerfilePath?: string):
     candidates.push(join(dirname(dockerfilePath), `${basename(dockerfilePath)}.dockerignore`));
   candidates.push(join(contextDir, '.dockerignore'));
   for (const c of candidates) {
-    if (existsSync(c)) return { path: c, patterns: readDockerignore(readFileSync(c)) };
+    // Only a file counts: BuildKit builds on past a .dockerignore that is a directory (read, it
+    // failed here with a bare EISDIR).
+    if (statSync(c, { throwIfNoEntry: false })?.isFile())
+      return { path: c, patterns: readDockerignore(readFileSync(c)) };
   }
   return { patterns: [] };
 }

@@ -76,7 +76,7 @@ export function buildStates(
       throw convertError(
         'DOCKERFILE_BLANK_BASE',
         `base name (${st.baseName}) should not be blank`,
-        'define the ARG used in FROM before the first FROM, or pass it with --build-arg',
+        blankBaseHint(st.baseName),
         st.location,
       );
     }
@@ -381,4 +381,13 @@ async function resolveBase(d: StageState, opts: ConvertInstructionsOptions): Pro
     });
   }
   if (!d.stage) d.dispatched = true;
+}
+
+/** Name the build-args a blank FROM read, so the hint says exactly what to pass. */
+function blankBaseHint(baseName: string): string {
+  const names = [...new Set(Array.from(baseName.matchAll(/\$\{?([A-Za-z_][A-Za-z0-9_]*)/g), (m) => m[1]))];
+  if (names.length === 0)
+    return 'define the ARG used in FROM before the first FROM, or pass it with --build-arg';
+  const args = names.map((n) => `--build-arg ${n}=<image>`).join(' ');
+  return `pass ${args}, or give ARG ${names.join(', ')} a default before the first FROM`;
 }

@@ -10,6 +10,8 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import {
+  fchmodSync,
+  lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -79,6 +81,22 @@ function name(rng: Rng): string {
   }
 }
 
+/** chmod of `abs` itself, never of what a symlink there points to. */
+function chmodNoFollow(abs: string, mode: number): void {
+  const fd = fs.openSync(abs, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+  try {
+    fchmodSync(fd, mode);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Modes of host directories a stray chmod through a symlink would reach first. */
+function hostModes(): string {
+  return ['/', '/etc', '/tmp'].map((d) => `${d}=${lstatSync(d).mode.toString(8)}`).join(' ');
+}
+const HOST_MODES = hostModes();
+
 interface Tree {
   /** Every name made, relative to the context. */
   paths: string[];
@@ -128,8 +146,9 @@ async function makeTree(rng: Rng, ctx: string, outside: string[]): Promise<Tree>
       } else {
         await socket(abs, t.sockets);
       }
-      // Unreadable (to anyone but root); never through a symlink, which chmod would follow.
-      if (kind < 12 && rng.chance(0.05)) fs.chmodSync(abs, 0);
+      // Unreadable (to anyone but root), by descriptor opened O_NOFOLLOW: chmod(2) by name
+      // follows a symlink, and an earlier version of this target set / and /etc to 000 that way.
+      if (kind < 12 && rng.chance(0.05)) chmodNoFollow(abs, 0);
       t.paths.push(rel);
     } catch {
       // A name the kernel refuses (too long, a socket path over 107 bytes): left out.
@@ -316,6 +335,7 @@ export const target: FuzzTarget<Scratch> = {
       await stopped;
       try {
         s.sentinel.assertUntouched();
+        assert.equal(hostModes(), HOST_MODES, 'the modes of host directories changed');
         assert.deepEqual(readdirSync(s.dir).sort(), SCRATCH, 'something was created beside the roots');
         if (!mutating) assert.deepEqual(record(s.ctx), before, 'the context was changed');
         assertNoHostContent(s.dest);

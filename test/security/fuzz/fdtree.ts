@@ -3,7 +3,7 @@
  * gets a short `/proc/self/fd/<fd>/<name>` path, so depth never makes a path too long. Names are
  * kiln's byte strings (sys/fsname.ts); nothing is followed.
  */
-import { writeFileSync } from 'node:fs';
+import { fchmodSync, writeFileSync } from 'node:fs';
 import * as fs from '../../../src/sys/fs.ts';
 
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = fs.constants;
@@ -41,7 +41,13 @@ export function emptyTree(dir: string): void {
     for (const name of fs.readdirSync(at)) {
       const p = `${at}/${name}`;
       if (fs.lstatSync(p).isDirectory()) {
-        fs.chmodSync(p, 0o700);
+        // By descriptor (O_NOFOLLOW, O_DIRECTORY): only ever this directory's own mode.
+        const fd = fs.openSync(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+        try {
+          fchmodSync(fd, 0o700);
+        } finally {
+          fs.closeSync(fd);
+        }
         emptyTree(p);
         fs.rmdirSync(p);
       } else fs.unlinkSync(p);

@@ -225,4 +225,47 @@ describe('applyLayer confines every write to the target directory', () => {
     assert.deepEqual(fs.readdirSync(root).sort(), ['file', 'pipe']);
     assert.ok(fs.lstatSync(path.join(root, 'pipe')).isFIFO());
   });
+  it('refuses a symlink with an empty target with LAYER_INVALID_LINK naming it, not ENOENT', async () => {
+    const err = await apply([[{ path: 'dir/empty', type: 'symlink', linkname: '' }]]).catch((e) => e);
+    assert.equal(err.code, 'LAYER_INVALID_LINK');
+    assert.match(err.message, /"dir\/empty" has an empty target/);
+  });
+
+  it('refuses a name longer than 255 bytes with LAYER_ENTRY_INVALID, shown byte for byte', async () => {
+    const long = `bad\udcff${'n'.repeat(300)}`;
+    const err = await apply([[{ path: `d/${long}`, type: 'file' }, 'x']]).catch((e) => e);
+    assert.equal(err.code, 'LAYER_ENTRY_INVALID');
+    assert.ok(err.message.includes('bad\\xff'), err.message);
+    assert.match(err.message, /304 bytes; Linux allows 255/);
+  });
+
+  it('refuses a path deeper than PATH_MAX with LAYER_ENTRY_INVALID, not ENAMETOOLONG', async () => {
+    const deep = Array.from({ length: 20 }, (_, i) => `${i}`.padStart(250, 'd')).join('/');
+    for (const type of ['file', 'directory', 'symlink'] as const) {
+      const err = await apply([
+        [{ path: `${deep}/leaf`, type, linkname: type === 'symlink' ? 'x' : '' }],
+      ]).catch((e) => e);
+      assert.equal(err.code, 'LAYER_ENTRY_INVALID', err.stack);
+      assert.match(err.message, /makes a path longer than Linux allows/);
+      assert.ok(!err.message.includes(root), 'the message shows the entry, not host paths');
+    }
+  });
+
+  it('sets an mtime out of the kernel range to the epoch, as containerd does', async () => {
+    await apply([
+      [{ path: 'far', type: 'file', mtime: 1e15 }, 'f'],
+      [{ path: 'dir', type: 'directory', mtime: -1e15 }],
+      [{ path: 'ok', type: 'file', mtime: 2 ** 33 }, 'o'],
+    ]);
+    assert.equal(fs.lstatSync(path.join(root, 'far')).mtimeMs, 0);
+    assert.equal(fs.lstatSync(path.join(root, 'dir')).mtimeMs, 0);
+    assert.equal(fs.lstatSync(path.join(root, 'ok')).mtimeMs, 2 ** 33 * 1000);
+  });
+
+  it('creates a fifo whose mode has setuid, setgid and sticky bits', async () => {
+    await apply([[{ path: 'pipe', type: 'fifo', mode: 0o7644 }]]);
+    const st = fs.lstatSync(path.join(root, 'pipe'));
+    assert.ok(st.isFIFO());
+    assert.equal(st.mode & 0o7777, 0o7644);
+  });
 });

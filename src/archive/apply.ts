@@ -12,8 +12,9 @@ import type { Readable } from 'node:stream';
 import { type Digest, DigestStream } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
 import * as fs from '../sys/fs.ts';
-import { showName } from '../sys/fsname.ts';
+import { nameByteLength, showName } from '../sys/fsname.ts';
 import { mknodSync } from '../sys/mknod.ts';
+import { boundTime, checkSymlinkTarget, entryFailure } from './apply-errors.ts';
 import { type Compression, decompressAuto } from './compress.ts';
 import { ConfinedRoot, memberComponents } from './confined.ts';
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './entries.ts';
@@ -48,19 +49,24 @@ export interface ApplyResult {
 
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
 
-function mknod(hostPath: string, type: 'char' | 'block' | 'fifo', mode: number, major = 0, minor = 0): void {
+function mknod(
+  hostPath: string,
+  entry: string,
+  type: 'char' | 'block' | 'fifo',
+  mode: number,
+  major = 0,
+  minor = 0,
+): void {
   try {
     mknodSync(hostPath, type, mode, major, minor);
   } catch (cause) {
-    const stderr = (cause as { stderr?: Buffer }).stderr?.toString().trim();
-    throw new KilnError(
-      'LAYER_MKNOD_FAILED',
-      `cannot create ${type} node ${showName(hostPath)}: ${stderr ?? cause}`,
-      {
-        hint: 'device nodes need root (CAP_MKNOD)',
-        cause,
-      },
-    );
+    // mknod's own message names the host path; the entry's name is what the user can look for.
+    const stderr = (cause as { stderr?: Buffer }).stderr?.toString().trim() ?? '';
+    const why = stderr.slice(stderr.lastIndexOf(': ') + 1).trim() || String(cause);
+    throw new KilnError('LAYER_MKNOD_FAILED', `cannot create ${type} node "${showName(entry)}": ${why}`, {
+      hint: 'device nodes need root (CAP_MKNOD)',
+      cause,
+    });
   }
 }
 
@@ -105,13 +111,19 @@ export async function applyLayer(
   const dirTimes: { comps: string[]; mtime: number }[] = [];
   const pendingXattrs: { comps: string[]; type: TarEntry['type']; xattrs: Xattrs }[] = [];
 
+  // An archive may say any time; the kernel takes what int64 nanoseconds hold (containerd's bound).
+  const setTimes = (hostPath: string, mtime: number): void => {
+    const t = boundTime(mtime);
+    fs.lutimesSync(hostPath, t, t);
+  };
+
   const setMeta = (hostPath: string, e: TarEntry, isLink: boolean): void => {
     if (sameOwner) fs.lchownSync(hostPath, e.uid, e.gid);
     // chmod after chown: chown clears setuid/setgid. Symlinks have no mode of their own.
     if (!isLink) fs.chmodSync(hostPath, e.mode & 0o7777);
   };
 
-  for await (const e of readTar(digest)) {
+  const applyEntry = async (e: TarEntry): Promise<void> => {
     const comps = memberComponents(e.path, 'entry');
     const name = comps[comps.length - 1] ?? '';
     const parent = comps.slice(0, -1);
@@ -119,7 +131,7 @@ export async function applyLayer(
     if (mode !== 'none' && name.startsWith(WHITEOUT_PREFIX)) {
       if (name === OPAQUE_WHITEOUT) {
         const dir = root.resolveDir(parent, mode === 'overlay');
-        if (!dir) continue;
+        if (!dir) return;
         if (mode === 'overlay') {
           pendingXattrs.push({
             comps: parent,
@@ -133,25 +145,25 @@ export async function applyLayer(
             if (!written.has(logical)) root.remove(path.join(root.host(dir), child));
           }
         }
-        continue;
+        return;
       }
       // Other `.wh..wh.` names are aufs bookkeeping (hardlink dirs), not whiteouts: ignored.
-      if (name.startsWith(`${WHITEOUT_PREFIX}${WHITEOUT_PREFIX}`)) continue;
+      if (name.startsWith(`${WHITEOUT_PREFIX}${WHITEOUT_PREFIX}`)) return;
       const victim = name.slice(WHITEOUT_PREFIX.length);
       if (victim === '' || victim === '.' || victim === '..') {
-        throw new KilnError('LAYER_UNSAFE_PATH', `layer whiteout "${e.path}" names no valid file`);
+        throw new KilnError('LAYER_UNSAFE_PATH', `layer whiteout "${showName(e.path)}" names no valid file`);
       }
       const dir = root.resolveDir(parent, mode === 'overlay');
-      if (!dir) continue;
+      if (!dir) return;
       const hostPath = path.join(root.host(dir), victim);
       const logical = [...dir, victim].join('/');
-      if (written.has(logical)) continue; // whiteouts hide lower layers, not this one
+      if (written.has(logical)) return; // whiteouts hide lower layers, not this one
       root.remove(hostPath);
       if (mode === 'overlay') {
-        mknod(hostPath, 'char', 0, 0, 0);
+        mknod(hostPath, e.path, 'char', 0, 0, 0);
         written.add(logical);
       }
-      continue;
+      return;
     }
 
     const xattrs: Xattrs = {};
@@ -164,11 +176,11 @@ export async function applyLayer(
         setMeta(root.root, e, false);
         dirTimes.push({ comps: [], mtime: e.mtime });
         if (hasXattrs) pendingXattrs.push({ comps: [], type: 'directory', xattrs });
-        continue;
+        return;
       }
       throw new KilnError(
         'LAYER_UNSAFE_PATH',
-        `layer entry "${e.path}" of type ${e.type} would replace the root`,
+        `layer entry "${showName(e.path)}" of type ${e.type} would replace the root`,
       );
     }
 
@@ -205,15 +217,16 @@ export async function applyLayer(
           fs.closeSync(fd);
         }
         setMeta(hostPath, e, false);
-        fs.lutimesSync(hostPath, e.mtime, e.mtime);
+        setTimes(hostPath, e.mtime);
         break;
       }
       case 'symlink': {
+        checkSymlinkTarget(e.path, e.linkname, nameByteLength(e.linkname));
         root.remove(hostPath, existing);
         // The target is only data here; later entries beneath it are resolved inside the root.
         fs.symlinkSync(e.linkname, hostPath);
         setMeta(hostPath, e, true);
-        fs.lutimesSync(hostPath, e.mtime, e.mtime);
+        setTimes(hostPath, e.mtime);
         break;
       }
       case 'hardlink': {
@@ -224,7 +237,7 @@ export async function applyLayer(
         if (!linkHost || !linkSt || linkSt.isDirectory()) {
           throw new KilnError(
             'LAYER_INVALID_LINK',
-            `hardlink "${e.path}" points to "${e.linkname}", which is not a file in the layer`,
+            `hardlink "${showName(e.path)}" points to "${showName(e.linkname)}", which is not a file in the layer`,
             {
               hint: 'a hardlink may only name a non-directory already extracted under the target',
             },
@@ -241,11 +254,20 @@ export async function applyLayer(
       case 'fifo': {
         if (e.type !== 'fifo' && devices === 'skip') break;
         root.remove(hostPath, existing);
-        mknod(hostPath, e.type, e.mode, e.devmajor, e.devminor);
+        // mknod(1) takes permission bits only; setMeta's chmod adds setuid, setgid and sticky.
+        mknod(hostPath, e.path, e.type, e.mode & 0o777, e.devmajor, e.devminor);
         setMeta(hostPath, e, false);
-        fs.lutimesSync(hostPath, e.mtime, e.mtime);
+        setTimes(hostPath, e.mtime);
         break;
       }
+    }
+  };
+
+  for await (const e of readTar(digest)) {
+    try {
+      await applyEntry(e);
+    } catch (err) {
+      throw entryFailure(err, e.path, root.root);
     }
   }
 
@@ -258,17 +280,29 @@ export async function applyLayer(
     const st = root.lstat(hostPath);
     return st ? { hostPath, st } : undefined;
   };
+  // A failure here names the entry's path (as resolved) and is a KilnError like any other.
+  const forEntry = (comps: string[], work: () => void): void => {
+    try {
+      work();
+    } catch (err) {
+      throw entryFailure(err, comps.join('/') || '.', root.root);
+    }
+  };
   const xattrItems: { path: string; xattrs: Xattrs }[] = [];
   for (const { comps, type, xattrs } of pendingXattrs) {
-    const r = resolveFinal(comps);
-    // Only onto the object this layer made there (a later entry may have replaced it).
-    if (r && sameKind(r.st, type)) xattrItems.push({ path: r.hostPath, xattrs });
+    forEntry(comps, () => {
+      const r = resolveFinal(comps);
+      // Only onto the object this layer made there (a later entry may have replaced it).
+      if (r && sameKind(r.st, type)) xattrItems.push({ path: r.hostPath, xattrs });
+    });
   }
-  await writeXattrs(xattrItems);
+  await writeXattrs(xattrItems, root.root);
   // Directory mtimes last: creating their children changed them.
   for (const { comps, mtime } of dirTimes.reverse()) {
-    const r = resolveFinal(comps);
-    if (r?.st.isDirectory()) fs.lutimesSync(r.hostPath, mtime, mtime);
+    forEntry(comps, () => {
+      const r = resolveFinal(comps);
+      if (r?.st.isDirectory()) setTimes(r.hostPath, mtime);
+    });
   }
   await new Promise<void>((resolve, reject) => {
     if (digest.readableEnded) resolve();

@@ -8,6 +8,8 @@ import path from 'node:path';
 import { type Resolved, resolveInRoot } from '../confine/resolve.ts';
 import { KilnError } from '../errors/errors.ts';
 import * as fs from '../sys/fs.ts';
+import { nameByteLength, showName } from '../sys/fsname.ts';
+import { NAME_MAX } from './apply-errors.ts';
 
 /**
  * Split an archive member name into clean components. Leading '/' and '.' components are
@@ -17,12 +19,22 @@ import * as fs from '../sys/fs.ts';
 export function memberComponents(name: string, what: string): string[] {
   const parts = name.split('/').filter((p) => p !== '' && p !== '.');
   if (parts.includes('..')) {
-    throw new KilnError('LAYER_UNSAFE_PATH', `layer ${what} "${name}" contains a ".." component`, {
+    throw new KilnError('LAYER_UNSAFE_PATH', `layer ${what} "${showName(name)}" contains a ".." component`, {
       hint: 'the layer is malformed or hostile; nothing outside the target directory was touched',
     });
   }
   if (parts.some((p) => p.includes('\0'))) {
-    throw new KilnError('LAYER_UNSAFE_PATH', `layer ${what} "${name}" contains a NUL byte`);
+    throw new KilnError('LAYER_UNSAFE_PATH', `layer ${what} "${showName(name)}" contains a NUL byte`);
+  }
+  for (const p of parts) {
+    const n = nameByteLength(p);
+    if (n > NAME_MAX) {
+      throw new KilnError(
+        'LAYER_ENTRY_INVALID',
+        `layer ${what} "${showName(name)}" has a name of ${n} bytes; Linux allows ${NAME_MAX}`,
+        { hint: 'the layer is malformed or hostile; nothing outside the target directory was touched' },
+      );
+    }
   }
   return parts;
 }
@@ -62,16 +74,20 @@ export class ConfinedRoot {
       r = resolveInRoot(this.root, key, true);
     } catch (err) {
       if ((err as KilnError).code !== 'PATH_SYMLINK_LOOP') throw err;
-      throw new KilnError('LAYER_SYMLINK_LOOP', `too many symlinks resolving "${key}" in the layer`, {
-        cause: err,
-      });
+      throw new KilnError(
+        'LAYER_SYMLINK_LOOP',
+        `too many symlinks resolving "${showName(key)}" in the layer`,
+        {
+          cause: err,
+        },
+      );
     }
     const cur = r.existingRel === '' ? [] : r.existingRel.split('/');
     if (!r.exists) {
       if (cur.length > 0 && !fs.lstatSync(this.host(cur)).isDirectory()) {
         throw new KilnError(
           'LAYER_NOT_A_DIRECTORY',
-          `"${r.existingRel}" is not a directory but the layer puts entries under it`,
+          `"${showName(r.existingRel)}" is not a directory but the layer puts entries under it`,
           { hint: 'the layer does not fit the filesystem it is applied to' },
         );
       }
@@ -84,7 +100,7 @@ export class ConfinedRoot {
     } else if (!fs.lstatSync(r.abs).isDirectory()) {
       throw new KilnError(
         'LAYER_NOT_A_DIRECTORY',
-        `"${r.rel}" is not a directory but the layer puts entries under it`,
+        `"${showName(r.rel)}" is not a directory but the layer puts entries under it`,
         { hint: 'the layer does not fit the filesystem it is applied to' },
       );
     } else {

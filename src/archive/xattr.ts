@@ -141,8 +141,9 @@ async function readTree(root: string, noFollow: boolean): Promise<Map<string, Xa
 /**
  * Set attributes on many files in one `setfattr -h --restore` run. Paths must already be
  * confined (the caller resolved them under its root); the last component is never followed.
+ * A failure names the files relative to `root` when given (what the user knows them by).
  */
-export async function writeXattrs(items: { path: string; xattrs: Xattrs }[]): Promise<void> {
+export async function writeXattrs(items: { path: string; xattrs: Xattrs }[], root?: string): Promise<void> {
   const parts: string[] = [];
   for (const { path, xattrs } of items) {
     const names = Object.keys(xattrs);
@@ -154,7 +155,8 @@ export async function writeXattrs(items: { path: string; xattrs: Xattrs }[]): Pr
   if (parts.length === 0) return;
   const r = await run('setfattr', ['-h', '--restore=-'], Buffer.from(parts.join(''), 'latin1'));
   if (r.code !== 0) {
-    throw new KilnError('XATTR_WRITE_FAILED', `setting extended attributes failed: ${r.stderr.trim()}`, {
+    const stderr = root ? r.stderr.replaceAll(`${root}/`, '/').replaceAll(`${root}:`, '/:') : r.stderr;
+    throw new KilnError('XATTR_WRITE_FAILED', `setting extended attributes failed: ${stderr.trim()}`, {
       hint: 'trusted.* and security.* attributes need root; the filesystem must support xattrs',
     });
   }

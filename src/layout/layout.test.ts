@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { TarWriter } from '../archive/tar/writer.ts';
+import { sha256 } from '../digest/digest.ts';
 import { hasCode } from '../errors/errors.ts';
 import { copyImage } from '../image/copy.ts';
 import { localImageSource } from '../imagestore/imagestore.ts';
@@ -54,6 +55,57 @@ describe('OCI image layout directory', () => {
     } finally {
       a.close();
       b.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+  it('refuses to write through a symlink left inside the layout; a blob-named symlink is replaced', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-layout-'));
+    const sentinel = join(dir, 'sentinel');
+    await mkdir(join(sentinel, 'sha256'), { recursive: true });
+    await writeFile(join(sentinel, 'secret'), 'host');
+    const snapshot = async () => [
+      await readdir(sentinel),
+      await readdir(join(sentinel, 'sha256')),
+      await readFile(join(sentinel, 'secret'), 'utf8'),
+    ];
+    const before = await snapshot();
+    const bytes = Buffer.from('{"schemaVersion":2}');
+    const desc = {
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      digest: sha256(bytes),
+      size: bytes.length,
+    };
+    try {
+      for (const [name, target] of [
+        ['blobs', sentinel],
+        ['index.json', join(sentinel, 'secret')],
+        ['oci-layout', join(sentinel, 'secret')],
+      ]) {
+        const layout = join(dir, `l-${name}`);
+        await mkdir(layout);
+        await symlink(target, join(layout, name));
+        await assert.rejects(new OciLayoutSink(layout).putManifest(desc, bytes, 'app:1'), (e) =>
+          hasCode(e, 'LAYOUT_UNSAFE'),
+        );
+      }
+      const nested = join(dir, 'l-alg');
+      await mkdir(join(nested, 'blobs'), { recursive: true });
+      await symlink(join(sentinel, 'sha256'), join(nested, 'blobs', 'sha256'));
+      await assert.rejects(new OciLayoutSink(nested).putManifest(desc, bytes), (e) =>
+        hasCode(e, 'LAYOUT_UNSAFE'),
+      );
+      // A symlink at the blob's own name is replaced by the blob, not written through.
+      const blob = join(dir, 'l-blob');
+      await mkdir(join(blob, 'blobs', 'sha256'), { recursive: true });
+      const at = join(blob, 'blobs', 'sha256', desc.digest.slice('sha256:'.length));
+      await symlink(join(sentinel, 'secret'), at);
+      const sink = new OciLayoutSink(blob);
+      assert.equal(await sink.hasBlob(desc), false);
+      await sink.putManifest(desc, bytes, 'app:1');
+      assert.ok((await lstat(at)).isFile());
+      assert.equal(await readFile(at, 'utf8'), bytes.toString());
+      assert.deepEqual(await snapshot(), before, 'the sentinel outside the layout changed');
+    } finally {
       await rm(dir, { recursive: true, force: true });
     }
   });

@@ -3,18 +3,22 @@
  * `blobs/<alg>/<hex>`. A layout is an ImageSource (pick an entry by name) and an ImageSink (blobs
  * written temp + rename; tagged roots added to index.json with ref.name and containerd's name).
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { closeSync, lstatSync, type Stats } from 'node:fs';
+import { lstat, mkdir, open, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { ensureInRoot } from '../confine/ensure.ts';
+import { FdWalker, fdPath, type Held } from '../confine/fd.ts';
+import { walkInRoot } from '../confine/resolve.ts';
 import type { BlobInfo, BlobProvider } from '../content/content.ts';
 import { type Digest, Digester, digestAlgorithm, digestHex, hashOf, parseDigest } from '../digest/digest.ts';
-import { isErrno, KilnError } from '../errors/errors.ts';
+import { hasCode, isErrno, KilnError } from '../errors/errors.ts';
 import type { ImageSink, ImageSource } from '../image/image.ts';
 import { Annotation, type Descriptor } from '../oci/descriptor.ts';
 import type { Index } from '../oci/manifest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import { normalizeReference, parseReference } from '../reference/reference.ts';
+import { writeFileAtomic } from '../sys/atomic-write.ts';
 
 export const OCI_LAYOUT_FILE = 'oci-layout';
 export const OCI_LAYOUT_CONTENT = '{"imageLayoutVersion":"1.0.0"}';
@@ -167,13 +171,24 @@ export async function layoutSource(dir: string, name?: string): Promise<ImageSou
   return { root, blobs: new LayoutBlobs(dir) };
 }
 
-async function writeAtomic(path: string, data: string | Buffer): Promise<void> {
-  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
-  await writeFile(tmp, data);
-  await rename(tmp, path);
+/** A name inside a layout the sink will not write through or read: left there by someone else. */
+function unsafe(dir: string, rel: string, cause?: unknown): KilnError {
+  return new KilnError(
+    'LAYOUT_UNSAFE',
+    `OCI layout ${dir}: ${rel} is a symlink or not what a layout holds there`,
+    {
+      hint: `remove ${join(dir, rel)}, or write the layout to a new directory; kiln never writes through a symlink in a layout`,
+      cause,
+    },
+  );
 }
 
-/** An OCI layout directory as a copy destination (created if needed). */
+/**
+ * An OCI layout directory as a copy destination (created if needed). The directory is the user's;
+ * what is inside it may not be: every name written comes from a digest, a symlink (or anything
+ * else out of place) at `blobs`, `blobs/<alg>`, `oci-layout` or `index.json` is refused, and
+ * every file is written to a temp name and renamed, so a symlink at a blob's name is replaced.
+ */
 export class OciLayoutSink implements ImageSink {
   readonly dir: string;
 
@@ -181,53 +196,73 @@ export class OciLayoutSink implements ImageSink {
     this.dir = dir;
   }
 
+  /** lstat of a layout file; LAYOUT_UNSAFE when something other than a regular file is there. */
+  private async layoutFile(name: string): Promise<Stats | undefined> {
+    const st = await lstat(join(this.dir, name)).catch((err) => {
+      if (isErrno(err, 'ENOENT')) return undefined;
+      throw err;
+    });
+    if (st && !st.isFile()) throw unsafe(this.dir, name);
+    return st;
+  }
+
   private async init(): Promise<void> {
-    await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true });
+    await mkdir(this.dir, { recursive: true });
+    if (!(await this.layoutFile(OCI_LAYOUT_FILE))) {
+      await writeFileAtomic(join(this.dir, OCI_LAYOUT_FILE), OCI_LAYOUT_CONTENT);
+    }
+    if (!(await this.layoutFile('index.json'))) {
+      await writeFileAtomic(join(this.dir, 'index.json'), JSON.stringify(emptyIndex()));
+    }
+  }
+
+  /**
+   * The directory blobs of `digest`'s algorithm go in, held by descriptor (made when `create`;
+   * undefined when absent). A symlink on the way is refused, never followed.
+   */
+  private blobDir(digest: Digest, create: boolean): Held | undefined {
+    const rel = `blobs/${digestAlgorithm(parseDigest(digest))}`;
+    if (!create && !lstatSync(this.dir, { throwIfNoEntry: false })) return undefined;
+    const w = walkInRoot(new FdWalker(this.dir), rel, { refuseLinks: true, followFinal: false });
+    closeSync(w.handle);
+    if (w.kind !== 'dir') throw unsafe(this.dir, w.comps.join('/'));
+    if (w.missing.length > 0 && !create) return undefined;
+    return ensureInRoot(this.dir, rel, 'dir').held;
+  }
+
+  /** Run `work` on the blob directory, turning a symlink met on the way into LAYOUT_UNSAFE. */
+  private async inBlobDir<T>(digest: Digest, create: boolean, work: (dir: Held | undefined) => Promise<T>) {
+    let dir: Held | undefined;
     try {
-      await stat(join(this.dir, OCI_LAYOUT_FILE));
-    } catch {
-      await writeAtomic(join(this.dir, OCI_LAYOUT_FILE), OCI_LAYOUT_CONTENT);
+      dir = this.blobDir(digest, create);
+    } catch (err) {
+      if (hasCode(err, 'PATH_HAS_SYMLINK') || hasCode(err, 'PATH_NOT_DIRECTORY'))
+        throw unsafe(this.dir, 'blobs', err);
+      throw err;
     }
     try {
-      await stat(join(this.dir, 'index.json'));
-    } catch {
-      await writeAtomic(join(this.dir, 'index.json'), JSON.stringify(emptyIndex()));
+      return await work(dir);
+    } finally {
+      dir?.close();
     }
   }
 
   async hasBlob(desc: Descriptor): Promise<boolean> {
-    try {
-      return (await stat(join(this.dir, layoutBlobPath(desc.digest)))).size === desc.size;
-    } catch {
-      return false;
-    }
+    return this.inBlobDir(desc.digest, false, async (dir) => {
+      if (!dir) return false;
+      const st = lstatSync(fdPath(dir.fd, digestHex(desc.digest)), { throwIfNoEntry: false });
+      return st?.isFile() === true && st.size === desc.size;
+    });
   }
 
   async putBlob(desc: Descriptor, data: Readable | AsyncIterable<Uint8Array>): Promise<void> {
     await this.init();
-    const final = join(this.dir, layoutBlobPath(desc.digest));
-    await mkdir(dirname(final), { recursive: true });
-    const tmp = `${final}.${randomBytes(6).toString('hex')}.tmp`;
-    const fh = await open(tmp, 'wx');
-    const digester = new Digester(digestAlgorithm(desc.digest));
-    try {
-      for await (const chunk of data) {
-        digester.update(chunk);
-        let off = 0;
-        while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
-      }
-      const actual = digester.digest();
-      if (actual !== desc.digest || digester.size !== desc.size) {
-        throw new KilnError('DIGEST_MISMATCH', `blob ${desc.digest}: got ${actual} (${digester.size} bytes)`);
-      }
-      await fh.sync();
-      await fh.close();
-      await rename(tmp, final);
-    } catch (err) {
-      await fh.close().catch(() => {});
-      await rm(tmp, { force: true });
-      throw err;
-    }
+    await this.inBlobDir(desc.digest, true, async (dir) => {
+      // Through the held directory: the name is the digest's hex, its temp beside it.
+      await writeFileAtomic(fdPath((dir as Held).fd, digestHex(desc.digest)), verified(desc, data), {
+        mode: 0o644,
+      });
+    });
   }
 
   async putManifest(desc: Descriptor, bytes: Buffer, tag?: string): Promise<void> {
@@ -247,7 +282,23 @@ export class OciLayoutSink implements ImageSink {
     // The descriptor's own annotations (an output's manifest-descriptor ones) stay, as in BuildKit.
     entry.annotations = { ...desc.annotations, ...annotations };
     index.manifests.push(entry);
-    await writeAtomic(join(this.dir, 'index.json'), JSON.stringify(index));
+    await writeFileAtomic(join(this.dir, 'index.json'), JSON.stringify(index));
+  }
+}
+
+/** `data`, failing (before the temp is renamed into place) when it is not `desc`'s bytes. */
+async function* verified(
+  desc: Descriptor,
+  data: Readable | AsyncIterable<Uint8Array>,
+): AsyncIterable<Uint8Array> {
+  const digester = new Digester(digestAlgorithm(desc.digest));
+  for await (const chunk of data) {
+    digester.update(chunk);
+    yield chunk;
+  }
+  const actual = digester.digest();
+  if (actual !== desc.digest || digester.size !== desc.size) {
+    throw new KilnError('DIGEST_MISMATCH', `blob ${desc.digest}: got ${actual} (${digester.size} bytes)`);
   }
 }
 

@@ -10,13 +10,19 @@ import { runTarget } from './fuzz/harness.ts';
 
 /** Default cases per target: a few thousand in all, under a minute. */
 const TARGETS: Record<string, number> = { dockerfile: 1500, layer: 800, registry: 600 };
+/**
+ * Targets with open findings (kiln bugs they reproduce, listed in test/security/README.md): run
+ * only when named, `KILN_FUZZ_ONLY=context`; each moves to TARGETS once its findings are fixed.
+ */
+const OPEN: Record<string, number> = { context: 1000 };
 
 const SEED = Number(process.env.KILN_FUZZ_SEED ?? 20261203);
 const override = process.env.KILN_FUZZ_CASES ? Number(process.env.KILN_FUZZ_CASES) : undefined;
 const [onlyTarget, onlyCase] = (process.env.KILN_FUZZ_ONLY ?? '').split(':');
 
 describe('fuzzing: hostile inputs give KilnErrors only', () => {
-  for (const [name, cases] of Object.entries(TARGETS)) {
+  const open = onlyTarget && onlyTarget in OPEN ? { [onlyTarget]: OPEN[onlyTarget]! } : {};
+  for (const [name, cases] of Object.entries({ ...TARGETS, ...open })) {
     if (onlyTarget && onlyTarget !== name) continue;
     const n = override ?? cases;
     it(`${name}: ${onlyCase ? `case ${onlyCase}` : `${n} cases`}`, { timeout: 60 * 60_000 }, async (t) => {

@@ -2,31 +2,11 @@
  * What a build is asked to do, in the words of `docker buildx build`: the context, the
  * Dockerfile, build args, target, platforms, outputs, cache control, secrets and SSH.
  */
-import type { Compression } from '../oci/mediatypes.ts';
+import type { OutputSpec, OutputType } from '../exporter/spec.ts';
 import type { Platform } from '../oci/platform.ts';
 import type { ProgressSink } from '../progress/events.ts';
 
-export type OutputType = 'image' | 'registry' | 'oci' | 'docker' | 'local' | 'tar';
-
-export interface OutputSpec {
-  type: OutputType;
-  /** Image names (type=image|registry|docker|oci). */
-  names: string[];
-  /** File or directory (type=oci|docker|tar|local); '-' means stdout for archives. */
-  dest?: string;
-  push: boolean;
-  /**
-   * Layer compression; unset means the default for the output: none for the local image store
-   * (as Docker's store keeps layers; `kiln push` compresses them), gzip for everything else.
-   */
-  compression?: Compression;
-  compressionLevel?: number;
-  ociMediaTypes: boolean;
-  /** type=oci,tar=false writes a layout directory instead of a tar. */
-  tar: boolean;
-  /** Extra attributes kept for exporters (e.g. annotation.*). */
-  attrs: Record<string, string>;
-}
+export type { OutputSpec, OutputType };
 
 export interface SecretSpec {
   id: string;

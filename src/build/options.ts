@@ -3,36 +3,13 @@
  * Dockerfile, build args, target, platforms, outputs, cache control, secrets and SSH; and the
  * defaults a library caller gets for what it leaves out (the CLI's).
  */
-
 import { KilnError } from '../errors/errors.ts';
-import type { Annotation } from '../exporter/annotations.ts';
+import type { OutputSpec, OutputType } from '../exporter/spec.ts';
 import type { ExtraHost, Ulimit } from '../graph/ops.ts';
-import type { Compression } from '../oci/mediatypes.ts';
 import type { Platform } from '../oci/platform.ts';
 import type { ProgressSink } from '../progress/events.ts';
 
-export type OutputType = 'image' | 'registry' | 'oci' | 'docker' | 'local' | 'tar';
-
-export interface OutputSpec {
-  type: OutputType;
-  /** Image names (type=image|registry|docker|oci). */
-  names: string[];
-  /** File or directory (type=oci|docker|tar|local); '-' means stdout for archives. */
-  dest?: string;
-  push: boolean;
-  /**
-   * Layer compression; unset means the default for the output: none for the local image store
-   * (as Docker's store keeps layers; `kiln push` compresses them), gzip for everything else.
-   */
-  compression?: Compression;
-  ociMediaTypes: boolean;
-  /** type=oci,tar=false writes a layout directory instead of a tar. */
-  tar: boolean;
-  /** Annotations for the manifests, the index and their descriptors (`annotation*.KEY=V`). */
-  annotations: Annotation[];
-  /** `--load`: into a Docker Engine when one answers, else the local image store (type=image). */
-  load?: boolean;
-}
+export type { OutputSpec, OutputType };
 
 export interface SecretSpec {
   id: string;

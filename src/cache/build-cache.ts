@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import type { Digest } from '../digest/digest.ts';
-import { openDatabase } from '../store/sqlite.ts';
+import { openDatabase } from '../sys/sqlite.ts';
 
 export interface LayerRecord {
   digest: Digest;
@@ -20,6 +20,12 @@ export interface LayerRecord {
   /** When the step that made the layer ran (ISO); not stored, filled in per build. */
   created?: string;
 }
+
+/**
+ * What the cache itself reads of a stored result: the snapshots an `fs` result is made of (the
+ * worker's BuildState has this shape), so pruning and disk usage know what a result keeps.
+ */
+export type CachedResult = { kind: 'fs'; layers: { snapshot: string }[] } | { kind: 'dir' };
 
 const USE_GRANULARITY_MS = 10 * 60_000;
 

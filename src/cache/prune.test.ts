@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { openSnapshotter } from '../snapshot/open.ts';
+import { openSnapshotter } from '../store/snapshots.ts';
 import { BuildCache } from './build-cache.ts';
 import { pruneBuildCache } from './prune.ts';
 

@@ -6,8 +6,7 @@
  */
 import { hasCode } from '../errors/errors.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
-import type { BuildState } from '../worker/state.ts';
-import type { BuildCache } from './build-cache.ts';
+import type { BuildCache, CachedResult } from './build-cache.ts';
 
 export interface BuildCachePruneOptions {
   /** Forget every result, not only those unused for `unusedForMs`. */
@@ -34,7 +33,7 @@ export async function pruneBuildCache(
   const unusedFor = opts.unusedForMs ?? 48 * 3600_000;
   let resultsRemoved = 0;
   const keep = new Set<string>();
-  for (const r of cache.allResults<BuildState>()) {
+  for (const r of cache.allResults<CachedResult>()) {
     if (opts.all || now - r.used > unusedFor) {
       cache.deleteResult(r.key);
       resultsRemoved++;

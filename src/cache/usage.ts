@@ -11,8 +11,7 @@ import { MetadataStore, type SnapshotRecord } from '../snapshot/metadata.ts';
 import { type DiskUsage, diskUsage } from '../store/gc.ts';
 import type { Store } from '../store/store.ts';
 import { TreeUsage } from '../store/usage.ts';
-import type { BuildState } from '../worker/state.ts';
-import { BuildCache } from './build-cache.ts';
+import { BuildCache, type CachedResult } from './build-cache.ts';
 
 /** Top-level entries of the state root that are build cache (the rest is the image store's). */
 export const BUILD_CACHE_ENTRIES = ['snapshots', 'cache-mounts', 'buildcache.db', 'context-digests.db'];
@@ -77,7 +76,7 @@ export async function buildCacheUsage(
   const snRoot = join(root, 'snapshots');
   const snapshots = (await list(snRoot)).sort((a, b) => a.created.localeCompare(b.created));
   const use = new Map<string, { used: number; count: number }>();
-  for (const r of cache.allResults<BuildState>()) {
+  for (const r of cache.allResults<CachedResult>()) {
     if (r.value.kind !== 'fs') continue;
     for (const l of r.value.layers) {
       const u = use.get(l.snapshot) ?? { used: 0, count: 0 };

@@ -6,8 +6,8 @@
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Digest } from '../digest/digest.ts';
-import { openDatabase } from '../store/sqlite.ts';
 import { hasEscape } from '../sys/fsname.ts';
+import { openDatabase } from '../sys/sqlite.ts';
 
 export interface FileIdentity {
   size: number;

@@ -3,6 +3,9 @@
  * an optional `hint` telling the user how to fix it, an optional `cause`, and, for errors the
  * user caused in a build file, the `location` of the offending lines.
  */
+import { ERROR_CODES, type ErrorCode } from './codes.ts';
+
+export type { ErrorCode };
 
 /** A range of lines in a build file (1-based, inclusive). */
 export interface SourceLocation {
@@ -20,16 +23,18 @@ export interface KilnErrorOptions {
 }
 
 export class KilnError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly hint?: string;
   location?: SourceLocation;
   readonly exitCode: number;
 
-  constructor(code: string, message: string, options: KilnErrorOptions = {}) {
+  constructor(code: ErrorCode, message: string, options: KilnErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'KilnError';
     this.code = code;
-    this.hint = options.hint;
+    // The catalogue's hint when the raiser has none more specific (ERROR_CODES lists one only
+    // where it fits every place the code is raised).
+    this.hint = options.hint ?? (ERROR_CODES[code] as { hint?: string } | undefined)?.hint;
     this.location = options.location;
     this.exitCode = options.exitCode ?? 1;
   }

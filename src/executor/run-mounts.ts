@@ -10,7 +10,7 @@ import { connect, createServer } from 'node:net';
 import path from 'node:path';
 import { isErrno, KilnError } from '../errors/errors.ts';
 import { isMountPoint, mountAll, unmount } from '../snapshot/mount.ts';
-import { makeOwnedDir } from '../store/leftovers.ts';
+import { makeOwnedDir } from '../sys/owner.ts';
 import type { ExecMount } from './executor.ts';
 
 export type CacheSharing = 'shared' | 'locked' | 'private';

@@ -9,7 +9,6 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { LayerEntry } from '../archive/entries.ts';
 import { completeHeader } from '../archive/tar/header.ts';
-import type { OutputSpec } from '../build/options.ts';
 import type { BlobProvider } from '../content/content.ts';
 import { KilnError } from '../errors/errors.ts';
 import { copyImage } from '../image/copy.ts';
@@ -25,6 +24,7 @@ import { withStatePath, withStatePaths } from '../worker/mounted.ts';
 import type { FsState } from '../worker/state.ts';
 import { prepareDirDest, writeToDest } from './dest.ts';
 import { copyTree, exportLocal } from './local.ts';
+import type { OutputSpec } from './spec.ts';
 
 export interface ExportTarget {
   /** The image (manifest, or index for several platforms); only image outputs need one. */

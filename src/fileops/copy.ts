@@ -18,7 +18,7 @@ import {
 import { resolveInRoot } from '../confine/resolve.ts';
 import { type ExpandedSource, expandSources } from '../context/checksum.ts';
 import { excludeView, type FilterFS } from '../context/walk.ts';
-import { KilnError } from '../errors/errors.ts';
+import { type ErrorCode, KilnError } from '../errors/errors.ts';
 import { goBase, goClean, goDir, PatternMatcher } from '../frontend/dockerignore/index.ts';
 import {
   chmodSync,
@@ -176,7 +176,7 @@ function acrossDirectories(jobs: FileJob[]): FileJob[] {
   return out;
 }
 
-function err(code: string, message: string, hint?: string): KilnError {
+function err(code: ErrorCode, message: string, hint?: string): KilnError {
   return new KilnError(code, message, hint ? { hint } : {});
 }
 

@@ -7,11 +7,11 @@
 import type { Readable } from 'node:stream';
 import type { BlobHolder, BlobProvider, Ingester } from '../content/content.ts';
 import type { LocalContentStore } from '../content/local/local.ts';
+import type { ImageRow, MetaDB } from '../content/local/meta.ts';
 import { KilnError } from '../errors/errors.ts';
 import type { ImageRecord, ImageSink, ImageSource, ImageStore, PutOptions } from '../image/image.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { normalizeReference } from '../reference/reference.ts';
-import type { ImageRow, MetaDB } from '../store/meta.ts';
 import { danglingName, isDanglingName } from './names.ts';
 
 export class LocalImageStore implements ImageStore {

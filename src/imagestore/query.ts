@@ -1,9 +1,11 @@
 /**
  * What the image commands show, as data: finding an image by name or ID (any unique prefix, as
  * docker), listing (docker images) and inspecting (docker image inspect). The CLI only formats
- * what these return; history, tag, rmi and prune live in history.ts and remove.ts.
+ * what these return; history and tag live in history.ts and here; rmi and prune in store/remove.ts (they
+ * collect garbage).
  */
 import type { LocalContentStore } from '../content/local/local.ts';
+import type { MetaDB } from '../content/local/meta.ts';
 import { type Digest, digestHex } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
 import { loadConfig, loadIndex, loadManifest, resolvePlatformManifest } from '../image/copy.ts';
@@ -14,12 +16,16 @@ import type { Manifest } from '../oci/manifest.ts';
 import { isIndexType } from '../oci/mediatypes.ts';
 import { formatPlatform, hostPlatform, type Platform } from '../oci/platform.ts';
 import { familiarName, parseReference, type Reference, repositoryName } from '../reference/reference.ts';
-import type { Store } from '../store/store.ts';
-import { imageNotFound } from './imagestore.ts';
+import { imageNotFound, type LocalImageStore } from './imagestore.ts';
 import { isDanglingName } from './names.ts';
 import { LayerSizes } from './sizes.ts';
 
-export type QueryStore = Pick<Store, 'content' | 'images' | 'meta'>;
+/** The parts of an open state root (store/store.ts) that queries read. */
+export interface QueryStore {
+  content: LocalContentStore;
+  images: LocalImageStore;
+  meta: MetaDB;
+}
 
 /** The manifest and config shown for an image: its own, or one platform's from an index. */
 export interface ResolvedImage {

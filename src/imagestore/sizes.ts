@@ -9,12 +9,12 @@ import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { decompressStream } from '../archive/compress.ts';
 import type { LocalContentStore } from '../content/local/local.ts';
+import type { MetaDB } from '../content/local/meta.ts';
 import type { Digest } from '../digest/digest.ts';
 import { isDiskFull } from '../errors/errors.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { isLayerType, layerCompression } from '../oci/mediatypes.ts';
-import type { MetaDB } from '../store/meta.ts';
-import { execRetrying } from '../store/sqlite.ts';
+import { execRetrying } from '../sys/sqlite.ts';
 
 const SCHEMA = 'CREATE TABLE IF NOT EXISTS layer_sizes (digest TEXT PRIMARY KEY, size INTEGER NOT NULL)';
 

@@ -7,7 +7,7 @@
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Digest, isDigest, sha256 } from '../digest/digest.ts';
-import { hasCode, KilnError } from '../errors/errors.ts';
+import { type ErrorCode, hasCode, KilnError } from '../errors/errors.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import { Authenticator, type CredentialLookup, repositoryScope } from './auth.ts';
@@ -79,7 +79,7 @@ interface Ctx {
 }
 
 /** The registry answers that say something a user can act on: error code, message end, hint. */
-const STATUS_ERRORS: Record<number, { code: string; what: string; hint: (ctx: Ctx) => string }> = {
+const STATUS_ERRORS: Record<number, { code: ErrorCode; what: string; hint: (ctx: Ctx) => string }> = {
   401: {
     code: 'REGISTRY_UNAUTHORIZED',
     what: 'authentication required',
@@ -224,7 +224,7 @@ export class RegistryClient {
     );
   }
 
-  error(code: string, ep: Endpoint, ctx: Ctx, detail: string, hint?: string): KilnError {
+  error(code: ErrorCode, ep: Endpoint, ctx: Ctx, detail: string, hint?: string): KilnError {
     const where = ep.host === ctx.host ? ctx.host : `${ep.host} (mirror of ${ctx.host})`;
     return new KilnError(
       code,

@@ -4,7 +4,7 @@
  * process never leaves it taken; a transaction that changes nothing writes nothing.
  */
 import { DatabaseSync } from 'node:sqlite';
-import { execRetrying } from '../store/sqlite.ts';
+import { execRetrying } from '../sys/sqlite.ts';
 
 const WAIT_MS = 30_000;
 

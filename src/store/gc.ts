@@ -8,12 +8,12 @@ import { readdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BlobInfo } from '../content/content.ts';
 import type { IngestTemp } from '../content/local/local.ts';
+import { imageRoots } from '../content/local/meta.ts';
 import { type Digest, isDigest } from '../digest/digest.ts';
 import { isErrno } from '../errors/errors.ts';
 import { isDanglingName } from '../imagestore/names.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { ClosureWalker } from './closure.ts';
-import { imageRoots } from './meta.ts';
 import type { Store } from './store.ts';
 import { TreeUsage } from './usage.ts';
 

@@ -3,7 +3,8 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { makeOwnedDir, sweepLeftovers } from './leftovers.ts';
+import { makeOwnedDir } from '../sys/owner.ts';
+import { sweepLeftovers } from './leftovers.ts';
 
 let root: string;
 before(async () => {

@@ -6,16 +6,13 @@
  * owner's leftovers from a running build's and remove only those. With nothing left over the
  * check is one readdir each of two empty directories.
  */
-import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { unmount } from '../snapshot/mount.ts';
-import { ownerDead, selfOwner } from '../sys/owner.ts';
+import { ownerDead } from '../sys/owner.ts';
 
-/** Kinds of per-process scratch kept under `<root>/run/`. */
-export type ScratchKind = 'secrets' | 'ssh' | 'bind' | 'discard';
-
+/** The names makeOwnedDir (sys/owner.ts) gives: `<kind>-<pid>-<start>-<hex>`. */
 const NAME = /^(secrets|ssh|bind|discard)-(\d+)-(\d*)-[0-9a-f]+$/;
 
 export interface Leftovers {
@@ -23,16 +20,6 @@ export interface Leftovers {
   removed: string[];
   /** Paths owned by running processes, left alone. */
   active: string[];
-}
-
-/** A new private directory for this process's scratch of one kind: `<root>/run/<kind>-<pid>-<start>-<hex>`. */
-export async function makeOwnedDir(root: string, kind: ScratchKind): Promise<string> {
-  const me = selfOwner();
-  const run = join(root, 'run');
-  await mkdir(run, { recursive: true, mode: 0o700 });
-  const dir = join(run, `${kind}-${me.pid}-${me.start}-${randomBytes(8).toString('hex')}`);
-  await mkdir(dir, { mode: 0o700 });
-  return dir;
 }
 
 function list(dir: string): string[] {

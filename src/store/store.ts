@@ -5,11 +5,11 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalContentStore, leaseContext } from '../content/local/local.ts';
+import { MetaDB } from '../content/local/meta.ts';
 import { KilnError } from '../errors/errors.ts';
 import { type CopyOptions, type CopyResult, copyImage } from '../image/copy.ts';
 import type { ImageSource } from '../image/image.ts';
 import { LocalImageSink, LocalImageStore } from '../imagestore/imagestore.ts';
-import { MetaDB } from './meta.ts';
 import { checkRoot, resolveRoot } from './root.ts';
 
 export interface Store {

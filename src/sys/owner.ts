@@ -2,7 +2,10 @@
  * Which process owns something on disk: its pid plus its start time (from /proc), so a pid the
  * kernel has since given to another process does not count as the owner still running.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 
 export interface Owner {
   pid: number;
@@ -33,4 +36,21 @@ function processStart(pid: number): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** Kinds of per-process scratch kept under `<root>/run/`. */
+export type ScratchKind = 'secrets' | 'ssh' | 'bind' | 'discard';
+
+/**
+ * A new private directory for this process's scratch of one kind:
+ * `<root>/run/<kind>-<pid>-<start>-<hex>`; the name carries the owner, so store/leftovers.ts can
+ * remove a dead owner's scratch and leave a running one's alone.
+ */
+export async function makeOwnedDir(root: string, kind: ScratchKind): Promise<string> {
+  const me = selfOwner();
+  const run = join(root, 'run');
+  await mkdir(run, { recursive: true, mode: 0o700 });
+  const dir = join(run, `${kind}-${me.pid}-${me.start}-${randomBytes(8).toString('hex')}`);
+  await mkdir(dir, { mode: 0o700 });
+  return dir;
 }

@@ -12,7 +12,7 @@ import type { RunMountSpec } from '../executor/run-mounts.ts';
 import type { ExecOp, Mount } from '../graph/ops.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { JobContext } from '../solver/solver.ts';
-import { makeOwnedDir } from '../store/leftovers.ts';
+import { makeOwnedDir } from '../sys/owner.ts';
 import { copyDirState, materialize } from './materialize.ts';
 import { withStatePaths } from './mounted.ts';
 import type { SecretSource } from './secrets.ts';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Command } from 'commander';
 import { BuildCache } from '../../cache/build-cache.ts';
 import { pruneBuildCache } from '../../cache/prune.ts';
-import { openSnapshotter } from '../../snapshot/open.ts';
+import { openSnapshotter } from '../../store/snapshots.ts';
 import { configureBuilderDu } from './builder-du.ts';
 import { humanSize, withStore } from './images.ts';
 

@@ -6,7 +6,7 @@
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { KilnError } from '../../errors/errors.ts';
-import { type PruneFilters, pruneImages } from '../../imagestore/remove.ts';
+import { type PruneFilters, pruneImages } from '../../store/remove.ts';
 import { humanSize } from '../format/units.ts';
 import { collect, withStore } from './images.ts';
 

@@ -1,6 +1,6 @@
 /** `kiln rmi IMAGE...` (also `kiln image rm`): untag names, delete images, as `docker rmi` prints it. */
 import type { Command } from 'commander';
-import { removeImages } from '../../imagestore/remove.ts';
+import { removeImages } from '../../store/remove.ts';
 import { withStore } from './images.ts';
 
 export function configureRmi(cmd: Command): Command {

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { sha256 } from '../../digest/digest.ts';
-import { MetaDB } from '../../store/meta.ts';
 import { contentStoreConformance } from '../../testing/content-suite.ts';
 import { LocalContentStore } from './local.ts';
+import { MetaDB } from './meta.ts';
 
 contentStoreConformance('LocalContentStore', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'kiln-content-'));

@@ -21,9 +21,9 @@ import {
   parseDigest,
 } from '../../digest/digest.ts';
 import { diskFull, isDiskFull, isErrno, KilnError } from '../../errors/errors.ts';
-import type { MetaDB } from '../../store/meta.ts';
 import { HoldFiles } from '../../sys/holds.ts';
 import type { BlobHolder, BlobInfo, ContentStore, Expected } from '../content.ts';
+import type { MetaDB } from './meta.ts';
 
 export interface LocalContentOptions {
   /** When set, each commit (rename) runs inside a metadata transaction, serialized against GC. */

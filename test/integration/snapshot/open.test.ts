@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hasCode } from '../../../src/errors/errors.ts';
-import { openSnapshotter } from '../../../src/snapshot/open.ts';
+import { openSnapshotter } from '../../../src/store/snapshots.ts';
 
 describe('openSnapshotter', () => {
   let tmp: string;

@@ -43,7 +43,7 @@ for (let i = job.from; i < job.to; i++) {
     await target.run(new Rng(caseSeed(job.seed, i)), ctx);
     port.postMessage({ type: 'outcome', code: 'ok' });
   } catch (err) {
-    if (err instanceof KilnError && typeof err.code === 'string' && err.code !== '') {
+    if (err instanceof KilnError && typeof err.code === 'string' && err.code.length > 0) {
       port.postMessage({ type: 'outcome', code: err.code });
     } else {
       port.postMessage({ type: 'failure', index: i, kind: 'not a KilnError', error: describe(err) });

@@ -3,7 +3,7 @@
  * expansion with the meta ARGs, `--target`), the stages each instruction reads, cycle checks,
  * reachability from the target, base-image resolution and ONBUILD triggers.
  */
-import { KilnError, type SourceLocation, withLocation } from '../../../errors/errors.ts';
+import { type ErrorCode, KilnError, type SourceLocation, withLocation } from '../../../errors/errors.ts';
 import { gitSource, httpSource, imageSource, localSource } from '../../../graph/index.ts';
 import type { ImageConfig } from '../../../oci/config.ts';
 import { parsePlatform } from '../../../oci/platform.ts';
@@ -29,7 +29,7 @@ export function located(err: unknown, location: SourceLocation): unknown {
 }
 
 export function convertError(
-  code: string,
+  code: ErrorCode,
   message: string,
   hint: string,
   location?: SourceLocation,

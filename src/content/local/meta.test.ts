@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { sha256 } from '../digest/digest.ts';
+import { sha256 } from '../../digest/digest.ts';
 import { imageRoots, MetaDB, RETAG_REFRESH_MS } from './meta.ts';
 
 /** Run `fn` with one connection per option set to a fresh meta.db; all closed and removed after. */

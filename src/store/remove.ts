@@ -6,8 +6,6 @@
  */
 import type { Digest } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
-import { familiarName, parseReference } from '../reference/reference.ts';
-import { collectGarbage } from '../store/gc.ts';
 import {
   findImage,
   imageId,
@@ -15,7 +13,9 @@ import {
   resolveImage,
   type StoredImage,
   storedImages,
-} from './query.ts';
+} from '../imagestore/query.ts';
+import { familiarName, parseReference } from '../reference/reference.ts';
+import { collectGarbage } from './gc.ts';
 
 /** One line of docker's answer: a name removed, or an image deleted (by image ID). */
 export type RemovedItem = { untagged: string } | { deleted: Digest };

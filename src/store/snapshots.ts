@@ -1,8 +1,8 @@
 /** Choosing a snapshotter: overlayfs when it mounts (root, a suitable filesystem), else native copies. */
 import { KilnError } from '../errors/errors.ts';
-import { NativeSnapshotter } from './native/native.ts';
-import { OverlaySnapshotter } from './overlay/overlay.ts';
-import type { Snapshotter } from './snapshotter.ts';
+import { NativeSnapshotter } from '../snapshot/native/native.ts';
+import { OverlaySnapshotter } from '../snapshot/overlay/overlay.ts';
+import type { Snapshotter } from '../snapshot/snapshotter.ts';
 
 export type SnapshotDriver = 'overlay' | 'native' | 'auto';
 

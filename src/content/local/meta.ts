@@ -6,10 +6,10 @@
 import { randomUUID } from 'node:crypto';
 import { dirname } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
-import type { Digest } from '../digest/digest.ts';
-import { diskFull, isDiskFull, KilnError } from '../errors/errors.ts';
-import type { Descriptor } from '../oci/descriptor.ts';
-import { openDatabase } from './sqlite.ts';
+import type { Digest } from '../../digest/digest.ts';
+import { diskFull, isDiskFull, KilnError } from '../../errors/errors.ts';
+import type { Descriptor } from '../../oci/descriptor.ts';
+import { openDatabase } from '../../sys/sqlite.ts';
 
 export interface ImageRow {
   name: string;

@@ -1,0 +1,30 @@
+/**
+ * kiln's public API, the package's one entry point (`import { build } from 'kiln'`): building,
+ * the local image store, registry pull and push, progress events and errors. The CLI is a thin
+ * client of these same functions. `plan()` (build options → graph, for every frontend) joins
+ * them when it lands.
+ */
+
+export type { BuildEnv, BuildResult, PlatformResult } from './build/build.ts';
+export { build } from './build/build.ts';
+export type { BuildOptions, OutputSpec, OutputType, SecretSpec, SshSpec } from './build/options.ts';
+export type { ErrorCode, KilnErrorOptions, SourceLocation } from './errors/errors.ts';
+export { hasCode, KilnError } from './errors/errors.ts';
+export type { ImageRecord, ImageSource, ImageStore } from './image/image.ts';
+export { localImageSource } from './imagestore/imagestore.ts';
+export type { ImageInspect, ImageSummary } from './imagestore/query.ts';
+export { findImage, inspectImage, listImages, tagImage } from './imagestore/query.ts';
+export type {
+  LogEvent,
+  ProgressEvent,
+  ProgressSink,
+  StatusEvent,
+  VertexEvent,
+  VertexStatus,
+  WarningEvent,
+} from './progress/events.ts';
+export { RegistryClient } from './registry/client.ts';
+export type { PullOptions, PullResult, PushOptions, PushResult } from './registry/pull.ts';
+export { pullImage, pushImage } from './registry/pull.ts';
+export type { Store } from './store/store.ts';
+export { openStore } from './store/store.ts';

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -105,6 +106,18 @@ describe('working containers and the store', () => {
       });
       r.ok(['build', '-q', ctx]);
     }
+    r.ok(['rm', ctr]);
+    fsckSound();
+  });
+
+  it('fsck checks working containers and says which one is damaged', async () => {
+    const ctr = r.ok(['from', '--name', 'damaged', 'busybox']).trim();
+    fsckSound();
+    const id = JSON.parse(r.ok(['inspect', ctr])).ContainerID;
+    await rm(join(r.root, 'containers', id, 'upper'), { recursive: true });
+    const res = r.kiln(['fsck']);
+    assert.equal(res.code, 1);
+    assert.match(res.out, /^working container damaged: its upper dir is missing$/m);
     r.ok(['rm', ctr]);
     fsckSound();
   });

@@ -8,6 +8,12 @@ import { hasCode } from '../errors/errors.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { BuildCache, CachedResult } from './build-cache.ts';
 
+/**
+ * Snapshots with this label belong to a working container (`kiln from`), which removes them
+ * itself (`kiln rm`); prune keeps them and, through them, the chains they build on.
+ */
+export const WORKING_CONTAINER_LABEL = 'kiln.working-container';
+
 export interface BuildCachePruneOptions {
   /** Forget every result, not only those unused for `unusedForMs`. */
   all?: boolean;
@@ -59,7 +65,12 @@ export async function pruneBuildCache(
   for (let snapshots = all; ; snapshots = await sn.list()) {
     const parents = new Set(snapshots.map((s) => s.parent));
     const leaves = snapshots.filter(
-      (s) => s.kind === 'committed' && !keep.has(s.key) && !left.has(s.key) && !parents.has(s.key),
+      (s) =>
+        s.kind === 'committed' &&
+        !keep.has(s.key) &&
+        !left.has(s.key) &&
+        !parents.has(s.key) &&
+        !s.labels[WORKING_CONTAINER_LABEL],
     );
     if (leaves.length === 0) break;
     for (const s of leaves) {

@@ -39,6 +39,8 @@ async function main(): Promise<number> {
   commandFinished();
   if (signalExitCode() !== undefined) return signalExitCode()!;
   if (code === 0 && stdoutError) return stdoutError.code === 'EPIPE' ? 141 : 1;
+  // A command may end with another status without an error (`kiln run`: the command's own).
+  if (code === 0 && typeof process.exitCode === 'number') return process.exitCode;
   return code;
 }
 

@@ -564,6 +564,77 @@ export const ERROR_CODES = {
     meaning: "a `--ulimit` hard limit above kiln's own, which kiln cannot raise",
     hint: 'lower the hard limit, or run kiln with CAP_SYS_RESOURCE',
   },
+  COMMIT_FORMAT_INVALID: {
+    meaning: '`kiln commit --format` names a format other than oci or docker',
+    hint: 'use --format oci or --format docker',
+  },
+  CONFIG_INVALID: {
+    meaning: 'a `kiln config` option value that cannot be parsed',
+  },
+  CONTAINER_AMBIGUOUS: {
+    meaning: 'a working-container ID prefix that matches several containers',
+    hint: "give more of the ID, or the container's name",
+  },
+  CONTAINER_CORRUPT: {
+    meaning: "a working container's record or files are damaged",
+    hint: 'remove it with `kiln rm` and make it again with `kiln from`',
+  },
+  CONTAINER_LOCKED: {
+    meaning: 'another kiln command is using the working container',
+    hint: 'wait for it to finish, or use another container',
+  },
+  CONTAINER_MISSING: {
+    meaning: 'a command that needs a working container was given none',
+    hint: 'name the container (see `kiln containers`)',
+  },
+  CONTAINER_NAME_INVALID: {
+    meaning: 'a working-container name with characters a name may not have',
+    hint: "use letters, digits, '.', '_' and '-'",
+  },
+  CONTAINER_NAME_TAKEN: {
+    meaning: '`kiln from --name` names a working container that exists',
+    hint: 'choose another name, or remove the container with `kiln rm`',
+  },
+  CONTAINER_NOT_FOUND: {
+    meaning: 'no working container has that name or ID',
+    hint: 'list them with `kiln containers`',
+  },
+  COPY_NO_SOURCE: {
+    meaning: '`kiln copy`/`kiln add` was given no source',
+    hint: 'name at least one source before the destination',
+  },
+  INSPECT_TYPE_INVALID: {
+    meaning: '`kiln inspect --type` is neither container nor image',
+    hint: 'use --type container or --type image',
+  },
+  MOUNT_INVALID: {
+    meaning: 'a `kiln run --mount` value that cannot be parsed',
+    hint: 'write it as RUN --mount takes it: type=bind,source=…,target=…',
+  },
+  NETWORK_INVALID: {
+    meaning: 'a network mode other than default, none or host',
+    hint: 'use --network default, none or host',
+  },
+  RUN_NO_COMMAND: {
+    meaning: '`kiln run` was given no command',
+    hint: 'put the command after --: kiln run CTR -- CMD',
+  },
+  RUN_TTY_UNSUPPORTED: {
+    meaning: '`kiln run --tty`: kiln gives commands pipes, not a terminal',
+    hint: 'run without --tty',
+  },
+  VOLUME_INVALID: {
+    meaning: 'a `--volume` value that cannot be parsed',
+    hint: 'write it as HOST-DIR:CONTAINER-DIR[:ro]',
+  },
+  WORKING_MOUNT_UNEXPECTED: {
+    meaning: "a working container's rootfs is mounted where kiln did not mount it",
+    hint: 'unmount it with `kiln umount`, then retry',
+  },
+  WORKING_NEEDS_OVERLAY: {
+    meaning: 'working containers need the overlay snapshotter',
+    hint: 'run kiln as root on a filesystem that supports overlayfs',
+  },
 } as const satisfies Record<string, ErrorInfo>;
 
 /** A code KilnError accepts: one of the catalogue's keys. */

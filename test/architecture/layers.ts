@@ -45,6 +45,7 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
   'ops/': 5,
   'exporter/': 5,
   'build/': 6,
+  'working/': 6,
   'cli/': 7,
   'testing/': 'test',
 };

@@ -26,8 +26,19 @@ const COMMANDS: Record<string, Loader[]> = {
   manifest: [() => import('./manifest.ts')],
   system: [() => import('./system.ts')],
   version: [() => import('./version.ts')],
+  from: [() => import('./from.ts')],
+  containers: [() => import('./containers.ts')],
+  run: [() => import('./run.ts')],
+  copy: [() => import('./copy.ts')],
+  add: [() => import('./copy.ts')],
+  config: [() => import('./config.ts')],
+  mount: [() => import('./mount.ts')],
+  umount: [() => import('./mount.ts')],
+  commit: [() => import('./commit.ts')],
+  rm: [() => import('./rm.ts')],
+  inspect: [() => import('./inspect.ts')],
 };
-const ALIASES: Record<string, string> = { b: 'build' };
+const ALIASES: Record<string, string> = { b: 'build', ps: 'containers', unmount: 'umount' };
 
 /** Global options that take a value, so the command word can be found after them. */
 const VALUE_OPTIONS = new Set(['--root']);
@@ -45,5 +56,6 @@ export function commandWord(argv: readonly string[]): string | undefined {
 export async function registerAll(program: Command, argv: readonly string[] = []): Promise<void> {
   const word = commandWord(argv);
   const loaders = word && COMMANDS[word] ? COMMANDS[word] : Object.values(COMMANDS).flat();
-  for (const mod of await Promise.all(loaders.map((load) => load()))) mod.register(program);
+  // A module may serve several words (copy and add): registered once.
+  for (const mod of new Set(await Promise.all(loaders.map((load) => load())))) mod.register(program);
 }

@@ -101,7 +101,7 @@ export function imageRoutes(cfg: ServerConfig): Route[] {
     {
       methods: ['POST'],
       pattern: /^\/images\/load$/,
-      handler: async ({ req, res, query }) => {
+      handler: async ({ req, res }) => {
         const body = limitedBody(req, cfg.maxBody, 'the archive');
         const loaded = await withStore(cfg, (store) =>
           store.withLease(async (content) => {
@@ -124,8 +124,9 @@ export function imageRoutes(cfg: ServerConfig): Route[] {
             return lines;
           }),
         );
+        // dockerd's quiet=1 drops progress bars only: the result lines are always sent.
         const out = startJsonStream(res);
-        if (!queryBool(query, 'quiet')) for (const l of loaded) await out.text(l);
+        for (const l of loaded) await out.text(l);
         out.end();
       },
     },

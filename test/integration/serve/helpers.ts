@@ -32,7 +32,11 @@ export interface Served {
   /** What the server wrote to stderr so far. */
   log(): string;
   /** A client command with DOCKER_HOST and DOCKER_CONFIG set. */
-  run(cmd: string, args: string[], opts?: { input?: string | Buffer; env?: Record<string, string>; cwd?: string }): Run;
+  run(
+    cmd: string,
+    args: string[],
+    opts?: { input?: string | Buffer; env?: Record<string, string>; cwd?: string },
+  ): Run;
   /** The docker CLI (classic builder); asserts success and returns stdout. */
   docker(args: string[], opts?: { input?: string | Buffer; cwd?: string }): string;
   /** Run bin/kiln against the same root (the server may hold it open). */
@@ -79,7 +83,9 @@ export async function serve(name: string, extraArgs: string[] = []): Promise<Ser
     proc.once('exit', (code) => reject(new Error(`kiln serve exited ${code}: ${log}`)));
   });
   const host = `unix://${socket}`;
-  const exited = new Promise<number | null>((r) => proc.once('exit', (code, sig) => r(code ?? (sig ? -1 : null))));
+  const exited = new Promise<number | null>((r) =>
+    proc.once('exit', (code, sig) => r(code ?? (sig ? -1 : null))),
+  );
   const run: Served['run'] = (cmd, args, opts = {}) => {
     const r = spawnSync(cmd, args, {
       encoding: 'utf8',
@@ -107,7 +113,11 @@ export async function serve(name: string, extraArgs: string[] = []): Promise<Ser
     run,
     docker: (args, opts) => {
       const r = run(DOCKER, args, opts);
-      assert.equal(r.code, 0, `docker ${args.join(' ')} failed (${r.code}): ${r.err}\n${r.out}\nserver: ${log}`);
+      assert.equal(
+        r.code,
+        0,
+        `docker ${args.join(' ')} failed (${r.code}): ${r.err}\n${r.out}\nserver: ${log}`,
+      );
       return r.out;
     },
     kiln: (args) => {

@@ -149,6 +149,16 @@ export function systemRoutes(cfg: ServerConfig): Route[] {
       },
     },
     {
+      // kiln has no networks or volumes, so any one named does not exist: docker-compose looks
+      // its project's network up before a build and goes on when it is not found.
+      methods: ['GET'],
+      pattern: /^\/(networks|volumes)\/([^/]+)$/,
+      handler: async ({ res, params: [kind, name] }) => {
+        const what = kind === 'networks' ? `network ${name} not found` : `get ${name}: no such volume`;
+        sendJson(res, 404, { message: what });
+      },
+    },
+    {
       methods: ['POST'],
       pattern: /^\/build\/prune$/,
       handler: async ({ res, query }) => {

@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sharedRegistry } from '../../../src/testing/registry.ts';
-import { serve, type Served } from './helpers.ts';
+import { type Served, serve } from './helpers.ts';
 
 describe('kiln serve with docker-compose and docker-py', () => {
   let s: Served;

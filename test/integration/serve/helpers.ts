@@ -146,3 +146,59 @@ export async function serve(name: string, extraArgs: string[] = []): Promise<Ser
     },
   };
 }
+
+/** A tar of `dir` (as the docker CLI sends a context), in memory: test contexts are tiny. */
+export function tarOf(dir: string): Buffer {
+  const r = spawnSync('tar', ['-C', dir, '-c', '.'], { maxBuffer: 64 << 20 });
+  assert.equal(r.status, 0, String(r.stderr));
+  return r.stdout;
+}
+
+export interface RawResponse {
+  status: number;
+  body: string;
+}
+
+/** One request over the unix socket with Node's own client (for what no CLI does: hang up mid-build). */
+export function request(
+  socket: string,
+  method: string,
+  path: string,
+  body?: Buffer,
+  onData?: (text: string, req: import('node:http').ClientRequest) => void,
+): Promise<RawResponse> {
+  return import('node:http').then(
+    (http) =>
+      new Promise<RawResponse>((resolve, reject) => {
+        const req = http.request({
+          socketPath: socket,
+          method,
+          path,
+          headers: { 'Content-Type': 'application/x-tar' },
+        });
+        req.on('error', reject);
+        req.on('response', (res) => {
+          let text = '';
+          res.on('data', (d) => {
+            text += d;
+            onData?.(text, req);
+          });
+          res.on('error', () => resolve({ status: res.statusCode ?? 0, body: text }));
+          res.on('close', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        });
+        req.end(body);
+      }),
+  );
+}
+
+/** Containers runc still knows in `root` (kiln keeps its runc state in ROOT/runc). */
+export function runcContainers(root: string): string[] {
+  const r = spawnSync('runc', ['--root', join(root, 'runc'), 'list', '-q'], { encoding: 'utf8' });
+  return r.stdout.split('\n').filter(Boolean);
+}
+
+/** Processes whose command line contains `marker`. */
+export function processesWith(marker: string): string[] {
+  const r = spawnSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' });
+  return r.stdout.split('\n').filter((l) => l.includes(marker) && !l.includes('ps -eo'));
+}

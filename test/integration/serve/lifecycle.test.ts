@@ -60,7 +60,7 @@ describe('kiln serve lifecycle', () => {
     servers.push(s);
     const marker = `kiln-serve-disconnect-${process.pid}`;
     const ctx = await s.context({ Dockerfile: `FROM busybox\nRUN echo ${marker} && sleep 311\n` });
-    const res = await request(s.socket, 'POST', '/v1.41/build?t=hangup:1', tarOf(ctx), (text, req) => {
+    const res = await request(s.socket, 'POST', '/v1.41/build?t=hangup:1', tarOf(ctx), (_text, req) => {
       // Hang up once the RUN step is running.
       if (processesWith('sleep 311').length > 0) req.destroy();
     });

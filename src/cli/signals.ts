@@ -14,6 +14,12 @@ const EXIT_CODES: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 const controller = new AbortController();
 let received: NodeJS.Signals | undefined;
 let finishing = false;
+let graceMs = GRACE_MS;
+
+/** A command that needs longer than 10 s to wind down (kiln serve's shutdown) says so here. */
+export function setGracePeriod(ms: number): void {
+  graceMs = ms;
+}
 
 /** Aborted when the user asks kiln to stop. */
 export function commandSignal(): AbortSignal {
@@ -42,7 +48,7 @@ function onSignal(sig: NodeJS.Signals): void {
       hint: 'the command was stopped on request; run it again to finish it',
     }),
   );
-  setTimeout(() => process.exit(EXIT_CODES[sig]), GRACE_MS);
+  setTimeout(() => process.exit(EXIT_CODES[sig]), graceMs);
 }
 
 export function installSignalHandlers(): void {

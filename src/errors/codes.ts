@@ -635,6 +635,47 @@ export const ERROR_CODES = {
     meaning: 'working containers need the overlay snapshotter',
     hint: 'run kiln as root on a filesystem that supports overlayfs',
   },
+  SERVE_GROUP: {
+    meaning: 'the `kiln` group for the API socket could not be applied',
+  },
+  SERVE_INSECURE: {
+    meaning: '`kiln serve` on TCP without TLS client verification',
+    hint: 'add --tlsverify with --tlscacert, --tlscert and --tlskey, or listen on loopback with --insecure',
+  },
+  SERVE_NO_SOCKETS: {
+    meaning: '`kiln serve --host fd://` with no sockets passed by systemd',
+    hint: 'start kiln through its systemd socket unit, or listen on unix:// or tcp://',
+  },
+  SERVE_SOCKET_PATH: {
+    meaning: 'the API socket path holds something other than a socket',
+    hint: 'remove that file or choose another --host unix:// path',
+  },
+  SERVE_TLS: {
+    meaning: 'the TLS files for `kiln serve` cannot be read or used',
+    hint: 'check --tlscacert, --tlscert and --tlskey',
+  },
+  API_VERSION: {
+    meaning: 'the client asked for an Engine API version kiln serve does not speak',
+    hint: 'use a client (or DOCKER_API_VERSION) within the supported range',
+  },
+  BUILDKIT_SESSION: {
+    meaning: 'a BuildKit-session build (`version=2`) against kiln serve',
+    hint: 'set DOCKER_BUILDKIT=0 for the client',
+  },
+  INVALID_QUERY: {
+    meaning: 'an Engine API request parameter that cannot be parsed',
+  },
+  INVALID_REGISTRY_AUTH: {
+    meaning: 'an X-Registry-Auth or X-Registry-Config header that is not base64 JSON',
+  },
+  NOT_SERVED: {
+    meaning: 'an Engine API endpoint kiln serve does not serve (containers, volumes, swarm…)',
+    hint: 'use dockerd or podman for it',
+  },
+  REQUEST_TOO_LARGE: {
+    meaning: "a request body over the server's limit (--max-body)",
+    hint: 'raise --max-body, or send a smaller context',
+  },
 } as const satisfies Record<string, ErrorInfo>;
 
 /** A code KilnError accepts: one of the catalogue's keys. */

@@ -47,6 +47,7 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
   'build/': 6,
   'working/': 6,
   'cli/': 7,
+  'server/': 7,
   'testing/': 'test',
 };
 

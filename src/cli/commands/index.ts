@@ -24,6 +24,7 @@ const COMMANDS: Record<string, Loader[]> = {
   login: [() => import('./login.ts')],
   logout: [() => import('./logout.ts')],
   manifest: [() => import('./manifest.ts')],
+  serve: [() => import('./serve.ts')],
   system: [() => import('./system.ts')],
   version: [() => import('./version.ts')],
   from: [() => import('./from.ts')],

@@ -1,0 +1,122 @@
+/**
+ * POST /build: docker's classic build protocol over kiln's build(). The context tar streams from
+ * the body into a private directory (context.ts); the query becomes BuildOptions; progress goes
+ * back as `stream` messages in BuildKit's plain display, then `aux` with the image ID and the
+ * `Successfully built/tagged` lines docker-compose and docker-py look for. The request's signal
+ * (the client going away, the server giving up) cancels the build.
+ */
+import { build } from '../build/build.ts';
+import type { BuildOptions } from '../build/options.ts';
+import { resolveOutputs } from '../build/output-spec.ts';
+import { parseAddHost } from '../build/run-settings.ts';
+import { parsePlatform } from '../oci/platform.ts';
+import { errorText } from '../progress/events.ts';
+import { createRenderer } from '../progress/render.ts';
+import { familiarName, parseReference } from '../reference/reference.ts';
+import { HttpError, queryBool, queryJsonMap } from './api.ts';
+import type { ServerConfig } from './config.ts';
+import { receiveContext } from './context.ts';
+import { startJsonStream } from './json-stream.ts';
+import type { RequestContext, Route } from './router.ts';
+
+/** docker's networkmode → kiln's RUN network (and the entitlement host networking needs). */
+function network(mode: string | null): Pick<BuildOptions, 'network' | 'allow'> {
+  if (!mode || mode === 'default' || mode === 'bridge') return { network: 'default' };
+  if (mode === 'none') return { network: 'none' };
+  // dockerd's classic builder lets a build ask for the host's network; so does kiln serve.
+  if (mode === 'host') return { network: 'host', allow: ['network.host'] };
+  throw new HttpError(
+    400,
+    'INVALID_QUERY',
+    `networkmode "${mode}" is not one kiln builds with`,
+    'use default, none or host',
+  );
+}
+
+/** The query as BuildOptions, checked before any of the body is read. */
+export function buildOptions(q: URLSearchParams): Omit<BuildOptions, 'context'> {
+  if (q.get('remote'))
+    throw new HttpError(
+      501,
+      'NOT_SERVED',
+      'kiln serve does not build from a remote URL',
+      'send the context as the request body',
+    );
+  if (q.get('version') === '2')
+    throw new HttpError(
+      400,
+      'BUILDKIT_SESSION',
+      'kiln serve speaks the classic build protocol, not a BuildKit session',
+      'set DOCKER_BUILDKIT=0 for the docker CLI (kiln builds with its own BuildKit-compatible engine either way)',
+    );
+  const tags = q.getAll('t').filter(Boolean);
+  for (const t of tags) parseReference(t);
+  const shm = q.get('shmsize');
+  const hosts = q.get('extrahosts');
+  return {
+    tags,
+    buildArgs: queryJsonMap(q, 'buildargs'),
+    labels: queryJsonMap(q, 'labels'),
+    target: q.get('target') || undefined,
+    platforms: (q.get('platform') ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((p) => parsePlatform(p)),
+    outputs: resolveOutputs([], tags, false, false, []),
+    noCache: queryBool(q, 'nocache'),
+    noCacheFilter: [],
+    pull: queryBool(q, 'pull'),
+    secrets: [],
+    ssh: [],
+    buildContexts: {},
+    ...network(q.get('networkmode')),
+    extraHosts: hosts ? hosts.split(',').filter(Boolean).flatMap(parseAddHost) : undefined,
+    shmSize: shm && shm !== '0' ? Number(shm) : undefined,
+  };
+}
+
+async function serveBuild(cfg: ServerConfig, ctx: RequestContext): Promise<void> {
+  const { query, signal } = ctx;
+  const options = buildOptions(query);
+  const quiet = queryBool(query, 'q');
+  const input = await receiveContext(ctx.req, {
+    maxBody: cfg.maxBody,
+    signal,
+    dockerfile: query.get('dockerfile') ?? undefined,
+  });
+  const out = startJsonStream(ctx.res);
+  const renderer = createRenderer(quiet ? 'quiet' : 'plain', out.textWriter());
+  try {
+    const result = await build(
+      {
+        ...options,
+        context: input.dir,
+        dockerfileText: input.dockerfileText,
+        progress: renderer.sink,
+        signal,
+      },
+      { root: cfg.root },
+    );
+    renderer.close();
+    const id = result.imageId ?? '';
+    await out.send({ aux: { ID: id } });
+    if (quiet) await out.text(`${id}\n`);
+    else {
+      await out.text(`Successfully built ${id.replace(/^sha256:/, '').slice(0, 12)}\n`);
+      for (const t of options.tags)
+        await out.text(`Successfully tagged ${familiarName(parseReference(t))}\n`);
+    }
+    out.end();
+  } catch (err) {
+    renderer.close();
+    // The progress shown has the failed step's output: the error need not repeat it.
+    if (!quiet && err instanceof Error) err.message = errorText(err);
+    await out.fail(err);
+  } finally {
+    input.cleanup();
+  }
+}
+
+export function buildRoutes(cfg: ServerConfig): Route[] {
+  return [{ methods: ['POST'], pattern: /^\/build$/, handler: (ctx) => serveBuild(cfg, ctx) }];
+}

@@ -6,7 +6,8 @@
 import { open, rm, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { addAbortSignal, Readable } from 'node:stream';
-import { isErrno, KilnError } from '../errors/errors.ts';
+import { openInRoot } from '../confine/fd.ts';
+import { hasCode, isErrno, KilnError } from '../errors/errors.ts';
 import { dockerfileTooLarge, MAX_DOCKERFILE_BYTES } from '../frontend/dockerfile/parser/index.ts';
 import { selectDockerignore } from '../frontend/dockerignore/index.ts';
 import type { ImageSource } from '../image/image.ts';
@@ -80,6 +81,28 @@ async function readDockerfile(path: string): Promise<string> {
   }
 }
 
+/** `<context>/Dockerfile`, resolved and read inside the context (a regular file within the cap). */
+async function readContextDockerfile(contextDir: string, path: string): Promise<string> {
+  let h: ReturnType<typeof openInRoot>;
+  try {
+    h = openInRoot(contextDir, 'Dockerfile');
+  } catch (err) {
+    if (hasCode(err, 'PATH_NOT_FOUND')) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+    throw err;
+  }
+  try {
+    if (!h.stat.isFile()) {
+      throw new KilnError('DOCKERFILE_NOT_FILE', `Dockerfile ${path} is not a regular file`, {
+        hint: 'point -f at a regular file',
+      });
+    }
+    // /proc/self/fd/N reaches the inode that was checked, whatever the name leads to now.
+    return await readDockerfile(h.path);
+  } finally {
+    h.close();
+  }
+}
+
 /** `stdin` is a getter: process.stdin builds a stream (and loads node:net) on first access. */
 export async function loadBuildInput(
   opts: BuildOptions,
@@ -133,7 +156,12 @@ export async function loadBuildInput(
           ? opts.dockerfile
           : resolve(opts.dockerfile)
         : join(contextDir, 'Dockerfile');
-      dockerfileText = await readDockerfile(dockerfilePath).catch((err) => {
+      // The context's own Dockerfile is the context's (hostile, in a tar above all): read inside
+      // it, never through a symlink leading out, as BuildKit reads it from the context mount.
+      const read = opts.dockerfile
+        ? readDockerfile(dockerfilePath)
+        : readContextDockerfile(contextDir, dockerfilePath);
+      dockerfileText = await read.catch((err) => {
         if (isErrno(err, 'ENOENT')) {
           throw new KilnError('DOCKERFILE_NOT_FOUND', `Dockerfile not found: ${dockerfilePath}`, {
             hint: 'name it with -f PATH, or put a Dockerfile at the root of the context',
@@ -146,7 +174,7 @@ export async function loadBuildInput(
       contextDir,
       opts.dockerfile && opts.dockerfile !== '-' ? dockerfilePath : undefined,
     );
-    const dockerignoreSize = ignore.path ? (await stat(ignore.path)).size : 0;
+    const dockerignoreSize = ignore.bytes ?? 0;
     const contexts: Record<string, string> = { context: contextDir };
     const namedContexts: Record<string, string> = {};
     const layoutImages: BuildInput['layoutImages'] = [];

@@ -4,6 +4,7 @@
  */
 import { readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { readFileInRoot } from '../../confine/fd.ts';
 import { decodeName } from '../../sys/fsname.ts';
 import { goClean, goTrimSpace } from './filepath.ts';
 
@@ -40,22 +41,33 @@ export interface SelectedDockerignore {
   /** Absolute path of the file used, or undefined when there is none. */
   path?: string;
   patterns: string[];
+  /** Bytes read from it. */
+  bytes?: number;
 }
 
 /**
  * The ignore file BuildKit's Dockerfile frontend uses: `<dockerfile>.dockerignore` beside the
  * Dockerfile if it exists, else `<contextDir>/.dockerignore`, else none.
  */
+/** A .dockerignore larger than this is refused (BuildKit reads it whole too). */
+const MAX_DOCKERIGNORE_BYTES = 10 << 20;
+
 export function selectDockerignore(contextDir: string, dockerfilePath?: string): SelectedDockerignore {
   const candidates: string[] = [];
   if (dockerfilePath)
     candidates.push(join(dirname(dockerfilePath), `${basename(dockerfilePath)}.dockerignore`));
-  candidates.push(join(contextDir, '.dockerignore'));
   for (const c of candidates) {
     // Only a file counts: BuildKit builds on past a .dockerignore that is a directory (read, it
     // failed here with a bare EISDIR).
-    if (statSync(c, { throwIfNoEntry: false })?.isFile())
-      return { path: c, patterns: readDockerignore(readFileSync(c)) };
+    if (statSync(c, { throwIfNoEntry: false })?.isFile()) {
+      const data = readFileSync(c);
+      return { path: c, patterns: readDockerignore(data), bytes: data.length };
+    }
   }
+  // The context's own file is the context's: read inside it (a symlink never leads out, a FIFO
+  // or device is not read), as BuildKit reads it from the context.
+  const own = readFileInRoot(contextDir, '.dockerignore', MAX_DOCKERIGNORE_BYTES);
+  if (own)
+    return { path: join(contextDir, '.dockerignore'), patterns: readDockerignore(own), bytes: own.length };
   return { patterns: [] };
 }

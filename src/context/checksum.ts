@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { isReplaced, sourceChanged } from '../confine/fd.ts';
 import { resolveInRoot } from '../confine/resolve.ts';
 import type { Digest } from '../digest/digest.ts';
-import { KilnError } from '../errors/errors.ts';
+import { KilnError, pathTooLong } from '../errors/errors.ts';
 import { goBase, goClean, PatternMatcher } from '../frontend/dockerignore/index.ts';
 import { closeSync, constants, lstatSync, openSync, readFileSync, readSync } from '../sys/fs.ts';
 import { encodePath } from '../sys/fsname.ts';
@@ -171,6 +171,14 @@ export function expandSources(
 
 /** The digest of what a COPY of `paths` from `root` would read. */
 export function checksum(opts: ChecksumOptions): Digest {
+  try {
+    return checksumUnchecked(opts);
+  } catch (err) {
+    throw pathTooLong(err, 'reading the build context');
+  }
+}
+
+function checksumUnchecked(opts: ChecksumOptions): Digest {
   const { root } = opts;
   opts.cache?.preload(root);
   const raw = new DirFS(root);

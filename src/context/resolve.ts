@@ -48,7 +48,9 @@ export function resolveWildcards(root: string, pattern: string, followLinks: boo
     names.sort(compareNames);
     for (const name of names) {
       const childRel = rel === '' ? name : `${rel}/${name}`;
-      const st = lstatSync(join(base.abs, childRel));
+      // Gone since the listing (the context changed under the build): it matches nothing.
+      const st = lstatSync(join(base.abs, childRel), { throwIfNoEntry: false });
+      if (!st) continue;
       if (goMatch(rest, childRel)) {
         out.push(base.rel === '' ? childRel : `${base.rel}/${childRel}`);
         continue;

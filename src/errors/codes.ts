@@ -676,6 +676,10 @@ export const ERROR_CODES = {
     meaning: "a request body over the server's limit (--max-body)",
     hint: 'raise --max-body, or send a smaller context',
   },
+  PATH_TOO_LONG: {
+    meaning: 'a path in a context or rootfs is longer than PATH_MAX',
+    hint: 'shorten the directory nesting or names in the source',
+  },
 } as const satisfies Record<string, ErrorInfo>;
 
 /** A code KilnError accepts: one of the catalogue's keys. */

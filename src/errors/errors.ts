@@ -85,3 +85,16 @@ export function diskFull(root: string, cause: unknown, needed?: number): KilnErr
     hint: `free space there (kiln prune, kiln builder prune, kiln rmi) or choose a --root on a filesystem with room; nothing half-written was kept`,
   });
 }
+
+/**
+ * A context or rootfs deeper than the kernel's PATH_MAX (ENAMETOOLONG) as the KilnError users see;
+ * any other error is returned unchanged.
+ */
+export function pathTooLong(err: unknown, what: string): unknown {
+  if (typeof err !== 'object' || err === null || (err as { code?: unknown }).code !== 'ENAMETOOLONG')
+    return err;
+  return new KilnError('PATH_TOO_LONG', `${what}: a path is longer than the system allows (PATH_MAX)`, {
+    cause: err,
+    hint: 'shorten the directory nesting or names in the source (paths of up to 4096 bytes work)',
+  });
+}

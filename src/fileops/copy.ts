@@ -18,7 +18,7 @@ import {
 import { resolveInRoot } from '../confine/resolve.ts';
 import { type ExpandedSource, expandSources } from '../context/checksum.ts';
 import { excludeView, type FilterFS } from '../context/walk.ts';
-import { type ErrorCode, KilnError } from '../errors/errors.ts';
+import { type ErrorCode, isErrno, KilnError, pathTooLong } from '../errors/errors.ts';
 import { goBase, goClean, goDir, PatternMatcher } from '../frontend/dockerignore/index.ts';
 import {
   chmodSync,
@@ -182,6 +182,14 @@ function err(code: ErrorCode, message: string, hint?: string): KilnError {
 
 /** COPY/ADD `srcPaths` from srcRoot to `dest` in destRoot. */
 export async function copy(opts: CopyOptions): Promise<void> {
+  try {
+    await copyUnchecked(opts);
+  } catch (err) {
+    throw pathTooLong(err, 'copying');
+  }
+}
+
+async function copyUnchecked(opts: CopyOptions): Promise<void> {
   const owner = opts.chown
     ? 'uid' in opts.chown
       ? opts.chown
@@ -235,7 +243,10 @@ export async function copy(opts: CopyOptions): Promise<void> {
 /** Copy the extended attributes of what was just copied from `srcTop` (after chown, which clears capabilities). */
 async function flushXattrs(ctx: Ctx, srcTop: string): Promise<void> {
   if (!ctx.copied || ctx.copied.length === 0) return;
-  const tree = await readXattrTree(srcTop);
+  // A source changed since it was copied (gone, or swapped) is SOURCE_CHANGED, as in the copy.
+  const tree = await readXattrTree(srcTop).catch((err) => {
+    throw isReplaced(err) ? sourceChanged(srcTop.slice(ctx.srcRoot.length + 1) || '.') : err;
+  });
   const items: { path: string; xattrs: Xattrs }[] = [];
   for (const [src, target] of ctx.copied) {
     const rel = src === srcTop ? '' : src.slice(srcTop.length + 1);
@@ -478,10 +489,9 @@ function copyEntry(
   if (st.isFile()) {
     const key = `${st.dev}:${st.ino}`;
     const prev = st.nlink > 1 ? ctx.inodes.get(key) : undefined;
-    if (prev) {
-      linkSync(prev, target);
-      return;
-    }
+    // The first copy of this inode can be gone (a later source replaced its directory): then
+    // this one is copied and becomes the one later links point at.
+    if (prev && linkIfPresent(prev, target)) return;
     if (st.nlink > 1) {
       // Linked to by later entries, so it must exist before the walk goes on.
       copyRegular(src, st, target);
@@ -501,6 +511,16 @@ function copyEntry(
   if (st.isSocket()) return; // sockets are not copied (fsutil skips them)
   copySpecial(st, target, shown);
   applyMeta(ctx, st, target, false, srcText);
+}
+
+function linkIfPresent(prev: string, target: string): boolean {
+  try {
+    linkSync(prev, target);
+    return true;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT') || isErrno(err, 'EPERM')) return false;
+    throw err;
+  }
 }
 
 /** Run a read of a source entry; an entry replaced since it was listed is SOURCE_CHANGED. */

@@ -40,7 +40,7 @@ describe("the README's library example", () => {
     const dir = await scratch(suite, 'readme');
     const file = join(dir, 'example.mts');
     // The example as written, its import pointed at this checkout; then print what it returned.
-    const source = code.replaceAll("'./src/", `'${REPO}/src/`);
+    const source = code.replaceAll("from 'kiln'", `from '${REPO}/src/index.ts'`);
     await writeFile(file, `${source}\nconsole.log(JSON.stringify(result.imageId));\n`);
     const r = spawnSync(process.execPath, [file], {
       cwd: ctx,
@@ -48,7 +48,7 @@ describe("the README's library example", () => {
       env: { ...process.env, KILN_ROOT: suite.root },
     });
     assert.equal(r.status, 0, r.stderr);
-    const id: Digest = JSON.parse(r.stdout.trim());
+    const id: Digest = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '');
     const stored = await suite.store.images.get(normalizeReference('app:1'));
     assert.ok(stored, 'app:1 is in the image store');
     const manifest = await blobJson(stored.target.digest);

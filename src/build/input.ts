@@ -3,7 +3,7 @@
  * temp dir), the Dockerfile text and path, the .dockerignore patterns that apply, and the
  * named extra contexts. Nothing here is sent anywhere: kiln reads the context in place.
  */
-import { open, rm, stat } from 'node:fs/promises';
+import { open, readlink, rm, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { addAbortSignal, Readable } from 'node:stream';
 import { openInRoot } from '../confine/fd.ts';
@@ -87,8 +87,16 @@ async function readContextDockerfile(contextDir: string, path: string): Promise<
   try {
     h = openInRoot(contextDir, 'Dockerfile');
   } catch (err) {
-    if (hasCode(err, 'PATH_NOT_FOUND')) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
-    throw err;
+    if (!hasCode(err, 'PATH_NOT_FOUND')) throw err;
+    // A symlink named Dockerfile whose target is not in the context (`-> /dev/zero`) would
+    // otherwise read as "not found" while `ls` shows it there: say what it points at.
+    const target = await readlink(path).catch(() => undefined);
+    if (target === undefined) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+    throw new KilnError(
+      'DOCKERFILE_NOT_FOUND',
+      `Dockerfile ${path} is a symlink to ${JSON.stringify(target)}, which is not in the context`,
+      { hint: 'symlinks in the context resolve inside it; copy the Dockerfile in, or name it with -f PATH' },
+    );
   }
   try {
     if (!h.stat.isFile()) {

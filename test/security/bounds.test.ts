@@ -154,7 +154,11 @@ describe('Dockerfiles that cannot be read whole', () => {
   // A FIFO blocked the read for ever; /dev/zero never ends; 11 MiB passes the cap.
   for (const [name, make, message] of [
     ['a FIFO', (p: string) => execFileSync('mkfifo', [p]), /is not a regular file/],
-    ['a symlink to /dev/zero', (p: string) => symlinkSync('/dev/zero', p), /is not a regular file/],
+    [
+      'a symlink to /dev/zero',
+      (p: string) => symlinkSync('/dev/zero', p),
+      /is a symlink to "\/dev\/zero", which is not in the context/,
+    ],
     [
       'an 11 MiB file',
       (p: string) => writeFileSync(p, `FROM scratch\n${'#'.repeat(11 << 20)}\n`),

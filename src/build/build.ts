@@ -25,25 +25,24 @@ import type { Vertex } from '../graph/vertex.ts';
 import type { ImageConfig } from '../oci/config.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { Compression } from '../oci/mediatypes.ts';
-import { hostPlatform, type Platform } from '../oci/platform.ts';
+import type { Platform } from '../oci/platform.ts';
 import { jobsFor, resetIgnoredCacheMounts, validatedCache } from '../ops/jobs.ts';
 import { discardProgress } from '../progress/events.ts';
 import type { ReportedStep } from '../progress/step.ts';
-import { parseReference } from '../reference/reference.ts';
-import type { RegistryClient } from '../registry/client.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import { Solver } from '../solver/solver.ts';
 import { sweepLeftovers } from '../store/leftovers.ts';
 import { openSnapshotter } from '../store/snapshots.ts';
 import { openStore, type Store } from '../store/store.ts';
-import { BaseImages } from '../worker/images.ts';
 import { materialize } from '../worker/materialize.ts';
 import { checkSecrets } from '../worker/secrets.ts';
 import type { FsState } from '../worker/state.ts';
-import { convertForPlatform } from './frontend.ts';
-import { loadBuildInput } from './input.ts';
+import { baseImages } from './bases.ts';
+import { resolverFor } from './frontend.ts';
+import type { BuildInput } from './input.ts';
 import { type BuildRequest, checkSsh, type OutputSpec, withDefaults } from './options.ts';
 import { outputCompression, resolveOutputs } from './output-spec.ts';
+import { plan, planPlatforms } from './plan.ts';
 import { makeRunners } from './runners.ts';
 import { definitionStep, exportStep, HeldProgress, MetadataSteps, reportConversion } from './steps.ts';
 
@@ -90,30 +89,43 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
   // A build after a killed one must not leave that one's secrets mounted (one readdir or two).
   await sweepLeftovers(store.root);
   const definition = definitionStep(progress, opts.dockerfile).start();
-  const input = await loadBuildInput(opts, () => env.stdin ?? process.stdin).catch((err) => {
-    throw definition.fail(err);
-  });
-  const loaded = Date.now();
-  definition.note('transferring dockerfile:', Buffer.byteLength(input.dockerfileText), loaded);
   const cache = new BuildCache(join(store.root, 'buildcache.db'));
   const digests = DigestCache.open(join(store.root, 'context-digests.db'));
   const temps: string[] = [];
   let snapshotter: Snapshotter | undefined;
-  // The registry client and runc load on first use: a fully cached build needs neither, and is
-  // mostly start-up.
-  let registry: Promise<RegistryClient> | undefined;
-  const registryClient = () => {
-    registry ??= Promise.all([import('../registry/client.ts'), import('../registry/hosts.ts')]).then(
-      ([{ RegistryClient }, hosts]) =>
-        new RegistryClient({
-          config: hosts.loadRegistryConfig(hosts.defaultRegistryConfigPath(store.root)),
-          signal: opts.signal,
-        }),
-    );
-    return registry;
-  };
+  let input: BuildInput | undefined;
+  const platforms = planPlatforms(opts);
+  // Base images resolve while the Dockerfile converts; their steps show after the definition's.
+  const held = new HeldProgress(progress);
+  const metadata = new MetadataSteps(held.sink, platforms.length > 1);
+  const { images, registry: registryClient } = baseImages(
+    store,
+    opts,
+    (ref) => (e) => held.sink(e.type === 'status' ? { ...e, vertex: e.vertex ?? metadata.vertexOf(ref) } : e),
+  );
   try {
     return await store.withLease(async () => {
+      // A single-platform image has no index: BuildKit refuses index annotations for it (here
+      // before anything is built).
+      if (platforms.length === 1) for (const o of opts.outputs) checkSinglePlatform(o.annotations);
+      let loaded = 0;
+      const planned = await plan(opts, {
+        stdin: () => env.stdin ?? process.stdin,
+        onInput: (i) => {
+          input = i;
+          loaded = Date.now();
+          definition.note('transferring dockerfile:', Buffer.byteLength(i.dockerfileText), loaded);
+        },
+        resolver: (i) => {
+          for (const l of i.layoutImages) images.provide(l.ref, l.source);
+          return resolverFor(images, metadata);
+        },
+        converting: (i, graphs) => reportConversion(progress, definition, i, loaded, held, graphs),
+      });
+      const converted = planned.graphs;
+      // check=error=true: the warnings are shown (above), then the build stops before it runs.
+      const lintError = converted.find((c) => c.lintError)?.lintError;
+      if (lintError) throw lintError;
       // This build's hold scope: what it builds on stays until it ends (released below).
       const sn = await openSnapshotter(join(store.root, 'snapshots'));
       snapshotter = sn;
@@ -126,31 +138,16 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
           return (await runc).run(spec, io);
         },
       };
-      const platforms = opts.platforms.length ? opts.platforms : [hostPlatform()];
-      // A single-platform image has no index: BuildKit refuses index annotations for it (here
-      // before anything is built).
-      if (platforms.length === 1) for (const o of opts.outputs) checkSinglePlatform(o.annotations);
-      // Base images resolve while the Dockerfile converts; their steps show after the definition's.
-      const held = new HeldProgress(progress);
-      const metadata = new MetadataSteps(held.sink, platforms.length > 1);
-      const images = new BaseImages(
+      const runners = makeRunners({
         store,
-        {
-          source: async (ref) =>
-            (await import('../registry/source.ts')).resolveImage(
-              await registryClient(),
-              parseReference(ref),
-              {
-                platform: 'all',
-                onProgress: (e) =>
-                  held.sink(e.type === 'status' ? { ...e, vertex: e.vertex ?? metadata.vertexOf(ref) } : e),
-              },
-            ),
-        },
-        { pull: opts.pull },
-      );
-      for (const l of input.layoutImages) images.provide(l.ref, l.source);
-      const runners = makeRunners({ store, snapshotter: sn, executor, images, digests, input, opts, temps });
+        snapshotter: sn,
+        executor,
+        images,
+        digests,
+        input: planned.input,
+        opts,
+        temps,
+      });
       const solver = new Solver({
         cache: validatedCache(cache, sn, store.content),
         parallelism: opts.parallelism ?? 4,
@@ -166,20 +163,6 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
         sourceDateEpoch: opts.sourceDateEpoch,
       });
       const layerExports = new LayerExports({ snapshotter: sn, content: store.content, cache, progress });
-      const converted = await reportConversion(
-        progress,
-        definition,
-        input,
-        loaded,
-        held,
-        Promise.all(
-          platforms.map((p) => convertForPlatform(input, opts, p, platforms.length > 1, images, metadata)),
-        ),
-      );
-      const warnings = converted.flatMap((c) => c.warnings.map((w) => w.message));
-      // check=error=true: the warnings are shown (above), then the build stops before it runs.
-      const lintError = converted.find((c) => c.lintError)?.lintError;
-      if (lintError) throw lintError;
       const ignoreCache = () => opts.noCache;
       await resetIgnoredCacheMounts(
         store.root,
@@ -259,7 +242,7 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
         imageId: exported && (results.length === 1 ? results[0].configDigest : exported.root.digest),
         platforms: results,
         outputs,
-        warnings,
+        warnings: planned.warnings,
       };
     });
   } catch (err) {
@@ -275,7 +258,7 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
     throw definition.fail(failure, opts.signal?.aborted);
   } finally {
     await snapshotter?.release();
-    await input.cleanup();
+    await input?.cleanup();
     for (const t of temps) await rm(t, { recursive: true, force: true });
     cache.close();
     digests.close();

@@ -7,33 +7,14 @@ import { build } from '../../build/build.ts';
 import type { BuildOptions, SecretSpec, SshSpec } from '../../build/options.ts';
 import { resolveOutputs, splitCsv } from '../../build/output-spec.ts';
 import { checkCgroupParent, parseAddHost, parseShmSize, parseUlimit } from '../../build/run-settings.ts';
-import { hasCode, KilnError } from '../../errors/errors.ts';
+import { KilnError } from '../../errors/errors.ts';
 import { writeToDest } from '../../exporter/dest.ts';
-import { parsePlatform } from '../../oci/platform.ts';
 import { errorText } from '../../progress/events.ts';
 import { createRenderer, PROGRESS_MODES, type ProgressMode } from '../../progress/render.ts';
 import { commandSignal } from '../signals.ts';
+import { keyValues, planFlags, planFlagValues } from './build-flags.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
-
-function keyValues(list: string[], what: string, fromEnv = false): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const item of list) {
-    const eq = item.indexOf('=');
-    if (eq === 0)
-      throw new KilnError('INVALID_FLAG', `invalid ${what} "${item}": empty name`, {
-        hint: `use ${what} NAME=VALUE`,
-      });
-    if (eq < 0) {
-      // docker: `--build-arg NAME` takes the value from the environment, if set.
-      if (fromEnv && process.env[item] !== undefined) out[item] = process.env[item] as string;
-      else if (!fromEnv) out[item] = '';
-      continue;
-    }
-    out[item.slice(0, eq)] = item.slice(eq + 1);
-  }
-  return out;
-}
 
 export function parseSecret(text: string): SecretSpec {
   const spec: SecretSpec = { id: '' };
@@ -73,23 +54,15 @@ export function parseSsh(text: string): SshSpec {
 }
 
 export function register(program: Command): void {
-  program
-    .command('build')
-    .alias('b')
-    .description('Build an image from a Dockerfile and a context (flags as in `docker buildx build`)')
-    .argument('<context>', 'context directory, or - to read a tar archive from stdin')
-    .option('-f, --file <path>', 'Dockerfile path (default: CONTEXT/Dockerfile; - reads stdin)')
+  planFlags(
+    program
+      .command('build')
+      .alias('b')
+      .description('Build an image from a Dockerfile and a context (flags as in `docker buildx build`)')
+      .argument('<context>', 'context directory, or - to read a tar archive from stdin'),
+  )
     .option('-t, --tag <name>', 'name the image (repeatable)', collect, [])
-    .option('--build-arg <k=v>', 'set a build-time variable (repeatable)', collect, [])
-    .option(
-      '--build-context <name=value>',
-      'an extra named context: DIR, docker-image://REF, oci-layout://DIR[:TAG|@DIGEST], a git or https URL (repeatable)',
-      collect,
-      [],
-    )
     .option('--label <k=v>', 'set an image label (repeatable)', collect, [])
-    .option('--target <stage>', 'build this stage')
-    .option('--platform <list>', 'target platforms, comma separated (e.g. linux/amd64,linux/arm64)')
     .option(
       '-o, --output <spec>',
       'output: type=image|registry|oci|docker|local|tar,… (repeatable)',
@@ -170,24 +143,17 @@ export function register(program: Command): void {
         }
       }
       const tags = o.tag as string[];
-      const buildArgs = keyValues(o.buildArg as string[], '--build-arg', true);
-      // buildx passes SOURCE_DATE_EPOCH from the environment as a build arg.
-      if (process.env.SOURCE_DATE_EPOCH && buildArgs.SOURCE_DATE_EPOCH === undefined) {
-        buildArgs.SOURCE_DATE_EPOCH = process.env.SOURCE_DATE_EPOCH;
-      }
+      const planned = planFlagValues(o);
+      const buildArgs = planned.buildArgs;
       const renderer = createRenderer(mode, process.stderr, {
         debug: Boolean(cmd.optsWithGlobals().debug),
       });
       const signal = commandSignal();
       const opts: BuildOptions = {
         context,
-        dockerfile: o.file as string | undefined,
+        ...planned,
         tags,
-        buildArgs,
         labels: keyValues(o.label as string[], '--label'),
-        buildContexts: keyValues(o.buildContext as string[], '--build-context'),
-        target: o.target as string | undefined,
-        platforms: o.platform ? (o.platform as string).split(',').map(platformFlag) : [],
         outputs: resolveOutputs(
           o.output as string[],
           tags,
@@ -253,15 +219,4 @@ export function register(program: Command): void {
         throw err;
       }
     });
-}
-
-/** One --platform value; the error names the flag, since nothing else locates it. */
-function platformFlag(spec: string) {
-  try {
-    return parsePlatform(spec);
-  } catch (err) {
-    if (!hasCode(err, 'INVALID_PLATFORM')) throw err;
-    const hint = (err as KilnError).hint;
-    throw new KilnError('INVALID_PLATFORM', `invalid --platform value "${spec}"`, { hint, cause: err });
-  }
 }

@@ -26,7 +26,6 @@ import type { ImageConfig } from '../oci/config.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { Compression } from '../oci/mediatypes.ts';
 import type { Platform } from '../oci/platform.ts';
-import { jobsFor, resetIgnoredCacheMounts, validatedCache } from '../ops/jobs.ts';
 import { discardProgress } from '../progress/events.ts';
 import type { ReportedStep } from '../progress/step.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
@@ -34,7 +33,9 @@ import { Solver } from '../solver/solver.ts';
 import { sweepLeftovers } from '../store/leftovers.ts';
 import { openSnapshotter } from '../store/snapshots.ts';
 import { openStore, type Store } from '../store/store.ts';
+import { jobsFor, resetIgnoredCacheMounts, validatedCache } from '../worker/jobs.ts';
 import { materialize } from '../worker/materialize.ts';
+import { makeRunners } from '../worker/runners.ts';
 import { checkSecrets } from '../worker/secrets.ts';
 import type { FsState } from '../worker/state.ts';
 import { baseImages } from './bases.ts';
@@ -43,7 +44,6 @@ import type { BuildInput } from './input.ts';
 import { type BuildRequest, checkSsh, type OutputSpec, withDefaults } from './options.ts';
 import { outputCompression, resolveOutputs } from './output-spec.ts';
 import { plan, planPlatforms } from './plan.ts';
-import { makeRunners } from './runners.ts';
 import { definitionStep, exportStep, HeldProgress, MetadataSteps, reportConversion } from './steps.ts';
 
 export interface PlatformResult {
@@ -144,8 +144,9 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
         executor,
         images,
         digests,
-        input: planned.input,
-        opts,
+        contexts: planned.input.contexts,
+        secrets: opts.secrets,
+        ssh: opts.ssh,
         temps,
       });
       const solver = new Solver({

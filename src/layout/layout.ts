@@ -11,7 +11,15 @@ import { ensureInRoot } from '../confine/ensure.ts';
 import { FdWalker, fdPath, type Held } from '../confine/fd.ts';
 import { walkInRoot } from '../confine/resolve.ts';
 import type { BlobInfo, BlobProvider } from '../content/content.ts';
-import { type Digest, Digester, digestAlgorithm, digestHex, hashOf, parseDigest } from '../digest/digest.ts';
+import {
+  type Digest,
+  Digester,
+  digestAlgorithm,
+  digestHex,
+  digestMismatch,
+  hashOf,
+  parseDigest,
+} from '../digest/digest.ts';
 import { hasCode, isErrno, KilnError } from '../errors/errors.ts';
 import { copyImage } from '../image/copy.ts';
 import type { ImageSink, ImageSource } from '../image/image.ts';
@@ -334,7 +342,9 @@ async function* verified(
   }
   const actual = digester.digest();
   if (actual !== desc.digest || digester.size !== desc.size) {
-    throw new KilnError('DIGEST_MISMATCH', `blob ${desc.digest}: got ${actual} (${digester.size} bytes)`);
+    throw digestMismatch(`blob ${desc.digest}`, desc.digest, actual, {
+      detail: `${digester.size} bytes, descriptor says ${desc.size}`,
+    });
   }
 }
 

@@ -6,13 +6,12 @@ import type { Command } from 'commander';
 import { build } from '../../build/build.ts';
 import type { BuildOptions, SecretSpec, SshSpec } from '../../build/options.ts';
 import { resolveOutputs, splitCsv } from '../../build/output-spec.ts';
-import { checkCgroupParent, parseAddHost, parseShmSize, parseUlimit } from '../../build/run-settings.ts';
 import { KilnError } from '../../errors/errors.ts';
 import { writeToDest } from '../../exporter/dest.ts';
 import { errorText } from '../../progress/events.ts';
 import { createRenderer, PROGRESS_MODES, type ProgressMode } from '../../progress/render.ts';
 import { commandSignal } from '../signals.ts';
-import { keyValues, planFlags, planFlagValues } from './build-flags.ts';
+import { planFlags, planFlagValues } from './build-flags.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -62,7 +61,6 @@ export function register(program: Command): void {
       .argument('<context>', 'context directory, or - to read a tar archive from stdin'),
   )
     .option('-t, --tag <name>', 'name the image (repeatable)', collect, [])
-    .option('--label <k=v>', 'set an image label (repeatable)', collect, [])
     .option(
       '-o, --output <spec>',
       'output: type=image|registry|oci|docker|local|tar,… (repeatable)',
@@ -100,21 +98,6 @@ export function register(program: Command): void {
     .option('--iidfile <file>', 'write the image ID to a file')
     .option('--metadata-file <file>', 'write build result metadata (JSON) to a file')
     .option('--parallelism <n>', 'steps run at once', '4')
-    // RUN-environment flags (buildx's), kept together.
-    .option(
-      '--add-host <host:ip>',
-      'add an /etc/hosts line in RUN steps; ip may be host-gateway (repeatable)',
-      collect,
-      [],
-    )
-    .option('--shm-size <size>', 'size of /dev/shm in RUN steps, e.g. 2g (default 64m)')
-    .option(
-      '--ulimit <type=soft[:hard]>',
-      'a resource limit for RUN steps, e.g. nofile=1024:2048 (repeatable)',
-      collect,
-      [],
-    )
-    .option('--cgroup-parent <path>', 'the cgroup RUN containers are created under')
     // Image annotations (buildx's --annotation).
     .option(
       '--annotation <[type:]k=v>',
@@ -153,7 +136,6 @@ export function register(program: Command): void {
         context,
         ...planned,
         tags,
-        labels: keyValues(o.label as string[], '--label'),
         outputs: resolveOutputs(
           o.output as string[],
           tags,
@@ -174,11 +156,6 @@ export function register(program: Command): void {
         sourceDateEpoch: buildArgs.SOURCE_DATE_EPOCH
           ? Number.parseInt(buildArgs.SOURCE_DATE_EPOCH, 10)
           : undefined,
-        // RUN-environment flags.
-        extraHosts: (o.addHost as string[]).flatMap(parseAddHost),
-        shmSize: o.shmSize === undefined ? undefined : parseShmSize(o.shmSize as string),
-        ulimits: (o.ulimit as string[]).map(parseUlimit),
-        cgroupParent: o.cgroupParent === undefined ? undefined : checkCgroupParent(o.cgroupParent as string),
       };
       try {
         const result = await build(opts, { root: cmd.optsWithGlobals().root as string | undefined });

@@ -1,7 +1,8 @@
 /**
  * `kiln debug graph` prints the graph `kiln build` solves: both plan through `plan()`, so with
  * the same flags (a Dockerfile with its own `<Dockerfile>.dockerignore`, build args, a named
- * context) the vertex digests the build reports (BuildKit's rawjson) are exactly the graph's.
+ * context, a RUN-environment flag) the vertex digests the build reports (BuildKit's rawjson)
+ * are exactly the graph's.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -45,6 +46,9 @@ RUN echo "$FLAVOR" > /flavor && ls /src > /listing
       'FLAVOR=spicy',
       '--build-context',
       `shared=${shared}`,
+      // A RUN-environment flag is part of each RUN's identity: the graph shows it too.
+      '--add-host',
+      'db:10.0.0.7',
     ];
     const g = kiln(suite, ['debug', 'graph', '--resolve', ...flags, ctx]);
     assert.equal(g.code, 0, g.err);

@@ -1,13 +1,23 @@
 /**
  * kiln's public API, the package's one entry point (`import { build } from 'kiln'`): building,
  * the local image store, registry pull and push, progress events and errors. The CLI is a thin
- * client of these same functions. `plan()` (build options → graph, for every frontend) joins
- * them when it lands.
+ * client of these same functions; `plan()` turns build options into the graph per platform that
+ * `build()` solves and `kiln debug graph` prints.
  */
 
 export type { BuildEnv, BuildResult, PlatformResult } from './build/build.ts';
 export { build } from './build/build.ts';
-export type { BuildOptions, OutputSpec, OutputType, SecretSpec, SshSpec } from './build/options.ts';
+export type { BuildInput } from './build/input.ts';
+export type {
+  BuildOptions,
+  BuildRequest,
+  OutputSpec,
+  OutputType,
+  SecretSpec,
+  SshSpec,
+} from './build/options.ts';
+export type { Plan, PlanEnv } from './build/plan.ts';
+export { offlineResolver, plan } from './build/plan.ts';
 export type { ErrorCode, KilnErrorOptions, SourceLocation } from './errors/errors.ts';
 export { hasCode, KilnError } from './errors/errors.ts';
 export type { ImageRecord, ImageSource, ImageStore } from './image/image.ts';

@@ -26,8 +26,7 @@ export function convertForPlatform(
   opts: BuildOptions,
   platform: Platform,
   multiPlatform: boolean,
-  images: BaseImages,
-  steps: MetadataSteps,
+  resolver: ImageConfigResolver,
 ): Promise<ConvertResult> {
   return convertDockerfile(input.dockerfileText, {
     file: input.dockerfilePath,
@@ -36,7 +35,7 @@ export function convertForPlatform(
     platform,
     buildPlatform: hostPlatform(),
     labels: opts.labels,
-    resolver: resolverFor(images, steps),
+    resolver,
     contextName: 'context',
     namedContexts: input.namedContexts,
     dockerignore: input.dockerignore,

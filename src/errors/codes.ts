@@ -13,7 +13,7 @@ export interface ErrorInfo {
 
 export const ERROR_CODES = {
   ADD_CHECKSUM_MISMATCH: {
-    meaning: 'digest mismatch for …: expected …, got …',
+    meaning: 'URL: digest mismatch: expected …, got … (ADD --checksum)',
     hint: 'the file at the URL changed, or --checksum is wrong',
   },
   ADD_DECOMPRESS_FAILED: { meaning: 'the decompressor for an ADDed archive failed' },

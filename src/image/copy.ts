@@ -4,13 +4,14 @@
  * every digest on the way; plus helpers to read manifests, indexes and configs from a provider.
  */
 import type { BlobProvider } from '../content/content.ts';
-import { type Digest, digestAlgorithm, hashOf, verifying } from '../digest/digest.ts';
+import { type Digest, digestAlgorithm, digestMismatch, hashOf, verifying } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
 import type { ImageConfig } from '../oci/config.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { type Index, type Manifest, parseManifestDocument } from '../oci/manifest.ts';
 import { isIndexType, isManifestType } from '../oci/mediatypes.ts';
 import { formatPlatform, type Platform, platformMatches, selectPlatform } from '../oci/platform.ts';
+import { runLimited } from '../sys/limit.ts';
 import type { ImageSink, ImageSource } from './image.ts';
 
 export interface CopyProgress {
@@ -61,13 +62,10 @@ async function readVerified(
   const bytes = await blobs.readBlob(desc.digest);
   const actual = hashOf(digestAlgorithm(desc.digest), bytes);
   if (actual !== desc.digest || bytes.length !== desc.size) {
-    throw new KilnError(
-      'DIGEST_MISMATCH',
-      `${desc.mediaType} ${desc.digest}: content hashes to ${actual} (${bytes.length} bytes, descriptor says ${desc.size})`,
-      {
-        hint: 'the source is corrupt or serves different content than it advertises',
-      },
-    );
+    throw digestMismatch(`${desc.mediaType} ${desc.digest}`, desc.digest, actual, {
+      detail: `${bytes.length} bytes, descriptor says ${desc.size}`,
+      hint: 'the source is corrupt or serves different content than it advertises',
+    });
   }
   return bytes;
 }
@@ -143,30 +141,6 @@ export async function resolvePlatformManifest(
     );
   }
   return found;
-}
-
-/**
- * Run async jobs with at most `limit` in flight. The first failure stops new jobs and is thrown
- * once the running ones have settled, so nothing is still writing when the caller sees it.
- */
-async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      try {
-        await fn(items[next++]);
-      } catch (err) {
-        failed = true;
-        throw err;
-      }
-    }
-  };
-  const results = await Promise.allSettled(
-    Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker),
-  );
-  const failure = results.find((r) => r.status === 'rejected');
-  if (failure) throw (failure as PromiseRejectedResult).reason;
 }
 
 export async function copyImage(

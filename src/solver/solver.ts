@@ -8,7 +8,7 @@ import { sha256 } from '../digest/digest.ts';
 import type { SourceLocation } from '../errors/errors.ts';
 import { KilnError, withLocation } from '../errors/errors.ts';
 import { discardProgress, errorText, type ProgressSink } from '../progress/events.ts';
-import { Semaphore } from './semaphore.ts';
+import { Semaphore } from '../sys/limit.ts';
 
 /** What a job can do while it runs. */
 export interface JobContext {

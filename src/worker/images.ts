@@ -6,7 +6,7 @@
  * concurrent prune takes them while this build runs.
  */
 import { pipeline, type Readable } from 'node:stream';
-import { type Digest, DigestStream } from '../digest/digest.ts';
+import { type Digest, DigestStream, digestMismatch } from '../digest/digest.ts';
 import { diskFull, hasCode, isDiskFull, KilnError } from '../errors/errors.ts';
 import { copyImage, loadConfig, resolvePlatformManifest } from '../image/copy.ts';
 import type { ImageRecord, ImageSource } from '../image/image.ts';
@@ -350,9 +350,10 @@ export class BaseImages {
     if (actual !== diffID) {
       await sn.remove(key).catch(() => {});
       if (failure) throw layerError(desc, failure, this.store.root);
-      throw new KilnError(
-        'DIGEST_MISMATCH',
-        `layer ${desc.digest} unpacks to ${actual}, but the image config says ${diffID}`,
+      throw digestMismatch(
+        `layer ${desc.digest} unpacked (its diff ID in the image config)`,
+        diffID,
+        String(actual),
         {
           hint: 'the image is corrupt; remove it and pull it again',
         },

@@ -42,7 +42,6 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
   'cache/': 4,
   'store/': 4,
   'worker/': 5,
-  'ops/': 5,
   'exporter/': 5,
   'build/': 6,
   'working/': 6,

@@ -6,34 +6,14 @@ import type { Command } from 'commander';
 import { build } from '../../build/build.ts';
 import type { BuildOptions, SecretSpec, SshSpec } from '../../build/options.ts';
 import { resolveOutputs, splitCsv } from '../../build/output-spec.ts';
-import { checkCgroupParent, parseAddHost, parseShmSize, parseUlimit } from '../../build/run-settings.ts';
-import { hasCode, KilnError } from '../../errors/errors.ts';
+import { KilnError } from '../../errors/errors.ts';
 import { writeToDest } from '../../exporter/dest.ts';
-import { parsePlatform } from '../../oci/platform.ts';
 import { errorText } from '../../progress/events.ts';
 import { createRenderer, PROGRESS_MODES, type ProgressMode } from '../../progress/render.ts';
 import { commandSignal } from '../signals.ts';
+import { planFlags, planFlagValues } from './build-flags.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
-
-function keyValues(list: string[], what: string, fromEnv = false): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const item of list) {
-    const eq = item.indexOf('=');
-    if (eq === 0)
-      throw new KilnError('INVALID_FLAG', `invalid ${what} "${item}": empty name`, {
-        hint: `use ${what} NAME=VALUE`,
-      });
-    if (eq < 0) {
-      // docker: `--build-arg NAME` takes the value from the environment, if set.
-      if (fromEnv && process.env[item] !== undefined) out[item] = process.env[item] as string;
-      else if (!fromEnv) out[item] = '';
-      continue;
-    }
-    out[item.slice(0, eq)] = item.slice(eq + 1);
-  }
-  return out;
-}
 
 export function parseSecret(text: string): SecretSpec {
   const spec: SecretSpec = { id: '' };
@@ -73,23 +53,14 @@ export function parseSsh(text: string): SshSpec {
 }
 
 export function register(program: Command): void {
-  program
-    .command('build')
-    .alias('b')
-    .description('Build an image from a Dockerfile and a context (flags as in `docker buildx build`)')
-    .argument('<context>', 'context directory, or - to read a tar archive from stdin')
-    .option('-f, --file <path>', 'Dockerfile path (default: CONTEXT/Dockerfile; - reads stdin)')
+  planFlags(
+    program
+      .command('build')
+      .alias('b')
+      .description('Build an image from a Dockerfile and a context (flags as in `docker buildx build`)')
+      .argument('<context>', 'context directory, or - to read a tar archive from stdin'),
+  )
     .option('-t, --tag <name>', 'name the image (repeatable)', collect, [])
-    .option('--build-arg <k=v>', 'set a build-time variable (repeatable)', collect, [])
-    .option(
-      '--build-context <name=value>',
-      'an extra named context: DIR, docker-image://REF, oci-layout://DIR[:TAG|@DIGEST], a git or https URL (repeatable)',
-      collect,
-      [],
-    )
-    .option('--label <k=v>', 'set an image label (repeatable)', collect, [])
-    .option('--target <stage>', 'build this stage')
-    .option('--platform <list>', 'target platforms, comma separated (e.g. linux/amd64,linux/arm64)')
     .option(
       '-o, --output <spec>',
       'output: type=image|registry|oci|docker|local|tar,… (repeatable)',
@@ -127,21 +98,6 @@ export function register(program: Command): void {
     .option('--iidfile <file>', 'write the image ID to a file')
     .option('--metadata-file <file>', 'write build result metadata (JSON) to a file')
     .option('--parallelism <n>', 'steps run at once', '4')
-    // RUN-environment flags (buildx's), kept together.
-    .option(
-      '--add-host <host:ip>',
-      'add an /etc/hosts line in RUN steps; ip may be host-gateway (repeatable)',
-      collect,
-      [],
-    )
-    .option('--shm-size <size>', 'size of /dev/shm in RUN steps, e.g. 2g (default 64m)')
-    .option(
-      '--ulimit <type=soft[:hard]>',
-      'a resource limit for RUN steps, e.g. nofile=1024:2048 (repeatable)',
-      collect,
-      [],
-    )
-    .option('--cgroup-parent <path>', 'the cgroup RUN containers are created under')
     // Image annotations (buildx's --annotation).
     .option(
       '--annotation <[type:]k=v>',
@@ -170,24 +126,16 @@ export function register(program: Command): void {
         }
       }
       const tags = o.tag as string[];
-      const buildArgs = keyValues(o.buildArg as string[], '--build-arg', true);
-      // buildx passes SOURCE_DATE_EPOCH from the environment as a build arg.
-      if (process.env.SOURCE_DATE_EPOCH && buildArgs.SOURCE_DATE_EPOCH === undefined) {
-        buildArgs.SOURCE_DATE_EPOCH = process.env.SOURCE_DATE_EPOCH;
-      }
+      const planned = planFlagValues(o);
+      const buildArgs = planned.buildArgs;
       const renderer = createRenderer(mode, process.stderr, {
         debug: Boolean(cmd.optsWithGlobals().debug),
       });
       const signal = commandSignal();
       const opts: BuildOptions = {
         context,
-        dockerfile: o.file as string | undefined,
+        ...planned,
         tags,
-        buildArgs,
-        labels: keyValues(o.label as string[], '--label'),
-        buildContexts: keyValues(o.buildContext as string[], '--build-context'),
-        target: o.target as string | undefined,
-        platforms: o.platform ? (o.platform as string).split(',').map(platformFlag) : [],
         outputs: resolveOutputs(
           o.output as string[],
           tags,
@@ -208,11 +156,6 @@ export function register(program: Command): void {
         sourceDateEpoch: buildArgs.SOURCE_DATE_EPOCH
           ? Number.parseInt(buildArgs.SOURCE_DATE_EPOCH, 10)
           : undefined,
-        // RUN-environment flags.
-        extraHosts: (o.addHost as string[]).flatMap(parseAddHost),
-        shmSize: o.shmSize === undefined ? undefined : parseShmSize(o.shmSize as string),
-        ulimits: (o.ulimit as string[]).map(parseUlimit),
-        cgroupParent: o.cgroupParent === undefined ? undefined : checkCgroupParent(o.cgroupParent as string),
       };
       try {
         const result = await build(opts, { root: cmd.optsWithGlobals().root as string | undefined });
@@ -253,15 +196,4 @@ export function register(program: Command): void {
         throw err;
       }
     });
-}
-
-/** One --platform value; the error names the flag, since nothing else locates it. */
-function platformFlag(spec: string) {
-  try {
-    return parsePlatform(spec);
-  } catch (err) {
-    if (!hasCode(err, 'INVALID_PLATFORM')) throw err;
-    const hint = (err as KilnError).hint;
-    throw new KilnError('INVALID_PLATFORM', `invalid --platform value "${spec}"`, { hint, cause: err });
-  }
 }

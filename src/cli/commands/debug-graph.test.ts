@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { deserializeDefinition } from '../../graph/index.ts';
-import { debugGraph, offlineResolver, parseBuildArgs, parseNamedContexts } from './debug-graph.ts';
+import { parseBuildArgs, parseBuildContexts as parseNamedContexts } from './build-flags.ts';
+import { debugGraph, offlineResolver } from './debug-graph.ts';
 
 describe('kiln debug graph', () => {
   let dir = '';

@@ -7,10 +7,9 @@ import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { KilnError } from '../../errors/errors.ts';
 import { prepareDirDest, writeToDest } from '../../exporter/dest.ts';
-import { copyImage } from '../../image/copy.ts';
 import { importRootfs } from '../../imagestore/import.ts';
 import { findImage, imageId, resolveImage } from '../../imagestore/query.ts';
-import { entryName, LayoutBlobs, OciLayoutSink, readLayoutIndex } from '../../layout/layout.ts';
+import { entryName, LayoutBlobs, readLayoutIndex, writeLayout } from '../../layout/layout.ts';
 import type { Descriptor } from '../../oci/descriptor.ts';
 import { parsePlatform } from '../../oci/platform.ts';
 import { familiarName, normalizeReference, parseReference } from '../../reference/reference.ts';
@@ -57,14 +56,13 @@ function configureSave(cmd: Command): Command {
           hint: 'pass a directory (new or existing) with -o, or use --format oci for an archive file',
         });
         await withStore(c, async (store) => {
-          const sink = new OciLayoutSink(opts.output);
+          const images = [];
           for (const n of names) {
             const rec = await findImage(store, n);
             const byName = (await store.images.get(n).catch(() => undefined)) !== undefined;
-            await copyImage({ root: rec.target, blobs: store.content }, sink, {
-              tag: byName ? rec.name : undefined,
-            });
+            images.push({ root: rec.target, name: byName ? rec.name : undefined });
           }
+          await writeLayout(opts.output, store.content, images);
         });
         return;
       }

@@ -10,12 +10,12 @@ import type { CopyAction, FileOp, Op } from '../graph/ops.ts';
 import type { Vertex } from '../graph/vertex.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { Job, JobContext, ResultCache } from '../solver/solver.ts';
-import type { BuildState, DirState } from '../worker/state.ts';
+import type { BuildState, DirState } from './state.ts';
 
 /** The local source the build context is (build/frontend.ts names it). */
 const MAIN_CONTEXT = 'context';
 
-/** What running the ops needs; the build facade provides it. */
+/** What running the ops needs: `runners.ts` makes it for a build. */
 export interface OpRunners {
   image(op: Extract<Op, { kind: 'image' }>): Promise<BuildState>;
   local(op: Extract<Op, { kind: 'local' }>): Promise<BuildState>;

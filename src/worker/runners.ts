@@ -1,6 +1,7 @@
 /**
  * The worker side of each graph op for one build: base images, local contexts, downloads,
- * git checkouts, RUN and file ops, merges, and the context checksums that key the cache.
+ * git checkouts, RUN and file ops, merges, and the context checksums that key the cache. The
+ * solver's jobs (`jobs.ts`) call these directly; the build hands in only plain values.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir, rename, rm } from 'node:fs/promises';
@@ -10,18 +11,17 @@ import { checksum } from '../context/checksum.ts';
 import type { DigestCache } from '../context/digestcache.ts';
 import { KilnError } from '../errors/errors.ts';
 import type { Executor } from '../executor/executor.ts';
-import type { OpRunners } from '../ops/jobs.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { Store } from '../store/store.ts';
 import { execFileAsync } from '../sys/exec.ts';
 import { lstatSync } from '../sys/fs.ts';
-import { runExec, secretSource } from '../worker/exec.ts';
-import { runFileOp } from '../worker/fileop.ts';
-import type { BaseImages } from '../worker/images.ts';
-import { mergeStates } from '../worker/merge.ts';
-import type { DirState } from '../worker/state.ts';
-import type { BuildInput } from './input.ts';
-import type { BuildOptions } from './options.ts';
+import { runExec, secretSource } from './exec.ts';
+import { runFileOp } from './fileop.ts';
+import type { BaseImages } from './images.ts';
+import type { OpRunners } from './jobs.ts';
+import { mergeStates } from './merge.ts';
+import type { SecretSpecLike } from './secrets.ts';
+import type { DirState } from './state.ts';
 
 export interface RunnerDeps {
   store: Store;
@@ -29,15 +29,19 @@ export interface RunnerDeps {
   executor: Executor;
   images: BaseImages;
   digests: DigestCache;
-  input: BuildInput;
-  opts: BuildOptions;
+  /** Local source name → directory ('context' is the main one). */
+  contexts: Record<string, string>;
+  /** `--secret`s, read by the RUN that mounts one. */
+  secrets: SecretSpecLike[];
+  /** `--ssh` agents: an id and its sockets (none: $SSH_AUTH_SOCK). */
+  ssh: { id: string; paths: string[] }[];
   /** Temp dirs to remove when the build ends. */
   temps: string[];
 }
 
-function sshMap(opts: BuildOptions): Record<string, string> {
+function sshMap(ssh: RunnerDeps['ssh']): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const s of opts.ssh) {
+  for (const s of ssh) {
     const sock = s.paths[0] ?? process.env.SSH_AUTH_SOCK;
     if (sock) out[s.id] = sock;
   }
@@ -74,15 +78,15 @@ export function makeRunners(d: RunnerDeps): OpRunners {
     snapshotter: sn,
     executor: d.executor,
     stateRoot: d.store.root,
-    secrets: secretSource(d.opts.secrets),
-    ssh: sshMap(d.opts),
+    secrets: secretSource(d.secrets),
+    ssh: sshMap(d.ssh),
   };
   return {
     async image(op) {
       return d.images.unpack(await d.images.resolve(op.ref, op.platform), sn);
     },
     async local(op) {
-      const dir = d.input.contexts[op.name];
+      const dir = d.contexts[op.name];
       if (!dir) {
         throw new KilnError('CONTEXT_NOT_FOUND', `build context "${op.name}" was not provided`, {
           hint: `pass it with --build-context ${op.name}=DIR`,

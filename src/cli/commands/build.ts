@@ -13,6 +13,7 @@ import { parsePlatform } from '../../oci/platform.ts';
 import { errorText } from '../../progress/events.ts';
 import { createRenderer, PROGRESS_MODES, type ProgressMode } from '../../progress/render.ts';
 import { commandSignal } from '../signals.ts';
+import { callMode, runCheck } from './build-check.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -149,7 +150,11 @@ export function register(program: Command): void {
       collect,
       [],
     )
+    .option('--check', 'evaluate the build checks without building (same as --call=check)')
+    .option('--call <fn>', 'what to evaluate: build (default) or check')
+    .option('--squash', 'squash the layers the build adds on top of the base image into one')
     .action(async (context: string, o: Record<string, unknown>, cmd: Command) => {
+      const call = callMode(o);
       const network = o.network as string;
       if (!['default', 'none', 'host'].includes(network)) {
         throw new KilnError('INVALID_FLAG', `unknown --network "${network}"`, {
@@ -174,6 +179,10 @@ export function register(program: Command): void {
       // buildx passes SOURCE_DATE_EPOCH from the environment as a build arg.
       if (process.env.SOURCE_DATE_EPOCH && buildArgs.SOURCE_DATE_EPOCH === undefined) {
         buildArgs.SOURCE_DATE_EPOCH = process.env.SOURCE_DATE_EPOCH;
+      }
+      // …and the check options, as BuildKit reads them from the build arg of that name.
+      if (process.env.BUILDKIT_DOCKERFILE_CHECK && buildArgs.BUILDKIT_DOCKERFILE_CHECK === undefined) {
+        buildArgs.BUILDKIT_DOCKERFILE_CHECK = process.env.BUILDKIT_DOCKERFILE_CHECK;
       }
       const renderer = createRenderer(mode, process.stderr, {
         debug: Boolean(cmd.optsWithGlobals().debug),
@@ -213,7 +222,12 @@ export function register(program: Command): void {
         shmSize: o.shmSize === undefined ? undefined : parseShmSize(o.shmSize as string),
         ulimits: (o.ulimit as string[]).map(parseUlimit),
         cgroupParent: o.cgroupParent === undefined ? undefined : checkCgroupParent(o.cgroupParent as string),
+        squash: Boolean(o.squash),
       };
+      if (call === 'check') {
+        await runCheck(opts, cmd.optsWithGlobals().root as string | undefined, () => renderer.close());
+        return;
+      }
       try {
         const result = await build(opts, { root: cmd.optsWithGlobals().root as string | undefined });
         renderer.close();

@@ -21,6 +21,7 @@ import {
 import { ComposedBlobs, writeImage, writeIndex } from '../exporter/image.ts';
 import { LayerExports } from '../exporter/layers.ts';
 import { type OutputResult, writeOutput } from '../exporter/outputs.ts';
+import { squash } from '../exporter/squash.ts';
 import type { Vertex } from '../graph/vertex.ts';
 import type { ImageConfig } from '../oci/config.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
@@ -191,7 +192,8 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
           const conv = converted[i];
           // Each layer of the result is exported as soon as its step commits, in the primary
           // output's format, while the steps after it still run.
-          const chain = conv.root && primary ? layerChain(conv.root) : new Set<string>();
+          // (Not with --squash: those layers are replaced by the squashed one.)
+          const chain = conv.root && primary && !opts.squash ? layerChain(conv.root) : new Set<string>();
           const jobFor = jobsFor(runners, {
             ignoreCache,
             defaultNetwork: opts.network,
@@ -217,7 +219,17 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
         const key = JSON.stringify([format.compression, format.oci, format.annotations]);
         let v = variants.get(key);
         if (!v) {
-          v = exportImage(store.content, layerExports, perPlatform, format);
+          // --squash: the layers above each base become one (exporter/squash.ts).
+          const squashed = opts.squash
+            ? Promise.all(
+                perPlatform.map((p) =>
+                  squash(p.state, p.config, { snapshotter: sn, content: store.content, cache }, format).then(
+                    (r) => ({ ...p, state: r.state, config: r.config }),
+                  ),
+                ),
+              )
+            : Promise.resolve(perPlatform);
+          v = squashed.then((pp) => exportImage(store.content, layerExports, pp, format));
           variants.set(key, v);
         }
         return v;

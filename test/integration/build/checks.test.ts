@@ -126,6 +126,20 @@ describe('kiln build --check', () => {
     assert.equal(env.out, 'Check complete, no warnings found.\n');
   });
 
+  it('reports a base image made for another platform, which a build refuses', async () => {
+    // kiln-test/busybox:arm64 is a single arm64 manifest (no index): BuildKit would use it and warn.
+    const ctx = await makeContext(suite, { Dockerfile: 'FROM kiln-test/busybox:arm64\nCMD ["true"]\n' });
+    const r = kiln(suite, ['build', '--check', '-q', '--platform', 'linux/amd64', ctx]);
+    assert.equal(r.code, 1, r.err);
+    assert.match(
+      r.out,
+      /WARNING: InvalidBaseImagePlatform\nBase image kiln-test\/busybox:arm64 was pulled with platform "linux\/arm64", expected "linux\/amd64" for current build\nDockerfile:1\n/,
+    );
+    const b = kiln(suite, ['build', '-q', '--platform', 'linux/amd64', ctx]);
+    assert.equal(b.code, 1);
+    assert.match(b.err, /is for linux\/arm64 .*not linux\/amd64/);
+  });
+
   it('--check with --call=outline is refused', () => {
     const r = kiln(suite, ['build', '--check', '--call=outline', '.']);
     assert.equal(r.code, 1);

@@ -119,6 +119,7 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
         { snapshotter: sn, content: store.content, cache, progress },
         opts.outputs,
         opts.sourceDateEpoch,
+        { squash: opts.squash },
       );
       const solved = await solve(
         planned,

@@ -4,7 +4,11 @@
  * reported as a metadata step.
  */
 import { convertDockerfile } from '../frontend/dockerfile/convert/convert.ts';
-import type { ConvertResult, ImageConfigResolver } from '../frontend/dockerfile/convert/types.ts';
+import type {
+  ConvertOptions,
+  ConvertResult,
+  ImageConfigResolver,
+} from '../frontend/dockerfile/convert/types.ts';
 import { hostPlatform, type Platform } from '../oci/platform.ts';
 import type { BaseImages } from '../worker/images.ts';
 import type { BuildInput } from './input.ts';
@@ -27,6 +31,8 @@ export function convertForPlatform(
   platform: Platform,
   multiPlatform: boolean,
   resolver: ImageConfigResolver,
+  /** What a caller changes (a check resolves configs its own way, and every stage). */
+  overrides: Partial<ConvertOptions> = {},
 ): Promise<ConvertResult> {
   return convertDockerfile(input.dockerfileText, {
     file: input.dockerfilePath,
@@ -42,5 +48,6 @@ export function convertForPlatform(
     multiPlatform,
     noCache: opts.noCache ? true : opts.noCacheFilter.length ? opts.noCacheFilter : false,
     run: runSettings(opts),
+    ...overrides,
   });
 }

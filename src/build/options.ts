@@ -62,6 +62,8 @@ export interface BuildOptions {
   ulimits?: Ulimit[];
   /** `--cgroup-parent`: the cgroup RUN containers are made under (`<parent>/kiln/<id>`). */
   cgroupParent?: string;
+  /** Squash the layers above the base image into one (`--squash`, as buildah's). */
+  squash?: boolean;
 }
 
 /** What a library caller passes: the context, and any of the rest (defaults as the CLI's). */

@@ -5,7 +5,11 @@
  * graph per platform. `build()` solves exactly these graphs and `kiln debug graph` prints them,
  * so the two cannot disagree; a new frontend or server plans here too.
  */
-import type { ConvertResult, ImageConfigResolver } from '../frontend/dockerfile/convert/types.ts';
+import type {
+  ConvertOptions,
+  ConvertResult,
+  ImageConfigResolver,
+} from '../frontend/dockerfile/convert/types.ts';
 import { hostPlatform, type Platform } from '../oci/platform.ts';
 import { convertForPlatform } from './frontend.ts';
 import { type BuildInput, loadBuildInput } from './input.ts';
@@ -23,6 +27,8 @@ export interface PlanEnv {
   onInput?: (input: BuildInput) => void;
   /** Wraps the conversion of all platforms (the build reports its steps around it). */
   converting?: (input: BuildInput, graphs: Promise<ConvertResult[]>) => Promise<ConvertResult[]>;
+  /** What a caller changes in the conversion (`--check` dispatches every stage). */
+  overrides?: Partial<ConvertOptions>;
 }
 
 export interface Plan {
@@ -65,7 +71,7 @@ export async function plan(request: BuildRequest, env: PlanEnv = {}): Promise<Pl
     const platforms = planPlatforms(opts);
     const resolver = env.resolver?.(input) ?? offlineResolver;
     const converting = Promise.all(
-      platforms.map((p) => convertForPlatform(input, opts, p, platforms.length > 1, resolver)),
+      platforms.map((p) => convertForPlatform(input, opts, p, platforms.length > 1, resolver, env.overrides)),
     );
     const graphs = await (env.converting ? env.converting(input, converting) : converting);
     return { input, platforms, graphs, warnings: graphs.flatMap((c) => c.warnings.map((w) => w.message)) };

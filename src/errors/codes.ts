@@ -556,6 +556,10 @@ export const ERROR_CODES = {
     meaning: '`# check=error=true` and the Dockerfile has lint warnings',
     hint: 'fix the warnings shown, or skip their rules with `# check=skip=…`',
   },
+  SQUASH_FAILED: {
+    meaning: "`--squash` found the result does not start with its base image's layers",
+    hint: 'build without --squash and report the Dockerfile',
+  },
   OUTPUT_UNSUPPORTED: {
     meaning: 'an output option BuildKit honours that kiln cannot give',
     hint: 'remove the option; the message says which values kiln accepts',

@@ -19,6 +19,7 @@ import { ComposedBlobs, writeImage, writeIndex } from './image.ts';
 import { type LayerExportDeps, LayerExports } from './layers.ts';
 import { type OutputDeps, type OutputResult, writeOutput } from './outputs.ts';
 import { needsImage, type OutputSpec, outputCompression } from './spec.ts';
+import { squash } from './squash.ts';
 
 export interface PlatformResult {
   platform: Platform;
@@ -53,11 +54,21 @@ export class ResultExport {
   private readonly content: Ingester & BlobHolder;
   private readonly sourceDateEpoch?: number;
   private readonly variants = new Map<string, Promise<ExportedImage>>();
+  private readonly deps: LayerExportDeps;
+  /** `--squash`: the layers above each base become one (squash.ts). */
+  private readonly squash: boolean;
 
-  constructor(deps: LayerExportDeps, outputs: readonly OutputSpec[], sourceDateEpoch?: number) {
+  constructor(
+    deps: LayerExportDeps,
+    outputs: readonly OutputSpec[],
+    sourceDateEpoch?: number,
+    opts: { squash?: boolean } = {},
+  ) {
     this.layers = new LayerExports(deps);
+    this.deps = deps;
     this.content = deps.content;
     this.sourceDateEpoch = sourceDateEpoch;
+    this.squash = opts.squash ?? false;
     this.primary = outputs.find((o) => o.push) ?? outputs.find(needsImage);
   }
 
@@ -77,7 +88,8 @@ export class ResultExport {
    */
   early(root: Vertex | null): (v: Vertex, state: BuildState) => void {
     const primary = this.primary;
-    if (!root || !primary) return () => {};
+    // Not with --squash: those layers are replaced by the squashed one.
+    if (!root || !primary || this.squash) return () => {};
     const chain = layerChain(root);
     const format = this.format(primary);
     return (v, state) => {
@@ -92,7 +104,18 @@ export class ResultExport {
     const key = JSON.stringify([format.compression, format.oci, format.annotations]);
     let v = this.variants.get(key);
     if (!v) {
-      v = exportImage(this.content, this.layers, perPlatform, format);
+      const squashed = this.squash
+        ? Promise.all(
+            perPlatform.map((p) =>
+              squash(p.state, p.config, this.deps, format).then((r) => ({
+                ...p,
+                state: r.state,
+                config: r.config,
+              })),
+            ),
+          )
+        : Promise.resolve(perPlatform);
+      v = squashed.then((pp) => exportImage(this.content, this.layers, pp, format));
       this.variants.set(key, v);
     }
     return v;

@@ -77,6 +77,47 @@ export class BaseImages {
     return p;
   }
 
+  /**
+   * The config of `ref` for `platform`, read without pulling anything into the store (what a
+   * build check needs): the local store's copy, else the registry's manifest and config. An image
+   * whose config names another platform is returned as it is, for the check to report.
+   */
+  async inspectConfig(ref: string, platform: Platform): Promise<{ ref: string; config: ImageConfig }> {
+    const parsed = parseReference(ref);
+    const name = normalizeReference(ref);
+    const bare = name.replace(/@sha256:[a-f0-9]{64}$/, '');
+    const read = async (src: ImageSource) => {
+      const picked = await resolvePlatformManifest(src, platform);
+      return {
+        ref: `${bare}@${picked.descriptor.digest}`,
+        config: await loadConfig(src.blobs, picked.manifest),
+      };
+    };
+    const own = this.provided.get(name);
+    if (own) return read(own);
+    if (!this.pull) {
+      const rec = parsed.digest ? undefined : await this.store.images.get(name);
+      const local = await this.localSource(name, parsed.digest, rec);
+      if (local) {
+        try {
+          return await read(local);
+        } catch (err) {
+          if (!hasCode(err, 'PLATFORM_NOT_FOUND') || !this.remote) throw err;
+        }
+      }
+    }
+    if (!this.remote) {
+      throw new KilnError(
+        'IMAGE_NOT_FOUND',
+        `base image ${name} is not in the local store and no registry is configured`,
+        {
+          hint: 'load or import it first (kiln image load / kiln image import), or pull it',
+        },
+      );
+    }
+    return read(await this.remote.source(ref));
+  }
+
   private async resolveUncached(ref: string, platform: Platform): Promise<ResolvedImage> {
     const parsed = parseReference(ref);
     const name = normalizeReference(ref);

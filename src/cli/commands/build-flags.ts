@@ -32,11 +32,18 @@ export function keyValues(list: readonly string[], what: string, fromEnv = false
   return out;
 }
 
-/** `--build-arg` values, and SOURCE_DATE_EPOCH from the environment as buildx passes it. */
+/**
+ * `--build-arg` values, and SOURCE_DATE_EPOCH and BUILDKIT_DOCKERFILE_CHECK from the environment
+ * as buildx passes them.
+ */
 export function parseBuildArgs(list: readonly string[]): Record<string, string> {
   const args = keyValues(list, '--build-arg', true);
   if (process.env.SOURCE_DATE_EPOCH && args.SOURCE_DATE_EPOCH === undefined) {
     args.SOURCE_DATE_EPOCH = process.env.SOURCE_DATE_EPOCH;
+  }
+  // …and the check options, as BuildKit reads them from the build arg of that name.
+  if (process.env.BUILDKIT_DOCKERFILE_CHECK && args.BUILDKIT_DOCKERFILE_CHECK === undefined) {
+    args.BUILDKIT_DOCKERFILE_CHECK = process.env.BUILDKIT_DOCKERFILE_CHECK;
   }
   return args;
 }

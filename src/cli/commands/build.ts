@@ -11,6 +11,7 @@ import { writeToDest } from '../../exporter/dest.ts';
 import { errorText } from '../../progress/events.ts';
 import { createRenderer, PROGRESS_MODES, type ProgressMode } from '../../progress/render.ts';
 import { commandSignal } from '../signals.ts';
+import { callMode, runCheck } from './build-check.ts';
 import { planFlags, planFlagValues } from './build-flags.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -105,7 +106,11 @@ export function register(program: Command): void {
       collect,
       [],
     )
+    .option('--check', 'evaluate the build checks without building (same as --call=check)')
+    .option('--call <fn>', 'what to evaluate: build (default) or check')
+    .option('--squash', 'squash the layers the build adds on top of the base image into one')
     .action(async (context: string, o: Record<string, unknown>, cmd: Command) => {
+      const call = callMode(o);
       const network = o.network as string;
       if (!['default', 'none', 'host'].includes(network)) {
         throw new KilnError('INVALID_FLAG', `unknown --network "${network}"`, {
@@ -156,7 +161,12 @@ export function register(program: Command): void {
         sourceDateEpoch: buildArgs.SOURCE_DATE_EPOCH
           ? Number.parseInt(buildArgs.SOURCE_DATE_EPOCH, 10)
           : undefined,
+        squash: Boolean(o.squash),
       };
+      if (call === 'check') {
+        await runCheck(opts, cmd.optsWithGlobals().root as string | undefined, () => renderer.close());
+        return;
+      }
       try {
         const result = await build(opts, { root: cmd.optsWithGlobals().root as string | undefined });
         renderer.close();

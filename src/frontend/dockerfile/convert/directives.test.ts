@@ -46,11 +46,11 @@ describe('# check=', () => {
 
   it('error=true turns remaining lint warnings into LINT_VIOLATION naming each rule once', async () => {
     const r = await convert(`# check=error=true\n${CMD_SHELL}CMD also shell\n`, { file: 'D' });
-    assert.equal(rules(r).length, 3, 'the warnings are still reported');
+    assert.equal(rules(r).length, 4, 'the warnings are still reported');
     assert.equal(r.lintError?.code, 'LINT_VIOLATION');
     assert.equal(
       r.lintError?.message,
-      'lint violation found for rules: JSONArgsRecommended, SecretsUsedInArgOrEnv',
+      'lint violation found for rules: JSONArgsRecommended, MultipleInstructionsDisallowed, SecretsUsedInArgOrEnv',
     );
     assert.deepEqual(r.lintError?.location, { file: 'D', startLine: 1, endLine: 1 });
     const skipped = await convert(

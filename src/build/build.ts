@@ -30,6 +30,7 @@ import { jobsFor, resetIgnoredCacheMounts, validatedCache } from '../ops/jobs.ts
 import { discardProgress } from '../progress/events.ts';
 import type { ReportedStep } from '../progress/step.ts';
 import { parseReference } from '../reference/reference.ts';
+import type { CredentialLookup } from '../registry/auth.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import { Solver } from '../solver/solver.ts';
@@ -73,6 +74,11 @@ export interface BuildEnv {
   store?: Store;
   stdout?: NodeJS.WritableStream;
   stdin?: NodeJS.ReadableStream;
+  /**
+   * Registry credentials for base images and pushes; default: the user's docker config and
+   * credential helpers. A server passes its client's, never its own.
+   */
+  credentials?: CredentialLookup;
 }
 
 /**
@@ -107,6 +113,7 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
       ([{ RegistryClient }, hosts]) =>
         new RegistryClient({
           config: hosts.loadRegistryConfig(hosts.defaultRegistryConfigPath(store.root)),
+          credentials: env.credentials,
           signal: opts.signal,
         }),
     );

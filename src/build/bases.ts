@@ -5,6 +5,7 @@
  */
 import type { ProgressSink } from '../progress/events.ts';
 import { parseReference } from '../reference/reference.ts';
+import type { CredentialLookup } from '../registry/auth.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import type { Store } from '../store/store.ts';
 import { BaseImages } from '../worker/images.ts';
@@ -17,7 +18,7 @@ export interface Bases {
 
 export function baseImages(
   store: Store,
-  opts: { pull: boolean; signal?: AbortSignal },
+  opts: { pull: boolean; signal?: AbortSignal; credentials?: CredentialLookup },
   /** Progress of pulling `ref` (byte counts), if wanted. */
   onPull?: (ref: string) => ProgressSink,
 ): Bases {
@@ -27,6 +28,8 @@ export function baseImages(
       ([{ RegistryClient }, hosts]) =>
         new RegistryClient({
           config: hosts.loadRegistryConfig(hosts.defaultRegistryConfigPath(store.root)),
+          // Default: the user's docker config; a server passes its client's, never its own.
+          credentials: opts.credentials,
           signal: opts.signal,
         }),
     );

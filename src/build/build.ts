@@ -17,6 +17,7 @@ import type { OutputResult } from '../exporter/outputs.ts';
 import { type PlatformResult, type PlatformState, ResultExport, writeOutputs } from '../exporter/result.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { discardProgress } from '../progress/events.ts';
+import type { CredentialLookup } from '../registry/auth.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import { Solver } from '../solver/solver.ts';
 import { sweepLeftovers } from '../store/leftovers.ts';
@@ -57,6 +58,11 @@ export interface BuildEnv {
   store?: Store;
   stdout?: NodeJS.WritableStream;
   stdin?: NodeJS.ReadableStream;
+  /**
+   * Registry credentials for base images and pushes; default: the user's docker config and
+   * credential helpers. A server passes its client's, never its own.
+   */
+  credentials?: CredentialLookup;
 }
 
 /**
@@ -85,7 +91,7 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
   const metadata = new MetadataSteps(held.sink, platforms.length > 1);
   const { images, registry } = baseImages(
     store,
-    opts,
+    { ...opts, credentials: env.credentials },
     (ref) => (e) => held.sink(e.type === 'status' ? { ...e, vertex: e.vertex ?? metadata.vertexOf(ref) } : e),
   );
   try {

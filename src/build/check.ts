@@ -33,7 +33,11 @@ export async function checkBuild(request: BuildRequest, env: BuildEnv = {}): Pro
   const store = env.store ?? openStore(env.root);
   const definition = definitionStep(progress, opts.dockerfile).start();
   let read = false;
-  const { images } = baseImages(store, { pull: opts.pull, signal: opts.signal });
+  const { images } = baseImages(store, {
+    pull: opts.pull,
+    signal: opts.signal,
+    credentials: env.credentials,
+  });
   const metadata = new MetadataSteps(progress, false);
   try {
     const planned = await plan(

@@ -29,6 +29,8 @@ export interface BuildOptions {
   context: string;
   /** Path to the Dockerfile ('-' = stdin); default <context>/Dockerfile. */
   dockerfile?: string;
+  /** Most bytes a URL context may download (default 16 GiB). */
+  maxRemoteContextBytes?: number;
   /** The Dockerfile's text when already read (stdin). */
   dockerfileText?: string;
   tags: string[];

@@ -414,6 +414,11 @@ export const ERROR_CODES = {
     meaning: 'the registry could not be reached (refused, reset, timed out)',
     hint: 'check the registry address, that it is running, and your network',
   },
+  REMOTE_CONTEXT_FAILED: {
+    meaning:
+      'a build context or import named by URL could not be downloaded (HTTP error, unreachable, stalled)',
+  },
+  REMOTE_CONTEXT_TOO_LARGE: { meaning: 'a build context or import named by URL is larger than the limit' },
   SECRET_MOUNTS_TOO_LARGE: {
     meaning: 'the secrets of this RUN exceed …B',
     hint: 'mount fewer secrets in one RUN, or mount each one once',

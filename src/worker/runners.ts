@@ -4,17 +4,15 @@
  * solver's jobs (`jobs.ts`) call these directly; the build hands in only plain values.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { resolveInRoot } from '../confine/resolve.ts';
 import { checksum } from '../context/checksum.ts';
 import type { DigestCache } from '../context/digestcache.ts';
 import { KilnError } from '../errors/errors.ts';
 import type { Executor } from '../executor/executor.ts';
+import { cloneGit } from '../git/clone.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { Store } from '../store/store.ts';
-import { execFileAsync } from '../sys/exec.ts';
-import { lstatSync } from '../sys/fs.ts';
 import { runExec, secretSource } from './exec.ts';
 import { runFileOp } from './fileop.ts';
 import type { BaseImages } from './images.ts';
@@ -46,24 +44,6 @@ function sshMap(ssh: RunnerDeps['ssh']): Record<string, string> {
     if (sock) out[s.id] = sock;
   }
   return out;
-}
-
-/**
- * The `#ref:subdir` of a checkout, resolved inside it: the repository is hostile, so a `..` or
- * a symlink on the way (to /etc, say) stays in the checkout instead of reading the host.
- */
-function checkoutSubdir(repo: string, op: { url: string; subdir: string }): string {
-  const r = resolveInRoot(repo, op.subdir);
-  if (!r.exists || !lstatSync(r.abs).isDirectory()) {
-    throw new KilnError(
-      'GIT_SOURCE_FAILED',
-      `${op.url}: subdirectory "${op.subdir}" is not a directory of the repository`,
-      {
-        hint: 'check the path after the ":" in the URL fragment (#ref:subdir)',
-      },
-    );
-  }
-  return r.abs;
 }
 
 export function makeRunners(d: RunnerDeps): OpRunners {
@@ -107,34 +87,9 @@ export function makeRunners(d: RunnerDeps): OpRunners {
       if (op.filename && op.filename !== f.name) await rename(join(f.dir, f.name), join(f.dir, op.filename));
       return { kind: 'dir', dir: f.dir, excludePatterns: [], includePatterns: [] } satisfies DirState;
     },
-    async git(op) {
-      const dir = await tmpDir('git');
-      const repo = join(dir, 'repo');
-      try {
-        const args = ['clone', '--quiet', '--recurse-submodules'];
-        if (op.ref && !/^[0-9a-f]{40}$/.test(op.ref)) args.push('--depth', '1', '--branch', op.ref);
-        await execFileAsync('git', [...args, '--', op.url, repo], {
-          env: { ...process.env, GIT_TERMINAL_PROMPT: '0' },
-        });
-        if (/^[0-9a-f]{40}$/.test(op.ref))
-          await execFileAsync('git', ['-C', repo, 'checkout', '--quiet', op.ref]);
-        if (!op.keepGitDir) await rm(join(repo, '.git'), { recursive: true, force: true });
-      } catch (err) {
-        const stderr = (err as { stderr?: string }).stderr?.trim();
-        throw new KilnError(
-          'GIT_SOURCE_FAILED',
-          `cloning ${op.url}${op.ref ? `#${op.ref}` : ''} failed: ${stderr || (err as Error).message}`,
-          {
-            hint: 'check the repository URL and ref, and that git can reach it',
-          },
-        );
-      }
-      return {
-        kind: 'dir',
-        dir: op.subdir ? checkoutSubdir(repo, op) : repo,
-        excludePatterns: [],
-        includePatterns: [],
-      } satisfies DirState;
+    async git(op, ctx) {
+      const dir = await cloneGit(op, await tmpDir('git'), ctx.signal);
+      return { kind: 'dir', dir, excludePatterns: [], includePatterns: [] } satisfies DirState;
     },
     exec: (op, inputs, ctx, extraEnv) => runExec(execDeps, op, inputs, ctx, extraEnv),
     file: (op, inputs, ctx) => runFileOp(sn, op, inputs, ctx),

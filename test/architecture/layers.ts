@@ -20,6 +20,7 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
   'frontend/dockerfile/parser/': 1,
   'frontend/dockerfile/shell/': 1,
   'frontend/dockerignore/': 1,
+  'git/': 1,
   'content/': 2,
   'image/': 2,
   'snapshot/': 2,

@@ -164,10 +164,13 @@ function configureLoad(cmd: Command): Command {
     });
 }
 
+/** A rootfs downloaded by `kiln import URL` of more than this is refused. */
+const IMPORT_URL_MAX_BYTES = 16 * 1024 ** 3;
+
 function configureImport(cmd: Command): Command {
   return cmd
     .description('Create an image from a root filesystem tarball (like docker import)')
-    .argument('<file>', 'tarball (tar, tar.gz, tar.zst) or - for stdin')
+    .argument('<file>', 'tarball (tar, tar.gz, tar.zst), an http(s) URL of one, or - for stdin')
     .argument('[name]', 'name for the image, e.g. myrootfs:latest')
     .option('--platform <platform>', 'platform the image is for (default: this host)')
     .option(
@@ -178,7 +181,19 @@ function configureImport(cmd: Command): Command {
     )
     .option('-m, --message <text>', 'commit message for the history entry')
     .action(async (file: string, name: string | undefined, opts, c: Command) => {
-      const source = file === '-' ? process.stdin : createReadStream(file);
+      const source =
+        file === '-'
+          ? process.stdin
+          : /^https?:\/\//.test(file)
+            ? (
+                await (
+                  await import('../../context/remote.ts')
+                ).openDownload(file, {
+                  maxBytes: IMPORT_URL_MAX_BYTES,
+                  signal: commandSignal(),
+                })
+              ).stream
+            : createReadStream(file);
       const res = await withStore(c, (store) =>
         store.withLease((content) =>
           importRootfs(source, content, store.images, {

@@ -4,12 +4,15 @@
  * small file changed, W1) — plus kiln's peak RSS, with ratios and the project's targets.
  * Results go to stdout as a table and to bench/results/latest.json.
  *
- *   node bench/run.ts [--builders kiln,buildkit,buildah] [--workloads W1,W2] [--repeat N] [--keep]
+ *   node bench/run.ts [--builders kiln,buildkit,buildah,kiln-serve] [--workloads W1,W2] [--repeat N] [--keep]
+ *
+ * `kiln-serve` is `docker build` (the same docker CLI, classic protocol, the context uploaded as a
+ * tar) against `kiln serve`, to set beside `buildkit` (the CLI against dockerd).
  *
  * With --repeat N the cold and incremental phases are measured N times (cold resets every time),
  * the warm phase max(N, 7) times in rounds across the builders; each phase reports the median.
  */
-import { spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,7 +38,7 @@ import { baseFilesystem } from '../test/fidelity/image-archive.ts';
 import { mountScratchFs, unmountScratchFs } from './scratchfs.ts';
 import { makeW1, makeW2, type Workload } from './workloads.ts';
 
-type Builder = 'kiln' | 'buildkit' | 'buildah';
+type Builder = 'kiln' | 'buildkit' | 'buildah' | 'kiln-serve';
 type Phase = 'cold' | 'warm' | 'incremental';
 
 interface Measurement {
@@ -56,7 +59,7 @@ function median(xs: number[]): number {
 
 const { values } = parseArgs({
   options: {
-    builders: { type: 'string', default: 'kiln,buildkit,buildah' },
+    builders: { type: 'string', default: 'kiln,buildkit,buildah,kiln-serve' },
     workloads: { type: 'string', default: 'W1,W2' },
     keep: { type: 'boolean', default: false },
     repeat: { type: 'string', default: '1' },
@@ -132,6 +135,36 @@ if (wanted.has('kiln')) {
     });
   } else unavailable.kiln = '`kiln build` is not implemented in this checkout yet';
 }
+let served: ChildProcess | undefined;
+const stopServe = () => {
+  served?.kill('SIGTERM');
+  served = undefined;
+};
+if (wanted.has('kiln-serve') && kilnCanBuild() && existsSync(DOCKER)) {
+  let root = '';
+  const socket = join(scratch, 'kiln-serve.sock');
+  runners.push({
+    name: 'kiln-serve',
+    version: 'docker CLI (classic protocol) against kiln serve, this checkout',
+    reset: () => {
+      stopServe();
+      if (root) rmSync(root, { recursive: true, force: true });
+      rmSync(socket, { force: true });
+      root = mkdtempSync(join(scratch, 'kiln-serve-root-'));
+      kilnImportBase(root, rootfsTar);
+      served = spawn(KILN, ['--root', root, 'serve', '-H', `unix://${socket}`], { stdio: 'ignore' });
+      for (let i = 0; i < 300 && !existsSync(socket); i++)
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+      if (!existsSync(socket)) throw new Error('kiln serve did not start');
+    },
+    build: (ctx, tag) =>
+      timed(DOCKER, ['build', '-q', '-t', tag, ctx], {
+        DOCKER_HOST: `unix://${socket}`,
+        DOCKER_BUILDKIT: '0',
+      }),
+  });
+}
+process.on('exit', stopServe);
 if (wanted.has('buildkit')) {
   try {
     const { serverVersion } = ensureDocker(scratchFs ? join(scratchFs, 'docker') : undefined);
@@ -247,6 +280,7 @@ for (const w of workloads) {
 }
 // BuildKit's image and cache from the last run would otherwise linger in Docker's store; and
 // dockerd goes back to its usual data root before the bench's filesystem goes away.
+stopServe();
 if (runners.some((r) => r.name === 'buildkit')) {
   for (const w of workloads) dockerReset(`kiln-bench-${w.name.toLowerCase()}`);
   if (scratchFs) restoreDocker();
@@ -266,7 +300,19 @@ const get = (b: Builder, w: string, p: Phase) =>
   results.find((m) => m.builder === b && m.workload === w && m.phase === p);
 const fmt = (v: number | undefined, unit = 's') => (v === undefined ? 'n/a' : `${v.toFixed(2)}${unit}`);
 const rows: string[][] = [
-  ['workload', 'phase', 'kiln', 'BuildKit', 'buildah', 'kiln/BK', 'kiln/buildah', 'target', 'met'],
+  [
+    'workload',
+    'phase',
+    'kiln',
+    'BuildKit',
+    'buildah',
+    'kiln/BK',
+    'kiln/buildah',
+    'target',
+    'met',
+    'serve',
+    'serve/BK',
+  ],
 ];
 const summary: Record<string, unknown>[] = [];
 for (const w of workloads) {
@@ -275,6 +321,8 @@ for (const w of workloads) {
     const k = get('kiln', w.name, p)?.seconds;
     const bk = get('buildkit', w.name, p)?.seconds;
     const bh = get('buildah', w.name, p)?.seconds;
+    const sv = get('kiln-serve', w.name, p)?.seconds;
+    const rSv = sv !== undefined && bk ? sv / bk : undefined;
     const rBk = k !== undefined && bk ? k / bk : undefined;
     const rBh = k !== undefined && bh ? k / bh : undefined;
     const target = TARGETS[`${w.name} ${p}`];
@@ -289,6 +337,8 @@ for (const w of workloads) {
       fmt(rBh, 'x'),
       target ? `<=${target}x` : '',
       met,
+      fmt(sv),
+      fmt(rSv, 'x'),
     ]);
     summary.push({
       workload: w.name,
@@ -300,6 +350,8 @@ for (const w of workloads) {
       kilnOverBuildah: rBh,
       target,
       met,
+      kilnServe: sv,
+      kilnServeOverBuildkit: rSv,
     });
   }
 }

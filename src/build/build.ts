@@ -12,6 +12,8 @@ import type { BlobHolder, Ingester } from '../content/content.ts';
 import { DigestCache } from '../context/digestcache.ts';
 import { diskFull, hasCode, isDiskFull, type KilnError, withLocation } from '../errors/errors.ts';
 import type { Executor } from '../executor/executor.ts';
+import type { StepNote } from '../explain/explainer.ts';
+import { BuildSession } from '../explain/session.ts';
 import {
   type Annotation,
   checkSinglePlatform,
@@ -25,7 +27,7 @@ import type { Vertex } from '../graph/vertex.ts';
 import type { ImageConfig } from '../oci/config.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { Compression } from '../oci/mediatypes.ts';
-import { hostPlatform, type Platform } from '../oci/platform.ts';
+import { formatPlatform, hostPlatform, type Platform } from '../oci/platform.ts';
 import { jobsFor, resetIgnoredCacheMounts, validatedCache } from '../ops/jobs.ts';
 import { discardProgress } from '../progress/events.ts';
 import type { ReportedStep } from '../progress/step.ts';
@@ -65,6 +67,10 @@ export interface BuildResult {
   platforms: PlatformResult[];
   outputs: OutputResult[];
   warnings: string[];
+  /** This build's id in `kiln history` (and `kiln report ID`). */
+  buildId: string;
+  /** Each step that consulted the cache: hit (and where from) or miss and why. */
+  explained: StepNote[];
 }
 
 export interface BuildEnv {
@@ -86,7 +92,13 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
   await checkSecrets(opts.secrets);
   checkSsh(opts.ssh);
   const store = env.store ?? openStore(env.root);
-  const progress = opts.progress ?? discardProgress;
+  // History and cache-miss explanations watch the build's progress (explain/session.ts).
+  const session = new BuildSession({
+    ...opts,
+    root: store.root,
+    platforms: opts.platforms.map(formatPlatform),
+  });
+  const progress = session.tap(opts.progress ?? discardProgress);
   // A build after a killed one must not leave that one's secrets mounted (one readdir or two).
   await sweepLeftovers(store.root);
   const definition = definitionStep(progress, opts.dockerfile).start();
@@ -153,6 +165,9 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
       const runners = makeRunners({ store, snapshotter: sn, executor, images, digests, input, opts, temps });
       const solver = new Solver({
         cache: validatedCache(cache, sn, store.content),
+        explainer: session.explainerFor((dir, paths, copy, visit) =>
+          runners.dirChecksum(dir, paths, copy, visit),
+        ),
         parallelism: opts.parallelism ?? 4,
         progress,
         signal: opts.signal,
@@ -254,12 +269,18 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
       }
       const exported = primary ? await imageFor(primary) : undefined;
       const results = exported?.platforms ?? [];
+      const imageId = exported && (results.length === 1 ? results[0].configDigest : exported.root.digest);
+      session.succeeded(
+        exported && { digest: exported.root.digest, mediaType: exported.root.mediaType, id: imageId },
+      );
       return {
         root: exported?.root,
-        imageId: exported && (results.length === 1 ? results[0].configDigest : exported.root.digest),
+        imageId,
         platforms: results,
         outputs,
         warnings,
+        buildId: session.record.id,
+        explained: [...session.notes().values()],
       };
     });
   } catch (err) {
@@ -271,9 +292,11 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
       const at = (err as KilnError).location;
       failure = at ? withLocation(full, at) : full;
     }
+    session.failed(failure, opts.signal?.aborted ?? false);
     // Anything that fails before the Dockerfile is converted fails the definition step.
     throw definition.fail(failure, opts.signal?.aborted);
   } finally {
+    session.finish();
     await snapshotter?.release();
     await input.cleanup();
     for (const t of temps) await rm(t, { recursive: true, force: true });

@@ -48,6 +48,8 @@ export interface BuildOptions {
   /** Extra named contexts (`--build-context name=dir`). */
   buildContexts: Record<string, string>;
   parallelism?: number;
+  /** Explain cache hits too (which earlier build made each), not only misses. */
+  explain?: boolean;
   progress?: ProgressSink;
   signal?: AbortSignal;
   /** SOURCE_DATE_EPOCH: clamps timestamps for reproducible images. */

@@ -178,6 +178,11 @@ export function plainRenderer(out: Writable, opts: PlainOptions = {}): Renderer 
         b.held += rest.length;
         pump();
       },
+      explain(v) {
+        // One line under the step's header: `#5 cache miss: 2 files changed: …`.
+        block(v).items.push({ text: v.explain ?? '' });
+        pump();
+      },
       warning(v, short) {
         if (!v) return;
         block(v).items.push({ text: `WARN: ${short}` });

@@ -108,6 +108,13 @@ export class SolveStatusEncoder {
       };
       return { logs: [log] };
     }
+    if (e.type === 'explain') {
+      // BuildKit has no such field: a finished status of the step shows it in buildx's displays.
+      const at = time(e.at);
+      return {
+        statuses: [{ id: e.text, vertex: e.id, current: 0, timestamp: at, started: at, completed: at }],
+      };
+    }
     if (e.type === 'status') {
       // BuildKit's statuses always belong to a vertex; kiln's byte counts outside a step stay out.
       if (!e.vertex) return undefined;

@@ -33,6 +33,8 @@ export interface VertexView {
   /** The last output lines, `<seconds> <text>` as BuildKit keeps them. */
   tail: string[];
   warnings: string[];
+  /** Why it missed the cache, or where a hit came from (`cache miss: …`). */
+  explain?: string;
 }
 
 /** Hooks the renderers implement; each is called after the trace has been updated. */
@@ -43,6 +45,8 @@ export interface TraceListener {
   /** `rest` is the line after the `#N ` prefix: `0.123 text`. */
   line(v: VertexView, rest: string): void;
   warning(v: VertexView | undefined, short: string): void;
+  /** An explanation of the step's cache outcome (`v.explain`). */
+  explain?(v: VertexView): void;
 }
 
 export class Trace {
@@ -72,6 +76,13 @@ export class Trace {
     }
     if (e.type === 'status') {
       this.status(e);
+      return;
+    }
+    if (e.type === 'explain') {
+      const v = this.byId.get(e.id);
+      if (!v) return;
+      v.explain = e.text;
+      this.listener.explain?.(v);
       return;
     }
     const v = this.vertex(e.id, e.name);

@@ -44,6 +44,7 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
   'worker/': 5,
   'ops/': 5,
   'exporter/': 5,
+  'explain/': 5,
   'build/': 6,
   'working/': 6,
   'cli/': 7,

@@ -8,6 +8,7 @@ import type { BuildOptions, SecretSpec, SshSpec } from '../../build/options.ts';
 import { resolveOutputs, splitCsv } from '../../build/output-spec.ts';
 import { checkCgroupParent, parseAddHost, parseShmSize, parseUlimit } from '../../build/run-settings.ts';
 import { hasCode, KilnError } from '../../errors/errors.ts';
+import type { StepNote } from '../../explain/explainer.ts';
 import { writeToDest } from '../../exporter/dest.ts';
 import { parsePlatform } from '../../oci/platform.ts';
 import { errorText } from '../../progress/events.ts';
@@ -127,6 +128,8 @@ export function register(program: Command): void {
     .option('--iidfile <file>', 'write the image ID to a file')
     .option('--metadata-file <file>', 'write build result metadata (JSON) to a file')
     .option('--parallelism <n>', 'steps run at once', '4')
+    .option('--explain', 'say for cache hits too which earlier build made them (misses always say why)')
+    .option('--report <file>', 'write a build report: FILE.html (self-contained page) or FILE.json')
     // RUN-environment flags (buildx's), kept together.
     .option(
       '--add-host <host:ip>',
@@ -203,6 +206,7 @@ export function register(program: Command): void {
         network: network as BuildOptions['network'],
         allow: o.allow as string[],
         parallelism: Number.parseInt(o.parallelism as string, 10) || 4,
+        explain: Boolean(o.explain),
         progress: renderer.sink,
         signal,
         sourceDateEpoch: buildArgs.SOURCE_DATE_EPOCH
@@ -238,12 +242,14 @@ export function register(program: Command): void {
                 'image.name': tags.join(','),
               }
             : {};
+          Object.assign(meta, explainMetadata(result));
           await small(
             o.metadataFile as string,
             'the build metadata (--metadata-file)',
             `${JSON.stringify(meta, null, 2)}\n`,
           );
         }
+        if (o.report) await writeReportFile(cmd, o.report as string, result.buildId, signal);
         const toStdout = opts.outputs.some((s) => s.dest === '-');
         if (!toStdout && result.imageId) process.stdout.write(`${result.imageId}\n`);
       } catch (err) {
@@ -253,6 +259,37 @@ export function register(program: Command): void {
         throw err;
       }
     });
+}
+
+/** `--report FILE`: the build's report, HTML or JSON by the file's extension (explain/report.ts). */
+async function writeReportFile(cmd: Command, file: string, buildId: string, signal: AbortSignal) {
+  const { renderReport } = await import('../../explain/report.ts');
+  const { openStore } = await import('../../store/store.ts');
+  const store = openStore(cmd.optsWithGlobals().root as string | undefined);
+  try {
+    const text = await renderReport(store, buildId, file.endsWith('.json') ? 'json' : 'html');
+    await writeToDest(file, text, {
+      stdout: process.stdout,
+      signal,
+      what: 'the build report (--report)',
+      hint: 'pass the path of a file to create or replace',
+    });
+  } finally {
+    store.close();
+  }
+}
+
+/** What --metadata-file says of the cache: the build's history id, each step's hit or miss and why. */
+function explainMetadata(result: { buildId: string; explained: StepNote[] }): Record<string, unknown> {
+  return {
+    'kiln.build.ref': result.buildId,
+    'kiln.cache': result.explained.map((n) => ({
+      step: n.name,
+      cached: n.cached,
+      ...(n.reason ? { reason: n.reason } : {}),
+      ...(n.origin ? { from: n.origin.build } : {}),
+    })),
+  };
 }
 
 /** One --platform value; the error names the flag, since nothing else locates it. */

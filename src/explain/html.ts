@@ -16,7 +16,7 @@ td,th{text-align:left;padding:3px 8px;border-bottom:1px solid #eef0f3;vertical-a
 th{color:#5a6572;font-weight:600}.num{text-align:right;font-variant-numeric:tabular-nums}
 .tot{display:flex;flex-wrap:wrap;gap:12px}.tot div{background:#f0f3f7;border-radius:6px;padding:6px 12px}
 .tot b{display:block;font-size:18px}.hit{color:#1f7a3a}.miss{color:#a35200}.err{color:#b3261e}
-.why{color:#5a6572;font-size:12px}svg text{font:11px system-ui,sans-serif}
+.why{color:#5a6572;font-size:12px}td.why{width:40%}svg text{font:11px system-ui,sans-serif}
 pre{background:#f0f3f7;padding:8px;overflow:auto;font-size:12px}
 .legend span{display:inline-block;width:12px;height:10px;margin:0 4px 0 12px;vertical-align:middle}
 details summary{cursor:pointer}`;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ExplainEvent } from '../../../src/progress/events.ts';
 import { sharedRegistry } from '../../../src/testing/registry.ts';
-import { type Built, buildContext, makeContext, openSuite, type Suite, writeFiles } from './helpers.ts';
+import { type Built, buildContext, kiln, makeContext, openSuite, type Suite, writeFiles } from './helpers.ts';
 
 let suite: Suite;
 before(async () => {
@@ -159,6 +159,15 @@ describe('cache-miss explanations', () => {
       hits.get('RUN ls -a /app/src > /app/list') ?? '',
       new RegExp(`^cache hit: made by build ${b.result.buildId.slice(0, 12)} at `),
     );
+  });
+
+  it('after builder prune every step that ran says its cached result was pruned', async () => {
+    const pruned = kiln(suite, ['builder', 'prune', '--all', '--force']);
+    assert.equal(pruned.code, 0, pruned.err);
+    const got = reasons(await rebuild());
+    assert.ok(got.size >= 5, [...got.keys()].join(' | '));
+    for (const [step, why] of got)
+      assert.match(why, /^cache miss: cache pruned: the result build [0-9a-f]{12} made was removed$/, step);
   });
 
   it('the base image retagged in the registry: FROM names both digests, the next step its input', async () => {

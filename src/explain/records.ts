@@ -7,10 +7,14 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
+import { sha256 } from '../digest/digest.ts';
 import { openDatabase } from '../sys/sqlite.ts';
 
-/** Step records kept (the latest of each step; three rows a step: by position and inputs, by position, by op). */
+/** Ways to find a step's record kept (three a step: by position and inputs, by position, by op). */
 export const MAX_STEP_ROWS = 6000;
+/** Step records kept, and their bytes at most (the oldest go first). */
+export const MAX_RECORDS = 2000;
+export const MAX_RECORD_BYTES = 64 << 20;
 /** Cache keys whose making build is remembered. */
 export const MAX_KEY_ROWS = 20_000;
 /** Builds kept for `kiln history` and `kiln report`. */
@@ -57,8 +61,10 @@ export class ExplainStore {
     mkdirSync(dirname(file), { recursive: true });
     this.db = openDatabase(
       file,
-      `CREATE TABLE IF NOT EXISTS steps (id TEXT PRIMARY KEY, value TEXT NOT NULL, at INTEGER NOT NULL);
+      `CREATE TABLE IF NOT EXISTS steps (id TEXT PRIMARY KEY, rec TEXT NOT NULL, at INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS steps_at ON steps (at);
+      CREATE TABLE IF NOT EXISTS records (rec TEXT PRIMARY KEY, value TEXT NOT NULL, at INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS records_at ON records (at);
       CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, build TEXT NOT NULL, at INTEGER NOT NULL);
       CREATE INDEX IF NOT EXISTS keys_at ON keys (at);
       CREATE TABLE IF NOT EXISTS builds (id TEXT PRIMARY KEY, at INTEGER NOT NULL, value TEXT NOT NULL);`,
@@ -66,9 +72,9 @@ export class ExplainStore {
   }
 
   step(id: string): StepRecord | undefined {
-    const row = this.db.prepare('SELECT value FROM steps WHERE id = ?').get(id) as
-      | { value: string }
-      | undefined;
+    const row = this.db
+      .prepare('SELECT r.value FROM steps s JOIN records r ON r.rec = s.rec WHERE s.id = ?')
+      .get(id) as { value: string } | undefined;
     return row ? (JSON.parse(row.value) as StepRecord) : undefined;
   }
 
@@ -82,16 +88,21 @@ export class ExplainStore {
   /** Store the steps that ran (under each of their ids) and the keys they made, in one transaction. */
   putSteps(steps: { ids: string[]; record: StepRecord }[]): void {
     if (steps.length === 0) return;
-    const putStep = this.db.prepare('INSERT OR REPLACE INTO steps (id, value, at) VALUES (?, ?, ?)');
+    const putStep = this.db.prepare('INSERT OR REPLACE INTO steps (id, rec, at) VALUES (?, ?, ?)');
+    const putRecord = this.db.prepare('INSERT OR REPLACE INTO records (rec, value, at) VALUES (?, ?, ?)');
     const putKey = this.db.prepare('INSERT OR REPLACE INTO keys (key, build, at) VALUES (?, ?, ?)');
     this.transaction(() => {
       for (const { ids, record } of steps) {
+        // One copy of the record, found by each of its ids.
         const value = JSON.stringify(record);
-        for (const id of ids) putStep.run(id, value, record.at);
+        const rec = sha256(value);
+        putRecord.run(rec, value, record.at);
+        for (const id of ids) putStep.run(id, rec, record.at);
         putKey.run(record.key, record.build, record.at);
       }
       this.trim('steps', MAX_STEP_ROWS);
       this.trim('keys', MAX_KEY_ROWS);
+      this.trimRecords();
     });
   }
 
@@ -123,7 +134,27 @@ export class ExplainStore {
     this.db.close();
   }
 
-  private trim(table: 'steps' | 'keys' | 'builds', max: number): void {
+  /** Records no step id finds any more go; then the oldest, past the count or the bytes. */
+  private trimRecords(): void {
+    this.db.exec('DELETE FROM records WHERE rec NOT IN (SELECT rec FROM steps)');
+    this.trim('records', MAX_RECORDS);
+    let { bytes } = this.db.prepare('SELECT coalesce(sum(length(value)), 0) AS bytes FROM records').get() as {
+      bytes: number;
+    };
+    while (bytes > MAX_RECORD_BYTES) {
+      const old = this.db
+        .prepare('SELECT rec, length(value) AS n FROM records ORDER BY at LIMIT 1')
+        .get() as {
+        rec: string;
+        n: number;
+      };
+      this.db.prepare('DELETE FROM records WHERE rec = ?').run(old.rec);
+      this.db.prepare('DELETE FROM steps WHERE rec = ?').run(old.rec);
+      bytes -= old.n;
+    }
+  }
+
+  private trim(table: 'steps' | 'keys' | 'builds' | 'records', max: number): void {
     const row = this.db.prepare(`SELECT at FROM ${table} ORDER BY at DESC LIMIT 1 OFFSET ?`).get(max) as
       | { at: number }
       | undefined;

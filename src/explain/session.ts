@@ -12,6 +12,8 @@ import { BuildExplainer, type ListFiles, type StepNote } from './explainer.ts';
 const MAX_STEPS = 1000;
 /** Characters of an error or explanation kept. */
 const MAX_TEXT = 2000;
+/** Characters of a step's explanation kept in history. */
+const MAX_REASON = 500;
 
 export interface TaskView {
   name: string;
@@ -167,7 +169,7 @@ export class BuildSession {
     r.steps = [...this.steps.values()];
     for (const s of r.steps) {
       const n = notes.get(s.id);
-      if (n?.reason) s.reason = clip(n.reason);
+      if (n?.reason) s.reason = n.reason.length > MAX_REASON ? `${n.reason.slice(0, MAX_REASON)}…` : n.reason;
       if (n?.origin) s.origin = n.origin;
     }
     for (const n of notes.values()) {

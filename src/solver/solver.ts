@@ -88,6 +88,8 @@ export class Solver<R> {
   private readonly progress: ProgressSink;
   private readonly signal: AbortSignal;
   private readonly keys = new Map<string, Promise<string>>();
+  /** Keys computed so far, for explaining the steps a hit stands for. */
+  private readonly known = new Map<string, string>();
   private readonly results = new Map<string, Promise<Solved<R>>>();
   private readonly reported = new Set<string>();
 
@@ -135,7 +137,9 @@ export class Solver<R> {
       this.emit(job, this.signal.aborted ? 'canceled' : 'error', err);
       throw err;
     }
-    return sha256(JSON.stringify([job.digest, inputKeys, content ?? null]));
+    const key = sha256(JSON.stringify([job.digest, inputKeys, content ?? null]));
+    this.known.set(job.digest, key);
+    return key;
   }
 
   private async solveOnce(job: Job<R>): Promise<Solved<R>> {
@@ -145,7 +149,6 @@ export class Solver<R> {
       const hit = await this.cache.get(key);
       if (hit !== undefined) {
         this.emitCached(job);
-        this.explain(job, this.explainer?.hit(job, key));
         return { result: hit, key, cached: true };
       }
     }
@@ -192,7 +195,11 @@ export class Solver<R> {
       stack.push(...j.inputs);
     }
     // Bottom-up, so the log reads in build order.
-    for (const j of found.reverse()) this.emit(j, 'cached');
+    for (const j of found.reverse()) {
+      this.emit(j, 'cached');
+      const key = this.known.get(j.digest);
+      if (this.explainer && key && !j.noCache) this.explain(j, this.explainer.hit(j, key));
+    }
   }
 
   private emit(

@@ -154,11 +154,17 @@ describe('cache-miss explanations', () => {
     const b = await rebuild({ noCache: true });
     assert.ok([...reasons(b).values()].every((r) => r === 'cache miss: --no-cache'));
     const hits = reasons(await rebuild({ explain: true }));
-    // A hit stands for the steps below it: the last step says where the result came from.
-    assert.match(
-      hits.get('RUN ls -a /app/src > /app/list') ?? '',
-      new RegExp(`^cache hit: made by build ${b.result.buildId.slice(0, 12)} at `),
-    );
+    // Every cached step says where its result came from, also those the last hit stands for.
+    for (const step of [
+      'RUN ls -a /app/src > /app/list',
+      'COPY src/ /app/src/',
+      'RUN echo "v=1.2" > /version',
+    ])
+      assert.match(
+        hits.get(step) ?? '',
+        new RegExp(`^cache hit: made by build ${b.result.buildId.slice(0, 12)} at `),
+        step,
+      );
   });
 
   it('after builder prune every step that ran says its cached result was pruned', async () => {

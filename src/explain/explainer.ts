@@ -14,7 +14,7 @@ import type { Explainer, Job } from '../solver/solver.ts';
 import { lstatSync } from '../sys/fs.ts';
 import type { BuildState, DirState } from '../worker/state.ts';
 import { missReason, positionOf } from './reasons.ts';
-import { ExplainStore, MAX_FILES_PER_STEP, type StepRecord } from './records.ts';
+import { type ExplainStore, MAX_FILES_PER_STEP, openHistory, type StepRecord } from './records.ts';
 
 /** Lists what a copy reads of a directory, telling `visit` each entry (the context checksum). */
 export type ListFiles = (
@@ -58,12 +58,12 @@ export class BuildExplainer implements Explainer<BuildState> {
 
   /** The records database, opened on first use. */
   store(): ExplainStore {
-    this.db ??= new ExplainStore(join(this.opts.root, 'history.db'));
+    this.db ??= openHistory(join(this.opts.root, 'history.db'));
     return this.db;
   }
 
   hit(job: Job<BuildState>, key: string): string | undefined {
-    const origin = this.store().origin(key);
+    const origin = this.quietly(() => this.store().origin(key));
     this.notes.set(job.digest, { name: job.name, cached: true, origin });
     if (!this.opts.showHits) return undefined;
     return origin
@@ -75,10 +75,9 @@ export class BuildExplainer implements Explainer<BuildState> {
     const v = job.source as Vertex | undefined;
     const record = await this.recordOf(job, v, key, inputKeys, inputs);
     const ids = this.idsOf(job, v, record);
-    const store = this.store();
     let prev: StepRecord | undefined;
     for (const id of ids) {
-      prev = store.step(id);
+      prev = this.quietly(() => this.store().step(id));
       if (prev) break;
     }
     const dir = inputs.find((i): i is DirState => i.kind === 'dir');
@@ -100,6 +99,15 @@ export class BuildExplainer implements Explainer<BuildState> {
     } finally {
       this.db?.close();
       this.db = undefined;
+    }
+  }
+
+  /** History explains a build, it never fails one: a database it cannot read explains less. */
+  private quietly<T>(fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch {
+      return undefined;
     }
   }
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ExplainStore, MAX_BUILDS, type StepRecord } from './records.ts';
+import { ExplainStore, MAX_BUILDS, openHistory, type StepRecord } from './records.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'kiln-explain-records-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -40,5 +40,14 @@ describe('history.db', () => {
     assert.equal(db.build('id000'), undefined, 'the oldest went');
     assert.equal(db.build('%'), undefined, 'LIKE wildcards are literal');
     db.close();
+  });
+
+  it('a file that is not a database is set aside and history starts anew', () => {
+    const file = join(dir, 'c.db');
+    writeFileSync(file, Buffer.alloc(8192, 'x'));
+    const db = openHistory(file);
+    assert.deepEqual(db.builds(), []);
+    db.close();
+    assert.ok(existsSync(`${file}.broken`));
   });
 });

@@ -4,7 +4,7 @@
  * read as digests, never their content), which build made each cache key, and the recent builds
  * themselves (`kiln history`). Every table is bounded: the oldest rows go first.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, renameSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { sha256 } from '../digest/digest.ts';
@@ -54,6 +54,24 @@ export interface StepRecord {
   at: number;
 }
 
+/**
+ * Open history.db; a file SQLite cannot read (a machine crash while it was written without
+ * fsync, or not a database) is set aside as `history.db.broken` and history starts anew.
+ */
+export function openHistory(file: string): ExplainStore {
+  try {
+    const db = new ExplainStore(file);
+    db.check();
+    return db;
+  } catch (err) {
+    const code = (err as { errcode?: number }).errcode;
+    // SQLITE_CORRUPT (11) and SQLITE_NOTADB (26), with their extended codes.
+    if (code === undefined || ((code & 0xff) !== 11 && (code & 0xff) !== 26)) throw err;
+    renameSync(file, `${file}.broken`);
+    return new ExplainStore(file);
+  }
+}
+
 export class ExplainStore {
   private readonly db: DatabaseSync;
 
@@ -69,6 +87,16 @@ export class ExplainStore {
       CREATE INDEX IF NOT EXISTS keys_at ON keys (at);
       CREATE TABLE IF NOT EXISTS builds (id TEXT PRIMARY KEY, at INTEGER NOT NULL, value TEXT NOT NULL);`,
     );
+    // History is derived, not state a build relies on: it is written without fsync (a warm
+    // build's commit and close cost ~3 ms with it). A crash of the machine may lose the last
+    // builds or leave the file unreadable; then it is set aside and started anew (openHistory).
+    this.db.exec('PRAGMA synchronous = OFF');
+  }
+
+  /** Read from each table: a file that is not a database fails here, not in the middle of a build. */
+  check(): void {
+    for (const t of ['steps', 'records', 'keys', 'builds'])
+      this.db.prepare(`SELECT 1 FROM ${t} LIMIT 1`).get();
   }
 
   step(id: string): StepRecord | undefined {

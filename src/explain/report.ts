@@ -10,7 +10,7 @@ import type { Digest } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
 import { renderHtml } from './html.ts';
 import { analyseImage, type ImageView } from './layers.ts';
-import { ExplainStore } from './records.ts';
+import { openHistory } from './records.ts';
 import type { BuildRecord, StepView } from './session.ts';
 
 export interface TimedStep extends StepView {
@@ -45,7 +45,7 @@ export interface Report {
 
 /** Open history in `root` and find a build by id or unique prefix. */
 export function loadBuild(root: string, id: string): BuildRecord {
-  const db = new ExplainStore(join(root, 'history.db'));
+  const db = openHistory(join(root, 'history.db'));
   try {
     const b = db.build<BuildRecord>(id);
     if (!b)

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { ExplainStore, MAX_BUILDS } from '../../explain/records.ts';
+import { MAX_BUILDS, openHistory } from '../../explain/records.ts';
 import { loadBuild } from '../../explain/report.ts';
 import type { BuildRecord } from '../../explain/session.ts';
 import { writeToDest } from '../../exporter/dest.ts';
@@ -38,7 +38,7 @@ function table(rows: string[][]): string {
 }
 
 export function listBuilds(root: string): BuildRecord[] {
-  const db = new ExplainStore(join(root, 'history.db'));
+  const db = openHistory(join(root, 'history.db'));
   try {
     return db.builds<BuildRecord>(MAX_BUILDS);
   } finally {

@@ -50,6 +50,8 @@ export interface BuildOptions {
   parallelism?: number;
   /** Explain cache hits too (which earlier build made each), not only misses. */
   explain?: boolean;
+  /** The id this build gets in the history (default: a random one); 1–64 hex digits or letters. */
+  buildId?: string;
   progress?: ProgressSink;
   signal?: AbortSignal;
   /** SOURCE_DATE_EPOCH: clamps timestamps for reproducible images. */

@@ -66,6 +66,7 @@ export interface SessionOptions {
   buildArgs: Record<string, string>;
   noCache: boolean;
   explain?: boolean;
+  buildId?: string;
 }
 
 const clip = (s: string | undefined) => (s && s.length > MAX_TEXT ? `${s.slice(0, MAX_TEXT)}…` : s);
@@ -80,7 +81,10 @@ export class BuildSession {
     this.opts = opts;
     const context = opts.context === '-' ? '-' : resolve(opts.context);
     this.record = {
-      id: randomBytes(12).toString('hex'),
+      id:
+        opts.buildId && /^[0-9a-zA-Z]{1,64}$/.test(opts.buildId)
+          ? opts.buildId
+          : randomBytes(12).toString('hex'),
       started: Date.now(),
       context,
       dockerfile:

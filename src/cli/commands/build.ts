@@ -2,6 +2,7 @@
  * `kiln build`: `docker buildx build`'s flags over the library's build(). Parses flags into
  * BuildOptions, renders progress, prints the image ID, and writes --iidfile/--metadata-file.
  */
+import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { build } from '../../build/build.ts';
 import type { BuildOptions, SecretSpec, SshSpec } from '../../build/options.ts';
@@ -207,6 +208,8 @@ export function register(program: Command): void {
         allow: o.allow as string[],
         parallelism: Number.parseInt(o.parallelism as string, 10) || 4,
         explain: Boolean(o.explain),
+        // Chosen here so that --report can find a failed build too.
+        buildId: randomBytes(12).toString('hex'),
         progress: renderer.sink,
         signal,
         sourceDateEpoch: buildArgs.SOURCE_DATE_EPOCH
@@ -254,6 +257,8 @@ export function register(program: Command): void {
         if (!toStdout && result.imageId) process.stdout.write(`${result.imageId}\n`);
       } catch (err) {
         renderer.close();
+        if (o.report && opts.buildId)
+          await writeReportFile(cmd, o.report as string, opts.buildId, signal).catch(() => undefined);
         // The progress shown has the failed step's output: the error need not repeat it.
         if (mode !== 'quiet' && err instanceof Error) err.message = errorText(err);
         throw err;

@@ -167,4 +167,15 @@ describe('build reports', () => {
       copyFileSync(png, process.env.KILN_REPORT_SCREENSHOT);
     }
   });
+
+  it('a failed build still gets its report, saying which step failed', async () => {
+    const bad = await makeContext(suite, { Dockerfile: 'FROM busybox\nRUN echo going && exit 3\n' });
+    const r = kiln(suite, ['build', '--progress=plain', '--report', join(out, 'failed.json'), bad]);
+    assert.notEqual(r.code, 0);
+    const rep = JSON.parse(readFileSync(join(out, 'failed.json'), 'utf8'));
+    assert.equal(rep.build.result, 'error');
+    const step = rep.steps.find((s: { name: string }) => s.name.includes('exit 3'));
+    assert.match(step.error, /exited with code 3/);
+    assert.equal(step.reason, 'no earlier record of this step');
+  });
 });

@@ -57,6 +57,14 @@ describe('plain progress (BuildKit --progress=plain)', () => {
     );
   });
 
+  it("a hit's explanation (given before the step) is shown above CACHED", () => {
+    const { r, text } = plain();
+    r.sink({ type: 'explain', id: 'b', text: 'cache hit: made by build 0123', at: T });
+    r.sink(v('b', '[1/2] FROM busybox', 'cached', T));
+    r.close();
+    assert.equal(text(), '#1 [1/2] FROM busybox\n#1 cache hit: made by build 0123\n#1 CACHED\n');
+  });
+
   it('numbers steps in the order shown, one block each, with output times, DONE and CACHED', () => {
     const { r, text } = plain();
     r.sink(v('a', '[1/2] FROM docker.io/library/busybox:latest@sha256:abc', 'cached', T));

@@ -53,6 +53,8 @@ export class Trace {
   readonly order: VertexView[] = [];
   readonly warnings: WarningEvent[] = [];
   private readonly byId = new Map<string, VertexView>();
+  /** Explanations that came before their step (a cache hit's), by vertex id. */
+  private readonly early = new Map<string, string>();
   private readonly lines: LineAssembler;
   private readonly listener: TraceListener;
 
@@ -80,7 +82,10 @@ export class Trace {
     }
     if (e.type === 'explain') {
       const v = this.byId.get(e.id);
-      if (!v) return;
+      if (!v) {
+        if (this.early.size < 10_000) this.early.set(e.id, e.text);
+        return;
+      }
       v.explain = e.text;
       this.listener.explain?.(v);
       return;
@@ -111,6 +116,11 @@ export class Trace {
     let v = this.byId.get(id);
     if (!v) {
       v = { id, name, index: 0, cached: false, canceled: false, statuses: new Map(), tail: [], warnings: [] };
+      const early = this.early.get(id);
+      if (early !== undefined) {
+        v.explain = early;
+        this.early.delete(id);
+      }
       this.byId.set(id, v);
       this.order.push(v);
     }

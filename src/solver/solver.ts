@@ -195,10 +195,11 @@ export class Solver<R> {
       stack.push(...j.inputs);
     }
     // Bottom-up, so the log reads in build order.
+    // A hit's explanation comes first: displays show it with the step's CACHED line.
     for (const j of found.reverse()) {
-      this.emit(j, 'cached');
       const key = this.known.get(j.digest);
       if (this.explainer && key && !j.noCache) this.explain(j, this.explainer.hit(j, key));
+      this.emit(j, 'cached');
     }
   }
 

@@ -178,4 +178,12 @@ describe('build reports', () => {
     assert.match(step.error, /exited with code 3/);
     assert.equal(step.reason, 'no earlier record of this step');
   });
+
+  it('--explain: each cached step says which build made it, above its CACHED line', () => {
+    const r = kiln(suite, ['build', '--progress=plain', '--explain', '--platform=linux/amd64', ctx]);
+    assert.equal(r.code, 0, r.err);
+    assert.doesNotMatch(r.err, /cache miss/);
+    const hits = r.err.match(/#\d+ cache hit: made by build [0-9a-f]{12} at \S+\n#\d+ CACHED\n/g) ?? [];
+    assert.equal(hits.length, 6, r.err);
+  });
 });

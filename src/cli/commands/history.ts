@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import type { Command } from 'commander';
+import { KilnError } from '../../errors/errors.ts';
 import { MAX_BUILDS, openHistory } from '../../explain/records.ts';
 import { loadBuild } from '../../explain/report.ts';
 import type { BuildRecord } from '../../explain/session.ts';
@@ -40,10 +41,49 @@ function table(rows: string[][]): string {
 export function listBuilds(root: string): BuildRecord[] {
   const db = openHistory(join(root, 'history.db'));
   try {
-    return db.builds<BuildRecord>(MAX_BUILDS);
+    // A record this version cannot read (another version's, a damaged one) is left out.
+    return db
+      .builds<BuildRecord>(MAX_BUILDS)
+      .filter((b) => typeof b?.id === 'string' && typeof b.context === 'string' && Array.isArray(b.steps));
   } finally {
     db.close();
   }
+}
+
+/** The table `kiln history` (and `history ls`) prints, or its JSON. */
+function printList(o: { format: string; trunc: boolean }, cmd: Command): void {
+  checkFormat(o.format, ['table', 'json']);
+  const builds = listBuilds(rootOf(cmd));
+  if (o.format === 'json') {
+    process.stdout.write(
+      `${JSON.stringify(
+        builds.map(({ steps: _s, ...b }) => b),
+        null,
+        2,
+      )}\n`,
+    );
+    return;
+  }
+  const now = Date.now();
+  const rows = [['BUILD ID', 'CREATED', 'CONTEXT', 'TARGET', 'DURATION', 'RESULT', 'CACHED']];
+  for (const b of builds)
+    rows.push([
+      o.trunc ? b.id.slice(0, 12) : b.id,
+      timeSince(new Date(b.started).toISOString(), now) ?? '-',
+      o.trunc && b.context.length > 40 ? `…${b.context.slice(-39)}` : b.context,
+      b.target ?? '-',
+      duration(b),
+      b.result,
+      ratio(b),
+    ]);
+  process.stdout.write(`${table(rows)}\n`);
+}
+
+function checkFormat(format: string, allowed: string[]): void {
+  if (!allowed.includes(format))
+    throw new KilnError('INVALID_FLAG', `unknown --format "${format}"`, {
+      hint: `use ${allowed.join(' or ')}`,
+    });
 }
 
 export function register(program: Command): void {
@@ -52,38 +92,20 @@ export function register(program: Command): void {
     .description(`List recent builds (the last ${MAX_BUILDS} are kept), as docker buildx history ls`)
     .option('--format <format>', 'table or json', 'table')
     .option('--no-trunc', "don't truncate ids and paths")
-    .action((o: { format: string; trunc: boolean }, cmd: Command) => {
-      const builds = listBuilds(rootOf(cmd));
-      if (o.format === 'json') {
-        process.stdout.write(
-          `${JSON.stringify(
-            builds.map(({ steps: _s, ...b }) => b),
-            null,
-            2,
-          )}\n`,
-        );
-        return;
-      }
-      const now = Date.now();
-      const rows = [['BUILD ID', 'CREATED', 'CONTEXT', 'TARGET', 'DURATION', 'RESULT', 'CACHED']];
-      for (const b of builds)
-        rows.push([
-          o.trunc ? b.id.slice(0, 12) : b.id,
-          timeSince(new Date(b.started).toISOString(), now) ?? '-',
-          o.trunc && b.context.length > 40 ? `…${b.context.slice(-39)}` : b.context,
-          b.target ?? '-',
-          duration(b),
-          b.result,
-          ratio(b),
-        ]);
-      process.stdout.write(`${table(rows)}\n`);
-    });
+    .action(printList);
+  history
+    .command('ls')
+    .description('List recent builds (as kiln history)')
+    .option('--format <format>', 'table or json', 'table')
+    .option('--no-trunc', "don't truncate ids and paths")
+    .action(printList);
   history
     .command('inspect')
     .description("Show one build: what it built, and each step's cache hit or miss and why")
     .argument('<id>', 'build id or a unique prefix of it')
     .option('--format <format>', 'pretty or json', 'pretty')
     .action((id: string, o: { format: string }, cmd: Command) => {
+      checkFormat(o.format, ['pretty', 'json']);
       const b = loadBuild(rootOf(cmd), id);
       if (o.format === 'json') {
         process.stdout.write(`${JSON.stringify(b, null, 2)}\n`);
@@ -127,6 +149,7 @@ export function register(program: Command): void {
       const store = openStore(rootOf(cmd));
       try {
         const format = (o.format ?? (o.output.endsWith('.json') ? 'json' : 'html')) as 'json' | 'html';
+        checkFormat(format, ['html', 'json']);
         const text = await renderReport(store, id, format);
         await writeToDest(o.output, text, {
           stdout: process.stdout,

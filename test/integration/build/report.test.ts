@@ -114,6 +114,21 @@ describe('build reports', () => {
       inspect.out,
       /COPY app\.txt \/app\.txt .*\n\s+cache miss: 1 file changed: app\.txt \(content\)/,
     );
+    const json = kiln(suite, ['history', 'ls', '--format', 'json']);
+    assert.equal(json.code, 0, json.err);
+    assert.deepEqual(
+      JSON.parse(json.out).map((b: { result: string; platforms: string[] }) => [
+        b.result,
+        b.platforms.length,
+      ]),
+      [
+        ['ok', 1],
+        ['ok', 2],
+      ],
+    );
+    const bogus = kiln(suite, ['history', '--format', 'yaml']);
+    assert.equal(bogus.code, 1);
+    assert.match(bogus.err, /unknown --format "yaml"/);
     const missing = kiln(suite, ['history', 'inspect', 'ffffffffffff']);
     assert.equal(missing.code, 1);
     assert.match(missing.err, /no build "ffffffffffff" in the build history/);

@@ -74,7 +74,7 @@ if(!R.images.length)s.appendChild(el('p',{'class':'why'},['no image layers']));
 R.images.forEach(function(im){s.appendChild(el('h2',null,[im.platform+'  '+im.manifest.slice(0,19)]));
  var lt=el('table',null,[el('tr',null,[el('th',null,['#']),el('th',null,['created by']),el('th',{'class':'num'},['size']),
   el('th',{'class':'num'},['files']),el('th',{'class':'num'},['wasted']),el('th',null,['largest files, overwritten, deleted'])])]);
- im.layers.forEach(function(l,i){var d=el('details');d.appendChild(el('summary',null,[(l.largest[0]?l.largest[0].path+' '+bytes(l.largest[0].size):'no files')+
+ im.layers.forEach(function(l,i){var d=el('details',l.wasted?{open:''}:null);d.appendChild(el('summary',null,[(l.largest[0]?l.largest[0].path+' '+bytes(l.largest[0].size):'no files')+
   (l.overwritten.length||l.deleted.length?' \\u00b7 '+l.overwritten.length+' overwritten, '+l.deleted.length+' deleted':'')]));
   function list(title,fs){if(!fs.length)return;d.appendChild(el('div',{'class':'why'},[title]));var ul=el('ul');
    fs.forEach(function(f){ul.appendChild(el('li',null,[f.path+' '+bytes(f.size)+(f.layer!==undefined?' (layer '+(f.layer+1)+')':'')]))});d.appendChild(ul)}

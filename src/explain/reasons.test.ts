@@ -79,6 +79,16 @@ describe('why a step missed the cache', () => {
       missReason(rec(), rec({ key: 'k2', inputs: [{ name: '[build 5/5] RUN make', key: 'in2' }] })),
       'its input changed: RUN make (stage build, step 5)',
     );
+    const multi = rec({ name: '[linux/arm64 app 3/4] COPY src/ /app/', key: 'k2', inputs: [] });
+    const input = (name: string) => ({ ...multi, inputs: [{ name, key: 'in2' }] });
+    const before = (name: string) => ({ ...multi, key: 'k1', inputs: [{ name, key: 'in1' }] });
+    const other = '[linux/arm64 build 5/5] RUN make';
+    const same = '[linux/arm64 app 2/4] RUN npm ci';
+    assert.equal(
+      missReason(before(other), input(other)),
+      'its input changed: RUN make (stage build, step 5)',
+    );
+    assert.equal(missReason(before(same), input(same)), 'its input changed: RUN npm ci (step 2)');
   });
 
   it('content, mode and type changes; a file gone but still on disk was excluded', () => {

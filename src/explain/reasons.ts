@@ -25,13 +25,19 @@ export function positionOf(name: string): string | undefined {
   return /^\[[^\]]*\d+\/\d+\]/.exec(name)?.[0];
 }
 
+/** The stage a step name's bracket names (`[linux/arm64 build 2/4]` → `build`; '' for none). */
+function stageOf(name: string): string {
+  const m = /^\[(?:(.*) )?\d+\/\d+\] /.exec(name);
+  // A multi-platform build puts the platform first: it is not part of the stage's name.
+  return (m?.[1] ?? '').replace(/^\S*\/\S* ?/, '');
+}
+
 /** `(step 4)`, or `(stage build, step 4)` when the input is in another stage than `self`. */
 function stepRef(input: string, self: string): string {
-  const m = /^\[(?:(.*) )?(\d+)\/\d+\] /.exec(input);
+  const m = /^\[(?:.* )?(\d+)\/\d+\] /.exec(input);
   if (!m) return '';
-  const stage = (s: string) => /^\[(?:(.*) )?\d+\/\d+\] /.exec(s)?.[1] ?? '';
-  const own = stage(self);
-  return m[1] !== undefined && m[1] !== own ? ` (stage ${m[1]}, step ${m[2]})` : ` (step ${m[2]})`;
+  const stage = stageOf(input);
+  return stage !== stageOf(self) && stage !== '' ? ` (stage ${stage}, step ${m[1]})` : ` (step ${m[1]})`;
 }
 
 /** `name@sha256:…` → its parts (a reference without a digest keeps it whole). */

@@ -30,7 +30,7 @@ export interface InputRecord {
   dir?: boolean;
 }
 
-/** What one step's cache key was made of when it last ran (about 250 bytes + ~100 per file). */
+/** What one step's cache key was made of when it last ran (~500 bytes + ~100 a file read). */
 export interface StepRecord {
   name: string;
   key: string;

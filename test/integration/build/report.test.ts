@@ -81,22 +81,29 @@ describe('build reports', () => {
   it('a rebuild after one edit: the COPY says which file, steps that did not run say nothing', () => {
     const edit = spawnSync('sh', ['-c', `echo two > ${join(ctx, 'app.txt')}`]);
     assert.equal(edit.status, 0);
-    const r = kiln(suite, ['build', '--progress=plain', '--platform=linux/amd64', ctx]);
+    const r = kiln(suite, [
+      'build',
+      '--progress=plain',
+      '--platform=linux/amd64,linux/arm64',
+      '--report',
+      join(out, 'rebuild.html'),
+      ctx,
+    ]);
     assert.equal(r.code, 0, r.err);
     assert.match(
       r.err,
-      /#\d+ \[build 3\/3\] COPY app\.txt \/app\.txt\n(#\d+ .*\n)*#\d+ cache miss: 1 file changed: app\.txt \(content\)\n/,
+      /#\d+ \[linux\/amd64 build 3\/3\] COPY app\.txt \/app\.txt\n(#\d+ .*\n)*#\d+ cache miss: 1 file changed: app\.txt \(content\)\n/,
     );
     // The final stage copies from the build stage: it runs again, each step naming its input.
     assert.match(
       r.err,
       /#\d+ cache miss: its input changed: COPY app\.txt \/app\.txt \(stage build, step 3\)\n/,
     );
-    assert.equal((r.err.match(/cache miss/g) ?? []).length, 4, r.err);
+    assert.equal((r.err.match(/cache miss/g) ?? []).length, 8, r.err);
     // The build stage's RUN was a hit: CACHED, and no explanation under it.
     assert.match(
       r.err,
-      /#\d+ \[build 2\/3\] RUN head -c 300000 \/dev\/zero > \/blob && echo built > \/out\.txt\n#\d+ CACHED\n/,
+      /#\d+ \[linux\/arm64 build 2\/3\] RUN head -c 300000 \/dev\/zero > \/blob && echo built > \/out\.txt\n#\d+ CACHED\n/,
     );
   });
 
@@ -122,7 +129,7 @@ describe('build reports', () => {
         b.platforms.length,
       ]),
       [
-        ['ok', 1],
+        ['ok', 2],
         ['ok', 2],
       ],
     );
@@ -173,8 +180,16 @@ describe('build reports', () => {
     // Chromium logs every console message of the page (an uncaught error is one) to stderr, and
     // a fetch the page's policy refused as `Refused to …`.
     assert.doesNotMatch(dom.err, /:CONSOLE:|Uncaught|Refused to/);
+    // The rebuild's page: hits with the build they came from, misses with their reasons.
+    const again = join(out, 'rebuild.html');
+    const dom2 = chromium(['--dump-dom'], again);
+    assert.equal(dom2.code, 0, dom2.err);
+    assert.doesNotMatch(dom2.err, /:CONSOLE:|Uncaught|Refused to/);
+    assert.match(dom2.out, /<td class="hit">CACHED<\/td>/);
+    assert.match(dom2.out, new RegExp(`from build ${buildId.slice(0, 12)} \\(`));
+    assert.match(dom2.out, /1 file changed: app\.txt \(content\)/);
     const png = join(out, 'report.png');
-    const shot = chromium([`--screenshot=${png}`, '--window-size=1280,2600', '--hide-scrollbars'], file);
+    const shot = chromium([`--screenshot=${png}`, '--window-size=1280,2400', '--hide-scrollbars'], again);
     assert.equal(shot.code, 0, shot.err);
     assert.ok(statSync(png).size > 20_000, 'a screenshot with something drawn');
     if (process.env.KILN_REPORT_SCREENSHOT) {

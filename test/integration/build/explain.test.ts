@@ -167,6 +167,15 @@ describe('cache-miss explanations', () => {
       );
   });
 
+  it('--no-cache-filter: the stage it names says so, the steps built on it name the reason', async () => {
+    const got = reasons(await rebuild({ noCacheFilter: ['base'] }));
+    assert.equal(got.get('RUN echo "v=1.2" > /version'), 'cache miss: --no-cache-filter names its stage');
+    assert.equal(
+      got.get('COPY package.json /app/'),
+      'cache miss: a step it builds on ignores the cache (--no-cache-filter)',
+    );
+  });
+
   it('after builder prune every step that ran says its cached result was pruned', async () => {
     const pruned = kiln(suite, ['builder', 'prune', '--all', '--force']);
     assert.equal(pruned.code, 0, pruned.err);

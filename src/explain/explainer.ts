@@ -7,11 +7,11 @@
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { resolveInRoot } from '../confine/resolve.ts';
 import { sha256 } from '../digest/digest.ts';
 import type { CopyAction } from '../graph/ops.ts';
 import type { Vertex } from '../graph/vertex.ts';
 import type { Explainer, Job } from '../solver/solver.ts';
-import { lstatSync } from '../sys/fs.ts';
 import type { BuildState, DirState } from '../worker/state.ts';
 import { missReason, positionOf } from './reasons.ts';
 import { type ExplainStore, MAX_FILES_PER_STEP, openHistory, type StepRecord } from './records.ts';
@@ -210,11 +210,10 @@ function opDigest(v: Vertex): string {
   return sha256(JSON.stringify(v.op));
 }
 
-/** Whether a context-relative path names something (not following a final symlink). */
+/** Whether a context-relative path names something, resolved inside the context (links never leave it). */
 function existsIn(dir: string, path: string): boolean {
   try {
-    lstatSync(join(dir, path));
-    return true;
+    return resolveInRoot(dir, path, false).exists;
   } catch {
     return false;
   }

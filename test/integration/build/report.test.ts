@@ -216,4 +216,25 @@ describe('build reports', () => {
     const hits = r.err.match(/#\d+ cache hit: made by build [0-9a-f]{12} at \S+\n#\d+ CACHED\n/g) ?? [];
     assert.equal(hits.length, 6, r.err);
   });
+
+  it('names from the build are text in the page: a hostile file name and step run no script', async () => {
+    const evil = '<img src=x onerror=console.error(1)>.txt';
+    const hostile = await makeContext(suite, {
+      Dockerfile: `FROM busybox\nCOPY . /c/\nRUN echo '</script><script>console.error(2)</script>' > /s\n`,
+      [evil]: 'x'.repeat(5000),
+    });
+    const r = kiln(suite, ['build', '-q', '--report', join(out, 'hostile.html'), hostile]);
+    assert.equal(r.code, 0, r.err);
+    const dom = chromium(['--dump-dom'], join(out, 'hostile.html'));
+    assert.equal(dom.code, 0, dom.err);
+    assert.match(dom.out, /<body data-rendered="true">/);
+    assert.ok(
+      dom.out.includes('c/&lt;img src=x onerror=console.error(1)&gt;.txt 5.00kB'),
+      'the file name as text',
+    );
+    assert.ok(
+      dom.out.includes("RUN echo '&lt;/script&gt;&lt;script&gt;console.error(2)&lt;/script&gt;' &gt; /s"),
+    );
+    assert.doesNotMatch(dom.err, /:CONSOLE:|Uncaught|Refused to/);
+  });
 });

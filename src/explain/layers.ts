@@ -121,7 +121,7 @@ async function analyseLayer(
     for (const [p, f] of below)
       if (p === dir || p.startsWith(`${dir}/`)) {
         if (f.layer < index) {
-          deleted.push({ path: p, size: f.size, layer: f.layer });
+          if (f.size > 0) deleted.push({ path: p, size: f.size, layer: f.layer });
           below.delete(p);
         }
       }
@@ -137,7 +137,7 @@ async function analyseLayer(
       for (const [p, f] of below)
         if (dir === '' || p.startsWith(`${dir}/`))
           if (f.layer < index) {
-            deleted.push({ path: p, size: f.size, layer: f.layer });
+            if (f.size > 0) deleted.push({ path: p, size: f.size, layer: f.layer });
             below.delete(p);
           }
       continue;

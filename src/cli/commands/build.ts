@@ -2,7 +2,6 @@
  * `kiln build`: `docker buildx build`'s flags over the library's build(). Parses flags into
  * BuildOptions, renders progress, prints the image ID, and writes --iidfile/--metadata-file.
  */
-import { randomBytes } from 'node:crypto';
 import type { Command } from 'commander';
 import { build } from '../../build/build.ts';
 import type { BuildOptions, SecretSpec, SshSpec } from '../../build/options.ts';
@@ -10,6 +9,7 @@ import { resolveOutputs, splitCsv } from '../../build/output-spec.ts';
 import { checkCgroupParent, parseAddHost, parseShmSize, parseUlimit } from '../../build/run-settings.ts';
 import { hasCode, KilnError } from '../../errors/errors.ts';
 import type { StepNote } from '../../explain/explainer.ts';
+import { newBuildId } from '../../explain/session.ts';
 import { writeToDest } from '../../exporter/dest.ts';
 import { parsePlatform } from '../../oci/platform.ts';
 import { errorText } from '../../progress/events.ts';
@@ -209,7 +209,7 @@ export function register(program: Command): void {
         parallelism: Number.parseInt(o.parallelism as string, 10) || 4,
         explain: Boolean(o.explain),
         // Chosen here so that --report can find a failed build too.
-        buildId: randomBytes(12).toString('hex'),
+        buildId: newBuildId(),
         progress: renderer.sink,
         signal,
         sourceDateEpoch: buildArgs.SOURCE_DATE_EPOCH

@@ -20,11 +20,16 @@ export type { Plan, PlanEnv } from './build/plan.ts';
 export { offlineResolver, plan } from './build/plan.ts';
 export type { ErrorCode, KilnErrorOptions, SourceLocation } from './errors/errors.ts';
 export { hasCode, KilnError } from './errors/errors.ts';
+export type { StepNote } from './explain/explainer.ts';
+export type { Report, TimedStep } from './explain/report.ts';
+export { buildReport, loadBuild, renderReport } from './explain/report.ts';
+export type { BuildRecord, StepView } from './explain/session.ts';
 export type { ImageRecord, ImageSource, ImageStore } from './image/image.ts';
 export { localImageSource } from './imagestore/imagestore.ts';
 export type { ImageInspect, ImageSummary } from './imagestore/query.ts';
 export { findImage, inspectImage, listImages, tagImage } from './imagestore/query.ts';
 export type {
+  ExplainEvent,
   LogEvent,
   ProgressEvent,
   ProgressSink,

@@ -12,11 +12,14 @@ import { BuildCache } from '../cache/build-cache.ts';
 import { DigestCache } from '../context/digestcache.ts';
 import { diskFull, hasCode, isDiskFull, type KilnError, withLocation } from '../errors/errors.ts';
 import type { Executor } from '../executor/executor.ts';
+import type { StepNote } from '../explain/explainer.ts';
+import { BuildSession } from '../explain/session.ts';
 import { checkSinglePlatform } from '../exporter/annotations.ts';
 import type { OutputResult } from '../exporter/outputs.ts';
 import { type PlatformResult, type PlatformState, ResultExport, writeOutputs } from '../exporter/result.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
-import { discardProgress } from '../progress/events.ts';
+import { formatPlatform } from '../oci/platform.ts';
+import { discardProgress, type ProgressSink } from '../progress/events.ts';
 import type { CredentialLookup } from '../registry/auth.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import { Solver } from '../solver/solver.ts';
@@ -50,6 +53,10 @@ export interface BuildResult {
   platforms: PlatformResult[];
   outputs: OutputResult[];
   warnings: string[];
+  /** This build's id in `kiln history` (and `kiln report ID`). */
+  buildId: string;
+  /** Each step that consulted the cache: hit (and where from) or miss and why. */
+  explained: StepNote[];
 }
 
 export interface BuildEnv {
@@ -76,7 +83,13 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
   await checkSecrets(opts.secrets);
   checkSsh(opts.ssh);
   const store = env.store ?? openStore(env.root);
-  const progress = opts.progress ?? discardProgress;
+  // History and cache-miss explanations watch the build's progress (explain/session.ts).
+  const session = new BuildSession({
+    ...opts,
+    root: store.root,
+    platforms: opts.platforms.map(formatPlatform),
+  });
+  const progress = session.tap(opts.progress ?? discardProgress);
   // A build after a killed one must not leave that one's secrets mounted (one readdir or two).
   await sweepLeftovers(store.root);
   const definition = definitionStep(progress, opts.dockerfile).start();
@@ -130,7 +143,7 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
       const solved = await solve(
         planned,
         opts,
-        { store, snapshotter: sn, images, digests, cache, temps },
+        { store, snapshotter: sn, images, digests, cache, temps, progress, session },
         result,
       );
       // Export and outputs.
@@ -145,12 +158,18 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
       });
       const exported = result.primary ? await result.image(result.primary, solved) : undefined;
       const results = exported?.platforms ?? [];
+      const imageId = exported && (results.length === 1 ? results[0].configDigest : exported.root.digest);
+      session.succeeded(
+        exported && { digest: exported.root.digest, mediaType: exported.root.mediaType, id: imageId },
+      );
       return {
         root: exported?.root,
-        imageId: exported && (results.length === 1 ? results[0].configDigest : exported.root.digest),
+        imageId,
         platforms: results,
         outputs,
         warnings: planned.warnings,
+        buildId: session.record.id,
+        explained: [...session.notes().values()],
       };
     });
   } catch (err) {
@@ -162,9 +181,11 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
       const at = (err as KilnError).location;
       failure = at ? withLocation(full, at) : full;
     }
+    session.failed(failure, opts.signal?.aborted ?? false);
     // Anything that fails before the Dockerfile is converted fails the definition step.
     throw definition.fail(failure, opts.signal?.aborted);
   } finally {
+    session.finish();
     await snapshotter?.release();
     await input?.cleanup();
     for (const t of temps) await rm(t, { recursive: true, force: true });
@@ -182,6 +203,9 @@ interface SolveDeps {
   cache: BuildCache;
   /** Temp dirs to remove when the build ends. */
   temps: string[];
+  progress: ProgressSink;
+  /** History and cache-miss explanations (explain/session.ts). */
+  session: BuildSession;
 }
 
 /** Solve every platform's graph through the worker; each result as a filesystem. */
@@ -210,8 +234,11 @@ async function solve(
   });
   const solver = new Solver({
     cache: validatedCache(d.cache, d.snapshotter, d.store.content),
+    explainer: d.session.explainerFor((dir, paths, copy, visit) =>
+      runners.dirChecksum(dir, paths, copy, visit),
+    ),
     parallelism: opts.parallelism ?? 4,
-    progress: opts.progress ?? discardProgress,
+    progress: d.progress,
     signal: opts.signal,
   });
   const ignoreCache = () => opts.noCache;

@@ -50,6 +50,10 @@ export interface BuildOptions {
   /** Extra named contexts (`--build-context name=dir`). */
   buildContexts: Record<string, string>;
   parallelism?: number;
+  /** Explain cache hits too (which earlier build made each), not only misses. */
+  explain?: boolean;
+  /** The id this build gets in the history (default: a random one); 1–64 hex digits or letters. */
+  buildId?: string;
   progress?: ProgressSink;
   signal?: AbortSignal;
   /** SOURCE_DATE_EPOCH: clamps timestamps for reproducible images. */

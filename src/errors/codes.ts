@@ -41,6 +41,10 @@ export const ERROR_CODES = {
     hint: 'run `kiln fsck` to list damaged blobs, delete them and pull or build the image again',
   },
   BLOB_NOT_FOUND: { meaning: 'blob … is not in the local content store' },
+  BUILD_NOT_FOUND: {
+    meaning: 'the build history has no build with that id (or the prefix names several)',
+    hint: 'list recent builds with `kiln history`; the history keeps the last 50',
+  },
   BUNDLE_BUSY: {
     meaning: 'cannot unmount everything under …',
     hint: 'something still uses a mount of this run; kiln left the directory in place',

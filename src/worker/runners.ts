@@ -94,7 +94,7 @@ export function makeRunners(d: RunnerDeps): OpRunners {
     exec: (op, inputs, ctx, extraEnv) => runExec(execDeps, op, inputs, ctx, extraEnv),
     file: (op, inputs, ctx) => runFileOp(sn, op, inputs, ctx),
     merge: (inputs, ctx) => mergeStates(sn, inputs, ctx),
-    async dirChecksum(dir, paths, copy) {
+    async dirChecksum(dir, paths, copy, visit) {
       return checksum({
         root: dir.dir,
         paths: paths.map((p) => (p === '/' ? '.' : p)),
@@ -105,6 +105,7 @@ export function makeRunners(d: RunnerDeps): OpRunners {
         allowEmptyWildcard: copy?.allowEmptyWildcard ?? false,
         localContext: true,
         cache: d.digests,
+        visit,
       });
     },
   };

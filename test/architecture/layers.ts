@@ -45,6 +45,7 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
   'store/': 4,
   'worker/': 5,
   'exporter/': 5,
+  'explain/': 5,
   'build/': 6,
   'working/': 6,
   'cli/': 7,

@@ -7,6 +7,8 @@ import { build } from '../../build/build.ts';
 import type { BuildOptions, SecretSpec, SshSpec } from '../../build/options.ts';
 import { resolveOutputs, splitCsv } from '../../build/output-spec.ts';
 import { KilnError } from '../../errors/errors.ts';
+import type { StepNote } from '../../explain/explainer.ts';
+import { newBuildId } from '../../explain/session.ts';
 import { writeToDest } from '../../exporter/dest.ts';
 import { errorText } from '../../progress/events.ts';
 import { createRenderer, PROGRESS_MODES, type ProgressMode } from '../../progress/render.ts';
@@ -99,6 +101,8 @@ export function register(program: Command): void {
     .option('--iidfile <file>', 'write the image ID to a file')
     .option('--metadata-file <file>', 'write build result metadata (JSON) to a file')
     .option('--parallelism <n>', 'steps run at once', '4')
+    .option('--explain', 'say for cache hits too which earlier build made them (misses always say why)')
+    .option('--report <file>', 'write a build report: FILE.html (self-contained page) or FILE.json')
     // Image annotations (buildx's --annotation).
     .option(
       '--annotation <[type:]k=v>',
@@ -156,6 +160,9 @@ export function register(program: Command): void {
         network: network as BuildOptions['network'],
         allow: o.allow as string[],
         parallelism: Number.parseInt(o.parallelism as string, 10) || 4,
+        explain: Boolean(o.explain),
+        // Chosen here so that --report can find a failed build too.
+        buildId: newBuildId(),
         progress: renderer.sink,
         signal,
         sourceDateEpoch: buildArgs.SOURCE_DATE_EPOCH
@@ -191,19 +198,54 @@ export function register(program: Command): void {
                 'image.name': tags.join(','),
               }
             : {};
+          Object.assign(meta, explainMetadata(result));
           await small(
             o.metadataFile as string,
             'the build metadata (--metadata-file)',
             `${JSON.stringify(meta, null, 2)}\n`,
           );
         }
+        if (o.report) await writeReportFile(cmd, o.report as string, result.buildId, signal);
         const toStdout = opts.outputs.some((s) => s.dest === '-');
         if (!toStdout && result.imageId) process.stdout.write(`${result.imageId}\n`);
       } catch (err) {
         renderer.close();
+        if (o.report && opts.buildId)
+          await writeReportFile(cmd, o.report as string, opts.buildId, signal).catch(() => undefined);
         // The progress shown has the failed step's output: the error need not repeat it.
         if (mode !== 'quiet' && err instanceof Error) err.message = errorText(err);
         throw err;
       }
     });
+}
+
+/** `--report FILE`: the build's report, HTML or JSON by the file's extension (explain/report.ts). */
+async function writeReportFile(cmd: Command, file: string, buildId: string, signal: AbortSignal) {
+  const { renderReport } = await import('../../explain/report.ts');
+  const { openStore } = await import('../../store/store.ts');
+  const store = openStore(cmd.optsWithGlobals().root as string | undefined);
+  try {
+    const text = await renderReport(store, buildId, file.endsWith('.json') ? 'json' : 'html');
+    await writeToDest(file, text, {
+      stdout: process.stdout,
+      signal,
+      what: 'the build report (--report)',
+      hint: 'pass the path of a file to create or replace',
+    });
+  } finally {
+    store.close();
+  }
+}
+
+/** What --metadata-file says of the cache: the build's history id, each step's hit or miss and why. */
+function explainMetadata(result: { buildId: string; explained: StepNote[] }): Record<string, unknown> {
+  return {
+    'kiln.build.ref': result.buildId,
+    'kiln.cache': result.explained.map((n) => ({
+      step: n.name,
+      cached: n.cached,
+      ...(n.reason ? { reason: n.reason } : {}),
+      ...(n.origin ? { from: n.origin.build } : {}),
+    })),
+  };
 }

@@ -38,6 +38,8 @@ const COMMANDS: Record<string, Loader[]> = {
   commit: [() => import('./commit.ts')],
   rm: [() => import('./rm.ts')],
   inspect: [() => import('./inspect.ts')],
+  history: [() => import('./history.ts')],
+  report: [() => import('./history.ts')],
 };
 const ALIASES: Record<string, string> = { b: 'build', ps: 'containers', unmount: 'umount' };
 

@@ -39,7 +39,9 @@ export type {
   WarningEvent,
 } from './progress/events.ts';
 export { RegistryClient } from './registry/client.ts';
-export type { PullOptions, PullResult, PushOptions, PushResult } from './registry/pull.ts';
-export { pullImage, pushImage } from './registry/pull.ts';
+export type { PullOptions, PullResult } from './registry/pull.ts';
+export { pullImage } from './registry/pull.ts';
+export type { PushOptions, PushResult } from './registry/push.ts';
+export { pushImage } from './registry/push.ts';
 export type { Store } from './store/store.ts';
 export { openStore } from './store/store.ts';

@@ -164,7 +164,7 @@ export async function writeOutput(
       }
       const pushed: string[] = [];
       if (spec.push) {
-        const { pushImage } = await import('../registry/pull.ts');
+        const { pushImage } = await import('../registry/push.ts');
         const client = await deps.registry();
         for (const n of names) {
           const r = await pushImage({ root, blobs: deps.content }, n, {

@@ -7,8 +7,8 @@ import { pipeline, Readable, Transform, type TransformCallback } from 'node:stre
 import type { BlobInfo, BlobProvider } from '../content/content.ts';
 import { type Digest, digestAlgorithm, digestMismatch, hashOf } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
-import { MAX_MANIFEST_BYTES } from '../image/copy.ts';
 import type { ImageSource } from '../image/image.ts';
+import { MAX_MANIFEST_BYTES } from '../image/load.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { parseManifestDocument } from '../oci/manifest.ts';
 import { isIndexType, isManifestType } from '../oci/mediatypes.ts';

@@ -8,8 +8,9 @@
 import { pipeline, type Readable } from 'node:stream';
 import { type Digest, DigestStream, digestMismatch } from '../digest/digest.ts';
 import { diskFull, hasCode, isDiskFull, KilnError } from '../errors/errors.ts';
-import { copyImage, loadConfig, resolvePlatformManifest } from '../image/copy.ts';
+import { copyImage } from '../image/copy.ts';
 import type { ImageRecord, ImageSource } from '../image/image.ts';
+import { loadConfig, resolvePlatformManifest } from '../image/load.ts';
 import { LocalImageSink } from '../imagestore/imagestore.ts';
 import type { ImageConfig } from '../oci/config.ts';
 import type { Descriptor } from '../oci/descriptor.ts';

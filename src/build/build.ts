@@ -31,6 +31,7 @@ import { jobsFor, resetIgnoredCacheMounts, validatedCache } from '../worker/jobs
 import { materialize } from '../worker/materialize.ts';
 import { makeRunners } from '../worker/runners.ts';
 import { checkSecrets } from '../worker/secrets.ts';
+import { attestRequest } from './attest.ts';
 import { baseImages } from './bases.ts';
 import { resolverFor } from './frontend.ts';
 import type { BuildInput } from './input.ts';
@@ -83,6 +84,7 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
   await checkSecrets(opts.secrets);
   checkSsh(opts.ssh);
   const store = env.store ?? openStore(env.root);
+  const startedOn = new Date();
   // History and cache-miss explanations watch the build's progress (explain/session.ts).
   const session = new BuildSession({
     ...opts,
@@ -138,7 +140,7 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
         { snapshotter: sn, content: store.content, cache, progress },
         opts.outputs,
         opts.sourceDateEpoch,
-        { squash: opts.squash },
+        { squash: opts.squash, attest: attestRequest(opts, planned, session.record.id, startedOn) },
       );
       const solved = await solve(
         planned,

@@ -15,6 +15,7 @@ import type { ProgressSink } from '../progress/events.ts';
 import { ReportedStep } from '../progress/step.ts';
 import type { BuildState, FsState } from '../worker/state.ts';
 import { type Annotation, indexAnnotations, manifestAnnotations } from './annotations.ts';
+import { type AttestRequest, writeAttestations } from './attestations.ts';
 import { ComposedBlobs, writeImage, writeIndex } from './image.ts';
 import { type LayerExportDeps, LayerExports } from './layers.ts';
 import { type OutputDeps, type OutputResult, writeOutput } from './outputs.ts';
@@ -44,6 +45,11 @@ interface ImageFormat {
   oci: boolean;
   sourceDateEpoch?: number;
   annotations: Annotation[];
+  /** Attestation manifests for the index (attestations.ts); with them the image is always an index. */
+  attest?: (
+    blobs: ComposedBlobs,
+    images: { platform: Platform; manifest: Descriptor; state: FsState }[],
+  ) => Promise<Descriptor[]>;
 }
 
 /** The image exports of one build: early layer export, then one image per layer format. */
@@ -57,27 +63,41 @@ export class ResultExport {
   private readonly deps: LayerExportDeps;
   /** `--squash`: the layers above each base become one (squash.ts). */
   private readonly squash: boolean;
+  /** `--sbom`/`--provenance`/`--attest`: what to attach to the image (attestations.ts). */
+  private readonly attest?: AttestRequest;
 
   constructor(
     deps: LayerExportDeps,
     outputs: readonly OutputSpec[],
     sourceDateEpoch?: number,
-    opts: { squash?: boolean } = {},
+    opts: { squash?: boolean; attest?: AttestRequest } = {},
   ) {
     this.layers = new LayerExports(deps);
     this.deps = deps;
     this.content = deps.content;
     this.sourceDateEpoch = sourceDateEpoch;
     this.squash = opts.squash ?? false;
+    this.attest = opts.attest;
     this.primary = outputs.find((o) => o.push) ?? outputs.find(needsImage);
   }
 
   private format(spec: OutputSpec): ImageFormat {
+    const attest = this.attest;
     return {
       compression: outputCompression(spec),
-      oci: spec.ociMediaTypes,
+      // Attestation manifests are OCI; BuildKit gives their index OCI media types too.
+      oci: spec.ociMediaTypes || attest !== undefined,
       sourceDateEpoch: this.sourceDateEpoch,
       annotations: spec.annotations,
+      ...(attest && {
+        attest: (blobs, images) =>
+          writeAttestations(blobs, attest, images, {
+            snapshotter: this.deps.snapshotter,
+            // One name for every output, so the pushed image and the stored one are the same.
+            imageName: this.primary?.names[0],
+            sourceDateEpoch: this.sourceDateEpoch,
+          }),
+      }),
     };
   }
 
@@ -144,14 +164,23 @@ export async function exportImage(
     );
     platforms.push({ platform: r.platform, ...written });
   }
+  const attached = format.attest
+    ? await format.attest(
+        composed,
+        platforms.map((p, i) => ({
+          platform: p.platform,
+          manifest: p.manifest,
+          state: perPlatform[i].state,
+        })),
+      )
+    : [];
   const root =
-    platforms.length === 1
+    platforms.length === 1 && attached.length === 0
       ? stripPlatform(platforms[0].manifest)
-      : await writeIndex(
-          composed,
-          platforms.map((r) => r.manifest),
-          { ...format, annotations: indexAnnotations(format.annotations) },
-        );
+      : await writeIndex(composed, [...platforms.map((r) => r.manifest), ...attached], {
+          ...format,
+          annotations: indexAnnotations(format.annotations),
+        });
   await composed.storeIn(content);
   return { root, platforms };
 }

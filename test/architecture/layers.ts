@@ -38,6 +38,7 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
   'executor/runc/': 3,
   'context/': 3,
   'fileops/': 3,
+  'attest/': 3,
   'frontend/dockerfile/checks/': 3,
   'frontend/dockerfile/convert/': 3,
   'solver/': 4,

@@ -13,6 +13,7 @@ import { writeToDest } from '../../exporter/dest.ts';
 import { errorText } from '../../progress/events.ts';
 import { createRenderer, PROGRESS_MODES, type ProgressMode } from '../../progress/render.ts';
 import { commandSignal } from '../signals.ts';
+import { attestFlags, attestFlagValues } from './build-attest.ts';
 import { callMode, runCheck } from './build-check.ts';
 import { planFlags, planFlagValues } from './build-flags.ts';
 
@@ -56,12 +57,14 @@ export function parseSsh(text: string): SshSpec {
 }
 
 export function register(program: Command): void {
-  planFlags(
-    program
-      .command('build')
-      .alias('b')
-      .description('Build an image from a Dockerfile and a context (flags as in `docker buildx build`)')
-      .argument('<context>', 'context directory, or - to read a tar archive from stdin'),
+  attestFlags(
+    planFlags(
+      program
+        .command('build')
+        .alias('b')
+        .description('Build an image from a Dockerfile and a context (flags as in `docker buildx build`)')
+        .argument('[context]', 'context directory, or - to read a tar archive from stdin'),
+    ),
   )
     .option('-t, --tag <name>', 'name the image (repeatable)', collect, [])
     .option(
@@ -113,7 +116,8 @@ export function register(program: Command): void {
     .option('--check', 'evaluate the build checks without building (same as --call=check)')
     .option('--call <fn>', 'what to evaluate: build (default) or check')
     .option('--squash', 'squash the layers the build adds on top of the base image into one')
-    .action(async (context: string, o: Record<string, unknown>, cmd: Command) => {
+    .action(async (contextArg: string | undefined, o: Record<string, unknown>, cmd: Command) => {
+      const { attest, context } = attestFlagValues(o, contextArg);
       const call = callMode(o);
       const network = o.network as string;
       if (!['default', 'none', 'host'].includes(network)) {
@@ -169,6 +173,7 @@ export function register(program: Command): void {
           ? Number.parseInt(buildArgs.SOURCE_DATE_EPOCH, 10)
           : undefined,
         squash: Boolean(o.squash),
+        attest,
       };
       if (call === 'check') {
         await runCheck(opts, cmd.optsWithGlobals().root as string | undefined, () => renderer.close());

@@ -16,6 +16,9 @@ import { after, before, describe, it } from 'node:test';
 import { sharedRegistry, type TestRegistry } from '../../../src/testing/registry.ts';
 import { kiln, makeContext, openSuite, type Suite } from './helpers.ts';
 
+/** Parsed JSON from the registry, read field by field. */
+type Json = ReturnType<typeof JSON.parse>;
+
 let suite: Suite;
 let reg: TestRegistry;
 let ctx: string;
@@ -47,12 +50,12 @@ function skopeo(args: string[]): string {
   return execFileSync('skopeo', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-function rawManifest(ref: string): Record<string, any> {
+function rawManifest(ref: string): Json {
   return JSON.parse(skopeo(['inspect', '--raw', '--tls-verify=false', `docker://${ref}`]));
 }
 
 /** A blob straight from the registry's API, checked against its digest. */
-async function blob(repo: string, digest: string): Promise<any> {
+async function blob(repo: string, digest: string): Promise<Json> {
   const res = await fetch(`${reg.url}/v2/${repo}/blobs/${digest}`);
   assert.equal(res.status, 200, `GET blob ${digest}`);
   const bytes = Buffer.from(await res.arrayBuffer());
@@ -85,10 +88,10 @@ after(() => suite.close());
 
 describe('kiln build --sbom --provenance=mode=max --push', () => {
   const repo = 'kiln-spec/attest';
-  let index: Record<string, any>;
-  let image: Record<string, any>;
-  let att: Record<string, any>;
-  let attManifest: Record<string, any>;
+  let index: Json;
+  let image: Json;
+  let att: Json;
+  let attManifest: Json;
 
   before(() => {
     const r = kiln(suite, [
@@ -121,7 +124,7 @@ describe('kiln build --sbom --provenance=mode=max --push', () => {
     attManifest = rawManifest(`${reg.host}/${repo}@${att.digest}`);
     assert.equal(attManifest.mediaType, 'application/vnd.oci.image.manifest.v1+json');
     assert.deepEqual(
-      attManifest.layers.map((l: any) => [l.mediaType, l.annotations['in-toto.io/predicate-type']]),
+      attManifest.layers.map((l: Json) => [l.mediaType, l.annotations['in-toto.io/predicate-type']]),
       [
         ['application/vnd.in-toto+json', 'https://spdx.dev/Document'],
         ['application/vnd.in-toto+json', 'https://slsa.dev/provenance/v0.2'],
@@ -159,7 +162,7 @@ describe('kiln build --sbom --provenance=mode=max --push', () => {
       assert.ok(ids.has(r.relatedSpdxElement));
     }
     assert.deepEqual(
-      doc.packages.map((p: any) => [p.name, p.versionInfo, p.externalRefs[0].referenceLocator]).sort(),
+      doc.packages.map((p: Json) => [p.name, p.versionInfo, p.externalRefs[0].referenceLocator]).sort(),
       [
         ['@acme/widget', '4.5.6', 'pkg:npm/%40acme/widget@4.5.6'],
         ['bar-utils', '2:0.9+dfsg-4', 'pkg:deb/debian/bar-utils@2%3A0.9%2Bdfsg-4?arch=all'],

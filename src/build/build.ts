@@ -18,6 +18,7 @@ import { checkSinglePlatform } from '../exporter/annotations.ts';
 import type { OutputResult } from '../exporter/outputs.ts';
 import { type PlatformResult, type PlatformState, ResultExport, writeOutputs } from '../exporter/result.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
+import { isIndexType } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import { discardProgress, type ProgressSink } from '../progress/events.ts';
 import type { CredentialLookup } from '../registry/auth.ts';
@@ -160,7 +161,9 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
       });
       const exported = result.primary ? await result.image(result.primary, solved) : undefined;
       const results = exported?.platforms ?? [];
-      const imageId = exported && (results.length === 1 ? results[0].configDigest : exported.root.digest);
+      // An index (several platforms, or attestations) is its own ID, as `kiln images` shows it.
+      const imageId =
+        exported && (isIndexType(exported.root.mediaType) ? exported.root.digest : results[0].configDigest);
       session.succeeded(
         exported && { digest: exported.root.digest, mediaType: exported.root.mediaType, id: imageId },
       );

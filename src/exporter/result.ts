@@ -9,7 +9,7 @@ import type { BlobHolder, Ingester } from '../content/content.ts';
 import type { Vertex } from '../graph/vertex.ts';
 import type { ImageConfig } from '../oci/config.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
-import type { Compression } from '../oci/mediatypes.ts';
+import { type Compression, isIndexType } from '../oci/mediatypes.ts';
 import type { Platform } from '../oci/platform.ts';
 import type { ProgressSink } from '../progress/events.ts';
 import { ReportedStep } from '../progress/step.ts';
@@ -270,7 +270,7 @@ async function reportOutput(
   write: () => Promise<OutputResult>,
 ): Promise<OutputResult> {
   if (!image) return step.task(spec.type === 'local' ? 'copying files' : 'sending tarball', write);
-  const id = image.platforms.length === 1 ? image.platforms[0].configDigest : image.root.digest;
+  const id = isIndexType(image.root.mediaType) ? image.root.digest : image.platforms[0].configDigest;
   if (spec.type === 'image') step.note(`writing image ${id}`);
   else if (spec.type === 'registry') step.note(`exporting manifest ${image.root.digest}`);
   if (spec.type === 'oci' || spec.type === 'docker')

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { sharedRegistry, type TestRegistry } from '../../../src/testing/registry.ts';
@@ -224,10 +224,47 @@ describe('attestation flags', () => {
     assert.equal(a.PredicateType, 'https://slsa.dev/provenance/v0.2');
     assert.equal(a.Subject, info.Manifest.digest);
     assert.ok(!info.Platforms.includes('unknown/unknown'), info.Platforms.join(','));
+    assert.equal(r.out.trim(), info.Id, 'the ID printed is the one the store shows (the index)');
     const p = JSON.parse((await suite.store.content.readBlob(a.Digest)).toString('utf8')).predicate;
     assert.equal(p.invocation.parameters.args, undefined, 'min mode lists no build args');
     assert.equal(p.buildConfig, undefined, 'min mode lists no steps');
     assert.equal(p.materials.length, 1);
+  });
+
+  it('several platforms: an attestation manifest each, about its own image; an OCI layout keeps them', async () => {
+    const dest = join(suite.dir, 'multi-layout');
+    const r = kiln(suite, [
+      'build',
+      '-q',
+      '--platform',
+      'linux/amd64,linux/arm64',
+      '--attest',
+      'type=sbom',
+      '-o',
+      `type=oci,dest=${dest},tar=false`,
+      ctx,
+    ]);
+    assert.equal(r.code, 0, r.err);
+    const index = JSON.parse(skopeo(['inspect', '--raw', `oci:${dest}`]));
+    const images = index.manifests.filter((m: Json) => m.platform.os !== 'unknown');
+    const atts = index.manifests.filter((m: Json) => m.platform.os === 'unknown');
+    assert.deepEqual(images.map((m: Json) => m.platform.architecture).sort(), ['amd64', 'arm64']);
+    assert.deepEqual(
+      atts.map((m: Json) => m.annotations['vnd.docker.reference.digest']).sort(),
+      images.map((m: Json) => m.digest).sort(),
+    );
+    const blob = async (d: string) =>
+      JSON.parse(await readFile(join(dest, 'blobs', 'sha256', d.slice('sha256:'.length)), 'utf8'));
+    for (const a of atts) {
+      const m = await blob(a.digest);
+      const st = await blob(m.layers[0].digest);
+      const img = images.find((i: Json) => i.digest === a.annotations['vnd.docker.reference.digest']);
+      assert.ok(
+        st.subject[0].name.endsWith(`platform=linux%2F${img.platform.architecture}`),
+        st.subject[0].name,
+      );
+      assert.equal(st.predicate.packages.length, 4);
+    }
   });
 
   it('refuses an unknown attestation type', () => {

@@ -16,7 +16,7 @@ import {
   UNKNOWN_PLATFORM,
 } from '../attest/intoto.ts';
 import type { AttestOptions } from '../attest/options.ts';
-import { scanPackages } from '../attest/packages.ts';
+import { type Package, scanPackages } from '../attest/packages.ts';
 import { type ProvenanceInputs, provenance, SLSA_PROVENANCE_V02 } from '../attest/provenance.ts';
 import { SPDX_PREDICATE, spdxDocument } from '../attest/spdx.ts';
 import type { Vertex } from '../graph/vertex.ts';
@@ -52,6 +52,8 @@ export interface AttestContext {
   /** The image's first name, for the statements' subjects. */
   imageName?: string;
   sourceDateEpoch?: number;
+  /** Packages already scanned, by top snapshot: each output's image variant scans once. */
+  scanned?: Map<string, Promise<Package[]>>;
 }
 
 /** The attestation manifests of every platform, written to `blobs`, as index entries. */
@@ -71,7 +73,13 @@ export async function writeAttestations(
     const subject = subjectName(ctx.imageName, platform);
     const statements: { type: string; data: unknown }[] = [];
     if (req.options.sbom) {
-      const packages = await withStatePath(ctx.snapshotter, img.state, async (dir) => scanPackages(dir));
+      const key = img.state.layers.at(-1)?.snapshot ?? '';
+      let scan = ctx.scanned?.get(key);
+      if (!scan) {
+        scan = withStatePath(ctx.snapshotter, img.state, async (dir) => scanPackages(dir));
+        ctx.scanned?.set(key, scan);
+      }
+      const packages = await scan;
       const doc = spdxDocument({
         name: ctx.imageName ?? img.manifest.digest,
         uniqueId: img.manifest.digest.slice(img.manifest.digest.indexOf(':') + 1),

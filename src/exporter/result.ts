@@ -5,6 +5,8 @@
  * otherwise; the config, and with it the image ID, is the same in each), then each output is
  * written as its own step, named and reported as BuildKit's exporters report theirs.
  */
+
+import type { Package } from '../attest/packages.ts';
 import type { BlobHolder, Ingester } from '../content/content.ts';
 import type { Vertex } from '../graph/vertex.ts';
 import type { ImageConfig } from '../oci/config.ts';
@@ -65,6 +67,7 @@ export class ResultExport {
   private readonly squash: boolean;
   /** `--sbom`/`--provenance`/`--attest`: what to attach to the image (attestations.ts). */
   private readonly attest?: AttestRequest;
+  private readonly scanned = new Map<string, Promise<Package[]>>();
 
   constructor(
     deps: LayerExportDeps,
@@ -96,6 +99,7 @@ export class ResultExport {
             // One name for every output, so the pushed image and the stored one are the same.
             imageName: this.primary?.names[0],
             sourceDateEpoch: this.sourceDateEpoch,
+            scanned: this.scanned,
           }),
       }),
     };

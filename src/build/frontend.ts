@@ -1,14 +1,17 @@
 /**
- * The Dockerfile frontend as the build uses it: parse and convert for one platform, resolving
- * base-image configs through the build's BaseImages (local store first, then registries), each
- * reported as a metadata step.
+ * The frontends as the build uses them: `frontendFor` says which one reads the build file
+ * (`--frontend`, else a `.yaml`/`.yml` name means YAML, else a Dockerfile), and
+ * `convertForPlatform` runs it for one platform, resolving base-image configs through the build's
+ * BaseImages (local store first, then registries), each reported as a metadata step. Every
+ * frontend returns the same thing: a graph definition and the result's image config.
  */
 import { convertDockerfile } from '../frontend/dockerfile/convert/convert.ts';
 import type { ConvertResult, ImageConfigResolver } from '../frontend/dockerfile/convert/types.ts';
+import { convertGraph } from '../frontend/graph/graph.ts';
 import { hostPlatform, type Platform } from '../oci/platform.ts';
 import type { BaseImages } from '../worker/images.ts';
 import type { BuildInput } from './input.ts';
-import type { BuildOptions } from './options.ts';
+import type { BuildOptions, FrontendName } from './options.ts';
 import { runSettings } from './run-settings.ts';
 import type { MetadataSteps } from './steps.ts';
 
@@ -21,7 +24,16 @@ export function resolverFor(images: BaseImages, steps: MetadataSteps): ImageConf
   };
 }
 
-export function convertForPlatform(
+/** The frontend that reads this build's file. */
+export function frontendFor(
+  input: Pick<BuildInput, 'dockerfilePath'>,
+  opts: Pick<BuildOptions, 'frontend'>,
+): FrontendName {
+  if (opts.frontend) return opts.frontend;
+  return /\.ya?ml$/i.test(input.dockerfilePath) ? 'yaml' : 'dockerfile';
+}
+
+export async function convertForPlatform(
   input: BuildInput,
   opts: BuildOptions,
   platform: Platform,
@@ -29,7 +41,11 @@ export function convertForPlatform(
   images: BaseImages,
   steps: MetadataSteps,
 ): Promise<ConvertResult> {
-  return convertDockerfile(input.dockerfileText, {
+  const frontend = frontendFor(input, opts);
+  if (frontend === 'graph') {
+    return convertGraph(input.dockerfileText, { file: input.dockerfilePath, platform, target: opts.target });
+  }
+  const common = {
     file: input.dockerfilePath,
     buildArgs: opts.buildArgs,
     target: opts.target,
@@ -43,5 +59,10 @@ export function convertForPlatform(
     multiPlatform,
     noCache: opts.noCache ? true : opts.noCacheFilter.length ? opts.noCacheFilter : false,
     run: runSettings(opts),
-  });
+  };
+  if (frontend === 'yaml') {
+    const { convertYaml } = await import('../frontend/yaml/convert.ts');
+    return convertYaml(input.dockerfileText, common);
+  }
+  return convertDockerfile(input.dockerfileText, common);
 }

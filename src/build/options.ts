@@ -11,6 +11,9 @@ import type { ProgressSink } from '../progress/events.ts';
 
 export type { OutputSpec, OutputType };
 
+/** The frontends a build file can be read by (build/frontend.ts). */
+export type FrontendName = 'dockerfile' | 'yaml' | 'graph';
+
 export interface SecretSpec {
   id: string;
   /** A file to read, or an environment variable name. */
@@ -31,6 +34,11 @@ export interface BuildOptions {
   dockerfile?: string;
   /** The Dockerfile's text when already read (stdin). */
   dockerfileText?: string;
+  /**
+   * What the build file (`dockerfile`) is: a Dockerfile, a kiln YAML description or a graph
+   * definition in JSON. Default: YAML for a `.yaml`/`.yml` file, else a Dockerfile.
+   */
+  frontend?: FrontendName;
   tags: string[];
   buildArgs: Record<string, string>;
   labels: Record<string, string>;

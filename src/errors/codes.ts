@@ -220,9 +220,31 @@ export const ERROR_CODES = {
     meaning: 'cloning a git source failed',
     hint: 'check the repository URL and ref, and that git can reach it',
   },
+  GRAPH_CYCLE: {
+    meaning: 'a graph file has a cycle: a vertex reads itself through its inputs',
+    hint: 'a graph is acyclic; regenerate it with `kiln debug graph`',
+  },
+  GRAPH_DIGEST_MISMATCH: {
+    meaning: 'a vertex of a graph file does not digest to the digest it claims',
+    hint: 'the graph was edited or damaged; regenerate it with `kiln debug graph`',
+  },
   GRAPH_INVALID_DEFINITION: { meaning: 'a graph definition is malformed' },
+  GRAPH_INVALID_JSON: { meaning: 'a graph file is not JSON', hint: 'pass what `kiln debug graph` prints' },
   GRAPH_INVALID_OP: { meaning: 'a graph op is malformed' },
   GRAPH_INVALID_VALUE: { meaning: 'a graph op holds a value that cannot be encoded' },
+  GRAPH_PATH_ESCAPE: {
+    meaning: 'a path in a graph file climbs out of the root it is resolved in',
+    hint: 'paths in ops are resolved inside their filesystem; remove the `..` that leaves it',
+  },
+  GRAPH_RESULT_NOT_FOUND: {
+    meaning: 'the graph has no result for the target or platform asked for',
+    hint: 'name one of its results with --target, or build the graph for this platform',
+  },
+  GRAPH_SCHEMA_VIOLATION: {
+    meaning: 'a graph file does not match the graph schema',
+    hint: 'the message names the member; see docs/graph.md',
+  },
+  GRAPH_TOO_LARGE: { meaning: 'a graph file exceeds a size, count or fan-out limit' },
   HOLD_SCOPE_INVALID: { meaning: 'a hold file scope is not valid (internal)' },
   IMAGE_AMBIGUOUS: { meaning: 'an image ID prefix matches several images' },
   IMAGE_CONTENT_GONE: {

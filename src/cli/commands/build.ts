@@ -4,7 +4,7 @@
  */
 import type { Command } from 'commander';
 import { build } from '../../build/build.ts';
-import type { BuildOptions, SecretSpec, SshSpec } from '../../build/options.ts';
+import type { BuildOptions, FrontendName, SecretSpec, SshSpec } from '../../build/options.ts';
 import { resolveOutputs, splitCsv } from '../../build/output-spec.ts';
 import { checkCgroupParent, parseAddHost, parseShmSize, parseUlimit } from '../../build/run-settings.ts';
 import { hasCode, KilnError } from '../../errors/errors.ts';
@@ -79,6 +79,14 @@ export function register(program: Command): void {
     .description('Build an image from a Dockerfile and a context (flags as in `docker buildx build`)')
     .argument('<context>', 'context directory, or - to read a tar archive from stdin')
     .option('-f, --file <path>', 'Dockerfile path (default: CONTEXT/Dockerfile; - reads stdin)')
+    .option(
+      '--frontend <name>',
+      'what -f is: dockerfile, yaml or graph (default: yaml for .yaml/.yml, else dockerfile)',
+    )
+    .option(
+      '--graph <file>',
+      'build a graph definition in JSON (what `kiln debug graph` prints; - reads stdin)',
+    )
     .option('-t, --tag <name>', 'name the image (repeatable)', collect, [])
     .option('--build-arg <k=v>', 'set a build-time variable (repeatable)', collect, [])
     .option(
@@ -179,9 +187,11 @@ export function register(program: Command): void {
         debug: Boolean(cmd.optsWithGlobals().debug),
       });
       const signal = commandSignal();
+      const { frontend, file } = frontendFlags(o);
       const opts: BuildOptions = {
         context,
-        dockerfile: o.file as string | undefined,
+        dockerfile: file,
+        frontend,
         tags,
         buildArgs,
         labels: keyValues(o.label as string[], '--label'),
@@ -254,6 +264,31 @@ export function register(program: Command): void {
       }
     });
 }
+
+/** `--graph FILE` is `--frontend graph -f FILE`; `--frontend` names what -f is. */
+function frontendFlags(o: Record<string, unknown>): { frontend?: FrontendName; file?: string } {
+  const file = o.file as string | undefined;
+  const graph = o.graph as string | undefined;
+  const frontend = o.frontend as string | undefined;
+  if (frontend !== undefined && !FRONTENDS.includes(frontend as FrontendName)) {
+    throw new KilnError('INVALID_FLAG', `unknown --frontend "${frontend}"`, {
+      hint: `use ${FRONTENDS.join(', ')}`,
+    });
+  }
+  if (graph === undefined) return { frontend: frontend as FrontendName | undefined, file };
+  if (file !== undefined || (frontend !== undefined && frontend !== 'graph')) {
+    throw new KilnError(
+      'INVALID_FLAG',
+      '--graph names the build file: it cannot be used with -f or another --frontend',
+      {
+        hint: 'use --graph FILE alone, or --frontend graph -f FILE',
+      },
+    );
+  }
+  return { frontend: 'graph', file: graph };
+}
+
+const FRONTENDS: FrontendName[] = ['dockerfile', 'yaml', 'graph'];
 
 /** One --platform value; the error names the flag, since nothing else locates it. */
 function platformFlag(spec: string) {

@@ -1,8 +1,9 @@
 /**
- * `kiln debug graph`: convert a Dockerfile to kiln's build graph and print it as JSON (vertices
- * with digests, descriptions and ops; edges; the result's image config; warnings). Base images
- * are resolved through the resolver `debugGraph` is given; the CLI's default answers an empty
- * linux config, so the command works offline.
+ * `kiln debug graph`: convert a Dockerfile (or a kiln YAML file) to kiln's build graph and print
+ * it as JSON (vertices with digests, descriptions and ops; edges; the result's image config;
+ * warnings). The output is a graph definition (`version: 1`) that `kiln build --graph` solves.
+ * Base images are resolved as a build resolves them (the local store, then registries), so the
+ * graph pins them and carries their config; `--offline` answers an empty linux config instead.
  */
 import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -27,6 +28,8 @@ export interface DebugGraphOptions {
 }
 
 export interface DebugGraphOutput {
+  /** The graph definition's format version (graph/definition.ts). */
+  version: 1;
   target: string;
   vertices: ReturnType<typeof debugView>['vertices'];
   edges: ReturnType<typeof debugView>['edges'];
@@ -84,7 +87,10 @@ export async function debugGraph(
     });
   }
   const platform = opts.platform ?? hostPlatform();
-  const result = await convertDockerfile(source, {
+  const convert = /\.ya?ml$/i.test(file)
+    ? (await import('../../frontend/yaml/convert.ts')).convertYaml
+    : convertDockerfile;
+  const result = await convert(source, {
     file,
     buildArgs: opts.buildArgs ?? {},
     target: opts.target,
@@ -95,7 +101,52 @@ export async function debugGraph(
     namedContexts: opts.namedContexts,
   });
   const view = debugView(result.definition);
-  return { target: result.target, ...view, warnings: result.warnings };
+  return { version: 1, target: result.target, ...view, warnings: result.warnings };
+}
+
+/**
+ * Base images resolved as `kiln build` resolves them (the local store first, a registry when
+ * absent), under a lease so that what a pull writes is kept while the command runs.
+ */
+async function withStoreResolver<T>(
+  root: string | undefined,
+  fn: (resolver: ImageConfigResolver) => Promise<T>,
+): Promise<T> {
+  const [{ openStore }, { BaseImages }] = await Promise.all([
+    import('../../store/store.ts'),
+    import('../../worker/images.ts'),
+  ]);
+  const store = openStore(root);
+  try {
+    return await store.withLease(async () => {
+      const images = new BaseImages(
+        store,
+        {
+          source: async (ref) => {
+            const [{ RegistryClient }, hosts, { resolveImage }, { parseReference }] = await Promise.all([
+              import('../../registry/client.ts'),
+              import('../../registry/hosts.ts'),
+              import('../../registry/source.ts'),
+              import('../../reference/reference.ts'),
+            ]);
+            const client = new RegistryClient({
+              config: hosts.loadRegistryConfig(hosts.defaultRegistryConfigPath(store.root)),
+            });
+            return resolveImage(client, parseReference(ref), { platform: 'all' });
+          },
+        },
+        { pull: false },
+      );
+      return fn({
+        async resolveImageConfig(ref, platform) {
+          const r = await images.resolve(ref, platform);
+          return { ref: r.ref, config: r.config };
+        },
+      });
+    });
+  } finally {
+    store.close();
+  }
 }
 
 /** `K=V` → pair; a bare `K` takes the value from the environment (docker's rule), else is dropped. */
@@ -133,7 +184,9 @@ export function parseNamedContexts(list: readonly string[]): Record<string, stri
 export function register(program: Command): void {
   debugCommand(program)
     .command('graph')
-    .description('print the build graph of a Dockerfile as JSON')
+    .description(
+      'print the build graph of a Dockerfile (or kiln YAML file) as JSON, for `kiln build --graph`',
+    )
     .argument('[context]', 'build context directory', '.')
     .option('-f, --file <file>', 'Dockerfile (default CONTEXT/Dockerfile)')
     .option(
@@ -143,6 +196,7 @@ export function register(program: Command): void {
       [] as string[],
     )
     .option('--target <stage>', 'stage to build')
+    .option('--offline', 'do not resolve base images: each is an empty linux image of the platform')
     .option('--platform <platform>', 'target platform, e.g. linux/arm64')
     .option(
       '--build-context <name=value>',
@@ -153,19 +207,34 @@ export function register(program: Command): void {
     .action(
       async (
         context: string,
-        o: { file?: string; buildArg: string[]; target?: string; platform?: string; buildContext: string[] },
+        o: {
+          file?: string;
+          buildArg: string[];
+          target?: string;
+          platform?: string;
+          buildContext: string[];
+          offline?: boolean;
+        },
+        cmd: Command,
       ) => {
-        const out = await debugGraph(
-          {
-            context: resolve(context),
-            file: o.file ? resolve(o.file) : undefined,
-            buildArgs: parseBuildArgs(o.buildArg),
-            target: o.target,
-            platform: o.platform ? parsePlatform(o.platform) : undefined,
-            namedContexts: parseNamedContexts(o.buildContext),
-          },
-          offlineResolver,
-        );
+        const buildArgs = parseBuildArgs(o.buildArg);
+        // As `kiln build` does (buildx's rule): the environment's SOURCE_DATE_EPOCH is a build arg.
+        if (process.env.SOURCE_DATE_EPOCH && buildArgs.SOURCE_DATE_EPOCH === undefined) {
+          buildArgs.SOURCE_DATE_EPOCH = process.env.SOURCE_DATE_EPOCH;
+        }
+        const opts: DebugGraphOptions = {
+          context: resolve(context),
+          file: o.file ? resolve(o.file) : undefined,
+          buildArgs,
+          target: o.target,
+          platform: o.platform ? parsePlatform(o.platform) : undefined,
+          namedContexts: parseNamedContexts(o.buildContext),
+        };
+        const out = o.offline
+          ? await debugGraph(opts, offlineResolver)
+          : await withStoreResolver(cmd.optsWithGlobals().root as string | undefined, (r) =>
+              debugGraph(opts, r),
+            );
         process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
       },
     );

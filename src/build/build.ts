@@ -25,7 +25,7 @@ import type { Vertex } from '../graph/vertex.ts';
 import type { ImageConfig } from '../oci/config.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { Compression } from '../oci/mediatypes.ts';
-import { hostPlatform, type Platform } from '../oci/platform.ts';
+import type { Platform } from '../oci/platform.ts';
 import { jobsFor, resetIgnoredCacheMounts, validatedCache } from '../ops/jobs.ts';
 import { discardProgress } from '../progress/events.ts';
 import type { ReportedStep } from '../progress/step.ts';
@@ -40,7 +40,7 @@ import { BaseImages } from '../worker/images.ts';
 import { materialize } from '../worker/materialize.ts';
 import { checkSecrets } from '../worker/secrets.ts';
 import type { FsState } from '../worker/state.ts';
-import { convertForPlatform } from './frontend.ts';
+import { convertForPlatform, platformsFor } from './frontend.ts';
 import { loadBuildInput } from './input.ts';
 import { type BuildRequest, checkSsh, type OutputSpec, withDefaults } from './options.ts';
 import { outputCompression, resolveOutputs } from './output-spec.ts';
@@ -126,7 +126,7 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
           return (await runc).run(spec, io);
         },
       };
-      const platforms = opts.platforms.length ? opts.platforms : [hostPlatform()];
+      const platforms = await platformsFor(input, opts);
       // A single-platform image has no index: BuildKit refuses index annotations for it (here
       // before anything is built).
       if (platforms.length === 1) for (const o of opts.outputs) checkSinglePlatform(o.annotations);

@@ -8,7 +8,7 @@
 import { convertDockerfile } from '../frontend/dockerfile/convert/convert.ts';
 import type { ConvertResult, ImageConfigResolver } from '../frontend/dockerfile/convert/types.ts';
 import { convertGraph } from '../frontend/graph/graph.ts';
-import { hostPlatform, type Platform } from '../oci/platform.ts';
+import { hostPlatform, type Platform, parsePlatform } from '../oci/platform.ts';
 import type { BaseImages } from '../worker/images.ts';
 import type { BuildInput } from './input.ts';
 import type { BuildOptions, FrontendName } from './options.ts';
@@ -31,6 +31,20 @@ export function frontendFor(
 ): FrontendName {
   if (opts.frontend) return opts.frontend;
   return /\.ya?ml$/i.test(input.dockerfilePath) ? 'yaml' : 'dockerfile';
+}
+
+/** `--platform`, else the platforms a YAML file's target lists, else the host's. */
+export async function platformsFor(
+  input: Pick<BuildInput, 'dockerfilePath' | 'dockerfileText'>,
+  opts: Pick<BuildOptions, 'frontend' | 'platforms' | 'target'>,
+): Promise<Platform[]> {
+  if (opts.platforms.length) return opts.platforms;
+  if (frontendFor(input, opts) === 'yaml') {
+    const { yamlPlatforms } = await import('../frontend/yaml/convert.ts');
+    const listed = yamlPlatforms(input.dockerfileText, input.dockerfilePath, opts.target);
+    if (listed) return listed.map(parsePlatform);
+  }
+  return [hostPlatform()];
 }
 
 export async function convertForPlatform(

@@ -551,6 +551,11 @@ export const ERROR_CODES = {
     meaning: 'setting extended attributes failed: …',
     hint: 'trusted.* and security.* attributes need root; the filesystem must support xattrs',
   },
+  YAML_INVALID: {
+    meaning: 'a kiln YAML build file is not valid YAML or does not match its schema',
+    hint: 'see docs/yaml.md and docs/kiln-yaml.schema.json',
+  },
+  YAML_INVALID_IMAGE: { meaning: 'an image of a kiln YAML build file cannot be built as written' },
   DOCKERFILE_INVALID_CHECK: {
     meaning: 'a `# check=` directive (or BUILDKIT_DOCKERFILE_CHECK) that cannot be parsed',
     hint: 'write it as `# check=skip=Rule1,Rule2;error=true` (or skip=all)',

@@ -197,7 +197,7 @@ const op = tagged('type', {
   diff: obj({ type: oneOf('diff'), lower: input, upper: input }),
 });
 
-const location = obj({ file: str(4096), startLine: uint32, endLine: uint32 });
+const location = obj({ file: str(4096), startLine: uint32, endLine: uint32, column: uint32 }, ['column']);
 const vertexSchema = obj(
   {
     digest,

@@ -26,7 +26,9 @@ export type Schema =
   | { t: 'record'; of: Schema; max: number; key?: RegExp }
   | { t: 'tagged'; tag: string; cases: Record<string, Schema> }
   | { t: 'nullable'; of: Schema }
-  | { t: 'json'; depth: number; max: number };
+  | { t: 'json'; depth: number; max: number }
+  | { t: 'either'; of: readonly Schema[]; what: string }
+  | { t: 'scalar'; max: number };
 
 /** Strings are capped at 1 MiB unless said otherwise; NUL is refused unless allowed. */
 export const str = (
@@ -46,6 +48,11 @@ export const record = (of: Schema, max: number, key?: RegExp): Schema => ({ t: '
 export const tagged = (tag: string, cases: Record<string, Schema>): Schema => ({ t: 'tagged', tag, cases });
 /** Any JSON value, nested at most `depth` deep and with at most `max` members in all. */
 export const json = (depth: number, max: number): Schema => ({ t: 'json', depth, max });
+
+/** The first of `of` that fits; `what` names them all for the error. */
+export const either = (what: string, ...of: Schema[]): Schema => ({ t: 'either', of, what });
+/** A string, number or boolean (YAML's `PORT: 80`), read as its text. */
+export const scalar = (max = 1 << 20): Schema => ({ t: 'scalar', max });
 
 /** An object with exactly these members; those named in `optional` may be absent. */
 export function obj(fields: Record<string, Schema>, optional: string[] = [], extra?: Schema): Schema {
@@ -143,6 +150,33 @@ export function check(schema: Schema, value: unknown, path = '$'): void {
     }
     case 'json':
       checkJson(value, path, schema.depth, { left: schema.max });
+      return;
+    case 'either': {
+      // An error deeper than the value itself (a bad item of the right kind of list) is the
+      // one to report; otherwise say what kinds were possible.
+      let deepest: SchemaError | undefined;
+      for (const s of schema.of) {
+        try {
+          check(s, value, path);
+          return;
+        } catch (err) {
+          if (!(err instanceof SchemaError)) throw err;
+          if (err.path !== path && !deepest) deepest = err;
+        }
+      }
+      throw deepest ?? new SchemaError(path, `expected ${schema.what}, got ${kindOf(value)}`);
+    }
+    case 'scalar':
+      if (
+        typeof value === 'number'
+          ? !Number.isFinite(value)
+          : typeof value !== 'string' && typeof value !== 'boolean'
+      ) {
+        throw new SchemaError(path, `expected a string, number or boolean, got ${kindOf(value)}`);
+      }
+      if (String(value).length > schema.max)
+        throw new SchemaError(path, `longer than ${schema.max} characters`);
+      if (String(value).includes('\0')) throw new SchemaError(path, 'string holds a NUL character');
       return;
   }
 }

@@ -7,9 +7,19 @@
 
 export type { BuildEnv, BuildResult, PlatformResult } from './build/build.ts';
 export { build } from './build/build.ts';
-export type { BuildOptions, OutputSpec, OutputType, SecretSpec, SshSpec } from './build/options.ts';
+export type {
+  BuildOptions,
+  BuildRequest,
+  FrontendName,
+  OutputSpec,
+  OutputType,
+  SecretSpec,
+  SshSpec,
+} from './build/options.ts';
 export type { ErrorCode, KilnErrorOptions, SourceLocation } from './errors/errors.ts';
 export { hasCode, KilnError } from './errors/errors.ts';
+export type { AddOptions, CopyOptions, LocalDir } from './frontend/builder/image.ts';
+export { Image, image, local } from './frontend/builder/image.ts';
 export type { ImageRecord, ImageSource, ImageStore } from './image/image.ts';
 export { localImageSource } from './imagestore/imagestore.ts';
 export type { ImageInspect, ImageSummary } from './imagestore/query.ts';

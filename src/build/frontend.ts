@@ -74,6 +74,10 @@ export async function convertForPlatform(
     noCache: opts.noCache ? true : opts.noCacheFilter.length ? opts.noCacheFilter : false,
     run: runSettings(opts),
   };
+  if (opts.graph) {
+    const { convertImage } = await import('../frontend/builder/image.ts');
+    return convertImage(opts.graph, common);
+  }
   if (frontend === 'yaml') {
     const { convertYaml } = await import('../frontend/yaml/convert.ts');
     return convertYaml(input.dockerfileText, common);

@@ -5,6 +5,7 @@
  */
 import { KilnError } from '../errors/errors.ts';
 import type { OutputSpec, OutputType } from '../exporter/spec.ts';
+import type { Image } from '../frontend/builder/image.ts';
 import type { ExtraHost, Ulimit } from '../graph/ops.ts';
 import type { Platform } from '../oci/platform.ts';
 import type { ProgressSink } from '../progress/events.ts';
@@ -39,6 +40,11 @@ export interface BuildOptions {
    * definition in JSON. Default: YAML for a `.yaml`/`.yml` file, else a Dockerfile.
    */
   frontend?: FrontendName;
+  /**
+   * An image described with the TypeScript builder (`image('busybox').run('…')`): built instead
+   * of a build file, which is then not read.
+   */
+  graph?: Image;
   tags: string[];
   buildArgs: Record<string, string>;
   labels: Record<string, string>;
@@ -73,7 +79,8 @@ export interface BuildOptions {
 }
 
 /** What a library caller passes: the context, and any of the rest (defaults as the CLI's). */
-export type BuildRequest = Pick<BuildOptions, 'context'> & Partial<BuildOptions>;
+export type BuildRequest = (Pick<BuildOptions, 'context'> | Pick<BuildOptions, 'graph'>) &
+  Partial<BuildOptions>;
 
 /**
  * The options a build runs with: what the caller gave, and for the rest what `kiln build
@@ -84,6 +91,8 @@ export function withDefaults(
   req: BuildRequest,
   defaultOutputs: (tags: string[]) => OutputSpec[],
 ): BuildOptions {
+  // An image from the builder reads local() from the working directory unless told otherwise.
+  if (req?.graph && req.context === undefined) req = { ...req, context: '.' };
   if (typeof req?.context !== 'string' || req.context === '') {
     throw new KilnError('INVALID_BUILD_INPUT', 'build() needs a context', {
       hint: "pass { context: '.' } (a directory) or { context: '-' } for a tar on stdin",
@@ -92,6 +101,7 @@ export function withDefaults(
   const tags = req.tags ?? [];
   return {
     ...req,
+    context: req.context,
     tags,
     buildArgs: req.buildArgs ?? {},
     labels: req.labels ?? {},

@@ -38,6 +38,7 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
   'context/': 3,
   'fileops/': 3,
   'frontend/dockerfile/convert/': 3,
+  'frontend/builder/': 3,
   'frontend/graph/': 3,
   'frontend/yaml/': 3,
   'solver/': 4,

@@ -7,24 +7,24 @@
  * instruction or a flag; each carries the file:line:column of the YAML it came from.
  */
 import { KilnError, type SourceLocation } from '../../errors/errors.ts';
-import { parseMounts } from '../dockerfile/instructions/runmount.ts';
+import {
+  makeAddUrl,
+  makeArg,
+  makeCommand,
+  makeCopy,
+  makeEnv,
+  makeExpose,
+  makeLabel,
+  makeRun,
+  makeStage,
+  makeUser,
+  makeWorkdir,
+} from '../dockerfile/instructions/make.ts';
 import type {
   AddCommand,
-  ArgCommand,
-  CmdCommand,
-  CopyCommand,
   DockerfileInstructions,
-  EntrypointCommand,
-  EnvCommand,
-  ExposeCommand,
-  FromCommand,
   Instruction,
-  KeyValuePair,
-  LabelCommand,
-  RunCommand,
   Stage,
-  UserCommand,
-  WorkdirCommand,
 } from '../dockerfile/instructions/types.ts';
 import type { ParsedYaml, YamlPath } from './parse.ts';
 import type { External, ImageSpec, Scalar } from './schema.ts';
@@ -47,16 +47,6 @@ export function packageScript(pkgs: readonly string[]): string {
     `elif command -v dnf >/dev/null 2>&1; then dnf install -y --setopt=keepcache=1 ${list}`,
     `else echo 'kiln: the base image has no apk, apt-get or dnf to install packages with' >&2; exit 127; fi`,
   ].join('; ');
-}
-
-/** A YAML value as a Dockerfile word: only `$NAME`/`${NAME}` (and `\$`) keep their meaning. */
-function word(v: Scalar): string {
-  return String(v).replace(/\\(?!\$)|['"]/g, '\\$&');
-}
-
-/** How a pair reads in history (`ENV A=1 B="x y"`), as the same Dockerfile line would. */
-function pairText(k: string, v: string): string {
-  return /^[^\s"'\\]*$/.test(v) ? `${k}=${v}` : `${k}=${JSON.stringify(v)}`;
 }
 
 const ARCHIVE = /\.(tar|tgz|tbz2?|txz|tar\.(gz|bz2|xz|zst))$/i;
@@ -99,61 +89,13 @@ export function compileYaml(parsed: ParsedYaml): DockerfileInstructions {
     compileImage(im, at, locate, ins, (ext, k) => {
       const name = `kiln-external-${downloads++}`;
       const loc = locate([...at, 'external', k, 'src']);
-      pre.push(stage(name, 'scratch', [externalAdd(ext, loc, true)], loc, 0));
+      pre.push(makeStage(name, 'scratch', [externalAdd(ext, loc, true)], loc, 0));
       return name;
     });
     for (const p of pre) stages.push({ ...p, index: stages.length });
-    stages.push(stage(im.name, im.from, ins, locate([...at, 'from']), stages.length));
+    stages.push(makeStage(im.name, im.from, ins, locate([...at, 'from']), stages.length));
   }
   return { stages, metaArgs: [], escapeToken: '\\', warnings: [] };
-}
-
-function stage(
-  name: string,
-  base: string,
-  instructions: Instruction[],
-  location: SourceLocation,
-  index: number,
-): Stage {
-  const original = `FROM ${base} AS ${name}`;
-  const from: FromCommand = { kind: 'FROM', baseName: base, name, location, original, flagsUsed: [] };
-  return { name, baseName: base, instructions, location, original, docComment: '', index, from };
-}
-
-const common = (location: SourceLocation, original: string, flagsUsed: string[] = []) => ({
-  location,
-  original,
-  flagsUsed,
-});
-
-function run(cmd: string, location: SourceLocation, mountSpecs: string[] = []): RunCommand {
-  const flags = mountSpecs.map((m) => `--mount=${m} `).join('');
-  return {
-    kind: 'RUN',
-    ...common(location, `RUN ${flags}${cmd}`, mountSpecs.length ? ['mount'] : []),
-    cmdLine: [cmd],
-    files: [],
-    prependShell: true,
-    mountSpecs,
-    mounts: parseMounts(mountSpecs),
-    devices: [],
-  };
-}
-
-function command(
-  kind: 'CMD' | 'ENTRYPOINT',
-  c: string | string[],
-  location: SourceLocation,
-): CmdCommand | EntrypointCommand {
-  const shell = typeof c === 'string';
-  const original = `${kind} ${shell ? c : JSON.stringify(c)}`;
-  return {
-    kind,
-    ...common(location, original),
-    cmdLine: shell ? [c] : [...c],
-    files: [],
-    prependShell: shell,
-  };
 }
 
 /** The ADD of a download: into a scratch stage (`forStage`) or straight into the image. */
@@ -167,18 +109,12 @@ function externalAdd(ext: External, location: SourceLocation, forStage: boolean)
     : archive
       ? `${ext.dst.replace(/\/+$/, '')}/`
       : ext.dst;
-  const flags = [...(checksum ? ['checksum'] : []), ...(archive ? ['unpack'] : ['chmod'])];
-  const original = `ADD ${checksum ? `--checksum=${checksum} ` : ''}${archive ? '--unpack=true ' : '--chmod=755 '}${ext.src} ${dest}`;
-  return {
-    kind: 'ADD',
-    ...common(location, original, flags),
-    sourcesAndDest: { destPath: dest, sourcePaths: [ext.src], sourceContents: [] },
-    chmod: archive ? undefined : '755',
-    link: false,
-    excludePatterns: [],
-    checksum,
-    unpack: archive ? true : undefined,
-  };
+  return makeAddUrl(
+    ext.src,
+    dest,
+    archive ? { checksum, unpack: true } : { checksum, chmod: '755' },
+    location,
+  );
 }
 
 function compileImage(
@@ -189,46 +125,14 @@ function compileImage(
   download: (ext: External, k: number) => string,
 ): void {
   const loc = (...p: (string | number)[]) => locate([...at, ...p]);
-  for (const [k, v] of Object.entries(im.args ?? {})) {
-    const value = word(v);
-    const arg: ArgCommand = {
-      kind: 'ARG',
-      ...common(loc('args', k), `ARG ${pairText(k, String(v))}`),
-      args: [{ key: k, value, docComment: '' }],
-      required: false,
-    };
-    out.push(arg);
-  }
-  const pairs = (r: Record<string, Scalar>): KeyValuePair[] =>
-    Object.entries(r).map(([key, v]) => ({ key, value: word(v), noDelim: false }));
-  const pairsText = (r: Record<string, Scalar>) => Object.entries(r).map(([k, v]) => pairText(k, String(v)));
-  if (im.env && Object.keys(im.env).length) {
-    const env: EnvCommand = {
-      kind: 'ENV',
-      ...common(loc('env'), `ENV ${pairsText(im.env).join(' ')}`),
-      env: pairs(im.env),
-    };
-    out.push(env);
-  }
-  if (im.labels && Object.keys(im.labels).length) {
-    const label: LabelCommand = {
-      kind: 'LABEL',
-      ...common(loc('labels'), `LABEL ${pairsText(im.labels).join(' ')}`),
-      labels: pairs(im.labels),
-    };
-    out.push(label);
-  }
-  if (im.workdir !== undefined) {
-    const w: WorkdirCommand = {
-      kind: 'WORKDIR',
-      ...common(loc('workdir'), `WORKDIR ${im.workdir}`),
-      path: word(im.workdir),
-    };
-    out.push(w);
-  }
+  const entries = (r: Record<string, Scalar>) => Object.entries(r).map(([k, v]) => [k, String(v)] as const);
+  for (const [k, v] of Object.entries(im.args ?? {})) out.push(makeArg(k, String(v), loc('args', k)));
+  if (im.env && Object.keys(im.env).length) out.push(makeEnv(entries(im.env), loc('env')));
+  if (im.labels && Object.keys(im.labels).length) out.push(makeLabel(entries(im.labels), loc('labels')));
+  if (im.workdir !== undefined) out.push(makeWorkdir(im.workdir, loc('workdir')));
   if (im.package?.install?.length) {
     const mounts = PACKAGE_CACHES.map((t) => `type=cache,target=${t},sharing=locked`);
-    out.push(run(packageScript(im.package.install), loc('package', 'install'), mounts));
+    out.push(makeRun(packageScript(im.package.install), loc('package', 'install'), mounts));
   }
   for (const [k, ext] of (im.external ?? []).entries()) {
     if (!ext.install?.length) {
@@ -239,49 +143,17 @@ function compileImage(
     const from = download(ext, k);
     const source = isArchive(ext.src) ? '/' : '/download';
     const mount = `type=bind,from=${from},source=${source},target=${ext.dst}`;
-    out.push(run(ext.install.join(' && '), loc('external', k, 'install'), [mount]));
+    out.push(makeRun(ext.install.join(' && '), loc('external', k, 'install'), [mount]));
   }
   for (const [k, c] of (im.copy ?? []).entries()) {
     const srcs = typeof c.src === 'string' ? [c.src] : c.src;
-    const flags = [
-      ...(c.from ? [`--from=${c.from}`] : []),
-      ...(c.chown ? [`--chown=${c.chown}`] : []),
-      ...(c.chmod ? [`--chmod=${c.chmod}`] : []),
-    ];
-    const copy: CopyCommand = {
-      kind: 'COPY',
-      ...common(
-        loc('copy', k),
-        ['COPY', ...flags, ...srcs, c.dst].join(' '),
-        flags.map((f) => f.slice(2, f.indexOf('='))),
-      ),
-      sourcesAndDest: { destPath: word(c.dst), sourcePaths: srcs.map(word), sourceContents: [] },
-      chown: c.chown === undefined ? undefined : word(c.chown),
-      chmod: c.chmod === undefined ? undefined : word(c.chmod),
-      link: false,
-      excludePatterns: [],
-      from: c.from,
-      parents: false,
-    };
-    out.push(copy);
+    out.push(makeCopy({ srcs, dst: c.dst, from: c.from, chown: c.chown, chmod: c.chmod }, loc('copy', k)));
   }
   const runs = im.run === undefined ? [] : typeof im.run === 'string' ? [im.run] : im.run;
   for (const [k, r] of runs.entries())
-    out.push(run(r, typeof im.run === 'string' ? loc('run') : loc('run', k)));
-  if (im.user !== undefined) {
-    const u: UserCommand = { kind: 'USER', ...common(loc('user'), `USER ${im.user}`), user: word(im.user) };
-    out.push(u);
-  }
-  if (im.expose?.length) {
-    const ports = im.expose.map((p) => String(p));
-    // Sorted as the Dockerfile parser sorts them (BuildKit does), so history reads the same.
-    const e: ExposeCommand = {
-      kind: 'EXPOSE',
-      ...common(loc('expose'), `EXPOSE ${ports.join(' ')}`),
-      ports: ports.map(word).sort(),
-    };
-    out.push(e);
-  }
-  if (im.entrypoint !== undefined) out.push(command('ENTRYPOINT', im.entrypoint, loc('entrypoint')));
-  if (im.cmd !== undefined) out.push(command('CMD', im.cmd, loc('cmd')));
+    out.push(makeRun(r, typeof im.run === 'string' ? loc('run') : loc('run', k)));
+  if (im.user !== undefined) out.push(makeUser(im.user, loc('user')));
+  if (im.expose?.length) out.push(makeExpose(im.expose, loc('expose')));
+  if (im.entrypoint !== undefined) out.push(makeCommand('ENTRYPOINT', im.entrypoint, loc('entrypoint')));
+  if (im.cmd !== undefined) out.push(makeCommand('CMD', im.cmd, loc('cmd')));
 }

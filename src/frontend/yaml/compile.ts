@@ -15,6 +15,7 @@ import {
   makeEnv,
   makeExpose,
   makeLabel,
+  makeMountSpec,
   makeRun,
   makeStage,
   makeUser,
@@ -51,8 +52,9 @@ export function packageScript(pkgs: readonly string[]): string {
 
 const ARCHIVE = /\.(tar|tgz|tbz2?|txz|tar\.(gz|bz2|xz|zst))$/i;
 
+/** By the URL's path (its query and fragment aside); an unparsable URL is left to ADD to refuse. */
 function isArchive(url: string): boolean {
-  return ARCHIVE.test(new URL(url).pathname);
+  return ARCHIVE.test(URL.canParse(url) ? new URL(url).pathname : url.replace(/[?#].*$/, ''));
 }
 
 export function compileYaml(parsed: ParsedYaml): DockerfileInstructions {
@@ -131,7 +133,9 @@ function compileImage(
   if (im.labels && Object.keys(im.labels).length) out.push(makeLabel(entries(im.labels), loc('labels')));
   if (im.workdir !== undefined) out.push(makeWorkdir(im.workdir, loc('workdir')));
   if (im.package?.install?.length) {
-    const mounts = PACKAGE_CACHES.map((t) => `type=cache,target=${t},sharing=locked`);
+    const mounts = PACKAGE_CACHES.map((target) =>
+      makeMountSpec({ type: 'cache', target, sharing: 'locked' }),
+    );
     out.push(makeRun(packageScript(im.package.install), loc('package', 'install'), mounts));
   }
   for (const [k, ext] of (im.external ?? []).entries()) {
@@ -142,7 +146,7 @@ function compileImage(
     // The download is only mounted while `install` runs: what it leaves at dst is not in the image.
     const from = download(ext, k);
     const source = isArchive(ext.src) ? '/' : '/download';
-    const mount = `type=bind,from=${from},source=${source},target=${ext.dst}`;
+    const mount = makeMountSpec({ type: 'bind', from, source, target: ext.dst });
     out.push(makeRun(ext.install.join(' && '), loc('external', k, 'install'), [mount]));
   }
   for (const [k, c] of (im.copy ?? []).entries()) {

@@ -4,7 +4,7 @@
  * refused, not expanded), checked against the schema. Every error, and every step compiled
  * from the file, points at file:line:column.
  */
-import { isNode, LineCounter, parseDocument } from 'yaml';
+import { isNode, isScalar, LineCounter, parseDocument, visit } from 'yaml';
 import { KilnError, type SourceLocation } from '../../errors/errors.ts';
 import { check, SchemaError } from '../../graph/schema.ts';
 import { KILN_YAML_SCHEMA, type KilnYaml } from './schema.ts';
@@ -32,7 +32,13 @@ function pathOf(schemaPath: string): (string | number)[] {
 
 export function parseKilnYaml(text: string, file: string): ParsedYaml {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
+  // logLevel silent: the library would otherwise print its warnings on the process's stderr.
+  const doc = parseDocument(text, {
+    lineCounter: lines,
+    uniqueKeys: true,
+    prettyErrors: false,
+    logLevel: 'silent',
+  });
   const at = (offset: number): SourceLocation => {
     const p = lines.linePos(offset);
     return { file, startLine: p.line, endLine: p.line, column: p.col };
@@ -46,6 +52,15 @@ export function parseKilnYaml(text: string, file: string): ParsedYaml {
   if (first) {
     throw fail(first.message.split('\n')[0], at(first.pos[0]), 'the file is not valid YAML');
   }
+  // A key that is a list or a map would become its text ("{ a: 1 }") as a JavaScript key.
+  visit(doc, {
+    Pair(_, pair) {
+      if (pair.key !== null && !isScalar(pair.key)) {
+        const node = pair.key as { range?: [number, number, number] };
+        throw fail('a key must be a plain value, not a list or a map', at(node.range?.[0] ?? 0));
+      }
+    },
+  });
   const locate = (path: YamlPath): SourceLocation => {
     for (let n = path.length; n >= 0; n--) {
       const node = doc.getIn(path.slice(0, n), true);

@@ -135,6 +135,26 @@ CMD serve
     );
   });
 
+  it('keeps an external dst one mount target, whatever it holds', async () => {
+    const y = await convertYaml(
+      "apiVersion: v1alpha1\nimages:\n- name: a\n  from: busybox\n  external:\n  - src: https://e.org/t.tgz\n    dst: '/x,from=busybox,source=/etc,target=/y\"'\n    install: [ls /x]\n",
+      opts(),
+    );
+    const run = y.definition.vertices.find((v) => v.op.type === 'exec');
+    assert.ok(run?.op.type === 'exec');
+    assert.deepEqual(
+      run.op.mounts.map((m) => m.target),
+      ['/x,from=busybox,source=/etc,target=/y"'],
+    );
+  });
+
+  it('refuses a key that is a list or a map', () => {
+    refused(
+      'apiVersion: v1alpha1\nimages:\n- name: a\n  from: b\n  env: {[x]: 1}\n',
+      /^5:9: a key must be a plain value/,
+    );
+  });
+
   it('reads the target image platforms', () => {
     const text =
       'apiVersion: v1alpha1\nimages:\n- name: a\n  from: x\n  platforms: [linux/arm64, linux/amd64]\n';

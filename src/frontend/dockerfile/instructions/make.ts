@@ -5,7 +5,7 @@
  * read, because history and step names are made from it.
  */
 import type { SourceLocation } from '../../../errors/errors.ts';
-import { parseMounts } from './runmount.ts';
+import { parseMounts, RunFlagError } from './runmount.ts';
 import type {
   AddCommand,
   ArgCommand,
@@ -52,7 +52,30 @@ export function makeStage(
   return { name, baseName, instructions, location, original, docComment: '', index, from };
 }
 
-/** A shell-form RUN; `mountSpecs` as `--mount=` values (`type=cache,target=/x`). */
+/**
+ * A `--mount=` value from fields: each `key=value` is one CSV field (quoted when it holds a comma
+ * or a quote), its value a literal word, so no value can add a field or a flag of its own.
+ */
+export function makeMountSpec(fields: Record<string, string>): string {
+  return Object.entries(fields)
+    .map(([k, v]) => {
+      const f = `${k}=${literalWord(v)}`;
+      return /[",]/.test(f) ? `"${f.replace(/"/g, '""')}"` : f;
+    })
+    .join(',');
+}
+
+/** Mounts as the parser would have them; a bad spec is reported, with its place, when expanded. */
+function mountsOf(specs: string[]): RunCommand['mounts'] {
+  try {
+    return parseMounts(specs);
+  } catch (err) {
+    if (err instanceof RunFlagError) return [];
+    throw err;
+  }
+}
+
+/** A shell-form RUN; `mountSpecs` as `--mount=` values (`makeMountSpec`). */
 export function makeRun(cmd: string, location: SourceLocation, mountSpecs: string[] = []): RunCommand {
   const flags = mountSpecs.map((m) => `--mount=${m} `).join('');
   return {
@@ -62,7 +85,7 @@ export function makeRun(cmd: string, location: SourceLocation, mountSpecs: strin
     files: [],
     prependShell: true,
     mountSpecs,
-    mounts: parseMounts(mountSpecs),
+    mounts: mountsOf(mountSpecs),
     devices: [],
   };
 }

@@ -173,7 +173,14 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
         loaded,
         held,
         Promise.all(
-          platforms.map((p) => convertForPlatform(input, opts, p, platforms.length > 1, images, metadata)),
+          platforms.map((p) =>
+            convertForPlatform(input, opts, p, platforms.length > 1, images, metadata, {
+              snapshotter: sn,
+              executor,
+              stateRoot: store.root,
+              signal: opts.signal,
+            }),
+          ),
         ),
       );
       const warnings = converted.flatMap((c) => c.warnings.map((w) => w.message));

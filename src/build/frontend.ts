@@ -5,10 +5,16 @@
  * BaseImages (local store first, then registries), each reported as a metadata step. Every
  * frontend returns the same thing: a graph definition and the result's image config.
  */
+
+import { basename } from 'node:path';
+import { KilnError } from '../errors/errors.ts';
 import { convertDockerfile } from '../frontend/dockerfile/convert/convert.ts';
+import { isBuiltinFrontend } from '../frontend/dockerfile/convert/directives.ts';
 import type { ConvertResult, ImageConfigResolver } from '../frontend/dockerfile/convert/types.ts';
+import { detectSyntax } from '../frontend/dockerfile/parser/directives.ts';
 import { convertGraph } from '../frontend/graph/graph.ts';
 import { hostPlatform, type Platform, parsePlatform } from '../oci/platform.ts';
+import type { GatewayDeps } from '../worker/gateway.ts';
 import type { BaseImages } from '../worker/images.ts';
 import type { BuildInput } from './input.ts';
 import type { BuildOptions, FrontendName } from './options.ts';
@@ -22,6 +28,29 @@ export function resolverFor(images: BaseImages, steps: MetadataSteps): ImageConf
       return { ref: r.ref, config: r.config };
     },
   };
+}
+
+/**
+ * The gateway frontend image a build runs, if any: `--frontend gateway --opt source=IMAGE`, or a
+ * `# syntax=IMAGE` line at the top of a Dockerfile or YAML file naming any image but BuildKit's
+ * Dockerfile frontend (which the built-in one stands in for).
+ */
+export function gatewaySource(
+  input: Pick<BuildInput, 'dockerfilePath' | 'dockerfileText'>,
+  opts: Pick<BuildOptions, 'frontend' | 'frontendOpts' | 'graph'>,
+): string | undefined {
+  if (opts.frontend === 'gateway') {
+    const source = opts.frontendOpts?.source;
+    if (!source) {
+      throw new KilnError('INVALID_FLAG', '--frontend gateway needs the frontend image', {
+        hint: 'name it with --opt source=IMAGE',
+      });
+    }
+    return source;
+  }
+  if (opts.graph || opts.frontend === 'graph') return undefined;
+  const d = detectSyntax(input.dockerfileText);
+  return d && !isBuiltinFrontend(d.ref) ? d.ref : undefined;
 }
 
 /** The frontend that reads this build's file. */
@@ -54,7 +83,14 @@ export async function convertForPlatform(
   multiPlatform: boolean,
   images: BaseImages,
   steps: MetadataSteps,
+  worker?: Omit<GatewayDeps, 'images'>,
 ): Promise<ConvertResult> {
+  const gateway = gatewaySource(input, opts);
+  if (gateway) {
+    if (!worker)
+      throw new KilnError('FRONTEND_UNSUPPORTED', `gateway frontend ${gateway} needs a build to run in`);
+    return runGatewayFrontend(gateway, input, opts, platform, { ...worker, images });
+  }
   const frontend = frontendFor(input, opts);
   if (frontend === 'graph') {
     return convertGraph(input.dockerfileText, { file: input.dockerfilePath, platform, target: opts.target });
@@ -83,4 +119,51 @@ export async function convertForPlatform(
     return convertYaml(input.dockerfileText, common);
   }
   return convertDockerfile(input.dockerfileText, common);
+}
+
+/** Run a gateway frontend image for one platform and take its graph (docs/gateway.md). */
+async function runGatewayFrontend(
+  ref: string,
+  input: BuildInput,
+  opts: BuildOptions,
+  platform: Platform,
+  deps: GatewayDeps,
+): Promise<ConvertResult> {
+  const { runGateway } = await import('../worker/gateway.ts');
+  const seconds = Number(opts.frontendOpts?.timeout ?? 60);
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) {
+    throw new KilnError('INVALID_FLAG', `invalid --opt timeout=${opts.frontendOpts?.timeout}`, {
+      hint: 'give the gateway frontend limit in seconds, at most 3600',
+    });
+  }
+  const text = await runGateway(
+    deps,
+    ref,
+    input.dockerfileText,
+    {
+      version: 1,
+      file: basename(input.dockerfilePath),
+      platform,
+      buildPlatform: hostPlatform(),
+      target: opts.target,
+      buildArgs: opts.buildArgs,
+      labels: opts.labels,
+      opts: { ...(opts.frontendOpts ?? {}) },
+    },
+    seconds * 1000,
+  );
+  try {
+    return { ...convertGraph(text, { file: `the output of ${ref}`, platform }), syntax: undefined };
+  } catch (err) {
+    if (!(err instanceof KilnError) || !err.code.startsWith('GRAPH_')) throw err;
+    const shown = text.length > 200 ? `${text.slice(0, 200)}…` : text;
+    throw new KilnError(
+      'GATEWAY_INVALID_OUTPUT',
+      `frontend image ${ref} printed no valid graph: ${err.message}`,
+      {
+        cause: err,
+        hint: `it printed: ${JSON.stringify(shown)}; a frontend prints one graph definition (docs/gateway.md)`,
+      },
+    );
+  }
 }

@@ -13,7 +13,7 @@ import type { ProgressSink } from '../progress/events.ts';
 export type { OutputSpec, OutputType };
 
 /** The frontends a build file can be read by (build/frontend.ts). */
-export type FrontendName = 'dockerfile' | 'yaml' | 'graph';
+export type FrontendName = 'dockerfile' | 'yaml' | 'graph' | 'gateway';
 
 export interface SecretSpec {
   id: string;
@@ -40,6 +40,11 @@ export interface BuildOptions {
    * definition in JSON. Default: YAML for a `.yaml`/`.yml` file, else a Dockerfile.
    */
   frontend?: FrontendName;
+  /**
+   * `--opt key=value`: `source` is a gateway frontend's image, `timeout` its limit in seconds
+   * (default 60); all are handed to a gateway frontend.
+   */
+  frontendOpts?: Record<string, string>;
   /**
    * An image described with the TypeScript builder (`image('busybox').run('…')`): built instead
    * of a build file, which is then not read.

@@ -216,6 +216,16 @@ export const ERROR_CODES = {
     meaning: 'a --format template failed to run',
     hint: 'check the field names against `--format "{{json .}}"`',
   },
+  GATEWAY_FAILED: {
+    meaning: 'a gateway frontend image failed: it exited non-zero or could not be run',
+    hint: 'look at what the frontend printed on stderr (shown); it must print a graph and exit 0 (docs/gateway.md)',
+  },
+  GATEWAY_INVALID_OUTPUT: {
+    meaning: 'a gateway frontend image printed something that is not a valid graph definition',
+    hint: 'a frontend prints one graph definition in JSON on stdout and nothing else (docs/gateway.md)',
+  },
+  GATEWAY_OUTPUT_TOO_LARGE: { meaning: 'a gateway frontend image printed more than a graph may be (64 MiB)' },
+  GATEWAY_TIMEOUT: { meaning: 'a gateway frontend image did not finish within its time limit' },
   GIT_SOURCE_FAILED: {
     meaning: 'cloning a git source failed',
     hint: 'check the repository URL and ref, and that git can reach it',

@@ -81,7 +81,13 @@ export function register(program: Command): void {
     .option('-f, --file <path>', 'Dockerfile path (default: CONTEXT/Dockerfile; - reads stdin)')
     .option(
       '--frontend <name>',
-      'what -f is: dockerfile, yaml or graph (default: yaml for .yaml/.yml, else dockerfile)',
+      'what -f is: dockerfile, yaml, graph, or gateway (an image that prints the graph: --opt source=IMAGE); default: yaml for .yaml/.yml, else dockerfile',
+    )
+    .option(
+      '--opt <key=value>',
+      'a frontend option: source=IMAGE and timeout=SECONDS for --frontend gateway (repeatable)',
+      collect,
+      [],
     )
     .option(
       '--graph <file>',
@@ -192,6 +198,7 @@ export function register(program: Command): void {
         context,
         dockerfile: file,
         frontend,
+        frontendOpts: keyValues(o.opt as string[], '--opt'),
         tags,
         buildArgs,
         labels: keyValues(o.label as string[], '--label'),
@@ -288,7 +295,7 @@ function frontendFlags(o: Record<string, unknown>): { frontend?: FrontendName; f
   return { frontend: 'graph', file: graph };
 }
 
-const FRONTENDS: FrontendName[] = ['dockerfile', 'yaml', 'graph'];
+const FRONTENDS: FrontendName[] = ['dockerfile', 'yaml', 'graph', 'gateway'];
 
 /** One --platform value; the error names the flag, since nothing else locates it. */
 function platformFlag(spec: string) {

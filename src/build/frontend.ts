@@ -93,7 +93,8 @@ export async function convertForPlatform(
   }
   const frontend = frontendFor(input, opts);
   if (frontend === 'graph') {
-    return convertGraph(input.dockerfileText, { file: input.dockerfilePath, platform, target: opts.target });
+    const file = opts.dockerfile === '-' ? '<stdin>' : input.dockerfilePath;
+    return convertGraph(input.dockerfileText, { file, platform, target: opts.target });
   }
   const common = {
     file: input.dockerfilePath,

@@ -258,7 +258,7 @@ function instruction(s: Step, names: Map<Image, string>): Instruction {
 }
 
 /** The builder as a frontend: the target Image → graph and image config. */
-export function convertImage(target: Image, opts: ConvertOptions): Promise<ConvertResult> {
+export async function convertImage(target: Image, opts: ConvertOptions): Promise<ConvertResult> {
   if (!(target instanceof Image)) {
     throw new KilnError('INVALID_BUILD_INPUT', 'build({ graph }) takes an image made with image()', {
       hint: "import { image } from 'kiln' and pass image('busybox').run('…')",

@@ -7,7 +7,7 @@
  */
 
 import { basename } from 'node:path';
-import { KilnError } from '../errors/errors.ts';
+import { KilnError, withLocation } from '../errors/errors.ts';
 import { convertDockerfile } from '../frontend/dockerfile/convert/convert.ts';
 import { isBuiltinFrontend } from '../frontend/dockerfile/convert/directives.ts';
 import type { ConvertResult, ImageConfigResolver } from '../frontend/dockerfile/convert/types.ts';
@@ -38,7 +38,7 @@ export function resolverFor(images: BaseImages, steps: MetadataSteps): ImageConf
 export function gatewaySource(
   input: Pick<BuildInput, 'dockerfilePath' | 'dockerfileText'>,
   opts: Pick<BuildOptions, 'frontend' | 'frontendOpts' | 'graph'>,
-): string | undefined {
+): { ref: string; line?: number } | undefined {
   if (opts.frontend === 'gateway') {
     const source = opts.frontendOpts?.source;
     if (!source) {
@@ -46,11 +46,11 @@ export function gatewaySource(
         hint: 'name it with --opt source=IMAGE',
       });
     }
-    return source;
+    return { ref: source };
   }
   if (opts.graph || opts.frontend === 'graph') return undefined;
   const d = detectSyntax(input.dockerfileText);
-  return d && !isBuiltinFrontend(d.ref) ? d.ref : undefined;
+  return d && !isBuiltinFrontend(d.ref) ? { ref: d.ref, line: d.line } : undefined;
 }
 
 /** The frontend that reads this build's file. */
@@ -87,9 +87,15 @@ export async function convertForPlatform(
 ): Promise<ConvertResult> {
   const gateway = gatewaySource(input, opts);
   if (gateway) {
-    if (!worker)
-      throw new KilnError('FRONTEND_UNSUPPORTED', `gateway frontend ${gateway} needs a build to run in`);
-    return runGatewayFrontend(gateway, input, opts, platform, { ...worker, images });
+    if (!worker) {
+      throw new KilnError('FRONTEND_UNSUPPORTED', `gateway frontend ${gateway.ref} needs a build to run in`);
+    }
+    // An image named by `# syntax=` fails at that line, as any error of the build file does.
+    const line = gateway.line;
+    const at = line ? { file: input.dockerfilePath, startLine: line, endLine: line } : undefined;
+    return runGatewayFrontend(gateway.ref, input, opts, platform, { ...worker, images }).catch((err) => {
+      throw at ? withLocation(err, at) : err;
+    });
   }
   const frontend = frontendFor(input, opts);
   if (frontend === 'graph') {

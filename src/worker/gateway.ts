@@ -54,8 +54,16 @@ export async function runGateway(
   request: GatewayRequest,
   timeoutMs: number,
 ): Promise<string> {
-  const img = await deps.images.resolve(ref, request.buildPlatform);
-  const state = await deps.images.unpack(img, deps.snapshotter);
+  let img: Awaited<ReturnType<BaseImages['resolve']>>;
+  let state: Awaited<ReturnType<BaseImages['unpack']>>;
+  try {
+    img = await deps.images.resolve(ref, request.buildPlatform);
+    state = await deps.images.unpack(img, deps.snapshotter);
+  } catch (err) {
+    if (!(err instanceof KilnError)) throw err;
+    // Say which image it was: the build file names it in a comment, not as a base.
+    throw new KilnError(err.code, `frontend image ${ref}: ${err.message}`, { cause: err, hint: err.hint });
+  }
   const cfg = img.config.config ?? {};
   const args = [...(cfg.Entrypoint ?? []), ...(cfg.Cmd ?? [])];
   if (args.length === 0) {

@@ -11,6 +11,7 @@ export type { BuildInput } from './build/input.ts';
 export type {
   BuildOptions,
   BuildRequest,
+  FrontendName,
   OutputSpec,
   OutputType,
   SecretSpec,
@@ -24,6 +25,8 @@ export type { StepNote } from './explain/explainer.ts';
 export type { Report, TimedStep } from './explain/report.ts';
 export { buildReport, loadBuild, renderReport } from './explain/report.ts';
 export type { BuildRecord, StepView } from './explain/session.ts';
+export type { AddOptions, CopyOptions, LocalDir } from './frontend/builder/image.ts';
+export { Image, image, local } from './frontend/builder/image.ts';
 export type { ImageRecord, ImageSource, ImageStore } from './image/image.ts';
 export { localImageSource } from './imagestore/imagestore.ts';
 export type { ImageInspect, ImageSummary } from './imagestore/query.ts';

@@ -109,9 +109,19 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
   );
   try {
     return await store.withLease(async () => {
-      // A single-platform image has no index: BuildKit refuses index annotations for it (here
-      // before anything is built).
-      if (platforms.length === 1) for (const o of opts.outputs) checkSinglePlatform(o.annotations);
+      // This build's hold scope: what it builds on stays until it ends (released below).
+      const sn = await openSnapshotter(join(store.root, 'snapshots'));
+      snapshotter = sn;
+      // runc loads on first use: a fully cached build needs none, and is mostly start-up.
+      let runc: Promise<Executor> | undefined;
+      const executor: Executor = {
+        run: async (spec, io) => {
+          runc ??= import('../executor/runc/runc.ts').then(
+            (m) => new m.RuncExecutor({ stateRoot: store.root }),
+          );
+          return (await runc).run(spec, io);
+        },
+      };
       // Input and plan: the graph of every platform.
       let loaded = 0;
       const planned = await plan(opts, {
@@ -126,14 +136,16 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
           return resolverFor(images, metadata);
         },
         converting: (i, graphs) => reportConversion(progress, definition, i, loaded, held, graphs),
+        // A gateway frontend (`# syntax=IMAGE`) runs in this build's worker.
+        worker: { images, snapshotter: sn, executor, stateRoot: store.root, signal: opts.signal },
       });
+      // A single-platform image has no index: BuildKit refuses index annotations for it (here
+      // before anything is built).
+      if (planned.platforms.length === 1) for (const o of opts.outputs) checkSinglePlatform(o.annotations);
       // check=error=true: the warnings are shown (above), then the build stops before it runs.
       const lintError = planned.graphs.find((c) => c.lintError)?.lintError;
       if (lintError) throw lintError;
       // Solve, exporting the result's layers as their steps commit.
-      // This build's hold scope: what it builds on stays until it ends (released below).
-      const sn = await openSnapshotter(join(store.root, 'snapshots'));
-      snapshotter = sn;
       const result = new ResultExport(
         { snapshotter: sn, content: store.content, cache, progress },
         opts.outputs,
@@ -143,7 +155,7 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
       const solved = await solve(
         planned,
         opts,
-        { store, snapshotter: sn, images, digests, cache, temps, progress, session },
+        { store, snapshotter: sn, executor, images, digests, cache, temps, progress, session },
         result,
       );
       // Export and outputs.
@@ -204,6 +216,7 @@ interface SolveDeps {
   /** Temp dirs to remove when the build ends. */
   temps: string[];
   progress: ProgressSink;
+  executor: Executor;
   /** History and cache-miss explanations (explain/session.ts). */
   session: BuildSession;
 }
@@ -215,19 +228,8 @@ async function solve(
   d: SolveDeps,
   result: ResultExport,
 ): Promise<PlatformState[]> {
-  // runc loads on first use: a fully cached build needs none, and is mostly start-up.
-  let runc: Promise<Executor> | undefined;
-  const executor: Executor = {
-    run: async (spec, io) => {
-      runc ??= import('../executor/runc/runc.ts').then(
-        (m) => new m.RuncExecutor({ stateRoot: d.store.root }),
-      );
-      return (await runc).run(spec, io);
-    },
-  };
   const runners = makeRunners({
     ...d,
-    executor,
     contexts: planned.input.contexts,
     secrets: opts.secrets,
     ssh: opts.ssh,

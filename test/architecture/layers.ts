@@ -42,6 +42,7 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
   'frontend/dockerfile/convert/': 3,
   'solver/': 4,
   'cache/': 4,
+  'cache/remote/': 4,
   'store/': 4,
   'worker/': 5,
   'exporter/': 5,

@@ -49,7 +49,10 @@ export interface ExportDeps extends WhereDeps {
   /** The layer blob of one snapshot of a result, in the content store, in this compression. */
   layerFor(ref: ChainRef, compression: Compression): Promise<CacheLayer>;
   /** The cache mount `id`'s contents as a layer in the content store, or undefined when it has none. */
-  mountLayer?(id: string, compression: Compression): Promise<CacheLayer | undefined>;
+  mountLayer?(
+    id: string,
+    compression: Compression,
+  ): Promise<(CacheLayer & { dir?: { uid: number; gid: number; mode: number } }) | undefined>;
   /** Cache mount ids the build used. */
   mountIds: readonly string[];
   /** Repositories (`domain/path`) this build pushed to: the cache's blobs may be mounted from them. */
@@ -122,8 +125,10 @@ export async function buildRecord(
   }
   if (spec.cacheMounts && deps.mountLayer) {
     for (const id of [...deps.mountIds].sort()) {
-      const l = await deps.mountLayer(id, spec.compression);
-      if (l) record.mounts.push({ id, layer: add(l) });
+      const made = await deps.mountLayer(id, spec.compression);
+      if (!made) continue;
+      const { dir, ...l } = made;
+      record.mounts.push({ id, layer: add(l), ...dir });
     }
   }
   return record;

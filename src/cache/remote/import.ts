@@ -45,7 +45,10 @@ export class RemoteImports {
   /** Registry sources read, with the blobs each holds: cross-repository mount sources on push. */
   readonly repos: { domain: string; path: string; digests: Set<string> }[] = [];
   /** Cache mounts the sources carry, by id (the first source naming an id wins). */
-  readonly mounts = new Map<string, { layer: CacheLayer; blobs: BlobProvider; where: string }>();
+  readonly mounts = new Map<
+    string,
+    { layer: CacheLayer; mount: CacheMount; blobs: BlobProvider; where: string }
+  >();
 
   private constructor(deps: ImportDeps) {
     this.deps = deps;
@@ -90,7 +93,10 @@ export class RemoteImports {
       }
       for (const m of record.mounts as CacheMount[])
         if (!this.mounts.has(m.id))
-          this.mounts.set(m.id, { layer: record.layers[m.layer], blobs: source.blobs, where });
+          this.mounts.set(m.id, { layer: record.layers[m.layer], mount: m, blobs: source.blobs, where });
+      step.note(
+        `${record.results.length} results, ${record.layers.length} layers, ${record.mounts.length} cache mounts`,
+      );
       step.done();
     } catch (err) {
       // buildx: an unusable cache source is a warning, and the build goes on cold.

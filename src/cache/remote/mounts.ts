@@ -6,7 +6,7 @@
  * against the recorded diffID, and is renamed into place only when whole.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream';
 import type { BlobProvider, Ingester } from '../../content/content.ts';
@@ -25,16 +25,24 @@ async function entriesOf(dir: string): Promise<string[] | undefined> {
   }
 }
 
+/** The directory's own owner and mode, which a restore gives the directory it makes. */
+export interface MountDirMeta {
+  uid: number;
+  gid: number;
+  mode: number;
+}
+
 /** The cache id's contents as a layer in the content store, or undefined when empty or absent. */
 export async function exportMount(
   stateRoot: string,
   id: string,
   compression: Compression,
   content: Ingester,
-): Promise<CacheLayer | undefined> {
+): Promise<(CacheLayer & { dir: MountDirMeta }) | undefined> {
   const dir = cacheMountDir(stateRoot, id);
   const names = await entriesOf(dir);
   if (!names?.length) return undefined;
+  const st = await lstat(dir);
   const { createLayer, directoryEntries } = await import('../../archive/layer.ts');
   const layer = createLayer(await directoryEntries(dir), { compression, presorted: true });
   const [made, kept] = await Promise.allSettled([layer.info, content.ingest(layer.stream)]);
@@ -47,6 +55,7 @@ export async function exportMount(
     size: info.size,
     mediaType: info.mediaType,
     uncompressedSize: info.uncompressedSize,
+    dir: { uid: st.uid, gid: st.gid, mode: st.mode & 0o1777 },
   };
 }
 
@@ -60,6 +69,7 @@ export async function restoreMount(
   layer: CacheLayer,
   content: BlobProvider,
   maxBytes: number,
+  meta: Partial<MountDirMeta> = {},
 ): Promise<boolean> {
   const dir = cacheMountDir(stateRoot, id);
   const names = await entriesOf(dir);
@@ -90,6 +100,9 @@ export async function restoreMount(
         'DIGEST_MISMATCH',
         `cache mount layer ${layer.digest} unpacks to ${applied.diffID}, but the record says ${layer.diffID}`,
       );
+    // The directory as the exporting machine had it (RUN --mount=…,uid=,gid=,mode= made it so).
+    await chown(staging, meta.uid ?? 0, meta.gid ?? 0);
+    await chmod(staging, meta.mode ?? 0o755);
     // An empty directory left by an earlier RUN is replaced; one another build filled since stays.
     if (names) await rmdir(dir).catch(() => {});
     try {

@@ -36,6 +36,10 @@ export interface CacheMount {
   /** The cache mount's id (`RUN --mount=type=cache,id=…`, else its target). */
   id: string;
   layer: number;
+  /** The directory's own owner and permission bits (the layer holds only what is inside it). */
+  uid?: number;
+  gid?: number;
+  mode?: number;
 }
 
 export interface CacheRecord {
@@ -110,7 +114,13 @@ export function parseRecord(raw: unknown, where: string, layerCount?: number): C
   const mounts = array(raw.mounts ?? [], MAX_MOUNTS, where, 'mounts').map((m, i) => {
     if (!isObject(m) || typeof m.id !== 'string' || m.id.length === 0 || m.id.length > 4096)
       throw bad(where, `mount ${i} has no valid id`);
-    return { id: m.id, layer: index(m.layer, `mount ${i}`) };
+    const out: CacheMount = { id: m.id, layer: index(m.layer, `mount ${i}`) };
+    const id32 = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0 && v < 2 ** 32;
+    if (id32(m.uid)) out.uid = m.uid as number;
+    if (id32(m.gid)) out.gid = m.gid as number;
+    // Permission bits only: never a file type, and no setuid/setgid on a directory kiln made.
+    if (typeof m.mode === 'number' && Number.isInteger(m.mode)) out.mode = m.mode & 0o1777;
+    return out;
   });
   return { layers, results, mounts };
 }

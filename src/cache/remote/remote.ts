@@ -135,7 +135,14 @@ export class TravellingCache {
       if (!found) continue;
       try {
         await imports.fetch(found.layer, found.blobs);
-        await restoreMount(stateRoot, id, found.layer, this.deps.content, maxBytes(found.layer.size));
+        await restoreMount(
+          stateRoot,
+          id,
+          found.layer,
+          this.deps.content,
+          maxBytes(found.layer.size),
+          found.mount,
+        );
       } catch (err) {
         this.deps.warn(`cache mount "${id}" from ${found.where} could not be restored: ${errorText(err)}`);
       }

@@ -193,15 +193,17 @@ export async function readRecord(
     }));
     return { record, source };
   }
-  if (manifest.annotations?.[CACHE_ANNOTATION] === undefined)
+  // A kiln cache artifact: marked by annotation (OCI), or (a Docker schema 2 manifest, which
+  // has no annotations) by the record field in its config.
+  const config = (await loadConfig(source.blobs, manifest)) as unknown as Record<string, unknown>;
+  if (config[RECORD_FIELD] === undefined)
     throw new KilnError(
       'CACHE_RECORD_INVALID',
-      `${where} holds an image without kiln cache (no ${INLINE_ANNOTATION} annotation)`,
+      `${where} holds an image without kiln cache (no ${INLINE_ANNOTATION} annotation, no ${RECORD_FIELD} record)`,
       {
         hint: 'build it with --cache-to type=inline, or export a cache with --cache-to type=registry',
       },
     );
-  const config = (await loadConfig(source.blobs, manifest)) as unknown as Record<string, unknown>;
   const record = parseRecord(config[RECORD_FIELD], where);
   // Every layer the record names must be one the artifact lists: nothing is fetched from
   // outside what was verified to belong to it.

@@ -20,7 +20,7 @@ export { type CliRoot, cliRoot };
 export const W = {
   Dockerfile: `FROM busybox AS deps
 COPY lib.txt /lib.txt
-RUN --mount=type=cache,id=wcache,target=/cache echo RUNNING-deps && cat /lib.txt > /cache/from-a.txt && cp /lib.txt /deps.out
+RUN --mount=type=cache,id=wcache,target=/cache,uid=1234,mode=0750 echo RUNNING-deps && cat /lib.txt > /cache/from-a.txt && cp /lib.txt /deps.out
 FROM busybox AS build
 COPY --from=deps /deps.out /deps.out
 COPY app.txt /app.txt

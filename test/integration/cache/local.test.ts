@@ -63,6 +63,32 @@ describe('local cache directory between two machines', () => {
     }
   });
 
+  it('image-manifest=false, oci-mediatypes=false and zstd write a cache another root imports', async () => {
+    const ctx = await a.context({ ...FILES, 'app.txt': 'app legacy\n' });
+    const dir = join(a.dir, 'legacy-dir');
+    const spec = `type=local,dest=${dir},mode=max,image-manifest=false,oci-mediatypes=false,compression=gzip`;
+    const first = await buildW(a, ctx, ['--cache-to', spec]);
+    assertOk(first, 'export');
+    const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8'));
+    assert.equal(index.manifests[0].mediaType, 'application/vnd.docker.distribution.manifest.list.v2+json');
+    const zdir = join(a.dir, 'zstd-dir');
+    assertOk(
+      await buildW(a, ctx, ['--cache-to', `type=local,dest=${zdir},mode=max,compression=zstd`]),
+      'zstd',
+    );
+    for (const d of [dir, zdir]) {
+      const c = await cliRoot('cache-ld');
+      try {
+        const r = await buildW(c, ctx, ['--cache-from', `type=local,src=${d}`]);
+        assertOk(r, `import ${d}`);
+        assert.deepEqual(ran(r.err), [], r.err);
+        assert.equal(r.id, first.id);
+      } finally {
+        await c.close();
+      }
+    }
+  });
+
   it('two builds exporting to one directory at once keep both tags', async () => {
     const dir = join(a.dir, 'shared-dir');
     const ctx1 = await a.context({ ...FILES, 'app.txt': 'one\n' });

@@ -6,8 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { cacheMountDir } from '../../../src/executor/run-mounts.ts';
 import { sharedRegistry, type TestRegistry } from '../../../src/testing/registry.ts';
 import { startFaultProxy } from '../registry/fault-proxy.ts';
 import {
@@ -98,6 +100,9 @@ describe('registry cache between two machines', () => {
     assert.equal(second.id, first.id, 'same image ID');
     assert.equal(second.digest, first.digest, 'same pushed manifest');
     assert.equal(await mountFile(b, 'wcache', 'from-a.txt'), 'lib v1\n');
+    // The directory itself as the RUN made it on A (uid=1234,mode=0750).
+    const st = await stat(cacheMountDir(b.root, 'wcache'));
+    assert.deepEqual([st.uid, st.mode & 0o7777], [1234, 0o750]);
   });
 
   it('a changed source file re-runs exactly the steps that depend on it', async () => {

@@ -32,6 +32,8 @@ export interface TravelDeps {
   progress: ProgressSink;
   /** Collects the build's warnings (returned with its result). */
   warnings: string[];
+  /** Set by open(): report a warning (shown, and added to `warnings`). */
+  warn?: (message: string) => void;
   platform: Platform;
 }
 
@@ -92,6 +94,7 @@ export class BuildTravel {
       deps.warnings.push(message);
       deps.progress({ type: 'warning', message, at: Date.now() });
     };
+    deps.warn = warn;
     const cache = await TravellingCache.open(from, to, {
       registry: deps.registry,
       content: deps.store.content,
@@ -128,6 +131,10 @@ export class BuildTravel {
     });
   }
 
+  private warn(message: string): void {
+    this.deps.warn?.(message);
+  }
+
   /**
    * The cache key of a platform's final result, before it is solved: when every output only
    * reads its layer blobs (pushes, OCI or docker archives), a hit on it is taken lazily.
@@ -136,7 +143,8 @@ export class BuildTravel {
     const blobsOnly = this.opts.outputs.every(
       (o) => o.type === 'registry' || o.type === 'oci' || o.type === 'docker',
     );
-    if (blobsOnly && this.opts.outputs.length > 0) this.cache.lazyKeys.add(key);
+    // --squash reads the result's snapshots to make its one layer: those must be there.
+    if (blobsOnly && this.opts.outputs.length > 0 && !this.opts.squash) this.cache.lazyKeys.add(key);
   }
 
   /**
@@ -181,6 +189,13 @@ export class BuildTravel {
   /** `--cache-to type=inline`: the manifest annotation each platform's image carries its record in. */
   inlineAnnotations(perPlatform: readonly { platform: Platform; state: FsState }[]): Annotation[] {
     const out: Annotation[] = [];
+    if (this.opts.squash && this.opts.cacheTo?.some((s) => s.type === 'inline')) {
+      // The record names the image's layers by position; a squashed image has other layers.
+      this.warn(
+        "--cache-to type=inline is skipped with --squash: the squashed image has none of its steps' layers",
+      );
+      return out;
+    }
     for (const p of perPlatform) {
       const value = this.cache.inlineRecord(p.state);
       if (value === undefined) continue;

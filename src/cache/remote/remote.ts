@@ -15,14 +15,12 @@ import {
   exportCaches,
   selectResults,
 } from './export.ts';
-
-export { INLINE_ANNOTATION } from './record.ts';
-
 import { type ImportDeps, type RemoteHit, RemoteImports } from './import.ts';
 import { restoreMount } from './mounts.ts';
 import type { CacheSpec } from './spec.ts';
 
 export type { RemoteHit } from './import.ts';
+export { INLINE_ANNOTATION } from './record.ts';
 export type { CacheSpec } from './spec.ts';
 
 export class TravellingCache {

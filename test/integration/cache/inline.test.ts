@@ -42,4 +42,18 @@ describe('inline cache', () => {
     assert.deepEqual(ran(second.err), [], second.err);
     assert.equal(second.id, first.id);
   });
+
+  it('with --squash, inline cache is skipped with a warning and the build passes', async () => {
+    const ctx = await a.context({ ...FILES, 'app.txt': 'app squashed\n' });
+    const r = await buildW(a, ctx, [
+      '--squash',
+      '-t',
+      `${reg.host}/inline/squashed:1`,
+      '--push',
+      '--cache-to',
+      'type=inline',
+    ]);
+    assertOk(r, 'squashed');
+    assert.match(r.err, /--cache-to type=inline is skipped with --squash/);
+  });
 });

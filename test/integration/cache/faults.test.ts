@@ -92,6 +92,19 @@ describe('a registry refusing the cache push', () => {
     assert.match(r.err, /ignore-error=true/);
   });
 
+  it('an import from a registry that refuses the pull is a warning and a cold build', async () => {
+    const ref = `${locked.host}/faults/cache`;
+    const c = await cliRoot('cache-fd');
+    try {
+      const r = await buildW(c, ctx, ['--cache-from', ref]);
+      assertOk(r, 'unauthorized import');
+      assert.match(r.err, new RegExp(`cache import from ${ref} failed, building without it`));
+      assert.deepEqual(ran(r.err), ['build', 'deps', 'final']);
+    } finally {
+      await c.close();
+    }
+  });
+
   it('with ignore-error=true is a warning and the build passes', async () => {
     const ref = `${locked.host}/faults/cache`;
     const r = await buildW(a, ctx, ['--cache-to', `type=registry,ref=${ref},ignore-error=true`]);

@@ -19,6 +19,8 @@ export type {
 } from './build/options.ts';
 export type { Plan, PlanEnv } from './build/plan.ts';
 export { offlineResolver, plan } from './build/plan.ts';
+export type { CacheSpec } from './cache/remote/spec.ts';
+export { parseCacheSpec } from './cache/remote/spec.ts';
 export type { ErrorCode, KilnErrorOptions, SourceLocation } from './errors/errors.ts';
 export { hasCode, KilnError } from './errors/errors.ts';
 export type { StepNote } from './explain/explainer.ts';

@@ -3,6 +3,7 @@
  * Dockerfile, build args, target, platforms, outputs, cache control, secrets and SSH; and the
  * defaults a library caller gets for what it leaves out (the CLI's).
  */
+import type { CacheSpec } from '../cache/remote/spec.ts';
 import { KilnError } from '../errors/errors.ts';
 import type { OutputSpec, OutputType } from '../exporter/spec.ts';
 import type { Image } from '../frontend/builder/image.ts';
@@ -89,6 +90,10 @@ export interface BuildOptions {
   cgroupParent?: string;
   /** Squash the layers above the base image into one (`--squash`, as buildah's). */
   squash?: boolean;
+  /** `--cache-from`: travelling caches to import (registry, local, inline). */
+  cacheFrom?: CacheSpec[];
+  /** `--cache-to`: where to export this build's cache. */
+  cacheTo?: CacheSpec[];
 }
 
 /** What a library caller passes: the context, and any of the rest (defaults as the CLI's). */

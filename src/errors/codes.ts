@@ -284,6 +284,10 @@ export const ERROR_CODES = {
   },
   INVALID_BUILD_INPUT: { meaning: 'the context and the Dockerfile cannot both come from stdin' },
   INVALID_CHANGE: { meaning: 'a --change instruction is not valid' },
+  INVALID_CACHE_SPEC: {
+    meaning: 'a --cache-to or --cache-from value is not valid',
+    hint: 'use type=registry,ref=REPO[,mode=max], type=local,dest=DIR (src=DIR to import) or type=inline',
+  },
   INVALID_CONFIG: { meaning: 'image config … is not valid JSON' },
   INVALID_DIGEST: {
     meaning: 'a string is not a valid digest',
@@ -624,6 +628,14 @@ export const ERROR_CODES = {
   CONTAINER_AMBIGUOUS: {
     meaning: 'a working-container ID prefix that matches several containers',
     hint: "give more of the ID, or the container's name",
+  },
+  CACHE_RECORD_INVALID: {
+    meaning: 'an imported build cache record does not follow the kiln cache record schema',
+    hint: 'the cache was written by another tool or damaged; export it again with kiln build --cache-to',
+  },
+  CACHE_EXPORT_FAILED: {
+    meaning: 'the build cache could not be exported to where --cache-to names',
+    hint: 'check the destination (registry access, directory permissions), or add ignore-error=true to --cache-to to let the build pass anyway',
   },
   CONTAINER_CORRUPT: {
     meaning: "a working container's record or files are damaged",

@@ -72,12 +72,20 @@ export class ResultExport {
     this.primary = outputs.find((o) => o.push) ?? outputs.find(needsImage);
   }
 
+  /** Annotations every image output gets besides its own (an inline cache record). */
+  private extra: Annotation[] = [];
+
+  /** Add manifest annotations to every image exported from now on. */
+  annotate(list: readonly Annotation[]): void {
+    this.extra = [...this.extra, ...list];
+  }
+
   private format(spec: OutputSpec): ImageFormat {
     return {
       compression: outputCompression(spec),
       oci: spec.ociMediaTypes,
       sourceDateEpoch: this.sourceDateEpoch,
-      annotations: spec.annotations,
+      annotations: [...spec.annotations, ...this.extra],
     };
   }
 

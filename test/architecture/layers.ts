@@ -45,6 +45,7 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
   'frontend/yaml/': 3,
   'solver/': 4,
   'cache/': 4,
+  'cache/remote/': 4,
   'store/': 4,
   'worker/': 5,
   'exporter/': 5,

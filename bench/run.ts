@@ -1,7 +1,9 @@
 /**
  * `npm run bench`: wall times of kiln against BuildKit (Docker Engine) and buildah on the
- * workloads in bench/workloads.ts — cold (no cache), warm (nothing changed) and incremental (one
- * small file changed, W1) — plus kiln's peak RSS, with ratios and the project's targets.
+ * workloads in bench/workloads.ts — cold (no cache), warm (nothing changed), incremental (one
+ * small file changed, W1) and CI (a fresh machine importing the cache an earlier build pushed to
+ * a registry, pushing the image: kiln's registry cache against BuildKit's inline cache) — plus
+ * kiln's peak RSS and the layer bytes kiln's CI build fetched, with ratios and the targets.
  * Results go to stdout as a table and to bench/results/latest.json.
  *
  *   node bench/run.ts [--builders kiln,buildkit,buildah,kiln-serve] [--workloads W1,W2] [--repeat N] [--keep]
@@ -39,7 +41,7 @@ import { mountScratchFs, unmountScratchFs } from './scratchfs.ts';
 import { makeW1, makeW2, type Workload } from './workloads.ts';
 
 type Builder = 'kiln' | 'buildkit' | 'buildah' | 'kiln-serve';
-type Phase = 'cold' | 'warm' | 'incremental';
+type Phase = 'cold' | 'warm' | 'incremental' | 'ci';
 
 interface Measurement {
   builder: Builder;
@@ -110,6 +112,40 @@ interface Runner {
   /** Forget every cache so that the next build is cold (untimed). */
   reset: (tag: string) => void;
   build: (ctx: string, tag: string) => { seconds: number; peakRssMiB: number };
+  /**
+   * The CI phase: export the cache of a build of `ctx` to the bench registry (untimed), then on a
+   * fresh machine (an empty state) import it and push the image (timed).
+   */
+  ci?: (ctx: string, tag: string) => { seconds: number; peakRssMiB: number };
+}
+
+/** The registry the CI phase pushes to and imports from (the rig's, on 127.0.0.1). */
+let registryHost: string | undefined;
+async function ciRegistry(): Promise<string | undefined> {
+  try {
+    const { startRegistry } = await import('../src/testing/registry.ts');
+    registryHost = (await startRegistry()).host;
+  } catch (err) {
+    unavailableCi = (err as Error).message.split('\n')[0];
+  }
+  return registryHost;
+}
+let unavailableCi: string | undefined;
+/** Layer bytes kiln's CI build brought into its fresh state root, per workload. */
+const ciFetched: Record<string, number> = {};
+
+function untimed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): void {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 256 << 20 });
+  if (r.status !== 0) {
+    const tail = `${r.stdout}${r.stderr}`.trim().split('\n').slice(-8).join('\n');
+    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}:\n${tail}`);
+  }
+}
+
+/** Bytes in a state root's content store (`du -sb`). */
+function blobBytes(root: string): number {
+  const r = spawnSync('du', ['-sb', join(root, 'blobs')], { encoding: 'utf8' });
+  return r.status === 0 ? Number(r.stdout.split('\t')[0]) : 0;
 }
 
 const runners: Runner[] = [];
@@ -132,6 +168,44 @@ if (wanted.has('kiln')) {
         kilnImportBase(root, rootfsTar);
       },
       build: (ctx, tag) => timed(KILN, ['--root', root, 'build', '-t', tag, ctx]),
+      ci: (ctx, tag) => {
+        const reg = registryHost as string;
+        const cache = `${reg}/bench/${tag}-cache`;
+        untimed(KILN, [
+          '--root',
+          root,
+          'build',
+          '--cache-to',
+          `type=registry,ref=${cache},mode=max`,
+          '-o',
+          `type=registry,name=${reg}/bench/${tag}:kiln-prep`,
+          ctx,
+        ]);
+        const fresh = mkdtempSync(join(scratch, 'kiln-ci-root-'));
+        try {
+          // The same base image (as a CI machine pulls it by digest): an import would make a new
+          // config (its created time), and so other cache keys.
+          const base = join(scratch, 'kiln-ci-base.tar');
+          untimed(KILN, ['--root', root, 'image', 'save', '--format', 'oci', '-o', base, BASE_IMAGE_NAME]);
+          untimed(KILN, ['--root', fresh, 'image', 'load', '-i', base]);
+          const before = blobBytes(fresh);
+          settleDisk([ctx]);
+          const t = timed(KILN, [
+            '--root',
+            fresh,
+            'build',
+            '--cache-from',
+            cache,
+            '-o',
+            `type=registry,name=${reg}/bench/${tag}:kiln-ci`,
+            ctx,
+          ]);
+          ciFetched[tag] = blobBytes(fresh) - before;
+          return t;
+        } finally {
+          rmSync(fresh, { recursive: true, force: true });
+        }
+      },
     });
   } else unavailable.kiln = '`kiln build` is not implemented in this checkout yet';
 }
@@ -175,6 +249,21 @@ if (wanted.has('buildkit')) {
       reset: (tag) => dockerReset(tag),
       build: (ctx, tag) =>
         timed(DOCKER, ['build', '--progress=plain', '-t', tag, ctx], { DOCKER_BUILDKIT: '1' }),
+      ci: (ctx, tag) => {
+        // Docker 20.10's BuildKit exports inline cache only (no registry cache without buildx).
+        const image = `${registryHost}/bench/${tag}:bk-inline`;
+        const env = { DOCKER_BUILDKIT: '1' };
+        untimed(DOCKER, ['build', '--build-arg', 'BUILDKIT_INLINE_CACHE=1', '-t', image, ctx], env);
+        untimed(DOCKER, ['push', image]);
+        // A fresh machine: nothing of this build in Docker's image store or build cache.
+        spawnSync(DOCKER, ['rmi', '-f', image], { stdio: 'ignore' });
+        dockerReset(tag);
+        settleDisk([ctx]);
+        const pushed = `${registryHost}/bench/${tag}:bk-ci`;
+        const b = timed(DOCKER, ['build', '--progress=plain', '--cache-from', image, '-t', pushed, ctx], env);
+        const p = timed(DOCKER, ['push', pushed]);
+        return { seconds: b.seconds + p.seconds, peakRssMiB: Math.max(b.peakRssMiB, p.peakRssMiB) };
+      },
     });
   } catch (err) {
     unavailable.buildkit = (err as Error).message.split('\n')[0];
@@ -236,6 +325,7 @@ function buildOnce(r: Runner, w: Workload, phase: Phase): { seconds: number; pea
     settleDisk([w.context, rootfsTar]);
   }
   if (phase === 'incremental') w.touch?.(touches++);
+  if (phase === 'ci') return (r.ci as NonNullable<Runner['ci']>)(w.context, tag);
   return r.build(w.context, tag);
 }
 
@@ -277,6 +367,8 @@ for (const w of workloads) {
   measure(runners, w, 'cold', repeat, false);
   measure(runners, w, 'warm', warmRuns, true);
   if (w.touch) for (const r of runners) measure([r], w, 'incremental', repeat, false);
+  const ci = runners.filter((r) => r.ci);
+  if (ci.length && (registryHost ?? (await ciRegistry()))) measure(ci, w, 'ci', repeat, false);
 }
 // BuildKit's image and cache from the last run would otherwise linger in Docker's store; and
 // dockerd goes back to its usual data root before the bench's filesystem goes away.
@@ -293,6 +385,8 @@ const TARGETS: Record<string, number> = {
   'W1 warm': 0.5,
   'W2 warm': 0.5,
   'W1 incremental': 0.7,
+  'W1 ci': 0.5,
+  'W2 ci': 0.5,
 };
 const RSS_TARGET_MIB = 300;
 
@@ -316,7 +410,7 @@ const rows: string[][] = [
 ];
 const summary: Record<string, unknown>[] = [];
 for (const w of workloads) {
-  for (const p of ['cold', 'warm', 'incremental'] as Phase[]) {
+  for (const p of ['cold', 'warm', 'incremental', 'ci'] as Phase[]) {
     if (p === 'incremental' && !w.touch) continue;
     const k = get('kiln', w.name, p)?.seconds;
     const bk = get('buildkit', w.name, p)?.seconds;
@@ -370,6 +464,9 @@ console.log(
 console.log(
   `filesystem: ${scratchFs ? 'a fresh journaled ext4 image (bench/scratchfs.ts)' : 'the root filesystem'}`,
 );
+for (const [tag, bytes] of Object.entries(ciFetched))
+  console.log(`kiln CI ${tag}: ${bytes} bytes of blobs fetched into the fresh root (target: no layer bytes)`);
+if (unavailableCi) console.log(`CI phase: not measured — ${unavailableCi}`);
 for (const r of runners) console.log(`${r.name}: ${r.version}`);
 for (const [b, why] of Object.entries(unavailable)) console.log(`${b}: not measured — ${why}`);
 
@@ -388,6 +485,7 @@ const report = {
   measurements: results,
   summary,
   kilnPeakRssMiB: rss < 0 ? null : rss,
+  kilnCiFetchedBytes: ciFetched,
   rssTargetMiB: RSS_TARGET_MIB,
 };
 writeFileSync(join(out, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);

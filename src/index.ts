@@ -11,6 +11,7 @@ export type { BuildInput } from './build/input.ts';
 export type {
   BuildOptions,
   BuildRequest,
+  FrontendName,
   OutputSpec,
   OutputType,
   SecretSpec,
@@ -18,12 +19,16 @@ export type {
 } from './build/options.ts';
 export type { Plan, PlanEnv } from './build/plan.ts';
 export { offlineResolver, plan } from './build/plan.ts';
+export type { CacheSpec } from './cache/remote/spec.ts';
+export { parseCacheSpec } from './cache/remote/spec.ts';
 export type { ErrorCode, KilnErrorOptions, SourceLocation } from './errors/errors.ts';
 export { hasCode, KilnError } from './errors/errors.ts';
 export type { StepNote } from './explain/explainer.ts';
 export type { Report, TimedStep } from './explain/report.ts';
 export { buildReport, loadBuild, renderReport } from './explain/report.ts';
 export type { BuildRecord, StepView } from './explain/session.ts';
+export type { AddOptions, CopyOptions, LocalDir } from './frontend/builder/image.ts';
+export { Image, image, local } from './frontend/builder/image.ts';
 export type { ImageRecord, ImageSource, ImageStore } from './image/image.ts';
 export { localImageSource } from './imagestore/imagestore.ts';
 export type { ImageInspect, ImageSummary } from './imagestore/query.ts';

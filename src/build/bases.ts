@@ -1,7 +1,7 @@
 /**
  * Where a build's base images come from: the local image store first, a registry when absent
  * (or always with `--pull`). The registry client loads on first use: a fully cached build needs
- * none, and is mostly start-up. `kiln build` and `kiln debug graph --resolve` resolve alike.
+ * none, and is mostly start-up. `kiln build` and `kiln debug graph` resolve alike.
  */
 import type { ProgressSink } from '../progress/events.ts';
 import { parseReference } from '../reference/reference.ts';

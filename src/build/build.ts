@@ -9,6 +9,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildCache } from '../cache/build-cache.ts';
+import { applyGcPolicy } from '../cache/gc.ts';
 import { DigestCache } from '../context/digestcache.ts';
 import { diskFull, hasCode, isDiskFull, type KilnError, withLocation } from '../errors/errors.ts';
 import type { Executor } from '../executor/executor.ts';
@@ -16,7 +17,13 @@ import type { StepNote } from '../explain/explainer.ts';
 import { BuildSession } from '../explain/session.ts';
 import { checkSinglePlatform } from '../exporter/annotations.ts';
 import type { OutputResult } from '../exporter/outputs.ts';
-import { type PlatformResult, type PlatformState, ResultExport, writeOutputs } from '../exporter/result.ts';
+import {
+  layerChain,
+  type PlatformResult,
+  type PlatformState,
+  ResultExport,
+  writeOutputs,
+} from '../exporter/result.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { isIndexType } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
@@ -40,6 +47,7 @@ import { type BuildOptions, type BuildRequest, checkSsh, withDefaults } from './
 import { resolveOutputs } from './output-spec.ts';
 import { type Plan, plan, planPlatforms } from './plan.ts';
 import { definitionStep, HeldProgress, MetadataSteps, reportConversion } from './steps.ts';
+import type { BuildTravel } from './travelling-cache.ts';
 
 export type { PlatformResult };
 
@@ -111,10 +119,20 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
     (ref) => (e) => held.sink(e.type === 'status' ? { ...e, vertex: e.vertex ?? metadata.vertexOf(ref) } : e),
   );
   try {
-    return await store.withLease(async () => {
-      // A single-platform image has no index: BuildKit refuses index annotations for it (here
-      // before anything is built).
-      if (platforms.length === 1) for (const o of opts.outputs) checkSinglePlatform(o.annotations);
+    const built = await store.withLease(async () => {
+      // This build's hold scope: what it builds on stays until it ends (released below).
+      const sn = await openSnapshotter(join(store.root, 'snapshots'));
+      snapshotter = sn;
+      // runc loads on first use: a fully cached build needs none, and is mostly start-up.
+      let runc: Promise<Executor> | undefined;
+      const executor: Executor = {
+        run: async (spec, io) => {
+          runc ??= import('../executor/runc/runc.ts').then(
+            (m) => new m.RuncExecutor({ stateRoot: store.root }),
+          );
+          return (await runc).run(spec, io);
+        },
+      };
       // Input and plan: the graph of every platform.
       let loaded = 0;
       const planned = await plan(opts, {
@@ -129,29 +147,49 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
           return resolverFor(images, metadata);
         },
         converting: (i, graphs) => reportConversion(progress, definition, i, loaded, held, graphs),
+        // A gateway frontend (`# syntax=IMAGE`) runs in this build's worker.
+        worker: { images, snapshotter: sn, executor, stateRoot: store.root, signal: opts.signal },
       });
+      // A single-platform image has no index: BuildKit refuses index annotations for it (here
+      // before anything is built).
+      if (planned.platforms.length === 1) for (const o of opts.outputs) checkSinglePlatform(o.annotations);
       // check=error=true: the warnings are shown (above), then the build stops before it runs.
       const lintError = planned.graphs.find((c) => c.lintError)?.lintError;
       if (lintError) throw lintError;
       // Solve, exporting the result's layers as their steps commit.
-      // This build's hold scope: what it builds on stays until it ends (released below).
-      const sn = await openSnapshotter(join(store.root, 'snapshots'));
-      snapshotter = sn;
       const result = new ResultExport(
         { snapshotter: sn, content: store.content, cache, progress },
         opts.outputs,
         opts.sourceDateEpoch,
         { squash: opts.squash, attest: attestRequest(opts, planned, session.record.id, startedOn) },
       );
+      // --cache-from / --cache-to (build/travelling-cache.ts): imported records answer local
+      // misses, every result is recorded for the export. Loaded only when asked for.
+      const travelWarnings: string[] = [];
+      const travel =
+        opts.cacheFrom?.length || opts.cacheTo?.length
+          ? await (await import('./travelling-cache.ts')).BuildTravel.open(opts, {
+              store,
+              snapshotter: sn,
+              images,
+              registry,
+              progress,
+              warnings: travelWarnings,
+              platform: planned.platforms[0],
+            })
+          : undefined;
       const solved = await solve(
         planned,
         opts,
-        { store, snapshotter: sn, images, digests, cache, temps, progress, session },
+        { store, snapshotter: sn, executor, images, digests, cache, temps, progress, session, travel },
         result,
       );
+      // --cache-to type=inline: the image carries its own cache record (a manifest annotation).
+      if (travel) result.annotate(travel.inlineAnnotations(solved));
       // Export and outputs.
       const outputs = await writeOutputs(result, opts.outputs, solved, {
-        content: store.content,
+        content: travel ? travel.content(store.content) : store.content,
+        mountFrom: travel?.mountFrom,
         images: store.images,
         snapshotter: sn,
         registry,
@@ -159,6 +197,11 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
         signal: opts.signal,
         progress,
       });
+      await travel?.export(
+        solved.map((p) => p.state),
+        planned.graphs.flatMap((c) => (c.root ? [c.root] : [])),
+        result.layers,
+      );
       const exported = result.primary ? await result.image(result.primary, solved) : undefined;
       const results = exported?.platforms ?? [];
       // An index (several platforms, or attestations) is its own ID, as `kiln images` shows it.
@@ -172,11 +215,14 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
         imageId,
         platforms: results,
         outputs,
-        warnings: planned.warnings,
+        warnings: [...planned.warnings, ...travelWarnings],
         buildId: session.record.id,
         explained: [...session.notes().values()],
       };
     });
+    // kiln.toml [gc]: the build cache stays within the root's policy (one stat when there is none).
+    await applyGcPolicy(store.root, cache);
+    return built;
   } catch (err) {
     // Whatever ran out of room (a snapshot, a runc bundle, a cache database) says so the same way;
     // an output the user named (a file, a device) is not the state root and says so itself.
@@ -209,8 +255,11 @@ interface SolveDeps {
   /** Temp dirs to remove when the build ends. */
   temps: string[];
   progress: ProgressSink;
+  executor: Executor;
   /** History and cache-miss explanations (explain/session.ts). */
   session: BuildSession;
+  /** The travelling cache, when --cache-from or --cache-to is given. */
+  travel?: BuildTravel;
 }
 
 /** Solve every platform's graph through the worker; each result as a filesystem. */
@@ -220,25 +269,15 @@ async function solve(
   d: SolveDeps,
   result: ResultExport,
 ): Promise<PlatformState[]> {
-  // runc loads on first use: a fully cached build needs none, and is mostly start-up.
-  let runc: Promise<Executor> | undefined;
-  const executor: Executor = {
-    run: async (spec, io) => {
-      runc ??= import('../executor/runc/runc.ts').then(
-        (m) => new m.RuncExecutor({ stateRoot: d.store.root }),
-      );
-      return (await runc).run(spec, io);
-    },
-  };
   const runners = makeRunners({
     ...d,
-    executor,
     contexts: planned.input.contexts,
     secrets: opts.secrets,
     ssh: opts.ssh,
   });
+  const local = validatedCache(d.cache, d.snapshotter, d.store.content);
   const solver = new Solver({
-    cache: validatedCache(d.cache, d.snapshotter, d.store.content),
+    cache: d.travel ? d.travel.wrap(local) : local,
     explainer: d.session.explainerFor((dir, paths, copy, visit) =>
       runners.dirChecksum(dir, paths, copy, visit),
     ),
@@ -247,11 +286,9 @@ async function solve(
     signal: opts.signal,
   });
   const ignoreCache = () => opts.noCache;
-  await resetIgnoredCacheMounts(
-    d.store.root,
-    planned.graphs.flatMap((c) => (c.root ? [c.root] : [])),
-    { ignoreCache },
-  );
+  const roots = planned.graphs.flatMap((c) => (c.root ? [c.root] : []));
+  await resetIgnoredCacheMounts(d.store.root, roots, { ignoreCache });
+  await d.travel?.restoreMounts(roots);
   return Promise.all(
     planned.platforms.map(async (platform, i) => {
       const { root, config } = planned.graphs[i];
@@ -261,10 +298,15 @@ async function solve(
         allow: opts.allow,
         onResult: result.early(root),
       });
+      const rootJob = root ? jobFor(root) : undefined;
+      // A result only pushed, hit in an imported cache, is never downloaded (cache/remote).
+      if (rootJob && d.travel) d.travel.markRoot(await solver.cacheKey(rootJob));
       // A target that is just a directory (FROM a named context) becomes a filesystem here.
-      const state = root
-        ? await materialize(d.snapshotter, (await solver.solve(jobFor(root))).result)
+      const state = rootJob
+        ? await materialize(d.snapshotter, (await solver.solve(rootJob)).result)
         : { kind: 'fs' as const, layers: [] };
+      if (root && rootJob && d.travel)
+        await d.travel.noteGraph(rootJob, layerChain(root), (j) => solver.cacheKey(j));
       return { platform, state, config };
     }),
   );

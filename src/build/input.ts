@@ -177,7 +177,11 @@ export async function loadBuildInput(
     }
     let dockerfilePath: string;
     let dockerfileText: string;
-    if (opts.dockerfileText !== undefined) {
+    if (opts.graph) {
+      // An image from the TypeScript builder: there is no build file to read.
+      dockerfilePath = '<builder>';
+      dockerfileText = '';
+    } else if (opts.dockerfileText !== undefined) {
       dockerfilePath = opts.dockerfile && opts.dockerfile !== '-' ? opts.dockerfile : 'Dockerfile';
       dockerfileText = opts.dockerfileText;
     } else if (opts.dockerfile === '-') {

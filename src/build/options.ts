@@ -4,13 +4,18 @@
  * defaults a library caller gets for what it leaves out (the CLI's).
  */
 import type { AttestOptions } from '../attest/options.ts';
+import type { CacheSpec } from '../cache/remote/spec.ts';
 import { KilnError } from '../errors/errors.ts';
 import type { OutputSpec, OutputType } from '../exporter/spec.ts';
+import type { Image } from '../frontend/builder/image.ts';
 import type { ExtraHost, Ulimit } from '../graph/ops.ts';
 import type { Platform } from '../oci/platform.ts';
 import type { ProgressSink } from '../progress/events.ts';
 
 export type { OutputSpec, OutputType };
+
+/** The frontends a build file can be read by (build/frontend.ts). */
+export type FrontendName = 'dockerfile' | 'yaml' | 'graph' | 'gateway';
 
 export interface SecretSpec {
   id: string;
@@ -34,6 +39,21 @@ export interface BuildOptions {
   maxRemoteContextBytes?: number;
   /** The Dockerfile's text when already read (stdin). */
   dockerfileText?: string;
+  /**
+   * What the build file (`dockerfile`) is: a Dockerfile, a kiln YAML description or a graph
+   * definition in JSON. Default: YAML for a `.yaml`/`.yml` file, else a Dockerfile.
+   */
+  frontend?: FrontendName;
+  /**
+   * `--opt key=value`: `source` is a gateway frontend's image, `timeout` its limit in seconds
+   * (default 60); all are handed to a gateway frontend.
+   */
+  frontendOpts?: Record<string, string>;
+  /**
+   * An image described with the TypeScript builder (`image('busybox').run('…')`): built instead
+   * of a build file, which is then not read.
+   */
+  graph?: Image;
   tags: string[];
   buildArgs: Record<string, string>;
   labels: Record<string, string>;
@@ -73,10 +93,15 @@ export interface BuildOptions {
   squash?: boolean;
   /** Attestations to attach (`--sbom`, `--provenance`, `--attest`); none when absent. */
   attest?: AttestOptions;
+  /** `--cache-from`: travelling caches to import (registry, local, inline). */
+  cacheFrom?: CacheSpec[];
+  /** `--cache-to`: where to export this build's cache. */
+  cacheTo?: CacheSpec[];
 }
 
 /** What a library caller passes: the context, and any of the rest (defaults as the CLI's). */
-export type BuildRequest = Pick<BuildOptions, 'context'> & Partial<BuildOptions>;
+export type BuildRequest = (Pick<BuildOptions, 'context'> | Pick<BuildOptions, 'graph'>) &
+  Partial<BuildOptions>;
 
 /**
  * The options a build runs with: what the caller gave, and for the rest what `kiln build
@@ -87,6 +112,8 @@ export function withDefaults(
   req: BuildRequest,
   defaultOutputs: (tags: string[]) => OutputSpec[],
 ): BuildOptions {
+  // An image from the builder reads local() from the working directory unless told otherwise.
+  if (req?.graph && req.context === undefined) req = { ...req, context: '.' };
   if (typeof req?.context !== 'string' || req.context === '') {
     throw new KilnError('INVALID_BUILD_INPUT', 'build() needs a context', {
       hint: "pass { context: '.' } (a directory) or { context: '-' } for a tar on stdin",
@@ -95,6 +122,7 @@ export function withDefaults(
   const tags = req.tags ?? [];
   return {
     ...req,
+    context: req.context,
     tags,
     buildArgs: req.buildArgs ?? {},
     labels: req.labels ?? {},

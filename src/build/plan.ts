@@ -11,7 +11,8 @@ import type {
   ImageConfigResolver,
 } from '../frontend/dockerfile/convert/types.ts';
 import { hostPlatform, type Platform } from '../oci/platform.ts';
-import { convertForPlatform } from './frontend.ts';
+import type { GatewayDeps } from '../worker/gateway.ts';
+import { convertForPlatform, platformsFor } from './frontend.ts';
 import { type BuildInput, loadBuildInput } from './input.ts';
 import { type BuildOptions, type BuildRequest, withDefaults } from './options.ts';
 
@@ -29,6 +30,8 @@ export interface PlanEnv {
   converting?: (input: BuildInput, graphs: Promise<ConvertResult[]>) => Promise<ConvertResult[]>;
   /** What a caller changes in the conversion (`--check` dispatches every stage). */
   overrides?: Partial<ConvertOptions>;
+  /** Where a gateway frontend image runs (`# syntax=IMAGE`); without it, gateways are refused. */
+  worker?: GatewayDeps;
 }
 
 export interface Plan {
@@ -58,7 +61,10 @@ export const offlineResolver: ImageConfigResolver = {
   },
 };
 
-/** The platforms a build makes: those asked for, else the host's. */
+/**
+ * The platforms a build makes as far as the options say: those asked for, else the host's (a
+ * YAML file can list its own; `plan()` reads them with the file, `platformsFor`).
+ */
 export function planPlatforms(opts: Pick<BuildOptions, 'platforms'>): Platform[] {
   return opts.platforms.length ? opts.platforms : [hostPlatform()];
 }
@@ -68,10 +74,12 @@ export async function plan(request: BuildRequest, env: PlanEnv = {}): Promise<Pl
   const input = await loadBuildInput(opts, env.stdin ?? (() => process.stdin));
   try {
     env.onInput?.(input);
-    const platforms = planPlatforms(opts);
+    const platforms = await platformsFor(input, opts);
     const resolver = env.resolver?.(input) ?? offlineResolver;
     const converting = Promise.all(
-      platforms.map((p) => convertForPlatform(input, opts, p, platforms.length > 1, resolver, env.overrides)),
+      platforms.map((p) =>
+        convertForPlatform(input, opts, p, platforms.length > 1, resolver, env.overrides, env.worker),
+      ),
     );
     const graphs = await (env.converting ? env.converting(input, converting) : converting);
     return { input, platforms, graphs, warnings: graphs.flatMap((c) => c.warnings.map((w) => w.message)) };

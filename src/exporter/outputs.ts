@@ -10,12 +10,13 @@ import type { Readable } from 'node:stream';
 import type { LayerEntry } from '../archive/entries.ts';
 import { completeHeader } from '../archive/tar/header.ts';
 import type { BlobProvider } from '../content/content.ts';
+import type { Digest } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
 import type { ImageStore } from '../image/image.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { isIndexType } from '../oci/mediatypes.ts';
 import { normalizePlatform, type Platform } from '../oci/platform.ts';
-import { normalizeReference } from '../reference/reference.ts';
+import { normalizeReference, parseReference } from '../reference/reference.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import { withStatePath, withStatePaths } from '../worker/mounted.ts';
@@ -39,6 +40,8 @@ export interface OutputDeps {
   registry: () => Promise<RegistryClient>;
   stdout: NodeJS.WritableStream;
   signal?: AbortSignal;
+  /** Repositories of the target's registry that may hold a blob (an imported build cache's). */
+  mountFrom?: (domain: string, digest: Digest) => string[];
   /** Report a named piece of work as part of the output's step. */
   task?: <T>(name: string, fn: () => Promise<T>) => Promise<T>;
 }
@@ -167,8 +170,11 @@ export async function writeOutput(
         const { pushImage } = await import('../registry/push.ts');
         const client = await deps.registry();
         for (const n of names) {
+          const domain = parseReference(n).domain;
+          const mountFrom = deps.mountFrom;
           const r = await pushImage({ root, blobs: deps.content }, n, {
             client,
+            ...(mountFrom ? { mountFrom: (d: Digest) => mountFrom(domain, d) } : {}),
           });
           pushed.push(r.reference);
         }

@@ -84,6 +84,14 @@ export class ResultExport {
     this.primary = outputs.find((o) => o.push) ?? outputs.find(needsImage);
   }
 
+  /** Annotations every image output gets besides its own (an inline cache record). */
+  private extra: Annotation[] = [];
+
+  /** Add manifest annotations to every image exported from now on. */
+  annotate(list: readonly Annotation[]): void {
+    this.extra = [...this.extra, ...list];
+  }
+
   private format(spec: OutputSpec): ImageFormat {
     const attest = this.attest;
     return {
@@ -91,7 +99,7 @@ export class ResultExport {
       // Attestation manifests are OCI; BuildKit gives their index OCI media types too.
       oci: spec.ociMediaTypes || attest !== undefined,
       sourceDateEpoch: this.sourceDateEpoch,
-      annotations: spec.annotations,
+      annotations: [...spec.annotations, ...this.extra],
       ...(attest && {
         attest: (blobs, images) =>
           writeAttestations(blobs, attest, images, {

@@ -10,6 +10,7 @@ import { isRemoteContext } from '../build/input.ts';
 import type { BuildOptions } from '../build/options.ts';
 import { resolveOutputs } from '../build/output-spec.ts';
 import { parseAddHost } from '../build/run-settings.ts';
+import { type CacheSpec, parseCacheSpec } from '../cache/remote/spec.ts';
 import { parsePlatform } from '../oci/platform.ts';
 import { errorText } from '../progress/events.ts';
 import { createRenderer } from '../progress/render.ts';
@@ -33,6 +34,37 @@ function network(mode: string | null): Pick<BuildOptions, 'network' | 'allow'> {
     `networkmode "${mode}" is not one kiln builds with`,
     'use default, none or host',
   );
+}
+
+/**
+ * `cachefrom`: a JSON list of images whose build cache to use (an inline cache, or a kiln cache
+ * artifact). Only references: a client never names a directory on the server to read.
+ */
+function cacheFrom(q: URLSearchParams): CacheSpec[] {
+  const text = q.get('cachefrom');
+  if (!text) return [];
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'INVALID_QUERY', `query parameter cachefrom is not JSON: ${text.slice(0, 200)}`);
+  }
+  if (!Array.isArray(v) || v.some((r) => typeof r !== 'string'))
+    throw new HttpError(
+      400,
+      'INVALID_QUERY',
+      'query parameter cachefrom must be a JSON list of image references',
+    );
+  return (v as string[]).filter(Boolean).map((ref) => {
+    if (ref.includes('=') || ref.includes(','))
+      throw new HttpError(
+        400,
+        'INVALID_QUERY',
+        `cachefrom takes image references, not "${ref.slice(0, 200)}"`,
+      );
+    parseReference(ref);
+    return parseCacheSpec(ref, 'from');
+  });
 }
 
 /** The query as BuildOptions, checked before any of the body is read. */
@@ -60,6 +92,7 @@ export function buildOptions(q: URLSearchParams): Omit<BuildOptions, 'context'> 
     outputs: resolveOutputs([], tags, false, false, []),
     noCache: queryBool(q, 'nocache'),
     noCacheFilter: [],
+    cacheFrom: cacheFrom(q),
     pull: queryBool(q, 'pull'),
     secrets: [],
     ssh: [],

@@ -5,7 +5,7 @@
  * the second prints is the one the first solves.
  */
 import type { Command } from 'commander';
-import type { BuildOptions } from '../../build/options.ts';
+import type { BuildOptions, FrontendName } from '../../build/options.ts';
 import { checkCgroupParent, parseAddHost, parseShmSize, parseUlimit } from '../../build/run-settings.ts';
 import { hasCode, KilnError } from '../../errors/errors.ts';
 import { type Platform, parsePlatform } from '../../oci/platform.ts';
@@ -79,6 +79,20 @@ export function planFlags(cmd: Command): Command {
   return (
     cmd
       .option('-f, --file <path>', 'Dockerfile path (default: CONTEXT/Dockerfile; - reads stdin)')
+      .option(
+        '--frontend <name>',
+        'what -f is: dockerfile, yaml, graph, or gateway (an image that prints the graph: --opt source=IMAGE); default: yaml for .yaml/.yml, else dockerfile',
+      )
+      .option(
+        '--opt <key=value>',
+        'a frontend option: source=IMAGE and timeout=SECONDS for --frontend gateway (repeatable)',
+        collect,
+        [],
+      )
+      .option(
+        '--graph <file>',
+        'build a graph definition in JSON (what `kiln debug graph` prints; - reads stdin)',
+      )
       .option('--build-arg <k=v>', 'set a build-time variable (repeatable)', collect, [])
       .option(
         '--build-context <name=value>',
@@ -113,6 +127,8 @@ export function planFlagValues(
 ): Pick<
   BuildOptions,
   | 'dockerfile'
+  | 'frontend'
+  | 'frontendOpts'
   | 'buildArgs'
   | 'buildContexts'
   | 'labels'
@@ -123,8 +139,11 @@ export function planFlagValues(
   | 'ulimits'
   | 'cgroupParent'
 > {
+  const { frontend, file } = frontendFlags(o);
   return {
-    dockerfile: o.file as string | undefined,
+    dockerfile: file,
+    frontend,
+    frontendOpts: keyValues(o.opt as string[], '--opt'),
     buildArgs: parseBuildArgs(o.buildArg as string[]),
     buildContexts: parseBuildContexts(o.buildContext as string[]),
     labels: keyValues(o.label as string[], '--label'),
@@ -136,4 +155,29 @@ export function planFlagValues(
     ulimits: (o.ulimit as string[]).map(parseUlimit),
     cgroupParent: o.cgroupParent === undefined ? undefined : checkCgroupParent(o.cgroupParent as string),
   };
+}
+
+const FRONTENDS: FrontendName[] = ['dockerfile', 'yaml', 'graph', 'gateway'];
+
+/** `--graph FILE` is `--frontend graph -f FILE`; `--frontend` names what -f is. */
+function frontendFlags(o: Record<string, unknown>): { frontend?: FrontendName; file?: string } {
+  const file = o.file as string | undefined;
+  const graph = o.graph as string | undefined;
+  const frontend = o.frontend as string | undefined;
+  if (frontend !== undefined && !FRONTENDS.includes(frontend as FrontendName)) {
+    throw new KilnError('INVALID_FLAG', `unknown --frontend "${frontend}"`, {
+      hint: `use ${FRONTENDS.join(', ')}`,
+    });
+  }
+  if (graph === undefined) return { frontend: frontend as FrontendName | undefined, file };
+  if (file !== undefined || (frontend !== undefined && frontend !== 'graph')) {
+    throw new KilnError(
+      'INVALID_FLAG',
+      '--graph names the build file: it cannot be used with -f or another --frontend',
+      {
+        hint: 'use --graph FILE alone, or --frontend graph -f FILE',
+      },
+    );
+  }
+  return { frontend: 'graph', file: graph };
 }

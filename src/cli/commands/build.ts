@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { build } from '../../build/build.ts';
 import type { BuildOptions, SecretSpec, SshSpec } from '../../build/options.ts';
 import { resolveOutputs, splitCsv } from '../../build/output-spec.ts';
+import { parseCacheSpec } from '../../cache/remote/spec.ts';
 import { KilnError } from '../../errors/errors.ts';
 import type { StepNote } from '../../explain/explainer.ts';
 import { newBuildId } from '../../explain/session.ts';
@@ -80,6 +81,20 @@ export function register(program: Command): void {
     )
     .option('--no-cache', 'do not use the instruction cache')
     .option('--no-cache-filter <stage>', 'do not use the cache for these stages (repeatable)', collect, [])
+    .option(
+      '--cache-to <spec>',
+      'export the build cache: type=registry,ref=REPO[,mode=max], type=local,dest=DIR, type=inline; cache-mounts=true carries RUN --mount=type=cache contents (repeatable)',
+      collect,
+      [],
+    )
+    .option(
+      '--cache-from <spec>',
+      'import a build cache: REPO (= type=registry,ref=REPO), type=local,src=DIR, or an image pushed with inline cache (repeatable)',
+      collect,
+      [],
+    )
+    .option('--export-cache <spec>', "buildctl's spelling of --cache-to (repeatable)", collect, [])
+    .option('--import-cache <spec>', "buildctl's spelling of --cache-from (repeatable)", collect, [])
     .option('--pull', 'always look for newer base images in their registries')
     .option(
       '--secret <spec>',
@@ -158,6 +173,12 @@ export function register(program: Command): void {
         ),
         noCache: o.cache === false,
         noCacheFilter: (o.cacheFilter as string[] | undefined) ?? [],
+        cacheTo: [...(o.cacheTo as string[]), ...(o.exportCache as string[])].map((v) =>
+          parseCacheSpec(v, 'to'),
+        ),
+        cacheFrom: [...(o.cacheFrom as string[]), ...(o.importCache as string[])].map((v) =>
+          parseCacheSpec(v, 'from'),
+        ),
         pull: Boolean(o.pull),
         secrets: (o.secret as string[]).map(parseSecret),
         ssh: (o.ssh as string[]).map(parseSsh),

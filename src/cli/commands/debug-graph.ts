@@ -2,9 +2,10 @@
  * `kiln debug graph`: print, as JSON, the build graph `kiln build` would solve with the same
  * flags (vertices with digests, descriptions and ops; edges; the result's image config;
  * warnings). It plans through `plan()`, as the build does: the same Dockerfile, ignore file
- * (`<Dockerfile>.dockerignore` first), build args, named contexts and platforms. Base images are
- * left unresolved (an empty linux config, offline) unless `--resolve` resolves them as the build
- * does: the image store, then registries.
+ * (`<Dockerfile>.dockerignore` first), build args, named contexts, platforms and frontend (a
+ * YAML file, a graph). Base images resolve as the build resolves them (the image store, then
+ * registries), so the graph pins them and carries their config: the output is a graph definition
+ * (`version: 1`) that `kiln build --graph` solves. `--offline` answers an empty linux config.
  */
 import type { Command } from 'commander';
 import type { BuildRequest } from '../../build/options.ts';
@@ -30,6 +31,8 @@ export interface DebugGraphOptions {
 }
 
 export interface DebugGraphOutput {
+  /** The graph definition's format version (graph/json.ts): `kiln build --graph` reads it. */
+  version: 1;
   target: string;
   /** The platform this graph builds (`os/arch[/variant]`). */
   platform: string;
@@ -44,6 +47,7 @@ export async function debugGraphs(request: BuildRequest, env: PlanEnv = {}): Pro
   const planned = await plan(request, env);
   try {
     return planned.graphs.map((g, i) => ({
+      version: 1 as const,
       target: g.target,
       platform: formatPlatform(planned.platforms[i]),
       ...debugView(g.definition),
@@ -105,12 +109,12 @@ export function register(program: Command): void {
       .description('print the build graph `kiln build` would solve, as JSON (one per platform)')
       .argument('[context]', 'build context directory, or - to read a tar archive from stdin', '.'),
   )
-    .option('--resolve', 'resolve base images as kiln build does (image store, then registries)')
+    .option('--offline', 'do not resolve base images: each is an empty linux image of the platform')
     .action(async (context: string, o: Record<string, unknown>, cmd: Command) => {
       const request: BuildRequest = { context, ...planFlagValues(o) };
-      const outs = o.resolve
-        ? await resolvedGraphs(request, cmd.optsWithGlobals().root as string | undefined)
-        : await debugGraphs(request);
+      const outs = o.offline
+        ? await debugGraphs(request)
+        : await resolvedGraphs(request, cmd.optsWithGlobals().root as string | undefined);
       // One platform prints one graph; several print an array, in --platform's order.
       const out = outs.length === 1 ? outs[0] : outs;
       process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);

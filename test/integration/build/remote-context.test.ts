@@ -4,17 +4,17 @@
  * a download that is too large or missing failing clearly.
  */
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from '../../../src/testing/registry.ts';
+import { type StaticServer, startStaticServer } from '../../../src/testing/static-server.ts';
 import { KILN, makeContext, openSuite, type Suite } from './helpers.ts';
 
 describe('kiln build of a URL context', () => {
   let suite: Suite;
   let url: string;
-  let server: ReturnType<typeof spawn>;
+  let server: StaticServer;
   before(async () => {
     suite = await openSuite('remote');
     const www = join(suite.dir, 'www');
@@ -37,28 +37,11 @@ describe('kiln build of a URL context', () => {
     });
     execFileSync('tar', ['-C', ctx, '-cJf', join(www, 'ctx.tar.xz'), '.']);
     writeFileSync(join(www, 'Dockerfile.txt'), 'FROM busybox\nRUN echo plain > /plain\n');
-    const port = await freePort();
-    server = spawn(
-      'python3',
-      ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', www],
-      {
-        stdio: 'ignore',
-      },
-    );
-    url = `http://127.0.0.1:${port}`;
-    for (let i = 0; i < 100; i++) {
-      if (
-        await fetch(url).then(
-          () => true,
-          () => false,
-        )
-      )
-        break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    server = await startStaticServer(www);
+    url = server.url;
   });
   after(async () => {
-    server?.kill();
+    server?.stop();
     await suite?.close();
   });
 

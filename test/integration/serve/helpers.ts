@@ -177,8 +177,10 @@ export function request(
       new Promise<RawResponse>((resolve, reject) => {
         const req = http.request({
           socketPath: socket,
-          // A fresh connection each time: a kept-alive one the server closed would fail with EPIPE.
-          agent: false,
+          // Without a body, a fresh connection: a kept-alive one the server has closed fails with
+          // EPIPE. With one, the default agent: kept alive, the server drains a body it refuses
+          // (413) instead of closing on the client mid-write.
+          agent: body === undefined ? false : undefined,
           method,
           path,
           headers: { 'Content-Type': 'application/x-tar' },

@@ -8,39 +8,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { freePort, startRegistry, type TestRegistry } from '../../../src/testing/registry.ts';
+import { startRegistry, type TestRegistry } from '../../../src/testing/registry.ts';
+import { type StaticServer, startStaticServer } from '../../../src/testing/static-server.ts';
 import { KILN, request, type Served, serve } from './helpers.ts';
-
-/**
- * A static file server over `dir` on 127.0.0.1, in its own process (the clients run with
- * spawnSync, which would stall one in this process): a git "dumb http" remote and downloads.
- */
-async function staticServer(dir: string): Promise<{ url: string; stop(): void; hits(): string }> {
-  const port = await freePort();
-  const proc = spawn(
-    'python3',
-    ['-m', 'http.server', String(port), '--bind', '127.0.0.1', '--directory', dir],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  );
-  let log = '';
-  proc.stderr.on('data', (d) => {
-    log += d;
-  });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 100; i++) {
-    if (
-      await fetch(url).then(
-        () => true,
-        () => false,
-      )
-    )
-      break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { url, stop: () => proc.kill(), hits: () => log };
-}
 
 function git(cwd: string, ...args: string[]): void {
   execFileSync('git', ['-c', 'user.email=t@kiln', '-c', 'user.name=t', ...args], { cwd, stdio: 'pipe' });
@@ -66,7 +36,7 @@ function messages(body: string): { id?: string; text: string; error?: string } {
 
 describe('kiln serve: remote contexts and docker import of a URL', () => {
   let s: Served;
-  let files: Awaited<ReturnType<typeof staticServer>>;
+  let files: StaticServer;
   before(async () => {
     s = await serve('remote');
     const www = join(s.dir, 'www');
@@ -88,7 +58,7 @@ describe('kiln serve: remote contexts and docker import of a URL', () => {
     // A rootfs for docker import.
     const rootfs = await s.context({ 'etc/imported': 'yes\n' });
     execFileSync('tar', ['-C', rootfs, '-cf', join(www, 'rootfs.tar'), '.']);
-    files = await staticServer(www);
+    files = await startStaticServer(www);
   });
   after(async () => {
     files?.stop();
@@ -161,9 +131,9 @@ print(json.dumps({'id': img.id}))
     const id = s.docker(['import', `${files.url}/rootfs.tar`, 'imported:1']).trim();
     assert.match(id, /^sha256:[0-9a-f]{64}$/);
     // The server's log line arrives once this process's event loop runs again.
-    for (let i = 0; i < 50 && !/GET \/rootfs\.tar/.test(files.hits()); i++)
+    for (let i = 0; i < 50 && !/GET \/rootfs\.tar/.test(files.log()); i++)
       await new Promise((r) => setTimeout(r, 100));
-    assert.match(files.hits(), /GET \/rootfs\.tar/, 'kiln downloaded it');
+    assert.match(files.log(), /GET \/rootfs\.tar/, 'kiln downloaded it');
     assert.equal(fileOf('imported:1', 'etc/imported'), 'yes\n');
   });
 });

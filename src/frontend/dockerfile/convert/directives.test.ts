@@ -18,13 +18,13 @@ describe('# syntax=', () => {
     assert.equal((await convert('FROM scratch\n')).syntax, undefined);
   });
 
-  it('any other frontend image is FRONTEND_UNSUPPORTED at its line', async () => {
+  it('any other frontend image is FRONTEND_UNSUPPORTED at its line, when the converter is called directly', async () => {
     await assert.rejects(
       convert('# escape=`\n# syntax=example.com/my/frontend:2\nFROM scratch\n', { file: 'F' }),
       {
         code: 'FRONTEND_UNSUPPORTED',
         message: /unsupported frontend "example.com\/my\/frontend:2"/,
-        hint: /gateway frontends are not supported yet/,
+        hint: /runs it as a gateway frontend/,
         location: { file: 'F', startLine: 2, endLine: 2 },
       },
     );

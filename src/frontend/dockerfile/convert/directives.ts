@@ -23,6 +23,16 @@ function at(file: string, line: number): SourceLocation | undefined {
   return line > 0 ? { file, startLine: line, endLine: line } : undefined;
 }
 
+/** True when `ref` names BuildKit's Dockerfile frontend image (any tag or digest), which kiln's built-in one is. */
+export function isBuiltinFrontend(ref: string): boolean {
+  try {
+    const r = parseReference(ref);
+    return BUILTIN_FRONTENDS.has(`${r.domain}/${r.path}`);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The frontend image `# syntax=` names, when it is BuildKit's Dockerfile frontend (kiln builds
  * with its own, which follows it); any other image is a gateway frontend kiln cannot run.
@@ -40,7 +50,7 @@ export function builtinSyntax(text: string, file: string): string | undefined {
   if (BUILTIN_FRONTENDS.has(repo)) return d.ref;
   throw new KilnError('FRONTEND_UNSUPPORTED', `unsupported frontend "${d.ref}" in the syntax directive`, {
     location: at(file, d.line),
-    hint: 'gateway frontends are not supported yet: kiln builds with its built-in Dockerfile frontend; remove the line or use # syntax=docker/dockerfile:1',
+    hint: '`kiln build` runs it as a gateway frontend (docs/gateway.md); here only the built-in Dockerfile frontend is available',
   });
 }
 

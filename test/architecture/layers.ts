@@ -51,7 +51,7 @@ export const LAYERS: Readonly<Record<string, Layer>> = {
   'worker/': 5,
   'exporter/': 5,
   'explain/': 5,
-  'build/': 6,
+  'pipeline/': 6,
   'working/': 6,
   'cli/': 7,
   'server/': 7,

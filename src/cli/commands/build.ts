@@ -3,9 +3,9 @@
  * BuildOptions, renders progress, prints the image ID, and writes --iidfile/--metadata-file.
  */
 import type { Command } from 'commander';
-import { build } from '../../build/build.ts';
-import type { BuildOptions, SecretSpec, SshSpec } from '../../build/options.ts';
-import { resolveOutputs, splitCsv } from '../../build/output-spec.ts';
+import { build } from '../../pipeline/build.ts';
+import type { BuildOptions, SecretSpec, SshSpec } from '../../pipeline/options.ts';
+import { resolveOutputs, splitCsv } from '../../pipeline/output-spec.ts';
 import { parseCacheSpec } from '../../cache/remote/spec.ts';
 import { KilnError } from '../../errors/errors.ts';
 import type { StepNote } from '../../explain/explainer.ts';

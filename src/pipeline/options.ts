@@ -14,7 +14,7 @@ import type { ProgressSink } from '../progress/events.ts';
 
 export type { OutputSpec, OutputType };
 
-/** The frontends a build file can be read by (build/frontend.ts). */
+/** The frontends a build file can be read by (pipeline/frontend.ts). */
 export type FrontendName = 'dockerfile' | 'yaml' | 'graph' | 'gateway';
 
 export interface SecretSpec {

@@ -163,7 +163,7 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
         opts.sourceDateEpoch,
         { squash: opts.squash, attest: attestRequest(opts, planned, session.record.id, startedOn) },
       );
-      // --cache-from / --cache-to (build/travelling-cache.ts): imported records answer local
+      // --cache-from / --cache-to (pipeline/travelling-cache.ts): imported records answer local
       // misses, every result is recorded for the export. Loaded only when asked for.
       const travelWarnings: string[] = [];
       const travel =

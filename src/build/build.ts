@@ -11,7 +11,6 @@ import { BuildCache } from '../cache/build-cache.ts';
 import type { BlobHolder, Ingester } from '../content/content.ts';
 import { DigestCache } from '../context/digestcache.ts';
 import { diskFull, hasCode, isDiskFull, type KilnError, withLocation } from '../errors/errors.ts';
-import type { Executor } from '../executor/executor.ts';
 import {
   type Annotation,
   checkSinglePlatform,
@@ -34,7 +33,6 @@ import type { RegistryClient } from '../registry/client.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import { Solver } from '../solver/solver.ts';
 import { sweepLeftovers } from '../store/leftovers.ts';
-import { openSnapshotter } from '../store/snapshots.ts';
 import { openStore, type Store } from '../store/store.ts';
 import { BaseImages } from '../worker/images.ts';
 import { materialize } from '../worker/materialize.ts';
@@ -42,6 +40,7 @@ import { checkSecrets } from '../worker/secrets.ts';
 import type { FsState } from '../worker/state.ts';
 import { convertForPlatform } from './frontend.ts';
 import { loadBuildInput } from './input.ts';
+import { openIsolated } from './isolation.ts';
 import { type BuildRequest, checkSsh, type OutputSpec, withDefaults } from './options.ts';
 import { outputCompression, resolveOutputs } from './output-spec.ts';
 import { makeRunners } from './runners.ts';
@@ -115,17 +114,9 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
   try {
     return await store.withLease(async () => {
       // This build's hold scope: what it builds on stays until it ends (released below).
-      const sn = await openSnapshotter(join(store.root, 'snapshots'));
+      // The isolation mode picks the snapshotter and the executor (runc, runc --rootless, chroot).
+      const { snapshotter: sn, executor } = await openIsolated(store.root, opts.isolation, definition);
       snapshotter = sn;
-      let runc: Promise<Executor> | undefined;
-      const executor: Executor = {
-        run: async (spec, io) => {
-          runc ??= import('../executor/runc/runc.ts').then(
-            (m) => new m.RuncExecutor({ stateRoot: store.root }),
-          );
-          return (await runc).run(spec, io);
-        },
-      };
       const platforms = opts.platforms.length ? opts.platforms : [hostPlatform()];
       // A single-platform image has no index: BuildKit refuses index annotations for it (here
       // before anything is built).

@@ -9,9 +9,11 @@ import { resolveOutputs, splitCsv } from '../../build/output-spec.ts';
 import { checkCgroupParent, parseAddHost, parseShmSize, parseUlimit } from '../../build/run-settings.ts';
 import { hasCode, KilnError } from '../../errors/errors.ts';
 import { writeToDest } from '../../exporter/dest.ts';
+import { parseIsolation } from '../../isolation/mode.ts';
 import { parsePlatform } from '../../oci/platform.ts';
 import { errorText } from '../../progress/events.ts';
 import { createRenderer, PROGRESS_MODES, type ProgressMode } from '../../progress/render.ts';
+import { reexecIfRootless } from '../isolation.ts';
 import { commandSignal } from '../signals.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -149,7 +151,19 @@ export function register(program: Command): void {
       collect,
       [],
     )
+    .option(
+      '--isolation <mode>',
+      'how RUN is isolated: oci (root), rootless (a user with subordinate ids) or chroot (an unprivileged container); default KILN_ISOLATION, else chosen',
+    )
     .action(async (context: string, o: Record<string, unknown>, cmd: Command) => {
+      // A non-root user's build runs again inside kiln's user namespace (cli/isolation.ts).
+      if (
+        await reexecIfRootless(
+          o.isolation as string | undefined,
+          cmd.optsWithGlobals().root as string | undefined,
+        )
+      )
+        return;
       const network = o.network as string;
       if (!['default', 'none', 'host'].includes(network)) {
         throw new KilnError('INVALID_FLAG', `unknown --network "${network}"`, {
@@ -201,6 +215,8 @@ export function register(program: Command): void {
         secrets: (o.secret as string[]).map(parseSecret),
         ssh: (o.ssh as string[]).map(parseSsh),
         network: network as BuildOptions['network'],
+        isolation:
+          o.isolation === undefined ? undefined : parseIsolation(o.isolation as string, '--isolation'),
         allow: o.allow as string[],
         parallelism: Number.parseInt(o.parallelism as string, 10) || 4,
         progress: renderer.sink,

@@ -1,0 +1,129 @@
+/**
+ * `--isolation rootless`: a user with subordinate ids builds a Dockerfile with RUN, COPY --chown,
+ * a file made by a USER and a cache mount, and gets the very image root gets in `oci` mode (same
+ * digest with SOURCE_DATE_EPOCH; every layer entry with the same owner). What a user cannot do
+ * says which privilege is missing and what would work.
+ */
+import assert from 'node:assert/strict';
+import { chownSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import {
+  assertRepoReachable,
+  type Dirs,
+  ensureUser,
+  kilnAs,
+  layerOwnership,
+  PLAIN_USER,
+  rootWithBusybox,
+  TEST_USER,
+  type TestUser,
+  tempDirs,
+  writeContext,
+} from './helpers.ts';
+
+const DOCKERFILE = `FROM busybox
+RUN echo 'bob:x:1234:1234::/home/bob:/bin/sh' >> /etc/passwd && mkdir -p /data /home/bob && chown bob /data /home/bob
+COPY --chown=1234:55 a.txt /data/a.txt
+COPY b.txt /data/root-owned.txt
+USER bob
+RUN echo made > /data/byuser.txt && mkdir /home/bob/dir
+USER root
+RUN --mount=type=cache,target=/cache echo c >> /cache/x && cp /cache/x /data/cached.txt && chown 7:8 /data/cached.txt
+`;
+const EPOCH = { SOURCE_DATE_EPOCH: '1700000000' };
+
+let dirs: Dirs;
+let user: TestUser;
+let ociRoot: string;
+let userRoot: string;
+let context: string;
+
+before(async () => {
+  user = ensureUser(TEST_USER, true);
+  assertRepoReachable(user);
+  dirs = await tempDirs('rootless');
+  ociRoot = await rootWithBusybox(join(dirs.dir, 'oci-root'));
+  userRoot = await rootWithBusybox(join(dirs.dir, 'user-root'), user);
+  context = await writeContext(
+    join(dirs.dir, 'ctx'),
+    { Dockerfile: DOCKERFILE, 'a.txt': 'a\n', 'b.txt': 'b\n' },
+    user,
+  );
+});
+after(() => dirs?.close());
+
+test('a non-root user builds the same image as root in oci mode, ownership and all', async () => {
+  const oci = kilnAs(
+    undefined,
+    ['build', '--isolation', 'oci', '--network', 'none', '-q', '-t', 'same', context],
+    {
+      KILN_ROOT: ociRoot,
+      ...EPOCH,
+    },
+  );
+  assert.equal(oci.code, 0, oci.err);
+  // No --isolation: chosen, and said under the definition step.
+  const rl = kilnAs(user, ['build', '--network', 'none', '--progress', 'plain', '-t', 'same', context], {
+    KILN_ROOT: userRoot,
+    ...EPOCH,
+  });
+  assert.equal(rl.code, 0, rl.err);
+  assert.match(rl.err, /isolation: rootless \(non-root user/);
+  assert.equal(rl.out.trim(), oci.out.trim(), 'the image IDs differ');
+  const [ociLayers, rlLayers] = [
+    await layerOwnership(ociRoot, 'same'),
+    await layerOwnership(userRoot, 'same'),
+  ];
+  assert.deepEqual(rlLayers, ociLayers);
+  const all = rlLayers.flat();
+  const owner = (p: string) => {
+    const e = all.findLast((f) => f.path === p);
+    assert.ok(e, `no ${p} in the layers`);
+    return `${e.uid}:${e.gid}`;
+  };
+  assert.equal(owner('data/a.txt'), '1234:55');
+  assert.equal(owner('data/root-owned.txt'), '0:0');
+  assert.equal(owner('data/byuser.txt'), '1234:1234');
+  assert.equal(owner('home/bob/dir'), '1234:1234');
+  assert.equal(owner('data/cached.txt'), '7:8');
+  assert.ok(!all.some((f) => f.path.startsWith('cache/')), 'the cache mount leaked into a layer');
+});
+
+test("the rootless kiln keeps the user's state root, and kiln unshare is root with the subordinate ids", () => {
+  const r = kilnAs(user, ['unshare', 'sh', '-c', 'id -u; echo $KILN_ROOT; cat /proc/self/uid_map'], {
+    XDG_DATA_HOME: join(dirs.dir, 'xdg'),
+  });
+  assert.equal(r.code, 0, r.err);
+  const [uid, root, ...map] = r.out.trim().split('\n');
+  assert.equal(uid, '0');
+  assert.equal(root, join(dirs.dir, 'xdg', 'kiln'));
+  assert.deepEqual(
+    map.map((l) => l.trim().split(/\s+/)),
+    [
+      ['0', String(user.uid), '1'],
+      ['1', '100000', '65536'],
+    ],
+  );
+});
+
+test('a privilege that is missing is named, with the mode that would work and how to get it', () => {
+  const oci = kilnAs(user, ['build', '--isolation', 'oci', context], { KILN_ROOT: userRoot });
+  assert.notEqual(oci.code, 0);
+  assert.match(oci.err, /--isolation oci needs root with CAP_SYS_ADMIN/);
+  assert.match(oci.err, /use --isolation rootless/);
+  const chroot = kilnAs(user, ['build', '--isolation', 'chroot', context], { KILN_ROOT: userRoot });
+  assert.notEqual(chroot.code, 0);
+  assert.match(chroot.err, /--isolation chroot needs root with CAP_SYS_CHROOT/);
+  const plain = ensureUser(PLAIN_USER, false);
+  const plainRoot = join(dirs.dir, 'plain-root');
+  mkdirSync(plainRoot);
+  chownSync(plainRoot, plain.uid, plain.gid);
+  const none = kilnAs(plain, ['build', context], { KILN_ROOT: plainRoot });
+  assert.notEqual(none.code, 0);
+  assert.match(none.err, /needs subordinate ids for uid \d+: none in \/etc\/subuid or \/etc\/subgid/);
+  assert.match(
+    none.err,
+    new RegExp(`usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${PLAIN_USER}`),
+  );
+});

@@ -5,7 +5,7 @@
  * says which privilege is missing and what would work.
  */
 import assert from 'node:assert/strict';
-import { chownSync, mkdirSync } from 'node:fs';
+import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
@@ -126,4 +126,16 @@ test('a privilege that is missing is named, with the mode that would work and ho
     none.err,
     new RegExp(`usermod --add-subuids 100000-165535 --add-subgids 100000-165535 ${PLAIN_USER}`),
   );
+  // An owner beyond the subordinate range: the COPY's line, the reason and the fix, not a raw EINVAL.
+  writeFileSync(join(dirs.dir, 'Dockerfile.wide'), 'FROM busybox\nCOPY --chown=200000:200000 a.txt /a.txt\n');
+  const far = kilnAs(user, ['build', '-f', join(dirs.dir, 'Dockerfile.wide'), context], {
+    KILN_ROOT: userRoot,
+  });
+  assert.notEqual(far.code, 0);
+  assert.match(
+    far.err,
+    /Dockerfile\.wide:2: COPY gives \/a\.txt an owner outside the 65537 uids\/gids kiln's user namespace maps/,
+  );
+  assert.match(far.err, /usermod --add-subuids/);
+  assert.doesNotMatch(far.err, /^error: EINVAL/m);
 });

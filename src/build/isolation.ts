@@ -45,6 +45,7 @@ export async function openIsolated(
     );
   };
   const executor: Executor = {
+    canMount: chosen.mode !== 'chroot',
     run: async (spec, io) => {
       loaded ??= load();
       return (await loaded).run(spec, io);

@@ -30,6 +30,7 @@ export interface ChrootExecutorOptions {
 }
 
 export class ChrootExecutor implements Executor {
+  readonly canMount = false;
   private readonly scratch: string;
   /**
    * One RUN at a time: a cache directory is moved into the RUN's root, so two RUNs sharing it

@@ -108,12 +108,20 @@ export interface Run {
   err: string;
 }
 
-/** bin/kiln as root (no user) or as `user` (runuser: its HOME, no capabilities), with `env` added. */
-export function kilnAs(user: TestUser | undefined, args: string[], env: Record<string, string> = {}): Run {
+/**
+ * bin/kiln as root (no user) or as `user` (runuser: its HOME, no capabilities), with `env` added
+ * and, as root, started through `wrap` (setpriv limiting capabilities).
+ */
+export function kilnAs(
+  user: TestUser | undefined,
+  args: string[],
+  env: Record<string, string> = {},
+  wrap: string[] = [],
+): Run {
   const vars = Object.entries({ NO_COLOR: '1', ...env }).map(([k, v]) => `${k}=${v}`);
   const [cmd, argv] = user
     ? ['runuser', ['-u', user.name, '--', 'env', ...vars, KILN, ...args]]
-    : ['env', [...vars, KILN, ...args]];
+    : ['env', [...vars, ...wrap, KILN, ...args]];
   const r = spawnSync(cmd, argv, { encoding: 'utf8', maxBuffer: 64 << 20, cwd: tmpdir() });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }

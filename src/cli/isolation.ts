@@ -9,19 +9,23 @@ import { runInUserNamespace, selfArgv } from '../isolation/userns.ts';
 import { resolveRoot } from '../store/root.ts';
 
 /**
+ * Commands besides `build` that remove or check snapshots, whose files belong to subordinate ids
+ * the user cannot delete or read on the host: they run in the namespace too.
+ */
+export const SNAPSHOT_COMMANDS = new Set(['builder', 'system', 'prune', 'fsck']);
+
+/**
  * When this command should run rootless and is not yet in the namespace, run it there and return
  * true (process.exitCode is its status); else false, and the caller goes on in this process.
  */
-export async function reexecIfRootless(
-  flag: string | undefined,
-  rootOpt: string | undefined,
-): Promise<boolean> {
+export async function reexecIfRootless(flag?: string): Promise<boolean> {
   if (inOwnUserNamespace() || process.getuid?.() === 0) return false;
   const chosen = chooseIsolation(flag);
   if (chosen.mode !== 'rootless') return false;
   checkIsolation('rootless');
   process.exitCode = await runInUserNamespace(selfArgv(), {
-    KILN_ROOT: resolveRoot(rootOpt),
+    // --root, when given, is in the arguments again and wins over this.
+    KILN_ROOT: resolveRoot(undefined),
   });
   return true;
 }

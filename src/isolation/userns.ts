@@ -6,7 +6,6 @@
  * belong to the user and its subordinate ids. util-linux's unshare writes the mapping with the
  * setuid newuidmap/newgidmap, which check /etc/subuid and /etc/subgid.
  */
-import { spawn } from 'node:child_process';
 import { KilnError } from '../errors/errors.ts';
 import { IN_USERNS_ENV, userNamespacePlan } from './mode.ts';
 
@@ -27,8 +26,10 @@ export function unshareArgs(): string[] {
  * Run `argv` (a program and its arguments) inside the namespace with `env` added; resolves with
  * its exit status (128+n for a signal). Stdio is shared; SIGINT/SIGTERM/SIGHUP are passed on.
  */
-export function runInUserNamespace(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
+export async function runInUserNamespace(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
   const args = [...unshareArgs(), '--', ...argv];
+  // Loaded here: a root or cached build never starts a child process before its first RUN.
+  const { spawn } = await import('node:child_process');
   const child = spawn('unshare', args, {
     stdio: 'inherit',
     env: { ...process.env, ...env, [IN_USERNS_ENV]: '1' },

@@ -157,13 +157,7 @@ export function register(program: Command): void {
     )
     .action(async (context: string, o: Record<string, unknown>, cmd: Command) => {
       // A non-root user's build runs again inside kiln's user namespace (cli/isolation.ts).
-      if (
-        await reexecIfRootless(
-          o.isolation as string | undefined,
-          cmd.optsWithGlobals().root as string | undefined,
-        )
-      )
-        return;
+      if (await reexecIfRootless(o.isolation as string | undefined)) return;
       const network = o.network as string;
       if (!['default', 'none', 'host'].includes(network)) {
         throw new KilnError('INVALID_FLAG', `unknown --network "${network}"`, {

@@ -5,7 +5,7 @@
  * says which privilege is missing and what would work.
  */
 import assert from 'node:assert/strict';
-import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
@@ -88,7 +88,18 @@ test('a non-root user builds the same image as root in oci mode, ownership and a
   assert.equal(owner('home/bob/dir'), '1234:1234');
   assert.equal(owner('data/cached.txt'), '7:8');
   assert.ok(!all.some((f) => f.path.startsWith('cache/')), 'the cache mount leaked into a layer');
+  // The snapshots hold files of subordinate ids the user cannot remove on the host: the prune
+  // runs in the namespace too, and removes them.
+  const before = snapshotDirs(userRoot);
+  assert.ok(before > 0);
+  const prune = kilnAs(user, ['builder', 'prune', '-a', '-f'], { KILN_ROOT: userRoot });
+  assert.equal(prune.code, 0, prune.err);
+  assert.ok(snapshotDirs(userRoot) < before, `builder prune left all ${before} snapshots`);
 });
+
+function snapshotDirs(root: string): number {
+  return readdirSync(join(root, 'snapshots', 'snapshots')).length;
+}
 
 test("the rootless kiln keeps the user's state root, and kiln unshare is root with the subordinate ids", () => {
   const r = kilnAs(user, ['unshare', 'sh', '-c', 'id -u; echo $KILN_ROOT; cat /proc/self/uid_map'], {

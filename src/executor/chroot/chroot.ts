@@ -9,12 +9,11 @@
  * root of the container when its USER is root: the container is the boundary (SECURITY.md).
  */
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
 import { ensureInRoot } from '../../confine/ensure.ts';
 import { KilnError } from '../../errors/errors.ts';
+import { makeOwnedDir } from '../../sys/owner.ts';
 import type { ExecIO, ExecResult, ExecSpec, Executor, OutputSink } from '../executor.ts';
 import { writeEtcFiles } from '../runc/etc.ts';
 import { checkPlatform, ExecFailedError } from '../runc/runc.ts';
@@ -25,13 +24,13 @@ const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 const TAIL_BYTES = 8192;
 
 export interface ChrootExecutorOptions {
-  /** kiln's state directory: each run's scratch (stashed paths, generated files) is <stateRoot>/chroot/<id>. */
+  /** kiln's state directory: each run's scratch (stashed paths, generated files) is <stateRoot>/run/chroot-…. */
   stateRoot: string;
 }
 
 export class ChrootExecutor implements Executor {
   readonly canMount = false;
-  private readonly scratch: string;
+  private readonly stateRoot: string;
   /**
    * One RUN at a time: a cache directory is moved into the RUN's root, so two RUNs sharing it
    * cannot run together, and parallel RUNs would share the container's process table anyway.
@@ -39,7 +38,7 @@ export class ChrootExecutor implements Executor {
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(opts: ChrootExecutorOptions) {
-    this.scratch = path.join(opts.stateRoot, 'chroot');
+    this.stateRoot = opts.stateRoot;
   }
 
   run(spec: ExecSpec, io: ExecIO = {}): Promise<ExecResult> {
@@ -64,9 +63,8 @@ export class ChrootExecutor implements Executor {
         'drop --ulimit, or build with --isolation rootless or oci',
       );
     }
-    const id = `kiln-${randomBytes(8).toString('hex')}`;
-    const dir = path.join(this.scratch, id);
-    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    // Named for this process (run/chroot-<pid>-…): a killed kiln's is swept by the next one.
+    const dir = await makeOwnedDir(this.stateRoot, 'chroot');
     const places = new Placements(rootfs, dir);
     try {
       const user = await resolveUser(rootfs, spec.user);

@@ -5,6 +5,7 @@
  * says which privilege is missing and what would work.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { chownSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -149,4 +150,22 @@ test('a privilege that is missing is named, with the mode that would work and ho
   );
   assert.match(far.err, /usermod --add-subuids/);
   assert.doesNotMatch(far.err, /^error: EINVAL/m);
+});
+
+test('the default network runs through slirp4netns, or says why the user cannot open /dev/net/tun', () => {
+  const tun =
+    spawnSync('runuser', ['-u', user.name, '--', 'sh', '-c', 'exec 3<>/dev/net/tun'], {}).status === 0;
+  const dockerfile = join(dirs.dir, 'Dockerfile.net');
+  writeFileSync(dockerfile, 'FROM busybox\nRUN ip -o addr show eth0 | grep -q 10.0.2.100\n');
+  const r = kilnAs(user, ['build', '-f', dockerfile, context], { KILN_ROOT: userRoot });
+  if (tun) {
+    assert.equal(r.code, 0, r.err);
+  } else {
+    assert.notEqual(r.code, 0);
+    assert.match(
+      r.err,
+      /Dockerfile\.net:2: cannot set up the RUN's network in --isolation rootless: \/dev\/net\/tun is not readable and writable by this user/,
+    );
+    assert.match(r.err, /chmod 0666 \/dev\/net\/tun .*--network=none/);
+  }
 });

@@ -27,9 +27,26 @@ export function unshareArgs(): string[] {
  * its exit status (128+n for a signal). Stdio is shared; SIGINT/SIGTERM/SIGHUP are passed on.
  */
 export async function runInUserNamespace(argv: string[], env: NodeJS.ProcessEnv = {}): Promise<number> {
-  const args = [...unshareArgs(), '--', ...argv];
+  const mapping = unshareArgs();
+  const args = [...mapping, '--', ...argv];
   // Loaded here: a root or cached build never starts a child process before its first RUN.
-  const { spawn } = await import('node:child_process');
+  const { spawn, spawnSync } = await import('node:child_process');
+  // A trial first (a few ms), so a namespace the host refuses is a kiln error with a way out
+  // rather than unshare's own words in the middle of the build's output.
+  const trial = spawnSync('unshare', [...mapping, '--', 'true'], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  if (trial.error || trial.status !== 0) {
+    const why = (trial.error?.message ?? trial.stderr ?? '').trim().split('\n').slice(-3).join('; ');
+    throw new KilnError(
+      'ISOLATION_UNAVAILABLE',
+      `--isolation rootless: cannot make kiln's user namespace: ${why || `unshare exited with ${trial.status}`}`,
+      {
+        hint: "user namespaces may be disabled (sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone) or blocked by a container's seccomp profile; newuidmap/newgidmap (uidmap) must be setuid root and /etc/subuid, /etc/subgid must list the user. In a container without privileges, run kiln as root with --isolation chroot",
+      },
+    );
+  }
   const child = spawn('unshare', args, {
     stdio: 'inherit',
     env: { ...process.env, ...env, [IN_USERNS_ENV]: '1' },

@@ -78,7 +78,8 @@ export class ChrootExecutor implements Executor {
       const mounts = [...(spec.mounts ?? [])].sort((a, b) => depth(a.target) - depth(b.target));
       for (const m of mounts) await places.mount(m);
       const env = withDefaults(spec.env ?? [], user.home);
-      const groups = user.additionalGids.length ? user.additionalGids : [user.gid];
+      // Exactly the additional gids (none: an empty list), as runc sets them; chroot(8) then reads no group database.
+      const groups = user.additionalGids;
       // chroot(8) changes to / inside; a working directory elsewhere needs a shell to cd there.
       const inner =
         cwd === '/'

@@ -29,11 +29,11 @@ export async function openIsolated(
   const chosen = chooseIsolation(requested);
   checkIsolation(chosen.mode);
   if (chosen.mode !== 'oci') step.note(`isolation: ${chosen.mode} (${chosen.why})`);
-  // Overlay inside a user namespace would need user.overlay.* xattrs for opaque directories
-  // (the unpacked layers use trusted.*): rootless and chroot copy snapshots instead.
+  // chroot mode cannot mount, so it copies snapshots; rootless mounts overlay inside its user
+  // namespace where the kernel allows (5.11+, `userxattr`), else copies too.
   const snapshotter = await openSnapshotter(
     join(root, 'snapshots'),
-    chosen.mode === 'oci' ? 'auto' : 'native',
+    chosen.mode === 'chroot' ? 'native' : 'auto',
   );
   let loaded: Promise<Executor> | undefined;
   const load = (): Promise<Executor> => {

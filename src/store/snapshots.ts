@@ -1,6 +1,5 @@
-/** Choosing a snapshotter: overlayfs when it mounts (root, a suitable filesystem), else native copies. */
+/** Choosing a snapshotter: overlayfs when it mounts (root, also in rootless kiln's user namespace; a suitable filesystem), else native copies. */
 import { KilnError } from '../errors/errors.ts';
-import { inOwnUserNamespace } from '../isolation/mode.ts';
 import { NativeSnapshotter } from '../snapshot/native/native.ts';
 import { OverlaySnapshotter } from '../snapshot/overlay/overlay.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
@@ -19,9 +18,8 @@ export async function openSnapshotter(root: string, driver: SnapshotDriver = 'au
     case 'native':
       return NativeSnapshotter.open(root);
     case 'auto':
-      // Root in rootless kiln's own user namespace could mount overlay (kernel 5.11+), but layers
-      // unpack with trusted.overlay.* xattrs, which only the host's root may set: native there.
-      if (process.getuid?.() === 0 && !inOwnUserNamespace()) {
+      // Root of rootless kiln's own user namespace mounts overlay too (kernel 5.11+, `userxattr`).
+      if (process.getuid?.() === 0) {
         try {
           return await OverlaySnapshotter.open(root);
         } catch {

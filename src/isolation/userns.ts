@@ -47,13 +47,20 @@ export async function runInUserNamespace(argv: string[], env: NodeJS.ProcessEnv 
       },
     );
   }
+  // A process group of its own, so a terminal's ^C reaches the inner kiln once (passed on from
+  // here) rather than twice, which it would take as "exit now, skip the cleanup".
   const child = spawn('unshare', args, {
     stdio: 'inherit',
     env: { ...process.env, ...env, [IN_USERNS_ENV]: '1' },
+    detached: true,
   });
   const forward = (sig: NodeJS.Signals) => () => child.kill(sig);
   const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((s) => [s, forward(s)] as const);
-  for (const [s, h] of handlers) process.on(s, h);
+  // This kiln only waits: the inner one reports and cleans up.
+  for (const [s, h] of handlers) {
+    process.removeAllListeners(s);
+    process.on(s, h);
+  }
   return new Promise<number>((resolve, reject) => {
     child.once('error', (err: NodeJS.ErrnoException) => {
       reject(

@@ -291,7 +291,15 @@ export class RuncExecutor implements Executor {
   }
 
   private async kill(id: string): Promise<void> {
-    await execFileAsync(this.runc, [...this.globals(), 'kill', '--all', id, 'KILL']).catch(() => undefined);
+    await execFileAsync(this.runc, [
+      ...this.globals(),
+      'kill',
+      // --all walks the container's cgroup, which a rootless one has none of; its own PID
+      // namespace dies with its init anyway.
+      ...(this.rootless ? [] : ['--all']),
+      id,
+      'KILL',
+    ]).catch(() => undefined);
   }
 
   private async delete(id: string): Promise<void> {

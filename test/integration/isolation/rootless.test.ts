@@ -5,7 +5,7 @@
  * says which privilege is missing and what would work.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import {
   assertRepoReachable,
   type Dirs,
   ensureUser,
+  KILN,
   kilnAs,
   layerOwnership,
   PLAIN_USER,
@@ -173,4 +174,49 @@ test('the default network runs through slirp4netns, or says why the user cannot 
     );
     assert.match(r.err, /chmod 0666 \/dev\/net\/tun .*--network=none/);
   }
+});
+
+test('^C to the kiln the user started cancels the RUN inside the namespace, leaving no container', async () => {
+  const dockerfile = join(dirs.dir, 'Dockerfile.sleep');
+  writeFileSync(dockerfile, 'FROM busybox\nRUN sleep 47\n');
+  const child = spawn(
+    'runuser',
+    [
+      '-u',
+      user.name,
+      '--',
+      'env',
+      `KILN_ROOT=${userRoot}`,
+      KILN,
+      'build',
+      '--network',
+      'none',
+      '-f',
+      dockerfile,
+      context,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let err = '';
+  child.stderr.on('data', (c: Buffer) => {
+    err += c.toString();
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
+  const sleeping = () => spawnSync('pgrep', ['-u', user.name, '-f', 'sleep 47']).status === 0;
+  for (let i = 0; i < 300 && !sleeping(); i++) await new Promise((r) => setTimeout(r, 100));
+  assert.ok(sleeping(), `the RUN never started:\n${err}`);
+  // The kiln runuser started (the outer one, on the host side of the namespace).
+  const outer = spawnSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' })
+    .stdout.trim()
+    .split('\n')[0];
+  assert.ok(outer, 'no kiln under runuser');
+  process.kill(Number(outer), 'SIGINT');
+  assert.equal(await exited, 130, err);
+  assert.match(err, /was canceled/);
+  assert.doesNotMatch(
+    err,
+    /signal again to exit now[\s\S]*signal again to exit now/,
+    'the signal arrived twice',
+  );
+  assert.ok(!sleeping(), 'the RUN outlived the build');
 });

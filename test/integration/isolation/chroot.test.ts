@@ -6,7 +6,7 @@
  * at the instruction's line.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { type Dirs, kilnAs, layerOwnership, rootWithBusybox, tempDirs, writeContext } from './helpers.ts';
@@ -92,4 +92,22 @@ test('what chroot mode cannot do is refused at the instruction, naming what woul
   assert.notEqual(oci.code, 0);
   assert.match(oci.err, /--isolation oci needs root with CAP_SYS_ADMIN .*root without CAP_SYS_ADMIN/);
   assert.match(oci.err, /use --isolation chroot in a container without privileges/);
+});
+
+test("a RUN that swaps a mount target's parent for a link to the host fails the step and touches nothing there", async () => {
+  const root = await rootWithBusybox(join(dirs.dir, 'swap-root'));
+  const sentinel = join(dirs.dir, 'sentinel');
+  mkdirSync(join(sentinel, 'cache'), { recursive: true });
+  writeFileSync(join(sentinel, 'cache', 'keep'), 'host file\n');
+  const ctx = await writeContext(join(dirs.dir, 'ctx-swap'), {
+    Dockerfile: `FROM busybox\nRUN mkdir /c\nRUN --mount=type=cache,target=/c/cache echo x > /c/cache/y && mv /c /c.old && ln -s ${sentinel} /c\n`,
+  });
+  const r = kilnInContainer(['build', ctx], { KILN_ROOT: root });
+  assert.notEqual(r.code, 0);
+  assert.match(
+    r.err,
+    /Dockerfile:3: --isolation chroot: the RUN replaced a directory above \/c\/cache with a link/,
+  );
+  assert.deepEqual(readdirSync(join(sentinel, 'cache')), ['keep']);
+  assert.equal(readFileSync(join(sentinel, 'cache', 'keep'), 'utf8'), 'host file\n');
 });

@@ -9,10 +9,22 @@ import { runInUserNamespace, selfArgv } from '../isolation/userns.ts';
 import { resolveRoot } from '../store/root.ts';
 
 /**
- * Commands besides `build` that remove or check snapshots, whose files belong to subordinate ids
- * the user cannot delete or read on the host: they run in the namespace too.
+ * Commands besides `build` that make, remove or check snapshots, whose files belong to
+ * subordinate ids the user cannot delete or read on the host: they run in the namespace too.
  */
-export const SNAPSHOT_COMMANDS = new Set(['builder', 'system', 'prune', 'fsck']);
+export const SNAPSHOT_COMMANDS = new Set([
+  'builder',
+  'system',
+  'prune',
+  'fsck',
+  // Working containers: their overlays mount, and their RUNs start, only inside the namespace.
+  'from',
+  'run',
+  'copy',
+  'add',
+  'commit',
+  'rm',
+]);
 
 /**
  * When this command should run rootless and is not yet in the namespace, run it there and return

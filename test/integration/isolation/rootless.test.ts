@@ -220,3 +220,21 @@ test('^C to the kiln the user started cancels the RUN inside the namespace, leav
   );
   assert.ok(!sleeping(), 'the RUN outlived the build');
 });
+
+test("working containers (from, run, commit, rm) run in the user's namespace too, owners kept", async () => {
+  const env = { KILN_ROOT: userRoot };
+  const from = kilnAs(user, ['from', 'busybox'], env);
+  assert.equal(from.code, 0, from.err);
+  const c = from.out.trim();
+  const run = kilnAs(
+    user,
+    ['run', '--network', 'none', c, '--', 'sh', '-c', 'echo hi > /made && chown 1234:55 /made'],
+    env,
+  );
+  assert.equal(run.code, 0, run.err);
+  const commit = kilnAs(user, ['commit', c, 'working:1'], env);
+  assert.equal(commit.code, 0, commit.err);
+  assert.equal(kilnAs(user, ['rm', c], env).code, 0);
+  const top = (await layerOwnership(userRoot, 'working:1')).at(-1);
+  assert.deepEqual(top, [{ path: 'made', uid: 1234, gid: 55, mode: 0o644 }]);
+});

@@ -1,15 +1,20 @@
 /**
  * `npm run bench`: wall times of kiln against BuildKit (Docker Engine) and buildah on the
- * workloads in bench/workloads.ts — cold (no cache), warm (nothing changed) and incremental (one
- * small file changed, W1) — plus kiln's peak RSS, with ratios and the project's targets.
+ * workloads in bench/workloads.ts — cold (no cache), warm (nothing changed), incremental (one
+ * small file changed, W1) and CI (a fresh machine importing the cache an earlier build pushed to
+ * a registry, pushing the image: kiln's registry cache against BuildKit's inline cache) — plus
+ * kiln's peak RSS and the layer bytes kiln's CI build fetched, with ratios and the targets.
  * Results go to stdout as a table and to bench/results/latest.json.
  *
- *   node bench/run.ts [--builders kiln,buildkit,buildah] [--workloads W1,W2] [--repeat N] [--keep]
+ *   node bench/run.ts [--builders kiln,buildkit,buildah,kiln-serve] [--workloads W1,W2] [--repeat N] [--keep]
+ *
+ * `kiln-serve` is `docker build` (the same docker CLI, classic protocol, the context uploaded as a
+ * tar) against `kiln serve`, to set beside `buildkit` (the CLI against dockerd).
  *
  * With --repeat N the cold and incremental phases are measured N times (cold resets every time),
  * the warm phase max(N, 7) times in rounds across the builders; each phase reports the median.
  */
-import { spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,8 +40,8 @@ import { baseFilesystem } from '../test/fidelity/image-archive.ts';
 import { mountScratchFs, unmountScratchFs } from './scratchfs.ts';
 import { makeW1, makeW2, type Workload } from './workloads.ts';
 
-type Builder = 'kiln' | 'buildkit' | 'buildah';
-type Phase = 'cold' | 'warm' | 'incremental';
+type Builder = 'kiln' | 'buildkit' | 'buildah' | 'kiln-serve';
+type Phase = 'cold' | 'warm' | 'incremental' | 'ci';
 
 interface Measurement {
   builder: Builder;
@@ -56,7 +61,7 @@ function median(xs: number[]): number {
 
 const { values } = parseArgs({
   options: {
-    builders: { type: 'string', default: 'kiln,buildkit,buildah' },
+    builders: { type: 'string', default: 'kiln,buildkit,buildah,kiln-serve' },
     workloads: { type: 'string', default: 'W1,W2' },
     keep: { type: 'boolean', default: false },
     repeat: { type: 'string', default: '1' },
@@ -107,6 +112,40 @@ interface Runner {
   /** Forget every cache so that the next build is cold (untimed). */
   reset: (tag: string) => void;
   build: (ctx: string, tag: string) => { seconds: number; peakRssMiB: number };
+  /**
+   * The CI phase: export the cache of a build of `ctx` to the bench registry (untimed), then on a
+   * fresh machine (an empty state) import it and push the image (timed).
+   */
+  ci?: (ctx: string, tag: string) => { seconds: number; peakRssMiB: number };
+}
+
+/** The registry the CI phase pushes to and imports from (the rig's, on 127.0.0.1). */
+let registryHost: string | undefined;
+async function ciRegistry(): Promise<string | undefined> {
+  try {
+    const { startRegistry } = await import('../src/testing/registry.ts');
+    registryHost = (await startRegistry()).host;
+  } catch (err) {
+    unavailableCi = (err as Error).message.split('\n')[0];
+  }
+  return registryHost;
+}
+let unavailableCi: string | undefined;
+/** Layer bytes kiln's CI build brought into its fresh state root, per workload. */
+const ciFetched: Record<string, number> = {};
+
+function untimed(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): void {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 256 << 20 });
+  if (r.status !== 0) {
+    const tail = `${r.stdout}${r.stderr}`.trim().split('\n').slice(-8).join('\n');
+    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}:\n${tail}`);
+  }
+}
+
+/** Bytes in a state root's content store (`du -sb`). */
+function blobBytes(root: string): number {
+  const r = spawnSync('du', ['-sb', join(root, 'blobs')], { encoding: 'utf8' });
+  return r.status === 0 ? Number(r.stdout.split('\t')[0]) : 0;
 }
 
 const runners: Runner[] = [];
@@ -129,9 +168,77 @@ if (wanted.has('kiln')) {
         kilnImportBase(root, rootfsTar);
       },
       build: (ctx, tag) => timed(KILN, ['--root', root, 'build', '-t', tag, ctx]),
+      ci: (ctx, tag) => {
+        const reg = registryHost as string;
+        const cache = `${reg}/bench/${tag}-cache`;
+        untimed(KILN, [
+          '--root',
+          root,
+          'build',
+          '--cache-to',
+          `type=registry,ref=${cache},mode=max`,
+          '-o',
+          `type=registry,name=${reg}/bench/${tag}:kiln-prep`,
+          ctx,
+        ]);
+        const fresh = mkdtempSync(join(scratch, 'kiln-ci-root-'));
+        try {
+          // The same base image (as a CI machine pulls it by digest): an import would make a new
+          // config (its created time), and so other cache keys.
+          const base = join(scratch, 'kiln-ci-base.tar');
+          untimed(KILN, ['--root', root, 'image', 'save', '--format', 'oci', '-o', base, BASE_IMAGE_NAME]);
+          untimed(KILN, ['--root', fresh, 'image', 'load', '-i', base]);
+          const before = blobBytes(fresh);
+          settleDisk([ctx]);
+          const t = timed(KILN, [
+            '--root',
+            fresh,
+            'build',
+            '--cache-from',
+            cache,
+            '-o',
+            `type=registry,name=${reg}/bench/${tag}:kiln-ci`,
+            ctx,
+          ]);
+          ciFetched[tag] = blobBytes(fresh) - before;
+          return t;
+        } finally {
+          rmSync(fresh, { recursive: true, force: true });
+        }
+      },
     });
   } else unavailable.kiln = '`kiln build` is not implemented in this checkout yet';
 }
+let served: ChildProcess | undefined;
+const stopServe = () => {
+  served?.kill('SIGTERM');
+  served = undefined;
+};
+if (wanted.has('kiln-serve') && kilnCanBuild() && existsSync(DOCKER)) {
+  let root = '';
+  const socket = join(scratch, 'kiln-serve.sock');
+  runners.push({
+    name: 'kiln-serve',
+    version: 'docker CLI (classic protocol) against kiln serve, this checkout',
+    reset: () => {
+      stopServe();
+      if (root) rmSync(root, { recursive: true, force: true });
+      rmSync(socket, { force: true });
+      root = mkdtempSync(join(scratch, 'kiln-serve-root-'));
+      kilnImportBase(root, rootfsTar);
+      served = spawn(KILN, ['--root', root, 'serve', '-H', `unix://${socket}`], { stdio: 'ignore' });
+      for (let i = 0; i < 300 && !existsSync(socket); i++)
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+      if (!existsSync(socket)) throw new Error('kiln serve did not start');
+    },
+    build: (ctx, tag) =>
+      timed(DOCKER, ['build', '-q', '-t', tag, ctx], {
+        DOCKER_HOST: `unix://${socket}`,
+        DOCKER_BUILDKIT: '0',
+      }),
+  });
+}
+process.on('exit', stopServe);
 if (wanted.has('buildkit')) {
   try {
     const { serverVersion } = ensureDocker(scratchFs ? join(scratchFs, 'docker') : undefined);
@@ -142,6 +249,21 @@ if (wanted.has('buildkit')) {
       reset: (tag) => dockerReset(tag),
       build: (ctx, tag) =>
         timed(DOCKER, ['build', '--progress=plain', '-t', tag, ctx], { DOCKER_BUILDKIT: '1' }),
+      ci: (ctx, tag) => {
+        // Docker 20.10's BuildKit exports inline cache only (no registry cache without buildx).
+        const image = `${registryHost}/bench/${tag}:bk-inline`;
+        const env = { DOCKER_BUILDKIT: '1' };
+        untimed(DOCKER, ['build', '--build-arg', 'BUILDKIT_INLINE_CACHE=1', '-t', image, ctx], env);
+        untimed(DOCKER, ['push', image]);
+        // A fresh machine: nothing of this build in Docker's image store or build cache.
+        spawnSync(DOCKER, ['rmi', '-f', image], { stdio: 'ignore' });
+        dockerReset(tag);
+        settleDisk([ctx]);
+        const pushed = `${registryHost}/bench/${tag}:bk-ci`;
+        const b = timed(DOCKER, ['build', '--progress=plain', '--cache-from', image, '-t', pushed, ctx], env);
+        const p = timed(DOCKER, ['push', pushed]);
+        return { seconds: b.seconds + p.seconds, peakRssMiB: Math.max(b.peakRssMiB, p.peakRssMiB) };
+      },
     });
   } catch (err) {
     unavailable.buildkit = (err as Error).message.split('\n')[0];
@@ -203,6 +325,7 @@ function buildOnce(r: Runner, w: Workload, phase: Phase): { seconds: number; pea
     settleDisk([w.context, rootfsTar]);
   }
   if (phase === 'incremental') w.touch?.(touches++);
+  if (phase === 'ci') return (r.ci as NonNullable<Runner['ci']>)(w.context, tag);
   return r.build(w.context, tag);
 }
 
@@ -244,9 +367,12 @@ for (const w of workloads) {
   measure(runners, w, 'cold', repeat, false);
   measure(runners, w, 'warm', warmRuns, true);
   if (w.touch) for (const r of runners) measure([r], w, 'incremental', repeat, false);
+  const ci = runners.filter((r) => r.ci);
+  if (ci.length && (registryHost ?? (await ciRegistry()))) measure(ci, w, 'ci', repeat, false);
 }
 // BuildKit's image and cache from the last run would otherwise linger in Docker's store; and
 // dockerd goes back to its usual data root before the bench's filesystem goes away.
+stopServe();
 if (runners.some((r) => r.name === 'buildkit')) {
   for (const w of workloads) dockerReset(`kiln-bench-${w.name.toLowerCase()}`);
   if (scratchFs) restoreDocker();
@@ -259,6 +385,8 @@ const TARGETS: Record<string, number> = {
   'W1 warm': 0.5,
   'W2 warm': 0.5,
   'W1 incremental': 0.7,
+  'W1 ci': 0.5,
+  'W2 ci': 0.5,
 };
 const RSS_TARGET_MIB = 300;
 
@@ -266,15 +394,29 @@ const get = (b: Builder, w: string, p: Phase) =>
   results.find((m) => m.builder === b && m.workload === w && m.phase === p);
 const fmt = (v: number | undefined, unit = 's') => (v === undefined ? 'n/a' : `${v.toFixed(2)}${unit}`);
 const rows: string[][] = [
-  ['workload', 'phase', 'kiln', 'BuildKit', 'buildah', 'kiln/BK', 'kiln/buildah', 'target', 'met'],
+  [
+    'workload',
+    'phase',
+    'kiln',
+    'BuildKit',
+    'buildah',
+    'kiln/BK',
+    'kiln/buildah',
+    'target',
+    'met',
+    'serve',
+    'serve/BK',
+  ],
 ];
 const summary: Record<string, unknown>[] = [];
 for (const w of workloads) {
-  for (const p of ['cold', 'warm', 'incremental'] as Phase[]) {
+  for (const p of ['cold', 'warm', 'incremental', 'ci'] as Phase[]) {
     if (p === 'incremental' && !w.touch) continue;
     const k = get('kiln', w.name, p)?.seconds;
     const bk = get('buildkit', w.name, p)?.seconds;
     const bh = get('buildah', w.name, p)?.seconds;
+    const sv = get('kiln-serve', w.name, p)?.seconds;
+    const rSv = sv !== undefined && bk ? sv / bk : undefined;
     const rBk = k !== undefined && bk ? k / bk : undefined;
     const rBh = k !== undefined && bh ? k / bh : undefined;
     const target = TARGETS[`${w.name} ${p}`];
@@ -289,6 +431,8 @@ for (const w of workloads) {
       fmt(rBh, 'x'),
       target ? `<=${target}x` : '',
       met,
+      fmt(sv),
+      fmt(rSv, 'x'),
     ]);
     summary.push({
       workload: w.name,
@@ -300,6 +444,8 @@ for (const w of workloads) {
       kilnOverBuildah: rBh,
       target,
       met,
+      kilnServe: sv,
+      kilnServeOverBuildkit: rSv,
     });
   }
 }
@@ -318,6 +464,9 @@ console.log(
 console.log(
   `filesystem: ${scratchFs ? 'a fresh journaled ext4 image (bench/scratchfs.ts)' : 'the root filesystem'}`,
 );
+for (const [tag, bytes] of Object.entries(ciFetched))
+  console.log(`kiln CI ${tag}: ${bytes} bytes of blobs fetched into the fresh root (target: no layer bytes)`);
+if (unavailableCi) console.log(`CI phase: not measured — ${unavailableCi}`);
 for (const r of runners) console.log(`${r.name}: ${r.version}`);
 for (const [b, why] of Object.entries(unavailable)) console.log(`${b}: not measured — ${why}`);
 
@@ -336,6 +485,7 @@ const report = {
   measurements: results,
   summary,
   kilnPeakRssMiB: rss < 0 ? null : rss,
+  kilnCiFetchedBytes: ciFetched,
   rssTargetMiB: RSS_TARGET_MIB,
 };
 writeFileSync(join(out, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);

@@ -1,56 +1,53 @@
 /**
- * The library's front door: `build(options)` reads the Dockerfile and context, converts it to a
- * graph per platform, solves the graph with the instruction cache, exports layers and image,
- * and writes the requested outputs. Everything runs under a content-store lease and a snapshot
- * hold scope, so a concurrent `kiln prune` or `kiln builder prune` never removes a blob or
- * snapshot this build writes or reads.
+ * The library's front door: `build(options)` reads as input → plan → solve → export → outputs.
+ * `plan()` reads the Dockerfile and context and converts it to a graph per platform; the solver
+ * runs each graph with the instruction cache through the worker; the exporter exports layers
+ * (the result's as soon as their steps commit) and images and writes the requested outputs.
+ * Everything runs under a content-store lease and a snapshot hold scope, so a concurrent
+ * `kiln prune` or `kiln builder prune` never removes a blob or snapshot this build writes or reads.
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildCache } from '../cache/build-cache.ts';
-import type { BlobHolder, Ingester } from '../content/content.ts';
+import { applyGcPolicy } from '../cache/gc.ts';
 import { DigestCache } from '../context/digestcache.ts';
 import { diskFull, hasCode, isDiskFull, type KilnError, withLocation } from '../errors/errors.ts';
+import type { Executor } from '../executor/executor.ts';
+import type { StepNote } from '../explain/explainer.ts';
+import { BuildSession } from '../explain/session.ts';
+import { checkSinglePlatform } from '../exporter/annotations.ts';
+import type { OutputResult } from '../exporter/outputs.ts';
 import {
-  type Annotation,
-  checkSinglePlatform,
-  indexAnnotations,
-  manifestAnnotations,
-} from '../exporter/annotations.ts';
-import { ComposedBlobs, writeImage, writeIndex } from '../exporter/image.ts';
-import { LayerExports } from '../exporter/layers.ts';
-import { type OutputResult, writeOutput } from '../exporter/outputs.ts';
-import type { Vertex } from '../graph/vertex.ts';
-import type { ImageConfig } from '../oci/config.ts';
+  layerChain,
+  type PlatformResult,
+  type PlatformState,
+  ResultExport,
+  writeOutputs,
+} from '../exporter/result.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
-import type { Compression } from '../oci/mediatypes.ts';
-import { hostPlatform, type Platform } from '../oci/platform.ts';
-import { jobsFor, resetIgnoredCacheMounts, validatedCache } from '../ops/jobs.ts';
-import { discardProgress } from '../progress/events.ts';
-import type { ReportedStep } from '../progress/step.ts';
-import { parseReference } from '../reference/reference.ts';
-import type { RegistryClient } from '../registry/client.ts';
+import { formatPlatform } from '../oci/platform.ts';
+import { discardProgress, type ProgressSink } from '../progress/events.ts';
+import type { CredentialLookup } from '../registry/auth.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import { Solver } from '../solver/solver.ts';
 import { sweepLeftovers } from '../store/leftovers.ts';
 import { openStore, type Store } from '../store/store.ts';
-import { BaseImages } from '../worker/images.ts';
+import type { BaseImages } from '../worker/images.ts';
+import { jobsFor, resetIgnoredCacheMounts, validatedCache } from '../worker/jobs.ts';
 import { materialize } from '../worker/materialize.ts';
+import { makeRunners } from '../worker/runners.ts';
 import { checkSecrets } from '../worker/secrets.ts';
-import type { FsState } from '../worker/state.ts';
-import { convertForPlatform } from './frontend.ts';
-import { loadBuildInput } from './input.ts';
+import { baseImages } from './bases.ts';
+import { resolverFor } from './frontend.ts';
+import type { BuildInput } from './input.ts';
 import { openIsolated } from './isolation.ts';
-import { type BuildRequest, checkSsh, type OutputSpec, withDefaults } from './options.ts';
-import { outputCompression, resolveOutputs } from './output-spec.ts';
-import { makeRunners } from './runners.ts';
-import { definitionStep, exportStep, HeldProgress, MetadataSteps, reportConversion } from './steps.ts';
+import { type BuildOptions, type BuildRequest, checkSsh, withDefaults } from './options.ts';
+import { resolveOutputs } from './output-spec.ts';
+import { type Plan, plan, planPlatforms } from './plan.ts';
+import { definitionStep, HeldProgress, MetadataSteps, reportConversion } from './steps.ts';
+import type { BuildTravel } from './travelling-cache.ts';
 
-export interface PlatformResult {
-  platform: Platform;
-  manifest: Descriptor;
-  configDigest: string;
-}
+export type { PlatformResult };
 
 export interface BuildResult {
   /**
@@ -64,6 +61,10 @@ export interface BuildResult {
   platforms: PlatformResult[];
   outputs: OutputResult[];
   warnings: string[];
+  /** This build's id in `kiln history` (and `kiln report ID`). */
+  buildId: string;
+  /** Each step that consulted the cache: hit (and where from) or miss and why. */
+  explained: StepNote[];
 }
 
 export interface BuildEnv {
@@ -72,6 +73,11 @@ export interface BuildEnv {
   store?: Store;
   stdout?: NodeJS.WritableStream;
   stdin?: NodeJS.ReadableStream;
+  /**
+   * Registry credentials for base images and pushes; default: the user's docker config and
+   * credential helpers. A server passes its client's, never its own.
+   */
+  credentials?: CredentialLookup;
 }
 
 /**
@@ -85,174 +91,125 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
   await checkSecrets(opts.secrets);
   checkSsh(opts.ssh);
   const store = env.store ?? openStore(env.root);
-  const progress = opts.progress ?? discardProgress;
+  // History and cache-miss explanations watch the build's progress (explain/session.ts).
+  const session = new BuildSession({
+    ...opts,
+    root: store.root,
+    platforms: opts.platforms.map(formatPlatform),
+  });
+  const progress = session.tap(opts.progress ?? discardProgress);
   // A build after a killed one must not leave that one's secrets mounted (one readdir or two).
   await sweepLeftovers(store.root);
   const definition = definitionStep(progress, opts.dockerfile).start();
-  const input = await loadBuildInput(opts, () => env.stdin ?? process.stdin).catch((err) => {
-    throw definition.fail(err);
-  });
-  const loaded = Date.now();
-  definition.note('transferring dockerfile:', Buffer.byteLength(input.dockerfileText), loaded);
   const cache = new BuildCache(join(store.root, 'buildcache.db'));
   const digests = DigestCache.open(join(store.root, 'context-digests.db'));
   const temps: string[] = [];
   let snapshotter: Snapshotter | undefined;
-  // The registry client and runc load on first use: a fully cached build needs neither, and is
-  // mostly start-up.
-  let registry: Promise<RegistryClient> | undefined;
-  const registryClient = () => {
-    registry ??= Promise.all([import('../registry/client.ts'), import('../registry/hosts.ts')]).then(
-      ([{ RegistryClient }, hosts]) =>
-        new RegistryClient({
-          config: hosts.loadRegistryConfig(hosts.defaultRegistryConfigPath(store.root)),
-          signal: opts.signal,
-        }),
-    );
-    return registry;
-  };
+  let input: BuildInput | undefined;
+  const platforms = planPlatforms(opts);
+  // Base images resolve while the Dockerfile converts; their steps show after the definition's.
+  const held = new HeldProgress(progress);
+  const metadata = new MetadataSteps(held.sink, platforms.length > 1);
+  const { images, registry } = baseImages(
+    store,
+    { ...opts, credentials: env.credentials },
+    (ref) => (e) => held.sink(e.type === 'status' ? { ...e, vertex: e.vertex ?? metadata.vertexOf(ref) } : e),
+  );
   try {
-    return await store.withLease(async () => {
+    const built = await store.withLease(async () => {
       // This build's hold scope: what it builds on stays until it ends (released below).
-      // The isolation mode picks the snapshotter and the executor (runc, runc --rootless, chroot).
+      // The isolation mode picks the snapshotter and the executor (runc, runc --rootless, chroot),
+      // which loads on first use: a fully cached build needs none, and is mostly start-up.
       const { snapshotter: sn, executor } = await openIsolated(store.root, opts.isolation, definition);
       snapshotter = sn;
-      const platforms = opts.platforms.length ? opts.platforms : [hostPlatform()];
+      // Input and plan: the graph of every platform.
+      let loaded = 0;
+      const planned = await plan(opts, {
+        stdin: () => env.stdin ?? process.stdin,
+        onInput: (i) => {
+          input = i;
+          loaded = Date.now();
+          definition.note('transferring dockerfile:', Buffer.byteLength(i.dockerfileText), loaded);
+        },
+        resolver: (i) => {
+          for (const l of i.layoutImages) images.provide(l.ref, l.source);
+          return resolverFor(images, metadata);
+        },
+        converting: (i, graphs) => reportConversion(progress, definition, i, loaded, held, graphs),
+        // A gateway frontend (`# syntax=IMAGE`) runs in this build's worker.
+        worker: { images, snapshotter: sn, executor, stateRoot: store.root, signal: opts.signal },
+      });
       // A single-platform image has no index: BuildKit refuses index annotations for it (here
       // before anything is built).
-      if (platforms.length === 1) for (const o of opts.outputs) checkSinglePlatform(o.annotations);
-      // Base images resolve while the Dockerfile converts; their steps show after the definition's.
-      const held = new HeldProgress(progress);
-      const metadata = new MetadataSteps(held.sink, platforms.length > 1);
-      const images = new BaseImages(
-        store,
-        {
-          source: async (ref) =>
-            (await import('../registry/source.ts')).resolveImage(
-              await registryClient(),
-              parseReference(ref),
-              {
-                platform: 'all',
-                onProgress: (e) =>
-                  held.sink(e.type === 'status' ? { ...e, vertex: e.vertex ?? metadata.vertexOf(ref) } : e),
-              },
-            ),
-        },
-        { pull: opts.pull },
-      );
-      for (const l of input.layoutImages) images.provide(l.ref, l.source);
-      const runners = makeRunners({ store, snapshotter: sn, executor, images, digests, input, opts, temps });
-      const solver = new Solver({
-        cache: validatedCache(cache, sn, store.content),
-        parallelism: opts.parallelism ?? 4,
-        progress,
-        signal: opts.signal,
-      });
-      const needsImage = (o: OutputSpec) => o.type !== 'local' && o.type !== 'tar';
-      // The image reported (metadata file, iidfile): the pushed one, else the first image output.
-      const primary = opts.outputs.find((o) => o.push) ?? opts.outputs.find(needsImage);
-      const formatOf = (spec?: OutputSpec) => ({
-        compression: spec ? outputCompression(spec) : ('uncompressed' as const),
-        oci: spec?.ociMediaTypes ?? false,
-        sourceDateEpoch: opts.sourceDateEpoch,
-      });
-      const layerExports = new LayerExports({ snapshotter: sn, content: store.content, cache, progress });
-      const converted = await reportConversion(
-        progress,
-        definition,
-        input,
-        loaded,
-        held,
-        Promise.all(
-          platforms.map((p) => convertForPlatform(input, opts, p, platforms.length > 1, images, metadata)),
-        ),
-      );
-      const warnings = converted.flatMap((c) => c.warnings.map((w) => w.message));
+      if (planned.platforms.length === 1) for (const o of opts.outputs) checkSinglePlatform(o.annotations);
       // check=error=true: the warnings are shown (above), then the build stops before it runs.
-      const lintError = converted.find((c) => c.lintError)?.lintError;
+      const lintError = planned.graphs.find((c) => c.lintError)?.lintError;
       if (lintError) throw lintError;
-      const ignoreCache = () => opts.noCache;
-      await resetIgnoredCacheMounts(
-        store.root,
-        converted.flatMap((c) => (c.root ? [c.root] : [])),
-        { ignoreCache },
+      // Solve, exporting the result's layers as their steps commit.
+      const result = new ResultExport(
+        { snapshotter: sn, content: store.content, cache, progress },
+        opts.outputs,
+        opts.sourceDateEpoch,
+        { squash: opts.squash },
       );
-      const perPlatform = await Promise.all(
-        platforms.map(async (platform, i) => {
-          const conv = converted[i];
-          // Each layer of the result is exported as soon as its step commits, in the primary
-          // output's format, while the steps after it still run.
-          const chain = conv.root && primary ? layerChain(conv.root) : new Set<string>();
-          const jobFor = jobsFor(runners, {
-            ignoreCache,
-            defaultNetwork: opts.network,
-            allow: opts.allow,
-            onResult: (v, state) => {
-              const layer = state.kind === 'fs' ? state.layers.at(-1) : undefined;
-              if (layer && chain.has(v.digest)) layerExports.prefetch(layer, formatOf(primary));
-            },
-          });
-          // A target that is just a directory (FROM a named context) becomes a filesystem here.
-          const state: FsState = conv.root
-            ? await materialize(sn, (await solver.solve(jobFor(conv.root))).result)
-            : { kind: 'fs', layers: [] };
-          return { platform, state, config: conv.config };
-        }),
+      // --cache-from / --cache-to (build/travelling-cache.ts): imported records answer local
+      // misses, every result is recorded for the export. Loaded only when asked for.
+      const travelWarnings: string[] = [];
+      const travel =
+        opts.cacheFrom?.length || opts.cacheTo?.length
+          ? await (await import('./travelling-cache.ts')).BuildTravel.open(opts, {
+              store,
+              snapshotter: sn,
+              images,
+              registry,
+              progress,
+              warnings: travelWarnings,
+              platform: planned.platforms[0],
+            })
+          : undefined;
+      const solved = await solve(
+        planned,
+        opts,
+        { store, snapshotter: sn, executor, images, digests, cache, temps, progress, session, travel },
+        result,
       );
-      // One image per layer format the outputs ask for: the local store keeps uncompressed
-      // layers, registries and archives get gzip unless told otherwise. The config, and with it
-      // the image ID, is the same in every variant.
-      const variants = new Map<string, Promise<ExportedImage>>();
-      const imageFor = (spec: OutputSpec): Promise<ExportedImage> => {
-        const format = { ...formatOf(spec), annotations: spec.annotations };
-        const key = JSON.stringify([format.compression, format.oci, format.annotations]);
-        let v = variants.get(key);
-        if (!v) {
-          v = exportImage(store.content, layerExports, perPlatform, format);
-          variants.set(key, v);
-        }
-        return v;
-      };
-      const outputs: OutputResult[] = [];
-      for (const [i, spec] of opts.outputs.entries()) {
-        const step = exportStep(progress, spec, i).start();
-        try {
-          const image = needsImage(spec)
-            ? await step.task('exporting layers', () => imageFor(spec))
-            : undefined;
-          const write = () =>
-            writeOutput(
-              spec,
-              {
-                root: image?.root,
-                filesystems: perPlatform.map((p) => ({ platform: p.platform, state: p.state })),
-              },
-              {
-                content: store.content,
-                images: store.images,
-                snapshotter: sn,
-                registry: registryClient,
-                stdout: env.stdout ?? process.stdout,
-                signal: opts.signal,
-                task: (name, fn) => step.task(name, fn),
-              },
-            );
-          outputs.push(await reportOutput(step, spec, image, write));
-          step.done();
-        } catch (err) {
-          throw step.fail(err, opts.signal?.aborted);
-        }
-      }
-      const exported = primary ? await imageFor(primary) : undefined;
+      // --cache-to type=inline: the image carries its own cache record (a manifest annotation).
+      if (travel) result.annotate(travel.inlineAnnotations(solved));
+      // Export and outputs.
+      const outputs = await writeOutputs(result, opts.outputs, solved, {
+        content: travel ? travel.content(store.content) : store.content,
+        mountFrom: travel?.mountFrom,
+        images: store.images,
+        snapshotter: sn,
+        registry,
+        stdout: env.stdout ?? process.stdout,
+        signal: opts.signal,
+        progress,
+      });
+      await travel?.export(
+        solved.map((p) => p.state),
+        planned.graphs.flatMap((c) => (c.root ? [c.root] : [])),
+        result.layers,
+      );
+      const exported = result.primary ? await result.image(result.primary, solved) : undefined;
       const results = exported?.platforms ?? [];
+      const imageId = exported && (results.length === 1 ? results[0].configDigest : exported.root.digest);
+      session.succeeded(
+        exported && { digest: exported.root.digest, mediaType: exported.root.mediaType, id: imageId },
+      );
       return {
         root: exported?.root,
-        imageId: exported && (results.length === 1 ? results[0].configDigest : exported.root.digest),
+        imageId,
         platforms: results,
         outputs,
-        warnings,
+        warnings: [...planned.warnings, ...travelWarnings],
+        buildId: session.record.id,
+        explained: [...session.notes().values()],
       };
     });
+    // kiln.toml [gc]: the build cache stays within the root's policy (one stat when there is none).
+    await applyGcPolicy(store.root, cache);
+    return built;
   } catch (err) {
     // Whatever ran out of room (a snapshot, a runc bundle, a cache database) says so the same way;
     // an output the user named (a file, a device) is not the state root and says so itself.
@@ -262,11 +219,13 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
       const at = (err as KilnError).location;
       failure = at ? withLocation(full, at) : full;
     }
+    session.failed(failure, opts.signal?.aborted ?? false);
     // Anything that fails before the Dockerfile is converted fails the definition step.
     throw definition.fail(failure, opts.signal?.aborted);
   } finally {
+    session.finish();
     await snapshotter?.release();
-    await input.cleanup();
+    await input?.cleanup();
     for (const t of temps) await rm(t, { recursive: true, force: true });
     cache.close();
     digests.close();
@@ -274,89 +233,68 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
   }
 }
 
-interface ExportedImage {
-  root: Descriptor;
-  platforms: PlatformResult[];
+interface SolveDeps {
+  store: Store;
+  snapshotter: Snapshotter;
+  images: BaseImages;
+  digests: DigestCache;
+  cache: BuildCache;
+  /** Temp dirs to remove when the build ends. */
+  temps: string[];
+  progress: ProgressSink;
+  executor: Executor;
+  /** History and cache-miss explanations (explain/session.ts). */
+  session: BuildSession;
+  /** The travelling cache, when --cache-from or --cache-to is given. */
+  travel?: BuildTravel;
 }
 
-/** Write one output, reporting its tasks as BuildKit's exporters name them. */
-async function reportOutput(
-  step: ReportedStep,
-  spec: OutputSpec,
-  image: ExportedImage | undefined,
-  write: () => Promise<OutputResult>,
-): Promise<OutputResult> {
-  if (!image) return step.task(spec.type === 'local' ? 'copying files' : 'sending tarball', write);
-  const id = image.platforms.length === 1 ? image.platforms[0].configDigest : image.root.digest;
-  if (spec.type === 'image') step.note(`writing image ${id}`);
-  else if (spec.type === 'registry') step.note(`exporting manifest ${image.root.digest}`);
-  if (spec.type === 'oci' || spec.type === 'docker')
-    return step.task(spec.tar === false ? 'writing layout' : 'sending tarball', write);
-  const result = spec.push ? await step.task('pushing layers', write) : await write();
-  if (spec.type === 'image') for (const n of result.names) step.note(`naming to ${n}`);
-  for (const p of result.pushed ?? []) step.note(`pushing manifest for ${p}`);
-  return result;
-}
-
-/**
- * Layers, config and manifest of every platform, and the index when there are several. Compose
- * the image (configs, manifests, index) in memory, hold its blobs for the build and store those
- * the store lacks: a rebuild that changed nothing writes nothing.
- */
-async function exportImage(
-  content: Ingester & BlobHolder,
-  layerExports: LayerExports,
-  perPlatform: { platform: Platform; state: FsState; config: ImageConfig }[],
-  format: { compression: Compression; oci: boolean; sourceDateEpoch?: number; annotations: Annotation[] },
-): Promise<ExportedImage> {
-  const composed = new ComposedBlobs();
-  const platforms: PlatformResult[] = [];
-  for (const r of perPlatform) {
-    const layers = await layerExports.all(r.state, format);
-    const written = await writeImage(
-      composed,
-      { config: r.config, layers, platform: r.platform },
-      { ...format, annotations: manifestAnnotations(format.annotations, r.platform) },
-    );
-    platforms.push({ platform: r.platform, ...written });
-  }
-  const root =
-    platforms.length === 1
-      ? stripPlatform(platforms[0].manifest)
-      : await writeIndex(
-          composed,
-          platforms.map((r) => r.manifest),
-          { ...format, annotations: indexAnnotations(format.annotations) },
-        );
-  await composed.storeIn(content);
-  return { root, platforms };
-}
-
-/**
- * The vertices whose results are the final image's layers: the root, then down the chain of
- * root filesystems (RUN's rootfs, a file op's base, every input of a merge) to the base image.
- */
-function layerChain(root: Vertex): Set<string> {
-  const chain = new Set<string>();
-  const visit = (v: Vertex | undefined): void => {
-    if (!v || chain.has(v.digest)) return;
-    const op = v.op;
-    if (op.type === 'exec') {
-      chain.add(v.digest);
-      visit(op.rootfs === null ? undefined : v.inputs[op.rootfs]);
-    } else if (op.type === 'file') {
-      chain.add(v.digest);
-      visit(op.base === null ? undefined : v.inputs[op.base]);
-    } else if (op.type === 'merge') {
-      chain.add(v.digest);
-      for (const i of op.inputs) visit(v.inputs[i]);
-    }
-  };
-  visit(root);
-  return chain;
-}
-
-function stripPlatform(d: Descriptor): Descriptor {
-  const { platform: _p, ...rest } = d;
-  return rest;
+/** Solve every platform's graph through the worker; each result as a filesystem. */
+async function solve(
+  planned: Plan,
+  opts: BuildOptions,
+  d: SolveDeps,
+  result: ResultExport,
+): Promise<PlatformState[]> {
+  const runners = makeRunners({
+    ...d,
+    contexts: planned.input.contexts,
+    secrets: opts.secrets,
+    ssh: opts.ssh,
+  });
+  const local = validatedCache(d.cache, d.snapshotter, d.store.content);
+  const solver = new Solver({
+    cache: d.travel ? d.travel.wrap(local) : local,
+    explainer: d.session.explainerFor((dir, paths, copy, visit) =>
+      runners.dirChecksum(dir, paths, copy, visit),
+    ),
+    parallelism: opts.parallelism ?? 4,
+    progress: d.progress,
+    signal: opts.signal,
+  });
+  const ignoreCache = () => opts.noCache;
+  const roots = planned.graphs.flatMap((c) => (c.root ? [c.root] : []));
+  await resetIgnoredCacheMounts(d.store.root, roots, { ignoreCache });
+  await d.travel?.restoreMounts(roots);
+  return Promise.all(
+    planned.platforms.map(async (platform, i) => {
+      const { root, config } = planned.graphs[i];
+      const jobFor = jobsFor(runners, {
+        ignoreCache,
+        defaultNetwork: opts.network,
+        allow: opts.allow,
+        onResult: result.early(root),
+      });
+      const rootJob = root ? jobFor(root) : undefined;
+      // A result only pushed, hit in an imported cache, is never downloaded (cache/remote).
+      if (rootJob && d.travel) d.travel.markRoot(await solver.cacheKey(rootJob));
+      // A target that is just a directory (FROM a named context) becomes a filesystem here.
+      const state = rootJob
+        ? await materialize(d.snapshotter, (await solver.solve(rootJob)).result)
+        : { kind: 'fs' as const, layers: [] };
+      if (root && rootJob && d.travel)
+        await d.travel.noteGraph(rootJob, layerChain(root), (j) => solver.cacheKey(j));
+      return { platform, state, config };
+    }),
+  );
 }

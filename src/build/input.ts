@@ -8,6 +8,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { addAbortSignal, Readable } from 'node:stream';
 import { openInRoot } from '../confine/fd.ts';
 import { hasCode, isErrno, KilnError } from '../errors/errors.ts';
+import { parseGitRef } from '../frontend/dockerfile/convert/sources.ts';
 import { dockerfileTooLarge, MAX_DOCKERFILE_BYTES } from '../frontend/dockerfile/parser/index.ts';
 import { selectDockerignore } from '../frontend/dockerignore/index.ts';
 import type { ImageSource } from '../image/image.ts';
@@ -82,10 +83,10 @@ async function readDockerfile(path: string): Promise<string> {
 }
 
 /** `<context>/Dockerfile`, resolved and read inside the context (a regular file within the cap). */
-async function readContextDockerfile(contextDir: string, path: string): Promise<string> {
+async function readContextDockerfile(contextDir: string, path: string, name = 'Dockerfile'): Promise<string> {
   let h: ReturnType<typeof openInRoot>;
   try {
-    h = openInRoot(contextDir, 'Dockerfile');
+    h = openInRoot(contextDir, name);
   } catch (err) {
     if (!hasCode(err, 'PATH_NOT_FOUND')) throw err;
     // A symlink named Dockerfile whose target is not in the context (`-> /dev/zero`) would
@@ -111,15 +112,29 @@ async function readContextDockerfile(contextDir: string, path: string): Promise<
   }
 }
 
+/** A remote context is downloaded into a temp dir; more than this is refused (serve sets its own). */
+const MAX_REMOTE_CONTEXT_BYTES = 16 * 1024 ** 3;
+
+/** Whether `docker build` takes `context` as a URL (a git repository or an http(s) download). */
+export function isRemoteContext(context: string): boolean {
+  return (
+    parseGitRef(context) !== undefined || context.startsWith('http://') || context.startsWith('https://')
+  );
+}
+
 /** `stdin` is a getter: process.stdin builds a stream (and loads node:net) on first access. */
 export async function loadBuildInput(
   opts: BuildOptions,
   stdin: () => NodeJS.ReadableStream,
 ): Promise<BuildInput> {
   const temps: string[] = [];
+  const cleanups: (() => void)[] = [];
   const cleanup = async () => {
     for (const t of temps) await rm(t, { recursive: true, force: true });
+    for (const c of cleanups) c();
   };
+  let remote = false;
+  let remoteDockerfile: string | undefined;
   try {
     let contextDir: string;
     if (opts.context === '-') {
@@ -134,6 +149,16 @@ export async function loadBuildInput(
       const ctx = await contextFromTar(opts.signal ? addAbortSignal(opts.signal, tar) : tar);
       contextDir = ctx.dir;
       temps.push(ctx.dir);
+    } else if (isRemoteContext(opts.context)) {
+      const { fetchRemoteContext } = await import('../context/remote.ts');
+      const ctx = await fetchRemoteContext(opts.context, {
+        signal: opts.signal,
+        maxBytes: opts.maxRemoteContextBytes ?? MAX_REMOTE_CONTEXT_BYTES,
+      });
+      cleanups.push(ctx.cleanup);
+      remote = true;
+      contextDir = ctx.dir;
+      remoteDockerfile = ctx.dockerfileText;
     } else {
       contextDir = resolve(opts.context);
       const st = await stat(contextDir).catch((err) => {
@@ -152,12 +177,36 @@ export async function loadBuildInput(
     }
     let dockerfilePath: string;
     let dockerfileText: string;
-    if (opts.dockerfileText !== undefined) {
+    if (opts.graph) {
+      // An image from the TypeScript builder: there is no build file to read.
+      dockerfilePath = '<builder>';
+      dockerfileText = '';
+    } else if (opts.dockerfileText !== undefined) {
       dockerfilePath = opts.dockerfile && opts.dockerfile !== '-' ? opts.dockerfile : 'Dockerfile';
       dockerfileText = opts.dockerfileText;
     } else if (opts.dockerfile === '-') {
       dockerfilePath = 'Dockerfile';
       dockerfileText = (await readStdin(stdin())).toString('utf8');
+    } else if (remoteDockerfile !== undefined) {
+      // docker build URL-of-a-Dockerfile: the text is the Dockerfile, the context is empty.
+      dockerfilePath = 'Dockerfile';
+      dockerfileText = remoteDockerfile;
+    } else if (remote && opts.dockerfile) {
+      // -f with a remote context names a file of that context, read inside it (as docker does).
+      dockerfilePath = opts.dockerfile;
+      dockerfileText = await readContextDockerfile(contextDir, opts.dockerfile, opts.dockerfile).catch(
+        (err) => {
+          if (isErrno(err, 'ENOENT'))
+            throw new KilnError(
+              'DOCKERFILE_NOT_FOUND',
+              `Dockerfile not found in the context: ${opts.dockerfile}`,
+              {
+                hint: 'with a URL as the context, -f names a file inside it',
+              },
+            );
+          throw err;
+        },
+      );
     } else {
       dockerfilePath = opts.dockerfile
         ? isAbsolute(opts.dockerfile)
@@ -180,7 +229,7 @@ export async function loadBuildInput(
     }
     const ignore = selectDockerignore(
       contextDir,
-      opts.dockerfile && opts.dockerfile !== '-' ? dockerfilePath : undefined,
+      opts.dockerfile && opts.dockerfile !== '-' && !remote ? dockerfilePath : undefined,
     );
     const dockerignoreSize = ignore.bytes ?? 0;
     const contexts: Record<string, string> = { context: contextDir };

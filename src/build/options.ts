@@ -3,14 +3,19 @@
  * Dockerfile, build args, target, platforms, outputs, cache control, secrets and SSH; and the
  * defaults a library caller gets for what it leaves out (the CLI's).
  */
+import type { CacheSpec } from '../cache/remote/spec.ts';
 import { KilnError } from '../errors/errors.ts';
 import type { OutputSpec, OutputType } from '../exporter/spec.ts';
+import type { Image } from '../frontend/builder/image.ts';
 import type { ExtraHost, Ulimit } from '../graph/ops.ts';
 import type { Isolation } from '../isolation/mode.ts';
 import type { Platform } from '../oci/platform.ts';
 import type { ProgressSink } from '../progress/events.ts';
 
 export type { OutputSpec, OutputType };
+
+/** The frontends a build file can be read by (build/frontend.ts). */
+export type FrontendName = 'dockerfile' | 'yaml' | 'graph' | 'gateway';
 
 export interface SecretSpec {
   id: string;
@@ -30,8 +35,25 @@ export interface BuildOptions {
   context: string;
   /** Path to the Dockerfile ('-' = stdin); default <context>/Dockerfile. */
   dockerfile?: string;
+  /** Most bytes a URL context may download (default 16 GiB). */
+  maxRemoteContextBytes?: number;
   /** The Dockerfile's text when already read (stdin). */
   dockerfileText?: string;
+  /**
+   * What the build file (`dockerfile`) is: a Dockerfile, a kiln YAML description or a graph
+   * definition in JSON. Default: YAML for a `.yaml`/`.yml` file, else a Dockerfile.
+   */
+  frontend?: FrontendName;
+  /**
+   * `--opt key=value`: `source` is a gateway frontend's image, `timeout` its limit in seconds
+   * (default 60); all are handed to a gateway frontend.
+   */
+  frontendOpts?: Record<string, string>;
+  /**
+   * An image described with the TypeScript builder (`image('busybox').run('…')`): built instead
+   * of a build file, which is then not read.
+   */
+  graph?: Image;
   tags: string[];
   buildArgs: Record<string, string>;
   labels: Record<string, string>;
@@ -51,6 +73,10 @@ export interface BuildOptions {
   /** Extra named contexts (`--build-context name=dir`). */
   buildContexts: Record<string, string>;
   parallelism?: number;
+  /** Explain cache hits too (which earlier build made each), not only misses. */
+  explain?: boolean;
+  /** The id this build gets in the history (default: a random one); 1–64 hex digits or letters. */
+  buildId?: string;
   progress?: ProgressSink;
   signal?: AbortSignal;
   /** SOURCE_DATE_EPOCH: clamps timestamps for reproducible images. */
@@ -65,10 +91,17 @@ export interface BuildOptions {
   ulimits?: Ulimit[];
   /** `--cgroup-parent`: the cgroup RUN containers are made under (`<parent>/kiln/<id>`). */
   cgroupParent?: string;
+  /** Squash the layers above the base image into one (`--squash`, as buildah's). */
+  squash?: boolean;
+  /** `--cache-from`: travelling caches to import (registry, local, inline). */
+  cacheFrom?: CacheSpec[];
+  /** `--cache-to`: where to export this build's cache. */
+  cacheTo?: CacheSpec[];
 }
 
 /** What a library caller passes: the context, and any of the rest (defaults as the CLI's). */
-export type BuildRequest = Pick<BuildOptions, 'context'> & Partial<BuildOptions>;
+export type BuildRequest = (Pick<BuildOptions, 'context'> | Pick<BuildOptions, 'graph'>) &
+  Partial<BuildOptions>;
 
 /**
  * The options a build runs with: what the caller gave, and for the rest what `kiln build
@@ -79,6 +112,8 @@ export function withDefaults(
   req: BuildRequest,
   defaultOutputs: (tags: string[]) => OutputSpec[],
 ): BuildOptions {
+  // An image from the builder reads local() from the working directory unless told otherwise.
+  if (req?.graph && req.context === undefined) req = { ...req, context: '.' };
   if (typeof req?.context !== 'string' || req.context === '') {
     throw new KilnError('INVALID_BUILD_INPUT', 'build() needs a context', {
       hint: "pass { context: '.' } (a directory) or { context: '-' } for a tar on stdin",
@@ -87,6 +122,7 @@ export function withDefaults(
   const tags = req.tags ?? [];
   return {
     ...req,
+    context: req.context,
     tags,
     buildArgs: req.buildArgs ?? {},
     labels: req.labels ?? {},

@@ -236,11 +236,6 @@ function baseSpec(type: OutputType, opts: { dest?: string }): OutputSpec {
   };
 }
 
-/** The layer compression an output gets: its own setting, else the default for its type. */
-export function outputCompression(spec: OutputSpec): Compression {
-  return spec.compression ?? (spec.type === 'image' && !spec.push ? 'uncompressed' : 'gzip');
-}
-
 /**
  * The outputs of a build from its flags: --output…, --push, --load, -t, --annotation (added to
  * every output that writes an image, as buildx does). Default: the image store.

@@ -1,7 +1,7 @@
 /**
  * The steps a build reports besides its instructions, as BuildKit shows them: loading the build
- * definition (with the Dockerfile's warnings) and .dockerignore, each base image's metadata,
- * and one exporting step per output.
+ * definition (with the Dockerfile's warnings) and .dockerignore, and each base image's metadata
+ * (the exporting steps are the exporter's, `exporter/result.ts`).
  */
 import { basename } from 'node:path';
 import type { ConvertResult } from '../frontend/dockerfile/convert/types.ts';
@@ -9,7 +9,6 @@ import { formatPlatform, type Platform } from '../oci/platform.ts';
 import type { ProgressEvent, ProgressSink } from '../progress/events.ts';
 import { ReportedStep } from '../progress/step.ts';
 import type { BuildInput } from './input.ts';
-import type { OutputSpec } from './options.ts';
 
 /** BuildKit names the definition step after the Dockerfile's file name. */
 export function definitionStep(progress: ProgressSink, dockerfile: string | undefined): ReportedStep {
@@ -126,17 +125,4 @@ function reportWarnings(
       at: Date.now(),
     });
   }
-}
-
-/** The exporting step of an output, named as BuildKit's exporters name theirs. */
-export function exportStep(progress: ProgressSink, spec: OutputSpec, index: number): ReportedStep {
-  const names: Record<OutputSpec['type'], string> = {
-    image: 'exporting to image',
-    registry: 'exporting to image',
-    oci: 'exporting to oci image format',
-    docker: 'exporting to docker image format',
-    local: 'exporting to client directory',
-    tar: 'exporting to client tarball',
-  };
-  return new ReportedStep(progress, names[spec.type], String(index));
 }

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { after, describe, it } from 'node:test';
 import { openSnapshotter } from '../store/snapshots.ts';
 import { BuildCache } from './build-cache.ts';
@@ -82,6 +83,36 @@ describe('builder prune', () => {
     const released = await pruneBuildCache(cache, pruning, { all: true });
     assert.equal(released.snapshotsRemoved, 2);
     assert.deepEqual(await pruning.list(), []);
+    cache.close();
+  });
+
+  it('--keep-storage forgets the least recently used results until the rest fit', async () => {
+    const sn = await openSnapshotter(join(dir, 'sn3'), 'native');
+    const cache = new BuildCache(join(dir, 'cache3.db'));
+    for (const key of ['old', 'mid', 'new']) {
+      await sn.prepare(`a-${key}`);
+      const [m] = await sn.mounts(`a-${key}`);
+      writeFileSync(join(m.source, 'data'), Buffer.alloc(100_000, 1));
+      await sn.commit(key, `a-${key}`);
+    }
+    cache.putResult('k-old', { kind: 'fs', layers: [{ snapshot: 'old' }] });
+    cache.putResult('k-mid', { kind: 'fs', layers: [{ snapshot: 'mid' }] });
+    cache.putResult('k-new', { kind: 'fs', layers: [{ snapshot: 'new' }] });
+    // Last use: old, then mid, then new (the database keeps milliseconds).
+    const db = new DatabaseSync(join(dir, 'cache3.db'));
+    for (const [k, t] of [
+      ['k-old', 1],
+      ['k-mid', 2],
+      ['k-new', 3],
+    ] as const)
+      db.prepare('UPDATE results SET used = ? WHERE key = ?').run(Date.now() - 1000 + t, k);
+    db.close();
+    const r = await pruneBuildCache(cache, sn, { keepStorage: 250_000 });
+    assert.equal(r.resultsRemoved, 1);
+    assert.deepEqual((await sn.list()).map((s) => s.key).sort(), ['mid', 'new']);
+    const r2 = await pruneBuildCache(cache, sn, { keepStorage: 0 });
+    assert.equal(r2.resultsRemoved, 2);
+    assert.deepEqual(await sn.list(), []);
     cache.close();
   });
 });

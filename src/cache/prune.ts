@@ -19,6 +19,11 @@ export interface BuildCachePruneOptions {
   all?: boolean;
   /** Default 48 hours. */
   unusedForMs?: number;
+  /**
+   * Then, while the snapshots left would take more than this many bytes, forget the least
+   * recently used results too (`--keep-storage`, BuildKit's keep-bytes).
+   */
+  keepStorage?: number;
   now?: number;
 }
 
@@ -38,24 +43,54 @@ export async function pruneBuildCache(
   const now = opts.now ?? Date.now();
   const unusedFor = opts.unusedForMs ?? 48 * 3600_000;
   let resultsRemoved = 0;
-  const keep = new Set<string>();
+  const remaining: { key: string; value: CachedResult; used: number }[] = [];
   for (const r of cache.allResults<CachedResult>()) {
     if (opts.all || now - r.used > unusedFor) {
       cache.deleteResult(r.key);
       resultsRemoved++;
-    } else if (r.value.kind === 'fs') {
-      for (const l of r.value.layers) keep.add(l.snapshot);
-    }
+    } else remaining.push(r);
   }
   const all = await sn.list();
   const byKey = new Map(all.map((s) => [s.key, s]));
-  // Parents of kept snapshots are kept too.
-  for (const k of [...keep]) {
-    let p = byKey.get(k)?.parent;
-    while (p && !keep.has(p)) {
-      keep.add(p);
-      p = byKey.get(p)?.parent;
+  // What a set of results keeps: their snapshots, and the parents of those.
+  const reached = (results: readonly { value: CachedResult }[]): Set<string> => {
+    const keep = new Set<string>();
+    for (const r of results) if (r.value.kind === 'fs') for (const l of r.value.layers) keep.add(l.snapshot);
+    for (const k of [...keep]) {
+      let p = byKey.get(k)?.parent;
+      while (p && !keep.has(p)) {
+        keep.add(p);
+        p = byKey.get(p)?.parent;
+      }
     }
+    return keep;
+  };
+  let keep = reached(remaining);
+  if (opts.keepStorage !== undefined && remaining.length > 0) {
+    // Least recently used first: find the fewest to forget (binary search over that order) for
+    // the snapshots the rest keep (and working containers') to fit in keepStorage.
+    const sizes = new Map<string, number>();
+    for (const s of all)
+      if (s.kind === 'committed') sizes.set(s.key, (await sn.usage(s.key).catch(() => ({ size: 0 }))).size);
+    const pinned = reached([]);
+    for (const s of all) if (s.labels[WORKING_CONTAINER_LABEL]) pinned.add(s.key);
+    const kept = (n: number) => {
+      const k = reached(remaining.slice(n));
+      let bytes = 0;
+      for (const [key, size] of sizes) if (k.has(key) || pinned.has(key)) bytes += size;
+      return { k, bytes };
+    };
+    remaining.sort((a, b) => a.used - b.used);
+    let lo = 0;
+    let hi = remaining.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (kept(mid).bytes <= opts.keepStorage) hi = mid;
+      else lo = mid + 1;
+    }
+    for (const r of remaining.slice(0, lo)) cache.deleteResult(r.key);
+    resultsRemoved += lo;
+    keep = kept(lo).k;
   }
   let snapshotsRemoved = 0;
   let snapshotsInUse = 0;

@@ -1,12 +1,12 @@
 /** Renders any error for a person: message, Dockerfile location with the offending lines, hint. */
 import { readFileSync } from 'node:fs';
-import type { KilnError } from '../errors/errors.ts';
+import { formatLocation, type KilnError } from '../errors/errors.ts';
 
 export function printError(err: unknown, opts: { debug?: boolean } = {}): number {
   const e = err as Partial<KilnError> & Error;
   const lines: string[] = [];
   const loc = e.location;
-  lines.push(`error: ${loc ? `${loc.file}:${loc.startLine}: ` : ''}${e.message ?? String(err)}`);
+  lines.push(`error: ${loc ? `${formatLocation(loc)}: ` : ''}${e.message ?? String(err)}`);
   if (loc) {
     try {
       const src = readFileSync(loc.file, 'utf8').split('\n');

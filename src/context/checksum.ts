@@ -36,6 +36,8 @@ export interface ChecksumOptions {
   /** `root` is a build context, not another stage's filesystem. */
   localContext?: boolean;
   cache?: DigestCache;
+  /** Told each entry read (root-relative path, type, mode, content digest or link target). */
+  visit?: (path: string, type: string, mode: number, content: string) => void;
 }
 
 const SMALL_FILE = 1 << 20;
@@ -214,6 +216,7 @@ function checksumUnchecked(opts: ChecksumOptions): Digest {
       if (e.type === 'file') content = fileDigest(prefix + path, e, opts.cache);
       else if (e.type === 'symlink') content = e.linkTarget ?? '';
       const owner = opts.ownership ? `${e.uid}:${e.gid}` : '';
+      opts.visit?.(path, e.type, e.mode, content);
       record(`${sub}\0${e.type}\0${e.mode.toString(8)}\0${owner}\0${content}\n`);
       return undefined;
     });

@@ -31,7 +31,8 @@ export interface TarContext {
   cleanup(): void;
 }
 
-async function peek(
+/** The first `n` bytes (or all, if fewer) and a stream that yields everything, those included. */
+export async function peek(
   source: AsyncIterable<Uint8Array>,
   n: number,
 ): Promise<{ head: Buffer; stream: Readable }> {

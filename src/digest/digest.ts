@@ -96,6 +96,28 @@ export class DigestStream extends Transform {
   }
 }
 
+const TAMPERED = 'the content was corrupted or tampered with in transit or storage';
+
+/**
+ * The one digest mismatch error: `what` (a blob, a manifest, a layer's diff, a download) hashed
+ * to `actual` where `expected` was wanted. Every check of content against its digest raises it,
+ * so the message reads the same wherever a mismatch is found; `code` is ADD_CHECKSUM_MISMATCH
+ * for a user's `ADD --checksum`, `detail` says more (the sizes), `hint` what is to blame.
+ */
+export function digestMismatch(
+  what: string,
+  expected: string,
+  actual: string,
+  opts: { code?: 'DIGEST_MISMATCH' | 'ADD_CHECKSUM_MISMATCH'; detail?: string; hint?: string } = {},
+): KilnError {
+  const detail = opts.detail ? ` (${opts.detail})` : '';
+  return new KilnError(
+    opts.code ?? 'DIGEST_MISMATCH',
+    `${what}: digest mismatch: expected ${expected}, got ${actual}${detail}`,
+    { hint: opts.hint ?? (opts.code ? undefined : TAMPERED) },
+  );
+}
+
 /** Throws DIGEST_MISMATCH unless `actual` equals `expected` (and sizes match when given). */
 export function verifyDigest(
   what: string,
@@ -104,11 +126,7 @@ export function verifyDigest(
   expectedSize?: number,
   actualSize?: number,
 ): void {
-  if (expected !== actual) {
-    throw new KilnError('DIGEST_MISMATCH', `${what}: digest mismatch: expected ${expected}, got ${actual}`, {
-      hint: 'the content was corrupted or tampered with in transit or storage',
-    });
-  }
+  if (expected !== actual) throw digestMismatch(what, expected, actual);
   if (expectedSize !== undefined && actualSize !== undefined && expectedSize !== actualSize) {
     throw new KilnError(
       'SIZE_MISMATCH',
@@ -161,7 +179,7 @@ export class VerifyStream extends Transform {
       );
     } else if (actual !== this.expected.digest) {
       cb(
-        new KilnError('DIGEST_MISMATCH', `blob ${this.expected.digest}: content hashes to ${actual}`, {
+        digestMismatch(`blob ${this.expected.digest}`, this.expected.digest, actual, {
           hint: 'the source is corrupt or serves different content than it advertises',
         }),
       );

@@ -13,7 +13,7 @@ export interface ErrorInfo {
 
 export const ERROR_CODES = {
   ADD_CHECKSUM_MISMATCH: {
-    meaning: 'digest mismatch for …: expected …, got …',
+    meaning: 'URL: digest mismatch: expected …, got … (ADD --checksum)',
     hint: 'the file at the URL changed, or --checksum is wrong',
   },
   ADD_DECOMPRESS_FAILED: { meaning: 'the decompressor for an ADDed archive failed' },
@@ -41,6 +41,10 @@ export const ERROR_CODES = {
     hint: 'run `kiln fsck` to list damaged blobs, delete them and pull or build the image again',
   },
   BLOB_NOT_FOUND: { meaning: 'blob … is not in the local content store' },
+  BUILD_NOT_FOUND: {
+    meaning: 'the build history has no build with that id (or the prefix names several)',
+    hint: 'list recent builds with `kiln history`; the history keeps the last 50',
+  },
   BUNDLE_BUSY: {
     meaning: 'cannot unmount everything under …',
     hint: 'something still uses a mount of this run; kiln left the directory in place',
@@ -220,13 +224,45 @@ export const ERROR_CODES = {
     meaning: 'a --format template failed to run',
     hint: 'check the field names against `--format "{{json .}}"`',
   },
+  GATEWAY_FAILED: {
+    meaning: 'a gateway frontend image failed: it exited non-zero or could not be run',
+    hint: 'look at what the frontend printed on stderr (shown); it must print a graph and exit 0 (docs/gateway.md)',
+  },
+  GATEWAY_INVALID_OUTPUT: {
+    meaning: 'a gateway frontend image printed something that is not a valid graph definition',
+    hint: 'a frontend prints one graph definition in JSON on stdout and nothing else (docs/gateway.md)',
+  },
+  GATEWAY_OUTPUT_TOO_LARGE: { meaning: 'a gateway frontend image printed more than a graph may be (64 MiB)' },
+  GATEWAY_TIMEOUT: { meaning: 'a gateway frontend image did not finish within its time limit' },
   GIT_SOURCE_FAILED: {
     meaning: 'cloning a git source failed',
     hint: 'check the repository URL and ref, and that git can reach it',
   },
+  GRAPH_CYCLE: {
+    meaning: 'a graph file has a cycle: a vertex reads itself through its inputs',
+    hint: 'a graph is acyclic; regenerate it with `kiln debug graph`',
+  },
+  GRAPH_DIGEST_MISMATCH: {
+    meaning: 'a vertex of a graph file does not digest to the digest it claims',
+    hint: 'the graph was edited or damaged; regenerate it with `kiln debug graph`',
+  },
   GRAPH_INVALID_DEFINITION: { meaning: 'a graph definition is malformed' },
+  GRAPH_INVALID_JSON: { meaning: 'a graph file is not JSON', hint: 'pass what `kiln debug graph` prints' },
   GRAPH_INVALID_OP: { meaning: 'a graph op is malformed' },
   GRAPH_INVALID_VALUE: { meaning: 'a graph op holds a value that cannot be encoded' },
+  GRAPH_PATH_ESCAPE: {
+    meaning: 'a path in a graph file climbs out of the root it is resolved in',
+    hint: 'paths in ops are resolved inside their filesystem; remove the `..` that leaves it',
+  },
+  GRAPH_RESULT_NOT_FOUND: {
+    meaning: 'the graph has no result for the target or platform asked for',
+    hint: 'name one of its results with --target, or build the graph for this platform',
+  },
+  GRAPH_SCHEMA_VIOLATION: {
+    meaning: 'a graph file does not match the graph schema',
+    hint: 'the message names the member; see docs/graph.md',
+  },
+  GRAPH_TOO_LARGE: { meaning: 'a graph file exceeds a size, count or fan-out limit' },
   HOLD_SCOPE_INVALID: { meaning: 'a hold file scope is not valid (internal)' },
   IMAGE_AMBIGUOUS: { meaning: 'an image ID prefix matches several images' },
   IMAGE_CONTENT_GONE: {
@@ -252,6 +288,10 @@ export const ERROR_CODES = {
   },
   INVALID_BUILD_INPUT: { meaning: 'the context and the Dockerfile cannot both come from stdin' },
   INVALID_CHANGE: { meaning: 'a --change instruction is not valid' },
+  INVALID_CACHE_SPEC: {
+    meaning: 'a --cache-to or --cache-from value is not valid',
+    hint: 'use type=registry,ref=REPO[,mode=max], type=local,dest=DIR (src=DIR to import) or type=inline',
+  },
   INVALID_CONFIG: { meaning: 'image config … is not valid JSON' },
   INVALID_DIGEST: {
     meaning: 'a string is not a valid digest',
@@ -426,6 +466,11 @@ export const ERROR_CODES = {
     meaning: 'the registry could not be reached (refused, reset, timed out)',
     hint: 'check the registry address, that it is running, and your network',
   },
+  REMOTE_CONTEXT_FAILED: {
+    meaning:
+      'a build context or import named by URL could not be downloaded (HTTP error, unreachable, stalled)',
+  },
+  REMOTE_CONTEXT_TOO_LARGE: { meaning: 'a build context or import named by URL is larger than the limit' },
   SECRET_MOUNTS_TOO_LARGE: {
     meaning: 'the secrets of this RUN exceed …B',
     hint: 'mount fewer secrets in one RUN, or mount each one once',
@@ -541,6 +586,11 @@ export const ERROR_CODES = {
     meaning: 'setting extended attributes failed: …',
     hint: 'trusted.* and security.* attributes need root; the filesystem must support xattrs',
   },
+  YAML_INVALID: {
+    meaning: 'a kiln YAML build file is not valid YAML or does not match its schema',
+    hint: 'see docs/yaml.md and docs/kiln-yaml.schema.json',
+  },
+  YAML_INVALID_IMAGE: { meaning: 'an image of a kiln YAML build file cannot be built as written' },
   DOCKERFILE_INVALID_CHECK: {
     meaning: 'a `# check=` directive (or BUILDKIT_DOCKERFILE_CHECK) that cannot be parsed',
     hint: 'write it as `# check=skip=Rule1,Rule2;error=true` (or skip=all)',
@@ -568,6 +618,10 @@ export const ERROR_CODES = {
     meaning: '`# check=error=true` and the Dockerfile has lint warnings',
     hint: 'fix the warnings shown, or skip their rules with `# check=skip=…`',
   },
+  SQUASH_FAILED: {
+    meaning: "`--squash` found the result does not start with its base image's layers",
+    hint: 'build without --squash and report the Dockerfile',
+  },
   OUTPUT_UNSUPPORTED: {
     meaning: 'an output option BuildKit honours that kiln cannot give',
     hint: 'remove the option; the message says which values kiln accepts',
@@ -586,6 +640,14 @@ export const ERROR_CODES = {
   CONTAINER_AMBIGUOUS: {
     meaning: 'a working-container ID prefix that matches several containers',
     hint: "give more of the ID, or the container's name",
+  },
+  CACHE_RECORD_INVALID: {
+    meaning: 'an imported build cache record does not follow the kiln cache record schema',
+    hint: 'the cache was written by another tool or damaged; export it again with kiln build --cache-to',
+  },
+  CACHE_EXPORT_FAILED: {
+    meaning: 'the build cache could not be exported to where --cache-to names',
+    hint: 'check the destination (registry access, directory permissions), or add ignore-error=true to --cache-to to let the build pass anyway',
   },
   CONTAINER_CORRUPT: {
     meaning: "a working container's record or files are damaged",

@@ -12,6 +12,13 @@ export interface SourceLocation {
   file: string;
   startLine: number;
   endLine: number;
+  /** 1-based column of the start, where the build file has one (YAML). */
+  column?: number;
+}
+
+/** `file:line` or `file:line:column`, as editors and compilers write a place. */
+export function formatLocation(loc: SourceLocation): string {
+  return `${loc.file}:${loc.startLine}${loc.column ? `:${loc.column}` : ''}`;
 }
 
 export interface KilnErrorOptions {

@@ -166,6 +166,11 @@ function cacheBase(stateRoot: string, id: string): string {
   return path.join(stateRoot, 'cache-mounts', createHash('sha256').update(id).digest('hex').slice(0, 32));
 }
 
+/** The directory a cache id's shared contents live in (what `--cache-to …,cache-mounts=true` carries). */
+export function cacheMountDir(stateRoot: string, id: string): string {
+  return path.join(cacheBase(stateRoot, id), 'data');
+}
+
 /**
  * Empty the caches of these ids, as BuildKit does before a `--no-cache` build whose RUN steps
  * mount them: their contents are discarded (not kept for later builds), so those steps, and any

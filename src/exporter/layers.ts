@@ -9,7 +9,7 @@ import type { BlobHolder, Ingester } from '../content/content.ts';
 import type { Compression } from '../oci/mediatypes.ts';
 import type { ProgressSink } from '../progress/events.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
-import { Semaphore } from '../solver/semaphore.ts';
+import { Semaphore } from '../sys/limit.ts';
 import type { FsState, LayerRef } from '../worker/state.ts';
 
 export interface LayerExportDeps {

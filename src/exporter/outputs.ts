@@ -5,21 +5,20 @@
  * through local.ts, which never follows a link an image left in dest.
  */
 import { mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { LayerEntry } from '../archive/entries.ts';
 import { completeHeader } from '../archive/tar/header.ts';
 import type { BlobProvider } from '../content/content.ts';
+import type { Digest } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
-import { copyImage } from '../image/copy.ts';
 import type { ImageStore } from '../image/image.ts';
-import { Annotation, type Descriptor } from '../oci/descriptor.ts';
+import type { Descriptor } from '../oci/descriptor.ts';
 import { isIndexType } from '../oci/mediatypes.ts';
 import { normalizePlatform, type Platform } from '../oci/platform.ts';
-import { normalizeReference } from '../reference/reference.ts';
+import { normalizeReference, parseReference } from '../reference/reference.ts';
 import type { RegistryClient } from '../registry/client.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
-import { writeFileAtomic } from '../sys/atomic-write.ts';
 import { withStatePath, withStatePaths } from '../worker/mounted.ts';
 import type { FsState } from '../worker/state.ts';
 import { prepareDirDest, writeToDest } from './dest.ts';
@@ -41,6 +40,8 @@ export interface OutputDeps {
   registry: () => Promise<RegistryClient>;
   stdout: NodeJS.WritableStream;
   signal?: AbortSignal;
+  /** Repositories of the target's registry that may hold a blob (an imported build cache's). */
+  mountFrom?: (domain: string, digest: Digest) => string[];
   /** Report a named piece of work as part of the output's step. */
   task?: <T>(name: string, fn: () => Promise<T>) => Promise<T>;
 }
@@ -53,16 +54,6 @@ export interface OutputResult {
   pushed?: string[];
   /** Where `--load` put the image: a Docker Engine (its address) or kiln's store. */
   loadedInto?: string;
-}
-
-async function addUnnamedRoot(dir: string, root: Descriptor): Promise<void> {
-  const { readLayoutIndex } = await import('../layout/layout.ts');
-  const index = await readLayoutIndex(dir);
-  const named = (m: Descriptor) => m.annotations?.[Annotation.RefName] !== undefined;
-  if (index.manifests.some((m) => m.digest === root.digest && !named(m))) return;
-  const { mediaType, digest, size, annotations } = root;
-  index.manifests.push({ mediaType, digest, size, ...(annotations ? { annotations } : {}) });
-  await writeFileAtomic(join(dir, 'index.json'), JSON.stringify(index));
 }
 
 /** An archive to `dest`; build outputs create missing parent directories, as buildx does. */
@@ -176,11 +167,14 @@ export async function writeOutput(
       }
       const pushed: string[] = [];
       if (spec.push) {
-        const { pushImage } = await import('../registry/pull.ts');
+        const { pushImage } = await import('../registry/push.ts');
         const client = await deps.registry();
         for (const n of names) {
+          const domain = parseReference(n).domain;
+          const mountFrom = deps.mountFrom;
           const r = await pushImage({ root, blobs: deps.content }, n, {
             client,
+            ...(mountFrom ? { mountFrom: (d: Digest) => mountFrom(domain, d) } : {}),
           });
           pushed.push(r.reference);
         }
@@ -191,17 +185,17 @@ export async function writeOutput(
     case 'docker': {
       const root = imageOf(spec, target);
       if (spec.type === 'oci' && !spec.tar) {
-        const { OciLayoutSink } = await import('../layout/layout.ts');
+        const { writeLayout } = await import('../layout/layout.ts');
         await prepareDirDest(spec.dest!, {
           what: 'the OCI layout (type=oci,tar=false)',
           hint: 'pass a directory (new or existing) as dest, or drop tar=false for an archive file',
         });
-        const sink = new OciLayoutSink(spec.dest!);
-        await copyImage({ root, blobs: deps.content }, sink, { tag: names[0] });
-        for (const n of names.slice(1)) await sink.addToIndex(root, n);
-        // An unnamed result still needs its index.json entry (as in the tar form), or the layout
-        // holds blobs no tool can find.
-        if (names.length === 0) await addUnnamedRoot(spec.dest!, root);
+        // An unnamed result still gets its index.json entry (as in the tar form).
+        await writeLayout(
+          spec.dest!,
+          deps.content,
+          names.length ? names.map((name) => ({ name, root })) : [{ root }],
+        );
         return { type: spec.type, names, dest: spec.dest };
       }
       const images = names.length ? names.map((name) => ({ name, root })) : [{ root }];

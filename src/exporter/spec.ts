@@ -27,3 +27,13 @@ export interface OutputSpec {
   /** `--load`: into a Docker Engine when one answers, else the local image store (type=image). */
   load?: boolean;
 }
+
+/** Whether an output writes an image (type=local and type=tar write a filesystem only). */
+export function needsImage(spec: OutputSpec): boolean {
+  return spec.type !== 'local' && spec.type !== 'tar';
+}
+
+/** The layer compression an output gets: its own setting, else the default for its type. */
+export function outputCompression(spec: OutputSpec): Compression {
+  return spec.compression ?? (spec.type === 'image' && !spec.push ? 'uncompressed' : 'gzip');
+}

@@ -38,6 +38,7 @@ import {
   unlinkSync,
   utimesSync,
 } from '../sys/fs.ts';
+import { runLimited } from '../sys/limit.ts';
 import { mknodSync } from '../sys/mknod.ts';
 import { type ModeFn, parseChmod } from './chmod.ts';
 import { mkdirAllInRoot } from './dest.ts';
@@ -127,30 +128,23 @@ const FILES_IN_FLIGHT = 8;
 /** Copy the queued files, then set the queued directories' metadata (after their contents). */
 async function settle(ctx: Ctx): Promise<void> {
   const jobs = acrossDirectories(ctx.files);
-  let next = 0;
-  let failed: unknown;
-  const worker = async (): Promise<void> => {
-    while (failed === undefined && next < jobs.length) {
-      const job = jobs[next++];
-      try {
-        // The source is opened without following a symlink and checked to be the file the walk
-        // saw; the bytes are then copied from that very descriptor.
-        // (open and fstat are synchronous: two cheap calls instead of two thread-pool trips.)
-        const src = openFileVerified(job.src, job.st);
-        try {
-          await copyFile(src.path, job.target, constants.COPYFILE_EXCL);
-        } finally {
-          src.close();
-        }
-        applyMeta(ctx, job.st, job.target, false, job.src, job.fresh);
-      } catch (e) {
-        failed ??= e;
-      }
+  const copying = runLimited(jobs, FILES_IN_FLIGHT, async (job) => {
+    // The source is opened without following a symlink and checked to be the file the walk
+    // saw; the bytes are then copied from that very descriptor.
+    // (open and fstat are synchronous: two cheap calls instead of two thread-pool trips.)
+    const src = openFileVerified(job.src, job.st);
+    try {
+      await copyFile(src.path, job.target, constants.COPYFILE_EXCL);
+    } finally {
+      src.close();
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(FILES_IN_FLIGHT, jobs.length) }, worker));
-  ctx.files = [];
-  if (failed !== undefined) throw failed;
+    applyMeta(ctx, job.st, job.target, false, job.src, job.fresh);
+  });
+  try {
+    await copying;
+  } finally {
+    ctx.files = [];
+  }
   for (const set of ctx.dirMeta) set();
   ctx.dirMeta = [];
 }

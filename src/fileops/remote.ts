@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type Digest, parseDigest } from '../digest/digest.ts';
+import { type Digest, digestMismatch, parseDigest } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
 import { chmodSync, createWriteStream, rmSync, utimesSync } from '../sys/fs.ts';
 import { decodeName, decodePercent } from '../sys/fsname.ts';
@@ -70,13 +70,7 @@ export async function fetchRemote(
     await pipeline(body, createWriteStream(file, { mode: 0o600 }));
     const digest = `${expected?.startsWith('sha512:') ? 'sha512' : 'sha256'}:${h.digest('hex')}` as Digest;
     if (expected && expected !== digest) {
-      throw new KilnError(
-        'ADD_CHECKSUM_MISMATCH',
-        `digest mismatch for ${url}: expected ${expected}, got ${digest}`,
-        {
-          hint: 'the file at the URL changed, or --checksum is wrong',
-        },
-      );
+      throw digestMismatch(url, expected, digest, { code: 'ADD_CHECKSUM_MISMATCH' });
     }
     chmodSync(file, 0o600);
     const lm = res.headers.get('last-modified');

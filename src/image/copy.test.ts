@@ -8,8 +8,9 @@ import type { Descriptor } from '../oci/descriptor.ts';
 import { encodeManifest } from '../oci/manifest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import type { Platform } from '../oci/platform.ts';
-import { copyImage, loadConfig, loadIndex, loadManifest, resolvePlatformManifest } from './copy.ts';
+import { copyImage } from './copy.ts';
 import type { ImageSink } from './image.ts';
+import { loadConfig, loadIndex, loadManifest, resolvePlatformManifest } from './load.ts';
 
 class MemBlobs implements BlobProvider {
   readonly blobs = new Map<Digest, Buffer>();

@@ -5,7 +5,7 @@ import type { BlobProvider } from '../content/content.ts';
 import { sha256 } from '../digest/digest.ts';
 import { MAX_INDEX_ENTRIES, MAX_LAYERS, parseManifestDocument } from '../oci/manifest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
-import { loadConfig, loadManifest, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES } from './copy.ts';
+import { loadConfig, loadManifest, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES } from './load.ts';
 
 const layer = { mediaType: MediaType.OciLayerGzip, digest: sha256('l'), size: 1 };
 

@@ -8,7 +8,7 @@ import { gzipSync } from 'node:zlib';
 import { TarWriter } from '../archive/tar/writer.ts';
 import { sha256 } from '../digest/digest.ts';
 import { hasCode } from '../errors/errors.ts';
-import { loadConfig, loadManifest } from '../image/copy.ts';
+import { loadConfig, loadManifest } from '../image/load.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import { openStore } from '../store/store.ts';
 import { importRootfs } from './import.ts';

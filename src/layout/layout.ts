@@ -11,8 +11,17 @@ import { ensureInRoot } from '../confine/ensure.ts';
 import { FdWalker, fdPath, type Held } from '../confine/fd.ts';
 import { walkInRoot } from '../confine/resolve.ts';
 import type { BlobInfo, BlobProvider } from '../content/content.ts';
-import { type Digest, Digester, digestAlgorithm, digestHex, hashOf, parseDigest } from '../digest/digest.ts';
+import {
+  type Digest,
+  Digester,
+  digestAlgorithm,
+  digestHex,
+  digestMismatch,
+  hashOf,
+  parseDigest,
+} from '../digest/digest.ts';
 import { hasCode, isErrno, KilnError } from '../errors/errors.ts';
+import { copyImage } from '../image/copy.ts';
 import type { ImageSink, ImageSource } from '../image/image.ts';
 import { Annotation, type Descriptor } from '../oci/descriptor.ts';
 import type { Index } from '../oci/manifest.ts';
@@ -270,19 +279,54 @@ export class OciLayoutSink implements ImageSink {
     if (tag !== undefined) await this.addToIndex(desc, tag);
   }
 
-  /** Add (or re-point) an index.json entry for `name`. */
-  async addToIndex(desc: Descriptor, name: string): Promise<void> {
+  /**
+   * Add (or re-point) an index.json entry for `name`; without a name, an entry without one
+   * (once per digest), so that a tool can still find the image.
+   */
+  async addToIndex(desc: Descriptor, name?: string): Promise<void> {
     await this.init();
     const index = await readLayoutIndex(this.dir);
-    const annotations = nameAnnotations(name);
-    const full = annotations[Annotation.ContainerdImageName];
-    index.manifests = index.manifests.filter((e) => entryName(e) !== full);
-    const entry: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
-    if (desc.platform) entry.platform = desc.platform;
-    // The descriptor's own annotations (an output's manifest-descriptor ones) stay, as in BuildKit.
-    entry.annotations = { ...desc.annotations, ...annotations };
-    index.manifests.push(entry);
+    if (name === undefined) {
+      const named = (m: Descriptor) => m.annotations?.[Annotation.RefName] !== undefined;
+      if (index.manifests.some((m) => m.digest === desc.digest && !named(m))) return;
+      const { mediaType, digest, size, annotations } = desc;
+      index.manifests.push({ mediaType, digest, size, ...(annotations ? { annotations } : {}) });
+    } else {
+      const annotations = nameAnnotations(name);
+      const full = annotations[Annotation.ContainerdImageName];
+      index.manifests = index.manifests.filter((e) => entryName(e) !== full);
+      const entry: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
+      if (desc.platform) entry.platform = desc.platform;
+      // The descriptor's own annotations (an output's manifest-descriptor ones) stay, as in BuildKit.
+      entry.annotations = { ...desc.annotations, ...annotations };
+      index.manifests.push(entry);
+    }
     await writeFileAtomic(join(this.dir, 'index.json'), JSON.stringify(index));
+  }
+}
+
+/**
+ * Write images into the layout directory `dir`, the one way kiln writes a layout (`-o
+ * type=oci,tar=false`, `kiln image save --format oci-dir`): every blob once, verified, and one
+ * index.json entry per name; an image without a name gets an entry without one, or the layout
+ * would hold blobs no tool can find.
+ */
+export async function writeLayout(
+  dir: string,
+  blobs: BlobProvider,
+  images: readonly { root: Descriptor; name?: string }[],
+): Promise<void> {
+  const sink = new OciLayoutSink(dir);
+  const copied = new Set<string>();
+  for (const { root, name } of images) {
+    if (copied.has(root.digest)) {
+      await sink.addToIndex(root, name);
+      continue;
+    }
+    // Named, the copy adds the entry as it writes the root.
+    await copyImage({ root, blobs }, sink, { tag: name });
+    copied.add(root.digest);
+    if (name === undefined) await sink.addToIndex(root);
   }
 }
 
@@ -298,7 +342,9 @@ async function* verified(
   }
   const actual = digester.digest();
   if (actual !== desc.digest || digester.size !== desc.size) {
-    throw new KilnError('DIGEST_MISMATCH', `blob ${desc.digest}: got ${actual} (${digester.size} bytes)`);
+    throw digestMismatch(`blob ${desc.digest}`, desc.digest, actual, {
+      detail: `${digester.size} bytes, descriptor says ${desc.size}`,
+    });
   }
 }
 

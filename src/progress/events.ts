@@ -66,7 +66,19 @@ export interface WarningEvent {
   at: number;
 }
 
-export type ProgressEvent = VertexEvent | LogEvent | StatusEvent | WarningEvent;
+/**
+ * Why a step missed the cache (`cache miss: 2 files changed: …`), or with `--explain` which
+ * earlier build a hit came from: one line the displays show under the step.
+ */
+export interface ExplainEvent {
+  type: 'explain';
+  /** The vertex it belongs to. */
+  id: string;
+  text: string;
+  at: number;
+}
+
+export type ProgressEvent = VertexEvent | LogEvent | StatusEvent | WarningEvent | ExplainEvent;
 
 export type ProgressSink = (event: ProgressEvent) => void;
 

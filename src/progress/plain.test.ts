@@ -45,6 +45,26 @@ describe('plain progress (BuildKit --progress=plain)', () => {
   beforeEach(() => mock.timers.enable({ apis: ['setTimeout', 'Date'], now: T }));
   afterEach(() => mock.timers.reset());
 
+  it('shows why a step missed the cache on one line under its header', () => {
+    const { r, text } = plain();
+    r.sink(v('a', '[2/2] COPY . /app', 'started', T));
+    r.sink({ type: 'explain', id: 'a', text: 'cache miss: 1 file changed: a.js (content)', at: T });
+    r.sink(v('a', '[2/2] COPY . /app', 'done', T + 100));
+    r.close();
+    assert.equal(
+      text(),
+      '#1 [2/2] COPY . /app\n#1 cache miss: 1 file changed: a.js (content)\n#1 DONE 0.1s\n',
+    );
+  });
+
+  it("a hit's explanation (given before the step) is shown above CACHED", () => {
+    const { r, text } = plain();
+    r.sink({ type: 'explain', id: 'b', text: 'cache hit: made by build 0123', at: T });
+    r.sink(v('b', '[1/2] FROM busybox', 'cached', T));
+    r.close();
+    assert.equal(text(), '#1 [1/2] FROM busybox\n#1 cache hit: made by build 0123\n#1 CACHED\n');
+  });
+
   it('numbers steps in the order shown, one block each, with output times, DONE and CACHED', () => {
     const { r, text } = plain();
     r.sink(v('a', '[1/2] FROM docker.io/library/busybox:latest@sha256:abc', 'cached', T));

@@ -163,8 +163,12 @@ export function plainRenderer(out: Writable, opts: PlainOptions = {}): Renderer 
         b.finished = true;
         if (v.error !== undefined) b.items.push({ text: `ERROR: ${v.error}` });
         else if (v.canceled) b.items.push({ text: 'CANCELED' });
-        else if (v.cached) b.items.push({ text: 'CACHED' });
-        else b.items.push({ text: `DONE ${seconds((v.completed ?? 0) - (v.started ?? v.completed ?? 0))}s` });
+        else if (v.cached) {
+          // A hit's explanation (kiln build --explain) came before the step: it goes above CACHED.
+          if (v.explain !== undefined) b.items.push({ text: v.explain });
+          b.items.push({ text: 'CACHED' });
+        } else
+          b.items.push({ text: `DONE ${seconds((v.completed ?? 0) - (v.started ?? v.completed ?? 0))}s` });
         pump();
       },
       status(v, s) {
@@ -176,6 +180,11 @@ export function plainRenderer(out: Writable, opts: PlainOptions = {}): Renderer 
         const b = block(v);
         b.items.push({ text: rest });
         b.held += rest.length;
+        pump();
+      },
+      explain(v) {
+        // One line under the step's header: `#5 cache miss: 2 files changed: …`.
+        block(v).items.push({ text: v.explain ?? '' });
         pump();
       },
       warning(v, short) {

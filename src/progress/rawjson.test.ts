@@ -50,6 +50,21 @@ describe('rawjson: BuildKit SolveStatus lines', () => {
     assert.equal(canceled.vertexes[0].error, 'context canceled');
   });
 
+  it("a cache explanation is a finished status of its step; a hit's goes out with the step", () => {
+    const [miss, hit] = rawjson([
+      { type: 'vertex', id: A, name: '[2/2] COPY . /app', status: 'started', at: T },
+      { type: 'explain', id: A, text: 'cache miss: 1 file changed: a (content)', at: T },
+      { type: 'explain', id: B, text: 'cache hit: made by build 0123', at: T },
+      { type: 'vertex', id: B, name: '[1/2] FROM busybox', status: 'cached', at: T },
+    ]).slice(1);
+    const s = { current: 0, timestamp: iso(T), started: iso(T), completed: iso(T) };
+    assert.deepEqual(miss, {
+      statuses: [{ id: 'cache miss: 1 file changed: a (content)', vertex: A, ...s }],
+    });
+    assert.equal(hit.vertexes[0].cached, true);
+    assert.deepEqual(hit.statuses, [{ id: 'cache hit: made by build 0123', vertex: B, ...s }]);
+  });
+
   it('logs are base64 with BuildKit stream numbers (1 stdout, 2 stderr)', () => {
     const lines = rawjson([
       { type: 'log', id: B, stream: 'stdout', data: 'héllo\n', at: T },

@@ -75,6 +75,8 @@ const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 export class SolveStatusEncoder {
   private readonly vertices = new Map<string, { name: string; inputs?: string[]; started?: number }>();
   private readonly statusStarts = new Map<string, number>();
+  /** Explanations that came before their vertex (a hit's): sent with it. */
+  private readonly early = new Map<string, VertexStatus>();
 
   encode(e: ProgressEvent): SolveStatus | undefined {
     if (e.type === 'vertex') {
@@ -97,6 +99,11 @@ export class SolveStatusEncoder {
       if (e.status === 'cached') out.cached = true;
       if (e.status === 'error') out.error = e.error || 'failed';
       if (e.status === 'canceled') out.error = CANCELED;
+      const early = this.early.get(e.id);
+      if (early) {
+        this.early.delete(e.id);
+        return { vertexes: [out], statuses: [early] };
+      }
       return { vertexes: [out] };
     }
     if (e.type === 'log') {
@@ -107,6 +114,21 @@ export class SolveStatusEncoder {
         timestamp: time(e.at),
       };
       return { logs: [log] };
+    }
+    if (e.type === 'explain') {
+      // BuildKit has no such field: a finished status of the step shows it in buildx's displays.
+      const at = time(e.at);
+      const s: VertexStatus = {
+        id: e.text,
+        vertex: e.id,
+        current: 0,
+        timestamp: at,
+        started: at,
+        completed: at,
+      };
+      if (this.vertices.has(e.id)) return { statuses: [s] };
+      if (this.early.size < 10_000) this.early.set(e.id, s);
+      return undefined;
     }
     if (e.type === 'status') {
       // BuildKit's statuses always belong to a vertex; kiln's byte counts outside a step stay out.

@@ -33,6 +33,8 @@ export interface VertexView {
   /** The last output lines, `<seconds> <text>` as BuildKit keeps them. */
   tail: string[];
   warnings: string[];
+  /** Why it missed the cache, or where a hit came from (`cache miss: …`). */
+  explain?: string;
 }
 
 /** Hooks the renderers implement; each is called after the trace has been updated. */
@@ -43,12 +45,16 @@ export interface TraceListener {
   /** `rest` is the line after the `#N ` prefix: `0.123 text`. */
   line(v: VertexView, rest: string): void;
   warning(v: VertexView | undefined, short: string): void;
+  /** An explanation of the step's cache outcome (`v.explain`). */
+  explain?(v: VertexView): void;
 }
 
 export class Trace {
   readonly order: VertexView[] = [];
   readonly warnings: WarningEvent[] = [];
   private readonly byId = new Map<string, VertexView>();
+  /** Explanations that came before their step (a cache hit's), by vertex id. */
+  private readonly early = new Map<string, string>();
   private readonly lines: LineAssembler;
   private readonly listener: TraceListener;
 
@@ -72,6 +78,16 @@ export class Trace {
     }
     if (e.type === 'status') {
       this.status(e);
+      return;
+    }
+    if (e.type === 'explain') {
+      const v = this.byId.get(e.id);
+      if (!v) {
+        if (this.early.size < 10_000) this.early.set(e.id, e.text);
+        return;
+      }
+      v.explain = e.text;
+      this.listener.explain?.(v);
       return;
     }
     const v = this.vertex(e.id, e.name);
@@ -100,6 +116,11 @@ export class Trace {
     let v = this.byId.get(id);
     if (!v) {
       v = { id, name, index: 0, cached: false, canceled: false, statuses: new Map(), tail: [], warnings: [] };
+      const early = this.early.get(id);
+      if (early !== undefined) {
+        v.explain = early;
+        this.early.delete(id);
+      }
       this.byId.set(id, v);
       this.order.push(v);
     }

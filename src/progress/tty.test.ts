@@ -11,6 +11,20 @@ function tty() {
 }
 
 describe('tty progress (BuildKit --progress=tty)', () => {
+  it('shows why a step missed the cache as a line under the step', () => {
+    const { r, text } = tty();
+    const at = Date.now();
+    r.sink({ type: 'vertex', id: 'c', name: '[2/2] COPY . /app', status: 'started', at });
+    r.sink({ type: 'explain', id: 'c', text: 'cache miss: 1 file changed: a.js (content)', at });
+    r.sink({ type: 'vertex', id: 'c', name: '[2/2] COPY . /app', status: 'done', at });
+    r.close();
+    const last = text().split('[+] Building').at(-1) ?? '';
+    assert.match(
+      last,
+      /=> \[2\/2\] COPY \. \/app +0\.0s\n => => cache miss: 1 file changed: a\.js \(content\) *\n/,
+    );
+  });
+
   it('ends with every step, its statuses and marks, then the error summary', () => {
     const { r, text } = tty();
     const at = Date.now();

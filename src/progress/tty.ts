@@ -63,6 +63,7 @@ export function ttyRenderer(
             : '';
         rows.push(row(` => => ${s.id}${bytes ? ` ${bytes}` : ''}`, (s.completed ?? now) - s.started, width));
       }
+      if (v.explain) rows.push(row(` => => ${v.explain}`, undefined, width));
       for (const w of v.warnings) rows.push(row(` => WARN: ${w}`, undefined, width));
       if (v.completed === undefined)
         for (const l of recent.get(v) ?? []) rows.push(clip(` => => # ${l}`, width));

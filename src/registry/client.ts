@@ -6,7 +6,7 @@
  */
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Digest, isDigest, sha256 } from '../digest/digest.ts';
+import { type Digest, digestMismatch, isDigest, sha256 } from '../digest/digest.ts';
 import { type ErrorCode, hasCode, KilnError } from '../errors/errors.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { MediaType } from '../oci/mediatypes.ts';
@@ -225,14 +225,13 @@ export class RegistryClient {
   }
 
   error(code: ErrorCode, ep: Endpoint, ctx: Ctx, detail: string, hint?: string): KilnError {
-    const where = ep.host === ctx.host ? ctx.host : `${ep.host} (mirror of ${ctx.host})`;
-    return new KilnError(
-      code,
-      `${ctx.what}: registry ${where}${ctx.repository ? `, repository ${ctx.repository}` : ''}: ${detail}`,
-      {
-        hint,
-      },
-    );
+    return new KilnError(code, `${this.where(ep, ctx)}: ${detail}`, { hint });
+  }
+
+  /** What was asked of which registry (a mirror named with the registry it stands in for). */
+  where(ep: Endpoint, ctx: Ctx): string {
+    const host = ep.host === ctx.host ? ctx.host : `${ep.host} (mirror of ${ctx.host})`;
+    return `${ctx.what}: registry ${host}${ctx.repository ? `, repository ${ctx.repository}` : ''}`;
   }
 
   /** Turn an unexpected response into an error naming registry, repository and status. */
@@ -287,13 +286,9 @@ export class RegistryClient {
       const bytes = await readBody(res, 16 << 20);
       const digest = isDigest(target) ? target : sha256(bytes);
       if (isDigest(target) && target.startsWith('sha256:') && sha256(bytes) !== target) {
-        throw this.error(
-          'DIGEST_MISMATCH',
-          ep,
-          ctx,
-          `manifest bytes do not match ${target}`,
-          'the registry served corrupted or tampered content',
-        );
+        throw digestMismatch(`${this.where(ep, ctx)}: manifest`, target, sha256(bytes), {
+          hint: 'the registry served corrupted or tampered content',
+        });
       }
       const mediaType =
         mediaTypeOf(res) ??

@@ -1,18 +1,16 @@
 /**
- * Pull and push as library calls: `pullImage` resolves a reference, copies the image into a
- * content store and names it; `pushImage` copies any ImageSource to a registry repository.
+ * Pull as a library call: `pullImage` resolves a reference, copies the image into a content
+ * store and names it (push is `push.ts`).
  */
 import type { BlobHolder, BlobProvider, Ingester } from '../content/content.ts';
-import { KilnError } from '../errors/errors.ts';
 import { type CopyResult, copyImage } from '../image/copy.ts';
-import type { ImageSink, ImageSource, ImageStore } from '../image/image.ts';
+import type { ImageSink, ImageStore } from '../image/image.ts';
 import { LocalImageSink } from '../imagestore/imagestore.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { Platform } from '../oci/platform.ts';
 import type { ProgressSink } from '../progress/events.ts';
 import { formatReference, parseReference, type Reference } from '../reference/reference.ts';
 import { RegistryClient } from './client.ts';
-import { type PushStats, RegistrySink, type RegistrySinkOptions } from './sink.ts';
 import { resolveImage } from './source.ts';
 
 export interface PullOptions {
@@ -67,42 +65,4 @@ export async function pullImage(ref: string | Reference, opts: PullOptions): Pro
   const sink = new LocalImageSink(opts.content, opts.images, name && index ? { index } : {});
   const copy = await copyImage(source, sink, { tag: name, concurrency: opts.concurrency ?? 4 });
   return { name, descriptor: source.root, index, copy };
-}
-
-export interface PushOptions extends RegistrySinkOptions {
-  client?: RegistryClient;
-  concurrency?: number;
-}
-
-export interface PushResult {
-  /** Where it went, pinned: domain/path:tag@digest. */
-  reference: string;
-  descriptor: Descriptor;
-  stats: PushStats;
-}
-
-/** Push an image (e.g. `localImageSource(...)`) to `ref`; children go before their index. */
-export async function pushImage(
-  source: ImageSource,
-  ref: string | Reference,
-  opts: PushOptions = {},
-): Promise<PushResult> {
-  const r = typeof ref === 'string' ? parseReference(ref) : ref;
-  const client = opts.client ?? new RegistryClient();
-  if (r.digest && r.digest !== source.root.digest) {
-    throw new KilnError(
-      'INVALID_REFERENCE',
-      `cannot push ${source.root.digest} to ${formatReference(r)}: a digest reference names other content`,
-      {
-        hint: 'push to a tag, or to the digest of the image itself',
-      },
-    );
-  }
-  const sink = new RegistrySink(client, r, { reopen: (d) => source.blobs.openRead(d), ...opts });
-  await copyImage(source, sink, { tag: r.digest ? undefined : r.tag, concurrency: opts.concurrency ?? 4 });
-  return {
-    reference: formatReference({ ...r, digest: source.root.digest }),
-    descriptor: source.root,
-    stats: sink.stats,
-  };
 }

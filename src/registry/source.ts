@@ -5,10 +5,10 @@
  */
 import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
 import type { BlobInfo, BlobProvider } from '../content/content.ts';
-import { type Digest, digestAlgorithm, hashOf } from '../digest/digest.ts';
+import { type Digest, digestAlgorithm, digestMismatch, hashOf } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
-import { MAX_MANIFEST_BYTES } from '../image/copy.ts';
 import type { ImageSource } from '../image/image.ts';
+import { MAX_MANIFEST_BYTES } from '../image/load.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { parseManifestDocument } from '../oci/manifest.ts';
 import { isIndexType, isManifestType } from '../oci/mediatypes.ts';
@@ -95,13 +95,9 @@ export class RegistryBlobProvider implements BlobProvider {
     const bytes = Buffer.concat(chunks);
     const actual = hashOf(digestAlgorithm(digest), bytes);
     if (actual !== digest) {
-      throw new KilnError(
-        'DIGEST_MISMATCH',
-        `blob ${digest} from ${this.host}/${this.repository} hashes to ${actual}`,
-        {
-          hint: 'the registry served corrupted or tampered content',
-        },
-      );
+      throw digestMismatch(`blob ${digest} from ${this.host}/${this.repository}`, digest, actual, {
+        hint: 'the registry served corrupted or tampered content',
+      });
     }
     return bytes;
   }

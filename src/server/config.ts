@@ -4,12 +4,15 @@
  * database handle across awaits they do not own.
  */
 import { openStore, type Store } from '../store/store.ts';
+import type { EventLog } from './events.ts';
 
 export interface ServerConfig {
   /** The state root (`--root`, KILN_ROOT or the default). */
   root?: string;
   /** Most bytes a streamed body (a build context, an archive to load or import) may have. */
   maxBody: number;
+  /** What this server did, for `GET /events`. */
+  events: EventLog;
 }
 
 /** JSON bodies (none of docker's are more than a few KiB). */

@@ -6,9 +6,11 @@
  * (the client going away, the server giving up) cancels the build.
  */
 import { build } from '../build/build.ts';
+import { isRemoteContext } from '../build/input.ts';
 import type { BuildOptions } from '../build/options.ts';
 import { resolveOutputs } from '../build/output-spec.ts';
 import { parseAddHost } from '../build/run-settings.ts';
+import { type CacheSpec, parseCacheSpec } from '../cache/remote/spec.ts';
 import { parsePlatform } from '../oci/platform.ts';
 import { errorText } from '../progress/events.ts';
 import { createRenderer } from '../progress/render.ts';
@@ -17,6 +19,7 @@ import { HttpError, queryBool, queryJsonMap } from './api.ts';
 import type { ServerConfig } from './config.ts';
 import { receiveContext } from './context.ts';
 import { startJsonStream } from './json-stream.ts';
+import { clientCredentials } from './registry-auth.ts';
 import type { RequestContext, Route } from './router.ts';
 
 /** docker's networkmode → kiln's RUN network (and the entitlement host networking needs). */
@@ -33,15 +36,39 @@ function network(mode: string | null): Pick<BuildOptions, 'network' | 'allow'> {
   );
 }
 
+/**
+ * `cachefrom`: a JSON list of images whose build cache to use (an inline cache, or a kiln cache
+ * artifact). Only references: a client never names a directory on the server to read.
+ */
+function cacheFrom(q: URLSearchParams): CacheSpec[] {
+  const text = q.get('cachefrom');
+  if (!text) return [];
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'INVALID_QUERY', `query parameter cachefrom is not JSON: ${text.slice(0, 200)}`);
+  }
+  if (!Array.isArray(v) || v.some((r) => typeof r !== 'string'))
+    throw new HttpError(
+      400,
+      'INVALID_QUERY',
+      'query parameter cachefrom must be a JSON list of image references',
+    );
+  return (v as string[]).filter(Boolean).map((ref) => {
+    if (ref.includes('=') || ref.includes(','))
+      throw new HttpError(
+        400,
+        'INVALID_QUERY',
+        `cachefrom takes image references, not "${ref.slice(0, 200)}"`,
+      );
+    parseReference(ref);
+    return parseCacheSpec(ref, 'from');
+  });
+}
+
 /** The query as BuildOptions, checked before any of the body is read. */
 export function buildOptions(q: URLSearchParams): Omit<BuildOptions, 'context'> {
-  if (q.get('remote'))
-    throw new HttpError(
-      501,
-      'NOT_SERVED',
-      'kiln serve does not build from a remote URL',
-      'send the context as the request body',
-    );
   if (q.get('version') === '2')
     throw new HttpError(
       400,
@@ -65,6 +92,7 @@ export function buildOptions(q: URLSearchParams): Omit<BuildOptions, 'context'> 
     outputs: resolveOutputs([], tags, false, false, []),
     noCache: queryBool(q, 'nocache'),
     noCacheFilter: [],
+    cacheFrom: cacheFrom(q),
     pull: queryBool(q, 'pull'),
     secrets: [],
     ssh: [],
@@ -79,26 +107,48 @@ async function serveBuild(cfg: ServerConfig, ctx: RequestContext): Promise<void>
   const { query, signal } = ctx;
   const options = buildOptions(query);
   const quiet = queryBool(query, 'q');
-  const input = await receiveContext(ctx.req, {
-    maxBody: cfg.maxBody,
-    signal,
-    dockerfile: query.get('dockerfile') ?? undefined,
-  });
+  // `remote=`: a git URL or an http(s) URL of a context tar or a Dockerfile, fetched by kiln
+  // (docker-py sends this; the docker CLI fetches such contexts itself and sends the tar).
+  const remote = query.get('remote');
+  // Never a path: a client of the socket must not make a host directory the context.
+  if (remote && !(isRemoteContext(remote) && /^(https?|git):\/\//.test(remote)))
+    throw new HttpError(
+      400,
+      'INVALID_QUERY',
+      `remote "${remote}" is not a git or http(s) URL`,
+      "send an https, http or git:// URL (ssh is refused: it would use the server's keys), or the context as the body",
+    );
+  const input: Pick<BuildOptions, 'context' | 'dockerfile' | 'dockerfileText'> & { cleanup(): void } = remote
+    ? {
+        context: remote,
+        dockerfile: query.get('dockerfile') || undefined,
+        cleanup: () => ctx.req.resume(),
+      }
+    : await receiveContext(ctx.req, {
+        maxBody: cfg.maxBody,
+        signal,
+        dockerfile: query.get('dockerfile') ?? undefined,
+      }).then((r) => ({ context: r.dir, dockerfileText: r.dockerfileText, cleanup: r.cleanup }));
   const out = startJsonStream(ctx.res);
   const renderer = createRenderer(quiet ? 'quiet' : 'plain', out.textWriter());
   try {
     const result = await build(
       {
         ...options,
-        context: input.dir,
+        context: input.context,
+        dockerfile: input.dockerfile,
         dockerfileText: input.dockerfileText,
+        maxRemoteContextBytes: cfg.maxBody,
         progress: renderer.sink,
         signal,
       },
-      { root: cfg.root },
+      // Base images are pulled with the client's X-Registry-Config, never the server's logins.
+      { root: cfg.root, credentials: clientCredentials(ctx.req.headers) },
     );
     renderer.close();
     const id = result.imageId ?? '';
+    for (const t of options.tags)
+      cfg.events.emit('image', 'tag', id, { name: familiarName(parseReference(t)) });
     await out.send({ aux: { ID: id } });
     if (quiet) await out.text(`${id}\n`);
     else {

@@ -14,7 +14,8 @@ import { type Platform, parsePlatform } from '../oci/platform.ts';
 import type { ProgressSink } from '../progress/events.ts';
 import { familiarName, formatReference, parseReference, repositoryName } from '../reference/reference.ts';
 import { mountSourcesFromNames } from '../registry/mount-sources.ts';
-import { pullImage, pushImage } from '../registry/pull.ts';
+import { pullImage } from '../registry/pull.ts';
+import { pushImage } from '../registry/push.ts';
 import { removeImages } from '../store/remove.ts';
 import { loadArchive } from '../tarball/load.ts';
 import { writeArchive } from '../tarball/save.ts';
@@ -71,6 +72,7 @@ async function save(cfg: ServerConfig, ctx: RequestContext, names: string[]): Pr
       const rec = await findImage(store, n).catch(notFound(n));
       const byName = (await store.images.get(n).catch(() => undefined)) !== undefined;
       images.push({ name: byName ? rec.name : undefined, root: rec.target });
+      cfg.events.emit('image', 'save', imageId(await resolveImage(store.content, rec)), { name: n });
     }
     const archive = writeArchive(store.content, images, { format: 'docker', platform: platformParam(ctx) });
     ctx.res.writeHead(200, { 'Content-Type': 'application/x-tar' });
@@ -109,7 +111,10 @@ export function imageRoutes(cfg: ServerConfig): Route[] {
             const lines: string[] = [];
             for (const img of r.images) {
               if (img.names.length) {
-                for (const n of img.names) lines.push(`Loaded image: ${familiarName(parseReference(n))}\n`);
+                for (const n of img.names) {
+                  lines.push(`Loaded image: ${familiarName(parseReference(n))}\n`);
+                  cfg.events.emit('image', 'load', n, { name: n });
+                }
                 continue;
               }
               // Unnamed images stay as docker's <none>:<none>, under the ID printed for them.
@@ -120,6 +125,7 @@ export function imageRoutes(cfg: ServerConfig): Route[] {
                 updatedAt: '',
               }).catch(() => undefined);
               lines.push(`Loaded image ID: ${rr ? imageId(rr) : img.root.digest}\n`);
+              cfg.events.emit('image', 'load', rr ? imageId(rr) : img.root.digest);
             }
             return lines;
           }),
@@ -172,7 +178,11 @@ export function imageRoutes(cfg: ServerConfig): Route[] {
         if (!repo) throw new HttpError(400, 'INVALID_QUERY', 'repo is required to tag an image');
         const tag = query.get('tag') || 'latest';
         const target = formatReference({ ...parseReference(repo), tag });
-        await withStore(cfg, (store) => tagImage(store, name, target).catch(notFound(name)));
+        const id = await withStore(cfg, async (store) => {
+          await tagImage(store, name, target).catch(notFound(name));
+          return imageId(await findImage(store, target).then((r) => resolveImage(store.content, r)));
+        });
+        cfg.events.emit('image', 'tag', id, { name: familiarName(parseReference(target)) });
         res.writeHead(201).end();
       },
     },
@@ -191,6 +201,10 @@ export function imageRoutes(cfg: ServerConfig): Route[] {
             noPrune: queryBool(query, 'noprune'),
           }).catch(notFound(name)),
         );
+        for (const i of r.items) {
+          if ('untagged' in i) cfg.events.emit('image', 'untag', i.untagged, { name: i.untagged });
+          else cfg.events.emit('image', 'delete', i.deleted, { name });
+        }
         sendJson(
           res,
           200,
@@ -227,6 +241,7 @@ async function pull(cfg: ServerConfig, ctx: RequestContext): Promise<void> {
       ),
     );
     await out.send({ status: `Digest: ${result.index?.digest ?? result.descriptor.digest}` });
+    cfg.events.emit('image', 'pull', familiarName(ref), { name: familiarName(ref) });
     await out.send({
       status: `Status: ${result.copy.copied > 1 ? 'Downloaded newer image' : 'Image is up to date'} for ${familiarName(ref)}`,
     });
@@ -238,17 +253,32 @@ async function pull(cfg: ServerConfig, ctx: RequestContext): Promise<void> {
 
 /** POST /images/create?fromSrc=-: `docker import` of a rootfs tar in the body. */
 async function importImage(cfg: ServerConfig, ctx: RequestContext): Promise<void> {
-  if (ctx.query.get('fromSrc') !== '-')
+  const src = ctx.query.get('fromSrc') ?? '-';
+  if (src !== '-' && !/^https?:\/\//.test(src))
     throw new HttpError(
-      501,
-      'NOT_SERVED',
-      'kiln serve imports from the request body only (fromSrc=-), not from a URL',
+      400,
+      'INVALID_QUERY',
+      `fromSrc "${src}" is neither - (the body) nor an http(s) URL`,
+      'send the rootfs tar as the body with fromSrc=-, or name an http(s) URL',
     );
   const repo = ctx.query.get('repo');
   const name = repo
-    ? formatReference({ ...parseReference(repo), tag: ctx.query.get('tag') || 'latest' })
+    ? // The docker CLI sends `repo=name:tag` and no tag; dockerd takes the tag from either.
+      formatReference({
+        ...parseReference(repo),
+        tag: ctx.query.get('tag') || parseReference(repo).tag || 'latest',
+      })
     : undefined;
-  const body = limitedBody(ctx.req, cfg.maxBody, 'the rootfs tar');
+  // docker import URL: dockerd downloads it; bounded like a body.
+  const download =
+    src === '-'
+      ? undefined
+      : await (await import('../context/remote.ts')).openDownload(src, {
+          maxBytes: cfg.maxBody,
+          signal: ctx.signal,
+        });
+  if (download) ctx.req.resume();
+  const body = download?.stream ?? limitedBody(ctx.req, cfg.maxBody, 'the rootfs tar');
   const res = await withStore(cfg, (store) =>
     store.withLease(async (content) => {
       const r = await importRootfs(body, content, store.images, {
@@ -256,12 +286,13 @@ async function importImage(cfg: ServerConfig, ctx: RequestContext): Promise<void
         platform: platformParam(ctx),
         changes: ctx.query.getAll('changes'),
         message: ctx.query.get('message') ?? undefined,
-        sourceName: '-',
+        sourceName: src,
       });
       if (!name) await store.images.keepUnnamed(r.manifest);
       return r;
     }),
   );
+  cfg.events.emit('image', 'import', res.config.digest, name ? { name } : {});
   const out = startJsonStream(ctx.res);
   await out.send({ status: res.config.digest });
   out.end();
@@ -291,6 +322,7 @@ async function push(cfg: ServerConfig, ctx: RequestContext): Promise<void> {
       const d = result.descriptor;
       await out.send({ status: `${ref.tag ?? 'latest'}: digest: ${d.digest} size: ${d.size}` });
       await out.send({ aux: { Tag: ref.tag ?? 'latest', Digest: d.digest, Size: d.size } });
+      cfg.events.emit('image', 'push', familiarName(ref), { name: familiarName(ref) });
       out.end();
     } catch (err) {
       await out.fail(err);

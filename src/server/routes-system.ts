@@ -15,6 +15,7 @@ import { resolveRoot } from '../store/root.ts';
 import { openSnapshotter } from '../store/snapshots.ts';
 import { API_VERSION, HttpError, MIN_API_VERSION, queryBool, queryFilters } from './api.ts';
 import { type ServerConfig, withStore } from './config.ts';
+import { checkEventFilters, parseEventTime, streamEvents } from './events.ts';
 import { imageSummaryJson } from './image-json.ts';
 import { type Route, sendJson } from './router.ts';
 
@@ -186,7 +187,26 @@ export function systemRoutes(cfg: ServerConfig): Route[] {
             cache.close();
           }
         });
+        cfg.events.emit('builder', 'prune', '', { reclaimed: String(r.bytesFreed) });
         sendJson(res, 200, { CachesDeleted: [], SpaceReclaimed: r.bytesFreed });
+      },
+    },
+    {
+      methods: ['GET'],
+      pattern: /^\/events$/,
+      handler: async ({ res, query, signal }) => {
+        const filters: Record<string, string[]> = {};
+        for (const f of queryFilters(query)) {
+          const i = f.indexOf('=');
+          const k = f.slice(0, i);
+          filters[k] = [...(filters[k] ?? []), f.slice(i + 1)];
+        }
+        await streamEvents(cfg.events, res, {
+          since: parseEventTime(query.get('since'), 'since'),
+          until: parseEventTime(query.get('until'), 'until'),
+          filters: checkEventFilters(filters),
+          signal,
+        });
       },
     },
   ];

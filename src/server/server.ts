@@ -9,6 +9,7 @@ import { KilnError } from '../errors/errors.ts';
 import { sweepLeftovers } from '../store/leftovers.ts';
 import { resolveRoot } from '../store/root.ts';
 import { DEFAULT_MAX_BODY, type ServerConfig } from './config.ts';
+import { EventLog } from './events.ts';
 import { type ListenOptions, listen, parseHost } from './listen.ts';
 import { Router } from './router.ts';
 import { buildRoutes } from './routes-build.ts';
@@ -38,7 +39,11 @@ interface InFlight {
 }
 
 export async function startServer(opts: ServeOptions): Promise<RunningServer> {
-  const cfg: ServerConfig = { root: opts.root, maxBody: opts.maxBody ?? DEFAULT_MAX_BODY };
+  const cfg: ServerConfig = {
+    root: opts.root,
+    maxBody: opts.maxBody ?? DEFAULT_MAX_BODY,
+    events: new EventLog(),
+  };
   const endpoints = opts.hosts.map(parseHost);
   // What a killed kiln left in the root (a mounted secrets tmpfs, a runc container) goes first.
   await sweepLeftovers(resolveRoot(opts.root));

@@ -8,7 +8,7 @@ import { sha256 } from '../digest/digest.ts';
 import type { SourceLocation } from '../errors/errors.ts';
 import { KilnError, withLocation } from '../errors/errors.ts';
 import { discardProgress, errorText, type ProgressSink } from '../progress/events.ts';
-import { Semaphore } from './semaphore.ts';
+import { Semaphore } from '../sys/limit.ts';
 
 /** What a job can do while it runs. */
 export interface JobContext {
@@ -34,6 +34,8 @@ export interface Job<R> {
   readonly ignoreCache?: boolean;
   /** Not shown in progress (internal plumbing). */
   readonly hidden?: boolean;
+  /** Opaque to the solver: what the job was made from, for an Explainer (e.g. the graph vertex). */
+  readonly source?: unknown;
   /**
    * Extra cache-key material known only at build time (e.g. the checksum of the context files a
    * COPY reads). It may resolve inputs it needs; return undefined when the digest says it all.
@@ -54,8 +56,20 @@ export interface ResultCache<R> {
   put(key: string, result: R): Promise<void>;
 }
 
+/**
+ * Says why a job missed the cache (and, when asked, where a hit came from); the solver shows the
+ * answer as one progress line under the step. Consulted only for jobs that look up the cache.
+ */
+export interface Explainer<R> {
+  /** A job will run: `inputs` are its inputs' results, `inputKeys` their cache keys. */
+  miss(job: Job<R>, key: string, inputKeys: string[], inputs: R[]): Promise<string | undefined>;
+  /** A job was served from the cache. */
+  hit(job: Job<R>, key: string): string | undefined;
+}
+
 export interface SolverOptions<R> {
   cache?: ResultCache<R>;
+  explainer?: Explainer<R>;
   parallelism?: number;
   progress?: ProgressSink;
   signal?: AbortSignal;
@@ -69,15 +83,19 @@ export interface Solved<R> {
 
 export class Solver<R> {
   private readonly cache?: ResultCache<R>;
+  private readonly explainer?: Explainer<R>;
   private readonly limit: Semaphore;
   private readonly progress: ProgressSink;
   private readonly signal: AbortSignal;
   private readonly keys = new Map<string, Promise<string>>();
+  /** Keys computed so far, for explaining the steps a hit stands for. */
+  private readonly known = new Map<string, string>();
   private readonly results = new Map<string, Promise<Solved<R>>>();
   private readonly reported = new Set<string>();
 
   constructor(opts: SolverOptions<R> = {}) {
     this.cache = opts.cache;
+    this.explainer = opts.explainer;
     this.limit = new Semaphore(Math.max(1, opts.parallelism ?? 4));
     this.progress = opts.progress ?? discardProgress;
     this.signal = opts.signal ?? new AbortController().signal;
@@ -119,7 +137,9 @@ export class Solver<R> {
       this.emit(job, this.signal.aborted ? 'canceled' : 'error', err);
       throw err;
     }
-    return sha256(JSON.stringify([job.digest, inputKeys, content ?? null]));
+    const key = sha256(JSON.stringify([job.digest, inputKeys, content ?? null]));
+    this.known.set(job.digest, key);
+    return key;
   }
 
   private async solveOnce(job: Job<R>): Promise<Solved<R>> {
@@ -133,9 +153,19 @@ export class Solver<R> {
       }
     }
     const inputs = await Promise.all(job.inputs.map(async (i) => (await this.solve(i)).result));
+    const why =
+      this.explainer && this.cache && !job.noCache
+        ? await this.explainer.miss(
+            job,
+            key,
+            await Promise.all(job.inputs.map((i) => this.cacheKey(i))),
+            inputs,
+          )
+        : undefined;
     const result = await this.limit.use(async () => {
       this.checkAborted();
       this.emit(job, 'started');
+      this.explain(job, why);
       try {
         const r = await job.run(inputs, { progress: this.progress, signal: this.signal, id: job.digest });
         this.emit(job, 'done');
@@ -165,7 +195,12 @@ export class Solver<R> {
       stack.push(...j.inputs);
     }
     // Bottom-up, so the log reads in build order.
-    for (const j of found.reverse()) this.emit(j, 'cached');
+    // A hit's explanation comes first: displays show it with the step's CACHED line.
+    for (const j of found.reverse()) {
+      const key = this.known.get(j.digest);
+      if (this.explainer && key && !j.noCache) this.explain(j, this.explainer.hit(j, key));
+      this.emit(j, 'cached');
+    }
   }
 
   private emit(
@@ -187,6 +222,11 @@ export class Solver<R> {
       error: err === undefined ? undefined : errorText(err),
       location: job.location,
     });
+  }
+
+  private explain(job: Job<R>, text: string | undefined): void {
+    if (text !== undefined && !job.hidden)
+      this.progress({ type: 'explain', id: job.digest, text, at: Date.now() });
   }
 
   private checkAborted(): void {

@@ -9,7 +9,7 @@ import { TarWriter } from '../archive/tar/writer.ts';
 import type { BlobProvider } from '../content/content.ts';
 import { type Digest, digestHex, verifying } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
-import { loadIndex, loadManifest, resolvePlatformManifest } from '../image/copy.ts';
+import { loadIndex, loadManifest, resolvePlatformManifest } from '../image/load.ts';
 import { layoutBlobPath, nameAnnotations, OCI_LAYOUT_CONTENT } from '../layout/layout.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { Index } from '../oci/manifest.ts';

@@ -6,10 +6,11 @@
  * concurrent prune takes them while this build runs.
  */
 import { pipeline, type Readable } from 'node:stream';
-import { type Digest, DigestStream } from '../digest/digest.ts';
+import { type Digest, DigestStream, digestMismatch } from '../digest/digest.ts';
 import { diskFull, hasCode, isDiskFull, KilnError } from '../errors/errors.ts';
-import { copyImage, loadConfig, resolvePlatformManifest } from '../image/copy.ts';
+import { copyImage } from '../image/copy.ts';
 import type { ImageRecord, ImageSource } from '../image/image.ts';
+import { loadConfig, resolvePlatformManifest } from '../image/load.ts';
 import { LocalImageSink } from '../imagestore/imagestore.ts';
 import { privilegeError } from '../isolation/privilege.ts';
 import type { ImageConfig } from '../oci/config.ts';
@@ -76,6 +77,47 @@ export class BaseImages {
       this.resolved.set(key, p);
     }
     return p;
+  }
+
+  /**
+   * The config of `ref` for `platform`, read without pulling anything into the store (what a
+   * build check needs): the local store's copy, else the registry's manifest and config. An image
+   * whose config names another platform is returned as it is, for the check to report.
+   */
+  async inspectConfig(ref: string, platform: Platform): Promise<{ ref: string; config: ImageConfig }> {
+    const parsed = parseReference(ref);
+    const name = normalizeReference(ref);
+    const bare = name.replace(/@sha256:[a-f0-9]{64}$/, '');
+    const read = async (src: ImageSource) => {
+      const picked = await resolvePlatformManifest(src, platform);
+      return {
+        ref: `${bare}@${picked.descriptor.digest}`,
+        config: await loadConfig(src.blobs, picked.manifest),
+      };
+    };
+    const own = this.provided.get(name);
+    if (own) return read(own);
+    if (!this.pull) {
+      const rec = parsed.digest ? undefined : await this.store.images.get(name);
+      const local = await this.localSource(name, parsed.digest, rec);
+      if (local) {
+        try {
+          return await read(local);
+        } catch (err) {
+          if (!hasCode(err, 'PLATFORM_NOT_FOUND') || !this.remote) throw err;
+        }
+      }
+    }
+    if (!this.remote) {
+      throw new KilnError(
+        'IMAGE_NOT_FOUND',
+        `base image ${name} is not in the local store and no registry is configured`,
+        {
+          hint: 'load or import it first (kiln image load / kiln image import), or pull it',
+        },
+      );
+    }
+    return read(await this.remote.source(ref));
   }
 
   private async resolveUncached(ref: string, platform: Platform): Promise<ResolvedImage> {
@@ -352,9 +394,10 @@ export class BaseImages {
     if (actual !== diffID) {
       await sn.remove(key).catch(() => {});
       if (failure) throw layerError(desc, failure, this.store.root);
-      throw new KilnError(
-        'DIGEST_MISMATCH',
-        `layer ${desc.digest} unpacks to ${actual}, but the image config says ${diffID}`,
+      throw digestMismatch(
+        `layer ${desc.digest} unpacked (its diff ID in the image config)`,
+        diffID,
+        String(actual),
         {
           hint: 'the image is corrupt; remove it and pull it again',
         },

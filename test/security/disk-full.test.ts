@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { normalizeReference } from '../../src/reference/reference.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
-import { pushImage } from '../../src/registry/pull.ts';
+import { pushImage } from '../../src/registry/push.ts';
 import { openStore } from '../../src/store/store.ts';
 import { ensureBusyboxImages } from '../../src/testing/fixtures.ts';
 import { sharedRegistry } from '../../src/testing/registry.ts';

@@ -9,7 +9,14 @@ import { describe, it } from 'node:test';
 import { runTarget } from './fuzz/harness.ts';
 
 /** Default cases per target: a few thousand in all, under a minute. */
-const TARGETS: Record<string, number> = { dockerfile: 1500, layer: 800, registry: 600, context: 600 };
+const TARGETS: Record<string, number> = {
+  dockerfile: 1500,
+  layer: 800,
+  registry: 600,
+  context: 600,
+  yaml: 1500,
+  graph: 800,
+};
 /**
  * Targets with open findings (kiln bugs they reproduce, listed in test/security/README.md): run
  * only when named, `KILN_FUZZ_ONLY=context`; each moves to TARGETS once its findings are fixed.

@@ -13,7 +13,7 @@ import type { Digest } from '../../src/digest/digest.ts';
 import type { Descriptor } from '../../src/oci/descriptor.ts';
 import { MediaType } from '../../src/oci/mediatypes.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
-import { pushImage } from '../../src/registry/pull.ts';
+import { pushImage } from '../../src/registry/push.ts';
 import { openStore, type Store } from '../../src/store/store.ts';
 
 export const KILN = join(import.meta.dirname, '..', '..', 'bin', 'kiln');

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RegistryClient } from '../../src/registry/client.ts';
-import { pushImage } from '../../src/registry/pull.ts';
+import { pushImage } from '../../src/registry/push.ts';
 import { openStore } from '../../src/store/store.ts';
 import { startRegistry, type TestRegistry } from '../../src/testing/registry.ts';
 import { makeImage, tempStore } from '../integration/registry/helpers.ts';

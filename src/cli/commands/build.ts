@@ -6,36 +6,20 @@ import type { Command } from 'commander';
 import { build } from '../../build/build.ts';
 import type { BuildOptions, SecretSpec, SshSpec } from '../../build/options.ts';
 import { resolveOutputs, splitCsv } from '../../build/output-spec.ts';
-import { checkCgroupParent, parseAddHost, parseShmSize, parseUlimit } from '../../build/run-settings.ts';
-import { hasCode, KilnError } from '../../errors/errors.ts';
+import { parseCacheSpec } from '../../cache/remote/spec.ts';
+import { KilnError } from '../../errors/errors.ts';
+import type { StepNote } from '../../explain/explainer.ts';
+import { newBuildId } from '../../explain/session.ts';
 import { writeToDest } from '../../exporter/dest.ts';
 import { parseIsolation } from '../../isolation/mode.ts';
-import { parsePlatform } from '../../oci/platform.ts';
 import { errorText } from '../../progress/events.ts';
 import { createRenderer, PROGRESS_MODES, type ProgressMode } from '../../progress/render.ts';
 import { reexecIfRootless } from '../isolation.ts';
 import { commandSignal } from '../signals.ts';
+import { callMode, runCheck } from './build-check.ts';
+import { planFlags, planFlagValues } from './build-flags.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
-
-function keyValues(list: string[], what: string, fromEnv = false): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const item of list) {
-    const eq = item.indexOf('=');
-    if (eq === 0)
-      throw new KilnError('INVALID_FLAG', `invalid ${what} "${item}": empty name`, {
-        hint: `use ${what} NAME=VALUE`,
-      });
-    if (eq < 0) {
-      // docker: `--build-arg NAME` takes the value from the environment, if set.
-      if (fromEnv && process.env[item] !== undefined) out[item] = process.env[item] as string;
-      else if (!fromEnv) out[item] = '';
-      continue;
-    }
-    out[item.slice(0, eq)] = item.slice(eq + 1);
-  }
-  return out;
-}
 
 export function parseSecret(text: string): SecretSpec {
   const spec: SecretSpec = { id: '' };
@@ -75,23 +59,14 @@ export function parseSsh(text: string): SshSpec {
 }
 
 export function register(program: Command): void {
-  program
-    .command('build')
-    .alias('b')
-    .description('Build an image from a Dockerfile and a context (flags as in `docker buildx build`)')
-    .argument('<context>', 'context directory, or - to read a tar archive from stdin')
-    .option('-f, --file <path>', 'Dockerfile path (default: CONTEXT/Dockerfile; - reads stdin)')
+  planFlags(
+    program
+      .command('build')
+      .alias('b')
+      .description('Build an image from a Dockerfile and a context (flags as in `docker buildx build`)')
+      .argument('<context>', 'context directory, or - to read a tar archive from stdin'),
+  )
     .option('-t, --tag <name>', 'name the image (repeatable)', collect, [])
-    .option('--build-arg <k=v>', 'set a build-time variable (repeatable)', collect, [])
-    .option(
-      '--build-context <name=value>',
-      'an extra named context: DIR, docker-image://REF, oci-layout://DIR[:TAG|@DIGEST], a git or https URL (repeatable)',
-      collect,
-      [],
-    )
-    .option('--label <k=v>', 'set an image label (repeatable)', collect, [])
-    .option('--target <stage>', 'build this stage')
-    .option('--platform <list>', 'target platforms, comma separated (e.g. linux/amd64,linux/arm64)')
     .option(
       '-o, --output <spec>',
       'output: type=image|registry|oci|docker|local|tar,… (repeatable)',
@@ -105,6 +80,20 @@ export function register(program: Command): void {
     )
     .option('--no-cache', 'do not use the instruction cache')
     .option('--no-cache-filter <stage>', 'do not use the cache for these stages (repeatable)', collect, [])
+    .option(
+      '--cache-to <spec>',
+      'export the build cache: type=registry,ref=REPO[,mode=max], type=local,dest=DIR, type=inline; cache-mounts=true carries RUN --mount=type=cache contents (repeatable)',
+      collect,
+      [],
+    )
+    .option(
+      '--cache-from <spec>',
+      'import a build cache: REPO (= type=registry,ref=REPO), type=local,src=DIR, or an image pushed with inline cache (repeatable)',
+      collect,
+      [],
+    )
+    .option('--export-cache <spec>', "buildctl's spelling of --cache-to (repeatable)", collect, [])
+    .option('--import-cache <spec>', "buildctl's spelling of --cache-from (repeatable)", collect, [])
     .option('--pull', 'always look for newer base images in their registries')
     .option(
       '--secret <spec>',
@@ -129,21 +118,8 @@ export function register(program: Command): void {
     .option('--iidfile <file>', 'write the image ID to a file')
     .option('--metadata-file <file>', 'write build result metadata (JSON) to a file')
     .option('--parallelism <n>', 'steps run at once', '4')
-    // RUN-environment flags (buildx's), kept together.
-    .option(
-      '--add-host <host:ip>',
-      'add an /etc/hosts line in RUN steps; ip may be host-gateway (repeatable)',
-      collect,
-      [],
-    )
-    .option('--shm-size <size>', 'size of /dev/shm in RUN steps, e.g. 2g (default 64m)')
-    .option(
-      '--ulimit <type=soft[:hard]>',
-      'a resource limit for RUN steps, e.g. nofile=1024:2048 (repeatable)',
-      collect,
-      [],
-    )
-    .option('--cgroup-parent <path>', 'the cgroup RUN containers are created under')
+    .option('--explain', 'say for cache hits too which earlier build made them (misses always say why)')
+    .option('--report <file>', 'write a build report: FILE.html (self-contained page) or FILE.json')
     // Image annotations (buildx's --annotation).
     .option(
       '--annotation <[type:]k=v>',
@@ -151,6 +127,9 @@ export function register(program: Command): void {
       collect,
       [],
     )
+    .option('--check', 'evaluate the build checks without building (same as --call=check)')
+    .option('--call <fn>', 'what to evaluate: build (default) or check')
+    .option('--squash', 'squash the layers the build adds on top of the base image into one')
     .option(
       '--isolation <mode>',
       'how RUN is isolated: oci (root), rootless (a user with subordinate ids) or chroot (an unprivileged container); default KILN_ISOLATION, else chosen',
@@ -158,6 +137,7 @@ export function register(program: Command): void {
     .action(async (context: string, o: Record<string, unknown>, cmd: Command) => {
       // A non-root user's build runs again inside kiln's user namespace (cli/isolation.ts).
       if (await reexecIfRootless(o.isolation as string | undefined)) return;
+      const call = callMode(o);
       const network = o.network as string;
       if (!['default', 'none', 'host'].includes(network)) {
         throw new KilnError('INVALID_FLAG', `unknown --network "${network}"`, {
@@ -178,24 +158,16 @@ export function register(program: Command): void {
         }
       }
       const tags = o.tag as string[];
-      const buildArgs = keyValues(o.buildArg as string[], '--build-arg', true);
-      // buildx passes SOURCE_DATE_EPOCH from the environment as a build arg.
-      if (process.env.SOURCE_DATE_EPOCH && buildArgs.SOURCE_DATE_EPOCH === undefined) {
-        buildArgs.SOURCE_DATE_EPOCH = process.env.SOURCE_DATE_EPOCH;
-      }
+      const planned = planFlagValues(o);
+      const buildArgs = planned.buildArgs;
       const renderer = createRenderer(mode, process.stderr, {
         debug: Boolean(cmd.optsWithGlobals().debug),
       });
       const signal = commandSignal();
       const opts: BuildOptions = {
         context,
-        dockerfile: o.file as string | undefined,
+        ...planned,
         tags,
-        buildArgs,
-        labels: keyValues(o.label as string[], '--label'),
-        buildContexts: keyValues(o.buildContext as string[], '--build-context'),
-        target: o.target as string | undefined,
-        platforms: o.platform ? (o.platform as string).split(',').map(platformFlag) : [],
         outputs: resolveOutputs(
           o.output as string[],
           tags,
@@ -205,6 +177,12 @@ export function register(program: Command): void {
         ),
         noCache: o.cache === false,
         noCacheFilter: (o.cacheFilter as string[] | undefined) ?? [],
+        cacheTo: [...(o.cacheTo as string[]), ...(o.exportCache as string[])].map((v) =>
+          parseCacheSpec(v, 'to'),
+        ),
+        cacheFrom: [...(o.cacheFrom as string[]), ...(o.importCache as string[])].map((v) =>
+          parseCacheSpec(v, 'from'),
+        ),
         pull: Boolean(o.pull),
         secrets: (o.secret as string[]).map(parseSecret),
         ssh: (o.ssh as string[]).map(parseSsh),
@@ -213,17 +191,20 @@ export function register(program: Command): void {
           o.isolation === undefined ? undefined : parseIsolation(o.isolation as string, '--isolation'),
         allow: o.allow as string[],
         parallelism: Number.parseInt(o.parallelism as string, 10) || 4,
+        explain: Boolean(o.explain),
+        // Chosen here so that --report can find a failed build too.
+        buildId: newBuildId(),
         progress: renderer.sink,
         signal,
         sourceDateEpoch: buildArgs.SOURCE_DATE_EPOCH
           ? Number.parseInt(buildArgs.SOURCE_DATE_EPOCH, 10)
           : undefined,
-        // RUN-environment flags.
-        extraHosts: (o.addHost as string[]).flatMap(parseAddHost),
-        shmSize: o.shmSize === undefined ? undefined : parseShmSize(o.shmSize as string),
-        ulimits: (o.ulimit as string[]).map(parseUlimit),
-        cgroupParent: o.cgroupParent === undefined ? undefined : checkCgroupParent(o.cgroupParent as string),
+        squash: Boolean(o.squash),
       };
+      if (call === 'check') {
+        await runCheck(opts, cmd.optsWithGlobals().root as string | undefined, () => renderer.close());
+        return;
+      }
       try {
         const result = await build(opts, { root: cmd.optsWithGlobals().root as string | undefined });
         renderer.close();
@@ -248,16 +229,20 @@ export function register(program: Command): void {
                 'image.name': tags.join(','),
               }
             : {};
+          Object.assign(meta, explainMetadata(result));
           await small(
             o.metadataFile as string,
             'the build metadata (--metadata-file)',
             `${JSON.stringify(meta, null, 2)}\n`,
           );
         }
+        if (o.report) await writeReportFile(cmd, o.report as string, result.buildId, signal);
         const toStdout = opts.outputs.some((s) => s.dest === '-');
         if (!toStdout && result.imageId) process.stdout.write(`${result.imageId}\n`);
       } catch (err) {
         renderer.close();
+        if (o.report && opts.buildId)
+          await writeReportFile(cmd, o.report as string, opts.buildId, signal).catch(() => undefined);
         // The progress shown has the failed step's output: the error need not repeat it.
         if (mode !== 'quiet' && err instanceof Error) err.message = errorText(err);
         throw err;
@@ -265,13 +250,33 @@ export function register(program: Command): void {
     });
 }
 
-/** One --platform value; the error names the flag, since nothing else locates it. */
-function platformFlag(spec: string) {
+/** `--report FILE`: the build's report, HTML or JSON by the file's extension (explain/report.ts). */
+async function writeReportFile(cmd: Command, file: string, buildId: string, signal: AbortSignal) {
+  const { renderReport } = await import('../../explain/report.ts');
+  const { openStore } = await import('../../store/store.ts');
+  const store = openStore(cmd.optsWithGlobals().root as string | undefined);
   try {
-    return parsePlatform(spec);
-  } catch (err) {
-    if (!hasCode(err, 'INVALID_PLATFORM')) throw err;
-    const hint = (err as KilnError).hint;
-    throw new KilnError('INVALID_PLATFORM', `invalid --platform value "${spec}"`, { hint, cause: err });
+    const text = await renderReport(store, buildId, file.endsWith('.json') ? 'json' : 'html');
+    await writeToDest(file, text, {
+      stdout: process.stdout,
+      signal,
+      what: 'the build report (--report)',
+      hint: 'pass the path of a file to create or replace',
+    });
+  } finally {
+    store.close();
   }
+}
+
+/** What --metadata-file says of the cache: the build's history id, each step's hit or miss and why. */
+function explainMetadata(result: { buildId: string; explained: StepNote[] }): Record<string, unknown> {
+  return {
+    'kiln.build.ref': result.buildId,
+    'kiln.cache': result.explained.map((n) => ({
+      step: n.name,
+      cached: n.cached,
+      ...(n.reason ? { reason: n.reason } : {}),
+      ...(n.origin ? { from: n.origin.build } : {}),
+    })),
+  };
 }

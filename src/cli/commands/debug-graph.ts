@@ -1,172 +1,122 @@
 /**
- * `kiln debug graph`: convert a Dockerfile to kiln's build graph and print it as JSON (vertices
- * with digests, descriptions and ops; edges; the result's image config; warnings). Base images
- * are resolved through the resolver `debugGraph` is given; the CLI's default answers an empty
- * linux config, so the command works offline.
+ * `kiln debug graph`: print, as JSON, the build graph `kiln build` would solve with the same
+ * flags (vertices with digests, descriptions and ops; edges; the result's image config;
+ * warnings). It plans through `plan()`, as the build does: the same Dockerfile, ignore file
+ * (`<Dockerfile>.dockerignore` first), build args, named contexts, platforms and frontend (a
+ * YAML file, a graph). Base images resolve as the build resolves them (the image store, then
+ * registries), so the graph pins them and carries their config: the output is a graph definition
+ * (`version: 1`) that `kiln build --graph` solves. `--offline` answers an empty linux config.
  */
-import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { isErrno, KilnError } from '../../errors/errors.ts';
-import { convertDockerfile } from '../../frontend/dockerfile/convert/index.ts';
+import type { BuildRequest } from '../../build/options.ts';
+import { offlineResolver, type PlanEnv, plan } from '../../build/plan.ts';
 import type { ConvertWarning, ImageConfigResolver } from '../../frontend/dockerfile/convert/types.ts';
 import { debugView } from '../../graph/index.ts';
-import { hostPlatform, type Platform, parsePlatform } from '../../oci/platform.ts';
+import { formatPlatform, type Platform } from '../../oci/platform.ts';
+import { planFlags, planFlagValues } from './build-flags.ts';
 import { debugCommand } from './debug-dockerfile.ts';
 
+export { offlineResolver };
+
 export interface DebugGraphOptions {
-  /** Build context directory. */
+  /** Build context directory ('-' for a tar on stdin). */
   context: string;
   /** Dockerfile path (default `<context>/Dockerfile`). */
   file?: string;
   buildArgs?: Record<string, string>;
   target?: string;
   platform?: Platform;
-  /** `--build-context name=dir|docker-image://ref`. */
+  /** `--build-context name=value`. */
   namedContexts?: Record<string, string>;
 }
 
 export interface DebugGraphOutput {
+  /** The graph definition's format version (graph/json.ts): `kiln build --graph` reads it. */
+  version: 1;
   target: string;
+  /** The platform this graph builds (`os/arch[/variant]`). */
+  platform: string;
   vertices: ReturnType<typeof debugView>['vertices'];
   edges: ReturnType<typeof debugView>['edges'];
   results: ReturnType<typeof debugView>['results'];
   warnings: ConvertWarning[];
 }
 
-/** A resolver that knows no registry: every image is an empty linux image of the asked platform. */
-export const offlineResolver: ImageConfigResolver = {
-  async resolveImageConfig(ref, platform) {
-    return {
-      ref,
-      config: {
-        architecture: platform.architecture,
-        os: platform.os,
-        ...(platform.variant ? { variant: platform.variant } : {}),
-        config: {},
-        rootfs: { type: 'layers', diff_ids: [] },
-        history: [{ created_by: `(unresolved base image ${ref})`, empty_layer: false }],
-      },
-    };
-  },
-};
-
-/** .dockerignore as patterns (comments and blank lines dropped, as moby's ReadAll does). */
-async function readDockerignore(context: string): Promise<string[]> {
-  let text: string;
+/** The graph of every platform the request builds, planned as `build()` plans it. */
+export async function debugGraphs(request: BuildRequest, env: PlanEnv = {}): Promise<DebugGraphOutput[]> {
+  const planned = await plan(request, env);
   try {
-    text = await readFile(join(context, '.dockerignore'), 'utf8');
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return [];
-    throw err;
+    return planned.graphs.map((g, i) => ({
+      version: 1 as const,
+      target: g.target,
+      platform: formatPlatform(planned.platforms[i]),
+      ...debugView(g.definition),
+      warnings: g.warnings,
+    }));
+  } finally {
+    await planned.input.cleanup();
   }
-  const out: string[] = [];
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    out.push(line);
-  }
-  return out;
 }
 
+/** One platform's graph (the host's unless `platform` says), bases resolved by `resolver`. */
 export async function debugGraph(
   opts: DebugGraphOptions,
   resolver: ImageConfigResolver,
 ): Promise<DebugGraphOutput> {
-  const file = opts.file ?? join(opts.context, 'Dockerfile');
-  let source: string;
+  const [out] = await debugGraphs(
+    {
+      context: opts.context,
+      dockerfile: opts.file,
+      buildArgs: opts.buildArgs,
+      target: opts.target,
+      platforms: opts.platform ? [opts.platform] : [],
+      buildContexts: opts.namedContexts,
+    },
+    { resolver: () => resolver },
+  );
+  return out;
+}
+
+/** Plan with base images resolved as `kiln build` resolves them, under a lease of the store. */
+async function resolvedGraphs(request: BuildRequest, root: string | undefined): Promise<DebugGraphOutput[]> {
+  const [{ openStore }, { baseImages }, { resolverFor }, { MetadataSteps }] = await Promise.all([
+    import('../../store/store.ts'),
+    import('../../build/bases.ts'),
+    import('../../build/frontend.ts'),
+    import('../../build/steps.ts'),
+  ]);
+  const store = openStore(root);
   try {
-    source = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new KilnError('DOCKERFILE_NOT_FOUND', `cannot read Dockerfile ${file}: ${(err as Error).message}`, {
-      cause: err,
-      hint: 'pass the Dockerfile with -f, or run from a directory containing one',
-    });
+    const { images } = baseImages(store, { pull: false });
+    const steps = new MetadataSteps(() => {}, false);
+    return await store.withLease(() =>
+      debugGraphs(request, {
+        resolver: (input) => {
+          for (const l of input.layoutImages) images.provide(l.ref, l.source);
+          return resolverFor(images, steps);
+        },
+      }),
+    );
+  } finally {
+    store.close();
   }
-  const platform = opts.platform ?? hostPlatform();
-  const result = await convertDockerfile(source, {
-    file,
-    buildArgs: opts.buildArgs ?? {},
-    target: opts.target,
-    platform,
-    buildPlatform: hostPlatform(),
-    resolver,
-    dockerignore: await readDockerignore(opts.context),
-    namedContexts: opts.namedContexts,
-  });
-  const view = debugView(result.definition);
-  return { target: result.target, ...view, warnings: result.warnings };
-}
-
-/** `K=V` → pair; a bare `K` takes the value from the environment (docker's rule), else is dropped. */
-export function parseBuildArgs(list: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const item of list) {
-    const i = item.indexOf('=');
-    if (i > 0) out[item.slice(0, i)] = item.slice(i + 1);
-    else if (i < 0 && process.env[item] !== undefined) out[item] = process.env[item]!;
-    else if (i === 0) {
-      throw new KilnError('INVALID_BUILD_ARG', `invalid --build-arg "${item}"`, {
-        hint: 'write --build-arg NAME=VALUE',
-      });
-    }
-  }
-  return out;
-}
-
-/** `name=value` pairs; a relative directory is resolved against the working directory. */
-export function parseNamedContexts(list: readonly string[]): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const item of list) {
-    const i = item.indexOf('=');
-    if (i <= 0 || i === item.length - 1) {
-      throw new KilnError('INVALID_BUILD_CONTEXT', `invalid --build-context "${item}"`, {
-        hint: 'write --build-context NAME=DIR or NAME=docker-image://REF',
-      });
-    }
-    const value = item.slice(i + 1);
-    out[item.slice(0, i)] = /^[a-z-]+:\/\//.test(value) ? value : resolve(value);
-  }
-  return out;
 }
 
 export function register(program: Command): void {
-  debugCommand(program)
-    .command('graph')
-    .description('print the build graph of a Dockerfile as JSON')
-    .argument('[context]', 'build context directory', '.')
-    .option('-f, --file <file>', 'Dockerfile (default CONTEXT/Dockerfile)')
-    .option(
-      '--build-arg <arg>',
-      'build-time variable NAME=VALUE (repeatable)',
-      (v: string, acc: string[]) => [...acc, v],
-      [] as string[],
-    )
-    .option('--target <stage>', 'stage to build')
-    .option('--platform <platform>', 'target platform, e.g. linux/arm64')
-    .option(
-      '--build-context <name=value>',
-      'named context: a directory or docker-image://ref (repeatable)',
-      (v: string, acc: string[]) => [...acc, v],
-      [] as string[],
-    )
-    .action(
-      async (
-        context: string,
-        o: { file?: string; buildArg: string[]; target?: string; platform?: string; buildContext: string[] },
-      ) => {
-        const out = await debugGraph(
-          {
-            context: resolve(context),
-            file: o.file ? resolve(o.file) : undefined,
-            buildArgs: parseBuildArgs(o.buildArg),
-            target: o.target,
-            platform: o.platform ? parsePlatform(o.platform) : undefined,
-            namedContexts: parseNamedContexts(o.buildContext),
-          },
-          offlineResolver,
-        );
-        process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
-      },
-    );
+  planFlags(
+    debugCommand(program)
+      .command('graph')
+      .description('print the build graph `kiln build` would solve, as JSON (one per platform)')
+      .argument('[context]', 'build context directory, or - to read a tar archive from stdin', '.'),
+  )
+    .option('--offline', 'do not resolve base images: each is an empty linux image of the platform')
+    .action(async (context: string, o: Record<string, unknown>, cmd: Command) => {
+      const request: BuildRequest = { context, ...planFlagValues(o) };
+      const outs = o.offline
+        ? await debugGraphs(request)
+        : await resolvedGraphs(request, cmd.optsWithGlobals().root as string | undefined);
+      // One platform prints one graph; several print an array, in --platform's order.
+      const out = outs.length === 1 ? outs[0] : outs;
+      process.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    });
 }

@@ -7,10 +7,9 @@ import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { KilnError } from '../../errors/errors.ts';
 import { prepareDirDest, writeToDest } from '../../exporter/dest.ts';
-import { copyImage } from '../../image/copy.ts';
 import { importRootfs } from '../../imagestore/import.ts';
 import { findImage, imageId, resolveImage } from '../../imagestore/query.ts';
-import { entryName, LayoutBlobs, OciLayoutSink, readLayoutIndex } from '../../layout/layout.ts';
+import { entryName, LayoutBlobs, readLayoutIndex, writeLayout } from '../../layout/layout.ts';
 import type { Descriptor } from '../../oci/descriptor.ts';
 import { parsePlatform } from '../../oci/platform.ts';
 import { familiarName, normalizeReference, parseReference } from '../../reference/reference.ts';
@@ -57,14 +56,13 @@ function configureSave(cmd: Command): Command {
           hint: 'pass a directory (new or existing) with -o, or use --format oci for an archive file',
         });
         await withStore(c, async (store) => {
-          const sink = new OciLayoutSink(opts.output);
+          const images = [];
           for (const n of names) {
             const rec = await findImage(store, n);
             const byName = (await store.images.get(n).catch(() => undefined)) !== undefined;
-            await copyImage({ root: rec.target, blobs: store.content }, sink, {
-              tag: byName ? rec.name : undefined,
-            });
+            images.push({ root: rec.target, name: byName ? rec.name : undefined });
           }
+          await writeLayout(opts.output, store.content, images);
         });
         return;
       }
@@ -166,10 +164,13 @@ function configureLoad(cmd: Command): Command {
     });
 }
 
+/** A rootfs downloaded by `kiln import URL` of more than this is refused. */
+const IMPORT_URL_MAX_BYTES = 16 * 1024 ** 3;
+
 function configureImport(cmd: Command): Command {
   return cmd
     .description('Create an image from a root filesystem tarball (like docker import)')
-    .argument('<file>', 'tarball (tar, tar.gz, tar.zst) or - for stdin')
+    .argument('<file>', 'tarball (tar, tar.gz, tar.zst), an http(s) URL of one, or - for stdin')
     .argument('[name]', 'name for the image, e.g. myrootfs:latest')
     .option('--platform <platform>', 'platform the image is for (default: this host)')
     .option(
@@ -180,7 +181,19 @@ function configureImport(cmd: Command): Command {
     )
     .option('-m, --message <text>', 'commit message for the history entry')
     .action(async (file: string, name: string | undefined, opts, c: Command) => {
-      const source = file === '-' ? process.stdin : createReadStream(file);
+      const source =
+        file === '-'
+          ? process.stdin
+          : /^https?:\/\//.test(file)
+            ? (
+                await (
+                  await import('../../context/remote.ts')
+                ).openDownload(file, {
+                  maxBytes: IMPORT_URL_MAX_BYTES,
+                  signal: commandSignal(),
+                })
+              ).stream
+            : createReadStream(file);
       const res = await withStore(c, (store) =>
         store.withLease((content) =>
           importRootfs(source, content, store.images, {

@@ -39,6 +39,8 @@ const COMMANDS: Record<string, Loader[]> = {
   rm: [() => import('./rm.ts')],
   inspect: [() => import('./inspect.ts')],
   unshare: [() => import('./unshare.ts')],
+  history: [() => import('./history.ts')],
+  report: [() => import('./history.ts')],
 };
 const ALIASES: Record<string, string> = { b: 'build', ps: 'containers', unmount: 'umount' };
 

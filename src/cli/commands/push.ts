@@ -9,7 +9,7 @@ import { compressImage } from '../../image/convert.ts';
 import { findImage } from '../../imagestore/query.ts';
 import { parseReference, type Reference, repositoryName } from '../../reference/reference.ts';
 import { mountSourcesFromNames } from '../../registry/mount-sources.ts';
-import { pushImage } from '../../registry/pull.ts';
+import { pushImage } from '../../registry/push.ts';
 import { withStore } from './images.ts';
 import { addRegistryConfigOption, blobProgress, registryClient } from './pull.ts';
 

@@ -16,6 +16,7 @@ import {
   Digester,
   digestAlgorithm,
   digestHex,
+  digestMismatch,
   hashOf,
   isDigest,
   parseDigest,
@@ -195,13 +196,7 @@ export class LocalContentStore implements ContentStore, BlobHolder {
         throw sizeMismatch(what, expected.size, String(digester.size));
       }
       if (expected.digest !== undefined && expected.digest !== digest) {
-        throw new KilnError(
-          'DIGEST_MISMATCH',
-          `${what}: digest mismatch: expected ${expected.digest}, got ${digest}`,
-          {
-            hint: 'the content was corrupted or tampered with in transit or storage',
-          },
-        );
+        throw digestMismatch(what, expected.digest, digest);
       }
       await fh.sync();
       await fh.close();

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Digest } from '../../../src/digest/digest.ts';
-import { loadConfig, loadIndex, loadManifest, resolvePlatformManifest } from '../../../src/image/copy.ts';
+import { loadConfig, loadIndex, loadManifest, resolvePlatformManifest } from '../../../src/image/load.ts';
 import type { ImageConfig } from '../../../src/oci/config.ts';
 import { normalizeReference } from '../../../src/reference/reference.ts';
 import { ClosureWalker } from '../../../src/store/closure.ts';

@@ -164,9 +164,11 @@ describe('directives', () => {
     assert.doesNotMatch(r.err, /RUN echo ran/);
   });
 
-  it('a gateway frontend in # syntax= is FRONTEND_UNSUPPORTED', async () => {
-    const err = await buildError(suite, '# syntax=example.com/frontend:1\nFROM busybox\n');
-    assert.equal(err.code, 'FRONTEND_UNSUPPORTED');
+  it('a gateway frontend in # syntax= is run; one that cannot be had fails at its line', async () => {
+    // (test/integration/frontends/gateway.test.ts runs real ones.)
+    const err = await buildError(suite, '# syntax=127.0.0.1:1/frontend:1\nFROM busybox\n');
+    assert.notEqual(err.code, 'FRONTEND_UNSUPPORTED');
+    assert.match(err.message, /^frontend image 127\.0\.0\.1:1\/frontend:1: .*ECONNREFUSED/);
     assert.equal(err.location?.startLine, 1);
   });
 });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RegistryClient } from '../../../src/registry/client.ts';
-import { pushImage } from '../../../src/registry/pull.ts';
+import { pushImage } from '../../../src/registry/push.ts';
 import { openStore } from '../../../src/store/store.ts';
 import { sharedRegistry, startRegistry, type TestRegistry } from '../../../src/testing/registry.ts';
 import { makeImage, makeIndex } from './helpers.ts';

@@ -3,7 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import { hostPlatform } from '../../../src/oci/platform.ts';
 import type { ProgressEvent } from '../../../src/progress/events.ts';
 import { RegistryClient } from '../../../src/registry/client.ts';
-import { pullImage, pushImage } from '../../../src/registry/pull.ts';
+import { pullImage } from '../../../src/registry/pull.ts';
+import { pushImage } from '../../../src/registry/push.ts';
 import { sharedRegistry, type TestRegistry } from '../../../src/testing/registry.ts';
 import { makeImage, makeIndex, tempStore } from './helpers.ts';
 

@@ -8,7 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import type { Descriptor } from '../../../src/oci/descriptor.ts';
 import { RegistryClient } from '../../../src/registry/client.ts';
-import { pullImage, pushImage } from '../../../src/registry/pull.ts';
+import { pullImage } from '../../../src/registry/pull.ts';
+import { pushImage } from '../../../src/registry/push.ts';
 import { sharedRegistry, type TestRegistry } from '../../../src/testing/registry.ts';
 import { makeImage, tempStore } from './helpers.ts';
 

@@ -50,7 +50,11 @@ export interface Served {
 
 let contexts = 0;
 
-export async function serve(name: string, extraArgs: string[] = []): Promise<Served> {
+export async function serve(
+  name: string,
+  extraArgs: string[] = [],
+  serverEnv: Record<string, string> = {},
+): Promise<Served> {
   const dir = await mkdtemp(join(tmpdir(), `kiln-serve-${name}-`));
   const root = join(dir, 'root');
   const store = openStore(root);
@@ -62,8 +66,9 @@ export async function serve(name: string, extraArgs: string[] = []): Promise<Ser
   }
   const socket = join(dir, 'kiln.sock');
   const dockerConfig = join(dir, 'docker-config');
+  // The clients' config (logins written by a test go here).
   await mkdir(dockerConfig);
-  const env = { ...process.env, KILN_ROOT: root, NO_COLOR: '1', TZ: 'UTC' };
+  const env = { ...process.env, KILN_ROOT: root, NO_COLOR: '1', TZ: 'UTC', ...serverEnv };
   const proc = spawn(KILN, ['serve', '-H', `unix://${socket}`, ...extraArgs], {
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -172,6 +177,10 @@ export function request(
       new Promise<RawResponse>((resolve, reject) => {
         const req = http.request({
           socketPath: socket,
+          // Without a body, a fresh connection: a kept-alive one the server has closed fails with
+          // EPIPE. With one, the default agent: kept alive, the server drains a body it refuses
+          // (413) instead of closing on the client mid-write.
+          agent: body === undefined ? false : undefined,
           method,
           path,
           headers: { 'Content-Type': 'application/x-tar' },

@@ -4,6 +4,7 @@
  * instructions modules and converts; the engine supplies an ImageConfigResolver for base images.
  */
 import { KilnError, type SourceLocation } from '../../../errors/errors.ts';
+import { syntaxChecks } from '../checks/syntax.ts';
 import { parseInstruction, parseStages } from '../instructions/parse.ts';
 import type { Instruction } from '../instructions/types.ts';
 import { parseDockerfile } from '../parser/index.ts';
@@ -45,7 +46,8 @@ export async function convertDockerfile(source: string, opts: ConvertOptions): P
   const lint = lintConfig(source, file, opts.buildArgs ?? {});
   const parsed = parseDockerfile(source, { file });
   const instructions = parseStages(parsed);
-  const result = await convertInstructions(instructions, { ...opts, file, parseTrigger });
+  const earlyWarnings = syntaxChecks(parsed, source);
+  const result = await convertInstructions(instructions, { ...opts, file, parseTrigger, earlyWarnings });
   const { warnings, error } = applyLint(result.warnings, lint);
   return { ...result, warnings, lintError: error, ...(syntax ? { syntax } : {}) };
 }

@@ -15,6 +15,7 @@ import {
   type Vertex,
 } from '../../../graph/index.ts';
 import type { Platform } from '../../../oci/platform.ts';
+import { copyIgnoredFile } from '../checks/dispatch.ts';
 import type { AddCommand, CopyCommand } from '../instructions/types.ts';
 import { chownOf, type DispatchContext } from './dispatch.ts';
 import { cleanPath, destRelativeToWorkdir, normalizePath } from './paths.ts';
@@ -133,6 +134,10 @@ export function dispatchCopy(
         ...common,
       });
     } else {
+      if (src.fromContext) {
+        const ignored = copyIgnoredFile(s, isAdd, ctx.dockerignore, c.location);
+        if (ignored) ctx.warnings.push(ignored);
+      }
       let source = s;
       let includes: string[] = [];
       if (parents) {

@@ -6,6 +6,7 @@
  */
 import { KilnError, type SourceLocation } from '../../../errors/errors.ts';
 import { parseReference } from '../../../reference/reference.ts';
+import { ruleByName } from '../checks/rules.ts';
 import { detectSyntax, parseDirective } from '../parser/directives.ts';
 import type { ConvertWarning } from './types.ts';
 
@@ -20,6 +21,16 @@ const NOT_LINT = new Set(['UnusedBuildArg']);
 
 function at(file: string, line: number): SourceLocation | undefined {
   return line > 0 ? { file, startLine: line, endLine: line } : undefined;
+}
+
+/** True when `ref` names BuildKit's Dockerfile frontend image (any tag or digest), which kiln's built-in one is. */
+export function isBuiltinFrontend(ref: string): boolean {
+  try {
+    const r = parseReference(ref);
+    return BUILTIN_FRONTENDS.has(`${r.domain}/${r.path}`);
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -39,13 +50,17 @@ export function builtinSyntax(text: string, file: string): string | undefined {
   if (BUILTIN_FRONTENDS.has(repo)) return d.ref;
   throw new KilnError('FRONTEND_UNSUPPORTED', `unsupported frontend "${d.ref}" in the syntax directive`, {
     location: at(file, d.line),
-    hint: 'gateway frontends are not supported yet: kiln builds with its built-in Dockerfile frontend; remove the line or use # syntax=docker/dockerfile:1',
+    hint: '`kiln build` runs it as a gateway frontend (docs/gateway.md); here only the built-in Dockerfile frontend is available',
   });
 }
 
 export interface LintConfig {
   skip: Set<string>;
   skipAll: boolean;
+  /** Experimental rules to run (`experimental=A,B`); they run only when named here. */
+  experimental: Set<string>;
+  /** `experimental=all`. */
+  experimentalAll: boolean;
   /** Fail the build when a lint warning remains (`error=true`). */
   error: boolean;
   /** Where the options came from, for the error. */
@@ -54,17 +69,29 @@ export interface LintConfig {
 
 /** BuildKit's ParseLintOptions: `skip=A,B` or `skip=all`, `error=BOOL`, separated by `;`. */
 export function parseCheckOptions(value: string, where: string, location?: SourceLocation): LintConfig {
-  const config: LintConfig = { skip: new Set(), skipAll: false, error: false, location };
+  const config: LintConfig = {
+    skip: new Set(),
+    skipAll: false,
+    experimental: new Set(),
+    experimentalAll: false,
+    error: false,
+    location,
+  };
   const text = value.trim();
   if (text === '') return config;
   const fail = (what: string) =>
     new KilnError('DOCKERFILE_INVALID_CHECK', `failed to parse check options (${where}): ${what}`, {
       location,
-      hint: 'write check=skip=RuleA,RuleB;error=true (skip=all skips every rule)',
+      hint: 'write check=skip=RuleA,RuleB;error=true;experimental=all (skip=all skips every rule)',
     });
-  // As BuildKit: at most two parts; a third `;` stays inside the second.
-  const semi = text.indexOf(';');
-  const parts = semi < 0 ? [text] : [text.slice(0, semi), text.slice(semi + 1)];
+  // As BuildKit (strings.SplitN(…, ";", 3)): a fourth `;` stays inside the third part.
+  const parts: string[] = [];
+  let rest = text;
+  while (parts.length < 2 && rest.includes(';')) {
+    parts.push(rest.slice(0, rest.indexOf(';')));
+    rest = rest.slice(rest.indexOf(';') + 1);
+  }
+  parts.push(rest);
   for (const p of parts) {
     const eq = p.indexOf('=');
     if (eq < 0) throw fail(`invalid check option "${p}"`);
@@ -73,6 +100,9 @@ export function parseCheckOptions(value: string, where: string, location?: Sourc
     if (k === 'skip') {
       if (v === 'all') config.skipAll = true;
       else for (const r of v.split(',')) config.skip.add(r.trim());
+    } else if (k === 'experimental') {
+      if (v === 'all') config.experimentalAll = true;
+      else for (const r of v.split(',')) config.experimental.add(r.trim());
     } else if (k === 'error') {
       // Go's strconv.ParseBool
       if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) config.error = true;
@@ -95,6 +125,22 @@ export function lintConfig(text: string, file: string, buildArgs: Record<string,
 }
 
 /**
+ * BuildKit's Linter.Run: an experimental rule runs only when named (skip does not apply to it),
+ * any other unless skipped.
+ */
+function runs(rule: string, config: LintConfig): boolean {
+  if (ruleByName(rule)?.experimental) return config.experimentalAll || config.experimental.has(rule);
+  return !(config.skipAll || config.skip.has(rule));
+}
+
+/** A finding carries its rule's documentation link, as BuildKit's warnings do. */
+function withUrl(w: ConvertWarning): ConvertWarning {
+  if (w.url) return w;
+  const url = ruleByName(w.rule)?.url;
+  return url ? { ...w, url } : w;
+}
+
+/**
  * The warnings left once skipped rules are dropped, and with `error=true` the error BuildKit
  * fails the build with when any lint warning remains (its rules named once each).
  */
@@ -102,7 +148,7 @@ export function applyLint(
   warnings: ConvertWarning[],
   config: LintConfig,
 ): { warnings: ConvertWarning[]; error?: KilnError } {
-  const kept = warnings.filter((w) => NOT_LINT.has(w.rule) || !(config.skipAll || config.skip.has(w.rule)));
+  const kept = warnings.filter((w) => NOT_LINT.has(w.rule) || runs(w.rule, config)).map(withUrl);
   const rules = [...new Set(kept.filter((w) => !NOT_LINT.has(w.rule)).map((w) => w.rule))].sort();
   if (!config.error || rules.length === 0) return { warnings: kept };
   const error = new KilnError('LINT_VIOLATION', `lint violation found for rules: ${rules.join(', ')}`, {

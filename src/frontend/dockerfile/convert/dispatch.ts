@@ -7,6 +7,8 @@ import { KilnError } from '../../../errors/errors.ts';
 import { file, type Vertex } from '../../../graph/index.ts';
 import type { ContainerConfig, HealthConfig as HealthConfigJson } from '../../../oci/config.ts';
 import type { Platform } from '../../../oci/platform.ts';
+import { legacyKeyValueFormat, multipleInstructions, workdirRelativePath } from '../checks/dispatch.ts';
+import { finding, MESSAGES, writtenName } from '../checks/rules.ts';
 import type {
   ArgCommand,
   CmdCommand,
@@ -53,6 +55,8 @@ export interface DispatchContext {
   runEnv?: number;
   /** The build's settings for every RUN (`--add-host`, `--shm-size`, …). */
   run?: RunSettings;
+  /** .dockerignore patterns of the context (the CopyIgnoredFile check reads them). */
+  dockerignore?: readonly string[];
 }
 
 /**
@@ -130,6 +134,9 @@ export function dispatchWorkdir(
   ctx: DispatchContext,
   platform: Platform,
 ): void {
+  const rel = workdirRelativePath(c.path, d.workdirSet, c.location);
+  if (rel) ctx.warnings.push(rel);
+  d.workdirSet = true;
   const wd = normalizeWorkdir(config(d).WorkingDir ?? '', c.path);
   config(d).WorkingDir = wd;
   d.cwd = wd;
@@ -171,15 +178,20 @@ export function chownOf(spec: string): { user: string; group?: string } {
 /** BuildKit's JSONArgsRecommended check: shell-form CMD/ENTRYPOINT without a SHELL. */
 function checkJsonArgs(d: StageState, c: CmdCommand | EntrypointCommand, ctx: DispatchContext): void {
   if (c.prependShell && !d.image.config?.Shell?.length) {
-    ctx.warnings.push({
-      rule: 'JSONArgsRecommended',
-      message: `JSON arguments recommended for ${c.kind} to prevent unintended behavior related to OS signals`,
-      location: c.location,
-    });
+    ctx.warnings.push(
+      finding('JSONArgsRecommended', MESSAGES.JSONArgsRecommended(writtenName(c)), c.location),
+    );
   }
 }
 
+/** MultipleInstructionsDisallowed: a second CMD, ENTRYPOINT or HEALTHCHECK in a stage. */
+function checkUsedOnce(d: StageState, c: Instruction, ctx: DispatchContext): void {
+  const f = multipleInstructions(d.usedOnce, c.kind, writtenName(c), c.location);
+  if (f) ctx.warnings.push(f);
+}
+
 function dispatchCmd(d: StageState, c: CmdCommand, ctx: DispatchContext): void {
+  checkUsedOnce(d, c, ctx);
   checkJsonArgs(d, c, ctx);
   const args = c.prependShell ? withShell(d, c.cmdLine) : [...c.cmdLine];
   config(d).Cmd = args;
@@ -189,6 +201,7 @@ function dispatchCmd(d: StageState, c: CmdCommand, ctx: DispatchContext): void {
 }
 
 function dispatchEntrypoint(d: StageState, c: EntrypointCommand, ctx: DispatchContext): void {
+  checkUsedOnce(d, c, ctx);
   checkJsonArgs(d, c, ctx);
   const args = c.prependShell ? withShell(d, c.cmdLine) : [...c.cmdLine];
   config(d).Entrypoint = args;
@@ -196,7 +209,8 @@ function dispatchEntrypoint(d: StageState, c: EntrypointCommand, ctx: DispatchCo
   commitHistory(d, `ENTRYPOINT ${goQuoteList(args)}`, false);
 }
 
-function dispatchHealthcheck(d: StageState, c: HealthCheckCommand): void {
+function dispatchHealthcheck(d: StageState, c: HealthCheckCommand, ctx: DispatchContext): void {
+  checkUsedOnce(d, c, ctx);
   const h = c.health;
   // Docker's HealthConfig omits zero durations and retries (omitempty).
   const hc: HealthConfigJson = { Test: [...h.test] };
@@ -261,6 +275,7 @@ export function dispatchConfigInstruction(d: StageState, c: Instruction, ctx: Di
     case 'ENV': {
       let env = config(d).Env ?? [];
       for (const kv of c.env) {
+        ctx.warnings.push(...legacyKeyValueFormat(writtenName(c), [kv], c.location));
         checkSecretKey('ENV', kv.key, c.location, ctx.warnings);
         d.env = setEnv(d.env, kv.key, kv.value);
         env = setEnv(env, kv.key, kv.value);
@@ -272,6 +287,7 @@ export function dispatchConfigInstruction(d: StageState, c: Instruction, ctx: Di
     case 'LABEL': {
       // Sorted once the stage is dispatched (sortConfigMaps): sorting at every LABEL was cubic.
       const labels = (config(d).Labels ??= {});
+      ctx.warnings.push(...legacyKeyValueFormat(writtenName(c), c.labels, c.location));
       for (const kv of c.labels) labels[kv.key] = kv.value;
       commitHistory(d, `LABEL ${c.labels.map((kv) => `${kv.key}=${kv.value}`).join(' ')}`, false);
       return true;
@@ -319,7 +335,7 @@ export function dispatchConfigInstruction(d: StageState, c: Instruction, ctx: Di
       dispatchEntrypoint(d, c, ctx);
       return true;
     case 'HEALTHCHECK':
-      dispatchHealthcheck(d, c);
+      dispatchHealthcheck(d, c, ctx);
       return true;
     case 'EXPOSE':
       dispatchExpose(d, c, ctx);

@@ -8,6 +8,7 @@ import { gitSource, httpSource, imageSource, localSource } from '../../../graph/
 import type { ImageConfig } from '../../../oci/config.ts';
 import { parsePlatform } from '../../../oci/platform.ts';
 import { familiarName, normalizeReference, parseReference } from '../../../reference/reference.ts';
+import { fromPlatformFlagConst, invalidBaseImagePlatform, redundantTargetPlatform } from '../checks/from.ts';
 import { closest } from '../instructions/suggest.ts';
 import type { DockerfileInstructions, Instruction } from '../instructions/types.ts';
 import type { ShellLex } from '../shell/lex.ts';
@@ -56,7 +57,7 @@ export function buildStates(
   const byName = new Map<string, StageState>();
   const declared = df.metaArgs.flatMap((c) => c.args.map((a) => a.key));
   // BuildKit's UndefinedArgInFrom: a FROM word naming a variable no meta ARG declares.
-  const expandFrom = (word: string, location: SourceLocation): string => {
+  const expandFromWithMatches = (word: string, location: SourceLocation) => {
     try {
       const r = lex.processWordWithMatches(word, globalArgs);
       for (const name of [...r.unmatched].sort()) {
@@ -65,11 +66,13 @@ export function buildStates(
         const message = `FROM argument '${name}' is not declared${near ? ` (did you mean ${near}?)` : ''}`;
         warnings.push({ rule: 'UndefinedArgInFrom', message, location });
       }
-      return r.result;
+      return r;
     } catch (err) {
       throw located(err, location);
     }
   };
+  const expandFrom = (word: string, location: SourceLocation): string =>
+    expandFromWithMatches(word, location).result;
   df.stages.forEach((st, i) => {
     const baseName = expandFrom(st.baseName, st.location);
     if (baseName === '') {
@@ -82,7 +85,13 @@ export function buildStates(
     }
     const d = newState(states.length, baseName, st.location, st);
     if (st.platform) {
-      const text = expandFrom(st.platform, st.location);
+      const x = expandFromWithMatches(st.platform, st.location);
+      const target = globalArgs.find((e) => e.startsWith('TARGETPLATFORM='))?.slice('TARGETPLATFORM='.length);
+      const redundant = redundantTargetPlatform(st.platform, x, target, st.location);
+      if (redundant) warnings.push(redundant);
+      const constant = fromPlatformFlagConst(st.name ?? '', x, st.location);
+      if (constant) warnings.push(constant);
+      const text = x.result;
       if (text === '') {
         throw convertError(
           'DOCKERFILE_INVALID_PLATFORM',
@@ -229,9 +238,12 @@ export async function resolveStages(
   ctx: DispatchContext,
 ): Promise<Set<StageState>> {
   for (;;) {
-    const reachable = reachableFrom(dsp.target);
+    // A check without a target resolves (and dispatches) every stage, as BuildKit's lint.
+    const reachable = opts.allStages ? new Set(dsp.states) : reachableFrom(dsp.target);
     await Promise.all(
-      dsp.states.filter((d) => reachable.has(d) && !d.base && !d.resolved).map((d) => resolveBase(d, opts)),
+      dsp.states
+        .filter((d) => reachable.has(d) && !d.base && !d.resolved)
+        .map((d) => resolveBase(d, opts, ctx.warnings)),
     );
     let newDeps = false;
     for (const d of dsp.states) {
@@ -309,7 +321,11 @@ function contextSource(named: NamedContext, location: SourceLocation) {
   return localSource(named.key, {}, { description: `[internal] load build context ${named.key}`, location });
 }
 
-async function resolveBase(d: StageState, opts: ConvertInstructionsOptions): Promise<void> {
+async function resolveBase(
+  d: StageState,
+  opts: ConvertInstructionsOptions,
+  warnings: ConvertWarning[],
+): Promise<void> {
   d.resolved = true;
   const platform = d.platform ?? opts.platform;
   if (d.baseName === 'scratch') {
@@ -366,6 +382,12 @@ async function resolveBase(d: StageState, opts: ConvertInstructionsOptions): Pro
   }
   const img = structuredClone(resolved.config);
   delete img.created;
+  // Only a resolver that hands back another platform's config (kiln's own refuses one, but a
+  // check resolves configs without that guard) gets this far with a mismatch.
+  if (img.os && img.architecture) {
+    const f = invalidBaseImagePlatform(source, platform, img, d.location);
+    if (f) warnings.push(f);
+  }
   const isScratch =
     (img.rootfs?.diff_ids ?? []).length === 0 && (img.history ?? []).every((h) => h.empty_layer);
   d.image = img;

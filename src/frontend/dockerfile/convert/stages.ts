@@ -7,6 +7,8 @@ import { definition, localSource, type Vertex } from '../../../graph/index.ts';
 import type { ImageConfig } from '../../../oci/config.ts';
 import { DEFAULT_PATH } from '../../../oci/config.ts';
 import { normalizePlatform, type Platform, platformArgs } from '../../../oci/platform.ts';
+import { invalidDefaultArgInFrom } from '../checks/from.ts';
+import { finding, MESSAGES } from '../checks/rules.ts';
 import { expandInstruction } from '../instructions/expand.ts';
 import { closest } from '../instructions/suggest.ts';
 import type { DockerfileInstructions, Instruction } from '../instructions/types.ts';
@@ -148,11 +150,11 @@ async function runPass(
   const targetName = opts.target ?? df.stages[df.stages.length - 1].name ?? '';
   let globalArgs = defaultArgs(opts, targetName);
   const usedArgs = new Set<string>();
-  const warnings: ConvertWarning[] = df.warnings.map((w) => ({
-    rule: 'NoEmptyContinuation',
-    message: w.short,
-    location: w.location,
-  }));
+  const warnings: ConvertWarning[] = df.warnings.map((w) =>
+    finding('NoEmptyContinuation', MESSAGES.NoEmptyContinuation(), w.location),
+  );
+  warnings.push(...(opts.earlyWarnings ?? []));
+  checkDefaultBaseNames(df, lex, globalArgs, warnings);
 
   // Meta ARGs (before the first FROM): scoped to FROM lines and re-declarations in stages.
   for (const cmd of df.metaArgs) {
@@ -185,6 +187,7 @@ async function runPass(
     epoch = Number(epochText);
   }
   const ctx: DispatchContext = {
+    dockerignore: opts.dockerignore,
     epoch,
     lex,
     escapeToken: df.escapeToken,
@@ -201,7 +204,8 @@ async function runPass(
   const reachable = await resolveStages(dsp, opts, ctx);
   const ctxPaths = new Set<string>();
   for (const d of dsp.states) {
-    if (!reachable.has(d) || d.dispatched) continue;
+    // A check (`--check`) without a target dispatches every stage, as BuildKit's lint does.
+    if (!(opts.allStages || reachable.has(d)) || d.dispatched) continue;
     dispatchStage(d, ctx, opts);
     for (const p of d.ctxPaths) ctxPaths.add(p);
   }
@@ -219,6 +223,33 @@ async function runPass(
   return { target: dsp.target, ctxPaths, warnings, epoch };
 }
 
+/**
+ * InvalidDefaultArgInFrom: expand each FROM with the meta ARGs' defaults alone (no --build-arg),
+ * as BuildKit's validateBaseImagesWithDefaultArgs; a default that fails to expand is left to the
+ * build to report.
+ */
+function checkDefaultBaseNames(
+  df: DockerfileInstructions,
+  lex: ShellLex,
+  globalArgs: string[],
+  warnings: ConvertWarning[],
+): void {
+  let env = globalArgs;
+  try {
+    for (const cmd of df.metaArgs) {
+      for (const kv of cmd.args) {
+        if (kv.value !== undefined) env = setEnv(env, kv.key, lex.processWord(kv.value, envGetter(env)));
+      }
+    }
+  } catch {
+    return;
+  }
+  for (const st of df.stages) {
+    const f = invalidDefaultArgInFrom(st.baseName, (w) => lex.processWord(w, envGetter(env)), st.location);
+    if (f) warnings.push(f);
+  }
+}
+
 /** Inherit from a base stage (BuildKit's dispatchState.init). */
 function initFromBase(d: StageState): void {
   const b = d.base!;
@@ -230,6 +261,7 @@ function initFromBase(d: StageState): void {
   d.cwd = b.cwd;
   d.user = b.user;
   d.buildArgs = [...b.buildArgs];
+  d.workdirSet = b.workdirSet;
 }
 
 function dispatchStage(d: StageState, ctx: DispatchContext, opts: ConvertOptions): void {

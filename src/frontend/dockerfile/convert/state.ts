@@ -70,6 +70,10 @@ export interface StageState {
   user: string;
   buildArgs: ArgValue[];
   cmdSet: boolean;
+  /** A WORKDIR of this Dockerfile set the directory (inherited from a base stage; WorkdirRelativePath). */
+  workdirSet: boolean;
+  /** Where this stage last used CMD, ENTRYPOINT and HEALTHCHECK (MultipleInstructionsDisallowed). */
+  usedOnce: Map<string, SourceLocation>;
   namedContext?: NamedContext;
   /** SOURCE_DATE_EPOCH (unix seconds): history timestamps and file times. */
   epoch?: number;
@@ -106,6 +110,8 @@ export function newState(
     user: '',
     buildArgs: [],
     cmdSet: false,
+    workdirSet: false,
+    usedOnce: new Map(),
     ctxPaths: new Set(),
   };
 }

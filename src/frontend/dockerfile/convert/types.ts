@@ -46,6 +46,11 @@ export interface ConvertOptions {
   noCache?: boolean | string[];
   /** What every RUN gets from the build's flags. */
   run?: RunSettings;
+  /**
+   * Dispatch every stage, not only those the target reaches (and resolve their bases): what
+   * `--check` without `--target` evaluates, as BuildKit's lint does.
+   */
+  allStages?: boolean;
 }
 
 /**
@@ -94,4 +99,6 @@ export type TriggerParser = (expression: string, location: SourceLocation) => In
 
 export interface ConvertInstructionsOptions extends ConvertOptions {
   parseTrigger: TriggerParser;
+  /** Findings on the parsed file (casing, stage names, …), reported after empty continuations. */
+  earlyWarnings?: ConvertWarning[];
 }

@@ -10,12 +10,12 @@ import type { CopyAction, FileOp, Op } from '../graph/ops.ts';
 import type { Vertex } from '../graph/vertex.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { Job, JobContext, ResultCache } from '../solver/solver.ts';
-import type { BuildState, DirState } from '../worker/state.ts';
+import type { BuildState, DirState } from './state.ts';
 
 /** The local source the build context is (build/frontend.ts names it). */
 const MAIN_CONTEXT = 'context';
 
-/** What running the ops needs; the build facade provides it. */
+/** What running the ops needs: `runners.ts` makes it for a build. */
 export interface OpRunners {
   image(op: Extract<Op, { kind: 'image' }>): Promise<BuildState>;
   local(op: Extract<Op, { kind: 'local' }>): Promise<BuildState>;
@@ -30,8 +30,13 @@ export interface OpRunners {
   ): Promise<BuildState>;
   file(op: FileOp, inputs: BuildState[], ctx: JobContext): Promise<BuildState>;
   merge(inputs: BuildState[], ctx: JobContext): Promise<BuildState>;
-  /** Checksum of what a copy reads from a directory input. */
-  dirChecksum(dir: DirState, paths: string[], copy?: CopyAction): Promise<string>;
+  /** Checksum of what a copy reads from a directory input; `visit` is told each entry read. */
+  dirChecksum(
+    dir: DirState,
+    paths: string[],
+    copy?: CopyAction,
+    visit?: (path: string, type: string, mode: number, content: string) => void,
+  ): Promise<string>;
 }
 
 export interface JobOptions {
@@ -148,6 +153,7 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
       // BuildKit shows reading the main context as a step, not the other local sources.
       hidden: op.type === 'source' && op.kind === 'local' && op.name !== MAIN_CONTEXT,
       contentKey: contentKeyOf(v, runners),
+      source: v,
       run: async (ins, ctx) => {
         const state = await runOp(ins, ctx);
         opts.onResult?.(v, state);

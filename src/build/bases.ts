@@ -1,0 +1,50 @@
+/**
+ * Where a build's base images come from: the local image store first, a registry when absent
+ * (or always with `--pull`). The registry client loads on first use: a fully cached build needs
+ * none, and is mostly start-up. `kiln build` and `kiln debug graph` resolve alike.
+ */
+import type { ProgressSink } from '../progress/events.ts';
+import { parseReference } from '../reference/reference.ts';
+import type { CredentialLookup } from '../registry/auth.ts';
+import type { RegistryClient } from '../registry/client.ts';
+import type { Store } from '../store/store.ts';
+import { BaseImages } from '../worker/images.ts';
+
+export interface Bases {
+  images: BaseImages;
+  /** The build's one registry client (pushes use it too), made when first asked for. */
+  registry: () => Promise<RegistryClient>;
+}
+
+export function baseImages(
+  store: Store,
+  opts: { pull: boolean; signal?: AbortSignal; credentials?: CredentialLookup },
+  /** Progress of pulling `ref` (byte counts), if wanted. */
+  onPull?: (ref: string) => ProgressSink,
+): Bases {
+  let client: Promise<RegistryClient> | undefined;
+  const registry = () => {
+    client ??= Promise.all([import('../registry/client.ts'), import('../registry/hosts.ts')]).then(
+      ([{ RegistryClient }, hosts]) =>
+        new RegistryClient({
+          config: hosts.loadRegistryConfig(hosts.defaultRegistryConfigPath(store.root)),
+          // Default: the user's docker config; a server passes its client's, never its own.
+          credentials: opts.credentials,
+          signal: opts.signal,
+        }),
+    );
+    return client;
+  };
+  const images = new BaseImages(
+    store,
+    {
+      source: async (ref) =>
+        (await import('../registry/source.ts')).resolveImage(await registry(), parseReference(ref), {
+          platform: 'all',
+          onProgress: onPull?.(ref),
+        }),
+    },
+    { pull: opts.pull },
+  );
+  return { images, registry };
+}

@@ -1,0 +1,200 @@
+/**
+ * The travelling cache of one build (`--cache-from`, `--cache-to`): it stands in front of the
+ * local instruction cache, answering a local miss from the imported records, and records every
+ * result the build hits or makes (cache key → chain of snapshots) for the export after it.
+ * The solver sees only a ResultCache; what a hit becomes (snapshots) is the caller's `unpack`.
+ */
+import type { BlobProvider } from '../../content/content.ts';
+import type { Digest } from '../../digest/digest.ts';
+import { errorText } from '../../progress/events.ts';
+import type { ResultCache } from '../../solver/solver.ts';
+import {
+  type CarriedResult,
+  type ChainResult,
+  type ExportDeps,
+  exportCaches,
+  selectResults,
+} from './export.ts';
+import { type ImportDeps, type RemoteHit, RemoteImports } from './import.ts';
+import { restoreMount } from './mounts.ts';
+import type { CacheSpec } from './spec.ts';
+
+export type { RemoteHit } from './import.ts';
+export { INLINE_ANNOTATION } from './record.ts';
+export type { CacheSpec } from './spec.ts';
+
+export class TravellingCache {
+  private readonly imports?: RemoteImports;
+  private readonly deps: ImportDeps;
+  private readonly to: readonly CacheSpec[];
+  /** Every result this build hit or made, by cache key. */
+  readonly recorded = new Map<string, ChainResult>();
+  /**
+   * Keys whose results only go to outputs that read layer blobs (a push, an archive): a hit on
+   * one is neither downloaded nor unpacked; its blobs are fetched (verified) only if an output
+   * reads them, and a push to the cache's registry mounts them instead.
+   */
+  readonly lazyKeys = new Set<string>();
+  /** Cache keys of every step of the build (mode=max carries imported results for them). */
+  readonly graphKeys = new Set<string>();
+  /** Cache keys of the steps the final images are made of (mode=min carries those). */
+  readonly finalKeys = new Set<string>();
+
+  /** The content store, with the blobs of lazy hits fetched from their cache on first read. */
+  content(base: BlobProvider): BlobProvider {
+    const imports = this.imports;
+    if (!imports) return base;
+    const ready = async (d: Digest) => {
+      if (!(await base.info(d))) await imports.fetchDeferred(d);
+    };
+    return {
+      info: async (d: Digest) => (await base.info(d)) ?? imports.deferredInfo(d),
+      openRead: async (d: Digest) => {
+        await ready(d);
+        return base.openRead(d);
+      },
+      readBlob: async (d: Digest) => {
+        await ready(d);
+        return base.readBlob(d);
+      },
+    };
+  }
+
+  private constructor(deps: ImportDeps, to: readonly CacheSpec[], imports?: RemoteImports) {
+    this.deps = deps;
+    this.to = to;
+    this.imports = imports;
+  }
+
+  /** Read the `from` sources' records (warnings for those that cannot be used). */
+  static async open(
+    from: readonly CacheSpec[],
+    to: readonly CacheSpec[],
+    deps: ImportDeps,
+  ): Promise<TravellingCache> {
+    const imports = from.length ? await RemoteImports.open(from, deps) : undefined;
+    return new TravellingCache(deps, to, imports);
+  }
+
+  /**
+   * `inner` (the local cache), with imported results behind it: a key the local cache lacks and
+   * an import has is fetched, unpacked by `unpack` and stored locally too. Every hit and put is
+   * recorded for the export.
+   */
+  wrap<R extends { kind: string }>(
+    inner: ResultCache<R>,
+    unpack: (hit: RemoteHit, key: string) => Promise<R>,
+  ): ResultCache<R> {
+    const record = (key: string, r: R) => {
+      if (r.kind === 'fs') this.recorded.set(key, r as unknown as ChainResult);
+    };
+    return {
+      get: async (key) => {
+        let r = await inner.get(key);
+        if (r === undefined && this.imports) {
+          const lazy = this.lazyKeys.has(key);
+          const hit = lazy ? this.imports.find(key) : await this.imports.lookup(key);
+          if (hit) {
+            try {
+              r = await unpack(hit, key);
+              if (lazy) this.imports.deferFetch(hit);
+              await inner.put(key, r);
+            } catch (err) {
+              this.deps.warn(
+                `an imported cache layer could not be used, building the step: ${errorText(err)}`,
+              );
+              r = undefined;
+            }
+          }
+        }
+        if (r !== undefined) record(key, r);
+        return r;
+      },
+      put: async (key, r) => {
+        await inner.put(key, r);
+        record(key, r);
+      },
+    };
+  }
+
+  /**
+   * Fill the build's cache mounts (`ids`) the imports carry and this root has empty. Failures
+   * are warnings: the RUN steps then start from an empty cache, as on a fresh machine.
+   */
+  async restoreMounts(
+    stateRoot: string,
+    ids: readonly string[],
+    maxBytes: (compressedSize: number) => number,
+  ): Promise<void> {
+    const imports = this.imports;
+    if (!imports) return;
+    for (const id of ids) {
+      const found = imports.mounts.get(id);
+      if (!found) continue;
+      try {
+        await imports.fetch(found.layer, found.blobs);
+        await restoreMount(
+          stateRoot,
+          id,
+          found.layer,
+          this.deps.content,
+          maxBytes(found.layer.size),
+          found.mount,
+        );
+      } catch (err) {
+        this.deps.warn(`cache mount "${id}" from ${found.where} could not be restored: ${errorText(err)}`);
+      }
+    }
+  }
+
+  /**
+   * The inline record of an image whose filesystem is `final` (`--cache-to type=inline`): the
+   * results it is made of, their layers named by position in the image's own layer list. It goes
+   * into the image's manifest as an annotation; undefined when no inline cache is asked for.
+   */
+  inlineRecord(final: ChainResult): string | undefined {
+    if (!this.to.some((s) => s.type === 'inline')) return undefined;
+    const results = selectResults(this.recorded, [final], 'min')
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+      .map(([key, r]) => ({
+        key,
+        layers: r.layers.map((_, i) => i),
+        created: r.layers.map((l) => l.created ?? null),
+      }));
+    return JSON.stringify({ results });
+  }
+
+  /**
+   * Repositories on `domain` an imported record says hold `digest`: a push there mounts the blob
+   * across repositories instead of uploading it.
+   */
+  mountSources(domain: string, digest: string): string[] {
+    return (this.imports?.repos ?? [])
+      .filter((r) => r.domain === domain && r.digests.has(digest))
+      .map((r) => r.path);
+  }
+
+  /** Export to every `--cache-to`; `finals` are the built images' filesystems (mode=min). */
+  async export(finals: readonly ChainResult[], deps: Omit<ExportDeps, keyof ImportDeps>): Promise<void> {
+    if (!this.to.length) return;
+    const imports = this.imports;
+    await exportCaches(this.to, this.recorded, finals, {
+      ...this.deps,
+      ...deps,
+      content: this.content(this.deps.content),
+      mountFrom: (domain, digest) => this.mountSources(domain, digest),
+      carried: (mode) => {
+        if (!imports) return [];
+        const out: CarriedResult[] = [];
+        for (const key of mode === 'max' ? this.graphKeys : this.finalKeys) {
+          if (this.recorded.has(key)) continue;
+          const hit = imports.find(key);
+          if (!hit) continue;
+          imports.deferFetch(hit);
+          out.push({ key, layers: hit.layers, created: hit.created });
+        }
+        return out;
+      },
+    });
+  }
+}

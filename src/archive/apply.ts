@@ -11,7 +11,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Digest, DigestStream } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
-import { inOwnUserNamespace } from '../isolation/mode.ts';
+import { inUserNamespace } from '../isolation/mode.ts';
 import * as fs from '../sys/fs.ts';
 import { nameByteLength, showName } from '../sys/fsname.ts';
 import { mknodSync } from '../sys/mknod.ts';
@@ -99,8 +99,8 @@ export async function applyLayer(
   const mode = options.whiteouts ?? 'delete';
   const isRoot = process.getuid?.() === 0;
   const sameOwner = options.sameOwner ?? isRoot;
-  // Root of rootless kiln's user namespace may not mknod devices either (only overlay whiteouts).
-  const devices = options.devices ?? (isRoot && !inOwnUserNamespace() ? 'create' : 'skip');
+  // Root of a user namespace (rootless kiln's, a rootless container) may not mknod devices either.
+  const devices = options.devices ?? (isRoot && !inUserNamespace() ? 'create' : 'skip');
   const root = new ConfinedRoot(target);
   const { stream } = await decompressAuto(source, options.compression);
   const digest = new DigestStream();

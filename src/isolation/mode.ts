@@ -53,6 +53,24 @@ export function inOwnUserNamespace(env: NodeJS.ProcessEnv = process.env): boolea
   return env[IN_USERNS_ENV] === '1';
 }
 
+let mapped: boolean | undefined;
+/**
+ * True in any user namespace but the host's (uid_map is not the identity of every id): kiln's
+ * own, or a rootless container kiln was started in. Root there may not set trusted.* xattrs,
+ * mknod devices or make a cgroup.
+ */
+export function inUserNamespace(): boolean {
+  if (mapped === undefined) {
+    try {
+      const map = readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/).map(Number);
+      mapped = !(map.length === 3 && map[0] === 0 && map[1] === 0 && map[2] === 4294967295);
+    } catch {
+      mapped = false;
+    }
+  }
+  return mapped;
+}
+
 /**
  * The mode to use: the flag, else KILN_ISOLATION, else chosen: root with CAP_SYS_ADMIN → oci;
  * root without it (a container run without --privileged) → chroot; a non-root user with
@@ -65,6 +83,9 @@ export function chooseIsolation(flag?: string, env: NodeJS.ProcessEnv = process.
   if (inOwnUserNamespace(env)) return { mode: 'rootless', why: "non-root user, in kiln's user namespace" };
   const caps = effectiveCaps();
   if (process.getuid?.() === 0) {
+    // Root of someone else's user namespace (a rootless container): runc must go rootless too.
+    if (inUserNamespace() && hasCap(caps, CAP_SYS_ADMIN))
+      return { mode: 'rootless', why: 'root of a user namespace' };
     if (hasCap(caps, CAP_SYS_ADMIN)) return { mode: 'oci', why: 'root with CAP_SYS_ADMIN' };
     return { mode: 'chroot', why: 'root without CAP_SYS_ADMIN: no namespaces or mounts' };
   }

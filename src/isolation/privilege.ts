@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, relative } from 'node:path';
 import { KilnError } from '../errors/errors.ts';
-import { inOwnUserNamespace } from './mode.ts';
+import { inUserNamespace } from './mode.ts';
 
 const CHOWN = new Set(['chown', 'lchown', 'fchown', 'fchownat']);
 
@@ -35,7 +35,7 @@ export function privilegeError(err: unknown, root?: string, what = 'this step'):
   const uid = process.getuid?.() ?? 0;
   if (CHOWN.has(syscall)) {
     const ids = mappedIds();
-    if (inOwnUserNamespace() || ids !== undefined) {
+    if (inUserNamespace() || ids !== undefined) {
       return new KilnError(
         'PRIVILEGE_MISSING',
         `${what} gives ${at} an owner outside the ${ids ?? '?'} uids/gids kiln's user namespace maps (${e.code} from ${syscall})`,

@@ -9,7 +9,7 @@ import type { Readable } from 'node:stream';
 import { hasCode, KilnError } from '../errors/errors.ts';
 import type { ExecMount, NetworkMode } from '../executor/executor.ts';
 import type { RunMountSpec } from '../executor/run-mounts.ts';
-import { inOwnUserNamespace } from '../isolation/mode.ts';
+import { inUserNamespace } from '../isolation/mode.ts';
 import type { Mount } from '../snapshot/snapshotter.ts';
 import type { ContainerRecord } from './record.ts';
 import { containerDirs, containerMount } from './rootfs.ts';
@@ -89,7 +89,7 @@ export async function runInContainer(
   try {
     const { RuncExecutor } = await import('../executor/runc/runc.ts');
     // In rootless kiln's user namespace runc runs --rootless, as for a build.
-    const executor = new RuncExecutor({ stateRoot: s.store.root, rootless: inOwnUserNamespace() });
+    const executor = new RuncExecutor({ stateRoot: s.store.root, rootless: inUserNamespace() });
     await executor.run(
       {
         rootfs,

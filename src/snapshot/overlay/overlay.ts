@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { LayerEntry } from '../../archive/entries.ts';
 import { KilnError } from '../../errors/errors.ts';
-import { inOwnUserNamespace } from '../../isolation/mode.ts';
+import { inUserNamespace } from '../../isolation/mode.ts';
 import { BaseSnapshotter } from '../base.ts';
 import { applyTar, diffUpper } from '../layer.ts';
 import type { SnapshotRecord } from '../metadata.ts';
@@ -25,10 +25,10 @@ export class OverlaySnapshotter extends BaseSnapshotter {
    * reject them (where those features do not exist either).
    */
   /**
-   * In rootless kiln's user namespace (kernel 5.11+) overlay keeps its opaque markers in
+   * In a user namespace (rootless kiln's own, or a rootless container; kernel 5.11+) overlay keeps its opaque markers in
    * user.overlay.* xattrs (`userxattr`): trusted.* is for the host's root alone.
    */
-  private readonly userxattr = inOwnUserNamespace();
+  private readonly userxattr = inUserNamespace();
   private readonly baseOptions: string[] = this.userxattr ? ['userxattr'] : [];
   private writableOptions: string[] = [...this.baseOptions, 'index=off', 'redirect_dir=off', 'metacopy=off'];
   protected override readonly layered = true;

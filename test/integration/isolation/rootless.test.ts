@@ -41,6 +41,8 @@ let user: TestUser;
 let ociRoot: string;
 let userRoot: string;
 let context: string;
+/** The image ID of the first test's build in oci mode, for later builds of the same Dockerfile. */
+let ociImageId = '';
 
 before(async () => {
   user = ensureUser(TEST_USER, true);
@@ -74,6 +76,7 @@ test('a non-root user builds the same image as root in oci mode, ownership and a
   assert.equal(rl.code, 0, rl.err);
   assert.match(rl.err, /isolation: rootless \(non-root user/);
   assert.equal(rl.out.trim(), oci.out.trim(), 'the image IDs differ');
+  ociImageId = oci.out.trim();
   const [ociLayers, rlLayers] = [
     await layerOwnership(ociRoot, 'same'),
     await layerOwnership(userRoot, 'same'),
@@ -237,4 +240,36 @@ test("working containers (from, run, commit, rm) run in the user's namespace too
   assert.equal(kilnAs(user, ['rm', c], env).code, 0);
   const top = (await layerOwnership(userRoot, 'working:1')).at(-1);
   assert.deepEqual(top, [{ path: 'made', uid: 1234, gid: 55, mode: 0o644 }]);
+});
+
+test('root of a user namespace kiln did not make (a rootless container) builds rootless, same image', async () => {
+  // A root of its own: the cache mount of the first test's root has its line already.
+  const root = await rootWithBusybox(join(dirs.dir, 'container-root'), user);
+  // kiln unshare, with kiln's own markers removed, stands in for a rootless container.
+  const r = kilnAs(
+    user,
+    [
+      'unshare',
+      'env',
+      '-u',
+      '_KILN_IN_USERNS',
+      '-u',
+      'KILN_ISOLATION',
+      'SOURCE_DATE_EPOCH=1700000000',
+      KILN,
+      'build',
+      '--network',
+      'none',
+      '--progress',
+      'plain',
+      '-t',
+      'in-container',
+      context,
+    ],
+    { KILN_ROOT: root },
+  );
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /isolation: rootless \(root of a user namespace\)/);
+  assert.ok(ociImageId, 'the first test builds the oci image this one compares with');
+  assert.equal(r.out.trim(), ociImageId);
 });

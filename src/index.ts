@@ -5,9 +5,9 @@
  * `build()` solves and `kiln debug graph` prints.
  */
 
-export type { BuildEnv, BuildResult, PlatformResult } from './build/build.ts';
-export { build } from './build/build.ts';
-export type { BuildInput } from './build/input.ts';
+export type { BuildEnv, BuildResult, PlatformResult } from './pipeline/build.ts';
+export { build } from './pipeline/build.ts';
+export type { BuildInput } from './pipeline/input.ts';
 export type {
   BuildOptions,
   BuildRequest,
@@ -16,9 +16,9 @@ export type {
   OutputType,
   SecretSpec,
   SshSpec,
-} from './build/options.ts';
-export type { Plan, PlanEnv } from './build/plan.ts';
-export { offlineResolver, plan } from './build/plan.ts';
+} from './pipeline/options.ts';
+export type { Plan, PlanEnv } from './pipeline/plan.ts';
+export { offlineResolver, plan } from './pipeline/plan.ts';
 export type { CacheSpec } from './cache/remote/spec.ts';
 export { parseCacheSpec } from './cache/remote/spec.ts';
 export type { ErrorCode, KilnErrorOptions, SourceLocation } from './errors/errors.ts';

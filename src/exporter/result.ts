@@ -5,16 +5,19 @@
  * otherwise; the config, and with it the image ID, is the same in each), then each output is
  * written as its own step, named and reported as BuildKit's exporters report theirs.
  */
+
+import type { Package } from '../attest/packages.ts';
 import type { BlobHolder, Ingester } from '../content/content.ts';
 import type { Vertex } from '../graph/vertex.ts';
 import type { ImageConfig } from '../oci/config.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
-import type { Compression } from '../oci/mediatypes.ts';
+import { type Compression, isIndexType } from '../oci/mediatypes.ts';
 import type { Platform } from '../oci/platform.ts';
 import type { ProgressSink } from '../progress/events.ts';
 import { ReportedStep } from '../progress/step.ts';
 import type { BuildState, FsState } from '../worker/state.ts';
 import { type Annotation, indexAnnotations, manifestAnnotations } from './annotations.ts';
+import { type AttestRequest, writeAttestations } from './attestations.ts';
 import { ComposedBlobs, writeImage, writeIndex } from './image.ts';
 import { type LayerExportDeps, LayerExports } from './layers.ts';
 import { type OutputDeps, type OutputResult, writeOutput } from './outputs.ts';
@@ -44,6 +47,11 @@ interface ImageFormat {
   oci: boolean;
   sourceDateEpoch?: number;
   annotations: Annotation[];
+  /** Attestation manifests for the index (attestations.ts); with them the image is always an index. */
+  attest?: (
+    blobs: ComposedBlobs,
+    images: { platform: Platform; manifest: Descriptor; state: FsState }[],
+  ) => Promise<Descriptor[]>;
 }
 
 /** The image exports of one build: early layer export, then one image per layer format. */
@@ -57,18 +65,22 @@ export class ResultExport {
   private readonly deps: LayerExportDeps;
   /** `--squash`: the layers above each base become one (squash.ts). */
   private readonly squash: boolean;
+  /** `--sbom`/`--provenance`/`--attest`: what to attach to the image (attestations.ts). */
+  private readonly attest?: AttestRequest;
+  private readonly scanned = new Map<string, Promise<Package[]>>();
 
   constructor(
     deps: LayerExportDeps,
     outputs: readonly OutputSpec[],
     sourceDateEpoch?: number,
-    opts: { squash?: boolean } = {},
+    opts: { squash?: boolean; attest?: AttestRequest } = {},
   ) {
     this.layers = new LayerExports(deps);
     this.deps = deps;
     this.content = deps.content;
     this.sourceDateEpoch = sourceDateEpoch;
     this.squash = opts.squash ?? false;
+    this.attest = opts.attest;
     this.primary = outputs.find((o) => o.push) ?? outputs.find(needsImage);
   }
 
@@ -81,11 +93,23 @@ export class ResultExport {
   }
 
   private format(spec: OutputSpec): ImageFormat {
+    const attest = this.attest;
     return {
       compression: outputCompression(spec),
-      oci: spec.ociMediaTypes,
+      // Attestation manifests are OCI; BuildKit gives their index OCI media types too.
+      oci: spec.ociMediaTypes || attest !== undefined,
       sourceDateEpoch: this.sourceDateEpoch,
       annotations: [...spec.annotations, ...this.extra],
+      ...(attest && {
+        attest: (blobs, images) =>
+          writeAttestations(blobs, attest, images, {
+            snapshotter: this.deps.snapshotter,
+            // One name for every output, so the pushed image and the stored one are the same.
+            imageName: this.primary?.names[0],
+            sourceDateEpoch: this.sourceDateEpoch,
+            scanned: this.scanned,
+          }),
+      }),
     };
   }
 
@@ -152,14 +176,23 @@ export async function exportImage(
     );
     platforms.push({ platform: r.platform, ...written });
   }
+  const attached = format.attest
+    ? await format.attest(
+        composed,
+        platforms.map((p, i) => ({
+          platform: p.platform,
+          manifest: p.manifest,
+          state: perPlatform[i].state,
+        })),
+      )
+    : [];
   const root =
-    platforms.length === 1
+    platforms.length === 1 && attached.length === 0
       ? stripPlatform(platforms[0].manifest)
-      : await writeIndex(
-          composed,
-          platforms.map((r) => r.manifest),
-          { ...format, annotations: indexAnnotations(format.annotations) },
-        );
+      : await writeIndex(composed, [...platforms.map((r) => r.manifest), ...attached], {
+          ...format,
+          annotations: indexAnnotations(format.annotations),
+        });
   await composed.storeIn(content);
   return { root, platforms };
 }
@@ -249,7 +282,7 @@ async function reportOutput(
   write: () => Promise<OutputResult>,
 ): Promise<OutputResult> {
   if (!image) return step.task(spec.type === 'local' ? 'copying files' : 'sending tarball', write);
-  const id = image.platforms.length === 1 ? image.platforms[0].configDigest : image.root.digest;
+  const id = isIndexType(image.root.mediaType) ? image.root.digest : image.platforms[0].configDigest;
   if (spec.type === 'image') step.note(`writing image ${id}`);
   else if (spec.type === 'registry') step.note(`exporting manifest ${image.root.digest}`);
   if (spec.type === 'oci' || spec.type === 'docker')

@@ -1,5 +1,5 @@
 /** kiln's build graph: immutable, digest-identified ops and the definitions that carry them. */
-export * from './build.ts';
+export * from './construct.ts';
 export * from './canonical.ts';
 export * from './definition.ts';
 export type * from './ops.ts';

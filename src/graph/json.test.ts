@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import type { Digest } from '../digest/digest.ts';
 import { hasCode } from '../errors/errors.ts';
 import type { ImageConfig } from '../oci/config.ts';
-import { exec, file, imageSource, localSource } from './build.ts';
+import { exec, file, imageSource, localSource } from './construct.ts';
 import { definition, serializeDefinition } from './definition.ts';
 import { parseGraphJson } from './json.ts';
 import { vertexDigest } from './vertex.ts';

@@ -140,6 +140,8 @@ export async function resolveImage(
   const platforms: string[] = [];
   if (isIndexType(root.mediaType)) {
     for (const c of (await loadIndex(content, root)).manifests) {
+      // An attestation manifest (unknown/unknown, BuildKit's) is about an image, not one.
+      if (c.annotations?.['vnd.docker.reference.type'] === 'attestation-manifest') continue;
       if (c.platform && (await content.info(c.digest))) platforms.push(formatPlatform(c.platform));
     }
   }

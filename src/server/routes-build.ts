@@ -5,11 +5,11 @@
  * `Successfully built/tagged` lines docker-compose and docker-py look for. The request's signal
  * (the client going away, the server giving up) cancels the build.
  */
-import { build } from '../build/build.ts';
-import { isRemoteContext } from '../build/input.ts';
-import type { BuildOptions } from '../build/options.ts';
-import { resolveOutputs } from '../build/output-spec.ts';
-import { parseAddHost } from '../build/run-settings.ts';
+import { build } from '../pipeline/build.ts';
+import { isRemoteContext } from '../pipeline/input.ts';
+import type { BuildOptions } from '../pipeline/options.ts';
+import { resolveOutputs } from '../pipeline/output-spec.ts';
+import { parseAddHost } from '../pipeline/run-settings.ts';
 import { type CacheSpec, parseCacheSpec } from '../cache/remote/spec.ts';
 import { parsePlatform } from '../oci/platform.ts';
 import { errorText } from '../progress/events.ts';

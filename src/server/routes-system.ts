@@ -5,7 +5,7 @@
 
 import { cpus, hostname, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { versionInfo } from '../build/version.ts';
+import { versionInfo } from '../pipeline/version.ts';
 import { BuildCache } from '../cache/build-cache.ts';
 import { pruneBuildCache } from '../cache/prune.ts';
 import { storeUsage } from '../cache/usage.ts';

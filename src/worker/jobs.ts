@@ -12,7 +12,7 @@ import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { Job, JobContext, ResultCache } from '../solver/solver.ts';
 import type { BuildState, DirState } from './state.ts';
 
-/** The local source the build context is (build/frontend.ts names it). */
+/** The local source the build context is (pipeline/frontend.ts names it). */
 const MAIN_CONTEXT = 'context';
 
 /** What running the ops needs: `runners.ts` makes it for a build. */

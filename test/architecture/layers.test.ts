@@ -211,7 +211,7 @@ describe('the import reader', () => {
       "const f = await import('../archive/layer.ts');",
       "type G = import('../graph/ops.ts').Op;",
       "// import('../cli/main.ts')",
-      "/* import x from '../build/build.ts'; */",
+      "/* import x from '../pipeline/build.ts'; */",
       "import { h } from 'node:fs';",
     ].join('\n');
     assert.deepEqual(

@@ -83,7 +83,7 @@ test('a cached build through bin/kiln and its bundle loads no heavy Node built-i
 test("a cached build through the sources loads none of kiln's heavy modules", () => {
   const loaded = cachedBuildModules([node, '--no-warnings', join(repo, 'src/cli/main.ts')], 'sources');
   assert.ok(
-    loaded.some((u) => u.endsWith('/src/build/build.ts')),
+    loaded.some((u) => u.endsWith('/src/pipeline/build.ts')),
     'the sources ran',
   );
   assert.deepEqual(

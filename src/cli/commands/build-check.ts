@@ -3,7 +3,7 @@
  * stdout as buildx prints it; the exit status is 1 when anything was found (and the check fails
  * with LINT_VIOLATION under `check=error=true`, after the report).
  */
-import type { BuildOptions } from '../../build/options.ts';
+import type { BuildOptions } from '../../pipeline/options.ts';
 import { KilnError } from '../../errors/errors.ts';
 import { checkReport } from '../../progress/check-report.ts';
 
@@ -30,7 +30,7 @@ export async function runCheck(
   root: string | undefined,
   close: () => void,
 ): Promise<void> {
-  const { checkBuild } = await import('../../build/check.ts');
+  const { checkBuild } = await import('../../pipeline/check.ts');
   let result: Awaited<ReturnType<typeof checkBuild>>;
   try {
     result = await checkBuild(opts, { root });

@@ -5,8 +5,8 @@
  * the second prints is the one the first solves.
  */
 import type { Command } from 'commander';
-import type { BuildOptions, FrontendName } from '../../build/options.ts';
-import { checkCgroupParent, parseAddHost, parseShmSize, parseUlimit } from '../../build/run-settings.ts';
+import type { BuildOptions, FrontendName } from '../../pipeline/options.ts';
+import { checkCgroupParent, parseAddHost, parseShmSize, parseUlimit } from '../../pipeline/run-settings.ts';
 import { hasCode, KilnError } from '../../errors/errors.ts';
 import { type Platform, parsePlatform } from '../../oci/platform.ts';
 

@@ -3,9 +3,9 @@
  * BuildOptions, renders progress, prints the image ID, and writes --iidfile/--metadata-file.
  */
 import type { Command } from 'commander';
-import { build } from '../../build/build.ts';
-import type { BuildOptions, SecretSpec, SshSpec } from '../../build/options.ts';
-import { resolveOutputs, splitCsv } from '../../build/output-spec.ts';
+import { build } from '../../pipeline/build.ts';
+import type { BuildOptions, SecretSpec, SshSpec } from '../../pipeline/options.ts';
+import { resolveOutputs, splitCsv } from '../../pipeline/output-spec.ts';
 import { parseCacheSpec } from '../../cache/remote/spec.ts';
 import { KilnError } from '../../errors/errors.ts';
 import type { StepNote } from '../../explain/explainer.ts';
@@ -16,6 +16,7 @@ import { errorText } from '../../progress/events.ts';
 import { createRenderer, PROGRESS_MODES, type ProgressMode } from '../../progress/render.ts';
 import { reexecIfRootless } from '../isolation.ts';
 import { commandSignal } from '../signals.ts';
+import { attestFlags, attestFlagValues } from './build-attest.ts';
 import { callMode, runCheck } from './build-check.ts';
 import { planFlags, planFlagValues } from './build-flags.ts';
 
@@ -59,12 +60,14 @@ export function parseSsh(text: string): SshSpec {
 }
 
 export function register(program: Command): void {
-  planFlags(
-    program
-      .command('build')
-      .alias('b')
-      .description('Build an image from a Dockerfile and a context (flags as in `docker buildx build`)')
-      .argument('<context>', 'context directory, or - to read a tar archive from stdin'),
+  attestFlags(
+    planFlags(
+      program
+        .command('build')
+        .alias('b')
+        .description('Build an image from a Dockerfile and a context (flags as in `docker buildx build`)')
+        .argument('[context]', 'context directory, or - to read a tar archive from stdin'),
+    ),
   )
     .option('-t, --tag <name>', 'name the image (repeatable)', collect, [])
     .option(
@@ -134,9 +137,10 @@ export function register(program: Command): void {
       '--isolation <mode>',
       'how RUN is isolated: oci (root), rootless (a user with subordinate ids) or chroot (an unprivileged container); default KILN_ISOLATION, else chosen',
     )
-    .action(async (context: string, o: Record<string, unknown>, cmd: Command) => {
+    .action(async (contextArg: string | undefined, o: Record<string, unknown>, cmd: Command) => {
       // A non-root user's build runs again inside kiln's user namespace (cli/isolation.ts).
       if (await reexecIfRootless(o.isolation as string | undefined)) return;
+      const { attest, context } = attestFlagValues(o, contextArg);
       const call = callMode(o);
       const network = o.network as string;
       if (!['default', 'none', 'host'].includes(network)) {
@@ -200,6 +204,7 @@ export function register(program: Command): void {
           ? Number.parseInt(buildArgs.SOURCE_DATE_EPOCH, 10)
           : undefined,
         squash: Boolean(o.squash),
+        attest,
       };
       if (call === 'check') {
         await runCheck(opts, cmd.optsWithGlobals().root as string | undefined, () => renderer.close());

@@ -8,8 +8,8 @@
  * (`version: 1`) that `kiln build --graph` solves. `--offline` answers an empty linux config.
  */
 import type { Command } from 'commander';
-import type { BuildRequest } from '../../build/options.ts';
-import { offlineResolver, type PlanEnv, plan } from '../../build/plan.ts';
+import type { BuildRequest } from '../../pipeline/options.ts';
+import { offlineResolver, type PlanEnv, plan } from '../../pipeline/plan.ts';
 import type { ConvertWarning, ImageConfigResolver } from '../../frontend/dockerfile/convert/types.ts';
 import { debugView } from '../../graph/index.ts';
 import { formatPlatform, type Platform } from '../../oci/platform.ts';
@@ -81,9 +81,9 @@ export async function debugGraph(
 async function resolvedGraphs(request: BuildRequest, root: string | undefined): Promise<DebugGraphOutput[]> {
   const [{ openStore }, { baseImages }, { resolverFor }, { MetadataSteps }] = await Promise.all([
     import('../../store/store.ts'),
-    import('../../build/bases.ts'),
-    import('../../build/frontend.ts'),
-    import('../../build/steps.ts'),
+    import('../../pipeline/bases.ts'),
+    import('../../pipeline/frontend.ts'),
+    import('../../pipeline/steps.ts'),
   ]);
   const store = openStore(root);
   try {

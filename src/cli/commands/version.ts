@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { type VersionInfo, versionInfo } from '../../build/version.ts';
+import { type VersionInfo, versionInfo } from '../../pipeline/version.ts';
 import { tabwrite } from '../format/tabwriter.ts';
 import { parseTemplate } from '../format/template.ts';
 

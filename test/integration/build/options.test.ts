@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { build } from '../../../src/build/build.ts';
+import { build } from '../../../src/pipeline/build.ts';
 import type { Digest } from '../../../src/digest/digest.ts';
 import { normalizeReference } from '../../../src/reference/reference.ts';
 import { sharedRegistry, type TestRegistry } from '../../../src/testing/registry.ts';

@@ -3,6 +3,7 @@
  * Dockerfile, build args, target, platforms, outputs, cache control, secrets and SSH; and the
  * defaults a library caller gets for what it leaves out (the CLI's).
  */
+import type { AttestOptions } from '../attest/options.ts';
 import type { CacheSpec } from '../cache/remote/spec.ts';
 import { KilnError } from '../errors/errors.ts';
 import type { OutputSpec, OutputType } from '../exporter/spec.ts';
@@ -14,7 +15,7 @@ import type { ProgressSink } from '../progress/events.ts';
 
 export type { OutputSpec, OutputType };
 
-/** The frontends a build file can be read by (build/frontend.ts). */
+/** The frontends a build file can be read by (pipeline/frontend.ts). */
 export type FrontendName = 'dockerfile' | 'yaml' | 'graph' | 'gateway';
 
 export interface SecretSpec {
@@ -93,6 +94,8 @@ export interface BuildOptions {
   cgroupParent?: string;
   /** Squash the layers above the base image into one (`--squash`, as buildah's). */
   squash?: boolean;
+  /** Attestations to attach (`--sbom`, `--provenance`, `--attest`); none when absent. */
+  attest?: AttestOptions;
   /** `--cache-from`: travelling caches to import (registry, local, inline). */
   cacheFrom?: CacheSpec[];
   /** `--cache-to`: where to export this build's cache. */

@@ -25,6 +25,7 @@ import {
   writeOutputs,
 } from '../exporter/result.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
+import { isIndexType } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import { discardProgress, type ProgressSink } from '../progress/events.ts';
 import type { CredentialLookup } from '../registry/auth.ts';
@@ -37,6 +38,7 @@ import { jobsFor, resetIgnoredCacheMounts, validatedCache } from '../worker/jobs
 import { materialize } from '../worker/materialize.ts';
 import { makeRunners } from '../worker/runners.ts';
 import { checkSecrets } from '../worker/secrets.ts';
+import { attestRequest } from './attest.ts';
 import { baseImages } from './bases.ts';
 import { resolverFor } from './frontend.ts';
 import type { BuildInput } from './input.ts';
@@ -91,6 +93,7 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
   await checkSecrets(opts.secrets);
   checkSsh(opts.ssh);
   const store = env.store ?? openStore(env.root);
+  const startedOn = new Date();
   // History and cache-miss explanations watch the build's progress (explain/session.ts).
   const session = new BuildSession({
     ...opts,
@@ -150,9 +153,9 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
         { snapshotter: sn, content: store.content, cache, progress },
         opts.outputs,
         opts.sourceDateEpoch,
-        { squash: opts.squash },
+        { squash: opts.squash, attest: attestRequest(opts, planned, session.record.id, startedOn) },
       );
-      // --cache-from / --cache-to (build/travelling-cache.ts): imported records answer local
+      // --cache-from / --cache-to (pipeline/travelling-cache.ts): imported records answer local
       // misses, every result is recorded for the export. Loaded only when asked for.
       const travelWarnings: string[] = [];
       const travel =
@@ -193,7 +196,9 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
       );
       const exported = result.primary ? await result.image(result.primary, solved) : undefined;
       const results = exported?.platforms ?? [];
-      const imageId = exported && (results.length === 1 ? results[0].configDigest : exported.root.digest);
+      // An index (several platforms, or attestations) is its own ID, as `kiln images` shows it.
+      const imageId =
+        exported && (isIndexType(exported.root.mediaType) ? exported.root.digest : results[0].configDigest);
       session.succeeded(
         exported && { digest: exported.root.digest, mediaType: exported.root.mediaType, id: imageId },
       );

@@ -5,20 +5,6 @@
  * `build()` solves and `kiln debug graph` prints.
  */
 
-export type { BuildEnv, BuildResult, PlatformResult } from './pipeline/build.ts';
-export { build } from './pipeline/build.ts';
-export type { BuildInput } from './pipeline/input.ts';
-export type {
-  BuildOptions,
-  BuildRequest,
-  FrontendName,
-  OutputSpec,
-  OutputType,
-  SecretSpec,
-  SshSpec,
-} from './pipeline/options.ts';
-export type { Plan, PlanEnv } from './pipeline/plan.ts';
-export { offlineResolver, plan } from './pipeline/plan.ts';
 export type { CacheSpec } from './cache/remote/spec.ts';
 export { parseCacheSpec } from './cache/remote/spec.ts';
 export type { ErrorCode, KilnErrorOptions, SourceLocation } from './errors/errors.ts';
@@ -33,6 +19,20 @@ export type { ImageRecord, ImageSource, ImageStore } from './image/image.ts';
 export { localImageSource } from './imagestore/imagestore.ts';
 export type { ImageInspect, ImageSummary } from './imagestore/query.ts';
 export { findImage, inspectImage, listImages, tagImage } from './imagestore/query.ts';
+export type { BuildEnv, BuildResult, PlatformResult } from './pipeline/build.ts';
+export { build } from './pipeline/build.ts';
+export type { BuildInput } from './pipeline/input.ts';
+export type {
+  BuildOptions,
+  BuildRequest,
+  FrontendName,
+  OutputSpec,
+  OutputType,
+  SecretSpec,
+  SshSpec,
+} from './pipeline/options.ts';
+export type { Plan, PlanEnv } from './pipeline/plan.ts';
+export { offlineResolver, plan } from './pipeline/plan.ts';
 export type {
   ExplainEvent,
   LogEvent,

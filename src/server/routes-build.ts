@@ -5,13 +5,14 @@
  * `Successfully built/tagged` lines docker-compose and docker-py look for. The request's signal
  * (the client going away, the server giving up) cancels the build.
  */
+
+import { type CacheSpec, parseCacheSpec } from '../cache/remote/spec.ts';
+import { parsePlatform } from '../oci/platform.ts';
 import { build } from '../pipeline/build.ts';
 import { isRemoteContext } from '../pipeline/input.ts';
 import type { BuildOptions } from '../pipeline/options.ts';
 import { resolveOutputs } from '../pipeline/output-spec.ts';
 import { parseAddHost } from '../pipeline/run-settings.ts';
-import { type CacheSpec, parseCacheSpec } from '../cache/remote/spec.ts';
-import { parsePlatform } from '../oci/platform.ts';
 import { errorText } from '../progress/events.ts';
 import { createRenderer } from '../progress/render.ts';
 import { familiarName, parseReference } from '../reference/reference.ts';

@@ -5,12 +5,12 @@
 
 import { cpus, hostname, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { versionInfo } from '../pipeline/version.ts';
 import { BuildCache } from '../cache/build-cache.ts';
 import { pruneBuildCache } from '../cache/prune.ts';
 import { storeUsage } from '../cache/usage.ts';
 import { listImages } from '../imagestore/query.ts';
 import { hostPlatform } from '../oci/platform.ts';
+import { versionInfo } from '../pipeline/version.ts';
 import { resolveRoot } from '../store/root.ts';
 import { openSnapshotter } from '../store/snapshots.ts';
 import { API_VERSION, HttpError, MIN_API_VERSION, queryBool, queryFilters } from './api.ts';

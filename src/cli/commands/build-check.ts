@@ -3,8 +3,9 @@
  * stdout as buildx prints it; the exit status is 1 when anything was found (and the check fails
  * with LINT_VIOLATION under `check=error=true`, after the report).
  */
-import type { BuildOptions } from '../../pipeline/options.ts';
+
 import { KilnError } from '../../errors/errors.ts';
+import type { BuildOptions } from '../../pipeline/options.ts';
 import { checkReport } from '../../progress/check-report.ts';
 
 /** buildx's `--call` values; kiln evaluates `build` (the default) and `check`. */

@@ -5,10 +5,10 @@
  * the second prints is the one the first solves.
  */
 import type { Command } from 'commander';
-import type { BuildOptions, FrontendName } from '../../pipeline/options.ts';
-import { checkCgroupParent, parseAddHost, parseShmSize, parseUlimit } from '../../pipeline/run-settings.ts';
 import { hasCode, KilnError } from '../../errors/errors.ts';
 import { type Platform, parsePlatform } from '../../oci/platform.ts';
+import type { BuildOptions, FrontendName } from '../../pipeline/options.ts';
+import { checkCgroupParent, parseAddHost, parseShmSize, parseUlimit } from '../../pipeline/run-settings.ts';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 

@@ -3,15 +3,15 @@
  * BuildOptions, renders progress, prints the image ID, and writes --iidfile/--metadata-file.
  */
 import type { Command } from 'commander';
-import { build } from '../../pipeline/build.ts';
-import type { BuildOptions, SecretSpec, SshSpec } from '../../pipeline/options.ts';
-import { resolveOutputs, splitCsv } from '../../pipeline/output-spec.ts';
 import { parseCacheSpec } from '../../cache/remote/spec.ts';
 import { KilnError } from '../../errors/errors.ts';
 import type { StepNote } from '../../explain/explainer.ts';
 import { newBuildId } from '../../explain/session.ts';
 import { writeToDest } from '../../exporter/dest.ts';
 import { parseIsolation } from '../../isolation/mode.ts';
+import { build } from '../../pipeline/build.ts';
+import type { BuildOptions, SecretSpec, SshSpec } from '../../pipeline/options.ts';
+import { resolveOutputs, splitCsv } from '../../pipeline/output-spec.ts';
 import { errorText } from '../../progress/events.ts';
 import { createRenderer, PROGRESS_MODES, type ProgressMode } from '../../progress/render.ts';
 import { reexecIfRootless } from '../isolation.ts';

@@ -8,11 +8,11 @@
  * (`version: 1`) that `kiln build --graph` solves. `--offline` answers an empty linux config.
  */
 import type { Command } from 'commander';
-import type { BuildRequest } from '../../pipeline/options.ts';
-import { offlineResolver, type PlanEnv, plan } from '../../pipeline/plan.ts';
 import type { ConvertWarning, ImageConfigResolver } from '../../frontend/dockerfile/convert/types.ts';
 import { debugView } from '../../graph/index.ts';
 import { formatPlatform, type Platform } from '../../oci/platform.ts';
+import type { BuildRequest } from '../../pipeline/options.ts';
+import { offlineResolver, type PlanEnv, plan } from '../../pipeline/plan.ts';
 import { planFlags, planFlagValues } from './build-flags.ts';
 import { debugCommand } from './debug-dockerfile.ts';
 

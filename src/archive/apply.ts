@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Digest, DigestStream } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
+import { inUserNamespace } from '../isolation/mode.ts';
 import * as fs from '../sys/fs.ts';
 import { nameByteLength, showName } from '../sys/fsname.ts';
 import { mknodSync } from '../sys/mknod.ts';
@@ -29,6 +30,8 @@ export interface ApplyOptions {
    * 'none': a plain archive (ADD of a local tar, a build context): `.wh.` names are ordinary files.
    */
   whiteouts?: 'delete' | 'overlay' | 'none';
+  /** With 'overlay': the lower dir is for an overlay mounted with `userxattr`: user.overlay.opaque. */
+  userxattr?: boolean;
   /** Skip detection (magic bytes) and decompress as this. */
   compression?: Compression | 'none';
   /** lchown to the archive's uid/gid; default true when running as root. */
@@ -96,7 +99,8 @@ export async function applyLayer(
   const mode = options.whiteouts ?? 'delete';
   const isRoot = process.getuid?.() === 0;
   const sameOwner = options.sameOwner ?? isRoot;
-  const devices = options.devices ?? (isRoot ? 'create' : 'skip');
+  // Root of a user namespace (rootless kiln's, a rootless container) may not mknod devices either.
+  const devices = options.devices ?? (isRoot && !inUserNamespace() ? 'create' : 'skip');
   const root = new ConfinedRoot(target);
   const { stream } = await decompressAuto(source, options.compression);
   const digest = new DigestStream();
@@ -136,7 +140,9 @@ export async function applyLayer(
           pendingXattrs.push({
             comps: parent,
             type: 'directory',
-            xattrs: { 'trusted.overlay.opaque': Buffer.from('y') },
+            xattrs: {
+              [options.userxattr ? 'user.overlay.opaque' : 'trusted.overlay.opaque']: Buffer.from('y'),
+            },
           });
         } else {
           const prefix = dir.join('/');

@@ -57,7 +57,7 @@ function sameContent(a: string, b: string, size: number): boolean {
 
 /**
  * Whether a non-directory changed. Metadata first (type, mode, owner, size, mtime to the
- * nanosecond, link target, device, xattrs); with identical metadata, the content is still
+ * nanosecond, more hard links, link target, device, xattrs); with identical metadata, the content is still
  * compared when the mtimes have no sub-second part (a copy may have truncated them).
  */
 function changed(
@@ -78,6 +78,9 @@ function changed(
   if (u.isCharacterDevice() || u.isBlockDevice()) return l.rdev !== u.rdev;
   if (!u.isFile()) return l.mtimeNs / 1_000_000_000n !== u.mtimeNs / 1_000_000_000n;
   if (l.size !== u.size || l.mtimeNs !== u.mtimeNs) return true;
+  // A new hard link to an unchanged file (`ln /etc/passwd /x`): overlay copies the file up and
+  // the layer carries both names as one link group; a copied tree must say the same.
+  if (u.nlink > l.nlink) return true;
   if (u.mtimeNs % 1_000_000_000n === 0n) return !sameContent(la, ua, Number(u.size));
   return false;
 }

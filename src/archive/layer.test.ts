@@ -150,6 +150,7 @@ describe('layers', () => {
     fs.rmSync(path.join(lower, 'was-dir-now-file'));
     fs.mkdirSync(path.join(lower, 'was-dir-now-file'));
     fs.writeFileSync(path.join(lower, 'was-dir-now-file/child'), 'c');
+    fs.writeFileSync(path.join(lower, 'linked-later'), 'l');
     execFileSync('cp', ['-a', lower, upper]);
     execFileSync('cp', ['-a', lower, target]);
 
@@ -163,6 +164,7 @@ describe('layers', () => {
     fs.writeFileSync(path.join(upper, 'was-dir-now-file'), 'now a file');
     fs.chmodSync(path.join(upper, 'usr/bin/suid'), 0o755);
     fs.linkSync(path.join(upper, 'usr/bin/suid'), path.join(upper, 'usr/bin/suid-link'));
+    fs.linkSync(path.join(upper, 'linked-later'), path.join(upper, 'new-link-to-unchanged'));
     fs.rmSync(path.join(upper, 'usr/bin/sym'));
     fs.symlinkSync('elsewhere', path.join(upper, 'usr/bin/sym'));
     execFileSync('setfattr', ['-n', 'user.dir', '-v', 'changed', path.join(upper, 'etc')]);
@@ -181,6 +183,8 @@ describe('layers', () => {
     assert.ok(paths.includes('was-file-now-dir/.wh..wh..opq'));
     assert.ok(!paths.includes('usr/bin/tool'), 'an unchanged file is not in the diff');
     assert.ok(!paths.includes('gone-dir/deeper/x'));
+    // A file that only gained a hard link is in the layer with its new name, as overlay has it.
+    assert.ok(paths.includes('linked-later') && paths.includes('new-link-to-unchanged'));
     const layer = createLayer(entries, { compression: 'gzip' });
     const result = await applyLayer(layer.stream, target);
     assert.equal(result.diffID, (await layer.info).diffID);

@@ -4,7 +4,8 @@
  * Dockerfile location, then exit non-zero.
  */
 import { Command } from 'commander';
-import { registerAll } from './commands/index.ts';
+import { commandWord, registerAll } from './commands/index.ts';
+import { reexecIfRootless, SNAPSHOT_COMMANDS } from './isolation.ts';
 import { printError } from './render-error.ts';
 import { commandFinished, installSignalHandlers, signalExitCode } from './signals.ts';
 
@@ -32,6 +33,9 @@ async function main(): Promise<number> {
   let code = 0;
   await registerAll(program, process.argv.slice(2));
   try {
+    // A rootless user's prune or fsck reaches snapshot files only inside kiln's user namespace.
+    const word = commandWord(process.argv.slice(2));
+    if (word && SNAPSHOT_COMMANDS.has(word) && (await reexecIfRootless())) return process.exitCode as number;
     await program.parseAsync(process.argv);
   } catch (err) {
     code = printError(err, { debug: Boolean(program.opts().debug) });

@@ -53,6 +53,10 @@ export const ERROR_CODES = {
     meaning: 'the operation was stopped by a signal or by its caller',
     hint: 'the command was stopped on request; run it again to finish it',
   },
+  CHROOT_UNSUPPORTED: {
+    meaning: 'a RUN needs something --isolation chroot cannot give (a mount, a network of its own)',
+    hint: 'Run kiln with --isolation rootless or oci, or change the instruction.',
+  },
   CHMOD_INVALID: {
     meaning: 'invalid --chmod value "…"',
     hint: 'use an octal mode such as 755 or symbolic clauses such as u+x,g-w',
@@ -326,6 +330,10 @@ export const ERROR_CODES = {
     meaning: 'a size argument is not a size',
     hint: 'write a size such as 500MB, 10GB or 1073741824',
   },
+  ISOLATION_UNAVAILABLE: {
+    meaning: "the isolation mode asked for (or chosen) cannot work with this process's privileges",
+    hint: 'The message names the missing privilege and the mode that would work (README: Isolation modes).',
+  },
   LAYER_ABORTED: { meaning: 'the layer stream was closed before it was read to the end' },
   LAYER_DUPLICATE_PATH: { meaning: 'layer entry "…" appears twice' },
   LAYER_ENTRY_INVALID: { meaning: 'layer entry "…" has size … but no content source' },
@@ -433,6 +441,10 @@ export const ERROR_CODES = {
     hint: 'check the [...] character classes and \\\\ escapes in the pattern (Go filepath.Match syntax)',
   },
   PLATFORM_NOT_FOUND: { meaning: 'the image has no manifest for the platform' },
+  PRIVILEGE_MISSING: {
+    meaning: 'the kernel refused an operation for lack of a privilege (EPERM: chown, mknod, mount)',
+    hint: 'Build with --isolation rootless (a non-root user with subordinate ids) or as root (oci).',
+  },
   PUSH_DESTINATION: { meaning: 'kiln push was given something other than a registry reference' },
   REGISTRY_AUTH_FAILED: { meaning: 'the registry refused the credentials or the token server failed' },
   REGISTRY_DENIED: { meaning: 'the registry refused access to the repository (HTTP 403)' },

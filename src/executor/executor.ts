@@ -111,6 +111,11 @@ export interface ExecResult {
 
 export interface Executor {
   /**
+   * False when the executor can make no mounts (`--isolation chroot`): RUN --mount preparation
+   * then mounts nothing either (secrets in a plain directory rather than a tmpfs).
+   */
+  readonly canMount?: boolean;
+  /**
    * Run the process to completion. A non-zero exit rejects with code EXEC_FAILED (the error's
    * `exitStatus` and `outputTail` properties carry details); the container is always deleted.
    */

@@ -78,7 +78,15 @@ export interface PreparedRunMounts {
   cleanup(): Promise<void>;
 }
 
-export async function prepareRunMounts(specs: RunMountSpec[], stateRoot: string): Promise<PreparedRunMounts> {
+/**
+ * `canMount: false` (the chroot executor, which cannot mount either): the secrets go in a plain
+ * 0700 directory instead of a tmpfs, on disk only while the RUN lasts.
+ */
+export async function prepareRunMounts(
+  specs: RunMountSpec[],
+  stateRoot: string,
+  opts: { canMount?: boolean } = {},
+): Promise<PreparedRunMounts> {
   const mounts: ExecMount[] = [];
   const env: string[] = [];
   const undo: (() => Promise<void>)[] = [];
@@ -110,7 +118,7 @@ export async function prepareRunMounts(specs: RunMountSpec[], stateRoot: string)
           break;
         case 'secret': {
           if (!secretsDir) {
-            secretsDir = await makeSecretsDir(stateRoot);
+            secretsDir = await makeSecretsDir(stateRoot, opts.canMount ?? true);
             const d = secretsDir;
             undo.push(() => removeSecretsDir(d));
           }
@@ -285,8 +293,9 @@ const SECRETS_TMPFS = '16m';
  * Its name carries our pid (store/leftovers.ts), so if kiln is killed the next kiln command
  * unmounts it instead of leaving the plaintext mounted.
  */
-async function makeSecretsDir(stateRoot: string): Promise<string> {
+async function makeSecretsDir(stateRoot: string, canMount: boolean): Promise<string> {
   const dir = await makeOwnedDir(stateRoot, 'secrets');
+  if (!canMount) return dir;
   try {
     await mountAll(
       [

@@ -32,7 +32,6 @@ import type { CredentialLookup } from '../registry/auth.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import { Solver } from '../solver/solver.ts';
 import { sweepLeftovers } from '../store/leftovers.ts';
-import { openSnapshotter } from '../store/snapshots.ts';
 import { openStore, type Store } from '../store/store.ts';
 import type { BaseImages } from '../worker/images.ts';
 import { jobsFor, resetIgnoredCacheMounts, validatedCache } from '../worker/jobs.ts';
@@ -43,6 +42,7 @@ import { attestRequest } from './attest.ts';
 import { baseImages } from './bases.ts';
 import { resolverFor } from './frontend.ts';
 import type { BuildInput } from './input.ts';
+import { openIsolated } from './isolation.ts';
 import { type BuildOptions, type BuildRequest, checkSsh, withDefaults } from './options.ts';
 import { resolveOutputs } from './output-spec.ts';
 import { type Plan, plan, planPlatforms } from './plan.ts';
@@ -121,18 +121,10 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
   try {
     const built = await store.withLease(async () => {
       // This build's hold scope: what it builds on stays until it ends (released below).
-      const sn = await openSnapshotter(join(store.root, 'snapshots'));
+      // The isolation mode picks the snapshotter and the executor (runc, runc --rootless, chroot),
+      // which loads on first use: a fully cached build needs none, and is mostly start-up.
+      const { snapshotter: sn, executor } = await openIsolated(store.root, opts.isolation, definition);
       snapshotter = sn;
-      // runc loads on first use: a fully cached build needs none, and is mostly start-up.
-      let runc: Promise<Executor> | undefined;
-      const executor: Executor = {
-        run: async (spec, io) => {
-          runc ??= import('../executor/runc/runc.ts').then(
-            (m) => new m.RuncExecutor({ stateRoot: store.root }),
-          );
-          return (await runc).run(spec, io);
-        },
-      };
       // Input and plan: the graph of every platform.
       let loaded = 0;
       const planned = await plan(opts, {

@@ -9,6 +9,7 @@ import { KilnError } from '../errors/errors.ts';
 import type { OutputSpec, OutputType } from '../exporter/spec.ts';
 import type { Image } from '../frontend/builder/image.ts';
 import type { ExtraHost, Ulimit } from '../graph/ops.ts';
+import type { Isolation } from '../isolation/mode.ts';
 import type { Platform } from '../oci/platform.ts';
 import type { ProgressSink } from '../progress/events.ts';
 
@@ -66,6 +67,8 @@ export interface BuildOptions {
   secrets: SecretSpec[];
   ssh: SshSpec[];
   network: 'default' | 'none' | 'host';
+  /** `--isolation`: oci, rootless or chroot (isolation/mode.ts); default KILN_ISOLATION, else chosen. */
+  isolation?: Isolation;
   /** Entitlements granted with `--allow` (`network.host`, `security.insecure`), as in buildx. */
   allow?: string[];
   /** Extra named contexts (`--build-context name=dir`). */

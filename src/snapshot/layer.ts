@@ -21,7 +21,9 @@ export async function applyTar(
   target: string,
   layer: Readable,
   whiteouts: 'delete' | 'overlay',
+  /** Overlay mounted with `userxattr` (a user namespace): opaque markers as user.overlay.opaque. */
+  userxattr = false,
 ): Promise<string> {
   const { applyLayer } = await import('../archive/apply.ts');
-  return (await applyLayer(layer, target, { whiteouts })).diffID;
+  return (await applyLayer(layer, target, { whiteouts, userxattr })).diffID;
 }

@@ -127,7 +127,7 @@ async function exec(
       hint:
         process.getuid?.() === 0
           ? 'Check dmesg for the kernel reason.'
-          : 'Mounting needs root; use the native snapshotter.',
+          : 'Mounting needs root (CAP_SYS_ADMIN): as a non-root user build with --isolation rootless (the default for a user with subordinate ids); in a container without privileges, as root with --isolation chroot.',
     });
   }
 }

@@ -13,7 +13,7 @@ import { unmount } from '../snapshot/mount.ts';
 import { ownerDead } from '../sys/owner.ts';
 
 /** The names makeOwnedDir (sys/owner.ts) gives: `<kind>-<pid>-<start>-<hex>`. */
-const NAME = /^(secrets|ssh|bind|discard)-(\d+)-(\d*)-[0-9a-f]+$/;
+const NAME = /^(secrets|ssh|bind|discard|chroot)-(\d+)-(\d*)-[0-9a-f]+$/;
 
 export interface Leftovers {
   /** Paths of dead processes' leftovers that were removed. */

@@ -1,4 +1,4 @@
-/** Choosing a snapshotter: overlayfs when it mounts (root, a suitable filesystem), else native copies. */
+/** Choosing a snapshotter: overlayfs when it mounts (root, also in rootless kiln's user namespace; a suitable filesystem), else native copies. */
 import { KilnError } from '../errors/errors.ts';
 import { NativeSnapshotter } from '../snapshot/native/native.ts';
 import { OverlaySnapshotter } from '../snapshot/overlay/overlay.ts';
@@ -18,6 +18,7 @@ export async function openSnapshotter(root: string, driver: SnapshotDriver = 'au
     case 'native':
       return NativeSnapshotter.open(root);
     case 'auto':
+      // Root of rootless kiln's own user namespace mounts overlay too (kernel 5.11+, `userxattr`).
       if (process.getuid?.() === 0) {
         try {
           return await OverlaySnapshotter.open(root);

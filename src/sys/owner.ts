@@ -39,7 +39,7 @@ function processStart(pid: number): string | undefined {
 }
 
 /** Kinds of per-process scratch kept under `<root>/run/`. */
-export type ScratchKind = 'secrets' | 'ssh' | 'bind' | 'discard';
+export type ScratchKind = 'secrets' | 'ssh' | 'bind' | 'discard' | 'chroot';
 
 /**
  * A new private directory for this process's scratch of one kind:

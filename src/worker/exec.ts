@@ -139,7 +139,7 @@ export async function runExec(
         }
       }
       const { prepareRunMounts } = await import('../executor/run-mounts.ts');
-      const prepared = await prepareRunMounts(specs, deps.stateRoot);
+      const prepared = await prepareRunMounts(specs, deps.stateRoot, { canMount: deps.executor.canMount });
       try {
         await deps.executor.run(
           {

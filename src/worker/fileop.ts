@@ -6,6 +6,7 @@
 import { posix } from 'node:path';
 import { KilnError } from '../errors/errors.ts';
 import type { FileOp } from '../graph/ops.ts';
+import { privilegeError } from '../isolation/privilege.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { JobContext } from '../solver/solver.ts';
 import { materialize } from './materialize.ts';
@@ -60,6 +61,16 @@ export async function runFileOp(
           // The file operations load on first use: a fully cached build runs none.
           const { copy, mkdir, mkfile, rm, symlink } = await import('../fileops/index.ts');
           await sn.withMounted(active, async (destRoot) => {
+            try {
+              await runActions(destRoot);
+            } catch (err) {
+              // EPERM/EINVAL from lchown and the like: name the privilege (isolation/privilege.ts).
+              throw (
+                privilegeError(err, destRoot, op.actions[0]?.action === 'copy' ? 'COPY' : 'this step') ?? err
+              );
+            }
+          });
+          async function runActions(destRoot: string): Promise<void> {
             for (const a of op.actions) {
               ctx.signal.throwIfAborted();
               if (a.action === 'copy') {
@@ -111,7 +122,7 @@ export async function runFileOp(
                 symlink(destRoot, a.oldpath, absolute(op.cwd, a.newpath), { chown: a.chown });
               }
             }
-          });
+          }
         },
       ),
     labels,

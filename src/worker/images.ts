@@ -12,6 +12,7 @@ import { copyImage } from '../image/copy.ts';
 import type { ImageRecord, ImageSource } from '../image/image.ts';
 import { loadConfig, resolvePlatformManifest } from '../image/load.ts';
 import { LocalImageSink } from '../imagestore/imagestore.ts';
+import { privilegeError } from '../isolation/privilege.ts';
 import type { ImageConfig } from '../oci/config.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { type Manifest, manifestMediaType, parseManifestDocument } from '../oci/manifest.ts';
@@ -383,7 +384,8 @@ export class BaseImages {
       await unpacked;
       // A codec error or the size cap reaches the unpacker as its own error; anything else the
       // unpacker threw (an unsafe path, a bad tar) is the story, not the early close it caused.
-      throw layerError(desc, failure instanceof KilnError ? failure : err, this.store.root);
+      const why = failure instanceof KilnError ? failure : err;
+      throw layerError(desc, privilegeError(why, undefined, 'the base image') ?? why, this.store.root);
     }
     // The unpacker may stop at the tar end marker; drain the rest so the digest covers every byte.
     digester.resume();

@@ -3,11 +3,13 @@
  * but on the container's own rootfs (its changes stay in the container), with stdin, stdout and
  * stderr passed through. The result is the command's exit status.
  */
+
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { hasCode, KilnError } from '../errors/errors.ts';
 import type { ExecMount, NetworkMode } from '../executor/executor.ts';
 import type { RunMountSpec } from '../executor/run-mounts.ts';
+import { inUserNamespace } from '../isolation/mode.ts';
 import type { Mount } from '../snapshot/snapshotter.ts';
 import type { ContainerRecord } from './record.ts';
 import { containerDirs, containerMount } from './rootfs.ts';
@@ -86,7 +88,8 @@ export async function runInContainer(
   const prepared = await prepareRunMounts(specs, s.store.root);
   try {
     const { RuncExecutor } = await import('../executor/runc/runc.ts');
-    const executor = new RuncExecutor({ stateRoot: s.store.root });
+    // In rootless kiln's user namespace runc runs --rootless, as for a build.
+    const executor = new RuncExecutor({ stateRoot: s.store.root, rootless: inUserNamespace() });
     await executor.run(
       {
         rootfs,

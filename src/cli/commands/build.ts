@@ -8,11 +8,13 @@ import { KilnError } from '../../errors/errors.ts';
 import type { StepNote } from '../../explain/explainer.ts';
 import { newBuildId } from '../../explain/session.ts';
 import { writeToDest } from '../../exporter/dest.ts';
+import { parseIsolation } from '../../isolation/mode.ts';
 import { build } from '../../pipeline/build.ts';
 import type { BuildOptions, SecretSpec, SshSpec } from '../../pipeline/options.ts';
 import { resolveOutputs, splitCsv } from '../../pipeline/output-spec.ts';
 import { errorText } from '../../progress/events.ts';
 import { createRenderer, PROGRESS_MODES, type ProgressMode } from '../../progress/render.ts';
+import { reexecIfRootless } from '../isolation.ts';
 import { commandSignal } from '../signals.ts';
 import { attestFlags, attestFlagValues } from './build-attest.ts';
 import { callMode, runCheck } from './build-check.ts';
@@ -131,7 +133,13 @@ export function register(program: Command): void {
     .option('--check', 'evaluate the build checks without building (same as --call=check)')
     .option('--call <fn>', 'what to evaluate: build (default) or check')
     .option('--squash', 'squash the layers the build adds on top of the base image into one')
+    .option(
+      '--isolation <mode>',
+      'how RUN is isolated: oci (root), rootless (a user with subordinate ids) or chroot (an unprivileged container); default KILN_ISOLATION, else chosen',
+    )
     .action(async (contextArg: string | undefined, o: Record<string, unknown>, cmd: Command) => {
+      // A non-root user's build runs again inside kiln's user namespace (cli/isolation.ts).
+      if (await reexecIfRootless(o.isolation as string | undefined)) return;
       const { attest, context } = attestFlagValues(o, contextArg);
       const call = callMode(o);
       const network = o.network as string;
@@ -183,6 +191,8 @@ export function register(program: Command): void {
         secrets: (o.secret as string[]).map(parseSecret),
         ssh: (o.ssh as string[]).map(parseSsh),
         network: network as BuildOptions['network'],
+        isolation:
+          o.isolation === undefined ? undefined : parseIsolation(o.isolation as string, '--isolation'),
         allow: o.allow as string[],
         parallelism: Number.parseInt(o.parallelism as string, 10) || 4,
         explain: Boolean(o.explain),

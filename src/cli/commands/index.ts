@@ -38,6 +38,7 @@ const COMMANDS: Record<string, Loader[]> = {
   commit: [() => import('./commit.ts')],
   rm: [() => import('./rm.ts')],
   inspect: [() => import('./inspect.ts')],
+  unshare: [() => import('./unshare.ts')],
   history: [() => import('./history.ts')],
   report: [() => import('./history.ts')],
 };

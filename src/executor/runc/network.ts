@@ -4,7 +4,7 @@
  * namespace, as rootless podman and BuildKit do) with the host's loopback kept out of reach.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
+import { accessSync, closeSync, constants, fstatSync, openSync, statSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { KilnError } from '../../errors/errors.ts';
 
@@ -38,6 +38,8 @@ export interface RunNetwork {
 export interface NetworkOptions {
   /** The slirp4netns binary (default: from PATH). */
   slirp4netns?: string;
+  /** kiln is root only in its own user namespace: /dev/net/tun must be open to the user. */
+  rootless?: boolean;
 }
 
 /**
@@ -46,6 +48,7 @@ export interface NetworkOptions {
  * slirp4netns exits when its --exit-fd closes, which a SIGKILL of kiln does too.
  */
 export async function startRunNetwork(opts: NetworkOptions = {}): Promise<RunNetwork> {
+  if (opts.rootless) checkTun();
   const ns = await newNetNamespace();
   let slirp: ChildProcess;
   try {
@@ -199,6 +202,25 @@ function exitOf(child: ChildProcess): Promise<void> {
     child.once('exit', () => resolve());
     child.once('error', () => resolve());
   });
+}
+
+/**
+ * slirp4netns opens /dev/net/tun as the user (the device's owner is the host's root, unmapped in
+ * kiln's namespace); most distributions make it 0666, some sandboxes 0600.
+ */
+function checkTun(): void {
+  try {
+    accessSync('/dev/net/tun', constants.R_OK | constants.W_OK);
+  } catch (err) {
+    throw new KilnError(
+      'EXEC_NETWORK_UNAVAILABLE',
+      `cannot set up the RUN's network in --isolation rootless: /dev/net/tun is not readable and writable by this user (${(err as NodeJS.ErrnoException).code})`,
+      {
+        cause: err,
+        hint: "ask an administrator to run: chmod 0666 /dev/net/tun (most distributions ship it so); or build with --network=none (no network) or --network=host (the user's own network, with --allow network.host)",
+      },
+    );
+  }
 }
 
 function networkError(message: string, pkg?: string, cause?: unknown): KilnError {

@@ -52,6 +52,11 @@ export interface RuncExecutorOptions {
   runc?: string;
   /** The slirp4netns binary the default network uses (default: from PATH). */
   slirp4netns?: string;
+  /**
+   * Rootless isolation: kiln is root only inside a user namespace of its own (isolation/userns.ts),
+   * so runc runs with --rootless (no cgroups of its own) and the step's limits stay the user's.
+   */
+  rootless?: boolean;
 }
 
 export class RuncExecutor implements Executor {
@@ -59,6 +64,7 @@ export class RuncExecutor implements Executor {
   private readonly bundles: string;
   private readonly runc: string;
   private readonly slirp4netns?: string;
+  private readonly rootless: boolean;
   private cleaned?: Promise<void>;
 
   constructor(opts: RuncExecutorOptions) {
@@ -66,6 +72,12 @@ export class RuncExecutor implements Executor {
     this.bundles = path.join(opts.stateRoot, 'bundles');
     this.runc = opts.runc ?? 'runc';
     this.slirp4netns = opts.slirp4netns;
+    this.rootless = opts.rootless ?? false;
+  }
+
+  /** runc's global flags: its state root, and --rootless in a user namespace. */
+  private globals(): string[] {
+    return ['--root', this.runcRoot, ...(this.rootless ? ['--rootless', 'true'] : [])];
   }
 
   async run(spec: ExecSpec, io: ExecIO = {}): Promise<ExecResult> {
@@ -83,7 +95,10 @@ export class RuncExecutor implements Executor {
     const stubs = new StubTracker(rootfs, upper?.slice('upperdir='.length));
     let staged: StagedBinds | undefined;
     // The default network's namespace and slirp4netns come up while the bundle is prepared.
-    const net = spec.network === 'default' ? startRunNetwork({ slirp4netns: this.slirp4netns }) : undefined;
+    const net =
+      spec.network === 'default'
+        ? startRunNetwork({ slirp4netns: this.slirp4netns, rootless: this.rootless })
+        : undefined;
     net?.catch(() => undefined);
     try {
       await mountAll(spec.rootfs, rootfs);
@@ -153,6 +168,7 @@ export class RuncExecutor implements Executor {
       // As BuildKit: `<parent>/buildkit/<id>` there, `<parent>/kiln/<id>` here.
       cgroupsPath: path.posix.join('/', spec.cgroupParent ?? '', 'kiln', id),
       rlimits: containerRlimits(spec.ulimits),
+      rootless: this.rootless,
     });
     await fs.writeFile(path.join(bundle, 'config.json'), specJson(config));
     // slirp4netns takes tens of ms to exit (its tap device goes): it is stopped as soon as the
@@ -175,7 +191,7 @@ export class RuncExecutor implements Executor {
         cause: io.signal.reason,
       });
     }
-    const child = spawn(this.runc, ['--root', this.runcRoot, 'run', '--bundle', bundle, id], {
+    const child = spawn(this.runc, [...this.globals(), 'run', '--bundle', bundle, id], {
       stdio: [io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     });
     if (io.stdin && child.stdin) io.stdin.pipe(child.stdin);
@@ -275,13 +291,19 @@ export class RuncExecutor implements Executor {
   }
 
   private async kill(id: string): Promise<void> {
-    await execFileAsync(this.runc, ['--root', this.runcRoot, 'kill', '--all', id, 'KILL']).catch(
-      () => undefined,
-    );
+    await execFileAsync(this.runc, [
+      ...this.globals(),
+      'kill',
+      // --all walks the container's cgroup, which a rootless one has none of; its own PID
+      // namespace dies with its init anyway.
+      ...(this.rootless ? [] : ['--all']),
+      id,
+      'KILL',
+    ]).catch(() => undefined);
   }
 
   private async delete(id: string): Promise<void> {
-    await execFileAsync(this.runc, ['--root', this.runcRoot, 'delete', '--force', id]).catch(() => undefined);
+    await execFileAsync(this.runc, [...this.globals(), 'delete', '--force', id]).catch(() => undefined);
   }
 }
 

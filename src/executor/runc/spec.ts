@@ -127,6 +127,8 @@ export interface SpecInput {
   mounts: ExecMount[];
   securityInsecure: boolean;
   cgroupsPath: string;
+  /** runc --rootless in kiln's user namespace: no cgroup (the user may not make one), no device rules. */
+  rootless?: boolean;
   /** containerRlimits(): the default RLIMIT_NOFILE and the build's `--ulimit`s. */
   rlimits: Rlimit[];
 }
@@ -224,11 +226,12 @@ export function buildSpec(input: SpecInput): Record<string, unknown> {
     hostname: input.hostname,
     mounts,
     linux: {
-      cgroupsPath: input.cgroupsPath,
+      ...(input.rootless ? {} : { cgroupsPath: input.cgroupsPath }),
       namespaces,
-      ...(slirp ? { sysctl: { 'net.ipv4.ping_group_range': '0 2147483647' } } : {}),
+      // In a user namespace the kernel refuses a range with unmapped gids; left at its default there.
+      ...(slirp && !input.rootless ? { sysctl: { 'net.ipv4.ping_group_range': '0 2147483647' } } : {}),
       // Deny all devices except the defaults runc always adds (null, zero, full, tty, random, urandom, pts).
-      resources: { devices: [{ allow: false, access: 'rwm' }] },
+      ...(input.rootless ? {} : { resources: { devices: [{ allow: false, access: 'rwm' }] } }),
       ...(input.securityInsecure
         ? {}
         : { maskedPaths: MASKED_PATHS, readonlyPaths: READONLY_PATHS, seccomp: defaultSeccomp(caps) }),

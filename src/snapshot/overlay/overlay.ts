@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { LayerEntry } from '../../archive/entries.ts';
 import { KilnError } from '../../errors/errors.ts';
+import { inUserNamespace } from '../../isolation/mode.ts';
 import { BaseSnapshotter } from '../base.ts';
 import { applyTar, diffUpper } from '../layer.ts';
 import type { SnapshotRecord } from '../metadata.ts';
@@ -23,7 +24,13 @@ export class OverlaySnapshotter extends BaseSnapshotter {
    * is the layer (archive's diffOverlayUpper relies on it), and no index. Empty on kernels that
    * reject them (where those features do not exist either).
    */
-  private writableOptions: string[] = ['index=off', 'redirect_dir=off', 'metacopy=off'];
+  /**
+   * In a user namespace (rootless kiln's own, or a rootless container; kernel 5.11+) overlay keeps its opaque markers in
+   * user.overlay.* xattrs (`userxattr`): trusted.* is for the host's root alone.
+   */
+  private readonly userxattr = inUserNamespace();
+  private readonly baseOptions: string[] = this.userxattr ? ['userxattr'] : [];
+  private writableOptions: string[] = [...this.baseOptions, 'index=off', 'redirect_dir=off', 'metacopy=off'];
   protected override readonly layered = true;
 
   /** Open (creating) an overlay snapshotter at `root`; throws SNAPSHOTTER_UNSUPPORTED if overlayfs cannot mount. */
@@ -52,8 +59,8 @@ export class OverlaySnapshotter extends BaseSnapshotter {
     try {
       await this.trialMountWith(this.writableOptions);
     } catch {
-      this.writableOptions = [];
-      await this.trialMountWith([]);
+      this.writableOptions = [...this.baseOptions];
+      await this.trialMountWith(this.writableOptions);
     }
     const tmp = `${marker}.${randomBytes(4).toString('hex')}`;
     await fs.writeFile(tmp, `${kernel}\n${this.writableOptions.join(',')}`);
@@ -104,7 +111,9 @@ export class OverlaySnapshotter extends BaseSnapshotter {
     const lower = parents.map((p) => this.fsDir(p.id));
     if (ro) {
       if (lower.length === 1) return [{ type: 'bind', source: lower[0], options: ['rbind', 'ro'] }];
-      return [{ type: 'overlay', source: 'overlay', options: [`lowerdir=${lower.join(':')}`] }];
+      return [
+        { type: 'overlay', source: 'overlay', options: [...this.baseOptions, `lowerdir=${lower.join(':')}`] },
+      ];
     }
     const work = path.join(this.snapshotDir(rec.id), 'work');
     return [
@@ -131,6 +140,6 @@ export class OverlaySnapshotter extends BaseSnapshotter {
     layer: Readable,
   ): Promise<string> {
     // The upper dir is empty and not mounted: whiteouts become overlay's char 0:0 devices and opaque xattrs.
-    return applyTar(this.fsDir(rec.id), layer, 'overlay');
+    return applyTar(this.fsDir(rec.id), layer, 'overlay', this.userxattr);
   }
 }

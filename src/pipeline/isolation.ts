@@ -1,0 +1,55 @@
+/**
+ * The snapshotter and executor a build's isolation mode (isolation/mode.ts) runs on: `oci` as
+ * ever (overlay when it mounts, runc), `rootless` (native snapshots, runc --rootless, inside
+ * kiln's own user namespace), `chroot` (native snapshots, each RUN chrooted, nothing mounted).
+ */
+import { join } from 'node:path';
+import type { Executor } from '../executor/executor.ts';
+import { checkIsolation, chooseIsolation, type Isolation } from '../isolation/mode.ts';
+import type { ReportedStep } from '../progress/step.ts';
+import type { Snapshotter } from '../snapshot/snapshotter.ts';
+import { openSnapshotter } from '../store/snapshots.ts';
+
+export interface Isolated {
+  mode: Isolation;
+  snapshotter: Snapshotter;
+  /** Loaded on first use: a fully cached build never starts a container. */
+  executor: Executor;
+}
+
+/**
+ * Choose the mode (`requested`, else KILN_ISOLATION, else what this process can do), check it
+ * can work, say it under the definition step when it is not the usual `oci`, and open its parts.
+ */
+export async function openIsolated(
+  root: string,
+  requested: Isolation | undefined,
+  step: ReportedStep,
+): Promise<Isolated> {
+  const chosen = chooseIsolation(requested);
+  checkIsolation(chosen.mode);
+  if (chosen.mode !== 'oci') step.note(`isolation: ${chosen.mode} (${chosen.why})`);
+  // chroot mode cannot mount, so it copies snapshots; rootless mounts overlay inside its user
+  // namespace where the kernel allows (5.11+, `userxattr`), else copies too.
+  const snapshotter = await openSnapshotter(
+    join(root, 'snapshots'),
+    chosen.mode === 'chroot' ? 'native' : 'auto',
+  );
+  let loaded: Promise<Executor> | undefined;
+  const load = (): Promise<Executor> => {
+    if (chosen.mode === 'chroot') {
+      return import('../executor/chroot/chroot.ts').then((m) => new m.ChrootExecutor({ stateRoot: root }));
+    }
+    return import('../executor/runc/runc.ts').then(
+      (m) => new m.RuncExecutor({ stateRoot: root, rootless: chosen.mode === 'rootless' }),
+    );
+  };
+  const executor: Executor = {
+    canMount: chosen.mode !== 'chroot',
+    run: async (spec, io) => {
+      loaded ??= load();
+      return (await loaded).run(spec, io);
+    },
+  };
+  return { mode: chosen.mode, snapshotter, executor };
+}

@@ -46,8 +46,15 @@ function sshMap(ssh: RunnerDeps['ssh']): Record<string, string> {
   return out;
 }
 
+/** One entry a context walk read: path, type, mode, content digest (as checksum's `visit` tells it). */
+type WalkEntry = [string, string, number, string];
+
+/** The most entries of one context walk kept for the explainer to replay (~100 bytes each). */
+const MAX_RECORDED_WALK = 50_000;
+
 export function makeRunners(d: RunnerDeps): OpRunners {
   const sn = d.snapshotter;
+  const walks = new Map<string, { entries: WalkEntry[]; sum: string }>();
   const tmpDir = async (prefix: string) => {
     const dir = join(d.store.root, 'tmp', `${prefix}-${randomUUID()}`);
     await mkdir(dir, { recursive: true });
@@ -95,7 +102,19 @@ export function makeRunners(d: RunnerDeps): OpRunners {
     file: (op, inputs, ctx) => runFileOp(sn, op, inputs, ctx),
     merge: (inputs, ctx) => mergeStates(sn, inputs, ctx),
     async dirChecksum(dir, paths, copy, visit) {
-      return checksum({
+      // The cache key's walk records what it read, so that explaining a miss (which asks again,
+      // with `visit`) replays it instead of walking the context a second time. Bounded: a walk
+      // of more entries than that is not kept, and the explainer walks again.
+      const key = JSON.stringify([dir.dir, dir.excludePatterns, dir.includePatterns, paths, copy ?? null]);
+      if (visit) {
+        const seen = walks.get(key);
+        if (seen) {
+          for (const e of seen.entries) visit(e[0], e[1], e[2], e[3]);
+          return seen.sum;
+        }
+      }
+      let entries: WalkEntry[] | undefined = visit ? undefined : [];
+      const sum = await checksum({
         root: dir.dir,
         paths: paths.map((p) => (p === '/' ? '.' : p)),
         wildcard: copy?.allowWildcard ?? false,
@@ -105,8 +124,14 @@ export function makeRunners(d: RunnerDeps): OpRunners {
         allowEmptyWildcard: copy?.allowEmptyWildcard ?? false,
         localContext: true,
         cache: d.digests,
-        visit,
+        visit:
+          visit ??
+          ((path, type, mode, content) => {
+            if (entries && entries.push([path, type, mode, content]) > MAX_RECORDED_WALK) entries = undefined;
+          }),
       });
+      if (entries) walks.set(key, { entries, sum });
+      return sum;
     },
   };
 }

@@ -115,3 +115,16 @@ export function validateOp(op: Op, count: number): void {
       throw invalid(`unknown op type "${(op as { type: unknown }).type}"`);
   }
 }
+
+/** Every vertex reachable from `roots`, each once (depth first, inputs after their reader). */
+export function* reachable(roots: readonly Vertex[]): Generator<Vertex> {
+  const seen = new Set<string>();
+  const stack = [...roots];
+  while (stack.length) {
+    const v = stack.pop() as Vertex;
+    if (seen.has(v.digest)) continue;
+    seen.add(v.digest);
+    stack.push(...v.inputs);
+    yield v;
+  }
+}

@@ -6,6 +6,7 @@
  */
 import { KilnError } from '../errors/errors.ts';
 import type { Compression } from '../oci/mediatypes.ts';
+import { splitCsv as splitFields } from '../sys/csv.ts';
 import { isAnnotationKey, parseAnnotationFlag, parseAnnotationKey } from './annotation-flags.ts';
 import type { OutputSpec, OutputType } from './options.ts';
 
@@ -21,19 +22,7 @@ function bool(key: string, v: string): boolean {
 
 /** Split `a=b,c="d,e"` as buildx's CSV reader does (quotes protect commas). */
 export function splitCsv(text: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (const ch of text) {
-    if (ch === '"') quoted = !quoted;
-    else if (ch === ',' && !quoted) {
-      out.push(cur);
-      cur = '';
-    } else cur += ch;
-  }
-  if (quoted) throw new KilnError('INVALID_OUTPUT', `unterminated quote in "${text}"`);
-  out.push(cur);
-  return out.filter((s) => s !== '');
+  return splitFields(text, () => new KilnError('INVALID_OUTPUT', `unterminated quote in "${text}"`));
 }
 
 /**

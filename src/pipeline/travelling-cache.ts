@@ -10,7 +10,7 @@ import type { BlobProvider } from '../content/content.ts';
 import type { Digest } from '../digest/digest.ts';
 import type { Annotation } from '../exporter/annotations.ts';
 import type { LayerExports } from '../exporter/layers.ts';
-import type { Vertex } from '../graph/vertex.ts';
+import { reachable, type Vertex } from '../graph/vertex.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { Platform } from '../oci/platform.ts';
 import type { ProgressSink } from '../progress/events.ts';
@@ -40,15 +40,8 @@ export interface TravelDeps {
 /** The cache mount ids the graphs under `roots` use. */
 function cacheMountIds(roots: readonly Vertex[]): string[] {
   const ids = new Set<string>();
-  const seen = new Set<string>();
-  const stack = [...roots];
-  while (stack.length) {
-    const v = stack.pop() as Vertex;
-    if (seen.has(v.digest)) continue;
-    seen.add(v.digest);
-    stack.push(...v.inputs);
+  for (const v of reachable(roots))
     if (v.op.type === 'exec') for (const m of v.op.mounts) if (m.type === 'cache') ids.add(m.id || m.target);
-  }
   return [...ids].sort();
 }
 

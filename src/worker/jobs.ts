@@ -7,7 +7,7 @@ import type { BlobHolder } from '../content/content.ts';
 import { sha256 } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
 import type { CopyAction, FileOp, Op } from '../graph/ops.ts';
-import type { Vertex } from '../graph/vertex.ts';
+import { reachable, type Vertex } from '../graph/vertex.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { Job, JobContext, ResultCache } from '../solver/solver.ts';
 import type { BuildState, DirState } from './state.ts';
@@ -96,16 +96,9 @@ export async function resetIgnoredCacheMounts(
   opts: Pick<JobOptions, 'ignoreCache'>,
 ): Promise<void> {
   const ids = new Set<string>();
-  const seen = new Set<string>();
-  const stack = [...roots];
-  while (stack.length) {
-    const v = stack.pop() as Vertex;
-    if (seen.has(v.digest)) continue;
-    seen.add(v.digest);
-    stack.push(...v.inputs);
+  for (const v of reachable(roots))
     if (v.op.type === 'exec' && ignores(opts, v))
       for (const m of v.op.mounts) if (m.type === 'cache') ids.add(m.id);
-  }
   if (ids.size === 0) return;
   const { resetCacheMounts } = await import('../executor/run-mounts.ts');
   await resetCacheMounts(stateRoot, ids);

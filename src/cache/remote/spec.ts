@@ -6,6 +6,7 @@
  */
 import { KilnError } from '../../errors/errors.ts';
 import type { Compression } from '../../oci/mediatypes.ts';
+import { splitCsv } from '../../sys/csv.ts';
 
 export type CacheType = 'registry' | 'local' | 'inline';
 
@@ -61,30 +62,13 @@ function bool(flag: string, text: string, key: string, v: string): boolean {
   throw invalid(flag, text, `${key} must be true or false, got "${v}"`);
 }
 
-/** Split `a=b,c="d,e"` as buildx's CSV reader does (quotes protect commas). */
-function splitFields(flag: string, text: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (const ch of text) {
-    if (ch === '"') quoted = !quoted;
-    else if (ch === ',' && !quoted) {
-      out.push(cur);
-      cur = '';
-    } else cur += ch;
-  }
-  if (quoted) throw invalid(flag, text, 'unterminated quote');
-  out.push(cur);
-  return out.filter((s) => s !== '');
-}
-
 /**
  * One flag value. `direction` decides which keys make sense (`dest=` exports, `src=` imports)
  * and what a bare value means (a reference, for both, as buildx takes it).
  */
 export function parseCacheSpec(text: string, direction: 'to' | 'from'): CacheSpec {
   const flag = direction === 'to' ? '--cache-to' : '--cache-from';
-  const fields = splitFields(flag, text);
+  const fields = splitCsv(text, () => invalid(flag, text, 'unterminated quote'));
   if (fields.length === 0) throw invalid(flag, text, 'empty value');
   // buildx: a value without '=' is a registry reference.
   if (fields.length === 1 && !fields[0].includes('=')) fields[0] = `ref=${fields[0]}`;

@@ -16,11 +16,10 @@ import { KilnError } from '../../errors/errors.ts';
 import { makeOwnedDir } from '../../sys/owner.ts';
 import type { ExecIO, ExecResult, ExecSpec, Executor, OutputSink } from '../executor.ts';
 import { writeEtcFiles } from '../runc/etc.ts';
-import { checkPlatform, ExecFailedError } from '../runc/runc.ts';
+import { checkPlatform, ExecFailedError, emit, withDefaults } from '../runc/runc.ts';
 import { resolveUser } from '../user.ts';
 import { Placements } from './placements.ts';
 
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const TAIL_BYTES = 8192;
 
 export interface ChrootExecutorOptions {
@@ -122,19 +121,6 @@ function depth(p: string): number {
 
 export function unsupported(what: string, hint: string): KilnError {
   return new KilnError('CHROOT_UNSUPPORTED', `--isolation chroot: ${what}`, { hint });
-}
-
-function withDefaults(env: string[], home: string): string[] {
-  const out = [...env];
-  if (!out.some((e) => e.startsWith('PATH='))) out.unshift(`PATH=${DEFAULT_PATH}`);
-  if (!out.some((e) => e.startsWith('HOME='))) out.push(`HOME=${home}`);
-  return out;
-}
-
-function emit(sink: OutputSink | undefined, chunk: Buffer): void {
-  if (!sink) return;
-  if (typeof sink === 'function') sink(chunk);
-  else sink.write(chunk);
 }
 
 /** Run chroot(8) in a process group of its own (so an abort kills the whole RUN), with piped output. */

@@ -24,7 +24,7 @@ import { containerRlimits, specJson } from './rlimits.ts';
 import { buildSpec, systemMounts } from './spec.ts';
 import { StubTracker } from './stubs.ts';
 
-const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const TAIL_LINES = 20;
 
 /** EXEC_FAILED with the details a renderer or a retry policy needs. */
@@ -326,14 +326,15 @@ async function removeBundle(bundle: string): Promise<void> {
 /** A bundle without owner.json younger than this is being set up, not left over. */
 const UNCLAIMED_BUNDLE_MS = 60_000;
 
-function withDefaults(env: string[], home: string): string[] {
+/** The process environment with PATH and HOME filled in as Docker fills them. */
+export function withDefaults(env: string[], home: string): string[] {
   const out = [...env];
   if (!out.some((e) => e.startsWith('PATH='))) out.unshift(`PATH=${DEFAULT_PATH}`);
   if (!out.some((e) => e.startsWith('HOME='))) out.push(`HOME=${home}`);
   return out;
 }
 
-function emit(sink: OutputSink | undefined, chunk: Buffer): void {
+export function emit(sink: OutputSink | undefined, chunk: Buffer): void {
   if (!sink) return;
   if (typeof sink === 'function') sink(chunk);
   else sink.write(chunk);

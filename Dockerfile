@@ -13,7 +13,7 @@ ARG BASE=debian:bookworm-slim
 
 FROM ${BASE} AS base
 # A base made by image/base.sh already has the packages: apt runs only when one is missing.
-RUN pkgs="runc slirp4netns uidmap ca-certificates"; \
+RUN pkgs="runc slirp4netns uidmap attr ca-certificates"; \
     dpkg-query -W $pkgs >/dev/null 2>&1 || { apt-get update \
       && apt-get install -y --no-install-recommends $pkgs && rm -rf /var/lib/apt/lists/*; }
 COPY node_modules/node/bin/node /usr/local/bin/node

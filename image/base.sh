@@ -12,7 +12,7 @@ mirror=${3:-}
 command -v mmdebstrap >/dev/null || { echo "base.sh: needs mmdebstrap (apt-get install mmdebstrap)" >&2; exit 1; }
 # SOURCE_DATE_EPOCH (the suite's last change when unset) makes mmdebstrap's tarball reproducible.
 mmdebstrap --variant=minbase --format=tar --quiet \
-  --include=runc,slirp4netns,uidmap,ca-certificates \
+  --include=runc,slirp4netns,uidmap,attr,ca-certificates \
   --aptopt='Acquire::Languages "none"' \
   --dpkgopt='path-exclude=/usr/share/man/*' \
   --dpkgopt='path-exclude=/usr/share/doc/*' \

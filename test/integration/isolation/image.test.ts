@@ -143,3 +143,25 @@ kiln build --progress plain -t ${app()}-again --push --cache-from ${cacheRef()} 
     );
   t.diagnostic(`warm from the registry cache in ${r.seconds.toFixed(1)} s (docker run included)`);
 });
+
+test('in that container oci and rootless modes are refused before any step, naming CAP_SYS_ADMIN', () => {
+  const script = `
+kiln pull -q ${reg}/kiln-image-test/busybox:latest >/dev/null
+kiln tag ${reg}/kiln-image-test/busybox:latest busybox:latest
+for mode in oci rootless; do
+  if kiln build --isolation $mode /ctx/ctx/app 2>&1; then echo "$mode BUILT"; fi
+done
+# Why rootless cannot work here: the seccomp profile refuses a user namespace, the kernel a mount.
+unshare -U true 2>&1 || true
+mkdir /m; mount --bind /tmp /m 2>&1 || true
+`;
+  const r = runInContainer(image, dirs.dir, script);
+  const out = r.out + r.err;
+  assert.equal(r.code, 0, out);
+  assert.doesNotMatch(out, /BUILT/);
+  assert.match(out, /--isolation oci needs root with CAP_SYS_ADMIN/);
+  assert.match(out, /--isolation rootless as root needs CAP_SYS_ADMIN .*unshare\(CLONE_NEWUSER\)/);
+  assert.doesNotMatch(out, /cannot mount bind/);
+  assert.match(out, /unshare failed: Operation not permitted/);
+  assert.match(out, /mount: \/m: permission denied/);
+});

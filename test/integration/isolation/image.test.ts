@@ -15,6 +15,7 @@ import { type Dirs, rootWithBusybox, tempDirs, writeContext } from './helpers.ts
 import {
   DOCKER_DEFAULT_CAPEFF,
   docker,
+  ensureEngine,
   hostKiln,
   kilnBaseTarball,
   REPO,
@@ -39,6 +40,7 @@ const cacheRef = () => `${reg}/kiln-image-test/app-cache:${process.pid}`;
 let w1Files = 0;
 
 before(async () => {
+  ensureEngine();
   dirs = await tempDirs('image');
   reg = (await sharedRegistry()).host;
   const host = await rootWithBusybox(join(dirs.dir, 'host-root'));

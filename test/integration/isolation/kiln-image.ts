@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ensureDocker } from '../../fidelity/builders.ts';
 import { KILN } from './helpers.ts';
 
 export const REPO = join(import.meta.dirname, '..', '..', '..');
@@ -40,6 +41,20 @@ export interface Ran {
 /** bin/kiln on the host as root, in the state root `root`, from the repository. */
 export function hostKiln(root: string, args: string[]): Ran {
   return timed('env', ['NO_COLOR=1', `KILN_ROOT=${root}`, KILN, ...args], REPO);
+}
+
+/**
+ * A Docker Engine that answers. The Engine is shared (the bench restarts it on a data root of its
+ * own): whichever one answers will do, waiting up to a minute for one being restarted before
+ * starting one (fidelity/builders.ts's ensureDocker, as the docker-load test does).
+ */
+export function ensureEngine(): void {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0) return;
+    spawnSync('sleep', ['2']);
+  }
+  ensureDocker();
 }
 
 export function docker(args: string[]): Ran {

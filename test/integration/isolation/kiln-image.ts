@@ -2,7 +2,8 @@
  * kiln's own image for the in-container suite: its base (image/base.sh's mmdebstrap rootfs, made
  * once per version of the script and kept in the fixtures cache, since it needs Debian's mirrors
  * and ~30 s), the image built by bin/kiln from the repository's Dockerfile and loaded into the
- * local Docker Engine, and `docker` run with what a default pod gets.
+ * local Docker Engine ($DOCKER_HOST, else /var/run/docker.sock: `kiln build --load` and the
+ * docker CLI both follow it), and `docker` run with what a default pod gets.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

@@ -6,6 +6,8 @@
  * cache to the test registry, and a fresh container builds the same from that cache.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -38,12 +40,22 @@ const image = `kiln-image-test:${process.pid}`;
 const app = () => `${reg}/kiln-image-test/app:${process.pid}`;
 const cacheRef = () => `${reg}/kiln-image-test/app-cache:${process.pid}`;
 let w1Files = 0;
+let hostRoot: string;
+const EPOCH = '1700000000';
+
+/** The manifest digest a registry serves for `ref`, as skopeo (an independent client) reads it. */
+function manifestDigest(ref: string): string {
+  const r = spawnSync('skopeo', ['inspect', '--tls-verify=false', '--raw', `docker://${ref}`]);
+  assert.equal(r.status, 0, r.stderr?.toString());
+  return `sha256:${createHash('sha256').update(r.stdout).digest('hex')}`;
+}
 
 before(async () => {
   ensureEngine();
   dirs = await tempDirs('image');
   reg = (await sharedRegistry()).host;
   const host = await rootWithBusybox(join(dirs.dir, 'host-root'));
+  hostRoot = host;
   // The inner builds' `FROM busybox` comes from the test registry (the container has no other).
   const push = hostKiln(host, ['push', 'busybox:latest', `${reg}/kiln-image-test/busybox:latest`]);
   assert.equal(push.code, 0, push.err);
@@ -104,6 +116,7 @@ for w in w1 w2; do
   echo "TIME $w $(echo "$t1 $t0" | awk '{print $1 - $2}')"
 done
 t0=$(date +%s.%N)
+export SOURCE_DATE_EPOCH=${EPOCH}
 kiln build --progress plain -t ${app()} --push --cache-to type=registry,ref=${cacheRef()},mode=max,cache-mounts=true /ctx/ctx/app 2>&1
 t1=$(date +%s.%N); echo "TIME app $(echo "$t1 $t0" | awk '{print $1 - $2}')"
 `;
@@ -126,12 +139,22 @@ t1=$(date +%s.%N); echo "TIME app $(echo "$t1 $t0" | awk '{print $1 - $2}')"
   const cat = docker(['run', '--rm', '--entrypoint', 'cat', app(), '/app/result']);
   assert.equal(cat.code, 0, cat.err);
   assert.equal(cat.out, 'hello from app\ndeps built after 1 run(s)\n');
+  // The same image, to the digest, as root on the host builds in oci mode (runc, overlay).
+  const host = hostKiln(
+    hostRoot,
+    ['build', '-q', '--isolation', 'oci', '-t', `${app()}-host`, '--push', join(dirs.dir, 'ctx', 'app')],
+    [`SOURCE_DATE_EPOCH=${EPOCH}`],
+  );
+  assert.equal(host.code, 0, host.err);
+  assert.equal(manifestDigest(`${app()}-host`), manifestDigest(app()));
 });
 
 test('a fresh container builds the multi-stage image from the cache the first one pushed', (t) => {
   const script = `
 kiln pull -q ${reg}/kiln-image-test/busybox:latest >/dev/null
 kiln tag ${reg}/kiln-image-test/busybox:latest busybox:latest
+# As the first build had it: SOURCE_DATE_EPOCH is in COPY's cache key (file times), as in BuildKit.
+export SOURCE_DATE_EPOCH=${EPOCH}
 kiln build --progress plain -t ${app()}-again --push --cache-from ${cacheRef()} /ctx/ctx/app 2>&1
 `;
   const r = runInContainer(image, dirs.dir, script);
@@ -143,6 +166,7 @@ kiln build --progress plain -t ${app()}-again --push --cache-from ${cacheRef()} 
       new RegExp(`#(\\d+) \\[[^\\]]+\\] ${step.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[^\\n]*\\n#\\1 CACHED`),
       `${step} was not cached:\n${out}`,
     );
+  assert.equal(manifestDigest(`${app()}-again`), manifestDigest(app()));
   t.diagnostic(`warm from the registry cache in ${r.seconds.toFixed(1)} s (docker run included)`);
 });
 

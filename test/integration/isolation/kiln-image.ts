@@ -40,8 +40,8 @@ export interface Ran {
 }
 
 /** bin/kiln on the host as root, in the state root `root`, from the repository. */
-export function hostKiln(root: string, args: string[]): Ran {
-  return timed('env', ['NO_COLOR=1', `KILN_ROOT=${root}`, KILN, ...args], REPO);
+export function hostKiln(root: string, args: string[], env: string[] = []): Ran {
+  return timed('env', ['NO_COLOR=1', `KILN_ROOT=${root}`, ...env, KILN, ...args], REPO);
 }
 
 /**

@@ -2,7 +2,8 @@
 # Provision everything kiln and its tests need on a fresh Debian 12 machine (run as root):
 # Debian packages (runc, busybox-static for amd64 and arm64, docker-registry, docker.io, skopeo, umoci,
 # qemu-user-static, attr for extended attributes, slirp4netns for RUN's default network, buildah
-# as a judge of working-container commits, chromium to open build reports headless), Node 24
+# as a judge of working-container commits, chromium to open build reports headless, mmdebstrap for
+# the base of kiln's own image), Node 24
 # and the npm packages, and `kiln` on the PATH.
 # Idempotent: a second run only checks.
 set -euo pipefail
@@ -12,7 +13,8 @@ export DEBIAN_FRONTEND=noninteractive
 need_pkgs=()
 for pair in runc:runc busybox:busybox-static docker-registry:docker-registry skopeo:skopeo umoci:umoci \
   qemu-aarch64-static:qemu-user-static update-binfmts:binfmt-support htpasswd:apache2-utils openssl:openssl \
-  git:git getfattr:attr xz:xz-utils bzip2:bzip2 slirp4netns:slirp4netns dockerd:docker.io buildah:buildah chromium:chromium; do
+  git:git getfattr:attr xz:xz-utils bzip2:bzip2 slirp4netns:slirp4netns dockerd:docker.io buildah:buildah chromium:chromium \
+  mmdebstrap:mmdebstrap; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need_pkgs+=("${pair#*:}")
 done
 fixtures=/var/cache/kiln-fixtures

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KilnError } from '../errors/errors.ts';
-import { chooseIsolation, IN_USERNS_ENV, parseIsolation } from './mode.ts';
+import { checkIsolation, chooseIsolation, IN_USERNS_ENV, parseIsolation } from './mode.ts';
 import { parseSubIds } from './subid.ts';
 
 describe('isolation modes', () => {
@@ -30,6 +30,33 @@ describe('isolation modes', () => {
     const mode = chooseIsolation(undefined, {}).mode;
     // The test runs as root with all capabilities (the rig needs them), or as a user.
     assert.equal(mode, process.getuid?.() === 0 ? 'oci' : 'rootless');
+  });
+});
+
+describe('isolation checks', () => {
+  /** CapEff of a `docker run` without --privileged or --cap-add: Docker's default set. */
+  const DOCKER_DEFAULT = 0xa80425fbn;
+  const inContainer = { uid: 0, caps: DOCKER_DEFAULT };
+
+  it("lets root with a container's default capabilities build in chroot mode only", () => {
+    assert.doesNotThrow(() => checkIsolation('chroot', {}, inContainer));
+    for (const mode of ['oci', 'rootless'] as const) {
+      assert.throws(
+        () => checkIsolation(mode, {}, inContainer),
+        (e: unknown) =>
+          e instanceof KilnError &&
+          e.code === 'ISOLATION_UNAVAILABLE' &&
+          /needs (root with )?CAP_SYS_ADMIN.*root without CAP_SYS_ADMIN/.test(e.message) &&
+          /--isolation chroot/.test(e.hint ?? ''),
+        mode,
+      );
+    }
+  });
+
+  it('lets root with CAP_SYS_ADMIN (the host, or --privileged) use oci and rootless', () => {
+    const all = { uid: 0, caps: (1n << 41n) - 1n };
+    assert.doesNotThrow(() => checkIsolation('oci', {}, all));
+    assert.doesNotThrow(() => checkIsolation('rootless', {}, all));
   });
 });
 

@@ -96,9 +96,12 @@ export function chooseIsolation(flag?: string, env: NodeJS.ProcessEnv = process.
  * Check that `mode` can work in this process before anything runs, with an error that names the
  * missing privilege, the mode that would work and how to get it.
  */
-export function checkIsolation(mode: Isolation, env: NodeJS.ProcessEnv = process.env): void {
-  const uid = process.getuid?.() ?? 0;
-  const caps = effectiveCaps();
+export function checkIsolation(
+  mode: Isolation,
+  env: NodeJS.ProcessEnv = process.env,
+  self: { uid: number; caps: bigint | undefined } = { uid: process.getuid?.() ?? 0, caps: effectiveCaps() },
+): void {
+  const { uid, caps } = self;
   if (mode === 'oci') {
     if (uid !== 0 || !hasCap(caps, CAP_SYS_ADMIN)) {
       throw new KilnError(
@@ -129,7 +132,22 @@ export function checkIsolation(mode: Isolation, env: NodeJS.ProcessEnv = process
     }
     return;
   }
-  if (uid === 0 && !inOwnUserNamespace(env)) return; // root may run rootless too: runc --rootless, native snapshots.
+  if (uid === 0 && !inOwnUserNamespace(env)) {
+    // Root may run rootless too (runc --rootless, native snapshots), but kiln bind-mounts each
+    // step's root and runc makes a user namespace: in a container without privileges mount(2)
+    // fails for want of CAP_SYS_ADMIN, and Docker's default seccomp profile refuses
+    // unshare(CLONE_NEWUSER) without it. Said here, not as a raw `mount … permission denied`.
+    if (!hasCap(caps, CAP_SYS_ADMIN)) {
+      throw new KilnError(
+        'ISOLATION_UNAVAILABLE',
+        "--isolation rootless as root needs CAP_SYS_ADMIN (to bind-mount each step's root; runc --rootless also calls unshare(CLONE_NEWUSER), which Docker's default seccomp profile refuses without it); this process is root without CAP_SYS_ADMIN",
+        {
+          hint: 'use --isolation chroot (what kiln picks by itself here), or give the container CAP_SYS_ADMIN (--cap-add SYS_ADMIN --security-opt seccomp=unconfined --security-opt apparmor=unconfined) for oci mode',
+        },
+      );
+    }
+    return;
+  }
   if (inOwnUserNamespace(env)) return;
   userNamespacePlan();
 }

@@ -7,6 +7,7 @@
  * target — the directory is a fresh or exclusively leased snapshot and this function is its
  * only writer — so a check cannot be invalidated by another process before we use it.
  */
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Digest, DigestStream } from '../digest/digest.ts';
@@ -41,6 +42,13 @@ export interface ApplyOptions {
    * unprivileged process cannot mknod them, and rootless containerd skips them the same way).
    */
   devices?: 'create' | 'skip';
+  /**
+   * Filled with the sha256 of each regular file as its bytes are written, by host path (a
+   * hardlink gets its target's): a context extracted once need not be read again to be hashed.
+   * A path a later entry replaced by something else is dropped; directories a later entry
+   * removed may leave entries behind, so a caller checks each path is still that file.
+   */
+  fileDigests?: Map<string, Digest>;
 }
 
 export interface ApplyResult {
@@ -193,6 +201,8 @@ export async function applyLayer(
     const dir = root.resolveDir(parent, true) as string[];
     const hostPath = path.join(root.host(dir), name);
     const existing = root.lstat(hostPath);
+    const digests = options.fileDigests;
+    digests?.delete(hostPath);
     // The entry and its ancestors (possibly created implicitly) are this layer's own.
     written.add([...dir, name].join('/'));
     for (let i = dir.length; i > 0; i--) {
@@ -215,13 +225,16 @@ export async function applyLayer(
       case 'file': {
         root.remove(hostPath, existing);
         const fd = fs.openSync(hostPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+        const h = digests ? createHash('sha256') : undefined;
         try {
           for await (const chunk of e.body()) {
+            h?.update(chunk);
             for (let off = 0; off < chunk.length; ) off += fs.writeSync(fd, chunk, off, chunk.length - off);
           }
         } finally {
           fs.closeSync(fd);
         }
+        if (h) digests?.set(hostPath, `sha256:${h.digest('hex')}`);
         setMeta(hostPath, e, false);
         setTimes(hostPath, e.mtime);
         break;
@@ -249,6 +262,8 @@ export async function applyLayer(
             },
           );
         }
+        const linked = digests?.get(linkHost);
+        if (linked) digests?.set(hostPath, linked);
         if (existing && existing.ino === linkSt.ino && existing.dev === linkSt.dev) break;
         root.remove(hostPath, existing);
         // link(2) on Linux does not follow a symlink given as the target.

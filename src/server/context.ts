@@ -3,6 +3,8 @@
  * extracted by the same confined applier `kiln build -` uses, then the Dockerfile the `dockerfile`
  * parameter names and the .dockerignore that applies read inside it, symlinks resolved within the
  * context only: a context that points them at /etc/shadow or a FIFO reads nothing of the host.
+ * Extraction hashes each file as it writes it, so the build does not read the context again to
+ * checksum it; the directory is removed in the background once the response is sent.
  */
 import { lstatSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
@@ -10,6 +12,7 @@ import { join } from 'node:path';
 import { addAbortSignal } from 'node:stream';
 import { readFileInRoot } from '../confine/fd.ts';
 import { cleanComponents } from '../confine/resolve.ts';
+import { forgetHanded } from '../context/handed.ts';
 import { contextFromTar } from '../context/tarcontext.ts';
 import { MAX_DOCKERFILE_BYTES } from '../frontend/dockerfile/parser/index.ts';
 import { HttpError } from './api.ts';
@@ -46,9 +49,10 @@ export async function receiveContext(
         'the context must hold the Dockerfile as a regular file (docker build sends it when -f names one outside the context)',
       );
     useDockerignore(ctx.dir, dockerfileName);
-    return { dir: ctx.dir, dockerfileName, dockerfileText: text.toString('utf8'), cleanup: ctx.cleanup };
+    // Removed in the background: the next request need not wait for tens of thousands of unlinks.
+    return { dir: ctx.dir, dockerfileName, dockerfileText: text.toString('utf8'), cleanup: ctx.discard };
   } catch (err) {
-    ctx.cleanup();
+    ctx.discard();
     throw err;
   }
 }
@@ -64,6 +68,7 @@ function useDockerignore(dir: string, dockerfileName: string): void {
   const st = lstatSync(top, { throwIfNoEntry: false });
   if (own === undefined && (st === undefined || st.isFile())) return;
   const text = own ?? readFileInRoot(dir, '.dockerignore', MAX_DOCKERIGNORE_BYTES);
+  forgetHanded(top);
   rmSync(top, { recursive: true, force: true });
   if (text !== undefined) writeFileSync(top, text, { flag: 'wx', mode: 0o644 });
 }

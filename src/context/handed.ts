@@ -8,7 +8,8 @@
  * Each digest is bound to the identity the file had once extraction finished (size, mtime, inode,
  * mode, as a walk sees them): a file changed since, or a path another entry replaced, no longer
  * matches and is hashed as usual. Nothing else writes to the private directory before the build
- * reads it. Files under a handed directory are never put in the persistent cache: the directory
+ * reads it; its owner forgets a file it replaces there (forgetHanded): a file rewritten with the
+ * same size and mtime may get the freed inode back, and would then match. Files under a handed directory are never put in the persistent cache: the directory
  * goes away after the build.
  */
 import type { Digest } from '../digest/digest.ts';

@@ -49,7 +49,18 @@ export interface ApplyOptions {
    * removed may leave entries behind, so a caller checks each path is still that file.
    */
   fileDigests?: Map<string, Digest>;
+  /**
+   * The target holds an earlier extraction of a similar archive (a build context uploaded
+   * again): a regular file whose bytes, read back, equal the entry's is kept rather than written
+   * anew (its mode and mtime are still set), and what the archive does not name is removed at
+   * the end, so the target ends as a fresh extraction would. Only for files up to
+   * SYNC_COMPARE_MAX; bigger ones are rewritten. Needs `whiteouts: 'none'`.
+   */
+  sync?: boolean;
 }
+
+/** Files up to this size are compared with what the target holds (their bytes are buffered). */
+export const SYNC_COMPARE_MAX = 1 << 20;
 
 export interface ApplyResult {
   /** sha256 of the uncompressed tar. */
@@ -58,7 +69,7 @@ export interface ApplyResult {
   size: number;
 }
 
-const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
 
 function mknod(
   hostPath: string,
@@ -95,6 +106,59 @@ function sameKind(st: fs.Stats, type: TarEntry['type']): boolean {
       return st.isFIFO();
     default:
       return st.isFile();
+  }
+}
+
+/** A regular file entry's body (at most SYNC_COMPARE_MAX bytes: the caller checked its size). */
+async function readBody(e: TarEntry): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of e.body()) parts.push(Buffer.from(chunk));
+  return parts.length === 1 ? parts[0] : Buffer.concat(parts);
+}
+
+/** The regular file at `hostPath` (not followed if a symlink) holds exactly `body`. */
+function sameBytes(hostPath: string, body: Buffer): boolean {
+  let fd: number;
+  try {
+    fd = fs.openSync(hostPath, O_RDONLY | O_NOFOLLOW);
+  } catch {
+    return false;
+  }
+  try {
+    const have = Buffer.allocUnsafe(body.length + 1);
+    let n = 0;
+    for (;;) {
+      const r = fs.readSync(fd, have, n, have.length - n, null);
+      if (r === 0) break;
+      n += r;
+      if (n === have.length) break;
+    }
+    return n === body.length && have.subarray(0, n).equals(body);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function writeNew(hostPath: string, body: Buffer): void {
+  const fd = fs.openSync(hostPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+  try {
+    for (let off = 0; off < body.length; ) off += fs.writeSync(fd, body, off, body.length - off);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
+ * Remove everything under the directory `comps` that this archive did not write (sync): real
+ * directories only are descended (a symlink is an entry like any other, never followed).
+ */
+function pruneUnwritten(root: ConfinedRoot, comps: string[], written: Set<string>): void {
+  const dir = root.host(comps);
+  for (const name of fs.readdirSync(dir)) {
+    const logical = [...comps, name].join('/');
+    const host = path.join(dir, name);
+    if (!written.has(logical)) root.remove(host);
+    else if (root.lstat(host)?.isDirectory()) pruneUnwritten(root, [...comps, name], written);
   }
 }
 
@@ -223,6 +287,23 @@ export async function applyLayer(
         break;
       }
       case 'file': {
+        if (
+          options.sync &&
+          existing?.isFile() &&
+          existing.nlink === 1 &&
+          existing.size === e.size &&
+          e.size <= SYNC_COMPARE_MAX
+        ) {
+          const body = await readBody(e);
+          if (!sameBytes(hostPath, body)) {
+            root.remove(hostPath, existing);
+            writeNew(hostPath, body);
+          }
+          digests?.set(hostPath, `sha256:${createHash('sha256').update(body).digest('hex')}`);
+          setMeta(hostPath, e, false);
+          setTimes(hostPath, e.mtime);
+          break;
+        }
         root.remove(hostPath, existing);
         const fd = fs.openSync(hostPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
         const h = digests ? createHash('sha256') : undefined;
@@ -290,6 +371,11 @@ export async function applyLayer(
     } catch (err) {
       throw entryFailure(err, e.path, root.root);
     }
+  }
+
+  if (options.sync) {
+    if (mode !== 'none') throw new Error('applyLayer: sync needs whiteouts "none"');
+    pruneUnwritten(root, [], written);
   }
 
   // Deferred work, re-resolved because later entries may have replaced a parent with a symlink.

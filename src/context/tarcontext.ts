@@ -39,6 +39,8 @@ export interface TarContext {
    * thousands of unlinks take, nor its next build wait for them).
    */
   discard(): void;
+  /** Forget the handed digests only, leaving the directory (one given by `into`) in place. */
+  release(): void;
 }
 
 /** Rename `dir` aside and delete it in a niced child process (fs.rm if there is no rm). */
@@ -111,12 +113,17 @@ function throughTool(tool: string, input: Readable): Readable {
   return child.stdout;
 }
 
-/** Extract a (possibly compressed) tar context into a new temp directory. */
+/**
+ * Extract a (possibly compressed) tar context into a new temp directory, or with `into` into a
+ * private directory that holds an earlier upload of a context: files whose bytes are unchanged
+ * are kept, the rest written, and what the tar does not hold removed (applyLayer's sync). On
+ * failure, a directory given by `into` is left for its owner to discard.
+ */
 export async function contextFromTar(
   source: Readable | AsyncIterable<Uint8Array>,
-  opts: { tmpDir?: string } = {},
+  opts: { tmpDir?: string; into?: string } = {},
 ): Promise<TarContext> {
-  const dir = mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'kiln-context-'));
+  const dir = opts.into ?? mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'kiln-context-'));
   chmodSync(dir, 0o700);
   const digests = new Map<string, Digest>();
   let forget = (): void => {};
@@ -135,10 +142,15 @@ export async function contextFromTar(
     // gzip and zstd are detected by the applier itself; ownership is not kept (contexts are sent as 0:0).
     // A context tar is a plain archive: .wh.* names are ordinary files.
     // Each file is hashed as it is written: the build's context checksum uses those digests.
-    await applyLayer(input, dir, { sameOwner: false, whiteouts: 'none', fileDigests: digests });
+    await applyLayer(input, dir, {
+      sameOwner: false,
+      whiteouts: 'none',
+      fileDigests: digests,
+      sync: opts.into !== undefined,
+    });
     forget = handDigests(dir, realpathSync(dir), digests);
   } catch (err) {
-    cleanup();
+    if (opts.into === undefined) cleanup();
     throw new KilnError(
       'CONTEXT_TAR_INVALID',
       `cannot read the build context tar: ${(err as Error).message}`,
@@ -148,5 +160,5 @@ export async function contextFromTar(
       },
     );
   }
-  return { dir, cleanup, discard };
+  return { dir, cleanup, discard, release: () => forget() };
 }

@@ -53,8 +53,9 @@ export interface ApplyOptions {
    * The target holds an earlier extraction of a similar archive (a build context uploaded
    * again): a regular file whose bytes, read back, equal the entry's is kept rather than written
    * anew (its mode and mtime are still set), and what the archive does not name is removed at
-   * the end, so the target ends as a fresh extraction would. Only for files up to
-   * SYNC_COMPARE_MAX; bigger ones are rewritten. Needs `whiteouts: 'none'`.
+   * the end, so the target ends as a fresh extraction would (symlinks and special files an
+   * earlier extraction left are removed first: entries never resolve through them). Only for
+   * files up to SYNC_COMPARE_MAX; bigger ones are rewritten. Needs `whiteouts: 'none'`.
    */
   sync?: boolean;
 }
@@ -152,13 +153,36 @@ function writeNew(hostPath: string, body: Buffer): void {
  * Remove everything under the directory `comps` that this archive did not write (sync): real
  * directories only are descended (a symlink is an entry like any other, never followed).
  */
-function pruneUnwritten(root: ConfinedRoot, comps: string[], written: Set<string>): void {
+function pruneUnwritten(
+  root: ConfinedRoot,
+  comps: string[],
+  written: Set<string>,
+  explicit: Set<string>,
+): void {
   const dir = root.host(comps);
   for (const name of fs.readdirSync(dir)) {
     const logical = [...comps, name].join('/');
     const host = path.join(dir, name);
     if (!written.has(logical)) root.remove(host);
-    else if (root.lstat(host)?.isDirectory()) pruneUnwritten(root, [...comps, name], written);
+    else if (root.lstat(host)?.isDirectory()) {
+      if (!explicit.has(logical)) fs.chmodSync(host, 0o755);
+      pruneUnwritten(root, [...comps, name], written, explicit);
+    }
+  }
+}
+
+/**
+ * Before a sync: remove every symlink, FIFO, socket and device an earlier extraction left, so
+ * that entries resolve as they would in a fresh directory (never through a link this archive
+ * did not make) and nothing special is kept.
+ */
+function removeSpecial(root: ConfinedRoot, comps: string[]): void {
+  const dir = root.host(comps);
+  for (const name of fs.readdirSync(dir)) {
+    const host = path.join(dir, name);
+    const st = root.lstat(host);
+    if (st?.isDirectory()) removeSpecial(root, [...comps, name]);
+    else if (st && !st.isFile()) root.remove(host, st);
   }
 }
 
@@ -174,6 +198,10 @@ export async function applyLayer(
   // Root of a user namespace (rootless kiln's, a rootless container) may not mknod devices either.
   const devices = options.devices ?? (isRoot && !inUserNamespace() ? 'create' : 'skip');
   const root = new ConfinedRoot(target);
+  if (options.sync) {
+    if (mode !== 'none') throw new Error('applyLayer: sync needs whiteouts "none"');
+    removeSpecial(root, []);
+  }
   const { stream } = await decompressAuto(source, options.compression);
   const digest = new DigestStream();
   stream.on('error', (err) => digest.destroy(err));
@@ -197,6 +225,23 @@ export async function applyLayer(
     if (sameOwner) fs.lchownSync(hostPath, e.uid, e.gid);
     // chmod after chown: chown clears setuid/setgid. Symlinks have no mode of their own.
     if (!isLink) fs.chmodSync(hostPath, e.mode & 0o7777);
+  };
+
+  /**
+   * Sync: a file an earlier extraction left where this archive puts a directory goes, as a fresh
+   * target would not have it. Only real directories are descended (no symlink is followed);
+   * the first symlink or missing component ends the check, and a file this archive wrote stays
+   * (resolveDir then fails as it would on a fresh target).
+   */
+  const clearStaleParents = (parent: string[]): void => {
+    let host = root.root;
+    for (let i = 0; i < parent.length; i++) {
+      host = path.join(host, parent[i]);
+      const st = root.lstat(host);
+      if (st?.isDirectory()) continue;
+      if (st && !st.isSymbolicLink() && !written.has(parent.slice(0, i + 1).join('/'))) root.remove(host, st);
+      return;
+    }
   };
 
   const applyEntry = async (e: TarEntry): Promise<void> => {
@@ -262,6 +307,7 @@ export async function applyLayer(
       );
     }
 
+    if (options.sync) clearStaleParents(parent);
     const dir = root.resolveDir(parent, true) as string[];
     const hostPath = path.join(root.host(dir), name);
     const existing = root.lstat(hostPath);
@@ -374,8 +420,9 @@ export async function applyLayer(
   }
 
   if (options.sync) {
-    if (mode !== 'none') throw new Error('applyLayer: sync needs whiteouts "none"');
-    pruneUnwritten(root, [], written);
+    // A directory no entry names (made for an entry beneath it) has the mode a fresh one gets.
+    const explicit = new Set(dirTimes.map((d) => d.comps.join('/')));
+    pruneUnwritten(root, [], written, explicit);
   }
 
   // Deferred work, re-resolved because later entries may have replaced a parent with a symlink.

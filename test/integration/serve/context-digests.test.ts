@@ -3,10 +3,11 @@
  * extraction takes as it writes each file (src/context/handed.ts) decide the COPY cache keys. An
  * identical upload is all CACHED; a file whose bytes change while its size and mtime do not still
  * misses, and only the steps after it re-run; a hardlink gets its target's bytes, not a later
- * rewrite's; a hostile tar stays inside its directory.
+ * rewrite's; a context uploaded again is synced into the directory its last upload left and
+ * holds exactly the new tar's files; a hostile tar stays inside its directory.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TarHeaderInput } from '../../../src/archive/tar/header.ts';
@@ -112,6 +113,67 @@ describe('kiln serve: the build cache of an uploaded context', () => {
     const swapped = await build(s, await tar([df, file('a', 'XXXX'), file('h', 'YYYY')]), 'hl:3');
     assert.equal(swapped.cached.get('COPY a h /d/'), false, swapped.text);
     assert.match(swapped.text, /XXXXYYYY/);
+  });
+
+  it('a context uploaded again under the same tag holds exactly what the new tar holds', async () => {
+    const df = file(
+      'Dockerfile',
+      'FROM busybox\nCOPY . /ctx\nRUN find /ctx | sort; cat /ctx/x/y 2>/dev/null; true\n',
+    );
+    const first = await build(
+      s,
+      await tar([
+        df,
+        file('gone', 'G'),
+        file('keep', 'K'),
+        file('x', 'was a file'),
+        file('big', 'B'.repeat(3 << 20)),
+      ]),
+      'sync:1',
+    );
+    assert.match(first.text, /\/ctx\/gone/);
+    // Same tag, so the same kept directory: `gone` removed, `x` now a directory, `keep` unchanged.
+    const second = await build(
+      s,
+      await tar([df, file('keep', 'K'), file('x/y', 'NEW-Y'), file('big', 'C'.repeat(3 << 20))]),
+      'sync:1',
+    );
+    assert.doesNotMatch(second.text, /\/ctx\/gone/);
+    assert.match(second.text, /\/ctx\/x\/y/);
+    assert.match(second.text, /NEW-Y/);
+    assert.equal(second.cached.get('COPY . /ctx'), false, second.text);
+    // And back: the first tar again gives the first image (the same cache keys).
+    const third = await build(
+      s,
+      await tar([
+        df,
+        file('gone', 'G'),
+        file('keep', 'K'),
+        file('x', 'was a file'),
+        file('big', 'B'.repeat(3 << 20)),
+      ]),
+      'sync:1',
+    );
+    assert.equal(third.cached.get('COPY . /ctx'), true, third.text);
+    assert.equal(third.id, first.id);
+  });
+
+  it('a hostile upload into a kept directory stays inside it, and the next upload is built as sent', async () => {
+    const outside = join(s.dir, 'outside-kept');
+    mkdirSync(outside);
+    const df = file('Dockerfile', 'FROM busybox\nCOPY . /ctx\nRUN cat /ctx/d/f\n');
+    await build(s, await tar([df, file('d/f', 'inner')]), 'kept:1');
+    // `d` becomes a symlink out, then entries beneath it: written inside the root, never outside.
+    await request(
+      s.socket,
+      'POST',
+      '/v1.41/build?t=kept:1',
+      await tar([df, [{ path: 'd', type: 'symlink', linkname: outside }], file('d/f', 'PWNED')]),
+    );
+    assert.deepEqual(readdirSync(outside), []);
+    const after = await build(s, await tar([df, file('d/f', 'clean')]), 'kept:1');
+    assert.match(after.text, /clean/);
+    assert.deepEqual(readdirSync(outside), []);
   });
 
   it('a tar that plants a symlink out of its directory writes beneath it, not through it', async () => {

@@ -20,6 +20,15 @@ import { boundTime, checkSymlinkTarget, entryFailure } from './apply-errors.ts';
 import { type Compression, decompressAuto } from './compress.ts';
 import { ConfinedRoot, memberComponents } from './confined.ts';
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './entries.ts';
+import {
+  clearStaleParents,
+  pruneUnwritten,
+  readBody,
+  removeSpecial,
+  SYNC_COMPARE_MAX,
+  sameBytes,
+  writeNew,
+} from './sync.ts';
 import { readTar, type TarEntry } from './tar/reader.ts';
 import { isPortableXattr, writeXattrs, type Xattrs } from './xattr.ts';
 
@@ -55,13 +64,10 @@ export interface ApplyOptions {
    * anew (its mode and mtime are still set), and what the archive does not name is removed at
    * the end, so the target ends as a fresh extraction would (symlinks and special files an
    * earlier extraction left are removed first: entries never resolve through them). Only for
-   * files up to SYNC_COMPARE_MAX; bigger ones are rewritten. Needs `whiteouts: 'none'`.
+   * files up to SYNC_COMPARE_MAX (sync.ts); bigger ones are rewritten. Needs `whiteouts: 'none'`.
    */
   sync?: boolean;
 }
-
-/** Files up to this size are compared with what the target holds (their bytes are buffered). */
-export const SYNC_COMPARE_MAX = 1 << 20;
 
 export interface ApplyResult {
   /** sha256 of the uncompressed tar. */
@@ -70,7 +76,7 @@ export interface ApplyResult {
   size: number;
 }
 
-const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
+const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants;
 
 function mknod(
   hostPath: string,
@@ -107,82 +113,6 @@ function sameKind(st: fs.Stats, type: TarEntry['type']): boolean {
       return st.isFIFO();
     default:
       return st.isFile();
-  }
-}
-
-/** A regular file entry's body (at most SYNC_COMPARE_MAX bytes: the caller checked its size). */
-async function readBody(e: TarEntry): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const chunk of e.body()) parts.push(Buffer.from(chunk));
-  return parts.length === 1 ? parts[0] : Buffer.concat(parts);
-}
-
-/** The regular file at `hostPath` (not followed if a symlink) holds exactly `body`. */
-function sameBytes(hostPath: string, body: Buffer): boolean {
-  let fd: number;
-  try {
-    fd = fs.openSync(hostPath, O_RDONLY | O_NOFOLLOW);
-  } catch {
-    return false;
-  }
-  try {
-    const have = Buffer.allocUnsafe(body.length + 1);
-    let n = 0;
-    for (;;) {
-      const r = fs.readSync(fd, have, n, have.length - n, null);
-      if (r === 0) break;
-      n += r;
-      if (n === have.length) break;
-    }
-    return n === body.length && have.subarray(0, n).equals(body);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-function writeNew(hostPath: string, body: Buffer): void {
-  const fd = fs.openSync(hostPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
-  try {
-    for (let off = 0; off < body.length; ) off += fs.writeSync(fd, body, off, body.length - off);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
-
-/**
- * Remove everything under the directory `comps` that this archive did not write (sync): real
- * directories only are descended (a symlink is an entry like any other, never followed).
- */
-function pruneUnwritten(
-  root: ConfinedRoot,
-  comps: string[],
-  written: Set<string>,
-  explicit: Set<string>,
-): void {
-  const dir = root.host(comps);
-  for (const name of fs.readdirSync(dir)) {
-    const logical = [...comps, name].join('/');
-    const host = path.join(dir, name);
-    if (!written.has(logical)) root.remove(host);
-    else if (root.lstat(host)?.isDirectory()) {
-      if (!explicit.has(logical)) fs.chmodSync(host, 0o755);
-      pruneUnwritten(root, [...comps, name], written, explicit);
-    }
-  }
-}
-
-/**
- * Before a sync: remove every symlink, FIFO, socket and device an earlier extraction left, so
- * that entries resolve as they would in a fresh directory (never through a link this archive
- * did not make) and nothing special is kept.
- */
-function removeSpecial(root: ConfinedRoot, comps: string[]): void {
-  const dir = root.host(comps);
-  for (const name of fs.readdirSync(dir)) {
-    const host = path.join(dir, name);
-    const st = root.lstat(host);
-    if (st?.isDirectory()) removeSpecial(root, [...comps, name]);
-    else if (st && !st.isFile()) root.remove(host, st);
   }
 }
 
@@ -225,23 +155,6 @@ export async function applyLayer(
     if (sameOwner) fs.lchownSync(hostPath, e.uid, e.gid);
     // chmod after chown: chown clears setuid/setgid. Symlinks have no mode of their own.
     if (!isLink) fs.chmodSync(hostPath, e.mode & 0o7777);
-  };
-
-  /**
-   * Sync: a file an earlier extraction left where this archive puts a directory goes, as a fresh
-   * target would not have it. Only real directories are descended (no symlink is followed);
-   * the first symlink or missing component ends the check, and a file this archive wrote stays
-   * (resolveDir then fails as it would on a fresh target).
-   */
-  const clearStaleParents = (parent: string[]): void => {
-    let host = root.root;
-    for (let i = 0; i < parent.length; i++) {
-      host = path.join(host, parent[i]);
-      const st = root.lstat(host);
-      if (st?.isDirectory()) continue;
-      if (st && !st.isSymbolicLink() && !written.has(parent.slice(0, i + 1).join('/'))) root.remove(host, st);
-      return;
-    }
   };
 
   const applyEntry = async (e: TarEntry): Promise<void> => {
@@ -307,7 +220,7 @@ export async function applyLayer(
       );
     }
 
-    if (options.sync) clearStaleParents(parent);
+    if (options.sync) clearStaleParents(root, parent, written);
     const dir = root.resolveDir(parent, true) as string[];
     const hostPath = path.join(root.host(dir), name);
     const existing = root.lstat(hostPath);

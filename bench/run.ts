@@ -6,10 +6,11 @@
  * kiln's peak RSS and the layer bytes kiln's CI build fetched, with ratios and the targets.
  * Results go to stdout as a table and to bench/results/latest.json.
  *
- *   node bench/run.ts [--builders kiln,buildkit,buildah,kiln-serve] [--workloads W1,W2] [--repeat N] [--keep]
+ *   node bench/run.ts [--builders kiln,buildkit,buildah,kiln-serve,docker-classic] [--workloads W1,W2] [--repeat N] [--keep]
  *
  * `kiln-serve` is `docker build` (the same docker CLI, classic protocol, the context uploaded as a
- * tar) against `kiln serve`, to set beside `buildkit` (the CLI against dockerd).
+ * tar) against `kiln serve`; `docker-classic` is that same command against dockerd (its classic
+ * builder): serve/classic is issue 16's ratio (target <= 0.7x), same client, same upload.
  *
  * With --repeat N the cold and incremental phases are measured N times (cold resets every time),
  * the warm phase max(N, 7) times in rounds across the builders; each phase reports the median.
@@ -40,7 +41,7 @@ import { baseFilesystem } from '../test/fidelity/image-archive.ts';
 import { mountScratchFs, unmountScratchFs } from './scratchfs.ts';
 import { makeW1, makeW2, type Workload } from './workloads.ts';
 
-type Builder = 'kiln' | 'buildkit' | 'buildah' | 'kiln-serve';
+type Builder = 'kiln' | 'buildkit' | 'buildah' | 'kiln-serve' | 'docker-classic';
 type Phase = 'cold' | 'warm' | 'incremental' | 'ci';
 
 interface Measurement {
@@ -61,7 +62,7 @@ function median(xs: number[]): number {
 
 const { values } = parseArgs({
   options: {
-    builders: { type: 'string', default: 'kiln,buildkit,buildah,kiln-serve' },
+    builders: { type: 'string', default: 'kiln,buildkit,buildah,kiln-serve,docker-classic' },
     workloads: { type: 'string', default: 'W1,W2' },
     keep: { type: 'boolean', default: false },
     repeat: { type: 'string', default: '1' },
@@ -269,6 +270,29 @@ if (wanted.has('buildkit')) {
     unavailable.buildkit = (err as Error).message.split('\n')[0];
   }
 }
+if (wanted.has('docker-classic')) {
+  try {
+    const { serverVersion } = ensureDocker(scratchFs ? join(scratchFs, 'docker') : undefined);
+    ensureDockerBase(rootfsTar, base.diffId);
+    runners.push({
+      name: 'docker-classic',
+      version: `docker CLI (classic protocol) against Docker Engine ${serverVersion}'s classic builder`,
+      // `builder prune` does not reach the classic builder's cache: it is the image's parent
+      // chain, which goes with the image (rmi -f) and the dangling layers (image prune).
+      reset: (tag) => {
+        dockerReset(tag);
+        spawnSync(DOCKER, ['image', 'prune', '-f'], { stdio: 'ignore' });
+      },
+      // Host networking: RUN then needs no veth on docker0 (which other dockerds on a shared
+      // machine have been seen to take away), and dockerd is spared that cost: if anything, in
+      // its favour.
+      build: (ctx, tag) =>
+        timed(DOCKER, ['build', '-q', '--network', 'host', '-t', tag, ctx], { DOCKER_BUILDKIT: '0' }),
+    });
+  } catch (err) {
+    unavailable['docker-classic'] = (err as Error).message.split('\n')[0];
+  }
+}
 if (wanted.has('buildah')) {
   const got = ensureBuildah(join(scratch, 'buildah'));
   if (got) {
@@ -373,7 +397,7 @@ for (const w of workloads) {
 // BuildKit's image and cache from the last run would otherwise linger in Docker's store; and
 // dockerd goes back to its usual data root before the bench's filesystem goes away.
 stopServe();
-if (runners.some((r) => r.name === 'buildkit')) {
+if (runners.some((r) => r.name === 'buildkit' || r.name === 'docker-classic')) {
   for (const w of workloads) dockerReset(`kiln-bench-${w.name.toLowerCase()}`);
   if (scratchFs) restoreDocker();
 }
@@ -406,6 +430,8 @@ const rows: string[][] = [
     'met',
     'serve',
     'serve/BK',
+    'classic',
+    'serve/classic',
   ],
 ];
 const summary: Record<string, unknown>[] = [];
@@ -417,6 +443,8 @@ for (const w of workloads) {
     const bh = get('buildah', w.name, p)?.seconds;
     const sv = get('kiln-serve', w.name, p)?.seconds;
     const rSv = sv !== undefined && bk ? sv / bk : undefined;
+    const dc = get('docker-classic', w.name, p)?.seconds;
+    const rDc = sv !== undefined && dc ? sv / dc : undefined;
     const rBk = k !== undefined && bk ? k / bk : undefined;
     const rBh = k !== undefined && bh ? k / bh : undefined;
     const target = TARGETS[`${w.name} ${p}`];
@@ -433,6 +461,8 @@ for (const w of workloads) {
       met,
       fmt(sv),
       fmt(rSv, 'x'),
+      fmt(dc),
+      fmt(rDc, 'x'),
     ]);
     summary.push({
       workload: w.name,
@@ -446,6 +476,8 @@ for (const w of workloads) {
       met,
       kilnServe: sv,
       kilnServeOverBuildkit: rSv,
+      dockerClassic: dc,
+      kilnServeOverDockerClassic: rDc,
     });
   }
 }
@@ -461,6 +493,7 @@ const rss = Math.max(
 console.log(
   `kiln peak RSS on W1: ${rss < 0 ? 'n/a' : `${rss.toFixed(0)} MiB`} (target < ${RSS_TARGET_MIB} MiB)`,
 );
+console.log('serve/classic: issue 16 target <= 0.7x (docker build through kiln serve vs through dockerd)');
 console.log(
   `filesystem: ${scratchFs ? 'a fresh journaled ext4 image (bench/scratchfs.ts)' : 'the root filesystem'}`,
 );

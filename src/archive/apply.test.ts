@@ -4,6 +4,7 @@
  * (and a secret file inside) is byte-for-byte and metadata-for-metadata untouched.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -267,5 +268,61 @@ describe('applyLayer confines every write to the target directory', () => {
     const st = fs.lstatSync(path.join(root, 'pipe'));
     assert.ok(st.isFIFO());
     assert.equal(st.mode & 0o7777, 0o7644);
+  });
+});
+
+describe('applyLayer sync: a target holding an earlier extraction ends as a fresh one would', () => {
+  const A: [TarHeaderInput, string?][] = [
+    [{ path: 'keep', type: 'file', size: 4 }, 'KEEP'],
+    [{ path: 'same-size', type: 'file', size: 4 }, 'AAAA'],
+    [{ path: 'gone', type: 'file', size: 1 }, 'G'],
+    [{ path: 'x', type: 'file', size: 1 }, 'X'],
+    [{ path: 'ln', type: 'symlink', linkname: '/etc' }],
+    [{ path: 'd/', type: 'directory', mode: 0o700 }],
+    [{ path: 'd/old', type: 'file', size: 1 }, 'O'],
+    [{ path: 'h', type: 'file', size: 2, mode: 0o600 }, 'HH'],
+  ];
+  const B: [TarHeaderInput, string?][] = [
+    [{ path: 'keep', type: 'file', size: 4 }, 'KEEP'],
+    [{ path: 'same-size', type: 'file', size: 4 }, 'BBBB'],
+    [{ path: 'x/y', type: 'file', size: 1 }, 'Y'],
+    [{ path: 'ln/passwd', type: 'file', size: 1 }, 'P'],
+    [{ path: 'd/new', type: 'file', size: 1 }, 'N'],
+    [{ path: 'h', type: 'file', size: 2, mode: 0o755 }, 'HH'],
+    [{ path: 'h2', type: 'hardlink', linkname: 'h' }],
+  ];
+
+  it('matches a fresh extraction (files, modes, mtimes, links) and hashes each file right', async () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-sync-'));
+    try {
+      const fresh = path.join(tmp, 'fresh');
+      const synced = path.join(tmp, 'synced');
+      await applyLayer(Readable.from([await tarOf(B)]), fresh, { whiteouts: 'none', sameOwner: false });
+      await applyLayer(Readable.from([await tarOf(A)]), synced, { whiteouts: 'none', sameOwner: false });
+      const keptIno = fs.lstatSync(path.join(synced, 'keep')).ino;
+      const digests = new Map();
+      await applyLayer(Readable.from([await tarOf(B)]), synced, {
+        whiteouts: 'none',
+        sameOwner: false,
+        sync: true,
+        fileDigests: digests,
+      });
+      // Implicit directories (x, ln, d's explicit mode is gone) differ only in their mtime.
+      const strip = (t: Record<string, unknown>) =>
+        JSON.stringify(t, (k, v) => (k === 'mtime' || k === 'ino' ? undefined : v));
+      assert.equal(strip(await describeTree(synced)), strip(await describeTree(fresh)));
+      assert.equal(fs.readFileSync(path.join(synced, 'same-size'), 'utf8'), 'BBBB');
+      assert.equal(fs.lstatSync(path.join(synced, 'keep')).ino, keptIno, 'an unchanged file is kept');
+      assert.equal(fs.lstatSync(path.join(synced, 'ln')).isDirectory(), true);
+      assert.equal(fs.lstatSync(path.join(synced, 'keep')).mtimeMs, 1600000000 * 1000);
+      const sha = (t: string) => `sha256:${createHash('sha256').update(t).digest('hex')}`;
+      const real = fs.realpathSync(synced);
+      assert.equal(digests.get(path.join(real, 'same-size')), sha('BBBB'));
+      assert.equal(digests.get(path.join(real, 'keep')), sha('KEEP'));
+      assert.equal(digests.get(path.join(real, 'h2')), sha('HH'));
+      assert.equal(digests.get(path.join(real, 'x/y')), sha('Y'));
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });

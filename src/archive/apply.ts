@@ -7,6 +7,7 @@
  * target — the directory is a fresh or exclusively leased snapshot and this function is its
  * only writer — so a check cannot be invalidated by another process before we use it.
  */
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { type Digest, DigestStream } from '../digest/digest.ts';
@@ -19,6 +20,15 @@ import { boundTime, checkSymlinkTarget, entryFailure } from './apply-errors.ts';
 import { type Compression, decompressAuto } from './compress.ts';
 import { ConfinedRoot, memberComponents } from './confined.ts';
 import { OPAQUE_WHITEOUT, WHITEOUT_PREFIX } from './entries.ts';
+import {
+  clearStaleParents,
+  pruneUnwritten,
+  readBody,
+  removeSpecial,
+  SYNC_COMPARE_MAX,
+  sameBytes,
+  writeNew,
+} from './sync.ts';
 import { readTar, type TarEntry } from './tar/reader.ts';
 import { isPortableXattr, writeXattrs, type Xattrs } from './xattr.ts';
 
@@ -41,6 +51,22 @@ export interface ApplyOptions {
    * unprivileged process cannot mknod them, and rootless containerd skips them the same way).
    */
   devices?: 'create' | 'skip';
+  /**
+   * Filled with the sha256 of each regular file as its bytes are written, by host path (a
+   * hardlink gets its target's): a context extracted once need not be read again to be hashed.
+   * A path a later entry replaced by something else is dropped; directories a later entry
+   * removed may leave entries behind, so a caller checks each path is still that file.
+   */
+  fileDigests?: Map<string, Digest>;
+  /**
+   * The target holds an earlier extraction of a similar archive (a build context uploaded
+   * again): a regular file whose bytes, read back, equal the entry's is kept rather than written
+   * anew (its mode and mtime are still set), and what the archive does not name is removed at
+   * the end, so the target ends as a fresh extraction would (symlinks and special files an
+   * earlier extraction left are removed first: entries never resolve through them). Only for
+   * files up to SYNC_COMPARE_MAX (sync.ts); bigger ones are rewritten. Needs `whiteouts: 'none'`.
+   */
+  sync?: boolean;
 }
 
 export interface ApplyResult {
@@ -102,6 +128,10 @@ export async function applyLayer(
   // Root of a user namespace (rootless kiln's, a rootless container) may not mknod devices either.
   const devices = options.devices ?? (isRoot && !inUserNamespace() ? 'create' : 'skip');
   const root = new ConfinedRoot(target);
+  if (options.sync) {
+    if (mode !== 'none') throw new Error('applyLayer: sync needs whiteouts "none"');
+    removeSpecial(root, []);
+  }
   const { stream } = await decompressAuto(source, options.compression);
   const digest = new DigestStream();
   stream.on('error', (err) => digest.destroy(err));
@@ -190,9 +220,12 @@ export async function applyLayer(
       );
     }
 
+    if (options.sync) clearStaleParents(root, parent, written);
     const dir = root.resolveDir(parent, true) as string[];
     const hostPath = path.join(root.host(dir), name);
     const existing = root.lstat(hostPath);
+    const digests = options.fileDigests;
+    digests?.delete(hostPath);
     // The entry and its ancestors (possibly created implicitly) are this layer's own.
     written.add([...dir, name].join('/'));
     for (let i = dir.length; i > 0; i--) {
@@ -213,15 +246,39 @@ export async function applyLayer(
         break;
       }
       case 'file': {
+        if (
+          options.sync &&
+          existing?.isFile() &&
+          existing.nlink === 1 &&
+          existing.size === e.size &&
+          e.size <= SYNC_COMPARE_MAX
+        ) {
+          const body = await readBody(e);
+          const same = sameBytes(hostPath, body);
+          if (!same) {
+            root.remove(hostPath, existing);
+            writeNew(hostPath, body);
+          }
+          digests?.set(hostPath, `sha256:${createHash('sha256').update(body).digest('hex')}`);
+          // A kept file whose mode and mtime already match needs neither call (20,000 of them
+          // were a good part of a re-upload).
+          if (!same || (existing.mode & 0o7777) !== (e.mode & 0o7777)) setMeta(hostPath, e, false);
+          if (!same || Math.round(existing.mtimeMs * 1000) !== Math.round(boundTime(e.mtime) * 1e6))
+            setTimes(hostPath, e.mtime);
+          break;
+        }
         root.remove(hostPath, existing);
         const fd = fs.openSync(hostPath, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0o600);
+        const h = digests ? createHash('sha256') : undefined;
         try {
           for await (const chunk of e.body()) {
+            h?.update(chunk);
             for (let off = 0; off < chunk.length; ) off += fs.writeSync(fd, chunk, off, chunk.length - off);
           }
         } finally {
           fs.closeSync(fd);
         }
+        if (h) digests?.set(hostPath, `sha256:${h.digest('hex')}`);
         setMeta(hostPath, e, false);
         setTimes(hostPath, e.mtime);
         break;
@@ -249,6 +306,8 @@ export async function applyLayer(
             },
           );
         }
+        const linked = digests?.get(linkHost);
+        if (linked) digests?.set(hostPath, linked);
         if (existing && existing.ino === linkSt.ino && existing.dev === linkSt.dev) break;
         root.remove(hostPath, existing);
         // link(2) on Linux does not follow a symlink given as the target.
@@ -275,6 +334,12 @@ export async function applyLayer(
     } catch (err) {
       throw entryFailure(err, e.path, root.root);
     }
+  }
+
+  if (options.sync) {
+    // A directory no entry names (made for an entry beneath it) has the mode a fresh one gets.
+    const explicit = new Set(dirTimes.map((d) => d.comps.join('/')));
+    pruneUnwritten(root, [], written, explicit);
   }
 
   // Deferred work, re-resolved because later entries may have replaced a parent with a symlink.

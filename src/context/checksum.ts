@@ -2,7 +2,8 @@
  * Content checksums of exactly the files a COPY reads (BuildKit's contenthash idea): a digest
  * over each entry's name, type, mode, optionally uid/gid, link target and content digest — not
  * mtimes — so touching or editing an unrelated file leaves it unchanged. File digests come from
- * a persistent DigestCache when the file's size, mtime, inode and mode are unchanged.
+ * a persistent DigestCache when the file's size, mtime, inode and mode are unchanged, or from the
+ * digests a tar context's extraction handed over (handed.ts).
  */
 import { createHash } from 'node:crypto';
 import { isReplaced, sourceChanged } from '../confine/fd.ts';
@@ -13,6 +14,7 @@ import { goBase, goClean, PatternMatcher } from '../frontend/dockerignore/index.
 import { closeSync, constants, lstatSync, openSync, readFileSync, readSync } from '../sys/fs.ts';
 import { encodePath } from '../sys/fsname.ts';
 import type { DigestCache } from './digestcache.ts';
+import { handedDigest } from './handed.ts';
 import { containsWildcards, resolveWildcards } from './resolve.ts';
 import { DirFS, FilterFS, type WalkEntry } from './walk.ts';
 
@@ -79,6 +81,11 @@ function hashFile(abs: string, size: number): Digest {
 /** Content digest of a regular file entry, through the cache when one is given. */
 export function fileDigest(abs: string, e: WalkEntry, cache?: DigestCache): Digest {
   const id = { size: e.size, mtimeUs: e.mtimeUs, ino: e.ino, mode: e.mode };
+  // A tar context's own digests, taken as it was extracted (handed.ts); its directory is
+  // temporary, so what is hashed there is not cached either.
+  const handed = handedDigest(abs, id);
+  if (handed) return handed;
+  if (handed === null) return hashFileContent(abs, e.size);
   const hit = cache?.get(abs, id);
   if (hit) return hit;
   const d = hashFileContent(abs, e.size);

@@ -129,6 +129,8 @@ async function serveBuild(cfg: ServerConfig, ctx: RequestContext): Promise<void>
         maxBody: cfg.maxBody,
         signal,
         dockerfile: query.get('dockerfile') ?? undefined,
+        // The same project built again: its tags and Dockerfile pick the directory to sync into.
+        key: JSON.stringify([query.getAll('t'), query.get('dockerfile') ?? '']),
       }).then((r) => ({ context: r.dir, dockerfileText: r.dockerfileText, cleanup: r.cleanup }));
   const out = startJsonStream(ctx.res);
   const renderer = createRenderer(quiet ? 'quiet' : 'plain', out.textWriter());

@@ -36,10 +36,11 @@ function dockerdPid(): number | undefined {
 
 function procCpu(pid: number): number {
   try {
-    // Fields after the `(comm)`: utime is the 14th field overall, stime the 15th (clock ticks).
+    // Fields after the `(comm)`: utime, stime, cutime, cstime are the 14th–17th overall (clock
+    // ticks); the children's count too, since dockerd unpacks layers in child processes.
     const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100;
   } catch {
     return 0;
   }

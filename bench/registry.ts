@@ -9,6 +9,7 @@
  *
  *   node bench/registry.ts [--repeat 3] [--layer-mib 120] [--tools kiln,skopeo,docker]
  *
+ * --keep leaves the layout and kiln's source root (for profiling `kiln push`).
  * Every push goes to a fresh registry, so no blob is already there; every pull goes into a fresh
  * kiln root / OCI directory, and Docker's copy of the image is removed first.
  */
@@ -29,6 +30,7 @@ const { values } = parseArgs({
     'layer-mib': { type: 'string', default: '120' },
     tools: { type: 'string', default: 'kiln,skopeo,docker' },
     'no-multi': { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
   },
 });
 const repeat = Math.max(1, Number.parseInt(values.repeat, 10) || 1);
@@ -373,4 +375,5 @@ writeFileSync(
   `${JSON.stringify({ date: new Date().toISOString(), layerMiB, bigBytes, multiBytes, rows }, null, 2)}\n`,
 );
 console.log(`results: ${join(out, 'registry.json')}`);
-rmSync(work, { recursive: true, force: true });
+if (values.keep) console.log(`kept ${work} (kiln's source root: ${kilnSrc})`);
+else rmSync(work, { recursive: true, force: true });

@@ -56,6 +56,7 @@ if (builders.includes('buildkit') && spawnSync(DOCKER, ['info'], { stdio: 'ignor
   throw new Error('bench/scaling: dockerd is not running (start it, or pass --builders kiln)');
 spawnSync(process.execPath, [join(import.meta.dirname, '..', 'scripts', 'bundle.ts')], { stdio: 'inherit' });
 
+const dockerVersion = spawnSync(DOCKER, ['version', '--format', '{{.Server.Version}}'], { encoding: 'utf8' });
 const work = mkdtempSync('/var/tmp/kiln-scaling-');
 const rootfsTar = buildBusyboxRootfs(join(work, 'busybox-rootfs.tar'));
 const base = baseFilesystem(rootfsTar);
@@ -224,7 +225,6 @@ for (const [files, cap] of [
     `kiln peak RSS at ${files} files: ${peak.toFixed(0)} MiB (target <= ${cap} MiB: ${peak <= cap ? 'met' : 'MISSED'})`,
   );
 }
-const dockerVersion = spawnSync(DOCKER, ['version', '--format', '{{.Server.Version}}'], { encoding: 'utf8' });
 console.log(
   `machine: ${cpus().length} CPUs (shared), ${Math.round(totalmem() / 2 ** 30)} GiB; BuildKit: Docker Engine ${dockerVersion.stdout.trim()}; filesystem: ${work}`,
 );

@@ -28,10 +28,17 @@ export function ensureTime(): void {
   if (!existsSync(TIME)) aptInstall(['time']);
 }
 
-function dockerdPid(): number | undefined {
-  const r = spawnSync('pidof', ['dockerd'], { encoding: 'utf8' });
-  const pid = Number.parseInt(r.stdout.trim().split(/\s+/)[0] ?? '', 10);
-  return Number.isFinite(pid) ? pid : undefined;
+/**
+ * The dockerd behind /var/run/docker.sock: its default pidfile (other dockerds on this machine,
+ * with sockets and pidfiles of their own, are not it).
+ */
+export function dockerdPid(): number | undefined {
+  try {
+    const pid = Number.parseInt(readFileSync('/var/run/docker.pid', 'utf8').trim(), 10);
+    return Number.isFinite(pid) && existsSync(`/proc/${pid}`) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function procCpu(pid: number): number {

@@ -7,21 +7,21 @@
  * growth exponent of each phase between counts (time ∝ files^k: k ≤ 1 is "grows no faster than
  * the number of files"), and writes bench/results/scaling.{json,svg,png}.
  *
- *   node bench/scaling.ts [--counts 2000,20000,200000] [--repeat 3] [--builders kiln,buildkit]
+ *   node bench/scaling.ts [--counts 2000,20000,200000] [--repeat 3] [--builders kiln,buildkit] [--merge earlier.json]
  *
  * Unlike bench/run.ts this does not move dockerd to a scratch filesystem (other people may be
  * using the machine's dockerd): kiln's root and the contexts live on the filesystem that holds
  * dockerd's data root (/var/tmp next to /var/lib/docker), so both pay the same filesystem.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BASE_IMAGE_NAME, buildBusyboxRootfs } from '../test/fidelity/base.ts';
 import { DOCKER, ensureDockerBase, KILN, kilnImportBase } from '../test/fidelity/builders.ts';
 import { baseFilesystem } from '../test/fidelity/image-archive.ts';
-import { ensureTime, load, median, printTable, range, type Timing, timed } from './measure.ts';
+import { dockerdPid, ensureTime, load, median, printTable, range, type Timing, timed } from './measure.ts';
 import { plot } from './plot.ts';
 import { makeW1 } from './workloads.ts';
 
@@ -35,9 +35,13 @@ const { values } = parseArgs({
     repeat: { type: 'string', default: '3' },
     builders: { type: 'string', default: 'kiln,buildkit' },
     keep: { type: 'boolean', default: false },
+    merge: { type: 'string' },
   },
 });
-const counts = values.counts.split(',').map((c) => Number.parseInt(c, 10));
+const counts = values.counts
+  .split(',')
+  .filter(Boolean)
+  .map((c) => Number.parseInt(c, 10));
 const repeat = Math.max(1, Number.parseInt(values.repeat, 10) || 1);
 const builders = values.builders.split(',') as Builder[];
 
@@ -61,12 +65,8 @@ const work = mkdtempSync('/var/tmp/kiln-scaling-');
 const rootfsTar = buildBusyboxRootfs(join(work, 'busybox-rootfs.tar'));
 const base = baseFilesystem(rootfsTar);
 
-function dockerdPid(): string {
-  return spawnSync('pidof', ['dockerd'], { encoding: 'utf8' }).stdout.trim();
-}
-
 /** Wait (up to 5 min) until dockerd answers and has the busybox base; returns dockerd's pid. */
-function waitForDocker(rootfs: string, diffId: string): string {
+function waitForDocker(rootfs: string, diffId: string): number | undefined {
   for (let i = 0; i < 300 && spawnSync(DOCKER, ['info'], { stdio: 'ignore' }).status !== 0; i++)
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
   ensureDockerBase(rootfs, diffId);
@@ -105,7 +105,7 @@ for (const files of counts) {
     // dockerd is shared: another bench may restart it (moving its data root) under us, which
     // empties BuildKit's cache mid-series. Then the series is thrown away and measured again.
     for (let attempt = 0; attempt < 3; attempt++) {
-      const pid = b === 'buildkit' ? waitForDocker(rootfsTar, base.diffId) : '';
+      const pid = b === 'buildkit' ? waitForDocker(rootfsTar, base.diffId) : undefined;
       const mine: Result[] = [];
       for (const phase of PHASES) {
         const r: Result = { files, builder: b, phase, runs: [], load: [] };
@@ -150,6 +150,15 @@ for (const files of counts) {
 }
 
 // --- report ---
+// --merge FILE: put an earlier run's counts (those not measured now) into the table and the plot,
+// so a long point (200,000 files) can be measured on its own; `--counts ''` only reports.
+if (values.merge) {
+  const earlier = JSON.parse(readFileSync(values.merge, 'utf8')) as { results: Result[] };
+  const extra = earlier.results.filter((r) => !counts.includes(r.files));
+  results.push(...extra);
+  counts.push(...new Set(extra.map((r) => r.files)));
+  counts.sort((a, b) => a - b);
+}
 const get = (files: number, b: Builder, p: Phase) =>
   results.find((r) => r.files === files && r.builder === b && r.phase === p && !r.error && r.runs.length);
 const med = (r: Result | undefined, f: (t: Timing) => number | undefined) =>

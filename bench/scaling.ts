@@ -56,7 +56,11 @@ interface Result {
 const results: Result[] = [];
 
 ensureTime();
-if (builders.includes('buildkit') && spawnSync(DOCKER, ['info'], { stdio: 'ignore' }).status !== 0)
+if (
+  counts.length &&
+  builders.includes('buildkit') &&
+  spawnSync(DOCKER, ['info'], { stdio: 'ignore' }).status !== 0
+)
   throw new Error('bench/scaling: dockerd is not running (start it, or pass --builders kiln)');
 spawnSync(process.execPath, [join(import.meta.dirname, '..', 'scripts', 'bundle.ts')], { stdio: 'inherit' });
 

@@ -5,7 +5,7 @@
  * sampled every 50 ms) over the same interval.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { aptInstall } from '../test/fidelity/builders.ts';
@@ -138,4 +138,14 @@ export function load(): string {
 export function printTable(rows: string[][]): void {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   for (const r of rows) console.log(r.map((c, i) => (c ?? '').padEnd(widths[i])).join('  '));
+}
+
+/**
+ * Write a results file in Biome's layout, so that `biome check bench` stays clean after a run
+ * (bench/results is gitignored but inside the checked tree), as bench/run.ts does.
+ */
+export function writeResults(path: string, data: unknown): void {
+  writeFileSync(path, `${JSON.stringify(data, null, 2)}\n`);
+  const biome = join(import.meta.dirname, '..', 'node_modules', '.bin', 'biome');
+  if (existsSync(biome)) spawnSync(biome, ['format', '--write', path], { stdio: 'ignore' });
 }

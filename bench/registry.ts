@@ -22,7 +22,17 @@ import { parseArgs } from 'node:util';
 import { createGzip } from 'node:zlib';
 import { startRegistry, type TestRegistry } from '../src/testing/registry.ts';
 import { DOCKER, KILN } from '../test/fidelity/builders.ts';
-import { ensureTime, load, median, printTable, range, type Timing, timed, untimed } from './measure.ts';
+import {
+  ensureTime,
+  load,
+  median,
+  printTable,
+  range,
+  type Timing,
+  timed,
+  untimed,
+  writeResults,
+} from './measure.ts';
 
 const { values } = parseArgs({
   options: {
@@ -370,10 +380,13 @@ console.log(
 );
 const out = join(import.meta.dirname, 'results');
 mkdirSync(out, { recursive: true });
-writeFileSync(
-  join(out, 'registry.json'),
-  `${JSON.stringify({ date: new Date().toISOString(), layerMiB, bigBytes, multiBytes, rows }, null, 2)}\n`,
-);
+writeResults(join(out, 'registry.json'), {
+  date: new Date().toISOString(),
+  layerMiB,
+  bigBytes,
+  multiBytes,
+  rows,
+});
 console.log(`results: ${join(out, 'registry.json')}`);
 if (values.keep) console.log(`kept ${work} (kiln's source root: ${kilnSrc})`);
 else rmSync(work, { recursive: true, force: true });

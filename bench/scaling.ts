@@ -21,7 +21,17 @@ import { parseArgs } from 'node:util';
 import { BASE_IMAGE_NAME, buildBusyboxRootfs } from '../test/fidelity/base.ts';
 import { DOCKER, ensureDockerBase, KILN, kilnImportBase } from '../test/fidelity/builders.ts';
 import { baseFilesystem } from '../test/fidelity/image-archive.ts';
-import { dockerdPid, ensureTime, load, median, printTable, range, type Timing, timed } from './measure.ts';
+import {
+  dockerdPid,
+  ensureTime,
+  load,
+  median,
+  printTable,
+  range,
+  type Timing,
+  timed,
+  writeResults,
+} from './measure.ts';
 import { plot } from './plot.ts';
 import { makeW1 } from './workloads.ts';
 
@@ -244,10 +254,13 @@ console.log(
 
 const out = join(import.meta.dirname, 'results');
 mkdirSync(out, { recursive: true });
-writeFileSync(
-  join(out, 'scaling.json'),
-  `${JSON.stringify({ date: new Date().toISOString(), baseImage: BASE_IMAGE_NAME, counts, repeat, results }, null, 2)}\n`,
-);
+writeResults(join(out, 'scaling.json'), {
+  date: new Date().toISOString(),
+  baseImage: BASE_IMAGE_NAME,
+  counts,
+  repeat,
+  results,
+});
 const COLORS: Record<Phase, string> = { cold: '#1f77b4', warm: '#d62728', incremental: '#2ca02c' };
 const series = (f: (t: Timing) => number | undefined, bs: Builder[]) =>
   bs.flatMap((b) =>

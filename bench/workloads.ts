@@ -28,17 +28,22 @@ const W1_DOCKERFILE = 'FROM busybox\nWORKDIR /app\nCOPY . .\nRUN find . -type f 
 export const W1_SMALL_FILES = 20_000;
 export const W1_LARGE_BYTES = 128 << 20;
 
-export function makeW1(root: string): Workload {
+/**
+ * W1; `smallFiles` (a multiple of 200) scales it for bench/scaling.ts: 200 files a directory, the
+ * same sizes, the same 128 MiB of large files.
+ */
+export function makeW1(root: string, smallFiles = W1_SMALL_FILES): Workload {
   const ctx = join(root, 'w1');
   mkdirSync(ctx, { recursive: true });
   writeFileSync(join(ctx, 'Dockerfile'), W1_DOCKERFILE);
   // 20,000 small files in 100 directories, 64..2111 bytes each.
   const pool = keystream(1, 4 << 20);
+  const dirs = Math.max(1, Math.round(smallFiles / 200));
   let off = 0;
-  for (let d = 0; d < 100; d++) {
+  for (let d = 0; d < dirs; d++) {
     const dir = join(ctx, 'src', `d${String(d).padStart(3, '0')}`);
     mkdirSync(dir, { recursive: true });
-    for (let f = 0; f < W1_SMALL_FILES / 100; f++) {
+    for (let f = 0; f < 200; f++) {
       const size = 64 + ((d * 7919 + f * 104729) % 2048);
       if (off + size > pool.length) off = 0;
       writeFileSync(join(dir, `f${f}.txt`), pool.subarray(off, off + size));
@@ -57,7 +62,11 @@ export function makeW1(root: string): Workload {
     name: 'W1',
     description: 'COPY of 20,000 small files + 128 MiB, then RUN find | wc -l',
     context: ctx,
-    touch: (round) => appendFileSync(join(ctx, 'src', 'd050', 'f7.txt'), `changed ${round}\n`),
+    touch: (round) =>
+      appendFileSync(
+        join(ctx, 'src', `d${String(dirs >> 1).padStart(3, '0')}`, 'f7.txt'),
+        `changed ${round}\n`,
+      ),
   };
 }
 

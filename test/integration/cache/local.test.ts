@@ -96,14 +96,18 @@ describe('local cache directory between two machines', () => {
     const { spawn } = await import('node:child_process');
     const KILN = join(import.meta.dirname, '..', '..', '..', 'bin', 'kiln');
     const run = (ctx: string, tag: string) =>
-      new Promise<number | null>((resolve) => {
+      new Promise<string>((resolve) => {
         const p = spawn(KILN, ['build', '-q', '--cache-to', `type=local,dest=${dir},tag=${tag}`, ctx], {
           env: { ...process.env, KILN_ROOT: a.root },
-          stdio: 'ignore',
+          stdio: ['ignore', 'ignore', 'pipe'],
         });
-        p.on('close', resolve);
+        let err = '';
+        p.stderr.on('data', (d) => {
+          err += d;
+        });
+        p.on('close', (code) => resolve(`exit ${code}${code === 0 ? '' : `: ${err}`}`));
       });
-    assert.deepEqual(await Promise.all([run(ctx1, 'one'), run(ctx2, 'two')]), [0, 0]);
+    assert.deepEqual(await Promise.all([run(ctx1, 'one'), run(ctx2, 'two')]), ['exit 0', 'exit 0']);
     const index = JSON.parse(await readFile(join(dir, 'index.json'), 'utf8'));
     const names = index.manifests.map(
       (m: { annotations: Record<string, string> }) => m.annotations['org.opencontainers.image.ref.name'],

@@ -93,7 +93,7 @@ test('kiln builds its own image from the repository and loads it into the Docker
   const config = JSON.parse(docker(['image', 'inspect', image]).out)[0].Config;
   assert.deepEqual(config.Entrypoint, ['kiln']);
   // The image's kiln runs from its start-up bundle, which the build's bundle stage made fresh.
-  const v = docker(['run', '--rm', image, 'version']);
+  const v = docker(['run', '--rm', '--network', 'host', image, 'version']);
   assert.equal(v.code, 0, v.err);
   assert.match(v.out, /Node version:\s+v24\./);
   assert.match(v.out, /runc:\s+Version:\s+1\./);
@@ -136,7 +136,7 @@ t1=$(date +%s.%N); echo "TIME app $(echo "$t1 $t0" | awk '{print $1 - $2}')"
   // An independent client reads the pushed image back.
   const pull = docker(['pull', '-q', app()]);
   assert.equal(pull.code, 0, pull.err);
-  const cat = docker(['run', '--rm', '--entrypoint', 'cat', app(), '/app/result']);
+  const cat = docker(['run', '--rm', '--network', 'host', '--entrypoint', 'cat', app(), '/app/result']);
   assert.equal(cat.code, 0, cat.err);
   assert.equal(cat.out, 'hello from app\ndeps built after 1 run(s)\n');
   // The same image, to the digest, as root on the host builds in oci mode (runc, overlay).

@@ -4,7 +4,7 @@
  * trace), and sentinels — host files outside every root that must stay byte-identical.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -84,18 +84,21 @@ export interface KilnRun {
   ms: number;
 }
 
-/** Run bin/kiln with `--root root`; never blocks the event loop (in-process servers keep serving). */
-export function runKiln(
+/**
+ * Start bin/kiln with `--root root`, its output gathered; `done` resolves when it exits (after
+ * `timeoutMs` it is killed). Never blocks the event loop (in-process servers keep serving).
+ */
+export function startKiln(
   root: string,
   args: string[],
   opts: { env?: Record<string, string>; timeoutMs?: number; input?: string } = {},
-): Promise<KilnRun> {
+): { child: ChildProcess; done: Promise<KilnRun> } {
   const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(KILN, ['--root', root, ...args], {
-      env: { ...process.env, ...opts.env },
-      stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    });
+  const child = spawn(KILN, ['--root', root, ...args], {
+    env: { ...process.env, ...opts.env },
+    stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+  });
+  const done = new Promise<KilnRun>((resolve, reject) => {
     let out = '';
     let err = '';
     child.stdout?.on('data', (d) => {
@@ -114,6 +117,16 @@ export function runKiln(
       resolve({ code, signal, out, err, ms: Date.now() - started });
     });
   });
+  return { child, done };
+}
+
+/** Run bin/kiln with `--root root` to its end (startKiln). */
+export function runKiln(
+  root: string,
+  args: string[],
+  opts: { env?: Record<string, string>; timeoutMs?: number; input?: string } = {},
+): Promise<KilnRun> {
+  return startKiln(root, args, opts).done;
 }
 
 /**

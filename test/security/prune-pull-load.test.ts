@@ -7,7 +7,7 @@
  * archive's image is named only after the prune has run.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { copyFileSync, createReadStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,30 +21,16 @@ import { loadArchive } from '../../src/tarball/load.ts';
 import { ensureBusyboxImages } from '../../src/testing/fixtures.ts';
 import { sharedRegistry, type TestRegistry } from '../../src/testing/registry.ts';
 import { type FaultProxy, startFaultProxy } from '../integration/registry/fault-proxy.ts';
+import { type KilnRun, startKiln } from './helpers.ts';
 import { makeSentinel } from './sentinel.ts';
 
-const KILN = join(import.meta.dirname, '..', '..', 'bin', 'kiln');
-
-interface Ran {
-  code: number | null;
-  out: string;
-  err: string;
+/** kiln on `root` as these tests run it. */
+function start(root: string, args: string[]): ReturnType<typeof startKiln> {
+  // No time limit of its own: the prune loops run until the test stops them.
+  return startKiln(root, args, { env: { NO_COLOR: '1' }, timeoutMs: 600_000 });
 }
 
-function start(root: string, args: string[]): { child: ChildProcess; done: Promise<Ran> } {
-  const child = spawn(KILN, args, {
-    env: { ...process.env, KILN_ROOT: root, NO_COLOR: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const done = new Promise<Ran>((resolve) => child.on('close', (code) => resolve({ code, out, err })));
-  return { child, done };
-}
-
-async function ok(root: string, args: string[]): Promise<Ran> {
+async function ok(root: string, args: string[]): Promise<KilnRun> {
   const r = await start(root, args).done;
   assert.equal(r.code, 0, `kiln ${args.join(' ')} failed:\n${r.out}\n${r.err}`);
   return r;

@@ -6,7 +6,6 @@
  * many rounds of parallel builds the second test runs (default 3).
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import {
   existsSync,
@@ -28,34 +27,22 @@ import { ClosureWalker } from '../../src/store/closure.ts';
 import { openStore } from '../../src/store/store.ts';
 import { ensureBusyboxImages } from '../../src/testing/fixtures.ts';
 import { sharedRegistry, type TestRegistry } from '../../src/testing/registry.ts';
+import { type KilnRun, startKiln } from './helpers.ts';
 
-const KILN = join(import.meta.dirname, '..', '..', 'bin', 'kiln');
-
-interface Ran {
-  code: number | null;
-  out: string;
-  err: string;
-}
-
-function start(root: string, args: string[]): { child: ChildProcess; done: Promise<Ran> } {
-  const child = spawn(KILN, args, {
-    // --load goes to kiln's store here, never into a Docker Engine the machine may run.
-    env: { ...process.env, KILN_ROOT: root, NO_COLOR: '1', DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+/** kiln on `root` as these tests run it (--load goes to kiln's store, never into a Docker Engine the machine may run). */
+function start(root: string, args: string[]): ReturnType<typeof startKiln> {
+  // No time limit of its own: the prune loops run until the test stops them.
+  return startKiln(root, args, {
+    env: { NO_COLOR: '1', DOCKER_HOST: 'unix:///nonexistent/docker.sock' },
+    timeoutMs: 600_000,
   });
-  let out = '';
-  let err = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const done = new Promise<Ran>((resolve) => child.on('close', (code) => resolve({ code, out, err })));
-  return { child, done };
 }
 
-function kiln(root: string, args: string[]): Promise<Ran> {
+function kiln(root: string, args: string[]): Promise<KilnRun> {
   return start(root, args).done;
 }
 
-function assertRan(r: Ran, what: string): void {
+function assertRan(r: KilnRun, what: string): void {
   assert.equal(r.code, 0, `${what} failed:\n${r.out}\n${r.err}`);
 }
 

@@ -38,6 +38,7 @@ import {
   restoreDocker,
 } from '../test/fidelity/builders.ts';
 import { baseFilesystem } from '../test/fidelity/image-archive.ts';
+import { median, printTable, writeResults } from './measure.ts';
 import { mountScratchFs, unmountScratchFs } from './scratchfs.ts';
 import { makeW1, makeW2, type Workload } from './workloads.ts';
 
@@ -53,11 +54,6 @@ interface Measurement {
   runs?: number[];
   peakRssMiB?: number;
   error?: string;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 const { values } = parseArgs({
@@ -481,9 +477,8 @@ for (const w of workloads) {
     });
   }
 }
-const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
 console.log('');
-for (const r of rows) console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '));
+printTable(rows);
 const rss = Math.max(
   ...results
     .filter((m) => m.builder === 'kiln' && m.workload === 'W1' && m.peakRssMiB)
@@ -521,10 +516,7 @@ const report = {
   kilnCiFetchedBytes: ciFetched,
   rssTargetMiB: RSS_TARGET_MIB,
 };
-writeFileSync(join(out, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
-// Biome's layout, so that `biome check bench` stays clean after a run (results are gitignored).
-const biome = join(import.meta.dirname, '..', 'node_modules', '.bin', 'biome');
-if (existsSync(biome)) spawnSync(biome, ['format', '--write', join(out, 'latest.json')], { stdio: 'ignore' });
+writeResults(join(out, 'latest.json'), report);
 console.log(`results: ${join(out, 'latest.json')}`);
 if (values.keep) console.log(`kept ${scratch}`);
 else if (scratchFs) unmountScratchFs();

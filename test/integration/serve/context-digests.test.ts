@@ -120,17 +120,14 @@ describe('kiln serve: the build cache of an uploaded context', () => {
       'Dockerfile',
       'FROM busybox\nCOPY . /ctx\nRUN find /ctx | sort; cat /ctx/x/y 2>/dev/null; true\n',
     );
-    const first = await build(
-      s,
-      await tar([
-        df,
-        file('gone', 'G'),
-        file('keep', 'K'),
-        file('x', 'was a file'),
-        file('big', 'B'.repeat(3 << 20)),
-      ]),
-      'sync:1',
-    );
+    const firstFiles = [
+      df,
+      file('gone', 'G'),
+      file('keep', 'K'),
+      file('x', 'was a file'),
+      file('big', 'B'.repeat(3 << 20)),
+    ];
+    const first = await build(s, await tar(firstFiles), 'sync:1');
     assert.match(first.text, /\/ctx\/gone/);
     // Same tag, so the same kept directory: `gone` removed, `x` now a directory, `keep` unchanged.
     const second = await build(
@@ -143,17 +140,7 @@ describe('kiln serve: the build cache of an uploaded context', () => {
     assert.match(second.text, /NEW-Y/);
     assert.equal(second.cached.get('COPY . /ctx'), false, second.text);
     // And back: the first tar again gives the first image (the same cache keys).
-    const third = await build(
-      s,
-      await tar([
-        df,
-        file('gone', 'G'),
-        file('keep', 'K'),
-        file('x', 'was a file'),
-        file('big', 'B'.repeat(3 << 20)),
-      ]),
-      'sync:1',
-    );
+    const third = await build(s, await tar(firstFiles), 'sync:1');
     assert.equal(third.cached.get('COPY . /ctx'), true, third.text);
     assert.equal(third.id, first.id);
   });

@@ -11,9 +11,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { normalizeReference } from '../src/reference/reference.ts';
-import { openStore } from '../src/store/store.ts';
-import { ensureBusyboxImages } from '../src/testing/fixtures.ts';
+import { seedBusybox } from '../src/testing/fixtures.ts';
 import { freePort, startRegistry } from '../src/testing/registry.ts';
 import { BASE_REPOSITORY, fill, MISTAKES, unfill } from '../test/parity/mistakes.ts';
 
@@ -66,13 +64,7 @@ async function ensureDockerd(scratch: string): Promise<{ env: NodeJS.ProcessEnv;
 /** Push kiln's busybox fixture (amd64 + arm64) to the registry as parity/busybox:latest. */
 async function pushBase(scratch: string, registry: string): Promise<void> {
   const root = join(scratch, 'kiln-root');
-  const store = openStore(root);
-  try {
-    const { index } = await ensureBusyboxImages(store);
-    await store.images.put(normalizeReference('busybox:latest'), index);
-  } finally {
-    store.close();
-  }
+  await seedBusybox(root);
   must(KILN, ['--root', root, 'push', 'busybox:latest', `${registry}/${BASE_REPOSITORY}:latest`]);
 }
 

@@ -13,7 +13,8 @@ import { importRootfs } from '../imagestore/import.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { encodeManifest, type Index } from '../oci/manifest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
-import type { Store } from '../store/store.ts';
+import { normalizeReference } from '../reference/reference.ts';
+import { openStore, type Store } from '../store/store.ts';
 
 export type FixtureArch = 'amd64' | 'arm64';
 
@@ -137,4 +138,15 @@ export async function ensureBusyboxImages(store: Store): Promise<BusyboxImages> 
     await store.images.put(BUSYBOX_IMAGE, desc);
     return { index: desc, manifests, indexBytes };
   });
+}
+
+/** A state root at `root` (made if absent) whose store names busybox (amd64 + arm64) `name`. */
+export async function seedBusybox(root: string, name = 'busybox:latest'): Promise<void> {
+  const store = openStore(root);
+  try {
+    const { index } = await ensureBusyboxImages(store);
+    await store.images.put(normalizeReference(name), index);
+  } finally {
+    store.close();
+  }
 }

@@ -10,9 +10,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { normalizeReference } from '../../src/reference/reference.ts';
-import { openStore } from '../../src/store/store.ts';
-import { ensureBusyboxImages } from '../../src/testing/fixtures.ts';
+import { seedBusybox } from '../../src/testing/fixtures.ts';
 import { freePort, sharedRegistry } from '../../src/testing/registry.ts';
 import { BASE_REPOSITORY, fill, MISTAKES, type Mistake, unfill } from './mistakes.ts';
 
@@ -40,13 +38,7 @@ before(async () => {
   recording = JSON.parse(await readFile(FIXTURE, 'utf8'));
   dir = await mkdtemp(join(tmpdir(), 'kiln-parity-mistakes-'));
   root = join(dir, 'root');
-  const store = openStore(root);
-  try {
-    const { index } = await ensureBusyboxImages(store);
-    await store.images.put(normalizeReference('busybox:latest'), index);
-  } finally {
-    store.close();
-  }
+  await seedBusybox(root);
   registry = (await sharedRegistry()).host;
   closedPort = await freePort();
   const push = kiln(['push', 'busybox:latest', `${registry}/${BASE_REPOSITORY}:latest`]);

@@ -12,9 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { cacheMountDir } from '../../src/executor/run-mounts.ts';
-import { normalizeReference } from '../../src/reference/reference.ts';
-import { openStore } from '../../src/store/store.ts';
-import { ensureBusyboxImages } from '../../src/testing/fixtures.ts';
+import { seedBusybox } from '../../src/testing/fixtures.ts';
 import { assertSound, runKiln, scratchDir, sentinel } from './helpers.ts';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -100,13 +98,7 @@ before(async () => {
   tmp = scratchDir('cache-import');
   host = sentinel(tmp.dir);
   root = join(tmp.dir, 'root');
-  const store = openStore(root);
-  try {
-    const { index } = await ensureBusyboxImages(store);
-    await store.images.put(normalizeReference('busybox:latest'), index);
-  } finally {
-    store.close();
-  }
+  await seedBusybox(root);
 });
 after(() => {
   host.assertUntouched();

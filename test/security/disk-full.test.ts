@@ -10,11 +10,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { normalizeReference } from '../../src/reference/reference.ts';
 import { RegistryClient } from '../../src/registry/client.ts';
 import { pushImage } from '../../src/registry/push.ts';
-import { openStore } from '../../src/store/store.ts';
-import { ensureBusyboxImages } from '../../src/testing/fixtures.ts';
+import { seedBusybox } from '../../src/testing/fixtures.ts';
 import { sharedRegistry } from '../../src/testing/registry.ts';
 import { makeImage, tempStore } from '../integration/registry/helpers.ts';
 import { assertCleanFailure, assertSound, runKiln, scratchDir, sentinel } from './helpers.ts';
@@ -83,13 +81,7 @@ describe('a full disk', () => {
     const disk = smallDisk(tmp.dir, 'build', 16);
     disks.push(disk);
     const root = join(disk.dir, 'root');
-    const store = openStore(root);
-    try {
-      const { index } = await ensureBusyboxImages(store);
-      await store.images.put(normalizeReference('busybox:latest'), index);
-    } finally {
-      store.close();
-    }
+    await seedBusybox(root);
     const ctx = join(tmp.dir, 'ctx');
     mkdirSync(ctx, { recursive: true });
     // 6 MiB fits in the snapshot, but not once more as the exported layer.

@@ -25,7 +25,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { normalizeReference } from '../../src/reference/reference.ts';
 import { ClosureWalker } from '../../src/store/closure.ts';
 import { openStore } from '../../src/store/store.ts';
-import { ensureBusyboxImages } from '../../src/testing/fixtures.ts';
+import { seedBusybox } from '../../src/testing/fixtures.ts';
 import { sharedRegistry, type TestRegistry } from '../../src/testing/registry.ts';
 import { type KilnRun, startKiln } from './helpers.ts';
 
@@ -69,16 +69,6 @@ function sentinel(dir: string): () => void {
     assert.equal(statSync(path).mtimeMs, mtimeMs);
     assert.deepEqual(readdirSync(join(dir, 'sentinel')), ['keep.txt']);
   };
-}
-
-async function seedBusybox(root: string, name: string): Promise<void> {
-  const store = openStore(root);
-  try {
-    const { index } = await ensureBusyboxImages(store);
-    await store.images.put(normalizeReference(name), index);
-  } finally {
-    store.close();
-  }
 }
 
 function writeContext(dir: string, files: Record<string, string>): string {

@@ -8,9 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { normalizeReference } from '../../../src/reference/reference.ts';
-import { openStore } from '../../../src/store/store.ts';
-import { ensureBusyboxImages } from '../../../src/testing/fixtures.ts';
+import { seedBusybox } from '../../../src/testing/fixtures.ts';
 
 const KILN = join(import.meta.dirname, '..', '..', '..', 'bin', 'kiln');
 
@@ -36,13 +34,7 @@ let contexts = 0;
 export async function cliRoot(name: string): Promise<CliRoot> {
   const dir = await mkdtemp(join(tmpdir(), `kiln-cli-${name}-`));
   const root = join(dir, 'root');
-  const store = openStore(root);
-  try {
-    const { index } = await ensureBusyboxImages(store);
-    await store.images.put(normalizeReference('busybox:latest'), index);
-  } finally {
-    store.close();
-  }
+  await seedBusybox(root);
   const kiln: CliRoot['kiln'] = (args, opts = {}) => {
     const r = spawnSync(KILN, args, {
       encoding: 'utf8',

@@ -13,7 +13,7 @@ import { readLayerFiles } from '../../../src/archive/layer.ts';
 import type { Descriptor } from '../../../src/oci/descriptor.ts';
 import { normalizeReference } from '../../../src/reference/reference.ts';
 import { openStore } from '../../../src/store/store.ts';
-import { ensureBusyboxImages } from '../../../src/testing/fixtures.ts';
+import { seedBusybox } from '../../../src/testing/fixtures.ts';
 
 export const KILN = join(import.meta.dirname, '..', '..', '..', 'bin', 'kiln');
 export const TEST_USER = 'kilntest';
@@ -75,10 +75,7 @@ export async function tempDirs(name: string): Promise<Dirs> {
 
 /** A state root with busybox:latest, owned by `owner` (the test user's is chowned to it). */
 export async function rootWithBusybox(path: string, owner?: TestUser): Promise<string> {
-  const store = openStore(path);
-  const { index } = await ensureBusyboxImages(store);
-  await store.images.put(normalizeReference('busybox:latest'), index);
-  store.close();
+  await seedBusybox(path);
   if (owner) execFileSync('chown', ['-R', `${owner.uid}:${owner.gid}`, path]);
   return path;
 }

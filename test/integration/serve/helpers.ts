@@ -8,9 +8,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { normalizeReference } from '../../../src/reference/reference.ts';
-import { openStore } from '../../../src/store/store.ts';
-import { ensureBusyboxImages } from '../../../src/testing/fixtures.ts';
+import { seedBusybox } from '../../../src/testing/fixtures.ts';
 
 export const KILN = join(import.meta.dirname, '..', '..', '..', 'bin', 'kiln');
 /** Debian's docker.io client (20.10); /usr/local/bin/docker may be a newer one. */
@@ -57,13 +55,7 @@ export async function serve(
 ): Promise<Served> {
   const dir = await mkdtemp(join(tmpdir(), `kiln-serve-${name}-`));
   const root = join(dir, 'root');
-  const store = openStore(root);
-  try {
-    const { index } = await ensureBusyboxImages(store);
-    await store.images.put(normalizeReference('busybox:latest'), index);
-  } finally {
-    store.close();
-  }
+  await seedBusybox(root);
   const socket = join(dir, 'kiln.sock');
   const dockerConfig = join(dir, 'docker-config');
   // The clients' config (logins written by a test go here).

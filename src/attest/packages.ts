@@ -88,18 +88,28 @@ function dpkgStatus(root: string, limits: ScanLimits): Package[] {
   for (const s of stanzas(data.toString('utf8'))) {
     // Only what is installed: a removed package keeps a stanza with `deinstall ok config-files`.
     if (!(s.get('Status') ?? '').endsWith(' installed')) continue;
-    const name = s.get('Package') ?? '';
-    const version = s.get('Version') ?? '';
-    const arch = s.get('Architecture');
-    out.push({
-      type: 'deb',
-      name,
-      version,
-      source: file,
-      purl: `pkg:deb/debian/${enc(name)}@${enc(version)}${arch ? `?arch=${enc(arch)}` : ''}`,
-    });
+    out.push(osPackage('deb', 'debian', s.get('Package'), s.get('Version'), s.get('Architecture'), file));
   }
   return out;
+}
+
+/** A distribution package as the SBOM lists it, with its purl (`pkg:deb/debian/name@version?arch=…`). */
+function osPackage(
+  type: 'deb' | 'apk',
+  distro: string,
+  name = '',
+  version = '',
+  arch: string | undefined,
+  source: string,
+): Package {
+  const qualifier = arch ? `?arch=${enc(arch)}` : '';
+  return {
+    type,
+    name,
+    version,
+    source,
+    purl: `pkg:${type}/${distro}/${enc(name)}@${enc(version)}${qualifier}`,
+  };
 }
 
 function apkInstalled(root: string, limits: ScanLimits): Package[] {
@@ -111,16 +121,7 @@ function apkInstalled(root: string, limits: ScanLimits): Package[] {
   for (const block of data.toString('utf8').split(/\n\s*\n/)) {
     const f = new Map<string, string>();
     for (const line of block.split('\n')) if (line[1] === ':') f.set(line[0], line.slice(2).trim());
-    const name = f.get('P') ?? '';
-    const version = f.get('V') ?? '';
-    const arch = f.get('A');
-    out.push({
-      type: 'apk',
-      name,
-      version,
-      source: file,
-      purl: `pkg:apk/alpine/${enc(name)}@${enc(version)}${arch ? `?arch=${enc(arch)}` : ''}`,
-    });
+    out.push(osPackage('apk', 'alpine', f.get('P'), f.get('V'), f.get('A'), file));
   }
   return out;
 }

@@ -3,7 +3,7 @@
  * temp dir), the Dockerfile text and path, the .dockerignore patterns that apply, and the
  * named extra contexts. Nothing here is sent anywhere: kiln reads the context in place.
  */
-import { open, readlink, rm, stat } from 'node:fs/promises';
+import { open, readlink, stat } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { addAbortSignal, Readable } from 'node:stream';
 import { openInRoot } from '../confine/fd.ts';
@@ -127,10 +127,9 @@ export async function loadBuildInput(
   opts: BuildOptions,
   stdin: () => NodeJS.ReadableStream,
 ): Promise<BuildInput> {
-  const temps: string[] = [];
+  // What a context from stdin or a URL leaves (its directory, the digests handed for it).
   const cleanups: (() => void)[] = [];
   const cleanup = async () => {
-    for (const t of temps) await rm(t, { recursive: true, force: true });
     for (const c of cleanups) c();
   };
   let remote = false;
@@ -148,7 +147,7 @@ export async function loadBuildInput(
       const tar = Readable.from(stdin() as AsyncIterable<Buffer>);
       const ctx = await contextFromTar(opts.signal ? addAbortSignal(opts.signal, tar) : tar);
       contextDir = ctx.dir;
-      temps.push(ctx.dir);
+      cleanups.push(ctx.cleanup);
     } else if (isRemoteContext(opts.context)) {
       const { fetchRemoteContext } = await import('../context/remote.ts');
       const ctx = await fetchRemoteContext(opts.context, {

@@ -5,12 +5,12 @@
  * applier hashes each file as it writes it and hands the digests to the checksum (handed.ts).
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, realpathSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, realpathSync, renameSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { applyLayer } from '../archive/apply.ts';
+import { extractArchive } from '../archive/apply.ts';
 import type { Digest } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
 import { handDigests } from './handed.ts';
@@ -123,6 +123,7 @@ export async function contextFromTar(
   source: Readable | AsyncIterable<Uint8Array>,
   opts: { tmpDir?: string; into?: string } = {},
 ): Promise<TarContext> {
+  if (opts.tmpDir) mkdirSync(opts.tmpDir, { recursive: true, mode: 0o700 });
   const dir = opts.into ?? mkdtempSync(join(opts.tmpDir ?? tmpdir(), 'kiln-context-'));
   chmodSync(dir, 0o700);
   const digests = new Map<string, Digest>();
@@ -142,7 +143,7 @@ export async function contextFromTar(
     // gzip and zstd are detected by the applier itself; ownership is not kept (contexts are sent as 0:0).
     // A context tar is a plain archive: .wh.* names are ordinary files.
     // Each file is hashed as it is written: the build's context checksum uses those digests.
-    await applyLayer(input, dir, {
+    await extractArchive(input, dir, {
       sameOwner: false,
       whiteouts: 'none',
       fileDigests: digests,

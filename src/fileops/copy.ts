@@ -90,6 +90,19 @@ export interface CopyOptions {
    * path relative to destRoot: they are left as they are.
    */
   reused?: ReadonlySet<string>;
+  /**
+   * srcRoot is a directory kiln extracted itself and never writes in place (a context sent as a
+   * tar: `kiln build -`, kiln serve): a regular file whose owner, mode and time the copy would
+   * keep, going into a directory this copy created, is hard-linked instead of copied, into
+   * `destUpper`, when both are on one filesystem.
+   */
+  linkSources?: boolean;
+  /**
+   * The directory that what this copy creates in destRoot lands in: overlay's upper dir when
+   * destRoot is an overlay mount (a directory made through the mount is a real one there, at the
+   * same path), else destRoot itself.
+   */
+  destUpper?: string;
 }
 
 interface Ctx {
@@ -105,6 +118,9 @@ interface Ctx {
   /** Source → target pairs written, when xattrs are copied. */
   copied?: [string, string][];
   reused?: ReadonlySet<string>;
+  /** See CopyOptions.linkSources; turned off by the first EXDEV. */
+  linkSources: boolean;
+  destUpper?: string;
   /** Regular files to copy, queued by the walk and copied concurrently (see settle). */
   files: FileJob[];
   /** Directory metadata, set in walk (post-)order once the files below are in place. */
@@ -200,6 +216,8 @@ async function copyUnchecked(opts: CopyOptions): Promise<void> {
     inodes: new Map(),
     copied: opts.xattrs ? [] : undefined,
     reused: opts.reused,
+    linkSources: opts.linkSources === true && opts.destUpper !== undefined,
+    destUpper: opts.destUpper,
     files: [],
     dirMeta: [],
   };
@@ -481,6 +499,7 @@ function copyEntry(
   ensureParent?.();
   if (!fresh) ensureEmptyFileTarget(target, shown);
   if (st.isFile()) {
+    if (fresh && linkInstead(ctx, st, src, target)) return;
     const key = `${st.dev}:${st.ino}`;
     const prev = st.nlink > 1 ? ctx.inodes.get(key) : undefined;
     // The first copy of this inode can be gone (a later source replaced its directory): then
@@ -505,6 +524,33 @@ function copyEntry(
   if (st.isSocket()) return; // sockets are not copied (fsutil skips them)
   copySpecial(st, target, shown);
   applyMeta(ctx, st, target, false, srcText);
+}
+
+/**
+ * Hard-link a source file kiln extracted itself (linkSources) when the copy would be that file
+ * exactly: the owner it would get is the file's own, and no --chmod or fixed mtime changes it
+ * (xattrs travel with the inode, as the copy would carry them). Copying 20,000 files and 128 MiB
+ * cost seconds that a link does not. Only into a directory this copy created (`fresh`): through
+ * an overlay mount that is a directory of the upper dir alone, which the overlay has looked
+ * nothing up in, so a name added to it there is what a create through the mount would make.
+ * The source is never written in place afterwards (the serve pool's sync replaces a shared file
+ * instead of changing it), and the committed snapshot is only read: a later RUN writing to the
+ * file gets overlayfs's copy-up.
+ */
+function linkInstead(ctx: Ctx, st: Stats, src: string, target: string): boolean {
+  if (!ctx.linkSources || ctx.mode || ctx.mtime) return false;
+  const o = ownerFor(ctx, st);
+  if (st.uid !== o.uid || st.gid !== o.gid) return false;
+  try {
+    // link(2) does not follow a symlink at `src`: the private directory holds what the walk saw.
+    linkSync(src, `${ctx.destUpper}${target.slice(ctx.destRoot.length)}`);
+    return true;
+  } catch (err) {
+    // Another filesystem: copy from now on. Too many links (EMLINK) or a refusal: copy this one.
+    if (isErrno(err, 'EXDEV')) ctx.linkSources = false;
+    else if (!isErrno(err, 'EMLINK') && !isErrno(err, 'EPERM')) throw err;
+    return false;
+  }
 }
 
 function linkIfPresent(prev: string, target: string): boolean {

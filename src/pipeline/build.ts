@@ -129,6 +129,7 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
       let loaded = 0;
       const planned = await plan(opts, {
         stdin: () => env.stdin ?? process.stdin,
+        tmpDir: join(store.root, 'tmp'),
         onInput: (i) => {
           input = i;
           loaded = Date.now();
@@ -264,6 +265,7 @@ async function solve(
   const runners = makeRunners({
     ...d,
     contexts: planned.input.contexts,
+    extracted: planned.input.extracted,
     secrets: opts.secrets,
     ssh: opts.ssh,
   });

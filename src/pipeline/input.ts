@@ -26,6 +26,11 @@ export interface BuildInput {
   /** Local source name → directory ('context' is the main one). */
   contexts: Record<string, string>;
   /**
+   * Local sources whose directory kiln extracted itself and never writes in place (a context
+   * tar from stdin or a URL, kiln serve's upload): COPY may hard-link their files.
+   */
+  extracted: string[];
+  /**
    * `--build-context` values as the frontend reads them: `docker-image://REF`, a git or http(s)
    * URL, or a local directory (then also in `contexts`); an oci-layout:// context becomes
    * `docker-image://` of the image in `layoutImages`.
@@ -126,6 +131,8 @@ export function isRemoteContext(context: string): boolean {
 export async function loadBuildInput(
   opts: BuildOptions,
   stdin: () => NodeJS.ReadableStream,
+  /** Where a context tar from stdin is extracted (default: the system's temp directory). */
+  tmpDir?: string,
 ): Promise<BuildInput> {
   // What a context from stdin or a URL leaves (its directory, the digests handed for it).
   const cleanups: (() => void)[] = [];
@@ -133,6 +140,7 @@ export async function loadBuildInput(
     for (const c of cleanups) c();
   };
   let remote = false;
+  let extracted = opts.contextExtracted === true;
   let remoteDockerfile: string | undefined;
   try {
     let contextDir: string;
@@ -145,8 +153,9 @@ export async function loadBuildInput(
       }
       const { contextFromTar } = await import('../context/tarcontext.ts');
       const tar = Readable.from(stdin() as AsyncIterable<Buffer>);
-      const ctx = await contextFromTar(opts.signal ? addAbortSignal(opts.signal, tar) : tar);
+      const ctx = await contextFromTar(opts.signal ? addAbortSignal(opts.signal, tar) : tar, { tmpDir });
       contextDir = ctx.dir;
+      extracted = true;
       cleanups.push(ctx.cleanup);
     } else if (isRemoteContext(opts.context)) {
       const { fetchRemoteContext } = await import('../context/remote.ts');
@@ -156,6 +165,7 @@ export async function loadBuildInput(
       });
       cleanups.push(ctx.cleanup);
       remote = true;
+      extracted = true;
       contextDir = ctx.dir;
       remoteDockerfile = ctx.dockerfileText;
     } else {
@@ -254,6 +264,7 @@ export async function loadBuildInput(
       dockerignore: ignore.patterns,
       dockerignoreSize,
       contexts,
+      extracted: extracted ? ['context'] : [],
       namedContexts,
       layoutImages,
       cleanup,

@@ -41,6 +41,11 @@ export interface BuildOptions {
   /** The Dockerfile's text when already read (stdin). */
   dockerfileText?: string;
   /**
+   * `context` is a directory kiln extracted itself and writes nothing into in place while it
+   * is used (kiln serve's upload): COPY may hard-link its files instead of copying them.
+   */
+  contextExtracted?: boolean;
+  /**
    * What the build file (`dockerfile`) is: a Dockerfile, a kiln YAML description or a graph
    * definition in JSON. Default: YAML for a `.yaml`/`.yml` file, else a Dockerfile.
    */

@@ -30,6 +30,8 @@ export interface PlanEnv {
   converting?: (input: BuildInput, graphs: Promise<ConvertResult[]>) => Promise<ConvertResult[]>;
   /** What a caller changes in the conversion (`--check` dispatches every stage). */
   overrides?: Partial<ConvertOptions>;
+  /** Where a context tar from stdin is extracted: kiln's root, so that COPY can link its files. */
+  tmpDir?: string;
   /** Where a gateway frontend image runs (`# syntax=IMAGE`); without it, gateways are refused. */
   worker?: GatewayDeps;
 }
@@ -71,7 +73,7 @@ export function planPlatforms(opts: Pick<BuildOptions, 'platforms'>): Platform[]
 
 export async function plan(request: BuildRequest, env: PlanEnv = {}): Promise<Plan> {
   const opts = withDefaults(request, () => []);
-  const input = await loadBuildInput(opts, env.stdin ?? (() => process.stdin));
+  const input = await loadBuildInput(opts, env.stdin ?? (() => process.stdin), env.tmpDir);
   try {
     env.onInput?.(input);
     const platforms = await platformsFor(input, opts);

@@ -6,13 +6,16 @@
  * (contextFromTar's `into`): unchanged files are compared, not rewritten, and what the new tar
  * does not hold is removed, so the build sees exactly what was sent.
  *
+ * The directories are under kiln's root (its tmp/), on the snapshots' filesystem: COPY hard-links
+ * their files into the layer it makes, so a file is never changed in place here (the sync
+ * replaces a file that is shared; applyLayer's sync mode).
+ *
  * A directory is leased to one request at a time: a request whose key's directory is busy gets a
  * fresh temp directory instead. Directories are private (0700, under one 0700 directory per
  * server process), at most MAX_DIRS are kept (the least recently used goes), and one whose sync
  * failed (a hostile or cut-off tar) is discarded rather than reused.
  */
 import { mkdirSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { removeInBackground } from '../context/tarcontext.ts';
 
@@ -36,9 +39,10 @@ let base: string | undefined;
 let made = 0;
 const slots = new Map<string, Slot>();
 
-function baseDir(): string {
+function baseDir(parent: string): string {
   if (!base) {
-    base = mkdtempSync(join(tmpdir(), 'kiln-serve-contexts-'));
+    mkdirSync(parent, { recursive: true, mode: 0o700 });
+    base = mkdtempSync(join(parent, 'serve-contexts-'));
     const b = base;
     process.once('exit', () => removeInBackground(b));
   }
@@ -50,13 +54,13 @@ function drop(key: string, slot: Slot): void {
   removeInBackground(slot.dir);
 }
 
-/** Lease the kept directory for `key` (made if there is none). */
-export function leaseContextDir(key: string): Lease {
+/** Lease the kept directory for `key` (made if there is none) under `parent` (kiln's root/tmp). */
+export function leaseContextDir(key: string, parent: string): Lease {
   const have = slots.get(key);
   if (have?.busy) return { done: () => {} };
   let slot = have;
   if (!slot) {
-    const dir = join(baseDir(), String(++made));
+    const dir = join(baseDir(parent), String(++made));
     mkdirSync(dir, { mode: 0o700 });
     slot = { dir, busy: false, used: 0 };
     slots.set(key, slot);

@@ -39,6 +39,8 @@ export async function receiveContext(
     dockerfile?: string;
     /** Sync into the directory kept for this key (context-pool.ts); none: a fresh temp directory. */
     key?: string;
+    /** Where the directories are made: kiln's root/tmp, the snapshots' filesystem (COPY links). */
+    tmpDir: string;
   },
 ): Promise<ReceivedContext> {
   const comps = cleanComponents(opts.dockerfile || 'Dockerfile');
@@ -46,10 +48,10 @@ export async function receiveContext(
     throw new HttpError(400, 'INVALID_QUERY', `dockerfile "${opts.dockerfile}" names no file in the context`);
   const dockerfileName = comps.join('/');
   const body = limitedBody(req, opts.maxBody, 'the build context');
-  const lease: Lease = opts.key === undefined ? { done: () => {} } : leaseContextDir(opts.key);
+  const lease: Lease = opts.key === undefined ? { done: () => {} } : leaseContextDir(opts.key, opts.tmpDir);
   let ctx: TarContext;
   try {
-    ctx = await contextFromTar(addAbortSignal(opts.signal, body), { into: lease.dir });
+    ctx = await contextFromTar(addAbortSignal(opts.signal, body), { into: lease.dir, tmpDir: opts.tmpDir });
   } catch (err) {
     lease.done(false);
     throw err;

@@ -6,6 +6,7 @@
  * (the client going away, the server giving up) cancels the build.
  */
 
+import { join } from 'node:path';
 import { type CacheSpec, parseCacheSpec } from '../cache/remote/spec.ts';
 import { parsePlatform } from '../oci/platform.ts';
 import { build } from '../pipeline/build.ts';
@@ -16,6 +17,7 @@ import { parseAddHost } from '../pipeline/run-settings.ts';
 import { errorText } from '../progress/events.ts';
 import { createRenderer } from '../progress/render.ts';
 import { familiarName, parseReference } from '../reference/reference.ts';
+import { resolveRoot } from '../store/root.ts';
 import { HttpError, queryBool, queryJsonMap } from './api.ts';
 import type { ServerConfig } from './config.ts';
 import { receiveContext } from './context.ts';
@@ -119,7 +121,9 @@ async function serveBuild(cfg: ServerConfig, ctx: RequestContext): Promise<void>
       `remote "${remote}" is not a git or http(s) URL`,
       "send an https, http or git:// URL (ssh is refused: it would use the server's keys), or the context as the body",
     );
-  const input: Pick<BuildOptions, 'context' | 'dockerfile' | 'dockerfileText'> & { cleanup(): void } = remote
+  const input: Pick<BuildOptions, 'context' | 'dockerfile' | 'dockerfileText' | 'contextExtracted'> & {
+    cleanup(): void;
+  } = remote
     ? {
         context: remote,
         dockerfile: query.get('dockerfile') || undefined,
@@ -131,7 +135,13 @@ async function serveBuild(cfg: ServerConfig, ctx: RequestContext): Promise<void>
         dockerfile: query.get('dockerfile') ?? undefined,
         // The same project built again: its tags and Dockerfile pick the directory to sync into.
         key: JSON.stringify([query.getAll('t'), query.get('dockerfile') ?? '']),
-      }).then((r) => ({ context: r.dir, dockerfileText: r.dockerfileText, cleanup: r.cleanup }));
+        tmpDir: join(resolveRoot(cfg.root), 'tmp'),
+      }).then((r) => ({
+        context: r.dir,
+        dockerfileText: r.dockerfileText,
+        contextExtracted: true,
+        cleanup: r.cleanup,
+      }));
   const out = startJsonStream(ctx.res);
   const renderer = createRenderer(quiet ? 'quiet' : 'plain', out.textWriter());
   try {
@@ -141,6 +151,7 @@ async function serveBuild(cfg: ServerConfig, ctx: RequestContext): Promise<void>
         context: input.context,
         dockerfile: input.dockerfile,
         dockerfileText: input.dockerfileText,
+        contextExtracted: input.contextExtracted,
         maxRemoteContextBytes: cfg.maxBody,
         progress: renderer.sink,
         signal,

@@ -60,6 +60,8 @@ export async function runFileOp(
           }
           // The file operations load on first use: a fully cached build runs none.
           const { copy, mkdir, mkfile, rm, symlink } = await import('../fileops/index.ts');
+          // Overlay's upper dir: where COPY may link the files of a context kiln extracted.
+          const upper = await sn.ownDir(active);
           await sn.withMounted(active, async (destRoot) => {
             try {
               await runActions(destRoot);
@@ -103,6 +105,8 @@ export async function runFileOp(
                   // File capabilities and other xattrs travel with the files, as in BuildKit.
                   xattrs: true,
                   reused,
+                  linkSources: src.kind === 'dir' && src.extracted === true,
+                  destUpper: upper ?? destRoot,
                 });
               } else if (a.action === 'mkdir') {
                 mkdir(destRoot, absolute(op.cwd, a.path), {

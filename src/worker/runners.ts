@@ -29,6 +29,8 @@ export interface RunnerDeps {
   digests: DigestCache;
   /** Local source name → directory ('context' is the main one). */
   contexts: Record<string, string>;
+  /** Local sources kiln extracted itself (BuildInput.extracted): COPY may hard-link their files. */
+  extracted?: readonly string[];
   /** `--secret`s, read by the RUN that mounts one. */
   secrets: SecretSpecLike[];
   /** `--ssh` agents: an id and its sockets (none: $SSH_AUTH_SOCK). */
@@ -84,6 +86,7 @@ export function makeRunners(d: RunnerDeps): OpRunners {
         dir,
         excludePatterns: op.excludePatterns,
         includePatterns: op.includePatterns,
+        ...(d.extracted?.includes(op.name) ? { extracted: true } : {}),
       } satisfies DirState;
     },
     async http(op, ctx) {

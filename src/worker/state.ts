@@ -25,6 +25,8 @@ export interface DirState {
   /** Filters of a local source (what the build may read of the directory). */
   excludePatterns: string[];
   includePatterns: string[];
+  /** kiln extracted the directory itself and never writes it in place: COPY may link its files. */
+  extracted?: boolean;
 }
 
 export type BuildState = FsState | DirState;

@@ -162,6 +162,47 @@ describe('kiln build inputs from stdin', () => {
     assert.equal(readFileSync(join(out, 'copied'), 'utf8'), 'via stdin tar\n');
   });
 
+  it("`kiln build -` links the context's files into COPY's layer, which is the layer a directory gives", async () => {
+    const ctx = await makeContext(suite, {
+      // WORKDIR makes /app (with the time it runs): COPY's layer then holds only the context's.
+      Dockerfile: 'FROM busybox\nWORKDIR /app\nCOPY . .\nRUN stat -c "links=%h %a" src/run.sh\n',
+      'src/run.sh': { data: '#!/bin/sh\necho hi\n', mode: 0o755 },
+      'src/data/a.txt': 'aaa\n',
+      'top.txt': 'top\n',
+    });
+    /**
+     * The COPY layer of an OCI archive kiln wrote (above busybox's and WORKDIR's), listed with
+     * modes, owners, sizes and times, and its files' bytes; without /app itself, whose mtime is
+     * the time the COPY wrote into it.
+     */
+    const copyLayer = (archive: string): string => {
+      const blob = (name: string) => execFileSync('tar', ['-xOf', archive, name], { maxBuffer: 64 << 20 });
+      const index = JSON.parse(blob('index.json').toString());
+      const manifest = JSON.parse(blob(`blobs/sha256/${index.manifests[0].digest.slice(7)}`).toString());
+      const layer = blob(`blobs/sha256/${manifest.layers[2].digest.slice(7)}`);
+      const list = execFileSync('tar', ['-tvz', '--full-time'], { input: layer, encoding: 'utf8' });
+      const bytes = execFileSync('tar', ['-xzO'], { input: layer, encoding: 'utf8' });
+      return `${list.replace(/^.* app\/\n/m, '')}${bytes}`;
+    };
+    const fromDir = join(await scratch(suite, 'link-dir'), 'img.tar');
+    const dir = kiln(suite, ['build', '--progress=plain', '-o', `type=oci,dest=${fromDir}`, ctx]);
+    assert.equal(dir.code, 0, dir.err);
+    assert.match(dir.err, /links=1 755/);
+    const fromTar = join(await scratch(suite, 'link-tar'), 'img.tar');
+    const tar = execFileSync('tar', ['-cf', '-', '-C', ctx, '.']);
+    const piped = kiln(
+      suite,
+      ['build', '--no-cache', '--progress=plain', '-o', `type=oci,dest=${fromTar}`, '-'],
+      {
+        input: tar,
+      },
+    );
+    assert.equal(piped.code, 0, piped.err);
+    // The file in the layer is the extracted context's own (a second name), with its mode.
+    assert.match(piped.err, /links=2 755/);
+    assert.equal(copyLayer(fromTar), copyLayer(fromDir));
+  });
+
   it('`-f -` reads the Dockerfile from stdin with a directory context', async () => {
     const ctx = await makeContext(suite, { 'data.txt': 'context file\n' });
     const out = await scratch(suite, 'stdin-df');

@@ -4,7 +4,8 @@
  * identical upload is all CACHED; a file whose bytes change while its size and mtime do not still
  * misses, and only the steps after it re-run; a hardlink gets its target's bytes, not a later
  * rewrite's; a context uploaded again is synced into the directory its last upload left and
- * holds exactly the new tar's files; a hostile tar stays inside its directory.
+ * holds exactly the new tar's files, and the files COPY linked from it into a layer are replaced,
+ * never changed in place; a hostile tar stays inside its directory.
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
@@ -143,6 +144,32 @@ describe('kiln serve: the build cache of an uploaded context', () => {
     const third = await build(s, await tar(firstFiles), 'sync:1');
     assert.equal(third.cached.get('COPY . /ctx'), true, third.text);
     assert.equal(third.id, first.id);
+  });
+
+  it("COPY links a kept upload's files into its layer, and the next upload never changes them there", async () => {
+    // The Dockerfile stays out of the copied files: every build below copies the same key.
+    const ctx = (run: string, f: string, gMode: number) =>
+      tar([
+        file('Dockerfile', `FROM busybox\nCOPY . /ctx\nRUN ${run}\n`),
+        file('.dockerignore', 'Dockerfile\n'),
+        file('d/f', f),
+        [{ path: 'd/g', type: 'file', mode: gMode }, 'GGGG'],
+      ]);
+    const show = 'cat /ctx/d/f; stat -c "%h %a %n" /ctx/d/f /ctx/d/g';
+    const first = await build(s, await ctx(show, 'ONE1', 0o644), 'shared:1');
+    // Linked, not copied: the layer's file is the upload's (two names).
+    assert.match(first.text, /ONE1/);
+    assert.match(first.text, /2 644 \/ctx\/d\/f/);
+    // Same tag, so the same kept directory: f's bytes change (same size, same mtime), g's mode.
+    const second = await build(s, await ctx(show, 'TWO2', 0o600), 'shared:1');
+    assert.match(second.text, /TWO2/);
+    assert.match(second.text, /600 \/ctx\/d\/g/);
+    // The first files again, under another tag (a directory of its own, so nothing re-syncs the
+    // first one): COPY is CACHED, and its layer is the first build's, as it was made.
+    const third = await build(s, await ctx(`${show}; echo third`, 'ONE1', 0o644), 'shared:2');
+    assert.equal(third.cached.get('COPY . /ctx'), true, third.text);
+    assert.match(third.text, /ONE1/);
+    assert.match(third.text, /644 \/ctx\/d\/g/);
   });
 
   it('a hostile upload into a kept directory stays inside it, and the next upload is built as sent', async () => {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { ByteLimit } from '../archive/compress.ts';
-import { KilnError } from '../errors/errors.ts';
+import { type ErrorCode, KilnError } from '../errors/errors.ts';
 import { parseGitRef } from '../frontend/dockerfile/convert/sources.ts';
 import { dockerfileTooLarge, MAX_DOCKERFILE_BYTES } from '../frontend/dockerfile/parser/index.ts';
 import { cloneGit } from '../git/clone.ts';
@@ -31,6 +31,19 @@ export interface RemoteContextOptions {
   /** A download that sends nothing for this long fails (default 60 s). */
   idleMs?: number;
 }
+
+/** How a download's failures are named: codes, and what was downloaded ("the context"). */
+export interface DownloadErrors {
+  failed: ErrorCode;
+  tooLarge: ErrorCode;
+  what: string;
+}
+
+const CONTEXT_ERRORS: DownloadErrors = {
+  failed: 'REMOTE_CONTEXT_FAILED',
+  tooLarge: 'REMOTE_CONTEXT_TOO_LARGE',
+  what: 'the context',
+};
 
 export async function fetchRemoteContext(url: string, opts: RemoteContextOptions): Promise<RemoteContext> {
   const git = parseGitRef(url);
@@ -52,15 +65,19 @@ export async function fetchRemoteContext(url: string, opts: RemoteContextOptions
   return await download(url, opts);
 }
 
-function tooLarge(url: string, max: number): KilnError {
-  return new KilnError('REMOTE_CONTEXT_TOO_LARGE', `the context at ${url} is larger than ${max} bytes`, {
-    hint: 'use a smaller context, or clone or download it and build from the directory',
+function tooLarge(url: string, max: number, errors: DownloadErrors): KilnError {
+  return new KilnError(errors.tooLarge, `${errors.what} at ${url} is larger than ${max} bytes`, {
+    hint:
+      errors === CONTEXT_ERRORS
+        ? 'use a smaller context, or clone or download it and build from the directory'
+        : 'download it yourself and COPY it from the context',
   });
 }
 
 export interface Download {
   stream: Readable;
   contentType: string;
+  headers: Headers;
   /** Stop the idle timer (call when done with the stream). */
   close(): void;
 }
@@ -69,7 +86,11 @@ export interface Download {
  * An http(s) download as a stream bounded in bytes (`maxBytes`) and in idle time, failing with
  * REMOTE_CONTEXT_FAILED / REMOTE_CONTEXT_TOO_LARGE.
  */
-export async function openDownload(url: string, opts: RemoteContextOptions): Promise<Download> {
+export async function openDownload(
+  url: string,
+  opts: RemoteContextOptions,
+  errors: DownloadErrors = CONTEXT_ERRORS,
+): Promise<Download> {
   const idleMs = opts.idleMs ?? 60_000;
   const idle = new AbortController();
   let timer: NodeJS.Timeout | undefined;
@@ -78,7 +99,7 @@ export async function openDownload(url: string, opts: RemoteContextOptions): Pro
     timer = setTimeout(
       () =>
         idle.abort(
-          new KilnError('REMOTE_CONTEXT_FAILED', `${url} sent nothing for ${idleMs / 1000} s`, {
+          new KilnError(errors.failed, `${url} sent nothing for ${idleMs / 1000} s`, {
             hint: 'check that the server is up, or download it and use the file',
           }),
         ),
@@ -94,27 +115,28 @@ export async function openDownload(url: string, opts: RemoteContextOptions): Pro
       res = await fetch(url, { redirect: 'follow', signal });
     } catch (err) {
       if (signal.aborted) throw signal.reason;
-      throw new KilnError('REMOTE_CONTEXT_FAILED', `cannot download ${url}: ${(err as Error).message}`, {
+      throw new KilnError(errors.failed, `cannot download ${url}: ${(err as Error).message}`, {
         hint: 'check the URL is reachable from this machine',
         cause: err,
       });
     }
     if (!res.ok || !res.body)
-      throw new KilnError(
-        'REMOTE_CONTEXT_FAILED',
-        `cannot download ${url}: HTTP ${res.status} ${res.statusText}`,
-        {
-          hint: 'check the URL is reachable from this machine',
-        },
-      );
+      throw new KilnError(errors.failed, `cannot download ${url}: HTTP ${res.status} ${res.statusText}`, {
+        hint: 'check the URL is reachable from this machine',
+      });
     const declared = Number(res.headers.get('content-length'));
-    if (Number.isFinite(declared) && declared > opts.maxBytes) throw tooLarge(url, opts.maxBytes);
+    if (Number.isFinite(declared) && declared > opts.maxBytes) throw tooLarge(url, opts.maxBytes, errors);
     const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
     body.on('data', touch);
-    const limited = body.pipe(new ByteLimit(opts.maxBytes, (m) => tooLarge(url, m)));
+    const limited = body.pipe(new ByteLimit(opts.maxBytes, (m) => tooLarge(url, m, errors)));
     body.on('error', (e) => limited.destroy(signal.aborted ? (signal.reason as Error) : e));
     limited.on('close', close);
-    return { stream: limited, contentType: res.headers.get('content-type') ?? '', close };
+    return {
+      stream: limited,
+      contentType: res.headers.get('content-type') ?? '',
+      headers: res.headers,
+      close,
+    };
   } catch (err) {
     close();
     throw err;

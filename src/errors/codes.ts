@@ -18,8 +18,12 @@ export const ERROR_CODES = {
   },
   ADD_DECOMPRESS_FAILED: { meaning: 'the decompressor for an ADDed archive failed' },
   ADD_DOWNLOAD_FAILED: {
-    meaning: 'failed to download …: HTTP … …',
+    meaning: 'cannot download …: HTTP … … (or the server stopped sending)',
     hint: 'check the URL is reachable from this machine',
+  },
+  ADD_DOWNLOAD_TOO_LARGE: {
+    meaning: "ADD's download at … is larger than … bytes",
+    hint: 'download it yourself and COPY it from the context',
   },
   ADD_URL_UNSUPPORTED: {
     meaning: 'unsupported URL scheme in …',

@@ -1,14 +1,15 @@
 /**
  * ADD from an http(s) URL: download to a private temp directory (mode 0600, mtime from
  * Last-Modified, name from Content-Disposition or the URL path), verify `--checksum`, then
- * copy it like a local file. Archives are not extracted unless `unpack` is set.
+ * copy it like a local file. Archives are not extracted unless `unpack` is set. The URL is the
+ * Dockerfile's (hostile): the download is bounded in bytes and in idle time, as a URL context's.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { openDownload } from '../context/remote.ts';
 import { type Digest, digestMismatch, parseDigest } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
 import { chmodSync, createWriteStream, rmSync, utimesSync } from '../sys/fs.ts';
@@ -34,10 +35,13 @@ function fileNameFor(url: URL, disposition: string | null): string {
   return name;
 }
 
+/** Most bytes an ADD download may have, unless the build says (BuildOptions.maxRemoteContextBytes). */
+export const MAX_ADD_DOWNLOAD_BYTES = 16 * 1024 ** 3;
+
 /** Download `url` into a new temp dir. The caller removes `dir`. */
 export async function fetchRemote(
   url: string,
-  opts: { checksum?: string; signal?: AbortSignal } = {},
+  opts: { checksum?: string; signal?: AbortSignal; maxBytes?: number; idleMs?: number } = {},
 ): Promise<FetchedFile> {
   const u = new URL(url);
   if (u.protocol !== 'http:' && u.protocol !== 'https:') {
@@ -46,23 +50,19 @@ export async function fetchRemote(
     });
   }
   const expected = opts.checksum ? parseDigest(opts.checksum) : undefined;
-  const res = await fetch(u, { redirect: 'follow', signal: opts.signal });
-  if (!res.ok || !res.body) {
-    throw new KilnError(
-      'ADD_DOWNLOAD_FAILED',
-      `failed to download ${url}: HTTP ${res.status} ${res.statusText}`,
-      {
-        hint: 'check the URL is reachable from this machine',
-      },
-    );
-  }
-  const dir = mkdtempSync(join(tmpdir(), 'kiln-add-'));
+  const res = await openDownload(
+    u.href,
+    { signal: opts.signal, maxBytes: opts.maxBytes ?? MAX_ADD_DOWNLOAD_BYTES, idleMs: opts.idleMs },
+    { failed: 'ADD_DOWNLOAD_FAILED', tooLarge: 'ADD_DOWNLOAD_TOO_LARGE', what: "ADD's download" },
+  );
+  let dir: string | undefined;
   try {
+    dir = mkdtempSync(join(tmpdir(), 'kiln-add-'));
     const name = fileNameFor(u, res.headers.get('content-disposition'));
     const file = join(dir, name);
     const h = createHash(expected?.startsWith('sha512:') ? 'sha512' : 'sha256');
     let size = 0;
-    const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+    const body = res.stream;
     body.on('data', (c: Buffer) => {
       h.update(c);
       size += c.length;
@@ -79,8 +79,11 @@ export async function fetchRemote(
     utimesSync(file, mtime, mtime);
     return { dir, name, digest, mtime, size };
   } catch (e) {
-    rmSync(dir, { recursive: true, force: true });
+    res.stream.destroy();
+    if (dir) rmSync(dir, { recursive: true, force: true });
     throw e;
+  } finally {
+    res.close();
   }
 }
 

@@ -266,6 +266,7 @@ async function solve(
     ...d,
     contexts: planned.input.contexts,
     extracted: planned.input.extracted,
+    maxDownloadBytes: opts.maxRemoteContextBytes,
     secrets: opts.secrets,
     ssh: opts.ssh,
   });

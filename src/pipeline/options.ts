@@ -36,7 +36,7 @@ export interface BuildOptions {
   context: string;
   /** Path to the Dockerfile ('-' = stdin); default <context>/Dockerfile. */
   dockerfile?: string;
-  /** Most bytes a URL context may download (default 16 GiB). */
+  /** Most bytes a URL context or an ADD of a URL may download (default 16 GiB each). */
   maxRemoteContextBytes?: number;
   /** The Dockerfile's text when already read (stdin). */
   dockerfileText?: string;

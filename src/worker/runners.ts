@@ -29,6 +29,8 @@ export interface RunnerDeps {
   digests: DigestCache;
   /** Local source name → directory ('context' is the main one). */
   contexts: Record<string, string>;
+  /** Most bytes an ADD download may have (default fileops/remote.ts MAX_ADD_DOWNLOAD_BYTES). */
+  maxDownloadBytes?: number;
   /** Local sources kiln extracted itself (BuildInput.extracted): COPY may hard-link their files. */
   extracted?: readonly string[];
   /** `--secret`s, read by the RUN that mounts one. */
@@ -91,7 +93,11 @@ export function makeRunners(d: RunnerDeps): OpRunners {
     },
     async http(op, ctx) {
       const { fetchRemote } = await import('../fileops/remote.ts');
-      const f = await fetchRemote(op.url, { checksum: op.checksum, signal: ctx.signal });
+      const f = await fetchRemote(op.url, {
+        checksum: op.checksum,
+        signal: ctx.signal,
+        maxBytes: d.maxDownloadBytes,
+      });
       d.temps.push(f.dir);
       // The converter names the file the copy reads (ADD's destination name rules).
       if (op.filename && op.filename !== f.name) await rename(join(f.dir, f.name), join(f.dir, op.filename));

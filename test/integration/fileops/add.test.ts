@@ -9,9 +9,10 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { addRemote, copy, detectArchive } from '../../../src/fileops/index.ts';
+import { addRemote, copy, detectArchive, fetchRemote } from '../../../src/fileops/index.ts';
 import { build, inspect, tempDir } from './helpers.ts';
 
 const dirs: string[] = [];
@@ -131,6 +132,21 @@ describe('ADD from a URL', () => {
       } else if (req.url === '/dl?id=7') {
         res.writeHead(200, { 'content-disposition': 'attachment; filename="named.bin"' });
         res.end(body);
+      } else if (req.url === '/endless') {
+        // No length, and bytes for as long as the client reads.
+        res.writeHead(200);
+        const chunk = Buffer.alloc(64 << 10, 1);
+        const more = () => {
+          while (res.write(chunk)) {}
+        };
+        res.on('drain', more);
+        more();
+      } else if (req.url === '/declared') {
+        res.writeHead(200, { 'content-length': String(1 << 30) });
+        res.write('x');
+      } else if (req.url === '/stalled') {
+        res.writeHead(200);
+        res.write('first bytes, then nothing');
       } else if (req.url === '/archive.tar.gz') {
         const tree = dir('kiln-remote-tree-');
         writeFileSync(join(tree, 'in.txt'), 'in');
@@ -144,7 +160,10 @@ describe('ADD from a URL', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   });
-  after(() => server.close());
+  after(() => {
+    server.closeAllConnections();
+    server.close();
+  });
   const good = `sha256:${createHash('sha256').update(body).digest('hex')}`;
 
   it('downloads with a good checksum: mode 0600, Last-Modified mtime, URL basename', async () => {
@@ -204,6 +223,22 @@ describe('ADD from a URL', () => {
     await addRemote(`${baseUrl}/archive.tar.gz`, { destRoot: dest, dest: '/d/', unpack: true });
     assert.equal(readFileSync(join(dest, 'd/in.txt'), 'utf8'), 'in');
   });
+  it('a download is bounded in bytes, sent or declared, and in idle time; nothing stays behind', async () => {
+    const before = readdirSync(tmpdir()).filter((n) => n.startsWith('kiln-add-')).length;
+    await assert.rejects(fetchRemote(`${baseUrl}/endless`, { maxBytes: 1 << 20 }), {
+      code: 'ADD_DOWNLOAD_TOO_LARGE',
+      message: /ADD's download at .*\/endless is larger than 1048576 bytes/,
+    });
+    await assert.rejects(fetchRemote(`${baseUrl}/declared`, { maxBytes: 1 << 20 }), {
+      code: 'ADD_DOWNLOAD_TOO_LARGE',
+    });
+    await assert.rejects(fetchRemote(`${baseUrl}/stalled`, { idleMs: 300 }), {
+      code: 'ADD_DOWNLOAD_FAILED',
+      message: /sent nothing for 0.3 s/,
+    });
+    assert.equal(readdirSync(tmpdir()).filter((n) => n.startsWith('kiln-add-')).length, before);
+  });
+
   it('an HTTP error is reported', async () => {
     const dest = dir('kiln-remote-dst-');
     await assert.rejects(addRemote(`${baseUrl}/missing`, { destRoot: dest, dest: '/x' }), {

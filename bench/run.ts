@@ -174,12 +174,14 @@ function blobBytes(root: string): number {
 const runners: Runner[] = [];
 const unavailable: Record<string, string> = {};
 
-if (wanted.has('kiln')) {
-  // What users run: the bundle setup builds (bin/kiln runs the sources when it is stale).
+// What users run: the bundle setup builds (bin/kiln runs the sources when it is stale).
+if (['kiln', 'kiln-rootless', 'kiln-chroot'].some((b) => wanted.has(b as Builder))) {
   const bundled = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'scripts', 'bundle.ts')], {
     encoding: 'utf8',
   });
   if (bundled.status !== 0) throw new Error(`bench: npm run bundle failed:\n${bundled.stderr}`);
+}
+if (wanted.has('kiln')) {
   if (kilnCanBuild()) {
     let root = '';
     runners.push({

@@ -8,6 +8,11 @@
  *
  *   node bench/run.ts [--builders kiln,buildkit,buildah,kiln-serve,docker-classic] [--workloads W1,W2] [--repeat N] [--keep]
  *
+ * Issue 14's isolation modes (bench/isolation.ts), not in the default list: `kiln-rootless` and
+ * `buildah-rootless` (the non-root test user, `--isolation rootless`), `kiln-chroot` (root,
+ * `--isolation chroot`) beside `buildah` (buildah's chroot isolation as root; `buildah-chroot`
+ * names it too), with their own table of ratios.
+ *
  * `kiln-serve` is `docker build` (the same docker CLI, classic protocol, the context uploaded as a
  * tar) against `kiln serve`; `docker-classic` is that same command against dockerd (its classic
  * builder): serve/classic is issue 16's ratio (target <= 0.7x), same client, same upload.
@@ -38,11 +43,30 @@ import {
   restoreDocker,
 } from '../test/fidelity/builders.ts';
 import { baseFilesystem } from '../test/fidelity/image-archive.ts';
-import { median, printTable, writeResults } from './measure.ts';
+import {
+  asUser,
+  benchUser,
+  buildahRootlessArgs,
+  freshRoot,
+  isolationTable,
+  kilnRootlessArgs,
+  userBuildah,
+  userBuildahReset,
+  userKilnRoot,
+} from './isolation.ts';
+import { load, median, printTable, writeResults } from './measure.ts';
 import { mountScratchFs, unmountScratchFs } from './scratchfs.ts';
 import { makeW1, makeW2, type Workload } from './workloads.ts';
 
-type Builder = 'kiln' | 'buildkit' | 'buildah' | 'kiln-serve' | 'docker-classic';
+type Builder =
+  | 'kiln'
+  | 'buildkit'
+  | 'buildah'
+  | 'kiln-serve'
+  | 'docker-classic'
+  | 'kiln-rootless'
+  | 'kiln-chroot'
+  | 'buildah-rootless';
 type Phase = 'cold' | 'warm' | 'incremental' | 'ci';
 
 interface Measurement {
@@ -65,7 +89,9 @@ const { values } = parseArgs({
   },
 });
 const repeat = Math.max(1, Number.parseInt(values.repeat, 10) || 1);
-const wanted = new Set(values.builders.split(',') as Builder[]);
+const wanted = new Set(
+  values.builders.split(',').map((b) => (b === 'buildah-chroot' ? 'buildah' : b)) as Builder[],
+);
 const workloadNames = new Set(values.workloads.split(','));
 
 const TIME = '/usr/bin/time';
@@ -148,12 +174,14 @@ function blobBytes(root: string): number {
 const runners: Runner[] = [];
 const unavailable: Record<string, string> = {};
 
-if (wanted.has('kiln')) {
-  // What users run: the bundle setup builds (bin/kiln runs the sources when it is stale).
+// What users run: the bundle setup builds (bin/kiln runs the sources when it is stale).
+if (['kiln', 'kiln-rootless', 'kiln-chroot'].some((b) => wanted.has(b as Builder))) {
   const bundled = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'scripts', 'bundle.ts')], {
     encoding: 'utf8',
   });
   if (bundled.status !== 0) throw new Error(`bench: npm run bundle failed:\n${bundled.stderr}`);
+}
+if (wanted.has('kiln')) {
   if (kilnCanBuild()) {
     let root = '';
     runners.push({
@@ -297,7 +325,7 @@ if (wanted.has('buildah')) {
     const args = ['--storage-driver', store.driver, '--root', store.root, '--runroot', store.runroot];
     runners.push({
       name: 'buildah',
-      version: `${got.version}, ${store.driver} storage, chroot isolation`,
+      version: `${got.version}, ${store.driver} storage, chroot isolation, as root`,
       reset: () => {
         buildahReset(store);
         buildahImportBase(store, archive);
@@ -306,6 +334,49 @@ if (wanted.has('buildah')) {
         timed('buildah', [...args, 'bud', '--isolation', 'chroot', '--layers', '-t', tag, ctx]),
     });
   } else unavailable.buildah = 'buildah not installable or no working storage driver';
+}
+// Issue 14's isolation modes: the same phases and settleDisk, the non-root ones run as the test user.
+if (wanted.has('kiln-chroot') && kilnCanBuild()) {
+  let root = '';
+  runners.push({
+    name: 'kiln-chroot',
+    version: 'this checkout, --isolation chroot, as root',
+    reset: () => {
+      root = freshRoot(scratch, 'kiln-chroot-root-', root);
+      kilnImportBase(root, rootfsTar);
+    },
+    build: (ctx, tag) => timed(KILN, ['--root', root, 'build', '--isolation', 'chroot', '-t', tag, ctx]),
+  });
+}
+const user = wanted.has('kiln-rootless') || wanted.has('buildah-rootless') ? benchUser(scratch) : undefined;
+if (typeof user === 'string') {
+  if (wanted.has('kiln-rootless')) unavailable['kiln-rootless'] = user;
+  if (wanted.has('buildah-rootless')) unavailable['buildah-rootless'] = user;
+} else if (user) {
+  const net = user.network === 'none' ? `, RUN --network none (${user.name} cannot open /dev/net/tun)` : '';
+  if (wanted.has('kiln-rootless') && kilnCanBuild()) {
+    let root = '';
+    runners.push({
+      name: 'kiln-rootless',
+      version: `this checkout, --isolation rootless, as ${user.name} (uid ${user.uid})${net}`,
+      reset: () => {
+        if (root) rmSync(root, { recursive: true, force: true });
+        root = userKilnRoot(user, scratch, rootfsTar, BASE_IMAGE_NAME);
+      },
+      build: (ctx, tag) => timed(...asUser(user, KILN, kilnRootlessArgs(user, root, ctx, tag))),
+    });
+  }
+  const b = wanted.has('buildah-rootless') ? userBuildah(user, join(scratch, 'buildah-rootless')) : undefined;
+  if (typeof b === 'string') unavailable['buildah-rootless'] = b;
+  else if (b) {
+    const archive = baseDockerArchive(rootfsTar, base.diffId, join(scratch, 'busybox-docker-archive.tar'));
+    runners.push({
+      name: 'buildah-rootless',
+      version: `${b.version}, ${b.driver} storage, --isolation rootless, as ${user.name}${net}`,
+      reset: () => userBuildahReset(user, b, archive),
+      build: (ctx, tag) => timed(...asUser(user, 'buildah', buildahRootlessArgs(user, b, ctx, tag))),
+    });
+  }
 }
 
 const results: Measurement[] = [];
@@ -376,7 +447,7 @@ function measure(rs: Runner[], w: Workload, phase: Phase, runs: number, rounds: 
     } else delete m.runs;
     results.push(m);
     console.log(
-      `  ${w.name} ${r.name.padEnd(8)} ${phase.padEnd(11)} ${m.error ? `error: ${m.error.split('\n')[0]}` : `${m.seconds} s`}`,
+      `  ${w.name} ${r.name.padEnd(16)} ${phase.padEnd(11)} ${m.error ? `error: ${m.error.split('\n')[0]}` : `${m.seconds} s`}`,
     );
   }
 }
@@ -479,6 +550,8 @@ for (const w of workloads) {
 }
 console.log('');
 printTable(rows);
+const isolation = isolationTable(results, [...workloads.map((w) => w.name)], ['cold', 'warm', 'incremental']);
+console.log(`load average at the end: ${load()}`);
 const rss = Math.max(
   ...results
     .filter((m) => m.builder === 'kiln' && m.workload === 'W1' && m.peakRssMiB)
@@ -512,6 +585,7 @@ const report = {
   unavailable,
   measurements: results,
   summary,
+  isolation,
   kilnPeakRssMiB: rss < 0 ? null : rss,
   kilnCiFetchedBytes: ciFetched,
   rssTargetMiB: RSS_TARGET_MIB,

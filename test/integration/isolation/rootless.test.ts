@@ -161,6 +161,29 @@ test('a privilege that is missing is named, with the mode that would work and ho
   assert.doesNotMatch(far.err, /^error: EINVAL/m);
 });
 
+test("a user namespace the host refuses is kiln's error with the way out; inside, a command's stderr and status are its own", () => {
+  // newuidmap refusing the mapping, as it does where user namespaces are restricted: unshare runs
+  // the first newuidmap on its PATH, so a directory put first holds one that refuses.
+  const bin = join(dirs.dir, 'refusing-bin');
+  mkdirSync(bin, { recursive: true, mode: 0o755 });
+  writeFileSync(
+    join(bin, 'newuidmap'),
+    '#!/bin/sh\necho "newuidmap: write to uid_map failed: Operation not permitted" >&2\nexit 1\n',
+    { mode: 0o755 },
+  );
+  const refused = kilnAs(user, ['build', context], { KILN_ROOT: userRoot, PATH: `${bin}:/usr/bin:/bin` });
+  assert.notEqual(refused.code, 0);
+  assert.match(
+    refused.err,
+    /error: --isolation rootless: cannot make kiln's user namespace: newuidmap: write to uid_map failed: Operation not permitted/,
+  );
+  assert.match(refused.err, /run kiln as root with --isolation chroot/);
+  assert.doesNotMatch(refused.err, /^unshare:/m);
+  const own = kilnAs(user, ['unshare', 'sh', '-c', 'echo own words >&2; exit 7'], { KILN_ROOT: userRoot });
+  assert.equal(own.code, 7);
+  assert.equal(own.err, 'own words\n');
+});
+
 test('the default network runs through slirp4netns, or says why the user cannot open /dev/net/tun', () => {
   const tun =
     spawnSync('runuser', ['-u', user.name, '--', 'sh', '-c', 'exec 3<>/dev/net/tun'], {}).status === 0;

@@ -20,6 +20,11 @@ export interface ImageSink {
   hasBlob(desc: Descriptor): Promise<boolean>;
   /** Store a blob (layer or config); the stream yields exactly desc.size bytes of desc.digest. */
   putBlob(desc: Descriptor, data: Readable): Promise<void>;
+  /**
+   * True when putBlob itself checks the size (as it reads) and the digest (before it keeps
+   * anything): copyImage then hands it the source stream as is instead of hashing it twice.
+   */
+  readonly verifiesBlobs?: boolean;
   /** Store a manifest or index with its exact bytes; `tag` set for the root only. */
   putManifest(desc: Descriptor, bytes: Buffer, tag?: string): Promise<void>;
 }

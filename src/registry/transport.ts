@@ -17,8 +17,11 @@ export interface HttpRequest {
   /** A path (with query) below the endpoint, or an absolute URL (upload Locations, token realms). */
   target: string;
   headers?: Record<string, string>;
-  /** A buffer, or a factory so the body can be sent again on retry. */
-  body?: Buffer | (() => Readable);
+  /**
+   * A buffer, or a factory so the body can be sent again on retry, or a stream sent as it is
+   * read (once: a request with one is never retried; give its length in `content-length`).
+   */
+  body?: Buffer | (() => Readable) | Readable;
   /**
    * Milliseconds without a byte moving either way (headers, body, upload) before the request
    * fails with REGISTRY_STALLED; default: the endpoint's `idle-timeout`, else

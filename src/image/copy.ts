@@ -57,8 +57,11 @@ export async function copyImage(
           return;
         }
         emit({ kind: 'blob', status: 'copying', descriptor: desc });
-        const data = await src.blobs.openRead(desc.digest);
-        await dst.putBlob(desc, dst.verifiesBlobs ? data : verifying(data, desc));
+        const open = async () => {
+          const data = await src.blobs.openRead(desc.digest);
+          return dst.verifiesBlobs ? data : verifying(data, desc);
+        };
+        await dst.putBlob(desc, await open(), open);
         result.copied++;
         result.bytes += desc.size;
         emit({ kind: 'blob', status: 'done', descriptor: desc });

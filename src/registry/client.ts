@@ -74,7 +74,7 @@ const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 
 /** Blobs up to this size are read into memory and go up in one PUT that can be retried in place. */
 const BUFFERED_MAX = 1 << 20;
-/** The PATCH chunk size when a registry refuses a whole blob in one request (413). */
+/** The PATCH chunk size when a registry refuses a whole blob in one request (413), or no chunk size is set. */
 const DEFAULT_CHUNK = 8 << 20;
 
 /** How a blob goes up: see `uploadBlob`. */
@@ -520,12 +520,17 @@ export class RegistryClient {
   ): Promise<void> {
     let input = data;
     let session = location;
-    const small = desc.size <= Math.min(BUFFERED_MAX, this.chunkSize ?? BUFFERED_MAX);
-    let mode: UploadMode = small
-      ? 'buffered'
-      : reopen && (this.chunkSize === undefined || desc.size <= this.chunkSize)
-        ? 'streamed'
-        : 'chunked';
+    // Without `reopen` a failed upload cannot start over: blobs up to a chunk are buffered (and
+    // retried in place), larger ones go in chunks (each retried in place).
+    const buffered = reopen
+      ? Math.min(BUFFERED_MAX, this.chunkSize ?? BUFFERED_MAX)
+      : (this.chunkSize ?? DEFAULT_CHUNK);
+    let mode: UploadMode =
+      desc.size <= buffered
+        ? 'buffered'
+        : reopen && (this.chunkSize === undefined || desc.size <= this.chunkSize)
+          ? 'streamed'
+          : 'chunked';
     for (let restart = 1; ; restart++) {
       try {
         return await this.uploadOnce(host, repository, desc, input, mode, onBytes, session);

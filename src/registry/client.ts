@@ -4,7 +4,7 @@
  * connections), mirrors tried first for reads, blob downloads that resume after a drop, and
  * monolithic or chunked uploads. Errors name the registry, repository and status.
  */
-import { Readable } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Digest, digestMismatch, isDigest, sha256 } from '../digest/digest.ts';
 import { type ErrorCode, hasCode, KilnError } from '../errors/errors.ts';
@@ -578,9 +578,13 @@ export class RegistryClient {
       return u.href;
     };
     if (mode !== 'chunked') {
-      // The stream is checked by whoever feeds it (copyImage verifies size and digest as it
-      // reads); the Content-Length makes node refuse to send more or fewer bytes than declared.
-      const body = mode === 'buffered' ? await readExactly(data, desc.size, desc.digest) : data;
+      // copyImage verifies size and digest as it reads and the registry checks the digest; the
+      // length is held to the Content-Length here too, whoever feeds the stream: a byte more
+      // would reach the registry as the start of another request on the connection.
+      const body =
+        mode === 'buffered'
+          ? await readExactly(data, desc.size, desc.digest)
+          : exactly(data, desc.size, desc.digest);
       const res = await this.exchange(ep, ctx, {
         method: 'PUT',
         target: withDigest(loc),
@@ -693,6 +697,23 @@ async function readExactly(data: Readable, size: number, what: string): Promise<
       `blob ${what}: source gave ${n > size ? 'more than ' : ''}${n} bytes, descriptor says ${size}`,
     );
   return Buffer.concat(chunks);
+}
+
+/** `data`, failing with SIZE_MISMATCH unless it is exactly `size` bytes long. */
+function exactly(data: Readable, size: number, what: string): Readable {
+  let n = 0;
+  const mismatch = (got: string) =>
+    new KilnError('SIZE_MISMATCH', `blob ${what}: source gave ${got} bytes, descriptor says ${size}`);
+  const check = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      n += chunk.length;
+      cb(n > size ? mismatch(`more than ${size}`) : null, chunk);
+    },
+    flush(cb) {
+      cb(n === size ? null : mismatch(String(n)));
+    },
+  });
+  return pipeline(data, check, () => {});
 }
 
 /** Regroup a stream into buffers of exactly `size` bytes (the last one shorter). */

@@ -118,6 +118,66 @@ describe('copyImage', () => {
     );
   });
 
+  it("copies an index's manifests side by side, never more blobs at once than the bound", async () => {
+    const { src, amd, arm, root } = twoPlatforms();
+    let running = 0;
+    let most = 0;
+    const started: string[] = [];
+    class SlowSink extends MemSink {
+      override async putBlob(d: Descriptor, data: Readable) {
+        started.push(d.digest);
+        most = Math.max(most, ++running);
+        await new Promise((r) => setTimeout(r, 20));
+        await super.putBlob(d, data);
+        running--;
+      }
+    }
+    const sink = new SlowSink();
+    await copyImage({ root, blobs: src }, sink, { concurrency: 3 });
+    assert.equal(most, 3, 'three slots, all busy');
+    // Side by side: an arm64 blob started before the amd64 image's blobs were done.
+    assert.ok(started.slice(0, 3).some((d) => d === arm.layer.digest || d === arm.config.digest));
+    assert.ok(started.slice(0, 3).some((d) => d === amd.layer.digest || d === amd.config.digest));
+  });
+
+  it('hands a sink that verifies blobs itself the source stream, and every sink a way to read again', async () => {
+    const { src, amd, root } = twoPlatforms();
+    const good = src.blobs.get(amd.layer.digest)!;
+    const reread: Buffer[] = [];
+    class VerifyingSink extends MemSink {
+      readonly verifiesBlobs = true;
+      override async putBlob(d: Descriptor, data: Readable, reopen?: () => Promise<Readable>) {
+        await super.putBlob(d, data);
+        if (d.digest === amd.layer.digest && reopen) for await (const c of await reopen()) reread.push(c);
+      }
+    }
+    // Tampered bytes reach a verifying sink unchecked (its own check is the only one)...
+    src.blobs.set(amd.layer.digest, Buffer.from('tampered!!!'));
+    const sink = new VerifyingSink();
+    await copyImage({ root, blobs: src }, sink);
+    assert.equal(sink.blobs.get(amd.layer.digest)?.toString(), 'tampered!!!');
+    assert.equal(Buffer.concat(reread).toString(), 'tampered!!!');
+    // ...while another sink's second read is checked like its first.
+    src.blobs.set(amd.layer.digest, good);
+    let again: Readable | undefined;
+    class RereadSink extends MemSink {
+      override async putBlob(d: Descriptor, data: Readable, reopen?: () => Promise<Readable>) {
+        await super.putBlob(d, data);
+        if (d.digest === amd.layer.digest && reopen) {
+          src.blobs.set(amd.layer.digest, Buffer.from('tampered!!!'));
+          again = await reopen();
+        }
+      }
+    }
+    await copyImage({ root, blobs: src }, new RereadSink());
+    await assert.rejects(
+      (async () => {
+        for await (const _ of again as Readable);
+      })(),
+      (e) => hasCode(e, 'SIZE_MISMATCH') || hasCode(e, 'DIGEST_MISMATCH'),
+    );
+  });
+
   it('a platform nobody offers is a PLATFORM_NOT_FOUND error', async () => {
     const { src, root } = twoPlatforms();
     await assert.rejects(

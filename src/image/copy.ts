@@ -4,7 +4,7 @@ import type { Descriptor } from '../oci/descriptor.ts';
 import { parseManifestDocument } from '../oci/manifest.ts';
 import { isIndexType, isManifestType } from '../oci/mediatypes.ts';
 import { formatPlatform, type Platform, platformMatches } from '../oci/platform.ts';
-import { runLimited } from '../sys/limit.ts';
+import { runLimited, Semaphore } from '../sys/limit.ts';
 import type { ImageSink, ImageSource } from './image.ts';
 import { readVerified } from './load.ts';
 
@@ -42,22 +42,30 @@ export async function copyImage(
   const emit = (e: CopyProgress) => opts.onProgress?.(e);
   // A blob shared by several manifests (same base layers) is copied once.
   const inFlight = new Map<Digest, Promise<void>>();
+  // One bound on blob transfers for the whole copy: an index's manifests are copied side by
+  // side (a multi-platform pull keeps every slot busy instead of draining one platform's tail
+  // before the next starts), their blobs sharing these slots.
+  const slots = new Semaphore(concurrency);
 
   const copyBlob = (desc: Descriptor): Promise<void> => {
     let p = inFlight.get(desc.digest);
     if (!p) {
-      p = (async () => {
+      p = slots.use(async () => {
         if (await dst.hasBlob(desc)) {
           result.skipped++;
           emit({ kind: 'blob', status: 'exists', descriptor: desc });
           return;
         }
         emit({ kind: 'blob', status: 'copying', descriptor: desc });
-        await dst.putBlob(desc, verifying(await src.blobs.openRead(desc.digest), desc));
+        const open = async () => {
+          const data = await src.blobs.openRead(desc.digest);
+          return dst.verifiesBlobs ? data : verifying(data, desc);
+        };
+        await dst.putBlob(desc, await open(), open);
         result.copied++;
         result.bytes += desc.size;
         emit({ kind: 'blob', status: 'done', descriptor: desc });
-      })();
+      });
       inFlight.set(desc.digest, p);
     }
     return p;
@@ -101,11 +109,11 @@ export async function copyImage(
           );
         }
       }
-      for (const child of children) {
-        if (isIndexType(child.mediaType) || isManifestType(child.mediaType))
-          await copyNode(child, undefined, depth + 1);
-        else await copyBlob(child);
-      }
+      await runLimited(children, concurrency, (child) =>
+        isIndexType(child.mediaType) || isManifestType(child.mediaType)
+          ? copyNode(child, undefined, depth + 1)
+          : copyBlob(child),
+      );
     }
     await putManifest(desc, bytes, tag);
   };

@@ -18,8 +18,16 @@ export interface ImageSource {
 export interface ImageSink {
   /** True when the sink already has the blob (skip the upload). */
   hasBlob(desc: Descriptor): Promise<boolean>;
-  /** Store a blob (layer or config); the stream yields exactly desc.size bytes of desc.digest. */
-  putBlob(desc: Descriptor, data: Readable): Promise<void>;
+  /**
+   * Store a blob (layer or config); the stream yields exactly desc.size bytes of desc.digest.
+   * `reopen` reads it again from the start, so a sink whose transfer broke can start over.
+   */
+  putBlob(desc: Descriptor, data: Readable, reopen?: () => Promise<Readable>): Promise<void>;
+  /**
+   * True when putBlob itself checks the size (as it reads) and the digest (before it keeps
+   * anything): copyImage then hands it the source stream as is instead of hashing it twice.
+   */
+  readonly verifiesBlobs?: boolean;
   /** Store a manifest or index with its exact bytes; `tag` set for the root only. */
   putManifest(desc: Descriptor, bytes: Buffer, tag?: string): Promise<void>;
 }

@@ -122,6 +122,8 @@ export class LocalImageSink implements ImageSink {
   private readonly content: Ingester & BlobProvider & BlobHolder;
   private readonly images: ImageStore;
   private readonly put: PutOptions;
+  /** The Ingester checks size and digest before it commits a blob (content.ts). */
+  readonly verifiesBlobs = true;
 
   /** `put` says how the root is named (e.g. the index a single platform was picked from). */
   constructor(content: Ingester & BlobProvider & BlobHolder, images: ImageStore, put: PutOptions = {}) {

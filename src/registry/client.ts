@@ -4,7 +4,7 @@
  * connections), mirrors tried first for reads, blob downloads that resume after a drop, and
  * monolithic or chunked uploads. Errors name the registry, repository and status.
  */
-import { Readable } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Digest, digestMismatch, isDigest, sha256 } from '../digest/digest.ts';
 import { type ErrorCode, hasCode, KilnError } from '../errors/errors.ts';
@@ -47,7 +47,10 @@ export interface RegistryClientOptions {
   /** Where credentials come from; default: docker's config.json and credential helpers. */
   credentials?: CredentialLookup;
   retry?: Partial<RetryPolicy>;
-  /** Blobs up to this size go up in one PUT; larger ones in PATCH chunks of this size. */
+  /**
+   * Blobs larger than this go up in PATCH chunks of this size (for a registry, or a proxy in
+   * front of one, that caps a request body); by default each goes up in one streamed PUT.
+   */
   chunkSize?: number;
   /**
    * Milliseconds without data before a request fails with REGISTRY_STALLED (not retried); by
@@ -68,6 +71,14 @@ export const MANIFEST_ACCEPT = [
 ].join(', ');
 
 const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
+
+/** Blobs up to this size are read into memory and go up in one PUT that can be retried in place. */
+const BUFFERED_MAX = 1 << 20;
+/** The PATCH chunk size when a registry refuses a whole blob in one request (413), or no chunk size is set. */
+const DEFAULT_CHUNK = 8 << 20;
+
+/** How a blob goes up: see `uploadBlob`. */
+type UploadMode = 'buffered' | 'streamed' | 'chunked';
 
 /** What an operation is about, for messages: `registry`, `repository`, and what we were doing. */
 interface Ctx {
@@ -118,7 +129,7 @@ function mediaTypeOf(res: HttpResponse): string | undefined {
 export class RegistryClient {
   readonly config: RegistryConfig;
   readonly retry: RetryPolicy;
-  readonly chunkSize: number;
+  readonly chunkSize?: number;
   private readonly idleTimeoutMs?: number;
   private readonly signal?: AbortSignal;
   private readonly auth: Authenticator;
@@ -127,7 +138,7 @@ export class RegistryClient {
   constructor(opts: RegistryClientOptions = {}) {
     this.config = opts.config ?? { hosts: {} };
     this.retry = { ...DEFAULT_RETRY, ...opts.retry };
-    this.chunkSize = opts.chunkSize ?? 8 << 20;
+    this.chunkSize = opts.chunkSize;
     this.idleTimeoutMs = opts.idleTimeoutMs;
     this.signal = opts.signal;
     this.auth = new Authenticator(opts.credentials ?? ((host) => getCredentials(host)));
@@ -157,6 +168,9 @@ export class RegistryClient {
       ctx.repository === '' ? [] : [repositoryScope(ctx.repository, ctx.push), ...(ctx.extraScopes ?? [])];
     let authTries = 0;
     let lastProblem = '';
+    // A streamed body can be sent only once: every failure goes back to the caller, who starts
+    // over with a fresh read (uploadBlob), instead of being retried here.
+    const oneShot = req.body instanceof Readable;
     for (let attempt = 0; attempt < this.retry.attempts; attempt++) {
       const headers = { ...(req.headers ?? {}) };
       const authz = this.auth.header(ep, scopes);
@@ -173,7 +187,7 @@ export class RegistryClient {
         this.signal?.throwIfAborted();
         if (hasCode(err, 'REGISTRY_STALLED'))
           throw this.error('REGISTRY_STALLED', ep, ctx, (err as KilnError).message, (err as KilnError).hint);
-        if (!(err instanceof TransportError)) throw err;
+        if (!(err instanceof TransportError) || oneShot) throw err;
         lastProblem = err.message;
         if (attempt + 1 < this.retry.attempts)
           await sleep(this.backoff(attempt), undefined, { signal: this.signal });
@@ -184,6 +198,8 @@ export class RegistryClient {
         authTries++;
         if (authz) this.auth.invalidate(ep, scopes, authz);
         if (await this.auth.authorize(ep, res.headers['www-authenticate'], scopes, authz)) {
+          if (oneShot)
+            throw this.error('REGISTRY_ERROR', ep, ctx, 'HTTP 401 during an upload (credentials renewed)');
           attempt--; // an auth round trip is not a failure
           continue;
         }
@@ -195,7 +211,7 @@ export class RegistryClient {
           `log in with: kiln login ${ctx.host}`,
         );
       }
-      if (RETRY_STATUSES.has(res.status) && attempt + 1 < this.retry.attempts) {
+      if (RETRY_STATUSES.has(res.status) && attempt + 1 < this.retry.attempts && !oneShot) {
         const wait = retryAfterMs(res.headers['retry-after']);
         await drain(res);
         lastProblem = `HTTP ${res.status}`;
@@ -211,7 +227,7 @@ export class RegistryClient {
         await sleep(wait ?? this.backoff(attempt), undefined, { signal: this.signal });
         continue;
       }
-      if (RETRY_STATUSES.has(res.status) && this.retry.attempts > 1)
+      if (RETRY_STATUSES.has(res.status) && this.retry.attempts > 1 && !oneShot)
         throw await this.statusError(ep, ctx, res, this.retry.attempts);
       return res;
     }
@@ -487,8 +503,11 @@ export class RegistryClient {
   }
 
   /**
-   * Upload a blob: one PUT when it fits in a chunk, else PATCH chunks honouring the Location and
-   * Range the registry returns, then the closing PUT with the digest.
+   * Upload a blob. Small ones go up in one buffered PUT (retried in place). Larger ones, when
+   * the source can be read again (`reopen`), stream in one PUT with their Content-Length: no
+   * copy, no round trip per chunk; a registry that refuses a body that large (413) gets them in
+   * PATCH chunks instead. Without `reopen`, or with `chunkSize` set, they go up in PATCH chunks
+   * honouring the Location and Range the registry returns, then the closing PUT.
    */
   async uploadBlob(
     host: string,
@@ -501,19 +520,39 @@ export class RegistryClient {
   ): Promise<void> {
     let input = data;
     let session = location;
+    // Without `reopen` a failed upload cannot start over: blobs up to a chunk are buffered (and
+    // retried in place), larger ones go in chunks (each retried in place).
+    const buffered = reopen
+      ? Math.min(BUFFERED_MAX, this.chunkSize ?? BUFFERED_MAX)
+      : (this.chunkSize ?? DEFAULT_CHUNK);
+    let mode: UploadMode =
+      desc.size <= buffered
+        ? 'buffered'
+        : reopen && (this.chunkSize === undefined || desc.size <= this.chunkSize)
+          ? 'streamed'
+          : 'chunked';
     for (let restart = 1; ; restart++) {
       try {
-        return await this.uploadOnce(host, repository, desc, input, onBytes, session);
+        return await this.uploadOnce(host, repository, desc, input, mode, onBytes, session);
       } catch (err) {
-        // A chunked upload whose session broke (a PATCH cut off mid-way leaves the registry with
-        // bytes our session state does not know) starts over in a new session, when the source
-        // can be read again.
-        const code = (err as { code?: string }).code;
-        const restartable =
-          code === 'REGISTRY_NOT_FOUND' || code === 'REGISTRY_UNREACHABLE' || code === 'REGISTRY_ERROR';
-        if (!reopen || !restartable || desc.size <= this.chunkSize || restart >= this.retry.attempts)
-          throw err;
         input.destroy();
+        // A streamed PUT is sent once: any failure starts over in a new session from a fresh
+        // read of the source. So does a chunked upload whose session broke (a PATCH cut off
+        // mid-way leaves the registry with bytes our session state does not know).
+        // A streamed PUT the registry answered with a 4xx (a digest it computed otherwise, a
+        // name it refuses) would fail the same way again, except a lost session (404).
+        const code = (err as { code?: string }).code;
+        const status = (err as { status?: number }).status ?? 0;
+        const tooLarge = mode === 'streamed' && status === 413;
+        const refused =
+          mode === 'streamed' && status >= 400 && status < 500 && ![404, 408, 429].includes(status);
+        const restartable =
+          tooLarge ||
+          (!refused &&
+            (code === 'REGISTRY_NOT_FOUND' || code === 'REGISTRY_UNREACHABLE' || code === 'REGISTRY_ERROR'));
+        if (!reopen || !restartable || mode === 'buffered' || restart >= this.retry.attempts) throw err;
+        if (tooLarge) mode = 'chunked';
+        else await sleep(this.backoff(restart - 1), undefined, { signal: this.signal });
         input = await reopen();
         session = undefined;
       }
@@ -525,6 +564,7 @@ export class RegistryClient {
     repository: string,
     desc: Descriptor,
     data: Readable,
+    mode: UploadMode,
     onBytes?: (n: number) => void,
     location?: string,
   ): Promise<void> {
@@ -537,21 +577,34 @@ export class RegistryClient {
       u.searchParams.set('digest', desc.digest);
       return u.href;
     };
-    if (desc.size <= this.chunkSize) {
-      const body = await readExactly(data, desc.size, desc.digest);
+    if (mode !== 'chunked') {
+      // copyImage verifies size and digest as it reads and the registry checks the digest; the
+      // length is held to the Content-Length here too, whoever feeds the stream: a byte more
+      // would reach the registry as the start of another request on the connection.
+      const body =
+        mode === 'buffered'
+          ? await readExactly(data, desc.size, desc.digest)
+          : exactly(data, desc.size, desc.digest);
       const res = await this.exchange(ep, ctx, {
         method: 'PUT',
         target: withDigest(loc),
-        headers: { 'content-type': 'application/octet-stream' },
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
         body,
       });
-      if (res.status !== 201) throw await this.statusError(ep, ctx, res);
+      if (res.status !== 201) {
+        const err = Object.assign(await this.statusError(ep, ctx, res), { status: res.status });
+        // The registry may answer before it has read the whole body: close the connection rather
+        // than leave it, half-sent, to the agent.
+        if (mode === 'streamed') res.body.socket?.destroy();
+        throw err;
+      }
       await drain(res);
       onBytes?.(desc.size);
       return;
     }
+    const chunkSize = this.chunkSize ?? DEFAULT_CHUNK;
     let offset = 0;
-    for await (const chunk of rechunk(data, this.chunkSize)) {
+    for await (const chunk of rechunk(data, chunkSize)) {
       let part = chunk;
       let partOffset = offset;
       for (let tries = 0; part.length > 0; tries++) {
@@ -644,6 +697,23 @@ async function readExactly(data: Readable, size: number, what: string): Promise<
       `blob ${what}: source gave ${n > size ? 'more than ' : ''}${n} bytes, descriptor says ${size}`,
     );
   return Buffer.concat(chunks);
+}
+
+/** `data`, failing with SIZE_MISMATCH unless it is exactly `size` bytes long. */
+function exactly(data: Readable, size: number, what: string): Readable {
+  let n = 0;
+  const mismatch = (got: string) =>
+    new KilnError('SIZE_MISMATCH', `blob ${what}: source gave ${got} bytes, descriptor says ${size}`);
+  const check = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      n += chunk.length;
+      cb(n > size ? mismatch(`more than ${size}`) : null, chunk);
+    },
+    flush(cb) {
+      cb(n === size ? null : mismatch(String(n)));
+    },
+  });
+  return pipeline(data, check, () => {});
 }
 
 /** Regroup a stream into buffers of exactly `size` bytes (the last one shorter). */

@@ -81,7 +81,7 @@ export class RegistrySink implements ImageSink {
     return false;
   }
 
-  async putBlob(desc: Descriptor, data: Readable): Promise<void> {
+  async putBlob(desc: Descriptor, data: Readable, reopen?: () => Promise<Readable>): Promise<void> {
     let input = data;
     if (this.opts.onProgress) {
       // pipeline keeps a listener on the counter until the upload reads it (after its POST).
@@ -93,7 +93,7 @@ export class RegistrySink implements ImageSink {
     }
     const session = this.sessions.get(desc.digest);
     this.sessions.delete(desc.digest);
-    const reopen = this.opts.reopen;
+    const again = this.opts.reopen;
     await this.client.uploadBlob(
       this.ref.domain,
       this.ref.path,
@@ -101,7 +101,7 @@ export class RegistrySink implements ImageSink {
       input,
       undefined,
       session,
-      reopen ? () => reopen(desc.digest) : undefined,
+      reopen ?? (again ? () => again(desc.digest) : undefined),
     );
     this.stats.uploaded++;
     this.stats.bytes += desc.size;

@@ -8,7 +8,7 @@ import type { Agent, IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type * as HttpsModule from 'node:https';
 import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
-import { rootCertificates } from 'node:tls';
+import type * as TlsModule from 'node:tls';
 import { KilnError } from '../errors/errors.ts';
 import type { Endpoint } from './hosts.ts';
 
@@ -17,8 +17,11 @@ export interface HttpRequest {
   /** A path (with query) below the endpoint, or an absolute URL (upload Locations, token realms). */
   target: string;
   headers?: Record<string, string>;
-  /** A buffer, or a factory so the body can be sent again on retry. */
-  body?: Buffer | (() => Readable);
+  /**
+   * A buffer, or a factory so the body can be sent again on retry, or a stream sent as it is
+   * read (once: a request with one is never retried; give its length in `content-length`).
+   */
+  body?: Buffer | (() => Readable) | Readable;
   /**
    * Milliseconds without a byte moving either way (headers, body, upload) before the request
    * fails with REGISTRY_STALLED; default: the endpoint's `idle-timeout`, else
@@ -84,30 +87,34 @@ export class TransportError extends KilnError {
  * undici (~50 ms) — a cost every kiln command paid, registry or not.
  */
 const load = createRequire(import.meta.url);
-let httpModules: { http: typeof HttpModule; https: typeof HttpsModule } | undefined;
-function net() {
-  httpModules ??= { http: load('node:http'), https: load('node:https') };
-  return httpModules;
+let httpModule: typeof HttpModule | undefined;
+let httpsModule: typeof HttpsModule | undefined;
+/** node:https (and node:tls) only for https URLs: loading them costs 8–28 ms a plain-HTTP registry never needs. */
+function net(protocol: string): typeof HttpModule | typeof HttpsModule {
+  if (protocol === 'https:') return (httpsModule ??= load('node:https') as typeof HttpsModule);
+  return (httpModule ??= load('node:http') as typeof HttpModule);
 }
 
 const agents = new Map<string, Agent>();
 
 function agentFor(ep: Endpoint, url: URL): Agent {
-  const { http, https } = net();
   const sameHost = url.host === ep.apiHost;
   const key = `${url.protocol}//${url.host}|${sameHost ? `${ep.insecure}|${ep.ca.length}|${ep.keypairs.length}|${ep.host}` : ''}`;
   let agent = agents.get(key);
   if (!agent) {
     if (url.protocol === 'http:') {
-      agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+      agent = new (net('http:') as typeof HttpModule).Agent({ keepAlive: true, maxSockets: 16 });
     } else {
       // Extra CAs add to the system roots; only the registry's own host gets its TLS settings.
       const ca =
         sameHost && ep.ca.length > 0
-          ? [...rootCertificates, ...ep.ca.map((b) => b.toString('utf8'))]
+          ? [
+              ...(load('node:tls') as typeof TlsModule).rootCertificates,
+              ...ep.ca.map((b) => b.toString('utf8')),
+            ]
           : undefined;
       const kp = sameHost ? ep.keypairs[0] : undefined;
-      agent = new https.Agent({
+      agent = new (net('https:') as typeof HttpsModule).Agent({
         keepAlive: true,
         maxSockets: 16,
         ca,
@@ -174,7 +181,7 @@ function once(
   headers: Record<string, string>,
 ): Promise<HttpResponse> {
   return new Promise((resolve, reject) => {
-    const mod = url.protocol === 'https:' ? net().https : net().http;
+    const mod = net(url.protocol);
     const body = typeof req.body === 'function' ? req.body() : req.body;
     const hdrs: Record<string, string> = { 'user-agent': 'kiln/0.1', ...headers };
     if (Buffer.isBuffer(body)) hdrs['content-length'] = String(body.length);

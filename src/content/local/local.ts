@@ -128,7 +128,10 @@ export class LocalContentStore implements ContentStore, BlobHolder {
   async openRead(digest: Digest): Promise<Readable> {
     try {
       const fh = await open(this.blobPath(digest), 'r');
-      return fh.createReadStream();
+      // Reads of 1 MiB, not 64 KiB: a blob is read to be pushed, copied or unpacked whole, and
+      // every chunk costs a read and a pass through each stream it flows through (halved the
+      // CPU of a 330 MB push).
+      return fh.createReadStream({ highWaterMark: READ_CHUNK });
     } catch (err) {
       if (isErrno(err, 'ENOENT')) throw notFound(digest);
       throw err;
@@ -348,6 +351,9 @@ export class LocalContentStore implements ContentStore, BlobHolder {
     syncDir(dir);
   }
 }
+
+/** Bytes read at once from a blob file (openRead). */
+const READ_CHUNK = 1 << 20;
 
 /** Bytes gathered before one writev to an ingest file. */
 const WRITE_BATCH = 1 << 20;

@@ -1,0 +1,123 @@
+/**
+ * How long a build spends inside RUN processes, measured the same way for every builder: every
+ * 100 ms, walk the process tree under the builder (the bench's own children for kiln and buildah;
+ * dockerd for BuildKit, whose RUN containers are runc children of dockerd, leaving out the
+ * containerd subtree that runs ordinary containers) and look for a process in a mount namespace
+ * other than the host's: a RUN step's container (runc's, or buildah's chroot). Time with at least
+ * one such process is RUN time; the rest of the wall time is the builder's own work (resolving,
+ * snapshots, copies, layer diffs, compression, commits, container setup and teardown).
+ *
+ * It also samples kiln's own peak RSS: the VmHWM of the process GNU time started (kiln's node),
+ * not the RUN processes below it, which GNU time's %M would include.
+ */
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+
+const INTERVAL_MS = 100;
+
+interface Proc {
+  pid: number;
+  ppid: number;
+  comm: string;
+}
+
+function procs(): Proc[] {
+  const out: Proc[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const s = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const close = s.lastIndexOf(')');
+      const comm = s.slice(s.indexOf('(') + 1, close);
+      const ppid = Number(s.slice(close + 2).split(' ')[1]);
+      out.push({ pid: Number(name), ppid, comm });
+    } catch {
+      // Gone between readdir and read.
+    }
+  }
+  return out;
+}
+
+function mntNs(pid: number | 'self'): string | undefined {
+  try {
+    return readlinkSync(`/proc/${pid}/ns/mnt`);
+  } catch {
+    return undefined;
+  }
+}
+
+function hwmMiB(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export interface RunWatchResult {
+  /** Seconds during which a RUN process existed. */
+  runSeconds: number;
+  /** Peak VmHWM of the process under GNU time (kiln's node), MiB; 0 when not asked. */
+  peakRssMiB: number;
+  samples: number;
+}
+
+export class RunWatch {
+  private readonly hostNs = mntNs('self');
+  private timer: NodeJS.Timeout | undefined;
+  private last = 0;
+  private wasActive = false;
+  private runMs = 0;
+  private peak = 0;
+  private samples = 0;
+
+  private readonly root: number;
+  private readonly rssUnderTime: boolean;
+
+  /** `root`: the pid whose descendants are the builder; `rssUnderTime`: sample kiln's RSS. */
+  constructor(root: number, rssUnderTime = false) {
+    this.root = root;
+    this.rssUnderTime = rssUnderTime;
+  }
+
+  start(): void {
+    this.last = performance.now();
+    this.timer = setInterval(() => this.sample(), INTERVAL_MS);
+  }
+
+  stop(): RunWatchResult {
+    clearInterval(this.timer);
+    this.sample();
+    return { runSeconds: this.runMs / 1000, peakRssMiB: this.peak, samples: this.samples };
+  }
+
+  private sample(): void {
+    const now = performance.now();
+    // Credit the interval to RUN when a RUN process was seen at either end of it, half when at one.
+    const all = procs();
+    const children = new Map<number, Proc[]>();
+    for (const p of all) {
+      const list = children.get(p.ppid);
+      if (list) list.push(p);
+      else children.set(p.ppid, [p]);
+    }
+    let active = false;
+    const stack = [...(children.get(this.root) ?? [])];
+    while (stack.length) {
+      const p = stack.pop() as Proc;
+      // containerd runs ordinary containers; slirp4netns (kiln's RUN network) sandboxes itself.
+      if (p.comm.startsWith('containerd') || p.comm === 'slirp4netns') continue;
+      if (this.rssUnderTime && p.comm === 'node') {
+        const parent = all.find((q) => q.pid === p.ppid);
+        if (parent?.comm === 'time') this.peak = Math.max(this.peak, hwmMiB(p.pid));
+      }
+      if (!active && mntNs(p.pid) !== this.hostNs && mntNs(p.pid) !== undefined) active = true;
+      stack.push(...(children.get(p.pid) ?? []));
+    }
+    const dt = now - this.last;
+    this.runMs += dt * ((Number(active) + Number(this.wasActive)) / 2);
+    this.wasActive = active;
+    this.last = now;
+    this.samples++;
+  }
+}

@@ -10,9 +10,10 @@
  * each repetition, the context put back untimed in between).
  *
  * Per build: wall time; RUN time (bench/w3/procwatch.ts: time with a RUN process alive, the same
- * probe for every builder); the builder's own part = wall − RUN; network wait (bench/w3/proxy.ts:
- * every RUN goes through a counting proxy given as http_proxy/https_proxy build args); kiln's own
- * peak RSS. Prints a table, writes bench/results/w3.json.
+ * probe for every builder); the builder's own part = wall − RUN; fetch time, the time with a RUN
+ * process of a step that fetches (apt-get, npm ci) alive: the upper bound on the network wait
+ * (RUN reaches deb.debian.org and registry.npmjs.org directly; why not through a counting proxy:
+ * see bench/w3/procwatch.ts); kiln's own peak RSS. Prints a table, writes bench/results/w3.json.
  *
  *   node bench/w3.ts [--repeat 3] [--builders kiln,buildkit,buildah] [--phases cold,warm,incremental,deps] [--keep]
  *
@@ -40,7 +41,6 @@ import {
 } from './measure.ts';
 import { baseTarball, pushBase } from './w3/base.ts';
 import { RunWatch, type RunWatchResult } from './w3/procwatch.ts';
-import { CountingProxy, hostAddress } from './w3/proxy.ts';
 
 type Builder = 'kiln' | 'buildkit' | 'buildah';
 type Phase = 'cold' | 'warm' | 'incremental' | 'deps';
@@ -62,10 +62,8 @@ interface Run {
   seconds: number;
   /** Seconds with a RUN process alive. */
   runSeconds: number;
-  /** Seconds with a fetch open through the proxy. */
-  netSeconds: number;
-  requests: number;
-  downloadedMiB: number;
+  /** Seconds with a RUN process of a fetching step (apt-get, npm ci) alive. */
+  fetchSeconds: number;
   cpu: number;
   /** kiln: its node process's VmHWM; BuildKit: dockerd's sampled peak. */
   peakRssMiB?: number;
@@ -94,14 +92,9 @@ const ctx = join(work, 'context');
 const base = baseTarball();
 const registry = await startRegistry();
 const baseRef = pushBase(base, registry.host, work);
-const proxy = new CountingProxy();
-const proxyUrl = `http://${hostAddress()}:${await proxy.listen()}`;
-console.log(`W3: base ${baseRef} (from ${base.tar}); proxy ${proxyUrl}; work ${work}`);
-const buildArgs = ['BASE', baseRef, 'http_proxy', proxyUrl, 'https_proxy', proxyUrl];
-const argFlags = Array.from({ length: buildArgs.length / 2 }, (_, i) => [
-  '--build-arg',
-  `${buildArgs[2 * i]}=${buildArgs[2 * i + 1]}`,
-]).flat();
+console.log(`W3: base ${baseRef} (from ${base.tar}); work ${work}`);
+const argFlags = ['--build-arg', `BASE=${baseRef}`];
+const FETCHING = /\bapt-get\b|\bnpm (ci|install)\b/;
 
 /** The context as committed (lock A, the source as written). */
 function resetContext(): void {
@@ -228,8 +221,7 @@ function runner(b: Builder): Runner {
 
 async function build(b: Builder, r: Runner): Promise<Run> {
   const c = r.command();
-  const watch = new RunWatch(c.watch ?? process.pid, b === 'kiln');
-  const mark = proxy.mark();
+  const watch = new RunWatch(c.watch ?? process.pid, b === 'kiln', FETCHING);
   const l = load();
   watch.start();
   let t: Timing;
@@ -239,15 +231,10 @@ async function build(b: Builder, r: Runner): Promise<Run> {
   } finally {
     w = watch.stop();
   }
-  // Let the proxy close the last burst (it ends 200 ms after the last byte).
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  const net = proxy.since(mark);
   return {
     seconds: t.seconds,
     runSeconds: Math.min(w.runSeconds, t.seconds),
-    netSeconds: net.busySeconds,
-    requests: net.requests + net.tunnels,
-    downloadedMiB: net.bytes / 2 ** 20,
+    fetchSeconds: Math.min(w.fetchSeconds, t.seconds),
     cpu: t.cpu,
     peakRssMiB: b === 'kiln' ? w.peakRssMiB : t.dockerdPeakRssMiB,
     dockerdCpu: t.dockerdCpu,
@@ -296,7 +283,7 @@ for (const b of builders) {
           const run = await build(b, r);
           res.runs.push(run);
           console.log(
-            `  ${b.padEnd(8)} ${phase.padEnd(11)} ${run.seconds.toFixed(1)} s wall, ${run.runSeconds.toFixed(1)} s RUN, ${(run.seconds - run.runSeconds).toFixed(1)} s own, ${run.netSeconds.toFixed(1)} s network (${run.requests} fetches, ${run.downloadedMiB.toFixed(0)} MiB)${run.peakRssMiB ? `, ${run.peakRssMiB.toFixed(0)} MiB RSS` : ''}  (load ${run.load})`,
+            `  ${b.padEnd(8)} ${phase.padEnd(11)} ${run.seconds.toFixed(1)} s wall, ${run.runSeconds.toFixed(1)} s RUN, ${(run.seconds - run.runSeconds).toFixed(1)} s own, ${run.fetchSeconds.toFixed(1)} s fetching${run.peakRssMiB ? `, ${run.peakRssMiB.toFixed(0)} MiB RSS` : ''}  (load ${run.load})`,
           );
         } catch (err) {
           res.error = (err as Error).message;
@@ -315,7 +302,6 @@ for (const b of builders) {
   }
   r.cleanup();
 }
-proxy.close();
 await registry.stop();
 
 // --- report ---
@@ -331,7 +317,7 @@ const rows: string[][] = [
     'wall s',
     'RUN s',
     'own s (wall−RUN)',
-    'network s',
+    'fetch steps s',
     'own/BK own',
     'wall/BK wall',
     'target',
@@ -359,7 +345,7 @@ for (const p of phases)
       r ? range(r.runs.map((x) => x.seconds)) : 'n/a',
       r ? range(r.runs.map((x) => x.runSeconds)) : 'n/a',
       r ? range(r.runs.map(own)) : 'n/a',
-      r ? range(r.runs.map((x) => x.netSeconds)) : 'n/a',
+      r ? range(r.runs.map((x) => x.fetchSeconds)) : 'n/a',
       ownRatio === undefined ? '' : `${ownRatio.toFixed(2)}x`,
       wallRatio === undefined ? '' : `${wallRatio.toFixed(2)}x`,
       target === undefined
@@ -373,7 +359,7 @@ for (const p of phases)
       wallMedian: med(r, (x) => x.seconds),
       runMedian: med(r, (x) => x.runSeconds),
       ownMedian: med(r, own),
-      networkMedian: med(r, (x) => x.netSeconds),
+      fetchMedian: med(r, (x) => x.fetchSeconds),
       ownOverBuildkit: ownRatio,
       wallOverBuildkit: wallRatio,
       target,
@@ -385,7 +371,7 @@ printTable(rows);
 for (const r of results.filter((x) => x.error))
   console.log(`${r.builder} ${r.phase}: ${r.error?.split('\n')[0]}`);
 console.log(
-  `medians of ${repeat} run(s) each, ranges min–max; RUN = time with a RUN process alive (100 ms samples); network = time with a fetch open through the bench's proxy; BuildKit's RSS is dockerd's`,
+  `medians of ${repeat} run(s) each, ranges min–max; RUN = time with a RUN process alive (100 ms samples); fetch steps = time with an apt-get or npm ci RUN process alive (an upper bound on the network wait); BuildKit's RSS is dockerd's`,
 );
 for (const [b, v] of Object.entries(versions)) console.log(`${b}: ${v}`);
 console.log(`machine: ${cpus().length} CPUs (shared), ${Math.round(totalmem() / 2 ** 30)} GiB`);

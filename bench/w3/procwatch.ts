@@ -7,6 +7,13 @@
  * one such process is RUN time; the rest of the wall time is the builder's own work (resolving,
  * snapshots, copies, layer diffs, compression, commits, container setup and teardown).
  *
+ * Time with a RUN process of a step that fetches (its command line matches `fetching`: apt-get,
+ * npm ci) is reported as well: the upper bound on the time spent waiting on the network, since it
+ * also holds those steps' unpacking and installing. A counting HTTP(S) proxy handed to RUN as
+ * http_proxy/https_proxy was tried first and dropped: npm behind a proxy opens a CONNECT tunnel per
+ * request (no keep-alive), and this machine's egress stalls ~5 s once ~28 new connections are
+ * open, so `npm ci` took 85 s through it against 18 s direct: it measured the proxy, not the build.
+ *
  * It also samples kiln's own peak RSS: the VmHWM of the process GNU time started (kiln's node),
  * not the RUN processes below it, which GNU time's %M would include.
  */
@@ -45,6 +52,14 @@ function mntNs(pid: number | 'self'): string | undefined {
   }
 }
 
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
+}
+
 function hwmMiB(pid: number): number {
   try {
     const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -57,6 +72,8 @@ function hwmMiB(pid: number): number {
 export interface RunWatchResult {
   /** Seconds during which a RUN process existed. */
   runSeconds: number;
+  /** Seconds during which a RUN process of a fetching step existed. */
+  fetchSeconds: number;
   /** Peak VmHWM of the process under GNU time (kiln's node), MiB; 0 when not asked. */
   peakRssMiB: number;
   samples: number;
@@ -67,17 +84,24 @@ export class RunWatch {
   private timer: NodeJS.Timeout | undefined;
   private last = 0;
   private wasActive = false;
+  private wasFetching = false;
   private runMs = 0;
+  private fetchMs = 0;
   private peak = 0;
   private samples = 0;
 
   private readonly root: number;
   private readonly rssUnderTime: boolean;
+  private readonly fetching: RegExp;
 
-  /** `root`: the pid whose descendants are the builder; `rssUnderTime`: sample kiln's RSS. */
-  constructor(root: number, rssUnderTime = false) {
+  /**
+   * `root`: the pid whose descendants are the builder; `rssUnderTime`: sample kiln's RSS;
+   * `fetching`: the command lines of the RUN steps that fetch.
+   */
+  constructor(root: number, rssUnderTime: boolean, fetching: RegExp) {
     this.root = root;
     this.rssUnderTime = rssUnderTime;
+    this.fetching = fetching;
   }
 
   start(): void {
@@ -88,7 +112,12 @@ export class RunWatch {
   stop(): RunWatchResult {
     clearInterval(this.timer);
     this.sample();
-    return { runSeconds: this.runMs / 1000, peakRssMiB: this.peak, samples: this.samples };
+    return {
+      runSeconds: this.runMs / 1000,
+      fetchSeconds: this.fetchMs / 1000,
+      peakRssMiB: this.peak,
+      samples: this.samples,
+    };
   }
 
   private sample(): void {
@@ -102,6 +131,7 @@ export class RunWatch {
       else children.set(p.ppid, [p]);
     }
     let active = false;
+    let fetching = false;
     const stack = [...(children.get(this.root) ?? [])];
     while (stack.length) {
       const p = stack.pop() as Proc;
@@ -111,12 +141,18 @@ export class RunWatch {
         const parent = all.find((q) => q.pid === p.ppid);
         if (parent?.comm === 'time') this.peak = Math.max(this.peak, hwmMiB(p.pid));
       }
-      if (!active && mntNs(p.pid) !== this.hostNs && mntNs(p.pid) !== undefined) active = true;
+      const ns = mntNs(p.pid);
+      if (ns !== undefined && ns !== this.hostNs) {
+        active = true;
+        if (!fetching) fetching = this.fetching.test(cmdline(p.pid));
+      }
       stack.push(...(children.get(p.pid) ?? []));
     }
     const dt = now - this.last;
     this.runMs += dt * ((Number(active) + Number(this.wasActive)) / 2);
+    this.fetchMs += dt * ((Number(fetching) + Number(this.wasFetching)) / 2);
     this.wasActive = active;
+    this.wasFetching = fetching;
     this.last = now;
     this.samples++;
   }

@@ -124,6 +124,7 @@ export class RunWatch {
     const now = performance.now();
     // Credit the interval to RUN when a RUN process was seen at either end of it, half when at one.
     const all = procs();
+    const byPid = new Map(all.map((p) => [p.pid, p]));
     const children = new Map<number, Proc[]>();
     for (const p of all) {
       const list = children.get(p.ppid);
@@ -137,10 +138,9 @@ export class RunWatch {
       const p = stack.pop() as Proc;
       // containerd runs ordinary containers; slirp4netns (kiln's RUN network) sandboxes itself.
       if (p.comm.startsWith('containerd') || p.comm === 'slirp4netns') continue;
-      if (this.rssUnderTime && p.comm === 'node') {
-        const parent = all.find((q) => q.pid === p.ppid);
-        if (parent?.comm === 'time') this.peak = Math.max(this.peak, hwmMiB(p.pid));
-      }
+      // kiln's node (its main thread names the process MainThread) is what GNU time started.
+      if (this.rssUnderTime && byPid.get(p.ppid)?.comm === 'time')
+        this.peak = Math.max(this.peak, hwmMiB(p.pid));
       const ns = mntNs(p.pid);
       if (ns !== undefined && ns !== this.hostNs) {
         active = true;

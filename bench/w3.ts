@@ -15,7 +15,7 @@
  * (RUN reaches deb.debian.org and registry.npmjs.org directly; why not through a counting proxy:
  * see bench/w3/procwatch.ts); kiln's own peak RSS. Prints a table, writes bench/results/w3.json.
  *
- *   node bench/w3.ts [--repeat 3] [--builders kiln,buildkit,buildah] [--phases cold,warm,incremental,deps] [--keep]
+ *   node bench/w3.ts [--repeat 3] [--builders kiln,buildkit,buildah] [--phases cold,warm,incremental,deps] [--out w3.json] [--keep]
  *
  * As bench/scaling.ts, it leaves dockerd on its data root (dockerd may be shared) and keeps the
  * contexts and kiln's and buildah's state on /var/tmp, the filesystem that holds dockerd's.
@@ -52,6 +52,7 @@ const { values } = parseArgs({
     builders: { type: 'string', default: 'kiln,buildkit,buildah' },
     phases: { type: 'string', default: PHASES.join(',') },
     keep: { type: 'boolean', default: false },
+    out: { type: 'string', default: 'w3.json' },
   },
 });
 const repeat = Math.max(1, Number.parseInt(values.repeat, 10) || 1);
@@ -187,6 +188,12 @@ function runner(b: Builder): Runner {
   // the bench's own, so a cold build can empty them without touching anyone else's.
   const tmp = join(work, 'buildah-tmp');
   const env = { TMPDIR: tmp };
+  // buildah 1.28 (Debian bookworm's) hangs on this Dockerfile: `apt-get update` deletes the lock
+  // file buildah keeps inside a `sharing=locked` cache mount, and the next RUN waits on it forever
+  // (containers/buildah#4342, fixed in 1.29). buildah runs stages one after another anyway, so it
+  // gets the same Dockerfile without `,sharing=locked`.
+  const dockerfile = join(work, 'Dockerfile.buildah');
+  writeFileSync(dockerfile, readFileSync(join(APP, 'Dockerfile'), 'utf8').replaceAll(',sharing=locked', ''));
   return {
     version: `${got.version}, ${got.store.driver} storage, chroot isolation`,
     reset: () => {
@@ -205,6 +212,8 @@ function runner(b: Builder): Runner {
         'chroot',
         '--layers',
         '--tls-verify=false',
+        '-f',
+        dockerfile,
         ...argFlags,
         '-t',
         TAG,
@@ -378,7 +387,7 @@ console.log(`machine: ${cpus().length} CPUs (shared), ${Math.round(totalmem() / 
 
 const out = join(import.meta.dirname, 'results');
 mkdirSync(out, { recursive: true });
-writeResults(join(out, 'w3.json'), {
+writeResults(join(out, values.out), {
   date: new Date().toISOString(),
   machine: { cpus: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30) },
   base: {
@@ -391,6 +400,6 @@ writeResults(join(out, 'w3.json'), {
   results,
   summary,
 });
-console.log(`results: ${join(out, 'w3.json')}`);
+console.log(`results: ${join(out, values.out)}`);
 if (!values.keep) rmSync(work, { recursive: true, force: true });
 else console.log(`kept ${work}`);

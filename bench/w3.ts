@@ -7,7 +7,9 @@
  * (`bud --layers`) build it: cold (no cache anywhere, cache mounts emptied, the base pulled
  * untimed), warm (nothing changed), incremental (one source file changed) and dependency change
  * (one npm package added: package.json + lock from bench/w3/testdata/deps-N, a different package
- * each repetition, the context put back untimed in between).
+ * each repetition, the context put back untimed in between). Each builder has a context and state
+ * of its own, and every repetition of a phase takes the builders in turn (rounds), so that the
+ * machine's drift over minutes falls on all of them alike.
  *
  * Per build: wall time; RUN time (bench/w3/procwatch.ts: time with a RUN process alive, the same
  * probe for every builder); the builder's own part = wall − RUN; fetch time, the time with a RUN
@@ -88,7 +90,7 @@ if (bundled.status !== 0) throw new Error('bench/w3: npm run bundle failed');
 const APP = join(import.meta.dirname, 'w3', 'testdata', 'app');
 const DEPS = (i: number) => join(import.meta.dirname, 'w3', 'testdata', `deps-${(i % 3) + 1}`);
 const work = mkdtempSync('/var/tmp/kiln-w3-');
-const ctx = join(work, 'context');
+const ctxOf = (b: Builder) => join(work, `context-${b}`);
 
 const base = baseTarball();
 const registry = await startRegistry();
@@ -98,19 +100,18 @@ const argFlags = ['--build-arg', `BASE=${baseRef}`];
 const FETCHING = /\bapt-get\b|\bnpm (ci|install)\b/;
 
 /** The context as committed (lock A, the source as written). */
-function resetContext(): void {
-  rmSync(ctx, { recursive: true, force: true });
-  cpSync(APP, ctx, { recursive: true });
+function resetContext(b: Builder): void {
+  rmSync(ctxOf(b), { recursive: true, force: true });
+  cpSync(APP, ctxOf(b), { recursive: true });
 }
-const HEALTH = () => join(ctx, 'src', 'routes', 'health.ts');
 let edits = 0;
 /** The incremental change: one source file, a new VERSION each time. */
-function editSource(): void {
-  const f = HEALTH();
+function editSource(b: Builder): void {
+  const f = join(ctxOf(b), 'src', 'routes', 'health.ts');
   writeFileSync(f, readFileSync(f, 'utf8').replace(/VERSION = '[^']*'/, `VERSION = 'w3-${++edits}'`));
 }
-function useLock(dir: string): void {
-  for (const f of ['package.json', 'package-lock.json']) cpSync(join(dir, f), join(ctx, f));
+function useLock(b: Builder, dir: string): void {
+  for (const f of ['package.json', 'package-lock.json']) cpSync(join(dir, f), join(ctxOf(b), f));
 }
 
 /** Flush, drop clean caches and read the context back in, as the other benches do before cold builds. */
@@ -119,7 +120,7 @@ function settle(): void {
   try {
     writeFileSync('/proc/sys/vm/drop_caches', '3');
   } catch {}
-  spawnSync('sh', ['-c', `find "${ctx}" -type f -exec cat {} + >/dev/null`]);
+  spawnSync('sh', ['-c', `find "${work}"/context-* -type f -exec cat {} + >/dev/null`]);
   spawnSync(KILN, ['--version'], { stdio: 'ignore' });
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2000);
 }
@@ -135,6 +136,7 @@ interface Runner {
 
 const TAG = 'kiln-w3';
 function runner(b: Builder): Runner {
+  const ctx = ctxOf(b);
   if (b === 'kiln') {
     let root = '';
     return {
@@ -252,65 +254,68 @@ async function build(b: Builder, r: Runner): Promise<Run> {
 }
 
 const versions: Record<string, string> = {};
+const runners = new Map<Builder, Runner>();
 for (const b of builders) {
-  let r: Runner;
   try {
-    r = runner(b);
+    const r = runner(b);
+    runners.set(b, r);
+    versions[b] = r.version;
+    resetContext(b);
   } catch (err) {
     results.push({ builder: b, phase: 'cold', runs: [], error: (err as Error).message });
-    continue;
   }
-  versions[b] = r.version;
-  // dockerd may be shared: if it restarts under the series (its pid changes), the cache is gone
-  // and the series is measured again (at most twice more).
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const pid = b === 'buildkit' ? dockerdPid() : undefined;
-    const mine: Result[] = [];
-    resetContext();
-    for (const phase of phases) {
-      const res: Result = { builder: b, phase, runs: [] };
-      mine.push(res);
-      for (let i = 0; i < repeat && !res.error; i++) {
-        try {
-          if (phase === 'cold') {
-            resetContext();
-            r.reset();
-            settle();
-          } else if (phase === 'warm' && i === 0 && !phases.includes('cold')) {
-            r.reset();
-            await build(b, r);
-          } else if (phase === 'incremental') editSource();
-          else if (phase === 'deps') {
-            if (i > 0) {
-              // Back to lock A (its layers are cached), so each change is one package added.
-              useLock(APP);
-              const c = r.command();
-              untimed(c.cmd, c.args, c.env);
-            }
-            useLock(DEPS(i));
-          }
-          const run = await build(b, r);
-          res.runs.push(run);
-          console.log(
-            `  ${b.padEnd(8)} ${phase.padEnd(11)} ${run.seconds.toFixed(1)} s wall, ${run.runSeconds.toFixed(1)} s RUN, ${(run.seconds - run.runSeconds).toFixed(1)} s own, ${run.fetchSeconds.toFixed(1)} s fetching${run.peakRssMiB ? `, ${run.peakRssMiB.toFixed(0)} MiB RSS` : ''}  (load ${run.load})`,
-          );
-        } catch (err) {
-          res.error = (err as Error).message;
-          console.log(
-            `  ${b.padEnd(8)} ${phase.padEnd(11)} error: ${res.error.split('\n').slice(0, 6).join(' | ')}`,
-          );
-        }
+}
+
+/** Put `b`'s context and state where repetition `i` of `phase` starts (untimed). */
+async function prepare(b: Builder, r: Runner, phase: Phase, i: number): Promise<void> {
+  if (phase === 'cold') {
+    resetContext(b);
+    r.reset();
+    settle();
+  } else if (phase === 'warm' && i === 0 && !phases.includes('cold')) {
+    r.reset();
+    await build(b, r);
+  } else if (phase === 'incremental') editSource(b);
+  else if (phase === 'deps') {
+    if (i > 0) {
+      // Back to lock A (its layers are cached), so each change is one package added.
+      useLock(b, APP);
+      const c = r.command();
+      untimed(c.cmd, c.args, c.env);
+    }
+    useLock(b, DEPS(i));
+  }
+}
+
+// Rounds: each repetition of a phase takes every builder in turn (each on its own context and
+// state), so the machine's drift over minutes (other jobs come and go) falls on all alike.
+const dockerd0 = dockerdPid();
+for (const phase of phases)
+  for (let i = 0; i < repeat; i++)
+    for (const [b, r] of runners) {
+      let res = results.find((x) => x.builder === b && x.phase === phase);
+      if (!res) results.push((res = { builder: b, phase, runs: [] }));
+      if (res.error) continue;
+      try {
+        await prepare(b, r, phase, i);
+        const run = await build(b, r);
+        res.runs.push(run);
+        console.log(
+          `  ${b.padEnd(8)} ${phase.padEnd(11)} ${run.seconds.toFixed(1)} s wall, ${run.runSeconds.toFixed(1)} s RUN, ${(run.seconds - run.runSeconds).toFixed(1)} s own, ${run.fetchSeconds.toFixed(1)} s fetching${run.peakRssMiB ? `, ${run.peakRssMiB.toFixed(0)} MiB RSS` : ''}  (load ${run.load})`,
+        );
+      } catch (err) {
+        res.error = (err as Error).message;
+        console.log(
+          `  ${b.padEnd(8)} ${phase.padEnd(11)} error: ${res.error.split('\n').slice(0, 6).join(' | ')}`,
+        );
       }
     }
-    const restarted = b === 'buildkit' && dockerdPid() !== pid;
-    if (!restarted || attempt === 2) {
-      results.push(...mine);
-      break;
-    }
-    console.log('  dockerd was restarted during the series; measuring it again');
-  }
-  r.cleanup();
-}
+for (const r of runners.values()) r.cleanup();
+// dockerd may be shared: a restart under the bench (another bench moving its data root) empties
+// BuildKit's cache, and its figures after that are not warm ones.
+const dockerdRestarted = runners.has('buildkit') && dockerdPid() !== dockerd0;
+if (dockerdRestarted)
+  console.log('WARNING: dockerd was restarted during the run; BuildKit figures are suspect');
 await registry.stop();
 
 // --- report ---
@@ -397,6 +402,7 @@ writeResults(join(out, values.out), {
   },
   repeat,
   builders: versions,
+  dockerdRestarted,
   results,
   summary,
 });

@@ -295,6 +295,9 @@ for (const phase of phases)
     for (const [b, r] of runners) {
       let res = results.find((x) => x.builder === b && x.phase === phase);
       if (!res) results.push((res = { builder: b, phase, runs: [] }));
+      // After a failed cold build the state is not what the later phases assume.
+      if (phase !== 'cold' && results.some((x) => x.builder === b && x.phase === 'cold' && x.error))
+        res.error ??= 'its cold build failed';
       if (res.error) continue;
       try {
         await prepare(b, r, phase, i);

@@ -77,3 +77,9 @@ export async function makeIndex(store: Store, manifests: Descriptor[]): Promise<
   const info = await store.content.writeBlob(bytes);
   return { mediaType: MediaType.OciIndex, digest: info.digest, size: info.size };
 }
+
+/** Credentials for the rig's registry, which asks for none. */
+export const anonymous = async (): Promise<undefined> => undefined;
+
+/** Retries quick enough for a test's faults. */
+export const fastRetry = { attempts: 4, baseDelayMs: 20, maxDelayMs: 100 };

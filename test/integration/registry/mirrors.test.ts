@@ -6,9 +6,7 @@ import { pullImage } from '../../../src/registry/pull.ts';
 import { pushImage } from '../../../src/registry/push.ts';
 import { sharedRegistry, startRegistry, type TestRegistry } from '../../../src/testing/registry.ts';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.ts';
-import { makeImage, tempStore } from './helpers.ts';
-
-const anonymous = async () => undefined;
+import { anonymous, makeImage, tempStore } from './helpers.ts';
 
 describe('mirrors', () => {
   let origin: TestRegistry;

@@ -6,9 +6,7 @@ import { RegistryClient } from '../../../src/registry/client.ts';
 import { pullImage } from '../../../src/registry/pull.ts';
 import { pushImage } from '../../../src/registry/push.ts';
 import { sharedRegistry, type TestRegistry } from '../../../src/testing/registry.ts';
-import { makeImage, makeIndex, tempStore } from './helpers.ts';
-
-const anonymous = async () => undefined;
+import { anonymous, makeImage, makeIndex, tempStore } from './helpers.ts';
 
 describe('push and pull through a plain docker-registry', () => {
   let reg: TestRegistry;

@@ -11,10 +11,9 @@ import { RegistryClient } from '../../../src/registry/client.ts';
 import { pullImage } from '../../../src/registry/pull.ts';
 import { pushImage } from '../../../src/registry/push.ts';
 import { sharedRegistry, type TestRegistry } from '../../../src/testing/registry.ts';
-import { makeImage, tempStore } from './helpers.ts';
+import { anonymous, makeImage, tempStore } from './helpers.ts';
 
 const run = promisify(execFile);
-const anonymous = async () => undefined;
 
 async function skopeo(...args: string[]): Promise<Buffer> {
   try {

@@ -12,10 +12,7 @@ import { pullImage } from '../../../src/registry/pull.ts';
 import { pushImage } from '../../../src/registry/push.ts';
 import { sharedRegistry } from '../../../src/testing/registry.ts';
 import { type FaultProxy, startFaultProxy } from './fault-proxy.ts';
-import { type MadeImage, makeImage, tempStore } from './helpers.ts';
-
-const anonymous = async () => undefined;
-const fastRetry = { attempts: 4, baseDelayMs: 20, maxDelayMs: 100 };
+import { anonymous, fastRetry, type MadeImage, makeImage, tempStore } from './helpers.ts';
 
 describe('a large blob pushed in one streamed PUT', () => {
   let proxy: FaultProxy;

@@ -150,10 +150,12 @@ async function apply(
   // Root of a user namespace (rootless kiln's, a rootless container) may not mknod devices either.
   const devices = options.devices ?? (isRoot && !inUserNamespace() ? 'create' : 'skip');
   const root = new ConfinedRoot(target);
-  if (options.sync) {
-    if (mode !== 'none') throw new Error('applyLayer: sync needs whiteouts "none"');
-    removeSpecial(root, []);
-  }
+  if (options.sync && mode !== 'none') throw new Error('applyLayer: sync needs whiteouts "none"');
+  // An empty target (a kept directory's first upload) is a fresh extraction: sync's checks of
+  // what an earlier extraction left would find nothing, at a cost per entry.
+  const startsEmpty = fs.readdirSync(target).length === 0;
+  const sync = options.sync === true && !startsEmpty;
+  if (sync) removeSpecial(root, []);
   const { stream } = await decompressAuto(source, options.compression);
   const digest = hashed ? new DigestStream() : undefined;
   if (digest) {
@@ -172,8 +174,7 @@ async function apply(
    * a name below one that no entry has written yet cannot exist, so it is not looked up (an
    * lstat per file of a 20,000-file context).
    */
-  const fresh = new Set<string>();
-  if (fs.readdirSync(target).length === 0) fresh.add('');
+  const fresh = new Set<string>(startsEmpty ? [''] : []);
   /** sync: the inodes of files kept as they were (dev:ino). */
   const keptInodes = new Set<string>();
   const dirTimes: { comps: string[]; mtime: number }[] = [];
@@ -254,7 +255,7 @@ async function apply(
       );
     }
 
-    if (options.sync) clearStaleParents(root, parent, written);
+    if (sync) clearStaleParents(root, parent, written);
     const dir = root.resolveDir(parent, true) as string[];
     const hostPath = path.join(root.host(dir), name);
     const key = [...dir, name].join('/');
@@ -287,7 +288,7 @@ async function apply(
         // is an earlier upload's hardlink, which a fresh extraction would not make.
         const inode = existing?.isFile() ? `${existing.dev}:${existing.ino}` : '';
         if (
-          options.sync &&
+          sync &&
           existing?.isFile() &&
           (existing.nlink === 1 || !keptInodes.has(inode)) &&
           existing.size === e.size &&
@@ -379,7 +380,7 @@ async function apply(
     }
   }
 
-  if (options.sync) {
+  if (sync) {
     // A directory no entry names (made for an entry beneath it) has the mode a fresh one gets.
     const explicit = new Set(dirTimes.map((d) => d.comps.join('/')));
     pruneUnwritten(root, [], written, explicit);

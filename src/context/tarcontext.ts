@@ -5,7 +5,7 @@
  * applier hashes each file as it writes it and hands the digests to the checksum (handed.ts).
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, realpathSync, renameSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -147,9 +147,7 @@ export async function contextFromTar(
       sameOwner: false,
       whiteouts: 'none',
       fileDigests: digests,
-      // A kept directory that is still empty (its first upload) is a fresh extraction: sync's
-      // checks of what an earlier upload left would find nothing, at a cost per entry.
-      sync: opts.into !== undefined && readdirSync(opts.into).length > 0,
+      sync: opts.into !== undefined,
     });
     forget = handDigests(dir, realpathSync(dir), digests);
   } catch (err) {

@@ -60,8 +60,13 @@ export async function runFileOp(
           }
           // The file operations load on first use: a fully cached build runs none.
           const { copy, mkdir, mkfile, rm, symlink } = await import('../fileops/index.ts');
-          // Overlay's upper dir: where COPY may link the files of a context kiln extracted.
-          const upper = await sn.ownDir(active);
+          // Overlay's upper dir: where COPY may link the files of a context kiln extracted
+          // (looked up only when a copy reads such a context).
+          const linking = srcIdx.some((i) => {
+            const s = inputs[i];
+            return s.kind === 'dir' && s.extracted === true;
+          });
+          const upper = linking ? await sn.ownDir(active) : undefined;
           await sn.withMounted(active, async (destRoot) => {
             try {
               await runActions(destRoot);
@@ -106,7 +111,7 @@ export async function runFileOp(
                   xattrs: true,
                   reused,
                   linkSources: src.kind === 'dir' && src.extracted === true,
-                  destUpper: upper ?? destRoot,
+                  destUpper: linking ? (upper ?? destRoot) : undefined,
                 });
               } else if (a.action === 'mkdir') {
                 mkdir(destRoot, absolute(op.cwd, a.path), {

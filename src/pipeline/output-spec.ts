@@ -53,6 +53,18 @@ const FIXED: Record<string, { value?: boolean; why: string }> = {
   },
 };
 
+/** What BuildKit's image and OCI/docker archive exporters both accept, in their order. */
+const IMAGE_EXPORTER_KEYS = [
+  'oci-artifact',
+  'rewrite-timestamp',
+  'buildinfo',
+  'buildinfo-attrs',
+  'attestation-inline',
+  'prefer-nondist-layers',
+  'compression-level',
+  'source-date-epoch',
+];
+
 /** The keys each output type accepts, as BuildKit's exporters do (annotation keys apart). */
 const IMAGE_KEYS = [
   'name',
@@ -66,14 +78,7 @@ const IMAGE_KEYS = [
   'name-canonical',
   'unpack',
   'store',
-  'oci-artifact',
-  'rewrite-timestamp',
-  'buildinfo',
-  'buildinfo-attrs',
-  'attestation-inline',
-  'prefer-nondist-layers',
-  'compression-level',
-  'source-date-epoch',
+  ...IMAGE_EXPORTER_KEYS,
 ];
 const ARCHIVE_KEYS = [
   'dest',
@@ -82,14 +87,7 @@ const ARCHIVE_KEYS = [
   'compression',
   'force-compression',
   'oci-mediatypes',
-  'oci-artifact',
-  'rewrite-timestamp',
-  'buildinfo',
-  'buildinfo-attrs',
-  'attestation-inline',
-  'prefer-nondist-layers',
-  'compression-level',
-  'source-date-epoch',
+  ...IMAGE_EXPORTER_KEYS,
 ];
 const FILES_KEYS = ['dest', 'platform-split', 'source-date-epoch'];
 const KEYS: Record<OutputType, string[]> = {

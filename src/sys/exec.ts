@@ -3,6 +3,7 @@
  * than at load: the CLI bundle loads node:child_process on first use (scripts/bundle.ts), and a
  * fully cached build never runs a program.
  */
+import type { ChildProcess } from 'node:child_process';
 import { type ExecFileOptions, execFile } from 'node:child_process';
 
 export interface ExecOutput {
@@ -21,5 +22,21 @@ export function execFileAsync(
       if (err) reject(Object.assign(err, { stdout, stderr }));
       else resolve({ stdout, stderr });
     });
+  });
+}
+
+export interface ChildExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/**
+ * How a spawned child ended (once its output is closed); a child that could not start rejects
+ * with what `startFailed` makes of the spawn error (a missing runtime, say).
+ */
+export function childExit(child: ChildProcess, startFailed: (err: Error) => Error): Promise<ChildExit> {
+  return new Promise((resolve, reject) => {
+    child.once('error', (err) => reject(startFailed(err)));
+    child.once('close', (code, signal) => resolve({ code, signal }));
   });
 }

@@ -13,6 +13,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import { ensureInRoot } from '../../confine/ensure.ts';
 import { KilnError } from '../../errors/errors.ts';
+import { childExit } from '../../sys/exec.ts';
 import { makeOwnedDir } from '../../sys/owner.ts';
 import type { ExecIO, ExecResult, ExecSpec, Executor, OutputSink } from '../executor.ts';
 import { writeEtcFiles } from '../runc/etc.ts';
@@ -152,18 +153,13 @@ async function runChild(argv: string[], args: string[], env: string[], io: ExecI
   };
   io.signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
-      (resolve, reject) => {
-        child.once('error', (err) =>
-          reject(
-            new KilnError('EXEC_RUNTIME_MISSING', `cannot start chroot: ${err.message}`, {
-              cause: err,
-              hint: 'Install coreutils (chroot) in the image kiln runs in.',
-            }),
-          ),
-        );
-        child.once('close', (c, s) => resolve({ code: c, signal: s }));
-      },
+    const { code, signal } = await childExit(
+      child,
+      (err) =>
+        new KilnError('EXEC_RUNTIME_MISSING', `cannot start chroot: ${err.message}`, {
+          cause: err,
+          hint: 'Install coreutils (chroot) in the image kiln runs in.',
+        }),
     );
     if (aborted) {
       throw new KilnError('EXEC_CANCELED', `process "${args.join(' ')}" was canceled`, {

@@ -13,7 +13,7 @@ import { ensureInRoot } from '../../confine/ensure.ts';
 import { KilnError } from '../../errors/errors.ts';
 import { hostPlatform, normalizePlatform, type Platform } from '../../oci/platform.ts';
 import { mountAll, mountsUnder, unmount } from '../../snapshot/mount.ts';
-import { execFileAsync } from '../../sys/exec.ts';
+import { childExit, execFileAsync } from '../../sys/exec.ts';
 import { ownerDead, selfOwner } from '../../sys/owner.ts';
 import type { ExecIO, ExecResult, ExecSpec, Executor, OutputSink } from '../executor.ts';
 import { resolveUser } from '../user.ts';
@@ -210,18 +210,13 @@ export class RuncExecutor implements Executor {
     };
     io.signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>(
-        (resolve, reject) => {
-          child.once('error', (err) =>
-            reject(
-              new KilnError('EXEC_RUNTIME_MISSING', `cannot start ${this.runc}: ${err.message}`, {
-                cause: err,
-                hint: 'Install runc (apt-get install runc) or run scripts/setup.sh.',
-              }),
-            ),
-          );
-          child.once('close', (c, s) => resolve({ code: c, signal: s }));
-        },
+      const { code, signal } = await childExit(
+        child,
+        (err) =>
+          new KilnError('EXEC_RUNTIME_MISSING', `cannot start ${this.runc}: ${err.message}`, {
+            cause: err,
+            hint: 'Install runc (apt-get install runc) or run scripts/setup.sh.',
+          }),
       );
       exited?.();
       if (aborted) {

@@ -28,12 +28,42 @@ function job(
 
 class MemoryCache implements ResultCache<string> {
   readonly map = new Map<string, string>();
+  readonly links = new Map<string, string>();
   async get(key: string) {
     return this.map.get(key);
   }
   async put(key: string, r: string) {
     this.map.set(key, r);
   }
+  async getLink(key: string) {
+    return this.links.get(key);
+  }
+  async putLink(key: string, target: string) {
+    this.links.set(key, target);
+  }
+}
+
+/**
+ * COPY --from as the solver sees it: `stage` (whose result is `stage>…` with a `tag` the stage's
+ * digest carries), a `copy` that reads it by content (`what` it reads of the result) on `base`,
+ * and a `top` built on the copy. `checksums` counts content reads.
+ */
+function copyFrom(tag: string, what: (result: string) => string) {
+  const checksums: string[] = [];
+  const stage = { ...job(`stage-${tag}`), name: 'stage' };
+  const base = job('base');
+  const copy: Job<string> & { runs: number[] } = {
+    ...job('copy', [base, stage]),
+    contentInputs: {
+      indexes: [1],
+      async checksum(i, result) {
+        checksums.push(result);
+        return what(result);
+      },
+    },
+  };
+  const top = job('top', [copy]);
+  return { stage, base, copy, top, checksums };
 }
 
 describe('solver', () => {
@@ -145,6 +175,83 @@ describe('solver', () => {
     assert.equal(again.base.runs.length, 0, 'base is still cached');
     assert.equal(again.copy.runs.length, 1);
     assert.equal(again.top.runs.length, 1);
+  });
+
+  it('content inputs: a warm build takes the content key recorded under the cheap key, solving nothing', async () => {
+    const cache = new MemoryCache();
+    const cold = copyFrom('v1', () => 'same');
+    const first = await new Solver<string>({ cache }).solve(cold.top);
+    assert.equal(first.result, 'base+stage-v1>copy>top');
+    assert.equal(cold.checksums.length, 1, 'a cold build reads the content once');
+    assert.equal(cache.links.size, 1, 'the cheap key is linked to the content key');
+    const warm = copyFrom('v1', () => 'same');
+    const events: ProgressEvent[] = [];
+    const r = await new Solver<string>({ cache, progress: (e) => events.push(e) }).solve(warm.top);
+    assert.equal(r.cached, true);
+    assert.equal(r.key, first.key);
+    assert.equal(warm.stage.runs.length, 0, 'the source stage is not solved');
+    assert.deepEqual(warm.checksums, [], 'nothing is read');
+    assert.deepEqual(
+      events.map((e) => e.type === 'vertex' && `${e.name} ${e.status}`),
+      ['base cached', 'stage cached', 'copy cached', 'top cached'],
+    );
+  });
+
+  it('content inputs: a changed source stage with the same content hits the content key, and so do its dependents', async () => {
+    const cache = new MemoryCache();
+    const first = await new Solver<string>({ cache }).solve(copyFrom('v1', () => 'same').top);
+    const changed = copyFrom('v2', () => 'same');
+    const events: ProgressEvent[] = [];
+    const r = await new Solver<string>({ cache, progress: (e) => events.push(e) }).solve(changed.top);
+    assert.equal(r.cached, true);
+    assert.equal(r.key, first.key, 'the dependent keeps its key: it is made from the content key');
+    assert.equal(r.result, 'base+stage-v1>copy>top', 'the result made from the same content');
+    assert.equal(changed.stage.runs.length, 1, 'the changed stage ran to be read');
+    assert.deepEqual(changed.checksums, ['stage-v2']);
+    assert.equal(changed.copy.runs.length, 0);
+    assert.equal(changed.top.runs.length, 0);
+    assert.deepEqual(
+      events.map((e) => e.type === 'vertex' && `${e.name} ${e.status}`),
+      ['stage started', 'stage done', 'base cached', 'copy cached', 'top cached'],
+    );
+    // The cheap key of the changed stage now leads to the content key too: nothing is read next time.
+    const again = copyFrom('v2', () => 'same');
+    await new Solver<string>({ cache }).solve(again.top);
+    assert.deepEqual(again.checksums, []);
+    assert.equal(again.stage.runs.length, 0);
+  });
+
+  it('content inputs: different content misses both keys, runs, and records under both', async () => {
+    const cache = new MemoryCache();
+    await new Solver<string>({ cache }).solve(copyFrom('v1', (r) => r).top);
+    const changed = copyFrom('v2', (r) => r);
+    const r = await new Solver<string>({ cache }).solve(changed.top);
+    assert.equal(r.cached, false);
+    assert.equal(r.result, 'base+stage-v2>copy>top');
+    assert.equal(changed.copy.runs.length, 1);
+    assert.equal(changed.top.runs.length, 1);
+    assert.equal(changed.base.runs.length, 0, 'the base input keeps its own key and hits');
+    assert.equal(cache.links.size, 2);
+    const warm = copyFrom('v2', (r) => r);
+    const w = await new Solver<string>({ cache }).solve(warm.top);
+    assert.equal(w.cached, true);
+    assert.equal(w.result, 'base+stage-v2>copy>top');
+    assert.deepEqual(warm.checksums, []);
+  });
+
+  it('content inputs: a link whose result is gone is read again, never trusted', async () => {
+    const cache = new MemoryCache();
+    const first = copyFrom('v1', () => 'old content');
+    await new Solver<string>({ cache }).solve(first.copy);
+    // The copy's result is pruned, and the stage (same key) now makes other content.
+    cache.map.clear();
+    const again = copyFrom('v1', () => 'new content');
+    const r = await new Solver<string>({ cache }).solve(again.copy);
+    assert.equal(r.cached, false);
+    assert.deepEqual(again.checksums, ['stage-v1'], 'the content was read again');
+    const later = copyFrom('v9', () => 'old content');
+    const l = await new Solver<string>({ cache }).solve(later.copy);
+    assert.equal(l.cached, false, 'the result made from the new content is not stored as the old content');
   });
 
   it('noCache jobs run every time', async () => {

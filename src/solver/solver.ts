@@ -1,8 +1,9 @@
 /**
  * The generic solver: runs a DAG of jobs. Equal jobs (same digest) run once; independent
  * branches run concurrently up to a parallelism bound; each job's cache key is its digest, its
- * inputs' keys and any content key it computes, and a hit in the cache skips the job (and,
- * when nothing downstream needs them, its inputs). It knows nothing about ops or Dockerfiles.
+ * inputs' keys and any content key it computes (or, for inputs it reads by content, what it
+ * reads of them: ContentInputs), and a hit in the cache skips the job (and, when nothing
+ * downstream needs them, its inputs). It knows nothing about ops or Dockerfiles.
  */
 import { sha256 } from '../digest/digest.ts';
 import type { SourceLocation } from '../errors/errors.ts';
@@ -41,7 +42,27 @@ export interface Job<R> {
    * COPY reads). It may resolve inputs it needs; return undefined when the digest says it all.
    */
   contentKey?(ctx: KeyContext<R>): Promise<string | undefined>;
+  /**
+   * Inputs keyed by what this job reads of their results, not by their keys (BuildKit's
+   * content-based cache, for COPY --from=stage): see ContentInputs.
+   */
+  readonly contentInputs?: ContentInputs<R>;
   run(inputs: R[], ctx: JobContext): Promise<R>;
+}
+
+/**
+ * A job with content inputs has two keys, as in BuildKit. The cheap one (digest, input keys,
+ * content key) needs no input solved; the cache records under it the content key the job had,
+ * so a warm build finds that without solving or reading anything. On a miss the inputs are
+ * solved and `checksum` digests what the job reads of each content input; that content key
+ * replaces the input's key, so a changed stage that leaves the copied files as they were still
+ * hits, and so does everything built on the job (their keys are made from the content key).
+ */
+export interface ContentInputs<R> {
+  /** Indexes into `inputs`. */
+  readonly indexes: readonly number[];
+  /** Digest of what the job reads of input `i`'s result. */
+  checksum(i: number, result: R, signal: AbortSignal): Promise<string>;
 }
 
 export interface KeyContext<R> {
@@ -54,6 +75,9 @@ export interface KeyContext<R> {
 export interface ResultCache<R> {
   get(key: string): Promise<R | undefined>;
   put(key: string, result: R): Promise<void>;
+  /** The content key recorded for a cheap key (jobs with content inputs); none: always solved. */
+  getLink?(key: string): Promise<string | undefined>;
+  putLink?(key: string, target: string): Promise<void>;
 }
 
 /**
@@ -92,6 +116,11 @@ export class Solver<R> {
   private readonly known = new Map<string, string>();
   private readonly results = new Map<string, Promise<Solved<R>>>();
   private readonly reported = new Set<string>();
+  /** Content-keyed jobs: a hit found while keying (used by solve), and the cheap key to link. */
+  private readonly prefetched = new Map<string, R>();
+  private readonly cheapKeys = new Map<string, string>();
+  /** Content-keyed jobs: the input keys their key was made of (content digests for content inputs). */
+  private readonly keyParts = new Map<string, string[]>();
 
   constructor(opts: SolverOptions<R> = {}) {
     this.cache = opts.cache;
@@ -111,7 +140,10 @@ export class Solver<R> {
     return p;
   }
 
-  /** The cache key of a job: its digest, its inputs' keys, its content key. */
+  /**
+   * The cache key of a job: its digest, its inputs' keys, its content key; for a job with
+   * content inputs, the key made from their content (which may solve them on a cold cache).
+   */
   cacheKey(job: Job<R>): Promise<string> {
     let p = this.keys.get(job.digest);
     if (!p) {
@@ -124,6 +156,7 @@ export class Solver<R> {
   private async computeKey(job: Job<R>): Promise<string> {
     const inputKeys = await Promise.all(job.inputs.map((i) => this.cacheKey(i)));
     let content: string | undefined;
+    let key: string;
     try {
       content = job.contentKey
         ? await job.contentKey({
@@ -131,21 +164,70 @@ export class Solver<R> {
             signal: this.signal,
           })
         : undefined;
+      key = sha256(JSON.stringify([job.digest, inputKeys, content ?? null]));
+      if (job.contentInputs) key = await this.contentKeyed(job, job.contentInputs, key, inputKeys, content);
     } catch (err) {
       // A content key reads the job's sources (e.g. COPY's files): its failure is this job's.
       if (job.location) withLocation(err, job.location);
       this.emit(job, this.signal.aborted ? 'canceled' : 'error', err);
       throw err;
     }
-    const key = sha256(JSON.stringify([job.digest, inputKeys, content ?? null]));
     this.known.set(job.digest, key);
+    return key;
+  }
+
+  /**
+   * The effective key of a job with content inputs: the content key linked to its cheap key when
+   * the cache still holds that result (nothing solved), else the content key of its solved inputs.
+   * A link whose result is gone is not trusted: the inputs are solved and read again, so a result
+   * is only ever stored under the content it was made from.
+   */
+  private async contentKeyed(
+    job: Job<R>,
+    ci: ContentInputs<R>,
+    cheap: string,
+    inputKeys: string[],
+    content: string | undefined,
+  ): Promise<string> {
+    const cache = this.cache && !job.noCache && !job.ignoreCache ? this.cache : undefined;
+    const linked = cache?.getLink ? await cache.getLink(cheap) : undefined;
+    if (cache && linked) {
+      const hit = await cache.get(linked);
+      if (hit !== undefined) {
+        this.prefetched.set(job.digest, hit);
+        return linked;
+      }
+    }
+    const parts = await Promise.all(
+      inputKeys.map(async (k, i) => {
+        if (!ci.indexes.includes(i)) return k;
+        const { result } = await this.solve(job.inputs[i]);
+        return `content:${await ci.checksum(i, result, this.signal)}`;
+      }),
+    );
+    const key = sha256(JSON.stringify([job.digest, parts, content ?? null]));
+    this.keyParts.set(job.digest, parts);
+    this.cheapKeys.set(job.digest, cheap);
+    if (cache) {
+      const hit = await cache.get(key);
+      if (hit !== undefined) {
+        this.prefetched.set(job.digest, hit);
+        await cache.putLink?.(cheap, key);
+      }
+    }
     return key;
   }
 
   private async solveOnce(job: Job<R>): Promise<Solved<R>> {
     this.checkAborted();
     const key = await this.cacheKey(job);
-    if (this.cache && !job.noCache && !job.ignoreCache) {
+    const found = this.prefetched.get(job.digest);
+    if (found !== undefined) {
+      this.prefetched.delete(job.digest);
+      this.emitCached(job);
+      return { result: found, key, cached: true };
+    }
+    if (this.cache && !job.noCache && !job.ignoreCache && !job.contentInputs) {
       const hit = await this.cache.get(key);
       if (hit !== undefined) {
         this.emitCached(job);
@@ -158,7 +240,7 @@ export class Solver<R> {
         ? await this.explainer.miss(
             job,
             key,
-            await Promise.all(job.inputs.map((i) => this.cacheKey(i))),
+            this.keyParts.get(job.digest) ?? (await Promise.all(job.inputs.map((i) => this.cacheKey(i)))),
             inputs,
           )
         : undefined;
@@ -176,7 +258,11 @@ export class Solver<R> {
         throw err;
       }
     });
-    if (this.cache && !job.noCache) await this.cache.put(key, result);
+    if (this.cache && !job.noCache) {
+      await this.cache.put(key, result);
+      const cheap = this.cheapKeys.get(job.digest);
+      if (cheap) await this.cache.putLink?.(cheap, key);
+    }
     return { result, key, cached: false };
   }
 

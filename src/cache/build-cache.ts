@@ -1,7 +1,9 @@
 /**
  * The persistent build cache, in node:sqlite: instruction-cache results (cache key → the
  * filesystem state a vertex produced) and, per committed snapshot and compression, the layer
- * blob exported from it, so a warm build neither re-runs steps nor re-compresses layers.
+ * blob exported from it, so a warm build neither re-runs steps nor re-compresses layers; for
+ * steps keyed by the content they copy from another stage (COPY --from), the content key each
+ * cheap key led to and the checksums of what was read of committed snapshots (which never change).
  * Entries are hints: callers check that the snapshots and blobs they name still exist.
  */
 import { mkdirSync } from 'node:fs';
@@ -38,7 +40,11 @@ export class BuildCache {
       file,
       `CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT NOT NULL, created INTEGER NOT NULL, used INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS layers (snapshot TEXT NOT NULL, compression TEXT NOT NULL, value TEXT NOT NULL,
-        PRIMARY KEY (snapshot, compression))`,
+        PRIMARY KEY (snapshot, compression));
+      CREATE TABLE IF NOT EXISTS links (key TEXT PRIMARY KEY, target TEXT NOT NULL);
+      CREATE INDEX IF NOT EXISTS links_target ON links (target);
+      CREATE TABLE IF NOT EXISTS sums (snapshot TEXT NOT NULL, what TEXT NOT NULL, sum TEXT NOT NULL,
+        PRIMARY KEY (snapshot, what))`,
     );
   }
 
@@ -64,8 +70,36 @@ export class BuildCache {
       .run(key, JSON.stringify(value), now, now);
   }
 
+  /** Forget a result, and the cheap keys that led to it. */
   deleteResult(key: string): void {
     this.db.prepare('DELETE FROM results WHERE key = ?').run(key);
+    this.db.prepare('DELETE FROM links WHERE target = ?').run(key);
+  }
+
+  /** The content key a step's cheap key led to when it last ran or hit (see solver ContentInputs). */
+  getLink(key: string): string | undefined {
+    const row = this.db.prepare('SELECT target FROM links WHERE key = ?').get(key) as
+      | { target: string }
+      | undefined;
+    return row?.target;
+  }
+
+  putLink(key: string, target: string): void {
+    this.db.prepare('INSERT OR REPLACE INTO links (key, target) VALUES (?, ?)').run(key, target);
+  }
+
+  /** A checksum of what a copy read of a committed snapshot (`what` names the paths and options). */
+  getSum(snapshot: string, what: string): string | undefined {
+    const row = this.db.prepare('SELECT sum FROM sums WHERE snapshot = ? AND what = ?').get(snapshot, what) as
+      | { sum: string }
+      | undefined;
+    return row?.sum;
+  }
+
+  putSum(snapshot: string, what: string, sum: string): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO sums (snapshot, what, sum) VALUES (?, ?, ?)')
+      .run(snapshot, what, sum);
   }
 
   /** Every result, for pruning: which snapshots the cache still wants. */
@@ -92,8 +126,10 @@ export class BuildCache {
       .run(snapshot, compression, JSON.stringify(rec));
   }
 
+  /** Forget what the cache holds of a removed snapshot: its layers and checksums. */
   deleteLayers(snapshot: string): void {
     this.db.prepare('DELETE FROM layers WHERE snapshot = ?').run(snapshot);
+    this.db.prepare('DELETE FROM sums WHERE snapshot = ?').run(snapshot);
   }
 
   /** Every exported layer, for GC: blobs the cache refers to. */
@@ -107,7 +143,7 @@ export class BuildCache {
   }
 
   clear(): void {
-    this.db.exec('DELETE FROM results; DELETE FROM layers;');
+    this.db.exec('DELETE FROM results; DELETE FROM layers; DELETE FROM links; DELETE FROM sums;');
   }
 
   close(): void {

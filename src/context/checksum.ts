@@ -38,6 +38,11 @@ export interface ChecksumOptions {
   /** `root` is a build context, not another stage's filesystem. */
   localContext?: boolean;
   cache?: DigestCache;
+  /**
+   * More of an entry to hash (root-relative path): what a copy from another stage keeps of it
+   * beyond name, type, mode, owner and content (worker/stage-checksum.ts).
+   */
+  extra?: (path: string, e: WalkEntry) => string;
   /** Told each entry read (root-relative path, type, mode, content digest or link target). */
   visit?: (path: string, type: string, mode: number, content: string) => void;
 }
@@ -224,7 +229,8 @@ function checksumUnchecked(opts: ChecksumOptions): Digest {
       else if (e.type === 'symlink') content = e.linkTarget ?? '';
       const owner = opts.ownership ? `${e.uid}:${e.gid}` : '';
       opts.visit?.(path, e.type, e.mode, content);
-      record(`${sub}\0${e.type}\0${e.mode.toString(8)}\0${owner}\0${content}\n`);
+      const more = opts.extra ? `\0${opts.extra(path, e)}` : '';
+      record(`${sub}\0${e.type}\0${e.mode.toString(8)}\0${owner}\0${content}${more}\n`);
       return undefined;
     });
   }

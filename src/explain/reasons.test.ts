@@ -91,6 +91,19 @@ describe('why a step missed the cache', () => {
     assert.equal(missReason(before(same), input(same)), 'its input changed: RUN npm ci (step 2)');
   });
 
+  it('a COPY --from keyed by content says the files it copies changed', () => {
+    const copy = (key: string, content: string) =>
+      rec({
+        name: '[app 3/4] COPY --from=build /out /out',
+        key,
+        inputs: [{ name: '[build 2/2] RUN make', key: content }],
+      });
+    assert.equal(
+      missReason(copy('k1', 'content:sha256:a'), copy('k2', 'content:sha256:b')),
+      'the files it copies from RUN make (stage build, step 2) changed',
+    );
+  });
+
   it('content, mode and type changes; a file gone but still on disk was excluded', () => {
     const b = rec({
       key: 'k2',

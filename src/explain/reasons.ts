@@ -64,8 +64,12 @@ export function missReason(prev: StepRecord | undefined, cur: StepRecord, ctx: M
       if (before?.key !== input.key) dirChanged ??= input.name;
       continue;
     }
-    if (!before || before.key !== input.key)
+    if (!before || before.key !== input.key) {
+      // A COPY --from keyed by what it copies (solver ContentInputs): the files changed.
+      if (input.key.startsWith('content:') && before?.key.startsWith('content:'))
+        return `the files it copies from ${stripPrefix(input.name)}${stepRef(input.name, cur.name)} changed`;
       return `its input changed: ${stripPrefix(input.name)}${stepRef(input.name, cur.name)}`;
+    }
   }
   if (dirChanged)
     return prev.excludes !== cur.excludes

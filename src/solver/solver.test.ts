@@ -56,7 +56,7 @@ function copyFrom(tag: string, what: (result: string) => string) {
     ...job('copy', [base, stage]),
     contentInputs: {
       indexes: [1],
-      async checksum(i, result) {
+      async checksum(_i, result) {
         checksums.push(result);
         return what(result);
       },

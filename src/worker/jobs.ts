@@ -1,7 +1,9 @@
 /**
  * Graph ops as solver work: each vertex becomes a Job whose run() calls the worker and whose
  * contentKey() adds what the digest cannot know — the checksum of exactly the context files a
- * COPY or a bind mount reads — so editing an unrelated file keeps the cache warm.
+ * COPY or a bind mount reads — so editing an unrelated file keeps the cache warm. A COPY from
+ * another stage or image reads that input by content (the solver's ContentInputs): a changed
+ * stage that leaves the copied files as they were still hits.
  */
 import type { BlobHolder } from '../content/content.ts';
 import { sha256 } from '../digest/digest.ts';
@@ -9,8 +11,8 @@ import { KilnError } from '../errors/errors.ts';
 import type { CopyAction, FileOp, Op } from '../graph/ops.ts';
 import { reachable, type Vertex } from '../graph/vertex.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
-import type { Job, JobContext, ResultCache } from '../solver/solver.ts';
-import type { BuildState, DirState } from './state.ts';
+import type { ContentInputs, Job, JobContext, ResultCache } from '../solver/solver.ts';
+import type { BuildState, DirState, FsState } from './state.ts';
 
 /** The local source the build context is (pipeline/frontend.ts names it). */
 const MAIN_CONTEXT = 'context';
@@ -37,6 +39,8 @@ export interface OpRunners {
     copy?: CopyAction,
     visit?: (path: string, type: string, mode: number, content: string) => void,
   ): Promise<string>;
+  /** Checksum of what copies read from another stage's (or image's) filesystem. */
+  stageChecksum(state: FsState, copies: CopyAction[], signal: AbortSignal): Promise<string>;
 }
 
 export interface JobOptions {
@@ -146,6 +150,7 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
       // BuildKit shows reading the main context as a step, not the other local sources.
       hidden: op.type === 'source' && op.kind === 'local' && op.name !== MAIN_CONTEXT,
       contentKey: contentKeyOf(v, runners),
+      contentInputs: contentInputsOf(v, runners),
       source: v,
       run: async (ins, ctx) => {
         const state = await runOp(ins, ctx);
@@ -210,6 +215,41 @@ function contentKeyOf(v: Vertex, runners: OpRunners): Job<BuildState>['contentKe
 }
 
 /**
+ * The filesystem inputs a file op only copies from (another stage, an image), read by content:
+ * BuildKit keys a copy from another stage by the checksum of the copied files too. An input that
+ * is also the base, or a --parents copy (which recreates the source's parent directories, whose
+ * metadata the walk under the source does not see), keeps its plain key.
+ */
+function contentInputsOf(v: Vertex, runners: OpRunners): ContentInputs<BuildState> | undefined {
+  const op = v.op;
+  if (op.type !== 'file') return undefined;
+  const reads = new Map<number, CopyAction[]>();
+  const plain = new Set<number>();
+  for (const a of op.actions) {
+    if (a.action !== 'copy' || a.src === null) continue;
+    const srcOp = v.inputs[a.src]?.op;
+    if (!srcOp || (srcOp.type === 'source' && srcOp.kind !== 'image')) continue;
+    if (a.src === op.base || a.parents) plain.add(a.src);
+    const list = reads.get(a.src) ?? [];
+    list.push(a);
+    reads.set(a.src, list);
+  }
+  for (const i of plain) reads.delete(i);
+  if (reads.size === 0) return undefined;
+  return {
+    indexes: [...reads.keys()].sort((a, b) => a - b),
+    async checksum(i, state, signal) {
+      const copies = reads.get(i) ?? [];
+      if (state.kind === 'fs') return runners.stageChecksum(state, copies, signal);
+      // A stage that is a directory (FROM a named context): its files, as for a context.
+      const parts = [];
+      for (const c of copies) parts.push(await runners.dirChecksum(state, c.srcPaths, c));
+      return `dir:${parts.join(',')}`;
+    },
+  };
+}
+
+/**
  * The persistent instruction cache, validated: a hit's snapshots and the layer blobs it names
  * are held for the build before they are checked, so a prune in any process either skips them
  * from then on or has already removed them, and then the hit is a miss.
@@ -219,6 +259,8 @@ export function validatedCache(
     getResult<T>(k: string): T | undefined;
     putResult(k: string, v: unknown): void;
     deleteResult(k: string): void;
+    getLink(k: string): string | undefined;
+    putLink(k: string, target: string): void;
   },
   sn: Snapshotter,
   content: BlobHolder,
@@ -240,6 +282,12 @@ export function validatedCache(
     },
     async put(key, r) {
       if (r.kind === 'fs') cache.putResult(key, r);
+    },
+    async getLink(key) {
+      return cache.getLink(key);
+    },
+    async putLink(key, target) {
+      cache.putLink(key, target);
     },
   };
 }

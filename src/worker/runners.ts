@@ -19,6 +19,7 @@ import type { BaseImages } from './images.ts';
 import type { OpRunners } from './jobs.ts';
 import { mergeStates } from './merge.ts';
 import type { SecretSpecLike } from './secrets.ts';
+import { type SumStore, stageChecksum } from './stage-checksum.ts';
 import type { DirState } from './state.ts';
 
 export interface RunnerDeps {
@@ -27,6 +28,8 @@ export interface RunnerDeps {
   executor: Executor;
   images: BaseImages;
   digests: DigestCache;
+  /** Where checksums of what COPY --from read of a snapshot are kept (the build cache). */
+  cache?: SumStore;
   /** Local source name → directory ('context' is the main one). */
   contexts: Record<string, string>;
   /** Most bytes an ADD download may have (default fileops/remote.ts MAX_ADD_DOWNLOAD_BYTES). */
@@ -110,6 +113,7 @@ export function makeRunners(d: RunnerDeps): OpRunners {
     exec: (op, inputs, ctx, extraEnv) => runExec(execDeps, op, inputs, ctx, extraEnv),
     file: (op, inputs, ctx) => runFileOp(sn, op, inputs, ctx),
     merge: (inputs, ctx) => mergeStates(sn, inputs, ctx),
+    stageChecksum: (state, copies, signal) => stageChecksum(sn, d.cache, state, copies, signal),
     async dirChecksum(dir, paths, copy, visit) {
       // The cache key's walk records what it read, so that explaining a miss (which asks again,
       // with `visit`) replays it instead of walking the context a second time. Bounded: a walk

@@ -114,6 +114,9 @@ export class TravellingCache {
         await inner.put(key, r);
         record(key, r);
       },
+      // Which content key a cheap key led to is the local cache's (solver ContentInputs).
+      getLink: async (key) => inner.getLink?.(key),
+      putLink: async (key, target) => inner.putLink?.(key, target),
     };
   }
 

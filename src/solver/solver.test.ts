@@ -54,6 +54,9 @@ function copyFrom(tag: string, what: (result: string) => string) {
   const base = job('base');
   const copy: Job<string> & { runs: number[] } = {
     ...job('copy', [base, stage]),
+    // A vertex digest covers its inputs' digests (the stage's changes with it), its key digest not.
+    digest: `d-copy-from-${tag}`,
+    keyDigest: 'd-copy',
     contentInputs: {
       indexes: [1],
       async checksum(_i, result) {
@@ -62,7 +65,7 @@ function copyFrom(tag: string, what: (result: string) => string) {
       },
     },
   };
-  const top = job('top', [copy]);
+  const top = { ...job('top', [copy]), digest: `d-top-on-${tag}`, keyDigest: 'd-top' };
   return { stage, base, copy, top, checksums };
 }
 

@@ -22,6 +22,13 @@ export interface JobContext {
 export interface Job<R> {
   /** Identity of the work; equal digests mean equal work. */
   readonly digest: string;
+  /**
+   * The job's identity apart from its inputs, which enter its cache key by their keys (default
+   * `digest`). A digest that covers the inputs' digests (a graph vertex's) would tie a job's key to
+   * its inputs' identities: a content-keyed input (ContentInputs) could not keep its dependents'
+   * keys when its source changed but the content it read did not.
+   */
+  readonly keyDigest?: string;
   readonly inputs: readonly Job<R>[];
   /** For progress, e.g. "[build 2/4] RUN make". */
   readonly name: string;
@@ -164,7 +171,7 @@ export class Solver<R> {
             signal: this.signal,
           })
         : undefined;
-      key = sha256(JSON.stringify([job.digest, inputKeys, content ?? null]));
+      key = sha256(JSON.stringify([job.keyDigest ?? job.digest, inputKeys, content ?? null]));
       if (job.contentInputs) key = await this.contentKeyed(job, job.contentInputs, key, inputKeys, content);
     } catch (err) {
       // A content key reads the job's sources (e.g. COPY's files): its failure is this job's.
@@ -205,7 +212,7 @@ export class Solver<R> {
         return `content:${await ci.checksum(i, result, this.signal)}`;
       }),
     );
-    const key = sha256(JSON.stringify([job.digest, parts, content ?? null]));
+    const key = sha256(JSON.stringify([job.keyDigest ?? job.digest, parts, content ?? null]));
     this.keyParts.set(job.digest, parts);
     this.cheapKeys.set(job.digest, cheap);
     if (cache) {

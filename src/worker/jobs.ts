@@ -9,7 +9,7 @@ import type { BlobHolder } from '../content/content.ts';
 import { sha256 } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
 import type { CopyAction, FileOp, Op } from '../graph/ops.ts';
-import { reachable, type Vertex } from '../graph/vertex.ts';
+import { reachable, type Vertex, vertexDigest } from '../graph/vertex.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { ContentInputs, Job, JobContext, ResultCache } from '../solver/solver.ts';
 import type { BuildState, DirState, FsState } from './state.ts';
@@ -138,8 +138,11 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
       opts.defaultNetwork !== 'default'
         ? opts.defaultNetwork
         : undefined;
+    // The op alone: inputs enter the cache key by their keys (a vertex digest covers theirs).
+    const opDigest = vertexDigest(op, []);
     const job: Job<BuildState> = {
       digest: network ? sha256(`${v.digest} network=${network}`) : v.digest,
+      keyDigest: network ? sha256(`${opDigest} network=${network}`) : opDigest,
       inputs,
       name: describe(v),
       location: v.meta.location,
@@ -238,6 +241,7 @@ function contentInputsOf(v: Vertex, runners: OpRunners): ContentInputs<BuildStat
   if (reads.size === 0) return undefined;
   return {
     indexes: [...reads.keys()].sort((a, b) => a - b),
+
     async checksum(i, state, signal) {
       const copies = reads.get(i) ?? [];
       if (state.kind === 'fs') return runners.stageChecksum(state, copies, signal);

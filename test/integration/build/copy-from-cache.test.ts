@@ -1,0 +1,139 @@
+/**
+ * COPY --from is keyed by the content it copies (as BuildKit's content-based cache): a change
+ * in the source stage that leaves the copied files as they were keeps the COPY and every step
+ * after it cached, with the same image; a change of the copied files' content, mode or owner
+ * misses. A warm build never solves the source stage: it passes with that stage's snapshot gone.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { ExplainEvent, VertexEvent } from '../../../src/progress/events.ts';
+import type { Snapshotter } from '../../../src/snapshot/snapshotter.ts';
+import { openSnapshotter } from '../../../src/store/snapshots.ts';
+import { type Built, buildContext, makeContext, openSuite, read, type Suite } from './helpers.ts';
+
+let suite: Suite;
+before(async () => {
+  suite = await openSuite('copy-from-cache');
+});
+after(() => suite.close());
+
+const DOCKERFILE = `FROM busybox AS build
+ARG V=1
+ARG C=same
+ARG M=644
+ARG O=0
+RUN echo $V > /x && mkdir /out && echo $C > /out/a && chmod $M /out/a && chown $O /out/a && ln -s a /out/link
+FROM busybox
+COPY --from=build /out /out
+RUN cat /out/a > /final
+`;
+const steps = {
+  /** The source stage's step, whose name shows the build args' values. */
+  stage: '[build 2/2] RUN echo',
+  copy: '[stage-1 2/3] COPY --from=build /out /out',
+  run: '[stage-1 3/3] RUN cat /out/a > /final',
+};
+
+/** Step names with the source stage's cut to its start (its args show in it). */
+function names(list: string[]): string[] {
+  return list
+    .filter((n) => !n.includes(' FROM '))
+    .map((n) => (n.startsWith(steps.stage) ? steps.stage : n))
+    .sort();
+}
+
+/** The explanation shown under a step. */
+function explained(b: Built, step: string): string | undefined {
+  const id = b.events.find((e): e is VertexEvent => e.type === 'vertex' && e.name === step)?.id;
+  return b.events.find((e): e is ExplainEvent => e.type === 'explain' && e.id === id)?.text;
+}
+
+/** The committed snapshots no other snapshot builds on, whose filesystem has `/x` saying `v`. */
+async function stageTops(sn: Snapshotter, v: string): Promise<string[]> {
+  const all = await sn.list();
+  const parents = new Set(all.map((s) => s.parent));
+  const out: string[] = [];
+  for (const s of all.filter((x) => x.kind === 'committed' && !parents.has(x.key))) {
+    const key = `test-view-${s.key}`;
+    await sn.view(key, s.key);
+    try {
+      const x = await sn.withMounted(key, async (dir) =>
+        existsSync(join(dir, 'x')) ? readFileSync(join(dir, 'x'), 'utf8') : undefined,
+      );
+      if (x === `${v}\n`) out.push(s.key);
+    } finally {
+      await sn.remove(key);
+    }
+  }
+  return out;
+}
+
+describe('COPY --from keyed by the content it copies', () => {
+  let ctx: string;
+  let first: Built;
+  const rebuild = (buildArgs: Record<string, string> = {}) => buildContext(suite, ctx, { buildArgs });
+
+  before(async () => {
+    ctx = await makeContext(suite, { Dockerfile: DOCKERFILE });
+    first = await rebuild();
+  });
+
+  it('a first build runs every step', () => {
+    assert.deepEqual(names(first.started), Object.values(steps).sort());
+    assert.equal(read(first.fs, 'final'), 'same\n');
+  });
+
+  it('a source stage change that leaves the copied files as they were keeps the COPY and what follows cached', async () => {
+    const b = await rebuild({ V: '2' });
+    assert.deepEqual(names(b.started), [steps.stage], 'only the changed stage ran');
+    assert.deepEqual(names(b.cached), [steps.copy, steps.run].sort());
+    assert.equal(b.result.imageId, first.result.imageId, 'the same image');
+    assert.equal(b.result.root?.digest, first.result.root?.digest);
+  });
+
+  it('a warm build does not solve the source stage: it passes with its snapshot removed', async () => {
+    const sn = await openSnapshotter(join(suite.root, 'snapshots'));
+    try {
+      const tops = await stageTops(sn, '2');
+      assert.equal(tops.length, 1, 'the V=2 stage has one top snapshot');
+      await sn.remove(tops[0]);
+    } finally {
+      await sn.release();
+    }
+    const b = await rebuild({ V: '2' });
+    assert.deepEqual(b.started, [], 'nothing ran: the stage whose snapshot is gone was never looked at');
+    assert.deepEqual(names(b.cached), Object.values(steps).sort(), 'the hit stands for the stage too');
+    assert.equal(b.result.imageId, first.result.imageId);
+  });
+
+  it("a change of the copied file's content misses the COPY and what follows", async () => {
+    const b = await rebuild({ C: 'other' });
+    assert.deepEqual(names(b.started), Object.values(steps).sort());
+    assert.notEqual(b.result.imageId, first.result.imageId);
+    assert.equal(read(b.fs, 'final'), 'other\n');
+    assert.match(
+      explained(b, steps.copy) ?? '',
+      /the files it copies from RUN echo .* \(stage build, step 2\) changed/,
+    );
+  });
+
+  it("a change of only the copied file's mode misses", async () => {
+    const b = await rebuild({ M: '600' });
+    assert.deepEqual(names(b.started), Object.values(steps).sort());
+    assert.notEqual(b.result.imageId, first.result.imageId);
+  });
+
+  it("a change of only the copied file's owner misses", async () => {
+    const b = await rebuild({ O: '1' });
+    assert.deepEqual(names(b.started), Object.values(steps).sort());
+    assert.notEqual(b.result.imageId, first.result.imageId);
+  });
+
+  it('going back to the first content hits again, with the first image', async () => {
+    const b = await rebuild({ V: '3' });
+    assert.deepEqual(names(b.started), [steps.stage]);
+    assert.equal(b.result.imageId, first.result.imageId);
+  });
+});

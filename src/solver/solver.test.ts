@@ -186,7 +186,7 @@ describe('solver', () => {
     const first = await new Solver<string>({ cache }).solve(cold.top);
     assert.equal(first.result, 'base+stage-v1>copy>top');
     assert.equal(cold.checksums.length, 1, 'a cold build reads the content once');
-    assert.equal(cache.links.size, 1, 'the cheap key is linked to the content key');
+    assert.equal(cache.links.size, 2, 'the cheap keys of the copy and of the step on it are linked');
     const warm = copyFrom('v1', () => 'same');
     const events: ProgressEvent[] = [];
     const r = await new Solver<string>({ cache, progress: (e) => events.push(e) }).solve(warm.top);
@@ -234,11 +234,24 @@ describe('solver', () => {
     assert.equal(changed.copy.runs.length, 1);
     assert.equal(changed.top.runs.length, 1);
     assert.equal(changed.base.runs.length, 0, 'the base input keeps its own key and hits');
-    assert.equal(cache.links.size, 2);
+    assert.equal(cache.links.size, 4, 'two cheap keys each for the copy and the step on it');
     const warm = copyFrom('v2', (r) => r);
     const w = await new Solver<string>({ cache }).solve(warm.top);
     assert.equal(w.cached, true);
     assert.equal(w.result, 'base+stage-v2>copy>top');
+    assert.deepEqual(warm.checksums, []);
+  });
+
+  it('content inputs: a step on the copy is found by its own cheap key and link alone (an imported record)', async () => {
+    const cache = new MemoryCache();
+    const first = await new Solver<string>({ cache }).solve(copyFrom('v1', () => 'same').top);
+    // Only the final step's result and link travel (a mode=min or inline cache record).
+    for (const [k, t] of cache.links) if (t !== first.key) cache.links.delete(k);
+    for (const k of cache.map.keys()) if (k !== first.key) cache.map.delete(k);
+    const warm = copyFrom('v1', () => 'same');
+    const r = await new Solver<string>({ cache }).solve(warm.top);
+    assert.equal(r.cached, true);
+    assert.equal(warm.stage.runs.length, 0);
     assert.deepEqual(warm.checksums, []);
   });
 

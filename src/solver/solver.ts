@@ -59,11 +59,12 @@ export interface Job<R> {
 
 /**
  * A job with content inputs has two keys, as in BuildKit. The cheap one (digest, input keys,
- * content key) needs no input solved; the cache records under it the content key the job had,
- * so a warm build finds that without solving or reading anything. On a miss the inputs are
- * solved and `checksum` digests what the job reads of each content input; that content key
- * replaces the input's key, so a changed stage that leaves the copied files as they were still
- * hits, and so does everything built on the job (their keys are made from the content key).
+ * content key) needs no input solved; the cache links it to the key the result was stored under,
+ * made from the checksum of what the job reads of each content input instead of that input's
+ * key, so a changed stage that leaves the copied files as they were still hits. Every job built
+ * on it has two keys as well (its effective one made from its inputs' effective keys), so
+ * everything after a content hit hits too, and a warm build finds all of it by cheap keys and
+ * links without solving or reading anything.
  */
 export interface ContentInputs<R> {
   /** Indexes into `inputs`. */
@@ -82,7 +83,10 @@ export interface KeyContext<R> {
 export interface ResultCache<R> {
   get(key: string): Promise<R | undefined>;
   put(key: string, result: R): Promise<void>;
-  /** The content key recorded for a cheap key (jobs with content inputs); none: always solved. */
+  /**
+   * The key a result was stored under, recorded for the cheap key of a job on content inputs
+   * (ContentInputs); without links such jobs solve their content inputs every build.
+   */
   getLink?(key: string): Promise<string | undefined>;
   putLink?(key: string, target: string): Promise<void>;
 }
@@ -118,15 +122,20 @@ export class Solver<R> {
   private readonly limit: Semaphore;
   private readonly progress: ProgressSink;
   private readonly signal: AbortSignal;
+  /** Effective keys (what results are stored under), and cheap keys (no input solved). */
   private readonly keys = new Map<string, Promise<string>>();
+  private readonly cheap = new Map<string, Promise<string>>();
+  private readonly contents = new Map<string, Promise<string | undefined>>();
+  /** Whether a job is, or builds on, a job with content inputs (its two keys may differ). */
+  private readonly tainted = new Map<string, boolean>();
   /** Keys computed so far, for explaining the steps a hit stands for. */
   private readonly known = new Map<string, string>();
   private readonly results = new Map<string, Promise<Solved<R>>>();
   private readonly reported = new Set<string>();
-  /** Content-keyed jobs: a hit found while keying (used by solve), and the cheap key to link. */
+  /** Jobs on content inputs: a hit found while keying (taken by solve), the cheap key to link. */
   private readonly prefetched = new Map<string, R>();
   private readonly cheapKeys = new Map<string, string>();
-  /** Content-keyed jobs: the input keys their key was made of (content digests for content inputs). */
+  /** The input keys a job's effective key was made of (content digests for content inputs). */
   private readonly keyParts = new Map<string, string[]>();
 
   constructor(opts: SolverOptions<R> = {}) {
@@ -148,10 +157,18 @@ export class Solver<R> {
   }
 
   /**
-   * The cache key of a job: its digest, its inputs' keys, its content key; for a job with
-   * content inputs, the key made from their content (which may solve them on a cold cache).
+   * The cache key of a job as far as it is known without solving anything: the key its result
+   * is stored under once the build has looked it up, else its cheap key (digest, input keys,
+   * content key). For a job on content inputs the two can differ: the cheap key then leads to
+   * the stored one through the cache's links (ResultCache.getLink).
    */
-  cacheKey(job: Job<R>): Promise<string> {
+  async cacheKey(job: Job<R>): Promise<string> {
+    const effective = this.keys.get(job.digest);
+    return effective ? effective : this.cheapKey(job);
+  }
+
+  /** The key results are stored under (solving content inputs when nothing links to it). */
+  private effectiveKey(job: Job<R>): Promise<string> {
     let p = this.keys.get(job.digest);
     if (!p) {
       p = this.computeKey(job);
@@ -160,61 +177,94 @@ export class Solver<R> {
     return p;
   }
 
-  private async computeKey(job: Job<R>): Promise<string> {
-    const inputKeys = await Promise.all(job.inputs.map((i) => this.cacheKey(i)));
-    let content: string | undefined;
-    let key: string;
+  private cheapKey(job: Job<R>): Promise<string> {
+    let p = this.cheap.get(job.digest);
+    if (!p) {
+      p = (async () => {
+        const inputKeys = await Promise.all(job.inputs.map((i) => this.cheapKey(i)));
+        const key = sha256(
+          JSON.stringify([job.keyDigest ?? job.digest, inputKeys, (await this.contentOf(job)) ?? null]),
+        );
+        if (!this.known.has(job.digest)) this.known.set(job.digest, key);
+        return key;
+      })();
+      this.cheap.set(job.digest, p);
+    }
+    return p;
+  }
+
+  /** The job's content key, computed once (it may read a context). */
+  private contentOf(job: Job<R>): Promise<string | undefined> {
+    let p = this.contents.get(job.digest);
+    if (!p) {
+      p = this.failsJob(job, async () =>
+        job.contentKey
+          ? job.contentKey({
+              input: async (i) => (await this.solve(job.inputs[i])).result,
+              signal: this.signal,
+            })
+          : undefined,
+      );
+      this.contents.set(job.digest, p);
+    }
+    return p;
+  }
+
+  /** A content key reads the job's sources (e.g. COPY's files): its failure is this job's. */
+  private async failsJob<T>(job: Job<R>, fn: () => Promise<T>): Promise<T> {
     try {
-      content = job.contentKey
-        ? await job.contentKey({
-            input: async (i) => (await this.solve(job.inputs[i])).result,
-            signal: this.signal,
-          })
-        : undefined;
-      key = sha256(JSON.stringify([job.keyDigest ?? job.digest, inputKeys, content ?? null]));
-      if (job.contentInputs) key = await this.contentKeyed(job, job.contentInputs, key, inputKeys, content);
+      return await fn();
     } catch (err) {
-      // A content key reads the job's sources (e.g. COPY's files): its failure is this job's.
       if (job.location) withLocation(err, job.location);
       this.emit(job, this.signal.aborted ? 'canceled' : 'error', err);
       throw err;
     }
-    this.known.set(job.digest, key);
-    return key;
+  }
+
+  private isTainted(job: Job<R>): boolean {
+    let t = this.tainted.get(job.digest);
+    if (t === undefined) {
+      t = job.contentInputs !== undefined || job.inputs.some((i) => this.isTainted(i));
+      this.tainted.set(job.digest, t);
+    }
+    return t;
   }
 
   /**
-   * The effective key of a job with content inputs: the content key linked to its cheap key when
-   * the cache still holds that result (nothing solved), else the content key of its solved inputs.
-   * A link whose result is gone is not trusted: the inputs are solved and read again, so a result
-   * is only ever stored under the content it was made from.
+   * A job that neither has content inputs nor builds on one is stored under its cheap key. One
+   * that does is stored under the key made of its inputs' effective keys (for content inputs,
+   * the checksum of what it reads of them), found without solving anything through the link
+   * its cheap key has to it when the cache still holds that result. A link whose result is gone
+   * is not trusted: the inputs are solved and read again, so a result is only ever stored
+   * under the content it was made from.
    */
-  private async contentKeyed(
-    job: Job<R>,
-    ci: ContentInputs<R>,
-    cheap: string,
-    inputKeys: string[],
-    content: string | undefined,
-  ): Promise<string> {
+  private async computeKey(job: Job<R>): Promise<string> {
+    const cheap = await this.cheapKey(job);
+    if (!this.isTainted(job)) return cheap;
     const cache = this.cache && !job.noCache && !job.ignoreCache ? this.cache : undefined;
     const linked = cache?.getLink ? await cache.getLink(cheap) : undefined;
     if (cache && linked) {
       const hit = await cache.get(linked);
       if (hit !== undefined) {
         this.prefetched.set(job.digest, hit);
+        this.known.set(job.digest, linked);
         return linked;
       }
     }
+    const ci = job.contentInputs;
     const parts = await Promise.all(
-      inputKeys.map(async (k, i) => {
-        if (!ci.indexes.includes(i)) return k;
-        const { result } = await this.solve(job.inputs[i]);
-        return `content:${await ci.checksum(i, result, this.signal)}`;
+      job.inputs.map(async (input, i) => {
+        if (!ci?.indexes.includes(i)) return this.effectiveKey(input);
+        const { result } = await this.solve(input);
+        return `content:${await this.failsJob(job, () => ci.checksum(i, result, this.signal))}`;
       }),
     );
-    const key = sha256(JSON.stringify([job.keyDigest ?? job.digest, parts, content ?? null]));
+    const key = sha256(
+      JSON.stringify([job.keyDigest ?? job.digest, parts, (await this.contentOf(job)) ?? null]),
+    );
     this.keyParts.set(job.digest, parts);
     this.cheapKeys.set(job.digest, cheap);
+    this.known.set(job.digest, key);
     if (cache) {
       const hit = await cache.get(key);
       if (hit !== undefined) {
@@ -227,14 +277,15 @@ export class Solver<R> {
 
   private async solveOnce(job: Job<R>): Promise<Solved<R>> {
     this.checkAborted();
-    const key = await this.cacheKey(job);
+    const key = await this.effectiveKey(job);
     const found = this.prefetched.get(job.digest);
     if (found !== undefined) {
       this.prefetched.delete(job.digest);
       this.emitCached(job);
       return { result: found, key, cached: true };
     }
-    if (this.cache && !job.noCache && !job.ignoreCache && !job.contentInputs) {
+    // A job on content inputs was looked up while its key was made.
+    if (this.cache && !job.noCache && !job.ignoreCache && !this.isTainted(job)) {
       const hit = await this.cache.get(key);
       if (hit !== undefined) {
         this.emitCached(job);
@@ -247,7 +298,7 @@ export class Solver<R> {
         ? await this.explainer.miss(
             job,
             key,
-            this.keyParts.get(job.digest) ?? (await Promise.all(job.inputs.map((i) => this.cacheKey(i)))),
+            this.keyParts.get(job.digest) ?? (await Promise.all(job.inputs.map((i) => this.effectiveKey(i)))),
             inputs,
           )
         : undefined;

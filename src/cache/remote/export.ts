@@ -46,6 +46,8 @@ export interface ExportDeps extends WhereDeps {
   progress: ProgressSink;
   warn(message: string): void;
   platform: Platform;
+  /** Cheap keys → the content keys they led to (solver ContentInputs), recorded by this build. */
+  links?: ReadonlyMap<string, string>;
   /** The layer blob of one snapshot of a result, in the content store, in this compression. */
   layerFor(ref: ChainRef, compression: Compression): Promise<CacheLayer>;
   /** The cache mount `id`'s contents as a layer in the content store, or undefined when it has none. */
@@ -123,6 +125,9 @@ export async function buildRecord(
     have.add(c.key);
     record.results.push({ key: c.key, layers: c.layers.map(add), created: c.created });
   }
+  // The links whose result travels with the record, in order.
+  const links = [...(deps.links ?? [])].filter(([, t]) => have.has(t)).sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  if (links.length) record.links = links.map(([key, target]) => ({ key, target }));
   if (spec.cacheMounts && deps.mountLayer) {
     for (const id of [...deps.mountIds].sort()) {
       const made = await deps.mountLayer(id, spec.compression);

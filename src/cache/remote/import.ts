@@ -40,6 +40,7 @@ interface Entry {
 export class RemoteImports {
   private readonly deps: ImportDeps;
   private readonly byKey = new Map<string, Entry>();
+  private readonly links = new Map<string, string>();
   private readonly fetched = new Map<string, Promise<void>>();
   private readonly broken = new Set<string>();
   /** Registry sources read, with the blobs each holds: cross-repository mount sources on push. */
@@ -83,6 +84,7 @@ export class RemoteImports {
           where,
         });
       }
+      for (const l of record.links ?? []) if (!this.links.has(l.key)) this.links.set(l.key, l.target);
       if (spec.type !== 'local') {
         const ref = cacheReference(spec);
         this.repos.push({
@@ -121,6 +123,11 @@ export class RemoteImports {
       this.deps.warn(`cache from ${entry.where} is unusable for a step, building it: ${errorText(err)}`);
       return undefined;
     }
+  }
+
+  /** The content key an imported record says a cheap key led to (solver ContentInputs). */
+  link(key: string): string | undefined {
+    return this.links.get(key);
   }
 
   /** The hit a key names, without fetching anything (a lazy hit). */

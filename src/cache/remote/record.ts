@@ -42,10 +42,22 @@ export interface CacheMount {
   mode?: number;
 }
 
+/**
+ * A step keyed by the content it copies from another stage (solver ContentInputs): its cheap key
+ * and the content key it led to, so an importing build finds the result without solving that
+ * stage.
+ */
+export interface CacheLink {
+  key: string;
+  target: string;
+}
+
 export interface CacheRecord {
   layers: CacheLayer[];
   results: CacheResult[];
   mounts: CacheMount[];
+  /** Absent in records written before links were. */
+  links?: CacheLink[];
 }
 
 /** Bounds on what an import may ask kiln to track; real builds are far below them. */
@@ -122,5 +134,16 @@ export function parseRecord(raw: unknown, where: string, layerCount?: number): C
     if (typeof m.mode === 'number' && Number.isInteger(m.mode)) out.mode = m.mode & 0o1777;
     return out;
   });
-  return { layers, results, mounts };
+  const links = array(raw.links ?? [], MAX_RESULTS, where, 'links').map((l, i) => {
+    if (
+      !isObject(l) ||
+      typeof l.key !== 'string' ||
+      !KEY.test(l.key) ||
+      typeof l.target !== 'string' ||
+      !KEY.test(l.target)
+    )
+      throw bad(where, `link ${i} is not {key, target}`);
+    return { key: l.key, target: l.target };
+  });
+  return { layers, results, mounts, ...(links.length ? { links } : {}) };
 }

@@ -29,6 +29,8 @@ export class TravellingCache {
   private readonly to: readonly CacheSpec[];
   /** Every result this build hit or made, by cache key. */
   readonly recorded = new Map<string, ChainResult>();
+  /** Cheap keys → content keys this build used (solver ContentInputs), for the export. */
+  readonly links = new Map<string, string>();
   /**
    * Keys whose results only go to outputs that read layer blobs (a push, an archive): a hit on
    * one is neither downloaded nor unpacked; its blobs are fetched (verified) only if an output
@@ -114,9 +116,19 @@ export class TravellingCache {
         await inner.put(key, r);
         record(key, r);
       },
-      // Which content key a cheap key led to is the local cache's (solver ContentInputs).
-      getLink: async (key) => inner.getLink?.(key),
-      putLink: async (key, target) => inner.putLink?.(key, target),
+      // Which content key a cheap key led to (solver ContentInputs): local first, then imports.
+      getLink: async (key) => {
+        const target = (await inner.getLink?.(key)) ?? this.imports?.link(key);
+        if (target === undefined) return undefined;
+        this.links.set(key, target);
+        // A lazy root (markRoot) is named by its cheap key: what it leads to is taken lazily too.
+        if (this.lazyKeys.has(key)) this.lazyKeys.add(target);
+        return target;
+      },
+      putLink: async (key, target) => {
+        await inner.putLink?.(key, target);
+        this.links.set(key, target);
+      },
     };
   }
 
@@ -164,7 +176,12 @@ export class TravellingCache {
         layers: r.layers.map((_, i) => i),
         created: r.layers.map((l) => l.created ?? null),
       }));
-    return JSON.stringify({ results });
+    const have = new Set(results.map((r) => r.key));
+    const links = [...this.links]
+      .filter(([, t]) => have.has(t))
+      .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+      .map(([key, target]) => ({ key, target }));
+    return JSON.stringify(links.length ? { results, links } : { results });
   }
 
   /**
@@ -184,15 +201,19 @@ export class TravellingCache {
     await exportCaches(this.to, this.recorded, finals, {
       ...this.deps,
       ...deps,
+      links: this.links,
       content: this.content(this.deps.content),
       mountFrom: (domain, digest) => this.mountSources(domain, digest),
       carried: (mode) => {
         if (!imports) return [];
         const out: CarriedResult[] = [];
-        for (const key of mode === 'max' ? this.graphKeys : this.finalKeys) {
+        for (const cheap of mode === 'max' ? this.graphKeys : this.finalKeys) {
+          // A step this build never looked up is known by its cheap key: an import may link it.
+          const key = imports.find(cheap) ? cheap : (imports.link(cheap) ?? cheap);
           if (this.recorded.has(key)) continue;
           const hit = imports.find(key);
           if (!hit) continue;
+          if (key !== cheap) this.links.set(cheap, key);
           imports.deferFetch(hit);
           out.push({ key, layers: hit.layers, created: hit.created });
         }

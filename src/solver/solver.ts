@@ -281,14 +281,14 @@ export class Solver<R> {
     const found = this.prefetched.get(job.digest);
     if (found !== undefined) {
       this.prefetched.delete(job.digest);
-      this.emitCached(job);
+      await this.emitCached(job);
       return { result: found, key, cached: true };
     }
     // A job on content inputs was looked up while its key was made.
     if (this.cache && !job.noCache && !job.ignoreCache && !this.isTainted(job)) {
       const hit = await this.cache.get(key);
       if (hit !== undefined) {
-        this.emitCached(job);
+        await this.emitCached(job);
         return { result: hit, key, cached: true };
       }
     }
@@ -328,7 +328,7 @@ export class Solver<R> {
    * A hit stands for the steps that led to it too: report each of them cached, once (as BuildKit
    * does), unless it already ran in this build (a context source read for a content key).
    */
-  private emitCached(job: Job<R>): void {
+  private async emitCached(job: Job<R>): Promise<void> {
     const found: Job<R>[] = [];
     const stack = [job];
     while (stack.length) {
@@ -340,8 +340,20 @@ export class Solver<R> {
     }
     // Bottom-up, so the log reads in build order.
     // A hit's explanation comes first: displays show it with the step's CACHED line.
-    for (const j of found.reverse()) {
-      const key = this.known.get(j.digest);
+    found.reverse();
+    // A step on content inputs this hit stands for was never keyed past its cheap key: its
+    // result is known by the key its link leads to.
+    const keys = this.explainer
+      ? await Promise.all(
+          found.map(async (j) => {
+            const key = this.known.get(j.digest);
+            if (!key || j.noCache || !this.isTainted(j) || this.keys.has(j.digest)) return key;
+            return (await this.cache?.getLink?.(key)) ?? key;
+          }),
+        )
+      : [];
+    for (const [i, j] of found.entries()) {
+      const key = keys[i];
       if (this.explainer && key && !j.noCache) this.explain(j, this.explainer.hit(j, key));
       this.emit(j, 'cached');
     }

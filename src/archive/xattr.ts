@@ -108,6 +108,40 @@ export async function readXattrTree(root: string): Promise<Map<string, Xattrs>> 
   }
 }
 
+/**
+ * The attributes of one file itself (a symlink's own; a directory's, not its contents'). A
+ * path whose name is not UTF-8 is read through a descriptor, as readXattrTree does.
+ */
+export async function readXattrs(file: string): Promise<Xattrs> {
+  let fd: number | undefined;
+  let target = file;
+  if (hasEscape(file)) {
+    fd = openSync(file, O_PATH | constants.O_NOFOLLOW);
+    target = `/proc/${process.pid}/fd/${fd}`;
+  }
+  try {
+    const r = await run('getfattr', [
+      ...(fd === undefined ? ['-h'] : []),
+      '-d',
+      '-m',
+      '-',
+      '-e',
+      'base64',
+      '--absolute-names',
+      '--',
+      target,
+    ]);
+    if (r.code !== 0 && r.stdout.length === 0 && r.stderr)
+      throw new KilnError(
+        'XATTR_READ_FAILED',
+        `reading extended attributes of ${file} failed: ${r.stderr.trim()}`,
+      );
+    return [...parseDump(r.stdout).values()][0] ?? {};
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 /** getfattr over `root` (-h: a symlink's own attributes; without it, only for a /proc descriptor). */
 async function readTree(root: string, noFollow: boolean): Promise<Map<string, Xattrs>> {
   const r = await run('getfattr', [

@@ -3,12 +3,18 @@
  * content-based cache): the context checksum's walk over the stage's mounted snapshot, with what
  * a copy from a stage keeps and a context does not — owners, device numbers, hard links within
  * the copy and extended attributes — so two filesystems that would copy differently never share
- * it. Committed snapshots never change: a checksum is kept per (snapshot, what was read).
+ * it. Committed snapshots never change: a checksum is kept per (snapshot, what was read), and
+ * is taken of the lowest snapshot of the chain that reads the same (layers above it that leave
+ * the copied paths alone are skipped), so a stage whose last step changed something else (tsc
+ * writing /app/dist) does not have its /app/node_modules read again.
  */
 import { join } from 'node:path';
-import { isPortableXattr, readXattrTree, type Xattrs } from '../archive/xattr.ts';
+import { isPortableXattr, readXattrs, readXattrTree, type Xattrs } from '../archive/xattr.ts';
 import { checksum, expandSources } from '../context/checksum.ts';
+import { containsWildcards } from '../context/resolve.ts';
 import type { WalkEntry } from '../context/walk.ts';
+import { isErrno } from '../errors/errors.ts';
+import { goClean } from '../frontend/dockerignore/index.ts';
 import type { CopyAction } from '../graph/ops.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import { lstatSync } from '../sys/fs.ts';
@@ -23,6 +29,12 @@ export interface SumStore {
 
 /** Bumped when what goes into a checksum changes, so older stored ones are not reused. */
 const VERSION = 'stage-checksum/1';
+
+/** Stored for a lower snapshot whose read of the copies follows a link (see stageChecksum). */
+const INDIRECT = 'indirect';
+
+/** How many layers down the skip looks (each costs a few lstats and a getfattr or two). */
+const MAX_SKIPPED = 64;
 
 /** What of a copy decides which files it reads (the rest is in the step's digest). */
 function readsOf(copies: readonly CopyAction[]): unknown[] {
@@ -44,26 +56,125 @@ export async function stageChecksum(
   copies: readonly CopyAction[],
   signal: AbortSignal,
 ): Promise<string> {
-  const snapshot = top(state);
   // A copy from an empty filesystem fails when it runs; its key need not say more.
-  if (snapshot === undefined) return 'scratch';
+  if (top(state) === undefined) return 'scratch';
   const what = JSON.stringify([VERSION, readsOf(copies)]);
-  const known = sums?.getSum(snapshot, what);
-  if (known) return known;
-  const sum = await withStatePath(sn, state, async (root) => {
-    const parts: string[] = [];
-    for (const c of copies) {
-      signal.throwIfAborted();
-      parts.push(await copyChecksum(root, c));
+  const lowest = await lowestReadingTheSame(sn, state, copies);
+  for (const s of lowest === state ? [state] : [lowest, state]) {
+    const snapshot = top(s) as string;
+    const known = sums?.getSum(snapshot, what);
+    if (known === INDIRECT) continue;
+    if (known) return known;
+    const read = await withStatePath(sn, s, async (root) => {
+      const parts: string[] = [];
+      let direct = true;
+      for (const c of copies) {
+        signal.throwIfAborted();
+        const r = await copyChecksum(root, c);
+        parts.push(r.sum);
+        direct &&= r.direct;
+      }
+      return { sum: parts.join(','), direct };
+    });
+    // A source path that leads through a link may read what a skipped layer changed: the top
+    // is read itself, and this snapshot remembered as one to skip to no more for these copies.
+    if (s !== state && !read.direct) {
+      sums?.putSum(snapshot, what, INDIRECT);
+      continue;
     }
-    return parts.join(',');
-  });
-  sums?.putSum(snapshot, what, sum);
-  return sum;
+    sums?.putSum(snapshot, what, read.sum);
+    return read.sum;
+  }
+  throw new Error('unreachable: the top snapshot is always read');
+}
+
+/**
+ * The shortest prefix of the chain whose filesystem holds the same at every path the copies
+ * read: a layer is skipped when its own directory (overlay's upper) has nothing at a source path
+ * or below it, and nothing at a path leading there but plain directories that neither are opaque
+ * nor stand over a non-directory below. Wildcards, a copy of `/`, or a driver that keeps full
+ * copies (no own directories) read the whole chain's top.
+ */
+async function lowestReadingTheSame(
+  sn: Snapshotter,
+  state: FsState,
+  copies: readonly CopyAction[],
+): Promise<FsState> {
+  const paths: string[][] = [];
+  for (const c of copies)
+    for (const p of c.srcPaths) {
+      const clean = goClean(`/${p}`).slice(1);
+      if (clean === '' || containsWildcards(clean)) return state;
+      paths.push(clean.split('/'));
+    }
+  const layers = state.layers;
+  const own: (string | undefined)[] = [];
+  const ownDir = async (i: number) => {
+    own[i] ??= await sn.ownDir(layers[i].snapshot);
+    return own[i];
+  };
+  let k = layers.length - 1;
+  while (k > 0 && layers.length - 1 - k < MAX_SKIPPED) {
+    const dir = await ownDir(k);
+    if (dir === undefined || (await touches(k, dir))) break;
+    k--;
+  }
+  return k === layers.length - 1 ? state : { kind: 'fs', layers: layers.slice(0, k + 1) };
+
+  async function touches(k: number, dir: string): Promise<boolean> {
+    for (const comps of paths) {
+      for (let i = 0; i < comps.length; i++) {
+        const rel = comps.slice(0, i + 1).join('/');
+        const kind = kindAt(dir, rel);
+        if (kind === 'absent') break; // nothing of this layer at or below here
+        if (i === comps.length - 1 || kind === 'other') return true;
+        if (isOpaque(await readXattrs(join(dir, rel)))) return true;
+        // A directory standing over a non-directory below hides it (overlay merges directories only).
+        if (await overNonDirectory(k, rel)) return true;
+      }
+    }
+    return false;
+  }
+
+  /** Whether the nearest layer below `k` with something at `rel` may have a non-directory there. */
+  async function overNonDirectory(k: number, rel: string): Promise<boolean> {
+    for (let m = k - 1; m >= 0; m--) {
+      const dir = await ownDir(m);
+      if (dir === undefined) return true;
+      const kind = kindAt(dir, rel);
+      if (kind !== 'absent') return kind === 'other';
+    }
+    return false;
+  }
+}
+
+/**
+ * What a layer's own directory has at `rel`, each component lstat'ed in turn (never through a
+ * link a layer holds): absent, a directory, or something else (also a non-directory on the way).
+ */
+function kindAt(dir: string, rel: string): 'absent' | 'dir' | 'other' {
+  let at = dir;
+  for (const c of rel.split('/')) {
+    at = join(at, c);
+    let st: ReturnType<typeof lstatSync>;
+    try {
+      st = lstatSync(at);
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return 'absent';
+      throw err;
+    }
+    if (!st.isDirectory()) return 'other';
+  }
+  return 'dir';
+}
+
+function isOpaque(x: Xattrs): boolean {
+  const v = x['trusted.overlay.opaque'] ?? x['user.overlay.opaque'];
+  return v !== undefined && v.toString() === 'y';
 }
 
 /** One copy's read of a stage root: the context walk plus what a stage's files carry besides. */
-async function copyChecksum(root: string, copy: CopyAction): Promise<string> {
+async function copyChecksum(root: string, copy: CopyAction): Promise<{ sum: string; direct: boolean }> {
   const paths = copy.srcPaths.map((p) => (p === '/' ? '.' : p));
   const wildcard = copy.allowWildcard;
   const followSymlinks = copy.followSymlinks;
@@ -104,7 +215,7 @@ async function copyChecksum(root: string, copy: CopyAction): Promise<string> {
       ]);
     return out.length ? JSON.stringify(out) : '';
   };
-  return checksum({
+  const sum = checksum({
     root,
     paths,
     wildcard,
@@ -115,4 +226,6 @@ async function copyChecksum(root: string, copy: CopyAction): Promise<string> {
     localContext: false,
     extra,
   });
+  // Whether every source is where its path names it (no link followed on the way).
+  return { sum, direct: sources.every((x) => x.rel === x.source) };
 }

@@ -137,3 +137,62 @@ describe('COPY --from keyed by the content it copies', () => {
     assert.equal(b.result.imageId, first.result.imageId);
   });
 });
+
+/**
+ * A later step of the source stage that leaves the copied paths alone is skipped when their
+ * content is read (the checksum is taken of the snapshot below it): what it does change, the
+ * directory over them it makes opaque, or the target of a link the copy follows, still misses.
+ */
+const LAYERED = `FROM busybox AS build
+RUN mkdir -p /app/out /data && echo same > /app/out/a && echo same > /data/a && ln -s /data /link
+ARG W=1
+RUN echo $W > /y && case "$W" in touch) echo changed > /app/out/a ;; wipe) rm -rf /app && mkdir -p /app/keep ;; redirect) echo changed > /data/a ;; esac
+FROM busybox
+COPY --from=build /app/out /out
+COPY --from=build /link /link
+RUN cat /out/a /link/a > /final
+`;
+
+describe('COPY --from when a later step of the source stage changes other paths', () => {
+  let ctx: string;
+  let first: Built;
+  const copyOut = '[stage-1 2/4] COPY --from=build /app/out /out';
+  const copyLink = '[stage-1 3/4] COPY --from=build /link /link';
+  const run = '[stage-1 4/4] RUN cat /out/a /link/a > /final';
+  const later = (b: Built) => b.started.filter((n) => n.startsWith('[build 3/3]')).length;
+  const rebuild = (W: string) => buildContext(suite, ctx, { buildArgs: { W } });
+
+  before(async () => {
+    ctx = await makeContext(suite, { Dockerfile: LAYERED });
+    first = await rebuild('1');
+  });
+
+  it('a change elsewhere keeps both copies and what follows cached', async () => {
+    const b = await rebuild('2');
+    assert.equal(later(b), 1);
+    assert.deepEqual(b.started.length, 1, `only the later step ran: ${b.started}`);
+    assert.equal(b.result.imageId, first.result.imageId);
+  });
+
+  it('a change of a copied file in the later step misses that copy', async () => {
+    const b = await rebuild('touch');
+    // The copy after it builds on its result, so it runs again too.
+    assert.deepEqual(b.started.slice(1).sort(), [copyOut, copyLink, run].sort());
+    assert.equal(read(b.fs, 'final'), 'changed\nsame\n');
+  });
+
+  it('a later step that replaces the directory over a copied path makes the copy fail, never hit', async () => {
+    await assert.rejects(rebuild('wipe'), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'COPY_SOURCE_NOT_FOUND', err.message);
+      return true;
+    });
+  });
+
+  it('a change of what a copied link points at misses that copy', async () => {
+    const b = await rebuild('redirect');
+    assert.ok(b.started.includes(copyLink), `started: ${b.started}`);
+    assert.ok(b.cached.includes(copyOut), `cached: ${b.cached}`);
+    assert.ok(b.started.includes(run));
+    assert.equal(read(b.fs, 'final'), 'same\nchanged\n');
+  });
+});

@@ -13,6 +13,7 @@ import { isPortableXattr, readXattrs, readXattrTree, type Xattrs } from '../arch
 import { checksum, expandSources } from '../context/checksum.ts';
 import { containsWildcards } from '../context/resolve.ts';
 import type { WalkEntry } from '../context/walk.ts';
+import { sha256 } from '../digest/digest.ts';
 import { isErrno } from '../errors/errors.ts';
 import { goClean } from '../frontend/dockerignore/index.ts';
 import type { CopyAction } from '../graph/ops.ts';
@@ -178,21 +179,16 @@ async function copyChecksum(root: string, copy: CopyAction): Promise<{ sum: stri
   const paths = copy.srcPaths.map((p) => (p === '/' ? '.' : p));
   const wildcard = copy.allowWildcard;
   const followSymlinks = copy.followSymlinks;
-  // Extended attributes (file capabilities) travel with a copy from a stage: one getfattr run
-  // per source, as the copy itself does.
-  const xattrs = new Map<string, Xattrs>();
   const sources = expandSources(root, paths, {
     wildcard,
     followSymlinks,
     allowEmptyWildcard: copy.allowEmptyWildcard,
   });
-  for (const s of new Set(sources.map((x) => x.rel))) {
-    for (const [k, x] of await readXattrTree(s === '' ? root : join(root, s))) {
-      const portable = Object.entries(x).filter(([n]) => isPortableXattr(n));
-      if (portable.length > 0)
-        xattrs.set(s === '' ? k : k === '' ? s : `${s}/${k}`, Object.fromEntries(portable));
-    }
-  }
+  // Extended attributes (file capabilities) travel with a copy from a stage: one getfattr run
+  // per source, as the copy itself does, read while the walk below hashes the files.
+  const rels = [...new Set(sources.map((x) => x.rel))];
+  const trees = Promise.all(rels.map((s) => readXattrTree(s === '' ? root : join(root, s))));
+  trees.catch(() => {}); // awaited below; a failure while the walk runs is not unhandled
   // The copy links a file to the first copy of its inode (fileops/copy.ts): record which.
   const inodes = new Map<string, string>();
   const prefix = root.endsWith('/') ? root : `${root}/`;
@@ -205,17 +201,9 @@ async function copyChecksum(root: string, copy: CopyAction): Promise<{ sum: stri
       else out.push(['link', first]);
     }
     if (e.type === 'other') out.push(['rdev', lstatSync(prefix + path).rdev]);
-    const x = xattrs.get(path);
-    if (x)
-      out.push([
-        'xattrs',
-        Object.keys(x)
-          .sort()
-          .map((n) => [n, x[n].toString('base64')]),
-      ]);
     return out.length ? JSON.stringify(out) : '';
   };
-  const sum = checksum({
+  const walked = checksum({
     root,
     paths,
     wildcard,
@@ -226,6 +214,21 @@ async function copyChecksum(root: string, copy: CopyAction): Promise<{ sum: stri
     localContext: false,
     extra,
   });
+  // Every portable attribute under the sources, by root-relative path (those of a file --exclude
+  // leaves out count too: a miss at worst, never a hit).
+  const xattrs: [string, [string, string][]][] = [];
+  for (const [i, tree] of (await trees).entries()) {
+    const s = rels[i];
+    for (const [k, x] of tree) {
+      const portable = Object.keys(x)
+        .filter(isPortableXattr)
+        .sort()
+        .map((n): [string, string] => [n, x[n].toString('base64')]);
+      if (portable.length > 0) xattrs.push([s === '' ? k : k === '' ? s : `${s}/${k}`, portable]);
+    }
+  }
+  xattrs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const sum = xattrs.length ? sha256(JSON.stringify([walked, xattrs])) : walked;
   // Whether every source is where its path names it (no link followed on the way).
   return { sum, direct: sources.every((x) => x.rel === x.source) };
 }

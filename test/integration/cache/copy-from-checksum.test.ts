@@ -1,0 +1,142 @@
+/**
+ * The checksum a COPY --from is keyed by (worker/stage-checksum.ts), on real overlay snapshots:
+ * two trees a copy would copy differently never share it (an xattr, a hard link, a device
+ * number, an owner), two that differ only in mtimes do; layers above the copied paths are
+ * skipped, and the checksum is kept per snapshot.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chownSync, linkSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { CopyAction } from '../../../src/graph/ops.ts';
+import type { Snapshotter } from '../../../src/snapshot/snapshotter.ts';
+import { openSnapshotter } from '../../../src/store/snapshots.ts';
+import { stageChecksum } from '../../../src/worker/stage-checksum.ts';
+import type { FsState } from '../../../src/worker/state.ts';
+
+let tmp: string;
+let sn: Snapshotter;
+before(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'kiln-copy-from-sum-'));
+  sn = await openSnapshotter(join(tmp, 'snapshots'), 'overlay');
+});
+after(async () => {
+  await sn.release();
+  await rm(tmp, { recursive: true, force: true });
+});
+
+const copy = (srcPaths: string[]): CopyAction => ({
+  action: 'copy',
+  src: 1,
+  srcPaths,
+  dest: '/dest',
+  followSymlinks: true,
+  dirContentsOnly: true,
+  allowWildcard: true,
+  allowEmptyWildcard: false,
+  createDestPath: true,
+  includePatterns: [],
+  excludePatterns: [],
+  parents: false,
+  unpack: false,
+  link: false,
+});
+
+let n = 0;
+/** A committed snapshot over `parent` whose own files `fill` writes (into its upper dir). */
+async function layer(fill: (dir: string) => void, parent?: string): Promise<string> {
+  const active = `active-${++n}`;
+  await sn.prepare(active, parent);
+  fill((await sn.ownDir(active)) as string);
+  const name = `layer-${n}`;
+  await sn.commit(name, active);
+  return name;
+}
+
+const state = (...snapshots: string[]): FsState => ({
+  kind: 'fs',
+  layers: snapshots.map((snapshot) => ({ snapshot })),
+});
+
+const sum = (s: FsState, paths = ['/out']) =>
+  stageChecksum(sn, undefined, s, [copy(paths)], new AbortController().signal);
+
+/** /out/a and /out/b, then `change` on top. */
+function tree(change: (dir: string) => void = () => {}): (dir: string) => void {
+  return (dir) => {
+    mkdirSync(join(dir, 'out'));
+    writeFileSync(join(dir, 'out', 'a'), 'same\n');
+    writeFileSync(join(dir, 'out', 'b'), 'same\n');
+    change(dir);
+  };
+}
+
+describe('the checksum of what COPY --from reads', () => {
+  it('ignores mtimes but not xattrs, hard links, device numbers or owners', async () => {
+    const base = await sum(state(await layer(tree())));
+    const older = await sum(
+      state(await layer(tree((d) => utimesSync(join(d, 'out', 'a'), new Date(0), new Date(0))))),
+    );
+    assert.equal(older, base, 'a different mtime reads the same');
+    const setfattr = (d: string) => {
+      const r = spawnSync('setfattr', ['-n', 'user.kiln', '-v', '1', join(d, 'out', 'a')]);
+      assert.equal(r.status, 0, String(r.stderr));
+    };
+    const withXattr = await sum(state(await layer(tree(setfattr))));
+    assert.notEqual(withXattr, base, 'an extended attribute');
+    const linked = await sum(
+      state(
+        await layer((d) => {
+          mkdirSync(join(d, 'out'));
+          writeFileSync(join(d, 'out', 'a'), 'same\n');
+          linkSync(join(d, 'out', 'a'), join(d, 'out', 'b'));
+        }),
+      ),
+    );
+    assert.notEqual(linked, base, 'b a hard link of a (the copy links it)');
+    const dev = (minor: number) => (d: string) => {
+      const r = spawnSync('mknod', [join(d, 'out', 'dev'), 'c', '1', String(minor)]);
+      assert.equal(r.status, 0, String(r.stderr));
+    };
+    const dev3 = await sum(state(await layer(tree(dev(3)))));
+    const dev5 = await sum(state(await layer(tree(dev(5)))));
+    assert.notEqual(dev3, dev5, 'a device number');
+    const owned = await sum(state(await layer(tree((d) => chownSync(join(d, 'out', 'b'), 1000, 1000)))));
+    assert.notEqual(owned, base, 'an owner');
+  });
+
+  it('skips layers that leave the copied paths alone, and keeps the checksum per snapshot', async () => {
+    const bottom = await layer(tree());
+    const other = await layer((d) => {
+      mkdirSync(join(d, 'elsewhere'));
+      writeFileSync(join(d, 'elsewhere', 'x'), 'x\n');
+    }, bottom);
+    const kept = new Map<string, string>();
+    const sums = {
+      getSum: (s: string, w: string) => kept.get(`${s} ${w}`),
+      putSum: (s: string, w: string, v: string) => void kept.set(`${s} ${w}`, v),
+    };
+    const on = await stageChecksum(
+      sn,
+      sums,
+      state(bottom, other),
+      [copy(['/out'])],
+      new AbortController().signal,
+    );
+    assert.equal(on, await sum(state(bottom)));
+    assert.deepEqual(
+      [...kept.keys()].map((k) => k.split(' ')[0]),
+      [bottom],
+      'kept for the snapshot it was read from',
+    );
+    // A layer that writes under the copied path is read.
+    const touching = await layer((d) => {
+      mkdirSync(join(d, 'out'));
+      writeFileSync(join(d, 'out', 'a'), 'changed\n');
+    }, other);
+    assert.notEqual(await sum(state(bottom, other, touching)), on);
+  });
+});

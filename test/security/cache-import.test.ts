@@ -129,6 +129,30 @@ describe('hostile cache imports', () => {
     assert.match(r.err, /cache import from .*bad-record failed, building without it: .*names layer 7/);
   });
 
+  it('a record whose links are not {key, target} digests is a warning and a cold build', async () => {
+    const cache = join(tmp.dir, 'bad-links');
+    writeCache(cache, [], {
+      layers: [],
+      results: [],
+      links: [{ key: `sha256:${'2'.repeat(64)}`, target: '../../etc/passwd' }],
+    });
+    const ctx = join(tmp.dir, 'ctx-links');
+    mkdirSync(ctx);
+    writeFileSync(join(ctx, 'Dockerfile'), DOCKERFILE);
+    const r = await runKiln(root, [
+      'build',
+      '--progress=plain',
+      '--cache-from',
+      `type=local,src=${cache}`,
+      ctx,
+    ]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(
+      r.err,
+      /cache import from .*bad-links failed, building without it: .*link 0 is not \{key, target\}/,
+    );
+  });
+
   const mountCache = (name: string, dotdot: boolean) => {
     const cache = join(tmp.dir, name);
     const tar = hostileTar(host.dir, dotdot);

@@ -403,6 +403,11 @@ export const ERROR_CODES = {
     meaning: 'a RUN --mount type is not bind, cache, tmpfs, secret or ssh',
     hint: 'Use bind, cache, tmpfs, secret or ssh.',
   },
+  NAMESPACE_NEEDED: {
+    meaning:
+      'rootless kiln tried a build outside its user namespace first (a fully cached build needs none) and this one needs it: a step must run, a snapshot be made or read, or a base image be pulled',
+    hint: 'Never seen from `kiln build`, which then runs the build inside the namespace; a library caller that passed outsideNamespace does the same.',
+  },
   NOT_AN_IMAGE_ARCHIVE: {
     meaning: 'the file is neither a docker archive (manifest.json) nor an OCI layout (index.json)',
     hint: 'load archives written by `docker save`, `kiln image save`, skopeo or `buildx --output type=oci|docker`; for a root filesystem tarball use `kiln image import`',

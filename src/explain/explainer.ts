@@ -90,6 +90,12 @@ export class BuildExplainer implements Explainer<BuildState> {
     return `cache miss: ${reason}`;
   }
 
+  /** Close the database, writing nothing (the build runs again elsewhere). */
+  discard(): void {
+    this.db?.close();
+    this.db = undefined;
+  }
+
   /** Write what ran this build; then the database closes. */
   finish(build?: { at: number; value: unknown }): void {
     try {

@@ -173,8 +173,18 @@ export class BuildSession {
     this.record.error = clip(err instanceof Error ? err.message : String(err));
   }
 
+  /** This build leaves no history (it runs again: pipeline/build.ts outsideNamespace). */
+  discard(): void {
+    this.discarded = true;
+  }
+  private discarded = false;
+
   /** Store the step records and this build in history (never fails the build). */
   finish(): void {
+    if (this.discarded) {
+      this.explainer?.discard();
+      return;
+    }
     const r = this.record;
     r.finished = Date.now();
     if (r.result === 'running') r.result = 'error';

@@ -3,6 +3,7 @@
  * (or always with `--pull`). The registry client loads on first use: a fully cached build needs
  * none, and is mostly start-up. `kiln build` and `kiln debug graph` resolve alike.
  */
+import { namespaceNeeded } from '../isolation/outside.ts';
 import type { ProgressSink } from '../progress/events.ts';
 import { parseReference } from '../reference/reference.ts';
 import type { CredentialLookup } from '../registry/auth.ts';
@@ -18,7 +19,13 @@ export interface Bases {
 
 export function baseImages(
   store: Store,
-  opts: { pull: boolean; signal?: AbortSignal; credentials?: CredentialLookup },
+  opts: {
+    pull: boolean;
+    signal?: AbortSignal;
+    credentials?: CredentialLookup;
+    /** Never a registry: rootless kiln outside its user namespace (isolation/outside.ts). */
+    localOnly?: boolean;
+  },
   /** Progress of pulling `ref` (byte counts), if wanted. */
   onPull?: (ref: string) => ProgressSink,
 ): Bases {
@@ -38,11 +45,13 @@ export function baseImages(
   const images = new BaseImages(
     store,
     {
-      source: async (ref) =>
-        (await import('../registry/source.ts')).resolveImage(await registry(), parseReference(ref), {
+      source: async (ref) => {
+        if (opts.localOnly) throw namespaceNeeded(`pulling ${ref}`);
+        return (await import('../registry/source.ts')).resolveImage(await registry(), parseReference(ref), {
           platform: 'all',
           onProgress: onPull?.(ref),
-        }),
+        });
+      },
     },
     { pull: opts.pull },
   );

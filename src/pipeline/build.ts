@@ -9,7 +9,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildCache } from '../cache/build-cache.ts';
-import { applyGcPolicy } from '../cache/gc.ts';
+import { applyGcPolicy, loadGcPolicy } from '../cache/gc.ts';
 import { DigestCache } from '../context/digestcache.ts';
 import { diskFull, hasCode, isDiskFull, type KilnError, withLocation } from '../errors/errors.ts';
 import type { Executor } from '../executor/executor.ts';
@@ -24,6 +24,7 @@ import {
   ResultExport,
   writeOutputs,
 } from '../exporter/result.ts';
+import { namespaceNeeded } from '../isolation/outside.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { isIndexType } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
@@ -80,6 +81,13 @@ export interface BuildEnv {
    * credential helpers. A server passes its client's, never its own.
    */
   credentials?: CredentialLookup;
+  /**
+   * Rootless kiln before it enters its user namespace (isolation/outside.ts): the build succeeds
+   * only when it needs nothing the namespace gives (every step cached, every layer exported
+   * before, every base image local, outputs into the image store); anything else fails with
+   * NAMESPACE_NEEDED before it changes anything, and leaves no history entry.
+   */
+  outsideNamespace?: boolean;
 }
 
 /**
@@ -93,6 +101,21 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
   await checkSecrets(opts.secrets);
   checkSsh(opts.ssh);
   const store = env.store ?? openStore(env.root);
+  const outside = env.outsideNamespace === true;
+  if (outside) {
+    // Pruning after the build removes snapshots, and a travelling cache imports them.
+    const { rootConfigPath } = await import('../store/limits.ts');
+    const needs =
+      opts.cacheFrom?.length || opts.cacheTo?.length
+        ? '--cache-from/--cache-to'
+        : (await loadGcPolicy(rootConfigPath(store.root)))
+          ? "the build cache's [gc] policy"
+          : undefined;
+    if (needs) {
+      if (!env.store) store.close();
+      throw namespaceNeeded(needs);
+    }
+  }
   const startedOn = new Date();
   // History and cache-miss explanations watch the build's progress (explain/session.ts).
   const session = new BuildSession({
@@ -102,7 +125,8 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
   });
   const progress = session.tap(opts.progress ?? discardProgress);
   // A build after a killed one must not leave that one's secrets mounted (one readdir or two).
-  await sweepLeftovers(store.root);
+  // (Rootless kiln's leftovers are its namespace's: removed by the next build that enters it.)
+  if (!outside) await sweepLeftovers(store.root);
   const definition = definitionStep(progress, opts.dockerfile).start();
   const cache = new BuildCache(join(store.root, 'buildcache.db'));
   const digests = DigestCache.open(join(store.root, 'context-digests.db'));
@@ -115,7 +139,7 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
   const metadata = new MetadataSteps(held.sink, platforms.length > 1);
   const { images, registry } = baseImages(
     store,
-    { ...opts, credentials: env.credentials },
+    { ...opts, credentials: env.credentials, localOnly: outside },
     (ref) => (e) => held.sink(e.type === 'status' ? { ...e, vertex: e.vertex ?? metadata.vertexOf(ref) } : e),
   );
   try {
@@ -123,7 +147,12 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
       // This build's hold scope: what it builds on stays until it ends (released below).
       // The isolation mode picks the snapshotter and the executor (runc, runc --rootless, chroot),
       // which loads on first use: a fully cached build needs none, and is mostly start-up.
-      const { snapshotter: sn, executor } = await openIsolated(store.root, opts.isolation, definition);
+      const { snapshotter: sn, executor } = await openIsolated(
+        store.root,
+        opts.isolation,
+        definition,
+        outside,
+      );
       snapshotter = sn;
       // Input and plan: the graph of every platform.
       let loaded = 0;
@@ -225,7 +254,9 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
       const at = (err as KilnError).location;
       failure = at ? withLocation(full, at) : full;
     }
-    session.failed(failure, opts.signal?.aborted ?? false);
+    // A build that must run again inside the namespace is not this build's story.
+    if (hasCode(failure, 'NAMESPACE_NEEDED')) session.discard();
+    else session.failed(failure, opts.signal?.aborted ?? false);
     // Anything that fails before the Dockerfile is converted fails the definition step.
     throw definition.fail(failure, opts.signal?.aborted);
   } finally {

@@ -6,9 +6,10 @@
 import { join } from 'node:path';
 import type { Executor } from '../executor/executor.ts';
 import { checkIsolation, chooseIsolation, type Isolation } from '../isolation/mode.ts';
+import { namespaceNeeded } from '../isolation/outside.ts';
 import type { ReportedStep } from '../progress/step.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
-import { openSnapshotter } from '../store/snapshots.ts';
+import { attachSnapshotter, openSnapshotter } from '../store/snapshots.ts';
 
 export interface Isolated {
   mode: Isolation;
@@ -20,13 +21,26 @@ export interface Isolated {
 /**
  * Choose the mode (`requested`, else KILN_ISOLATION, else what this process can do), check it
  * can work, say it under the definition step when it is not the usual `oci`, and open its parts.
+ * `outside`: rootless kiln before it enters its user namespace (isolation/outside.ts): the
+ * snapshots can be looked up and held but not used, and nothing can run.
  */
 export async function openIsolated(
   root: string,
   requested: Isolation | undefined,
   step: ReportedStep,
+  outside = false,
 ): Promise<Isolated> {
   const chosen = chooseIsolation(requested);
+  if (outside) {
+    if (chosen.mode !== 'rootless') throw namespaceNeeded(`--isolation ${chosen.mode}`);
+    // Held back by the caller and shown only when the build succeeded here (cli/isolation.ts).
+    step.note(`isolation: rootless (${chosen.why}; every step cached: outside kiln's user namespace)`);
+    const snapshotter = await attachSnapshotter(join(root, 'snapshots'), namespaceNeeded);
+    const run = async (): Promise<never> => {
+      throw namespaceNeeded('a step that runs');
+    };
+    return { mode: chosen.mode, snapshotter, executor: { canMount: true, run } };
+  }
   checkIsolation(chosen.mode);
   if (chosen.mode !== 'oci') step.note(`isolation: ${chosen.mode} (${chosen.why})`);
   // chroot mode cannot mount, so it copies snapshots; rootless mounts overlay inside its user

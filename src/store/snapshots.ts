@@ -1,7 +1,10 @@
 /** Choosing a snapshotter: overlayfs when it mounts (root, also in rootless kiln's user namespace; a suitable filesystem), else native copies. */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { KilnError } from '../errors/errors.ts';
 import { NativeSnapshotter } from '../snapshot/native/native.ts';
 import { OverlaySnapshotter } from '../snapshot/overlay/overlay.ts';
+import { ReadOnlySnapshotter } from '../snapshot/readonly.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 
 export type SnapshotDriver = 'overlay' | 'native' | 'auto';
@@ -32,4 +35,17 @@ export async function openSnapshotter(root: string, driver: SnapshotDriver = 'au
         hint: 'Use overlay, native or auto.',
       });
   }
+}
+
+/**
+ * The snapshots under `root` as they are, read-only (snapshot/readonly.ts): the driver an earlier
+ * open() recorded, without its trial mount and clean-up, every change refused with `refuse`. For
+ * rootless kiln before it enters its user namespace; a root never opened there has no snapshots
+ * to read, so that is refused too.
+ */
+export async function attachSnapshotter(root: string, refuse: (what: string) => Error): Promise<Snapshotter> {
+  const driver = (await readFile(join(root, 'driver'), 'utf8').catch(() => '')).trim();
+  if (driver === 'overlay') return new ReadOnlySnapshotter(OverlaySnapshotter.attach(root), refuse);
+  if (driver === 'native') return new ReadOnlySnapshotter(NativeSnapshotter.attach(root), refuse);
+  throw refuse(`a snapshot store not yet set up (${root})`);
 }

@@ -12,9 +12,9 @@ import { parseIsolation } from '../../isolation/mode.ts';
 import { build } from '../../pipeline/build.ts';
 import type { BuildOptions, SecretSpec, SshSpec } from '../../pipeline/options.ts';
 import { resolveOutputs, splitCsv } from '../../pipeline/output-spec.ts';
-import { errorText } from '../../progress/events.ts';
-import { createRenderer, PROGRESS_MODES, type ProgressMode } from '../../progress/render.ts';
-import { reexecIfRootless } from '../isolation.ts';
+import { errorText, type ProgressEvent, type ProgressSink } from '../../progress/events.ts';
+import { createRenderer, PROGRESS_MODES, type ProgressMode, type Renderer } from '../../progress/render.ts';
+import { enterNamespace, needsNamespace, worthTryingOutside } from '../isolation.ts';
 import { commandSignal } from '../signals.ts';
 import { attestFlags, attestFlagValues } from './build-attest.ts';
 import { callMode, runCheck } from './build-check.ts';
@@ -138,8 +138,9 @@ export function register(program: Command): void {
       'how RUN is isolated: oci (root), rootless (a user with subordinate ids) or chroot (an unprivileged container); default KILN_ISOLATION, else chosen',
     )
     .action(async (contextArg: string | undefined, o: Record<string, unknown>, cmd: Command) => {
-      // A non-root user's build runs again inside kiln's user namespace (cli/isolation.ts).
-      if (await reexecIfRootless(o.isolation as string | undefined)) return;
+      // A non-root user's build runs inside kiln's user namespace (cli/isolation.ts); one that
+      // may be fully cached is tried outside it first (isolation/outside.ts).
+      const outside = needsNamespace(o.isolation as string | undefined);
       const { attest, context } = attestFlagValues(o, contextArg);
       const call = callMode(o);
       const network = o.network as string;
@@ -164,9 +165,12 @@ export function register(program: Command): void {
       const tags = o.tag as string[];
       const planned = planFlagValues(o);
       const buildArgs = planned.buildArgs;
-      const renderer = createRenderer(mode, process.stderr, {
-        debug: Boolean(cmd.optsWithGlobals().debug),
-      });
+      const render = () =>
+        createRenderer(mode, process.stderr, { debug: Boolean(cmd.optsWithGlobals().debug) });
+      // Outside the namespace the progress is held until the build is known to succeed there.
+      const held: ProgressEvent[] = [];
+      let renderer = outside ? undefined : render();
+      const sink: ProgressSink = (e) => (renderer ? renderer.sink(e) : held.push(e));
       const signal = commandSignal();
       const opts: BuildOptions = {
         context,
@@ -198,7 +202,7 @@ export function register(program: Command): void {
         explain: Boolean(o.explain),
         // Chosen here so that --report can find a failed build too.
         buildId: newBuildId(),
-        progress: renderer.sink,
+        progress: sink,
         signal,
         sourceDateEpoch: buildArgs.SOURCE_DATE_EPOCH
           ? Number.parseInt(buildArgs.SOURCE_DATE_EPOCH, 10)
@@ -206,13 +210,28 @@ export function register(program: Command): void {
         squash: Boolean(o.squash),
         attest,
       };
+      const root = cmd.optsWithGlobals().root as string | undefined;
+      if (outside && (call === 'check' || !worthTryingOutside(opts))) return enterNamespace();
+      let tried: Awaited<ReturnType<typeof build>> | undefined;
+      if (outside) {
+        try {
+          tried = await build(opts, { root, outsideNamespace: true });
+        } catch (err) {
+          if (signal.aborted) throw err;
+          // NAMESPACE_NEEDED, or anything else outside: the build inside says what it says.
+          return enterNamespace();
+        }
+        renderer = render();
+        for (const e of held.splice(0)) renderer.sink(e);
+      }
+      const shown = renderer as Renderer;
       if (call === 'check') {
-        await runCheck(opts, cmd.optsWithGlobals().root as string | undefined, () => renderer.close());
+        await runCheck(opts, root, () => shown.close());
         return;
       }
       try {
-        const result = await build(opts, { root: cmd.optsWithGlobals().root as string | undefined });
-        renderer.close();
+        const result = tried ?? (await build(opts, { root }));
+        shown.close();
         // Only image outputs have an image ID (buildx reports none for type=local or type=tar).
         // Written as outputs are: atomically to a file, streamed into a FIFO or device.
         const small = (dest: string, what: string, text: string) =>
@@ -245,7 +264,7 @@ export function register(program: Command): void {
         const toStdout = opts.outputs.some((s) => s.dest === '-');
         if (!toStdout && result.imageId) process.stdout.write(`${result.imageId}\n`);
       } catch (err) {
-        renderer.close();
+        shown.close();
         if (o.report && opts.buildId)
           await writeReportFile(cmd, o.report as string, opts.buildId, signal).catch(() => undefined);
         // The progress shown has the failed step's output: the error need not repeat it.

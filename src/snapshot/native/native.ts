@@ -17,6 +17,11 @@ import type { Mount } from '../snapshotter.ts';
 export class NativeSnapshotter extends BaseSnapshotter {
   readonly driver = 'native';
 
+  /** The snapshotter of a root an earlier open() set up, for reading and holding only (see OverlaySnapshotter.attach). */
+  static attach(root: string): NativeSnapshotter {
+    return new NativeSnapshotter(root);
+  }
+
   static async open(root: string): Promise<NativeSnapshotter> {
     const s = new NativeSnapshotter(root);
     await s.init();

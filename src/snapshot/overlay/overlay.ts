@@ -33,6 +33,15 @@ export class OverlaySnapshotter extends BaseSnapshotter {
   private writableOptions: string[] = [...this.baseOptions, 'index=off', 'redirect_dir=off', 'metacopy=off'];
   protected override readonly layered = true;
 
+  /**
+   * The snapshotter of a root an earlier open() set up, for reading its records and holding its
+   * snapshots only: no trial mount, no clean-up of what a killed build left (see
+   * store/snapshots.ts attachSnapshotter).
+   */
+  static attach(root: string): OverlaySnapshotter {
+    return new OverlaySnapshotter(root);
+  }
+
   /** Open (creating) an overlay snapshotter at `root`; throws SNAPSHOTTER_UNSUPPORTED if overlayfs cannot mount. */
   static async open(root: string): Promise<OverlaySnapshotter> {
     const s = new OverlaySnapshotter(root);

@@ -296,3 +296,61 @@ test('root of a user namespace kiln did not make (a rootless container) builds r
   assert.ok(ociImageId, 'the first test builds the oci image this one compares with');
   assert.equal(r.out.trim(), ociImageId);
 });
+
+test('a fully cached rootless build runs outside the user namespace: same image, one history entry each', async () => {
+  // unshare, found first on PATH, counts the times kiln enters its namespace and does so.
+  const bin = join(dirs.dir, 'counting-bin');
+  const count = join(dirs.dir, 'unshare-count');
+  mkdirSync(bin, { recursive: true, mode: 0o755 });
+  writeFileSync(count, '');
+  chownSync(count, user.uid, user.gid);
+  writeFileSync(join(bin, 'unshare'), `#!/bin/sh\necho x >> ${count}\nexec /usr/bin/unshare "$@"\n`, {
+    mode: 0o755,
+  });
+  const entered = () => readFileSync(count, 'utf8').length / 2;
+  const root = await rootWithBusybox(join(dirs.dir, 'outside-root'), user);
+  const ctx = await writeContext(
+    join(dirs.dir, 'outside-ctx'),
+    {
+      Dockerfile: 'FROM busybox\nCOPY a.txt /a.txt\nRUN cp /a.txt /b.txt && chown 7:8 /b.txt\n',
+      'a.txt': 'one\n',
+    },
+    user,
+  );
+  const env = { KILN_ROOT: root, PATH: `${bin}:/usr/bin:/bin`, ...EPOCH };
+  const build = (...extra: string[]) =>
+    kilnAs(user, ['build', '--network', 'none', '--progress', 'plain', '-t', 'outside', ...extra, ctx], env);
+  const cold = build();
+  assert.equal(cold.code, 0, cold.err);
+  assert.equal(entered(), 1);
+  const warm = build();
+  assert.equal(warm.code, 0, warm.err);
+  assert.equal(entered(), 1, 'the cached build entered the namespace');
+  assert.equal(warm.out, cold.out, 'the image IDs differ');
+  assert.match(
+    warm.err,
+    /isolation: rootless \(non-root user; every step cached: outside kiln's user namespace\)/,
+  );
+  assert.match(warm.err, /RUN cp \/a\.txt \/b\.txt && chown 7:8 \/b\.txt\n#\d+ CACHED/);
+  // A changed file: tried outside, then built inside, and only that build is in the history.
+  writeFileSync(join(ctx, 'a.txt'), 'two\n');
+  const changed = build();
+  assert.equal(changed.code, 0, changed.err);
+  assert.equal(entered(), 2);
+  assert.notEqual(changed.out, cold.out);
+  assert.equal((changed.err.match(/load build definition/g) ?? []).length, 1, 'progress shown twice');
+  const top = (await layerOwnership(root, 'outside')).at(-1);
+  assert.deepEqual(top, [{ path: 'b.txt', uid: 7, gid: 8, mode: 0o644 }]);
+  // An output the store cannot answer (files of the snapshot) goes inside without trying.
+  const out = join(dirs.dir, 'outside-out');
+  mkdirSync(out);
+  chownSync(out, user.uid, user.gid);
+  const local = build('--output', `type=local,dest=${out}`);
+  assert.equal(local.code, 0, local.err);
+  assert.equal(entered(), 3);
+  assert.equal(readFileSync(join(out, 'b.txt'), 'utf8'), 'two\n');
+  const history = kilnAs(user, ['history', '--format', 'json'], env);
+  assert.equal(history.code, 0, history.err);
+  const results = (JSON.parse(history.out) as { result: string }[]).map((b) => b.result);
+  assert.deepEqual(results, ['ok', 'ok', 'ok', 'ok']);
+});

@@ -2,8 +2,9 @@
  * The persistent build cache, in node:sqlite: instruction-cache results (cache key → the
  * filesystem state a vertex produced) and, per committed snapshot and compression, the layer
  * blob exported from it, so a warm build neither re-runs steps nor re-compresses layers; for
- * steps keyed by the content they copy from another stage (COPY --from), the content key each
- * cheap key led to and the checksums of what was read of committed snapshots (which never change).
+ * steps keyed by what they copy from another stage (COPY --from) and those built on them, the key
+ * each cheap key leads to, and the checksums of what was read of committed snapshots (which never
+ * change).
  * Entries are hints: callers check that the snapshots and blobs they name still exist.
  */
 import { mkdirSync } from 'node:fs';
@@ -76,7 +77,10 @@ export class BuildCache {
     this.db.prepare('DELETE FROM links WHERE target = ?').run(key);
   }
 
-  /** The content key a step's cheap key led to when it last ran or hit (see solver ContentInputs). */
+  /**
+   * The key a step's result is stored under, by the step's cheap key: steps that copy from
+   * another stage by content, or build on one (solver ContentInputs).
+   */
   getLink(key: string): string | undefined {
     const row = this.db.prepare('SELECT target FROM links WHERE key = ?').get(key) as
       | { target: string }

@@ -46,7 +46,7 @@ export interface ExportDeps extends WhereDeps {
   progress: ProgressSink;
   warn(message: string): void;
   platform: Platform;
-  /** Cheap keys → the content keys they led to (solver ContentInputs), recorded by this build. */
+  /** Cheap keys → the keys results are stored under (solver ContentInputs), as this build used them. */
   links?: ReadonlyMap<string, string>;
   /** The layer blob of one snapshot of a result, in the content store, in this compression. */
   layerFor(ref: ChainRef, compression: Compression): Promise<CacheLayer>;

@@ -125,7 +125,7 @@ export class RemoteImports {
     }
   }
 
-  /** The content key an imported record says a cheap key led to (solver ContentInputs). */
+  /** The key an imported record says a cheap key leads to (solver ContentInputs). */
   link(key: string): string | undefined {
     return this.links.get(key);
   }

@@ -43,9 +43,9 @@ export interface CacheMount {
 }
 
 /**
- * A step keyed by the content it copies from another stage (solver ContentInputs): its cheap key
- * and the content key it led to, so an importing build finds the result without solving that
- * stage.
+ * A step keyed by what it copies from another stage, or built on one (solver ContentInputs): its
+ * cheap key and the key its result is stored under, so an importing build finds the result
+ * without solving that stage.
  */
 export interface CacheLink {
   key: string;

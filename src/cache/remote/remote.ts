@@ -29,7 +29,7 @@ export class TravellingCache {
   private readonly to: readonly CacheSpec[];
   /** Every result this build hit or made, by cache key. */
   readonly recorded = new Map<string, ChainResult>();
-  /** Cheap keys → content keys this build used (solver ContentInputs), for the export. */
+  /** Cheap keys → the keys results are stored under, as this build used them (solver ContentInputs). */
   readonly links = new Map<string, string>();
   /**
    * Keys whose results only go to outputs that read layer blobs (a push, an archive): a hit on
@@ -116,7 +116,7 @@ export class TravellingCache {
         await inner.put(key, r);
         record(key, r);
       },
-      // Which content key a cheap key led to (solver ContentInputs): local first, then imports.
+      // Which key a cheap key leads to (solver ContentInputs): local first, then imports.
       getLink: async (key) => {
         const target = (await inner.getLink?.(key)) ?? this.imports?.link(key);
         if (target === undefined) return undefined;

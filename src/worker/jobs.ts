@@ -241,7 +241,6 @@ function contentInputsOf(v: Vertex, runners: OpRunners): ContentInputs<BuildStat
   if (reads.size === 0) return undefined;
   return {
     indexes: [...reads.keys()].sort((a, b) => a - b),
-
     async checksum(i, state, signal) {
       const copies = reads.get(i) ?? [];
       if (state.kind === 'fs') return runners.stageChecksum(state, copies, signal);

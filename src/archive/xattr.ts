@@ -108,6 +108,27 @@ export async function readXattrTree(root: string): Promise<Map<string, Xattrs>> 
   }
 }
 
+/** getfattr's dump (every attribute, base64) of `target` with `flags`; `what` names it in the error. */
+async function getfattr(flags: string[], target: string, what: string): Promise<Buffer> {
+  const r = await run('getfattr', [
+    ...flags,
+    '-d',
+    '-m',
+    '-',
+    '-e',
+    'base64',
+    '--absolute-names',
+    '--',
+    target,
+  ]);
+  if (r.code !== 0 && r.stdout.length === 0 && r.stderr)
+    throw new KilnError(
+      'XATTR_READ_FAILED',
+      `reading extended attributes ${what} failed: ${r.stderr.trim()}`,
+    );
+  return r.stdout;
+}
+
 /**
  * The attributes of one file itself (a symlink's own; a directory's, not its contents'). A
  * path whose name is not UTF-8 is read through a descriptor, as readXattrTree does.
@@ -120,23 +141,8 @@ export async function readXattrs(file: string): Promise<Xattrs> {
     target = `/proc/${process.pid}/fd/${fd}`;
   }
   try {
-    const r = await run('getfattr', [
-      ...(fd === undefined ? ['-h'] : []),
-      '-d',
-      '-m',
-      '-',
-      '-e',
-      'base64',
-      '--absolute-names',
-      '--',
-      target,
-    ]);
-    if (r.code !== 0 && r.stdout.length === 0 && r.stderr)
-      throw new KilnError(
-        'XATTR_READ_FAILED',
-        `reading extended attributes of ${file} failed: ${r.stderr.trim()}`,
-      );
-    return [...parseDump(r.stdout).values()][0] ?? {};
+    const dumped = await getfattr(fd === undefined ? ['-h'] : [], target, `of ${file}`);
+    return [...parseDump(dumped).values()][0] ?? {};
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
@@ -144,28 +150,10 @@ export async function readXattrs(file: string): Promise<Xattrs> {
 
 /** getfattr over `root` (-h: a symlink's own attributes; without it, only for a /proc descriptor). */
 async function readTree(root: string, noFollow: boolean): Promise<Map<string, Xattrs>> {
-  const r = await run('getfattr', [
-    '-R',
-    '-P',
-    ...(noFollow ? ['-h'] : []),
-    '-d',
-    '-m',
-    '-',
-    '-e',
-    'base64',
-    '--absolute-names',
-    '--',
-    root,
-  ]);
-  if (r.code !== 0 && r.stdout.length === 0 && r.stderr) {
-    throw new KilnError(
-      'XATTR_READ_FAILED',
-      `reading extended attributes under ${root} failed: ${r.stderr.trim()}`,
-    );
-  }
+  const dumped = await getfattr(['-R', '-P', ...(noFollow ? ['-h'] : [])], root, `under ${root}`);
   const prefix = root.endsWith('/') ? root : `${root}/`;
   const out = new Map<string, Xattrs>();
-  for (const [p, x] of parseDump(r.stdout)) {
+  for (const [p, x] of parseDump(dumped)) {
     if (p === root || p === prefix) out.set('', x);
     else if (p.startsWith(prefix)) out.set(p.slice(prefix.length), x);
   }

@@ -49,9 +49,14 @@ before(async () => {
   dockerDir = await mkdtemp(join(tmpdir(), 'kdk-'));
   sock = join(dockerDir, 'docker.sock');
   await mkdir(join(dockerDir, 'data'));
+  // A network namespace of its own: a second dockerd on the host's deletes the host's docker0
+  // bridge (even with --bridge=none), which broke the machine's own Docker for every later
+  // container. The engine is reached through its unix socket, which no namespace hides.
   dockerd = spawn(
-    'dockerd',
+    'unshare',
     [
+      '--net',
+      'dockerd',
       `--data-root=${join(dockerDir, 'data')}`,
       `--exec-root=${join(dockerDir, 'x')}`,
       `--pidfile=${join(dockerDir, 'docker.pid')}`,

@@ -214,10 +214,16 @@ export function register(program: Command): void {
       if (outside && (call === 'check' || !worthTryingOutside(opts))) return enterNamespace();
       let tried: Awaited<ReturnType<typeof build>> | undefined;
       if (outside) {
+        // Stopped when it fails: what other branches of the attempt still do is wasted.
+        const attempt = new AbortController();
         try {
-          tried = await build(opts, { root, outsideNamespace: true });
+          tried = await build(
+            { ...opts, signal: AbortSignal.any([signal, attempt.signal]) },
+            { root, outsideNamespace: true },
+          );
         } catch (err) {
           if (signal.aborted) throw err;
+          attempt.abort();
           // NAMESPACE_NEEDED, or anything else outside: the build inside says what it says.
           return enterNamespace();
         }

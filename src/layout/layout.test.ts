@@ -109,4 +109,41 @@ describe('OCI image layout directory', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  it('two processes writing blobs into one new layout at once both succeed', async () => {
+    // Two builds exporting their cache to one directory: each makes blobs/sha256 if absent, and
+    // the one that loses the race must not take the other's directory for something planted.
+    const { spawn } = await import('node:child_process');
+    const base = await mkdtemp(join(tmpdir(), 'kiln-layout-race-'));
+    const writer = `
+      import { Readable } from 'node:stream';
+      import { createHash } from 'node:crypto';
+      import { OciLayoutSink } from ${JSON.stringify(new URL('./layout.ts', import.meta.url).href)};
+      const bytes = Buffer.from(process.argv[2]);
+      const digest = 'sha256:' + createHash('sha256').update(bytes).digest('hex');
+      await new OciLayoutSink(process.argv[1]).putBlob(
+        { mediaType: 'application/octet-stream', digest, size: bytes.length }, Readable.from([bytes]));`;
+    const put = (dir: string, text: string) =>
+      new Promise<string>((resolve) => {
+        const p = spawn(process.execPath, ['--input-type=module', '-e', writer, dir, text], {
+          stdio: ['ignore', 'ignore', 'pipe'],
+        });
+        let err = '';
+        p.stderr.on('data', (d) => {
+          err += d;
+        });
+        p.on('close', (code) => resolve(code === 0 ? 'ok' : err));
+      });
+    try {
+      // The window is a few microseconds wide: on the old code 5 rounds in 40 lost it.
+      for (let i = 0; i < 40; i++) {
+        const dir = join(base, String(i));
+        await mkdir(dir);
+        assert.deepEqual(await Promise.all([put(dir, `a${i}`), put(dir, `b${i}`)]), ['ok', 'ok']);
+        assert.equal((await readdir(join(dir, 'blobs', 'sha256'))).length, 2);
+      }
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  });
 });

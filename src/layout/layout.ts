@@ -229,14 +229,23 @@ export class OciLayoutSink implements ImageSink {
    * The directory blobs of `digest`'s algorithm go in, held by descriptor (made when `create`;
    * undefined when absent). A symlink on the way is refused, never followed.
    */
-  private blobDir(digest: Digest, create: boolean): Held | undefined {
+  private blobDir(digest: Digest, create: boolean, retries = 2): Held | undefined {
     const rel = `blobs/${digestAlgorithm(parseDigest(digest))}`;
     if (!create && !lstatSync(this.dir, { throwIfNoEntry: false })) return undefined;
     const w = walkInRoot(new FdWalker(this.dir), rel, { refuseLinks: true, followFinal: false });
     closeSync(w.handle);
     if (w.kind !== 'dir') throw unsafe(this.dir, w.comps.join('/'));
     if (w.missing.length > 0 && !create) return undefined;
-    return ensureInRoot(this.dir, rel, 'dir').held;
+    try {
+      return ensureInRoot(this.dir, rel, 'dir').held;
+    } catch (err) {
+      // Another writer of the same layout (two builds exporting their cache to one directory)
+      // made a directory between the walk and the mkdir: walk again, links still refused (once
+      // for each of blobs/ and blobs/<alg>).
+      const raced = hasCode(err, 'PATH_NOT_DIRECTORY') && isErrno((err as Error).cause, 'EEXIST');
+      if (raced && retries > 0) return this.blobDir(digest, create, retries - 1);
+      throw err;
+    }
   }
 
   /** Run `work` on the blob directory, turning a symlink met on the way into LAYOUT_UNSAFE. */

@@ -53,9 +53,10 @@ function procCpu(pid: number): number {
   }
 }
 
-function procRssMiB(pid: number): number {
+/** A memory figure of /proc/PID/status in MiB (VmRSS: now, VmHWM: its peak); 0 once the process is gone. */
+export function procStatusMiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return m ? Number(m[1]) / 1024 : 0;
   } catch {
     return 0;
@@ -72,8 +73,8 @@ export async function timed(
   const out = join(tmpdir(), `kiln-bench-time-${process.pid}-${seq++}.txt`);
   const pid = opts.watchDockerd ? dockerdPid() : undefined;
   const cpu0 = pid ? procCpu(pid) : 0;
-  let rss = pid ? procRssMiB(pid) : 0;
-  const sampler = pid ? setInterval(() => (rss = Math.max(rss, procRssMiB(pid))), 50) : undefined;
+  let rss = pid ? procStatusMiB(pid, 'VmRSS') : 0;
+  const sampler = pid ? setInterval(() => (rss = Math.max(rss, procStatusMiB(pid, 'VmRSS'))), 50) : undefined;
   const start = process.hrtime.bigint();
   const child = spawn(TIME, ['-f', '%e %U %S %M', '-o', out, cmd, ...args], {
     env: { ...process.env, ...opts.env },

@@ -18,6 +18,7 @@
  * not the RUN processes below it, which GNU time's %M would include.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { procStatusMiB } from '../measure.ts';
 
 const INTERVAL_MS = 100;
 
@@ -57,15 +58,6 @@ function cmdline(pid: number): string {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
   } catch {
     return '';
-  }
-}
-
-function hwmMiB(pid: number): number {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : 0;
-  } catch {
-    return 0;
   }
 }
 
@@ -140,7 +132,7 @@ export class RunWatch {
       if (p.comm.startsWith('containerd') || p.comm === 'slirp4netns') continue;
       // kiln's node (its main thread names the process MainThread) is what GNU time started.
       if (this.rssUnderTime && byPid.get(p.ppid)?.comm === 'time')
-        this.peak = Math.max(this.peak, hwmMiB(p.pid));
+        this.peak = Math.max(this.peak, procStatusMiB(p.pid, 'VmHWM'));
       const ns = mntNs(p.pid);
       if (ns !== undefined && ns !== this.hostNs) {
         active = true;

@@ -88,6 +88,8 @@ export class BuildSession {
   private readonly opts: SessionOptions;
   private readonly steps = new Map<string, StepView>();
   private explainer?: BuildExplainer;
+  /** discard() was called: finish() writes nothing. */
+  private discarded = false;
 
   constructor(opts: SessionOptions) {
     this.opts = opts;
@@ -177,7 +179,6 @@ export class BuildSession {
   discard(): void {
     this.discarded = true;
   }
-  private discarded = false;
 
   /** Store the step records and this build in history (never fails the build). */
   finish(): void {

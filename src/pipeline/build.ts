@@ -242,8 +242,9 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
         explained: [...session.notes().values()],
       };
     });
-    // kiln.toml [gc]: the build cache stays within the root's policy (one stat when there is none).
-    await applyGcPolicy(store.root, cache);
+    // kiln.toml [gc]: the build cache stays within the root's policy (one stat when there is none;
+    // none at all outside the namespace, which was checked to have none before it started).
+    if (!outside) await applyGcPolicy(store.root, cache);
     return built;
   } catch (err) {
     // Whatever ran out of room (a snapshot, a runc bundle, a cache database) says so the same way;

@@ -3,8 +3,7 @@
  * than at load: the CLI bundle loads node:child_process on first use (scripts/bundle.ts), and a
  * fully cached build never runs a program.
  */
-import type { ChildProcess } from 'node:child_process';
-import { type ExecFileOptions, execFile } from 'node:child_process';
+import { type ChildProcess, type ExecFileOptions, execFile } from 'node:child_process';
 
 export interface ExecOutput {
   stdout: string;

@@ -108,6 +108,14 @@ after(() => {
 const DOCKERFILE = 'FROM busybox\nRUN --mount=type=cache,id=m,target=/c ls /c > /listing && echo built\n';
 
 describe('hostile cache imports', () => {
+  /** `kiln build --cache-from type=local,src=CACHE` of a context holding just `dockerfile`. */
+  const buildFrom = (cache: string, name: string, dockerfile: string) => {
+    const ctx = join(tmp.dir, name);
+    mkdirSync(ctx);
+    writeFileSync(join(ctx, 'Dockerfile'), dockerfile);
+    return runKiln(root, ['build', '--progress=plain', '--cache-from', `type=local,src=${cache}`, ctx]);
+  };
+
   it('a record naming layers that are not there is a warning and a cold build', async () => {
     const cache = join(tmp.dir, 'bad-record');
     const blob = gzipSync(Buffer.alloc(1024));
@@ -115,16 +123,7 @@ describe('hostile cache imports', () => {
       layers: [{ digest: sha(blob), diffID: sha(Buffer.alloc(1024)), size: blob.length, mediaType: 'x' }],
       results: [{ key: `sha256:${'1'.repeat(64)}`, layers: [7] }],
     });
-    const ctx = join(tmp.dir, 'ctx1');
-    mkdirSync(ctx);
-    writeFileSync(join(ctx, 'Dockerfile'), DOCKERFILE);
-    const r = await runKiln(root, [
-      'build',
-      '--progress=plain',
-      '--cache-from',
-      `type=local,src=${cache}`,
-      ctx,
-    ]);
+    const r = await buildFrom(cache, 'ctx1', DOCKERFILE);
     assert.equal(r.code, 0, r.err);
     assert.match(r.err, /cache import from .*bad-record failed, building without it: .*names layer 7/);
   });
@@ -136,16 +135,7 @@ describe('hostile cache imports', () => {
       results: [],
       links: [{ key: `sha256:${'2'.repeat(64)}`, target: '../../etc/passwd' }],
     });
-    const ctx = join(tmp.dir, 'ctx-links');
-    mkdirSync(ctx);
-    writeFileSync(join(ctx, 'Dockerfile'), DOCKERFILE);
-    const r = await runKiln(root, [
-      'build',
-      '--progress=plain',
-      '--cache-from',
-      `type=local,src=${cache}`,
-      ctx,
-    ]);
+    const r = await buildFrom(cache, 'ctx-links', DOCKERFILE);
     assert.equal(r.code, 0, r.err);
     assert.match(
       r.err,
@@ -171,19 +161,11 @@ describe('hostile cache imports', () => {
     return cache;
   };
   const buildWithMount = async (id: string, cache: string) => {
-    const ctx = join(tmp.dir, `ctx-${id}`);
-    mkdirSync(ctx);
-    writeFileSync(
-      join(ctx, 'Dockerfile'),
+    const r = await buildFrom(
+      cache,
+      `ctx-${id}`,
       `FROM busybox\nRUN --mount=type=cache,id=${id},target=/c ls /c > /listing\n`,
     );
-    const r = await runKiln(root, [
-      'build',
-      '--progress=plain',
-      '--cache-from',
-      `type=local,src=${cache}`,
-      ctx,
-    ]);
     assert.equal(r.code, 0, r.err);
     // Nothing is beside the cache mounts' own directories.
     for (const entry of readdirSync(join(root, 'cache-mounts')))

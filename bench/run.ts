@@ -446,8 +446,13 @@ function measure(rs: Runner[], w: Workload, phase: Phase, runs: number, rounds: 
       if (r.name === 'kiln') m.peakRssMiB = Number(rss.get(r)!.toFixed(1));
     } else delete m.runs;
     results.push(m);
+    // A failure prints the command and the builder's last words (the reason), not just the command.
+    const why = (e: string) => {
+      const lines = e.split('\n').filter((l) => l.trim());
+      return lines.length > 1 ? `${lines[0]} … ${lines.slice(-2).join(' | ')}` : e;
+    };
     console.log(
-      `  ${w.name} ${r.name.padEnd(16)} ${phase.padEnd(11)} ${m.error ? `error: ${m.error.split('\n')[0]}` : `${m.seconds} s`}`,
+      `  ${w.name} ${r.name.padEnd(16)} ${phase.padEnd(11)} ${m.error ? `error: ${why(m.error)}` : `${m.seconds} s`}`,
     );
   }
 }

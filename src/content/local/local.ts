@@ -175,25 +175,40 @@ export class LocalContentStore implements ContentStore, BlobHolder {
     let closed = false;
     try {
       // Chunks are gathered into one writev of about WRITE_BATCH bytes: sources such as the
-      // layer writer emit many small pieces, and each write is a thread-pool round trip.
+      // layer writer emit many small pieces, and each write is a thread-pool round trip. One
+      // batch is written while the next is read and hashed (at most two batches held): waiting
+      // for each write before reading on left a download's socket idle for that write.
       let batch: Uint8Array[] = [];
       let batched = 0;
+      let writing: Promise<void> | undefined;
       const flush = async () => {
-        if (batched > 0) await writeAll(fh, batch);
+        if (writing) await writing;
+        writing = undefined;
+        if (batched === 0) return;
+        const pieces = batch;
         batch = [];
         batched = 0;
+        writing = writeAll(fh, pieces);
+        // Seen when awaited; until then a failure must not surface as an unhandled rejection.
+        writing.catch(() => {});
       };
-      for await (const chunk of source as AsyncIterable<Uint8Array | string>) {
-        const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-        digester.update(buf);
-        if (expected.size !== undefined && digester.size > expected.size) {
-          throw sizeMismatch(what, expected.size, `more than ${expected.size}`);
+      try {
+        for await (const chunk of source as AsyncIterable<Uint8Array | string>) {
+          const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+          digester.update(buf);
+          if (expected.size !== undefined && digester.size > expected.size) {
+            throw sizeMismatch(what, expected.size, `more than ${expected.size}`);
+          }
+          batch.push(buf);
+          batched += buf.length;
+          if (batched >= WRITE_BATCH) await flush();
         }
-        batch.push(buf);
-        batched += buf.length;
-        if (batched >= WRITE_BATCH) await flush();
+        await flush();
+        await writing;
+      } finally {
+        // The file is closed (or removed) only after its last write has settled.
+        await writing?.catch(() => {});
       }
-      await flush();
       const digest = digester.digest();
       if (expected.size !== undefined && digester.size !== expected.size) {
         throw sizeMismatch(what, expected.size, String(digester.size));

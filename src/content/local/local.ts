@@ -6,7 +6,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, statSync } from 'node:fs';
+import { mkdirSync, renameSync, statSync } from 'node:fs';
 import { type FileHandle, mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -219,7 +219,7 @@ export class LocalContentStore implements ContentStore, BlobHolder {
       await fh.sync();
       await fh.close();
       closed = true;
-      this.commit(tmp, digest);
+      await this.commit(tmp, digest);
       return { digest, size: digester.size };
     } catch (err) {
       if (!closed) await fh.close().catch(() => {});
@@ -352,7 +352,7 @@ export class LocalContentStore implements ContentStore, BlobHolder {
   }
 
   /** Rename a verified temp into place (replacing an existing copy is harmless: same bytes). */
-  private commit(tmp: string, digest: Digest): void {
+  private async commit(tmp: string, digest: Digest): Promise<void> {
     const dir = join(this.blobsDir, digestAlgorithm(digest));
     const final = join(dir, digestHex(digest));
     mkdirSync(dir, { recursive: true });
@@ -363,7 +363,7 @@ export class LocalContentStore implements ContentStore, BlobHolder {
     };
     if (this.meta) this.meta.transaction(doRename);
     else doRename();
-    syncDir(dir);
+    await syncDir(dir);
   }
 }
 
@@ -400,15 +400,20 @@ function processAlive(pid: number): boolean {
   }
 }
 
-function syncDir(dir: string): void {
-  let fd: number | undefined;
+/**
+ * fsync a directory so a rename in it survives a crash. On the thread pool: on the main thread
+ * each one held up every other download for a journal commit (~20 ms of a 332 MB pull's main
+ * thread).
+ */
+async function syncDir(dir: string): Promise<void> {
+  let fh: FileHandle | undefined;
   try {
-    fd = openSync(dir, 'r');
-    fsyncSync(fd);
+    fh = await open(dir, 'r');
+    await fh.sync();
   } catch {
     // Directory fsync is best effort (some filesystems refuse it); the rename itself is atomic.
   } finally {
-    if (fd !== undefined) closeSync(fd);
+    await fh?.close().catch(() => {});
   }
 }
 

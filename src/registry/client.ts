@@ -371,9 +371,16 @@ export class RegistryClient {
 
   /**
    * A stream of a blob's bytes. A connection that drops mid-blob is resumed with a Range request
-   * (or re-read and skipped) up to the retry budget; the caller verifies the digest.
+   * (or re-read and skipped) up to the retry budget; the caller verifies the digest. `progress`
+   * is told of each chunk as it arrives and of the end of the body.
    */
-  openBlob(host: string, repository: string, digest: Digest, size?: number): Readable {
+  openBlob(
+    host: string,
+    repository: string,
+    digest: Digest,
+    size?: number,
+    progress?: { add(n: number): void; done(): void },
+  ): Readable {
     const self = this;
     async function* chunks(): AsyncGenerator<Buffer> {
       let offset = 0;
@@ -415,10 +422,12 @@ export class RegistryClient {
               if (chunk.length === 0) continue;
             }
             offset += chunk.length;
+            progress?.add(chunk.length);
             yield chunk;
           }
           if (size !== undefined && offset < size)
             throw new Error(`connection closed after ${offset} of ${size} bytes`);
+          progress?.done();
           return;
         } catch (err) {
           res.body.destroy();
@@ -446,7 +455,8 @@ export class RegistryClient {
         }
       }
     }
-    return Readable.from(chunks(), { objectMode: false });
+    // Up to 1 MiB read ahead: the socket keeps flowing while the reader hashes or writes.
+    return Readable.from(chunks(), { objectMode: false, highWaterMark: 1 << 20 });
   }
 
   /** Store a manifest with its exact bytes under a tag or its digest. */

@@ -3,7 +3,7 @@
  * over HTTP that serves manifests from /manifests/ and everything else from /blobs/, so that
  * `copyImage(registrySource, localSink)` is a pull.
  */
-import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import type { BlobInfo, BlobProvider } from '../content/content.ts';
 import { type Digest, digestAlgorithm, digestMismatch, hashOf } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
@@ -105,14 +105,17 @@ export class RegistryBlobProvider implements BlobProvider {
   async openRead(digest: Digest): Promise<Readable> {
     if (this.manifests.has(digest)) return Readable.from([await this.readBlob(digest)]);
     const total = this.sizes.get(digest);
-    const stream = this.client.openBlob(this.host, this.repository, digest, total);
-    if (!this.onProgress) return stream;
-    return pipeline(stream, new ByteCounter(digest, total, this.onProgress, 'pulling'), () => {});
+    // Progress is counted by the download itself: a counting stream between it and the store
+    // cost every 64 KiB chunk another pass through a stream.
+    const progress = this.onProgress
+      ? new ProgressCounter(digest, total, this.onProgress, 'pulling')
+      : undefined;
+    return this.client.openBlob(this.host, this.repository, digest, total, progress);
   }
 }
 
 /** Emits StatusEvents with byte counts as data flows (at most every 100 ms, and at the end). */
-export class ByteCounter extends Transform {
+export class ProgressCounter {
   private current = 0;
   private last = 0;
   private readonly id: Digest;
@@ -121,31 +124,28 @@ export class ByteCounter extends Transform {
   private readonly verb: string;
 
   constructor(id: Digest, total: number | undefined, sink: ProgressSink, verb: string) {
-    super();
     this.id = id;
     this.total = total;
     this.sink = sink;
     this.verb = verb;
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.current += chunk.length;
+  add(n: number): void {
+    this.current += n;
     const now = Date.now();
-    if (now - this.last >= 100) {
-      this.last = now;
-      this.sink({
-        type: 'status',
-        id: this.id,
-        name: `${this.verb} ${this.id.slice(7, 19)}`,
-        current: this.current,
-        total: this.total,
-        at: now,
-      });
-    }
-    cb(null, chunk);
+    if (now - this.last < 100) return;
+    this.last = now;
+    this.sink({
+      type: 'status',
+      id: this.id,
+      name: `${this.verb} ${this.id.slice(7, 19)}`,
+      current: this.current,
+      total: this.total,
+      at: now,
+    });
   }
 
-  override _flush(cb: TransformCallback): void {
+  done(): void {
     this.sink({
       type: 'status',
       id: this.id,
@@ -155,6 +155,25 @@ export class ByteCounter extends Transform {
       done: true,
       at: Date.now(),
     });
+  }
+}
+
+/** ProgressCounter as a pass-through stream (push counts what it uploads this way). */
+export class ByteCounter extends Transform {
+  private readonly counter: ProgressCounter;
+
+  constructor(id: Digest, total: number | undefined, sink: ProgressSink, verb: string) {
+    super();
+    this.counter = new ProgressCounter(id, total, sink, verb);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.counter.add(chunk.length);
+    cb(null, chunk);
+  }
+
+  override _flush(cb: TransformCallback): void {
+    this.counter.done();
     cb();
   }
 }

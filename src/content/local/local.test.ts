@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -58,6 +58,48 @@ describe('LocalContentStore layout', () => {
       assert.deepEqual(meta.liveLeaseBlobs(Date.now() + 120_000), []);
     } finally {
       meta.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a multi-MiB ingest (a write in flight while the next batch is read) stores exact bytes; one failing midway leaves nothing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-content-'));
+    try {
+      const store = new LocalContentStore(dir);
+      // 5 MiB in 64 KiB chunks, each different, as a download delivers them.
+      const chunks = Array.from({ length: 80 }, (_, i) => Buffer.alloc(64 << 10, i));
+      const whole = Buffer.concat(chunks);
+      const info = await store.ingest(
+        (async function* () {
+          yield* chunks;
+        })(),
+        { digest: sha256(whole), size: whole.length },
+      );
+      assert.deepEqual(await readFile(store.blobPath(info.digest)), whole);
+      const failing = async function* () {
+        for (const [i, c] of chunks.entries()) {
+          if (i === 50) throw new Error('connection reset');
+          yield c;
+        }
+      };
+      const other = Buffer.concat([whole, Buffer.from('!')]);
+      await assert.rejects(
+        store.ingest(failing(), { digest: sha256(other), size: other.length }),
+        /connection reset/,
+      );
+      // A source longer than its descriptor fails as soon as it passes the size, writes in flight or not.
+      await assert.rejects(
+        store.ingest(
+          (async function* () {
+            yield* chunks;
+          })(),
+          { digest: sha256(other), size: 3 << 20 },
+        ),
+        { code: 'SIZE_MISMATCH' },
+      );
+      assert.deepEqual(await readdir(join(dir, 'ingest')), []);
+      assert.deepEqual(await readdir(join(dir, 'blobs', 'sha256')), [info.digest.slice(7)]);
+    } finally {
       await rm(dir, { recursive: true, force: true });
     }
   });

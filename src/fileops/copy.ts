@@ -86,6 +86,11 @@ export interface CopyOptions {
    */
   xattrs?: boolean;
   /**
+   * The attribute tree (as readXattrTree gives it) of a source, by its srcRoot-relative path,
+   * when it was read already (the stage checksum of COPY --from): then it is not read again.
+   */
+  knownXattrs?: (rel: string) => Map<string, Xattrs> | undefined;
+  /**
    * Files already in place, hard-linked from the previous result of this COPY (reuse.ts), by
    * path relative to destRoot: they are left as they are.
    */
@@ -117,6 +122,7 @@ interface Ctx {
   inodes: Map<string, string>;
   /** Source → target pairs written, when xattrs are copied. */
   copied?: [string, string][];
+  knownXattrs?: CopyOptions['knownXattrs'];
   reused?: ReadonlySet<string>;
   /** See CopyOptions.linkSources; turned off by the first EXDEV. */
   linkSources: boolean;
@@ -215,6 +221,7 @@ async function copyUnchecked(opts: CopyOptions): Promise<void> {
     mtime: opts.mtime,
     inodes: new Map(),
     copied: opts.xattrs ? [] : undefined,
+    knownXattrs: opts.knownXattrs,
     reused: opts.reused,
     linkSources: opts.linkSources === true && opts.destUpper !== undefined,
     destUpper: opts.destUpper,
@@ -247,18 +254,23 @@ async function copyUnchecked(opts: CopyOptions): Promise<void> {
         continue;
       copyOne(ctx, s, opts.dest, opts.dirContentsOnly ?? true, view);
       await settle(ctx);
-      await flushXattrs(ctx, s.rel === '' ? ctx.srcRoot : join(ctx.srcRoot, s.rel));
+      await flushXattrs(ctx, s.rel === '' ? ctx.srcRoot : join(ctx.srcRoot, s.rel), s.rel);
     }
   }
 }
 
-/** Copy the extended attributes of what was just copied from `srcTop` (after chown, which clears capabilities). */
-async function flushXattrs(ctx: Ctx, srcTop: string): Promise<void> {
+/**
+ * Copy the extended attributes of what was just copied from `srcTop` (after chown, which clears
+ * capabilities); `rel` (srcTop's path in srcRoot) names a tree read already (knownXattrs).
+ */
+async function flushXattrs(ctx: Ctx, srcTop: string, rel?: string): Promise<void> {
   if (!ctx.copied || ctx.copied.length === 0) return;
   // A source changed since it was copied (gone, or swapped) is SOURCE_CHANGED, as in the copy.
-  const tree = await readXattrTree(srcTop).catch((err) => {
-    throw isReplaced(err) ? sourceChanged(srcTop.slice(ctx.srcRoot.length + 1) || '.') : err;
-  });
+  const tree =
+    (rel === undefined ? undefined : ctx.knownXattrs?.(rel)) ??
+    (await readXattrTree(srcTop).catch((err) => {
+      throw isReplaced(err) ? sourceChanged(srcTop.slice(ctx.srcRoot.length + 1) || '.') : err;
+    }));
   const items: { path: string; xattrs: Xattrs }[] = [];
   for (const [src, target] of ctx.copied) {
     const rel = src === srcTop ? '' : src.slice(srcTop.length + 1);
@@ -384,13 +396,14 @@ const SELF = { uid: process.geteuid?.() ?? -1, gid: process.getegid?.() ?? -1 };
  * Owner, mode and times of a copied entry. `fresh`: the entry was just created by this copy in a
  * directory it created too (so no setgid parent of someone else's), and a regular file already
  * carries the source's mode (copyFile sets it); then the owner and mode calls that would change
- * nothing are skipped, which on a 20,000-file COPY saves a third of a second.
+ * nothing are skipped, which on a 20,000-file COPY saves a third of a second. A fresh entry is
+ * kiln's own whatever the copy's owner rule (--chown, the context's root, or each source's own
+ * owner for COPY --from), so a chown to kiln's uid/gid is skipped for every rule.
  */
 function applyMeta(ctx: Ctx, st: Stats, target: string, isLink: boolean, src?: string, fresh = false): void {
   if (src) ctx.copied?.push([src, target]);
   const o = ownerFor(ctx, st);
-  const uniform = ctx.owner !== undefined || ctx.defaultOwner !== undefined;
-  const chowned = !(fresh && uniform && o.uid === SELF.uid && o.gid === SELF.gid);
+  const chowned = !(fresh && o.uid === SELF.uid && o.gid === SELF.gid);
   if (chowned) lchownSync(target, o.uid, o.gid);
   if (!isLink) {
     const mode = ctx.mode ? ctx.mode(st.mode & 0o7777, st.isDirectory()) : st.mode & 0o7777;

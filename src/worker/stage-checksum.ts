@@ -33,35 +33,51 @@ export interface SumStore {
  * The attribute trees (getfattr -R) stage checksums of one build read, by the snapshot read and
  * the source's root-relative path: a cold COPY --from reads the same trees of the same
  * snapshot right after its checksum, and takes them from here instead (a committed snapshot
- * never changes). Each is taken once; bounded in count and size, as what is kept outlives the
+ * never changes). Each is taken once; bounded in count and bytes, as what is kept outlives the
  * checksum (a step served from the cache never takes its trees): a bigger one is read again.
  */
 export class XattrTrees {
-  private readonly trees = new Map<string, Map<string, Xattrs>>();
+  private readonly trees = new Map<string, { tree: Map<string, Xattrs>; bytes: number }>();
+  private bytes = 0;
 
   keep(snapshot: string, rel: string, tree: Map<string, Xattrs>): void {
-    if (tree.size > MAX_KEPT_TREE_ENTRIES) return;
-    const key = `${snapshot}\0${rel}`;
-    this.trees.delete(key);
-    this.trees.set(key, tree);
+    const bytes = treeBytes(tree);
+    if (bytes === undefined) return;
+    this.take(snapshot, rel);
+    this.trees.set(`${snapshot}\0${rel}`, { tree, bytes });
+    this.bytes += bytes;
     // Oldest first out: the copy of a checksum follows it closely.
     for (const k of this.trees.keys()) {
-      if (this.trees.size <= MAX_KEPT_TREES) break;
-      this.trees.delete(k);
+      if (this.trees.size <= MAX_KEPT_TREES && this.bytes <= MAX_KEPT_BYTES) break;
+      this.take(k.slice(0, k.indexOf('\0')), k.slice(k.indexOf('\0') + 1));
     }
   }
 
   take(snapshot: string, rel: string): Map<string, Xattrs> | undefined {
     const key = `${snapshot}\0${rel}`;
-    const tree = this.trees.get(key);
+    const kept = this.trees.get(key);
+    if (!kept) return undefined;
     this.trees.delete(key);
-    return tree;
+    this.bytes -= kept.bytes;
+    return kept.tree;
   }
 }
 
-/** How many trees are kept, and how many entries (files with attributes) one may have. */
+/** How many trees are kept, and how many bytes of names and values (one tree, all of them). */
 const MAX_KEPT_TREES = 64;
-const MAX_KEPT_TREE_ENTRIES = 10_000;
+const MAX_KEPT_TREE_BYTES = 4 << 20;
+const MAX_KEPT_BYTES = 16 << 20;
+
+/** A tree's paths, names and values in bytes, or undefined past MAX_KEPT_TREE_BYTES. */
+function treeBytes(tree: Map<string, Xattrs>): number | undefined {
+  let n = 0;
+  for (const [path, x] of tree) {
+    n += path.length;
+    for (const [name, v] of Object.entries(x)) n += name.length + v.length;
+    if (n > MAX_KEPT_TREE_BYTES) return undefined;
+  }
+  return n;
+}
 
 /** Bumped when what goes into a checksum changes, so older stored ones are not reused. */
 const VERSION = 'stage-checksum/1';

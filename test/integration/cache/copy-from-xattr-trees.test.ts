@@ -104,13 +104,18 @@ describe('a cold COPY --from reads extended attributes once', () => {
     assert.match(dump, /user\.kiln="from-the-checksum"/);
   });
 
-  it('keeps no tree over its bound, nor more trees than its bound', () => {
+  it('keeps no tree over its bound, nor more trees or bytes than its bounds', () => {
     const trees = new XattrTrees();
-    const big = new Map(Array.from({ length: 10_001 }, (_, i) => [`f${i}`, { 'user.x': Buffer.from('1') }]));
+    const value = { 'user.x': Buffer.alloc(1 << 10) };
+    const big = new Map(Array.from({ length: 5_000 }, (_, i) => [`f${i}`, value]));
     trees.keep('s', 'big', big);
-    assert.equal(trees.take('s', 'big'), undefined);
+    assert.equal(trees.take('s', 'big'), undefined, 'over 4 MiB: not kept');
     for (let i = 0; i < 65; i++) trees.keep('s', `d${i}`, new Map());
     assert.equal(trees.take('s', 'd0'), undefined, 'the oldest went first');
     assert.ok(trees.take('s', 'd64'));
+    const three = new Map(Array.from({ length: 3_000 }, (_, i) => [`f${i}`, value]));
+    for (let i = 0; i < 6; i++) trees.keep('s', `m${i}`, three);
+    assert.equal(trees.take('s', 'm0'), undefined, 'past 16 MiB in all, the oldest went');
+    assert.ok(trees.take('s', 'm5'));
   });
 });

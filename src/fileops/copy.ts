@@ -86,6 +86,11 @@ export interface CopyOptions {
    */
   xattrs?: boolean;
   /**
+   * The attribute tree (as readXattrTree gives it) of a source, by its srcRoot-relative path,
+   * when it was read already (the stage checksum of COPY --from): then it is not read again.
+   */
+  knownXattrs?: (rel: string) => Map<string, Xattrs> | undefined;
+  /**
    * Files already in place, hard-linked from the previous result of this COPY (reuse.ts), by
    * path relative to destRoot: they are left as they are.
    */
@@ -117,6 +122,7 @@ interface Ctx {
   inodes: Map<string, string>;
   /** Source → target pairs written, when xattrs are copied. */
   copied?: [string, string][];
+  knownXattrs?: CopyOptions['knownXattrs'];
   reused?: ReadonlySet<string>;
   /** See CopyOptions.linkSources; turned off by the first EXDEV. */
   linkSources: boolean;
@@ -215,6 +221,7 @@ async function copyUnchecked(opts: CopyOptions): Promise<void> {
     mtime: opts.mtime,
     inodes: new Map(),
     copied: opts.xattrs ? [] : undefined,
+    knownXattrs: opts.knownXattrs,
     reused: opts.reused,
     linkSources: opts.linkSources === true && opts.destUpper !== undefined,
     destUpper: opts.destUpper,
@@ -247,18 +254,23 @@ async function copyUnchecked(opts: CopyOptions): Promise<void> {
         continue;
       copyOne(ctx, s, opts.dest, opts.dirContentsOnly ?? true, view);
       await settle(ctx);
-      await flushXattrs(ctx, s.rel === '' ? ctx.srcRoot : join(ctx.srcRoot, s.rel));
+      await flushXattrs(ctx, s.rel === '' ? ctx.srcRoot : join(ctx.srcRoot, s.rel), s.rel);
     }
   }
 }
 
-/** Copy the extended attributes of what was just copied from `srcTop` (after chown, which clears capabilities). */
-async function flushXattrs(ctx: Ctx, srcTop: string): Promise<void> {
+/**
+ * Copy the extended attributes of what was just copied from `srcTop` (after chown, which clears
+ * capabilities); `rel` (srcTop's path in srcRoot) names a tree read already (knownXattrs).
+ */
+async function flushXattrs(ctx: Ctx, srcTop: string, rel?: string): Promise<void> {
   if (!ctx.copied || ctx.copied.length === 0) return;
   // A source changed since it was copied (gone, or swapped) is SOURCE_CHANGED, as in the copy.
-  const tree = await readXattrTree(srcTop).catch((err) => {
-    throw isReplaced(err) ? sourceChanged(srcTop.slice(ctx.srcRoot.length + 1) || '.') : err;
-  });
+  const tree =
+    (rel === undefined ? undefined : ctx.knownXattrs?.(rel)) ??
+    (await readXattrTree(srcTop).catch((err) => {
+      throw isReplaced(err) ? sourceChanged(srcTop.slice(ctx.srcRoot.length + 1) || '.') : err;
+    }));
   const items: { path: string; xattrs: Xattrs }[] = [];
   for (const [src, target] of ctx.copied) {
     const rel = src === srcTop ? '' : src.slice(srcTop.length + 1);
@@ -287,7 +299,10 @@ function copyOne(ctx: Ctx, s: ExpandedSource, dest: string, dirContents: boolean
   if ((!dirContents && srcSt.isDirectory() && d.exists) || (!srcSt.isDirectory() && d.exists && destIsDir)) {
     destRel = destRel === '' ? goBase(s.source) : `${destRel}/${goBase(s.source)}`;
   }
-  if (dirContents && srcSt.isDirectory() && !d.exists) {
+  // A directory made here for the source's contents is new and empty, and not setgid (its mode
+  // is set exactly): what the walk creates in it is fresh, as in a directory the walk made.
+  const emptyDir = dirContents && srcSt.isDirectory() && !d.exists;
+  if (emptyDir) {
     mkdirAllInRoot(ctx.destRoot, destRel, { owner: dirOwner, mtime: ctx.mtime });
   } else {
     mkdirAllInRoot(ctx.destRoot, goDir(`/${destRel}`), { owner: dirOwner, mtime: ctx.mtime });
@@ -295,7 +310,9 @@ function copyOne(ctx: Ctx, s: ExpandedSource, dest: string, dirContents: boolean
   // Resolve the target's parent once more (it now exists and is real); the last name is not followed.
   const parent = resolveInRoot(ctx.destRoot, goDir(`/${destRel}`), true);
   const target = destRel === '' ? ctx.destRoot : join(parent.abs, goBase(`/${destRel}`));
-  withSourceEntry(ctx.srcRoot, s.rel, (src) => copyEntry(ctx, src, srcAbs, s.rel, '', target, false, view));
+  withSourceEntry(ctx.srcRoot, s.rel, (src) =>
+    copyEntry(ctx, src, srcAbs, s.rel, '', target, false, view, undefined, false, emptyDir),
+  );
 }
 
 /**
@@ -384,13 +401,17 @@ const SELF = { uid: process.geteuid?.() ?? -1, gid: process.getegid?.() ?? -1 };
  * Owner, mode and times of a copied entry. `fresh`: the entry was just created by this copy in a
  * directory it created too (so no setgid parent of someone else's), and a regular file already
  * carries the source's mode (copyFile sets it); then the owner and mode calls that would change
- * nothing are skipped, which on a 20,000-file COPY saves a third of a second.
+ * nothing are skipped, which on a 20,000-file COPY saves a third of a second. A fresh directory or
+ * symlink is kiln's own; a fresh regular file is its source's owner's when copyFile could give it
+ * that (libuv fchowns it, then sets the mode), else kiln's: the chown is skipped only when the
+ * owner wanted is each of these, so it is right whichever it is.
  */
 function applyMeta(ctx: Ctx, st: Stats, target: string, isLink: boolean, src?: string, fresh = false): void {
   if (src) ctx.copied?.push([src, target]);
   const o = ownerFor(ctx, st);
-  const uniform = ctx.owner !== undefined || ctx.defaultOwner !== undefined;
-  const chowned = !(fresh && uniform && o.uid === SELF.uid && o.gid === SELF.gid);
+  const self = o.uid === SELF.uid && o.gid === SELF.gid;
+  const asSource = !st.isFile() || (o.uid === st.uid && o.gid === st.gid);
+  const chowned = !(fresh && self && asSource);
   if (chowned) lchownSync(target, o.uid, o.gid);
   if (!isLink) {
     const mode = ctx.mode ? ctx.mode(st.mode & 0o7777, st.isDirectory()) : st.mode & 0o7777;
@@ -458,6 +479,8 @@ function copyEntry(
   ensureParent?: () => void,
   /** The parent was created empty by this copy: nothing can be at `target` yet. */
   fresh = false,
+  /** `target` is a directory copyOne just made empty for the source's contents. */
+  emptyDir = false,
 ): void {
   const st = changedIfGone(srcText, () => lstatSync(src));
   const vis = visibility(ctx, view, srcRel, comps, st.isDirectory());
@@ -489,7 +512,7 @@ function copyEntry(
     if (!existing) ensureSelf();
     else if (overwriteMeta) chmodSync(target, ctx.mode ? ctx.mode(st.mode & 0o7777, true) : st.mode & 0o7777);
     const createdEmpty = created;
-    copyChildren(ctx, src, srcText, st, srcRel, comps, target, view, ensureSelf, created);
+    copyChildren(ctx, src, srcText, st, srcRel, comps, target, view, ensureSelf, created || emptyDir);
     if (created || overwriteMeta) {
       ctx.dirMeta.push(() => applyMeta(ctx, st, target, false, srcText, fresh && createdEmpty));
     }

@@ -12,8 +12,16 @@ import type { JobContext } from '../solver/solver.ts';
 import { materialize } from './materialize.ts';
 import { withStatePaths } from './mounted.ts';
 import { reusableSource, reusePrevious, STEP_LABEL } from './reuse.ts';
+import type { XattrTrees } from './stage-checksum.ts';
 import { type BuildState, type FsState, SCRATCH, top } from './state.ts';
 import { commitStep } from './step.ts';
+
+/** The trees read of a stage's top snapshot, for a copy from it. */
+function knownXattrs(src: BuildState, trees?: XattrTrees) {
+  const snapshot = src.kind === 'fs' ? top(src) : undefined;
+  if (!trees || snapshot === undefined) return undefined;
+  return (rel: string) => trees.take(snapshot, rel);
+}
 
 function absolute(cwd: string, p: string): string {
   const keepSlash = p.endsWith('/');
@@ -27,6 +35,8 @@ export async function runFileOp(
   op: FileOp,
   inputs: BuildState[],
   ctx: JobContext,
+  /** Attribute trees the stage checksums of this build read (taken instead of read again). */
+  trees?: XattrTrees,
 ): Promise<FsState> {
   const base = op.base === null ? SCRATCH : await materialize(sn, inputs[op.base]);
   const srcIdx = [
@@ -109,6 +119,7 @@ export async function runFileOp(
                   mtime: a.createdTime === undefined ? undefined : new Date(a.createdTime * 1000),
                   // File capabilities and other xattrs travel with the files, as in BuildKit.
                   xattrs: true,
+                  knownXattrs: knownXattrs(src, trees),
                   reused,
                   linkSources: src.kind === 'dir' && src.extracted === true,
                   destUpper: linking ? (upper ?? destRoot) : undefined,

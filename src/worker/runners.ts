@@ -19,7 +19,7 @@ import type { BaseImages } from './images.ts';
 import type { OpRunners } from './jobs.ts';
 import { mergeStates } from './merge.ts';
 import type { SecretSpecLike } from './secrets.ts';
-import { type SumStore, stageChecksum } from './stage-checksum.ts';
+import { type SumStore, stageChecksum, XattrTrees } from './stage-checksum.ts';
 import type { DirState } from './state.ts';
 
 export interface RunnerDeps {
@@ -62,6 +62,8 @@ const MAX_RECORDED_WALK = 50_000;
 export function makeRunners(d: RunnerDeps): OpRunners {
   const sn = d.snapshotter;
   const walks = new Map<string, { entries: WalkEntry[]; sum: string }>();
+  // What a COPY --from's checksum read of extended attributes, for the copy (one getfattr walk).
+  const trees = new XattrTrees();
   const tmpDir = async (prefix: string) => {
     const dir = join(d.store.root, 'tmp', `${prefix}-${randomUUID()}`);
     await mkdir(dir, { recursive: true });
@@ -111,9 +113,9 @@ export function makeRunners(d: RunnerDeps): OpRunners {
       return { kind: 'dir', dir, excludePatterns: [], includePatterns: [] } satisfies DirState;
     },
     exec: (op, inputs, ctx, extraEnv) => runExec(execDeps, op, inputs, ctx, extraEnv),
-    file: (op, inputs, ctx) => runFileOp(sn, op, inputs, ctx),
+    file: (op, inputs, ctx) => runFileOp(sn, op, inputs, ctx, trees),
     merge: (inputs, ctx) => mergeStates(sn, inputs, ctx),
-    stageChecksum: (state, copies, signal) => stageChecksum(sn, d.cache, state, copies, signal),
+    stageChecksum: (state, copies, signal) => stageChecksum(sn, d.cache, state, copies, signal, trees),
     async dirChecksum(dir, paths, copy, visit) {
       // The cache key's walk records what it read, so that explaining a miss (which asks again,
       // with `visit`) replays it instead of walking the context a second time. Bounded: a walk

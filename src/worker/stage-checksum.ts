@@ -6,7 +6,8 @@
  * it. Committed snapshots never change: a checksum is kept per (snapshot, what was read), and
  * is taken of the lowest snapshot of the chain that reads the same (layers above it that leave
  * the copied paths alone are skipped), so a stage whose last step changed something else (tsc
- * writing /app/dist) does not have its /app/node_modules read again.
+ * writing /app/dist) does not have its /app/node_modules read again. The extended attributes it
+ * reads are kept for the copy that follows (XattrTrees), which then does not read them again.
  */
 import { join } from 'node:path';
 import { isPortableXattr, readXattrs, readXattrTree, type Xattrs } from '../archive/xattr.ts';
@@ -26,6 +27,56 @@ import { type FsState, top } from './state.ts';
 export interface SumStore {
   getSum(snapshot: string, what: string): string | undefined;
   putSum(snapshot: string, what: string, sum: string): void;
+}
+
+/**
+ * The attribute trees (getfattr -R) stage checksums of one build read, by the snapshot read and
+ * the source's root-relative path: a cold COPY --from reads the same trees of the same
+ * snapshot right after its checksum, and takes them from here instead (a committed snapshot
+ * never changes). Each is taken once; bounded in count and bytes, as what is kept outlives the
+ * checksum (a step served from the cache never takes its trees): a bigger one is read again.
+ */
+export class XattrTrees {
+  private readonly trees = new Map<string, { tree: Map<string, Xattrs>; bytes: number }>();
+  private bytes = 0;
+
+  keep(snapshot: string, rel: string, tree: Map<string, Xattrs>): void {
+    const bytes = treeBytes(tree);
+    if (bytes === undefined) return;
+    this.take(snapshot, rel);
+    this.trees.set(`${snapshot}\0${rel}`, { tree, bytes });
+    this.bytes += bytes;
+    // Oldest first out: the copy of a checksum follows it closely.
+    for (const k of this.trees.keys()) {
+      if (this.trees.size <= MAX_KEPT_TREES && this.bytes <= MAX_KEPT_BYTES) break;
+      this.take(k.slice(0, k.indexOf('\0')), k.slice(k.indexOf('\0') + 1));
+    }
+  }
+
+  take(snapshot: string, rel: string): Map<string, Xattrs> | undefined {
+    const key = `${snapshot}\0${rel}`;
+    const kept = this.trees.get(key);
+    if (!kept) return undefined;
+    this.trees.delete(key);
+    this.bytes -= kept.bytes;
+    return kept.tree;
+  }
+}
+
+/** How many trees are kept, and how many bytes of names and values (one tree, all of them). */
+const MAX_KEPT_TREES = 64;
+const MAX_KEPT_TREE_BYTES = 4 << 20;
+const MAX_KEPT_BYTES = 16 << 20;
+
+/** A tree's paths, names and values in bytes, or undefined past MAX_KEPT_TREE_BYTES. */
+function treeBytes(tree: Map<string, Xattrs>): number | undefined {
+  let n = 0;
+  for (const [path, x] of tree) {
+    n += path.length;
+    for (const [name, v] of Object.entries(x)) n += name.length + v.length;
+    if (n > MAX_KEPT_TREE_BYTES) return undefined;
+  }
+  return n;
 }
 
 /** Bumped when what goes into a checksum changes, so older stored ones are not reused. */
@@ -56,6 +107,8 @@ export async function stageChecksum(
   state: FsState,
   copies: readonly CopyAction[],
   signal: AbortSignal,
+  /** Where the attribute trees read are kept for the copy (see XattrTrees). */
+  trees?: XattrTrees,
 ): Promise<string> {
   // A copy from an empty filesystem fails when it runs; its key need not say more.
   if (top(state) === undefined) return 'scratch';
@@ -68,15 +121,20 @@ export async function stageChecksum(
     if (known) return known;
     const read = await withStatePath(sn, s, async (root) => {
       const parts: string[] = [];
+      const kept: [string, Map<string, Xattrs>][] = [];
       let direct = true;
       for (const c of copies) {
         signal.throwIfAborted();
         const r = await copyChecksum(root, c);
         parts.push(r.sum);
+        kept.push(...r.trees);
         direct &&= r.direct;
       }
-      return { sum: parts.join(','), direct };
+      return { sum: parts.join(','), direct, trees: kept };
     });
+    // What the copy will read (the top's trees): a lower snapshot read directly holds the same.
+    if (s === state || read.direct)
+      for (const [rel, tree] of read.trees) trees?.keep(top(state) as string, rel, tree);
     // A source path that leads through a link may read what a skipped layer changed: the top
     // is read itself, and this snapshot remembered as one to skip to no more for these copies.
     if (s !== state && !read.direct) {
@@ -175,7 +233,10 @@ function isOpaque(x: Xattrs): boolean {
 }
 
 /** One copy's read of a stage root: the context walk plus what a stage's files carry besides. */
-async function copyChecksum(root: string, copy: CopyAction): Promise<{ sum: string; direct: boolean }> {
+async function copyChecksum(
+  root: string,
+  copy: CopyAction,
+): Promise<{ sum: string; direct: boolean; trees: [string, Map<string, Xattrs>][] }> {
   const paths = copy.srcPaths.map((p) => (p === '/' ? '.' : p));
   const wildcard = copy.allowWildcard;
   const followSymlinks = copy.followSymlinks;
@@ -217,7 +278,8 @@ async function copyChecksum(root: string, copy: CopyAction): Promise<{ sum: stri
   // Every portable attribute under the sources, by root-relative path (those of a file --exclude
   // leaves out count too: a miss at worst, never a hit).
   const xattrs: [string, [string, string][]][] = [];
-  for (const [i, tree] of (await trees).entries()) {
+  const read = await trees;
+  for (const [i, tree] of read.entries()) {
     const s = rels[i];
     for (const [k, x] of tree) {
       const portable = Object.keys(x)
@@ -230,5 +292,9 @@ async function copyChecksum(root: string, copy: CopyAction): Promise<{ sum: stri
   xattrs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   const sum = xattrs.length ? sha256(JSON.stringify([walked, xattrs])) : walked;
   // Whether every source is where its path names it (no link followed on the way).
-  return { sum, direct: sources.every((x) => x.rel === x.source) };
+  return {
+    sum,
+    direct: sources.every((x) => x.rel === x.source),
+    trees: read.map((tree, i) => [rels[i], tree]),
+  };
 }

@@ -144,7 +144,10 @@ function runner(b: Builder): Runner {
       reset: () => {
         if (root) rmSync(root, { recursive: true, force: true });
         root = mkdtempSync(join(work, 'kiln-root-'));
-        untimed(KILN, ['--root', root, 'pull', '-q', baseRef]);
+        // --unpack: docker pull and buildah pull unpack the base into their layer stores, so the
+        // others' cold builds start from an unpacked base; without it kiln's build paid the
+        // unpacking (~2 s for this 127 MB base) inside its timed build.
+        untimed(KILN, ['--root', root, 'pull', '-q', '--unpack', baseRef]);
       },
       command: () => ({
         cmd: KILN,

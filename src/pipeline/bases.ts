@@ -3,7 +3,9 @@
  * (or always with `--pull`). The registry client loads on first use: a fully cached build needs
  * none, and is mostly start-up. `kiln build` and `kiln debug graph` resolve alike.
  */
+import type { Isolation } from '../isolation/mode.ts';
 import { namespaceNeeded } from '../isolation/outside.ts';
+import type { Platform } from '../oci/platform.ts';
 import type { ProgressSink } from '../progress/events.ts';
 import { parseReference } from '../reference/reference.ts';
 import type { CredentialLookup } from '../registry/auth.ts';
@@ -56,4 +58,29 @@ export function baseImages(
     { pull: opts.pull },
   );
   return { images, registry };
+}
+
+/**
+ * `kiln pull --unpack`: unpack `ref`'s layers for `platform`, from the local store only, into the
+ * snapshots a build's first use of it would make, by the build's own path (BaseImages.unpack: the
+ * same chain-id names, size limits, diff_id check and confined extraction) and into the snapshot
+ * store a build in `mode` uses, so that a later build FROM it finds them and unpacks nothing.
+ * Call under a content lease. Like a build's base layers, they stay until a prune finds no cached
+ * result on them. Returns the number of layers.
+ */
+export async function unpackStored(
+  store: Store,
+  ref: string,
+  platform: Platform,
+  mode: Isolation,
+): Promise<number> {
+  const { openModeSnapshotter } = await import('./isolation.ts');
+  const sn = await openModeSnapshotter(store.root, mode);
+  try {
+    const images = new BaseImages(store, undefined, { pull: false });
+    const state = await images.unpack(await images.resolve(ref, platform), sn);
+    return state.layers.length;
+  } finally {
+    await sn.release();
+  }
 }

@@ -43,12 +43,7 @@ export async function openIsolated(
   }
   checkIsolation(chosen.mode);
   if (chosen.mode !== 'oci') step.note(`isolation: ${chosen.mode} (${chosen.why})`);
-  // chroot mode cannot mount, so it copies snapshots; rootless mounts overlay inside its user
-  // namespace where the kernel allows (5.11+, `userxattr`), else copies too.
-  const snapshotter = await openSnapshotter(
-    join(root, 'snapshots'),
-    chosen.mode === 'chroot' ? 'native' : 'auto',
-  );
+  const snapshotter = await openModeSnapshotter(root, chosen.mode);
   let loaded: Promise<Executor> | undefined;
   const load = (): Promise<Executor> => {
     if (chosen.mode === 'chroot') {
@@ -66,4 +61,14 @@ export async function openIsolated(
     },
   };
   return { mode: chosen.mode, snapshotter, executor };
+}
+
+/**
+ * The snapshotter a build in `mode` uses under state root `root` (also `kiln pull --unpack`, so
+ * that the snapshots it makes are the ones a build finds). chroot mode cannot mount, so it copies
+ * snapshots; rootless mounts overlay inside its user namespace where the kernel allows (5.11+,
+ * `userxattr`), else copies too.
+ */
+export function openModeSnapshotter(root: string, mode: Isolation): Promise<Snapshotter> {
+  return openSnapshotter(join(root, 'snapshots'), mode === 'chroot' ? 'native' : 'auto');
 }

@@ -215,13 +215,34 @@ describe('solver', () => {
     assert.equal(changed.top.runs.length, 0);
     assert.deepEqual(
       events.map((e) => e.type === 'vertex' && `${e.name} ${e.status}`),
-      ['stage started', 'stage done', 'base cached', 'copy cached', 'top cached'],
+      // The copy's other input is looked up beside the stage it reads, not after it.
+      ['base cached', 'stage started', 'stage done', 'copy cached', 'top cached'],
     );
     // The cheap key of the changed stage now leads to the content key too: nothing is read next time.
     const again = copyFrom('v2', () => 'same');
     await new Solver<string>({ cache }).solve(again.top);
     assert.deepEqual(again.checksums, []);
     assert.equal(again.stage.runs.length, 0);
+  });
+
+  it("content inputs: a cold copy's other inputs build beside the stage it reads, not after it", async () => {
+    const events: ProgressEvent[] = [];
+    const stage = job('stage', [], { delay: 40 });
+    const base = job('base', [], { delay: 40 });
+    const copy: Job<string> = {
+      ...job('copy', [base, stage]),
+      contentInputs: { indexes: [1], checksum: async (_i, result) => result },
+    };
+    const r = await new Solver<string>({ cache: new MemoryCache(), progress: (e) => events.push(e) }).solve(
+      copy,
+    );
+    assert.equal(r.result, 'base+stage>copy');
+    const order = events.map((e) => e.type === 'vertex' && `${e.name} ${e.status}`);
+    assert.ok(
+      order.indexOf('base started') < order.indexOf('stage done'),
+      `base starts while the stage builds: ${order.join(', ')}`,
+    );
+    assert.equal(base.runs.length, 1, 'and runs once');
   });
 
   it('content inputs: different content misses both keys, runs, and records under both', async () => {

@@ -124,6 +124,24 @@ describe('checksum', () => {
     warm.close();
     assert.notEqual(checksum({ root: d, paths: ['src'] }), first);
   });
+  it('a released cache answers again from its database: rows are dropped, not digests', () => {
+    const d = ctx();
+    const f = join(d, 'src/a.ts');
+    const old = new Date(Date.now() - 10_000);
+    utimesSync(f, old, old);
+    const cache = DigestCache.open(join(d, 'cache.db'));
+    const first = checksum({ root: d, paths: ['src'], cache });
+    cache.release(true);
+    const st = statSync(f);
+    writeFileSync(f, 'Z');
+    utimesSync(f, st.atime, st.mtime);
+    assert.equal(
+      checksum({ root: d, paths: ['src'], cache }),
+      first,
+      'the identity is found after the release',
+    );
+    cache.close();
+  });
   it('opens the cache database only when a file is looked up', () => {
     const d = ctx();
     const db = join(d, 'unused.db');

@@ -27,6 +27,9 @@ interface Sql {
   put: StatementSync;
 }
 
+/** Rows kept past a walk (~350 bytes each): see DigestCache.release. */
+const RELEASE_ABOVE = 50_000;
+
 export class DigestCache {
   private readonly file: string;
   private opened?: Sql;
@@ -108,6 +111,18 @@ export class DigestCache {
       if (!this.rows.has(r[0])) this.rows.set(r[0], r);
     }
     this.loaded.push(dir);
+  }
+
+  /**
+   * A walk is over: forget the rows read so far when there are many. On a 200,000-file context
+   * they are ~70 MiB that would otherwise stay for the whole build, through the COPY and the
+   * layer write that follow; a smaller set stays, as a Dockerfile's next COPY from the same
+   * context (package.json, then `.`) would read it again. `force` drops them whatever their number.
+   */
+  release(force = false): void {
+    if (!force && this.rows.size <= RELEASE_ABOVE) return;
+    this.rows.clear();
+    this.loaded.length = 0;
   }
 
   /** Commit pending writes. */

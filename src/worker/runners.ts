@@ -146,6 +146,8 @@ export function makeRunners(d: RunnerDeps): OpRunners {
           }),
       });
       if (entries) walks.set(key, { entries, sum });
+      // The walk's rows are not needed past it (walks are synchronous: none is halfway through).
+      d.digests.release();
       return sum;
     },
   };

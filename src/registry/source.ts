@@ -135,25 +135,22 @@ export class ProgressCounter {
     const now = Date.now();
     if (now - this.last < 100) return;
     this.last = now;
-    this.sink({
-      type: 'status',
-      id: this.id,
-      name: `${this.verb} ${this.id.slice(7, 19)}`,
-      current: this.current,
-      total: this.total,
-      at: now,
-    });
+    this.report(now);
   }
 
   done(): void {
+    this.report(Date.now(), true);
+  }
+
+  private report(at: number, done?: true): void {
     this.sink({
       type: 'status',
       id: this.id,
       name: `${this.verb} ${this.id.slice(7, 19)}`,
       current: this.current,
       total: this.total,
-      done: true,
-      at: Date.now(),
+      ...(done ? { done } : {}),
+      at,
     });
   }
 }

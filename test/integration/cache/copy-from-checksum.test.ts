@@ -7,62 +7,20 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chownSync, linkSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import type { CopyAction } from '../../../src/graph/ops.ts';
-import type { Snapshotter } from '../../../src/snapshot/snapshotter.ts';
-import { openSnapshotter } from '../../../src/store/snapshots.ts';
+import { describe, it } from 'node:test';
 import { stageChecksum } from '../../../src/worker/stage-checksum.ts';
 import type { FsState } from '../../../src/worker/state.ts';
+import { copyFromAction, fsState, stageLayers } from './stage-layers.ts';
 
-let tmp: string;
-let sn: Snapshotter;
-before(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'kiln-copy-from-sum-'));
-  sn = await openSnapshotter(join(tmp, 'snapshots'), 'overlay');
-});
-after(async () => {
-  await sn.release();
-  await rm(tmp, { recursive: true, force: true });
-});
+const layers = stageLayers('kiln-copy-from-sum-');
+const { layer } = layers;
 
-const copy = (srcPaths: string[]): CopyAction => ({
-  action: 'copy',
-  src: 1,
-  srcPaths,
-  dest: '/dest',
-  followSymlinks: true,
-  dirContentsOnly: true,
-  allowWildcard: true,
-  allowEmptyWildcard: false,
-  createDestPath: true,
-  includePatterns: [],
-  excludePatterns: [],
-  parents: false,
-  unpack: false,
-  link: false,
-});
-
-let n = 0;
-/** A committed snapshot over `parent` whose own files `fill` writes (into its upper dir). */
-async function layer(fill: (dir: string) => void, parent?: string): Promise<string> {
-  const active = `active-${++n}`;
-  await sn.prepare(active, parent);
-  fill((await sn.ownDir(active)) as string);
-  const name = `layer-${n}`;
-  await sn.commit(name, active);
-  return name;
-}
-
-const state = (...snapshots: string[]): FsState => ({
-  kind: 'fs',
-  layers: snapshots.map((snapshot) => ({ snapshot })),
-});
+const copy = copyFromAction;
+const state = fsState;
 
 const sum = (s: FsState, paths = ['/out']) =>
-  stageChecksum(sn, undefined, s, [copy(paths)], new AbortController().signal);
+  stageChecksum(layers.sn, undefined, s, [copy(paths)], new AbortController().signal);
 
 /** /out/a and /out/b, then `change` on top. */
 function tree(change: (dir: string) => void = () => {}): (dir: string) => void {
@@ -120,7 +78,7 @@ describe('the checksum of what COPY --from reads', () => {
       putSum: (s: string, w: string, v: string) => void kept.set(`${s} ${w}`, v),
     };
     const on = await stageChecksum(
-      sn,
+      layers.sn,
       sums,
       state(bottom, other),
       [copy(['/out'])],

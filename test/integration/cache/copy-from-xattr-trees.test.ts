@@ -7,59 +7,18 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { copy } from '../../../src/fileops/copy.ts';
 import type { CopyAction } from '../../../src/graph/ops.ts';
-import type { Snapshotter } from '../../../src/snapshot/snapshotter.ts';
-import { openSnapshotter } from '../../../src/store/snapshots.ts';
 import { stageChecksum, XattrTrees } from '../../../src/worker/stage-checksum.ts';
-import type { FsState } from '../../../src/worker/state.ts';
+import { copyFromAction, fsState, stageLayers } from './stage-layers.ts';
 
-let tmp: string;
-let sn: Snapshotter;
-before(async () => {
-  tmp = await mkdtemp(join(tmpdir(), 'kiln-copy-from-trees-'));
-  sn = await openSnapshotter(join(tmp, 'snapshots'), 'overlay');
-});
-after(async () => {
-  await sn.release();
-  await rm(tmp, { recursive: true, force: true });
-});
+const layers = stageLayers('kiln-copy-from-trees-');
+const { layer } = layers;
 
-const action: CopyAction = {
-  action: 'copy',
-  src: 1,
-  srcPaths: ['/out'],
-  dest: '/dest',
-  followSymlinks: true,
-  dirContentsOnly: true,
-  allowWildcard: true,
-  allowEmptyWildcard: false,
-  createDestPath: true,
-  includePatterns: [],
-  excludePatterns: [],
-  parents: false,
-  unpack: false,
-  link: false,
-};
-
-let n = 0;
-async function layer(fill: (dir: string) => void, parent?: string): Promise<string> {
-  const active = `active-${++n}`;
-  await sn.prepare(active, parent);
-  fill((await sn.ownDir(active)) as string);
-  const name = `layer-${n}`;
-  await sn.commit(name, active);
-  return name;
-}
-
-const state = (...snapshots: string[]): FsState => ({
-  kind: 'fs',
-  layers: snapshots.map((snapshot) => ({ snapshot })),
-});
+const action: CopyAction = copyFromAction(['/out']);
+const state = fsState;
 
 describe('a cold COPY --from reads extended attributes once', () => {
   it('keeps the checksum’s trees for the top snapshot, once, and the copy applies them', async () => {
@@ -71,7 +30,14 @@ describe('a cold COPY --from reads extended attributes once', () => {
     // A layer above that leaves /out alone: the checksum reads `bottom`, the copy reads `top`.
     const top = await layer((d) => writeFileSync(join(d, 'other'), 'x\n'), bottom);
     const trees = new XattrTrees();
-    await stageChecksum(sn, undefined, state(bottom, top), [action], new AbortController().signal, trees);
+    await stageChecksum(
+      layers.sn,
+      undefined,
+      state(bottom, top),
+      [action],
+      new AbortController().signal,
+      trees,
+    );
     assert.equal(trees.take(bottom, 'out'), undefined, 'kept under the snapshot the copy reads');
     const tree = trees.take(top, 'out');
     assert.ok(tree, 'the tree the checksum read is kept');
@@ -80,12 +46,12 @@ describe('a cold COPY --from reads extended attributes once', () => {
 
     // The copy applies a known tree instead of reading one: what it sets is what it was handed.
     tree.set('a', { 'user.kiln': Buffer.from('from-the-checksum') });
-    const dest = join(tmp, 'dest');
+    const dest = join(layers.tmp, 'dest');
     mkdirSync(dest);
-    const view = `view-${++n}`;
-    await sn.view(view, top);
+    const view = 'view-1';
+    await layers.sn.view(view, top);
     try {
-      await sn.withMounted(view, (srcRoot) =>
+      await layers.sn.withMounted(view, (srcRoot) =>
         copy({
           srcRoot,
           srcPaths: ['out'],
@@ -96,7 +62,7 @@ describe('a cold COPY --from reads extended attributes once', () => {
         }),
       );
     } finally {
-      await sn.remove(view);
+      await layers.sn.remove(view);
     }
     const dump = execFileSync('getfattr', ['-d', '-m', 'user.', join(dest, 'dest', 'a')], {
       encoding: 'utf8',

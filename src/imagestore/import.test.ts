@@ -5,24 +5,19 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { TarWriter } from '../archive/tar/writer.ts';
 import { sha256 } from '../digest/digest.ts';
 import { hasCode } from '../errors/errors.ts';
 import { loadConfig, loadManifest } from '../image/load.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import { openStore } from '../store/store.ts';
+import { tarBytes } from '../testing/tar.ts';
 import { importRootfs } from './import.ts';
 
 async function tar(): Promise<Buffer> {
-  const w = new TarWriter();
-  const chunks: Buffer[] = [];
-  w.on('data', (c: Buffer) => chunks.push(c));
-  const ended = new Promise((r) => w.on('end', r));
-  await w.add({ path: 'etc/', type: 'directory' });
-  await w.add({ path: 'etc/hostname', type: 'file' }, Buffer.from('box\n'));
-  await w.finish();
-  await ended;
-  return Buffer.concat(chunks);
+  return tarBytes(async (w) => {
+    await w.add({ path: 'etc/', type: 'directory' });
+    await w.add({ path: 'etc/hostname', type: 'file' }, Buffer.from('box\n'));
+  });
 }
 
 describe('image import', () => {

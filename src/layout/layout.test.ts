@@ -4,24 +4,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { TarWriter } from '../archive/tar/writer.ts';
 import { sha256 } from '../digest/digest.ts';
 import { hasCode } from '../errors/errors.ts';
 import { copyImage } from '../image/copy.ts';
 import { localImageSource } from '../imagestore/imagestore.ts';
 import { importRootfs } from '../imagestore/import.ts';
 import { openStore } from '../store/store.ts';
+import { tarBytes } from '../testing/tar.ts';
 import { layoutSource, OciLayoutSink, readLayoutIndex } from './layout.ts';
 
 async function tinyRootfs(): Promise<Buffer> {
-  const w = new TarWriter();
-  const chunks: Buffer[] = [];
-  w.on('data', (c: Buffer) => chunks.push(c));
-  const ended = new Promise((r) => w.on('end', r));
-  await w.add({ path: 'a.txt', type: 'file' }, Buffer.from('a'));
-  await w.finish();
-  await ended;
-  return Buffer.concat(chunks);
+  return tarBytes(async (w) => {
+    await w.add({ path: 'a.txt', type: 'file' }, Buffer.from('a'));
+  });
 }
 
 describe('OCI image layout directory', () => {

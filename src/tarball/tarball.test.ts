@@ -6,7 +6,6 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { readTar } from '../archive/tar/reader.ts';
-import { TarWriter } from '../archive/tar/writer.ts';
 import { sha256 } from '../digest/digest.ts';
 import { hasCode } from '../errors/errors.ts';
 import { importRootfs } from '../imagestore/import.ts';
@@ -14,6 +13,7 @@ import type { Descriptor } from '../oci/descriptor.ts';
 import { encodeManifest } from '../oci/manifest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import { openStore, type Store } from '../store/store.ts';
+import { tarBytes } from '../testing/tar.ts';
 import { loadArchive } from './load.ts';
 import { writeArchive } from './save.ts';
 
@@ -38,16 +38,11 @@ async function tarOf(
   files: Record<string, string | Buffer>,
   links: Record<string, string> = {},
 ): Promise<Buffer> {
-  const w = new TarWriter();
-  const chunks: Buffer[] = [];
-  w.on('data', (c: Buffer) => chunks.push(c));
-  const ended = new Promise((r) => w.on('end', r));
-  for (const [path, data] of Object.entries(files)) await w.add({ path, type: 'file' }, Buffer.from(data));
-  for (const [path, target] of Object.entries(links))
-    await w.add({ path, type: 'symlink', linkname: target });
-  await w.finish();
-  await ended;
-  return Buffer.concat(chunks);
+  return tarBytes(async (w) => {
+    for (const [path, data] of Object.entries(files)) await w.add({ path, type: 'file' }, Buffer.from(data));
+    for (const [path, target] of Object.entries(links))
+      await w.add({ path, type: 'symlink', linkname: target });
+  });
 }
 
 async function bytesOf(r: Readable): Promise<Buffer> {

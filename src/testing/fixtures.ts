@@ -7,7 +7,6 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
-import { TarWriter } from '../archive/tar/writer.ts';
 import { KilnError } from '../errors/errors.ts';
 import { importRootfs } from '../imagestore/import.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
@@ -15,6 +14,7 @@ import { encodeManifest, type Index } from '../oci/manifest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import { normalizeReference } from '../reference/reference.ts';
 import { openStore, type Store } from '../store/store.ts';
+import { tarBytes } from './tar.ts';
 
 export type FixtureArch = 'amd64' | 'arm64';
 
@@ -81,26 +81,18 @@ export async function busyboxRootfsTar(arch: FixtureArch): Promise<Buffer> {
     const parts = l.split('/').slice(0, -1);
     for (let i = 1; i <= parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
   }
-  const tar = new TarWriter();
-  const chunks: Buffer[] = [];
-  tar.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise<void>((resolve, reject) => {
-    tar.on('end', resolve);
-    tar.on('error', reject);
-  });
   const mtime = FIXTURE_EPOCH;
-  for (const d of [...dirs].sort())
-    await tar.add({ path: `${d}/`, type: 'directory', mode: d === 'root' ? 0o700 : 0o755, mtime });
-  await tar.add({ path: 'tmp/', type: 'directory', mode: 0o1777, mtime });
-  await tar.add({ path: 'home/app/', type: 'directory', mode: 0o755, uid: 1000, gid: 1000, mtime });
-  await tar.add({ path: 'bin/busybox', type: 'file', mode: 0o755, mtime }, binary);
-  await tar.add({ path: 'etc/passwd', type: 'file', mode: 0o644, mtime }, Buffer.from(PASSWD));
-  await tar.add({ path: 'etc/group', type: 'file', mode: 0o644, mtime }, Buffer.from(GROUP));
-  for (const l of links)
-    await tar.add({ path: l, type: 'symlink', linkname: '/bin/busybox', mode: 0o777, mtime });
-  await tar.finish();
-  await done;
-  return Buffer.concat(chunks);
+  return tarBytes(async (tar) => {
+    for (const d of [...dirs].sort())
+      await tar.add({ path: `${d}/`, type: 'directory', mode: d === 'root' ? 0o700 : 0o755, mtime });
+    await tar.add({ path: 'tmp/', type: 'directory', mode: 0o1777, mtime });
+    await tar.add({ path: 'home/app/', type: 'directory', mode: 0o755, uid: 1000, gid: 1000, mtime });
+    await tar.add({ path: 'bin/busybox', type: 'file', mode: 0o755, mtime }, binary);
+    await tar.add({ path: 'etc/passwd', type: 'file', mode: 0o644, mtime }, Buffer.from(PASSWD));
+    await tar.add({ path: 'etc/group', type: 'file', mode: 0o644, mtime }, Buffer.from(GROUP));
+    for (const l of links)
+      await tar.add({ path: l, type: 'symlink', linkname: '/bin/busybox', mode: 0o777, mtime });
+  });
 }
 
 export interface BusyboxImages {

@@ -9,7 +9,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { TarWriter } from '../../../src/archive/tar/writer.ts';
+import type { TarWriter } from '../../../src/archive/tar/writer.ts';
 import { sha256 } from '../../../src/digest/digest.ts';
 import { encodeManifest } from '../../../src/oci/manifest.ts';
 import { MediaType } from '../../../src/oci/mediatypes.ts';
@@ -17,6 +17,7 @@ import { hostPlatform } from '../../../src/oci/platform.ts';
 import { openSnapshotter } from '../../../src/store/snapshots.ts';
 import { openStore } from '../../../src/store/store.ts';
 import { sharedRegistry, type TestRegistry } from '../../../src/testing/registry.ts';
+import { tarBytes } from '../../../src/testing/tar.ts';
 import { type CliRoot, cliRoot } from './helpers.ts';
 
 let r: CliRoot;
@@ -52,17 +53,7 @@ function freshRoot(name: string): { root: string; env: Record<string, string> } 
 
 /** Push a one-layer image whose layer is the tar `entries` make, for this host's platform. */
 async function pushHostile(name: string, entries: (tar: TarWriter) => Promise<void>): Promise<string> {
-  const tar = new TarWriter();
-  const chunks: Buffer[] = [];
-  tar.on('data', (c: Buffer) => chunks.push(c));
-  const ended = new Promise<void>((resolve, reject) => {
-    tar.on('end', resolve);
-    tar.on('error', reject);
-  });
-  await entries(tar);
-  await tar.finish();
-  await ended;
-  const raw = Buffer.concat(chunks);
+  const raw = await tarBytes(entries);
   const store = openStore(r.root);
   try {
     await store.withLease(async (content) => {

@@ -10,8 +10,8 @@ import assert from 'node:assert/strict';
 import { chmodSync, chownSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { type CopyOptions, copy } from '../../../src/fileops/index.ts';
-import { build, inspect, tempDir } from './helpers.ts';
+import { copy } from '../../../src/fileops/index.ts';
+import { build, DOCKERFILE_COPY, inspect, tempDir } from './helpers.ts';
 
 const T = 1_600_000_000;
 const roots: string[] = [];
@@ -19,13 +19,7 @@ after(() => {
   for (const r of roots) rmSync(r, { recursive: true, force: true });
 });
 
-const COPY: Partial<CopyOptions> = {
-  dirContentsOnly: true,
-  followSymlinks: true,
-  allowWildcard: true,
-  allowEmptyWildcard: false,
-  createDestPath: true,
-};
+const COPY = DOCKERFILE_COPY;
 
 /** A source tree with owners, a setuid file and a private one; a dest whose /srv is setgid, group 50. */
 function setup(): { src: string; dest: string } {

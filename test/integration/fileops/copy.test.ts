@@ -9,7 +9,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { type CopyOptions, copy } from '../../../src/fileops/index.ts';
-import { build, inspect, type Seen, type Spec, tempDir } from './helpers.ts';
+import { build, DOCKERFILE_COPY, inspect, type Seen, type Spec, tempDir } from './helpers.ts';
 
 interface Case {
   name: string;
@@ -27,16 +27,8 @@ const T = 1_600_000_000; // a fixed source mtime (seconds)
 const passwd = 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001:app:/home/app:/bin/sh\n';
 const group = 'root:x:0:\napp:x:1001:\nstaff:x:50:app\n';
 
-// Dockerfile COPY defaults (BuildKit dockerfile2llb): contents of dirs, follow the named
-// symlink, wildcards allowed, dest parents created; context files are owned by 0:0.
-const COPY: Partial<CopyOptions> = {
-  dirContentsOnly: true,
-  followSymlinks: true,
-  allowWildcard: true,
-  allowEmptyWildcard: false,
-  createDestPath: true,
-  defaultOwner: { uid: 0, gid: 0 },
-};
+// Dockerfile COPY of context files, which are owned by 0:0.
+const COPY: Partial<CopyOptions> = { ...DOCKERFILE_COPY, defaultOwner: { uid: 0, gid: 0 } };
 
 const cases: Case[] = [
   {

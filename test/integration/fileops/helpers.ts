@@ -17,6 +17,20 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { CopyOptions } from '../../../src/fileops/index.ts';
+
+/**
+ * Dockerfile COPY's options (BuildKit dockerfile2llb): contents of dirs, follow the named
+ * symlink, wildcards allowed, dest parents created. The owner is each test's: a context's files
+ * are 0:0 (`defaultOwner`), a COPY --from keeps the source's.
+ */
+export const DOCKERFILE_COPY: Partial<CopyOptions> = {
+  dirContentsOnly: true,
+  followSymlinks: true,
+  allowWildcard: true,
+  allowEmptyWildcard: false,
+  createDestPath: true,
+};
 
 export type Spec =
   | string

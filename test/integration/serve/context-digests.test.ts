@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TarHeaderInput } from '../../../src/archive/tar/header.ts';
-import { TarWriter } from '../../../src/archive/tar/writer.ts';
+import { tarBytes } from '../../../src/testing/tar.ts';
 import { request, type Served, serve } from './helpers.ts';
 
 const MTIME = 1_700_000_000;
@@ -20,21 +20,13 @@ const MTIME = 1_700_000_000;
 type Entry = [TarHeaderInput, string?];
 
 /** A tar of `entries` in order, every member with the same mtime (so only content tells them apart). */
-async function tar(entries: Entry[]): Promise<Buffer> {
-  const w = new TarWriter();
-  const chunks: Buffer[] = [];
-  w.on('data', (c: Buffer) => chunks.push(c));
-  const done = new Promise<void>((resolve, reject) => {
-    w.on('end', resolve);
-    w.on('error', reject);
+function tar(entries: Entry[]): Promise<Buffer> {
+  return tarBytes(async (w) => {
+    for (const [h, text] of entries) {
+      const body = text === undefined ? undefined : Buffer.from(text);
+      await w.add({ mtime: MTIME, ...h, size: body?.length ?? 0 }, body);
+    }
   });
-  for (const [h, text] of entries) {
-    const body = text === undefined ? undefined : Buffer.from(text);
-    await w.add({ mtime: MTIME, ...h, size: body?.length ?? 0 }, body);
-  }
-  await w.finish();
-  await done;
-  return Buffer.concat(chunks);
 }
 
 const file = (path: string, text: string): Entry => [{ path, type: 'file' }, text];

@@ -3,19 +3,14 @@
  * into the store at argv[2] while the parent collects garbage in a loop.
  */
 import { Readable } from 'node:stream';
-import { TarWriter } from '../../../src/archive/tar/writer.ts';
 import { importRootfs } from '../../../src/imagestore/import.ts';
 import { openStore } from '../../../src/store/store.ts';
+import { tarBytes } from '../../../src/testing/tar.ts';
 
 async function rootfs(i: number): Promise<Buffer> {
-  const w = new TarWriter();
-  const chunks: Buffer[] = [];
-  w.on('data', (c: Buffer) => chunks.push(c));
-  const ended = new Promise((r) => w.on('end', r));
-  await w.add({ path: `file-${i}`, type: 'file' }, Buffer.alloc(64 * 1024, i));
-  await w.finish();
-  await ended;
-  return Buffer.concat(chunks);
+  return tarBytes(async (w) => {
+    await w.add({ path: `file-${i}`, type: 'file' }, Buffer.alloc(64 * 1024, i));
+  });
 }
 
 const store = openStore(process.argv[2]);

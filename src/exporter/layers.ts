@@ -9,6 +9,7 @@ import type { BlobHolder, Ingester } from '../content/content.ts';
 import type { Compression } from '../oci/mediatypes.ts';
 import type { ProgressSink } from '../progress/events.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
+import { releaseDeadHeap } from '../sys/gc.ts';
 import { Semaphore } from '../sys/limit.ts';
 import type { FsState, LayerRef } from '../worker/state.ts';
 
@@ -91,6 +92,8 @@ export class LayerExports {
         uncompressedSize: info.uncompressedSize,
       };
       deps.cache.putLayer(snapshot, cacheKey, rec);
+      // The diff's entries (one row per file in the layer) are dead now.
+      releaseDeadHeap();
       deps.progress({
         type: 'status',
         id: `export-${snapshot}`,

@@ -12,6 +12,7 @@ import type { CopyAction, FileOp, Op } from '../graph/ops.ts';
 import { reachable, type Vertex, vertexDigest } from '../graph/vertex.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { ContentInputs, Job, JobContext, ResultCache } from '../solver/solver.ts';
+import { releaseDeadHeap } from '../sys/gc.ts';
 import type { BuildState, DirState, FsState } from './state.ts';
 
 /** The local source the build context is (pipeline/frontend.ts names it). */
@@ -157,6 +158,8 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
       source: v,
       run: async (ins, ctx) => {
         const state = await runOp(ins, ctx);
+        // A step over 100,000s of files leaves a heap of dead rows the next step would grow on.
+        releaseDeadHeap();
         opts.onResult?.(v, state);
         return state;
       },

@@ -5,7 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import { KilnError } from '../../errors/errors.ts';
-import { YoungCollector } from '../../sys/young-gc.ts';
+import { YoungCollector } from '../../sys/gc.ts';
 import {
   BLOCK,
   completeHeader,
@@ -27,7 +27,7 @@ export type TarContent = Uint8Array | AsyncIterable<Uint8Array> | TarFill;
  */
 const STAGE = 1 << 20;
 /**
- * Bytes pushed between young collections (sys/young-gc.ts): the chunks pushed before are dead
+ * Bytes pushed between young collections (sys/gc.ts): the chunks pushed before are dead
  * by then, so the tar, digest and gzip stages leave ~16 MiB of garbage, not ~64.
  */
 const COLLECT_EVERY = 16 << 20;

@@ -42,6 +42,7 @@ import { runLimited } from '../sys/limit.ts';
 import { mknodSync } from '../sys/mknod.ts';
 import { type ModeFn, parseChmod } from './chmod.ts';
 import { mkdirAllInRoot } from './dest.ts';
+import type { LayerLinks } from './layer-links.ts';
 import { tryUnpack } from './unpack.ts';
 import { type ChownSpec, type Owner, resolveChown } from './user.ts';
 
@@ -103,6 +104,12 @@ export interface CopyOptions {
    */
   linkSources?: boolean;
   /**
+   * srcRoot is a read-only view of a committed snapshot's layers (COPY --from): a regular file
+   * the copy would reproduce exactly, going into a directory this copy created, is hard-linked
+   * from the layer holding it (see layer-links.ts), into `destUpper`. The copy closes it.
+   */
+  layerLinks?: LayerLinks;
+  /**
    * The directory that what this copy creates in destRoot lands in: overlay's upper dir when
    * destRoot is an overlay mount (a directory made through the mount is a real one there, at the
    * same path), else destRoot itself.
@@ -126,6 +133,7 @@ interface Ctx {
   reused?: ReadonlySet<string>;
   /** See CopyOptions.linkSources; turned off by the first EXDEV. */
   linkSources: boolean;
+  layerLinks?: LayerLinks;
   destUpper?: string;
   /** Regular files to copy, queued by the walk and copied concurrently (see settle). */
   files: FileJob[];
@@ -206,6 +214,14 @@ export async function copy(opts: CopyOptions): Promise<void> {
 }
 
 async function copyUnchecked(opts: CopyOptions): Promise<void> {
+  try {
+    await copySources(opts);
+  } finally {
+    opts.layerLinks?.close();
+  }
+}
+
+async function copySources(opts: CopyOptions): Promise<void> {
   const owner = opts.chown
     ? 'uid' in opts.chown
       ? opts.chown
@@ -224,6 +240,7 @@ async function copyUnchecked(opts: CopyOptions): Promise<void> {
     knownXattrs: opts.knownXattrs,
     reused: opts.reused,
     linkSources: opts.linkSources === true && opts.destUpper !== undefined,
+    layerLinks: opts.destUpper !== undefined ? opts.layerLinks : undefined,
     destUpper: opts.destUpper,
     files: [],
     dirMeta: [],
@@ -252,6 +269,7 @@ async function copyUnchecked(opts: CopyOptions): Promise<void> {
         (await tryUnpack(ctx.srcRoot, s.rel, opts.destRoot, opts.dest, ctx.owner, ctx.mtime))
       )
         continue;
+      await ctx.layerLinks?.prepare(s.rel);
       copyOne(ctx, s, opts.dest, opts.dirContentsOnly ?? true, view);
       await settle(ctx);
       await flushXattrs(ctx, s.rel === '' ? ctx.srcRoot : join(ctx.srcRoot, s.rel), s.rel);
@@ -522,7 +540,7 @@ function copyEntry(
   ensureParent?.();
   if (!fresh) ensureEmptyFileTarget(target, shown);
   if (st.isFile()) {
-    if (fresh && linkInstead(ctx, st, src, target)) return;
+    if (fresh && linkInstead(ctx, st, src, srcRel, target)) return;
     const key = `${st.dev}:${st.ino}`;
     const prev = st.nlink > 1 ? ctx.inodes.get(key) : undefined;
     // The first copy of this inode can be gone (a later source replaced its directory): then
@@ -560,18 +578,23 @@ function copyEntry(
  * instead of changing it), and the committed snapshot is only read: a later RUN writing to the
  * file gets overlayfs's copy-up.
  */
-function linkInstead(ctx: Ctx, st: Stats, src: string, target: string): boolean {
-  if (!ctx.linkSources || ctx.mode || ctx.mtime) return false;
+function linkInstead(ctx: Ctx, st: Stats, src: string, srcRel: string, target: string): boolean {
+  if ((!ctx.linkSources && !ctx.layerLinks) || ctx.mode || ctx.mtime) return false;
   const o = ownerFor(ctx, st);
   if (st.uid !== o.uid || st.gid !== o.gid) return false;
+  const from = ctx.linkSources ? src : ctx.layerLinks?.find(srcRel, st);
+  if (from === undefined) return false;
   try {
-    // link(2) does not follow a symlink at `src`: the private directory holds what the walk saw.
-    linkSync(src, `${ctx.destUpper}${target.slice(ctx.destRoot.length)}`);
+    // link(2) does not follow a symlink at `from`: the private directory holds what the walk saw,
+    // and a layer's file was checked to be the very inode the walk saw.
+    linkSync(from, `${ctx.destUpper}${target.slice(ctx.destRoot.length)}`);
     return true;
   } catch (err) {
     // Another filesystem: copy from now on. Too many links (EMLINK) or a refusal: copy this one.
-    if (isErrno(err, 'EXDEV')) ctx.linkSources = false;
-    else if (!isErrno(err, 'EMLINK') && !isErrno(err, 'EPERM')) throw err;
+    if (isErrno(err, 'EXDEV')) {
+      ctx.linkSources = false;
+      ctx.layerLinks = undefined;
+    } else if (!isErrno(err, 'EMLINK') && !isErrno(err, 'EPERM')) throw err;
     return false;
   }
 }

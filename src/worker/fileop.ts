@@ -5,6 +5,7 @@
  */
 import { posix } from 'node:path';
 import { KilnError } from '../errors/errors.ts';
+import type { LayerLinks } from '../fileops/layer-links.ts';
 import type { FileOp } from '../graph/ops.ts';
 import { privilegeError } from '../isolation/privilege.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
@@ -70,11 +71,11 @@ export async function runFileOp(
           }
           // The file operations load on first use: a fully cached build runs none.
           const { copy, mkdir, mkfile, rm, symlink } = await import('../fileops/index.ts');
-          // Overlay's upper dir: where COPY may link the files of a context kiln extracted
-          // (looked up only when a copy reads such a context).
+          // Overlay's upper dir: where COPY may link the files of a context kiln extracted or of
+          // a stage's layers (looked up only when a copy reads such a source).
           const linking = srcIdx.some((i) => {
             const s = inputs[i];
-            return s.kind === 'dir' && s.extracted === true;
+            return (s.kind === 'dir' && s.extracted === true) || s.kind === 'fs';
           });
           const upper = linking ? await sn.ownDir(active) : undefined;
           await sn.withMounted(active, async (destRoot) => {
@@ -122,6 +123,8 @@ export async function runFileOp(
                   knownXattrs: knownXattrs(src, trees),
                   reused,
                   linkSources: src.kind === 'dir' && src.extracted === true,
+                  layerLinks:
+                    src.kind === 'fs' && upper !== undefined ? await layerLinks(sn, src) : undefined,
                   destUpper: linking ? (upper ?? destRoot) : undefined,
                 });
               } else if (a.action === 'mkdir') {
@@ -147,4 +150,20 @@ export async function runFileOp(
       ),
     labels,
   );
+}
+
+/**
+ * The layers of a stage or image a COPY --from reads, top first, for linking its files instead
+ * of copying them (fileops/layer-links.ts): only where each layer has its own directory (overlay).
+ */
+async function layerLinks(sn: Snapshotter, src: FsState): Promise<LayerLinks | undefined> {
+  const dirs: string[] = [];
+  for (const layer of [...src.layers].reverse()) {
+    const dir = await sn.ownDir(layer.snapshot);
+    if (dir === undefined) return undefined;
+    dirs.push(dir);
+  }
+  if (dirs.length === 0) return undefined;
+  const { LayerLinks } = await import('../fileops/layer-links.ts');
+  return new LayerLinks(dirs);
 }

@@ -1,0 +1,113 @@
+/**
+ * COPY --from links the files of the source's layers instead of copying them (fileops/
+ * layer-links.ts) — only a file the copy would reproduce exactly, found without following a
+ * symlink a layer holds, the very inode the copy saw, without extended attributes; anything else
+ * is copied as before. Here the source view is a layer directory itself (what a one-layer
+ * snapshot's read-only bind mount shows), the destination a fresh directory.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { linkSync, mkdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { copy } from '../../../src/fileops/index.ts';
+import { LayerLinks } from '../../../src/fileops/layer-links.ts';
+import { build, DOCKERFILE_COPY, inspect, tempDir } from './helpers.ts';
+
+const T = 1_600_000_000;
+const roots: string[] = [];
+after(() => {
+  for (const r of roots) rmSync(r, { recursive: true, force: true });
+});
+
+function dirs(n: number): string[] {
+  const out = Array.from({ length: n }, () => tempDir('kiln-layerlinks-'));
+  roots.push(...out);
+  return out;
+}
+
+async function copyFrom(view: string, layers: string[], dest: string, src = 'd'): Promise<void> {
+  await copy({
+    ...DOCKERFILE_COPY,
+    srcRoot: view,
+    srcPaths: [src],
+    destRoot: dest,
+    dest: '/out',
+    xattrs: true,
+    layerLinks: new LayerLinks(layers),
+    destUpper: dest,
+  });
+}
+
+describe('COPY --from a layered source', () => {
+  it('links each plain file from its layer: same inode, owner, mode, time and content', async () => {
+    const [layer, dest] = dirs(2);
+    build(layer, {
+      'd/a': { content: 'a', mode: 0o644, uid: 1000, gid: 1001, mtime: T },
+      'd/sub/b': { content: 'b', mode: 0o750, uid: 0, gid: 0, mtime: T },
+    });
+    await copyFrom(layer, [layer], dest);
+    const src = inspect(layer);
+    const out = inspect(dest);
+    for (const f of ['a', 'sub/b']) {
+      assert.equal(out[`out/${f}`].ino, src[`d/${f}`].ino, `${f} was copied, not linked`);
+      assert.deepEqual({ ...out[`out/${f}`] }, { ...src[`d/${f}`] });
+    }
+    assert.equal(out['out/sub/b'].mode, 0o750);
+  });
+
+  it('copies a file that carries extended attributes (overlay keeps its own there), with its portable ones', async () => {
+    const [layer, dest] = dirs(2);
+    build(layer, { 'd/x': { content: 'x', mtime: T }, 'd/plain': { content: 'p', mtime: T } });
+    const set = spawnSync('setfattr', ['-n', 'user.kiln', '-v', 'yes', join(layer, 'd/x')]);
+    assert.equal(set.status, 0, `setfattr: ${set.stderr}`);
+    await copyFrom(layer, [layer], dest);
+    assert.notEqual(statSync(join(dest, 'out/x')).ino, statSync(join(layer, 'd/x')).ino);
+    assert.equal(statSync(join(dest, 'out/plain')).ino, statSync(join(layer, 'd/plain')).ino);
+    const got = spawnSync('getfattr', ['--only-values', '-n', 'user.kiln', join(dest, 'out/x')], {
+      encoding: 'utf8',
+    });
+    assert.equal(got.stdout, 'yes');
+  });
+
+  it('copies what --chmod or --chown would change, and what a lower layer holds under a different file', async () => {
+    const [view, top, lower, dest1, dest2] = dirs(5);
+    build(view, { 'd/a': { content: 'new', mtime: T } });
+    // The top layer has nothing at d/a; the lower one has another file there (hidden by the view's).
+    build(top, { other: 'o' });
+    build(lower, { 'd/a': { content: 'old', mtime: T } });
+    await copyFrom(view, [top, lower], dest1);
+    assert.equal(inspect(dest1)['out/a'].content, 'new');
+    assert.notEqual(statSync(join(dest1, 'out/a')).ino, statSync(join(lower, 'd/a')).ino);
+    await copy({
+      ...DOCKERFILE_COPY,
+      srcRoot: view,
+      srcPaths: ['d'],
+      destRoot: dest2,
+      dest: '/out',
+      chmod: '600',
+      layerLinks: new LayerLinks([view]),
+      destUpper: dest2,
+    });
+    assert.notEqual(statSync(join(dest2, 'out/a')).ino, statSync(join(view, 'd/a')).ino);
+    assert.equal(statSync(join(view, 'd/a')).mode & 0o777, 0o644, 'the source changed');
+  });
+
+  it('never follows a symlink a layer holds, even to the very file the copy saw', async () => {
+    const [view, layer, outside, dest] = dirs(4);
+    build(view, { 'd/f': { content: 'seen', mtime: T } });
+    // A sentinel outside the layer holds another name for the same inode; the layer's `d` points
+    // there. Following it would find the right inode by the wrong road.
+    mkdirSync(join(outside, 'd'));
+    linkSync(join(view, 'd/f'), join(outside, 'd/f'));
+    symlinkSync(join(outside, 'd'), join(layer, 'd'));
+    await copyFrom(view, [layer], dest);
+    assert.equal(inspect(dest)['out/f'].content, 'seen');
+    assert.notEqual(
+      statSync(join(dest, 'out/f')).ino,
+      statSync(join(view, 'd/f')).ino,
+      'linked through the symlink',
+    );
+    assert.equal(statSync(join(outside, 'd/f')).nlink, 2, 'a link was made through the symlink');
+  });
+});

@@ -3,7 +3,8 @@
 # Debian packages (runc, busybox-static for amd64 and arm64, docker-registry, docker.io, skopeo, umoci,
 # qemu-user-static, attr for extended attributes, slirp4netns for RUN's default network, buildah
 # as a judge of working-container commits, chromium to open build reports headless, mmdebstrap for
-# the base of kiln's own image), Node 24
+# the base of kiln's own image; docker-compose and python3-docker, clients of `kiln serve` in its
+# tests), Node 24
 # and the npm packages, and `kiln` on the PATH.
 # Idempotent: a second run only checks.
 set -euo pipefail
@@ -14,9 +15,11 @@ need_pkgs=()
 for pair in runc:runc busybox:busybox-static docker-registry:docker-registry skopeo:skopeo umoci:umoci \
   qemu-aarch64-static:qemu-user-static update-binfmts:binfmt-support htpasswd:apache2-utils openssl:openssl \
   git:git getfattr:attr xz:xz-utils bzip2:bzip2 slirp4netns:slirp4netns dockerd:docker.io buildah:buildah chromium:chromium \
-  mmdebstrap:mmdebstrap; do
+  mmdebstrap:mmdebstrap docker-compose:docker-compose; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need_pkgs+=("${pair#*:}")
 done
+# docker-py, a client the serve tests drive kiln's Engine API with.
+python3 -c 'import docker' >/dev/null 2>&1 || need_pkgs+=(python3-docker)
 fixtures=/var/cache/kiln-fixtures
 if [ ${#need_pkgs[@]} -gt 0 ] || [ ! -x "$fixtures/busybox-arm64" ]; then
   if [ "$(id -u)" != 0 ]; then echo "setup: need root to install: ${need_pkgs[*]}" >&2; exit 1; fi

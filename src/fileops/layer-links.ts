@@ -16,8 +16,9 @@
 import { join } from 'node:path';
 import { readXattrTree, type Xattrs } from '../archive/xattr.ts';
 import { fdPath, type Held, lstatIn, openParentStrict } from '../confine/fd.ts';
-import { isErrno } from '../errors/errors.ts';
-import { lstatSync, type Stats } from '../sys/fs.ts';
+import { PathWalker, walkInRoot } from '../confine/resolve.ts';
+import type { KilnError } from '../errors/errors.ts';
+import type { Stats } from '../sys/fs.ts';
 
 interface Layer {
   dir: string;
@@ -54,10 +55,9 @@ export class LayerLinks {
    */
   find(rel: string, st: Stats): string | undefined {
     for (let i = 0; i < this.layers.length; i++) {
-      const layer = this.layers[i];
-      const top = [...layer.read.keys()].find((p) => rel === p || rel.startsWith(`${p}/`));
-      if (top === undefined) continue;
-      const x = layer.read.get(top)?.get(rel === top ? '' : rel.slice(top.length + 1));
+      const read = readAt(this.layers[i], rel);
+      if (!read) continue;
+      const x = read.tree.get(read.key);
       const at = this.parent(i, rel);
       if (!at) continue;
       const found = lstatIn(at.dir, at.name);
@@ -91,21 +91,23 @@ export class LayerLinks {
   }
 }
 
-/** Every component of `rel` in `dir` is there and none is a symlink (lstat'ed one by one). */
-function realPathIn(dir: string, rel: string): boolean {
-  let at = dir;
-  for (const c of rel.split('/')) {
-    at = join(at, c);
-    let st: Stats;
-    try {
-      st = lstatSync(at);
-    } catch (err) {
-      if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return false;
-      throw err;
-    }
-    if (st.isSymbolicLink()) return false;
+/** The attribute tree prepare() read in `layer` for a source holding `rel`, and rel's key in it. */
+function readAt(layer: Layer, rel: string): { tree: Map<string, Xattrs>; key: string } | undefined {
+  for (const [top, tree] of layer.read) {
+    if (rel === top) return { tree, key: '' };
+    if (rel.startsWith(`${top}/`)) return { tree, key: rel.slice(top.length + 1) };
   }
-  return true;
+  return undefined;
+}
+
+/** Every component of `rel` in `dir` is there and none is a symlink. */
+function realPathIn(dir: string, rel: string): boolean {
+  try {
+    return walkInRoot(new PathWalker(dir), rel, { refuseLinks: true }).missing.length === 0;
+  } catch (err) {
+    if ((err as KilnError).code === 'PATH_HAS_SYMLINK') return false;
+    throw err;
+  }
 }
 
 function sameFile(a: Stats, b: Stats): boolean {

@@ -5,27 +5,9 @@ import { test } from 'node:test';
 
 const MODULE = join(import.meta.dirname, 'gc.ts');
 
-/**
- * Allocates 96 1 MiB Buffers, each dead at the next and an event-loop turn apart (as a layer's
- * stream leaves them): the most MiB held at once. V8 sweeps freed ArrayBuffers on a background
- * thread, so a busy machine sees them go a little after the collection: the turns give it the
- * time a stream gives it, and the bounds below leave room for it.
- */
-function heldMiB(flags: string[], every: number): number {
-  const script = `
-    import { YoungCollector } from ${JSON.stringify(MODULE)};
-    const c = new YoungCollector(${every});
-    let keep;
-    let most = 0;
-    for (let i = 0; i < 96; i++) {
-      await new Promise((r) => setImmediate(r));
-      keep = Buffer.allocUnsafe(1 << 20);
-      keep[0] = i;
-      c.add(keep.length);
-      most = Math.max(most, process.memoryUsage().arrayBuffers >> 20);
-    }
-    console.log(most);
-  `;
+/** Runs `body` in a child node with the module's exports imported; returns what it logs. */
+function probe(flags: string[], body: string): string {
+  const script = `import { releaseDeadHeap, YoungCollector } from ${JSON.stringify(MODULE)};\n${body}`;
   const r = spawnSync(
     process.execPath,
     [...flags, '--max-semi-space-size=8', '--input-type=module', '-e', script],
@@ -34,7 +16,32 @@ function heldMiB(flags: string[], every: number): number {
     },
   );
   assert.equal(r.status, 0, r.stderr);
-  return Number(r.stdout.trim());
+  return r.stdout.trim();
+}
+
+/**
+ * Allocates 96 1 MiB Buffers, each dead at the next and an event-loop turn apart (as a layer's
+ * stream leaves them): the most MiB held at once. V8 sweeps freed ArrayBuffers on a background
+ * thread, so a busy machine sees them go a little after the collection: the turns give it the
+ * time a stream gives it, and the bounds below leave room for it.
+ */
+function heldMiB(flags: string[], every: number): number {
+  return Number(
+    probe(
+      flags,
+      `const c = new YoungCollector(${every});
+      let keep;
+      let most = 0;
+      for (let i = 0; i < 96; i++) {
+        await new Promise((r) => setImmediate(r));
+        keep = Buffer.allocUnsafe(1 << 20);
+        keep[0] = i;
+        c.add(keep.length);
+        most = Math.max(most, process.memoryUsage().arrayBuffers >> 20);
+      }
+      console.log(most);`,
+    ),
+  );
 }
 
 test('with --expose-gc, dead Buffers are collected every `every` bytes', () => {
@@ -46,20 +53,6 @@ test('without --expose-gc it does nothing (the dead Buffers stay until V8 collec
   const held = heldMiB([], 16 << 20);
   assert.ok(held >= 56, `${held} MiB held: V8 collected them on its own, so the test above shows nothing`);
 });
-
-/** Runs `body` in a child node with the module imported; prints what it logs. */
-function probe(flags: string[], body: string): string {
-  const script = `import { releaseDeadHeap } from ${JSON.stringify(MODULE)};\n${body}`;
-  const r = spawnSync(
-    process.execPath,
-    [...flags, '--max-semi-space-size=8', '--input-type=module', '-e', script],
-    {
-      encoding: 'utf8',
-    },
-  );
-  assert.equal(r.status, 0, r.stderr);
-  return r.stdout.trim();
-}
 
 /** ~300 MiB of small objects (a big COPY's rows), dead once `rows` is dropped. */
 const BIG_DEAD_HEAP = `

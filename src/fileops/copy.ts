@@ -10,9 +10,11 @@ import { isPortableXattr, readXattrTree, writeXattrs, type Xattrs } from '../arc
 import {
   fdPath,
   isReplaced,
+  lstatIn,
   openDirVerified,
   openFileVerified,
   openInRoot,
+  openParentStrict,
   sourceChanged,
 } from '../confine/fd.ts';
 import { resolveInRoot } from '../confine/resolve.ts';
@@ -110,6 +112,12 @@ export interface CopyOptions {
    */
   layerLinks?: LayerLinks;
   /**
+   * The copy is the step's only action on a mount made for it (worker/fileop.ts): when it copies
+   * one regular file, that file may be linked (linkSources, layerLinks) into a directory that
+   * existed before the copy too — see linkInstead.
+   */
+  onlyAction?: boolean;
+  /**
    * The directory that what this copy creates in destRoot lands in: overlay's upper dir when
    * destRoot is an overlay mount (a directory made through the mount is a real one there, at the
    * same path), else destRoot itself.
@@ -135,6 +143,8 @@ interface Ctx {
   linkSources: boolean;
   layerLinks?: LayerLinks;
   destUpper?: string;
+  /** The copy is of one regular file and the step's only action (CopyOptions.onlyAction). */
+  oneFile: boolean;
   /** Regular files to copy, queued by the walk and copied concurrently (see settle). */
   files: FileJob[];
   /** Directory metadata, set in walk (post-)order once the files below are in place. */
@@ -242,6 +252,7 @@ async function copySources(opts: CopyOptions): Promise<void> {
     linkSources: opts.linkSources === true && opts.destUpper !== undefined,
     layerLinks: opts.destUpper !== undefined ? opts.layerLinks : undefined,
     destUpper: opts.destUpper,
+    oneFile: false,
     files: [],
     dirMeta: [],
   };
@@ -270,6 +281,7 @@ async function copySources(opts: CopyOptions): Promise<void> {
       )
         continue;
       await ctx.layerLinks?.prepare(s.rel);
+      ctx.oneFile = opts.onlyAction === true && opts.srcPaths.length === 1 && sources.length === 1;
       copyOne(ctx, s, opts.dest, opts.dirContentsOnly ?? true, view);
       await settle(ctx);
       await flushXattrs(ctx, s.rel === '' ? ctx.srcRoot : join(ctx.srcRoot, s.rel), s.rel);
@@ -443,10 +455,13 @@ function applyMeta(ctx: Ctx, st: Stats, target: string, isLink: boolean, src?: s
   else utimesSync(target, atime, mtime);
 }
 
-/** The file at `target` is replaced; a directory there is an error (fsutil ensureEmptyFileTarget). */
-function ensureEmptyFileTarget(target: string, shown: string): void {
+/**
+ * The file at `target` is replaced; a directory there is an error (fsutil ensureEmptyFileTarget).
+ * True when something was there (and is now removed).
+ */
+function ensureEmptyFileTarget(target: string, shown: string): boolean {
   const st = lstatSync(target, { throwIfNoEntry: false });
-  if (!st) return;
+  if (!st) return false;
   if (st.isDirectory())
     throw err(
       'FILEOP_CANNOT_REPLACE_DIR',
@@ -454,6 +469,7 @@ function ensureEmptyFileTarget(target: string, shown: string): void {
       'remove the directory first or copy to a different path',
     );
   unlinkSync(target);
+  return true;
 }
 
 type Visibility = 'visible' | 'hidden' | 'lazy';
@@ -538,9 +554,9 @@ function copyEntry(
   }
   if (ctx.reused && st.isFile() && ctx.reused.has(target.slice(ctx.destRoot.length + 1))) return;
   ensureParent?.();
-  if (!fresh) ensureEmptyFileTarget(target, shown);
+  const emptied = !fresh && ensureEmptyFileTarget(target, shown);
   if (st.isFile()) {
-    if (fresh && linkInstead(ctx, st, src, srcRel, target)) return;
+    if ((fresh || (ctx.oneFile && !emptied)) && linkInstead(ctx, st, src, srcRel, target, fresh)) return;
     const key = `${st.dev}:${st.ino}`;
     const prev = st.nlink > 1 ? ctx.inodes.get(key) : undefined;
     // The first copy of this inode can be gone (a later source replaced its directory): then
@@ -571,23 +587,48 @@ function copyEntry(
  * Hard-link a source file kiln extracted itself (linkSources) when the copy would be that file
  * exactly: the owner it would get is the file's own, and no --chmod or fixed mtime changes it
  * (xattrs travel with the inode, as the copy would carry them). Copying 20,000 files and 128 MiB
- * cost seconds that a link does not. Only into a directory this copy created (`fresh`): through
- * an overlay mount that is a directory of the upper dir alone, which the overlay has looked
- * nothing up in, so a name added to it there is what a create through the mount would make.
- * The source is never written in place afterwards (the serve pool's sync replaces a shared file
- * instead of changing it), and the committed snapshot is only read: a later RUN writing to the
- * file gets overlayfs's copy-up.
+ * cost seconds that a link does not. The source is never written in place afterwards (the serve
+ * pool's sync replaces a shared file instead of changing it), and the committed snapshot is only
+ * read: a later RUN writing to the file gets overlayfs's copy-up.
+ *
+ * The link is made in the upper dir, behind the overlay mount's back, so only where the mount
+ * cannot have a stale answer for the name:
+ * - in a directory this copy created (`fresh`): a directory of the upper dir alone, which the
+ *   overlay has looked nothing up in, so a name added to it there is what a create through the
+ *   mount would make;
+ * - or, for a copy of one file that is its step's only action (`ctx.oneFile`), in a directory
+ *   that is already a real one in the upper dir (its root, or one the copy made or copied up),
+ *   when neither the mount nor the upper dir has anything at the name. The mount did look the
+ *   name up (and may keep that "absent"), but nothing looks at it again before it is unmounted;
+ *   the snapshot is committed from the upper dir. `COPY --from=build /app/server /server` is
+ *   one link instead of a copy of the whole binary.
  */
-function linkInstead(ctx: Ctx, st: Stats, src: string, srcRel: string, target: string): boolean {
-  if ((!ctx.linkSources && !ctx.layerLinks) || ctx.mode || ctx.mtime) return false;
+function linkInstead(
+  ctx: Ctx,
+  st: Stats,
+  src: string,
+  srcRel: string,
+  target: string,
+  fresh: boolean,
+): boolean {
+  if ((!ctx.linkSources && !ctx.layerLinks) || ctx.mode || ctx.mtime || ctx.destUpper === undefined)
+    return false;
   const o = ownerFor(ctx, st);
   if (st.uid !== o.uid || st.gid !== o.gid) return false;
   const from = ctx.linkSources ? src : ctx.layerLinks?.find(srcRel, st);
   if (from === undefined) return false;
+  const rel = target.slice(ctx.destRoot.length);
+  // Not fresh: the parent must be a real directory of the upper dir, reached with no symlink
+  // followed, and the name free there (no file, no whiteout).
+  const parent = fresh ? undefined : openParentStrict(ctx.destUpper, rel);
+  if (!fresh && (parent === undefined || lstatIn(parent.dir, parent.name) !== undefined)) {
+    parent?.dir.close();
+    return false;
+  }
   try {
     // link(2) does not follow a symlink at `from`: the private directory holds what the walk saw,
     // and a layer's file was checked to be the very inode the walk saw.
-    linkSync(from, `${ctx.destUpper}${target.slice(ctx.destRoot.length)}`);
+    linkSync(from, parent ? fdPath(parent.dir.fd, parent.name) : `${ctx.destUpper}${rel}`);
     return true;
   } catch (err) {
     // Another filesystem: copy from now on. Too many links (EMLINK) or a refusal: copy this one.
@@ -596,6 +637,8 @@ function linkInstead(ctx: Ctx, st: Stats, src: string, srcRel: string, target: s
       ctx.layerLinks = undefined;
     } else if (!isErrno(err, 'EMLINK') && !isErrno(err, 'EPERM')) throw err;
     return false;
+  } finally {
+    parent?.dir.close();
   }
 }
 

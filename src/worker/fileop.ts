@@ -126,6 +126,7 @@ export async function runFileOp(
                   layerLinks:
                     src.kind === 'fs' && upper !== undefined ? await layerLinks(sn, src) : undefined,
                   destUpper: linking ? (upper ?? destRoot) : undefined,
+                  onlyAction: op.actions.length === 1,
                 });
               } else if (a.action === 'mkdir') {
                 mkdir(destRoot, absolute(op.cwd, a.path), {

@@ -111,3 +111,69 @@ describe('COPY --from a layered source', () => {
     assert.equal(statSync(join(outside, 'd/f')).nlink, 2, 'a link was made through the symlink');
   });
 });
+
+/**
+ * One file, the step's only action (`COPY --from=build /app/server /server`): linked into a
+ * directory that was there before the copy too, when it is a real directory of the upper dir and
+ * neither the view nor the upper dir has anything at the name. Here the view (destRoot) and the
+ * upper dir are two directories, as an overlay mount and its upper dir are.
+ */
+describe('COPY --from of one file into an existing directory', () => {
+  async function copyOne(layer: string, view: string, upper: string, dest: string, onlyAction = true) {
+    await copy({
+      ...DOCKERFILE_COPY,
+      srcRoot: layer,
+      srcPaths: ['big.bin'],
+      destRoot: view,
+      dest,
+      xattrs: true,
+      layerLinks: new LayerLinks([layer]),
+      destUpper: upper,
+      onlyAction,
+    });
+  }
+
+  it('links it into the upper dir when it is the only action, copies it otherwise', async () => {
+    const [layer, view, upper, view2, upper2] = dirs(5);
+    build(layer, { 'big.bin': { content: 'big', mode: 0o644, mtime: T } });
+    await copyOne(layer, view, upper, '/big.bin');
+    assert.equal(statSync(join(upper, 'big.bin')).ino, statSync(join(layer, 'big.bin')).ino);
+    assert.deepEqual({ ...inspect(upper)['big.bin'] }, { ...inspect(layer)['big.bin'] });
+    await copyOne(layer, view2, upper2, '/big.bin', false);
+    assert.equal(inspect(view2)['big.bin'].content, 'big');
+    assert.notEqual(statSync(join(view2, 'big.bin')).ino, statSync(join(layer, 'big.bin')).ino);
+  });
+
+  it('copies when the name is taken in the view or in the upper dir (a whiteout, a file)', async () => {
+    const [layer, view, upper, view2, upper2] = dirs(5);
+    build(layer, { 'big.bin': { content: 'big', mtime: T } });
+    // Something in the view: replaced by a copy through the view, the upper dir untouched.
+    build(view, { 'big.bin': 'old' });
+    await copyOne(layer, view, upper, '/big.bin');
+    assert.equal(inspect(view)['big.bin'].content, 'big');
+    assert.notEqual(statSync(join(view, 'big.bin')).ino, statSync(join(layer, 'big.bin')).ino);
+    assert.equal(inspect(upper)['big.bin'], undefined);
+    // Something in the upper dir only (what a whiteout is to the view: nothing there).
+    build(upper2, { 'big.bin': 'whiteout' });
+    await copyOne(layer, view2, upper2, '/big.bin');
+    assert.equal(inspect(upper2)['big.bin'].content, 'whiteout');
+    assert.equal(inspect(view2)['big.bin'].content, 'big');
+  });
+
+  it('never links through a symlink in the upper dir, nor into a directory the upper dir lacks', async () => {
+    const [layer, view, upper, outside, view2, upper2] = dirs(6);
+    build(layer, { 'big.bin': { content: 'big', mtime: T } });
+    build(view, { 'opt/keep': 'k' });
+    // The upper dir's `opt` leads to a sentinel outside: a link made through it would land there.
+    symlinkSync(outside, join(upper, 'opt'));
+    await copyOne(layer, view, upper, '/opt/big.bin');
+    assert.equal(inspect(view)['opt/big.bin'].content, 'big');
+    assert.deepEqual(Object.keys(inspect(outside)), [], 'a link was made through the symlink');
+    assert.equal(statSync(join(layer, 'big.bin')).nlink, 1);
+    // `opt` exists in the view (a lower layer's) but not in the upper dir: copied through the view.
+    build(view2, { 'opt/keep': 'k' });
+    await copyOne(layer, view2, upper2, '/opt/big.bin');
+    assert.equal(inspect(view2)['opt/big.bin'].content, 'big');
+    assert.equal(statSync(join(layer, 'big.bin')).nlink, 1);
+  });
+});

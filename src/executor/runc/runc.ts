@@ -255,8 +255,21 @@ export class RuncExecutor implements Executor {
       return { exitCode: 0, durationMs: Date.now() - started };
     } finally {
       io.signal?.removeEventListener('abort', onAbort);
-      await this.delete(id);
+      await this.deleteIfLeft(id);
     }
+  }
+
+  /**
+   * `runc run` destroys its container when the process exits (state directory and cgroup); only
+   * a run that was killed or failed half-way leaves one. Asking runc to delete costs a process
+   * (~20 ms on every RUN, on the build's critical path); looking for the state directory does not.
+   */
+  private async deleteIfLeft(id: string): Promise<void> {
+    const left = await fs.lstat(path.join(this.runcRoot, id)).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => err.code !== 'ENOENT',
+    );
+    if (left) await this.delete(id);
   }
 
   /**

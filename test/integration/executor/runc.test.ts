@@ -50,6 +50,8 @@ describe('runc executor', () => {
     assert.equal(r.error, undefined);
     assert.equal(r.stdout, 'hello\n');
     assert.equal(r.stderr, 'oops\n');
+    // runc run removed its container itself: kiln asks runc to delete only what is left.
+    assert.equal(runcContainers(rig.stateRoot), '');
   });
 
   it('turns a non-zero exit into EXEC_FAILED with the code and the last output lines', async () => {

@@ -323,6 +323,8 @@ function copyOne(ctx: Ctx, s: ExpandedSource, dest: string, dirContents: boolean
   const d = resolveInRoot(ctx.destRoot, goClean(`/${dest}`), true);
   const srcAbs = s.rel === '' ? ctx.srcRoot : join(ctx.srcRoot, s.rel);
   const srcSt = changedIfGone(s.source, () => lstatSync(srcAbs));
+  // A directory's files may meet each other through the mount (hard links): one file only.
+  ctx.oneFile &&= srcSt.isFile();
   let destRel = d.rel;
   let destIsDir = false;
   if (d.exists) destIsDir = lstatSync(d.abs).isDirectory();

@@ -144,6 +144,25 @@ describe('COPY --from of one file into an existing directory', () => {
     assert.notEqual(statSync(join(view2, 'big.bin')).ino, statSync(join(layer, 'big.bin')).ino);
   });
 
+  it('copies the files of a directory into a directory that was there (only one file is linked there)', async () => {
+    const [layer, view, upper] = dirs(3);
+    build(layer, { 'dir/f': { content: 'f', mtime: T } });
+    build(view, { opt: { dir: true } });
+    mkdirSync(join(upper, 'opt'));
+    await copy({
+      ...DOCKERFILE_COPY,
+      srcRoot: layer,
+      srcPaths: ['dir'],
+      destRoot: view,
+      dest: '/opt/',
+      layerLinks: new LayerLinks([layer]),
+      destUpper: upper,
+      onlyAction: true,
+    });
+    assert.equal(inspect(view)['opt/f'].content, 'f');
+    assert.equal(statSync(join(layer, 'dir/f')).nlink, 1, 'linked behind the mount');
+  });
+
   it('copies when the name is taken in the view or in the upper dir (a whiteout, a file)', async () => {
     const [layer, view, upper, view2, upper2] = dirs(5);
     build(layer, { 'big.bin': { content: 'big', mtime: T } });

@@ -120,6 +120,7 @@ function runSources() {
   import(path.join(SOURCES, 'cli', 'main.ts'));
 }
 
+require('./prestat.cjs').startPrestat(process.argv.slice(2));
 const stat = freshBundle();
 if (stat) runBundle(stat);
 else runSources();

@@ -13,8 +13,9 @@ import { KilnError, pathTooLong } from '../errors/errors.ts';
 import { goBase, goClean, PatternMatcher } from '../frontend/dockerignore/index.ts';
 import { closeSync, constants, lstatSync, openSync, readFileSync, readSync } from '../sys/fs.ts';
 import { encodePath } from '../sys/fsname.ts';
-import type { DigestCache } from './digestcache.ts';
+import type { DigestCache, FileIdentity } from './digestcache.ts';
 import { handedDigest } from './handed.ts';
+import { notePrestatSize } from './prestat.ts';
 import { containsWildcards, resolveWildcards } from './resolve.ts';
 import { DirFS, FilterFS, type WalkEntry } from './walk.ts';
 
@@ -94,8 +95,22 @@ export function fileDigest(abs: string, e: WalkEntry, cache?: DigestCache): Dige
   const hit = cache?.get(abs, id);
   if (hit) return hit;
   const d = hashFileContent(abs, e.size);
-  if (cache && Date.now() * 1000 - e.mtimeUs > RACY_US) cache.put(abs, id, d);
+  // What the pre-stat saw may be a moment old: cache the digest only under the file's identity now.
+  if (cache && Date.now() * 1000 - e.mtimeUs > RACY_US && (!e.prestat || sameIdentity(abs, id))) {
+    cache.put(abs, id, d);
+  }
   return d;
+}
+
+function sameIdentity(abs: string, id: FileIdentity): boolean {
+  const st = lstatSync(abs, { throwIfNoEntry: false });
+  return (
+    st !== undefined &&
+    st.size === id.size &&
+    Math.round(st.mtimeMs * 1000) === id.mtimeUs &&
+    st.ino === id.ino &&
+    st.mode === id.mode
+  );
 }
 
 function notFound(p: string): KilnError {
@@ -216,11 +231,13 @@ function checksumUnchecked(opts: ChecksumOptions): Digest {
   };
   const prefix = root.endsWith('/') ? root : `${root}/`;
   const sources = expandSources(root, opts.paths, { ...opts, view });
+  let entries = 0;
   for (const { source, rel, wildcard } of sources) {
     // A wildcard match is itself subject to --exclude (docs: COPY --exclude=*.txt hom* /mydir/).
     if (copyExclude && wildcard && copyExclude.matchesOrParentMatches(goBase(source))) continue;
     record(`source\0${source}\n`);
     view.walk(rel, (path, e, err) => {
+      entries++;
       if (err) throw new KilnError('CONTEXT_READ', `cannot read ${path}: ${err.message}`, { cause: err });
       const sub = rel === '' ? path : path === rel ? '' : path.slice(rel.length + 1);
       if (copyExclude && sub !== '' && copyExclude.matchesOrParentMatches(sub)) return undefined;
@@ -236,5 +253,7 @@ function checksumUnchecked(opts: ChecksumOptions): Digest {
   }
   hashRecords();
   opts.cache?.flush();
+  // The whole of a build context walked: whether its next build's launcher should pre-stat it.
+  if (opts.localContext && sources.length === 1 && sources[0].rel === '') notePrestatSize(root, entries);
   return `sha256:${h.digest('hex')}`;
 }

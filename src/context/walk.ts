@@ -11,6 +11,7 @@ import { EMPTY_MATCH_INFO, type MatchInfo, PatternMatcher } from '../frontend/do
 import { lstatSync, readdirSync, readlinkSync } from '../sys/fs.ts';
 import { sortNames } from '../sys/fsname.ts';
 import { dedupePaths, followLinks } from './follow.ts';
+import { type Listing, PRESTAT_FIELDS, type Prestat, prestatFor } from './prestat.ts';
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'other';
 
@@ -30,6 +31,8 @@ export interface WalkEntry {
   nlink: number;
   /** Symlink target, as stored. */
   linkTarget?: string;
+  /** Read by the launcher's pre-stat, a moment before the walk (prestat.ts). */
+  prestat?: true;
 }
 
 /** Return 'skip' to not descend into a directory, or (for a non-directory) to skip its remaining siblings (Go's SkipDir). */
@@ -99,6 +102,8 @@ export class DirFS implements WalkFS {
   readonly root: string;
   /** `root/`: child paths are appended to it (a walk joins tens of thousands; path.join is slow). */
   private readonly prefix: string;
+  /** The pre-stat of this root (undefined: not asked yet; null: none). */
+  private prestat?: Prestat | null;
   constructor(root: string) {
     this.root = root;
     this.prefix = root.endsWith('/') ? root : `${root}/`;
@@ -131,6 +136,13 @@ export class DirFS implements WalkFS {
   }
 
   private walkChildren(rel: string, fn: WalkFn, self?: WalkEntry): void {
+    // Listed and lstat'ed by the launcher's pre-stat while kiln started (prestat.ts), if it was.
+    const pre =
+      this.prestat === null ? undefined : (this.prestat ??= prestatFor(this.root) ?? null)?.listing(rel);
+    if (pre) {
+      this.walkListed(rel, fn, pre);
+      return;
+    }
     let names: string[];
     try {
       names = readdirSync(rel === '' ? this.root : this.prefix + rel);
@@ -159,6 +171,57 @@ export class DirFS implements WalkFS {
       throw err;
     }
   }
+
+  /** walkChildren with the names and numbers the pre-stat read (a name it could not lstat is lstat'ed now). */
+  private walkListed(rel: string, fn: WalkFn, pre: Listing): void {
+    try {
+      for (let i = 0; i < pre.names.length; i++) {
+        const childRel = rel === '' ? pre.names[i] : `${rel}/${pre.names[i]}`;
+        let entry: WalkEntry;
+        try {
+          entry = Number.isNaN(pre.st[i * PRESTAT_FIELDS])
+            ? statEntry(this.prefix + childRel, childRel)
+            : listedEntry(this.prefix + childRel, childRel, pre.st, i);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed since
+          throw err;
+        }
+        this.visit(entry, fn);
+      }
+    } catch (err) {
+      if (err instanceof SkipSiblings) return;
+      throw err;
+    }
+  }
+}
+
+/** A WalkEntry from the pre-stat's numbers for `names[i]` (prestat.ts PRESTAT_FIELDS). */
+function listedEntry(abs: string, rel: string, st: Float64Array, i: number): WalkEntry {
+  const o = i * PRESTAT_FIELDS;
+  const mode = st[o];
+  const type = typeOf(mode);
+  const e: WalkEntry = {
+    path: rel,
+    type,
+    mode,
+    uid: st[o + 1],
+    gid: st[o + 2],
+    size: st[o + 3],
+    mtimeUs: Math.round(st[o + 4] * 1000),
+    ino: st[o + 5],
+    dev: st[o + 6],
+    nlink: st[o + 7],
+    prestat: true,
+  };
+  if (type === 'symlink') {
+    try {
+      e.linkTarget = readlinkSync(abs);
+    } catch (err) {
+      if (isErrno(err, 'EINVAL')) throw sourceChanged(rel);
+      throw err;
+    }
+  }
+  return e;
 }
 
 interface VisitedDir {

@@ -17,8 +17,9 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 const REPO = join(import.meta.dirname, '..', '..', '..');
@@ -30,6 +31,7 @@ function greet(words) { return 'bundle ' + words.join(' '); }
 process.stdout.write(greet(process.argv.slice(2)));
 if (process.argv.includes('fail')) process.exitCode = 3;
 if (process.argv.includes('slow')) { const end = Date.now() + 1100; while (Date.now() < end); }
+if (process.argv.includes('--show-prestat')) process.stdout.write(' prestat=' + (globalThis[Symbol.for('kiln.prestat')]?.root ?? 'none'));
 `;
 
 function kiln(...args: string[]) {
@@ -45,7 +47,8 @@ before(() => {
   tree = mkdtempSync(join(tmpdir(), 'kiln-launcher-'));
   cache = join(tree, 'xdg-cache');
   mkdirSync(join(tree, 'bin'));
-  for (const f of ['kiln', 'kiln.cjs']) copyFileSync(join(REPO, 'bin', f), join(tree, 'bin', f));
+  for (const f of ['kiln', 'kiln.cjs', 'prestat.cjs', 'prestat-worker.cjs'])
+    copyFileSync(join(REPO, 'bin', f), join(tree, 'bin', f));
   mkdirSync(join(tree, 'node_modules', '.bin'), { recursive: true });
   symlinkSync(join(REPO, 'node_modules', '.bin', 'node'), join(tree, 'node_modules', '.bin', 'node'));
   mkdirSync(join(tree, 'src', 'cli'), { recursive: true });
@@ -104,6 +107,28 @@ describe('bin/kiln launcher', () => {
     const now = cacheFiles();
     assert.equal(now.length, 1);
     assert.ok(!before.includes(now[0]));
+  });
+
+  it('pre-stats the context of a build the last build of which left a hint, and no other', () => {
+    const ctx = join(tree, 'ctx');
+    mkdirSync(ctx, { recursive: true });
+    assert.match(kiln('build', '--show-prestat', ctx).out, / prestat=none$/);
+    const { hintFile } = createRequire(import.meta.url)('../../../bin/prestat.cjs') as {
+      hintFile(root: string): string;
+    };
+    const saved = process.env.XDG_CACHE_HOME;
+    process.env.XDG_CACHE_HOME = cache;
+    const hint = hintFile(ctx);
+    if (saved === undefined) delete process.env.XDG_CACHE_HOME;
+    else process.env.XDG_CACHE_HOME = saved;
+    mkdirSync(dirname(hint), { recursive: true });
+    writeFileSync(hint, '');
+    assert.ok(
+      kiln('build', '--show-prestat', ctx).out.endsWith(` prestat=${ctx}`),
+      'not started with a hint',
+    );
+    assert.match(kiln('images', '--show-prestat', ctx).out, / prestat=none$/);
+    assert.match(kiln('build', '--show-prestat', '-').out, / prestat=none$/);
   });
 
   it('keeps the bundle when a source that is not in it changes', () => {

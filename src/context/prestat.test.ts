@@ -1,0 +1,186 @@
+/**
+ * The context pre-stat (bin/prestat.cjs starts the worker as the launcher does): the walk's
+ * result with it is the walk's result without it, whatever the worker leaves out, fails on or
+ * stalls on; a digest is never cached under an identity a file no longer has.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, afterEach, describe, it } from 'node:test';
+import { MessageChannel } from 'node:worker_threads';
+import { encodeName } from '../sys/fsname.ts';
+import { checksum } from './checksum.ts';
+import { DigestCache } from './digestcache.ts';
+import { hintFile, notePrestatSize, PRESTAT_WORTH, prestatFor, resetPrestat, walkedPast } from './prestat.ts';
+
+const launcher = createRequire(import.meta.url)('../../bin/prestat.cjs') as {
+  startPrestat(argv: string[]): void;
+  hintFile(root: string): string;
+};
+const KEY_HOME = mkdtempSync(join(tmpdir(), 'kiln-prestat-cache-'));
+process.env.XDG_CACHE_HOME = KEY_HOME;
+
+/** What the launcher does for `kiln build root`, once the build before left its hint. */
+function startPrestat(argv: string[]): void {
+  notePrestatSize(argv[argv.length - 1], PRESTAT_WORTH);
+  launcher.startPrestat(argv);
+}
+const KEY = Symbol.for('kiln.prestat');
+
+const dirs: string[] = [KEY_HOME];
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+afterEach(() => {
+  resetPrestat();
+  delete (globalThis as Record<symbol, unknown>)[KEY];
+});
+
+function tree(): string {
+  const d = mkdtempSync(join(tmpdir(), 'kiln-prestat-'));
+  dirs.push(d);
+  for (let i = 0; i < 30; i++) {
+    mkdirSync(join(d, `src/d${i}/deep`), { recursive: true });
+    writeFileSync(join(d, `src/d${i}/f.txt`), `file ${i}`);
+    writeFileSync(join(d, `src/d${i}/deep/g.txt`), `deep ${i}`);
+  }
+  mkdirSync(join(d, 'node_modules/pkg'), { recursive: true });
+  writeFileSync(join(d, 'node_modules/pkg/index.js'), 'module');
+  symlinkSync('src/d1/f.txt', join(d, 'link'));
+  writeFileSync(join(d, 'Dockerfile'), 'FROM scratch\n');
+  return d;
+}
+
+/** The checksum of the whole context with the worker started for it, once it has finished. */
+async function withPrestat(root: string, opts: { excludePatterns?: string[]; cache?: DigestCache } = {}) {
+  resetPrestat();
+  startPrestat(['build', root]);
+  const l = (globalThis as Record<symbol, { shared: SharedArrayBuffer }>)[KEY];
+  const state = new Int32Array(l.shared);
+  while (Atomics.load(state, 1) === 0) await new Promise((r) => setTimeout(r, 5));
+  const sum = checksum({ root, paths: ['.'], ...opts });
+  return { sum, handed: prestatFor(root)?.handed ?? -1 };
+}
+
+describe('context pre-stat', () => {
+  it('gives the walk what it would have read itself', async () => {
+    const d = tree();
+    const plain = checksum({ root: d, paths: ['.'] });
+    const { sum, handed } = await withPrestat(d);
+    assert.equal(sum, plain);
+    assert.ok(handed >= 60, `only ${handed} listings came from the worker`);
+  });
+
+  it('leaves out what .dockerignore names, and the walk agrees with or without it', async () => {
+    const d = tree();
+    writeFileSync(join(d, '.dockerignore'), 'node_modules\n**/deep\n');
+    const excludePatterns = ['node_modules', '**/deep'];
+    const plain = checksum({ root: d, paths: ['.'], excludePatterns });
+    const { sum, handed } = await withPrestat(d, { excludePatterns });
+    assert.equal(sum, plain);
+    assert.ok(handed >= 30, `only ${handed} listings came from the worker`);
+    // Not even listed: the walk that wants it reads it itself, without waiting.
+    const d2 = tree();
+    writeFileSync(join(d2, '.dockerignore'), 'node_modules\n');
+    const all = checksum({ root: d2, paths: ['.'] });
+    const got = await withPrestat(d2);
+    assert.equal(got.sum, all, 'a directory the worker left out was missed');
+    assert.ok(got.handed >= 60);
+  });
+
+  it('reads a directory with a name that is not UTF-8 itself', async () => {
+    const d = tree();
+    writeFileSync(encodeName(join(d, 'src/d3/caf\udce9')), 'latin-1 name');
+    const plain = checksum({ root: d, paths: ['.'] });
+    const { sum, handed } = await withPrestat(d);
+    assert.equal(sum, plain);
+    assert.ok(handed >= 60);
+  });
+
+  it('never caches a digest under the identity the worker saw when the file has changed since', async () => {
+    const d = tree();
+    const cache = DigestCache.open(join(d, '..', `${d.split('/').pop()}-digests.db`));
+    dirs.push(`${d}-digests.db`);
+    const file = join(d, 'src/d2/f.txt');
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(file, old, old);
+    resetPrestat();
+    startPrestat(['build', d]);
+    const l = (globalThis as Record<symbol, { shared: SharedArrayBuffer }>)[KEY];
+    while (Atomics.load(new Int32Array(l.shared), 1) === 0) await new Promise((r) => setTimeout(r, 5));
+    // Changed after the worker's lstat, before the walk hashes it.
+    writeFileSync(file, 'changed, longer than before');
+    const newer = new Date(Date.now() - 30_000);
+    utimesSync(file, newer, newer);
+    const withPre = checksum({ root: d, paths: ['.'], cache });
+    assert.ok((prestatFor(d)?.handed ?? 0) >= 60, 'the walk did not use the pre-stat');
+    resetPrestat();
+    assert.equal(withPre, checksum({ root: d, paths: ['.'] }), 'the changed content was not hashed');
+    // Put back as the worker saw it (same size, time, inode, mode): a digest cached under that
+    // identity during the walk above would be the changed content's.
+    writeFileSync(file, 'file 2');
+    utimesSync(file, old, old);
+    assert.equal(
+      checksum({ root: d, paths: ['.'], cache }),
+      checksum({ root: d, paths: ['.'] }),
+      'a digest was cached under the identity the worker saw',
+    );
+    cache.close();
+  });
+
+  it('goes on alone when the worker stalls, and ignores a pre-stat of another directory', async () => {
+    const d = tree();
+    const plain = checksum({ root: d, paths: ['.'] });
+    // A worker that never posts: the real protocol, no thread behind it.
+    const { port1, port2 } = new MessageChannel();
+    resetPrestat();
+    (globalThis as Record<symbol, unknown>)[KEY] = {
+      root: d,
+      port: port1,
+      shared: new SharedArrayBuffer(8),
+      worker: { terminate: () => port2.close() },
+      started: Date.now(),
+    };
+    const t = Date.now();
+    assert.equal(checksum({ root: d, paths: ['.'] }), plain);
+    assert.ok(Date.now() - t < 2_000, 'waited on the stalled worker for every directory');
+    assert.equal(prestatFor(d), undefined, 'a stalled pre-stat is closed');
+    const other = tree();
+    resetPrestat();
+    startPrestat(['build', other]);
+    assert.equal(prestatFor(d), undefined);
+    assert.equal(checksum({ root: d, paths: ['.'] }), plain);
+  });
+
+  it('is started only for a context whose last walk was big, as the build notes it', () => {
+    const d = tree();
+    assert.equal(hintFile(d), launcher.hintFile(d), 'the launcher and the build name the hint differently');
+    assert.equal(hintFile(`${d}/é`), launcher.hintFile(`${d}/é`));
+    resetPrestat();
+    launcher.startPrestat(['build', d]);
+    assert.equal((globalThis as Record<symbol, unknown>)[KEY], undefined, 'started without a hint');
+    // A whole-context walk of a small context leaves none; a big one does, and a small one again removes it.
+    checksum({ root: d, paths: ['.'], localContext: true });
+    assert.equal(existsSync(hintFile(d)), false);
+    notePrestatSize(d, PRESTAT_WORTH);
+    launcher.startPrestat(['build', d]);
+    assert.notEqual((globalThis as Record<symbol, unknown>)[KEY], undefined, 'not started with a hint');
+    checksum({ root: d, paths: ['.'], localContext: true });
+    assert.equal(existsSync(hintFile(d)), false, 'a small walk left the hint');
+    for (let i = 0; i < PRESTAT_WORTH; i++) writeFileSync(join(d, `src/d0/n${i}`), '');
+    checksum({ root: d, paths: ['.'], localContext: true });
+    assert.equal(existsSync(hintFile(d)), true, 'a big walk left no hint');
+  });
+
+  it('orders directories as the walk visits them', () => {
+    assert.equal(walkedPast('b', 'a/z'), true);
+    assert.equal(walkedPast('a/z', 'b'), false);
+    assert.equal(walkedPast('a', 'a/b'), false);
+    assert.equal(walkedPast('a/b', 'a'), true);
+    assert.equal(walkedPast('a', ''), true);
+    assert.equal(walkedPast('', 'a'), false);
+    assert.equal(walkedPast('a.b', 'a/c'), true, 'a and what is under it come before a.b');
+  });
+});

@@ -11,7 +11,16 @@ import { resolveInRoot } from '../confine/resolve.ts';
 import type { Digest } from '../digest/digest.ts';
 import { KilnError, pathTooLong } from '../errors/errors.ts';
 import { goBase, goClean, PatternMatcher } from '../frontend/dockerignore/index.ts';
-import { closeSync, constants, lstatSync, openSync, readFileSync, readSync } from '../sys/fs.ts';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readFileSync,
+  readSync,
+  type Stats,
+} from '../sys/fs.ts';
 import { encodePath } from '../sys/fsname.ts';
 import type { DigestCache, FileIdentity } from './digestcache.ts';
 import { handedDigest } from './handed.ts';
@@ -55,6 +64,11 @@ let chunk: Buffer | undefined;
 
 /** sha256 of one regular file: small files are read whole and synchronously, big ones in 1 MiB chunks. */
 export function hashFileContent(abs: string, size: number): Digest {
+  return hashOpened(abs, size).digest;
+}
+
+/** The file's digest and its lstat numbers as read (the descriptor's: the very file hashed). */
+function hashOpened(abs: string, size: number): { digest: Digest; st: Stats } {
   try {
     return hashFile(abs, size);
   } catch (err) {
@@ -64,24 +78,25 @@ export function hashFileContent(abs: string, size: number): Digest {
   }
 }
 
-function hashFile(abs: string, size: number): Digest {
+function hashFile(abs: string, size: number): { digest: Digest; st: Stats } {
   const h = createHash('sha256');
-  if (size <= SMALL_FILE) {
-    h.update(readFileSync(abs, { flag: constants.O_RDONLY | constants.O_NOFOLLOW }));
-  } else {
-    chunk ??= Buffer.allocUnsafe(SMALL_FILE);
-    const fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
+  const fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const st = fstatSync(fd);
+    if (size <= SMALL_FILE && st.size <= SMALL_FILE) {
+      h.update(readFileSync(fd));
+    } else {
+      chunk ??= Buffer.allocUnsafe(SMALL_FILE);
       for (;;) {
         const n = readSync(fd, chunk, 0, chunk.length, null);
         if (n === 0) break;
         h.update(n === chunk.length ? chunk : chunk.subarray(0, n));
       }
-    } finally {
-      closeSync(fd);
     }
+    return { digest: `sha256:${h.digest('hex')}`, st };
+  } finally {
+    closeSync(fd);
   }
-  return `sha256:${h.digest('hex')}`;
 }
 
 /** Content digest of a regular file entry, through the cache when one is given. */
@@ -94,18 +109,17 @@ export function fileDigest(abs: string, e: WalkEntry, cache?: DigestCache): Dige
   if (handed === null) return hashFileContent(abs, e.size);
   const hit = cache?.get(abs, id);
   if (hit) return hit;
-  const d = hashFileContent(abs, e.size);
-  // What the pre-stat saw may be a moment old: cache the digest only under the file's identity now.
-  if (cache && Date.now() * 1000 - e.mtimeUs > RACY_US && (!e.prestat || sameIdentity(abs, id))) {
-    cache.put(abs, id, d);
+  const { digest, st } = hashOpened(abs, e.size);
+  // What the pre-stat saw may be a moment old: cache the digest only under the identity of the
+  // file that was hashed.
+  if (cache && Date.now() * 1000 - e.mtimeUs > RACY_US && (!e.prestat || sameIdentity(st, id))) {
+    cache.put(abs, id, digest);
   }
-  return d;
+  return digest;
 }
 
-function sameIdentity(abs: string, id: FileIdentity): boolean {
-  const st = lstatSync(abs, { throwIfNoEntry: false });
+function sameIdentity(st: Stats, id: FileIdentity): boolean {
   return (
-    st !== undefined &&
     st.size === id.size &&
     Math.round(st.mtimeMs * 1000) === id.mtimeUs &&
     st.ino === id.ino &&

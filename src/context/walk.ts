@@ -83,14 +83,18 @@ export function statEntry(abs: string, rel: string): WalkEntry {
     dev: st.dev,
     nlink: st.nlink,
   };
-  if (type === 'symlink') {
-    try {
-      e.linkTarget = readlinkSync(abs);
-    } catch (err) {
-      // No longer a symlink since the lstat (ENOENT, gone, is the caller's to skip).
-      if (isErrno(err, 'EINVAL')) throw sourceChanged(rel);
-      throw err;
-    }
+  return withLinkTarget(e, abs);
+}
+
+/** `e` with its symlink's target read (when it is one). */
+function withLinkTarget(e: WalkEntry, abs: string): WalkEntry {
+  if (e.type !== 'symlink') return e;
+  try {
+    e.linkTarget = readlinkSync(abs);
+  } catch (err) {
+    // No longer a symlink since the lstat (ENOENT, gone, is the caller's to skip).
+    if (isErrno(err, 'EINVAL')) throw sourceChanged(e.path);
+    throw err;
   }
   return e;
 }
@@ -213,15 +217,7 @@ function listedEntry(abs: string, rel: string, st: Float64Array, i: number): Wal
     nlink: st[o + 7],
     prestat: true,
   };
-  if (type === 'symlink') {
-    try {
-      e.linkTarget = readlinkSync(abs);
-    } catch (err) {
-      if (isErrno(err, 'EINVAL')) throw sourceChanged(rel);
-      throw err;
-    }
-  }
-  return e;
+  return withLinkTarget(e, abs);
 }
 
 interface VisitedDir {

@@ -7,13 +7,13 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { MessageChannel } from 'node:worker_threads';
 import { encodeName } from '../sys/fsname.ts';
 import { checksum } from './checksum.ts';
 import { DigestCache } from './digestcache.ts';
-import { hintFile, notePrestatSize, PRESTAT_WORTH, prestatFor, resetPrestat, walkedPast } from './prestat.ts';
+import { hintFile, PRESTAT_WORTH, prestatFor, resetPrestat, walkedPast } from './prestat.ts';
 
 const launcher = createRequire(import.meta.url)('../../bin/prestat.cjs') as {
   startPrestat(argv: string[]): void;
@@ -24,8 +24,13 @@ process.env.XDG_CACHE_HOME = KEY_HOME;
 
 /** What the launcher does for `kiln build root`, once the build before left its hint. */
 function startPrestat(argv: string[]): void {
-  notePrestatSize(argv[argv.length - 1], PRESTAT_WORTH);
+  leaveHint(argv[argv.length - 1]);
   launcher.startPrestat(argv);
+}
+
+function leaveHint(root: string): void {
+  mkdirSync(dirname(hintFile(root)), { recursive: true });
+  writeFileSync(hintFile(root), '');
 }
 const KEY = Symbol.for('kiln.prestat');
 
@@ -161,10 +166,25 @@ describe('context pre-stat', () => {
     resetPrestat();
     launcher.startPrestat(['build', d]);
     assert.equal((globalThis as Record<symbol, unknown>)[KEY], undefined, 'started without a hint');
-    // A whole-context walk of a small context leaves none; a big one does, and a small one again removes it.
+    // A whole-context walk of a small context leaves none; a big one does, and a small one again
+    // removes it — for the context `kiln build DIR` names only.
+    const argv = process.argv;
+    after(() => {
+      process.argv = argv;
+    });
+    for (let i = 0; i < PRESTAT_WORTH; i++) writeFileSync(join(d, `src/d1/n${i}`), '');
+    checksum({ root: d, paths: ['.'], localContext: true });
+    assert.equal(
+      existsSync(hintFile(d)),
+      false,
+      'a walk of another context than the build named left a hint',
+    );
+    rmSync(join(d, 'src/d1'), { recursive: true });
+    mkdirSync(join(d, 'src/d1/deep'), { recursive: true });
+    process.argv = [argv[0], argv[1], '--root', '/r', 'build', '-t', 'x', d];
     checksum({ root: d, paths: ['.'], localContext: true });
     assert.equal(existsSync(hintFile(d)), false);
-    notePrestatSize(d, PRESTAT_WORTH);
+    leaveHint(d);
     launcher.startPrestat(['build', d]);
     assert.notEqual((globalThis as Record<symbol, unknown>)[KEY], undefined, 'not started with a hint');
     checksum({ root: d, paths: ['.'], localContext: true });
@@ -172,6 +192,7 @@ describe('context pre-stat', () => {
     for (let i = 0; i < PRESTAT_WORTH; i++) writeFileSync(join(d, `src/d0/n${i}`), '');
     checksum({ root: d, paths: ['.'], localContext: true });
     assert.equal(existsSync(hintFile(d)), true, 'a big walk left no hint');
+    process.argv = argv;
   });
 
   it('orders directories as the walk visits them', () => {

@@ -8,11 +8,11 @@
  *
  * What the worker saw is what the walk would have seen a moment earlier: a build reads its
  * context once, at its start, as BuildKit receives it. A file whose content is hashed (no cached
- * digest) is stat'ed again first, so that a digest is never cached under an identity the file no
- * longer has (checksum.ts fileDigest).
+ * digest) has its digest cached under the identity of the descriptor it was read through, never
+ * under the worker's older lstat (checksum.ts fileDigest).
  */
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { MessagePort } from 'node:worker_threads';
 
 /** Fields per entry in a listing's stats, as the worker writes them. */
@@ -163,6 +163,11 @@ export const PRESTAT_WORTH = 5_000;
  * build should pre-stat it (bin/prestat.cjs hintFile, the same name). Best effort.
  */
 export function notePrestatSize(root: string, entries: number): void {
+  // Only for the context a `kiln build DIR` names, as the launcher would take it: not a server's
+  // uploads or a stdin tar's extraction, whose directories come and go.
+  const argv = process.argv.slice(2);
+  const last = argv[argv.length - 1];
+  if (!argv.includes('build') || last === undefined || last.startsWith('-') || resolve(last) !== root) return;
   const file = hintFile(root);
   try {
     if (entries >= PRESTAT_WORTH) {

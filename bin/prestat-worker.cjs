@@ -63,7 +63,7 @@ function skipped() {
 }
 
 function walk(rel, skip) {
-  if (Atomics.load(state, 1) !== 0 || entries > ENTRY_BUDGET) return false;
+  if (Atomics.load(state, 1) !== 0) return false;
   let names;
   try {
     names = fs.readdirSync(rel === '' ? root : `${root}/${rel}`);
@@ -75,6 +75,11 @@ function walk(rel, skip) {
   if (names.some((n) => /[\uFFFD\uD800-\uDFFF]/.test(n))) {
     post({ rel, listing: null });
     return true;
+  }
+  // Past the budget (one huge directory counts whole): the main thread reads it, and the rest.
+  if (entries + names.length > ENTRY_BUDGET) {
+    post({ rel, listing: null });
+    return false;
   }
   names.sort();
   entries += names.length;

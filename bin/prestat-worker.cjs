@@ -17,6 +17,7 @@ const ENTRY_BUDGET = 250_000;
 const FIELDS = 8;
 
 const { root, port, shared } = workerData;
+const budget = workerData.budget ?? ENTRY_BUDGET;
 const state = new Int32Array(shared);
 /** state[0]: directories posted; state[1]: 0 walking, 1 finished, 2 told to stop. */
 let entries = 0;
@@ -77,7 +78,7 @@ function walk(rel, skip) {
     return true;
   }
   // Past the budget (one huge directory counts whole): the main thread reads it, and the rest.
-  if (entries + names.length > ENTRY_BUDGET) {
+  if (entries + names.length > budget) {
     post({ rel, listing: null });
     return false;
   }

@@ -12,7 +12,7 @@ const path = require('node:path');
  * context). A warm build of a 20,000-file context spent a third of its time in that walk, after
  * start-up. Only a guess from the words: a wrong one costs the other core some work, nothing else.
  */
-function startPrestat(argv) {
+function startPrestat(argv, budget) {
   const last = argv[argv.length - 1];
   if (!argv.includes('build') || argv.length < 2 || last === undefined || last.startsWith('-')) return;
   if (argv.includes('--help') || argv.includes('-h') || /^[a-z][a-z0-9+.-]*:\/\//i.test(last)) return;
@@ -24,7 +24,7 @@ function startPrestat(argv) {
   const shared = new SharedArrayBuffer(8);
   const { port1, port2 } = new MessageChannel();
   const worker = new Worker(path.join(__dirname, 'prestat-worker.cjs'), {
-    workerData: { root, port: port2, shared },
+    workerData: { root, port: port2, shared, budget },
     transferList: [port2],
     stdout: true,
     stderr: true,

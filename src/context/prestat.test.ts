@@ -16,7 +16,7 @@ import { DigestCache } from './digestcache.ts';
 import { hintFile, PRESTAT_WORTH, prestatFor, resetPrestat, walkedPast } from './prestat.ts';
 
 const launcher = createRequire(import.meta.url)('../../bin/prestat.cjs') as {
-  startPrestat(argv: string[]): void;
+  startPrestat(argv: string[], budget?: number): void;
   hintFile(root: string): string;
 };
 const KEY_HOME = mkdtempSync(join(tmpdir(), 'kiln-prestat-cache-'));
@@ -93,6 +93,19 @@ describe('context pre-stat', () => {
     const got = await withPrestat(d2);
     assert.equal(got.sum, all, 'a directory the worker left out was missed');
     assert.ok(got.handed >= 60);
+  });
+
+  it('stops at its budget, and the walk reads the rest itself', async () => {
+    const d = tree();
+    const plain = checksum({ root: d, paths: ['.'] });
+    resetPrestat();
+    leaveHint(d);
+    launcher.startPrestat(['build', d], 40);
+    const l = (globalThis as Record<symbol, { shared: SharedArrayBuffer }>)[KEY];
+    while (Atomics.load(new Int32Array(l.shared), 1) === 0) await new Promise((r) => setTimeout(r, 5));
+    assert.equal(checksum({ root: d, paths: ['.'] }), plain);
+    const handed = prestatFor(d)?.handed ?? 0;
+    assert.ok(handed > 0 && handed < 20, `${handed} listings within a budget of 40 entries`);
   });
 
   it('reads a directory with a name that is not UTF-8 itself', async () => {

@@ -30,7 +30,7 @@ function startPrestat(argv: string[]): void {
 
 function leaveHint(root: string): void {
   mkdirSync(dirname(hintFile(root)), { recursive: true });
-  writeFileSync(hintFile(root), '');
+  writeFileSync(hintFile(root), root);
 }
 const KEY = Symbol.for('kiln.prestat');
 
@@ -205,6 +205,14 @@ describe('context pre-stat', () => {
     for (let i = 0; i < PRESTAT_WORTH; i++) writeFileSync(join(d, `src/d0/n${i}`), '');
     checksum({ root: d, paths: ['.'], localContext: true });
     assert.equal(existsSync(hintFile(d)), true, 'a big walk left no hint');
+    // A new hint removes those of contexts that are gone.
+    const gone = tree();
+    leaveHint(gone);
+    rmSync(gone, { recursive: true });
+    rmSync(hintFile(d));
+    checksum({ root: d, paths: ['.'], localContext: true });
+    assert.equal(existsSync(hintFile(d)), true);
+    assert.equal(existsSync(hintFile(gone)), false, 'the hint of a context that is gone stayed');
     process.argv = argv;
   });
 

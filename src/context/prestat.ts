@@ -11,7 +11,7 @@
  * digest) has its digest cached under the identity of the descriptor it was read through, never
  * under the worker's older lstat (checksum.ts fileDigest).
  */
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { MessagePort } from 'node:worker_threads';
 
@@ -173,12 +173,26 @@ export function notePrestatSize(root: string, entries: number): void {
     if (entries >= PRESTAT_WORTH) {
       if (existsSync(file)) return;
       mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(file, '');
+      pruneHints(dirname(file));
+      // The path inside, so that a later prune can tell a hint whose context is gone.
+      writeFileSync(file, root);
     } else rmSync(file, { force: true });
   } catch {
     // a read-only home: no hint, no pre-stat
   }
 }
+
+/** Hints left for contexts that are gone (a CI checkout, a scratch directory), removed. */
+function pruneHints(dir: string): void {
+  for (const name of readdirSync(dir).slice(0, MAX_PRUNED)) {
+    const hint = join(dir, name);
+    const root = readFileSync(hint, 'utf8');
+    if (root === '' || !existsSync(root)) rmSync(hint, { force: true });
+  }
+}
+
+/** Hints looked at per new one: a prune stays a few milliseconds however many there are. */
+const MAX_PRUNED = 200;
 
 /** Where the hint for `root` is: bin/prestat.cjs hintFile, which the launcher runs (tested alike). */
 export function hintFile(root: string): string {

@@ -56,6 +56,9 @@ export async function startFaultProxy(upstreamHost: string): Promise<FaultProxy>
     }
     forward(req, res, fault);
   });
+  // Requests to the upstream still open: a client cut off (or the proxy closed) leaves one whose
+  // response nobody reads, and its socket would keep the test process alive for good.
+  const upstreams = new Set<http.ClientRequest>();
   const forward = (req: http.IncomingMessage, res: http.ServerResponse, fault: Fault) => {
     const upstream = http.request(
       {
@@ -64,6 +67,8 @@ export async function startFaultProxy(upstreamHost: string): Promise<FaultProxy>
         method: req.method,
         path: req.url,
         headers: { ...req.headers, host: upstreamHost },
+        // A connection per request: none pooled past the proxy's life.
+        agent: false,
       },
       (ures) => {
         const headers = { ...ures.headers };
@@ -103,6 +108,12 @@ export async function startFaultProxy(upstreamHost: string): Promise<FaultProxy>
         ures.pipe(res);
       },
     );
+    upstreams.add(upstream);
+    upstream.on('close', () => upstreams.delete(upstream));
+    // The client went away before the upstream answered in full: drop the upstream request too.
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
     upstream.on('error', () => res.socket?.destroy());
     if (fault && 'cutRequestAfter' in fault) {
       let sent = 0;
@@ -127,6 +138,7 @@ export async function startFaultProxy(upstreamHost: string): Promise<FaultProxy>
   proxy.close = () =>
     new Promise((r) => {
       server.closeAllConnections();
+      for (const u of upstreams) u.destroy();
       server.close(() => r());
     });
   return proxy;

@@ -72,6 +72,8 @@ export class Prestat {
    */
   listing(rel: string): Listing | undefined {
     for (;;) {
+      // Read before draining: whatever the worker posted before it finished is drained below.
+      const finished = Atomics.load(this.state, 1) !== 0;
       this.drain();
       const got = this.listings.get(rel);
       if (got !== undefined) {
@@ -79,20 +81,8 @@ export class Prestat {
         if (got) this.handed++;
         return got ?? undefined;
       }
-      if (
-        this.done ||
-        Atomics.load(this.state, 1) !== 0 ||
-        (this.last !== undefined && walkedPast(this.last, rel))
-      ) {
-        // Finished (its last messages drained above) or past `rel`.
-        if (Atomics.load(this.state, 1) !== 0) this.drain();
-        const late = this.listings.get(rel);
-        if (late !== undefined) {
-          this.listings.delete(rel);
-          return late ?? undefined;
-        }
-        return undefined;
-      }
+      // Finished, closed, or past `rel` in the walk's order: it left `rel` out.
+      if (finished || this.done || (this.last !== undefined && walkedPast(this.last, rel))) return undefined;
       const seen = Atomics.load(this.state, 0);
       if (
         Atomics.wait(this.state, 0, seen, STALL_MS) === 'timed-out' &&

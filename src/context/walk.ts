@@ -11,7 +11,7 @@ import { EMPTY_MATCH_INFO, type MatchInfo, PatternMatcher } from '../frontend/do
 import { lstatSync, readdirSync, readlinkSync } from '../sys/fs.ts';
 import { sortNames } from '../sys/fsname.ts';
 import { dedupePaths, followLinks } from './follow.ts';
-import { type Listing, PRESTAT_FIELDS, type Prestat, prestatFor } from './prestat.ts';
+import { PRESTAT_FIELDS, prestatFor } from './prestat.ts';
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'other';
 
@@ -106,8 +106,6 @@ export class DirFS implements WalkFS {
   readonly root: string;
   /** `root/`: child paths are appended to it (a walk joins tens of thousands; path.join is slow). */
   private readonly prefix: string;
-  /** The pre-stat of this root (undefined: not asked yet; null: none). */
-  private prestat?: Prestat | null;
   constructor(root: string) {
     this.root = root;
     this.prefix = root.endsWith('/') ? root : `${root}/`;
@@ -141,53 +139,33 @@ export class DirFS implements WalkFS {
 
   private walkChildren(rel: string, fn: WalkFn, self?: WalkEntry): void {
     // Listed and lstat'ed by the launcher's pre-stat while kiln started (prestat.ts), if it was.
-    const pre =
-      this.prestat === null ? undefined : (this.prestat ??= prestatFor(this.root) ?? null)?.listing(rel);
-    if (pre) {
-      this.walkListed(rel, fn, pre);
-      return;
-    }
+    const pre = prestatFor(this.root)?.listing(rel);
     let names: string[];
-    try {
-      names = readdirSync(rel === '' ? this.root : this.prefix + rel);
-    } catch (err) {
-      if (!self) throw err;
-      // Report the failure to the callback (Go's WalkDir calls fn a second time with the error).
-      const r = fn(rel, self, err as Error);
-      if (r === 'skip') return;
-      throw err;
+    if (pre) names = pre.names;
+    else {
+      try {
+        names = readdirSync(rel === '' ? this.root : this.prefix + rel);
+      } catch (err) {
+        if (!self) throw err;
+        // Report the failure to the callback (Go's WalkDir calls fn a second time with the error).
+        const r = fn(rel, self, err as Error);
+        if (r === 'skip') return;
+        throw err;
+      }
+      sortNames(names);
     }
-    sortNames(names);
     try {
-      for (const name of names) {
-        const childRel = rel === '' ? name : `${rel}/${name}`;
+      for (let i = 0; i < names.length; i++) {
+        const childRel = rel === '' ? names[i] : `${rel}/${names[i]}`;
         let entry: WalkEntry;
         try {
-          entry = statEntry(this.prefix + childRel, childRel);
+          // A name the pre-stat could not lstat (NaN mode) is lstat'ed now.
+          entry =
+            pre && !Number.isNaN(pre.st[i * PRESTAT_FIELDS])
+              ? listedEntry(this.prefix + childRel, childRel, pre.st, i)
+              : statEntry(this.prefix + childRel, childRel);
         } catch (err) {
           if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed while walking
-          throw err;
-        }
-        this.visit(entry, fn);
-      }
-    } catch (err) {
-      if (err instanceof SkipSiblings) return;
-      throw err;
-    }
-  }
-
-  /** walkChildren with the names and numbers the pre-stat read (a name it could not lstat is lstat'ed now). */
-  private walkListed(rel: string, fn: WalkFn, pre: Listing): void {
-    try {
-      for (let i = 0; i < pre.names.length; i++) {
-        const childRel = rel === '' ? pre.names[i] : `${rel}/${pre.names[i]}`;
-        let entry: WalkEntry;
-        try {
-          entry = Number.isNaN(pre.st[i * PRESTAT_FIELDS])
-            ? statEntry(this.prefix + childRel, childRel)
-            : listedEntry(this.prefix + childRel, childRel, pre.st, i);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed since
           throw err;
         }
         this.visit(entry, fn);

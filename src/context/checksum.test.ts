@@ -13,6 +13,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { after, describe, it } from 'node:test';
 import { checksum } from './checksum.ts';
 import { DigestCache } from './digestcache.ts';
@@ -140,6 +141,70 @@ describe('checksum', () => {
       first,
       'the identity is found after the release',
     );
+    cache.close();
+  });
+  it('a whole walk leaves a pack the next one reads in order; what changed since is hashed again', () => {
+    const d = ctx();
+    for (let i = 0; i < 100; i++) {
+      mkdirSync(join(d, `pkg/m${i}`), { recursive: true });
+      writeFileSync(join(d, `pkg/m${i}/index.js`), `module ${i}`);
+    }
+    const old = new Date(Date.now() - 10_000);
+    const age = (f: string) => utimesSync(join(d, f), old, old);
+    for (const f of ['src/a.ts', 'src/lib/b.ts', 'README.md', 'x.txt', 'y.txt']) age(f);
+    for (let i = 0; i < 100; i++) age(`pkg/m${i}/index.js`);
+    const db = `${d}-cache.db`;
+    dirs.push(db, `${db}-wal`, `${db}-shm`);
+    const whole = (cache?: DigestCache) => checksum({ root: d, paths: ['.'], cache });
+    const sql = new DatabaseSync(db, { open: false });
+    const packCount = () => {
+      sql.open();
+      const row = sql.prepare('SELECT data FROM walk_packs').get() as { data: Uint8Array } | undefined;
+      sql.close();
+      return row ? Buffer.from(row.data).readUInt32LE(4) : -1;
+    };
+    let cache = DigestCache.open(db);
+    const first = whole(cache);
+    cache.close();
+    assert.equal(packCount(), 105, 'no pack of the 105 files');
+    // Only the pack knows the digests now; the same identity with other bytes goes unseen.
+    sql.open();
+    sql.exec('DELETE FROM file_digests');
+    sql.close();
+    writeFileSync(join(d, 'x.txt'), 'X');
+    age('x.txt');
+    cache = DigestCache.open(db);
+    assert.equal(whole(cache), first, 'the pack did not answer');
+    writeFileSync(join(d, 'x.txt'), 'x');
+    age('x.txt');
+    // What the pack does not hold: a changed file, a new directory sorting first, a removed file.
+    writeFileSync(join(d, 'y.txt'), 'changed');
+    utimesSync(join(d, 'y.txt'), new Date(Date.now() - 5_000), new Date(Date.now() - 5_000));
+    mkdirSync(join(d, 'a-first'));
+    writeFileSync(join(d, 'a-first/new.txt'), 'new');
+    age('a-first/new.txt');
+    rmSync(join(d, 'pkg/m3'), { recursive: true });
+    assert.equal(whole(cache), whole(), 'a change since the pack went unseen');
+    assert.equal(whole(cache), whole());
+    cache.close();
+    assert.equal(packCount(), 105, 'a few changes made a new pack');
+    // Many gone: a new pack.
+    for (let i = 50; i < 100; i++) rmSync(join(d, `pkg/m${i}`), { recursive: true });
+    cache = DigestCache.open(db);
+    assert.equal(whole(cache), whole());
+    cache.close();
+    assert.equal(packCount(), 55, 'the pack is not that of the last whole walk');
+    // A walk of some paths leaves the whole walk's pack alone.
+    cache = DigestCache.open(db);
+    checksum({ root: d, paths: ['src'], cache });
+    cache.close();
+    assert.equal(packCount(), 55);
+    // A blob that is not a pack is not read.
+    sql.open();
+    sql.exec("UPDATE walk_packs SET data = x'00'");
+    sql.close();
+    cache = DigestCache.open(db);
+    assert.equal(whole(cache), whole());
     cache.close();
   });
   it('opens the cache database only when a file is looked up', () => {

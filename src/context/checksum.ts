@@ -266,8 +266,10 @@ function checksumUnchecked(opts: ChecksumOptions): Digest {
     });
   }
   hashRecords();
+  const whole = sources.length === 1 && sources[0].rel === '' && !copyExclude;
+  opts.cache?.endWalk(whole);
   opts.cache?.flush();
   // The whole of a build context walked: whether its next build's launcher should pre-stat it.
-  if (opts.localContext && sources.length === 1 && sources[0].rel === '') notePrestatSize(root, entries);
+  if (opts.localContext && whole) notePrestatSize(root, entries);
   return `sha256:${h.digest('hex')}`;
 }

@@ -239,7 +239,8 @@ export class DigestCache {
     const data = writePack(w);
     this.flush();
     this.sql.putPack.run(w.dir, data);
-    this.pack = readPack(w.dir, data);
+    // Not kept: a build that wrote it (a cold one) holds its memory for the steps to come.
+    this.pack = undefined;
   }
 
   /**

@@ -194,6 +194,18 @@ describe('checksum', () => {
     assert.equal(whole(cache), whole());
     cache.close();
     assert.equal(packCount(), 55, 'the pack is not that of the last whole walk');
+    // And it holds what that walk found: alone, it answers for the files it met in order.
+    sql.open();
+    sql.exec('DELETE FROM file_digests');
+    sql.close();
+    const seen = whole();
+    writeFileSync(join(d, 'pkg/m10/index.js'), 'MODULE 10');
+    age('pkg/m10/index.js');
+    cache = DigestCache.open(db);
+    assert.equal(whole(cache), seen, 'the new pack did not answer');
+    cache.close();
+    writeFileSync(join(d, 'pkg/m10/index.js'), 'module 10');
+    age('pkg/m10/index.js');
     // A walk of some paths leaves the whole walk's pack alone.
     cache = DigestCache.open(db);
     checksum({ root: d, paths: ['src'], cache });

@@ -54,9 +54,15 @@ interface Pack {
   index?: Map<string, number>;
 }
 
-/** What a walk of `dir` has found so far: the pack its end may write. */
+/**
+ * What a walk of `dir` has found so far: the pack its end may write. While the walk meets the
+ * pack's files in the pack's order, unchanged, it only counts them (`prefix`); the first file it
+ * meets otherwise, and they are copied out and the rest recorded one by one (`recording`).
+ */
 interface Walked {
   dir: string;
+  recording: boolean;
+  prefix: number;
   paths: string[];
   ids: number[];
   digests: string[];
@@ -134,16 +140,21 @@ export class DigestCache {
     const w = this.walked;
     if (w && absPath.startsWith(w.dir)) {
       const rel = absPath.slice(w.dir.length);
-      const p = this.pack;
+      // Only this directory's pack: another's may hold the same relative path.
+      const p = this.pack?.dir === w.dir ? this.pack : undefined;
       const i = p ? packIndex(p, rel) : -1;
       let digest: Digest | undefined;
       if (i >= 0 && sameId(p as Pack, i, id)) {
         digest = (p as Pack).digests[i];
+        if (!w.recording && i === w.prefix) {
+          w.prefix++;
+          return digest;
+        }
       } else {
         w.misses++;
         digest = this.rowDigest(absPath, id);
       }
-      if (digest) note(w, rel, id, digest);
+      if (digest) this.note(w, rel, id, digest);
       return digest;
     }
     return this.rowDigest(absPath, id);
@@ -176,7 +187,7 @@ export class DigestCache {
     this.rows.set(absPath, row);
     const w = this.walked;
     if (w && absPath.startsWith(w.dir)) {
-      note(w, absPath.slice(w.dir.length), id, digest);
+      this.note(w, absPath.slice(w.dir.length), id, digest);
     }
     if (++this.pending >= 5000) this.flush();
   }
@@ -188,7 +199,7 @@ export class DigestCache {
    */
   preload(dir: string): void {
     if (!dir.endsWith('/')) dir += '/';
-    this.walked = { dir, paths: [], ids: [], digests: [], misses: 0 };
+    this.walked = { dir, recording: false, prefix: 0, paths: [], ids: [], digests: [], misses: 0 };
     if (this.pack?.dir === dir) {
       this.pack.next = 0;
       this.pack.lost = 0;
@@ -203,6 +214,7 @@ export class DigestCache {
       return;
     }
     this.walked.misses = Number.POSITIVE_INFINITY;
+    this.walked.recording = true;
     this.loadRows(dir);
   }
 
@@ -229,13 +241,11 @@ export class DigestCache {
     // pack costs more (~30 ms at 20,000 files) than a walk gains from it, until many have changed
     // or gone.
     const p = this.pack;
-    if (
-      p?.dir === w.dir &&
-      w.misses <= Math.max(64, p.paths.length >> 6) &&
-      w.paths.length >= p.paths.length * 0.9
-    ) {
+    const met = w.recording ? w.paths.length : w.prefix;
+    if (p?.dir === w.dir && w.misses <= Math.max(64, p.paths.length >> 6) && met >= p.paths.length * 0.9) {
       return;
     }
+    this.record(w);
     const data = writePack(w);
     this.flush();
     this.sql.putPack.run(w.dir, data);
@@ -254,6 +264,25 @@ export class DigestCache {
     if (!force && this.rows.size <= RELEASE_ABOVE) return;
     this.rows.clear();
     this.loaded.length = 0;
+  }
+
+  /** A file the walk found, recorded for its pack (the pack's files met so far copied out first). */
+  private note(w: Walked, rel: string, id: FileIdentity, digest: Digest): void {
+    this.record(w);
+    if (w.paths.length > PACK_MAX) return;
+    w.paths.push(rel);
+    w.ids.push(id.size, id.mtimeUs, id.ino, id.mode);
+    w.digests.push(digest);
+  }
+
+  /** From now on the walk's findings are recorded one by one, beginning with the pack's it met. */
+  private record(w: Walked): void {
+    if (w.recording) return;
+    w.recording = true;
+    const p = this.pack as Pack;
+    w.paths = p.paths.slice(0, w.prefix);
+    w.ids = Array.from(p.ids.subarray(0, w.prefix * 4));
+    w.digests = p.digests.slice(0, w.prefix);
   }
 
   /** Commit pending writes. */
@@ -298,13 +327,6 @@ function sameId(p: Pack, i: number, id: FileIdentity): boolean {
   return (
     p.ids[o] === id.size && p.ids[o + 1] === id.mtimeUs && p.ids[o + 2] === id.ino && p.ids[o + 3] === id.mode
   );
-}
-
-function note(w: Walked, rel: string, id: FileIdentity, digest: Digest): void {
-  if (w.paths.length > PACK_MAX) return;
-  w.paths.push(rel);
-  w.ids.push(id.size, id.mtimeUs, id.ino, id.mode);
-  w.digests.push(digest);
 }
 
 /** The blob of a walk's findings. */

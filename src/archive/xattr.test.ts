@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { encodeName } from '../sys/fsname.ts';
-import { readXattrTree, writeXattrs } from './xattr.ts';
+import { readXattrsIn, readXattrTree, writeXattrs } from './xattr.ts';
 
 describe('extended attributes of names that are not UTF-8', () => {
   let tmp: string;
@@ -43,5 +43,43 @@ describe('extended attributes of names that are not UTF-8', () => {
       [...one.entries()],
       [['', { 'user.\udcff': Buffer.from('v'), 'user.k': Buffer.from('1') }]],
     );
+  });
+});
+
+describe('the extended attributes of a few entries', () => {
+  let tmp: string;
+  let root: string;
+  before(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-xattr-few-'));
+    root = path.join(tmp, 'ctx');
+    fs.mkdirSync(path.join(root, 'd/e'), { recursive: true });
+    fs.writeFileSync(path.join(root, 'd/e/f'), 'f');
+    fs.writeFileSync(path.join(root, 'plain'), 'p');
+    // A sentinel outside the root, with an attribute of its own, and links to it inside.
+    fs.writeFileSync(path.join(tmp, 'sentinel'), 's');
+    fs.symlinkSync(path.join(tmp, 'sentinel'), path.join(root, 'link'));
+    fs.symlinkSync(tmp, path.join(root, 'outside'));
+    execFileSync('setfattr', ['-n', 'user.host', '-v', 'secret', path.join(tmp, 'sentinel')]);
+    execFileSync('setfattr', ['-n', 'user.root', '-v', 'r', root]);
+    execFileSync('setfattr', ['-n', 'user.dir', '-v', 'd', path.join(root, 'd')]);
+    execFileSync('setfattr', ['-n', 'user.file', '-v', 'f', path.join(root, 'd/e/f')]);
+  });
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+  it('are read as the tree gives them, never through a symlink', async () => {
+    const few = await readXattrsIn(root, ['', 'd', 'd/e/f', 'plain', 'link']);
+    const tree = await readXattrTree(root);
+    assert.deepEqual(
+      few,
+      new Map([...tree].filter(([rel]) => ['', 'd', 'd/e/f', 'plain', 'link'].includes(rel))),
+    );
+    assert.deepEqual(few?.get('d/e/f'), { 'user.file': Buffer.from('f') });
+    assert.equal(few?.get('link'), undefined, "the link's target's attributes were read");
+    // A path through a symlink (as if a directory had been swapped for one): not read at all.
+    assert.equal(await readXattrsIn(root, ['outside/sentinel']), undefined);
+    // A name that is not UTF-8 cannot be an argument: the caller reads the tree.
+    assert.equal(await readXattrsIn(root, ['caf\udce9']), undefined);
+    // A file as the root: the caller reads it as the tree.
+    assert.equal(await readXattrsIn(path.join(root, 'plain'), ['']), undefined);
   });
 });

@@ -5,6 +5,7 @@
  * Paths and attribute names travel as bytes (names that are not UTF-8 included: sys/fsname.ts).
  */
 import { spawn } from 'node:child_process';
+import { type Held, openParentStrict } from '../confine/fd.ts';
 import { KilnError } from '../errors/errors.ts';
 import { closeSync, constants, fstatSync, O_PATH, openSync } from '../sys/fs.ts';
 import { decodeName, encodeName, hasEscape } from '../sys/fsname.ts';
@@ -108,8 +109,62 @@ export async function readXattrTree(root: string): Promise<Map<string, Xattrs>> 
   }
 }
 
-/** getfattr's dump (every attribute, base64) of `target` with `flags`; `what` names it in the error. */
-async function getfattr(flags: string[], target: string, what: string): Promise<Buffer> {
+/**
+ * The attributes of some entries of the tree under `root` (paths relative to it, '' for root
+ * itself, a directory), keyed as readXattrTree keys them, in one getfattr run without -R: a copy
+ * of one changed file among 20,000 need not read the attributes of the other 19,999 (~0.13 s).
+ * Each entry is reached through a descriptor of its parent directory, opened inside `root` with
+ * no symlink followed, and is not followed itself (-h). Undefined when that cannot be done here
+ * (a name that is not UTF-8, a parent gone or swapped for a symlink): read the tree instead.
+ */
+export async function readXattrsIn(
+  root: string,
+  rels: readonly string[],
+): Promise<Map<string, Xattrs> | undefined> {
+  if (rels.some(hasEscape)) return undefined;
+  const parents = new Map<string, Held | number>();
+  const targets = new Map<string, string>();
+  try {
+    for (const rel of rels) {
+      const slash = rel.lastIndexOf('/');
+      const parent = rel === '' ? undefined : slash === -1 ? '' : rel.slice(0, slash);
+      let dir = parents.get(parent ?? '.');
+      if (dir === undefined) {
+        // The root itself only as a directory (`N/.`); a file there is read as readXattrTree does.
+        const opened = parent === undefined ? openRootDir(root) : openParentStrict(root, rel)?.dir;
+        if (opened === undefined) return undefined;
+        dir = opened;
+        parents.set(parent ?? '.', dir);
+      }
+      const fd = typeof dir === 'number' ? dir : dir.fd;
+      const name = rel === '' ? '.' : rel.slice(slash + 1);
+      targets.set(`/proc/${process.pid}/fd/${fd}/${name}`, rel);
+    }
+    const dumped = await getfattr(['-h'], [...targets.keys()], `under ${root}`);
+    const out = new Map<string, Xattrs>();
+    for (const [p, x] of parseDump(dumped)) {
+      const rel = targets.get(p);
+      if (rel !== undefined) out.set(rel, x);
+    }
+    return out;
+  } finally {
+    for (const dir of parents.values()) {
+      if (typeof dir === 'number') closeSync(dir);
+      else dir.close();
+    }
+  }
+}
+
+function openRootDir(root: string): number | undefined {
+  try {
+    return openSync(root, O_PATH | constants.O_NOFOLLOW | constants.O_DIRECTORY);
+  } catch {
+    return undefined;
+  }
+}
+
+/** getfattr's dump (every attribute, base64) of `targets` with `flags`; `what` names it in the error. */
+async function getfattr(flags: string[], targets: string | string[], what: string): Promise<Buffer> {
   const r = await run('getfattr', [
     ...flags,
     '-d',
@@ -119,7 +174,7 @@ async function getfattr(flags: string[], target: string, what: string): Promise<
     'base64',
     '--absolute-names',
     '--',
-    target,
+    ...(typeof targets === 'string' ? [targets] : targets),
   ]);
   if (r.code !== 0 && r.stdout.length === 0 && r.stderr)
     throw new KilnError(

@@ -6,7 +6,7 @@
  * root-confined resolution and destinations are written only inside real directories.
  */
 import { join } from 'node:path';
-import { isPortableXattr, readXattrTree, writeXattrs, type Xattrs } from '../archive/xattr.ts';
+import { isPortableXattr, readXattrsIn, readXattrTree, writeXattrs, type Xattrs } from '../archive/xattr.ts';
 import {
   fdPath,
   isReplaced,
@@ -298,6 +298,7 @@ async function flushXattrs(ctx: Ctx, srcTop: string, rel?: string): Promise<void
   // A source changed since it was copied (gone, or swapped) is SOURCE_CHANGED, as in the copy.
   const tree =
     (rel === undefined ? undefined : ctx.knownXattrs?.(rel)) ??
+    (await fewXattrs(ctx.copied, srcTop)) ??
     (await readXattrTree(srcTop).catch((err) => {
       throw isReplaced(err) ? sourceChanged(srcTop.slice(ctx.srcRoot.length + 1) || '.') : err;
     }));
@@ -311,6 +312,19 @@ async function flushXattrs(ctx: Ctx, srcTop: string, rel?: string): Promise<void
   }
   ctx.copied.length = 0;
   if (items.length > 0) await writeXattrs(items);
+}
+
+/** Entries copied, at most, for which their own attributes are read rather than the whole tree's. */
+const FEW_COPIED = 256;
+
+/**
+ * The attributes of the entries just copied from `srcTop`, read one by one when they are few
+ * (an incremental COPY copies the files that changed and the directories), else undefined.
+ */
+function fewXattrs(copied: [string, string][], srcTop: string): Promise<Map<string, Xattrs> | undefined> {
+  if (copied.length > FEW_COPIED) return Promise.resolve(undefined);
+  const rels = copied.map(([src]) => (src === srcTop ? '' : src.slice(srcTop.length + 1)));
+  return readXattrsIn(srcTop, rels);
 }
 
 /** fsutil Copy() for one resolved source. */

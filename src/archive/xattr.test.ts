@@ -47,11 +47,10 @@ describe('extended attributes of names that are not UTF-8', () => {
 });
 
 describe('the extended attributes of a few entries', () => {
-  let tmp: string;
-  let root: string;
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-xattr-few-'));
+  const root = path.join(tmp, 'ctx');
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
   before(() => {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-xattr-few-'));
-    root = path.join(tmp, 'ctx');
     fs.mkdirSync(path.join(root, 'd/e'), { recursive: true });
     fs.writeFileSync(path.join(root, 'd/e/f'), 'f');
     fs.writeFileSync(path.join(root, 'plain'), 'p');
@@ -64,7 +63,6 @@ describe('the extended attributes of a few entries', () => {
     execFileSync('setfattr', ['-n', 'user.dir', '-v', 'd', path.join(root, 'd')]);
     execFileSync('setfattr', ['-n', 'user.file', '-v', 'f', path.join(root, 'd/e/f')]);
   });
-  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   it('are read as the tree gives them, never through a symlink', async () => {
     const few = await readXattrsIn(root, ['', 'd', 'd/e/f', 'plain', 'link']);

@@ -120,7 +120,7 @@ describe('context pre-stat', () => {
   it('never caches a digest under the identity the worker saw when the file has changed since', async () => {
     const d = tree();
     const cache = DigestCache.open(join(d, '..', `${d.split('/').pop()}-digests.db`));
-    dirs.push(`${d}-digests.db`);
+    dirs.push(`${d}-digests.db`, `${d}-digests.db-wal`, `${d}-digests.db-shm`);
     const file = join(d, 'src/d2/f.txt');
     const old = new Date(Date.now() - 60_000);
     utimesSync(file, old, old);

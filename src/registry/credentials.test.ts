@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { dockerConfigPath, eraseCredentials, getCredentials, storeCredentials } from './credentials.ts';
 
 describe('docker config credentials', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-creds-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('honours DOCKER_CONFIG', () => {
     assert.equal(dockerConfigPath({ DOCKER_CONFIG: '/x/y', HOME: '/h' }), '/x/y/config.json');

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { hasCode } from '../errors/errors.ts';
 import { endpointsFor, isLoopbackHost, loadRegistryConfig, parseRegistryConfig } from './hosts.ts';
 import { defaultIdleTimeoutMs } from './transport.ts';
 
 describe('registry config', () => {
   const dir = mkdtempSync(join(tmpdir(), 'kiln-hosts-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
   writeFileSync(join(dir, 'ca.pem'), 'CA');
   writeFileSync(join(dir, 'k.pem'), 'KEY');
   writeFileSync(join(dir, 'c.pem'), 'CERT');

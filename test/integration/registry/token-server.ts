@@ -3,7 +3,7 @@
  * self-signed certificate goes into the registry's rootcertbundle, as docker/distribution checks.
  */
 import { createPrivateKey, createSign, randomUUID, X509Certificate } from 'node:crypto';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -117,7 +117,10 @@ export async function startTokenServer(opts: {
     close: () =>
       new Promise((r) => {
         server.closeAllConnections();
-        server.close(() => r());
+        server.close(() => {
+          rmSync(dir, { recursive: true, force: true });
+          r();
+        });
       }),
   };
 }

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startRegistry, type TestRegistry } from '../../../src/testing/registry.ts';
@@ -250,6 +250,10 @@ describe('kiln serve: base images with the client’s credentials', () => {
   after(async () => {
     await s?.close();
     await reg?.stop();
+    rmSync(join(process.env.TMPDIR ?? '/tmp', `kiln-serve-own-cfg-${process.pid}`), {
+      recursive: true,
+      force: true,
+    });
   });
 
   it('FROM a private image fails without the client’s login and builds with it', async () => {

@@ -266,8 +266,9 @@ function checksumUnchecked(opts: ChecksumOptions): Digest {
     });
   }
   hashRecords();
-  const whole = sources.length === 1 && sources[0].rel === '' && !copyExclude;
-  opts.cache?.endWalk(whole);
+  const whole = sources.length === 1 && sources[0].rel === '';
+  // A COPY --exclude walk visits every entry but hashes only what it copies: no pack of it.
+  opts.cache?.endWalk(whole && !copyExclude);
   opts.cache?.flush();
   // The whole of a build context walked: whether its next build's launcher should pre-stat it.
   if (opts.localContext && whole) notePrestatSize(root, entries);

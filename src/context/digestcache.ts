@@ -144,7 +144,7 @@ export class DigestCache {
       const p = this.pack?.dir === w.dir ? this.pack : undefined;
       const i = p ? packIndex(p, rel) : -1;
       let digest: Digest | undefined;
-      if (i >= 0 && sameId(p as Pack, i, id)) {
+      if (i >= 0 && sameIdentityAt((p as Pack).ids, i * 4, id)) {
         digest = (p as Pack).digests[i];
         if (!w.recording && i === w.prefix) {
           w.prefix++;
@@ -169,9 +169,7 @@ export class DigestCache {
       this.loadRows(absPath.slice(0, absPath.lastIndexOf('/') + 1));
       row = this.rows.get(absPath);
     }
-    if (!row || row[1] !== id.size || row[2] !== id.mtimeUs || row[3] !== id.ino || row[4] !== id.mode) {
-      return undefined;
-    }
+    if (!row || !sameIdentityAt(row, 1, id)) return undefined;
     return row[5] as Digest;
   }
 
@@ -199,23 +197,28 @@ export class DigestCache {
    */
   preload(dir: string): void {
     if (!dir.endsWith('/')) dir += '/';
-    this.walked = { dir, recording: false, prefix: 0, paths: [], ids: [], digests: [], misses: 0 };
     if (this.pack?.dir === dir) {
       this.pack.next = 0;
       this.pack.lost = 0;
-      return;
+    } else {
+      const data = this.loaded.some((p) => dir.startsWith(p))
+        ? undefined
+        : (this.sql.pack.get(dir) as { data: Uint8Array } | undefined);
+      const pack = data && readPack(dir, data.data);
+      if (pack) this.pack = pack;
+      else this.loadRows(dir);
     }
-    const data = this.loaded.some((p) => dir.startsWith(p))
-      ? undefined
-      : (this.sql.pack.get(dir) as { data: Uint8Array } | undefined);
-    const pack = data && readPack(dir, data.data);
-    if (pack) {
-      this.pack = pack;
-      return;
-    }
-    this.walked.misses = Number.POSITIVE_INFINITY;
-    this.walked.recording = true;
-    this.loadRows(dir);
+    // Without a pack of its own, the walk records everything and writes one at its end.
+    const packed = this.pack?.dir === dir;
+    this.walked = {
+      dir,
+      recording: !packed,
+      prefix: 0,
+      paths: [],
+      ids: [],
+      digests: [],
+      misses: packed ? 0 : Number.POSITIVE_INFINITY,
+    };
   }
 
   /** Read every row under `dir` (and its subdirectories) once. */
@@ -322,10 +325,13 @@ const LOOKAHEAD = 8;
 /** Files not found in order before the pack is indexed by path (~1 µs a file). */
 const LOST_BEFORE_INDEX = 64;
 
-function sameId(p: Pack, i: number, id: FileIdentity): boolean {
-  const o = i * 4;
+/** Whether size, mtime, inode and mode from `values[o]` on (a row's, a pack's) are `id`'s. */
+function sameIdentityAt(values: ArrayLike<unknown>, o: number, id: FileIdentity): boolean {
   return (
-    p.ids[o] === id.size && p.ids[o + 1] === id.mtimeUs && p.ids[o + 2] === id.ino && p.ids[o + 3] === id.mode
+    values[o] === id.size &&
+    values[o + 1] === id.mtimeUs &&
+    values[o + 2] === id.ino &&
+    values[o + 3] === id.mode
   );
 }
 

@@ -10,6 +10,8 @@ import { type Digest, digestMismatch, isDigest, sha256 } from '../digest/digest.
 import { type ErrorCode, hasCode, KilnError } from '../errors/errors.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import { MediaType } from '../oci/mediatypes.ts';
+import { chunksOf } from '../sys/chunks.ts';
+import { YoungCollector } from '../sys/gc.ts';
 import { Authenticator, type CredentialLookup, repositoryScope } from './auth.ts';
 import { getCredentials } from './credentials.ts';
 import { type Endpoint, endpointsFor, type RegistryConfig } from './hosts.ts';
@@ -74,6 +76,16 @@ const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 
 /** Blobs up to this size are read into memory and go up in one PUT that can be retried in place. */
 const BUFFERED_MAX = 1 << 20;
+
+/**
+ * A young collection every 8 MiB a blob moves either way. Each chunk of a download (twice: the
+ * socket's read and the HTTP parser's copy of the body) and of an upload's file reads is a new
+ * Buffer, freed only when V8 collects; a transfer allocates few JavaScript objects, so dead chunks
+ * piled up, glibc handed their pages back and faulted fresh ones in (a 332 MB pull: ~30,000 page
+ * faults, 15 major collections; with this, 0.83× the time and 0.76× the CPU, peak RSS 170 → 116
+ * MiB; a push 0.8× the CPU).
+ */
+const transferCollector = new YoungCollector(8 << 20);
 /** The PATCH chunk size when a registry refuses a whole blob in one request (413), or no chunk size is set. */
 const DEFAULT_CHUNK = 8 << 20;
 
@@ -413,8 +425,7 @@ export class RegistryClient {
         if (!res) throw self.error('REGISTRY_NOT_FOUND', ep, ctx, 'blob not found');
         let skip = res.status === 206 ? 0 : offset;
         try {
-          for await (const c of res.body) {
-            let chunk = c as Buffer;
+          for await (let chunk of chunksOf(res.body)) {
             if (skip > 0) {
               const n = Math.min(skip, chunk.length);
               skip -= n;
@@ -423,6 +434,7 @@ export class RegistryClient {
             }
             offset += chunk.length;
             progress?.add(chunk.length);
+            transferCollector.add(chunk.length);
             yield chunk;
           }
           if (size !== undefined && offset < size)
@@ -455,8 +467,8 @@ export class RegistryClient {
         }
       }
     }
-    // Up to 1 MiB read ahead: the socket keeps flowing while the reader hashes or writes.
-    return Readable.from(chunks(), { objectMode: false, highWaterMark: 1 << 20 });
+    // The read-ahead is chunksOf's (1 MiB); chunks are handed on as they came, not joined.
+    return Readable.from(chunks(), { objectMode: true, highWaterMark: 1 });
   }
 
   /** Store a manifest with its exact bytes under a tag or its digest. */
@@ -717,6 +729,7 @@ function exactly(data: Readable, size: number, what: string): Readable {
   const check = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       n += chunk.length;
+      transferCollector.add(chunk.length);
       cb(n > size ? mismatch(`more than ${size}`) : null, chunk);
     },
     flush(cb) {

@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { startRegistry } from './registry.ts';
 
 describe('startRegistry', () => {
@@ -24,5 +28,17 @@ describe('startRegistry', () => {
     } finally {
       await reg.stop();
     }
+  });
+
+  it('leaves nothing behind when its process exits without stop()', async () => {
+    const script = `import { startRegistry } from ${JSON.stringify(import.meta.resolve('./registry.ts'))};
+      const reg = await startRegistry(); console.log(reg.storageDir); process.exit(0);`;
+    const storage = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+    }).trim();
+    const dir = dirname(storage);
+    assert.match(dir, /kiln-registry-/);
+    for (let i = 0; i < 100 && existsSync(dir); i++) await sleep(50);
+    assert.equal(existsSync(dir), false, `${dir} is still there`);
   });
 });

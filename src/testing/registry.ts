@@ -163,10 +163,12 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
     const cfg = join(dir, 'config.yml');
     writeFileSync(cfg, configYaml(dir, port, opts));
     const logFile = join(dir, 'registry.log');
-    // The wrapper starts the registry, then waits for stdin to close (our exit, or stop()).
+    // The wrapper starts the registry, then waits for stdin to close (our exit, or stop()), and
+    // removes the registry's directory once it is gone: a process that never calls stop() (a
+    // bench, a killed test) leaves nothing in /tmp either.
     const pidFile = join(dir, 'registry.pid');
-    const script = `"${REGISTRY_BINARY}" serve "$1" >"$2" 2>&1 & c=$!; echo $c >"$3"; trap 'kill $c 2>/dev/null' EXIT; cat >/dev/null; kill $c 2>/dev/null; wait $c`;
-    const child = spawn('/bin/sh', ['-c', script, 'kiln-registry', cfg, logFile, pidFile], {
+    const script = `"${REGISTRY_BINARY}" serve "$1" >"$2" 2>&1 & c=$!; echo $c >"$3"; trap 'kill $c 2>/dev/null' EXIT; cat >/dev/null; kill $c 2>/dev/null; wait $c; rm -rf "$4"`;
+    const child = spawn('/bin/sh', ['-c', script, 'kiln-registry', cfg, logFile, pidFile, dir], {
       stdio: ['pipe', 'ignore', 'ignore'],
     });
     running.add(child);

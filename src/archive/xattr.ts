@@ -122,7 +122,7 @@ export async function readXattrsIn(
   rels: readonly string[],
 ): Promise<Map<string, Xattrs> | undefined> {
   if (rels.some(hasEscape)) return undefined;
-  const parents = new Map<string, Held | number>();
+  const parents = new Map<string, OpenDir>();
   const targets = new Map<string, string>();
   try {
     for (const rel of rels) {
@@ -136,9 +136,8 @@ export async function readXattrsIn(
         dir = opened;
         parents.set(parent ?? '.', dir);
       }
-      const fd = typeof dir === 'number' ? dir : dir.fd;
       const name = rel === '' ? '.' : rel.slice(slash + 1);
-      targets.set(`/proc/${process.pid}/fd/${fd}/${name}`, rel);
+      targets.set(`/proc/${process.pid}/fd/${dir.fd}/${name}`, rel);
     }
     const dumped = await getfattr(['-h'], [...targets.keys()], `under ${root}`);
     const out = new Map<string, Xattrs>();
@@ -148,23 +147,25 @@ export async function readXattrsIn(
     }
     return out;
   } finally {
-    for (const dir of parents.values()) {
-      if (typeof dir === 'number') closeSync(dir);
-      else dir.close();
-    }
+    for (const dir of parents.values()) dir.close();
   }
 }
 
-function openRootDir(root: string): number | undefined {
+/** A directory descriptor readXattrsIn holds: a parent (confine/fd.ts Held) or the root itself. */
+type OpenDir = Pick<Held, 'fd' | 'close'>;
+
+function openRootDir(root: string): OpenDir | undefined {
+  let fd: number;
   try {
-    return openSync(root, O_PATH | constants.O_NOFOLLOW | constants.O_DIRECTORY);
+    fd = openSync(root, O_PATH | constants.O_NOFOLLOW | constants.O_DIRECTORY);
   } catch {
     return undefined;
   }
+  return { fd, close: () => closeSync(fd) };
 }
 
 /** getfattr's dump (every attribute, base64) of `targets` with `flags`; `what` names it in the error. */
-async function getfattr(flags: string[], targets: string | string[], what: string): Promise<Buffer> {
+async function getfattr(flags: string[], targets: string[], what: string): Promise<Buffer> {
   const r = await run('getfattr', [
     ...flags,
     '-d',
@@ -174,7 +175,7 @@ async function getfattr(flags: string[], targets: string | string[], what: strin
     'base64',
     '--absolute-names',
     '--',
-    ...(typeof targets === 'string' ? [targets] : targets),
+    ...targets,
   ]);
   if (r.code !== 0 && r.stdout.length === 0 && r.stderr)
     throw new KilnError(
@@ -196,7 +197,7 @@ export async function readXattrs(file: string): Promise<Xattrs> {
     target = `/proc/${process.pid}/fd/${fd}`;
   }
   try {
-    const dumped = await getfattr(fd === undefined ? ['-h'] : [], target, `of ${file}`);
+    const dumped = await getfattr(fd === undefined ? ['-h'] : [], [target], `of ${file}`);
     return [...parseDump(dumped).values()][0] ?? {};
   } finally {
     if (fd !== undefined) closeSync(fd);
@@ -205,7 +206,7 @@ export async function readXattrs(file: string): Promise<Xattrs> {
 
 /** getfattr over `root` (-h: a symlink's own attributes; without it, only for a /proc descriptor). */
 async function readTree(root: string, noFollow: boolean): Promise<Map<string, Xattrs>> {
-  const dumped = await getfattr(['-R', '-P', ...(noFollow ? ['-h'] : [])], root, `under ${root}`);
+  const dumped = await getfattr(['-R', '-P', ...(noFollow ? ['-h'] : [])], [root], `under ${root}`);
   const prefix = root.endsWith('/') ? root : `${root}/`;
   const out = new Map<string, Xattrs>();
   for (const [p, x] of parseDump(dumped)) {

@@ -4,9 +4,9 @@
  * follows symlinks (-h / physical walk), so a symlink's own attributes are what we see and set.
  * Paths and attribute names travel as bytes (names that are not UTF-8 included: sys/fsname.ts).
  */
-import { spawn } from 'node:child_process';
 import { type Held, openParentStrict } from '../confine/fd.ts';
 import { KilnError } from '../errors/errors.ts';
+import { NOT_FOUND, runShort, type ShortResult } from '../sys/forkserver.ts';
 import { closeSync, constants, fstatSync, O_PATH, openSync } from '../sys/fs.ts';
 import { decodeName, encodeName, hasEscape } from '../sys/fsname.ts';
 
@@ -30,26 +30,21 @@ function toolMissing(tool: string, cause: unknown): KilnError {
   });
 }
 
+/** Run an attr tool from the fork server (sys/forkserver.ts): these run at every COPY and commit. */
 async function run(
   tool: string,
   args: string[],
   input?: Buffer,
 ): Promise<{ stdout: Buffer; stderr: string; code: number }> {
-  return await new Promise((resolve, reject) => {
-    const child = spawn(tool, args, { stdio: [input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout?.on('data', (d: Buffer) => out.push(d));
-    child.stderr?.on('data', (d: Buffer) => err.push(d));
-    child.on('error', (e) => reject(toolMissing(tool, e)));
-    child.on('close', (code) =>
-      resolve({ stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString(), code: code ?? 1 }),
-    );
-    if (input && child.stdin) {
-      child.stdin.on('error', () => {}); // reported through the exit code
-      child.stdin.end(input);
-    }
-  });
+  let r: ShortResult;
+  try {
+    r = await runShort(tool, args, { input });
+  } catch (err) {
+    throw toolMissing(tool, err);
+  }
+  const stderr = r.stderr.toString();
+  if (r.status === NOT_FOUND) throw toolMissing(tool, new Error(stderr.trim()));
+  return { stdout: r.stdout, stderr, code: r.status };
 }
 
 /** getfattr quotes paths and names: `\ooo` octal escapes for control bytes and backslash. */

@@ -1,11 +1,12 @@
 /**
- * Mounting snapshot mounts on the host with mount(8)/umount(8). Overlay options longer than a
+ * Mounting snapshot mounts on the host with mount(8)/umount(8), started from the fork server
+ * (sys/forkserver.ts). Overlay options longer than a
  * page (deep parent chains) are shortened as containerd does: the lowerdirs are made relative to
  * their common parent directory and mount runs with that directory as its working directory.
  */
 import path from 'node:path';
 import { KilnError } from '../errors/errors.ts';
-import { execFileAsync } from '../sys/exec.ts';
+import { execShort } from '../sys/forkserver.ts';
 import type { Mount } from './snapshotter.ts';
 
 /** The kernel copies at most one page of mount data, including the terminating NUL. */
@@ -61,7 +62,7 @@ export function compactLowerdirs(options: string[]): { options: string; cwd: str
 export async function unmount(target: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
-      await execFileAsync('umount', [target]);
+      await execShort('umount', [target]);
       return;
     } catch (err) {
       const text = String((err as { stderr?: string }).stderr ?? '');
@@ -71,7 +72,7 @@ export async function unmount(target: string): Promise<void> {
         continue;
       }
       if (/busy/i.test(text)) {
-        await execFileAsync('umount', ['-l', target]);
+        await execShort('umount', ['-l', target]);
         return;
       }
       throw new KilnError('UNMOUNT_FAILED', `cannot unmount ${target}: ${text.trim()}`, { cause: err });
@@ -119,7 +120,7 @@ async function exec(
   target: string,
 ): Promise<void> {
   try {
-    await execFileAsync(cmd, args, { cwd });
+    await execShort(cmd, args, { cwd });
   } catch (err) {
     const text = String((err as { stderr?: string }).stderr ?? (err as Error).message).trim();
     throw new KilnError('MOUNT_FAILED', `cannot mount ${m.type} ${m.source} on ${target}: ${text}`, {

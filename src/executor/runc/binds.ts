@@ -7,12 +7,12 @@
  * (whose writes BuildKit throws away) gets a scratch overlay over its staged source, or a copy
  * when it is a single file.
  */
-import { spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { openInRoot } from '../../confine/fd.ts';
 import { KilnError } from '../../errors/errors.ts';
 import { mountAll, unmount } from '../../snapshot/mount.ts';
+import { runShort } from '../../sys/forkserver.ts';
 import type { BindMount, ExecMount } from '../executor.ts';
 
 export interface StagedBinds {
@@ -109,29 +109,20 @@ async function stageOne(m: BindMount & { root: string }, dir: string, mounted: s
 }
 
 /**
- * Bind-mount what descriptor `fd` holds onto `target`. mount(8) gets the descriptor as its fd 3
- * and the path /proc/self/fd/3 without canonicalization (-c): the kernel follows that magic link
- * to the very inode we resolved, whatever names change meanwhile.
+ * Bind-mount what descriptor `fd` holds onto `target`. mount(8), started from the fork server
+ * (sys/forkserver.ts), gets the path of our descriptor, /proc/<kiln>/fd/<fd>, without
+ * canonicalization (-c): the kernel follows that magic link to the very inode we resolved,
+ * whatever names change meanwhile; we hold the descriptor until mount has ended.
  */
-function mountHeld(fd: number, target: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('mount', ['-c', '--bind', '/proc/self/fd/3', target], {
-      stdio: ['ignore', 'ignore', 'pipe', fd],
-    });
-    let stderr = '';
-    child.stderr?.on('data', (c: Buffer) => {
-      stderr += c.toString();
-    });
-    child.once('error', reject);
-    child.once('close', (code) => {
-      if (code === 0) resolve();
-      else {
-        reject(
-          new KilnError('MOUNT_FAILED', `cannot bind-mount an input onto ${target}: ${stderr.trim()}`, {
-            hint: process.getuid?.() === 0 ? 'Check dmesg for the kernel reason.' : 'Mounting needs root.',
-          }),
-        );
-      }
-    });
-  });
+async function mountHeld(fd: number, target: string): Promise<void> {
+  const r = await runShort('mount', ['-c', '--bind', `/proc/${process.pid}/fd/${fd}`, target]);
+  if (r.status !== 0) {
+    throw new KilnError(
+      'MOUNT_FAILED',
+      `cannot bind-mount an input onto ${target}: ${r.stderr.toString().trim()}`,
+      {
+        hint: process.getuid?.() === 0 ? 'Check dmesg for the kernel reason.' : 'Mounting needs root.',
+      },
+    );
+  }
 }

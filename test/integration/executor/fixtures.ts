@@ -11,6 +11,7 @@ import type { NetworkMode } from '../../../src/executor/executor.ts';
 import { RuncExecutor } from '../../../src/executor/runc/runc.ts';
 import { OverlaySnapshotter } from '../../../src/snapshot/overlay/overlay.ts';
 import type { Mount, Snapshotter } from '../../../src/snapshot/snapshotter.ts';
+import { forkServerPid } from '../../../src/sys/forkserver.ts';
 
 export const FIXTURES = '/var/cache/kiln-fixtures';
 
@@ -68,7 +69,8 @@ export function processesWithEnv(entry: string): { pid: number; comm: string }[]
   const found: { pid: number; comm: string }[] = [];
   for (const name of readdirSync('/proc')) {
     const pid = Number(name);
-    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    // This process's fork server is kiln's own (sys/forkserver.ts): it ends with the process.
+    if (!Number.isInteger(pid) || pid === process.pid || pid === forkServerPid()) continue;
     try {
       if (!readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(entry)) continue;
       found.push({ pid, comm: readFileSync(`/proc/${pid}/comm`, 'utf8').trim() });

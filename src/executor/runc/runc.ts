@@ -13,7 +13,8 @@ import { ensureInRoot } from '../../confine/ensure.ts';
 import { KilnError } from '../../errors/errors.ts';
 import { hostPlatform, normalizePlatform, type Platform } from '../../oci/platform.ts';
 import { mountAll, mountsUnder, unmount } from '../../snapshot/mount.ts';
-import { childExit, execFileAsync } from '../../sys/exec.ts';
+import { childExit } from '../../sys/exec.ts';
+import { execShort } from '../../sys/forkserver.ts';
 import { ownerDead, selfOwner } from '../../sys/owner.ts';
 import type { ExecIO, ExecResult, ExecSpec, Executor, OutputSink } from '../executor.ts';
 import { resolveUser } from '../user.ts';
@@ -299,7 +300,7 @@ export class RuncExecutor implements Executor {
   }
 
   private async kill(id: string): Promise<void> {
-    await execFileAsync(this.runc, [
+    await execShort(this.runc, [
       ...this.globals(),
       'kill',
       // --all walks the container's cgroup, which a rootless one has none of; its own PID
@@ -311,7 +312,7 @@ export class RuncExecutor implements Executor {
   }
 
   private async delete(id: string): Promise<void> {
-    await execFileAsync(this.runc, [...this.globals(), 'delete', '--force', id]).catch(() => undefined);
+    await execShort(this.runc, [...this.globals(), 'delete', '--force', id]).catch(() => undefined);
   }
 }
 

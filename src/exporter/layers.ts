@@ -4,6 +4,7 @@
  * (same snapshot, same compression, blob still present) is reused, held for the build.
  */
 
+import type { Readable } from 'node:stream';
 import type { BuildCache, LayerRecord } from '../cache/build-cache.ts';
 import type { BlobHolder, Ingester } from '../content/content.ts';
 import type { Compression } from '../oci/mediatypes.ts';
@@ -34,6 +35,9 @@ export class LayerExports {
   private readonly inflight = new Map<string, Promise<LayerRecord>>();
   private readonly limit: Semaphore;
   private readonly deps: LayerExportDeps;
+  /** The layer streams being written now, for `abandon`. */
+  private readonly writing = new Set<Readable>();
+  private abandoned: Error | undefined;
 
   constructor(deps: LayerExportDeps, concurrency = 2) {
     this.deps = deps;
@@ -48,6 +52,16 @@ export class LayerExports {
   /** Start exporting `ref` in the background; the result is picked up by a later `all`. */
   prefetch(ref: LayerRef, opts: LayerExportOptions): void {
     this.layer(ref, opts).catch(() => {}); // the later `all` reports a failure
+  }
+
+  /**
+   * The build failed: cut the exports still writing and wait until every export has settled, so
+   * that each has removed its half-written blob before kiln reports the failure and exits.
+   */
+  async abandon(reason: Error): Promise<void> {
+    this.abandoned = reason;
+    for (const stream of this.writing) stream.destroy(reason);
+    await Promise.allSettled(this.inflight.values());
   }
 
   layer(ref: LayerRef, opts: LayerExportOptions): Promise<LayerRecord> {
@@ -72,15 +86,18 @@ export class LayerExports {
       const started = Date.now();
       const entries = await deps.snapshotter.diff(snapshot);
       const { createLayer } = await import('../archive/layer.ts');
+      if (this.abandoned) throw this.abandoned;
       const layer = createLayer(entries, {
         compression: opts.compression,
         sourceDateEpoch: opts.sourceDateEpoch,
         presorted: true,
       });
+      this.writing.add(layer.stream);
       const stored = deps.content.ingest(layer.stream);
       // When the store fails (a full disk), the layer stream only learns it was cut off (an
       // AbortError, "The operation was aborted"): report the store's error, the cause.
       const [made, kept] = await Promise.allSettled([layer.info, stored]);
+      this.writing.delete(layer.stream);
       if (kept.status === 'rejected') throw kept.reason;
       if (made.status === 'rejected') throw made.reason;
       const info = made.value;

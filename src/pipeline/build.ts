@@ -133,6 +133,7 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
   const temps: string[] = [];
   let snapshotter: Snapshotter | undefined;
   let input: BuildInput | undefined;
+  let result: ResultExport | undefined;
   const platforms = planPlatforms(opts);
   // Base images resolve while the Dockerfile converts; their steps show after the definition's.
   const held = new HeldProgress(progress);
@@ -179,7 +180,7 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
       const lintError = planned.graphs.find((c) => c.lintError)?.lintError;
       if (lintError) throw lintError;
       // Solve, exporting the result's layers as their steps commit.
-      const result = new ResultExport(
+      result = new ResultExport(
         { snapshotter: sn, content: store.content, cache, progress },
         opts.outputs,
         opts.sourceDateEpoch,
@@ -247,6 +248,9 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
     if (!outside) await applyGcPolicy(store.root, cache);
     return built;
   } catch (err) {
+    // The steps' layers are exported while the build runs: those still writing are cut and
+    // waited for, so that none leaves a half-written blob when kiln reports the failure.
+    await result?.layers.abandon(err instanceof Error ? err : new Error(String(err)));
     // Whatever ran out of room (a snapshot, a runc bundle, a cache database) says so the same way;
     // an output the user named (a file, a device) is not the state root and says so itself.
     let failure = err;

@@ -3,9 +3,12 @@
  * commits, while later steps still run; layers of other stages are never exported.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { ProgressEvent, StatusEvent, VertexEvent } from '../../../src/progress/events.ts';
-import { buildDockerfile, openSuite, type Suite } from './helpers.ts';
+import { buildDockerfile, buildError, openSuite, type Suite } from './helpers.ts';
 
 let suite: Suite;
 before(async () => {
@@ -50,5 +53,16 @@ describe('layer export during the build', () => {
       { noLocal: true },
     );
     assert.equal(exports(b.events).length, 1, 'only the final COPY layer');
+  });
+
+  it('a build that fails while a layer is written leaves no half-written blob when it returns', async () => {
+    // The COPY's 48 MiB of random bytes take seconds to compress; the RUN after it fails at once.
+    const err = await buildError(suite, 'FROM busybox\nCOPY noise.bin /noise.bin\nRUN exit 3\n', {
+      'noise.bin': randomBytes(48 << 20),
+    });
+    assert.equal(err.code, 'EXEC_FAILED');
+    const ingest = join(suite.root, 'ingest');
+    const left = existsSync(ingest) ? readdirSync(ingest) : [];
+    assert.deepEqual(left, [], 'a blob was still being written after the build had failed');
   });
 });

@@ -25,7 +25,7 @@
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { startRegistry } from '../src/testing/registry.ts';
 import { DOCKER, ensureBuildah, ensureDocker, KILN } from '../test/fidelity/builders.ts';
@@ -398,7 +398,8 @@ console.log(`machine: ${cpus().length} CPUs (shared), ${Math.round(totalmem() / 
 
 const out = join(import.meta.dirname, 'results');
 mkdirSync(out, { recursive: true });
-writeResults(join(out, values.out), {
+// An absolute --out is used as it is.
+writeResults(resolve(out, values.out), {
   date: new Date().toISOString(),
   machine: { cpus: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30) },
   base: {
@@ -412,6 +413,6 @@ writeResults(join(out, values.out), {
   results,
   summary,
 });
-console.log(`results: ${join(out, values.out)}`);
+console.log(`results: ${resolve(out, values.out)}`);
 if (!values.keep) rmSync(work, { recursive: true, force: true });
 else console.log(`kept ${work}`);

@@ -65,7 +65,7 @@ class ForkServer {
   }
 
   constructor() {
-    this.dir = mkdtempSync(path.join(os.tmpdir(), 'kiln-forks-'));
+    this.dir = mkdtempSync(path.join(os.tmpdir(), `kiln-forks-${process.pid}-`));
     this.child = spawn('/bin/sh', ['-s'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     this.child.unref();
     this.child.stdin?.on('error', () => {}); // an ended shell is reported through 'exit'

@@ -1,8 +1,8 @@
 /**
  * Mounting snapshot mounts on the host with mount(8)/umount(8), started from the fork server
- * (sys/forkserver.ts). Overlay options longer than a
- * page (deep parent chains) are shortened as containerd does: the lowerdirs are made relative to
- * their common parent directory and mount runs with that directory as its working directory.
+ * (sys/forkserver.ts). Overlay options longer than a page (deep parent chains) are shortened as
+ * containerd does: the lowerdirs are made relative to their common parent directory and mount
+ * runs with that directory as its working directory.
  */
 import path from 'node:path';
 import { KilnError } from '../errors/errors.ts';

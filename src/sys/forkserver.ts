@@ -1,12 +1,12 @@
 /**
- * Short host commands (mount, umount, getfattr, setfattr) started from a small shell process
- * instead of from kiln's own. Node starts a child by forking kiln's whole process: the fork
- * copies its page tables and kiln then takes a copy-on-write fault for each page it writes, so
- * every spawn holds the main thread for 7 ms of CPU at 60 MiB resident and 12 ms at 200 MiB
- * (docs/performance.md, session 11), and a build with `COPY --from` and RUN steps runs dozens. A
- * shell (dash, ~2.5 MiB resident) forks for a fraction of that: kiln writes it one line per
- * command; the shell runs the command in the background, its input and output in files of a
- * directory of its own, and answers `<id> <status>` when it ends.
+ * Short host commands (mount, umount, getfattr, setfattr, runc kill and delete) started from a
+ * small shell process instead of from kiln's own. Node starts a child by forking kiln's whole
+ * process: the fork copies its page tables and kiln then takes a copy-on-write fault for each
+ * page it writes, so every spawn holds the main thread for 7 ms of CPU at 60 MiB resident and
+ * 12 ms at 200 MiB (docs/performance.md, session 11), and a build with `COPY --from` and RUN
+ * steps runs dozens. A shell (dash, ~2.5 MiB resident) forks for a fraction of that: kiln writes
+ * it one line per command; the shell runs the command in the background, its input and output in
+ * files of a directory of its own, and answers `<id> <status>` when it ends.
  *
  * - Arguments travel single-quoted (a quote inside as '\''), so the shell interprets no byte of
  *   them; a NUL is refused, as execFile refuses it.

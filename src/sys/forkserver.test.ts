@@ -9,11 +9,21 @@ import { execShort, NOT_FOUND, runShort } from './forkserver.ts';
 
 const MODULE = JSON.stringify(import.meta.resolve('./forkserver.ts'));
 
-test('an argument reaches the program byte for byte, none of it read by the shell', {
-  timeout: 10_000,
-}, async () => {
+/** Each test here takes well under a second; a hang fails it instead of the run. */
+const QUICK = { timeout: 10_000 };
+
+/** Run `fn` with a scratch directory of its own, removed afterwards. */
+async function withScratch(fn: (scratch: string) => Promise<void>): Promise<void> {
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'kiln-forks-test-'));
   try {
+    await fn(scratch);
+  } finally {
+    rmSync(scratch, { recursive: true });
+  }
+}
+
+test('an argument reaches the program byte for byte, none of it read by the shell', QUICK, () =>
+  withScratch(async (scratch) => {
     const sentinel = path.join(scratch, 'sentinel');
     const args = [
       'a b',
@@ -33,51 +43,44 @@ test('an argument reaches the program byte for byte, none of it read by the shel
     assert.deepEqual(r.stdout.toString().split('\0').slice(0, -1), args);
     assert.equal(existsSync(sentinel), false, 'the shell ran part of an argument');
     await assert.rejects(runShort('printf', ['a\0b']), /NUL/);
-  } finally {
-    rmSync(scratch, { recursive: true });
-  }
-});
+  }),
+);
 
-test('a command gets its directory and input; its output, errors and status come back apart', {
-  timeout: 10_000,
-}, async () => {
-  assert.equal((await runShort('pwd', [], { cwd: '/etc' })).stdout.toString(), '/etc\n');
-  assert.equal(
-    (await runShort('cat', [], { input: Buffer.from([0, 1, 255]) })).stdout.toString('hex'),
-    '0001ff',
-  );
-  assert.equal((await runShort('cat', [])).stdout.length, 0, 'no input: /dev/null');
-  const r = await runShort('sh', ['-c', 'echo out; echo err >&2; exit 3']);
-  assert.deepEqual([r.stdout.toString(), r.stderr.toString(), r.status], ['out\n', 'err\n', 3]);
-  assert.equal((await runShort('kiln-no-such-program', [])).status, NOT_FOUND);
-  await assert.rejects(
-    execShort('sh', ['-c', 'echo why >&2; exit 32']),
-    (err: Error & { code?: number; stderr?: string }) => {
-      assert.equal(err.code, 32);
-      assert.equal(err.stderr, 'why\n');
-      return true;
-    },
-  );
-});
+test(
+  'a command gets its directory and input; its output, errors and status come back apart',
+  QUICK,
+  async () => {
+    assert.equal((await runShort('pwd', [], { cwd: '/etc' })).stdout.toString(), '/etc\n');
+    assert.equal(
+      (await runShort('cat', [], { input: Buffer.from([0, 1, 255]) })).stdout.toString('hex'),
+      '0001ff',
+    );
+    assert.equal((await runShort('cat', [])).stdout.length, 0, 'no input: /dev/null');
+    const r = await runShort('sh', ['-c', 'echo out; echo err >&2; exit 3']);
+    assert.deepEqual([r.stdout.toString(), r.stderr.toString(), r.status], ['out\n', 'err\n', 3]);
+    assert.equal((await runShort('kiln-no-such-program', [])).status, NOT_FOUND);
+    await assert.rejects(
+      execShort('sh', ['-c', 'echo why >&2; exit 32']),
+      (err: Error & { code?: number; stderr?: string }) => {
+        assert.equal(err.code, 32);
+        assert.equal(err.stderr, 'why\n');
+        return true;
+      },
+    );
+  },
+);
 
-test('commands run side by side: one can wait for another started after it', {
-  timeout: 10_000,
-}, async () => {
-  const scratch = mkdtempSync(path.join(os.tmpdir(), 'kiln-forks-test-'));
-  try {
+test('commands run side by side: one can wait for another started after it', QUICK, () =>
+  withScratch(async (scratch) => {
     const flag = path.join(scratch, 'flag');
     const waiter = runShort('sh', ['-c', 'while [ ! -e "$1" ]; do sleep 0.02; done; echo seen', 'sh', flag]);
     await sleep(100);
     await runShort('touch', [flag]);
     assert.equal((await waiter).stdout.toString(), 'seen\n');
-  } finally {
-    rmSync(scratch, { recursive: true });
-  }
-});
+  }),
+);
 
-test('a shell that dies fails its commands, and the next command starts a new one', {
-  timeout: 10_000,
-}, async () => {
+test('a shell that dies fails its commands, and the next command starts a new one', QUICK, async () => {
   // The command's parent is the shell's background job; that job's parent is the server.
   const killer = runShort('sh', ['-c', 'kill -KILL $(ps -o ppid= -p $PPID); sleep 5']);
   await assert.rejects(killer, /fork server's shell ended/);

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execShort, NOT_FOUND, runShort } from './forkserver.ts';
+import { execShort, forkServerDir, NOT_FOUND, runShort } from './forkserver.ts';
 
 const MODULE = JSON.stringify(import.meta.resolve('./forkserver.ts'));
 
@@ -83,7 +83,9 @@ test('commands run side by side: one can wait for another started after it', QUI
 test('a shell that dies fails its commands, and the next command starts a new one', QUICK, async () => {
   // The command's parent is the shell's background job; that job's parent is the server.
   const killer = runShort('sh', ['-c', 'kill -KILL $(ps -o ppid= -p $PPID); sleep 5']);
+  const dir = forkServerDir();
   await assert.rejects(killer, /fork server's shell ended/);
+  assert.ok(dir && (await gone(dir)), `the killed shell's directory ${dir} is still there`);
   assert.equal((await runShort('echo', ['again'])).stdout.toString(), 'again\n');
 });
 

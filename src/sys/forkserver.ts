@@ -15,7 +15,8 @@
  * - It keeps nothing alive: its pipes are unreferenced while no command runs.
  * - It ends when kiln does, however kiln ends: its input closes, and its EXIT trap waits for the
  *   commands still running, then removes its directory. A HUP, INT or TERM sent to the shell
- *   ends it the same way; only a KILL leaves the directory (in the temporary directory).
+ *   ends it the same way; a shell killed outright while kiln runs has its directory removed by
+ *   kiln (only both killed at once leave it, in the temporary directory).
  *
  * The environment is kiln's as it was when the shell started (kiln does not change its own).
  * Output is read whole into memory, as execFile does; commands whose output is sized by user
@@ -121,6 +122,8 @@ class ForkServer {
     if (this.ended) return;
     this.ended = err;
     if (server === this) server = undefined;
+    // A shell killed outright never ran its trap; the directory is ours either way.
+    void rm(this.dir, { recursive: true, force: true }).catch(() => {});
     for (const w of this.waiting.values()) w.reject(err);
     this.waiting.clear();
     this.idle();

@@ -174,20 +174,25 @@ export async function runShort(
   const base = path.join(s.dir, String(id));
   const words = [file, ...args].map(quote).join(' ');
   const cd = options.cwd === undefined ? '' : `cd -- ${quote(options.cwd)} && `;
+  const out = `${base}.out`;
+  const err = `${base}.err`;
+  const made = [out, err];
   let stdin = '/dev/null';
   if (options.input) {
     stdin = `${base}.in`;
+    made.push(stdin);
     await writeFile(stdin, options.input);
   }
   try {
     const status = await s.run(
       id,
-      `{ ( ${cd}exec ${words} ) <${quote(stdin)} >${quote(`${base}.out`)} 2>${quote(`${base}.err`)}; echo "${id} $?"; } &\n`,
+      `{ ( ${cd}exec ${words} ) <${quote(stdin)} >${quote(out)} 2>${quote(err)}; echo "${id} $?"; } &\n`,
     );
-    const [stdout, stderr] = await Promise.all([readFile(`${base}.out`), readFile(`${base}.err`)]);
+    const [stdout, stderr] = await Promise.all([readFile(out), readFile(err)]);
     return { stdout, stderr, status };
   } finally {
-    await Promise.all(['in', 'out', 'err'].map((x) => rm(`${base}.${x}`, { force: true })));
+    // Only what this command made: most have no input file, and each removal is a round trip.
+    await Promise.all(made.map((f) => rm(f, { force: true })));
   }
 }
 

@@ -14,7 +14,13 @@ import { TreeUsage } from '../store/usage.ts';
 import { BuildCache, type CachedResult } from './build-cache.ts';
 
 /** Top-level entries of the state root that are build cache (the rest is the image store's). */
-export const BUILD_CACHE_ENTRIES = ['snapshots', 'cache-mounts', 'buildcache.db', 'context-digests.db'];
+export const BUILD_CACHE_ENTRIES = [
+  'snapshots',
+  'cache-mounts',
+  'buildcache.db',
+  'context-digests.db',
+  'snapshot-digests.db',
+];
 
 /** Snapshots younger than this are kept by `builder prune` (cache/prune.ts: a running build's). */
 const PRUNE_GRACE_MS = 10 * 60_000;

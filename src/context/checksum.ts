@@ -24,6 +24,7 @@ import {
 import { encodePath } from '../sys/fsname.ts';
 import type { DigestCache, FileIdentity } from './digestcache.ts';
 import { handedDigest } from './handed.ts';
+import type { InodeDigests } from './inodedigests.ts';
 import { notePrestatSize } from './prestat.ts';
 import { containsWildcards, resolveWildcards } from './resolve.ts';
 import { DirFS, FilterFS, type WalkEntry } from './walk.ts';
@@ -48,6 +49,8 @@ export interface ChecksumOptions {
   /** `root` is a build context, not another stage's filesystem. */
   localContext?: boolean;
   cache?: DigestCache;
+  /** `root` is a view of committed snapshots: file digests are kept by inode (inodedigests.ts). */
+  inodes?: InodeDigests;
   /**
    * More of an entry to hash (root-relative path): what a copy from another stage keeps of it
    * beyond name, type, mode, owner and content (worker/stage-checksum.ts).
@@ -115,6 +118,17 @@ export function fileDigest(abs: string, e: WalkEntry, cache?: DigestCache): Dige
   if (cache && Date.now() * 1000 - e.mtimeUs > RACY_US && (!e.prestat || sameIdentity(st, id))) {
     cache.put(abs, id, digest);
   }
+  return digest;
+}
+
+/** Content digest of a committed snapshot's regular file, through its inode's kept digest. */
+function snapshotFileDigest(abs: string, e: WalkEntry, inodes: InodeDigests): Digest {
+  if (e.ctimeUs === undefined) return hashFileContent(abs, e.size);
+  const hit = inodes.get({ ino: e.ino, ctimeUs: e.ctimeUs, size: e.size });
+  if (hit) return hit;
+  const { digest, st } = hashOpened(abs, e.size);
+  // Kept under what the descriptor hashed says of itself, not the walk's lstat.
+  inodes.put({ ino: st.ino, ctimeUs: Math.round(st.ctimeMs * 1000), size: st.size }, digest);
   return digest;
 }
 
@@ -256,8 +270,11 @@ function checksumUnchecked(opts: ChecksumOptions): Digest {
       const sub = rel === '' ? path : path === rel ? '' : path.slice(rel.length + 1);
       if (copyExclude && sub !== '' && copyExclude.matchesOrParentMatches(sub)) return undefined;
       let content = '';
-      if (e.type === 'file') content = fileDigest(prefix + path, e, opts.cache);
-      else if (e.type === 'symlink') content = e.linkTarget ?? '';
+      if (e.type === 'file') {
+        content = opts.inodes
+          ? snapshotFileDigest(prefix + path, e, opts.inodes)
+          : fileDigest(prefix + path, e, opts.cache);
+      } else if (e.type === 'symlink') content = e.linkTarget ?? '';
       const owner = opts.ownership ? `${e.uid}:${e.gid}` : '';
       opts.visit?.(path, e.type, e.mode, content);
       const more = opts.extra ? `\0${opts.extra(path, e)}` : '';
@@ -270,6 +287,7 @@ function checksumUnchecked(opts: ChecksumOptions): Digest {
   // A COPY --exclude walk visits every entry but hashes only what it copies: no pack of it.
   opts.cache?.endWalk(whole && !copyExclude);
   opts.cache?.flush();
+  opts.inodes?.flush();
   // The whole of a build context walked: whether its next build's launcher should pre-stat it.
   if (opts.localContext && whole) notePrestatSize(root, entries);
   return `sha256:${h.digest('hex')}`;

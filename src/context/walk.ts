@@ -29,6 +29,11 @@ export interface WalkEntry {
   ino: number;
   dev: number;
   nlink: number;
+  /**
+   * ctime in whole microseconds, when lstat read it (the pre-stat does not): what a snapshot
+   * file's digest is cached under (inodedigests.ts), as no one can set it.
+   */
+  ctimeUs?: number;
   /** Symlink target, as stored. */
   linkTarget?: string;
   /** Read by the launcher's pre-stat, a moment before the walk (prestat.ts). */
@@ -82,6 +87,7 @@ export function statEntry(abs: string, rel: string): WalkEntry {
     ino: st.ino,
     dev: st.dev,
     nlink: st.nlink,
+    ctimeUs: Math.round(st.ctimeMs * 1000),
   };
   return withLinkTarget(e, abs);
 }

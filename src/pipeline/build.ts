@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { BuildCache } from '../cache/build-cache.ts';
 import { applyGcPolicy, loadGcPolicy } from '../cache/gc.ts';
 import { DigestCache } from '../context/digestcache.ts';
+import { InodeDigests } from '../context/inodedigests.ts';
 import { diskFull, hasCode, isDiskFull, type KilnError, withLocation } from '../errors/errors.ts';
 import type { Executor } from '../executor/executor.ts';
 import type { StepNote } from '../explain/explainer.ts';
@@ -130,6 +131,7 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
   const definition = definitionStep(progress, opts.dockerfile).start();
   const cache = new BuildCache(join(store.root, 'buildcache.db'));
   const digests = DigestCache.open(join(store.root, 'context-digests.db'));
+  const inodes = InodeDigests.open(join(store.root, 'snapshot-digests.db'));
   const temps: string[] = [];
   let snapshotter: Snapshotter | undefined;
   let input: BuildInput | undefined;
@@ -204,7 +206,19 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
       const solved = await solve(
         planned,
         opts,
-        { store, snapshotter: sn, executor, images, digests, cache, temps, progress, session, travel },
+        {
+          store,
+          snapshotter: sn,
+          executor,
+          images,
+          digests,
+          inodes,
+          cache,
+          temps,
+          progress,
+          session,
+          travel,
+        },
         result,
       );
       // --cache-to type=inline: the image carries its own cache record (a manifest annotation).
@@ -271,6 +285,7 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
     for (const t of temps) await rm(t, { recursive: true, force: true });
     cache.close();
     digests.close();
+    inodes.close();
     if (!env.store) store.close();
   }
 }
@@ -280,6 +295,7 @@ interface SolveDeps {
   snapshotter: Snapshotter;
   images: BaseImages;
   digests: DigestCache;
+  inodes: InodeDigests;
   cache: BuildCache;
   /** Temp dirs to remove when the build ends. */
   temps: string[];

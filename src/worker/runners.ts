@@ -8,6 +8,7 @@ import { mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checksum } from '../context/checksum.ts';
 import type { DigestCache } from '../context/digestcache.ts';
+import type { InodeDigests } from '../context/inodedigests.ts';
 import { KilnError } from '../errors/errors.ts';
 import type { Executor } from '../executor/executor.ts';
 import { cloneGit } from '../git/clone.ts';
@@ -28,6 +29,8 @@ export interface RunnerDeps {
   executor: Executor;
   images: BaseImages;
   digests: DigestCache;
+  /** Digests of committed snapshots' files, by inode (COPY --from's checksums). */
+  inodes?: InodeDigests;
   /** Where checksums of what COPY --from read of a snapshot are kept (the build cache). */
   cache?: SumStore;
   /** Local source name → directory ('context' is the main one). */
@@ -115,7 +118,8 @@ export function makeRunners(d: RunnerDeps): OpRunners {
     exec: (op, inputs, ctx, extraEnv) => runExec(execDeps, op, inputs, ctx, extraEnv),
     file: (op, inputs, ctx) => runFileOp(sn, op, inputs, ctx, trees),
     merge: (inputs, ctx) => mergeStates(sn, inputs, ctx),
-    stageChecksum: (state, copies, signal) => stageChecksum(sn, d.cache, state, copies, signal, trees),
+    stageChecksum: (state, copies, signal) =>
+      stageChecksum(sn, d.cache, state, copies, signal, trees, d.inodes),
     async dirChecksum(dir, paths, copy, visit) {
       // The cache key's walk records what it read, so that explaining a miss (which asks again,
       // with `visit`) replays it instead of walking the context a second time. Bounded: a walk

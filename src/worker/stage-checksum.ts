@@ -12,6 +12,7 @@
 import { join } from 'node:path';
 import { isPortableXattr, readXattrs, readXattrTree, type Xattrs } from '../archive/xattr.ts';
 import { checksum, expandSources } from '../context/checksum.ts';
+import type { InodeDigests } from '../context/inodedigests.ts';
 import { containsWildcards } from '../context/resolve.ts';
 import type { WalkEntry } from '../context/walk.ts';
 import { sha256 } from '../digest/digest.ts';
@@ -109,6 +110,8 @@ export async function stageChecksum(
   signal: AbortSignal,
   /** Where the attribute trees read are kept for the copy (see XattrTrees). */
   trees?: XattrTrees,
+  /** File digests kept by inode across builds: a changed stage's unchanged files are not read. */
+  inodes?: InodeDigests,
 ): Promise<string> {
   // A copy from an empty filesystem fails when it runs; its key need not say more.
   if (top(state) === undefined) return 'scratch';
@@ -125,7 +128,7 @@ export async function stageChecksum(
       let direct = true;
       for (const c of copies) {
         signal.throwIfAborted();
-        const r = await copyChecksum(root, c);
+        const r = await copyChecksum(root, c, inodes);
         parts.push(r.sum);
         kept.push(...r.trees);
         direct &&= r.direct;
@@ -236,6 +239,7 @@ function isOpaque(x: Xattrs): boolean {
 async function copyChecksum(
   root: string,
   copy: CopyAction,
+  byInode: InodeDigests | undefined,
 ): Promise<{ sum: string; direct: boolean; trees: [string, Map<string, Xattrs>][] }> {
   const paths = copy.srcPaths.map((p) => (p === '/' ? '.' : p));
   const wildcard = copy.allowWildcard;
@@ -273,6 +277,7 @@ async function copyChecksum(
     allowEmptyWildcard: copy.allowEmptyWildcard,
     ownership: true,
     localContext: false,
+    inodes: byInode,
     extra,
   });
   // Every portable attribute under the sources, by root-relative path (those of a file --exclude

@@ -6,9 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chownSync, linkSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { chownSync, linkSync, lstatSync, mkdirSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { InodeDigests, RACY_US } from '../../../src/context/inodedigests.ts';
 import { stageChecksum } from '../../../src/worker/stage-checksum.ts';
 import type { FsState } from '../../../src/worker/state.ts';
 import { copyFromAction, fsState, stageLayers } from './stage-layers.ts';
@@ -19,8 +20,8 @@ const { layer } = layers;
 const copy = copyFromAction;
 const state = fsState;
 
-const sum = (s: FsState, paths = ['/out']) =>
-  stageChecksum(layers.sn, undefined, s, [copy(paths)], new AbortController().signal);
+const sum = (s: FsState, paths = ['/out'], inodes?: InodeDigests) =>
+  stageChecksum(layers.sn, undefined, s, [copy(paths)], new AbortController().signal, undefined, inodes);
 
 /** /out/a and /out/b, then `change` on top. */
 function tree(change: (dir: string) => void = () => {}): (dir: string) => void {
@@ -96,5 +97,45 @@ describe('the checksum of what COPY --from reads', () => {
       writeFileSync(join(d, 'out', 'a'), 'changed\n');
     }, other);
     assert.notEqual(await sum(state(bottom, other, touching)), on);
+  });
+
+  it('takes a snapshot file digest by inode only while its ctime and size are the same', async () => {
+    const inodes = InodeDigests.open(join(layers.tmp, 'snapshot-digests.db'));
+    try {
+      let own = '';
+      const bottom = await layer((d) => {
+        own = d;
+        mkdirSync(join(d, 'out'));
+        writeFileSync(join(d, 'out', 'a'), 'AAAA\n');
+        writeFileSync(join(d, 'out', 'b'), 'kept\n');
+      });
+      // A file is kept only once its ctime is older than the racy window.
+      await new Promise((r) => setTimeout(r, RACY_US / 1000 + 50));
+      const plain = await sum(state(bottom));
+      assert.equal(await sum(state(bottom), ['/out'], inodes), plain, 'read and kept');
+      // The kept digest is what is used: one planted for a's identity shows in the checksum,
+      // and is not used once either its ctime or its size differs.
+      const st = lstatSync(join(own, 'out', 'a'));
+      const id = { ino: st.ino, ctimeUs: Math.round(st.ctimeMs * 1000), size: st.size };
+      inodes.put(id, `sha256:${'0'.repeat(64)}`);
+      inodes.flush();
+      assert.notEqual(await sum(state(bottom), ['/out'], inodes), plain, 'the kept digest is used');
+      inodes.put({ ...id, ctimeUs: id.ctimeUs + 1 }, `sha256:${'0'.repeat(64)}`);
+      inodes.flush();
+      assert.equal(await sum(state(bottom), ['/out'], inodes), plain, 'another ctime: read again');
+      inodes.put({ ...id, size: id.size + 1 }, `sha256:${'0'.repeat(64)}`);
+      inodes.flush();
+      assert.equal(await sum(state(bottom), ['/out'], inodes), plain, 'another size: read again');
+      // A file made where another was removed, with the same size: read again, whether or not
+      // it took the freed inode number (ext4 often hands it out again; its ctime is new).
+      assert.equal(await sum(state(bottom), ['/out'], inodes), plain);
+      unlinkSync(join(own, 'out', 'a'));
+      writeFileSync(join(own, 'out', 'a'), 'BBBB\n');
+      const replaced = await sum(state(bottom));
+      assert.notEqual(replaced, plain);
+      assert.equal(await sum(state(bottom), ['/out'], inodes), replaced, 'the new file is read');
+    } finally {
+      inodes.close();
+    }
   });
 });

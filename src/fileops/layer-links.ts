@@ -28,12 +28,18 @@ interface Layer {
 
 export class LayerLinks {
   private readonly layers: Layer[];
-  /** The parent directory last resolved (files of one directory come in a row). */
-  private last?: { layer: number; parentRel: string; dir: Held; name: string };
+  /**
+   * Per layer, the parent directory last looked up there and what it was (undefined: not a real
+   * directory of that layer). Files of one directory come in a row, and each is looked for in
+   * every layer down to the one holding it: one entry for all layers made every file of a
+   * directory the top layer lacks walk both paths again.
+   */
+  private readonly last: ({ parentRel: string; dir: Held | undefined } | undefined)[];
 
   /** `dirs`: the layers' own directories, top first, whose union is the copy's srcRoot. */
   constructor(dirs: readonly string[]) {
     this.layers = dirs.map((dir) => ({ dir, read: new Map() }));
+    this.last = dirs.map(() => undefined);
   }
 
   /**
@@ -70,24 +76,24 @@ export class LayerLinks {
   }
 
   close(): void {
-    this.last?.dir.close();
-    this.last = undefined;
+    for (const [i, at] of this.last.entries()) {
+      at?.dir?.close();
+      this.last[i] = undefined;
+    }
   }
 
   private parent(layer: number, rel: string): { dir: Held; name: string } | undefined {
     const slash = rel.lastIndexOf('/');
     const parentRel = slash < 0 ? '' : rel.slice(0, slash);
     const name = rel.slice(slash + 1);
-    if (this.last?.layer === layer && this.last.parentRel === parentRel) {
-      this.last.name = name;
-      return this.last;
+    let at = this.last[layer];
+    if (at?.parentRel !== parentRel) {
+      at?.dir?.close();
+      // No symlink followed on the way: a layer may hold one where the view has a directory.
+      at = { parentRel, dir: openParentStrict(this.layers[layer].dir, rel)?.dir };
+      this.last[layer] = at;
     }
-    this.close();
-    // No symlink followed on the way: a layer may hold one where the view has a directory.
-    const opened = openParentStrict(this.layers[layer].dir, rel);
-    if (!opened) return undefined;
-    this.last = { layer, parentRel, ...opened };
-    return this.last;
+    return at.dir && { dir: at.dir, name };
   }
 }
 

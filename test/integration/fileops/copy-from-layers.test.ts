@@ -56,6 +56,35 @@ describe('COPY --from a layered source', () => {
     assert.equal(out['out/sub/b'].mode, 0o750);
   });
 
+  it('links files of directories spread over layers each from the layer holding it', async () => {
+    const [top, lower, dest] = dirs(3);
+    // The top layer holds d/x/top and d/z/top; the lower one everything else, d/x and d/z included:
+    // each file is looked for in the top layer first, in directories it has and lacks by turns.
+    build(top, { 'd/x/top': { content: 't', mtime: T }, 'd/z/top': { content: 't', mtime: T } });
+    const lowerFiles: Record<string, { content: string; mtime: number }> = {};
+    for (const dir of ['w', 'x', 'y', 'z']) {
+      for (const f of ['f1', 'f2', 'f3']) lowerFiles[`d/${dir}/${f}`] = { content: `${dir}${f}`, mtime: T };
+    }
+    build(lower, lowerFiles);
+    // The view: the union, each name the very inode of the layer that shows it.
+    const view = tempDir('kiln-layerlinks-view-');
+    roots.push(view);
+    const shown: [string, string][] = [
+      ...Object.keys(lowerFiles).map((f): [string, string] => [f, lower]),
+      ['d/x/top', top],
+      ['d/z/top', top],
+    ];
+    for (const [f, layer] of shown) {
+      mkdirSync(join(view, f, '..'), { recursive: true });
+      linkSync(join(layer, f), join(view, f));
+    }
+    await copyFrom(view, [top, lower], dest);
+    for (const [f, layer] of shown) {
+      const out = join(dest, 'out', f.slice(2));
+      assert.equal(statSync(out).ino, statSync(join(layer, f)).ino, `${f} linked from its layer`);
+    }
+  });
+
   it('copies a file that carries extended attributes (overlay keeps its own there), with its portable ones', async () => {
     const [layer, dest] = dirs(2);
     build(layer, { 'd/x': { content: 'x', mtime: T }, 'd/plain': { content: 'p', mtime: T } });

@@ -81,10 +81,14 @@ function treeBytes(tree: Map<string, Xattrs>): number | undefined {
 }
 
 /** Bumped when what goes into a checksum changes, so older stored ones are not reused. */
-const VERSION = 'stage-checksum/1';
+const VERSION = 'stage-checksum/2';
 
-/** Stored for a lower snapshot whose read of the copies follows a link (see stageChecksum). */
-const INDIRECT = 'indirect';
+/**
+ * The mark of a sum whose read of the copies followed a link (`indirect:<sum>`; see
+ * stageChecksum): the sum of that snapshot as a stage's top, never one a state above it may skip
+ * down to, since what the link leads to may have changed there.
+ */
+const INDIRECT = 'indirect:';
 
 /** How many layers down the skip looks (each costs a few lstats and a getfattr or two). */
 const MAX_SKIPPED = 64;
@@ -120,7 +124,10 @@ export async function stageChecksum(
   for (const s of lowest === state ? [state] : [lowest, state]) {
     const snapshot = top(s) as string;
     const known = sums?.getSum(snapshot, what);
-    if (known === INDIRECT) continue;
+    if (known?.startsWith(INDIRECT)) {
+      if (s === state) return known.slice(INDIRECT.length);
+      continue;
+    }
     if (known) return known;
     const read = await withStatePath(sn, s, async (root) => {
       const parts: string[] = [];
@@ -139,12 +146,10 @@ export async function stageChecksum(
     if (s === state || read.direct)
       for (const [rel, tree] of read.trees) trees?.keep(top(state) as string, rel, tree);
     // A source path that leads through a link may read what a skipped layer changed: the top
-    // is read itself, and this snapshot remembered as one to skip to no more for these copies.
-    if (s !== state && !read.direct) {
-      sums?.putSum(snapshot, what, INDIRECT);
-      continue;
-    }
-    sums?.putSum(snapshot, what, read.sum);
+    // is read itself, and this snapshot's sum kept marked, as one to skip to no more for these
+    // copies (whether it was read as the top or not: a later state over it skips down to it).
+    sums?.putSum(snapshot, what, read.direct ? read.sum : `${INDIRECT}${read.sum}`);
+    if (s !== state && !read.direct) continue;
     return read.sum;
   }
   throw new Error('unreachable: the top snapshot is always read');

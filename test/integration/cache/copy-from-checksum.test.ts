@@ -6,7 +6,16 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chownSync, linkSync, lstatSync, mkdirSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chownSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { InodeDigests, RACY_US } from '../../../src/context/inodedigests.ts';
@@ -97,6 +106,31 @@ describe('the checksum of what COPY --from reads', () => {
       writeFileSync(join(d, 'out', 'a'), 'changed\n');
     }, other);
     assert.notEqual(await sum(state(bottom, other, touching)), on);
+  });
+
+  it('never skips down to a sum read through a link, even one read with that snapshot on top', async () => {
+    const bottom = await layer((d) => {
+      mkdirSync(join(d, 'data'));
+      writeFileSync(join(d, 'data', 'a'), 'same\n');
+      symlinkSync('/data', join(d, 'link'));
+    });
+    const kept = new Map<string, string>();
+    const sums = {
+      getSum: (s: string, w: string) => kept.get(`${s} ${w}`),
+      putSum: (s: string, w: string, v: string) => void kept.set(`${s} ${w}`, v),
+    };
+    const linkSum = (s: FsState) =>
+      stageChecksum(layers.sn, sums, s, [copy(['/link'])], new AbortController().signal);
+    // Read first with `bottom` as the stage's top (a RUN's read-ahead does this: jobs.ts).
+    const before = await linkSum(state(bottom));
+    assert.equal(await linkSum(state(bottom)), before, 'kept for that snapshot as the top');
+    const redirect = await layer((d) => {
+      mkdirSync(join(d, 'data'));
+      writeFileSync(join(d, 'data', 'a'), 'changed\n');
+    }, bottom);
+    const after = await linkSum(state(bottom, redirect));
+    assert.notEqual(after, before, 'what the link leads to changed above it');
+    assert.equal(after, await sum(state(bottom, redirect), ['/link']));
   });
 
   it('takes a snapshot file digest by inode only while its ctime and size are the same', async () => {

@@ -101,6 +101,11 @@ export interface ExecIO {
   stderr?: OutputSink;
   /** Aborting kills the container; run() then rejects with code EXEC_CANCELED. */
   signal?: AbortSignal;
+  /**
+   * Told once, when the process has been started: work the build can do while it runs (reading
+   * ahead for a later step) waits for this, so as not to hold up the container's start.
+   */
+  started?: () => void;
 }
 
 export interface ExecResult {

@@ -37,6 +37,8 @@ export async function runExec(
   inputs: BuildState[],
   ctx: JobContext,
   extraEnv: Record<string, string> = {},
+  /** Told when the RUN's process has started (ExecIO.started). */
+  started?: () => void,
 ): Promise<FsState> {
   const sn = deps.snapshotter;
   const rootfs = op.rootfs === null ? SCRATCH : await materialize(sn, inputs[op.rootfs]);
@@ -157,7 +159,7 @@ export async function runExec(
             ulimits: op.ulimits,
             cgroupParent: op.cgroupParent,
           },
-          { stdout: log('stdout'), stderr: log('stderr'), signal: ctx.signal },
+          { stdout: log('stdout'), stderr: log('stderr'), signal: ctx.signal, started },
         );
       } finally {
         await prepared.cleanup();

@@ -30,6 +30,8 @@ export interface OpRunners {
     ctx: JobContext,
     /** Proxy variables (HTTP_PROXY, …): in the process env, but not in the cache key. */
     extraEnv?: Record<string, string>,
+    /** Told when the RUN's process has started. */
+    started?: () => void,
   ): Promise<BuildState>;
   file(op: FileOp, inputs: BuildState[], ctx: JobContext): Promise<BuildState>;
   merge(inputs: BuildState[], ctx: JobContext): Promise<BuildState>;
@@ -124,6 +126,9 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
     }
     return f;
   };
+  // What later steps copy from each RUN's result, by the RUN's vertex digest (all known before
+  // anything runs: the graph's jobs are made first). See readAhead.
+  const readLater = new Map<string, CopyAction[]>();
   const make = (v: Vertex): Job<BuildState> => {
     const found = memo.get(v.digest);
     if (found) return found;
@@ -171,8 +176,16 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
           if (op.kind === 'local') return runners.local(op);
           if (op.kind === 'http') return runners.http(op, ctx);
           return runners.git(op, ctx);
-        case 'exec':
-          return runners.exec(network ? { ...op, network } : op, ins, ctx, v.meta.proxyEnv);
+        case 'exec': {
+          let ahead: Promise<void> | undefined;
+          const copies = readLater.get(v.digest);
+          const base = op.rootfs === null ? undefined : ins[op.rootfs];
+          const started = () => {
+            if (copies && base?.kind === 'fs') ahead ??= readAhead(runners, base, copies, ctx.signal);
+          };
+          const run = runners.exec(network ? { ...op, network } : op, ins, ctx, v.meta.proxyEnv, started);
+          return run.finally(() => ahead);
+        }
         case 'file':
           return runners.file(op, ins, ctx);
         case 'merge':
@@ -184,10 +197,40 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
           throw new KilnError('UNSUPPORTED_OP', `graph op "${op.type}" is not supported by this worker yet`);
       }
     }
+    if (op.type === 'file' && job.contentInputs) {
+      for (const i of job.contentInputs.indexes) {
+        const from = v.inputs[i];
+        if (from.op.type !== 'exec') continue;
+        const list = readLater.get(from.digest) ?? [];
+        for (const a of op.actions) if (a.action === 'copy' && a.src === i) list.push(a);
+        readLater.set(from.digest, list);
+      }
+    }
     memo.set(v.digest, job);
     return job;
   };
   return make;
+}
+
+/**
+ * While a RUN runs, the checksums later `COPY --from`s of its result will take are taken of the
+ * state it starts from: what the RUN leaves alone is then hashed already (file digests are kept
+ * by inode, context/inodedigests.ts), and the checksum after it only walks. `npm ci` in one step,
+ * a build in the next and a copy of node_modules after it: the new packages' files are read while
+ * the build runs, not after it. Best effort: a source the state does not have yet, a failure or a
+ * cancel just ends it (the real checksum reads whatever it must). Each copy on its own, so that
+ * one missing source does not stop the others.
+ */
+async function readAhead(
+  runners: OpRunners,
+  base: FsState,
+  copies: readonly CopyAction[],
+  signal: AbortSignal,
+): Promise<void> {
+  for (const c of copies) {
+    if (signal.aborted) return;
+    await runners.stageChecksum(base, [c], signal).catch(() => undefined);
+  }
 }
 
 /** For each input that is a directory, what the vertex reads of it. */

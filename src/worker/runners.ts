@@ -115,7 +115,7 @@ export function makeRunners(d: RunnerDeps): OpRunners {
       const dir = await cloneGit(op, await tmpDir('git'), ctx.signal);
       return { kind: 'dir', dir, excludePatterns: [], includePatterns: [] } satisfies DirState;
     },
-    exec: (op, inputs, ctx, extraEnv) => runExec(execDeps, op, inputs, ctx, extraEnv),
+    exec: (op, inputs, ctx, extraEnv, started) => runExec(execDeps, op, inputs, ctx, extraEnv, started),
     file: (op, inputs, ctx) => runFileOp(sn, op, inputs, ctx, trees),
     merge: (inputs, ctx) => mergeStates(sn, inputs, ctx),
     stageChecksum: (state, copies, signal) =>

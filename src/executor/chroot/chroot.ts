@@ -134,6 +134,7 @@ async function runChild(argv: string[], args: string[], env: string[], io: ExecI
     detached: true,
   });
   if (io.stdin && child.stdin) io.stdin.pipe(child.stdin);
+  if (child.pid !== undefined) io.started?.();
   const onData = (sink: OutputSink | undefined) => (c: Buffer) => {
     tail = (tail + c.toString('utf8')).slice(-TAIL_BYTES);
     emit(sink, c);

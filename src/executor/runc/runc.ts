@@ -196,6 +196,7 @@ export class RuncExecutor implements Executor {
       stdio: [io.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
     });
     if (io.stdin && child.stdin) io.stdin.pipe(child.stdin);
+    if (child.pid !== undefined) io.started?.();
     child.stdout!.on('data', (c: Buffer) => {
       tail.push(c);
       emit(io.stdout, c);

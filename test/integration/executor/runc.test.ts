@@ -54,6 +54,17 @@ describe('runc executor', () => {
     assert.equal(runcContainers(rig.stateRoot), '');
   });
 
+  it('tells `started` once, before the run ends', async () => {
+    const rootfs = await snap.prepare(`run-${randomBytes(4).toString('hex')}`, 'base');
+    const log: string[] = [];
+    const done = exec.run(
+      { rootfs, args: ['sh', '-c', 'sleep 0.2'] },
+      { started: () => log.push('started') },
+    );
+    await done.then(() => log.push('ended'));
+    assert.deepEqual(log, ['started', 'ended']);
+  });
+
   it('turns a non-zero exit into EXEC_FAILED with the code and the last output lines', async () => {
     const r = await run(['sh', '-c', 'for i in $(seq 1 50); do echo line$i; done; exit 3']);
     assert.ok(hasCode(r.error, 'EXEC_FAILED'));

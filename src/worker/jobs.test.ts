@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { exec, file, imageSource, type Vertex } from '../graph/index.ts';
+import type { JobContext } from '../solver/solver.ts';
+import { jobsFor, type OpRunners } from './jobs.ts';
+import type { BuildState, FsState } from './state.ts';
+
+const platform = { os: 'linux', architecture: 'amd64' };
+const base: FsState = { kind: 'fs', layers: [{ snapshot: 'base' }] };
+const built: FsState = { kind: 'fs', layers: [{ snapshot: 'base' }, { snapshot: 'run' }] };
+const ctx: JobContext = { progress: () => {}, signal: new AbortController().signal, id: 'x' };
+
+/** Runners that log what is called, in order; exec tells `started` (when it does) and yields once. */
+function runners(log: string[], opts: { started: boolean }): OpRunners {
+  const none = async (): Promise<BuildState> => {
+    throw new Error('not in this test');
+  };
+  return {
+    image: async () => base,
+    local: none,
+    http: none,
+    git: none,
+    file: none,
+    merge: none,
+    dirChecksum: async () => '',
+    async exec(_op, _inputs, _ctx, _env, started) {
+      log.push('exec starts');
+      if (opts.started) started?.();
+      await new Promise((r) => setImmediate(r));
+      log.push('exec ends');
+      return built;
+    },
+    async stageChecksum(state, copies) {
+      log.push(`checksum of ${state.layers.map((l) => l.snapshot).join('+')}: ${copies[0].srcPaths}`);
+      return 'sum';
+    },
+  };
+}
+
+/** FROM img AS build; RUN make; FROM img; COPY --from=build /a /a; COPY --from=build /b /b. */
+function graph(): { run: Vertex; last: Vertex } {
+  const img = imageSource('img', platform);
+  const run = exec(img, { args: ['make'], platform });
+  const a = file(img, [{ action: 'copy', source: run, srcPaths: ['/a'], dest: '/a' }]);
+  const last = file(a, [{ action: 'copy', source: run, srcPaths: ['/b'], dest: '/b' }]);
+  return { run, last };
+}
+
+describe('a RUN whose result a later COPY --from reads', () => {
+  it('has the state it starts from checksummed for those copies while it runs', async () => {
+    const log: string[] = [];
+    const make = jobsFor(runners(log, { started: true }), { ignoreCache: () => false });
+    const { run, last } = graph();
+    make(last);
+    const state = await make(run).run([base], ctx);
+    assert.equal(state, built);
+    assert.deepEqual(log, ['exec starts', 'checksum of base: /a', 'checksum of base: /b', 'exec ends']);
+  });
+
+  it('reads nothing ahead before the process has started, nor for a RUN nothing copies from', async () => {
+    const log: string[] = [];
+    const make = jobsFor(runners(log, { started: false }), { ignoreCache: () => false });
+    const { run, last } = graph();
+    make(last);
+    await make(run).run([base], ctx);
+    assert.deepEqual(log, ['exec starts', 'exec ends']);
+    const alone: string[] = [];
+    const other = exec(imageSource('img', platform), { args: ['other'], platform });
+    await jobsFor(runners(alone, { started: true }), { ignoreCache: () => false })(other).run([base], ctx);
+    assert.deepEqual(alone, ['exec starts', 'exec ends']);
+  });
+});

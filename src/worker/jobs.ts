@@ -44,6 +44,11 @@ export interface OpRunners {
   ): Promise<string>;
   /** Checksum of what copies read from another stage's (or image's) filesystem. */
   stageChecksum(state: FsState, copies: CopyAction[], signal: AbortSignal): Promise<string>;
+  /**
+   * A view of a state is a mount, not a copy (overlay; the native driver copies the whole
+   * filesystem for one): only then is a checksum read ahead (readAhead) worth taking.
+   */
+  readonly cheapViews?: boolean;
 }
 
 export interface JobOptions {
@@ -181,7 +186,9 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
           const copies = readLater.get(v.digest);
           const base = op.rootfs === null ? undefined : ins[op.rootfs];
           const started = () => {
-            if (copies && base?.kind === 'fs') ahead ??= readAhead(runners, base, copies, ctx.signal);
+            if (copies && base?.kind === 'fs' && runners.cheapViews) {
+              ahead ??= readAhead(runners, base, copies, ctx.signal);
+            }
           };
           const run = runners.exec(network ? { ...op, network } : op, ins, ctx, v.meta.proxyEnv, started);
           return run.finally(() => ahead);

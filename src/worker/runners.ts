@@ -120,6 +120,7 @@ export function makeRunners(d: RunnerDeps): OpRunners {
     merge: (inputs, ctx) => mergeStates(sn, inputs, ctx),
     stageChecksum: (state, copies, signal) =>
       stageChecksum(sn, d.cache, state, copies, signal, trees, d.inodes),
+    cheapViews: sn.driver === 'overlay',
     async dirChecksum(dir, paths, copy, visit) {
       // The cache key's walk records what it read, so that explaining a miss (which asks again,
       // with `visit`) replays it instead of walking the context a second time. Bounded: a walk

@@ -24,7 +24,7 @@ import {
 import { encodePath } from '../sys/fsname.ts';
 import type { DigestCache, FileIdentity } from './digestcache.ts';
 import { handedDigest } from './handed.ts';
-import type { InodeDigests } from './inodedigests.ts';
+import { type InodeDigests, RACY_US } from './inodedigests.ts';
 import { notePrestatSize } from './prestat.ts';
 import { containsWildcards, resolveWildcards } from './resolve.ts';
 import { DirFS, FilterFS, type WalkEntry } from './walk.ts';
@@ -61,8 +61,6 @@ export interface ChecksumOptions {
 }
 
 const SMALL_FILE = 1 << 20;
-// Files modified this recently are not cached: a write in the same clock tick would go unseen.
-const RACY_US = 100_000;
 let chunk: Buffer | undefined;
 
 /** sha256 of one regular file: small files are read whole and synchronously, big ones in 1 MiB chunks. */

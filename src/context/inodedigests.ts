@@ -17,7 +17,10 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Digest } from '../digest/digest.ts';
 import { openDatabase } from '../sys/sqlite.ts';
 
-/** Files changed this recently are not cached (ctime has the clock tick's resolution). */
+/**
+ * Files changed this recently are not cached, here or by path (checksum.ts): a change in the same
+ * clock tick would go unseen (mtime and ctime have the tick's resolution).
+ */
 export const RACY_US = 100_000;
 
 export interface InodeIdentity {

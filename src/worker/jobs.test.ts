@@ -32,18 +32,23 @@ function runners(log: string[], opts: { started: boolean; cheapViews?: boolean }
       return built;
     },
     async stageChecksum(state, copies) {
-      log.push(`checksum of ${state.layers.map((l) => l.snapshot).join('+')}: ${copies[0].srcPaths}`);
+      log.push(
+        `checksum of ${state.layers.map((l) => l.snapshot).join('+')}: ${copies.map((c) => c.srcPaths)}`,
+      );
       return 'sum';
     },
   };
 }
 
-/** FROM img AS build; RUN make; FROM img; COPY --from=build /a /a; COPY --from=build /b /b. */
+/** FROM img AS build; RUN make; FROM img; COPY --from=build /a /a; then /b and /c in one step. */
 function graph(): { run: Vertex; last: Vertex } {
   const img = imageSource('img', platform);
   const run = exec(img, { args: ['make'], platform });
   const a = file(img, [{ action: 'copy', source: run, srcPaths: ['/a'], dest: '/a' }]);
-  const last = file(a, [{ action: 'copy', source: run, srcPaths: ['/b'], dest: '/b' }]);
+  const last = file(a, [
+    { action: 'copy', source: run, srcPaths: ['/b'], dest: '/b' },
+    { action: 'copy', source: run, srcPaths: ['/c'], dest: '/c' },
+  ]);
   return { run, last };
 }
 
@@ -55,7 +60,8 @@ describe('a RUN whose result a later COPY --from reads', () => {
     make(last);
     const state = await make(run).run([base], ctx);
     assert.equal(state, built);
-    assert.deepEqual(log, ['exec starts', 'checksum of base: /a', 'checksum of base: /b', 'exec ends']);
+    // Each step's copies together, as that step's own checksum takes them.
+    assert.deepEqual(log, ['exec starts', 'checksum of base: /a', 'checksum of base: /b,/c', 'exec ends']);
   });
 
   it('reads nothing ahead before the process has started, on a copying driver, or for a RUN nothing copies from', async () => {

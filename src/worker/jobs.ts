@@ -131,9 +131,10 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
     }
     return f;
   };
-  // What later steps copy from each RUN's result, by the RUN's vertex digest (all known before
-  // anything runs: the graph's jobs are made first). See readAhead.
-  const readLater = new Map<string, CopyAction[]>();
+  // What later steps copy from each RUN's result, by the RUN's vertex digest: one list per step,
+  // as its checksum of that input takes them (all known before anything runs: the graph's jobs
+  // are made first). See readAhead.
+  const readLater = new Map<string, CopyAction[][]>();
   const make = (v: Vertex): Job<BuildState> => {
     const found = memo.get(v.digest);
     if (found) return found;
@@ -183,11 +184,11 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
           return runners.git(op, ctx);
         case 'exec': {
           let ahead: Promise<void> | undefined;
-          const copies = readLater.get(v.digest);
+          const reads = readLater.get(v.digest);
           const base = op.rootfs === null ? undefined : ins[op.rootfs];
           const started = () => {
-            if (copies && base?.kind === 'fs' && runners.cheapViews) {
-              ahead ??= readAhead(runners, base, copies, ctx.signal);
+            if (reads && base?.kind === 'fs' && runners.cheapViews) {
+              ahead ??= readAhead(runners, base, reads, ctx.signal);
             }
           };
           const run = runners.exec(network ? { ...op, network } : op, ins, ctx, v.meta.proxyEnv, started);
@@ -208,9 +209,8 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
       for (const i of job.contentInputs.indexes) {
         const from = v.inputs[i];
         if (from.op.type !== 'exec') continue;
-        const list = readLater.get(from.digest) ?? [];
-        for (const a of op.actions) if (a.action === 'copy' && a.src === i) list.push(a);
-        readLater.set(from.digest, list);
+        const reads = op.actions.filter((a): a is CopyAction => a.action === 'copy' && a.src === i);
+        readLater.set(from.digest, [...(readLater.get(from.digest) ?? []), reads]);
       }
     }
     memo.set(v.digest, job);
@@ -224,19 +224,20 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
  * state it starts from: what the RUN leaves alone is then hashed already (file digests are kept
  * by inode, context/inodedigests.ts), and the checksum after it only walks. `npm ci` in one step,
  * a build in the next and a copy of node_modules after it: the new packages' files are read while
- * the build runs, not after it. Best effort: a source the state does not have yet, a failure or a
- * cancel just ends it (the real checksum reads whatever it must). Each copy on its own, so that
- * one missing source does not stop the others.
+ * the build runs, not after it. Each step's copies together, as its own checksum takes them (the
+ * same stored sum then answers it when the RUN leaves the copied paths alone); one step's at a
+ * time, so that a source one of them names and the state lacks yet stops only that one. Best
+ * effort: a failure or a cancel just ends it (the real checksum reads whatever it must).
  */
 async function readAhead(
   runners: OpRunners,
   base: FsState,
-  copies: readonly CopyAction[],
+  reads: readonly CopyAction[][],
   signal: AbortSignal,
 ): Promise<void> {
-  for (const c of copies) {
+  for (const copies of reads) {
     if (signal.aborted) return;
-    await runners.stageChecksum(base, [c], signal).catch(() => undefined);
+    await runners.stageChecksum(base, copies, signal).catch(() => undefined);
   }
 }
 

@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { encodeName } from '../sys/fsname.ts';
-import { readXattrsIn, readXattrTree, writeXattrs } from './xattr.ts';
+import { readXattrsIn, readXattrTree, readXattrTreeIn, writeXattrs } from './xattr.ts';
 
 describe('extended attributes of names that are not UTF-8', () => {
   let tmp: string;
@@ -79,5 +79,21 @@ describe('the extended attributes of a few entries', () => {
     assert.equal(await readXattrsIn(root, ['caf\udce9']), undefined);
     // A file as the root: the caller reads it as the tree.
     assert.equal(await readXattrsIn(path.join(root, 'plain'), ['']), undefined);
+  });
+
+  it('of a subtree are read from inside the root, never through a symlink on the way or at it', async () => {
+    assert.deepEqual(await readXattrTreeIn(root, 'd'), await readXattrTree(path.join(root, 'd')));
+    assert.deepEqual(await readXattrTreeIn(root, ''), await readXattrTree(root));
+    assert.deepEqual(
+      await readXattrTreeIn(root, 'd/e/f'),
+      new Map([['', { 'user.file': Buffer.from('f') }]]),
+    );
+    // A directory swapped for a link to the host: the link's own (none), not the host's tree.
+    assert.deepEqual(await readXattrTreeIn(root, 'outside'), new Map());
+    assert.deepEqual(await readXattrTreeIn(root, 'link'), new Map());
+    // Through a link, or gone: nothing read, the caller says the source changed.
+    assert.equal(await readXattrTreeIn(root, 'outside/sentinel'), undefined);
+    assert.equal(await readXattrTreeIn(root, 'gone'), undefined);
+    assert.equal(await readXattrTreeIn(root, 'plain/x'), undefined);
   });
 });

@@ -4,7 +4,7 @@
  * follows symlinks (-h / physical walk), so a symlink's own attributes are what we see and set.
  * Paths and attribute names travel as bytes (names that are not UTF-8 included: sys/fsname.ts).
  */
-import { type Held, openParentStrict } from '../confine/fd.ts';
+import { fdPath, type Held, isReplaced, openParentStrict } from '../confine/fd.ts';
 import { KilnError } from '../errors/errors.ts';
 import { NOT_FOUND, runShort, type ShortResult } from '../sys/forkserver.ts';
 import { closeSync, constants, fstatSync, O_PATH, openSync } from '../sys/fs.ts';
@@ -96,6 +96,35 @@ export async function readXattrTree(root: string): Promise<Map<string, Xattrs>> 
   // followed (no -h) is the very file or symlink the descriptor holds (the jump through /proc
   // does not follow a symlink again).
   const fd = openSync(root, O_PATH | constants.O_NOFOLLOW);
+  try {
+    const dir = fstatSync(fd).isDirectory();
+    return await readTree(`/proc/${process.pid}/fd/${fd}${dir ? '/.' : ''}`, dir);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * readXattrTree of entry `rel` of `root`, reached through descriptors with no symlink followed on
+ * the way or at `rel` itself: `root` is the caller's (a context directory, a snapshot), but what
+ * is inside it may have been swapped for a link to the host since it was copied. Undefined when
+ * `rel` or a parent of it is gone or no longer what a walk may pass (a symlink).
+ */
+export async function readXattrTreeIn(root: string, rel: string): Promise<Map<string, Xattrs> | undefined> {
+  let fd: number;
+  if (rel === '') fd = openSync(root, O_PATH | constants.O_DIRECTORY);
+  else {
+    const found = openParentStrict(root, rel);
+    if (found === undefined) return undefined;
+    try {
+      fd = openSync(fdPath(found.dir.fd, found.name), O_PATH | constants.O_NOFOLLOW);
+    } catch (err) {
+      if (isReplaced(err)) return undefined;
+      throw err;
+    } finally {
+      found.dir.close();
+    }
+  }
   try {
     const dir = fstatSync(fd).isDirectory();
     return await readTree(`/proc/${process.pid}/fd/${fd}${dir ? '/.' : ''}`, dir);

@@ -6,7 +6,13 @@
  * root-confined resolution and destinations are written only inside real directories.
  */
 import { join } from 'node:path';
-import { isPortableXattr, readXattrsIn, readXattrTree, writeXattrs, type Xattrs } from '../archive/xattr.ts';
+import {
+  isPortableXattr,
+  readXattrsIn,
+  readXattrTreeIn,
+  writeXattrs,
+  type Xattrs,
+} from '../archive/xattr.ts';
 import {
   fdPath,
   isReplaced,
@@ -284,28 +290,32 @@ async function copySources(opts: CopyOptions): Promise<void> {
       ctx.oneFile = opts.onlyAction === true && opts.srcPaths.length === 1 && sources.length === 1;
       copyOne(ctx, s, opts.dest, opts.dirContentsOnly ?? true, view);
       await settle(ctx);
-      await flushXattrs(ctx, s.rel === '' ? ctx.srcRoot : join(ctx.srcRoot, s.rel), s.rel);
+      await flushXattrs(ctx, s.rel, true);
     }
   }
 }
 
 /**
- * Copy the extended attributes of what was just copied from `srcTop` (after chown, which clears
- * capabilities); `rel` (srcTop's path in srcRoot) names a tree read already (knownXattrs).
+ * Copy the extended attributes of what was just copied from source `rel` (after chown, which
+ * clears capabilities); `known` says whether knownXattrs may hold its tree already.
  */
-async function flushXattrs(ctx: Ctx, srcTop: string, rel?: string): Promise<void> {
+async function flushXattrs(ctx: Ctx, rel: string, known: boolean): Promise<void> {
   if (!ctx.copied || ctx.copied.length === 0) return;
-  // A source changed since it was copied (gone, or swapped) is SOURCE_CHANGED, as in the copy.
+  const srcTop = rel === '' ? ctx.srcRoot : join(ctx.srcRoot, rel);
+  // Read through descriptors from the source root, no symlink followed: the context may have
+  // swapped a directory for a link to the host since the copy. Gone or swapped is SOURCE_CHANGED,
+  // as in the copy.
   const tree =
-    (rel === undefined ? undefined : ctx.knownXattrs?.(rel)) ??
-    (await fewXattrs(ctx.copied, srcTop)) ??
-    (await readXattrTree(srcTop).catch((err) => {
-      throw isReplaced(err) ? sourceChanged(srcTop.slice(ctx.srcRoot.length + 1) || '.') : err;
-    }));
+    (known ? ctx.knownXattrs?.(rel) : undefined) ??
+    (await fewXattrs(ctx.copied, ctx.srcRoot, rel)) ??
+    (await readXattrTreeIn(ctx.srcRoot, rel).catch((err) => {
+      throw isReplaced(err) ? sourceChanged(rel || '.') : err;
+    })) ??
+    sourceChangedNow(rel);
   const items: { path: string; xattrs: Xattrs }[] = [];
   for (const [src, target] of ctx.copied) {
-    const rel = src === srcTop ? '' : src.slice(srcTop.length + 1);
-    const x = tree.get(rel);
+    const under = src === srcTop ? '' : src.slice(srcTop.length + 1);
+    const x = tree.get(under);
     if (!x) continue;
     const portable = Object.fromEntries(Object.entries(x).filter(([k]) => isPortableXattr(k)));
     if (Object.keys(portable).length > 0) items.push({ path: target, xattrs: portable });
@@ -314,17 +324,35 @@ async function flushXattrs(ctx: Ctx, srcTop: string, rel?: string): Promise<void
   if (items.length > 0) await writeXattrs(items);
 }
 
+function sourceChangedNow(rel: string): never {
+  throw sourceChanged(rel || '.');
+}
+
 /** Entries copied, at most, for which their own attributes are read rather than the whole tree's. */
 const FEW_COPIED = 256;
 
 /**
- * The attributes of the entries just copied from `srcTop`, read one by one when they are few
- * (an incremental COPY copies the files that changed and the directories), else undefined.
+ * The attributes of the entries just copied from source `top` of `srcRoot`, keyed below `top`,
+ * read one by one when they are few (an incremental COPY copies the files that changed and the
+ * directories), else undefined.
  */
-function fewXattrs(copied: [string, string][], srcTop: string): Promise<Map<string, Xattrs> | undefined> {
-  if (copied.length > FEW_COPIED) return Promise.resolve(undefined);
-  const rels = copied.map(([src]) => (src === srcTop ? '' : src.slice(srcTop.length + 1)));
-  return readXattrsIn(srcTop, rels);
+async function fewXattrs(
+  copied: [string, string][],
+  srcRoot: string,
+  top: string,
+): Promise<Map<string, Xattrs> | undefined> {
+  if (copied.length > FEW_COPIED) return undefined;
+  const srcTop = top === '' ? srcRoot : join(srcRoot, top);
+  const under = copied.map(([src]) => (src === srcTop ? '' : src.slice(srcTop.length + 1)));
+  const inRoot = under.map((u) => (top === '' ? u : u === '' ? top : `${top}/${u}`));
+  const read = await readXattrsIn(srcRoot, inRoot);
+  if (read === undefined) return undefined;
+  const out = new Map<string, Xattrs>();
+  for (let i = 0; i < under.length; i++) {
+    const x = read.get(inRoot[i]);
+    if (x !== undefined) out.set(under[i], x);
+  }
+  return out;
 }
 
 /** fsutil Copy() for one resolved source. */
@@ -432,7 +460,7 @@ async function copyWithParents(ctx: Ctx, opts: CopyOptions, srcPath: string, vie
       copyEntry(ctx, src, srcAbs, s.rel, '', target, false, view),
     );
     await settle(ctx);
-    await flushXattrs(ctx, srcAbs);
+    await flushXattrs(ctx, s.rel, false);
   }
 }
 

@@ -81,7 +81,9 @@ async function race(dockerfile: string, setup: (ctx: string) => Promise<ChildPro
         if ((err as { code?: string }).code === 'ERR_ASSERTION') throw err;
         // A failure is a KilnError with a code, never a raw system error or a crash.
         outcomes.push(
-          (err as Error).name === 'KilnError' ? String((err as { code?: string }).code) : `raw:${err}`,
+          (err as Error).name === 'KilnError'
+            ? String((err as { code?: string }).code)
+            : `raw:${(err as Error).stack}`,
         );
       }
     }

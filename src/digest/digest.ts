@@ -89,6 +89,10 @@ export class DigestStream extends Transform {
     return this.digester.size;
   }
 
+  get algorithm(): DigestAlgorithm {
+    return this.digester.algorithm;
+  }
+
   /** Available once the stream has ended. */
   digest(): Digest {
     if (!this.result) throw new KilnError('DIGEST_NOT_READY', 'digest read before the stream ended');

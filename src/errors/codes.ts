@@ -114,6 +114,9 @@ export const ERROR_CODES = {
   COPY_SOURCE_NOT_FOUND: { meaning: 'a COPY or ADD source is not in the context or stage' },
   CREDENTIAL_HELPER_FAILED: { meaning: 'a docker credential helper failed' },
   DIGEST_MISMATCH: { meaning: 'content does not hash to the digest it was expected to have' },
+  DIGEST_STREAM_SHARED: {
+    meaning: 'a layer stream the store takes the digest of was also read by something else (a bug in kiln)',
+  },
   DIGEST_NOT_READY: { meaning: 'digest read before the stream ended' },
   DISK_FULL: {
     meaning: 'the state root ran out of space or quota',

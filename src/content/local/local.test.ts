@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { sha256 } from '../../digest/digest.ts';
+import { DigestStream, sha256 } from '../../digest/digest.ts';
 import { contentStoreConformance } from '../../testing/content-suite.ts';
 import { LocalContentStore } from './local.ts';
 import { MetaDB } from './meta.ts';
@@ -97,6 +99,33 @@ describe('LocalContentStore layout', () => {
         ),
         { code: 'SIZE_MISMATCH' },
       );
+      assert.deepEqual(await readdir(join(dir, 'ingest')), []);
+      assert.deepEqual(await readdir(join(dir, 'blobs', 'sha256')), [info.digest.slice(7)]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a DigestStream source is named by its own digest (not hashed twice); one also read elsewhere is refused', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-content-'));
+    try {
+      const store = new LocalContentStore(dir);
+      const chunks = Array.from({ length: 40 }, (_, i) => Buffer.alloc(64 << 10, i));
+      const whole = Buffer.concat(chunks);
+      const piped = new DigestStream();
+      Readable.from(chunks).pipe(piped);
+      const info = await store.ingest(piped, { digest: sha256(whole), size: whole.length });
+      assert.equal(info.digest, sha256(whole));
+      assert.equal(info.size, whole.length);
+      assert.deepEqual(await readFile(store.blobPath(info.digest)), whole);
+      // Its digest is what names the blob: a stream whose digest is not of the bytes it gave
+      // would be caught only here, so it must be the bytes the store read, all of them.
+      const shared = new DigestStream();
+      Readable.from(chunks).pipe(shared);
+      await once(shared, 'readable');
+      const first = shared.read(); // someone else took a chunk before the store did
+      assert.ok(first);
+      await assert.rejects(store.ingest(shared), { code: 'DIGEST_STREAM_SHARED' });
       assert.deepEqual(await readdir(join(dir, 'ingest')), []);
       assert.deepEqual(await readdir(join(dir, 'blobs', 'sha256')), [info.digest.slice(7)]);
     } finally {

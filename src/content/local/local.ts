@@ -14,6 +14,7 @@ import {
   type Digest,
   type DigestAlgorithm,
   Digester,
+  DigestStream,
   digestAlgorithm,
   digestHex,
   digestMismatch,
@@ -171,7 +172,11 @@ export class LocalContentStore implements ContentStore, BlobHolder {
     } catch (err) {
       throw isDiskFull(err) ? diskFull(this.root, err, expected.size) : err;
     }
-    const digester = new Digester(algorithm);
+    // A DigestStream hands on exactly the chunks it hashed: read straight from one (a layer being
+    // written), its digest is the blob's, and hashing the bytes again here cost ~0.7 ms a MB.
+    const hashed = source instanceof DigestStream && source.algorithm === algorithm ? source : undefined;
+    const digester = hashed ? undefined : new Digester(algorithm);
+    let size = 0;
     let closed = false;
     try {
       // Chunks are gathered into one writev of about WRITE_BATCH bytes: sources such as the
@@ -195,8 +200,9 @@ export class LocalContentStore implements ContentStore, BlobHolder {
       try {
         for await (const chunk of source as AsyncIterable<Uint8Array | string>) {
           const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-          digester.update(buf);
-          if (expected.size !== undefined && digester.size > expected.size) {
+          digester?.update(buf);
+          size += buf.length;
+          if (expected.size !== undefined && size > expected.size) {
             throw sizeMismatch(what, expected.size, `more than ${expected.size}`);
           }
           batch.push(buf);
@@ -209,9 +215,15 @@ export class LocalContentStore implements ContentStore, BlobHolder {
         // The file is closed (or removed) only after its last write has settled.
         await writing?.catch(() => {});
       }
-      const digest = digester.digest();
-      if (expected.size !== undefined && digester.size !== expected.size) {
-        throw sizeMismatch(what, expected.size, String(digester.size));
+      // Its count tells whether anything else read from it: then its digest is not these bytes'.
+      if (hashed && hashed.size !== size)
+        throw new KilnError(
+          'DIGEST_STREAM_SHARED',
+          `a digested stream was read by more than its blob (${hashed.size} ≠ ${size} bytes)`,
+        );
+      const digest = hashed ? hashed.digest() : (digester as Digester).digest();
+      if (expected.size !== undefined && size !== expected.size) {
+        throw sizeMismatch(what, expected.size, String(size));
       }
       if (expected.digest !== undefined && expected.digest !== digest) {
         throw digestMismatch(what, expected.digest, digest);
@@ -220,7 +232,7 @@ export class LocalContentStore implements ContentStore, BlobHolder {
       await fh.close();
       closed = true;
       await this.commit(tmp, digest);
-      return { digest, size: digester.size };
+      return { digest, size };
     } catch (err) {
       if (!closed) await fh.close().catch(() => {});
       await rm(tmp, { force: true });

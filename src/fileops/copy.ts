@@ -578,8 +578,15 @@ function copyEntry(
       );
     }
     let created = false;
+    // Seen there once, it stays: only this copy writes below the target (each child of a
+    // 5,000-file directory asked again, an lstat each).
+    let present = existing !== undefined;
     const ensureSelf = (): void => {
-      if (created || (!fresh && lstatSync(target, { throwIfNoEntry: false }))) return;
+      if (created || present) return;
+      if (!fresh && lstatSync(target, { throwIfNoEntry: false })) {
+        present = true;
+        return;
+      }
       ensureParent?.();
       mkdirSync(target, { mode: 0o700 });
       created = true;

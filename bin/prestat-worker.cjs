@@ -13,8 +13,8 @@ const fs = require('node:fs');
 
 /** Enough for the contexts a warm build walks in a second; past it the main thread goes on alone. */
 const ENTRY_BUDGET = 250_000;
-/** Per entry: mode, uid, gid, size, mtimeMs, ino, dev, nlink (NaN mode: lstat failed). */
-const FIELDS = 8;
+/** Per entry: mode, uid, gid, size, mtimeMs, ino, dev, nlink, ctimeMs (NaN mode: lstat failed). */
+const FIELDS = 9;
 
 const { root, port, shared } = workerData;
 const budget = workerData.budget ?? ENTRY_BUDGET;
@@ -102,6 +102,7 @@ function walk(rel, skip) {
     st[o + 5] = s.ino;
     st[o + 6] = s.dev;
     st[o + 7] = s.nlink;
+    st[o + 8] = s.ctimeMs;
     if ((s.mode & 0o170000) === 0o040000 && !skip.paths.has(childRel) && !skip.names.has(names[i])) {
       dirs.push(childRel);
     }

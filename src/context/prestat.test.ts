@@ -4,7 +4,16 @@
  * stalls on; a digest is never cached under an identity a file no longer has.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -76,6 +85,29 @@ describe('context pre-stat', () => {
     const { sum, handed } = await withPrestat(d);
     assert.equal(sum, plain);
     assert.ok(handed >= 60, `only ${handed} listings came from the worker`);
+  });
+
+  it('answers for what the walk took: the lstat the worker made, nothing for what it did not list', async () => {
+    const d = tree();
+    await withPrestat(d);
+    const p = prestatFor(d);
+    assert.ok(p);
+    for (const rel of ['src/d7/f.txt', 'src/d12/deep', 'link', 'Dockerfile', 'node_modules/pkg/index.js']) {
+      const want = lstatSync(join(d, rel));
+      assert.deepEqual(
+        p.stat(rel),
+        { mode: want.mode, size: want.size, mtimeMs: want.mtimeMs, nlink: want.nlink, ctimeMs: want.ctimeMs },
+        rel,
+      );
+    }
+    assert.equal(p.stat('src/d7/none'), undefined);
+    assert.equal(p.stat('none/f.txt'), undefined, 'a directory that is not there');
+    // As old as the walk: a file changed since still shows what the walk saw.
+    const before = p.stat('src/d3/f.txt');
+    writeFileSync(join(d, 'src/d3/f.txt'), 'changed, and longer');
+    assert.deepEqual(p.stat('src/d3/f.txt'), before);
+    resetPrestat();
+    assert.equal(p.stat('src/d7/f.txt'), undefined, 'closed, it keeps nothing');
   });
 
   it('leaves out what .dockerignore names, and the walk agrees with or without it', async () => {

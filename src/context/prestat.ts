@@ -16,13 +16,22 @@ import { dirname, join, resolve } from 'node:path';
 import type { MessagePort } from 'node:worker_threads';
 
 /** Fields per entry in a listing's stats, as the worker writes them. */
-export const PRESTAT_FIELDS = 8;
+export const PRESTAT_FIELDS = 9;
 
 /** One directory: its names sorted as the walk sorts them, and their lstat numbers. */
 export interface Listing {
   names: string[];
-  /** Per name: mode, uid, gid, size, mtimeMs, ino, dev, nlink; NaN mode when lstat failed. */
+  /** Per name: mode, uid, gid, size, mtimeMs, ino, dev, nlink, ctimeMs; NaN mode when lstat failed. */
   st: Float64Array;
+}
+
+/** The numbers of one entry an incremental COPY compares (fileops/reuse.ts). */
+export interface PrestatStat {
+  mode: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  nlink: number;
 }
 
 interface Launched {
@@ -46,6 +55,8 @@ export class Prestat {
   private readonly state: Int32Array;
   private readonly worker: { terminate(): unknown };
   private readonly listings = new Map<string, Listing | null>();
+  /** Listings handed to the walk, kept for `stat` (an incremental COPY's reuse asks again). */
+  private readonly kept = new Map<string, Listing>();
   /** The last directory the worker posted: a directory before it in walk order was left out. */
   private last?: string;
   private done = false;
@@ -78,7 +89,10 @@ export class Prestat {
       const got = this.listings.get(rel);
       if (got !== undefined) {
         this.listings.delete(rel);
-        if (got) this.handed++;
+        if (got) {
+          this.handed++;
+          this.kept.set(rel, got);
+        }
         return got ?? undefined;
       }
       // Finished, closed, or past `rel` in the walk's order: it left `rel` out.
@@ -94,6 +108,35 @@ export class Prestat {
     }
   }
 
+  /**
+   * What the worker's lstat saw at `rel` (root-relative), when the walk took its directory's
+   * listing; undefined otherwise (lstat it yourself). As old as the listing: the moment the build
+   * read its context at.
+   */
+  stat(rel: string): PrestatStat | undefined {
+    const slash = rel.lastIndexOf('/');
+    const listing = this.kept.get(slash < 0 ? '' : rel.slice(0, slash));
+    if (listing === undefined) return undefined;
+    const name = rel.slice(slash + 1);
+    // The worker sorted the names with Array#sort (UTF-16 order; it leaves out any directory with
+    // a name outside the BMP): the same order `<` compares in.
+    const names = listing.names;
+    let lo = 0;
+    let hi = names.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (names[mid] === name) {
+        const o = mid * PRESTAT_FIELDS;
+        const st = listing.st;
+        if (Number.isNaN(st[o])) return undefined;
+        return { mode: st[o], size: st[o + 3], mtimeMs: st[o + 4], nlink: st[o + 7], ctimeMs: st[o + 8] };
+      }
+      if (names[mid] < name) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return undefined;
+  }
+
   tooOld(): boolean {
     return Date.now() - this.started > MAX_AGE_MS;
   }
@@ -104,6 +147,7 @@ export class Prestat {
     this.done = true;
     Atomics.store(this.state, 1, 2);
     this.listings.clear();
+    this.kept.clear();
     this.port.close();
     void this.worker.terminate();
   }

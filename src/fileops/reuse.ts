@@ -29,7 +29,26 @@ export interface ReuseOptions {
   srcRel: string;
   /** The context's .dockerignore view: excluded files are never reused. */
   view?: FilterFS;
+  /**
+   * What the build's context walk saw at a context-relative path (the launcher's pre-stat), or
+   * undefined: lstat it. The walk's numbers are what the step's cache key was made from, so the
+   * files linked are the files that key describes; an lstat now costs ~5 µs a file.
+   */
+  known?: (ctxRel: string) => SourceStat | undefined;
 }
+
+/** The numbers of a source entry the reuse compares. */
+export interface SourceStat {
+  mode: number;
+  size: number;
+  mtimeMs: number;
+  ctimeMs: number;
+  nlink: number;
+}
+
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
 
 /** Link the unchanged files; returns their rootfs-relative paths (copy() skips exactly these). */
 export function linkUnchanged(opts: ReuseOptions): Set<string> {
@@ -43,16 +62,19 @@ export function linkUnchanged(opts: ReuseOptions): Set<string> {
       const childRel = rel === '' ? name : `${rel}/${name}`;
       const ctxRel = opts.srcRel === '' ? childRel : `${opts.srcRel}/${childRel}`;
       if (opts.view && !opts.view.allows(ctxRel)) continue;
-      const donor = lstatSync(join(start, childRel), { bigint: true });
-      const src = lstatSync(join(opts.srcDir, childRel), { bigint: true, throwIfNoEntry: false });
+      // Number stats (BigInt ones allocate eighteen BigInts a file): a double's time is exact to
+      // ~0.2 µs, and rounding is monotonic, so a ctime it cannot order compares equal (not reused).
+      const donor = lstatSync(join(start, childRel));
+      const src = opts.known?.(ctxRel) ?? lstatSync(join(opts.srcDir, childRel), { throwIfNoEntry: false });
       if (!src) continue;
+      const srcType = src.mode & S_IFMT;
       if (donor.isDirectory()) {
-        if (src.isDirectory()) walk(childRel);
+        if (srcType === S_IFDIR) walk(childRel);
         continue;
       }
-      if (!donor.isFile() || !src.isFile() || src.nlink !== 1n) continue;
-      if (donor.size !== src.size || roundMs(donor.mtimeNs) !== roundMs(src.mtimeNs)) continue;
-      if (src.ctimeNs >= donor.ctimeNs) continue;
+      if (!donor.isFile() || srcType !== S_IFREG || src.nlink !== 1) continue;
+      if (donor.size !== src.size || roundMs(donor.mtimeMs) !== roundMs(src.mtimeMs)) continue;
+      if (src.ctimeMs >= donor.ctimeMs) continue;
       const destRel = opts.destRel === '' ? childRel : `${opts.destRel}/${childRel}`;
       mirrorDirs(opts.donorDir, opts.targetDir, posix.dirname(destRel), mirrored);
       linkSync(join(start, childRel), join(opts.targetDir, destRel));
@@ -83,9 +105,12 @@ function mirrorDirs(donorDir: string, targetDir: string, rel: string, done: Set<
   done.add(rel);
 }
 
-/** copy() sets mtimes from a Date (whole milliseconds, rounded), stored back with float noise. */
-function roundMs(ns: bigint): bigint {
-  return (ns + 500_000n) / 1_000_000n;
+/**
+ * copy() sets mtimes from a Date (Math.round of the source's mtimeMs, as here), stored back with
+ * float noise.
+ */
+function roundMs(ms: number): number {
+  return Math.round(ms);
 }
 
 function isRealDir(p: string): boolean {

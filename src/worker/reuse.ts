@@ -5,6 +5,7 @@
  * from the build context, no wildcards, filters, --parents, ADD extraction or fixed mtimes).
  */
 import { join, posix } from 'node:path';
+import { prestatFor } from '../context/prestat.ts';
 import { excludeView } from '../context/walk.ts';
 import type { CopyAction } from '../graph/ops.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
@@ -58,6 +59,7 @@ export async function reusePrevious(
       srcRel: copy.srcRel,
       destRel: posix.normalize(copy.dest).replace(/^\/+/, '').replace(/\/+$/, '').replace(/^\.$/, ''),
       view,
+      known: (rel) => prestatFor(copy.srcRoot)?.stat(rel),
     });
   } catch {
     // The previous result went away meanwhile (a concurrent prune), or a file changed under us:

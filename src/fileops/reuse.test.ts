@@ -40,6 +40,22 @@ async function setup(names: string[]): Promise<{ src: string; donor: string; tar
   return { src, donor, target };
 }
 
+/** The reuse of a COPY of the whole context to /app, into `target`. */
+function reuse(
+  s: { src: string; donor: string },
+  target: string,
+  known?: (rel: string) => SourceStat | undefined,
+) {
+  return linkUnchanged({
+    donorDir: s.donor,
+    targetDir: target,
+    srcDir: s.src,
+    srcRel: '',
+    destRel: 'app',
+    known,
+  });
+}
+
 function asKnown(p: string): SourceStat {
   const st = lstatSync(p);
   return { mode: st.mode, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, nlink: st.nlink };
@@ -47,50 +63,34 @@ function asKnown(p: string): SourceStat {
 
 describe('linking the unchanged files of a previous COPY', () => {
   it('links what lstat shows unchanged, and copies none that changed', async () => {
-    const { src, donor, target } = await setup(['a.txt', 'sub/b.txt', 'sub/c.txt']);
+    const s = await setup(['a.txt', 'sub/b.txt', 'sub/c.txt']);
+    const { src, donor, target } = s;
     writeFileSync(join(src, 'sub/c.txt'), 'content of sub/c.tx!'); // same size, new ctime
-    const linked = linkUnchanged({
-      donorDir: donor,
-      targetDir: target,
-      srcDir: src,
-      srcRel: '',
-      destRel: 'app',
-    });
+    const linked = reuse(s, target);
     assert.deepEqual([...linked].sort(), ['app/a.txt', 'app/sub/b.txt']);
     assert.equal(statSync(join(target, 'app/a.txt')).ino, statSync(join(donor, 'app/a.txt')).ino);
   });
 
   it("takes the context walk's numbers where it has them, and lstats the rest", async () => {
-    const { src, donor, target } = await setup(['a.txt', 'sub/b.txt', 'sub/c.txt']);
+    const s = await setup(['a.txt', 'sub/b.txt', 'sub/c.txt']);
+    const { src, target } = s;
     const asked: string[] = [];
-    const linked = linkUnchanged({
-      donorDir: donor,
-      targetDir: target,
-      srcDir: src,
-      srcRel: '',
-      destRel: 'app',
-      known: (rel) => {
-        asked.push(rel);
-        // The walk saw a.txt written after its copy (lstat now would say unchanged), sub/b.txt
-        // as it is, and nothing for sub/c.txt.
-        if (rel === 'a.txt') return { ...asKnown(join(src, rel)), ctimeMs: Date.now() + 1000 };
-        if (rel === 'sub/b.txt') return asKnown(join(src, rel));
-        return undefined;
-      },
+    const linked = reuse(s, target, (rel) => {
+      asked.push(rel);
+      // The walk saw a.txt written after its copy (lstat now would say unchanged), sub/b.txt
+      // as it is, and nothing for sub/c.txt.
+      if (rel === 'a.txt') return { ...asKnown(join(src, rel)), ctimeMs: Date.now() + 1000 };
+      if (rel === 'sub/b.txt') return asKnown(join(src, rel));
+      return undefined;
     });
     assert.deepEqual([...linked].sort(), ['app/sub/b.txt', 'app/sub/c.txt']);
     assert.deepEqual(asked.sort(), ['a.txt', 'sub', 'sub/b.txt', 'sub/c.txt']);
     // A size the walk saw differ: not linked either.
     const again = mkdtempSync(join(tmpdir(), 'kiln-reuse-t-'));
     dirs.push(again);
-    const none = linkUnchanged({
-      donorDir: donor,
-      targetDir: again,
-      srcDir: src,
-      srcRel: '',
-      destRel: 'app',
-      known: (rel) => (rel === 'sub' ? undefined : { ...asKnown(join(src, rel)), size: 1 }),
-    });
+    const none = reuse(s, again, (rel) =>
+      rel === 'sub' ? undefined : { ...asKnown(join(src, rel)), size: 1 },
+    );
     assert.deepEqual([...none], []);
   });
 });

@@ -84,6 +84,22 @@ describe('layers', () => {
     }
   });
 
+  it("reads a layer's small files without updating their atime (as a fresh copy leaves them)", async () => {
+    const dir = path.join(tmp, 'atime');
+    makeTree(dir);
+    // atime not after mtime: a plain read updates it on a relatime mount (this machine's).
+    const file = path.join(dir, 'etc/conf.d/a.conf');
+    fs.utimesSync(file, 1650000000, 1650000000);
+    const control = path.join(dir, 'control');
+    fs.writeFileSync(control, 'c');
+    fs.utimesSync(control, 1650000000, 1650000000);
+    fs.readFileSync(control);
+    assert.notEqual(fs.statSync(control).atimeMs, 1650000000_000, 'this mount never updates atime');
+    fs.rmSync(control);
+    await layerOf(dir);
+    assert.equal(fs.statSync(file).atimeMs, 1650000000_000);
+  });
+
   it('is deterministic: same tree, same digest; SOURCE_DATE_EPOCH clamps mtimes', async () => {
     const dir = path.join(tmp, 'determinism');
     makeTree(dir);

@@ -92,10 +92,15 @@ function parseDump(out: Buffer): Map<string, Xattrs> {
 export async function readXattrTree(root: string): Promise<Map<string, Xattrs>> {
   if (!hasEscape(root)) return await readTree(root, true);
   // Arguments reach the program as UTF-8: a root whose name is not is handed over as our
-  // descriptor of it, which getfattr reaches through /proc: `N/.` is a directory itself, and `N`
-  // followed (no -h) is the very file or symlink the descriptor holds (the jump through /proc
-  // does not follow a symlink again).
-  const fd = openSync(root, O_PATH | constants.O_NOFOLLOW);
+  // descriptor of it (the jump through /proc does not follow a symlink again).
+  return await readHeld(openSync(root, O_PATH | constants.O_NOFOLLOW));
+}
+
+/**
+ * readXattrTree of what descriptor `fd` holds (an O_PATH one, closed here), through /proc: `N/.`
+ * is a directory itself, and `N` followed (no -h) is the very file or symlink it holds.
+ */
+async function readHeld(fd: number): Promise<Map<string, Xattrs>> {
   try {
     const dir = fstatSync(fd).isDirectory();
     return await readTree(`/proc/${process.pid}/fd/${fd}${dir ? '/.' : ''}`, dir);
@@ -125,12 +130,7 @@ export async function readXattrTreeIn(root: string, rel: string): Promise<Map<st
       found.dir.close();
     }
   }
-  try {
-    const dir = fstatSync(fd).isDirectory();
-    return await readTree(`/proc/${process.pid}/fd/${fd}${dir ? '/.' : ''}`, dir);
-  } finally {
-    closeSync(fd);
-  }
+  return await readHeld(fd);
 }
 
 /**

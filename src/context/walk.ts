@@ -30,8 +30,9 @@ export interface WalkEntry {
   dev: number;
   nlink: number;
   /**
-   * ctime in whole microseconds, when lstat read it (the pre-stat does not): what a snapshot
-   * file's digest is cached under (inodedigests.ts), as no one can set it.
+   * ctime in whole microseconds, when the walk's own lstat read it (not from the pre-stat's
+   * listings, which only build contexts have): what a snapshot file's digest is cached under
+   * (inodedigests.ts), as no one can set it.
    */
   ctimeUs?: number;
   /** Symlink target, as stored. */
@@ -55,7 +56,8 @@ export interface FilterOptions {
   followPaths?: readonly string[];
 }
 
-function typeOf(mode: number): EntryType {
+/** The walk's type of an entry from its st_mode. */
+export function typeOf(mode: number): EntryType {
   switch (mode & 0o170000) {
     case 0o100000:
       return 'file';

@@ -13,7 +13,7 @@
  * which copies it up.
  */
 import { join, posix } from 'node:path';
-import type { FilterFS } from '../context/walk.ts';
+import { type FilterFS, typeOf } from '../context/walk.ts';
 import { chmodSync, lchownSync, linkSync, lstatSync, mkdirSync, readdirSync } from '../sys/fs.ts';
 
 export interface ReuseOptions {
@@ -46,10 +46,6 @@ export interface SourceStat {
   nlink: number;
 }
 
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
-const S_IFREG = 0o100000;
-
 /** Link the unchanged files; returns their rootfs-relative paths (copy() skips exactly these). */
 export function linkUnchanged(opts: ReuseOptions): Set<string> {
   const linked = new Set<string>();
@@ -67,12 +63,12 @@ export function linkUnchanged(opts: ReuseOptions): Set<string> {
       const donor = lstatSync(join(start, childRel));
       const src = opts.known?.(ctxRel) ?? lstatSync(join(opts.srcDir, childRel), { throwIfNoEntry: false });
       if (!src) continue;
-      const srcType = src.mode & S_IFMT;
+      const srcType = typeOf(src.mode);
       if (donor.isDirectory()) {
-        if (srcType === S_IFDIR) walk(childRel);
+        if (srcType === 'dir') walk(childRel);
         continue;
       }
-      if (!donor.isFile() || srcType !== S_IFREG || src.nlink !== 1) continue;
+      if (!donor.isFile() || srcType !== 'file' || src.nlink !== 1) continue;
       if (donor.size !== src.size || roundMs(donor.mtimeMs) !== roundMs(src.mtimeMs)) continue;
       if (src.ctimeMs >= donor.ctimeMs) continue;
       const destRel = opts.destRel === '' ? childRel : `${opts.destRel}/${childRel}`;

@@ -17,6 +17,18 @@ import type { MessagePort } from 'node:worker_threads';
 
 /** Fields per entry in a listing's stats, as the worker writes them. */
 export const PRESTAT_FIELDS = 9;
+/** Where each number sits in an entry's fields (bin/prestat-worker.cjs writes them in this order). */
+export const PRESTAT_AT = {
+  mode: 0,
+  uid: 1,
+  gid: 2,
+  size: 3,
+  mtimeMs: 4,
+  ino: 5,
+  dev: 6,
+  nlink: 7,
+  ctimeMs: 8,
+} as const;
 
 /** One directory: its names sorted as the walk sorts them, and their lstat numbers. */
 export interface Listing {
@@ -25,7 +37,7 @@ export interface Listing {
   st: Float64Array;
 }
 
-/** The numbers of one entry an incremental COPY compares (fileops/reuse.ts). */
+/** The numbers of one entry an incremental COPY compares (fileops/reuse.ts; an lstat's Stats has them too). */
 export interface PrestatStat {
   mode: number;
   size: number;
@@ -128,8 +140,14 @@ export class Prestat {
       if (names[mid] === name) {
         const o = mid * PRESTAT_FIELDS;
         const st = listing.st;
-        if (Number.isNaN(st[o])) return undefined;
-        return { mode: st[o], size: st[o + 3], mtimeMs: st[o + 4], nlink: st[o + 7], ctimeMs: st[o + 8] };
+        if (Number.isNaN(st[o + PRESTAT_AT.mode])) return undefined;
+        return {
+          mode: st[o + PRESTAT_AT.mode],
+          size: st[o + PRESTAT_AT.size],
+          mtimeMs: st[o + PRESTAT_AT.mtimeMs],
+          nlink: st[o + PRESTAT_AT.nlink],
+          ctimeMs: st[o + PRESTAT_AT.ctimeMs],
+        };
       }
       if (names[mid] < name) lo = mid + 1;
       else hi = mid - 1;

@@ -11,7 +11,7 @@ import { EMPTY_MATCH_INFO, type MatchInfo, PatternMatcher } from '../frontend/do
 import { lstatSync, readdirSync, readlinkSync } from '../sys/fs.ts';
 import { sortNames } from '../sys/fsname.ts';
 import { dedupePaths, followLinks } from './follow.ts';
-import { PRESTAT_FIELDS, prestatFor } from './prestat.ts';
+import { PRESTAT_AT, PRESTAT_FIELDS, prestatFor } from './prestat.ts';
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'other';
 
@@ -169,7 +169,7 @@ export class DirFS implements WalkFS {
         try {
           // A name the pre-stat could not lstat (NaN mode) is lstat'ed now.
           entry =
-            pre && !Number.isNaN(pre.st[i * PRESTAT_FIELDS])
+            pre && !Number.isNaN(pre.st[i * PRESTAT_FIELDS + PRESTAT_AT.mode])
               ? listedEntry(this.prefix + childRel, childRel, pre.st, i)
               : statEntry(this.prefix + childRel, childRel);
         } catch (err) {
@@ -188,19 +188,19 @@ export class DirFS implements WalkFS {
 /** A WalkEntry from the pre-stat's numbers for `names[i]` (prestat.ts PRESTAT_FIELDS). */
 function listedEntry(abs: string, rel: string, st: Float64Array, i: number): WalkEntry {
   const o = i * PRESTAT_FIELDS;
-  const mode = st[o];
+  const mode = st[o + PRESTAT_AT.mode];
   const type = typeOf(mode);
   const e: WalkEntry = {
     path: rel,
     type,
     mode,
-    uid: st[o + 1],
-    gid: st[o + 2],
-    size: st[o + 3],
-    mtimeUs: Math.round(st[o + 4] * 1000),
-    ino: st[o + 5],
-    dev: st[o + 6],
-    nlink: st[o + 7],
+    uid: st[o + PRESTAT_AT.uid],
+    gid: st[o + PRESTAT_AT.gid],
+    size: st[o + PRESTAT_AT.size],
+    mtimeUs: Math.round(st[o + PRESTAT_AT.mtimeMs] * 1000),
+    ino: st[o + PRESTAT_AT.ino],
+    dev: st[o + PRESTAT_AT.dev],
+    nlink: st[o + PRESTAT_AT.nlink],
     prestat: true,
   };
   return withLinkTarget(e, abs);

@@ -12,7 +12,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { linkUnchanged, type SourceStat } from './reuse.ts';
+import type { PrestatStat } from '../context/prestat.ts';
+import { linkUnchanged } from './reuse.ts';
 
 const dirs: string[] = [];
 after(() => {
@@ -44,7 +45,7 @@ async function setup(names: string[]): Promise<{ src: string; donor: string; tar
 function reuse(
   s: { src: string; donor: string },
   target: string,
-  known?: (rel: string) => SourceStat | undefined,
+  known?: (rel: string) => PrestatStat | undefined,
 ) {
   return linkUnchanged({
     donorDir: s.donor,
@@ -56,7 +57,7 @@ function reuse(
   });
 }
 
-function asKnown(p: string): SourceStat {
+function asKnown(p: string): PrestatStat {
   const st = lstatSync(p);
   return { mode: st.mode, size: st.size, mtimeMs: st.mtimeMs, ctimeMs: st.ctimeMs, nlink: st.nlink };
 }

@@ -13,6 +13,7 @@
  * which copies it up.
  */
 import { join, posix } from 'node:path';
+import type { PrestatStat } from '../context/prestat.ts';
 import { type FilterFS, typeOf } from '../context/walk.ts';
 import { chmodSync, lchownSync, linkSync, lstatSync, mkdirSync, readdirSync } from '../sys/fs.ts';
 
@@ -34,16 +35,7 @@ export interface ReuseOptions {
    * undefined: lstat it. The walk's numbers are what the step's cache key was made from, so the
    * files linked are the files that key describes; an lstat now costs ~5 µs a file.
    */
-  known?: (ctxRel: string) => SourceStat | undefined;
-}
-
-/** The numbers of a source entry the reuse compares. */
-export interface SourceStat {
-  mode: number;
-  size: number;
-  mtimeMs: number;
-  ctimeMs: number;
-  nlink: number;
+  known?: (ctxRel: string) => PrestatStat | undefined;
 }
 
 /** Link the unchanged files; returns their rootfs-relative paths (copy() skips exactly these). */

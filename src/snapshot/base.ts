@@ -12,6 +12,7 @@ import { isErrno, KilnError } from '../errors/errors.ts';
 import { lstat, readdir } from '../sys/fs.ts';
 import { HoldFiles } from '../sys/holds.ts';
 import { ownerDead, selfOwner } from '../sys/owner.ts';
+import { pruneMarks, readMarks, startSync, trusted, unsyncedNow } from './durability.ts';
 import { SnapshotLock } from './lock.ts';
 import { MetadataStore, type SnapshotRecord, toInfo } from './metadata.ts';
 import { isMountPoint, mountAll, unmount } from './mount.ts';
@@ -42,6 +43,10 @@ export abstract class BaseSnapshotter implements Snapshotter {
   private readonly lock: SnapshotLock;
   /** This snapshotter's hold scope. */
   private readonly scope = randomBytes(8).toString('hex');
+  /** The sync marks (durability.ts). */
+  private readonly marksDir: string;
+  /** Whether this snapshotter committed a snapshot it did not sync (release() then starts a sync). */
+  private committedUnsynced = false;
 
   protected constructor(root: string) {
     this.root = path.resolve(root);
@@ -50,6 +55,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
     this.mountsDir = path.join(this.root, 'mounts');
     this.holds = new HoldFiles(path.join(this.root, 'holds'));
     this.lock = new SnapshotLock(path.join(this.root, 'lock.db'));
+    this.marksDir = path.join(this.root, 'synced');
   }
 
   /** Fill a new snapshot directory `dir` (already created) for a snapshot over `parents`. */
@@ -125,6 +131,10 @@ export abstract class BaseSnapshotter implements Snapshotter {
   async release(): Promise<void> {
     this.holds.release(this.scope);
     this.lock.close();
+    if (this.committedUnsynced) {
+      this.committedUnsynced = false;
+      await startSync(this.root, this.marksDir).catch(() => undefined);
+    }
   }
 
   async list(): Promise<SnapshotInfo[]> {
@@ -173,6 +183,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
       owner: selfOwner(),
     };
     if (parent !== undefined) rec.parent = parent;
+    if (kind === 'active' && opts?.volatile) rec.volatile = true;
     try {
       await this.populate(this.snapshotDir(id), parents, kind);
       await this.meta.create(rec);
@@ -216,6 +227,15 @@ export abstract class BaseSnapshotter implements Snapshotter {
         hint: 'Mount a view of it instead: view(newKey, parent).',
       });
     }
+    // A volatile overlay leaves a marker in its work dir that refuses every later mount of it
+    // (the kernel cannot tell a crash from an unmount). This process made the snapshot in this
+    // boot, so nothing was lost: the marker goes and the snapshot can be mounted again.
+    if (rec.volatile && rec.owner && !ownerDead(rec.owner) && rec.owner.pid === selfOwner().pid) {
+      await fs.rm(path.join(this.snapshotDir(rec.id), 'work', 'work', 'incompat', 'volatile'), {
+        recursive: true,
+        force: true,
+      });
+    }
     return this.mountsFor(rec, parents);
   }
 
@@ -235,6 +255,10 @@ export abstract class BaseSnapshotter implements Snapshotter {
       labels: { ...rec.labels, ...opts?.labels },
     };
     if (rec.parent !== undefined) committed.parent = rec.parent;
+    if (rec.volatile) {
+      committed.unsynced = unsyncedNow();
+      this.committedUnsynced = true;
+    }
     // Overlay's work dir is only needed while the snapshot is writable.
     await fs.rm(path.join(this.snapshotDir(rec.id), 'work'), { recursive: true, force: true });
     // Held before it exists: no removal ever sees it unheld while this snapshotter is open.
@@ -341,6 +365,52 @@ export abstract class BaseSnapshotter implements Snapshotter {
   }
 
   /**
+   * Drop the committed snapshots an earlier boot left unsynced with no sync after them (a crash
+   * may have half-written their files), and their committed descendants; the records that stay.
+   * A chain under a snapshot that is not committed (a working container's) stays whole: those
+   * are the user's, and were trusted across restarts before.
+   */
+  private async dropUnsynced(records: SnapshotRecord[]): Promise<SnapshotRecord[]> {
+    const marks = await readMarks(this.marksDir);
+    const byKey = new Map(records.map((r) => [r.key, r]));
+    const kept = new Set<string>();
+    for (const r of records) {
+      if (r.kind === 'committed') continue;
+      for (let p = r.parent; p !== undefined && !kept.has(p); p = byKey.get(p)?.parent) kept.add(p);
+    }
+    const drop = new Set(
+      records
+        .filter((r) => r.kind === 'committed' && !kept.has(r.key) && !trusted(r.unsynced, marks))
+        .map((r) => r.key),
+    );
+    for (let grew = drop.size > 0; grew; ) {
+      grew = false;
+      for (const r of records) {
+        if (
+          r.kind === 'committed' &&
+          r.parent !== undefined &&
+          drop.has(r.parent) &&
+          !drop.has(r.key) &&
+          !kept.has(r.key)
+        ) {
+          drop.add(r.key);
+          grew = true;
+        }
+      }
+    }
+    for (const key of drop) {
+      const rec = byKey.get(key) as SnapshotRecord;
+      await this.meta.delete(key);
+      if (!records.some((r) => !drop.has(r.key) && r.id === rec.id)) {
+        await fs.rm(this.snapshotDir(rec.id), { recursive: true, force: true });
+      }
+    }
+    const left = records.filter((r) => !drop.has(r.key));
+    await pruneMarks(this.marksDir, new Set(left.flatMap((r) => (r.unsynced ? [r.unsynced.boot] : []))));
+    return left;
+  }
+
+  /**
    * Remove what a killed process left: active snapshots and views whose owner is gone, the
    * active half of an interrupted commit, directories without a record, stale mount points.
    */
@@ -354,7 +424,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
       if (await isMountPoint(p)) await unmount(p).catch(() => undefined);
       await fs.rmdir(p).catch(() => undefined);
     }
-    const records = await this.meta.list();
+    const records = await this.dropUnsynced(await this.meta.list());
     const committedIds = new Set(records.filter((r) => r.kind === 'committed').map((r) => r.id));
     const live = new Set<string>();
     for (const rec of records) {

@@ -10,6 +10,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { isErrno, KilnError } from '../errors/errors.ts';
 import type { Owner } from '../sys/owner.ts';
+import type { Unsynced } from './durability.ts';
 import type { SnapshotInfo, SnapshotKind } from './snapshotter.ts';
 
 /** Temp files older than this are crash leftovers; younger ones may be in flight. */
@@ -25,6 +26,10 @@ export interface SnapshotRecord {
   labels: Record<string, string>;
   /** Process that created an active snapshot or view: pid and its start time in clock ticks. */
   owner?: Owner;
+  /** An active snapshot mounted `volatile` (overlay): its writes are not synced at unmount. */
+  volatile?: boolean;
+  /** A committed snapshot kiln did not sync: when and in which boot (see durability.ts). */
+  unsynced?: Unsynced;
 }
 
 export class MetadataStore {

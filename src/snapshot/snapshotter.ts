@@ -35,6 +35,12 @@ export interface Usage {
 
 export interface SnapshotOptions {
   labels?: Record<string, string>;
+  /**
+   * prepare() only: the snapshot is written once, in this process, and committed or removed
+   * before it ends (a build step), so overlay may mount it `volatile` (no sync of the whole
+   * backing filesystem at its unmount; durability.ts says when its files are trusted instead).
+   */
+  volatile?: boolean;
 }
 
 /** One entry of a layer (tar header plus content source), as the archive module defines it. */

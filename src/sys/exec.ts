@@ -3,7 +3,7 @@
  * than at load: the CLI bundle loads node:child_process on first use (scripts/bundle.ts), and a
  * fully cached build never runs a program.
  */
-import { type ChildProcess, type ExecFileOptions, execFile } from 'node:child_process';
+import { type ChildProcess, type ExecFileOptions, execFile, spawn } from 'node:child_process';
 
 export interface ExecOutput {
   stdout: string;
@@ -38,4 +38,14 @@ export function childExit(child: ChildProcess, startFailed: (err: Error) => Erro
     child.once('error', (err) => reject(startFailed(err)));
     child.once('close', (code, signal) => resolve({ code, signal }));
   });
+}
+
+/**
+ * Start `file` with `args` in its own session, its output discarded, and do not wait for it: for
+ * work that may outlive kiln (a filesystem sync). A program that cannot start is ignored.
+ */
+export function spawnDetached(file: string, args: readonly string[]): void {
+  const child = spawn(file, args, { detached: true, stdio: 'ignore' });
+  child.once('error', () => undefined);
+  child.unref();
 }

@@ -15,7 +15,8 @@ export async function commitStep(
   labels?: Record<string, string>,
 ): Promise<FsState> {
   const active = `${prefix}-${randomUUID()}`;
-  const mounts = await sn.prepare(active, top(base));
+  // Written once, here, and committed or removed before the build ends: no sync at its unmount.
+  const mounts = await sn.prepare(active, top(base), { volatile: true });
   let committed = false;
   try {
     await work(active, mounts);

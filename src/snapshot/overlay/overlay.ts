@@ -31,6 +31,11 @@ export class OverlaySnapshotter extends BaseSnapshotter {
   private readonly userxattr = inUserNamespace();
   private readonly baseOptions: string[] = this.userxattr ? ['userxattr'] : [];
   private writableOptions: string[] = [...this.baseOptions, 'index=off', 'redirect_dir=off', 'metacopy=off'];
+  /**
+   * Whether this kernel takes `volatile` (5.10+): a build step's overlay then skips the sync of
+   * the whole backing filesystem at its unmount (SnapshotOptions.volatile, durability.ts).
+   */
+  private volatileOk = false;
   protected override readonly layered = true;
 
   /**
@@ -60,9 +65,11 @@ export class OverlaySnapshotter extends BaseSnapshotter {
     const marker = path.join(this.root, 'overlay-check');
     const kernel = os.release();
     const known = await fs.readFile(marker, 'utf8').catch(() => '');
-    const [release, options] = known.split('\n');
-    if (release === kernel && options !== undefined) {
+    const [release, options, volatile] = known.split('\n');
+    // A marker from before the volatile trial (two lines) is tried again.
+    if (release === kernel && options !== undefined && volatile !== undefined) {
       this.writableOptions = options ? options.split(',') : [];
+      this.volatileOk = volatile === 'volatile';
       return;
     }
     try {
@@ -71,8 +78,15 @@ export class OverlaySnapshotter extends BaseSnapshotter {
       this.writableOptions = [...this.baseOptions];
       await this.trialMountWith(this.writableOptions);
     }
+    this.volatileOk = await this.trialMountWith([...this.writableOptions, 'volatile']).then(
+      () => true,
+      () => false,
+    );
     const tmp = `${marker}.${randomBytes(4).toString('hex')}`;
-    await fs.writeFile(tmp, `${kernel}\n${this.writableOptions.join(',')}`);
+    await fs.writeFile(
+      tmp,
+      `${kernel}\n${this.writableOptions.join(',')}\n${this.volatileOk ? 'volatile' : ''}`,
+    );
     await fs.rename(tmp, marker);
   }
 
@@ -131,6 +145,7 @@ export class OverlaySnapshotter extends BaseSnapshotter {
         source: 'overlay',
         options: [
           ...this.writableOptions,
+          ...(rec.volatile && this.volatileOk ? ['volatile'] : []),
           `workdir=${work}`,
           `upperdir=${this.fsDir(rec.id)}`,
           `lowerdir=${lower.join(':')}`,

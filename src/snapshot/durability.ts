@@ -1,0 +1,98 @@
+/**
+ * When a committed snapshot's files are known to be on disk.
+ *
+ * kiln does not sync a snapshot when it commits one: a build step's writable overlay is mounted
+ * `volatile` (its unmount would otherwise sync the whole backing filesystem, every process's
+ * dirty data, once a step), and layers unpacked or copied into a snapshot directory were never
+ * synced either. Instead each commit records the boot it happened in and a CLOCK_MONOTONIC time
+ * (the same clock in every process of one boot), and a build that committed anything starts one
+ * detached `sync -f` of the root's filesystem at its end, which leaves a mark naming the boot and
+ * the time it started. In the same boot a snapshot is trusted (the page cache holds what was
+ * written, whatever happens to kiln); after a restart it is trusted only if a mark of its boot
+ * started after its commit, and otherwise dropped at the next open (a crash may have left its
+ * files half-written). Dropping costs a rebuild of the steps: their layer blobs are fsynced and
+ * stay.
+ */
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { spawnDetached } from '../sys/exec.ts';
+
+/** Where and when a snapshot was committed without a sync. */
+export interface Unsynced {
+  boot: string;
+  /** CLOCK_MONOTONIC milliseconds at the commit. */
+  at: number;
+}
+
+let boot: string | undefined;
+
+/** This boot's id (the kernel's random boot id; '' when /proc cannot tell, which trusts nothing old). */
+export function bootId(): string {
+  boot ??= (() => {
+    try {
+      return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    } catch {
+      return '';
+    }
+  })();
+  return boot;
+}
+
+/** CLOCK_MONOTONIC in whole milliseconds: comparable between processes of one boot. */
+export function monotonicMs(): number {
+  return Number(process.hrtime.bigint() / 1_000_000n);
+}
+
+export function unsyncedNow(): Unsynced {
+  return { boot: bootId(), at: monotonicMs() };
+}
+
+const MARK = /^([0-9a-f-]{1,64})@(\d{1,16})$/;
+
+/** The sync marks under `dir`: for each boot, the start of the latest sync that finished. */
+export async function readMarks(dir: string): Promise<Map<string, number>> {
+  const latest = new Map<string, number>();
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const m = MARK.exec(name);
+    if (!m) continue;
+    const at = Number(m[2]);
+    if (at > (latest.get(m[1]) ?? -1)) latest.set(m[1], at);
+  }
+  return latest;
+}
+
+/** Whether a snapshot committed as `u` may be trusted now, given the marks. */
+export function trusted(u: Unsynced | undefined, marks: Map<string, number>): boolean {
+  if (!u) return true;
+  if (u.boot !== '' && u.boot === bootId()) return true;
+  return (marks.get(u.boot) ?? -1) >= u.at;
+}
+
+/**
+ * Keep, of the marks under `dir`, each boot's latest, and only for the boots in `keep`: an older
+ * mark says less than a newer one of its boot, and a boot no snapshot names says nothing.
+ */
+export async function pruneMarks(dir: string, keep: Set<string>): Promise<void> {
+  const latest = await readMarks(dir);
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const m = MARK.exec(name);
+    if (!m) continue;
+    const older = Number(m[2]) < (latest.get(m[1]) ?? 0);
+    if (older || (m[1] !== bootId() && !keep.has(m[1]))) await rm(join(dir, name), { force: true });
+  }
+}
+
+/**
+ * Start a detached `sync -f` of the filesystem holding `root` that, when it has finished, leaves
+ * the mark `<boot>@<start>` in `dir`; the start is taken before the sync begins, so it covers
+ * every commit before it. kiln does not wait for it: it outlives the build by the time the
+ * kernel takes to write that filesystem's dirty data.
+ */
+export async function startSync(root: string, dir: string): Promise<void> {
+  const id = bootId();
+  if (!id) return;
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const mark = join(dir, `${id}@${monotonicMs()}`);
+  spawnDetached('/bin/sh', ['-c', 'sync -f "$1" && : > "$2"', 'kiln-sync', root, mark]);
+}

@@ -352,7 +352,8 @@ export abstract class BaseSnapshotter implements Snapshotter {
     key: string,
   ): Promise<SnapshotInfo> {
     const tmpKey = `extract-${randomBytes(8).toString('hex')} ${key}`;
-    await this.prepare(tmpKey, parent);
+    // Unpacked here and committed below, never synced: marked so, like a build step's.
+    await this.prepare(tmpKey, parent, { volatile: true });
     try {
       const [rec, ...parents] = await this.chain(tmpKey);
       const diffID = await this.applyInto(rec, parents, layer);

@@ -37,8 +37,9 @@ export interface SnapshotOptions {
   labels?: Record<string, string>;
   /**
    * prepare() only: the snapshot is written once, in this process, and committed or removed
-   * before it ends (a build step), so overlay may mount it `volatile` (no sync of the whole
-   * backing filesystem at its unmount; durability.ts says when its files are trusted instead).
+   * before it ends (a build step, an unpacked layer), so overlay may mount it `volatile` (no sync
+   * of the whole backing filesystem at its unmount) and its commit is marked unsynced
+   * (durability.ts says when its files are trusted instead).
    */
   volatile?: boolean;
 }

@@ -1,7 +1,8 @@
 /**
- * A build's step snapshots are committed without a sync (snapshot/durability.ts). After a restart
- * with no sync of theirs on record — a crash may have half-written them — the next build runs
- * those steps again and gives the same files; a sync mark of that boot keeps them cached.
+ * A build's step snapshots and unpacked base layers are committed without a sync
+ * (snapshot/durability.ts). After a restart with no sync of theirs on record — a crash may have
+ * half-written them — the next build unpacks the base again and runs those steps again, giving
+ * the same files; a sync mark of that boot keeps them cached.
  */
 import assert from 'node:assert/strict';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
@@ -19,11 +20,19 @@ after(() => suite.close());
 const EARLIER = '0e0e0e0e-1111-4222-8333-444455556666';
 const RUNS = ['[2/3] RUN echo one > /one', '[3/3] RUN cat /one > /two'];
 
-/** Make every unsynced snapshot record look committed in an earlier boot; the latest time. */
+/**
+ * Make every unsynced snapshot record look committed in an earlier boot (the steps' and the
+ * unpacked base layer's); the latest time.
+ */
 async function restart(snapshots: string): Promise<number> {
   const meta = new MetadataStore(snapshots);
   let latest = 0;
-  for (const rec of await meta.list()) {
+  const records = await meta.list();
+  assert.ok(
+    records.some((r) => r.key.startsWith('layer-') && r.unsynced),
+    'the unpacked base layer is marked unsynced too',
+  );
+  for (const rec of records) {
     if (!rec.unsynced) continue;
     latest = Math.max(latest, rec.unsynced.at);
     await meta.delete(rec.key);

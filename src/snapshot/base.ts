@@ -368,15 +368,16 @@ export abstract class BaseSnapshotter implements Snapshotter {
   /**
    * Drop the committed snapshots an earlier boot left unsynced with no sync after them (a crash
    * may have half-written their files), and their committed descendants; the records that stay.
-   * A chain under a snapshot that is not committed (a working container's) stays whole: those
-   * are the user's, and were trusted across restarts before.
+   * A chain under a snapshot kiln did not mark (an active one, or one committed another way: a
+   * working container's anchor and commits) stays whole: those are the user's, and were trusted
+   * across restarts before.
    */
   private async dropUnsynced(records: SnapshotRecord[]): Promise<SnapshotRecord[]> {
     const marks = await readMarks(this.marksDir);
     const byKey = new Map(records.map((r) => [r.key, r]));
     const kept = new Set<string>();
     for (const r of records) {
-      if (r.kind === 'committed') continue;
+      if (r.kind === 'committed' && r.unsynced) continue;
       for (let p = r.parent; p !== undefined && !kept.has(p); p = byKey.get(p)?.parent) kept.add(p);
     }
     const drop = new Set(

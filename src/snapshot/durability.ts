@@ -27,7 +27,7 @@ export interface Unsynced {
 
 let boot: string | undefined;
 
-/** This boot's id (the kernel's random boot id; '' when /proc cannot tell, which trusts nothing old). */
+/** This boot's id (the kernel's random boot id; '' when /proc cannot tell). */
 export function bootId(): string {
   boot ??= (() => {
     try {
@@ -64,8 +64,8 @@ export async function readMarks(dir: string): Promise<Map<string, number>> {
 
 /** Whether a snapshot committed as `u` may be trusted now, given the marks. */
 export function trusted(u: Unsynced | undefined, marks: Map<string, number>): boolean {
-  if (!u) return true;
-  if (u.boot !== '' && u.boot === bootId()) return true;
+  // A commit whose boot could not be read (no /proc) cannot be judged: trusted, as before.
+  if (!u || u.boot === '' || u.boot === bootId()) return true;
   return (marks.get(u.boot) ?? -1) >= u.at;
 }
 

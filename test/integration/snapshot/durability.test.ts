@@ -104,8 +104,12 @@ for (const [driver, open] of [
       await step(sn, 's2', 's1');
       await step(sn, 's3', 'base');
       await step(sn, 's4', 'base');
-      // A working container's writable snapshot on s4, owned by this (live) process.
+      // A working container's writable snapshot on s4, owned by this (live) process; a
+      // working container's anchor (committed, not as a step) on s6.
       await sn.prepare('wc', 's4');
+      await step(sn, 's6', 'base');
+      await sn.prepare('anchor-new', 's6');
+      await sn.commit('anchor', 'anchor-new');
       await sn.release();
       const idOf = async (key: string) => (await new MetadataStore(root).mustGet(key)).id;
       const s1dir = path.join(root, 'snapshots', await idOf('s1'));
@@ -114,6 +118,7 @@ for (const [driver, open] of [
       await backdate(root, 's2', EARLIER, 6000);
       await backdate(root, 's3', EARLIER, 3000);
       await backdate(root, 's4', EARLIER, 7000);
+      await backdate(root, 's6', EARLIER, 8000);
       // A sync of that boot that started at 4000 finished; an older one too.
       await fs.mkdir(path.join(root, 'synced'), { recursive: true });
       await fs.writeFile(path.join(root, 'synced', `${EARLIER}@4000`), '');
@@ -123,6 +128,7 @@ for (const [driver, open] of [
       assert.ok(!left.includes('s1') && !left.includes('s2'), `s1 and s2 dropped: ${left.join(' ')}`);
       assert.ok(left.includes('s3'), 's3 was committed before the sync at 4000 started');
       assert.ok(left.includes('s4') && left.includes('wc'), 'a working container keeps its chain');
+      assert.ok(left.includes('s6') && left.includes('anchor'), "so does a working container's anchor");
       assert.ok(left.includes('base') && left.includes('s0'), 'snapshots of this boot stay');
       await assert.rejects(reopened.stat('s2'), (e) => hasCode(e, 'SNAPSHOT_NOT_FOUND'));
       for (const dir of [s1dir, s2dir]) {

@@ -230,7 +230,8 @@ export abstract class BaseSnapshotter implements Snapshotter {
     // A volatile overlay leaves a marker in its work dir that refuses every later mount of it
     // (the kernel cannot tell a crash from an unmount). This process made the snapshot in this
     // boot, so nothing was lost: the marker goes and the snapshot can be mounted again.
-    if (rec.volatile && rec.owner && !ownerDead(rec.owner) && rec.owner.pid === selfOwner().pid) {
+    const me = selfOwner();
+    if (rec.volatile && rec.owner?.pid === me.pid && rec.owner.start === me.start) {
       await fs.rm(path.join(this.snapshotDir(rec.id), 'work', 'work', 'incompat', 'volatile'), {
         recursive: true,
         force: true,
@@ -408,7 +409,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
       }
     }
     const left = records.filter((r) => !drop.has(r.key));
-    await pruneMarks(this.marksDir, new Set(left.flatMap((r) => (r.unsynced ? [r.unsynced.boot] : []))));
+    await pruneMarks(marks, new Set(left.flatMap((r) => (r.unsynced ? [r.unsynced.boot] : []))));
     return left;
   }
 

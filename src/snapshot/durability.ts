@@ -50,36 +50,41 @@ export function unsyncedNow(): Unsynced {
 
 const MARK = /^([0-9a-f-]{1,64})@(\d{1,16})$/;
 
-/** The sync marks under `dir`: for each boot, the start of the latest sync that finished. */
-export async function readMarks(dir: string): Promise<Map<string, number>> {
-  const latest = new Map<string, number>();
+/** The sync marks in a directory: each mark's file name, boot and start, and each boot's latest start. */
+export interface Marks {
+  dir: string;
+  all: { name: string; boot: string; at: number }[];
+  latest: Map<string, number>;
+}
+
+/** The sync marks under `dir` (none when it does not exist). */
+export async function readMarks(dir: string): Promise<Marks> {
+  const marks: Marks = { dir, all: [], latest: new Map() };
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     const m = MARK.exec(name);
     if (!m) continue;
     const at = Number(m[2]);
-    if (at > (latest.get(m[1]) ?? -1)) latest.set(m[1], at);
+    marks.all.push({ name, boot: m[1], at });
+    if (at > (marks.latest.get(m[1]) ?? -1)) marks.latest.set(m[1], at);
   }
-  return latest;
+  return marks;
 }
 
 /** Whether a snapshot committed as `u` may be trusted now, given the marks. */
-export function trusted(u: Unsynced | undefined, marks: Map<string, number>): boolean {
+export function trusted(u: Unsynced | undefined, marks: Marks): boolean {
   // A commit whose boot could not be read (no /proc) cannot be judged: trusted, as before.
   if (!u || u.boot === '' || u.boot === bootId()) return true;
-  return (marks.get(u.boot) ?? -1) >= u.at;
+  return (marks.latest.get(u.boot) ?? -1) >= u.at;
 }
 
 /**
- * Keep, of the marks under `dir`, each boot's latest, and only for the boots in `keep`: an older
- * mark says less than a newer one of its boot, and a boot no snapshot names says nothing.
+ * Keep, of the marks read, each boot's latest, and only for this boot and the boots in `keep`: an
+ * older mark says less than a newer one of its boot, and a boot no snapshot names says nothing.
  */
-export async function pruneMarks(dir: string, keep: Set<string>): Promise<void> {
-  const latest = await readMarks(dir);
-  for (const name of await readdir(dir).catch(() => [] as string[])) {
-    const m = MARK.exec(name);
-    if (!m) continue;
-    const older = Number(m[2]) < (latest.get(m[1]) ?? 0);
-    if (older || (m[1] !== bootId() && !keep.has(m[1]))) await rm(join(dir, name), { force: true });
+export async function pruneMarks(marks: Marks, keep: Set<string>): Promise<void> {
+  for (const { name, boot, at } of marks.all) {
+    const older = at < (marks.latest.get(boot) ?? 0);
+    if (older || (boot !== bootId() && !keep.has(boot))) await rm(join(marks.dir, name), { force: true });
   }
 }
 

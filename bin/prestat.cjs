@@ -1,38 +1,52 @@
 'use strict';
 /**
- * Starting the context pre-stat (bin/prestat-worker.cjs, taken by src/context/prestat.ts) from
+ * Starting the context pre-stat (bin/prestat-walker.cjs, taken by src/context/prestat.ts) from
  * the launcher, before kiln loads. Plain CommonJS, no dependencies.
  */
 const fs = require('node:fs');
 const path = require('node:path');
 
 /**
- * `kiln build … DIR`: DIR's tree is listed and lstat'ed on a second thread while this one loads
- * kiln (bin/prestat-worker.cjs; taken by src/context/prestat.ts, which checks it is the build's
- * context). A warm build of a 20,000-file context spent a third of its time in that walk, after
- * start-up. Only a guess from the words: a wrong one costs the other core some work, nothing else.
+ * `kiln build … DIR`: DIR's tree is listed and lstat'ed by a process of its own while this one
+ * loads kiln (bin/prestat-walker.cjs; taken by src/context/prestat.ts, which checks it is the
+ * build's context). A warm build of a 20,000-file context spent a third of its time in that walk,
+ * after start-up. Only a guess from the words: a wrong one costs the other core some work, nothing
+ * else.
+ *
+ * The walker writes to a file only this process can reach: created with O_EXCL (no planted name
+ * or link is opened), mode 0600, opened again for reading through this process's descriptor, and
+ * unlinked before the walker starts. It is killed when kiln no longer needs it, and when kiln exits.
  */
 function startPrestat(argv, budget) {
   const last = argv[argv.length - 1];
   if (!argv.includes('build') || argv.length < 2 || last === undefined || last.startsWith('-')) return;
   if (argv.includes('--help') || argv.includes('-h') || /^[a-z][a-z0-9+.-]*:\/\//i.test(last)) return;
   const root = path.resolve(last);
-  // Only for a context whose last walk was big (a hint its build left): the second thread costs
-  // a small build more (~25 ms of a 0.2 s warm build) than its walk takes.
+  // Only for a context whose last walk was big (a hint its build left): the walker costs a small
+  // build more (~5 ms of this thread to start it, its start-up on the other core) than its walk takes.
   if (!fs.existsSync(hintFile(root))) return;
-  const { Worker, MessageChannel } = require('node:worker_threads');
-  const shared = new SharedArrayBuffer(8);
-  const { port1, port2 } = new MessageChannel();
-  const worker = new Worker(path.join(__dirname, 'prestat-worker.cjs'), {
-    workerData: { root, port: port2, shared, budget },
-    transferList: [port2],
-    stdout: true,
-    stderr: true,
+  let out;
+  let fd;
+  try {
+    const file = path.join(require('node:os').tmpdir(), `kiln-prestat-${process.pid}-${Date.now()}`);
+    out = fs.openSync(file, 'wx', 0o600);
+    fd = fs.openSync(`/proc/self/fd/${out}`, 'r');
+    fs.unlinkSync(file);
+  } catch {
+    if (out !== undefined) fs.closeSync(out);
+    return; // no temporary directory to write to: no pre-stat
+  }
+  const args = [path.join(__dirname, 'prestat-walker.cjs'), root];
+  if (budget !== undefined) args.push(String(budget));
+  const child = require('node:child_process').spawn(process.execPath, args, {
+    stdio: ['ignore', out, 'ignore'],
   });
-  worker.unref();
-  port1.unref();
-  worker.on('error', () => {});
-  globalThis[Symbol.for('kiln.prestat')] = { root, port: port1, shared, worker, started: Date.now() };
+  fs.closeSync(out);
+  child.on('error', () => {});
+  child.unref();
+  const stop = () => child.kill('SIGKILL');
+  process.once('exit', stop);
+  globalThis[Symbol.for('kiln.prestat')] = { root, fd, stop, started: Date.now() };
 }
 
 /**

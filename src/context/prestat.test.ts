@@ -1,14 +1,16 @@
 /**
- * The context pre-stat (bin/prestat.cjs starts the worker as the launcher does): the walk's
- * result with it is the walk's result without it, whatever the worker leaves out, fails on or
+ * The context pre-stat (bin/prestat.cjs starts the walker as the launcher does): the walk's
+ * result with it is the walk's result without it, whatever the walker leaves out, fails on or
  * stalls on; a digest is never cached under an identity a file no longer has.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import {
   existsSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   rmSync,
   symlinkSync,
   utimesSync,
@@ -18,7 +20,6 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
-import { MessageChannel } from 'node:worker_threads';
 import { encodeName } from '../sys/fsname.ts';
 import { checksum } from './checksum.ts';
 import { DigestCache } from './digestcache.ts';
@@ -67,13 +68,18 @@ function tree(): string {
   return d;
 }
 
-/** The checksum of the whole context with the worker started for it, once it has finished. */
+/** Wait until the walker started for `root` has written everything. */
+async function walked(root: string): Promise<void> {
+  const p = prestatFor(root);
+  assert.ok(p, 'no pre-stat was started');
+  while (!p.finished()) await new Promise((r) => setTimeout(r, 5));
+}
+
+/** The checksum of the whole context with the walker started for it, once it has finished. */
 async function withPrestat(root: string, opts: { excludePatterns?: string[]; cache?: DigestCache } = {}) {
   resetPrestat();
   startPrestat(['build', root]);
-  const l = (globalThis as Record<symbol, { shared: SharedArrayBuffer }>)[KEY];
-  const state = new Int32Array(l.shared);
-  while (Atomics.load(state, 1) === 0) await new Promise((r) => setTimeout(r, 5));
+  await walked(root);
   const sum = checksum({ root, paths: ['.'], ...opts });
   return { sum, handed: prestatFor(root)?.handed ?? -1 };
 }
@@ -84,10 +90,10 @@ describe('context pre-stat', () => {
     const plain = checksum({ root: d, paths: ['.'] });
     const { sum, handed } = await withPrestat(d);
     assert.equal(sum, plain);
-    assert.ok(handed >= 60, `only ${handed} listings came from the worker`);
+    assert.ok(handed >= 60, `only ${handed} listings came from the walker`);
   });
 
-  it('answers for what the walk took: the lstat the worker made, nothing for what it did not list', async () => {
+  it('answers for what the walk took: the lstat the walker made, nothing for what it did not list', async () => {
     const d = tree();
     await withPrestat(d);
     const p = prestatFor(d);
@@ -117,13 +123,13 @@ describe('context pre-stat', () => {
     const plain = checksum({ root: d, paths: ['.'], excludePatterns });
     const { sum, handed } = await withPrestat(d, { excludePatterns });
     assert.equal(sum, plain);
-    assert.ok(handed >= 30, `only ${handed} listings came from the worker`);
+    assert.ok(handed >= 30, `only ${handed} listings came from the walker`);
     // Not even listed: the walk that wants it reads it itself, without waiting.
     const d2 = tree();
     writeFileSync(join(d2, '.dockerignore'), 'node_modules\n');
     const all = checksum({ root: d2, paths: ['.'] });
     const got = await withPrestat(d2);
-    assert.equal(got.sum, all, 'a directory the worker left out was missed');
+    assert.equal(got.sum, all, 'a directory the walker left out was missed');
     assert.ok(got.handed >= 60);
   });
 
@@ -133,8 +139,7 @@ describe('context pre-stat', () => {
     resetPrestat();
     leaveHint(d);
     launcher.startPrestat(['build', d], 40);
-    const l = (globalThis as Record<symbol, { shared: SharedArrayBuffer }>)[KEY];
-    while (Atomics.load(new Int32Array(l.shared), 1) === 0) await new Promise((r) => setTimeout(r, 5));
+    await walked(d);
     assert.equal(checksum({ root: d, paths: ['.'] }), plain);
     const handed = prestatFor(d)?.handed ?? 0;
     assert.ok(handed > 0 && handed < 20, `${handed} listings within a budget of 40 entries`);
@@ -149,7 +154,7 @@ describe('context pre-stat', () => {
     assert.ok(handed >= 60);
   });
 
-  it('never caches a digest under the identity the worker saw when the file has changed since', async () => {
+  it('never caches a digest under the identity the walker saw when the file has changed since', async () => {
     const d = tree();
     const cache = DigestCache.open(join(d, '..', `${d.split('/').pop()}-digests.db`));
     dirs.push(`${d}-digests.db`, `${d}-digests.db-wal`, `${d}-digests.db-shm`);
@@ -158,9 +163,8 @@ describe('context pre-stat', () => {
     utimesSync(file, old, old);
     resetPrestat();
     startPrestat(['build', d]);
-    const l = (globalThis as Record<symbol, { shared: SharedArrayBuffer }>)[KEY];
-    while (Atomics.load(new Int32Array(l.shared), 1) === 0) await new Promise((r) => setTimeout(r, 5));
-    // Changed after the worker's lstat, before the walk hashes it.
+    await walked(d);
+    // Changed after the walker's lstat, before the walk hashes it.
     writeFileSync(file, 'changed, longer than before');
     const newer = new Date(Date.now() - 30_000);
     utimesSync(file, newer, newer);
@@ -168,40 +172,69 @@ describe('context pre-stat', () => {
     assert.ok((prestatFor(d)?.handed ?? 0) >= 60, 'the walk did not use the pre-stat');
     resetPrestat();
     assert.equal(withPre, checksum({ root: d, paths: ['.'] }), 'the changed content was not hashed');
-    // Put back as the worker saw it (same size, time, inode, mode): a digest cached under that
+    // Put back as the walker saw it (same size, time, inode, mode): a digest cached under that
     // identity during the walk above would be the changed content's.
     writeFileSync(file, 'file 2');
     utimesSync(file, old, old);
     assert.equal(
       checksum({ root: d, paths: ['.'], cache }),
       checksum({ root: d, paths: ['.'] }),
-      'a digest was cached under the identity the worker saw',
+      'a digest was cached under the identity the walker saw',
     );
     cache.close();
   });
 
-  it('goes on alone when the worker stalls, and ignores a pre-stat of another directory', async () => {
+  it('goes on alone when the walker stalls, and ignores a pre-stat of another directory', async () => {
     const d = tree();
     const plain = checksum({ root: d, paths: ['.'] });
-    // A worker that never posts: the real protocol, no thread behind it.
-    const { port1, port2 } = new MessageChannel();
+    // A walker that never writes: the real protocol (an empty file), no process behind it.
+    const out = join(d, '..', `${d.split('/').pop()}-walker-out`);
+    dirs.push(out);
+    writeFileSync(out, '');
+    let stopped = 0;
     resetPrestat();
     (globalThis as Record<symbol, unknown>)[KEY] = {
       root: d,
-      port: port1,
-      shared: new SharedArrayBuffer(8),
-      worker: { terminate: () => port2.close() },
+      fd: openSync(out, 'r'),
+      stop: () => stopped++,
       started: Date.now(),
     };
     const t = Date.now();
     assert.equal(checksum({ root: d, paths: ['.'] }), plain);
-    assert.ok(Date.now() - t < 2_000, 'waited on the stalled worker for every directory');
+    assert.ok(Date.now() - t < 2_000, 'waited on the stalled walker for every directory');
     assert.equal(prestatFor(d), undefined, 'a stalled pre-stat is closed');
+    assert.equal(stopped, 1, 'and its walker killed');
     const other = tree();
     resetPrestat();
     startPrestat(['build', other]);
     assert.equal(prestatFor(d), undefined);
     assert.equal(checksum({ root: d, paths: ['.'] }), plain);
+  });
+
+  it('takes the whole records of a walker killed halfway, and reads the rest itself', () => {
+    const d = tree();
+    const plain = checksum({ root: d, paths: ['.'] });
+    // The walker's own output, cut in the middle of a record, as a SIGKILL can leave it.
+    const out = `${d}-walker-cut`;
+    dirs.push(out);
+    const whole = execFileSync(process.execPath, [
+      join(import.meta.dirname, '../../bin/prestat-walker.cjs'),
+      d,
+    ]);
+    writeFileSync(out, whole.subarray(0, Math.floor(whole.length / 2)));
+    let stopped = 0;
+    resetPrestat();
+    (globalThis as Record<symbol, unknown>)[KEY] = {
+      root: d,
+      fd: openSync(out, 'r'),
+      stop: () => stopped++,
+      started: Date.now(),
+    };
+    const p = prestatFor(d);
+    assert.equal(checksum({ root: d, paths: ['.'] }), plain);
+    assert.ok((p?.handed ?? 0) > 10, `only ${p?.handed} whole records were taken`);
+    assert.equal(stopped, 1, 'the stalled walker was not stopped');
+    resetPrestat();
   });
 
   it('is started only for a context whose last walk was big, as the build notes it', () => {

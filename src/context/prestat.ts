@@ -1,23 +1,32 @@
 /**
- * The context pre-stat: for `kiln build DIR`, bin/kiln.cjs starts bin/prestat-worker.cjs on a
- * second thread before kiln has even loaded; it lists and lstats DIR's directories in the walk's
- * order (depth-first, names sorted) and posts each listing. The context walk (walk.ts DirFS)
- * takes a directory's listing from here when the worker has it, waits while the worker is still
- * before it, and reads the directory itself otherwise. The walk of a 20,000-file context's warm
- * build (~150 ms of lstat) then happens during start-up, on the core start-up leaves idle.
+ * The context pre-stat: for `kiln build DIR`, bin/kiln.cjs starts bin/prestat-walker.cjs as a
+ * process of its own before kiln has even loaded; it lists and lstats DIR's directories in the
+ * walk's order (depth-first, names sorted) and writes each listing to a file this process reads.
+ * The context walk (walk.ts DirFS) takes a directory's listing from here when the walker has
+ * written it, waits while the walker is still before it, and reads the directory itself
+ * otherwise. The walk of a 20,000-file context's warm build (~90 ms of lstat) then happens during
+ * start-up, on the core start-up leaves idle.
  *
- * What the worker saw is what the walk would have seen a moment earlier: a build reads its
+ * What the walker saw is what the walk would have seen a moment earlier: a build reads its
  * context once, at its start, as BuildKit receives it. A file whose content is hashed (no cached
  * digest) has its digest cached under the identity of the descriptor it was read through, never
- * under the worker's older lstat (checksum.ts fileDigest).
+ * under the walker's older lstat (checksum.ts fileDigest).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import type { MessagePort } from 'node:worker_threads';
 
-/** Fields per entry in a listing's stats, as the worker writes them. */
+/** Fields per entry in a listing's stats, as the walker writes them. */
 export const PRESTAT_FIELDS = 9;
-/** Where each number sits in an entry's fields (bin/prestat-worker.cjs writes them in this order). */
+/** Where each number sits in an entry's fields (bin/prestat-walker.cjs writes them in this order). */
 export const PRESTAT_AT = {
   mode: 0,
   uid: 1,
@@ -46,58 +55,72 @@ export interface PrestatStat {
   nlink: number;
 }
 
+/** What bin/prestat.cjs leaves for this module (globalThis[KEY]). */
 interface Launched {
   root: string;
-  port: MessagePort;
-  shared: SharedArrayBuffer;
-  worker: { terminate(): unknown };
+  /** The walker's output, read from the start (positional reads). */
+  fd: number;
+  /** Kill the walker (harmless once it has ended). */
+  stop(): void;
   started: number;
 }
 
+/** Record types and header size, as bin/prestat-walker.cjs writes them (writeRecord). */
+const LISTING = 1;
+const END = 3;
+const HEADER = 16;
+/** Bytes read from the walker's file at once. */
+const READ_CHUNK = 1 << 20;
+
 /** A pre-stat older than this when the walk starts is not used: the tree may have moved on. */
 const MAX_AGE_MS = 10_000;
-/** The worker made no progress for this long: the walk goes on alone. */
+/** The walker made no progress for this long: the walk goes on alone. */
 const STALL_MS = 200;
+/** How long one wait for the walker's next record is. */
+const POLL_MS = 1;
 
 const KEY = Symbol.for('kiln.prestat');
 
 export class Prestat {
   readonly root: string;
-  private readonly port: MessagePort;
-  private readonly state: Int32Array;
-  private readonly worker: { terminate(): unknown };
+  private readonly fd: number;
+  private readonly stop: () => void;
   private readonly listings = new Map<string, Listing | null>();
   /** Listings handed to the walk, kept for `stat` (an incremental COPY's reuse asks again). */
   private readonly kept = new Map<string, Listing>();
-  /** The last directory the worker posted: a directory before it in walk order was left out. */
+  /** The last directory the walker wrote: a directory before it in walk order was left out. */
   private last?: string;
   private done = false;
+  /** The walker's end record was read: it wrote all it will. */
+  private ended = false;
+  /** Bytes of the walker's file read so far. */
+  private offset = 0;
+  /** Read and not yet taken: bytes [0, filled) of buf, the start of a record. */
+  private buf: Buffer = Buffer.alloc(0);
+  private filled = 0;
   /** Listings given to the walk so far. */
   handed = 0;
   get closed(): boolean {
     return this.done;
   }
-  private receive?: (port: MessagePort) => { message: unknown } | undefined;
 
   private readonly started: number;
 
   constructor(l: Launched) {
     this.started = l.started;
     this.root = l.root;
-    this.port = l.port;
-    this.state = new Int32Array(l.shared);
-    this.worker = l.worker;
+    this.fd = l.fd;
+    this.stop = l.stop;
   }
 
   /**
    * The listing of directory `rel` (root-relative, '' for the root), or undefined: read it
-   * yourself (the worker left it out, failed on it, stopped, or stalled).
+   * yourself (the walker left it out, failed on it, stopped, or stalled).
    */
   listing(rel: string): Listing | undefined {
+    let waited = 0;
     for (;;) {
-      // Read before draining: whatever the worker posted before it finished is drained below.
-      const finished = Atomics.load(this.state, 1) !== 0;
-      this.drain();
+      if (this.drain()) waited = 0;
       const got = this.listings.get(rel);
       if (got !== undefined) {
         this.listings.delete(rel);
@@ -108,20 +131,25 @@ export class Prestat {
         return got ?? undefined;
       }
       // Finished, closed, or past `rel` in the walk's order: it left `rel` out.
-      if (finished || this.done || (this.last !== undefined && walkedPast(this.last, rel))) return undefined;
-      const seen = Atomics.load(this.state, 0);
-      if (
-        Atomics.wait(this.state, 0, seen, STALL_MS) === 'timed-out' &&
-        Atomics.load(this.state, 0) === seen
-      ) {
+      if (this.ended || this.done || (this.last !== undefined && walkedPast(this.last, rel)))
+        return undefined;
+      if (waited >= STALL_MS) {
         this.close();
         return undefined;
       }
+      Atomics.wait(sleeper, 0, 0, POLL_MS);
+      waited += POLL_MS;
     }
   }
 
+  /** Whether the walker has written everything it will (for tests, which wait for it). */
+  finished(): boolean {
+    this.drain();
+    return this.ended;
+  }
+
   /**
-   * What the worker's lstat saw at `rel` (root-relative), when the walk took its directory's
+   * What the walker's lstat saw at `rel` (root-relative), when the walk took its directory's
    * listing; undefined otherwise (lstat it yourself). As old as the listing: the moment the build
    * read its context at.
    */
@@ -130,7 +158,7 @@ export class Prestat {
     const listing = this.kept.get(slash < 0 ? '' : rel.slice(0, slash));
     if (listing === undefined) return undefined;
     const name = rel.slice(slash + 1);
-    // The worker sorted the names with Array#sort (UTF-16 order; it leaves out any directory with
+    // The walker sorted the names with Array#sort (UTF-16 order; it leaves out any directory with
     // a name outside the BMP): the same order `<` compares in.
     const names = listing.names;
     let lo = 0;
@@ -159,30 +187,99 @@ export class Prestat {
     return Date.now() - this.started > MAX_AGE_MS;
   }
 
-  /** Stop the worker and drop what it sent. */
+  /** Stop the walker and drop what it wrote. */
   close(): void {
     if (this.done) return;
     this.done = true;
-    Atomics.store(this.state, 1, 2);
     this.listings.clear();
     this.kept.clear();
-    this.port.close();
-    void this.worker.terminate();
-  }
-
-  private drain(): void {
-    if (this.done) return;
-    this.receive ??= (process.getBuiltinModule('node:worker_threads') as typeof import('node:worker_threads'))
-      .receiveMessageOnPort as (port: MessagePort) => { message: unknown } | undefined;
-    for (;;) {
-      const m = this.receive(this.port);
-      if (!m) return;
-      const { rel, listing } = m.message as { rel: string; listing: Listing | null };
-      this.listings.set(rel, listing);
-      this.last = rel;
+    this.buf = Buffer.alloc(0);
+    this.filled = 0;
+    this.stop();
+    try {
+      closeSync(this.fd);
+    } catch {
+      // closed already
     }
   }
+
+  /** Read what the walker has written since; true when a record came. */
+  private drain(): boolean {
+    if (this.done || this.ended) return false;
+    let progressed = false;
+    for (;;) {
+      // Room for a chunk more, or for all of a record whose header is in (read in one piece, not
+      // gathered a chunk at a time: one directory of 100,000 names is a 10 MB record).
+      const whole = this.filled >= HEADER ? recordLength(this.buf, 0) : 0;
+      const room = Math.max(whole, this.filled + READ_CHUNK);
+      if (this.buf.length < room) {
+        const grown = Buffer.allocUnsafe(room);
+        this.buf.copy(grown, 0, 0, this.filled);
+        this.buf = grown;
+      }
+      let n: number;
+      try {
+        n = readSync(this.fd, this.buf, this.filled, this.buf.length - this.filled, this.offset);
+      } catch {
+        this.close();
+        return progressed;
+      }
+      if (n === 0) return progressed;
+      this.offset += n;
+      this.filled += n;
+      let at = 0;
+      while (!this.ended && this.filled - at >= HEADER) {
+        const size = recordLength(this.buf, at);
+        if (this.filled - at < size) break;
+        this.take(this.buf, at);
+        progressed = true;
+        at += size;
+      }
+      if (this.ended) return progressed;
+      // What is left is the start of the next record: to the front.
+      this.buf.copy(this.buf, 0, at, this.filled);
+      this.filled -= at;
+    }
+  }
+
+  /** The whole record at `at` of `b`. */
+  private take(b: Buffer, at: number): void {
+    const type = b[at];
+    if (type === END) {
+      this.ended = true;
+      return;
+    }
+    const relBytes = b.readUInt32LE(at + 4);
+    const namesBytes = b.readUInt32LE(at + 8);
+    const count = b.readUInt32LE(at + 12);
+    const rel = b.toString('utf8', at + HEADER, at + HEADER + relBytes);
+    this.last = rel;
+    // The other type (2): a directory the walker left out (read it yourself).
+    if (type !== LISTING) {
+      this.listings.set(rel, null);
+      return;
+    }
+    const namesAt = at + HEADER + relBytes;
+    const names = count === 0 ? [] : b.toString('utf8', namesAt, namesAt + namesBytes).split('\0');
+    const statsAt = at + ((HEADER + relBytes + namesBytes + 7) & ~7);
+    const st = new Float64Array(count * PRESTAT_FIELDS);
+    Buffer.from(st.buffer).set(b.subarray(statsAt, statsAt + st.byteLength));
+    // A record that does not add up (a walker killed halfway writes none whole): left out.
+    this.listings.set(rel, names.length === count ? { names, st } : null);
+  }
 }
+
+/** The length of the record whose header is at `at` of `b` (bin/prestat-walker.cjs writeRecord). */
+function recordLength(b: Buffer, at: number): number {
+  if (b[at] === END) return HEADER;
+  const relBytes = b.readUInt32LE(at + 4);
+  const namesBytes = b.readUInt32LE(at + 8);
+  const stats = b[at] === LISTING ? b.readUInt32LE(at + 12) * PRESTAT_FIELDS * 8 : 0;
+  return ((HEADER + relBytes + namesBytes + 7) & ~7) + stats;
+}
+
+/** What `listing` waits on between reads (never notified: a sleep that needs no timer). */
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
 let claimed: Prestat | null | undefined;
 
@@ -205,7 +302,7 @@ export function prestatFor(root: string): Prestat | undefined {
 }
 
 /**
- * A walk this big pays for the second thread (its start costs a small warm build ~25 ms; lstat
+ * A walk this big pays for the walker process (its start costs a small warm build ~25 ms; lstat
  * on the main thread costs ~7 µs an entry): past it, the build leaves the launcher a hint.
  */
 export const PRESTAT_WORTH = 5_000;
@@ -260,7 +357,7 @@ export function resetPrestat(): void {
   claimed = undefined;
 }
 
-/** Whether the worker, having posted directory `a`, has gone past `b` in the walk's order. */
+/** Whether the walker, having written directory `a`, has gone past `b` in the walk's order. */
 export function walkedPast(a: string, b: string): boolean {
   if (a === b) return false;
   if (b === '') return true;

@@ -47,7 +47,7 @@ before(() => {
   tree = mkdtempSync(join(tmpdir(), 'kiln-launcher-'));
   cache = join(tree, 'xdg-cache');
   mkdirSync(join(tree, 'bin'));
-  for (const f of ['kiln', 'kiln.cjs', 'prestat.cjs', 'prestat-worker.cjs'])
+  for (const f of ['kiln', 'kiln.cjs', 'prestat.cjs', 'prestat-walker.cjs'])
     copyFileSync(join(REPO, 'bin', f), join(tree, 'bin', f));
   mkdirSync(join(tree, 'node_modules', '.bin'), { recursive: true });
   symlinkSync(join(REPO, 'node_modules', '.bin', 'node'), join(tree, 'node_modules', '.bin', 'node'));

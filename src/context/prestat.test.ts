@@ -68,6 +68,25 @@ function tree(): string {
   return d;
 }
 
+/**
+ * What the launcher leaves for a walk of `root`, its walker's output being `written` (and no more,
+ * ever): the real protocol without a process behind it. Counts the times the walker is stopped.
+ */
+function launchedOn(root: string, written: Buffer): { stopped: number } {
+  const out = `${root}-walker-out`;
+  dirs.push(out);
+  writeFileSync(out, written);
+  const walker = { stopped: 0 };
+  resetPrestat();
+  (globalThis as Record<symbol, unknown>)[KEY] = {
+    root,
+    fd: openSync(out, 'r'),
+    stop: () => walker.stopped++,
+    started: Date.now(),
+  };
+  return walker;
+}
+
 /** Wait until the walker started for `root` has written everything. */
 async function walked(root: string): Promise<void> {
   const p = prestatFor(root);
@@ -188,22 +207,12 @@ describe('context pre-stat', () => {
     const d = tree();
     const plain = checksum({ root: d, paths: ['.'] });
     // A walker that never writes: the real protocol (an empty file), no process behind it.
-    const out = join(d, '..', `${d.split('/').pop()}-walker-out`);
-    dirs.push(out);
-    writeFileSync(out, '');
-    let stopped = 0;
-    resetPrestat();
-    (globalThis as Record<symbol, unknown>)[KEY] = {
-      root: d,
-      fd: openSync(out, 'r'),
-      stop: () => stopped++,
-      started: Date.now(),
-    };
+    const walker = launchedOn(d, Buffer.alloc(0));
     const t = Date.now();
     assert.equal(checksum({ root: d, paths: ['.'] }), plain);
     assert.ok(Date.now() - t < 2_000, 'waited on the stalled walker for every directory');
     assert.equal(prestatFor(d), undefined, 'a stalled pre-stat is closed');
-    assert.equal(stopped, 1, 'and its walker killed');
+    assert.equal(walker.stopped, 1, 'and its walker killed');
     const other = tree();
     resetPrestat();
     startPrestat(['build', other]);
@@ -215,25 +224,15 @@ describe('context pre-stat', () => {
     const d = tree();
     const plain = checksum({ root: d, paths: ['.'] });
     // The walker's own output, cut in the middle of a record, as a SIGKILL can leave it.
-    const out = `${d}-walker-cut`;
-    dirs.push(out);
     const whole = execFileSync(process.execPath, [
       join(import.meta.dirname, '../../bin/prestat-walker.cjs'),
       d,
     ]);
-    writeFileSync(out, whole.subarray(0, Math.floor(whole.length / 2)));
-    let stopped = 0;
-    resetPrestat();
-    (globalThis as Record<symbol, unknown>)[KEY] = {
-      root: d,
-      fd: openSync(out, 'r'),
-      stop: () => stopped++,
-      started: Date.now(),
-    };
+    const walker = launchedOn(d, whole.subarray(0, Math.floor(whole.length / 2)));
     const p = prestatFor(d);
     assert.equal(checksum({ root: d, paths: ['.'] }), plain);
     assert.ok((p?.handed ?? 0) > 10, `only ${p?.handed} whole records were taken`);
-    assert.equal(stopped, 1, 'the stalled walker was not stopped');
+    assert.equal(walker.stopped, 1, 'the stalled walker was not stopped');
     resetPrestat();
   });
 

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, describe, it } from 'node:test';
-import { checksum } from './checksum.ts';
+import { checksum, checksumInSteps } from './checksum.ts';
 import { DigestCache } from './digestcache.ts';
 
 const dirs: string[] = [];
@@ -36,6 +36,30 @@ function ctx(): string {
 }
 
 describe('checksum', () => {
+  it('taken in steps, lets other work run between them and gives the same digest', async () => {
+    const d = ctx();
+    for (let i = 0; i < 50; i++) writeFileSync(join(d, `src/lib/n${i}.ts`), `n${i}`);
+    // Other work: a callback that runs once a turn of the event loop, for as long as it is let.
+    let ran = 0;
+    let stop = false;
+    const tick = () => {
+      ran++;
+      if (!stop) setImmediate(tick);
+    };
+    setImmediate(tick);
+    try {
+      const stepped = await checksumInSteps({ root: d, paths: ['.'] }, { entries: 5, sliceMs: 0 });
+      assert.equal(stepped, checksum({ root: d, paths: ['.'] }));
+      assert.equal(
+        await checksumInSteps({ root: d, paths: ['src', 'x.txt'] }, { entries: 1, sliceMs: 0 }),
+        checksum({ root: d, paths: ['src', 'x.txt'] }),
+      );
+    } finally {
+      stop = true;
+    }
+    assert.ok(ran >= 10, `other work ran ${ran} times during the walks`);
+  });
+
   it('ignores edits to files the COPY does not read', () => {
     const d = ctx();
     const before = checksum({ root: d, paths: ['src'] });

@@ -27,7 +27,7 @@ import { handedDigest } from './handed.ts';
 import { type InodeDigests, RACY_US } from './inodedigests.ts';
 import { notePrestatSize } from './prestat.ts';
 import { containsWildcards, resolveWildcards } from './resolve.ts';
-import { DirFS, FilterFS, type WalkEntry } from './walk.ts';
+import { DirFS, FilterFS, type WalkEntry, type Walker } from './walk.ts';
 
 export interface ChecksumOptions {
   /** The source root: a context directory or a stage's root filesystem. */
@@ -227,13 +227,57 @@ export function expandSources(
 /** The digest of what a COPY of `paths` from `root` would read. */
 export function checksum(opts: ChecksumOptions): Digest {
   try {
-    return checksumUnchecked(opts);
+    const run = startChecksum(opts);
+    for (let w = run.next(); w; w = run.next()) while (!w.step(Number.POSITIVE_INFINITY));
+    return run.finish();
   } catch (err) {
     throw pathTooLong(err, 'reading the build context');
   }
 }
 
-function checksumUnchecked(opts: ChecksumOptions): Digest {
+/**
+ * How a checksum in steps shares the main thread: it looks at the clock every `entries` entries
+ * and lets the event loop turn once `sliceMs` have gone by. A RUN starting beside it makes ten or
+ * so round trips (mounts, the network, runc) before its process runs; each waits for at most one
+ * slice.
+ */
+export interface Slicing {
+  entries: number;
+  sliceMs: number;
+}
+
+const SLICING: Slicing = { entries: 100, sliceMs: 2 };
+
+/**
+ * checksum() in slices of ~10 ms, letting the event loop run between them: a cold checksum of a
+ * big context takes seconds, and the build's other steps (a FROM, a `RUN apt-get` before the
+ * COPY) go on meanwhile. The same digest as checksum().
+ */
+export async function checksumInSteps(opts: ChecksumOptions, slicing: Slicing = SLICING): Promise<Digest> {
+  try {
+    const run = startChecksum(opts);
+    let since = Date.now();
+    for (let w = run.next(); w; w = run.next()) {
+      while (!w.step(slicing.entries)) {
+        if (Date.now() - since < slicing.sliceMs) continue;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        since = Date.now();
+      }
+    }
+    return run.finish();
+  } catch (err) {
+    throw pathTooLong(err, 'reading the build context');
+  }
+}
+
+/** A checksum under way: each source's walk in turn, then the digest. */
+interface ChecksumRun {
+  /** The next source's walk, or undefined after the last. */
+  next(): Walker | undefined;
+  finish(): Digest;
+}
+
+function startChecksum(opts: ChecksumOptions): ChecksumRun {
   const { root } = opts;
   opts.cache?.preload(root);
   const raw = new DirFS(root);
@@ -258,35 +302,45 @@ function checksumUnchecked(opts: ChecksumOptions): Digest {
   const prefix = root.endsWith('/') ? root : `${root}/`;
   const sources = expandSources(root, opts.paths, { ...opts, view });
   let entries = 0;
-  for (const { source, rel, wildcard } of sources) {
-    // A wildcard match is itself subject to --exclude (docs: COPY --exclude=*.txt hom* /mydir/).
-    if (copyExclude && wildcard && copyExclude.matchesOrParentMatches(goBase(source))) continue;
-    record(`source\0${source}\n`);
-    view.walk(rel, (path, e, err) => {
-      entries++;
-      if (err) throw new KilnError('CONTEXT_READ', `cannot read ${path}: ${err.message}`, { cause: err });
-      const sub = rel === '' ? path : path === rel ? '' : path.slice(rel.length + 1);
-      if (copyExclude && sub !== '' && copyExclude.matchesOrParentMatches(sub)) return undefined;
-      let content = '';
-      if (e.type === 'file') {
-        content = opts.inodes
-          ? snapshotFileDigest(prefix + path, e, opts.inodes)
-          : fileDigest(prefix + path, e, opts.cache);
-      } else if (e.type === 'symlink') content = e.linkTarget ?? '';
-      const owner = opts.ownership ? `${e.uid}:${e.gid}` : '';
-      opts.visit?.(path, e.type, e.mode, content);
-      const more = opts.extra ? `\0${opts.extra(path, e)}` : '';
-      record(`${sub}\0${e.type}\0${e.mode.toString(8)}\0${owner}\0${content}${more}\n`);
+  let s = 0;
+  return {
+    next() {
+      for (; s < sources.length; s++) {
+        const { source, rel, wildcard } = sources[s];
+        // A wildcard match is itself subject to --exclude (docs: COPY --exclude=*.txt hom* /mydir/).
+        if (copyExclude && wildcard && copyExclude.matchesOrParentMatches(goBase(source))) continue;
+        s++;
+        record(`source\0${source}\n`);
+        return view.walker(rel, (path, e, err) => {
+          entries++;
+          if (err) throw new KilnError('CONTEXT_READ', `cannot read ${path}: ${err.message}`, { cause: err });
+          const sub = rel === '' ? path : path === rel ? '' : path.slice(rel.length + 1);
+          if (copyExclude && sub !== '' && copyExclude.matchesOrParentMatches(sub)) return undefined;
+          let content = '';
+          if (e.type === 'file') {
+            content = opts.inodes
+              ? snapshotFileDigest(prefix + path, e, opts.inodes)
+              : fileDigest(prefix + path, e, opts.cache);
+          } else if (e.type === 'symlink') content = e.linkTarget ?? '';
+          const owner = opts.ownership ? `${e.uid}:${e.gid}` : '';
+          opts.visit?.(path, e.type, e.mode, content);
+          const more = opts.extra ? `\0${opts.extra(path, e)}` : '';
+          record(`${sub}\0${e.type}\0${e.mode.toString(8)}\0${owner}\0${content}${more}\n`);
+          return undefined;
+        });
+      }
       return undefined;
-    });
-  }
-  hashRecords();
-  const whole = sources.length === 1 && sources[0].rel === '';
-  // A COPY --exclude walk visits every entry but hashes only what it copies: no pack of it.
-  opts.cache?.endWalk(whole && !copyExclude);
-  opts.cache?.flush();
-  opts.inodes?.flush();
-  // The whole of a build context walked: whether its next build's launcher should pre-stat it.
-  if (opts.localContext && whole) notePrestatSize(root, entries);
-  return `sha256:${h.digest('hex')}`;
+    },
+    finish() {
+      hashRecords();
+      const whole = sources.length === 1 && sources[0].rel === '';
+      // A COPY --exclude walk visits every entry but hashes only what it copies: no pack of it.
+      opts.cache?.endWalk(whole && !copyExclude);
+      opts.cache?.flush();
+      opts.inodes?.flush();
+      // The whole of a build context walked: whether its next build's launcher should pre-stat it.
+      if (opts.localContext && whole) notePrestatSize(root, entries);
+      return `sha256:${h.digest('hex')}`;
+    },
+  };
 }

@@ -69,6 +69,20 @@ function collect(fs: WalkFS, target: string): string[] {
   return out;
 }
 
+/** The same walk one entry at a time (Walker.step), as a checksum in steps takes it. */
+function collectInSteps(fs: WalkFS, target: string): string[] {
+  const out: string[] = [];
+  const w = fs.walker(target, (_p, e, err) => {
+    if (err) throw err;
+    out.push(line(e));
+    return undefined;
+  });
+  while (!w.step(1)) {
+    // one entry a step
+  }
+  return out;
+}
+
 /** Runs a walk as uid/gid 65534 so that mode-0000 directories really are unreadable. */
 function walkAsNobody(root: string, filter: Case): { ok: boolean; lines?: string[]; error?: string } {
   const script = `
@@ -114,6 +128,7 @@ describe('fsutil filter cases', () => {
             return;
           }
           assert.deepEqual(walkContext(root, c.filter ?? {}).map(line), c.expected);
+          assert.deepEqual(collectInSteps(new FilterFS(new DirFS(root), c.filter ?? {}), ''), c.expected);
           return;
         }
         case 'newFilterFS':
@@ -130,6 +145,7 @@ describe('fsutil filter cases', () => {
         }
         case 'fsWalk':
           assert.deepEqual(collect(layered(root, c.filterLayers), c.target), c.expected);
+          assert.deepEqual(collectInSteps(layered(root, c.filterLayers), c.target), c.expected);
           return;
         case 'filteredOpen': {
           const fs = layered(root, c.filterLayers);

@@ -11,7 +11,7 @@ import { EMPTY_MATCH_INFO, type MatchInfo, PatternMatcher } from '../frontend/do
 import { lstatSync, readdirSync, readlinkSync } from '../sys/fs.ts';
 import { sortNames } from '../sys/fsname.ts';
 import { dedupePaths, followLinks } from './follow.ts';
-import { PRESTAT_AT, PRESTAT_FIELDS, prestatFor } from './prestat.ts';
+import { type Listing, PRESTAT_AT, PRESTAT_FIELDS, prestatFor } from './prestat.ts';
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'other';
 
@@ -47,6 +47,23 @@ export type WalkFn = (path: string, entry: WalkEntry, err?: Error) => 'skip' | u
 /** Something that can be walked, like fsutil's FS. */
 export interface WalkFS {
   walk(target: string, fn: WalkFn): void;
+  /** The same walk, taken a few entries at a time (see Walker). */
+  walker(target: string, fn: WalkFn): Walker;
+}
+
+/**
+ * A walk in steps: each `step(n)` visits up to `n` more entries and says whether the walk is over,
+ * so that a long walk (a big context's checksum) can let other work run between its steps.
+ */
+export interface Walker {
+  step(n: number): boolean;
+}
+
+/** Walk all of it at once. */
+function walkAll(w: Walker): void {
+  while (!w.step(Number.POSITIVE_INFINITY)) {
+    // one step takes everything
+  }
 }
 
 export interface FilterOptions {
@@ -113,18 +130,19 @@ class SkipSiblings extends Error {}
 export class DirFS implements WalkFS {
   readonly root: string;
   /** `root/`: child paths are appended to it (a walk joins tens of thousands; path.join is slow). */
-  private readonly prefix: string;
+  readonly prefix: string;
   constructor(root: string) {
     this.root = root;
     this.prefix = root.endsWith('/') ? root : `${root}/`;
   }
 
   walk(target: string, fn: WalkFn): void {
+    walkAll(this.walker(target, fn));
+  }
+
+  walker(target: string, fn: WalkFn): Walker {
     const rel = target.replace(/^\/+|\/+$/g, '');
-    if (rel === '' || rel === '.') {
-      this.walkChildren('', fn);
-      return;
-    }
+    if (rel === '' || rel === '.') return new DirWalker(this, fn);
     let entry: WalkEntry;
     try {
       entry = statEntry(join(this.root, rel), rel);
@@ -133,55 +151,98 @@ export class DirFS implements WalkFS {
         cause: err,
       });
     }
-    this.visit(entry, fn);
+    return new DirWalker(this, fn, entry);
+  }
+}
+
+/** A directory being walked: its names in walk order, the next one to visit. */
+interface Frame {
+  rel: string;
+  names: string[];
+  /** The launcher's pre-stat of it, when it had one (prestat.ts). */
+  pre?: Listing;
+  next: number;
+}
+
+/**
+ * DirFS's walk, depth-first with an explicit stack: a directory's entry is visited, then what is
+ * in it, in sorted order, before its next sibling (fsutil's order).
+ */
+class DirWalker implements Walker {
+  private readonly fs: DirFS;
+  private readonly fn: WalkFn;
+  private readonly stack: Frame[] = [];
+  /** The target itself when it is not the root: visited first. */
+  private first?: WalkEntry;
+
+  constructor(fs: DirFS, fn: WalkFn, first?: WalkEntry) {
+    this.fs = fs;
+    this.fn = fn;
+    this.first = first;
+    if (!first) this.enter('');
   }
 
-  private visit(entry: WalkEntry, fn: WalkFn): void {
-    const r = fn(entry.path, entry);
-    if (r === 'skip') {
-      if (entry.type !== 'dir') throw new SkipSiblings();
-      return;
+  step(n: number): boolean {
+    const first = this.first;
+    if (first) {
+      this.first = undefined;
+      n--;
+      if (this.fn(first.path, first) === 'skip') {
+        // Go's SkipDir from a file: its siblings are skipped, and it has no directory here to end.
+        if (first.type !== 'dir') throw new SkipSiblings();
+      } else if (first.type === 'dir') this.enter(first.path, first);
     }
-    if (entry.type === 'dir') this.walkChildren(entry.path, fn, entry);
+    const { prefix } = this.fs;
+    while (n > 0) {
+      const f = this.stack[this.stack.length - 1];
+      if (f === undefined) return true;
+      if (f.next >= f.names.length) {
+        this.stack.pop();
+        continue;
+      }
+      const i = f.next++;
+      const childRel = f.rel === '' ? f.names[i] : `${f.rel}/${f.names[i]}`;
+      let entry: WalkEntry;
+      try {
+        // A name the pre-stat could not lstat (NaN mode) is lstat'ed now.
+        entry =
+          f.pre && !Number.isNaN(f.pre.st[i * PRESTAT_FIELDS + PRESTAT_AT.mode])
+            ? listedEntry(prefix + childRel, childRel, f.pre.st, i)
+            : statEntry(prefix + childRel, childRel);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed while walking
+        throw err;
+      }
+      n--;
+      if (this.fn(entry.path, entry) === 'skip') {
+        // Not into this directory; from a file, none of its remaining siblings either.
+        if (entry.type !== 'dir') this.stack.pop();
+        continue;
+      }
+      if (entry.type === 'dir') this.enter(entry.path, entry);
+    }
+    return this.stack.length === 0 && this.first === undefined;
   }
 
-  private walkChildren(rel: string, fn: WalkFn, self?: WalkEntry): void {
+  /** Start on directory `rel` (its listing now: the pre-stat's, or read here). */
+  private enter(rel: string, self?: WalkEntry): void {
+    const fs = this.fs;
     // Listed and lstat'ed by the launcher's pre-stat while kiln started (prestat.ts), if it was.
-    const pre = prestatFor(this.root)?.listing(rel);
+    const pre = prestatFor(fs.root)?.listing(rel);
     let names: string[];
     if (pre) names = pre.names;
     else {
       try {
-        names = readdirSync(rel === '' ? this.root : this.prefix + rel);
+        names = readdirSync(rel === '' ? fs.root : fs.prefix + rel);
       } catch (err) {
         if (!self) throw err;
         // Report the failure to the callback (Go's WalkDir calls fn a second time with the error).
-        const r = fn(rel, self, err as Error);
-        if (r === 'skip') return;
+        if (this.fn(rel, self, err as Error) === 'skip') return;
         throw err;
       }
       sortNames(names);
     }
-    try {
-      for (let i = 0; i < names.length; i++) {
-        const childRel = rel === '' ? names[i] : `${rel}/${names[i]}`;
-        let entry: WalkEntry;
-        try {
-          // A name the pre-stat could not lstat (NaN mode) is lstat'ed now.
-          entry =
-            pre && !Number.isNaN(pre.st[i * PRESTAT_FIELDS + PRESTAT_AT.mode])
-              ? listedEntry(this.prefix + childRel, childRel, pre.st, i)
-              : statEntry(this.prefix + childRel, childRel);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed while walking
-          throw err;
-        }
-        this.visit(entry, fn);
-      }
-    } catch (err) {
-      if (err instanceof SkipSiblings) return;
-      throw err;
-    }
+    this.stack.push({ rel, names, pre, next: 0 });
   }
 }
 
@@ -245,8 +306,17 @@ export class FilterFS implements WalkFS {
   }
 
   walk(target: string, fn: WalkFn): void {
+    this.inner.walk(target, this.filtered(fn));
+  }
+
+  walker(target: string, fn: WalkFn): Walker {
+    return this.inner.walker(target, this.filtered(fn));
+  }
+
+  /** `fn` behind this filter, for one walk of the inner FS (it keeps that walk's parents). */
+  private filtered(fn: WalkFn): WalkFn {
     const parents: VisitedDir[] = [];
-    this.inner.walk(target, (path, entry, walkErr) => {
+    return (path, entry, walkErr) => {
       if (walkErr) {
         // A directory we could not read: ignore it when the filter hides it anyway.
         const self = parents.find((p) => p.entry.path === path);
@@ -310,7 +380,7 @@ export class FilterFS implements WalkFS {
       const r = fn(path, entry);
       if (dir) dir.calledFn = true;
       return r;
-    });
+    };
   }
 }
 

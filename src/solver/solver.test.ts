@@ -245,6 +245,92 @@ describe('solver', () => {
     assert.equal(base.runs.length, 1, 'and runs once');
   });
 
+  it("a cold step's inputs run while its content key is computed, not after it", async () => {
+    // The content key (a context's checksum) resolves only once the base has started, or after
+    // a second: a solver that waits for the key before the base takes the second.
+    let baseStarted: () => void = () => {};
+    const started = new Promise<void>((r) => {
+      baseStarted = r;
+    });
+    const base: Job<string> & { runs: number[] } = {
+      ...job('base'),
+      async run(ins) {
+        baseStarted();
+        return job('base').run(ins, undefined as never);
+      },
+    };
+    let keyWaited = 0;
+    let besideCold: boolean | undefined;
+    const copy: Job<string> = {
+      ...job('copy', [base]),
+      contentKey: async (ctx) => {
+        besideCold = await ctx.beside;
+        const t = Date.now();
+        await Promise.race([started, new Promise((r) => setTimeout(r, 1000))]);
+        keyWaited = Date.now() - t;
+        return 'context files';
+      },
+    };
+    const cache = new (class extends MemoryCache {
+      async has(key: string) {
+        return this.map.has(key);
+      }
+    })();
+    const r = await new Solver<string>({ cache }).solve(job('top', [copy]));
+    assert.equal(r.result, 'base>copy>top');
+    assert.ok(keyWaited < 500, `the base started while the key was computed (waited ${keyWaited} ms)`);
+    assert.equal(besideCold, true, 'the key was not told that its input runs beside it');
+
+    // Warm: the base is in the cache, so nothing starts ahead of the key (which then hits).
+    let warmKeyWaited = 0;
+    const warmBase = job('base');
+    let besideWarm: boolean | undefined;
+    const warm: Job<string> = {
+      ...job('copy', [warmBase]),
+      contentKey: async (ctx) => {
+        besideWarm = await ctx.beside;
+        const t = Date.now();
+        await new Promise((r) => setTimeout(r, 50));
+        warmKeyWaited = Date.now() - t;
+        return 'context files';
+      },
+    };
+    const gets: string[] = [];
+    const get = cache.get.bind(cache);
+    cache.get = async (key) => {
+      gets.push(key);
+      return get(key);
+    };
+    const again = await new Solver<string>({ cache }).solve(job('top', [warm]));
+    assert.equal(again.cached, true);
+    assert.ok(warmKeyWaited >= 40);
+    assert.equal(warmBase.runs.length, 0);
+    // Only the top's result is taken (an imported one would be fetched): the base is not solved.
+    assert.equal(gets.length, 1, 'a cached base is not solved ahead of the key');
+    assert.equal(besideWarm, false, 'nothing runs beside a warm key: it takes the main thread whole');
+  });
+
+  it('without a way to ask the cache what it holds, inputs wait for the content key', async () => {
+    const order: string[] = [];
+    const base: Job<string> = {
+      ...job('base'),
+      async run() {
+        order.push('base');
+        return 'base';
+      },
+    };
+    const copy: Job<string> = {
+      ...job('copy', [base]),
+      contentKey: async () => {
+        await new Promise((r) => setTimeout(r, 30));
+        order.push('key');
+        return 'k';
+      },
+    };
+    await new Solver<string>({ cache: new MemoryCache() }).solve(copy);
+    assert.deepEqual(order, ['key', 'base']);
+  });
+
   it('content inputs: different content misses both keys, runs, and records under both', async () => {
     const cache = new MemoryCache();
     await new Solver<string>({ cache }).solve(copyFrom('v1', (r) => r).top);

@@ -77,11 +77,21 @@ export interface KeyContext<R> {
   /** Solve input i (deduplicated with the rest of the build) and return its result. */
   input(i: number): Promise<R>;
   readonly signal: AbortSignal;
+  /**
+   * True once inputs of the job were started to run while its key is made (they miss the cache):
+   * a long key should then let the event loop turn now and then, so that they do run.
+   */
+  readonly beside: Promise<boolean>;
 }
 
 /** Persistent instruction cache: cache key → result. */
 export interface ResultCache<R> {
   get(key: string): Promise<R | undefined>;
+  /**
+   * Whether a result is stored under `key`, without making it usable (an imported result is not
+   * downloaded): for deciding to start a job ahead of need. Without it, such jobs wait.
+   */
+  has?(key: string): Promise<boolean>;
   put(key: string, result: R): Promise<void>;
   /**
    * The key a result was stored under, recorded for the cheap key of a job on content inputs
@@ -197,17 +207,45 @@ export class Solver<R> {
   private contentOf(job: Job<R>): Promise<string | undefined> {
     let p = this.contents.get(job.digest);
     if (!p) {
+      // A content key can take seconds (a cold checksum of a big context, which lets the event
+      // loop run between its steps). The inputs that run whatever it says start meanwhile: a cold
+      // build's FROM and `RUN apt-get` need not wait for the hashing of the context a later COPY
+      // reads.
+      const beside = job.contentKey
+        ? Promise.all(job.inputs.map((input) => this.startIfMiss(input))).then((s) => s.includes(true))
+        : Promise.resolve(false);
       p = this.failsJob(job, async () =>
         job.contentKey
           ? job.contentKey({
               input: async (i) => (await this.solve(job.inputs[i])).result,
               signal: this.signal,
+              beside,
             })
           : undefined,
       );
       this.contents.set(job.digest, p);
     }
     return p;
+  }
+
+  /**
+   * Solve `job` now when it will run whatever the step on it finds: its own result is not in the
+   * cache. The step's key is made of this job's, so the step cannot hit through it either, as
+   * BuildKit reasons (a step over an input with no cache match runs it); only a record of the
+   * step outliving its input's (pruned apart) makes this a run for nothing, which BuildKit would
+   * do too. Jobs never cached (a context, read by the content key itself) and jobs on content
+   * inputs (whose keys solve those inputs) are left to whoever needs them.
+   */
+  private async startIfMiss(job: Job<R>): Promise<boolean> {
+    if (job.noCache || this.results.has(job.digest) || this.isTainted(job)) return false;
+    try {
+      const cache = this.cache && !job.ignoreCache ? this.cache : undefined;
+      if (cache && (!cache.has || (await cache.has(await this.cheapKey(job))))) return false;
+    } catch {
+      return false; // a key that cannot be made fails where the job is needed
+    }
+    this.speculate(job);
+    return true;
   }
 
   /** A content key reads the job's sources (e.g. COPY's files): its failure is this job's. */

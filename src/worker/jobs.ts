@@ -41,6 +41,8 @@ export interface OpRunners {
     paths: string[],
     copy?: CopyAction,
     visit?: (path: string, type: string, mode: number, content: string) => void,
+    /** Other steps run meanwhile: take the checksum in slices that let them (KeyContext.beside). */
+    inSlices?: boolean,
   ): Promise<string>;
   /** Checksum of what copies read from another stage's (or image's) filesystem. */
   stageChecksum(state: FsState, copies: CopyAction[], signal: AbortSignal): Promise<string>;
@@ -265,7 +267,10 @@ function contentKeyOf(v: Vertex, runners: OpRunners): Job<BuildState>['contentKe
     for (const [i, list] of [...reads.entries()].sort((a, b) => a[0] - b[0])) {
       const state = await ctx.input(i);
       if (state.kind !== 'dir') continue;
-      for (const r of list) parts.push(`${i}:${await runners.dirChecksum(state, r.paths, r.copy)}`);
+      const beside = await ctx.beside;
+      for (const r of list) {
+        parts.push(`${i}:${await runners.dirChecksum(state, r.paths, r.copy, undefined, beside)}`);
+      }
     }
     return parts.join(',');
   };
@@ -336,6 +341,9 @@ export function validatedCache(
         return undefined;
       }
       return r;
+    },
+    async has(key) {
+      return cache.getResult<BuildState>(key)?.kind === 'fs';
     },
     async put(key, r) {
       if (r.kind === 'fs') cache.putResult(key, r);

@@ -6,7 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checksum } from '../context/checksum.ts';
+import type { ChecksumOptions } from '../context/checksum.ts';
+import { checksum, checksumInSteps } from '../context/checksum.ts';
 import type { DigestCache } from '../context/digestcache.ts';
 import type { InodeDigests } from '../context/inodedigests.ts';
 import { KilnError } from '../errors/errors.ts';
@@ -14,6 +15,7 @@ import type { Executor } from '../executor/executor.ts';
 import { cloneGit } from '../git/clone.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { Store } from '../store/store.ts';
+import { Semaphore } from '../sys/limit.ts';
 import { runExec, secretSource } from './exec.ts';
 import { runFileOp } from './fileop.ts';
 import type { BaseImages } from './images.ts';
@@ -65,6 +67,7 @@ const MAX_RECORDED_WALK = 50_000;
 export function makeRunners(d: RunnerDeps): OpRunners {
   const sn = d.snapshotter;
   const walks = new Map<string, { entries: WalkEntry[]; sum: string }>();
+  const oneWalk = new Semaphore(1);
   // What a COPY --from's checksum read of extended attributes, for the copy (one getfattr walk).
   const trees = new XattrTrees();
   const tmpDir = async (prefix: string) => {
@@ -121,7 +124,7 @@ export function makeRunners(d: RunnerDeps): OpRunners {
     stageChecksum: (state, copies, signal) =>
       stageChecksum(sn, d.cache, state, copies, signal, trees, d.inodes),
     cheapViews: sn.driver === 'overlay',
-    async dirChecksum(dir, paths, copy, visit) {
+    async dirChecksum(dir, paths, copy, visit, inSlices) {
       // The cache key's walk records what it read, so that explaining a miss (which asks again,
       // with `visit`) replays it instead of walking the context a second time. Bounded: a walk
       // of more entries than that is not kept, and the explainer walks again.
@@ -134,7 +137,7 @@ export function makeRunners(d: RunnerDeps): OpRunners {
         }
       }
       let entries: WalkEntry[] | undefined = visit ? undefined : [];
-      const sum = await checksum({
+      const opts: ChecksumOptions = {
         root: dir.dir,
         paths: paths.map((p) => (p === '/' ? '.' : p)),
         wildcard: copy?.allowWildcard ?? false,
@@ -149,10 +152,18 @@ export function makeRunners(d: RunnerDeps): OpRunners {
           ((path, type, mode, content) => {
             if (entries && entries.push([path, type, mode, content]) > MAX_RECORDED_WALK) entries = undefined;
           }),
+      };
+      // In slices when other steps run meanwhile (a FROM, a `RUN apt-get` before the COPY), whole
+      // otherwise (each slice's turn of the event loop cost a warm 20,000-file build ~4%). One
+      // context walk at a time: the digest cache follows one walk, and releases its rows after it.
+      const sum = await oneWalk.use(async () => {
+        try {
+          return inSlices ? await checksumInSteps(opts) : checksum(opts);
+        } finally {
+          d.digests.release();
+        }
       });
       if (entries) walks.set(key, { entries, sum });
-      // The walk's rows are not needed past it (walks are synchronous: none is halfway through).
-      d.digests.release();
       return sum;
     },
   };

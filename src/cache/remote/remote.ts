@@ -112,6 +112,10 @@ export class TravellingCache {
         if (r !== undefined) record(key, r);
         return r;
       },
+      // Asked before solving a step ahead of need: an import's hit is only looked up, not fetched.
+      has: async (key) =>
+        (inner.has ? await inner.has(key) : (await inner.get(key)) !== undefined) ||
+        this.imports?.find(key) !== undefined,
       put: async (key, r) => {
         await inner.put(key, r);
         record(key, r);

@@ -26,6 +26,25 @@ function job(
   return j;
 }
 
+/**
+ * A copy on `base` whose content key (a context's checksum) takes as long as `work`: what it was
+ * told runs beside it, and how long it waited.
+ */
+function keyedCopy(base: Job<string>, work: () => Promise<unknown>) {
+  const seen: { copy: Job<string>; beside?: boolean; waited: number } = {
+    copy: job('copy', [base]),
+    waited: 0,
+  };
+  seen.copy.contentKey = async (ctx) => {
+    seen.beside = await ctx.beside;
+    const t = Date.now();
+    await work();
+    seen.waited = Date.now() - t;
+    return 'context files';
+  };
+  return seen;
+}
+
 class MemoryCache implements ResultCache<string> {
   readonly map = new Map<string, string>();
   readonly links = new Map<string, string>();
@@ -259,55 +278,33 @@ describe('solver', () => {
         return job('base').run(ins, undefined as never);
       },
     };
-    let keyWaited = 0;
-    let besideCold: boolean | undefined;
-    const copy: Job<string> = {
-      ...job('copy', [base]),
-      contentKey: async (ctx) => {
-        besideCold = await ctx.beside;
-        const t = Date.now();
-        await Promise.race([started, new Promise((r) => setTimeout(r, 1000))]);
-        keyWaited = Date.now() - t;
-        return 'context files';
-      },
-    };
+    const cold = keyedCopy(base, () => Promise.race([started, new Promise((r) => setTimeout(r, 1000))]));
     const cache = new (class extends MemoryCache {
       async has(key: string) {
         return this.map.has(key);
       }
     })();
-    const r = await new Solver<string>({ cache }).solve(job('top', [copy]));
+    const r = await new Solver<string>({ cache }).solve(job('top', [cold.copy]));
     assert.equal(r.result, 'base>copy>top');
-    assert.ok(keyWaited < 500, `the base started while the key was computed (waited ${keyWaited} ms)`);
-    assert.equal(besideCold, true, 'the key was not told that its input runs beside it');
+    assert.ok(cold.waited < 500, `the base started while the key was computed (waited ${cold.waited} ms)`);
+    assert.equal(cold.beside, true, 'the key was not told that its input runs beside it');
 
     // Warm: the base is in the cache, so nothing starts ahead of the key (which then hits).
-    let warmKeyWaited = 0;
     const warmBase = job('base');
-    let besideWarm: boolean | undefined;
-    const warm: Job<string> = {
-      ...job('copy', [warmBase]),
-      contentKey: async (ctx) => {
-        besideWarm = await ctx.beside;
-        const t = Date.now();
-        await new Promise((r) => setTimeout(r, 50));
-        warmKeyWaited = Date.now() - t;
-        return 'context files';
-      },
-    };
+    const warm = keyedCopy(warmBase, () => new Promise((r) => setTimeout(r, 50)));
     const gets: string[] = [];
     const get = cache.get.bind(cache);
     cache.get = async (key) => {
       gets.push(key);
       return get(key);
     };
-    const again = await new Solver<string>({ cache }).solve(job('top', [warm]));
+    const again = await new Solver<string>({ cache }).solve(job('top', [warm.copy]));
     assert.equal(again.cached, true);
-    assert.ok(warmKeyWaited >= 40);
+    assert.ok(warm.waited >= 40);
     assert.equal(warmBase.runs.length, 0);
     // Only the top's result is taken (an imported one would be fetched): the base is not solved.
     assert.equal(gets.length, 1, 'a cached base is not solved ahead of the key');
-    assert.equal(besideWarm, false, 'nothing runs beside a warm key: it takes the main thread whole');
+    assert.equal(warm.beside, false, 'nothing runs beside a warm key: it takes the main thread whole');
   });
 
   it('without a way to ask the cache what it holds, inputs wait for the content key', async () => {

@@ -6,8 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ChecksumOptions } from '../context/checksum.ts';
-import { checksum, checksumInSteps } from '../context/checksum.ts';
+import { type ChecksumOptions, checksum, checksumInSteps } from '../context/checksum.ts';
 import type { DigestCache } from '../context/digestcache.ts';
 import type { InodeDigests } from '../context/inodedigests.ts';
 import { KilnError } from '../errors/errors.ts';

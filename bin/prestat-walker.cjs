@@ -4,7 +4,7 @@
  * its own for `kiln build DIR` (`node prestat-walker.cjs DIR BUDGET`), it lists and lstats DIR's
  * tree while kiln is still loading, in the order the context walk will want it (directories
  * depth-first, names sorted), and writes one record per directory to its standard output, a file
- * kiln reads as the records come (the layout: writeListing). Read-only, nothing followed (lstat;
+ * kiln reads as the records come (the layout: writeRecord). Read-only, nothing followed (lstat;
  * a directory is descended into only when lstat said it is one), bounded by its budget; kiln
  * kills it when it no longer needs it.
  *

@@ -60,7 +60,7 @@ export interface Walker {
 }
 
 /** Walk all of it at once. */
-function walkAll(w: Walker): void {
+export function walkAll(w: Walker): void {
   while (!w.step(Number.POSITIVE_INFINITY)) {
     // one step takes everything
   }

@@ -141,9 +141,11 @@ interface Ctx {
   mtime?: Date;
   /** Source inode → destination path, for hardlinks within one copy. */
   inodes: Map<string, string>;
-  /** Source → target pairs written, when xattrs are copied. */
+  /** Source → target pairs written since the last xattr flush, when xattrs are copied. */
   copied?: [string, string][];
   knownXattrs?: CopyOptions['knownXattrs'];
+  /** The source being copied, for its entries' xattrs (see flushXattrs). */
+  source?: SourceXattrs;
   reused?: ReadonlySet<string>;
   /** See CopyOptions.linkSources; turned off by the first EXDEV. */
   linkSources: boolean;
@@ -157,11 +159,68 @@ interface Ctx {
   dirMeta: (() => void)[];
 }
 
-interface FileJob {
-  src: string;
-  target: string;
-  st: Stats;
-  fresh: boolean;
+/** What applyMeta and the source check read of an lstat (a Stats is one). */
+type EntryMeta = Pick<
+  Stats,
+  'dev' | 'ino' | 'mode' | 'uid' | 'gid' | 'atimeMs' | 'mtimeMs' | 'isFile' | 'isDirectory'
+>;
+
+/**
+ * A regular file the walk queued: where it is and goes, directory and name apart (the
+ * directories' strings are shared by their files), and the numbers of its lstat that applyMeta
+ * and the source check read. Not paths and the Stats: those held ~700 bytes a file until the copy
+ * ended (a COPY of 200,000 files: ~140 MiB of its peak RSS).
+ */
+class FileJob implements EntryMeta {
+  readonly srcDir: string;
+  /** '' when srcDir is the file itself (a source named alone). */
+  readonly srcName: string;
+  readonly dir: string;
+  readonly name: string;
+  readonly fresh: boolean;
+  readonly dev: number;
+  readonly ino: number;
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly atimeMs: number;
+  readonly mtimeMs: number;
+  constructor(srcDir: string, srcName: string, dir: string, name: string, fresh: boolean, st: Stats) {
+    this.srcDir = srcDir;
+    this.srcName = srcName;
+    this.dir = dir;
+    this.name = name;
+    this.fresh = fresh;
+    this.dev = st.dev;
+    this.ino = st.ino;
+    this.mode = st.mode;
+    this.uid = st.uid;
+    this.gid = st.gid;
+    this.atimeMs = st.atimeMs;
+    this.mtimeMs = st.mtimeMs;
+  }
+  get src(): string {
+    return sourcePath(this.srcDir, this.srcName);
+  }
+  get target(): string {
+    return targetPath(this.dir, this.name);
+  }
+  isFile(): boolean {
+    return true;
+  }
+  isDirectory(): boolean {
+    return false;
+  }
+}
+
+/** A source entry's plain path: `name` in directory `dir`, or `dir` itself when `name` is ''. */
+function sourcePath(dir: string, name: string): string {
+  return name === '' ? dir : `${dir}/${name}`;
+}
+
+/** A target's path: `name` in directory `dir`, or `dir` itself when `name` is ''. */
+function targetPath(dir: string, name: string): string {
+  return name === '' ? dir : join(dir, name);
 }
 
 /**
@@ -171,20 +230,26 @@ interface FileJob {
  */
 const FILES_IN_FLIGHT = 8;
 
-/** Copy the queued files, then set the queued directories' metadata (after their contents). */
+/**
+ * Copy the queued files, then set the queued directories' metadata (after their contents), then
+ * write the xattrs of what is not written yet.
+ */
 async function settle(ctx: Ctx): Promise<void> {
   const jobs = acrossDirectories(ctx.files);
   const copying = runLimited(jobs, FILES_IN_FLIGHT, async (job) => {
     // The source is opened without following a symlink and checked to be the file the walk
     // saw; the bytes are then copied from that very descriptor.
     // (open and fstat are synchronous: two cheap calls instead of two thread-pool trips.)
-    const src = openFileVerified(job.src, job.st);
+    const srcText = job.src;
+    const target = job.target;
+    const src = openFileVerified(srcText, job);
     try {
-      await copyFile(src.path, job.target, constants.COPYFILE_EXCL);
+      await copyFile(src.path, target, constants.COPYFILE_EXCL);
     } finally {
       src.close();
     }
-    applyMeta(ctx, job.st, job.target, false, job.src, job.fresh);
+    applyMeta(ctx, job, target, false, srcText, job.fresh);
+    if (ctx.copied !== undefined && ctx.copied.length >= XATTRS_QUEUED) await flushXattrs(ctx, false);
   });
   try {
     await copying;
@@ -193,6 +258,7 @@ async function settle(ctx: Ctx): Promise<void> {
   }
   for (const set of ctx.dirMeta) set();
   ctx.dirMeta = [];
+  await flushXattrs(ctx, true);
 }
 
 /**
@@ -202,9 +268,8 @@ async function settle(ctx: Ctx): Promise<void> {
 function acrossDirectories(jobs: FileJob[]): FileJob[] {
   const byDir = new Map<string, FileJob[]>();
   for (const j of jobs) {
-    const dir = j.target.slice(0, j.target.lastIndexOf('/'));
-    let list = byDir.get(dir);
-    if (!list) byDir.set(dir, (list = []));
+    let list = byDir.get(j.dir);
+    if (!list) byDir.set(j.dir, (list = []));
     list.push(j);
   }
   if (byDir.size === 1) return jobs;
@@ -288,40 +353,69 @@ async function copySources(opts: CopyOptions): Promise<void> {
         continue;
       await ctx.layerLinks?.prepare(s.rel);
       ctx.oneFile = opts.onlyAction === true && opts.srcPaths.length === 1 && sources.length === 1;
+      ctx.source = { rel: s.rel, known: true };
       copyOne(ctx, s, opts.dest, opts.dirContentsOnly ?? true, view);
       await settle(ctx);
-      await flushXattrs(ctx, s.rel, true);
     }
   }
 }
 
+/** The source whose copied entries take xattrs from its tree, read (or taken) once. */
+interface SourceXattrs {
+  rel: string;
+  /** knownXattrs may hold its tree (taken once: the trees hand each out once). */
+  known: boolean;
+  tree?: Promise<Map<string, Xattrs>>;
+}
+
 /**
- * Copy the extended attributes of what was just copied from source `rel` (after chown, which
- * clears capabilities); `known` says whether knownXattrs may hold its tree already.
+ * Entries copied, at most, before their xattrs are written while the copy goes on: a COPY of
+ * 200,000 files otherwise held a source/target pair for each until its end.
  */
-async function flushXattrs(ctx: Ctx, rel: string, known: boolean): Promise<void> {
-  if (!ctx.copied || ctx.copied.length === 0) return;
+const XATTRS_QUEUED = 4096;
+
+/**
+ * Copy the extended attributes of what was copied from `ctx.source` since the last flush (after
+ * chown, which clears capabilities). Before the end (`final` false) only once XATTRS_QUEUED wait;
+ * a copy of a few entries in all reads their own attributes rather than the source's tree.
+ */
+async function flushXattrs(ctx: Ctx, final: boolean): Promise<void> {
+  const { copied, source } = ctx;
+  if (!copied || copied.length === 0 || source === undefined) return;
+  if (!final && copied.length < XATTRS_QUEUED) return;
+  // Taken before any await: the copy's other files go on adding to a new list meanwhile.
+  ctx.copied = [];
+  const rel = source.rel;
   const srcTop = rel === '' ? ctx.srcRoot : join(ctx.srcRoot, rel);
-  // Read through descriptors from the source root, no symlink followed: the context may have
-  // swapped a directory for a link to the host since the copy. Gone or swapped is SOURCE_CHANGED,
-  // as in the copy.
+  if (source.known) {
+    source.known = false;
+    const known = ctx.knownXattrs?.(rel);
+    if (known !== undefined) source.tree = Promise.resolve(known);
+  }
   const tree =
-    (known ? ctx.knownXattrs?.(rel) : undefined) ??
-    (await fewXattrs(ctx.copied, ctx.srcRoot, rel)) ??
-    (await readXattrTreeIn(ctx.srcRoot, rel).catch((err) => {
-      throw isReplaced(err) ? sourceChanged(rel || '.') : err;
-    })) ??
-    sourceChangedNow(rel);
+    (source.tree === undefined && final ? await fewXattrs(copied, ctx.srcRoot, rel) : undefined) ??
+    (await (source.tree ??= readXattrTree(ctx.srcRoot, rel)));
   const items: { path: string; xattrs: Xattrs }[] = [];
-  for (const [src, target] of ctx.copied) {
+  for (const [src, target] of copied) {
     const under = src === srcTop ? '' : src.slice(srcTop.length + 1);
     const x = tree.get(under);
     if (!x) continue;
     const portable = Object.fromEntries(Object.entries(x).filter(([k]) => isPortableXattr(k)));
     if (Object.keys(portable).length > 0) items.push({ path: target, xattrs: portable });
   }
-  ctx.copied.length = 0;
   if (items.length > 0) await writeXattrs(items);
+}
+
+/**
+ * Source `rel`'s attribute tree, read through descriptors from the source root, no symlink
+ * followed: the context may have swapped a directory for a link to the host since the copy. Gone
+ * or swapped is SOURCE_CHANGED, as in the copy.
+ */
+async function readXattrTree(srcRoot: string, rel: string): Promise<Map<string, Xattrs>> {
+  const tree = await readXattrTreeIn(srcRoot, rel).catch((err) => {
+    throw isReplaced(err) ? sourceChanged(rel || '.') : err;
+  });
+  return tree ?? sourceChangedNow(rel);
 }
 
 function sourceChangedNow(rel: string): never {
@@ -383,9 +477,9 @@ function copyOne(ctx: Ctx, s: ExpandedSource, dest: string, dirContents: boolean
   }
   // Resolve the target's parent once more (it now exists and is real); the last name is not followed.
   const parent = resolveInRoot(ctx.destRoot, goDir(`/${destRel}`), true);
-  const target = destRel === '' ? ctx.destRoot : join(parent.abs, goBase(`/${destRel}`));
+  const [dir, name] = destRel === '' ? [ctx.destRoot, ''] : [parent.abs, goBase(`/${destRel}`)];
   withSourceEntry(ctx.srcRoot, s.rel, (src) =>
-    copyEntry(ctx, src, srcAbs, s.rel, '', target, false, view, undefined, false, emptyDir),
+    copyEntry(ctx, src, srcAbs, '', s.rel, '', dir, name, false, view, undefined, false, emptyDir),
   );
 }
 
@@ -455,16 +549,15 @@ async function copyWithParents(ctx: Ctx, opts: CopyOptions, srcPath: string, vie
       }
     }
     const srcAbs = join(opts.srcRoot, s.rel);
-    const target = join(destAbs, parts[parts.length - 1]);
+    ctx.source = { rel: s.rel, known: false };
     withSourceEntry(opts.srcRoot, s.rel, (src) =>
-      copyEntry(ctx, src, srcAbs, s.rel, '', target, false, view),
+      copyEntry(ctx, src, srcAbs, '', s.rel, '', destAbs, parts[parts.length - 1], false, view),
     );
     await settle(ctx);
-    await flushXattrs(ctx, s.rel, false);
   }
 }
 
-function ownerFor(ctx: Ctx, st: Stats): Owner {
+function ownerFor(ctx: Ctx, st: EntryMeta): Owner {
   return ctx.owner ?? ctx.defaultOwner ?? { uid: st.uid, gid: st.gid };
 }
 
@@ -480,7 +573,14 @@ const SELF = { uid: process.geteuid?.() ?? -1, gid: process.getegid?.() ?? -1 };
  * that (libuv fchowns it, then sets the mode), else kiln's: the chown is skipped only when the
  * owner wanted is each of these, so it is right whichever it is.
  */
-function applyMeta(ctx: Ctx, st: Stats, target: string, isLink: boolean, src?: string, fresh = false): void {
+function applyMeta(
+  ctx: Ctx,
+  st: EntryMeta,
+  target: string,
+  isLink: boolean,
+  src?: string,
+  fresh = false,
+): void {
   if (src) ctx.copied?.push([src, target]);
   const o = ownerFor(ctx, st);
   const self = o.uid === SELF.uid && o.gid === SELF.gid;
@@ -493,8 +593,9 @@ function applyMeta(ctx: Ctx, st: Stats, target: string, isLink: boolean, src?: s
     const modeKept = fresh && !ctx.mode && st.isFile() && (!chowned || (st.mode & 0o6000) === 0);
     if (!modeKept) chmodSync(target, mode);
   }
-  const mtime = ctx.mtime ?? st.mtime;
-  const atime = ctx.mtime ?? st.atime;
+  // A Stats' Date rounds its milliseconds; utimes takes a Date's time / 1000.
+  const mtime = ctx.mtime ?? Math.round(st.mtimeMs) / 1000;
+  const atime = ctx.mtime ?? Math.round(st.atimeMs) / 1000;
   if (isLink) lutimesSync(target, atime, mtime);
   else utimesSync(target, atime, mtime);
 }
@@ -541,17 +642,20 @@ function visibility(
 }
 
 /**
- * fsutil copier.copy: `target`'s parent is a real directory inside destRoot. `src` reaches the
- * source entry (below the top, through the descriptor of its verified parent directory);
- * `srcText` is its plain path, kept for the deferred file copies, which verify it again.
+ * fsutil copier.copy: the target, `name` in `dir` (or `dir` itself when `name` is ''), has a real
+ * directory inside destRoot for parent. `src` reaches the source entry (below the top, through
+ * the descriptor of its verified parent directory); `srcName` in `srcDir` (sourcePath) is its
+ * plain path, kept for the deferred file copies, which verify it again.
  */
 function copyEntry(
   ctx: Ctx,
   src: string,
-  srcText: string,
+  srcDir: string,
+  srcName: string,
   srcRel: string,
   comps: string,
-  target: string,
+  dir: string,
+  name: string,
   overwriteMeta: boolean,
   view?: FilterFS,
   ensureParent?: () => void,
@@ -563,7 +667,9 @@ function copyEntry(
   // Linked from this step's previous result (reuse.ts), the source unchanged since: an
   // incremental COPY of a 20,000-file context looks at the one file that changed, not all of them
   // (an lstat through the parent's descriptor each, ~10 µs).
+  const target = targetPath(dir, name);
   if (ctx.reused?.has(target.slice(ctx.destRoot.length + 1))) return;
+  const srcText = sourcePath(srcDir, srcName);
   const st = changedIfGone(srcText, () => lstatSync(src));
   const vis = visibility(ctx, view, srcRel, comps, st.isDirectory());
   if (vis === 'hidden') return;
@@ -621,7 +727,7 @@ function copyEntry(
       copyRegular(src, st, target);
       ctx.inodes.set(key, target);
       applyMeta(ctx, st, target, false, srcText, fresh);
-    } else ctx.files.push({ src: srcText, target, st, fresh });
+    } else ctx.files.push(new FileJob(srcDir, srcName, dir, name, fresh, st));
     return;
   }
   if (st.isSymbolicLink()) {
@@ -741,14 +847,15 @@ function copyChildren(
       const childRel = srcRel === '' ? name : `${srcRel}/${name}`;
       const childComps = comps === '' ? name : `${comps}/${name}`;
       const childSrc = fdPath(dirFd, name);
-      const childText = `${srcText}/${name}`;
       copyEntry(
         ctx,
         childSrc,
-        childText,
+        srcText,
+        name,
         childRel,
         childComps,
-        join(target, name),
+        target,
+        name,
         true,
         view,
         ensureSelf,

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { KilnError } from '../errors/errors.ts';
 import * as fs from '../sys/fs.ts';
 import { compareNames, encodeName, hasSurrogate, sortNames } from '../sys/fsname.ts';
-import { completeHeader, type TarEntryType, type TarHeader } from './tar/header.ts';
+import { completeHeader, NO_XATTRS, type TarEntryType, type TarHeader } from './tar/header.ts';
 import { isPortableXattr, readXattrTree, type Xattrs } from './xattr.ts';
 
 export interface LayerEntry {
@@ -78,8 +78,9 @@ export function entryFromStat(
 
 /** The attributes of `xattrs` a layer carries. */
 function portableXattrs(xattrs: Xattrs | undefined): Xattrs {
+  if (xattrs === undefined) return NO_XATTRS as Xattrs;
   const portable: Xattrs = {};
-  for (const [k, v] of Object.entries(xattrs ?? {})) if (isPortableXattr(k)) portable[k] = v;
+  for (const [k, v] of Object.entries(xattrs)) if (isPortableXattr(k)) portable[k] = v;
   return portable;
 }
 

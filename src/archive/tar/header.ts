@@ -37,6 +37,12 @@ export interface TarHeader {
 /** What a caller gives the writer: path and type are required, the rest defaults to zero/empty. */
 export type TarHeaderInput = Pick<TarHeader, 'path' | 'type'> & Partial<TarHeader>;
 
+/**
+ * The attributes of a header that has none: one shared, frozen object (a layer of 200,000 files
+ * held an empty object each, ~11 MiB). Give a header attributes by replacing its object.
+ */
+export const NO_XATTRS: Readonly<Record<string, Buffer>> = Object.freeze({});
+
 export function completeHeader(h: TarHeaderInput): TarHeader {
   return {
     path: h.path,
@@ -51,7 +57,7 @@ export function completeHeader(h: TarHeaderInput): TarHeader {
     gname: h.gname ?? '',
     devmajor: h.devmajor ?? 0,
     devminor: h.devminor ?? 0,
-    xattrs: h.xattrs ?? {},
+    xattrs: h.xattrs ?? (NO_XATTRS as Record<string, Buffer>),
   };
 }
 

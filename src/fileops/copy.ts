@@ -376,13 +376,13 @@ const XATTRS_QUEUED = 4096;
 
 /**
  * Copy the extended attributes of what was copied from `ctx.source` since the last flush (after
- * chown, which clears capabilities). Before the end (`final` false) only once XATTRS_QUEUED wait;
- * a copy of a few entries in all reads their own attributes rather than the source's tree.
+ * chown, which clears capabilities): at the end (`final`), and before it whenever XATTRS_QUEUED
+ * wait (settle's copies ask). A copy of a few entries in all reads their own attributes rather
+ * than the source's tree.
  */
 async function flushXattrs(ctx: Ctx, final: boolean): Promise<void> {
   const { copied, source } = ctx;
   if (!copied || copied.length === 0 || source === undefined) return;
-  if (!final && copied.length < XATTRS_QUEUED) return;
   // Taken before any await: the copy's other files go on adding to a new list meanwhile.
   ctx.copied = [];
   const rel = source.rel;
@@ -415,11 +415,8 @@ async function readXattrTree(srcRoot: string, rel: string): Promise<Map<string, 
   const tree = await readXattrTreeIn(srcRoot, rel).catch((err) => {
     throw isReplaced(err) ? sourceChanged(rel || '.') : err;
   });
-  return tree ?? sourceChangedNow(rel);
-}
-
-function sourceChangedNow(rel: string): never {
-  throw sourceChanged(rel || '.');
+  if (tree === undefined) throw sourceChanged(rel || '.');
+  return tree;
 }
 
 /** Entries copied, at most, for which their own attributes are read rather than the whole tree's. */

@@ -1,14 +1,15 @@
 /**
  * Layer entries: what goes into a layer tar, taken from the filesystem. A LayerEntry is a
- * complete tar header plus where its content comes from; `finalizeEntries` sorts them, turns
- * repeated inodes into tar hardlinks and clamps mtimes, so every source yields the same layout.
+ * complete tar header plus where its content comes from; `finalizeEntries` sorts a list of them,
+ * turns repeated inodes into tar hardlinks and clamps mtimes, so every source yields the same
+ * layout (tree-entries.ts makes a tree's entries in that order as a layer is written).
  */
 import path from 'node:path';
 import { KilnError } from '../errors/errors.ts';
 import * as fs from '../sys/fs.ts';
 import { compareNames, encodeName, hasSurrogate, sortNames } from '../sys/fsname.ts';
 import { completeHeader, NO_XATTRS, type TarEntryType, type TarHeader } from './tar/header.ts';
-import { isPortableXattr, readXattrTree, type Xattrs } from './xattr.ts';
+import { isPortableXattr, type Xattrs } from './xattr.ts';
 
 export interface LayerEntry {
   /** header.path is relative to the layer root: no leading './' or '/', no trailing '/'. */
@@ -82,36 +83,6 @@ function portableXattrs(xattrs: Xattrs | undefined): Xattrs {
   const portable: Xattrs = {};
   for (const [k, v] of Object.entries(xattrs)) if (isPortableXattr(k)) portable[k] = v;
   return portable;
-}
-
-/**
- * Start reading the attributes of every file under `dir`. getfattr is a process of its own
- * (~0.1 s for 20,000 files): the walk that makes the entries runs meanwhile, and `attach` puts
- * the attributes on them after (a committed snapshot does not change in between).
- */
-function startXattrs(dir: string): Promise<Map<string, Xattrs>> {
-  const reading = readXattrTree(dir);
-  reading.catch(() => {}); // awaited after the walk; a failure then is the caller's
-  return reading;
-}
-
-/**
- * Give each entry made with no attributes its own from `xattrs` (keyed by path); `each` sees an
- * entry and its attributes first (to refuse some, or make another entry).
- */
-function attachXattrs(
-  entries: readonly LayerEntry[],
-  xattrs: Map<string, Xattrs>,
-  each?: (e: LayerEntry, x: Xattrs) => void,
-): void {
-  if (xattrs.size === 0) return;
-  for (const e of entries) {
-    const x = xattrs.get(e.header.path);
-    if (x === undefined) continue;
-    each?.(e, x);
-    const portable = portableXattrs(x);
-    if (Object.keys(portable).length > 0) e.header = { ...e.header, xattrs: portable };
-  }
 }
 
 /**
@@ -201,24 +172,36 @@ export function finalizeEntries(entries: LayerEntry[], options: FinalizeOptions 
     return x.key < y.key ? -1 : x.key > y.key ? 1 : 0;
   });
   for (let i = 0; i < recs.length; i++) entries[i] = recs[i].e;
-  const firstPath = new Map<string, string>();
+  const links = new LayerLinks();
   const epoch = options.sourceDateEpoch;
-  for (let i = 0; i < entries.length; i++) {
-    const e = entries[i];
-    if (i > 0 && entries[i - 1].header.path === e.header.path) {
-      throw new KilnError('LAYER_DUPLICATE_PATH', `layer entry "${e.header.path}" appears twice`);
-    }
-    if (e.inode) {
-      const first = firstPath.get(e.inode);
-      if (first === undefined) firstPath.set(e.inode, e.header.path);
-      else {
-        e.header = { ...e.header, type: 'hardlink', linkname: first, size: 0 };
-        e.source = undefined;
-      }
-    }
+  for (const e of entries) {
+    links.settle(e);
     if (epoch !== undefined && e.header.mtime > epoch) e.header = { ...e.header, mtime: epoch };
   }
   return entries;
+}
+
+/**
+ * What entries taken in layer order settle with each other: the second and later paths of one
+ * inode become tar hard links to the first, and a path may not come twice.
+ */
+export class LayerLinks {
+  private readonly firstPath = new Map<string, string>();
+  private previous: string | undefined;
+
+  /** Settle `e`, the entry after the last one given, in place. */
+  settle(e: LayerEntry): void {
+    if (e.header.path === this.previous)
+      throw new KilnError('LAYER_DUPLICATE_PATH', `layer entry "${e.header.path}" appears twice`);
+    this.previous = e.header.path;
+    if (!e.inode) return;
+    const first = this.firstPath.get(e.inode);
+    if (first === undefined) this.firstPath.set(e.inode, e.header.path);
+    else {
+      e.header = { ...e.header, type: 'hardlink', linkname: first, size: 0 };
+      e.source = undefined;
+    }
+  }
 }
 
 type Visit = (rel: string, abs: string, st: fs.Stats) => boolean | undefined;
@@ -233,73 +216,4 @@ export function walkTree(root: string, visit: Visit, rel = ''): void {
     const descend = visit(childRel, abs, st);
     if (st.isDirectory() && descend !== false) walkTree(root, visit, childRel);
   }
-}
-
-function requireDir(dir: string, what: string): void {
-  let st: fs.Stats;
-  try {
-    st = fs.statSync(dir);
-  } catch (cause) {
-    throw new KilnError('LAYER_SOURCE_MISSING', `${what} ${dir} does not exist`, { cause });
-  }
-  if (!st.isDirectory()) throw new KilnError('LAYER_SOURCE_MISSING', `${what} ${dir} is not a directory`);
-}
-
-/** Every object under `dir` (not `dir` itself) as layer entries, in layer order. */
-export async function directoryEntries(dir: string, options: FinalizeOptions = {}): Promise<LayerEntry[]> {
-  requireDir(dir, 'directory');
-  const reading = startXattrs(dir);
-  const entries: LayerEntry[] = [];
-  walkTree(dir, (rel, abs, st) => {
-    const e = entryFromStat(rel, abs, st, undefined);
-    if (e) entries.push(e);
-    return true;
-  });
-  attachXattrs(entries, await reading);
-  return finalizeEntries(entries, options);
-}
-
-function isOpaque(x: Xattrs | undefined): boolean {
-  const v = x?.['trusted.overlay.opaque'] ?? x?.['user.overlay.opaque'];
-  return v !== undefined && v.toString() === 'y';
-}
-
-/**
- * An overlayfs upper directory as a layer: a 0/0 character device (overlay's whiteout) becomes
- * `.wh.<name>`, a directory marked opaque (trusted.overlay.opaque=y) gets `.wh..wh..opq`.
- * Assumes the overlay was mounted without redirect_dir/metacopy, as kiln's snapshotter does.
- */
-export async function diffOverlayUpper(
-  upperDir: string,
-  options: FinalizeOptions = {},
-): Promise<LayerEntry[]> {
-  requireDir(upperDir, 'overlay upper directory');
-  const reading = startXattrs(upperDir);
-  const entries: LayerEntry[] = [];
-  // Whiteouts and opaque markers: entries of their own, not the attributes' objects.
-  const marks: LayerEntry[] = [];
-  walkTree(upperDir, (rel, abs, st) => {
-    const slash = rel.lastIndexOf('/');
-    const dir = slash < 0 ? '' : rel.slice(0, slash);
-    const name = rel.slice(slash + 1);
-    if (st.isCharacterDevice() && st.rdev === 0) {
-      marks.push(whiteoutEntry(dir, name));
-      return false;
-    }
-    const e = entryFromStat(rel, abs, st, undefined);
-    if (e) entries.push(e);
-    return true;
-  });
-  attachXattrs(entries, await reading, (e, x) => {
-    if (x['trusted.overlay.metacopy'] || x['trusted.overlay.redirect']) {
-      // The upper object's data or identity lives in a lower layer: a tar of upper would lose it.
-      const abs = path.join(upperDir, e.header.path);
-      throw new KilnError('LAYER_OVERLAY_UNSUPPORTED', `${abs} uses overlayfs metacopy/redirect_dir`, {
-        hint: "mount the overlay with metacopy=off,redirect_dir=off (as kiln's snapshotter does)",
-      });
-    }
-    if (e.header.type === 'directory' && isOpaque(x)) marks.push(opaqueEntry(e.header.path, e.header));
-  });
-  entries.push(...marks);
-  return finalizeEntries(entries, options);
 }

@@ -13,7 +13,6 @@ import { after, before, describe, it } from 'node:test';
 import zlib from 'node:zlib';
 import { applyLayer } from './apply.ts';
 import { diffDirectories } from './diff.ts';
-import { directoryEntries } from './entries.ts';
 import {
   type CreateLayerOptions,
   createLayer,
@@ -21,6 +20,7 @@ import {
   readLayerFiles,
   tarDirectory,
 } from './layer.ts';
+import { collectEntries, directoryEntries } from './tree-entries.ts';
 import { describeTree } from './treesnap.ts';
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
@@ -228,9 +228,9 @@ describe('layers', () => {
     fs.mkdirSync(dir, { recursive: true });
     fs.writeFileSync(path.join(dir, 'a'), 'four');
     for (const now of ['grown!', 'sh']) {
-      const entries = await directoryEntries(dir);
+      const entries = await collectEntries(await directoryEntries(dir));
       fs.writeFileSync(path.join(dir, 'a'), now);
-      const l = createLayer(entries, { compression: 'uncompressed' });
+      const l = createLayer(entries, { compression: 'uncompressed', presorted: true });
       await assert.rejects(l.stream.toArray(), { code: 'LAYER_SOURCE_CHANGED' });
       fs.writeFileSync(path.join(dir, 'a'), 'four');
     }

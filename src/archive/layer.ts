@@ -10,10 +10,12 @@ import { KilnError } from '../errors/errors.ts';
 import { layerMediaType } from '../oci/mediatypes.ts';
 import * as fs from '../sys/fs.ts';
 import { type Compression, compressStream, decompressAuto, normalizeCompression } from './compress.ts';
-import { directoryEntries, finalizeEntries, type LayerEntry } from './entries.ts';
+import { finalizeEntries, type LayerEntry } from './entries.ts';
+import { directoryEntries, entriesOf, type LayerEntries } from './tree-entries.ts';
 
 export { diffDirectories } from './diff.ts';
-export { diffOverlayUpper, directoryEntries, type LayerEntry } from './entries.ts';
+export type { LayerEntry } from './entries.ts';
+export { diffOverlayUpper, directoryEntries, type LayerEntries, nonEmpty } from './tree-entries.ts';
 
 import type { TarEntryType } from './tar/header.ts';
 import { readTar } from './tar/reader.ts';
@@ -29,7 +31,7 @@ export interface CreateLayerOptions {
   level?: number;
   /** SOURCE_DATE_EPOCH in seconds: clamp every mtime to it. */
   sourceDateEpoch?: number;
-  /** Entries are already sorted and hardlinked (from tarDirectory/diff*); skip re-finalizing. */
+  /** Entries are already in layer order and hardlinked (tree-entries.ts, diff*); skip re-finalizing. */
   presorted?: boolean;
 }
 
@@ -58,28 +60,31 @@ function tarPath(e: LayerEntry): string {
   return e.header.type === 'directory' ? `${e.header.path}/` : e.header.path;
 }
 
-async function writeEntries(w: TarWriter, entries: Iterable<LayerEntry>): Promise<void> {
-  for (const e of entries) {
-    const h = { ...e.header, path: tarPath(e) };
-    if (h.type !== 'file' || h.size === 0) {
-      await w.add(h, e.data);
-    } else if (e.data) {
-      await w.add(h, e.data);
-    } else if (e.source) {
-      if (h.size < SMALL_FILE) {
-        await w.add(h, readInto(e.source));
+async function writeEntries(w: TarWriter, entries: LayerEntries, epoch: number | undefined): Promise<void> {
+  for await (const chunk of entries) {
+    for (const e of chunk) {
+      const h = { ...e.header, path: tarPath(e) };
+      if (epoch !== undefined && h.mtime > epoch) h.mtime = epoch;
+      if (h.type !== 'file' || h.size === 0) {
+        await w.add(h, e.data);
+      } else if (e.data) {
+        await w.add(h, e.data);
+      } else if (e.source) {
+        if (h.size < SMALL_FILE) {
+          await w.add(h, readInto(e.source));
+        } else {
+          // Read exactly the stat'd size; a file that shrank fails in the writer with TAR_SIZE_MISMATCH.
+          await w.add(
+            h,
+            fs.createReadStream(e.source, { start: 0, end: h.size - 1, highWaterMark: SMALL_FILE }),
+          );
+        }
       } else {
-        // Read exactly the stat'd size; a file that shrank fails in the writer with TAR_SIZE_MISMATCH.
-        await w.add(
-          h,
-          fs.createReadStream(e.source, { start: 0, end: h.size - 1, highWaterMark: SMALL_FILE }),
+        throw new KilnError(
+          'LAYER_ENTRY_INVALID',
+          `layer entry "${h.path}" has size ${h.size} but no content source`,
         );
       }
-    } else {
-      throw new KilnError(
-        'LAYER_ENTRY_INVALID',
-        `layer entry "${h.path}" has size ${h.size} but no content source`,
-      );
     }
   }
   await w.finish();
@@ -136,15 +141,19 @@ function changedWhileReading(file: string, expected: number, got: number, cause?
 }
 
 /**
- * Start writing a layer. Nothing is buffered beyond stream high-water marks: the work runs as
- * fast as the consumer of `stream` reads. Output is deterministic for the same entries.
+ * Start writing a layer. Nothing is buffered beyond stream high-water marks (and a stream of
+ * entries' chunk in hand): the work runs as fast as the consumer of `stream` reads. Output is
+ * deterministic for the same entries. A list not `presorted` is put in layer order first.
  */
-export function createLayer(entries: LayerEntry[], options: CreateLayerOptions = {}): LayerStream {
+export function createLayer(
+  entries: LayerEntries | LayerEntry[],
+  options: CreateLayerOptions = {},
+): LayerStream {
   const compression = normalizeCompression(options.compression ?? 'gzip');
-  const list =
-    options.presorted && options.sourceDateEpoch === undefined
-      ? entries
-      : finalizeEntries([...entries], { sourceDateEpoch: options.sourceDateEpoch });
+  // A stream of entries is in layer order by what makes one (tree-entries.ts).
+  const list = Array.isArray(entries)
+    ? entriesOf(options.presorted ? entries : finalizeEntries([...entries]))
+    : entries;
   const writer = new TarWriter();
   const tarDigest = new DigestStream();
   // An uncompressed blob is the tar itself: hashing it twice would only cost time.
@@ -181,7 +190,7 @@ export function createLayer(entries: LayerEntry[], options: CreateLayerOptions =
     );
   });
   info.catch(() => {}); // the caller sees the error through `info` or the stream
-  writeEntries(writer, list).catch((err) => {
+  writeEntries(writer, list, options.sourceDateEpoch).catch((err) => {
     if (!writer.destroyed) writer.destroy(err);
   });
   return { stream: out as Readable, info };
@@ -193,7 +202,7 @@ export function createLayer(entries: LayerEntry[], options: CreateLayerOptions =
  */
 export function tarDirectory(dir: string, options: CreateLayerOptions = {}): Readable {
   const out = new PassThrough({ highWaterMark: 1 << 20 });
-  directoryEntries(dir, { sourceDateEpoch: options.sourceDateEpoch })
+  directoryEntries(dir)
     .then((entries) => {
       const layer = createLayer(entries, { compression: 'uncompressed', ...options, presorted: true });
       layer.stream.on('error', (err) => out.destroy(err));

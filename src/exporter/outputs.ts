@@ -95,17 +95,21 @@ async function writePlatformsTar(
     deps.snapshotter,
     parts.map((p) => p.state),
     async (dirs) => {
-      const entries: LayerEntry[] = [];
-      for (let i = 0; i < parts.length; i++) {
-        const name = parts[i].name;
-        entries.push({ header: completeHeader({ path: name, type: 'directory', mode: 0o755, mtime: 0 }) });
-        for (const e of await directoryEntries(dirs[i])) {
-          const h = e.header;
-          const linkname = h.type === 'hardlink' ? `${name}/${h.linkname}` : h.linkname;
-          entries.push({ ...e, header: { ...h, path: `${name}/${h.path}`, linkname } });
+      // Each platform's tree under its directory, streamed as the others are: in layer order,
+      // since the directories come sorted and everything of one sorts under its name.
+      async function* entries(): AsyncGenerator<readonly LayerEntry[]> {
+        for (let i = 0; i < parts.length; i++) {
+          const name = parts[i].name;
+          yield [{ header: completeHeader({ path: name, type: 'directory', mode: 0o755, mtime: 0 }) }];
+          for await (const chunk of await directoryEntries(dirs[i]))
+            yield chunk.map((e) => {
+              const h = e.header;
+              const linkname = h.type === 'hardlink' ? `${name}/${h.linkname}` : h.linkname;
+              return { ...e, header: { ...h, path: `${name}/${h.path}`, linkname } };
+            });
         }
       }
-      const tar = createLayer(entries, { compression: 'uncompressed', presorted: true });
+      const tar = createLayer(entries(), { compression: 'uncompressed', presorted: true });
       await writeExport(dest, tar.stream, deps);
     },
   );

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { LayerEntry } from '../archive/entries.ts';
+import type { LayerEntries } from '../archive/tree-entries.ts';
 import { isErrno, KilnError } from '../errors/errors.ts';
 import { lstat, readdir } from '../sys/fs.ts';
 import { HoldFiles } from '../sys/holds.ts';
@@ -62,7 +62,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
   protected abstract populate(dir: string, parents: SnapshotRecord[], kind: SnapshotKind): Promise<void>;
   /** What to mount for `rec` whose parent chain (nearest first) is `parents`. */
   protected abstract mountsFor(rec: SnapshotRecord, parents: SnapshotRecord[]): Mount[];
-  protected abstract diffOf(rec: SnapshotRecord, parents: SnapshotRecord[]): Promise<LayerEntry[]>;
+  protected abstract diffOf(rec: SnapshotRecord, parents: SnapshotRecord[]): Promise<LayerEntries>;
   /** Unpack `layer` into the freshly prepared active snapshot `rec`. */
   protected abstract applyInto(
     rec: SnapshotRecord,
@@ -342,7 +342,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
     }
   }
 
-  async diff(key: string): Promise<LayerEntry[]> {
+  async diff(key: string): Promise<LayerEntries> {
     const [rec, ...parents] = await this.chain(key);
     return this.diffOf(rec, parents);
   }

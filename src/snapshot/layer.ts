@@ -4,16 +4,19 @@
  * fully cached build neither diffs nor unpacks, and is mostly start-up.
  */
 import type { Readable } from 'node:stream';
-import type { LayerEntry } from '../archive/entries.ts';
+import type { LayerEntries } from '../archive/tree-entries.ts';
 
-export async function diffUpper(upper: string): Promise<LayerEntry[]> {
-  const { diffOverlayUpper } = await import('../archive/entries.ts');
+/** The upper directory's entries, made as the layer is written. */
+export async function diffUpper(upper: string): Promise<LayerEntries> {
+  const { diffOverlayUpper } = await import('../archive/tree-entries.ts');
   return diffOverlayUpper(upper);
 }
 
-export async function diffDirs(lower: string, upper: string): Promise<LayerEntry[]> {
+/** The pair's differences (one list: the comparison walks both trees before anything is written). */
+export async function diffDirs(lower: string, upper: string): Promise<LayerEntries> {
   const { diffDirectories } = await import('../archive/diff.ts');
-  return diffDirectories(lower, upper);
+  const { entriesOf } = await import('../archive/tree-entries.ts');
+  return entriesOf(await diffDirectories(lower, upper));
 }
 
 /** Unpack a layer blob (any compression) into `target`; returns the layer's diffID. */

@@ -6,7 +6,7 @@
  * there the files of a snapshot belong to subordinate ids the user cannot read or change.
  */
 import type { Readable } from 'node:stream';
-import type { LayerEntry, Mount, SnapshotInfo, Snapshotter, Usage } from './snapshotter.ts';
+import type { LayerEntries, Mount, SnapshotInfo, Snapshotter, Usage } from './snapshotter.ts';
 
 export class ReadOnlySnapshotter implements Snapshotter {
   readonly driver: string;
@@ -55,7 +55,7 @@ export class ReadOnlySnapshotter implements Snapshotter {
   remove(key: string): Promise<void> {
     return this.refused(`removing snapshot ${key}`);
   }
-  diff(key: string): Promise<LayerEntry[]> {
+  diff(key: string): Promise<LayerEntries> {
     return this.refused(`reading snapshot ${key}`);
   }
   applyLayerAsSnapshot(_parent: string | undefined, layer: Readable, key: string): Promise<SnapshotInfo> {

@@ -5,7 +5,7 @@
  * (plain copies, works without privileges). Both are checked by one conformance suite.
  */
 import type { Readable } from 'node:stream';
-import type { LayerEntry } from '../archive/entries.ts';
+import type { LayerEntries } from '../archive/tree-entries.ts';
 
 export type SnapshotKind = 'active' | 'view' | 'committed';
 
@@ -46,6 +46,7 @@ export interface SnapshotOptions {
 
 /** One entry of a layer (tar header plus content source), as the archive module defines it. */
 export type { LayerEntry } from '../archive/entries.ts';
+export type { LayerEntries } from '../archive/tree-entries.ts';
 
 /** Reading snapshot state. */
 export interface SnapshotReader {
@@ -90,7 +91,7 @@ export interface SnapshotWriter {
 /** Layers: the changes of a snapshot against its parent, and a snapshot made from a layer. */
 export interface LayerSnapshotter {
   /** The entries of the snapshot's layer (its changes against its parent, deletions as whiteouts). */
-  diff(key: string): Promise<LayerEntry[]>;
+  diff(key: string): Promise<LayerEntries>;
   /**
    * Unpack a layer blob (any compression) on top of `parent` and commit it as `key`; the result's
    * labels carry the layer's diffID under 'kiln.diff-id'.

@@ -11,6 +11,7 @@ export {
   type BigIntStats,
   closeSync,
   constants,
+  type Dirent,
   fstatSync,
   fsyncSync,
   readSync,
@@ -84,6 +85,22 @@ export function readdirSync(p: nodeFs.PathLike): string[] {
     if (n.includes('\ufffd')) return nodeFs.readdirSync(at, { encoding: 'buffer' }).map(decodeName);
   }
   return names;
+}
+
+/**
+ * readdirSync with each entry's type as the directory gives it (d_type, no lstat), names
+ * byte-exact as readdirSync's.
+ */
+export function readdirTypedSync(p: nodeFs.PathLike): nodeFs.Dirent[] {
+  const at = enc(p) as nodeFs.PathLike;
+  const entries = nodeFs.readdirSync(at, { withFileTypes: true });
+  for (const d of entries) {
+    if (!d.name.includes('\ufffd')) continue;
+    const raw = nodeFs.readdirSync(at, { withFileTypes: true, encoding: 'buffer' });
+    for (const r of raw) (r as unknown as { name: string }).name = decodeName(r.name);
+    return raw as unknown as nodeFs.Dirent[];
+  }
+  return entries;
 }
 
 /** readdirSync's asynchronous twin. */

@@ -17,10 +17,10 @@ export async function mergeStates(sn: Snapshotter, inputs: BuildState[], ctx: Jo
   for (const s of rest) {
     for (const ref of s.layers) {
       ctx.signal.throwIfAborted();
-      const entries = await sn.diff(ref.snapshot);
-      if (entries.length === 0) continue;
+      const { createLayer, nonEmpty } = await import('../archive/layer.ts');
+      const entries = await nonEmpty(await sn.diff(ref.snapshot));
+      if (entries === undefined) continue;
       const key = `merge-${randomUUID()}`;
-      const { createLayer } = await import('../archive/layer.ts');
       const layer = createLayer(entries, { compression: 'uncompressed', presorted: true });
       await sn.applyLayerAsSnapshot(top(out), layer.stream, key);
       // Same entries give the same tar, so a layer blob known for the source fits here too.

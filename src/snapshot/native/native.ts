@@ -6,7 +6,7 @@
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { LayerEntry } from '../../archive/entries.ts';
+import type { LayerEntries } from '../../archive/tree-entries.ts';
 import { KilnError } from '../../errors/errors.ts';
 import { execFileAsync } from '../../sys/exec.ts';
 import { BaseSnapshotter } from '../base.ts';
@@ -62,7 +62,7 @@ export class NativeSnapshotter extends BaseSnapshotter {
     ];
   }
 
-  protected diffOf(rec: SnapshotRecord, parents: SnapshotRecord[]): Promise<LayerEntry[]> {
+  protected diffOf(rec: SnapshotRecord, parents: SnapshotRecord[]): Promise<LayerEntries> {
     const lower = parents[0] ? this.fsDir(parents[0].id) : this.emptyDir();
     return diffDirs(lower, this.fsDir(rec.id));
   }

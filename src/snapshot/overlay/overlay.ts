@@ -8,7 +8,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import type { LayerEntry } from '../../archive/entries.ts';
+import type { LayerEntries } from '../../archive/tree-entries.ts';
 import { KilnError } from '../../errors/errors.ts';
 import { inUserNamespace } from '../../isolation/mode.ts';
 import { BaseSnapshotter } from '../base.ts';
@@ -154,7 +154,7 @@ export class OverlaySnapshotter extends BaseSnapshotter {
     ];
   }
 
-  protected diffOf(rec: SnapshotRecord): Promise<LayerEntry[]> {
+  protected diffOf(rec: SnapshotRecord): Promise<LayerEntries> {
     return diffUpper(this.fsDir(rec.id));
   }
 

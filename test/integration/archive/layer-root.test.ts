@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { applyLayer } from '../../../src/archive/apply.ts';
 import { createLayer, diffOverlayUpper, directoryEntries, tarDirectory } from '../../../src/archive/layer.ts';
 import { TarWriter } from '../../../src/archive/tar/writer.ts';
+import { collectEntries } from '../../../src/archive/tree-entries.ts';
 import { describeTree } from '../../../src/archive/treesnap.ts';
 
 const CAP = '0sAQAAAgAEAAD/gAAAAAAAAAAAAAA='; // VFS_CAP_REVISION_2, cap_net_bind_service
@@ -153,7 +154,7 @@ describe('layers as root', () => {
     }
     assert.ok(!('replace/old' in want) && 'replace/new' in want && !('bigids' in want));
 
-    const entries = await diffOverlayUpper(upper);
+    const entries = await collectEntries(await diffOverlayUpper(upper));
     const paths = entries.map((e) => e.header.path);
     assert.ok(paths.includes('.wh.bigids') && paths.includes('.wh.remove-dir'));
     assert.ok(paths.includes('replace/.wh..wh..opq'));
@@ -196,7 +197,9 @@ describe('layers as root', () => {
     fs.mkdirSync(upper);
     fs.writeFileSync(path.join(upper, 'chowned'), '');
     sh('setfattr', ['-n', 'trusted.overlay.metacopy', '-v', '', path.join(upper, 'chowned')]);
-    await assert.rejects(diffOverlayUpper(upper), { code: 'LAYER_OVERLAY_UNSUPPORTED' });
+    await assert.rejects(collectEntries(await diffOverlayUpper(upper)), {
+      code: 'LAYER_OVERLAY_UNSUPPORTED',
+    });
   });
 
   it('never sets overlayfs xattrs a layer carries (they could redirect or hide lower dirs)', async () => {

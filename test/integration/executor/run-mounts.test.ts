@@ -11,6 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { collectEntries } from '../../../src/archive/tree-entries.ts';
 import { ensureInRoot, removeIfUnchanged } from '../../../src/confine/ensure.ts';
 import { hasCode } from '../../../src/errors/errors.ts';
 import { prepareRunMounts, type RunMountSpec } from '../../../src/executor/run-mounts.ts';
@@ -53,7 +54,12 @@ async function runWith(script: string, specs: RunMountSpec[], user?: string) {
   } finally {
     await prepared.cleanup();
   }
-  return { key, out: out.text(), error, layer: (await snap.diff(key)).map((e) => e.header.path).sort() };
+  return {
+    key,
+    out: out.text(),
+    error,
+    layer: (await collectEntries(await snap.diff(key))).map((e) => e.header.path).sort(),
+  };
 }
 
 describe('RUN --mount', () => {
@@ -165,7 +171,7 @@ describe('RUN --mount', () => {
       );
       await prepared.cleanup();
       assert.equal(out.text(), '1000\n');
-      assert.deepEqual(await snap.diff(key), []);
+      assert.deepEqual(await collectEntries(await snap.diff(key)), []);
     } finally {
       server.close();
     }
@@ -216,6 +222,6 @@ describe('mount targets in the rootfs', () => {
       await prepared.cleanup();
     }
     assert.equal(out.text(), 'inside');
-    assert.deepEqual(await snap.diff(child), []);
+    assert.deepEqual(await collectEntries(await snap.diff(child)), []);
   });
 });

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { collectEntries } from '../../../src/archive/tree-entries.ts';
 import { hasCode } from '../../../src/errors/errors.ts';
 import type { ExecSpec } from '../../../src/executor/executor.ts';
 import { type ExecFailedError, RuncExecutor } from '../../../src/executor/runc/runc.ts';
@@ -41,7 +42,7 @@ async function run(args: string[], extra: Partial<ExecSpec> = {}, parent = 'base
 
 /** The paths in the snapshot's layer (its diff against the parent), sorted. */
 async function layerPaths(key: string): Promise<string[]> {
-  return (await snap.diff(key)).map((e) => e.header.path).sort();
+  return (await collectEntries(await snap.diff(key))).map((e) => e.header.path).sort();
 }
 
 describe('runc executor', () => {

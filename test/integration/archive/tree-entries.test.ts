@@ -70,6 +70,11 @@ describe('tree entries made a chunk at a time', () => {
       const parts = await collectEntries(treeEntries(upper, { overlay: true, chunk }));
       assert.deepEqual(parts.map(shown), whole.map(shown), `chunk ${chunk}`);
     }
+    // A walk stopped early to wait for the attributes goes on from where it stopped.
+    for (const ahead of [1, 5]) {
+      const parts = await collectEntries(treeEntries(upper, { overlay: true, chunk: 4, ahead }));
+      assert.deepEqual(parts.map(shown), whole.map(shown), `ahead ${ahead}`);
+    }
     const by = new Map(whole.map((e) => [e.header.path, e]));
     // Whiteouts first in their directory, then the file that only looks like one, then the rest.
     assert.deepEqual(

@@ -141,9 +141,10 @@ function changedWhileReading(file: string, expected: number, got: number, cause?
 }
 
 /**
- * Start writing a layer. Nothing is buffered beyond stream high-water marks (and a stream of
- * entries' chunk in hand): the work runs as fast as the consumer of `stream` reads. Output is
- * deterministic for the same entries. A list not `presorted` is put in layer order first.
+ * Start writing a layer. Nothing is buffered beyond stream high-water marks (and, for entries
+ * that come as a stream, what its maker holds): the work runs as fast as the consumer of
+ * `stream` reads. Output is deterministic for the same entries. A list not `presorted` is put in
+ * layer order first.
  */
 export function createLayer(
   entries: LayerEntries | LayerEntry[],

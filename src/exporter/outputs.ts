@@ -95,8 +95,8 @@ async function writePlatformsTar(
     deps.snapshotter,
     parts.map((p) => p.state),
     async (dirs) => {
-      // Each platform's tree under its directory, streamed as the others are: in layer order,
-      // since the directories come sorted and everything of one sorts under its name.
+      // Each platform's tree under its directory, streamed: still in layer order, since the
+      // directories come sorted and everything of one platform sorts under its name.
       async function* entries(): AsyncGenerator<readonly LayerEntry[]> {
         for (let i = 0; i < parts.length; i++) {
           const name = parts[i].name;

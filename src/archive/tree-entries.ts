@@ -28,8 +28,8 @@ export type LayerEntries = AsyncIterable<readonly LayerEntry[]>;
 export const ENTRY_CHUNK = 4096;
 /**
  * How far the walk goes while getfattr reads the tree's attributes: a layer of up to this many
- * entries is walked beside the read, as when each layer was a whole list (~30 MB of entries);
- * past it the walk waits for the read (~0.2 s at 200,000 files), and no more is ever held.
+ * entries is walked beside the read, as when each layer was a whole list (tens of MB held);
+ * past it the walk waits for the read (~0.3 s at 200,000 files), and no more is ever held.
  */
 const WALK_AHEAD = 65_536;
 /** Entries walked between looks at whether the attributes have been read. */

@@ -78,7 +78,7 @@ export function entryFromStat(
 }
 
 /** The attributes of `xattrs` a layer carries. */
-function portableXattrs(xattrs: Xattrs | undefined): Xattrs {
+export function portableXattrs(xattrs: Xattrs | undefined): Xattrs {
   if (xattrs === undefined) return NO_XATTRS as Xattrs;
   const portable: Xattrs = {};
   for (const [k, v] of Object.entries(xattrs)) if (isPortableXattr(k)) portable[k] = v;

@@ -16,10 +16,11 @@ import {
   LayerLinks,
   OPAQUE_WHITEOUT,
   opaqueEntry,
+  portableXattrs,
   WHITEOUT_PREFIX,
   whiteoutEntry,
 } from './entries.ts';
-import { isPortableXattr, readXattrTree, type Xattrs } from './xattr.ts';
+import { readXattrTree, type Xattrs } from './xattr.ts';
 
 /** A layer's entries in layer order, in chunks (hard links and duplicates already settled). */
 export type LayerEntries = AsyncIterable<readonly LayerEntry[]>;
@@ -183,7 +184,7 @@ async function* chunks(root: string, options: TreeOptions): AsyncGenerator<reado
   }
   const xattrs = await reading;
   const links = new LayerLinks();
-  const settle = (entries: LayerEntry[], xattrs: Map<string, Xattrs>): LayerEntry[] => {
+  const settle = (entries: LayerEntry[]): LayerEntry[] => {
     const out: LayerEntry[] = [];
     for (const e of entries) {
       const x = e.data === undefined ? xattrs.get(e.header.path) : undefined;
@@ -196,8 +197,8 @@ async function* chunks(root: string, options: TreeOptions): AsyncGenerator<reado
             { hint: "mount the overlay with metacopy=off,redirect_dir=off (as kiln's snapshotter does)" },
           );
         }
-        const portable = portableOf(x);
-        if (portable) e.header = { ...e.header, xattrs: portable };
+        const portable = portableXattrs(x);
+        if (Object.keys(portable).length > 0) e.header = { ...e.header, xattrs: portable };
       }
       links.settle(e);
       out.push(e);
@@ -210,7 +211,7 @@ async function* chunks(root: string, options: TreeOptions): AsyncGenerator<reado
     }
     return out;
   };
-  for (let i = 0; i < ahead.length; i += size) yield settle(ahead.slice(i, i + size), xattrs);
+  for (let i = 0; i < ahead.length; i += size) yield settle(ahead.slice(i, i + size));
   ahead.length = 0;
   for (;;) {
     const entries: LayerEntry[] = [];
@@ -220,15 +221,8 @@ async function* chunks(root: string, options: TreeOptions): AsyncGenerator<reado
       entries.push(r.value);
     }
     if (entries.length === 0) return;
-    yield settle(entries, xattrs);
+    yield settle(entries);
   }
-}
-
-/** The attributes of `x` a layer carries, or undefined when none. */
-function portableOf(x: Xattrs): Xattrs | undefined {
-  let portable: Xattrs | undefined;
-  for (const [k, v] of Object.entries(x)) if (isPortableXattr(k)) (portable ??= {})[k] = v;
-  return portable;
 }
 
 /** An overlayfs upper directory as a layer: 0:0 character devices become `.wh.<name>`, opaque

@@ -14,6 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { compareLayerPaths, type LayerEntry } from '../../../src/archive/entries.ts';
 import { createLayer, readLayerFiles } from '../../../src/archive/layer.ts';
 import { collectEntries, treeEntries } from '../../../src/archive/tree-entries.ts';
+import { makeSentinel, SECRET } from '../../security/sentinel.ts';
 
 function sh(cmd: string, args: string[]): void {
   execFileSync(cmd, args, { stdio: 'ignore' });
@@ -112,6 +113,32 @@ describe('tree entries made a chunk at a time', () => {
     const walked = (await collectEntries(treeEntries(upper, { overlay: true }))).map((e) => e.header.path);
     assert.deepEqual(listed, walked);
     assert.equal(files.find((f) => f.path === 'wide/f07')?.size, 1);
+  });
+
+  it('writes links a RUN planted to the host as links: no host byte or attribute enters the layer', async () => {
+    const sentinel = makeSentinel(path.join(tmp, 'host-sentinel'));
+    sh('setfattr', ['-n', 'user.host', '-v', SECRET, path.join(sentinel.dir, 'secret')]);
+    const evil = path.join(tmp, 'evil-upper');
+    fs.mkdirSync(path.join(evil, 'd'), { recursive: true });
+    fs.symlinkSync(sentinel.dir, path.join(evil, 'to-dir'));
+    fs.symlinkSync(path.join(sentinel.dir, 'secret'), path.join(evil, 'd', 'to-file'));
+    for (let i = 0; i < 20; i++) fs.writeFileSync(path.join(evil, 'd', `f${i}`), `${i}`);
+    const entries = await collectEntries(treeEntries(evil, { overlay: true, chunk: 3, ahead: 2 }));
+    assert.deepEqual(
+      entries.filter((e) => e.header.type === 'symlink').map((e) => [e.header.path, e.header.linkname]),
+      [
+        ['d/to-file', path.join(sentinel.dir, 'secret')],
+        ['to-dir', sentinel.dir],
+      ],
+    );
+    assert.ok(!entries.some((e) => e.header.path.startsWith('to-dir/')));
+    const layer = createLayer(treeEntries(evil, { overlay: true, chunk: 3 }), {
+      compression: 'uncompressed',
+    });
+    const tar = Buffer.concat(await layer.stream.toArray());
+    await layer.info;
+    assert.ok(!tar.includes(SECRET), "the sentinel's bytes or attribute in the layer");
+    sentinel.assertUntouched();
   });
 
   it('fails the layer when a chunk past the first finds an overlay redirect', async () => {

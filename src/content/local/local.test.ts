@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -102,6 +102,55 @@ describe('LocalContentStore layout', () => {
       assert.deepEqual(await readdir(join(dir, 'ingest')), []);
       assert.deepEqual(await readdir(join(dir, 'blobs', 'sha256')), [info.digest.slice(7)]);
     } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a big blob is datasynced while it still comes; a failed datasync fails the ingest and leaves nothing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-content-'));
+    // The store's FileHandle class, watched: each datasync records how much the source had given.
+    const probe = await open(join(dir, 'probe'), 'w');
+    const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+    await probe.close();
+    const real = proto.datasync;
+    let given = 0;
+    const seen: number[] = [];
+    let fail = false;
+    proto.datasync = function (this: unknown) {
+      seen.push(given);
+      return fail
+        ? Promise.reject(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }))
+        : real.call(this);
+    };
+    try {
+      const store = new LocalContentStore(dir);
+      // 48 MiB in 1 MiB chunks, each different.
+      const chunks = Array.from({ length: 48 }, (_, i) => Buffer.alloc(1 << 20, i));
+      const whole = Buffer.concat(chunks);
+      const source = async function* () {
+        for (const c of chunks) {
+          given += c.length;
+          yield c;
+        }
+      };
+      const info = await store.ingest(source(), { digest: sha256(whole), size: whole.length });
+      assert.deepEqual(await readFile(store.blobPath(info.digest)), whole);
+      // Started before the source ended (its bytes already written), not only at the end.
+      assert.ok(seen.length >= 1, 'no datasync while the blob came');
+      assert.ok(seen[0] < whole.length, `the first datasync came after all ${seen[0]} bytes`);
+      // A write-back error reported to an early datasync is the ingest's error (the final fsync
+      // on the same descriptor would not report it again).
+      fail = true;
+      given = 0;
+      const other = Buffer.concat([whole, Buffer.from('!')]);
+      chunks.push(Buffer.from('!'));
+      await assert.rejects(store.ingest(source(), { digest: sha256(other), size: other.length }), {
+        code: 'EIO',
+      });
+      assert.deepEqual(await readdir(join(dir, 'ingest')), []);
+      assert.deepEqual(await readdir(join(dir, 'blobs', 'sha256')), [info.digest.slice(7)]);
+    } finally {
+      proto.datasync = real;
       await rm(dir, { recursive: true, force: true });
     }
   });

@@ -116,7 +116,12 @@ export class Session {
   }
 
   async close(): Promise<void> {
-    await this.sn.release();
-    if (this.ownsStore) this.store.close();
+    // The store first: its database's fsync at close would wait behind the `sync -f` the
+    // snapshotter's release starts (pipeline/build.ts closes in the same order).
+    try {
+      if (this.ownsStore) this.store.close();
+    } finally {
+      await this.sn.release();
+    }
   }
 }

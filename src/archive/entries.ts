@@ -139,10 +139,15 @@ export interface FinalizeOptions {
 export function layerSortKey(path: string): string {
   let key = '';
   for (const name of path.split('/')) {
-    const rank = name === OPAQUE_WHITEOUT ? '\x01' : name.startsWith(WHITEOUT_PREFIX) ? '\x02' : '\x03';
+    const rank = String.fromCharCode(layerNameRank(name));
     key += key ? `\x00${rank}${name}` : `${rank}${name}`;
   }
   return key;
+}
+
+/** Where a name goes among its siblings in layer order: the opaque marker 1, whiteouts 2, others 3. */
+export function layerNameRank(name: string): 1 | 2 | 3 {
+  return name === OPAQUE_WHITEOUT ? 1 : name.startsWith(WHITEOUT_PREFIX) ? 2 : 3;
 }
 
 /** Compare two layer paths in layer order (layerSortKey); `bytewise` for names with surrogates. */

@@ -14,7 +14,7 @@ import {
   entryFromStat,
   type LayerEntry,
   LayerLinks,
-  OPAQUE_WHITEOUT,
+  layerNameRank,
   opaqueEntry,
   portableXattrs,
   WHITEOUT_PREFIX,
@@ -45,7 +45,7 @@ export interface TreeOptions {
   ahead?: number;
 }
 
-/** A child of a directory being walked, ranked as layerSortKey ranks its name. */
+/** A child of a directory being walked, ranked as layer order ranks its name (layerNameRank). */
 interface Child {
   name: string;
   /** The name in the layer: `.wh.<name>` for a whiteout. */
@@ -61,10 +61,6 @@ interface Frame {
   abs: string;
   children: Child[];
   next: number;
-}
-
-function rankOf(name: string): number {
-  return name === OPAQUE_WHITEOUT ? 1 : name.startsWith(WHITEOUT_PREFIX) ? 2 : 3;
 }
 
 /**
@@ -85,7 +81,7 @@ function listChildren(abs: string, overlay: boolean): Child[] {
     }
     const emit = whiteout ? `${WHITEOUT_PREFIX}${name}` : name;
     if (!bytewise && hasSurrogate(emit)) bytewise = true;
-    children.push({ name, emit, rank: rankOf(emit), whiteout, st });
+    children.push({ name, emit, rank: layerNameRank(emit), whiteout, st });
   }
   children.sort((a, b) => {
     if (a.rank !== b.rank) return a.rank - b.rank;

@@ -48,7 +48,10 @@ export async function openSuite(name: string): Promise<Suite> {
     store,
     close: async () => {
       store.close();
-      await rm(dir, { recursive: true, force: true });
+      // A build ends by starting a detached `sync -f` that leaves a mark in root/snapshots/synced
+      // when it returns (snapshot/durability.ts), possibly while this removal runs: ENOTEMPTY
+      // then, and the removal is tried again.
+      await rm(dir, { recursive: true, force: true, maxRetries: 5 });
     },
   };
 }

@@ -42,10 +42,12 @@ export function childExit(child: ChildProcess, startFailed: (err: Error) => Erro
 
 /**
  * Start `file` with `args` in its own session, its output discarded, and do not wait for it: for
- * work that may outlive kiln (a filesystem sync). A program that cannot start is ignored.
+ * work that may outlive kiln (a filesystem sync). A program that cannot start is ignored. The
+ * child is returned for a caller that does want to see it end (a test).
  */
-export function spawnDetached(file: string, args: readonly string[]): void {
+export function spawnDetached(file: string, args: readonly string[]): ChildProcess {
   const child = spawn(file, args, { detached: true, stdio: 'ignore' });
   child.once('error', () => undefined);
   child.unref();
+  return child;
 }

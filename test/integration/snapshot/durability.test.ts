@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hasCode } from '../../../src/errors/errors.ts';
-import { bootId } from '../../../src/snapshot/durability.ts';
+import { bootId, readMarks } from '../../../src/snapshot/durability.ts';
 import { MetadataStore } from '../../../src/snapshot/metadata.ts';
 import { NativeSnapshotter } from '../../../src/snapshot/native/native.ts';
 import { OverlaySnapshotter } from '../../../src/snapshot/overlay/overlay.ts';
@@ -151,15 +151,15 @@ for (const [driver, open] of [
       const sn = await open(root);
       await step(sn, 's5', 'base');
       const at = (await new MetadataStore(root).mustGet('s5')).unsynced?.at ?? Number.POSITIVE_INFINITY;
-      // A mark that covers s5: its sync started after s5 was committed (the earlier tests' syncs
-      // may finish meanwhile, and cover less).
-      const covering = async () =>
-        (await fs.readdir(marksDir).catch(() => [] as string[])).find(
-          (m) => m.startsWith(`${bootId()}@`) && Number(m.split('@')[1]) >= at,
-        );
+      // A finished mark that covers s5: its sync started after s5 was committed (the earlier
+      // tests' syncs may finish meanwhile, and cover less).
+      const covering = async () => {
+        const latest = (await readMarks(marksDir)).latest.get(bootId());
+        return latest !== undefined && latest >= at ? latest : undefined;
+      };
       assert.equal(await covering(), undefined, 'no sync covers s5 before the release');
       await sn.release();
-      let mark: string | undefined;
+      let mark: number | undefined;
       for (let i = 0; i < 200 && !mark; i++) {
         mark = await covering();
         if (!mark) await new Promise((r) => setTimeout(r, 50));

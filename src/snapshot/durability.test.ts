@@ -1,0 +1,83 @@
+/**
+ * The sync marks (durability.ts): a mark is made before kiln returns and only touched by the
+ * detached sync, so nothing appears in the root after kiln has returned.
+ */
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { bootId, pruneMarks, readMarks, startSync } from './durability.ts';
+
+const EARLIER = '0e0e0e0e-1111-4222-8333-444455556666';
+
+async function ended(child: ChildProcess | undefined): Promise<void> {
+  assert.ok(child, 'a sync was started');
+  if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+  assert.equal(child.exitCode, 0, 'the sync and its touch succeeded');
+}
+
+describe('sync marks', { skip: bootId() === '' && 'no boot id: kiln makes no marks' }, () => {
+  let tmp: string;
+  before(async () => {
+    tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'kiln-marks-'));
+  });
+  after(async () => {
+    await fs.rm(tmp, { recursive: true, force: true });
+  });
+
+  it('a mark is there, pending, when startSync returns, and counts once its sync has finished', async () => {
+    const dir = path.join(tmp, 'one');
+    const child = await startSync(tmp, dir);
+    const pending = await readMarks(dir);
+    assert.equal(pending.all.length, 1);
+    const [mark] = pending.all;
+    assert.equal(mark.boot, bootId());
+    assert.equal(pending.latest.size, 0, 'a pending mark covers nothing');
+    await ended(child);
+    const done = await readMarks(dir);
+    assert.equal(done.all[0]?.done, true);
+    assert.equal(done.latest.get(bootId()), mark.at);
+  });
+
+  it('a mark removed while its sync runs is not made again (a root removed right after a build)', async () => {
+    const dir = path.join(tmp, 'two');
+    const child = await startSync(tmp, dir);
+    // What `rm -rf` does: read the directory, unlink what it read, then remove the directory.
+    for (const name of await fs.readdir(dir)) await fs.unlink(path.join(dir, name));
+    await ended(child);
+    assert.deepEqual(await fs.readdir(dir), [], 'nothing appeared after the removal');
+    await fs.rmdir(dir);
+  });
+
+  it("pruning keeps each boot's latest finished mark and this boot's pending ones after it", async () => {
+    const dir = path.join(tmp, 'three');
+    await fs.mkdir(dir);
+    const now = bootId();
+    const make = async (name: string, done: boolean) => {
+      const file = path.join(dir, name);
+      await fs.writeFile(file, '');
+      if (!done) await fs.utimes(file, 0, 0);
+    };
+    await make(`${EARLIER}@100`, true);
+    await make(`${EARLIER}@200`, true);
+    await make(`${EARLIER}@300`, false); // its boot ended before its sync did
+    await make(`${now}@100`, true);
+    await make(`${now}@50`, false); // older than a finished one: says less
+    await make(`${now}@150`, false); // may still be running
+    await fs.mkdir(path.join(dir, `${now}@999`)); // not a mark kiln makes
+    const marks = await readMarks(dir);
+    assert.equal(marks.latest.get(EARLIER), 200);
+    assert.equal(marks.latest.get(now), 100);
+    await pruneMarks(marks, new Set([EARLIER]));
+    assert.deepEqual(
+      (await fs.readdir(dir)).sort(),
+      [`${EARLIER}@200`, `${now}@100`, `${now}@150`, `${now}@999`].sort(),
+    );
+    // A boot no snapshot names any more: its marks go.
+    await pruneMarks(await readMarks(dir), new Set());
+    assert.deepEqual((await fs.readdir(dir)).sort(), [`${now}@100`, `${now}@150`, `${now}@999`].sort());
+  });
+});

@@ -125,4 +125,9 @@ export interface Executor {
    * `exitStatus` and `outputTail` properties carry details); the container is always deleted.
    */
   run(spec: ExecSpec, io?: ExecIO): Promise<ExecResult>;
+  /**
+   * Wait until what finished runs left stopping has stopped (a RUN's network helper, which takes
+   * milliseconds to exit and is not waited for by `run`): called once nothing runs any more.
+   */
+  settle?(): Promise<void>;
 }

@@ -134,6 +134,7 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
   const inodes = InodeDigests.open(join(store.root, 'snapshot-digests.db'));
   const temps: string[] = [];
   let snapshotter: Snapshotter | undefined;
+  let executor: Executor | undefined;
   let input: BuildInput | undefined;
   let result: ResultExport | undefined;
   const platforms = planPlatforms(opts);
@@ -150,13 +151,10 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
       // This build's hold scope: what it builds on stays until it ends (released below).
       // The isolation mode picks the snapshotter and the executor (runc, runc --rootless, chroot),
       // which loads on first use: a fully cached build needs none, and is mostly start-up.
-      const { snapshotter: sn, executor } = await openIsolated(
-        store.root,
-        opts.isolation,
-        definition,
-        outside,
-      );
+      const isolated = await openIsolated(store.root, opts.isolation, definition, outside);
+      const sn = isolated.snapshotter;
       snapshotter = sn;
+      executor = isolated.executor;
       // Input and plan: the graph of every platform.
       let loaded = 0;
       const planned = await plan(opts, {
@@ -290,6 +288,8 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
       if (!env.store) store.close();
     } finally {
       await snapshotter?.release();
+      // The RUN networks still stopping (each takes milliseconds, not waited for by its step).
+      await executor?.settle?.();
       await input?.cleanup();
       for (const t of temps) await rm(t, { recursive: true, force: true });
     }

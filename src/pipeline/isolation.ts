@@ -59,6 +59,9 @@ export async function openIsolated(
       loaded ??= load();
       return (await loaded).run(spec, io);
     },
+    settle: async () => {
+      if (loaded) await (await loaded.catch(() => undefined))?.settle?.();
+    },
   };
   return { mode: chosen.mode, snapshotter, executor };
 }

@@ -86,10 +86,10 @@ export async function runInContainer(
   const specs = [...(opts.mounts ?? []), ...(opts.volumes ?? []).map(parseVolume)];
   const { prepareRunMounts } = await import('../executor/run-mounts.ts');
   const prepared = await prepareRunMounts(specs, s.store.root);
+  const { RuncExecutor } = await import('../executor/runc/runc.ts');
+  // In rootless kiln's user namespace runc runs --rootless, as for a build.
+  const executor = new RuncExecutor({ stateRoot: s.store.root, rootless: inUserNamespace() });
   try {
-    const { RuncExecutor } = await import('../executor/runc/runc.ts');
-    // In rootless kiln's user namespace runc runs --rootless, as for a build.
-    const executor = new RuncExecutor({ stateRoot: s.store.root, rootless: inUserNamespace() });
     await executor.run(
       {
         rootfs,
@@ -115,5 +115,6 @@ export async function runInContainer(
     throw err;
   } finally {
     await prepared.cleanup();
+    await executor.settle();
   }
 }

@@ -67,6 +67,8 @@ export class RuncExecutor implements Executor {
   private readonly slirp4netns?: string;
   private readonly rootless: boolean;
   private cleaned?: Promise<void>;
+  /** Networks of finished runs still stopping (`settle`). */
+  private readonly stopping = new Set<Promise<void>>();
 
   constructor(opts: RuncExecutorOptions) {
     this.runcRoot = path.join(opts.stateRoot, 'runc');
@@ -111,14 +113,23 @@ export class RuncExecutor implements Executor {
         stubs.removeStubs();
       }
     } finally {
-      // Usually stopping since the container exited (stopNet below); waited for last, never fails.
+      // Usually stopping since the container exited (stopNet below); never fails. Not waited
+      // for here: slirp4netns takes 3-30 ms to exit once its tap device goes, on the critical
+      // path of every RUN; `settle` waits for it at the build's end.
       const netClosed = net?.then((n) => n.close()).catch(() => undefined);
+      if (netClosed) {
+        this.stopping.add(netClosed);
+        void netClosed.then(() => this.stopping.delete(netClosed));
+      }
       await staged?.cleanup();
       if (mounted) await unmount(rootfs);
       stubs.pruneUpper();
       await removeBundle(bundle);
-      await netClosed;
     }
+  }
+
+  async settle(): Promise<void> {
+    while (this.stopping.size > 0) await Promise.all(this.stopping);
   }
 
   private async runMounted(

@@ -46,6 +46,9 @@ async function run(script: string, extra: Partial<ExecSpec> = {}, executor = rig
     );
   } catch (e) {
     return { out: out.text(), error: e as Error & { code?: string; hint?: string } };
+  } finally {
+    // A run does not wait for its network to stop; the build's end does (Executor.settle).
+    await executor.settle();
   }
   return { out: out.text(), error: undefined };
 }
@@ -89,7 +92,7 @@ describe('runc executor: the default network', () => {
     assert.equal(none.out, 'CapEff:\t00000000a80425fb\n', 'network none keeps it: there is nothing to reach');
   });
 
-  it('leaves no process, mount or namespace behind after a run and after a failed run', async () => {
+  it('leaves no process, mount or namespace behind after a run and after a failed run, once settled', async () => {
     const nsfs = await nsfsMounts();
     assert.equal((await run('true')).error, undefined);
     await assertNothingLeft(nsfs);

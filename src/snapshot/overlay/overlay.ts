@@ -72,22 +72,33 @@ export class OverlaySnapshotter extends BaseSnapshotter {
       this.volatileOk = volatile === 'volatile';
       return;
     }
-    try {
-      await this.trialMountWith(this.writableOptions);
-    } catch {
-      this.writableOptions = [...this.baseOptions];
-      await this.trialMountWith(this.writableOptions);
-    }
-    this.volatileOk = await this.trialMountWith([...this.writableOptions, 'volatile']).then(
-      () => true,
-      () => false,
-    );
+    // With `volatile` first: where it mounts (Linux 5.10+), one mount answers for both the
+    // options and volatile (a mount and an unmount, ~10 ms of a cold build's start).
+    const found = await this.firstMounting([this.writableOptions, [...this.baseOptions]]);
+    this.writableOptions = found.options;
+    this.volatileOk = found.volatile;
     const tmp = `${marker}.${randomBytes(4).toString('hex')}`;
     await fs.writeFile(
       tmp,
       `${kernel}\n${this.writableOptions.join(',')}\n${this.volatileOk ? 'volatile' : ''}`,
     );
     await fs.rename(tmp, marker);
+  }
+
+  /** The first of `choices` that mounts, and whether it mounts `volatile` too. */
+  private async firstMounting(choices: string[][]): Promise<{ options: string[]; volatile: boolean }> {
+    let failure: unknown;
+    for (const options of choices) {
+      for (const volatile of [true, false]) {
+        try {
+          await this.trialMountWith(volatile ? [...options, 'volatile'] : options);
+          return { options, volatile };
+        } catch (err) {
+          failure = err;
+        }
+      }
+    }
+    throw failure;
   }
 
   private async trialMountWith(extra: string[]): Promise<void> {

@@ -99,9 +99,10 @@ describe('RUN --mount', () => {
   it('shared sharing lets concurrent users see each other', async () => {
     const spec: RunMountSpec = { type: 'cache', id: 'shared-1', target: '/c', sharing: 'shared' };
     // Each waits (up to 10 s) for the other's file: a slow start must not fail the test, while a
-    // cache that is not shared still shows one file when the wait runs out.
+    // cache that is not shared still shows one file when the wait runs out. The name is the
+    // kernel's random UUID: $$ is 1 in every container, and two shells may draw the same $RANDOM.
     const script =
-      'touch /c/$$-$RANDOM; i=0; while [ "$(ls /c | wc -l)" -lt 2 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; ls /c | wc -l';
+      'touch /c/$(cat /proc/sys/kernel/random/uuid); i=0; while [ "$(ls /c | wc -l)" -lt 2 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done; ls /c | wc -l';
     const [a, b] = await Promise.all([runWith(script, [spec]), runWith(script, [spec])]);
     assert.equal(a.out.trim(), '2');
     assert.equal(b.out.trim(), '2');

@@ -9,7 +9,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { bootId, pruneMarks, readMarks, startSync } from './durability.ts';
+import { bootId, monotonicMs, pruneMarks, readMarks, startSync } from './durability.ts';
 
 const EARLIER = '0e0e0e0e-1111-4222-8333-444455556666';
 
@@ -50,6 +50,26 @@ describe('sync marks', { skip: bootId() === '' && 'no boot id: kiln makes no mar
     await ended(child);
     assert.deepEqual(await fs.readdir(dir), [], 'nothing appeared after the removal');
     await fs.rmdir(dir);
+  });
+
+  it("a name another build's mark holds is never taken: the mark goes a millisecond earlier", async () => {
+    const dir = path.join(tmp, 'four');
+    await fs.mkdir(dir);
+    // Finished marks of the two milliseconds before now, as other builds would have left.
+    const t = monotonicMs() - 10;
+    const taken = [`${bootId()}@${t}`, `${bootId()}@${t - 1}`];
+    for (const name of taken) await fs.writeFile(path.join(dir, name), '');
+    const before = new Map(
+      await Promise.all(taken.map(async (n) => [n, (await fs.lstat(path.join(dir, n))).mtimeMs] as const)),
+    );
+    const child = await startSync(tmp, dir, t);
+    const mine = (await readMarks(dir)).all.find((m) => !taken.includes(m.name));
+    assert.ok(mine && !mine.done && mine.at === t - 2, `a pending mark at ${t - 2}: ${mine?.name}`);
+    await ended(child);
+    for (const n of taken) {
+      assert.equal((await fs.lstat(path.join(dir, n))).mtimeMs, before.get(n), `${n} left as it was`);
+    }
+    assert.equal((await readMarks(dir)).all.find((m) => m.name === mine.name)?.done, true);
   });
 
   it("pruning keeps each boot's latest finished mark and this boot's pending ones after it", async () => {

@@ -112,23 +112,34 @@ export async function pruneMarks(marks: Marks, keep: Set<string>): Promise<void>
  * the build by the time the kernel takes to write that filesystem's dirty data. Returns the sync's
  * process (for a test to see it end), or nothing when no mark could be made.
  */
-export async function startSync(root: string, dir: string): Promise<ChildProcess | undefined> {
+export async function startSync(
+  root: string,
+  dir: string,
+  /** The start the mark claims (a test's: no later than now). */
+  now = monotonicMs(),
+): Promise<ChildProcess | undefined> {
   const id = bootId();
   if (!id) return undefined;
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const mark = join(dir, `${id}@${monotonicMs()}`);
-  // O_EXCL: never through a name something else put there; two builds of one millisecond share a
-  // mark, and the later one's sync covers both.
-  const fh = await open(mark, 'wx', 0o600).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'EEXIST') return undefined;
-    throw e;
-  });
-  if (fh) {
+  // O_EXCL: a mark of its own, never one another build's sync may already have touched. A name
+  // taken (another build in the same millisecond) is tried a millisecond earlier: a mark may
+  // claim less than its sync covers, never more.
+  for (let at = now; at > now - MARK_TRIES; at--) {
+    const mark = join(dir, `${id}@${at}`);
+    const fh = await open(mark, 'wx', 0o600).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'EEXIST') return undefined;
+      throw e;
+    });
+    if (!fh) continue;
     try {
       await fh.utimes(0, 0);
     } finally {
       await fh.close();
     }
+    return spawnDetached('/bin/sh', ['-c', 'sync -f "$1" && touch -c -- "$2"', 'kiln-sync', root, mark]);
   }
-  return spawnDetached('/bin/sh', ['-c', 'sync -f "$1" && touch -c -- "$2"', 'kiln-sync', root, mark]);
+  return undefined;
 }
+
+/** Names a build's mark may take, counting back from its start (see startSync). */
+const MARK_TRIES = 16;

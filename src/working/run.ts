@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import { hasCode, KilnError } from '../errors/errors.ts';
 import type { ExecMount, NetworkMode } from '../executor/executor.ts';
 import type { RunMountSpec } from '../executor/run-mounts.ts';
+import type { RuncExecutor } from '../executor/runc/runc.ts';
 import { inUserNamespace } from '../isolation/mode.ts';
 import type { Mount } from '../snapshot/snapshotter.ts';
 import type { ContainerRecord } from './record.ts';
@@ -86,10 +87,11 @@ export async function runInContainer(
   const specs = [...(opts.mounts ?? []), ...(opts.volumes ?? []).map(parseVolume)];
   const { prepareRunMounts } = await import('../executor/run-mounts.ts');
   const prepared = await prepareRunMounts(specs, s.store.root);
-  const { RuncExecutor } = await import('../executor/runc/runc.ts');
-  // In rootless kiln's user namespace runc runs --rootless, as for a build.
-  const executor = new RuncExecutor({ stateRoot: s.store.root, rootless: inUserNamespace() });
+  let executor: RuncExecutor | undefined;
   try {
+    const runc = await import('../executor/runc/runc.ts');
+    // In rootless kiln's user namespace runc runs --rootless, as for a build.
+    executor = new runc.RuncExecutor({ stateRoot: s.store.root, rootless: inUserNamespace() });
     await executor.run(
       {
         rootfs,
@@ -115,6 +117,6 @@ export async function runInContainer(
     throw err;
   } finally {
     await prepared.cleanup();
-    await executor.settle();
+    await executor?.settle();
   }
 }

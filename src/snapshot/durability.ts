@@ -23,6 +23,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { lstat, mkdir, open, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isErrno } from '../errors/errors.ts';
 import { spawnDetached } from '../sys/exec.ts';
 
 /** Where and when a snapshot was committed without a sync. */
@@ -126,8 +127,8 @@ export async function startSync(
   // claim less than its sync covers, never more.
   for (let at = now; at > now - MARK_TRIES; at--) {
     const mark = join(dir, `${id}@${at}`);
-    const fh = await open(mark, 'wx', 0o600).catch((e: NodeJS.ErrnoException) => {
-      if (e.code === 'EEXIST') return undefined;
+    const fh = await open(mark, 'wx', 0o600).catch((e: unknown) => {
+      if (isErrno(e, 'EEXIST')) return undefined;
       throw e;
     });
     if (!fh) continue;

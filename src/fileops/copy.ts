@@ -126,7 +126,8 @@ export interface CopyOptions {
   /**
    * The directory that what this copy creates in destRoot lands in: overlay's upper dir when
    * destRoot is an overlay mount (a directory made through the mount is a real one there, at the
-   * same path), else destRoot itself.
+   * same path), else destRoot itself. Regular files going into a directory this copy created are
+   * written there directly (see settle), and linkSources and layerLinks link into it.
    */
   destUpper?: string;
 }
@@ -241,7 +242,7 @@ async function settle(ctx: Ctx): Promise<void> {
     // saw; the bytes are then copied from that very descriptor.
     // (open and fstat are synchronous: two cheap calls instead of two thread-pool trips.)
     const srcText = job.src;
-    const target = job.target;
+    const target = job.fresh ? inUpper(ctx, job.target) : job.target;
     const src = openFileVerified(srcText, job);
     try {
       await copyFile(src.path, target, constants.COPYFILE_EXCL);
@@ -259,6 +260,20 @@ async function settle(ctx: Ctx): Promise<void> {
   for (const set of ctx.dirMeta) set();
   ctx.dirMeta = [];
   await flushXattrs(ctx, true);
+}
+
+/**
+ * Where a file going into a directory this copy created is written: the same path in the upper
+ * dir, behind the mount's back (as linkInstead's links). The mount has looked no name up in such
+ * a directory, so it cannot hold a stale answer for one, and the directory and every directory
+ * above it are real ones there (made or copied up by the overlay, never a symlink). Creating and
+ * touching a file through overlayfs cost twice what the same calls cost on the upper filesystem
+ * (`cp -r` of W1's 20,000 files: 1.3-1.5 s through a mount, 0.7-0.8 s beside it).
+ */
+function inUpper(ctx: Ctx, target: string): string {
+  if (ctx.destUpper === undefined || ctx.destUpper === ctx.destRoot) return target;
+  if (!target.startsWith(`${ctx.destRoot}/`)) throw new Error(`copy target outside its root: ${target}`);
+  return `${ctx.destUpper}${target.slice(ctx.destRoot.length)}`;
 }
 
 /**

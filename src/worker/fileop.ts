@@ -71,13 +71,13 @@ export async function runFileOp(
           }
           // The file operations load on first use: a fully cached build runs none.
           const { copy, mkdir, mkfile, rm, symlink } = await import('../fileops/index.ts');
-          // Overlay's upper dir: where COPY may link the files of a context kiln extracted or of
-          // a stage's layers (looked up only when a copy reads such a source).
+          // Overlay's upper dir: where COPY writes the files going into directories it creates,
+          // and links the files of a context kiln extracted or of a stage's layers.
           const linking = srcIdx.some((i) => {
             const s = inputs[i];
             return (s.kind === 'dir' && s.extracted === true) || s.kind === 'fs';
           });
-          const upper = linking ? await sn.ownDir(active) : undefined;
+          const upper = srcIdx.length > 0 ? await sn.ownDir(active) : undefined;
           await sn.withMounted(active, async (destRoot) => {
             try {
               await runActions(destRoot);
@@ -125,7 +125,7 @@ export async function runFileOp(
                   linkSources: src.kind === 'dir' && src.extracted === true,
                   layerLinks:
                     src.kind === 'fs' && upper !== undefined ? await layerLinks(sn, src) : undefined,
-                  destUpper: linking ? (upper ?? destRoot) : undefined,
+                  destUpper: upper ?? (linking ? destRoot : undefined),
                   onlyAction: op.actions.length === 1,
                 });
               } else if (a.action === 'mkdir') {

@@ -3,6 +3,7 @@
  * every source kind and flag, including remote ADD from a local HTTP server.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { symlink } from 'node:fs/promises';
 import http from 'node:http';
@@ -13,6 +14,7 @@ import {
   buildContext,
   buildDockerfile,
   buildError,
+  entry,
   exists,
   makeContext,
   openSuite,
@@ -131,6 +133,30 @@ COPY --from=busybox /etc/passwd /from-image
     const st = stat(b.fs, 'links/alias');
     assert.equal(st.type, 'symlink');
     assert.equal(st.target, 'real');
+  });
+
+  it('files written into directories the COPY makes are what a later source and the next step see', async () => {
+    // The files of a directory the copy made go straight into the overlay's upper dir
+    // (fileops/copy.ts inUpper): the second source must find and replace b's file through the
+    // mount, the RUN must read and change them, and xattrs must land on them.
+    const ctx = await makeContext(suite, {
+      Dockerfile:
+        'FROM busybox\nCOPY a b /dst/\nRUN cat /dst/x/f.txt /dst/x/g.txt > /dst/seen && echo more >> /dst/x/g.txt\n',
+      'a/x/f.txt': 'from a\n',
+      'a/x/g.txt': 'g\n',
+      'b/x/f.txt': 'from b\n',
+    });
+    execFileSync('setfattr', ['-n', 'user.kiln', '-v', 'kept', join(ctx, 'a/x/g.txt')]);
+    const b = await buildContext(suite, ctx);
+    assert.equal(read(b.fs, 'dst/seen'), 'from b\ng\n');
+    assert.equal(read(b.fs, 'dst/x/f.txt'), 'from b\n');
+    assert.equal(read(b.fs, 'dst/x/g.txt'), 'g\nmore\n');
+    const copied = b.image.layers.at(-2)!;
+    assert.deepEqual(
+      copied.map((f) => f.path),
+      ['dst', 'dst/x', 'dst/x/f.txt', 'dst/x/g.txt'],
+    );
+    assert.equal(entry(copied, 'dst/x/g.txt').xattrs['user.kiln']?.toString(), 'kept');
   });
 
   it('--link puts the copied files in a layer of their own, independent of the base', async () => {

@@ -216,7 +216,7 @@ export function openDirVerified(p: string, st: Stats): number {
 export function openFileVerified(
   p: string,
   st: { dev: number; ino: number },
-): { path: string; close(): void } {
+): { fd: number; path: string; size: number; close(): void } {
   let fd: number;
   try {
     // O_NONBLOCK: a FIFO swapped in must not block the open.
@@ -230,5 +230,5 @@ export function openFileVerified(
     closeSync(fd);
     throw sourceChanged(p);
   }
-  return { path: fdPath(fd), close: () => closeSync(fd) };
+  return { fd, path: fdPath(fd), size: now.size, close: () => closeSync(fd) };
 }

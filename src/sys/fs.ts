@@ -12,6 +12,7 @@ export {
   closeSync,
   constants,
   type Dirent,
+  fchmodSync,
   fstatSync,
   fsyncSync,
   readSync,

@@ -53,8 +53,8 @@ import {
 import { runLimited } from '../sys/limit.ts';
 import { mknodSync } from '../sys/mknod.ts';
 import { type ModeFn, parseChmod } from './chmod.ts';
-import { CopyThread, type ThreadFile } from './copy-thread.ts';
 import { mkdirAllInRoot } from './dest.ts';
+import { FileThread, type ThreadFile } from './file-thread.ts';
 import type { LayerLinks } from './layer-links.ts';
 import { tryUnpack } from './unpack.ts';
 import { type ChownSpec, type Owner, resolveChown } from './user.ts';
@@ -272,7 +272,7 @@ function copyBytes(fd: number, target: string, mode: number): void {
   }
 }
 
-/** Small files, at least, for which a second thread copies some (copy-thread.ts). */
+/** Small files, at least, for which a second thread copies some (file-thread.ts). */
 const THREAD_MIN = 2000;
 
 /** Small files a batch of the second thread (or a turn of the main thread) takes. */
@@ -287,7 +287,7 @@ const CHUNK = 256;
 async function copySmall(ctx: Ctx, small: FileJob[]): Promise<void> {
   const shared = small.length >= THREAD_MIN ? small.filter((j) => threadable(ctx, j)) : [];
   const own = shared.length > 0 ? small.filter((j) => !threadable(ctx, j)) : small;
-  const thread = shared.length > 0 ? await CopyThread.start() : undefined;
+  const thread = shared.length > 0 ? await FileThread.start() : undefined;
   let front = 0;
   let back = Math.ceil(shared.length / CHUNK);
   const sent: Promise<void>[] = [];

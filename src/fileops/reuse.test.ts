@@ -4,6 +4,7 @@ import {
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   rmSync,
   statSync,
   utimesSync,
@@ -67,7 +68,7 @@ describe('linking the unchanged files of a previous COPY', () => {
     const s = await setup(['a.txt', 'sub/b.txt', 'sub/c.txt']);
     const { src, donor, target } = s;
     writeFileSync(join(src, 'sub/c.txt'), 'content of sub/c.tx!'); // same size, new ctime
-    const linked = reuse(s, target);
+    const linked = await reuse(s, target);
     assert.deepEqual([...linked].sort(), ['app/a.txt', 'app/sub/b.txt']);
     assert.equal(statSync(join(target, 'app/a.txt')).ino, statSync(join(donor, 'app/a.txt')).ino);
   });
@@ -76,7 +77,7 @@ describe('linking the unchanged files of a previous COPY', () => {
     const s = await setup(['a.txt', 'sub/b.txt', 'sub/c.txt']);
     const { src, target } = s;
     const asked: string[] = [];
-    const linked = reuse(s, target, (rel) => {
+    const linked = await reuse(s, target, (rel) => {
       asked.push(rel);
       // The walk saw a.txt written after its copy (lstat now would say unchanged), sub/b.txt
       // as it is, and nothing for sub/c.txt.
@@ -89,9 +90,34 @@ describe('linking the unchanged files of a previous COPY', () => {
     // A size the walk saw differ: not linked either.
     const again = mkdtempSync(join(tmpdir(), 'kiln-reuse-t-'));
     dirs.push(again);
-    const none = reuse(s, again, (rel) =>
+    const none = await reuse(s, again, (rel) =>
       rel === 'sub' ? undefined : { ...asKnown(join(src, rel)), size: 1 },
     );
     assert.deepEqual([...none], []);
+  });
+
+  // Enough files for the second thread (file-thread.ts) to take batches beside the main thread.
+  const MANY = Array.from({ length: 3000 }, (_, i) => `sub/m${i}.txt`);
+
+  it('links thousands of files, some batches on a second thread, and names every one linked', async () => {
+    const s = await setup(MANY);
+    const linked = await reuse(s, s.target);
+    assert.equal(linked.size, MANY.length);
+    for (const n of MANY) {
+      assert.ok(linked.has(`app/${n}`), n);
+      assert.equal(statSync(join(s.target, 'app', n)).ino, statSync(join(s.donor, 'app', n)).ino, n);
+    }
+  });
+
+  it('fails when a link cannot be made, with no link made after it returns', async () => {
+    const s = await setup(MANY);
+    // A name already taken near the end of the walk: that batch fails (EEXIST).
+    mkdirSync(join(s.target, 'app', 'sub'), { recursive: true });
+    writeFileSync(join(s.target, 'app', 'sub', 'm990.txt'), 'in the way');
+    await assert.rejects(reuse(s, s.target), { code: 'EEXIST' });
+    const count = () => readdirSync(join(s.target, 'app', 'sub')).length;
+    const settled = count();
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(count(), settled, 'links were still being made after the reuse returned');
   });
 });

@@ -16,6 +16,7 @@ import { join, posix } from 'node:path';
 import type { PrestatStat } from '../context/prestat.ts';
 import { type FilterFS, typeOf } from '../context/walk.ts';
 import { chmodSync, lchownSync, linkSync, lstatSync, mkdirSync, readdirSync } from '../sys/fs.ts';
+import { FileThread, type ThreadLink } from './file-thread.ts';
 
 export interface ReuseOptions {
   /** The previous result's own layer directory (committed, read only here). */
@@ -38,13 +39,52 @@ export interface ReuseOptions {
   known?: (ctxRel: string) => PrestatStat | undefined;
 }
 
-/** Link the unchanged files; returns their rootfs-relative paths (copy() skips exactly these). */
-export function linkUnchanged(opts: ReuseOptions): Set<string> {
+/** Links a batch holds, and the batches seen before a second thread is started for them. */
+const LINK_BATCH = 256;
+const THREAD_AFTER = 4;
+
+/**
+ * Link the unchanged files; returns their rootfs-relative paths (copy() skips exactly these).
+ * The links go in batches: to a second thread (file-thread.ts) while it has fewer than two to
+ * do, else made here. A link is ~14 µs of the kernel's time and the walk's lstats ~5 µs a file:
+ * 20,016 links on the main thread alone took ~0.29 s of an incremental W1's ~0.47 s COPY.
+ */
+export async function linkUnchanged(opts: ReuseOptions): Promise<Set<string>> {
   const linked = new Set<string>();
   const mirrored = new Set<string>();
   const start = opts.destRel === '' ? opts.donorDir : join(opts.donorDir, opts.destRel);
   if (!isRealDir(start) || !isRealDir(opts.srcDir)) return linked;
-  const walk = (rel: string): void => {
+  let batch: Link[] = [];
+  let batches = 0;
+  let thread: Promise<FileThread> | undefined;
+  const sent: Promise<void>[] = [];
+  let failed: unknown;
+  const flush = async (): Promise<void> => {
+    const links = batch;
+    batch = [];
+    if (links.length === 0) return;
+    if (++batches === THREAD_AFTER) thread = FileThread.start();
+    const t = thread && (await thread);
+    if (t && t.outstanding < 2 && failed === undefined) {
+      const done = t.link(links).then(
+        () => {
+          for (const l of links) linked.add(l.destRel);
+        },
+        (err: unknown) => {
+          failed ??= err;
+        },
+      );
+      sent.push(done);
+    } else {
+      for (const l of links) {
+        linkSync(l.from, l.target);
+        linked.add(l.destRel);
+      }
+    }
+    // The thread's answers come in between batches.
+    if (t) await new Promise<void>((resolve) => setImmediate(resolve));
+  };
+  const walk = async (rel: string): Promise<void> => {
     const donorAbs = rel === '' ? start : join(start, rel);
     for (const name of readdirSync(donorAbs)) {
       const childRel = rel === '' ? name : `${rel}/${name}`;
@@ -57,20 +97,35 @@ export function linkUnchanged(opts: ReuseOptions): Set<string> {
       if (!src) continue;
       const srcType = typeOf(src.mode);
       if (donor.isDirectory()) {
-        if (srcType === 'dir') walk(childRel);
+        if (srcType === 'dir') await walk(childRel);
         continue;
       }
       if (!donor.isFile() || srcType !== 'file' || src.nlink !== 1) continue;
       if (donor.size !== src.size || roundMs(donor.mtimeMs) !== roundMs(src.mtimeMs)) continue;
       if (src.ctimeMs >= donor.ctimeMs) continue;
       const destRel = opts.destRel === '' ? childRel : `${opts.destRel}/${childRel}`;
+      // Made here, before any link into it is asked for.
       mirrorDirs(opts.donorDir, opts.targetDir, posix.dirname(destRel), mirrored);
-      linkSync(join(start, childRel), join(opts.targetDir, destRel));
-      linked.add(destRel);
+      batch.push({ from: join(start, childRel), target: join(opts.targetDir, destRel), destRel });
+      if (batch.length >= LINK_BATCH) await flush();
     }
   };
-  walk('');
+  try {
+    await walk('');
+    await flush();
+  } finally {
+    // Nothing links into the snapshot after this returns (or throws).
+    await Promise.all(sent);
+    await (await thread?.catch(() => undefined))?.close();
+  }
+  if (failed !== undefined) throw failed;
   return linked;
+}
+
+/** A link the walk decided on. */
+interface Link extends ThreadLink {
+  /** The target's rootfs-relative path. */
+  destRel: string;
 }
 
 /**

@@ -52,7 +52,7 @@ export async function reusePrevious(
   const view = excludeView(copy.srcRoot, copy.excludePatterns);
   const { linkUnchanged } = await import('../fileops/reuse.ts');
   try {
-    return linkUnchanged({
+    return await linkUnchanged({
       donorDir,
       targetDir,
       srcDir: copy.srcRel === '' ? copy.srcRoot : join(copy.srcRoot, copy.srcRel),

@@ -1,5 +1,5 @@
 /**
- * The second thread of a COPY of many small files (fileops/copy-thread.ts): what it copies comes
+ * The second thread of a COPY of many small files (fileops/file-thread.ts): what it copies comes
  * out as the main thread's copies do (bytes, mode past the umask, setuid, times, attributes,
  * names that are not UTF-8), and a file it cannot copy fails the copy with the error the main
  * thread would give: SOURCE_CHANGED for a source that is not the file the walk saw (a symlink
@@ -22,7 +22,7 @@ import {
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { isDiskFull } from '../../../src/errors/errors.ts';
-import { CopyThread } from '../../../src/fileops/copy-thread.ts';
+import { FileThread } from '../../../src/fileops/file-thread.ts';
 import { copy } from '../../../src/fileops/index.ts';
 import { DOCKERFILE_COPY, tempDir } from './helpers.ts';
 
@@ -41,7 +41,7 @@ after(() => {
 /** Modes that open(2) alone would not give (the umask, setuid), cycled over the files. */
 const MODES = [0o644, 0o664, 0o600, 0o4755, 0o777];
 
-describe('the copy thread', () => {
+describe('the file thread', () => {
   it('copies files as the main thread does, in a COPY of thousands of small files', async () => {
     const src = tempDir('kiln-thread-src-');
     const dest = tempDir('kiln-thread-dst-');
@@ -115,7 +115,7 @@ describe('the copy thread', () => {
       mtime: T,
       ...over,
     });
-    const thread = await CopyThread.start();
+    const thread = await FileThread.start();
     try {
       // Another inode than the walk saw.
       await assert.rejects(thread.copy([file(join(dir, 'src'), join(dir, 'a'), { ino: st.ino + 1 })]), {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import type { Xattrs } from '../../../src/archive/xattr.ts';
 import { copy } from '../../../src/fileops/index.ts';
-import { DOCKERFILE_COPY, inspect, tempDir } from './helpers.ts';
+import { copyToApp, DOCKERFILE_COPY, inspect, tempDir } from './helpers.ts';
 
 const MANY = 9_000; // more than two flushes of xattrs
 const T = 1_600_000_000;
@@ -52,15 +52,7 @@ describe('a COPY of many files', () => {
     for (const i of [0, 5000, MANY - 1])
       execFileSync('setfattr', ['-n', 'user.kiln', '-v', `x${i}`, join(src, 'many', `f${i}`)]);
     execFileSync('setcap', ['cap_net_raw+ep', join(src, 'many', 'f4500')]);
-    await copy({
-      ...DOCKERFILE_COPY,
-      srcRoot: src,
-      srcPaths: ['.'],
-      destRoot: dest,
-      dest: '/app/',
-      chown: { uid: 1, gid: 2 },
-      xattrs: true,
-    });
+    await copyToApp(src, dest, { chown: { uid: 1, gid: 2 } });
     const seen = inspect(dest);
     for (let i = 0; i < MANY; i++) {
       const f = seen[`app/many/f${i}`];

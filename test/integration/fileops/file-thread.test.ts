@@ -23,8 +23,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { isDiskFull } from '../../../src/errors/errors.ts';
 import { FileThread } from '../../../src/fileops/file-thread.ts';
-import { copy } from '../../../src/fileops/index.ts';
-import { DOCKERFILE_COPY, tempDir } from './helpers.ts';
+import { copyToApp, tempDir } from './helpers.ts';
 
 const DIRS = 12;
 const PER_DIR = 250; // 3,000 small files: more than copy.ts's THREAD_MIN
@@ -62,14 +61,7 @@ describe('the file thread', () => {
       execFileSync('setfattr', ['-n', 'user.kiln', '-v', rel, join(src, rel)]);
     const before = process.umask(0o077); // a stricter umask than the files' modes
     try {
-      await copy({
-        ...DOCKERFILE_COPY,
-        srcRoot: src,
-        srcPaths: ['.'],
-        destRoot: dest,
-        dest: '/app/',
-        xattrs: true,
-      });
+      await copyToApp(src, dest);
     } finally {
       process.umask(before);
     }

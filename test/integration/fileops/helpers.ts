@@ -17,7 +17,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { CopyOptions } from '../../../src/fileops/index.ts';
+import { type CopyOptions, copy } from '../../../src/fileops/index.ts';
 
 /**
  * Dockerfile COPY's options (BuildKit dockerfile2llb): contents of dirs, follow the named
@@ -31,6 +31,19 @@ export const DOCKERFILE_COPY: Partial<CopyOptions> = {
   allowEmptyWildcard: false,
   createDestPath: true,
 };
+
+/** A Dockerfile COPY of the whole of `src` into /app/ of `dest`, attributes included. */
+export function copyToApp(src: string, dest: string, more: Partial<CopyOptions> = {}): Promise<void> {
+  return copy({
+    ...DOCKERFILE_COPY,
+    srcRoot: src,
+    srcPaths: ['.'],
+    destRoot: dest,
+    dest: '/app/',
+    xattrs: true,
+    ...more,
+  });
+}
 
 export type Spec =
   | string

@@ -211,12 +211,12 @@ export function openDirVerified(p: string, st: Stats): number {
  * Open regular file `p` for reading, never following a symlink at its last component, and check
  * it is the file `st` described (same device and inode). A parent swapped for a symlink since the
  * walk saw the file leads to another inode and is refused, so host files never stand in for
- * source files. Returns a path that reaches the opened file (/proc/self/fd/N) and a closer.
+ * source files. Returns the descriptor, a path that reaches it (/proc/self/fd/N) and a closer.
  */
 export function openFileVerified(
   p: string,
   st: { dev: number; ino: number },
-): { fd: number; path: string; size: number; close(): void } {
+): { fd: number; path: string; close(): void } {
   let fd: number;
   try {
     // O_NONBLOCK: a FIFO swapped in must not block the open.
@@ -230,5 +230,5 @@ export function openFileVerified(
     closeSync(fd);
     throw sourceChanged(p);
   }
-  return { fd, path: fdPath(fd), size: now.size, close: () => closeSync(fd) };
+  return { fd, path: fdPath(fd), close: () => closeSync(fd) };
 }

@@ -285,22 +285,21 @@ const CHUNK = 256;
  * call but their times (threadable); the main thread copies the rest first.
  */
 async function copySmall(ctx: Ctx, small: FileJob[]): Promise<void> {
-  const shared = small.length >= THREAD_MIN ? small.filter((j) => threadable(ctx, j)) : [];
-  const own = shared.length > 0 ? small.filter((j) => !threadable(ctx, j)) : small;
+  const shared: FileJob[] = [];
+  const own: FileJob[] = [];
+  for (const j of small) (small.length >= THREAD_MIN && threadable(ctx, j) ? shared : own).push(j);
   const thread = shared.length > 0 ? await FileThread.start() : undefined;
   let front = 0;
   let back = Math.ceil(shared.length / CHUNK);
   const sent: Promise<void>[] = [];
-  let outstanding = 0;
   let failed: unknown;
   const feed = (): void => {
-    while (thread && failed === undefined && outstanding < 2 && front < back) {
-      const jobs = shared.slice(--back * CHUNK, Math.min(shared.length, (back + 1) * CHUNK));
-      outstanding++;
-      const done = thread.copy(jobs.map((j) => threadFile(ctx, j))).then(
+    while (thread?.ready && failed === undefined && front < back) {
+      const start = --back * CHUNK;
+      const files = shared.slice(start, start + CHUNK).map((j) => threadFile(ctx, j));
+      const done = thread.copy(files).then(
         () => {
-          outstanding--;
-          if (ctx.copied) for (const j of jobs) ctx.copied.push([j.src, inUpper(ctx, j.target)]);
+          if (ctx.copied) for (const f of files) ctx.copied.push([f.src, f.target]);
           feed();
         },
         (err: unknown) => {
@@ -315,7 +314,7 @@ async function copySmall(ctx: Ctx, small: FileJob[]): Promise<void> {
     await copyOnMain(ctx, own);
     while (failed === undefined && front < back) {
       const start = front++ * CHUNK;
-      await copyOnMain(ctx, shared.slice(start, Math.min(shared.length, start + CHUNK)));
+      await copyOnMain(ctx, shared.slice(start, start + CHUNK));
     }
     await Promise.all(sent);
     if (failed !== undefined) throw failed;

@@ -54,6 +54,9 @@ interface Reply {
   };
 }
 
+/** Batches sent to the thread and not answered yet, at most, while the sender works on (ready). */
+const QUEUED = 2;
+
 /** Fields per operation in a batch's flat array (the message is cloned: an array, not objects). */
 const COPY_FIELDS = 7;
 const LINK_FIELDS = 2;
@@ -150,9 +153,12 @@ export class FileThread {
     return new FileThread(new Worker(SCRIPT, { eval: true, stdout: false, stderr: false }));
   }
 
-  /** Batches sent and not answered yet. */
-  get outstanding(): number {
-    return this.pending.size;
+  /**
+   * Whether to send it another batch: fewer than QUEUED are waiting or running (one runs while
+   * the next waits; the sender does the rest itself meanwhile).
+   */
+  get ready(): boolean {
+    return this.pending.size < QUEUED;
   }
 
   /** Copy `files`; resolves when all are in place, rejects with the first failure's error. */

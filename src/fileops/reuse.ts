@@ -45,8 +45,8 @@ const THREAD_AFTER = 4;
 
 /**
  * Link the unchanged files; returns their rootfs-relative paths (copy() skips exactly these).
- * The links go in batches: to a second thread (file-thread.ts) while it has fewer than two to
- * do, else made here. A link is ~14 µs of the kernel's time and the walk's lstats ~5 µs a file:
+ * The links go in batches: to a second thread (file-thread.ts) while it is ready for one, else
+ * made here. A link is ~14 µs of the kernel's time and the walk's lstats ~5 µs a file:
  * 20,016 links on the main thread alone took ~0.29 s of an incremental W1's ~0.47 s COPY.
  */
 export async function linkUnchanged(opts: ReuseOptions): Promise<Set<string>> {
@@ -65,7 +65,7 @@ export async function linkUnchanged(opts: ReuseOptions): Promise<Set<string>> {
     if (links.length === 0) return;
     if (++batches === THREAD_AFTER) thread = FileThread.start();
     const t = thread && (await thread);
-    if (t && t.outstanding < 2 && failed === undefined) {
+    if (t?.ready && failed === undefined) {
       const done = t.link(links).then(
         () => {
           for (const l of links) linked.add(l.destRel);

@@ -1,7 +1,9 @@
 'use strict';
 /**
- * The context pre-stat (see src/context/prestat.ts): started by bin/prestat.cjs as a process of
- * its own for `kiln build DIR` (`node prestat-walker.cjs DIR BUDGET`), it lists and lstats DIR's
+ * The context pre-stat (see src/context/prestat.ts): started for `kiln build DIR` as a process of
+ * its own, by bin/kiln before Node starts for kiln (`node prestat-walker.cjs DIR '' OUTPUT`: it
+ * removes OUTPUT's name, which only bin/kiln and kiln hold open, and walks only when DIR's hint is
+ * there) or else by bin/prestat.cjs (`node prestat-walker.cjs DIR BUDGET`), it lists and lstats DIR's
  * tree while kiln is still loading, in the order the context walk will want it (directories
  * depth-first, names sorted), and writes one record per directory to its standard output, a file
  * kiln reads as the records come (the layout: writeRecord). Read-only, nothing followed (lstat;
@@ -19,8 +21,17 @@ const ENTRY_BUDGET = 250_000;
 /** Per entry: mode, uid, gid, size, mtimeMs, ino, dev, nlink, ctimeMs (NaN mode: lstat failed). */
 const FIELDS = 9;
 
-const root = process.argv[2];
 const budget = Number(process.argv[3]) || ENTRY_BUDGET;
+/** Started by bin/kiln: the name of the file standing open as this process's output. */
+const output = process.argv[4];
+if (output) {
+  try {
+    fs.unlinkSync(output);
+  } catch {
+    // gone already: nothing else is ever at that name
+  }
+}
+const root = output ? require('node:path').resolve(process.argv[2]) : process.argv[2];
 let entries = 0;
 
 /** Record types (src/context/prestat.ts reads them). */
@@ -138,7 +149,9 @@ function walk(rel, skip) {
 }
 
 try {
-  walk('', skipped());
+  // bin/kiln starts this for any `kiln build DIR` while the user's cache holds hints at all: walk
+  // only a context whose last build left its own (the launcher's test, bin/prestat.cjs).
+  if (!output || fs.existsSync(require('./prestat.cjs').hintFile(root))) walk('', skipped());
 } finally {
   writeRecord(END, '');
 }

@@ -18,6 +18,13 @@ const path = require('node:path');
  * unlinked before the walker starts. It is killed when kiln no longer needs it, and when kiln exits.
  */
 function startPrestat(argv, budget) {
+  // bin/kiln's walker (its pid; its output open as OUTPUT_FD), or none: never passed on further.
+  const started = process.env.KILN_PRESTAT_PID;
+  delete process.env.KILN_PRESTAT_PID;
+  if (started) {
+    adopt(Number(started), path.resolve(argv[argv.length - 1]));
+    return;
+  }
   const last = argv[argv.length - 1];
   if (!argv.includes('build') || argv.length < 2 || last === undefined || last.startsWith('-')) return;
   if (argv.includes('--help') || argv.includes('-h') || /^[a-z][a-z0-9+.-]*:\/\//i.test(last)) return;
@@ -49,14 +56,60 @@ function startPrestat(argv, budget) {
   globalThis[Symbol.for('kiln.prestat')] = { root, fd, stop, started: Date.now() };
 }
 
+/** The descriptor bin/kiln leaves its walker's output open on (sh: 0–9; checked unused there). */
+const OUTPUT_FD = 9;
+
+/**
+ * Take the walker bin/kiln started (`pid`, for the context at `root`, which it resolved alike).
+ * Its output is opened again through /proc (Node's own open: close-on-exec, never inherited by a
+ * process kiln starts) and the shell's descriptor closed.
+ */
+function adopt(pid, root) {
+  let fd;
+  try {
+    fd = fs.openSync(`/proc/self/fd/${OUTPUT_FD}`, 'r');
+  } catch {
+    // no output (the shell failed to open it): the walker is killed, kiln walks alone
+  }
+  try {
+    fs.closeSync(OUTPUT_FD);
+  } catch {
+    // not open
+  }
+  // This process's child (the shell exec'd into it), never reaped: its pid stays its own.
+  const stop = () => {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone
+    }
+  };
+  if (fd === undefined || !Number.isInteger(pid) || pid <= 1) {
+    if (Number.isInteger(pid) && pid > 1) stop();
+    return;
+  }
+  process.once('exit', stop);
+  globalThis[Symbol.for('kiln.prestat')] = { root, fd, stop, started: Date.now() };
+}
+
 /**
  * Where a build notes that the context at `root` is big (src/context/prestat.ts writes it, the
- * same name): in the user's cache, beside the code cache, named by a hash of the path.
+ * same name): in the user's cache, beside the code cache, named by the path's last component
+ * (what bin/kiln looks for before Node starts: BASE@*) and a hash of the whole path.
  */
 function hintFile(root) {
   const base = process.env.XDG_CACHE_HOME || path.join(process.env.HOME || '/tmp', '.cache');
-  return path.join(base, 'kiln', 'prestat', `${fnv1a(root)}-${root.length}`);
+  const last = path.basename(root);
+  return path.join(
+    base,
+    'kiln',
+    'prestat',
+    `${last.length <= HINT_BASE_MAX ? last : ''}@${fnv1a(root)}-${root.length}`,
+  );
 }
+
+/** A last component longer than this is left out of a hint's name (bin/kiln: the same bound, in bytes). */
+const HINT_BASE_MAX = 100;
 
 /** FNV-1a, 32 bits, of a string's UTF-16 code units: a name, not a proof. */
 function fnv1a(s) {

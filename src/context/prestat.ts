@@ -22,7 +22,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 
 /** Fields per entry in a listing's stats, as the walker writes them. */
 export const PRESTAT_FIELDS = 9;
@@ -336,7 +336,8 @@ function pruneHints(dir: string): void {
   for (const name of readdirSync(dir).slice(0, MAX_PRUNED)) {
     const hint = join(dir, name);
     const root = readFileSync(hint, 'utf8');
-    if (root === '' || !existsSync(root)) rmSync(hint, { force: true });
+    // Also a name of an earlier kiln's (no `@`) and an output bin/kiln left (`run-PID`, empty).
+    if (root === '' || !name.includes('@') || !existsSync(root)) rmSync(hint, { force: true });
   }
 }
 
@@ -348,7 +349,10 @@ export function hintFile(root: string): string {
   const base = process.env.XDG_CACHE_HOME || join(process.env.HOME || '/tmp', '.cache');
   let h = 0x811c9dc5;
   for (let i = 0; i < root.length; i++) h = Math.imul(h ^ root.charCodeAt(i), 0x01000193) >>> 0;
-  return join(base, 'kiln', 'prestat', `${h.toString(16).padStart(8, '0')}-${root.length}`);
+  // The last component first: bin/kiln looks for BASE@* before Node starts (at most 100 units long).
+  const last = basename(root);
+  const name = `${last.length <= 100 ? last : ''}@${h.toString(16).padStart(8, '0')}-${root.length}`;
+  return join(base, 'kiln', 'prestat', name);
 }
 
 /** Forget the pre-stat (closing it): for tests, which start one per case. */

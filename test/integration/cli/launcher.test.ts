@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import {
   copyFileSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -19,7 +20,7 @@ import {
 } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 
 const REPO = join(import.meta.dirname, '..', '..', '..');
@@ -32,14 +33,48 @@ process.stdout.write(greet(process.argv.slice(2)));
 if (process.argv.includes('fail')) process.exitCode = 3;
 if (process.argv.includes('slow')) { const end = Date.now() + 1100; while (Date.now() < end); }
 if (process.argv.includes('--show-prestat')) process.stdout.write(' prestat=' + (globalThis[Symbol.for('kiln.prestat')]?.root ?? 'none'));
+if (process.argv.includes('--show-output')) {
+  // The walker's output as kiln holds it, once the walker is done: its size and links, whether a
+  // process kiln starts sees it (its descriptors, its environment), and what is left beside hints.
+  const fs = require('node:fs');
+  const p = globalThis[Symbol.for('kiln.prestat')];
+  const end = Date.now() + 5000;
+  let st = fs.fstatSync(p.fd);
+  while (Date.now() < end && !fs.readFileSync('/proc/self/fd/' + p.fd).subarray(-16).equals(Buffer.from([3, ...Array(15).fill(0)]))) st = fs.fstatSync(p.fd);
+  st = fs.fstatSync(p.fd);
+  const child = require('node:child_process').execFileSync('/bin/sh', ['-c', 'ls -l /proc/$$/fd; env'], { encoding: 'utf8' });
+  // Kiln's descriptor is close-on-exec (O_CLOEXEC in its flags), the shell's (9) is closed.
+  const flags = /flags:\\s*(\\d+)/.exec(fs.readFileSync('/proc/self/fdinfo/' + p.fd, 'utf8'))[1];
+  let nine;
+  try { nine = fs.fstatSync(9); } catch {}
+  const leaked = /prestat|deleted|KILN_PRESTAT/.test(child) || (nine !== undefined && nine.ino === st.ino && nine.dev === st.dev) || (parseInt(flags, 8) & 0o2000000) === 0;
+  process.stdout.write(' output=' + st.size + ',' + st.nlink + ' leaked=' + leaked);
+}
 `;
 
-function kiln(...args: string[]) {
-  const r = spawnSync(join(tree, 'bin', 'kiln'), args, {
+/** `bin/kiln ARGS…`; a last argument that is an object adds to the environment. */
+function kiln(...args: (string | Record<string, string>)[]) {
+  const last = args[args.length - 1];
+  const env = typeof last === 'object' ? (args.pop() as Record<string, string>) : {};
+  const r = spawnSync(join(tree, 'bin', 'kiln'), args as string[], {
     encoding: 'utf8',
-    env: { ...process.env, XDG_CACHE_HOME: cache },
+    env: { ...process.env, XDG_CACHE_HOME: cache, ...env },
   });
   return { code: r.status, out: r.stdout, err: r.stderr };
+}
+/** Where a build leaves the hint to pre-stat `root` (bin/prestat.cjs hintFile, in this test's cache). */
+function hintFor(root: string): string {
+  const { hintFile } = createRequire(import.meta.url)('../../../bin/prestat.cjs') as {
+    hintFile(root: string): string;
+  };
+  const saved = process.env.XDG_CACHE_HOME;
+  process.env.XDG_CACHE_HOME = cache;
+  try {
+    return hintFile(root);
+  } finally {
+    if (saved === undefined) delete process.env.XDG_CACHE_HOME;
+    else process.env.XDG_CACHE_HOME = saved;
+  }
 }
 const cacheFiles = () => readdirSync(join(cache, 'kiln', 'code-cache')).sort();
 
@@ -113,14 +148,7 @@ describe('bin/kiln launcher', () => {
     const ctx = join(tree, 'ctx');
     mkdirSync(ctx, { recursive: true });
     assert.match(kiln('build', '--show-prestat', ctx).out, / prestat=none$/);
-    const { hintFile } = createRequire(import.meta.url)('../../../bin/prestat.cjs') as {
-      hintFile(root: string): string;
-    };
-    const saved = process.env.XDG_CACHE_HOME;
-    process.env.XDG_CACHE_HOME = cache;
-    const hint = hintFile(ctx);
-    if (saved === undefined) delete process.env.XDG_CACHE_HOME;
-    else process.env.XDG_CACHE_HOME = saved;
+    const hint = hintFor(ctx);
     mkdirSync(dirname(hint), { recursive: true });
     writeFileSync(hint, '');
     assert.ok(
@@ -129,6 +157,51 @@ describe('bin/kiln launcher', () => {
     );
     assert.match(kiln('images', '--show-prestat', ctx).out, / prestat=none$/);
     assert.match(kiln('build', '--show-prestat', '-').out, / prestat=none$/);
+  });
+
+  it('starts the walker before Node, for a context named like one with a hint, and no further than kiln', () => {
+    const ctx = join(tree, 'named', 'ctx');
+    const other = join(tree, 'other', 'ctx');
+    mkdirSync(join(ctx, 'sub'), { recursive: true });
+    mkdirSync(other, { recursive: true });
+    writeFileSync(join(ctx, 'sub', 'f'), 'x');
+    const hints = dirname(hintFor(ctx));
+    rmSync(hints, { recursive: true, force: true });
+    mkdirSync(hints, { recursive: true });
+    writeFileSync(hintFor(ctx), ctx);
+    // No temporary directory: the launcher could start no walker of its own, so bin/kiln did.
+    const noTmp = { TMPDIR: join(tree, 'no-such-dir') };
+    const r = kiln('build', '--show-prestat', '--show-output', ctx, noTmp);
+    assert.equal(r.code, 0, r.err);
+    const walked = / prestat=(\S+) output=(\d+),(\d+) leaked=(\w+)$/.exec(r.out);
+    assert.ok(walked, r.out);
+    assert.equal(walked[1], ctx);
+    assert.ok(Number(walked[2]) > 100, `the walker wrote ${walked[2]} bytes`);
+    assert.equal(walked[3], '0', 'the output still has a name');
+    assert.equal(walked[4], 'false', 'a process kiln started saw the walker or its output');
+    assert.deepEqual(readdirSync(hints), [basename(hintFor(ctx))], 'bin/kiln left a file beside the hints');
+    // Another context of the same name: started, but it writes nothing besides its end.
+    const same = kiln('build', '--show-prestat', '--show-output', other, noTmp);
+    assert.match(same.out, new RegExp(` prestat=${other} output=16,0 leaked=false$`));
+    // A name planted where bin/kiln creates the output: nothing is opened through it, the sentinel
+    // it points to outside is not created, and the launcher starts the walker instead.
+    const sentinel = join(tree, 'outside-sentinel');
+    const planted = spawnSync(
+      '/bin/sh',
+      [
+        '-c',
+        'ln -s "$1" "$2/run-$$" && exec "$3" build --show-prestat "$4"',
+        'sh',
+        sentinel,
+        hints,
+        join(tree, 'bin', 'kiln'),
+        ctx,
+      ],
+      { encoding: 'utf8', env: { ...process.env, XDG_CACHE_HOME: cache } },
+    );
+    assert.equal(planted.status, 0, planted.stderr);
+    assert.ok(planted.stdout.endsWith(` prestat=${ctx}`), planted.stdout);
+    assert.equal(existsSync(sentinel), false, 'bin/kiln wrote through a planted link');
   });
 
   it('keeps the bundle when a source that is not in it changes', () => {

@@ -315,6 +315,9 @@ export class FilterFS implements WalkFS {
 
   /** `fn` behind this filter, for one walk of the inner FS (it keeps that walk's parents). */
   private filtered(fn: WalkFn): WalkFn {
+    // No patterns: every entry passes and no parent is held back (a context without a
+    // .dockerignore, walked whole on every build).
+    if (!this.include && !this.exclude) return fn;
     const parents: VisitedDir[] = [];
     return (path, entry, walkErr) => {
       if (walkErr) {

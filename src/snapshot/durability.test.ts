@@ -30,12 +30,30 @@ describe('sync marks', { skip: bootId() === '' && 'no boot id: kiln makes no mar
 
   it('a mark is there, pending, when startSync returns, and counts once its sync has finished', async () => {
     const dir = path.join(tmp, 'one');
-    const child = await startSync(tmp, dir);
+    // The sync held until the pending mark has been read (an idle disk's sync can end before
+    // that): a `sync` first on PATH that waits for a gate, then runs the real one.
+    const bin = path.join(tmp, 'bin');
+    const gate = path.join(tmp, 'gate');
+    await fs.mkdir(bin);
+    await fs.writeFile(
+      path.join(bin, 'sync'),
+      `#!/bin/sh\nwhile [ ! -e '${gate}' ]; do sleep 0.01; done\nexec /bin/sync "$@"\n`,
+      { mode: 0o755 },
+    );
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${bin}:${savedPath}`;
+    let child: ChildProcess | undefined;
+    try {
+      child = await startSync(tmp, dir);
+    } finally {
+      process.env.PATH = savedPath;
+    }
     const pending = await readMarks(dir);
     assert.equal(pending.all.length, 1);
     const [mark] = pending.all;
     assert.equal(mark.boot, bootId());
     assert.equal(pending.latest.size, 0, 'a pending mark covers nothing');
+    await fs.writeFile(gate, '');
     await ended(child);
     const done = await readMarks(dir);
     assert.equal(done.all[0]?.done, true);

@@ -85,6 +85,7 @@ function adopt(pid, root) {
     }
   };
   if (fd === undefined || !Number.isInteger(pid) || pid <= 1) {
+    if (fd !== undefined) fs.closeSync(fd);
     if (Number.isInteger(pid) && pid > 1) stop();
     return;
   }

@@ -51,7 +51,11 @@ function startPrestat(argv, budget) {
   fs.closeSync(out);
   child.on('error', () => {});
   child.unref();
-  const stop = () => child.kill('SIGKILL');
+  offer(root, fd, () => child.kill('SIGKILL'));
+}
+
+/** Leave the walker's output for src/context/prestat.ts; `stop` kills the walker, at kiln's exit too. */
+function offer(root, fd, stop) {
   process.once('exit', stop);
   globalThis[Symbol.for('kiln.prestat')] = { root, fd, stop, started: Date.now() };
 }
@@ -77,20 +81,20 @@ function adopt(pid, root) {
     // not open
   }
   // This process's child (the shell exec'd into it), never reaped: its pid stays its own.
+  const ours = Number.isInteger(pid) && pid > 1;
   const stop = () => {
     try {
-      process.kill(pid, 'SIGKILL');
+      if (ours) process.kill(pid, 'SIGKILL');
     } catch {
       // gone
     }
   };
-  if (fd === undefined || !Number.isInteger(pid) || pid <= 1) {
+  if (fd === undefined || !ours) {
     if (fd !== undefined) fs.closeSync(fd);
-    if (Number.isInteger(pid) && pid > 1) stop();
+    stop();
     return;
   }
-  process.once('exit', stop);
-  globalThis[Symbol.for('kiln.prestat')] = { root, fd, stop, started: Date.now() };
+  offer(root, fd, stop);
 }
 
 /**

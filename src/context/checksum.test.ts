@@ -191,6 +191,21 @@ describe('checksum', () => {
     const first = whole(cache);
     cache.close();
     assert.equal(packCount(), 105, 'no pack of the 105 files');
+    // Another order (more files off the cursor than are looked for near it): found by path, the
+    // pack answers.
+    const reversed = Array.from({ length: 100 }, (_, i) => `pkg/m${99 - i}`);
+    const some = (cache?: DigestCache) => checksum({ root: d, paths: reversed, cache });
+    sql.open();
+    sql.exec('DELETE FROM file_digests');
+    sql.close();
+    const before = some();
+    writeFileSync(join(d, 'pkg/m20/index.js'), 'MODULE 20');
+    age('pkg/m20/index.js');
+    cache = DigestCache.open(db);
+    assert.equal(some(cache), before, 'the pack did not answer out of order');
+    cache.close();
+    writeFileSync(join(d, 'pkg/m20/index.js'), 'module 20');
+    age('pkg/m20/index.js');
     // Only the pack knows the digests now; the same identity with other bytes goes unseen.
     sql.open();
     sql.exec('DELETE FROM file_digests');
@@ -235,6 +250,21 @@ describe('checksum', () => {
     checksum({ root: d, paths: ['src'], cache });
     cache.close();
     assert.equal(packCount(), 55);
+    // A pack whose count is not the number of its items is not read.
+    sql.open();
+    const blob = Buffer.from((sql.prepare('SELECT data FROM walk_packs').get() as { data: Uint8Array }).data);
+    blob.writeUInt32LE(blob.readUInt32LE(4) - 1, 4);
+    sql.prepare('UPDATE walk_packs SET data = ?').run(blob);
+    sql.exec('DELETE FROM file_digests');
+    sql.close();
+    writeFileSync(join(d, 'pkg/m20/index.js'), 'MODULE 20');
+    age('pkg/m20/index.js');
+    cache = DigestCache.open(db);
+    assert.equal(whole(cache), whole(), 'a pack with a wrong count was read');
+    cache.close();
+    // Back, under another mtime: the cache now holds the other bytes' digest for the old one.
+    writeFileSync(join(d, 'pkg/m20/index.js'), 'module 20');
+    utimesSync(join(d, 'pkg/m20/index.js'), new Date(Date.now() - 20_000), new Date(Date.now() - 20_000));
     // A blob that is not a pack is not read.
     sql.open();
     sql.exec("UPDATE walk_packs SET data = x'00'");

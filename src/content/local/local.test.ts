@@ -155,6 +155,52 @@ describe('LocalContentStore layout', () => {
     }
   });
 
+  it('ingests side by side run one early datasync at a time', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-content-'));
+    const probe = await open(join(dir, 'probe'), 'w');
+    const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+    await probe.close();
+    const real = proto.datasync;
+    let running = 0;
+    let most = 0;
+    let calls = 0;
+    // Slow enough that the four ingests' datasyncs would overlap if each ran its own.
+    proto.datasync = async function (this: unknown) {
+      calls++;
+      most = Math.max(most, ++running);
+      try {
+        await new Promise((r) => setTimeout(r, 50));
+        return await real.call(this);
+      } finally {
+        running--;
+      }
+    };
+    try {
+      const store = new LocalContentStore(dir);
+      const blobs = Array.from({ length: 4 }, (_, k) =>
+        Array.from({ length: 40 }, (_, i) => Buffer.alloc(1 << 20, k * 40 + i)),
+      );
+      const source = async function* (chunks: Buffer[]) {
+        for (const c of chunks) {
+          await new Promise((r) => setImmediate(r));
+          yield c;
+        }
+      };
+      const infos = await Promise.all(
+        blobs.map((chunks) => {
+          const whole = Buffer.concat(chunks);
+          return store.ingest(source(chunks), { digest: sha256(whole), size: whole.length });
+        }),
+      );
+      assert.equal(infos.length, 4);
+      assert.ok(calls >= 2, `only ${calls} early datasyncs`);
+      assert.equal(most, 1, `${most} early datasyncs ran at once`);
+    } finally {
+      proto.datasync = real;
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a DigestStream source is named by its own digest (not hashed twice); one also read elsewhere is refused', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'kiln-content-'));
     try {

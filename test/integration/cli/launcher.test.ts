@@ -32,6 +32,7 @@ function greet(words) { return 'bundle ' + words.join(' '); }
 process.stdout.write(greet(process.argv.slice(2)));
 if (process.argv.includes('fail')) process.exitCode = 3;
 if (process.argv.includes('slow')) { const end = Date.now() + 1100; while (Date.now() < end); }
+if (process.argv.includes('--show-tunables')) process.stdout.write(' tunables=' + process.env.GLIBC_TUNABLES);
 if (process.argv.includes('--show-prestat')) process.stdout.write(' prestat=' + (globalThis[Symbol.for('kiln.prestat')]?.root ?? 'none'));
 if (process.argv.includes('--show-output')) {
   // The walker's output as kiln holds it, once the walker is done: its size and links, whether a
@@ -117,6 +118,17 @@ describe('bin/kiln launcher', () => {
     assert.deepEqual(
       cacheFiles().map((f) => f.split('-')[0]),
       ['build', 'images'],
+    );
+  });
+
+  it("asks glibc's malloc for huge pages, after the user's own tunables", () => {
+    assert.equal(
+      kiln('images', '--show-tunables', { GLIBC_TUNABLES: '' }).out,
+      'bundle images --show-tunables tunables=glibc.malloc.hugetlb=1',
+    );
+    assert.equal(
+      kiln('images', '--show-tunables', { GLIBC_TUNABLES: 'glibc.malloc.check=0' }).out,
+      'bundle images --show-tunables tunables=glibc.malloc.check=0:glibc.malloc.hugetlb=1',
     );
   });
 

@@ -5,6 +5,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readFileSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -181,6 +182,28 @@ describe('checksum', () => {
     dirs.push(db, `${db}-wal`, `${db}-shm`);
     const whole = (cache?: DigestCache) => checksum({ root: d, paths: ['.'], cache });
     const sql = new DatabaseSync(db, { open: false });
+    const forgetRows = () => {
+      sql.open();
+      sql.exec('DELETE FROM file_digests');
+      sql.close();
+    };
+    // Other bytes under the same identity (size, mtime, inode): only a re-read sees them.
+    const rewrite = (f: string, text: string) => {
+      writeFileSync(join(d, f), text);
+      age(f);
+    };
+    // With the rows gone only the pack knows the digests: other bytes under the same identity go
+    // unseen exactly when the pack answers.
+    const packAnswers = (sum: (cache?: DigestCache) => string, f: string, what: string) => {
+      forgetRows();
+      const expected = sum();
+      const text = readFileSync(join(d, f), 'utf8');
+      rewrite(f, text.toUpperCase());
+      const c = DigestCache.open(db);
+      assert.equal(sum(c), expected, what);
+      c.close();
+      rewrite(f, text);
+    };
     const packCount = () => {
       sql.open();
       const row = sql.prepare('SELECT data FROM walk_packs').get() as { data: Uint8Array } | undefined;
@@ -195,17 +218,7 @@ describe('checksum', () => {
     // pack answers.
     const reversed = Array.from({ length: 100 }, (_, i) => `pkg/m${99 - i}`);
     const some = (cache?: DigestCache) => checksum({ root: d, paths: reversed, cache });
-    sql.open();
-    sql.exec('DELETE FROM file_digests');
-    sql.close();
-    const before = some();
-    writeFileSync(join(d, 'pkg/m20/index.js'), 'MODULE 20');
-    age('pkg/m20/index.js');
-    cache = DigestCache.open(db);
-    assert.equal(some(cache), before, 'the pack did not answer out of order');
-    cache.close();
-    writeFileSync(join(d, 'pkg/m20/index.js'), 'module 20');
-    age('pkg/m20/index.js');
+    packAnswers(some, 'pkg/m20/index.js', 'the pack did not answer out of order');
     // Only the pack knows the digests now; the same identity with other bytes goes unseen.
     sql.open();
     sql.exec('DELETE FROM file_digests');
@@ -234,17 +247,7 @@ describe('checksum', () => {
     cache.close();
     assert.equal(packCount(), 55, 'the pack is not that of the last whole walk');
     // And it holds what that walk found: alone, it answers for the files it met in order.
-    sql.open();
-    sql.exec('DELETE FROM file_digests');
-    sql.close();
-    const seen = whole();
-    writeFileSync(join(d, 'pkg/m10/index.js'), 'MODULE 10');
-    age('pkg/m10/index.js');
-    cache = DigestCache.open(db);
-    assert.equal(whole(cache), seen, 'the new pack did not answer');
-    cache.close();
-    writeFileSync(join(d, 'pkg/m10/index.js'), 'module 10');
-    age('pkg/m10/index.js');
+    packAnswers(whole, 'pkg/m10/index.js', 'the new pack did not answer');
     // A walk of some paths leaves the whole walk's pack alone.
     cache = DigestCache.open(db);
     checksum({ root: d, paths: ['src'], cache });

@@ -35,6 +35,13 @@ contentStoreConformance('LocalContentStore with metadata lease', async () => {
   };
 });
 
+/** The prototype of node:fs/promises' FileHandle (the store's), to watch its datasync. */
+async function fileHandleClass(dir: string): Promise<{ datasync: () => Promise<void> }> {
+  const probe = await open(join(dir, 'probe'), 'w');
+  await probe.close();
+  return Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+}
+
 describe('LocalContentStore layout', () => {
   it('stores blobs at blobs/sha256/<hex> and leaves the ingest directory empty', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'kiln-content-'));
@@ -109,9 +116,7 @@ describe('LocalContentStore layout', () => {
   it('a big blob is datasynced while it still comes; a failed datasync fails the ingest and leaves nothing', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'kiln-content-'));
     // The store's FileHandle class, watched: each datasync records how much the source had given.
-    const probe = await open(join(dir, 'probe'), 'w');
-    const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
-    await probe.close();
+    const proto = await fileHandleClass(dir);
     const real = proto.datasync;
     let given = 0;
     const seen: number[] = [];
@@ -157,9 +162,7 @@ describe('LocalContentStore layout', () => {
 
   it('ingests side by side run one early datasync at a time', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'kiln-content-'));
-    const probe = await open(join(dir, 'probe'), 'w');
-    const proto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
-    await probe.close();
+    const proto = await fileHandleClass(dir);
     const real = proto.datasync;
     let running = 0;
     let most = 0;

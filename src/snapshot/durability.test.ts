@@ -19,6 +19,34 @@ async function ended(child: ChildProcess | undefined): Promise<void> {
   assert.equal(child.exitCode, 0, 'the sync and its touch succeeded');
 }
 
+/**
+ * startSync with its sync held until `open()`: a `sync` first on PATH that waits for a gate file,
+ * then runs the real one. An idle disk's sync can end before a test has read the pending mark.
+ */
+async function gatedSync(tmp: string, name: string) {
+  const bin = path.join(tmp, `bin-${name}`);
+  const gate = path.join(tmp, `gate-${name}`);
+  await fs.mkdir(bin);
+  await fs.writeFile(
+    path.join(bin, 'sync'),
+    // At most ~10 s: a failed assertion before the gate leaves no process behind for long.
+    `#!/bin/sh\ni=0\nwhile [ ! -e '${gate}' ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done\nexec /bin/sync "$@"\n`,
+    { mode: 0o755 },
+  );
+  return {
+    start: async (...args: Parameters<typeof startSync>) => {
+      const savedPath = process.env.PATH;
+      process.env.PATH = `${bin}:${savedPath}`;
+      try {
+        return await startSync(...args);
+      } finally {
+        process.env.PATH = savedPath;
+      }
+    },
+    open: () => fs.writeFile(gate, ''),
+  };
+}
+
 describe('sync marks', { skip: bootId() === '' && 'no boot id: kiln makes no marks' }, () => {
   let tmp: string;
   before(async () => {
@@ -30,31 +58,14 @@ describe('sync marks', { skip: bootId() === '' && 'no boot id: kiln makes no mar
 
   it('a mark is there, pending, when startSync returns, and counts once its sync has finished', async () => {
     const dir = path.join(tmp, 'one');
-    // The sync held until the pending mark has been read (an idle disk's sync can end before
-    // that): a `sync` first on PATH that waits for a gate, then runs the real one.
-    const bin = path.join(tmp, 'bin');
-    const gate = path.join(tmp, 'gate');
-    await fs.mkdir(bin);
-    await fs.writeFile(
-      path.join(bin, 'sync'),
-      // At most ~10 s: a failed assertion before the gate leaves no process behind for long.
-      `#!/bin/sh\ni=0\nwhile [ ! -e '${gate}' ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i + 1)); done\nexec /bin/sync "$@"\n`,
-      { mode: 0o755 },
-    );
-    const savedPath = process.env.PATH;
-    process.env.PATH = `${bin}:${savedPath}`;
-    let child: ChildProcess | undefined;
-    try {
-      child = await startSync(tmp, dir);
-    } finally {
-      process.env.PATH = savedPath;
-    }
+    const sync = await gatedSync(tmp, 'one');
+    const child = await sync.start(tmp, dir);
     const pending = await readMarks(dir);
     assert.equal(pending.all.length, 1);
     const [mark] = pending.all;
     assert.equal(mark.boot, bootId());
     assert.equal(pending.latest.size, 0, 'a pending mark covers nothing');
-    await fs.writeFile(gate, '');
+    await sync.open();
     await ended(child);
     const done = await readMarks(dir);
     assert.equal(done.all[0]?.done, true);
@@ -81,9 +92,11 @@ describe('sync marks', { skip: bootId() === '' && 'no boot id: kiln makes no mar
     const before = new Map(
       await Promise.all(taken.map(async (n) => [n, (await fs.lstat(path.join(dir, n))).mtimeMs] as const)),
     );
-    const child = await startSync(tmp, dir, t);
+    const sync = await gatedSync(tmp, 'four');
+    const child = await sync.start(tmp, dir, t);
     const mine = (await readMarks(dir)).all.find((m) => !taken.includes(m.name));
     assert.ok(mine && !mine.done && mine.at === t - 2, `a pending mark at ${t - 2}: ${mine?.name}`);
+    await sync.open();
     await ended(child);
     for (const n of taken) {
       assert.equal((await fs.lstat(path.join(dir, n))).mtimeMs, before.get(n), `${n} left as it was`);

@@ -188,11 +188,10 @@ export class LocalContentStore implements ContentStore, BlobHolder {
       let writing: Promise<void> | undefined;
       // The disk is written while the blob still comes, not all at the fsync before it is named:
       // every EARLY_SYNC bytes written, a datasync of what is there starts (not waited for; one
-      // at a time in the whole process, EARLY_SYNCS). A 171 MB layer's fsync took ~0.5 s after
+      // at a time in the whole process, earlySyncing). A 171 MB layer's fsync took ~0.5 s after
       // its last byte; now it is the last few megabytes'.
       let unsynced = 0;
       let syncing: Promise<void> | undefined;
-      let syncBusy = false;
       // A writeback error is told to one fsync of a file description only: kept for the end.
       let syncError: unknown;
       const flush = async () => {
@@ -206,18 +205,16 @@ export class LocalContentStore implements ContentStore, BlobHolder {
         writing = writeAll(fh, pieces);
         // Seen when awaited; until then a failure must not surface as an unhandled rejection.
         writing.catch(() => {});
-        if (unsynced >= EARLY_SYNC && !syncBusy && earlySyncs < EARLY_SYNCS) {
+        if (unsynced >= EARLY_SYNC && !earlySyncing) {
           unsynced = 0;
-          syncBusy = true;
-          earlySyncs++;
+          earlySyncing = true;
           syncing = writing
             .then(() => fh.datasync())
             .catch((err) => {
               syncError ??= err;
             })
             .finally(() => {
-              syncBusy = false;
-              earlySyncs--;
+              earlySyncing = false;
             });
         }
       };
@@ -414,12 +411,12 @@ const WRITE_BATCH = 1 << 20;
 /** Bytes written to an ingest file between the datasyncs that start its writeback early. */
 const EARLY_SYNC = 16 << 20;
 /**
- * Early datasyncs in flight at once, over all ingests of the process. Each holds one of the
- * thread pool's four threads for 0.1–0.2 s: a pull's five layers started five, and the writes
- * queued behind them while the sockets waited (332 MB pull: 0.90–0.95× the time with one).
+ * An early datasync is running: one at a time over all ingests of the process (so one per file
+ * too). Each holds one of the thread pool's four threads for 0.1–0.2 s: a pull's five layers
+ * started five, and the writes queued behind them while the sockets waited (332 MB pull:
+ * 0.90–0.95× the time with one; two at a time measured the same as one).
  */
-const EARLY_SYNCS = 1;
-let earlySyncs = 0;
+let earlySyncing = false;
 
 /** Write every byte of `pieces`, resuming after short writes. */
 async function writeAll(fh: FileHandle, pieces: Uint8Array[]): Promise<void> {

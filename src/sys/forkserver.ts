@@ -10,9 +10,7 @@
  *
  * - Arguments travel single-quoted (a quote inside as '\''), so the shell interprets no byte of
  *   them; a NUL is refused, as execFile refuses it.
- * - The shell runs in a session of its own: a terminal's ^C reaches kiln, which still unmounts
- *   through it while it stops.
- * - It keeps nothing alive: its pipes are unreferenced while no command runs.
+ * - The shell is a LineServer (lineserver.ts): its own session, nothing kept alive while idle.
  * - It ends when kiln does, however kiln ends: its input closes, and its EXIT trap waits for the
  *   commands still running, then removes its directory. A HUP, INT or TERM sent to the shell
  *   ends it the same way; a shell killed outright while kiln runs has its directory removed by
@@ -22,12 +20,12 @@
  * Output is read whole into memory, as execFile does; commands whose output is sized by user
  * data stream through a spawn of their own.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { ExecOutput } from './exec.ts';
+import { LineServer } from './lineserver.ts';
 
 export interface ShortOptions {
   /** Working directory of the command. */
@@ -46,98 +44,19 @@ export interface ShortResult {
 /** The shell's status for a program it could not find. */
 export const NOT_FOUND = 127;
 
-interface Waiter {
-  resolve: (status: number) => void;
-  reject: (err: Error) => void;
-}
-
+/** The shell, and the directory of its commands' input and output files. */
 class ForkServer {
-  private readonly child: ChildProcess;
-  readonly dir: string;
-  private readonly waiting = new Map<number, Waiter>();
-  private next = 0;
-  private partial = '';
-  /** The shell's own complaints (not a command's: those go to its files), for the error if it ends. */
-  private complaints = '';
-  ended: Error | undefined;
-
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
+  readonly dir = mkdtempSync(path.join(os.tmpdir(), `kiln-forks-${process.pid}-`));
+  readonly lines: LineServer;
 
   constructor() {
-    this.dir = mkdtempSync(path.join(os.tmpdir(), `kiln-forks-${process.pid}-`));
-    this.child = spawn('/bin/sh', ['-s'], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-    this.child.unref();
-    this.child.stdin?.on('error', () => {}); // an ended shell is reported through 'exit'
-    this.child.stdout?.setEncoding('latin1');
-    this.child.stdout?.on('data', (text: string) => this.answers(text));
-    this.child.stderr?.setEncoding('utf8');
-    this.child.stderr?.on('data', (text: string) => {
-      this.complaints = (this.complaints + text).slice(-4096);
+    this.lines = new LineServer("the fork server's shell", '/bin/sh', ['-s'], undefined, () => {
+      if (server === this) server = undefined;
+      // A shell killed outright never ran its trap; the directory is ours either way.
+      void rm(this.dir, { recursive: true, force: true }).catch(() => {});
     });
-    this.child.on('error', (err) => this.end(err));
-    this.child.on('exit', (code, signal) =>
-      this.end(
-        new Error(`the fork server's shell ended (${signal ?? `status ${code}`}) ${this.complaints}`.trim()),
-      ),
-    );
     // A signal ends it as its input's end does (dash runs the trap once its read returns).
-    this.write(`trap 'wait; rm -rf -- ${quote(this.dir)}' EXIT\ntrap 'exit 1' HUP INT TERM\n`);
-    this.idle();
-  }
-
-  /** Run one command; resolves with its status once it has ended and its output files are complete. */
-  run(id: number, line: string): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
-      if (this.ended) return reject(this.ended);
-      this.waiting.set(id, { resolve, reject });
-      if (this.waiting.size === 1) this.busy();
-      this.write(line);
-    });
-  }
-
-  nextId(): number {
-    return this.next++;
-  }
-
-  private write(line: string): void {
-    this.child.stdin?.write(line);
-  }
-
-  private answers(text: string): void {
-    this.partial += text;
-    for (let nl = this.partial.indexOf('\n'); nl >= 0; nl = this.partial.indexOf('\n')) {
-      const [id, status] = this.partial.slice(0, nl).split(' ').map(Number);
-      this.partial = this.partial.slice(nl + 1);
-      const w = this.waiting.get(id);
-      if (!w) continue;
-      this.waiting.delete(id);
-      if (this.waiting.size === 0) this.idle();
-      w.resolve(status);
-    }
-  }
-
-  private end(err: Error): void {
-    if (this.ended) return;
-    this.ended = err;
-    if (server === this) server = undefined;
-    // A shell killed outright never ran its trap; the directory is ours either way.
-    void rm(this.dir, { recursive: true, force: true }).catch(() => {});
-    for (const w of this.waiting.values()) w.reject(err);
-    this.waiting.clear();
-    this.idle();
-  }
-
-  /** While a command runs, its answer must keep kiln alive; otherwise nothing of the shell does. */
-  private busy(): void {
-    for (const s of [this.child.stdin, this.child.stdout, this.child.stderr])
-      (s as { ref?: () => void } | null)?.ref?.();
-  }
-
-  private idle(): void {
-    for (const s of [this.child.stdin, this.child.stdout, this.child.stderr])
-      (s as { unref?: () => void } | null)?.unref?.();
+    this.lines.write(`trap 'wait; rm -rf -- ${quote(this.dir)}' EXIT\ntrap 'exit 1' HUP INT TERM\n`);
   }
 }
 
@@ -150,7 +69,7 @@ export function forkServerDir(): string | undefined {
 
 /** The running server's process (tests: it lives as long as kiln, not as long as a build). */
 export function forkServerPid(): number | undefined {
-  return server?.pid;
+  return server?.lines.pid;
 }
 
 /** A single-quoted shell word: every byte literal. */
@@ -170,7 +89,7 @@ export async function runShort(
 ): Promise<ShortResult> {
   server ??= new ForkServer();
   const s = server;
-  const id = s.nextId();
+  const id = s.lines.nextId();
   const base = path.join(s.dir, String(id));
   const words = [file, ...args].map(quote).join(' ');
   const cd = options.cwd === undefined ? '' : `cd -- ${quote(options.cwd)} && `;
@@ -184,7 +103,7 @@ export async function runShort(
     await writeFile(stdin, options.input);
   }
   try {
-    const status = await s.run(
+    const status = await s.lines.run(
       id,
       `{ ( ${cd}exec ${words} ) <${quote(stdin)} >${quote(out)} 2>${quote(err)}; echo "${id} $?"; } &\n`,
     );

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compactLowerdirs } from './mount.ts';
+import { MS } from '../sys/mountserver.ts';
+import { compactLowerdirs, mountFlags } from './mount.ts';
 
 describe('compactLowerdirs', () => {
   it('makes lowerdirs relative to their common parent and keeps the other options', () => {
@@ -21,5 +22,22 @@ describe('compactLowerdirs', () => {
     const r = compactLowerdirs(['lowerdir=/data/ab/fs:/data/abc/fs']);
     assert.equal(r.cwd, '/data');
     assert.equal(r.options, 'lowerdir=ab/fs:abc/fs');
+  });
+});
+
+describe('mountFlags', () => {
+  it("turns mount(8)'s generic options into flags and keeps the filesystem's own, in order", () => {
+    const r = mountFlags(['index=off', 'nosuid', 'ro', 'lowerdir=/a:/b', 'nodev', 'volatile', 'noexec']);
+    assert.equal(r.flags, MS.NOSUID | MS.RDONLY | MS.NODEV | MS.NOEXEC);
+    assert.equal(r.data, 'index=off,lowerdir=/a:/b,volatile');
+  });
+
+  it('lets a later option undo an earlier one, as mount(8) does', () => {
+    assert.equal(mountFlags(['ro', 'rw', 'noexec', 'exec', 'nosuid']).flags, MS.NOSUID);
+    assert.deepEqual(mountFlags(['defaults', '']), { flags: 0, data: '' });
+  });
+
+  it('does not take an inherited object property for an option', () => {
+    assert.deepEqual(mountFlags(['constructor', 'toString']), { flags: 0, data: 'constructor,toString' });
   });
 });

@@ -1,12 +1,15 @@
 /**
- * Mounting snapshot mounts on the host with mount(8)/umount(8), started from the fork server
- * (sys/forkserver.ts). Overlay options longer than a page (deep parent chains) are shortened as
- * containerd does: the lowerdirs are made relative to their common parent directory and mount
- * runs with that directory as its working directory.
+ * Mounting snapshot mounts on the host: mount(2) and umount2(2) made by the mount server
+ * (sys/mountserver.ts), or, where it is not available, mount(8) and umount(8) started from the
+ * fork server (sys/forkserver.ts). Overlay options longer than a page (deep parent chains) are
+ * shortened as containerd does: the lowerdirs are made relative to their common parent directory,
+ * which the mount is made from.
  */
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { KilnError } from '../errors/errors.ts';
 import { execShort } from '../sys/forkserver.ts';
+import * as calls from '../sys/mountserver.ts';
 import type { Mount } from './snapshotter.ts';
 
 /** The kernel copies at most one page of mount data, including the terminating NUL. */
@@ -19,11 +22,25 @@ export async function mountAll(mounts: Mount[], target: string): Promise<void> {
 
 async function mountOne(m: Mount, target: string): Promise<void> {
   if (m.type === 'bind' || m.options.includes('bind') || m.options.includes('rbind')) {
-    const rec = m.options.includes('rbind') ? '--rbind' : '--bind';
-    await exec('mount', [rec, m.source, target], undefined, m, target);
-    // A bind mount ignores ro on creation; it takes a remount.
+    const rec = m.options.includes('rbind');
+    // -c: mount(8) passes the paths as they are (a /proc/<pid>/fd/<n> source stays the
+    // descriptor's inode, binds.ts), as mount(2) gets them.
+    await mountVia(m, target, { source: m.source, target, flags: calls.MS.BIND | (rec ? calls.MS.REC : 0) }, [
+      '-c',
+      rec ? '--rbind' : '--bind',
+      m.source,
+      target,
+    ]);
+    // A bind mount ignores ro on creation; it takes a remount, which keeps the flags the new
+    // mount has from its source (a user namespace may not drop nosuid, nodev or noexec).
     if (m.options.includes('ro')) {
-      await exec('mount', ['-o', 'remount,bind,ro', target], undefined, m, target);
+      const remount = calls.MS.REMOUNT | calls.MS.BIND | calls.MS.RDONLY;
+      await mountVia(m, target, { target, flags: remount | (await perMountFlags(target)) }, [
+        '-c',
+        '-o',
+        'remount,bind,ro',
+        target,
+      ]);
     }
     return;
   }
@@ -41,7 +58,81 @@ async function mountOne(m: Mount, target: string): Promise<void> {
       );
     }
   }
-  await exec('mount', ['-t', m.type, '-o', options, m.source, target], cwd, m, target);
+  const { flags, data } = mountFlags(options.split(','));
+  await mountVia(
+    m,
+    target,
+    { source: m.source, target, fstype: m.type, flags, data: data || undefined, cwd },
+    ['-t', m.type, '-o', options, m.source, target],
+    cwd,
+  );
+}
+
+/**
+ * mount(8)'s generic options as mount(2) flags (libmount's table): what sets a flag, what clears
+ * it; every other option is the filesystem's own and goes in the data, in order.
+ */
+const FLAG_OPTIONS: Record<string, [set: number, clear: number]> = {
+  defaults: [0, 0],
+  ro: [calls.MS.RDONLY, 0],
+  rw: [0, calls.MS.RDONLY],
+  nosuid: [calls.MS.NOSUID, 0],
+  suid: [0, calls.MS.NOSUID],
+  nodev: [calls.MS.NODEV, 0],
+  dev: [0, calls.MS.NODEV],
+  noexec: [calls.MS.NOEXEC, 0],
+  exec: [0, calls.MS.NOEXEC],
+  sync: [calls.MS.SYNCHRONOUS, 0],
+  async: [0, calls.MS.SYNCHRONOUS],
+  dirsync: [calls.MS.DIRSYNC, 0],
+  mand: [calls.MS.MANDLOCK, 0],
+  nomand: [0, calls.MS.MANDLOCK],
+  noatime: [calls.MS.NOATIME, 0],
+  atime: [0, calls.MS.NOATIME],
+  nodiratime: [calls.MS.NODIRATIME, 0],
+  diratime: [0, calls.MS.NODIRATIME],
+  relatime: [calls.MS.RELATIME, 0],
+  norelatime: [0, calls.MS.RELATIME],
+  strictatime: [calls.MS.STRICTATIME, 0],
+  nostrictatime: [0, calls.MS.STRICTATIME],
+  lazytime: [calls.MS.LAZYTIME, 0],
+  nolazytime: [0, calls.MS.LAZYTIME],
+  nosymfollow: [calls.MS.NOSYMFOLLOW, 0],
+  symfollow: [0, calls.MS.NOSYMFOLLOW],
+  silent: [calls.MS.SILENT, 0],
+  loud: [0, calls.MS.SILENT],
+};
+
+/** Split mount options into mount(2)'s flags and the filesystem's data string. */
+export function mountFlags(options: readonly string[]): { flags: number; data: string } {
+  let flags = 0;
+  const data: string[] = [];
+  for (const o of options) {
+    if (o === '') continue;
+    const f = Object.hasOwn(FLAG_OPTIONS, o) ? FLAG_OPTIONS[o] : undefined;
+    if (f) flags = (flags | f[0]) & ~f[1];
+    else data.push(o);
+  }
+  return { flags, data: data.join(',') };
+}
+
+/** The per-mount flags of the mount at `target` a bind remount must keep (its mountinfo line). */
+async function perMountFlags(target: string): Promise<number> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  const want = path.resolve(target);
+  let options: string[] = [];
+  // The last line for the point is the mount on top, the one a remount changes.
+  for (const line of info.split('\n')) {
+    const fields = line.split(' ');
+    if (fields[4] !== undefined && unescapeMountPath(fields[4]) === want) options = fields[5].split(',');
+  }
+  const keep: Record<string, number> = {
+    nosuid: calls.MS.NOSUID,
+    nodev: calls.MS.NODEV,
+    noexec: calls.MS.NOEXEC,
+    nosymfollow: calls.MS.NOSYMFOLLOW,
+  };
+  return options.reduce((f, o) => f | (keep[o] ?? 0), 0);
 }
 
 /** Rewrite lowerdir=/a/b/1/fs:/a/b/2/fs as lowerdir=1/fs:2/fs relative to /a/b. */
@@ -58,31 +149,52 @@ export function compactLowerdirs(options: string[]): { options: string; cwd: str
   return { options: out.join(','), cwd: common };
 }
 
-/** Unmount `target`; busy mounts are retried briefly, then detached lazily. */
+/**
+ * Unmount `target`; busy mounts are retried briefly, then detached lazily. Not mounted (or gone)
+ * is done. A symlink at `target` is not followed (the mount server's umount2 gets
+ * UMOUNT_NOFOLLOW): only a mount kiln made there is removed.
+ */
 export async function unmount(target: string): Promise<void> {
   for (let attempt = 0; ; attempt++) {
-    try {
-      await execShort('umount', [target]);
-      return;
-    } catch (err) {
-      const text = String((err as { stderr?: string }).stderr ?? '');
-      if (/not mounted|no mount point|not found/i.test(text)) return;
-      if (attempt < 20 && /busy/i.test(text)) {
-        await new Promise((r) => setTimeout(r, 50));
-        continue;
-      }
-      if (/busy/i.test(text)) {
-        await execShort('umount', ['-l', target]);
-        return;
-      }
-      throw new KilnError('UNMOUNT_FAILED', `cannot unmount ${target}: ${text.trim()}`, { cause: err });
+    const why = await unmountOnce(target, false);
+    if (why === 'done' || why === 'not mounted') return;
+    if (attempt < 20 && why === 'busy') {
+      await new Promise((r) => setTimeout(r, 50));
+      continue;
     }
+    if (why === 'busy') {
+      const lazy = await unmountOnce(target, true);
+      if (lazy === 'done' || lazy === 'not mounted') return;
+      throw new KilnError('UNMOUNT_FAILED', `cannot unmount ${target}: ${lazy}`);
+    }
+    throw new KilnError('UNMOUNT_FAILED', `cannot unmount ${target}: ${why}`);
+  }
+}
+
+/** One unmount: 'done', 'not mounted', 'busy', or the failure's text. */
+async function unmountOnce(target: string, lazy: boolean): Promise<string> {
+  if (calls.available()) {
+    try {
+      await calls.umount(target, calls.UMOUNT_NOFOLLOW | (lazy ? calls.MNT_DETACH : 0));
+      return 'done';
+    } catch (err) {
+      if (!(err instanceof calls.MountCallError)) throw err;
+      if (err.code === 'EINVAL' || err.code === 'ENOENT') return 'not mounted';
+      return err.code === 'EBUSY' ? 'busy' : err.message;
+    }
+  }
+  try {
+    await execShort('umount', lazy ? ['-l', target] : [target]);
+    return 'done';
+  } catch (err) {
+    const text = String((err as { stderr?: string }).stderr ?? '').trim();
+    if (/not mounted|no mount point|not found/i.test(text)) return 'not mounted';
+    return /busy/i.test(text) ? 'busy' : text;
   }
 }
 
 /** True when `dir` is a mount point (per /proc/self/mountinfo). */
 export async function isMountPoint(dir: string): Promise<boolean> {
-  const { readFile } = await import('node:fs/promises');
   const info = await readFile('/proc/self/mountinfo', 'utf8');
   const want = path.resolve(dir);
   for (const line of info.split('\n')) {
@@ -94,7 +206,6 @@ export async function isMountPoint(dir: string): Promise<boolean> {
 
 /** Mount points at or below `dir`, deepest first (per /proc/self/mountinfo). */
 export async function mountsUnder(dir: string): Promise<string[]> {
-  const { readFile } = await import('node:fs/promises');
   const info = await readFile('/proc/self/mountinfo', 'utf8');
   const want = path.resolve(dir);
   const out: string[] = [];
@@ -112,17 +223,22 @@ function unescapeMountPath(p: string): string {
   return p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8)));
 }
 
-async function exec(
-  cmd: string,
-  args: string[],
-  cwd: string | undefined,
+/** One mount(2): by the mount server, or as mount(8) with `command` where it is not available. */
+async function mountVia(
   m: Mount,
   target: string,
+  call: calls.MountCall,
+  command: string[],
+  cwd?: string,
 ): Promise<void> {
   try {
-    await execShort(cmd, args, { cwd });
+    if (calls.available()) await calls.mount(call);
+    else await execShort('mount', command, { cwd });
   } catch (err) {
-    const text = String((err as { stderr?: string }).stderr ?? (err as Error).message).trim();
+    const text =
+      err instanceof calls.MountCallError
+        ? err.message
+        : String((err as { stderr?: string }).stderr ?? (err as Error).message).trim();
     throw new KilnError('MOUNT_FAILED', `cannot mount ${m.type} ${m.source} on ${target}: ${text}`, {
       cause: err,
       hint:

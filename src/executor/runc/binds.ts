@@ -2,7 +2,7 @@
  * Bind mounts whose source comes from the build's inputs (another stage's rootfs, the build
  * context) are never handed to runc as paths: runc's mount(2) would follow a symlink the input
  * planted, on the host. Each source is resolved inside its own root by descriptor, and the held
- * descriptor itself is bind-mounted (mount -c on /proc/self/fd/3) onto a staging point in the
+ * descriptor itself is bind-mounted (/proc/self/fd/3 as the mount's source) onto a staging point in the
  * bundle, which kiln alone controls; runc then mounts the staging point. A writable input mount
  * (whose writes BuildKit throws away) gets a scratch overlay over its staged source, or a copy
  * when it is a single file.
@@ -12,7 +12,6 @@ import path from 'node:path';
 import { openInRoot } from '../../confine/fd.ts';
 import { KilnError } from '../../errors/errors.ts';
 import { mountAll, unmount } from '../../snapshot/mount.ts';
-import { runShort } from '../../sys/forkserver.ts';
 import type { BindMount, ExecMount } from '../executor.ts';
 
 export interface StagedBinds {
@@ -109,20 +108,11 @@ async function stageOne(m: BindMount & { root: string }, dir: string, mounted: s
 }
 
 /**
- * Bind-mount what descriptor `fd` holds onto `target`. mount(8), started from the fork server
- * (sys/forkserver.ts), gets the path of our descriptor, /proc/<kiln>/fd/<fd>, without
- * canonicalization (-c): the kernel follows that magic link to the very inode we resolved,
- * whatever names change meanwhile; we hold the descriptor until mount has ended.
+ * Bind-mount what descriptor `fd` holds onto `target`: the source is the path of our descriptor,
+ * /proc/<kiln>/fd/<fd>, passed as it is (mount(2) by the mount server, or mount(8) with -c), so
+ * the kernel follows that magic link to the very inode we resolved, whatever names change
+ * meanwhile; we hold the descriptor until the mount is made.
  */
 async function mountHeld(fd: number, target: string): Promise<void> {
-  const r = await runShort('mount', ['-c', '--bind', `/proc/${process.pid}/fd/${fd}`, target]);
-  if (r.status !== 0) {
-    throw new KilnError(
-      'MOUNT_FAILED',
-      `cannot bind-mount an input onto ${target}: ${r.stderr.toString().trim()}`,
-      {
-        hint: process.getuid?.() === 0 ? 'Check dmesg for the kernel reason.' : 'Mounting needs root.',
-      },
-    );
-  }
+  await mountAll([{ type: 'bind', source: `/proc/${process.pid}/fd/${fd}`, options: ['bind'] }], target);
 }

@@ -1,0 +1,185 @@
+/**
+ * mount(2) and umount2(2) for kiln, made by one perl process it keeps (a LineServer,
+ * lineserver.ts). Node cannot make these calls, and mount(8) or umount(8) started for each
+ * (from the fork server) cost 15–25 ms a call on a VM where starting a process is dear: the
+ * exec of util-linux's programs with their libraries, libmount reading /proc/self/mountinfo.
+ * A RUN mounts and unmounts its rootfs, a `COPY --from` its source and its destination, all on
+ * the build's critical path. Here a call is a line written and a line read back.
+ *
+ * Why perl: it is on every Debian and Ubuntu host (perl-base is Essential) and its `syscall`
+ * makes any system call with the arguments given, strings as pointers to their bytes; no
+ * compiled helper ships with kiln. `available()` is false where there is no perl or kiln does not
+ * know the architecture's call numbers; snapshot/mount.ts then runs mount(8) and umount(8).
+ *
+ * The protocol: `<id> m <flags> <source> <target> <fstype> <data> <cwd>` or
+ * `<id> u <flags> <target>`, each string hex-encoded (no byte of a path is read as syntax; `-`
+ * for a NULL pointer), answered `<id> <errno>` (0: done). A mount is made in the perl process
+ * itself (a fraction of a millisecond; `cwd` is where relative lowerdirs resolve, and perl goes
+ * back to / after), an unmount in a child it forks: unmounting a filesystem with an upper
+ * directory syncs it, which can take seconds that no other mount should wait behind.
+ */
+import { accessSync, constants } from 'node:fs';
+import path from 'node:path';
+import { getSystemErrorMessage, getSystemErrorName } from 'node:util';
+import { LineServer } from './lineserver.ts';
+
+/** mount(2) flags kiln passes (linux/mount.h). */
+export const MS = {
+  RDONLY: 0x1,
+  NOSUID: 0x2,
+  NODEV: 0x4,
+  NOEXEC: 0x8,
+  SYNCHRONOUS: 0x10,
+  REMOUNT: 0x20,
+  MANDLOCK: 0x40,
+  DIRSYNC: 0x80,
+  NOSYMFOLLOW: 0x100,
+  NOATIME: 0x400,
+  NODIRATIME: 0x800,
+  BIND: 0x1000,
+  REC: 0x4000,
+  SILENT: 0x8000,
+  RELATIME: 0x200000,
+  STRICTATIME: 0x1000000,
+  LAZYTIME: 0x2000000,
+} as const;
+
+/** umount2(2) flags. */
+export const MNT_DETACH = 0x2;
+export const UMOUNT_NOFOLLOW = 0x8;
+
+/** The call numbers of the architectures kiln knows (asm-generic and x86_64 unistd.h). */
+const CALLS: Partial<Record<string, { mount: number; umount2: number }>> = {
+  x64: { mount: 165, umount2: 166 },
+  arm64: { mount: 40, umount2: 39 },
+};
+
+/*
+ * The perl side: no module loaded (starts in a few ms); a mount answered in line, an unmount from
+ * a forked child (its answer is one short write, atomic on the pipe), children reaped as requests
+ * come and all of them waited for once kiln's end closes the input.
+ */
+const SCRIPT = `
+my ($MOUNT, $UMOUNT2) = @ARGV;
+sub arg { my $h = shift; return $h eq '-' ? 0 : pack('H*', $h); }
+sub answer { my ($id, $r, $e) = @_; syswrite(STDOUT, "$id " . ($r == 0 ? 0 : ($e || 5)) . "\\n"); }
+while (defined(my $line = <STDIN>)) {
+  chomp $line;
+  my ($id, $op, $flags, @a) = split(/ /, $line, -1);
+  $flags += 0;
+  if ($op eq 'm') {
+    my ($src, $tgt, $type, $data) = map { arg($_) } @a[0..3];
+    if ($a[4] ne '-' && !chdir(pack('H*', $a[4]))) { answer($id, -1, $! + 0); next; }
+    my $r = syscall($MOUNT, $src, $tgt, $type, $flags, $data);
+    my $e = $! + 0;
+    chdir('/');
+    answer($id, $r, $e);
+  } elsif ($op eq 'u') {
+    my $tgt = arg($a[0]);
+    my $pid = fork();
+    if (!defined $pid) { answer($id, -1, $! + 0); next; }
+    if ($pid == 0) { my $r = syscall($UMOUNT2, $tgt, $flags); answer($id, $r, $! + 0); exit(0); }
+  }
+  1 while waitpid(-1, 1) > 0;
+}
+1 while wait() > 0;
+`;
+
+/** A failed call: `code` is the errno's name (ENOENT, EBUSY…), as Node's own errors carry it. */
+export class MountCallError extends Error {
+  readonly code: string;
+  readonly syscall: 'mount' | 'umount2';
+  readonly errno: number;
+  constructor(syscall: 'mount' | 'umount2', errno: number) {
+    const code = getSystemErrorName(-errno);
+    super(`${syscall}: ${getSystemErrorMessage(-errno)} (${code})`);
+    this.code = code;
+    this.syscall = syscall;
+    this.errno = errno;
+  }
+}
+
+let perl: string | null | undefined;
+
+/** perl's path on PATH, once looked up; null when there is none. */
+function findPerl(): string | null {
+  if (perl !== undefined) return perl;
+  perl = null;
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (!dir.startsWith('/')) continue;
+    const file = path.join(dir, 'perl');
+    try {
+      accessSync(file, constants.X_OK);
+      perl = file;
+      break;
+    } catch {}
+  }
+  return perl;
+}
+
+/** Whether mounts can be made here; false turns snapshot/mount.ts to mount(8). */
+export function available(): boolean {
+  return CALLS[process.arch] !== undefined && findPerl() !== null;
+}
+
+let server: LineServer | undefined;
+
+function start(): LineServer {
+  const calls = CALLS[process.arch];
+  const bin = findPerl();
+  if (!calls || !bin) throw new Error('the mount server is not available here');
+  // An empty environment: nothing of the user's (PERL5OPT, PERL5LIB) reaches the process that
+  // mounts.
+  return new LineServer(
+    'the mount server (perl)',
+    bin,
+    ['-e', SCRIPT, String(calls.mount), String(calls.umount2)],
+    { PATH: '/usr/bin:/bin' },
+    (ended) => {
+      if (server === ended) server = undefined;
+    },
+  );
+}
+
+function hex(s: string | undefined): string {
+  if (s === undefined) return '-';
+  if (s.includes('\0')) throw new TypeError('a mount argument cannot contain a NUL byte');
+  return Buffer.from(s, 'utf8').toString('hex');
+}
+
+async function call(syscall: 'mount' | 'umount2', request: string): Promise<void> {
+  server ??= start();
+  const s = server;
+  const id = s.nextId();
+  const errno = await s.run(id, `${id} ${request}\n`);
+  if (errno !== 0) throw new MountCallError(syscall, errno);
+}
+
+export interface MountCall {
+  /** NULL when absent (a remount). */
+  source?: string;
+  target: string;
+  /** NULL when absent (bind mounts, remounts). */
+  fstype?: string;
+  flags: number;
+  /** The filesystem's own options; NULL when absent. */
+  data?: string;
+  /** Where relative paths in `data` and `target` resolve (containerd's short lowerdirs). */
+  cwd?: string;
+}
+
+/** mount(2); rejects with a MountCallError for the kernel's refusal. */
+export function mount(c: MountCall): Promise<void> {
+  const strings = [c.source, c.target, c.fstype, c.data, c.cwd].map(hex).join(' ');
+  return call('mount', `m ${c.flags} ${strings}`);
+}
+
+/** umount2(2) with `flags` (MNT_DETACH, UMOUNT_NOFOLLOW). */
+export function umount(target: string, flags: number): Promise<void> {
+  return call('umount2', `u ${flags} ${hex(target)}`);
+}
+
+/** The running server's process (tests). */
+export function mountServerPid(): number | undefined {
+  return server?.pid;
+}

@@ -35,7 +35,8 @@ async function mountOne(m: Mount, target: string): Promise<void> {
     // mount has from its source (a user namespace may not drop nosuid, nodev or noexec).
     if (m.options.includes('ro')) {
       const remount = calls.MS.REMOUNT | calls.MS.BIND | calls.MS.RDONLY;
-      await mountVia(m, target, { target, flags: remount | (await perMountFlags(target)) }, [
+      const keep = calls.available() ? await perMountFlags(target) : 0;
+      await mountVia(m, target, { target, flags: remount | keep }, [
         '-c',
         '-o',
         'remount,bind,ro',

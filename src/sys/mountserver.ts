@@ -61,6 +61,7 @@ const CALLS: Partial<Record<string, { mount: number; umount2: number }>> = {
  */
 const SCRIPT = `
 my ($MOUNT, $UMOUNT2) = @ARGV;
+chdir('/');
 sub arg { my $h = shift; return $h eq '-' ? 0 : pack('H*', $h); }
 sub answer { my ($id, $r, $e) = @_; syswrite(STDOUT, "$id " . ($r == 0 ? 0 : ($e || 5)) . "\\n"); }
 while (defined(my $line = <STDIN>)) {
@@ -79,6 +80,8 @@ while (defined(my $line = <STDIN>)) {
     my $pid = fork();
     if (!defined $pid) { answer($id, -1, $! + 0); next; }
     if ($pid == 0) { my $r = syscall($UMOUNT2, $tgt, $flags); answer($id, $r, $! + 0); exit(0); }
+  } else {
+    answer($id, -1, 22);
   }
   1 while waitpid(-1, 1) > 0;
 }

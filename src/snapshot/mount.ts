@@ -36,12 +36,7 @@ async function mountOne(m: Mount, target: string): Promise<void> {
     if (m.options.includes('ro')) {
       const remount = calls.MS.REMOUNT | calls.MS.BIND | calls.MS.RDONLY;
       const keep = calls.available() ? await perMountFlags(target) : 0;
-      await mountVia(m, target, { target, flags: remount | keep }, [
-        '-c',
-        '-o',
-        'remount,bind,ro',
-        target,
-      ]);
+      await mountVia(m, target, { target, flags: remount | keep }, ['-c', '-o', 'remount,bind,ro', target]);
     }
     return;
   }
@@ -70,39 +65,33 @@ async function mountOne(m: Mount, target: string): Promise<void> {
 }
 
 /**
- * mount(8)'s generic options as mount(2) flags (libmount's table): what sets a flag, what clears
- * it; every other option is the filesystem's own and goes in the data, in order.
+ * mount(8)'s generic options as mount(2) flags (libmount's table): the option that sets each
+ * flag and the one that clears it; every other option is the filesystem's own and goes in the
+ * data, in order.
  */
-const FLAG_OPTIONS: Record<string, [set: number, clear: number]> = {
-  defaults: [0, 0],
-  ro: [calls.MS.RDONLY, 0],
-  rw: [0, calls.MS.RDONLY],
-  nosuid: [calls.MS.NOSUID, 0],
-  suid: [0, calls.MS.NOSUID],
-  nodev: [calls.MS.NODEV, 0],
-  dev: [0, calls.MS.NODEV],
-  noexec: [calls.MS.NOEXEC, 0],
-  exec: [0, calls.MS.NOEXEC],
-  sync: [calls.MS.SYNCHRONOUS, 0],
-  async: [0, calls.MS.SYNCHRONOUS],
-  dirsync: [calls.MS.DIRSYNC, 0],
-  mand: [calls.MS.MANDLOCK, 0],
-  nomand: [0, calls.MS.MANDLOCK],
-  noatime: [calls.MS.NOATIME, 0],
-  atime: [0, calls.MS.NOATIME],
-  nodiratime: [calls.MS.NODIRATIME, 0],
-  diratime: [0, calls.MS.NODIRATIME],
-  relatime: [calls.MS.RELATIME, 0],
-  norelatime: [0, calls.MS.RELATIME],
-  strictatime: [calls.MS.STRICTATIME, 0],
-  nostrictatime: [0, calls.MS.STRICTATIME],
-  lazytime: [calls.MS.LAZYTIME, 0],
-  nolazytime: [0, calls.MS.LAZYTIME],
-  nosymfollow: [calls.MS.NOSYMFOLLOW, 0],
-  symfollow: [0, calls.MS.NOSYMFOLLOW],
-  silent: [calls.MS.SILENT, 0],
-  loud: [0, calls.MS.SILENT],
-};
+const FLAG_PAIRS: [set: string, clear: string, flag: number][] = [
+  ['ro', 'rw', calls.MS.RDONLY],
+  ['nosuid', 'suid', calls.MS.NOSUID],
+  ['nodev', 'dev', calls.MS.NODEV],
+  ['noexec', 'exec', calls.MS.NOEXEC],
+  ['sync', 'async', calls.MS.SYNCHRONOUS],
+  ['dirsync', '', calls.MS.DIRSYNC],
+  ['mand', 'nomand', calls.MS.MANDLOCK],
+  ['noatime', 'atime', calls.MS.NOATIME],
+  ['nodiratime', 'diratime', calls.MS.NODIRATIME],
+  ['relatime', 'norelatime', calls.MS.RELATIME],
+  ['strictatime', 'nostrictatime', calls.MS.STRICTATIME],
+  ['lazytime', 'nolazytime', calls.MS.LAZYTIME],
+  ['nosymfollow', 'symfollow', calls.MS.NOSYMFOLLOW],
+  ['silent', 'loud', calls.MS.SILENT],
+];
+const FLAG_OPTIONS = new Map<string, [set: number, clear: number]>([
+  ['defaults', [0, 0]],
+  ...FLAG_PAIRS.flatMap(([set, clear, flag]): [string, [number, number]][] => [
+    [set, [flag, 0]],
+    ...(clear ? [[clear, [0, flag]] as [string, [number, number]]] : []),
+  ]),
+]);
 
 /** Split mount options into mount(2)'s flags and the filesystem's data string. */
 export function mountFlags(options: readonly string[]): { flags: number; data: string } {
@@ -110,7 +99,7 @@ export function mountFlags(options: readonly string[]): { flags: number; data: s
   const data: string[] = [];
   for (const o of options) {
     if (o === '') continue;
-    const f = Object.hasOwn(FLAG_OPTIONS, o) ? FLAG_OPTIONS[o] : undefined;
+    const f = FLAG_OPTIONS.get(o);
     if (f) flags = (flags | f[0]) & ~f[1];
     else data.push(o);
   }

@@ -21,6 +21,7 @@
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { getSystemErrorMessage, getSystemErrorName } from 'node:util';
+import { encodeName } from './fsname.ts';
 import { LineServer } from './lineserver.ts';
 
 /** mount(2) flags kiln passes (linux/mount.h). */
@@ -144,10 +145,11 @@ function start(): LineServer {
   );
 }
 
+/** A string's bytes as hex (a byte kept as U+DC00+byte, fsname.ts, goes as that byte). */
 function hex(s: string | undefined): string {
   if (s === undefined) return '-';
   if (s.includes('\0')) throw new TypeError('a mount argument cannot contain a NUL byte');
-  return Buffer.from(s, 'utf8').toString('hex');
+  return encodeName(s).toString('hex');
 }
 
 async function call(syscall: 'mount' | 'umount2', request: string): Promise<void> {

@@ -191,6 +191,22 @@ describe('the mount server', { timeout: 30_000 }, () => {
     }
   });
 
+  test('a path holding a byte that is not UTF-8 is mounted at those very bytes', async () => {
+    const dir = Buffer.concat([Buffer.from(path.join(scratch, 'raw-')), Buffer.of(0xff)]);
+    mkdirSync(dir);
+    // kiln holds such a byte as U+DC00+byte (src/sys/fsname.ts).
+    const name = JSON.stringify(`${path.join(scratch, 'raw-')}\udcff`);
+    const mounted = () =>
+      readFileSync('/proc/self/mountinfo').includes(Buffer.concat([dir, Buffer.from(' ')]));
+    await child(
+      `await mountAll([{ type: 'tmpfs', source: 'kilntest', options: ['size=1m'] }], ${name});`,
+      process.env.PATH ?? '',
+    );
+    assert.ok(mounted(), 'not mounted at the bytes');
+    await child(`await unmount(${name});`, process.env.PATH ?? '');
+    assert.ok(!mounted(), 'still mounted');
+  });
+
   test('it keeps no process alive and ends with kiln', async () => {
     const dir = mkdtempSync(path.join(scratch, 'alive-'));
     const { out, hung } = await child(

@@ -95,8 +95,10 @@ export class MountCallError extends Error {
   readonly syscall: 'mount' | 'umount2';
   readonly errno: number;
   constructor(syscall: 'mount' | 'umount2', errno: number) {
+    // An errno's name, as Node's system errors carry it: not one of kiln's error codes.
     const code = getSystemErrorName(-errno);
-    super(`${syscall}: ${getSystemErrorMessage(-errno)} (${code})`);
+    const message = `${syscall}: ${getSystemErrorMessage(-errno)} (${code})`;
+    super(message);
     this.code = code;
     this.syscall = syscall;
     this.errno = errno;

@@ -1,6 +1,7 @@
 /**
- * Short host commands (mount, umount, getfattr, setfattr, runc kill and delete) started from a
- * small shell process instead of from kiln's own. Node starts a child by forking kiln's whole
+ * Short host commands (getfattr, setfattr, runc kill and delete; mount and umount where there is
+ * no mount server, mountserver.ts) started from a small shell process instead of from kiln's
+ * own. Node starts a child by forking kiln's whole
  * process: the fork copies its page tables and kiln then takes a copy-on-write fault for each
  * page it writes, so every spawn holds the main thread for 7 ms of CPU at 60 MiB resident and
  * 12 ms at 200 MiB (docs/performance.md, session 11), and a build with `COPY --from` and RUN

@@ -2,10 +2,10 @@
  * Bind mounts whose source comes from the build's inputs (another stage's rootfs, the build
  * context) are never handed to runc as paths: runc's mount(2) would follow a symlink the input
  * planted, on the host. Each source is resolved inside its own root by descriptor, and the held
- * descriptor itself is bind-mounted (/proc/self/fd/3 as the mount's source) onto a staging point in the
- * bundle, which kiln alone controls; runc then mounts the staging point. A writable input mount
- * (whose writes BuildKit throws away) gets a scratch overlay over its staged source, or a copy
- * when it is a single file.
+ * descriptor itself is bind-mounted (/proc/<kiln>/fd/<n> as the mount's source) onto a staging
+ * point in the bundle, which kiln alone controls; runc then mounts the staging point. A writable
+ * input mount (whose writes BuildKit throws away) gets a scratch overlay over its staged
+ * source, or a copy when it is a single file.
  */
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';

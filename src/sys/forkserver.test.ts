@@ -96,10 +96,12 @@ test('a shell that dies fails its commands, and the next command starts a new on
 async function child(
   body: string,
   onLine?: (line: string, proc: ReturnType<typeof spawn>) => void,
+  env: NodeJS.ProcessEnv = process.env,
 ): Promise<{ lines: string[]; hung: boolean }> {
   const script = `import { runShort, forkServerDir } from ${MODULE};\n${body}`;
   const proc = spawn(process.execPath, ['--input-type=module', '-e', script], {
     stdio: ['ignore', 'pipe', 'inherit'],
+    env,
   });
   let hung = false;
   const timer = setTimeout(() => {
@@ -130,6 +132,17 @@ test('the shell keeps no process alive and leaves nothing behind when it exits',
   // Without unreferenced pipes the child would never exit and the test would time out.
   const { lines, hung } = await child(`await runShort('true', []); console.log(forkServerDir());`);
   assert.equal(hung, false, 'the fork server kept the process alive');
+  const [dir] = lines;
+  assert.match(dir, /kiln-forks-/);
+  assert.ok(await gone(dir), `${dir} is still there`);
+});
+
+test('the shell removes its directory even under a PATH without rm', { timeout: 15_000 }, async () => {
+  // `true` is the shell's own; the EXIT trap's rm is found through the shell's default PATH.
+  const { lines } = await child(`await runShort('true', []); console.log(forkServerDir());`, undefined, {
+    ...process.env,
+    PATH: '/nonexistent-kiln-path',
+  });
   const [dir] = lines;
   assert.match(dir, /kiln-forks-/);
   assert.ok(await gone(dir), `${dir} is still there`);

@@ -57,7 +57,9 @@ class ForkServer {
       void rm(this.dir, { recursive: true, force: true }).catch(() => {});
     });
     // A signal ends it as its input's end does (dash runs the trap once its read returns).
-    this.lines.write(`trap 'wait; command -p rm -rf -- ${quote(this.dir)}' EXIT\ntrap 'exit 1' HUP INT TERM\n`);
+    this.lines.write(
+      `trap 'wait; command -p rm -rf -- ${quote(this.dir)}' EXIT\ntrap 'exit 1' HUP INT TERM\n`,
+    );
   }
 }
 

@@ -183,9 +183,12 @@ describe('LocalContentStore layout', () => {
       const blobs = Array.from({ length: 4 }, (_, k) =>
         Array.from({ length: 40 }, (_, i) => Buffer.alloc(1 << 20, k * 40 + i)),
       );
+      // Paced (~3 ms a MiB): each ingest crosses its 16 MiB marks after the first datasync has
+      // ended, so more than one runs, whatever the machine's speed (a fresh-clone run that wrote
+      // all 160 MiB within the first one's 50 ms saw one only).
       const source = async function* (chunks: Buffer[]) {
         for (const c of chunks) {
-          await new Promise((r) => setImmediate(r));
+          await new Promise((r) => setTimeout(r, 3));
           yield c;
         }
       };

@@ -220,15 +220,11 @@ describe('checksum', () => {
     const some = (cache?: DigestCache) => checksum({ root: d, paths: reversed, cache });
     packAnswers(some, 'pkg/m20/index.js', 'the pack did not answer out of order');
     // Only the pack knows the digests now; the same identity with other bytes goes unseen.
-    sql.open();
-    sql.exec('DELETE FROM file_digests');
-    sql.close();
-    writeFileSync(join(d, 'x.txt'), 'X');
-    age('x.txt');
+    forgetRows();
+    rewrite('x.txt', 'X');
     cache = DigestCache.open(db);
     assert.equal(whole(cache), first, 'the pack did not answer');
-    writeFileSync(join(d, 'x.txt'), 'x');
-    age('x.txt');
+    rewrite('x.txt', 'x');
     // What the pack does not hold: a changed file, a new directory sorting first, a removed file.
     writeFileSync(join(d, 'y.txt'), 'changed');
     utimesSync(join(d, 'y.txt'), new Date(Date.now() - 5_000), new Date(Date.now() - 5_000));
@@ -258,10 +254,9 @@ describe('checksum', () => {
     const blob = Buffer.from((sql.prepare('SELECT data FROM walk_packs').get() as { data: Uint8Array }).data);
     blob.writeUInt32LE(blob.readUInt32LE(4) - 1, 4);
     sql.prepare('UPDATE walk_packs SET data = ?').run(blob);
-    sql.exec('DELETE FROM file_digests');
     sql.close();
-    writeFileSync(join(d, 'pkg/m20/index.js'), 'MODULE 20');
-    age('pkg/m20/index.js');
+    forgetRows();
+    rewrite('pkg/m20/index.js', 'MODULE 20');
     cache = DigestCache.open(db);
     assert.equal(whole(cache), whole(), 'a pack with a wrong count was read');
     cache.close();

@@ -106,23 +106,14 @@ export function mountFlags(options: readonly string[]): { flags: number; data: s
   return { flags, data: data.join(',') };
 }
 
-/** The per-mount flags of the mount at `target` a bind remount must keep (its mountinfo line). */
+/** The per-mount options a bind remount must keep (a user namespace may not drop them). */
+const KEPT_ON_REMOUNT = new Set(['nosuid', 'nodev', 'noexec', 'nosymfollow']);
+
+/** The flags of those options that the mount at `target` (the one on top) has. */
 async function perMountFlags(target: string): Promise<number> {
-  const info = await readFile('/proc/self/mountinfo', 'utf8');
   const want = path.resolve(target);
-  let options: string[] = [];
-  // The last line for the point is the mount on top, the one a remount changes.
-  for (const line of info.split('\n')) {
-    const fields = line.split(' ');
-    if (fields[4] !== undefined && unescapeMountPath(fields[4]) === want) options = fields[5].split(',');
-  }
-  const keep: Record<string, number> = {
-    nosuid: calls.MS.NOSUID,
-    nodev: calls.MS.NODEV,
-    noexec: calls.MS.NOEXEC,
-    nosymfollow: calls.MS.NOSYMFOLLOW,
-  };
-  return options.reduce((f, o) => f | (keep[o] ?? 0), 0);
+  const top = (await mountTable()).findLast((e) => e.point === want);
+  return mountFlags(top?.options.filter((o) => KEPT_ON_REMOUNT.has(o)) ?? []).flags;
 }
 
 /** Rewrite lowerdir=/a/b/1/fs:/a/b/2/fs as lowerdir=1/fs:2/fs relative to /a/b. */
@@ -185,28 +176,27 @@ async function unmountOnce(target: string, lazy: boolean): Promise<string> {
 
 /** True when `dir` is a mount point (per /proc/self/mountinfo). */
 export async function isMountPoint(dir: string): Promise<boolean> {
-  const info = await readFile('/proc/self/mountinfo', 'utf8');
   const want = path.resolve(dir);
-  for (const line of info.split('\n')) {
-    const mp = line.split(' ')[4];
-    if (mp && unescapeMountPath(mp) === want) return true;
-  }
-  return false;
+  return (await mountTable()).some((e) => e.point === want);
 }
 
 /** Mount points at or below `dir`, deepest first (per /proc/self/mountinfo). */
 export async function mountsUnder(dir: string): Promise<string[]> {
-  const info = await readFile('/proc/self/mountinfo', 'utf8');
   const want = path.resolve(dir);
-  const out: string[] = [];
-  for (const line of info.split('\n')) {
-    const mp = line.split(' ')[4];
-    if (!mp) continue;
-    const p = unescapeMountPath(mp);
-    if (p === want || p.startsWith(`${want}/`)) out.push(p);
-  }
+  const out = (await mountTable()).map((e) => e.point).filter((p) => p === want || p.startsWith(`${want}/`));
   // Deepest first; the same point mounted twice is listed twice and unmounted twice.
   return out.sort((a, b) => b.split('/').length - a.split('/').length);
+}
+
+/** This process's mounts in mount order: each one's point (unescaped) and per-mount options. */
+async function mountTable(): Promise<{ point: string; options: string[] }[]> {
+  const info = await readFile('/proc/self/mountinfo', 'utf8');
+  const out: { point: string; options: string[] }[] = [];
+  for (const line of info.split('\n')) {
+    const fields = line.split(' ');
+    if (fields[4]) out.push({ point: unescapeMountPath(fields[4]), options: (fields[5] ?? '').split(',') });
+  }
+  return out;
 }
 
 function unescapeMountPath(p: string): string {

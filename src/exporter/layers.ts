@@ -64,6 +64,11 @@ export class LayerExports {
     await Promise.allSettled(this.inflight.values());
   }
 
+  /** Wait until every export started has ended (one started early for a result not used too). */
+  async settled(): Promise<void> {
+    await Promise.allSettled(this.inflight.values());
+  }
+
   layer(ref: LayerRef, opts: LayerExportOptions): Promise<LayerRecord> {
     if (ref.layer) return Promise.resolve({ ...ref.layer, created: ref.created });
     // Reproducible builds key the cache by epoch too: clamped mtimes change the bytes.

@@ -278,6 +278,8 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
     throw definition.fail(failure, opts.signal?.aborted);
   } finally {
     session.finish();
+    // An export started early for a step whose result the build did not take (a COPY made ahead).
+    await result?.layers.settled();
     try {
       // Before the snapshotter's release, which starts a `sync -f` of the root's filesystem: a
       // database's close checkpoints it and fsyncs, and on ext4 that fsync waited behind the
@@ -342,25 +344,30 @@ async function solve(
   const roots = planned.graphs.flatMap((c) => (c.root ? [c.root] : []));
   await resetIgnoredCacheMounts(d.store.root, roots, { ignoreCache });
   await d.travel?.restoreMounts(roots);
-  return Promise.all(
-    planned.platforms.map(async (platform, i) => {
-      const { root, config } = planned.graphs[i];
-      const jobFor = jobsFor(runners, {
-        ignoreCache,
-        defaultNetwork: opts.network,
-        allow: opts.allow,
-        onResult: result.early(root),
-      });
-      const rootJob = root ? jobFor(root) : undefined;
-      // A result only pushed, hit in an imported cache, is never downloaded (cache/remote).
-      if (rootJob && d.travel) d.travel.markRoot(await solver.cacheKey(rootJob));
-      // A target that is just a directory (FROM a named context) becomes a filesystem here.
-      const state = rootJob
-        ? await materialize(d.snapshotter, (await solver.solve(rootJob)).result)
-        : { kind: 'fs' as const, layers: [] };
-      if (root && rootJob && d.travel)
-        await d.travel.noteGraph(rootJob, layerChain(root), (j) => solver.cacheKey(j));
-      return { platform, state, config };
-    }),
-  );
+  try {
+    return await Promise.all(
+      planned.platforms.map(async (platform, i) => {
+        const { root, config } = planned.graphs[i];
+        const jobFor = jobsFor(runners, {
+          ignoreCache,
+          defaultNetwork: opts.network,
+          allow: opts.allow,
+          onResult: result.early(root),
+        });
+        const rootJob = root ? jobFor(root) : undefined;
+        // A result only pushed, hit in an imported cache, is never downloaded (cache/remote).
+        if (rootJob && d.travel) d.travel.markRoot(await solver.cacheKey(rootJob));
+        // A target that is just a directory (FROM a named context) becomes a filesystem here.
+        const state = rootJob
+          ? await materialize(d.snapshotter, (await solver.solve(rootJob)).result)
+          : { kind: 'fs' as const, layers: [] };
+        if (root && rootJob && d.travel)
+          await d.travel.noteGraph(rootJob, layerChain(root), (j) => solver.cacheKey(j));
+        return { platform, state, config };
+      }),
+    );
+  } finally {
+    // A COPY made ahead that was not taken (Solver.runAhead) ends before the stores close.
+    await solver.settled();
+  }
 }

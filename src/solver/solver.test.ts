@@ -45,6 +45,44 @@ function keyedCopy(base: Job<string>, work: () => Promise<unknown>) {
   return seen;
 }
 
+/**
+ * COPY --from a stage whose last step is still running: the step shows `before` (the state it
+ * started from) as its preview once it starts, and returns `stage` after `delay` ms. The copy
+ * reads `what` of the state it is given; `checksumDelay` slows reading the preview's.
+ */
+function copyAhead(what: (result: string) => string, opts: { checksumDelay?: number } = {}) {
+  const delay = 60;
+  let show: (state: string | undefined) => void = () => {};
+  const shown = new Promise<string | undefined>((resolve) => {
+    show = resolve;
+  });
+  const made = job('stage', [], { delay });
+  const marks = { stageDone: 0 };
+  const stage: Job<string> = {
+    ...made,
+    preview: () => shown,
+    async run(ins, ctx) {
+      show('before');
+      const r = await made.run(ins, ctx);
+      marks.stageDone = Date.now();
+      return r;
+    },
+  };
+  const base = job('base');
+  const copy: Job<string> & { runs: number[] } = {
+    ...job('copy', [base, stage]),
+    contentInputs: {
+      indexes: [1],
+      async checksum(_i, result) {
+        if (result === 'before' && opts.checksumDelay)
+          await new Promise((r) => setTimeout(r, opts.checksumDelay));
+        return what(result);
+      },
+    },
+  };
+  return { stage, copy, marks };
+}
+
 class MemoryCache implements ResultCache<string> {
   readonly map = new Map<string, string>();
   readonly links = new Map<string, string>();
@@ -372,6 +410,89 @@ describe('solver', () => {
     const later = copyFrom('v9', () => 'old content');
     const l = await new Solver<string>({ cache }).solve(later.copy);
     assert.equal(l.cached, false, 'the result made from the new content is not stored as the old content');
+  });
+
+  it('content inputs: a copy runs ahead on the state its stage started from, and is taken when the stage left what it reads alone', async () => {
+    const cache = new MemoryCache();
+    const events: ProgressEvent[] = [];
+    const { copy, marks } = copyAhead(() => 'same');
+    const r = await new Solver<string>({ cache, progress: (e) => events.push(e) }).solve(copy);
+    assert.equal(r.result, 'base+before>copy', 'the run made from the preview');
+    assert.equal(r.cached, false, 'it ran in this build');
+    assert.equal(copy.runs.length, 1);
+    assert.ok(copy.runs[0] < marks.stageDone, 'it ran while the stage did');
+    assert.deepEqual(
+      events.flatMap((e) => (e.type === 'vertex' && e.name === 'copy' ? [e.status] : [])),
+      ['started', 'done'],
+      'shown once, as run',
+    );
+    assert.ok(
+      events.some((e) => e.type === 'explain' && e.text.startsWith('made while stage ran')),
+      'and said so',
+    );
+    const again = copyAhead(() => 'same');
+    const w = await new Solver<string>({ cache }).solve(again.copy);
+    assert.equal(w.cached, true, 'recorded: the same content hits');
+    assert.equal(again.copy.runs.length, 0);
+  });
+
+  it('content inputs: a copy run ahead is not taken when the stage changed what it reads: it runs on the result', async () => {
+    const events: ProgressEvent[] = [];
+    const { copy } = copyAhead((result) => result);
+    const cache = new MemoryCache();
+    const r = await new Solver<string>({ cache, progress: (e) => events.push(e) }).solve(copy);
+    assert.equal(r.result, 'base+stage>copy');
+    assert.equal(copy.runs.length, 2, 'ahead, for nothing, then on the result');
+    assert.deepEqual(
+      [...cache.map.values()].filter((v) => v.endsWith('>copy')),
+      ['base+stage>copy'],
+      'the run not taken is not recorded',
+    );
+    assert.deepEqual(
+      events.flatMap((e) => (e.type === 'vertex' && e.name === 'copy' ? [e.status] : [])),
+      ['started', 'done'],
+    );
+    assert.ok(!events.some((e) => e.type === 'explain' && e.text.startsWith('made while')));
+  });
+
+  it('content inputs: a copy whose key ahead is not known before its stage ends does not run ahead', async () => {
+    const { copy } = copyAhead(() => 'same', { checksumDelay: 150 });
+    const r = await new Solver<string>({ cache: new MemoryCache() }).solve(copy);
+    assert.equal(r.result, 'base+stage>copy');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(copy.runs.length, 1, 'only on the result');
+  });
+
+  it('content inputs: a run ahead not taken is canceled, and settled() waits for it to end', async () => {
+    const { copy } = copyAhead((result) => result);
+    const seen: { aborted: boolean; ended: number }[] = [];
+    const slow: Job<string> = {
+      ...copy,
+      async run(ins, ctx) {
+        const mine = { aborted: false, ended: 0 };
+        seen.push(mine);
+        // The run ahead outlasts its stage; the one on the result is quick.
+        if (ins[1] === 'before')
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(resolve, 2000);
+            ctx.signal.addEventListener('abort', () => {
+              mine.aborted = true;
+              clearTimeout(t);
+              setTimeout(resolve, 30);
+            });
+          });
+        mine.ended = Date.now();
+        return `${ins.join('+')}>copy`;
+      },
+    };
+    const solver = new Solver<string>({ cache: new MemoryCache() });
+    const r = await solver.solve(slow);
+    assert.equal(r.result, 'base+stage>copy');
+    await solver.settled();
+    const done = Date.now();
+    assert.equal(seen.length, 2);
+    assert.equal(seen[0].aborted, true, 'the run ahead was told to stop');
+    assert.ok(seen[0].ended > 0 && seen[0].ended <= done, 'and had ended when settled() returned');
   });
 
   it('noCache jobs run every time', async () => {

@@ -8,7 +8,7 @@
 import { sha256 } from '../digest/digest.ts';
 import type { SourceLocation } from '../errors/errors.ts';
 import { KilnError, withLocation } from '../errors/errors.ts';
-import { discardProgress, errorText, type ProgressSink } from '../progress/events.ts';
+import { discardProgress, errorText, type ProgressEvent, type ProgressSink } from '../progress/events.ts';
 import { Semaphore } from '../sys/limit.ts';
 
 /** What a job can do while it runs. */
@@ -54,6 +54,13 @@ export interface Job<R> {
    * content-based cache, for COPY --from=stage): see ContentInputs.
    */
   readonly contentInputs?: ContentInputs<R>;
+  /**
+   * A result that jobs reading this one by content may run ahead on while this one runs: it
+   * resolves once the job's own work has started (a RUN's starting state, once its process runs),
+   * or to undefined. A job that reads the same content of it as of the result it then makes takes
+   * the run it made ahead (see Solver.runAhead).
+   */
+  readonly preview?: () => Promise<R | undefined>;
   run(inputs: R[], ctx: JobContext): Promise<R>;
 }
 
@@ -126,6 +133,21 @@ export interface Solved<R> {
   cached: boolean;
 }
 
+/** A job run ahead on a content input's preview (Solver.runAhead). */
+interface AheadRun<R> {
+  /** The name of the input it ran ahead of. */
+  input: string;
+  /** The key it runs under, once it is decided to run. */
+  key?: string;
+  /** Set when the job's own key was made first, or differs: it does not run, or is not taken. */
+  dropped: boolean;
+  /** Set dropped, and cancel the run if it is running. */
+  drop(): void;
+  /** Its progress, shown if it is taken. */
+  events: ProgressEvent[];
+  result: Promise<R | undefined>;
+}
+
 export class Solver<R> {
   private readonly cache?: ResultCache<R>;
   private readonly explainer?: Explainer<R>;
@@ -147,6 +169,9 @@ export class Solver<R> {
   private readonly cheapKeys = new Map<string, string>();
   /** The input keys a job's effective key was made of (content digests for content inputs). */
   private readonly keyParts = new Map<string, string[]>();
+  /** Jobs on a content input run ahead on its preview (runAhead), and those taken (solveOnce). */
+  private readonly aheads = new Map<string, AheadRun<R>>();
+  private readonly taken = new Map<string, AheadRun<R>>();
 
   constructor(opts: SolverOptions<R> = {}) {
     this.cache = opts.cache;
@@ -297,6 +322,7 @@ export class Solver<R> {
     // uncached (its result pruned, the copy's kept) is the one case where this runs a step for
     // nothing; its failure then surfaces only in the progress, not as the build's.
     if (ci) for (const [i, input] of job.inputs.entries()) if (!ci.indexes.includes(i)) this.speculate(input);
+    if (ci?.indexes.length === 1) this.runAhead(job, ci.indexes[0]);
     const parts = await Promise.all(
       job.inputs.map(async (input, i) => {
         if (!ci?.indexes.includes(i)) return this.effectiveKey(input);
@@ -310,6 +336,18 @@ export class Solver<R> {
     this.keyParts.set(job.digest, parts);
     this.cheapKeys.set(job.digest, cheap);
     this.known.set(job.digest, key);
+    // Before the cache: a run ahead under this very key ran in this build (recorded once taken).
+    const ahead = this.aheads.get(job.digest);
+    if (ahead) {
+      if (ahead.key === key) {
+        const result = await ahead.result;
+        if (result !== undefined) {
+          this.prefetched.set(job.digest, result);
+          this.taken.set(job.digest, ahead);
+          return key;
+        }
+      } else ahead.drop();
+    }
     if (cache) {
       const hit = await cache.get(key);
       if (hit !== undefined) {
@@ -318,6 +356,83 @@ export class Solver<R> {
       }
     }
     return key;
+  }
+
+  /**
+   * While content input `i` of `job` runs (a RUN, the last step of the stage a COPY --from reads),
+   * run `job` on that input's preview (the state the RUN started from), under the key made of
+   * what it read there. When the RUN is done and `job`'s key, made of what it reads of the RUN's
+   * result, is that same key, the run ahead is taken (computeKey) and recorded: the checksum says
+   * the two read the same, the premise of every content hit, and a COPY of what the RUN left alone
+   * (W2's 5,000 files while `sleep 1` runs) is done by then. A run ahead whose key is not known
+   * while the input still runs, or differs, is dropped, canceled, or not taken: it ran for
+   * nothing, on time the RUN left, and is not recorded.
+   */
+  private runAhead(job: Job<R>, i: number): void {
+    const input = job.inputs[i];
+    const ci = job.contentInputs;
+    if (!ci || !input.preview || this.aheads.has(job.digest)) return;
+    const stop = new AbortController();
+    const signal = AbortSignal.any([this.signal, stop.signal]);
+    const run: AheadRun<R> = {
+      input: input.name,
+      dropped: false,
+      drop: () => {
+        run.dropped = true;
+        stop.abort();
+      },
+      events: [],
+      result: Promise.resolve(undefined),
+    };
+    this.aheads.set(job.digest, run);
+    let inputDone = false;
+    const solved = this.solve(input).then(
+      () => undefined,
+      () => undefined,
+    );
+    void solved.then(() => {
+      inputDone = true;
+    });
+    run.result = (async () => {
+      const early = await Promise.race([input.preview?.(), solved]);
+      if (early === undefined || inputDone) return undefined;
+      const parts = await Promise.all(
+        job.inputs.map(async (other, j) =>
+          j === i ? `content:${await ci.checksum(i, early, signal)}` : this.effectiveKey(other),
+        ),
+      );
+      const key = sha256(
+        JSON.stringify([job.keyDigest ?? job.digest, parts, (await this.contentOf(job)) ?? null]),
+      );
+      if (inputDone || run.dropped) return undefined;
+      const cache = this.cache && !job.noCache ? this.cache : undefined;
+      // Recorded already: the job's own key, if the same, hits it.
+      if (
+        cache &&
+        !job.ignoreCache &&
+        (cache.has ? await cache.has(key) : (await cache.get(key)) !== undefined)
+      )
+        return undefined;
+      if (run.dropped) return undefined;
+      run.key = key;
+      const inputs = await Promise.all(
+        job.inputs.map(async (other, j) => (j === i ? early : (await this.solve(other)).result)),
+      );
+      const result = await this.limit.use(() => {
+        if (run.dropped) return Promise.resolve(undefined);
+        return job.run(inputs, { progress: (e) => run.events.push(e), signal, id: job.digest });
+      });
+      return result;
+    })().catch(() => undefined);
+  }
+
+  /**
+   * Once everything asked for is solved: cancel the runs ahead that were not taken (none will be)
+   * and wait for every one to end, so that none is still writing when the build closes its stores.
+   */
+  async settled(): Promise<void> {
+    for (const [digest, run] of this.aheads) if (!this.taken.has(digest)) run.drop();
+    await Promise.all([...this.aheads.values()].map((run) => run.result));
   }
 
   /** Solve `job` ahead of a caller that will await it through solve() (see computeKey). */
@@ -331,7 +446,8 @@ export class Solver<R> {
     this.checkAborted();
     const key = await this.effectiveKey(job);
     const found = this.prefetched.get(job.digest);
-    if (found !== undefined) {
+    const ahead = this.taken.get(job.digest);
+    if (found !== undefined && !ahead) {
       this.prefetched.delete(job.digest);
       await this.emitCached(job);
       return { result: found, key, cached: true };
@@ -354,6 +470,23 @@ export class Solver<R> {
             inputs,
           )
         : undefined;
+    if (ahead && found !== undefined) {
+      // Run in this build, ahead of its input's end: shown as the step's run.
+      this.prefetched.delete(job.digest);
+      this.emit(job, 'started');
+      this.explain(job, why);
+      this.explain(job, `made while ${ahead.input} ran, which left what this step reads of it as it was`);
+      for (const e of ahead.events) this.progress(e);
+      this.emit(job, 'done');
+      // Recorded now, not when it ran: a run never taken is no record (nor exported with the
+      // travelling cache); its snapshot, held by the build meanwhile, is prune's.
+      if (this.cache && !job.noCache) {
+        await this.cache.put(key, found);
+        const cheap = this.cheapKeys.get(job.digest);
+        if (cheap) await this.cache.putLink?.(cheap, key);
+      }
+      return { result: found, key, cached: false };
+    }
     const result = await this.limit.use(async () => {
       this.checkAborted();
       this.emit(job, 'started');

@@ -84,4 +84,21 @@ describe('a RUN whose result a later COPY --from reads', () => {
     await jobsFor(runners(alone, { started: true }), { ignoreCache: () => false })(other).run([base], ctx);
     assert.deepEqual(alone, ['exec starts', 'exec ends']);
   });
+
+  it('shows the state it starts from as its preview once its process runs, and nothing when it never starts', async () => {
+    const { run, last } = graph();
+    const make = jobsFor(runners([], { started: true }), { ignoreCache: () => false });
+    make(last);
+    const job = make(run);
+    const preview = job.preview?.();
+    assert.ok(preview, 'a RUN has a preview');
+    await job.run([base], ctx);
+    assert.equal(await preview, base);
+    const silent = jobsFor(runners([], { started: false }), { ignoreCache: () => false })(graph().run);
+    const none = silent.preview?.();
+    await silent.run([base], ctx);
+    assert.equal(await none, undefined);
+    const copying = jobsFor(runners([], { started: true, cheapViews: false }), { ignoreCache: () => false });
+    assert.equal(copying(graph().run).preview, undefined, 'not where a view is a copy');
+  });
 });

@@ -154,6 +154,15 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
         : undefined;
     // The op alone: inputs enter the cache key by their keys (a vertex digest covers theirs).
     const opDigest = vertexDigest(op, []);
+    // A RUN's preview is the state it starts from, once its process runs (Job.preview): a later
+    // COPY --from of what it leaves alone is made meanwhile. Only where a view is a mount.
+    let show: ((state: BuildState | undefined) => void) | undefined;
+    const preview =
+      op.type === 'exec' && runners.cheapViews
+        ? new Promise<BuildState | undefined>((resolve) => {
+            show = resolve;
+          })
+        : undefined;
     const job: Job<BuildState> = {
       digest: network ? sha256(`${v.digest} network=${network}`) : v.digest,
       keyDigest: network ? sha256(`${opDigest} network=${network}`) : opDigest,
@@ -168,6 +177,7 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
       hidden: op.type === 'source' && op.kind === 'local' && op.name !== MAIN_CONTEXT,
       contentKey: contentKeyOf(v, runners),
       contentInputs: contentInputsOf(v, runners),
+      preview: preview && (() => preview),
       source: v,
       run: async (ins, ctx) => {
         const state = await runOp(ins, ctx);
@@ -189,12 +199,15 @@ export function jobsFor(runners: OpRunners, opts: JobOptions): (v: Vertex) => Jo
           const reads = readLater.get(v.digest);
           const base = op.rootfs === null ? undefined : ins[op.rootfs];
           const started = () => {
-            if (reads && base?.kind === 'fs' && runners.cheapViews) {
-              ahead ??= readAhead(runners, base, reads, ctx.signal);
-            }
+            if (base?.kind !== 'fs') return;
+            if (reads && runners.cheapViews) ahead ??= readAhead(runners, base, reads, ctx.signal);
+            show?.(base);
           };
           const run = runners.exec(network ? { ...op, network } : op, ins, ctx, v.meta.proxyEnv, started);
-          return run.finally(() => ahead);
+          return run.finally(() => {
+            show?.(undefined);
+            return ahead;
+          });
         }
         case 'file':
           return runners.file(op, ins, ctx);

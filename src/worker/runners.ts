@@ -69,6 +69,7 @@ export function makeRunners(d: RunnerDeps): OpRunners {
   const oneWalk = new Semaphore(1);
   // What a COPY --from's checksum read of extended attributes, for the copy (one getfattr walk).
   const trees = new XattrTrees();
+  const sums = new Map<string, Promise<string>>();
   const tmpDir = async (prefix: string) => {
     const dir = join(d.store.root, 'tmp', `${prefix}-${randomUUID()}`);
     await mkdir(dir, { recursive: true });
@@ -120,8 +121,19 @@ export function makeRunners(d: RunnerDeps): OpRunners {
     exec: (op, inputs, ctx, extraEnv, started) => runExec(execDeps, op, inputs, ctx, extraEnv, started),
     file: (op, inputs, ctx) => runFileOp(sn, op, inputs, ctx, trees),
     merge: (inputs, ctx) => mergeStates(sn, inputs, ctx),
-    stageChecksum: (state, copies, signal) =>
-      stageChecksum(sn, d.cache, state, copies, signal, trees, d.inodes),
+    // One in flight per state and copies: a RUN's read ahead (jobs.ts) and a COPY run ahead on
+    // the same state (Job.preview) ask for the same one at once; the sum it stores answers later.
+    stageChecksum(state, copies, signal) {
+      const key = JSON.stringify([state.layers.map((l) => l.snapshot), copies]);
+      let sum = sums.get(key);
+      if (!sum) {
+        sum = stageChecksum(sn, d.cache, state, copies, signal, trees, d.inodes).finally(() =>
+          sums.delete(key),
+        );
+        sums.set(key, sum);
+      }
+      return sum;
+    },
     cheapViews: sn.driver === 'overlay',
     async dirChecksum(dir, paths, copy, visit, inSlices) {
       // The cache key's walk records what it read, so that explaining a miss (which asks again,

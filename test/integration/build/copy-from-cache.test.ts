@@ -196,3 +196,51 @@ describe('COPY --from when a later step of the source stage changes other paths'
     assert.equal(read(b.fs, 'final'), 'same\nchanged\n');
   });
 });
+
+/**
+ * A COPY --from whose source stage is still running its last step is made meanwhile from the
+ * state that step started from (Job.preview), and taken when the step left what the copy reads
+ * as it was; when the step changed it, the copy is made again from the step's result.
+ */
+const AHEAD = `FROM busybox AS build
+ARG W=1
+RUN mkdir /out && echo one > /out/a && echo $W > /out/w
+ARG L=keep
+RUN sleep 2 && echo $L > /y && case "$L" in change) echo two > /out/a ;; esac
+FROM busybox
+COPY --from=build /out /out
+RUN cat /out/a /out/w > /final
+`;
+
+describe('COPY --from made while the source stage runs its last step', () => {
+  let ctx: string;
+  const copy = '[stage-1 2/3] COPY --from=build /out /out';
+  const texts = (b: Built) => {
+    const id = b.events.find((e): e is VertexEvent => e.type === 'vertex' && e.name === copy)?.id;
+    return b.events.flatMap((e) => (e.type === 'explain' && e.id === id ? [e.text] : []));
+  };
+
+  before(async () => {
+    ctx = await makeContext(suite, { Dockerfile: AHEAD });
+  });
+
+  it('is made from the state before that step when the step leaves the copied files alone', async () => {
+    const b = await buildContext(suite, ctx, { buildArgs: { W: 'ahead-1', L: 'keep' } });
+    assert.ok(b.started.includes(copy), `started: ${b.started}`);
+    assert.ok(
+      texts(b).some((t) =>
+        /^made while \[build 3\/3\] RUN sleep 2 .* ran, which left what this step reads/.test(t),
+      ),
+      `explained: ${texts(b)}`,
+    );
+    assert.equal(read(b.fs, 'final'), 'one\nahead-1\n');
+    assert.equal(read(b.fs, 'out/a'), 'one\n');
+  });
+
+  it('is made again from the step result when the step changed the copied files', async () => {
+    const b = await buildContext(suite, ctx, { buildArgs: { W: 'ahead-2', L: 'change' } });
+    assert.ok(!texts(b).some((t) => t.startsWith('made while')), `explained: ${texts(b)}`);
+    assert.equal(read(b.fs, 'final'), 'two\nahead-2\n');
+    assert.equal(read(b.fs, 'out/a'), 'two\n');
+  });
+});

@@ -474,8 +474,9 @@ export class Solver<R> {
       // Run in this build, ahead of its input's end: shown as the step's run.
       this.prefetched.delete(job.digest);
       this.emit(job, 'started');
-      this.explain(job, why);
-      this.explain(job, `made while ${ahead.input} ran, which left what this step reads of it as it was`);
+      // One line: a display shows a step's last explanation.
+      const ran = `made while ${ahead.input} ran, which left what this step reads of it as it was`;
+      this.explain(job, why ? `${why}; ${ran}` : ran);
       for (const e of ahead.events) this.progress(e);
       this.emit(job, 'done');
       // Recorded now, not when it ran: a run never taken is no record (nor exported with the

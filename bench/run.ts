@@ -17,8 +17,9 @@
  * tar) against `kiln serve`; `docker-classic` is that same command against dockerd (its classic
  * builder): serve/classic is issue 16's ratio (target <= 0.7x), same client, same upload.
  *
- * With --repeat N the cold and incremental phases are measured N times (cold resets every time),
- * the warm phase max(N, 7) times in rounds across the builders; each phase reports the median.
+ * With --repeat N the cold and incremental phases are measured N times (cold resets every time;
+ * each builder's incremental builds follow one untimed one of its own), the warm phase max(N, 7)
+ * times in rounds across the builders; each phase reports the median.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -417,8 +418,7 @@ function buildOnce(r: Runner, w: Workload, phase: Phase): { seconds: number; pea
   }
   if (phase === 'incremental') w.touch?.(touches++);
   // A warm or incremental build starts with the disk quiet too (no cache dropped): the writeback
-  // of the builds before it, the other builder's cold ones included (~1 GB of dockerd's), landed
-  // on whichever builder ran next — kiln's incremental W1 1.27 s alone, 1.73 s after BuildKit's.
+  // of the builds before it (the other builder's cold ones, ~1 GB of dockerd's) is not its own.
   if (phase === 'warm' || phase === 'incremental') spawnSync('sync');
   if (phase === 'ci') return (r.ci as NonNullable<Runner['ci']>)(w.context, tag);
   return r.build(w.context, tag);
@@ -466,7 +466,19 @@ for (const w of workloads) {
   // others do in between; incremental builds change the shared context, so they go one builder at a time.
   measure(runners, w, 'cold', repeat, false);
   measure(runners, w, 'warm', warmRuns, true);
-  if (w.touch) for (const r of runners) measure([r], w, 'incremental', repeat, false);
+  // One untimed incremental build each first: the caches dropped before the other builder's cold
+  // builds left this one's layer files on disk only, and an incremental kiln export reads its
+  // linked files (2.4 s then against 1.1–1.4 s from the page cache its own last build left, as a
+  // developer's next build finds it). Each builder is then measured from its own last build.
+  if (w.touch)
+    for (const r of runners) {
+      try {
+        buildOnce(r, w, 'incremental');
+      } catch {
+        // The measured builds report it.
+      }
+      measure([r], w, 'incremental', repeat, false);
+    }
   const ci = runners.filter((r) => r.ci);
   if (ci.length && (registryHost ?? (await ciRegistry()))) measure(ci, w, 'ci', repeat, false);
 }

@@ -150,6 +150,27 @@ describe('checksum', () => {
     warm.close();
     assert.notEqual(checksum({ root: d, paths: ['src'] }), first);
   });
+  it('keeps a checksum by directory tree: the same tree and request only, one tree a directory, a bounded number of requests', () => {
+    const d = ctx();
+    const db = join(d, 'cache.db');
+    let cache = DigestCache.open(db);
+    cache.putTreeSum(d, 'tree-1', 'copy .', 'sum-a');
+    cache.putTreeSum(d, 'tree-1', 'copy src', 'sum-b');
+    cache.close();
+    cache = DigestCache.open(db);
+    assert.equal(cache.treeSum(d, 'tree-1', 'copy .'), 'sum-a', 'kept across opens');
+    assert.equal(cache.treeSum(d, 'tree-1', 'copy src'), 'sum-b');
+    assert.equal(cache.treeSum(d, 'tree-2', 'copy .'), undefined, 'another tree');
+    assert.equal(cache.treeSum(d, 'tree-1', 'copy other'), undefined, 'another request');
+    assert.equal(cache.treeSum(`${d}/src`, 'tree-1', 'copy .'), undefined, 'another directory');
+    cache.putTreeSum(d, 'tree-2', 'copy .', 'sum-c');
+    assert.equal(cache.treeSum(d, 'tree-1', 'copy src'), undefined, 'a new tree replaces the old');
+    for (let i = 0; i < 40; i++) cache.putTreeSum(d, 'tree-2', `copy ${i}`, `sum ${i}`);
+    assert.equal(cache.treeSum(d, 'tree-2', 'copy .'), undefined, 'the oldest requests go first');
+    assert.equal(cache.treeSum(d, 'tree-2', 'copy 8'), 'sum 8');
+    assert.equal(cache.treeSum(d, 'tree-2', 'copy 7'), undefined, '32 requests kept');
+    cache.close();
+  });
   it('a released cache answers again from its database: rows are dropped, not digests', () => {
     const d = ctx();
     const f = join(d, 'src/a.ts');

@@ -28,6 +28,8 @@ interface Sql {
   put: StatementSync;
   pack: StatementSync;
   putPack: StatementSync;
+  treeSums: StatementSync;
+  putTreeSums: StatementSync;
 }
 
 /**
@@ -77,6 +79,9 @@ const PACK_MAGIC = 0x3250444b; // "KDP2", little-endian
  */
 const PACK_MAX = 50_000;
 
+/** Checksums kept per directory tree (a build asks a few: `COPY package.json`, `COPY .`). */
+const TREE_SUMS = 32;
+
 /** Rows kept past a walk (~350 bytes each): see DigestCache.release. */
 const RELEASE_ABOVE = 50_000;
 
@@ -113,6 +118,7 @@ export class DigestCache {
           path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_us INTEGER NOT NULL,
           ino INTEGER NOT NULL, mode INTEGER NOT NULL, digest TEXT NOT NULL) WITHOUT ROWID;
          CREATE TABLE IF NOT EXISTS walk_packs (dir TEXT PRIMARY KEY, data BLOB NOT NULL);
+         CREATE TABLE IF NOT EXISTS tree_sums (dir TEXT PRIMARY KEY, tree TEXT NOT NULL, sums TEXT NOT NULL);
          DROP TABLE IF EXISTS file_digest`,
         5000,
       );
@@ -129,7 +135,9 @@ export class DigestCache {
       );
       const pack = db.prepare('SELECT data FROM walk_packs WHERE dir = ?');
       const putPack = db.prepare('INSERT OR REPLACE INTO walk_packs (dir, data) VALUES (?, ?)');
-      this.opened = { db, subtree, one, put, pack, putPack };
+      const treeSums = db.prepare('SELECT tree, sums FROM tree_sums WHERE dir = ?');
+      const putTreeSums = db.prepare('INSERT OR REPLACE INTO tree_sums (dir, tree, sums) VALUES (?, ?, ?)');
+      this.opened = { db, subtree, one, put, pack, putPack, treeSums, putTreeSums };
     }
     return this.opened;
   }
@@ -286,6 +294,32 @@ export class DigestCache {
     w.paths = p.paths.slice(0, w.prefix);
     w.ids = Array.from(p.ids.subarray(0, w.prefix * 4));
     w.digests = p.digests.slice(0, w.prefix);
+  }
+
+  /**
+   * The checksum `what` (a request: paths, filters) of directory `dir` took when its whole tree
+   * was last seen as `tree` (a pre-stat's fingerprint, prestat.ts), or undefined. One tree per
+   * directory is kept: the last one seen.
+   */
+  treeSum(dir: string, tree: string, what: string): string | undefined {
+    if (hasEscape(dir)) return undefined;
+    const row = this.sql.treeSums.get(dir) as { tree: string; sums: string } | undefined;
+    if (row?.tree !== tree) return undefined;
+    const sum = (JSON.parse(row.sums) as Record<string, unknown>)[what];
+    return typeof sum === 'string' ? sum : undefined;
+  }
+
+  /** Keep `sum` as treeSum's answer (a new tree replaces the directory's sums; at most TREE_SUMS). */
+  putTreeSum(dir: string, tree: string, what: string, sum: string): void {
+    if (hasEscape(dir)) return;
+    const row = this.sql.treeSums.get(dir) as { tree: string; sums: string } | undefined;
+    const sums: Record<string, string> = row?.tree === tree ? JSON.parse(row.sums) : {};
+    delete sums[what];
+    sums[what] = sum;
+    const keys = Object.keys(sums);
+    for (const k of keys.slice(0, Math.max(0, keys.length - TREE_SUMS))) delete sums[k];
+    this.flush();
+    this.sql.putTreeSums.run(dir, tree, JSON.stringify(sums));
   }
 
   /** Commit pending writes. */

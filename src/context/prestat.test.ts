@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import {
+  chmodSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -86,6 +87,9 @@ function launchedOn(root: string, written: Buffer): { stopped: number } {
   };
   return walker;
 }
+
+/** Past the margin a fingerprint keeps from the last change (ctime, which utimes cannot set back). */
+const quietly = () => new Promise((r) => setTimeout(r, 150));
 
 /** Wait until the walker started for `root` has written everything. */
 async function walked(root: string): Promise<void> {
@@ -278,6 +282,59 @@ describe('context pre-stat', () => {
     assert.equal(existsSync(hintFile(d)), true);
     assert.equal(existsSync(hintFile(gone)), false, 'the hint of a context that is gone stayed');
     process.argv = argv;
+  });
+
+  it('fingerprints the whole tree: the same for the same tree, another after any change', async () => {
+    const d = tree();
+    await quietly();
+    const print = async () => {
+      resetPrestat();
+      startPrestat(['build', d]);
+      await walked(d);
+      return prestatFor(d)?.fingerprint();
+    };
+    const first = await print();
+    assert.ok(first, 'a whole walk has a fingerprint');
+    assert.equal(first.quiet, true, 'nothing changed just before it');
+    assert.deepEqual(await print(), first, 'the same tree');
+    assert.equal(prestatFor(d)?.handed, 0, 'the listings stay for a walk');
+    const seen = new Set([first.digest]);
+    const differs = async (what: string, change: () => void) => {
+      change();
+      await quietly();
+      const now = await print();
+      assert.ok(now && !seen.has(now.digest), `${what}: the same fingerprint`);
+      seen.add(now.digest);
+    };
+    // The same size and times as before: only the ctime (and the content) tells.
+    await differs('an edit with its size and times put back', () =>
+      writeFileSync(join(d, 'src/d4/f.txt'), 'FILE 4'),
+    );
+    await differs('a chmod', () => chmodSync(join(d, 'src/d5/f.txt'), 0o600));
+    await differs('a new file deep down', () => writeFileSync(join(d, 'src/d6/deep/new'), ''));
+    await differs('a removed file', () => rmSync(join(d, 'src/d6/deep/new')));
+    await differs('the root itself', () => chmodSync(d, 0o750));
+    writeFileSync(join(d, 'src/d7/f.txt'), 'just now');
+    const fresh = await print();
+    assert.equal(fresh?.quiet, false, 'a file changed just before the walk: not quiet');
+  });
+
+  it('has no fingerprint when the walker left anything out, stopped or stalled', async () => {
+    const d = tree();
+    resetPrestat();
+    leaveHint(d);
+    launcher.startPrestat(['build', d], 40);
+    await walked(d);
+    assert.equal(prestatFor(d)?.fingerprint(), undefined, 'over its budget');
+    const whole = execFileSync(process.execPath, [
+      join(import.meta.dirname, '../../bin/prestat-walker.cjs'),
+      d,
+    ]);
+    launchedOn(d, whole.subarray(0, Math.floor(whole.length / 2)));
+    assert.equal(prestatFor(d)?.fingerprint(), undefined, 'killed halfway');
+    launchedOn(d, whole);
+    assert.ok(prestatFor(d)?.fingerprint(), 'the same output, whole');
+    resetPrestat();
   });
 
   it('orders directories as the walk visits them', () => {

@@ -12,14 +12,17 @@
  * digest) has its digest cached under the identity of the descriptor it was read through, never
  * under the walker's older lstat (checksum.ts fileDigest).
  */
+import { createHash, type Hash } from 'node:crypto';
 import {
   closeSync,
   existsSync,
+  lstatSync,
   mkdirSync,
   readdirSync,
   readFileSync,
   readSync,
   rmSync,
+  type Stats,
   writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -65,6 +68,24 @@ interface Launched {
   started: number;
 }
 
+/**
+ * What the walker saw of the whole tree (Prestat.fingerprint): a digest of every record it wrote
+ * — each entry's name and lstat numbers, mode, owner, size, mtime, inode, device, links and ctime
+ * — and whether every entry's mtime and ctime were older than the walk by TREE_QUIET_MS.
+ */
+export interface TreeFingerprint {
+  digest: string;
+  /**
+   * Nothing changed just before the walk: a change within the same clock tick as an entry's
+   * recorded time could leave its numbers as they were (as git's racily clean files). Only then
+   * may a checksum be kept under the digest.
+   */
+  quiet: boolean;
+}
+
+/** See TreeFingerprint.quiet: the same margin the digest cache keeps (RACY_US, inodedigests.ts). */
+const TREE_QUIET_MS = 100;
+
 /** Record types and header size, as bin/prestat-walker.cjs writes them (writeRecord). */
 const LISTING = 1;
 const END = 3;
@@ -100,6 +121,13 @@ export class Prestat {
   private filled = 0;
   /** Listings given to the walk so far. */
   handed = 0;
+  /** Every record read, hashed (see fingerprint). */
+  private readonly tree: Hash = createHash('sha256');
+  /** A directory was left out or a record did not add up: no fingerprint. */
+  private partial = false;
+  /** The newest mtime or ctime among the entries (ms). */
+  private newest = 0;
+  private print?: TreeFingerprint | null;
   get closed(): boolean {
     return this.done;
   }
@@ -142,6 +170,37 @@ export class Prestat {
     }
   }
 
+  /**
+   * What the walker saw of the whole tree, once it has written all of it; undefined when it left
+   * anything out, stopped, or stalled. Waits for the walker as `listing` does; the listings stay
+   * for the walk.
+   */
+  fingerprint(): TreeFingerprint | undefined {
+    if (this.print === undefined) {
+      let waited = 0;
+      while (!this.ended && !this.done && waited < STALL_MS) {
+        if (this.drain()) waited = 0;
+        else if (!this.ended) {
+          Atomics.wait(sleeper, 0, 0, POLL_MS);
+          waited += POLL_MS;
+        }
+      }
+      // The root's own numbers too (no listing holds them), as they are now.
+      const root = this.ended && !this.partial ? lstatOrUndefined(this.root) : undefined;
+      if (root) {
+        this.tree.update(
+          JSON.stringify([root.mode, root.uid, root.gid, root.mtimeMs, root.ino, root.dev, root.ctimeMs]),
+        );
+        this.newest = Math.max(this.newest, root.mtimeMs, root.ctimeMs);
+      }
+      // `started` is when kiln took the walker's output, after the walker began.
+      this.print = root
+        ? { digest: this.tree.digest('hex'), quiet: this.newest < this.started - TREE_QUIET_MS }
+        : null;
+    }
+    return this.print ?? undefined;
+  }
+
   /** Whether the walker has written everything it will (for tests, which wait for it). */
   finished(): boolean {
     this.drain();
@@ -155,7 +214,9 @@ export class Prestat {
    */
   stat(rel: string): PrestatStat | undefined {
     const slash = rel.lastIndexOf('/');
-    const listing = this.kept.get(slash < 0 ? '' : rel.slice(0, slash));
+    const dir = slash < 0 ? '' : rel.slice(0, slash);
+    // Not handed to a walk when a fingerprint answered the checksum: read all the same.
+    const listing = this.kept.get(dir) ?? (this.print ? this.listings.get(dir) : undefined) ?? undefined;
     if (listing === undefined) return undefined;
     const name = rel.slice(slash + 1);
     // The walker sorted the names with Array#sort (UTF-16 order; it leaves out any directory with
@@ -231,6 +292,7 @@ export class Prestat {
       while (!this.ended && this.filled - at >= HEADER) {
         const size = recordLength(this.buf, at);
         if (this.filled - at < size) break;
+        this.tree.update(this.buf.subarray(at, at + size));
         this.take(this.buf, at);
         progressed = true;
         at += size;
@@ -257,6 +319,7 @@ export class Prestat {
     // The other type (2): a directory the walker left out (read it yourself).
     if (type !== LISTING) {
       this.listings.set(rel, null);
+      this.partial = true;
       return;
     }
     const namesAt = at + HEADER + relBytes;
@@ -266,6 +329,15 @@ export class Prestat {
     Buffer.from(st.buffer).set(b.subarray(statsAt, statsAt + st.byteLength));
     // A record that does not add up (a walker killed halfway writes none whole): left out.
     this.listings.set(rel, names.length === count ? { names, st } : null);
+    if (names.length !== count) this.partial = true;
+    for (let o = 0; o < st.length; o += PRESTAT_FIELDS) {
+      const m = st[o + PRESTAT_AT.mtimeMs];
+      const c = st[o + PRESTAT_AT.ctimeMs];
+      if (m > this.newest) this.newest = m;
+      if (c > this.newest) this.newest = c;
+      // An entry lstat could not read (NaN) is no proof of anything.
+      if (Number.isNaN(m) || Number.isNaN(c)) this.partial = true;
+    }
   }
 }
 
@@ -276,6 +348,14 @@ function recordLength(b: Buffer, at: number): number {
   const namesBytes = b.readUInt32LE(at + 8);
   const stats = b[at] === LISTING ? b.readUInt32LE(at + 12) * PRESTAT_FIELDS * 8 : 0;
   return ((HEADER + relBytes + namesBytes + 7) & ~7) + stats;
+}
+
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch {
+    return undefined;
+  }
 }
 
 /** What `listing` waits on between reads (never notified: a sleep that needs no timer). */

@@ -66,8 +66,9 @@ function post(rel, listing) {
 }
 
 /**
- * Directories .dockerignore names literally (`node_modules`, `/dist/`, `**\/.git`), not listed:
- * the walk will not want them. Any `!` exception, and nothing is left out (a guess only saves time).
+ * Directories .dockerignore names literally (`node_modules`, `/dist/`, `**\/.git`), not listed
+ * (each is written as left out): the walk will not want them. Any `!` exception, and nothing is
+ * left out (a guess only saves time).
  */
 function skipped() {
   const out = { paths: new Set(), names: new Set() };
@@ -149,12 +150,17 @@ function walk(rel, skip, seen) {
     st[o + 6] = s.dev;
     st[o + 7] = s.nlink;
     st[o + 8] = s.ctimeMs;
-    if ((s.mode & 0o170000) === 0o040000 && !skip.paths.has(childRel) && !skip.names.has(names[i])) {
-      dirs.push({ rel: childRel, ino: s.ino, dev: s.dev });
+    if ((s.mode & 0o170000) === 0o040000) {
+      const left = skip.paths.has(childRel) || skip.names.has(names[i]);
+      dirs.push({ rel: childRel, ino: s.ino, dev: s.dev, left });
     }
   }
   post(rel, { names, st });
-  for (const d of dirs) if (!walk(d.rel, skip, d)) return false;
+  for (const d of dirs) {
+    // Said, not just passed over: what it holds is then no part of what kiln takes the tree to be.
+    if (d.left) post(d.rel, null);
+    else if (!walk(d.rel, skip, d)) return false;
+  }
   return true;
 }
 

@@ -334,6 +334,15 @@ describe('context pre-stat', () => {
     assert.equal(prestatFor(d)?.fingerprint(), undefined, 'killed halfway');
     launchedOn(d, whole);
     assert.ok(prestatFor(d)?.fingerprint(), 'the same output, whole');
+    // bin/kiln's walker for a context named like one with a hint, without its own: only its end.
+    launchedOn(d, whole.subarray(whole.length - 16));
+    assert.equal(prestatFor(d)?.fingerprint(), undefined, 'a walker that did not walk');
+    // A directory .dockerignore names is not listed: what it holds is not in the fingerprint.
+    writeFileSync(join(d, '.dockerignore'), 'node_modules\n');
+    resetPrestat();
+    startPrestat(['build', d]);
+    await walked(d);
+    assert.equal(prestatFor(d)?.fingerprint(), undefined, 'a directory left out for .dockerignore');
     resetPrestat();
   });
 

@@ -125,6 +125,8 @@ export class Prestat {
   private readonly tree: Hash = createHash('sha256');
   /** A directory was left out or a record did not add up: no fingerprint. */
   private partial = false;
+  /** The walker listed the root: it walked (without a hint of its own it writes only its end). */
+  private rootListed = false;
   /** The newest mtime or ctime among the entries (ms). */
   private newest = 0;
   private print?: TreeFingerprint | null;
@@ -171,9 +173,10 @@ export class Prestat {
   }
 
   /**
-   * What the walker saw of the whole tree, once it has written all of it; undefined when it left
-   * anything out, stopped, or stalled. Waits for the walker as `listing` does; the listings stay
-   * for the walk.
+   * What the walker saw of the whole tree, once it has written all of it; undefined when it did
+   * not walk (no hint of the context's own), left anything out (a directory .dockerignore names,
+   * one over its budget, a name it cannot sort, a failed lstat), stopped, or stalled. Waits for the
+   * walker as `listing` does; the listings stay for the walk.
    */
   fingerprint(): TreeFingerprint | undefined {
     if (this.print === undefined) {
@@ -186,7 +189,7 @@ export class Prestat {
         }
       }
       // The root's own numbers too (no listing holds them), as they are now.
-      const root = this.ended && !this.partial ? lstatOrUndefined(this.root) : undefined;
+      const root = this.ended && this.rootListed && !this.partial ? lstatOrUndefined(this.root) : undefined;
       if (root) {
         this.tree.update(
           JSON.stringify([root.mode, root.uid, root.gid, root.mtimeMs, root.ino, root.dev, root.ctimeMs]),
@@ -330,6 +333,7 @@ export class Prestat {
     // A record that does not add up (a walker killed halfway writes none whole): left out.
     this.listings.set(rel, names.length === count ? { names, st } : null);
     if (names.length !== count) this.partial = true;
+    else if (rel === '') this.rootListed = true;
     for (let o = 0; o < st.length; o += PRESTAT_FIELDS) {
       const m = st[o + PRESTAT_AT.mtimeMs];
       const c = st[o + PRESTAT_AT.ctimeMs];

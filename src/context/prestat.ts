@@ -148,25 +148,35 @@ export class Prestat {
    * yourself (the walker left it out, failed on it, stopped, or stalled).
    */
   listing(rel: string): Listing | undefined {
+    // Written, or never will be: finished, closed, or past `rel` in the walk's order.
+    const answered = this.waitFor(
+      () =>
+        this.listings.has(rel) ||
+        this.ended ||
+        this.done ||
+        (this.last !== undefined && walkedPast(this.last, rel)),
+    );
+    if (!answered) {
+      this.close();
+      return undefined;
+    }
+    const got = this.listings.get(rel);
+    if (got === undefined) return undefined;
+    this.listings.delete(rel);
+    if (got) {
+      this.handed++;
+      this.kept.set(rel, got);
+    }
+    return got ?? undefined;
+  }
+
+  /** Read what the walker writes until `done()` holds; false when it made no progress for STALL_MS first. */
+  private waitFor(done: () => boolean): boolean {
     let waited = 0;
     for (;;) {
       if (this.drain()) waited = 0;
-      const got = this.listings.get(rel);
-      if (got !== undefined) {
-        this.listings.delete(rel);
-        if (got) {
-          this.handed++;
-          this.kept.set(rel, got);
-        }
-        return got ?? undefined;
-      }
-      // Finished, closed, or past `rel` in the walk's order: it left `rel` out.
-      if (this.ended || this.done || (this.last !== undefined && walkedPast(this.last, rel)))
-        return undefined;
-      if (waited >= STALL_MS) {
-        this.close();
-        return undefined;
-      }
+      if (done()) return true;
+      if (waited >= STALL_MS) return false;
       Atomics.wait(sleeper, 0, 0, POLL_MS);
       waited += POLL_MS;
     }
@@ -180,14 +190,7 @@ export class Prestat {
    */
   fingerprint(): TreeFingerprint | undefined {
     if (this.print === undefined) {
-      let waited = 0;
-      while (!this.ended && !this.done && waited < STALL_MS) {
-        if (this.drain()) waited = 0;
-        else if (!this.ended) {
-          Atomics.wait(sleeper, 0, 0, POLL_MS);
-          waited += POLL_MS;
-        }
-      }
+      this.waitFor(() => this.ended || this.done);
       // The root's own numbers too (no listing holds them), as they are now.
       const root = this.ended && this.rootListed && !this.partial ? lstatOrUndefined(this.root) : undefined;
       if (root) {

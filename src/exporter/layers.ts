@@ -61,7 +61,7 @@ export class LayerExports {
   async abandon(reason: Error): Promise<void> {
     this.abandoned = reason;
     for (const stream of this.writing) stream.destroy(reason);
-    await Promise.allSettled(this.inflight.values());
+    await this.settled();
   }
 
   /** Wait until every export started has ended (one started early for a result not used too). */

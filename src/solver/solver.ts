@@ -217,15 +217,24 @@ export class Solver<R> {
     if (!p) {
       p = (async () => {
         const inputKeys = await Promise.all(job.inputs.map((i) => this.cheapKey(i)));
-        const key = sha256(
-          JSON.stringify([job.keyDigest ?? job.digest, inputKeys, (await this.contentOf(job)) ?? null]),
-        );
+        const key = await this.keyOf(job, inputKeys);
         if (!this.known.has(job.digest)) this.known.set(job.digest, key);
         return key;
       })();
       this.cheap.set(job.digest, p);
     }
     return p;
+  }
+
+  /**
+   * A cache key: the job's own digest, what its inputs are keyed by (their keys, or for content
+   * inputs the digest of what it reads of them) and its content key. Cheap, effective and run-ahead
+   * keys are all made here, so that a run ahead's key is the very key its job would make.
+   */
+  private async keyOf(job: Job<R>, inputParts: readonly string[]): Promise<string> {
+    return sha256(
+      JSON.stringify([job.keyDigest ?? job.digest, inputParts, (await this.contentOf(job)) ?? null]),
+    );
   }
 
   /** The job's content key, computed once (it may read a context). */
@@ -330,9 +339,7 @@ export class Solver<R> {
         return `content:${await this.failsJob(job, () => ci.checksum(i, result, this.signal))}`;
       }),
     );
-    const key = sha256(
-      JSON.stringify([job.keyDigest ?? job.digest, parts, (await this.contentOf(job)) ?? null]),
-    );
+    const key = await this.keyOf(job, parts);
     this.keyParts.set(job.digest, parts);
     this.cheapKeys.set(job.digest, cheap);
     this.known.set(job.digest, key);
@@ -401,9 +408,7 @@ export class Solver<R> {
           j === i ? `content:${await ci.checksum(i, early, signal)}` : this.effectiveKey(other),
         ),
       );
-      const key = sha256(
-        JSON.stringify([job.keyDigest ?? job.digest, parts, (await this.contentOf(job)) ?? null]),
-      );
+      const key = await this.keyOf(job, parts);
       if (inputDone || run.dropped) return undefined;
       const cache = this.cache && !job.noCache ? this.cache : undefined;
       // Recorded already: the job's own key, if the same, hits it.
@@ -418,11 +423,10 @@ export class Solver<R> {
       const inputs = await Promise.all(
         job.inputs.map(async (other, j) => (j === i ? early : (await this.solve(other)).result)),
       );
-      const result = await this.limit.use(() => {
+      return this.limit.use(() => {
         if (run.dropped) return Promise.resolve(undefined);
         return job.run(inputs, { progress: (e) => run.events.push(e), signal, id: job.digest });
       });
-      return result;
     })().catch(() => undefined);
   }
 

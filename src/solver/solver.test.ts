@@ -495,6 +495,27 @@ describe('solver', () => {
     assert.ok(seen[0].ended > 0 && seen[0].ended <= done, 'and had ended when settled() returned');
   });
 
+  it('content inputs: dropping a run ahead does not cancel its checksum, which others may share', async () => {
+    const { copy } = copyAhead((result) => result);
+    const signals: AbortSignal[] = [];
+    const ci = copy.contentInputs as NonNullable<typeof copy.contentInputs>;
+    const watched: Job<string> = {
+      ...copy,
+      contentInputs: {
+        indexes: ci.indexes,
+        checksum(i, result, signal) {
+          if (result === 'before') signals.push(signal);
+          return ci.checksum(i, result, signal);
+        },
+      },
+    };
+    const solver = new Solver<string>({ cache: new MemoryCache() });
+    assert.equal((await solver.solve(watched)).result, 'base+stage>copy');
+    await solver.settled();
+    assert.equal(signals.length, 1, 'the preview was checksummed');
+    assert.equal(signals[0].aborted, false, 'the dropped run canceled a checksum others may wait on');
+  });
+
   it('noCache jobs run every time', async () => {
     const cache = new MemoryCache();
     const mk = () => ({ ...job('x'), noCache: true });

@@ -405,7 +405,9 @@ export class Solver<R> {
       if (early === undefined || inputDone) return undefined;
       const parts = await Promise.all(
         job.inputs.map(async (other, j) =>
-          j === i ? `content:${await ci.checksum(i, early, signal)}` : this.effectiveKey(other),
+          // The build's signal, not the run's: a checksum is shared with whoever asks the same of
+          // the same state (runners.ts), and dropping this run must not cancel theirs.
+          j === i ? `content:${await ci.checksum(i, early, this.signal)}` : this.effectiveKey(other),
         ),
       );
       const key = await this.keyOf(job, parts);

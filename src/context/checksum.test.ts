@@ -49,16 +49,47 @@ describe('checksum', () => {
     };
     setImmediate(tick);
     try {
-      const stepped = await checksumInSteps({ root: d, paths: ['.'] }, { entries: 5, sliceMs: 0 });
+      const stepped = await checksumInSteps(
+        { root: d, paths: ['.'] },
+        { entries: 5, sliceMs: 0, bytes: Infinity },
+      );
       assert.equal(stepped, checksum({ root: d, paths: ['.'] }));
       assert.equal(
-        await checksumInSteps({ root: d, paths: ['src', 'x.txt'] }, { entries: 1, sliceMs: 0 }),
+        await checksumInSteps(
+          { root: d, paths: ['src', 'x.txt'] },
+          { entries: 1, sliceMs: 0, bytes: Infinity },
+        ),
         checksum({ root: d, paths: ['src', 'x.txt'] }),
       );
     } finally {
       stop = true;
     }
     assert.ok(ran >= 10, `other work ran ${ran} times during the walks`);
+  });
+
+  it('ends a step after its bytes, not only its entries: large files let other work run between them', async () => {
+    const d = ctx();
+    for (let i = 0; i < 6; i++) writeFileSync(join(d, `big${i}.bin`), Buffer.alloc(1 << 20, i));
+    const turns = async (bytes: number) => {
+      let ran = 0;
+      let stop = false;
+      const tick = () => {
+        ran++;
+        if (!stop) setImmediate(tick);
+      };
+      setImmediate(tick);
+      try {
+        const sum = await checksumInSteps({ root: d, paths: ['.'] }, { entries: 1000, sliceMs: 0, bytes });
+        assert.equal(sum, checksum({ root: d, paths: ['.'] }));
+      } finally {
+        stop = true;
+      }
+      return ran;
+    };
+    // One step of a thousand entries takes the whole context: the other work waits for its end.
+    assert.ok((await turns(Infinity)) <= 2);
+    // A step ends after each 1 MiB hashed: the other work runs between the six files.
+    assert.ok((await turns(1 << 20)) >= 6);
   });
 
   it('ignores edits to files the COPY does not read', () => {

@@ -52,11 +52,12 @@ export interface WalkFS {
 }
 
 /**
- * A walk in steps: each `step(n)` visits up to `n` more entries and says whether the walk is over,
- * so that a long walk (a big context's checksum) can let other work run between its steps.
+ * A walk in steps: each `step(n)` visits up to `n` more entries (fewer once `enough()`, asked after
+ * each, says so) and says whether the walk is over, so that a long walk (a big context's checksum)
+ * can let other work run between its steps.
  */
 export interface Walker {
-  step(n: number): boolean;
+  step(n: number, enough?: () => boolean): boolean;
 }
 
 /** Walk all of it at once. */
@@ -182,7 +183,7 @@ class DirWalker implements Walker {
     if (!first) this.enter('');
   }
 
-  step(n: number): boolean {
+  step(n: number, enough?: () => boolean): boolean {
     const first = this.first;
     if (first) {
       this.first = undefined;
@@ -220,6 +221,7 @@ class DirWalker implements Walker {
         continue;
       }
       if (entry.type === 'dir') this.enter(entry.path, entry);
+      if (enough?.()) break;
     }
     return this.stack.length === 0 && this.first === undefined;
   }

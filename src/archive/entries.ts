@@ -8,6 +8,7 @@ import path from 'node:path';
 import { KilnError } from '../errors/errors.ts';
 import * as fs from '../sys/fs.ts';
 import { compareNames, encodeName, hasSurrogate, sortNames } from '../sys/fsname.ts';
+import type { FileIdentity } from './layer-index.ts';
 import { completeHeader, NO_XATTRS, type TarEntryType, type TarHeader } from './tar/header.ts';
 import { isPortableXattr, type Xattrs } from './xattr.ts';
 
@@ -20,6 +21,8 @@ export interface LayerEntry {
   data?: Buffer;
   /** `dev:ino` of a regular file with more than one link, for hardlink detection. */
   inode?: string;
+  /** A regular file's inode as lstat saw it (layer-index.ts: where an earlier blob holds it). */
+  file?: FileIdentity;
 }
 
 export const WHITEOUT_PREFIX = '.wh.';
@@ -72,6 +75,7 @@ export function entryFromStat(
   const entry: LayerEntry = { header };
   if (type === 'file') {
     entry.source = abs;
+    entry.file = { ino: st.ino, birthtimeMs: st.birthtimeMs, mtimeMs: st.mtimeMs, size: st.size };
     if (st.nlink > 1) entry.inode = `${st.dev}:${st.ino}`;
   }
   return entry;

@@ -17,7 +17,8 @@ export { diffDirectories } from './diff.ts';
 export type { LayerEntry } from './entries.ts';
 export { diffOverlayUpper, directoryEntries, type LayerEntries, nonEmpty } from './tree-entries.ts';
 
-import type { TarEntryType } from './tar/header.ts';
+import type { BlobSource, LayerIndex } from './layer-index.ts';
+import { padding, type TarEntryType } from './tar/header.ts';
 import { readTar } from './tar/reader.ts';
 import { TarWriter } from './tar/writer.ts';
 
@@ -33,6 +34,17 @@ export interface CreateLayerOptions {
   sourceDateEpoch?: number;
   /** Entries are already in layer order and hardlinked (tree-entries.ts, diff*); skip re-finalizing. */
   presorted?: boolean;
+  /** Files' bytes from an earlier blob, and where this layer's are (layer-index.ts). */
+  reuse?: LayerReuse;
+}
+
+/**
+ * An earlier uncompressed layer blob to take files' bytes from (`from`), and an index to note
+ * where this layer's files are (`index`: an uncompressed layer only, its offsets being the blob's).
+ */
+export interface LayerReuse {
+  from?: { index: LayerIndex; blob: BlobSource };
+  index?: LayerIndex;
 }
 
 export interface LayerInfo {
@@ -60,7 +72,12 @@ function tarPath(e: LayerEntry): string {
   return e.header.type === 'directory' ? `${e.header.path}/` : e.header.path;
 }
 
-async function writeEntries(w: TarWriter, entries: LayerEntries, epoch: number | undefined): Promise<void> {
+async function writeEntries(
+  w: TarWriter,
+  entries: LayerEntries,
+  epoch: number | undefined,
+  reuse: LayerReuse | undefined,
+): Promise<void> {
   for await (const chunk of entries) {
     for (const e of chunk) {
       const h = { ...e.header, path: tarPath(e) };
@@ -70,7 +87,17 @@ async function writeEntries(w: TarWriter, entries: LayerEntries, epoch: number |
       } else if (e.data) {
         await w.add(h, e.data);
       } else if (e.source) {
-        if (h.size < SMALL_FILE) {
+        const from = reuse?.from;
+        const at = e.file && from ? from.index.find(e.file) : undefined;
+        const pieces = at !== undefined && h.size >= SMALL_FILE ? from?.blob.pieces(at, h.size) : undefined;
+        if (from && at !== undefined && h.size < SMALL_FILE) {
+          const source = e.source;
+          await w.add(h, (dest) => {
+            if (!from.blob.fill(dest, at)) readInto(source)(dest);
+          });
+        } else if (pieces) {
+          await w.add(h, pieces);
+        } else if (h.size < SMALL_FILE) {
           await w.add(h, readInto(e.source));
         } else {
           // Read exactly the stat'd size; a file that shrank fails in the writer with TAR_SIZE_MISMATCH.
@@ -85,6 +112,9 @@ async function writeEntries(w: TarWriter, entries: LayerEntries, epoch: number |
           `layer entry "${h.path}" has size ${h.size} but no content source`,
         );
       }
+      // The bytes just added end at the writer's offset, before their padding.
+      if (h.type === 'file' && h.size > 0 && e.file && reuse?.index)
+        reuse.index.add(e.file, w.offset - padding(h.size) - h.size);
     }
   }
   await w.finish();
@@ -191,7 +221,7 @@ export function createLayer(
     );
   });
   info.catch(() => {}); // the caller sees the error through `info` or the stream
-  writeEntries(writer, list, options.sourceDateEpoch).catch((err) => {
+  writeEntries(writer, list, options.sourceDateEpoch, options.reuse).catch((err) => {
     if (!writer.destroyed) writer.destroy(err);
   });
   return { stream: out as Readable, info };

@@ -45,7 +45,9 @@ export class BuildCache {
       CREATE TABLE IF NOT EXISTS links (key TEXT PRIMARY KEY, target TEXT NOT NULL);
       CREATE INDEX IF NOT EXISTS links_target ON links (target);
       CREATE TABLE IF NOT EXISTS sums (snapshot TEXT NOT NULL, what TEXT NOT NULL, sum TEXT NOT NULL,
-        PRIMARY KEY (snapshot, what))`,
+        PRIMARY KEY (snapshot, what));
+      CREATE TABLE IF NOT EXISTS members (snapshot TEXT NOT NULL, compression TEXT NOT NULL, data BLOB NOT NULL,
+        PRIMARY KEY (snapshot, compression))`,
     );
   }
 
@@ -130,9 +132,24 @@ export class BuildCache {
       .run(snapshot, compression, JSON.stringify(rec));
   }
 
+  /** Where the snapshot's uncompressed layer blob holds its files (archive/layer-index.ts). */
+  getMembers(snapshot: string, compression: string): Uint8Array | undefined {
+    const row = this.db
+      .prepare('SELECT data FROM members WHERE snapshot = ? AND compression = ?')
+      .get(snapshot, compression) as { data: Uint8Array } | undefined;
+    return row?.data;
+  }
+
+  putMembers(snapshot: string, compression: string, data: Uint8Array): void {
+    this.db
+      .prepare('INSERT OR REPLACE INTO members (snapshot, compression, data) VALUES (?, ?, ?)')
+      .run(snapshot, compression, data);
+  }
+
   /** Forget what the cache holds of a removed snapshot: its layers and checksums. */
   deleteLayers(snapshot: string): void {
     this.db.prepare('DELETE FROM layers WHERE snapshot = ?').run(snapshot);
+    this.db.prepare('DELETE FROM members WHERE snapshot = ?').run(snapshot);
     this.db.prepare('DELETE FROM sums WHERE snapshot = ?').run(snapshot);
   }
 
@@ -147,7 +164,9 @@ export class BuildCache {
   }
 
   clear(): void {
-    this.db.exec('DELETE FROM results; DELETE FROM layers; DELETE FROM links; DELETE FROM sums;');
+    this.db.exec(
+      'DELETE FROM results; DELETE FROM layers; DELETE FROM links; DELETE FROM sums; DELETE FROM members;',
+    );
   }
 
   close(): void {

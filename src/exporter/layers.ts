@@ -5,18 +5,22 @@
  */
 
 import type { Readable } from 'node:stream';
+import type { LayerInfo, LayerReuse } from '../archive/layer.ts';
 import type { BuildCache, LayerRecord } from '../cache/build-cache.ts';
 import type { BlobHolder, Ingester } from '../content/content.ts';
+import type { Digest } from '../digest/digest.ts';
 import type { Compression } from '../oci/mediatypes.ts';
 import type { ProgressSink } from '../progress/events.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import { releaseDeadHeap } from '../sys/gc.ts';
 import { Semaphore } from '../sys/limit.ts';
+import { previousResult, STEP_LABEL } from '../worker/reuse.ts';
 import type { FsState, LayerRef } from '../worker/state.ts';
 
 export interface LayerExportDeps {
   snapshotter: Snapshotter;
-  content: Ingester & BlobHolder;
+  /** `blobPath`: where a present blob is (the local store), for reading an earlier layer's bytes. */
+  content: Ingester & BlobHolder & { blobPath?(digest: Digest): string };
   cache: BuildCache;
   progress: ProgressSink;
 }
@@ -91,18 +95,27 @@ export class LayerExports {
       const started = Date.now();
       const entries = await deps.snapshotter.diff(snapshot);
       const { createLayer } = await import('../archive/layer.ts');
-      if (this.abandoned) throw this.abandoned;
-      const layer = createLayer(entries, {
-        compression: opts.compression,
-        sourceDateEpoch: opts.sourceDateEpoch,
-        presorted: true,
-      });
-      this.writing.add(layer.stream);
-      const stored = deps.content.ingest(layer.stream);
-      // When the store fails (a full disk), the layer stream only learns it was cut off (an
-      // AbortError, "The operation was aborted"): report the store's error, the cause.
-      const [made, kept] = await Promise.allSettled([layer.info, stored]);
-      this.writing.delete(layer.stream);
+      const reuse = await this.reuseFor(snapshot, cacheKey, opts.compression);
+      let made: PromiseSettledResult<LayerInfo>;
+      let kept: PromiseSettledResult<unknown>;
+      try {
+        if (this.abandoned) throw this.abandoned;
+        const layer = createLayer(entries, {
+          compression: opts.compression,
+          sourceDateEpoch: opts.sourceDateEpoch,
+          presorted: true,
+          reuse,
+        });
+        this.writing.add(layer.stream);
+        const stored = deps.content.ingest(layer.stream);
+        // When the store fails (a full disk), the layer stream only learns it was cut off (an
+        // AbortError, "The operation was aborted"): report the store's error, the cause.
+        [made, kept] = await Promise.allSettled([layer.info, stored]);
+        this.writing.delete(layer.stream);
+      } finally {
+        reuse?.from?.blob.close();
+      }
+      const taken = reuse?.from?.blob.taken ?? 0;
       if (kept.status === 'rejected') throw kept.reason;
       if (made.status === 'rejected') throw made.reason;
       const info = made.value;
@@ -114,12 +127,15 @@ export class LayerExports {
         uncompressedSize: info.uncompressedSize,
       };
       deps.cache.putLayer(snapshot, cacheKey, rec);
+      if (reuse?.index) deps.cache.putMembers(snapshot, cacheKey, reuse.index.bytes());
       // The diff's entries (one row per file in the layer) are dead now.
       releaseDeadHeap();
       deps.progress({
         type: 'status',
         id: `export-${snapshot}`,
-        name: `exporting layer ${info.digest.slice(0, 19)} (${info.size} bytes) in ${Date.now() - started} ms`,
+        name: `exporting layer ${info.digest.slice(0, 19)} (${info.size} bytes) in ${Date.now() - started} ms${
+          taken ? `, ${taken} files' bytes from the previous result's layer` : ''
+        }`,
         current: info.size,
         total: info.size,
         done: true,
@@ -127,5 +143,39 @@ export class LayerExports {
       });
       return rec;
     });
+  }
+
+  /**
+   * For the layer of a COPY that may have linked files from its previous result (reuse.ts): that
+   * result's uncompressed blob and where it holds each file, to take the linked files' bytes from
+   * (one read per MiB, not an open, a read and a close per file), and an index of this layer's
+   * own files when it is uncompressed too. Any other layer: nothing.
+   */
+  private async reuseFor(
+    snapshot: string,
+    cacheKey: string,
+    compression: Compression,
+  ): Promise<LayerReuse | undefined> {
+    const deps = this.deps;
+    const info = await deps.snapshotter.stat(snapshot).catch(() => undefined);
+    const step = info?.labels[STEP_LABEL];
+    if (!info || !step) return undefined;
+    const { LayerIndex, BlobSource } = await import('../archive/layer-index.ts');
+    const reuse: LayerReuse = compression === 'uncompressed' ? { index: new LayerIndex() } : {};
+    const blobPath = deps.content.blobPath?.bind(deps.content);
+    const previous = blobPath && (await previousResult(deps.snapshotter, step, info.parent, snapshot));
+    if (!blobPath || !previous) return reuse;
+    // The previous layer as an uncompressed blob, with the same clamped mtimes or none.
+    const at = cacheKey.indexOf('@');
+    const key = at < 0 ? 'uncompressed' : `uncompressed${cacheKey.slice(at)}`;
+    const rec = deps.cache.getLayer(previous.key, key);
+    const members = rec && deps.cache.getMembers(previous.key, key);
+    if (!rec || !members || (await deps.content.hold([rec.digest])).length > 0) return reuse;
+    try {
+      reuse.from = { index: LayerIndex.from(members), blob: new BlobSource(blobPath(rec.digest)) };
+    } catch {
+      // Gone meanwhile: every file is read from the snapshot.
+    }
+    return reuse;
   }
 }

@@ -8,7 +8,7 @@ import { join, posix } from 'node:path';
 import { prestatFor } from '../context/prestat.ts';
 import { excludeView } from '../context/walk.ts';
 import type { CopyAction } from '../graph/ops.ts';
-import type { Snapshotter } from '../snapshot/snapshotter.ts';
+import type { SnapshotInfo, Snapshotter } from '../snapshot/snapshotter.ts';
 import { lstatSync } from '../sys/fs.ts';
 import type { DirState } from './state.ts';
 
@@ -32,6 +32,24 @@ export function reusableSource(a: CopyAction, src: DirState, srcRoot: string): s
 }
 
 /**
+ * The newest committed result of `step` on `parent` (other than `except`), which an incremental
+ * COPY links its unchanged files from.
+ */
+export async function previousResult(
+  sn: Snapshotter,
+  step: string,
+  parent: string | undefined,
+  except?: string,
+): Promise<SnapshotInfo | undefined> {
+  return (await sn.list())
+    .filter(
+      (s) =>
+        s.kind === 'committed' && s.labels[STEP_LABEL] === step && s.parent === parent && s.key !== except,
+    )
+    .sort((a, b) => (a.created < b.created ? 1 : -1))[0];
+}
+
+/**
  * Link the unchanged files of the previous result of `step` on `parent` into the active
  * snapshot `active` (not yet mounted); the paths linked, or an empty set.
  */
@@ -44,9 +62,7 @@ export async function reusePrevious(
 ): Promise<Set<string>> {
   const targetDir = await sn.ownDir(active);
   if (!targetDir) return new Set();
-  const previous = (await sn.list())
-    .filter((s) => s.kind === 'committed' && s.labels[STEP_LABEL] === step && s.parent === parent)
-    .sort((a, b) => (a.created < b.created ? 1 : -1))[0];
+  const previous = await previousResult(sn, step, parent);
   const donorDir = previous && (await sn.ownDir(previous.key));
   if (!donorDir) return new Set();
   const view = excludeView(copy.srcRoot, copy.excludePatterns);

@@ -38,6 +38,7 @@ export class TarWriter extends Readable {
   private finished = false;
   private stage = Buffer.allocUnsafe(STAGE);
   private staged = 0;
+  private pushed = 0;
   private readonly collector = new YoungCollector(COLLECT_EVERY);
 
   constructor() {
@@ -81,6 +82,7 @@ export class TarWriter extends Readable {
       });
     }
     this.collector.add(chunk.length);
+    this.pushed += chunk.length;
     if (!this.push(chunk)) await new Promise<void>((resolve) => (this.waiting = resolve));
   }
 
@@ -158,6 +160,11 @@ export class TarWriter extends Readable {
     } finally {
       this.busy = false;
     }
+  }
+
+  /** Bytes of the archive so far: after an add, its end (the data and padding included). */
+  get offset(): number {
+    return this.pushed + this.staged;
   }
 
   /** Write the end-of-archive marker (two zero blocks) and end the stream. */

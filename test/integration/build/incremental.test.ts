@@ -67,6 +67,12 @@ describe('incremental COPY', () => {
     chmodSync(join(ctx, 'mode.sh'), 0o755);
 
     const again = await buildContext(suite, ctx, { tags: ['incremental:2'], noLocal: true });
+    // The linked files' bytes came out of the first build's COPY layer, not the files.
+    const exported = again.events.flatMap((e) => (e.type === 'status' ? [e.name] : []));
+    assert.ok(
+      exported.some((n) => /exporting layer .*, 4\d files' bytes from the previous result's layer/.test(n)),
+      exported.join('\n'),
+    );
     assert.match(again.logs, /after!/, 'RUN sees the new content of the same-size file');
     assert.ok(linkedCopies(suite, 'f7.txt') >= 1, 'an unchanged file was linked, not copied');
     assert.equal(linkedCopies(suite, 'same-size.txt'), 0, 'the changed file was copied');

@@ -36,19 +36,28 @@ function ctx(): string {
   return d;
 }
 
+/** How many turns of the event loop other work got while `fn` ran (a callback once a turn). */
+async function turnsDuring(fn: () => Promise<void>): Promise<number> {
+  let ran = 0;
+  let stop = false;
+  const tick = () => {
+    ran++;
+    if (!stop) setImmediate(tick);
+  };
+  setImmediate(tick);
+  try {
+    await fn();
+  } finally {
+    stop = true;
+  }
+  return ran;
+}
+
 describe('checksum', () => {
   it('taken in steps, lets other work run between them and gives the same digest', async () => {
     const d = ctx();
     for (let i = 0; i < 50; i++) writeFileSync(join(d, `src/lib/n${i}.ts`), `n${i}`);
-    // Other work: a callback that runs once a turn of the event loop, for as long as it is let.
-    let ran = 0;
-    let stop = false;
-    const tick = () => {
-      ran++;
-      if (!stop) setImmediate(tick);
-    };
-    setImmediate(tick);
-    try {
+    const ran = await turnsDuring(async () => {
       const stepped = await checksumInSteps(
         { root: d, paths: ['.'] },
         { entries: 5, sliceMs: 0, bytes: Infinity },
@@ -61,31 +70,18 @@ describe('checksum', () => {
         ),
         checksum({ root: d, paths: ['src', 'x.txt'] }),
       );
-    } finally {
-      stop = true;
-    }
+    });
     assert.ok(ran >= 10, `other work ran ${ran} times during the walks`);
   });
 
   it('ends a step after its bytes, not only its entries: large files let other work run between them', async () => {
     const d = ctx();
     for (let i = 0; i < 6; i++) writeFileSync(join(d, `big${i}.bin`), Buffer.alloc(1 << 20, i));
-    const turns = async (bytes: number) => {
-      let ran = 0;
-      let stop = false;
-      const tick = () => {
-        ran++;
-        if (!stop) setImmediate(tick);
-      };
-      setImmediate(tick);
-      try {
+    const turns = (bytes: number) =>
+      turnsDuring(async () => {
         const sum = await checksumInSteps({ root: d, paths: ['.'] }, { entries: 1000, sliceMs: 0, bytes });
         assert.equal(sum, checksum({ root: d, paths: ['.'] }));
-      } finally {
-        stop = true;
-      }
-      return ran;
-    };
+      });
     // One step of a thousand entries takes the whole context: the other work waits for its end.
     assert.ok((await turns(Infinity)) <= 2);
     // A step ends after each 1 MiB hashed: the other work runs between the six files.

@@ -62,9 +62,11 @@ export class LayerIndex {
   }
 }
 
-/** Bytes read at once from a blob: many small files in one read. */
-const WINDOW = 1 << 20;
 const BLOCK = 512;
+/** A large file's pieces, and the largest file `fill` takes: layer.ts's small files are below it. */
+const PIECE = 1 << 20;
+/** Bytes read at once from a blob: many small files in one read, or one small file and its header. */
+const WINDOW = PIECE + BLOCK;
 
 /**
  * An earlier layer blob, read through a window: consecutive small files (the order of the new
@@ -84,12 +86,12 @@ export class BlobSource {
   }
 
   /**
-   * Fill `dest` (under 1 MiB) with the `dest.length` bytes at `offset`, when the tar header in
+   * Fill `dest` (1 MiB at most) with the `dest.length` bytes at `offset`, when the tar header in
    * front of them (the 512 bytes before) is a regular file's of that size; false (nothing
    * written) otherwise.
    */
   fill(dest: Buffer, offset: number): boolean {
-    if (dest.length >= WINDOW - BLOCK || !this.load(offset - BLOCK, BLOCK + dest.length))
+    if (dest.length > PIECE || !this.load(offset - BLOCK, BLOCK + dest.length))
       return this.refuse();
     if (!this.headerSays(offset, dest.length)) return this.refuse();
     this.window.copy(dest, 0, offset - this.start, offset - this.start + dest.length);
@@ -110,7 +112,7 @@ export class BlobSource {
     const fd = this.fd;
     return (async function* () {
       for (let at = 0; at < size; ) {
-        const piece = Buffer.allocUnsafe(Math.min(WINDOW, size - at));
+        const piece = Buffer.allocUnsafe(Math.min(PIECE, size - at));
         let n = 0;
         for (let r = 1; r > 0 && n < piece.length; n += r)
           r = readSync(fd, piece, n, piece.length - n, offset + at + n);

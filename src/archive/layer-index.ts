@@ -91,8 +91,7 @@ export class BlobSource {
    * written) otherwise.
    */
   fill(dest: Buffer, offset: number): boolean {
-    if (dest.length > PIECE || !this.load(offset - BLOCK, BLOCK + dest.length))
-      return this.refuse();
+    if (dest.length > PIECE || !this.load(offset - BLOCK, BLOCK + dest.length)) return this.refuse();
     if (!this.headerSays(offset, dest.length)) return this.refuse();
     this.window.copy(dest, 0, offset - this.start, offset - this.start + dest.length);
     this.taken++;

@@ -14,7 +14,7 @@ import type { ProgressSink } from '../progress/events.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import { releaseDeadHeap } from '../sys/gc.ts';
 import { Semaphore } from '../sys/limit.ts';
-import { previousResult, STEP_LABEL } from '../worker/reuse.ts';
+import { DONOR_LABEL, STEP_LABEL } from '../worker/reuse.ts';
 import type { FsState, LayerRef } from '../worker/state.ts';
 
 export interface LayerExportDeps {
@@ -146,10 +146,10 @@ export class LayerExports {
   }
 
   /**
-   * For the layer of a COPY that may have linked files from its previous result (reuse.ts): that
-   * result's uncompressed blob and where it holds each file, to take the linked files' bytes from
-   * (one read per MiB, not an open, a read and a close per file), and an index of this layer's
-   * own files when it is uncompressed too. Any other layer: nothing.
+   * For the layer of a COPY that may link files from its previous result (reuse.ts): when it did
+   * (DONOR_LABEL), that result's uncompressed blob and where it holds each file, to take the linked
+   * files' bytes from (one read per MiB, not an open, a read and a close per file), and an index of
+   * this layer's own files when it is uncompressed too. Any other layer: nothing.
    */
   private async reuseFor(
     snapshot: string,
@@ -158,18 +158,17 @@ export class LayerExports {
   ): Promise<LayerReuse | undefined> {
     const deps = this.deps;
     const info = await deps.snapshotter.stat(snapshot).catch(() => undefined);
-    const step = info?.labels[STEP_LABEL];
-    if (!info || !step) return undefined;
+    if (!info?.labels[STEP_LABEL]) return undefined;
     const { LayerIndex, BlobSource } = await import('../archive/layer-index.ts');
     const reuse: LayerReuse = compression === 'uncompressed' ? { index: new LayerIndex() } : {};
     const blobPath = deps.content.blobPath?.bind(deps.content);
-    const previous = blobPath && (await previousResult(deps.snapshotter, step, info.parent, snapshot));
-    if (!blobPath || !previous) return reuse;
+    const donor = info.labels[DONOR_LABEL];
+    if (!blobPath || !donor) return reuse;
     // The previous layer as an uncompressed blob, with the same clamped mtimes or none.
     const at = cacheKey.indexOf('@');
     const key = at < 0 ? 'uncompressed' : `uncompressed${cacheKey.slice(at)}`;
-    const rec = deps.cache.getLayer(previous.key, key);
-    const members = rec && deps.cache.getMembers(previous.key, key);
+    const rec = deps.cache.getLayer(donor, key);
+    const members = rec && deps.cache.getMembers(donor, key);
     if (!rec || !members || (await deps.content.hold([rec.digest])).length > 0) return reuse;
     try {
       reuse.from = { index: LayerIndex.from(members), blob: new BlobSource(blobPath(rec.digest)) };

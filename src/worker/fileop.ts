@@ -12,7 +12,7 @@ import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { JobContext } from '../solver/solver.ts';
 import { materialize } from './materialize.ts';
 import { withStatePaths } from './mounted.ts';
-import { reusableSource, reusePrevious, STEP_LABEL } from './reuse.ts';
+import { DONOR_LABEL, reusableSource, reusePrevious, STEP_LABEL } from './reuse.ts';
 import type { XattrTrees } from './stage-checksum.ts';
 import { type BuildState, type FsState, SCRATCH, top } from './state.ts';
 import { commitStep } from './step.ts';
@@ -61,12 +61,14 @@ export async function runFileOp(
             const srcRel = reusableSource(only, onlySrc, srcDirs[0]);
             if (srcRel !== undefined) {
               labels[STEP_LABEL] = ctx.id;
-              reused = await reusePrevious(sn, ctx.id, top(base), active, {
+              const r = await reusePrevious(sn, ctx.id, top(base), active, {
                 srcRoot: srcDirs[0],
                 srcRel,
                 dest: absolute(op.cwd, only.dest),
                 excludePatterns: onlySrc.excludePatterns,
               });
+              reused = r.linked;
+              if (r.donor) labels[DONOR_LABEL] = r.donor;
             }
           }
           // The file operations load on first use: a fully cached build runs none.

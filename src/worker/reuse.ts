@@ -8,7 +8,7 @@ import { join, posix } from 'node:path';
 import { prestatFor } from '../context/prestat.ts';
 import { excludeView } from '../context/walk.ts';
 import type { CopyAction } from '../graph/ops.ts';
-import type { SnapshotInfo, Snapshotter } from '../snapshot/snapshotter.ts';
+import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import { lstatSync } from '../sys/fs.ts';
 import type { DirState } from './state.ts';
 
@@ -32,26 +32,20 @@ export function reusableSource(a: CopyAction, src: DirState, srcRoot: string): s
 }
 
 /**
- * The newest committed result of `step` on `parent` (other than `except`), which an incremental
- * COPY links its unchanged files from.
+ * Label on a committed COPY snapshot that linked files from an earlier result of its step: that
+ * result's key, whose layer holds those files' bytes (exporter/layers.ts reads them from it).
  */
-export async function previousResult(
-  sn: Snapshotter,
-  step: string,
-  parent: string | undefined,
-  except?: string,
-): Promise<SnapshotInfo | undefined> {
-  return (await sn.list())
-    .filter(
-      (s) =>
-        s.kind === 'committed' && s.labels[STEP_LABEL] === step && s.parent === parent && s.key !== except,
-    )
-    .sort((a, b) => (a.created < b.created ? 1 : -1))[0];
+export const DONOR_LABEL = 'kiln.donor';
+
+/** What reusePrevious linked, and the snapshot it linked from (when it linked anything). */
+export interface Reused {
+  linked: Set<string>;
+  donor?: string;
 }
 
 /**
  * Link the unchanged files of the previous result of `step` on `parent` into the active
- * snapshot `active` (not yet mounted); the paths linked, or an empty set.
+ * snapshot `active` (not yet mounted): the paths linked (none: an empty set) and that result.
  */
 export async function reusePrevious(
   sn: Snapshotter,
@@ -59,16 +53,19 @@ export async function reusePrevious(
   parent: string | undefined,
   active: string,
   copy: { srcRoot: string; srcRel: string; dest: string; excludePatterns: string[] },
-): Promise<Set<string>> {
+): Promise<Reused> {
+  const none = { linked: new Set<string>() };
   const targetDir = await sn.ownDir(active);
-  if (!targetDir) return new Set();
-  const previous = await previousResult(sn, step, parent);
+  if (!targetDir) return none;
+  const previous = (await sn.list())
+    .filter((s) => s.kind === 'committed' && s.labels[STEP_LABEL] === step && s.parent === parent)
+    .sort((a, b) => (a.created < b.created ? 1 : -1))[0];
   const donorDir = previous && (await sn.ownDir(previous.key));
-  if (!donorDir) return new Set();
+  if (!donorDir) return none;
   const view = excludeView(copy.srcRoot, copy.excludePatterns);
   const { linkUnchanged } = await import('../fileops/reuse.ts');
   try {
-    return await linkUnchanged({
+    const linked = await linkUnchanged({
       donorDir,
       targetDir,
       srcDir: copy.srcRel === '' ? copy.srcRoot : join(copy.srcRoot, copy.srcRel),
@@ -77,10 +74,11 @@ export async function reusePrevious(
       view,
       known: (rel) => prestatFor(copy.srcRoot)?.stat(rel),
     });
+    return linked.size > 0 ? { linked, donor: previous.key } : none;
   } catch {
     // The previous result went away meanwhile (a concurrent prune), or a file changed under us:
     // copy everything. What was linked already is replaced by copy(), which never keeps a file
     // it was not told is reused.
-    return new Set();
+    return none;
   }
 }

@@ -112,9 +112,7 @@ export class BlobSource {
     return (async function* () {
       for (let at = 0; at < size; ) {
         const piece = Buffer.allocUnsafe(Math.min(PIECE, size - at));
-        let n = 0;
-        for (let r = 1; r > 0 && n < piece.length; n += r)
-          r = readSync(fd, piece, n, piece.length - n, offset + at + n);
+        const n = readAt(fd, piece, piece.length, offset + at);
         // The blob ends early: the writer fails the layer (TAR_SIZE_MISMATCH), nothing is kept.
         if (n < piece.length) {
           yield piece.subarray(0, n);
@@ -156,8 +154,7 @@ export class BlobSource {
   private load(at: number, need: number): boolean {
     if (at < 0) return false;
     if (at >= this.start && at + need <= this.end) return true;
-    let n = 0;
-    for (let r = 1; r > 0 && n < WINDOW; n += r) r = readSync(this.fd, this.window, n, WINDOW - n, at + n);
+    const n = readAt(this.fd, this.window, WINDOW, at);
     this.start = at;
     this.end = at + n;
     return n >= need;
@@ -166,4 +163,11 @@ export class BlobSource {
   close(): void {
     closeSync(this.fd);
   }
+}
+
+/** Read up to `length` bytes at `position` into `buf`, as many reads as it takes; the bytes read. */
+function readAt(fd: number, buf: Buffer, length: number, position: number): number {
+  let n = 0;
+  for (let r = 1; r > 0 && n < length; n += r) r = readSync(fd, buf, n, length - n, position + n);
+  return n;
 }

@@ -303,17 +303,20 @@ export class DigestCache {
    */
   treeSum(dir: string, tree: string, what: string): string | undefined {
     if (hasEscape(dir)) return undefined;
-    const row = this.sql.treeSums.get(dir) as { tree: string; sums: string } | undefined;
-    if (row?.tree !== tree) return undefined;
-    const sum = (JSON.parse(row.sums) as Record<string, unknown>)[what];
+    const sum = this.treeSums(dir, tree)[what];
     return typeof sum === 'string' ? sum : undefined;
+  }
+
+  /** The sums kept for `dir` while its tree is `tree` (none for another tree). */
+  private treeSums(dir: string, tree: string): Record<string, string> {
+    const row = this.sql.treeSums.get(dir) as { tree: string; sums: string } | undefined;
+    return row?.tree === tree ? JSON.parse(row.sums) : {};
   }
 
   /** Keep `sum` as treeSum's answer (a new tree replaces the directory's sums; at most TREE_SUMS). */
   putTreeSum(dir: string, tree: string, what: string, sum: string): void {
     if (hasEscape(dir)) return;
-    const row = this.sql.treeSums.get(dir) as { tree: string; sums: string } | undefined;
-    const sums: Record<string, string> = row?.tree === tree ? JSON.parse(row.sums) : {};
+    const sums = this.treeSums(dir, tree);
     delete sums[what];
     sums[what] = sum;
     const keys = Object.keys(sums);

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import {
+  closeSync,
   createWriteStream,
+  fsyncSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
+  openSync,
   readFileSync,
   rmSync,
   writeFileSync,
@@ -41,20 +45,27 @@ async function again(dir: string, blob: string, index: LayerIndex, out: string) 
 }
 
 /** A tree named `name`, its first layer written to `<name>.tar`, and that layer's index. */
-async function firstLayer(name: string) {
-  const dir = tree(name);
+async function firstLayer(name: string, big?: number) {
+  const dir = tree(name, big);
   const index = new LayerIndex();
   const blob = join(tmp, `${name}.tar`);
   const diffID = await writeLayer(dir, blob, { index });
   return { dir, index, blob, diffID };
 }
 
-function tree(name: string): string {
+function tree(name: string, big = 3 << 20): string {
   const dir = join(tmp, name);
   mkdirSync(join(dir, 'a'), { recursive: true });
   for (let i = 0; i < 30; i++) writeFileSync(join(dir, 'a', `f${i}`), `file ${i} `.repeat(i + 1));
-  writeFileSync(join(dir, 'big'), Buffer.alloc(3 << 20, 7));
+  writeFileSync(join(dir, 'big'), Buffer.alloc(big, 7));
   return dir;
+}
+
+/** Bytes of `file` in the page cache (util-linux's fincore). */
+function cached(file: string): number {
+  return Number(
+    execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file], { encoding: 'utf8' }),
+  );
 }
 
 describe('layer index', () => {
@@ -109,5 +120,28 @@ describe('layer index', () => {
     const out = join(tmp, 'changed-again.tar');
     assert.equal((await again(dir, blob, index, out)).taken, 30);
     assert.ok(readFileSync(out).includes(Buffer.from('other bytes here')), 'the new bytes, from the file');
+  });
+
+  it("drops the earlier blob's cached pages behind its reads", async () => {
+    // A large file of 20 MiB: pages are dropped while it is read (every 16 MiB) and at the end.
+    const { dir, index, blob, diffID } = await firstLayer('dropped', 20 << 20);
+    const fd = openSync(blob, 'r');
+    fsyncSync(fd); // clean pages: dirty ones are not dropped
+    closeSync(fd);
+    readFileSync(blob);
+    const size = lstatSync(blob).size;
+    assert.ok(cached(blob) > size / 2, `the blob is read into the page cache first (${cached(blob)} bytes)`);
+    assert.deepEqual(await again(dir, blob, index, join(tmp, 'dropped-again.tar')), {
+      diffID,
+      taken: 31,
+      refused: 0,
+    });
+    // The drops are advice sent to the mount server's process, not waited for.
+    let left = cached(blob);
+    for (let i = 0; i < 50 && left > 1 << 20; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      left = cached(blob);
+    }
+    assert.ok(left <= 1 << 20, `${left} of ${size} bytes still cached`);
   });
 });

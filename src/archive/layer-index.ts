@@ -10,6 +10,7 @@
  * (`BlobSource.fill`), which catches an index that does not fit its blob.
  */
 import { closeSync, constants as FS, openSync, readSync } from '../sys/fs.ts';
+import { available as canAdvise, dropCached } from '../sys/mountserver.ts';
 
 /** What the index knows a file by (a Stats' numbers). */
 export interface FileIdentity {
@@ -67,21 +68,28 @@ const BLOCK = 512;
 const PIECE = 1 << 20;
 /** Bytes read at once from a blob: many small files in one read, or one small file and its header. */
 const WINDOW = PIECE + BLOCK;
+/** Bytes read from a blob between drops of its cached pages behind the reads. */
+const DROP_EVERY = 16 << 20;
 
 /**
  * An earlier layer blob, read through a window: consecutive small files (the order of the new
  * layer is the order of the old) cost a read per MiB, not an open, read and close each.
  */
 export class BlobSource {
+  private readonly path: string;
   private readonly fd: number;
   private readonly window = Buffer.allocUnsafe(WINDOW);
   private start = 0;
   private end = 0;
+  /** How far the reads have got, and up to where the blob's cached pages were dropped. */
+  private reached = 0;
+  private dropped = 0;
   /** Files taken from the blob, and files whose header did not match (read from disk instead). */
   taken = 0;
   refused = 0;
 
   constructor(path: string) {
+    this.path = path;
     this.fd = openSync(path, FS.O_RDONLY | FS.O_NOFOLLOW);
   }
 
@@ -109,6 +117,7 @@ export class BlobSource {
     }
     this.taken++;
     const fd = this.fd;
+    const source = this;
     return (async function* () {
       for (let at = 0; at < size; ) {
         const piece = Buffer.allocUnsafe(Math.min(PIECE, size - at));
@@ -119,6 +128,7 @@ export class BlobSource {
           return;
         }
         at += n;
+        source.release(offset + at);
         yield piece;
       }
     })();
@@ -155,12 +165,32 @@ export class BlobSource {
     if (at < 0) return false;
     if (at >= this.start && at + need <= this.end) return true;
     const n = readAt(this.fd, this.window, WINDOW, at);
+    this.release(at);
     this.start = at;
     this.end = at + n;
     return n >= need;
   }
 
+  /**
+   * The reads have got to `upTo`: drop the blob's cached pages behind them, DROP_EVERY bytes at a
+   * time (all that was read, when `all`). The new layer is written while this one is read, and
+   * the pages dropped here are what its pages are made of: on a VM that hands free memory back
+   * to its host (virtio-balloon's free page reporting; this project's), a page the kernel has not
+   * used for seconds costs a fault in the host when it is first written, and a 138 MB layer
+   * written into such pages took ~0.3 s against ~0.03 s into pages just freed. A 2,000-file
+   * incremental build: 0.53 s against 0.72 (12 pairs). This blob is the previous build's layer:
+   * nothing of this build reads it again.
+   */
+  private release(upTo: number, all = false): void {
+    if (upTo > this.reached) this.reached = upTo;
+    const to = all ? this.reached : this.reached - (this.reached % DROP_EVERY);
+    if (to <= this.dropped || !canAdvise()) return;
+    dropCached(this.path, this.dropped, to - this.dropped).catch(() => {});
+    this.dropped = to;
+  }
+
   close(): void {
+    this.release(0, true);
     closeSync(this.fd);
   }
 }

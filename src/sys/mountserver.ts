@@ -1,6 +1,6 @@
 /**
- * mount(2) and umount2(2) for kiln, made by one perl process it keeps (a LineServer,
- * lineserver.ts). Node cannot make these calls, and mount(8) or umount(8) started for each
+ * mount(2), umount2(2) and posix_fadvise(2) for kiln, made by one perl process it keeps (a
+ * LineServer, lineserver.ts). Node cannot make these calls, and mount(8) or umount(8) started for each
  * (from the fork server) cost 15–25 ms a call on a VM where starting a process is dear: the
  * exec of util-linux's programs with their libraries, libmount reading /proc/self/mountinfo.
  * A RUN mounts and unmounts its rootfs, a `COPY --from` its source and its destination, all on
@@ -11,9 +11,10 @@
  * compiled helper ships with kiln. `available()` is false where there is no perl or kiln does not
  * know the architecture's call numbers; snapshot/mount.ts then runs mount(8) and umount(8).
  *
- * The protocol: `<id> m <flags> <source> <target> <fstype> <data> <cwd>` or
- * `<id> u <flags> <target>`, each string hex-encoded (no byte of a path is read as syntax; `-`
- * for a NULL pointer), answered `<id> <errno>` (0: done). A mount is made in the perl process
+ * The protocol: `<id> m <flags> <source> <target> <fstype> <data> <cwd>`,
+ * `<id> u <flags> <target>` or `<id> f <advice> <file> <offset> <length> <open flags>`, each
+ * string hex-encoded (no byte of a path is read as syntax; `-` for a NULL pointer), answered
+ * `<id> <errno>` (0: done). An advice opens the file itself, with the flags kiln gives. A mount is made in the perl process
  * itself (a fraction of a millisecond; `cwd` is where relative lowerdirs resolve, and perl goes
  * back to / after), an unmount in a child it forks: unmounting a filesystem with an upper
  * directory syncs it, which can take seconds that no other mount should wait behind.
@@ -50,9 +51,10 @@ export const MNT_DETACH = 0x2;
 export const UMOUNT_NOFOLLOW = 0x8;
 
 /** The call numbers of the architectures kiln knows (asm-generic and x86_64 unistd.h). */
-const CALLS: Partial<Record<string, { mount: number; umount2: number }>> = {
-  x64: { mount: 165, umount2: 166 },
-  arm64: { mount: 40, umount2: 39 },
+const CALLS: Partial<Record<string, { mount: number; umount2: number; fadvise: number }>> = {
+  // fadvise64 on x86_64; fadvise64_64 in asm-generic, the same arguments on a 64-bit machine.
+  x64: { mount: 165, umount2: 166, fadvise: 221 },
+  arm64: { mount: 40, umount2: 39, fadvise: 223 },
 };
 
 /*
@@ -61,7 +63,7 @@ const CALLS: Partial<Record<string, { mount: number; umount2: number }>> = {
  * come and all of them waited for once kiln's end closes the input.
  */
 const SCRIPT = `
-my ($MOUNT, $UMOUNT2) = @ARGV;
+my ($MOUNT, $UMOUNT2, $FADVISE) = @ARGV;
 chdir('/');
 sub arg { my $h = shift; return $h eq '-' ? 0 : pack('H*', $h); }
 sub answer { my ($id, $r, $e) = @_; syswrite(STDOUT, "$id " . ($r == 0 ? 0 : ($e || 5)) . "\\n"); }
@@ -81,6 +83,13 @@ while (defined(my $line = <STDIN>)) {
     my $pid = fork();
     if (!defined $pid) { answer($id, -1, $! + 0); next; }
     if ($pid == 0) { my $r = syscall($UMOUNT2, $tgt, $flags); answer($id, $r, $! + 0); exit(0); }
+  } elsif ($op eq 'f') {
+    my $fh;
+    if (!sysopen($fh, arg($a[0]), $a[3] + 0)) { answer($id, -1, $! + 0); next; }
+    my $r = syscall($FADVISE, fileno($fh), $a[1] + 0, $a[2] + 0, $flags);
+    my $e = $! + 0;
+    close($fh);
+    answer($id, $r, $e);
   } else {
     answer($id, -1, 22);
   }
@@ -89,12 +98,14 @@ while (defined(my $line = <STDIN>)) {
 1 while wait() > 0;
 `;
 
+type Call = 'mount' | 'umount2' | 'fadvise64';
+
 /** A failed call: `code` is the errno's name (ENOENT, EBUSY…), as Node's own errors carry it. */
 export class MountCallError extends Error {
   readonly code: string;
-  readonly syscall: 'mount' | 'umount2';
+  readonly syscall: Call;
   readonly errno: number;
-  constructor(syscall: 'mount' | 'umount2', errno: number) {
+  constructor(syscall: Call, errno: number) {
     // An errno's name, as Node's system errors carry it: not one of kiln's error codes.
     const code = getSystemErrorName(-errno);
     const message = `${syscall}: ${getSystemErrorMessage(-errno)} (${code})`;
@@ -139,7 +150,7 @@ function start(): LineServer {
   return new LineServer(
     'the mount server (perl)',
     bin,
-    ['-e', SCRIPT, String(calls.mount), String(calls.umount2)],
+    ['-e', SCRIPT, String(calls.mount), String(calls.umount2), String(calls.fadvise)],
     { PATH: '/usr/bin:/bin' },
     (ended) => {
       if (server === ended) server = undefined;
@@ -154,7 +165,7 @@ function hex(s: string | undefined): string {
   return encodeName(s).toString('hex');
 }
 
-async function call(syscall: 'mount' | 'umount2', request: string): Promise<void> {
+async function call(syscall: Call, request: string): Promise<void> {
   server ??= start();
   const s = server;
   const id = s.nextId();
@@ -189,4 +200,17 @@ export function umount(target: string, flags: number): Promise<void> {
 /** The running server's process (tests). */
 export function mountServerPid(): number | undefined {
   return server?.pid;
+}
+
+/** posix_fadvise(2)'s advice that the range will not be read again. */
+const POSIX_FADV_DONTNEED = 4;
+
+/**
+ * Drop the cached pages of `length` bytes at `offset` of regular file `file` (kiln's own, a blob
+ * of the store): posix_fadvise(POSIX_FADV_DONTNEED), which drops clean pages and starts the
+ * writeback of dirty ones. Advice: a failure changes nothing but the page cache.
+ */
+export function dropCached(file: string, offset: number, length: number): Promise<void> {
+  const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+  return call('fadvise64', `f ${POSIX_FADV_DONTNEED} ${hex(file)} ${offset} ${length} ${flags}`);
 }

@@ -310,7 +310,7 @@ async function copySmall(ctx: Ctx, small: FileJob[]): Promise<void> {
     }
   };
   try {
-    feed();
+    thread?.whenOnline(feed);
     await copyOnMain(ctx, own);
     while (failed === undefined && front < back) {
       const start = front++ * CHUNK;

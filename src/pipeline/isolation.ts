@@ -9,7 +9,7 @@ import { checkIsolation, chooseIsolation, type Isolation } from '../isolation/mo
 import { namespaceNeeded } from '../isolation/outside.ts';
 import type { ReportedStep } from '../progress/step.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
-import { attachSnapshotter, openSnapshotter } from '../store/snapshots.ts';
+import { attachSnapshotter, openSnapshotterWhenUsed } from '../store/snapshots.ts';
 
 export interface Isolated {
   mode: Isolation;
@@ -73,5 +73,5 @@ export async function openIsolated(
  * `userxattr`), else copies too.
  */
 export function openModeSnapshotter(root: string, mode: Isolation): Promise<Snapshotter> {
-  return openSnapshotter(join(root, 'snapshots'), mode === 'chroot' ? 'native' : 'auto');
+  return openSnapshotterWhenUsed(join(root, 'snapshots'), mode === 'chroot' ? 'native' : 'auto');
 }

@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KilnError } from '../errors/errors.ts';
+import { DeferredSnapshotter } from '../snapshot/deferred.ts';
 import { NativeSnapshotter } from '../snapshot/native/native.ts';
 import { OverlaySnapshotter } from '../snapshot/overlay/overlay.ts';
 import { ReadOnlySnapshotter } from '../snapshot/readonly.ts';
@@ -35,6 +36,23 @@ export async function openSnapshotter(root: string, driver: SnapshotDriver = 'au
         hint: 'Use overlay, native or auto.',
       });
   }
+}
+
+/**
+ * openSnapshotter(root, driver), put off until the snapshotter is first used
+ * (snapshot/deferred.ts) where opening it would make a trial mount: overlay, or 'auto' as root,
+ * on a root no driver has been set up in yet. A root set up before opens at once (its trial's
+ * outcome is remembered there).
+ */
+export async function openSnapshotterWhenUsed(
+  root: string,
+  driver: SnapshotDriver = 'auto',
+): Promise<Snapshotter> {
+  const trial = driver === 'overlay' || (driver === 'auto' && process.getuid?.() === 0);
+  if (!trial || (await readFile(join(root, 'driver'), 'utf8').catch(() => '')) !== '') {
+    return openSnapshotter(root, driver);
+  }
+  return new DeferredSnapshotter(root, 'overlay', () => openSnapshotter(root, driver));
 }
 
 /**

@@ -137,7 +137,10 @@ export function makeRunners(d: RunnerDeps): OpRunners {
       }
       return sum;
     },
-    cheapViews: sn.driver === 'overlay',
+    // Read when a step asks (a snapshotter opened on first use knows its driver only then).
+    get cheapViews() {
+      return sn.driver === 'overlay';
+    },
     async dirChecksum(dir, paths, copy, visit, inSlices) {
       // The cache key's walk records what it read, so that explaining a miss (which asks again,
       // with `visit`) replays it instead of walking the context a second time. Bounded: a walk

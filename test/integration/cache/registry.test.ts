@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { cacheMountDir } from '../../../src/executor/run-mounts.ts';
@@ -160,6 +160,8 @@ describe('registry cache between two machines', () => {
           q.method === 'GET' && manifest.layers.some((l: { digest: string }) => q.url.endsWith(l.digest)),
       );
       assert.deepEqual(layerGets, []);
+      // Nor was a snapshot needed: the new root's snapshotter was never set up (no trial mount).
+      assert.deepEqual(await readdir(join(fresh.root, 'snapshots')).catch(() => []), []);
       // Only the image config goes up (the cache artifact has a config of its own).
       assert.equal(finished.length, 1, JSON.stringify(finished));
       assert.ok(finished[0].url.includes(manifest.config.digest.slice(7)), finished[0].url);

@@ -38,6 +38,11 @@ export async function openSnapshotter(root: string, driver: SnapshotDriver = 'au
   }
 }
 
+/** The driver an earlier open() recorded under `root` ('' when none has). */
+async function recordedDriver(root: string): Promise<string> {
+  return (await readFile(join(root, 'driver'), 'utf8').catch(() => '')).trim();
+}
+
 /**
  * openSnapshotter(root, driver), put off until the snapshotter is first used
  * (snapshot/deferred.ts) where opening it would make a trial mount: overlay, or 'auto' as root,
@@ -49,7 +54,7 @@ export async function openSnapshotterWhenUsed(
   driver: SnapshotDriver = 'auto',
 ): Promise<Snapshotter> {
   const trial = driver === 'overlay' || (driver === 'auto' && process.getuid?.() === 0);
-  if (!trial || (await readFile(join(root, 'driver'), 'utf8').catch(() => '')) !== '') {
+  if (!trial || (await recordedDriver(root)) !== '') {
     return openSnapshotter(root, driver);
   }
   return new DeferredSnapshotter(root, 'overlay', () => openSnapshotter(root, driver));
@@ -62,7 +67,7 @@ export async function openSnapshotterWhenUsed(
  * to read, so that is refused too.
  */
 export async function attachSnapshotter(root: string, refuse: (what: string) => Error): Promise<Snapshotter> {
-  const driver = (await readFile(join(root, 'driver'), 'utf8').catch(() => '')).trim();
+  const driver = await recordedDriver(root);
   if (driver === 'overlay') return new ReadOnlySnapshotter(OverlaySnapshotter.attach(root), refuse);
   if (driver === 'native') return new ReadOnlySnapshotter(NativeSnapshotter.attach(root), refuse);
   throw refuse(`a snapshot store not yet set up (${root})`);

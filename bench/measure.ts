@@ -2,7 +2,8 @@
  * Measuring one command for bench/scaling.ts and bench/registry.ts: wall time, CPU seconds and
  * peak RSS from GNU time (`%e %U %S %M`), and, because Docker does its work inside dockerd rather
  * than in the `docker` CLI, dockerd's CPU seconds (from /proc/PID/stat) and its peak RSS (VmRSS
- * sampled every 50 ms) over the same interval.
+ * sampled every 50 ms) over the same interval; for bench/registry.ts, the registry's CPU seconds
+ * too.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,6 +23,11 @@ export interface Timing {
   dockerdCpu?: number;
   /** dockerd's peak VmRSS during the command, sampled. */
   dockerdPeakRssMiB?: number;
+  /**
+   * The CPU seconds of the registry the command talked to, over the same interval: a push's or
+   * pull's other end, on the same cores (bench/registry.ts).
+   */
+  registryCpu?: number;
 }
 
 export function ensureTime(): void {
@@ -68,11 +74,12 @@ let seq = 0;
 export async function timed(
   cmd: string,
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; watchDockerd?: boolean } = {},
+  opts: { env?: NodeJS.ProcessEnv; watchDockerd?: boolean; registryPid?: number } = {},
 ): Promise<Timing> {
   const out = join(tmpdir(), `kiln-bench-time-${process.pid}-${seq++}.txt`);
   const pid = opts.watchDockerd ? dockerdPid() : undefined;
   const cpu0 = pid ? procCpu(pid) : 0;
+  const registryCpu0 = opts.registryPid ? procCpu(opts.registryPid) : 0;
   let rss = pid ? procStatusMiB(pid, 'VmRSS') : 0;
   const sampler = pid ? setInterval(() => (rss = Math.max(rss, procStatusMiB(pid, 'VmRSS'))), 50) : undefined;
   const start = process.hrtime.bigint();
@@ -98,6 +105,7 @@ export async function timed(
   }
   const [, user, sys, kib] = line.split(' ').map(Number);
   const t: Timing = { seconds, cpu: user + sys, peakRssMiB: kib / 1024 };
+  if (opts.registryPid) t.registryCpu = procCpu(opts.registryPid) - registryCpu0;
   if (pid) {
     t.dockerdCpu = procCpu(pid) - cpu0;
     t.dockerdPeakRssMiB = rss;

@@ -1,5 +1,6 @@
 /** Content checksums: stable over unrelated edits and mtimes, sensitive to what COPY reads, cached. */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import {
   chmodSync,
   existsSync,
@@ -13,10 +14,10 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, describe, it } from 'node:test';
-import { checksum, checksumInSteps } from './checksum.ts';
+import { checksum, checksumInSteps, hashedOnMainThread } from './checksum.ts';
 import { DigestCache } from './digestcache.ts';
 
 const dirs: string[] = [];
@@ -86,6 +87,75 @@ describe('checksum', () => {
     assert.ok((await turns(Infinity)) <= 2);
     // A step ends after each 1 MiB hashed: the other work runs between the six files.
     assert.ok((await turns(1 << 20)) >= 6);
+  });
+
+  it('a stepped checksum has large files hashed by a helper: same digest, same visits in walk order, cached', async () => {
+    const d = ctx();
+    // Large files (over 1 MiB) between small ones.
+    const old = new Date(Date.now() - 10_000);
+    for (let i = 0; i < 6; i++) {
+      writeFileSync(join(d, `src/big${i}.bin`), Buffer.alloc((3 << 20) + i, i + 1));
+      // Old enough for the cache to keep its digest (not racy).
+      utimesSync(join(d, `src/big${i}.bin`), old, old);
+      writeFileSync(join(d, `src/big${i}.txt`), `small ${i}`);
+    }
+    const large = 6 * (3 << 20) + 15;
+    const visits = (into: string[]) => (path: string, type: string, mode: number, content: string) =>
+      into.push(`${path} ${type} ${mode} ${content}`);
+    const seen: string[] = [];
+    const before = hashedOnMainThread();
+    const sync = checksum({ root: d, paths: ['.'], visit: visits(seen) });
+    assert.ok(hashedOnMainThread() - before >= large, 'checksum() hashes them on the main thread');
+
+    const db = join(mkdtempSync(join(tmpdir(), 'kiln-sum-db-')), 'cache.db');
+    dirs.push(dirname(db));
+    const cache = DigestCache.open(db);
+    const stepped: string[] = [];
+    const start = hashedOnMainThread();
+    const sum = await checksumInSteps(
+      { root: d, paths: ['.'], visit: visits(stepped), cache },
+      { entries: 3, sliceMs: 0, bytes: 1 << 20 },
+    );
+    assert.equal(sum, sync);
+    const here = hashedOnMainThread() - start;
+    assert.ok(here < 1 << 20, `${here} bytes hashed on the main thread`);
+    assert.deepEqual(stepped, seen, 'the same entries, in walk order, with their digests');
+    cache.close();
+    // The digests it took are the cache's: the next checksum reads none of them.
+    const again = hashedOnMainThread();
+    const warm = DigestCache.open(db);
+    assert.equal(checksum({ root: d, paths: ['.'], cache: warm }), sync);
+    warm.close();
+    assert.ok(hashedOnMainThread() - again < 1 << 20, 'the large files came from the cache');
+  });
+
+  it('a stepped checksum fails on a large file that is no longer a regular file when it is opened', async () => {
+    const d = ctx();
+    writeFileSync(join(d, 'big.bin'), Buffer.alloc(2 << 20, 7));
+    // The walk sees a regular file; between the walk and the open it becomes a FIFO.
+    const walked = await import('./walk.ts');
+    const orig = walked.DirFS.prototype.walker;
+    let swapped = false;
+    walked.DirFS.prototype.walker = function (this: unknown, ...args: Parameters<typeof orig>) {
+      const [rel, visit] = args;
+      return orig.call(this, rel, (path, e, err) => {
+        if (!swapped && path === 'big.bin') {
+          swapped = true;
+          rmSync(join(d, 'big.bin'));
+          execFileSync('mkfifo', [join(d, 'big.bin')]);
+        }
+        return visit(path, e, err);
+      });
+    } as typeof orig;
+    try {
+      await assert.rejects(
+        checksumInSteps({ root: d, paths: ['.'] }, { entries: 1, sliceMs: 0, bytes: 1 << 20 }),
+        { code: 'SOURCE_CHANGED' },
+      );
+    } finally {
+      walked.DirFS.prototype.walker = orig;
+    }
+    assert.ok(swapped);
   });
 
   it('ignores edits to files the COPY does not read', () => {

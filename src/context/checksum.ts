@@ -25,6 +25,7 @@ import { encodePath } from '../sys/fsname.ts';
 import type { DigestCache, FileIdentity } from './digestcache.ts';
 import { handedDigest } from './handed.ts';
 import { type InodeDigests, RACY_US } from './inodedigests.ts';
+import { helperHasher } from './offhash.ts';
 import { notePrestatSize } from './prestat.ts';
 import { containsWildcards, resolveWildcards } from './resolve.ts';
 import { DirFS, FilterFS, type WalkEntry, type Walker, walkAll } from './walk.ts';
@@ -62,8 +63,13 @@ export interface ChecksumOptions {
 
 const SMALL_FILE = 1 << 20;
 let chunk: Buffer | undefined;
-/** Bytes hashed by this process so far (checksumInSteps ends a slice by them too). */
+/** Bytes hashed on the main thread so far (checksumInSteps ends a slice by them too). */
 let hashedBytes = 0;
+
+/** Bytes this process has hashed on its main thread (the large files a stepped checksum hands off are not). */
+export function hashedOnMainThread(): number {
+  return hashedBytes;
+}
 
 /** sha256 of one regular file: small files are read whole and synchronously, big ones in 1 MiB chunks. */
 export function hashFileContent(abs: string, size: number): Digest {
@@ -120,6 +126,107 @@ export function fileDigest(abs: string, e: WalkEntry, cache?: DigestCache): Dige
     cache.put(abs, id, digest);
   }
   return digest;
+}
+
+/**
+ * fileDigest, or for a large file not in the cache, its digest taken by a helper process
+ * (offhash.ts) while the walk goes on: a promise, which `later` bounds.
+ */
+function fileDigestOrLater(
+  abs: string,
+  e: WalkEntry,
+  cache: DigestCache | undefined,
+  later: Later,
+): Digest | Promise<Digest> {
+  const hasher = helperHasher();
+  if (e.size <= SMALL_FILE || !later.room || !hasher.offThread) return fileDigest(abs, e, cache);
+  const id = { size: e.size, mtimeUs: e.mtimeUs, ino: e.ino, mode: e.mode };
+  const handed = handedDigest(abs, id);
+  if (handed) return handed;
+  if (handed !== null) {
+    const hit = cache?.get(abs, id);
+    if (hit) return hit;
+  }
+  let fd: number;
+  let st: Stats;
+  try {
+    // Non-blocking: a name swapped for a FIFO since the walk must not hold the open.
+    fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    if (isReplaced(err)) throw sourceChanged(abs);
+    throw err;
+  }
+  try {
+    st = fstatSync(fd);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  if (!st.isFile()) {
+    closeSync(fd);
+    throw sourceChanged(abs);
+  }
+  return later.take(
+    hasher.hash(fd).then((digest) => {
+      // As fileDigest: cached only under the identity of the file that was hashed.
+      if (
+        handed !== null &&
+        cache &&
+        Date.now() * 1000 - e.mtimeUs > RACY_US &&
+        (!e.prestat || sameIdentity(st, id))
+      )
+        cache.put(abs, id, digest);
+      return digest;
+    }),
+  );
+}
+
+/** Large files whose digests are being taken at once, before the walk waits for one. */
+const LATER_FILES = 32;
+/** Entries walked past a digest still being taken before the walk waits for it. */
+const LATER_BACKLOG = 4096;
+
+/**
+ * The digests a checksum in steps has still being taken by the helper (fileDigestOrLater):
+ * bounded in files (descriptors held) and in entries walked past them, which checksumInSteps
+ * waits on.
+ */
+class Later {
+  private readonly pending = new Set<Promise<unknown>>();
+  failed: { err: unknown } | undefined;
+  /** Entries queued behind a pending digest (set by the checksum's ordered output). */
+  backlog = 0;
+
+  get room(): boolean {
+    return this.pending.size < LATER_FILES;
+  }
+
+  take(digest: Promise<Digest>): Promise<Digest> {
+    const tracked: Promise<void> = digest
+      .then(
+        () => undefined,
+        (err) => {
+          this.failed ??= { err };
+        },
+      )
+      .finally(() => this.pending.delete(tracked));
+    this.pending.add(tracked);
+    return digest;
+  }
+
+  /** Whether the walk should wait (its budget of files or of entries is spent). */
+  get full(): boolean {
+    return !this.room || this.backlog >= LATER_BACKLOG;
+  }
+
+  /** Until one digest is taken (or none is pending). */
+  async one(): Promise<void> {
+    if (this.pending.size) await Promise.race(this.pending);
+  }
+
+  async all(): Promise<void> {
+    while (this.pending.size) await Promise.all(this.pending);
+  }
 }
 
 /** Content digest of a committed snapshot's regular file, through its inode's kept digest. */
@@ -260,23 +367,55 @@ const SLICING: Slicing = { entries: 100, sliceMs: 2, bytes: 2 << 20 };
  */
 export async function checksumInSteps(opts: ChecksumOptions, slicing: Slicing = SLICING): Promise<Digest> {
   try {
-    const run = startChecksum(opts);
-    let since = Date.now();
-    // A step of a hundred entries that meets the large files of a context (16 of 8 MiB in W1)
-    // would hash for ~100 ms before the event loop turned: a FROM's unpack beside it waited.
-    let from = hashedBytes;
-    const enough = () => hashedBytes - from >= slicing.bytes;
-    for (let w = run.next(); w; w = run.next()) {
-      for (; !w.step(slicing.entries, enough); from = hashedBytes) {
-        if (Date.now() - since < slicing.sliceMs) continue;
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        since = Date.now();
-      }
+    // Large files are hashed by a helper process meanwhile (fileDigestOrLater).
+    const later = new Later();
+    try {
+      return await stepThrough(opts, slicing, later);
+    } finally {
+      // Nothing of this checksum goes on after it, failed or not (descriptors, cache rows).
+      await later.all();
     }
-    return run.finish();
   } catch (err) {
     throw pathTooLong(err, 'reading the build context');
   }
+}
+
+/** checksumInSteps' walk, in slices, with `later` waiting for the large files' digests. */
+async function stepThrough(opts: ChecksumOptions, slicing: Slicing, later: Later): Promise<Digest> {
+  const run = startChecksum(opts, later);
+  let since = Date.now();
+  // A step of a hundred entries that meets the large files of a context (16 of 8 MiB in W1)
+  // would hash for ~100 ms before the event loop turned: a FROM's unpack beside it waited.
+  let from = hashedBytes;
+  const enough = () => hashedBytes - from >= slicing.bytes || later.full;
+  for (let w = run.next(); w; w = run.next()) {
+    for (; !w.step(slicing.entries, enough); from = hashedBytes) {
+      if (later.failed) throw later.failed.err;
+      if (later.full) {
+        await later.one();
+        since = Date.now();
+        continue;
+      }
+      if (Date.now() - since < slicing.sliceMs) continue;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      since = Date.now();
+    }
+  }
+  await later.all();
+  if (later.failed) throw later.failed.err;
+  return run.finish();
+}
+
+/** One entry of a checksum as it is visited and recorded; `content` once its digest is known. */
+interface Entry {
+  path: string;
+  type: string;
+  mode: number;
+  /** The path below its source. */
+  sub: string;
+  owner: string;
+  more: string;
+  content?: string;
 }
 
 /** A checksum under way: each source's walk in turn, then the digest. */
@@ -286,7 +425,7 @@ interface ChecksumRun {
   finish(): Digest;
 }
 
-function startChecksum(opts: ChecksumOptions): ChecksumRun {
+function startChecksum(opts: ChecksumOptions, later?: Later): ChecksumRun {
   const { root } = opts;
   opts.cache?.preload(root);
   const raw = new DirFS(root);
@@ -308,6 +447,46 @@ function startChecksum(opts: ChecksumOptions): ChecksumRun {
       records = [];
     }
   };
+  const emit = (
+    path: string,
+    type: string,
+    mode: number,
+    sub: string,
+    owner: string,
+    more: string,
+    content: string,
+  ) => {
+    opts.visit?.(path, type, mode, content);
+    record(`${sub}\0${type}\0${mode.toString(8)}\0${owner}\0${content}${more}\n`);
+  };
+  // Entries go out (visited, recorded) in walk order: those after a digest still being taken
+  // (`later`) wait for it here.
+  const queue: Entry[] = [];
+  let head = 0;
+  const drain = () => {
+    for (; head < queue.length && queue[head].content !== undefined; head++) {
+      const q = queue[head];
+      emit(q.path, q.type, q.mode, q.sub, q.owner, q.more, q.content as string);
+    }
+    if (head === queue.length) {
+      queue.length = 0;
+      head = 0;
+    }
+    if (later) later.backlog = queue.length - head;
+  };
+  const wait = (q: Entry, content: string | Promise<string>) => {
+    queue.push(q);
+    if (typeof content === 'string') q.content = content;
+    else
+      void content.then(
+        (c) => {
+          q.content = c;
+          drain();
+        },
+        () => {}, // Later.failed has it: the checksum fails
+      );
+    if (later) later.backlog = queue.length - head;
+  };
   const prefix = root.endsWith('/') ? root : `${root}/`;
   const sources = expandSources(root, opts.paths, { ...opts, view });
   let entries = 0;
@@ -325,22 +504,26 @@ function startChecksum(opts: ChecksumOptions): ChecksumRun {
           if (err) throw new KilnError('CONTEXT_READ', `cannot read ${path}: ${err.message}`, { cause: err });
           const sub = rel === '' ? path : path === rel ? '' : path.slice(rel.length + 1);
           if (copyExclude && sub !== '' && copyExclude.matchesOrParentMatches(sub)) return undefined;
-          let content = '';
+          let content: string | Promise<string> = '';
           if (e.type === 'file') {
             content = opts.inodes
               ? snapshotFileDigest(prefix + path, e, opts.inodes)
-              : fileDigest(prefix + path, e, opts.cache);
+              : later
+                ? fileDigestOrLater(prefix + path, e, opts.cache, later)
+                : fileDigest(prefix + path, e, opts.cache);
           } else if (e.type === 'symlink') content = e.linkTarget ?? '';
           const owner = opts.ownership ? `${e.uid}:${e.gid}` : '';
-          opts.visit?.(path, e.type, e.mode, content);
           const more = opts.extra ? `\0${opts.extra(path, e)}` : '';
-          record(`${sub}\0${e.type}\0${e.mode.toString(8)}\0${owner}\0${content}${more}\n`);
+          if (typeof content === 'string' && head === queue.length)
+            emit(path, e.type, e.mode, sub, owner, more, content);
+          else wait({ path, type: e.type, mode: e.mode, sub, owner, more }, content);
           return undefined;
         });
       }
       return undefined;
     },
     finish() {
+      if (head !== queue.length) throw new Error('checksum: finished with digests still being taken');
       hashRecords();
       const whole = sources.length === 1 && sources[0].rel === '';
       // A COPY --exclude walk visits every entry but hashes only what it copies: no pack of it.

@@ -11,21 +11,12 @@ import { resolveInRoot } from '../confine/resolve.ts';
 import type { Digest } from '../digest/digest.ts';
 import { KilnError, pathTooLong } from '../errors/errors.ts';
 import { goBase, goClean, PatternMatcher } from '../frontend/dockerignore/index.ts';
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  lstatSync,
-  openSync,
-  readFileSync,
-  readSync,
-  type Stats,
-} from '../sys/fs.ts';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, type Stats } from '../sys/fs.ts';
 import { encodePath } from '../sys/fsname.ts';
 import type { DigestCache, FileIdentity } from './digestcache.ts';
 import { handedDigest } from './handed.ts';
 import { type InodeDigests, RACY_US } from './inodedigests.ts';
-import { helperHasher } from './offhash.ts';
+import { hashOpenFile, helperHasher } from './offhash.ts';
 import { notePrestatSize } from './prestat.ts';
 import { containsWildcards, resolveWildcards } from './resolve.ts';
 import { DirFS, FilterFS, type WalkEntry, type Walker, walkAll } from './walk.ts';
@@ -62,7 +53,6 @@ export interface ChecksumOptions {
 }
 
 const SMALL_FILE = 1 << 20;
-let chunk: Buffer | undefined;
 /** Bytes hashed on the main thread so far (checksumInSteps ends a slice by them too). */
 let hashedBytes = 0;
 
@@ -88,22 +78,14 @@ function hashOpened(abs: string, size: number): { digest: Digest; st: Stats } {
 }
 
 function hashFile(abs: string, size: number): { digest: Digest; st: Stats } {
-  const h = createHash('sha256');
   const fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW);
   try {
     const st = fstatSync(fd);
     hashedBytes += st.size;
     if (size <= SMALL_FILE && st.size <= SMALL_FILE) {
-      h.update(readFileSync(fd));
-    } else {
-      chunk ??= Buffer.allocUnsafe(SMALL_FILE);
-      for (;;) {
-        const n = readSync(fd, chunk, 0, chunk.length, null);
-        if (n === 0) break;
-        h.update(n === chunk.length ? chunk : chunk.subarray(0, n));
-      }
+      return { digest: `sha256:${createHash('sha256').update(readFileSync(fd)).digest('hex')}`, st };
     }
-    return { digest: `sha256:${h.digest('hex')}`, st };
+    return { digest: hashOpenFile(fd), st };
   } finally {
     closeSync(fd);
   }

@@ -59,7 +59,7 @@ export class HelperHasher {
       if (!digests) this.failed = true;
       for (const [i, q] of batch.entries()) {
         try {
-          q.resolve(digests?.[i] ?? hashHere(q.fd));
+          q.resolve(digests?.[i] ?? hashOpenFile(q.fd));
         } catch (err) {
           q.reject(err);
         }
@@ -97,8 +97,8 @@ export class HelperHasher {
 
 let chunk: Buffer | undefined;
 
-/** The file open at `fd` hashed on this thread, from its start. */
-function hashHere(fd: number): Digest {
+/** sha256 of the file open at `fd`, from its start, on this thread, 1 MiB at a time. */
+export function hashOpenFile(fd: number): Digest {
   const h = createHash('sha256');
   chunk ??= Buffer.allocUnsafe(1 << 20);
   for (let at = 0; ; ) {

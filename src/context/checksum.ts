@@ -93,44 +93,51 @@ function hashFile(abs: string, size: number): { digest: Digest; st: Stats } {
 
 /** Content digest of a regular file entry, through the cache when one is given. */
 export function fileDigest(abs: string, e: WalkEntry, cache?: DigestCache): Digest {
+  return entryDigest(abs, e, cache);
+}
+
+/**
+ * fileDigest; with `later` (a checksum in steps), a large file not in the cache is hashed by a
+ * helper process (offhash.ts) while the walk goes on, and its digest is a promise `later` bounds.
+ */
+function entryDigest(abs: string, e: WalkEntry, cache: DigestCache | undefined): Digest;
+function entryDigest(
+  abs: string,
+  e: WalkEntry,
+  cache: DigestCache | undefined,
+  later: Later,
+): Digest | Promise<Digest>;
+function entryDigest(
+  abs: string,
+  e: WalkEntry,
+  cache: DigestCache | undefined,
+  later?: Later,
+): Digest | Promise<Digest> {
   const id = { size: e.size, mtimeUs: e.mtimeUs, ino: e.ino, mode: e.mode };
   // A tar context's own digests, taken as it was extracted (handed.ts); its directory is
   // temporary, so what is hashed there is not cached either.
   const handed = handedDigest(abs, id);
   if (handed) return handed;
-  if (handed === null) return hashFileContent(abs, e.size);
-  const hit = cache?.get(abs, id);
+  const kept = handed === null ? undefined : cache;
+  const hit = kept?.get(abs, id);
   if (hit) return hit;
-  const { digest, st } = hashOpened(abs, e.size);
   // What the pre-stat saw may be a moment old: cache the digest only under the identity of the
   // file that was hashed.
-  if (cache && Date.now() * 1000 - e.mtimeUs > RACY_US && (!e.prestat || sameIdentity(st, id))) {
-    cache.put(abs, id, digest);
+  const keep = ({ digest, st }: { digest: Digest; st: Stats }): Digest => {
+    if (kept && Date.now() * 1000 - e.mtimeUs > RACY_US && (!e.prestat || sameIdentity(st, id))) {
+      kept.put(abs, id, digest);
+    }
+    return digest;
+  };
+  if (later && e.size > SMALL_FILE && later.room && helperHasher().offThread) {
+    return later.take(hashByHelper(abs).then(keep));
   }
-  return digest;
+  return keep(hashOpened(abs, e.size));
 }
 
-/**
- * fileDigest, or for a large file not in the cache, its digest taken by a helper process
- * (offhash.ts) while the walk goes on: a promise, which `later` bounds.
- */
-function fileDigestOrLater(
-  abs: string,
-  e: WalkEntry,
-  cache: DigestCache | undefined,
-  later: Later,
-): Digest | Promise<Digest> {
-  const hasher = helperHasher();
-  if (e.size <= SMALL_FILE || !later.room || !hasher.offThread) return fileDigest(abs, e, cache);
-  const id = { size: e.size, mtimeUs: e.mtimeUs, ino: e.ino, mode: e.mode };
-  const handed = handedDigest(abs, id);
-  if (handed) return handed;
-  if (handed !== null) {
-    const hit = cache?.get(abs, id);
-    if (hit) return hit;
-  }
+/** The file's digest taken by the helper process (offhash.ts), and its numbers as opened. */
+function hashByHelper(abs: string): Promise<{ digest: Digest; st: Stats }> {
   let fd: number;
-  let st: Stats;
   try {
     // Non-blocking: a name swapped for a FIFO since the walk must not hold the open.
     fd = openSync(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -138,6 +145,7 @@ function fileDigestOrLater(
     if (isReplaced(err)) throw sourceChanged(abs);
     throw err;
   }
+  let st: Stats;
   try {
     st = fstatSync(fd);
   } catch (err) {
@@ -148,19 +156,9 @@ function fileDigestOrLater(
     closeSync(fd);
     throw sourceChanged(abs);
   }
-  return later.take(
-    hasher.hash(fd).then((digest) => {
-      // As fileDigest: cached only under the identity of the file that was hashed.
-      if (
-        handed !== null &&
-        cache &&
-        Date.now() * 1000 - e.mtimeUs > RACY_US &&
-        (!e.prestat || sameIdentity(st, id))
-      )
-        cache.put(abs, id, digest);
-      return digest;
-    }),
-  );
+  return helperHasher()
+    .hash(fd)
+    .then((digest) => ({ digest, st }));
 }
 
 /** Large files whose digests are being taken at once, before the walk waits for one. */
@@ -169,15 +167,12 @@ const LATER_FILES = 32;
 const LATER_BACKLOG = 4096;
 
 /**
- * The digests a checksum in steps has still being taken by the helper (fileDigestOrLater):
- * bounded in files (descriptors held) and in entries walked past them, which checksumInSteps
- * waits on.
+ * The digests a checksum in steps has still being taken by the helper (entryDigest): at most
+ * LATER_FILES (descriptors held), which checksumInSteps waits on.
  */
 class Later {
   private readonly pending = new Set<Promise<unknown>>();
   failed: { err: unknown } | undefined;
-  /** Entries queued behind a pending digest (set by the checksum's ordered output). */
-  backlog = 0;
 
   get room(): boolean {
     return this.pending.size < LATER_FILES;
@@ -194,11 +189,6 @@ class Later {
       .finally(() => this.pending.delete(tracked));
     this.pending.add(tracked);
     return digest;
-  }
-
-  /** Whether the walk should wait (its budget of files or of entries is spent). */
-  get full(): boolean {
-    return !this.room || this.backlog >= LATER_BACKLOG;
   }
 
   /** Until one digest is taken (or none is pending). */
@@ -349,7 +339,7 @@ const SLICING: Slicing = { entries: 100, sliceMs: 2, bytes: 2 << 20 };
  */
 export async function checksumInSteps(opts: ChecksumOptions, slicing: Slicing = SLICING): Promise<Digest> {
   try {
-    // Large files are hashed by a helper process meanwhile (fileDigestOrLater).
+    // Large files are hashed by a helper process meanwhile (entryDigest).
     const later = new Later();
     try {
       return await stepThrough(opts, slicing, later);
@@ -369,11 +359,13 @@ async function stepThrough(opts: ChecksumOptions, slicing: Slicing, later: Later
   // A step of a hundred entries that meets the large files of a context (16 of 8 MiB in W1)
   // would hash for ~100 ms before the event loop turned: a FROM's unpack beside it waited.
   let from = hashedBytes;
-  const enough = () => hashedBytes - from >= slicing.bytes || later.full;
+  // The walk waits once LATER_FILES digests are being taken, or LATER_BACKLOG entries wait behind one.
+  const full = () => !later.room || run.waiting >= LATER_BACKLOG;
+  const enough = () => hashedBytes - from >= slicing.bytes || full();
   for (let w = run.next(); w; w = run.next()) {
     for (; !w.step(slicing.entries, enough); from = hashedBytes) {
       if (later.failed) throw later.failed.err;
-      if (later.full) {
+      if (full()) {
         await later.one();
         since = Date.now();
         continue;
@@ -404,6 +396,8 @@ interface Entry {
 interface ChecksumRun {
   /** The next source's walk, or undefined after the last. */
   next(): Walker | undefined;
+  /** Entries walked but not yet recorded: behind a digest still being taken. */
+  readonly waiting: number;
   finish(): Digest;
 }
 
@@ -454,7 +448,6 @@ function startChecksum(opts: ChecksumOptions, later?: Later): ChecksumRun {
       queue.length = 0;
       head = 0;
     }
-    if (later) later.backlog = queue.length - head;
   };
   const wait = (q: Entry, content: string | Promise<string>) => {
     queue.push(q);
@@ -467,13 +460,15 @@ function startChecksum(opts: ChecksumOptions, later?: Later): ChecksumRun {
         },
         () => {}, // Later.failed has it: the checksum fails
       );
-    if (later) later.backlog = queue.length - head;
   };
   const prefix = root.endsWith('/') ? root : `${root}/`;
   const sources = expandSources(root, opts.paths, { ...opts, view });
   let entries = 0;
   let s = 0;
   return {
+    get waiting() {
+      return queue.length - head;
+    },
     next() {
       for (; s < sources.length; s++) {
         const { source, rel, wildcard } = sources[s];
@@ -491,7 +486,7 @@ function startChecksum(opts: ChecksumOptions, later?: Later): ChecksumRun {
             content = opts.inodes
               ? snapshotFileDigest(prefix + path, e, opts.inodes)
               : later
-                ? fileDigestOrLater(prefix + path, e, opts.cache, later)
+                ? entryDigest(prefix + path, e, opts.cache, later)
                 : fileDigest(prefix + path, e, opts.cache);
           } else if (e.type === 'symlink') content = e.linkTarget ?? '';
           const owner = opts.ownership ? `${e.uid}:${e.gid}` : '';

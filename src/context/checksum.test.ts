@@ -1,6 +1,7 @@
 /** Content checksums: stable over unrelated edits and mtimes, sensitive to what COPY reads, cached. */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import {
   chmodSync,
   existsSync,
@@ -130,32 +131,51 @@ describe('checksum', () => {
   });
 
   it('a stepped checksum fails on a large file that is no longer a regular file when it is opened', async () => {
-    const d = ctx();
-    writeFileSync(join(d, 'big.bin'), Buffer.alloc(2 << 20, 7));
-    // The walk sees a regular file; between the walk and the open it becomes a FIFO.
-    const walked = await import('./walk.ts');
-    const orig = walked.DirFS.prototype.walker;
-    let swapped = false;
-    walked.DirFS.prototype.walker = function (this: unknown, ...args: Parameters<typeof orig>) {
-      const [rel, visit] = args;
-      return orig.call(this, rel, (path, e, err) => {
-        if (!swapped && path === 'big.bin') {
-          swapped = true;
-          rmSync(join(d, 'big.bin'));
-          execFileSync('mkfifo', [join(d, 'big.bin')]);
-        }
-        return visit(path, e, err);
-      });
-    } as typeof orig;
-    try {
-      await assert.rejects(
-        checksumInSteps({ root: d, paths: ['.'] }, { entries: 1, sliceMs: 0, bytes: 1 << 20 }),
-        { code: 'SOURCE_CHANGED' },
-      );
-    } finally {
-      walked.DirFS.prototype.walker = orig;
+    // A sentinel outside the context, as large as the file the walk saw: a link to it planted
+    // between the walk and the open must not be hashed in the file's place.
+    const outside = mkdtempSync(join(tmpdir(), 'kiln-sum-outside-'));
+    dirs.push(outside);
+    const sentinel = join(outside, 'host-secret');
+    writeFileSync(sentinel, Buffer.alloc(2 << 20, 9));
+    const swaps: [string, (p: string) => void][] = [
+      ['a FIFO', (p) => execFileSync('mkfifo', [p])],
+      ['a symlink out of the context', (p) => symlinkSync(sentinel, p)],
+    ];
+    for (const [what, plant] of swaps) {
+      const d = ctx();
+      writeFileSync(join(d, 'big.bin'), Buffer.alloc(2 << 20, 7));
+      // The walk sees a regular file; between the walk and the open it becomes something else.
+      const walked = await import('./walk.ts');
+      const orig = walked.DirFS.prototype.walker;
+      let swapped = false;
+      walked.DirFS.prototype.walker = function (this: unknown, ...args: Parameters<typeof orig>) {
+        const [rel, visit] = args;
+        return orig.call(this, rel, (path, e, err) => {
+          if (!swapped && path === 'big.bin') {
+            swapped = true;
+            rmSync(join(d, 'big.bin'));
+            plant(join(d, 'big.bin'));
+          }
+          return visit(path, e, err);
+        });
+      } as typeof orig;
+      const visited: string[] = [];
+      try {
+        await assert.rejects(
+          checksumInSteps(
+            { root: d, paths: ['.'], visit: (_p, _t, _m, content) => visited.push(content) },
+            { entries: 1, sliceMs: 0, bytes: 1 << 20 },
+          ),
+          { code: 'SOURCE_CHANGED' },
+          what,
+        );
+      } finally {
+        walked.DirFS.prototype.walker = orig;
+      }
+      assert.ok(swapped, what);
+      const secret = `sha256:${createHash('sha256').update(readFileSync(sentinel)).digest('hex')}`;
+      assert.ok(!visited.includes(secret), `${what}: the sentinel's digest was taken`);
     }
-    assert.ok(swapped);
   });
 
   it('ignores edits to files the COPY does not read', () => {

@@ -13,6 +13,7 @@ import {
   padding,
   type TarHeader,
   type TarHeaderInput,
+  writeUstarHeader,
 } from './header.ts';
 
 /** Writes a regular file's bytes into `dest` (exactly its size); throws when it cannot. */
@@ -68,6 +69,22 @@ export class TarWriter extends Readable {
     await this.pushChunk(chunk);
   }
 
+  /**
+   * `h`'s header into the stage with room for `after` more bytes behind it; undefined when it is
+   * there, else its bytes (it does not fit a stage). Most headers are one ustar block, written in
+   * place: no 512-byte Buffer of their own for every member.
+   */
+  private async headerInStage(h: TarHeader, after: number): Promise<Buffer | undefined> {
+    if ((await this.reserve(BLOCK + after)) && writeUstarHeader(h, this.stage, this.staged)) {
+      this.staged += BLOCK;
+      return undefined;
+    }
+    const header = encodeHeader(h);
+    if (!(await this.reserve(header.length + after))) return header;
+    this.staged += header.copy(this.stage, this.staged);
+    return undefined;
+  }
+
   /** Room for `n` more bytes in the stage, flushing it first when needed; false if `n` never fits. */
   private async reserve(n: number): Promise<boolean> {
     if (n > STAGE) return false;
@@ -99,7 +116,6 @@ export class TarWriter extends Readable {
       const h: TarHeader = completeHeader(input);
       if (h.type === 'file' && content instanceof Uint8Array && input.size === undefined)
         h.size = content.length;
-      const header = encodeHeader(h);
       if (h.type !== 'file' || h.size === 0) {
         if (content instanceof Uint8Array && content.length > 0 && h.type !== 'file') {
           throw new KilnError(
@@ -107,8 +123,8 @@ export class TarWriter extends Readable {
             `entry "${h.path}" of type ${h.type} cannot have content`,
           );
         }
-        if (await this.reserve(header.length)) this.staged += header.copy(this.stage, this.staged);
-        else {
+        const header = await this.headerInStage(h, 0);
+        if (header) {
           await this.flushStage();
           await this.pushChunk(header);
         }
@@ -122,12 +138,14 @@ export class TarWriter extends Readable {
       }
       if (content instanceof Uint8Array && content.length !== h.size) throw sizeMismatch(h, content.length);
       const pad = padding(h.size);
-      if (!(Symbol.asyncIterator in content) && (await this.reserve(header.length + h.size + pad))) {
+      const header =
+        Symbol.asyncIterator in content ? encodeHeader(h) : await this.headerInStage(h, h.size + pad);
+      if (header === undefined) {
         // Header, data and padding straight into the stage.
-        let at = this.staged + header.copy(this.stage, this.staged);
+        let at = this.staged;
         const data = this.stage.subarray(at, at + h.size);
         if (content instanceof Uint8Array) data.set(content);
-        else content(data);
+        else (content as TarFill)(data);
         at += h.size;
         this.stage.fill(0, at, at + pad);
         this.staged = at + pad;

@@ -15,7 +15,7 @@ import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, typ
 import { encodePath } from '../sys/fsname.ts';
 import type { DigestCache, FileIdentity } from './digestcache.ts';
 import { handedDigest } from './handed.ts';
-import { type InodeDigests, RACY_US } from './inodedigests.ts';
+import { type InodeDigests, inodeIdentity, RACY_US } from './inodedigests.ts';
 import { hashOpenFile, helperHasher } from './offhash.ts';
 import { notePrestatSize } from './prestat.ts';
 import { containsWildcards, resolveWildcards } from './resolve.ts';
@@ -203,12 +203,13 @@ class Later {
 
 /** Content digest of a committed snapshot's regular file, through its inode's kept digest. */
 function snapshotFileDigest(abs: string, e: WalkEntry, inodes: InodeDigests): Digest {
-  if (e.ctimeUs === undefined) return hashFileContent(abs, e.size);
-  const hit = inodes.get({ ino: e.ino, ctimeUs: e.ctimeUs, size: e.size });
+  if (e.ctimeUs === undefined || e.btimeUs === undefined) return hashFileContent(abs, e.size);
+  const id = { ino: e.ino, btimeUs: e.btimeUs, mtimeUs: e.mtimeUs, ctimeUs: e.ctimeUs, size: e.size };
+  const hit = inodes.get(id);
   if (hit) return hit;
   const { digest, st } = hashOpened(abs, e.size);
   // Kept under what the descriptor hashed says of itself, not the walk's lstat.
-  inodes.put({ ino: st.ino, ctimeUs: Math.round(st.ctimeMs * 1000), size: st.size }, digest);
+  inodes.put(inodeIdentity(st), digest);
   return digest;
 }
 

@@ -35,6 +35,8 @@ export interface WalkEntry {
    * (inodedigests.ts), as no one can set it.
    */
   ctimeUs?: number;
+  /** Birth time in whole microseconds (0: the filesystem keeps none), read with ctimeUs. */
+  btimeUs?: number;
   /** Symlink target, as stored. */
   linkTarget?: string;
   /** Read by the launcher's pre-stat, a moment before the walk (prestat.ts). */
@@ -108,6 +110,7 @@ export function statEntry(abs: string, rel: string): WalkEntry {
     dev: st.dev,
     nlink: st.nlink,
     ctimeUs: Math.round(st.ctimeMs * 1000),
+    btimeUs: st.birthtimeMs > 0 ? Math.round(st.birthtimeMs * 1000) : 0,
   };
   return withLinkTarget(e, abs);
 }

@@ -18,7 +18,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { InodeDigests, RACY_US } from '../../../src/context/inodedigests.ts';
+import { InodeDigests, inodeIdentity, RACY_US } from '../../../src/context/inodedigests.ts';
 import { stageChecksum } from '../../../src/worker/stage-checksum.ts';
 import type { FsState } from '../../../src/worker/state.ts';
 import { copyFromAction, fsState, stageLayers } from './stage-layers.ts';
@@ -133,7 +133,7 @@ describe('the checksum of what COPY --from reads', () => {
     assert.equal(after, await sum(state(bottom, redirect), ['/link']));
   });
 
-  it('takes a snapshot file digest by inode only while its ctime and size are the same', async () => {
+  it('takes a snapshot file digest by inode while it is the same file, linked or not', async () => {
     const inodes = InodeDigests.open(join(layers.tmp, 'snapshot-digests.db'));
     try {
       let own = '';
@@ -148,21 +148,37 @@ describe('the checksum of what COPY --from reads', () => {
       const plain = await sum(state(bottom));
       assert.equal(await sum(state(bottom), ['/out'], inodes), plain, 'read and kept');
       // The kept digest is what is used: one planted for a's identity shows in the checksum,
-      // and is not used once either its ctime or its size differs.
+      // and is not used once its birth time, mtime or size differs.
       const st = lstatSync(join(own, 'out', 'a'));
-      const id = { ino: st.ino, ctimeUs: Math.round(st.ctimeMs * 1000), size: st.size };
-      inodes.put(id, `sha256:${'0'.repeat(64)}`);
+      const id = inodeIdentity(st);
+      assert.ok(id.btimeUs > 0, 'this filesystem keeps birth times');
+      const planted = `sha256:${'0'.repeat(64)}` as const;
+      inodes.put(id, planted);
       inodes.flush();
       assert.notEqual(await sum(state(bottom), ['/out'], inodes), plain, 'the kept digest is used');
-      inodes.put({ ...id, ctimeUs: id.ctimeUs + 1 }, `sha256:${'0'.repeat(64)}`);
-      inodes.flush();
-      assert.equal(await sum(state(bottom), ['/out'], inodes), plain, 'another ctime: read again');
-      inodes.put({ ...id, size: id.size + 1 }, `sha256:${'0'.repeat(64)}`);
-      inodes.flush();
-      assert.equal(await sum(state(bottom), ['/out'], inodes), plain, 'another size: read again');
+      // A hard link elsewhere (what a COPY --from makes of it) sets its ctime: still the same file.
+      await new Promise((r) => setTimeout(r, 20));
+      linkSync(join(own, 'out', 'a'), join(layers.tmp, 'linked-a'));
+      assert.notEqual(lstatSync(join(own, 'out', 'a')).ctimeMs, st.ctimeMs);
+      assert.notEqual(await sum(state(bottom), ['/out'], inodes), plain, 'linked: the kept digest is used');
+      for (const other of [{ btimeUs: id.btimeUs + 1 }, { mtimeUs: id.mtimeUs + 1 }, { size: id.size + 1 }]) {
+        inodes.put({ ...id, ...other }, planted);
+        inodes.flush();
+        assert.equal(
+          await sum(state(bottom), ['/out'], inodes),
+          plain,
+          `${Object.keys(other)[0]}: read again`,
+        );
+      }
       // A file made where another was removed, with the same size: read again, whether or not
-      // it took the freed inode number (ext4 often hands it out again; its ctime is new).
+      // it took the freed inode number (ext4 often hands it out again; its birth time is new).
+      unlinkSync(join(layers.tmp, 'linked-a'));
+      await new Promise((r) => setTimeout(r, RACY_US / 1000 + 50));
       assert.equal(await sum(state(bottom), ['/out'], inodes), plain);
+      assert.ok(
+        inodes.get(inodeIdentity(lstatSync(join(own, 'out', 'a')))),
+        'a row for the file removed next',
+      );
       unlinkSync(join(own, 'out', 'a'));
       writeFileSync(join(own, 'out', 'a'), 'BBBB\n');
       const replaced = await sum(state(bottom));

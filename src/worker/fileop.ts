@@ -4,9 +4,11 @@
  * commit. Copy sources are other inputs: a context directory or another stage's filesystem.
  */
 import { posix } from 'node:path';
+import { containsWildcards } from '../context/resolve.ts';
 import { KilnError } from '../errors/errors.ts';
 import type { LayerLinks } from '../fileops/layer-links.ts';
-import type { FileOp } from '../graph/ops.ts';
+import { goClean } from '../frontend/dockerignore/index.ts';
+import type { CopyAction, FileOp } from '../graph/ops.ts';
 import { privilegeError } from '../isolation/privilege.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { JobContext } from '../solver/solver.ts';
@@ -46,6 +48,22 @@ export async function runFileOp(
   // A lone COPY of a context directory may reuse the unchanged files of its previous result.
   const only = op.actions.length === 1 && op.actions[0].action === 'copy' ? op.actions[0] : undefined;
   const labels: Record<string, string> = {};
+  // The layers of a stage a COPY --from links from, their attributes read (prefetch) while this
+  // step's snapshot and mounts are made.
+  const links = new Map<CopyAction, Promise<LayerLinks | undefined>>();
+  for (const a of op.actions) {
+    const src = a.action === 'copy' && a.src !== null ? inputs[a.src] : undefined;
+    if (a.action !== 'copy' || src?.kind !== 'fs') continue;
+    const made = layerLinks(sn, src, trees).then((l) => {
+      for (const p of a.srcPaths) {
+        const rel = goClean(`/${p}`).slice(1);
+        if (!containsWildcards(rel)) l?.prefetch(rel);
+      }
+      return l;
+    });
+    made.catch(() => {}); // awaited by the copy; a step failing before it must not leave it unhandled
+    links.set(a, made);
+  }
   return commitStep(
     sn,
     base,
@@ -125,8 +143,7 @@ export async function runFileOp(
                   knownXattrs: knownXattrs(src, trees),
                   reused,
                   linkSources: src.kind === 'dir' && src.extracted === true,
-                  layerLinks:
-                    src.kind === 'fs' && upper !== undefined ? await layerLinks(sn, src) : undefined,
+                  layerLinks: upper !== undefined ? await links.get(a) : undefined,
                   destUpper: upper ?? (linking ? destRoot : undefined),
                   onlyAction: op.actions.length === 1,
                 });
@@ -159,7 +176,11 @@ export async function runFileOp(
  * The layers of a stage or image a COPY --from reads, top first, for linking its files instead
  * of copying them (fileops/layer-links.ts): only where each layer has its own directory (overlay).
  */
-async function layerLinks(sn: Snapshotter, src: FsState): Promise<LayerLinks | undefined> {
+async function layerLinks(
+  sn: Snapshotter,
+  src: FsState,
+  trees?: XattrTrees,
+): Promise<LayerLinks | undefined> {
   const dirs: string[] = [];
   for (const layer of [...src.layers].reverse()) {
     const dir = await sn.ownDir(layer.snapshot);
@@ -168,5 +189,5 @@ async function layerLinks(sn: Snapshotter, src: FsState): Promise<LayerLinks | u
   }
   if (dirs.length === 0) return undefined;
   const { LayerLinks } = await import('../fileops/layer-links.ts');
-  return new LayerLinks(dirs);
+  return new LayerLinks(dirs, trees && ((dir, rel) => trees.take(dir, rel)));
 }

@@ -37,6 +37,11 @@ function runners(log: string[], opts: { started: boolean; cheapViews?: boolean }
       );
       return 'sum';
     },
+    async layerTreesAhead(state, copies) {
+      log.push(
+        `layer trees of ${state.layers.map((l) => l.snapshot).join('+')}: ${copies.map((c) => c.srcPaths)}`,
+      );
+    },
   };
 }
 
@@ -53,7 +58,7 @@ function graph(): { run: Vertex; last: Vertex } {
 }
 
 describe('a RUN whose result a later COPY --from reads', () => {
-  it('has the state it starts from checksummed for those copies while it runs', async () => {
+  it("has the state it starts from checksummed for those copies while it runs, its layers' attributes read", async () => {
     const log: string[] = [];
     const make = jobsFor(runners(log, { started: true }), { ignoreCache: () => false });
     const { run, last } = graph();
@@ -61,7 +66,14 @@ describe('a RUN whose result a later COPY --from reads', () => {
     const state = await make(run).run([base], ctx);
     assert.equal(state, built);
     // Each step's copies together, as that step's own checksum takes them.
-    assert.deepEqual(log, ['exec starts', 'checksum of base: /a', 'checksum of base: /b,/c', 'exec ends']);
+    assert.deepEqual(log, [
+      'exec starts',
+      'checksum of base: /a',
+      'layer trees of base: /a',
+      'checksum of base: /b,/c',
+      'layer trees of base: /b,/c',
+      'exec ends',
+    ]);
   });
 
   it('reads nothing ahead before the process has started, on a copying driver, or for a RUN nothing copies from', async () => {

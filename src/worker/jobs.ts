@@ -47,6 +47,11 @@ export interface OpRunners {
   /** Checksum of what copies read from another stage's (or image's) filesystem. */
   stageChecksum(state: FsState, copies: CopyAction[], signal: AbortSignal): Promise<string>;
   /**
+   * Read, of the layers of `state`, what linking `copies`' files from them will read (their
+   * attribute trees, fileops/layer-links.ts), and keep it for those copies.
+   */
+  layerTreesAhead?(state: FsState, copies: CopyAction[]): Promise<void>;
+  /**
    * A view of a state is a mount, not a copy (overlay; the native driver copies the whole
    * filesystem for one): only then is a checksum read ahead (readAhead) worth taking.
    */
@@ -253,6 +258,8 @@ async function readAhead(
   for (const copies of reads) {
     if (signal.aborted) return;
     await runners.stageChecksum(base, copies, signal).catch(() => undefined);
+    // The copy links from these layers too: the attributes it checks there, read now.
+    if (!signal.aborted) await runners.layerTreesAhead?.(base, copies).catch(() => undefined);
   }
 }
 

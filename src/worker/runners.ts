@@ -10,8 +10,10 @@ import { type ChecksumOptions, checksum, checksumInSteps } from '../context/chec
 import type { DigestCache } from '../context/digestcache.ts';
 import type { InodeDigests } from '../context/inodedigests.ts';
 import { prestatFor } from '../context/prestat.ts';
+import { containsWildcards } from '../context/resolve.ts';
 import { KilnError } from '../errors/errors.ts';
 import type { Executor } from '../executor/executor.ts';
+import { goClean } from '../frontend/dockerignore/index.ts';
 import { cloneGit } from '../git/clone.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { Store } from '../store/store.ts';
@@ -136,6 +138,22 @@ export function makeRunners(d: RunnerDeps): OpRunners {
         sums.set(key, sum);
       }
       return sum;
+    },
+    async layerTreesAhead(state, copies) {
+      const dirs: string[] = [];
+      for (const layer of state.layers) {
+        const dir = await sn.ownDir(layer.snapshot);
+        if (dir === undefined) return;
+        dirs.push(dir);
+      }
+      const { readLayerTrees } = await import('../fileops/layer-links.ts');
+      for (const c of copies) {
+        for (const p of c.srcPaths) {
+          const rel = goClean(`/${p}`).slice(1);
+          if (containsWildcards(rel)) continue;
+          for (const [dir, tree] of await readLayerTrees(dirs, rel)) trees.keep(dir, rel, tree);
+        }
+      }
     },
     // Read when a step asks (a snapshotter opened on first use knows its driver only then).
     get cheapViews() {

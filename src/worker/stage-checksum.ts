@@ -34,7 +34,8 @@ export interface SumStore {
  * The attribute trees (getfattr -R) stage checksums of one build read, by the snapshot read and
  * the source's root-relative path: a cold COPY --from reads the same trees of the same
  * snapshot right after its checksum, and takes them from here instead (a committed snapshot
- * never changes). Each is taken once; bounded in count and bytes, as what is kept outlives the
+ * never changes). Also, by a layer's own directory, the trees a RUN's read ahead took of the
+ * layers a later copy links from (fileops/layer-links.ts readLayerTrees). Each is taken once; bounded in count and bytes, as what is kept outlives the
  * checksum (a step served from the cache never takes its trees): a bigger one is read again.
  */
 export class XattrTrees {

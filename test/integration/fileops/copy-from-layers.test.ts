@@ -10,8 +10,9 @@ import { spawnSync } from 'node:child_process';
 import { linkSync, mkdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import type { Xattrs } from '../../../src/archive/xattr.ts';
 import { copy } from '../../../src/fileops/index.ts';
-import { LayerLinks } from '../../../src/fileops/layer-links.ts';
+import { LayerLinks, readLayerTrees } from '../../../src/fileops/layer-links.ts';
 import { build, DOCKERFILE_COPY, inspect, tempDir } from './helpers.ts';
 
 const T = 1_600_000_000;
@@ -138,6 +139,60 @@ describe('COPY --from a layered source', () => {
       'linked through the symlink',
     );
     assert.equal(statSync(join(outside, 'd/f')).nlink, 2, 'a link was made through the symlink');
+  });
+
+  it('takes attribute trees read ahead (readLayerTrees) instead of reading them again', async () => {
+    const [layer, other, dest1, dest2] = dirs(4);
+    build(layer, { 'd/x': { content: 'x', mtime: T }, 'd/plain': { content: 'p', mtime: T } });
+    build(other, { 'e/f': { content: 'f', mtime: T } });
+    const set = spawnSync('setfattr', ['-n', 'user.kiln', '-v', 'yes', join(layer, 'd/x')]);
+    assert.equal(set.status, 0, `setfattr: ${set.stderr}`);
+    // Read ahead: the tree of each layer that holds `d` through real directories, only those.
+    const read = await readLayerTrees([other, layer], 'd');
+    assert.deepEqual(
+      read.map(([dir]) => dir),
+      [layer],
+    );
+    assert.deepEqual([...read[0][1].keys()], ['x']);
+    // What the copy takes is what it uses: the tree read ahead says d/x has attributes (not
+    // linked); a tree saying nothing of it would have it linked, and a prefetch before the copy
+    // (as a step starts one) changes nothing.
+    const asked: string[] = [];
+    const links = (tree: Map<string, Xattrs>) =>
+      new LayerLinks([layer], (dir, rel) => {
+        asked.push(`${dir === layer ? 'layer' : dir}:${rel}`);
+        return tree;
+      });
+    const ahead = links(read[0][1]);
+    ahead.prefetch('d');
+    await copy({
+      ...DOCKERFILE_COPY,
+      srcRoot: layer,
+      srcPaths: ['d'],
+      destRoot: dest1,
+      dest: '/out',
+      xattrs: true,
+      layerLinks: ahead,
+      destUpper: dest1,
+    });
+    assert.notEqual(statSync(join(dest1, 'out/x')).ino, statSync(join(layer, 'd/x')).ino);
+    assert.equal(statSync(join(dest1, 'out/plain')).ino, statSync(join(layer, 'd/plain')).ino);
+    await copy({
+      ...DOCKERFILE_COPY,
+      srcRoot: layer,
+      srcPaths: ['d'],
+      destRoot: dest2,
+      dest: '/out',
+      xattrs: true,
+      layerLinks: links(new Map()),
+      destUpper: dest2,
+    });
+    assert.equal(
+      statSync(join(dest2, 'out/x')).ino,
+      statSync(join(layer, 'd/x')).ino,
+      'the kept tree was not used',
+    );
+    assert.deepEqual(asked, ['layer:d', 'layer:d']);
   });
 });
 

@@ -27,7 +27,7 @@ function dirs(n: number): string[] {
   return out;
 }
 
-async function copyFrom(view: string, layers: string[], dest: string, src = 'd'): Promise<void> {
+async function copyFrom(view: string, layers: string[] | LayerLinks, dest: string, src = 'd'): Promise<void> {
   await copy({
     ...DOCKERFILE_COPY,
     srcRoot: view,
@@ -35,7 +35,7 @@ async function copyFrom(view: string, layers: string[], dest: string, src = 'd')
     destRoot: dest,
     dest: '/out',
     xattrs: true,
-    layerLinks: new LayerLinks(layers),
+    layerLinks: Array.isArray(layers) ? new LayerLinks(layers) : layers,
     destUpper: dest,
   });
 }
@@ -165,28 +165,10 @@ describe('COPY --from a layered source', () => {
       });
     const ahead = links(read[0][1]);
     ahead.prefetch('d');
-    await copy({
-      ...DOCKERFILE_COPY,
-      srcRoot: layer,
-      srcPaths: ['d'],
-      destRoot: dest1,
-      dest: '/out',
-      xattrs: true,
-      layerLinks: ahead,
-      destUpper: dest1,
-    });
+    await copyFrom(layer, ahead, dest1);
     assert.notEqual(statSync(join(dest1, 'out/x')).ino, statSync(join(layer, 'd/x')).ino);
     assert.equal(statSync(join(dest1, 'out/plain')).ino, statSync(join(layer, 'd/plain')).ino);
-    await copy({
-      ...DOCKERFILE_COPY,
-      srcRoot: layer,
-      srcPaths: ['d'],
-      destRoot: dest2,
-      dest: '/out',
-      xattrs: true,
-      layerLinks: links(new Map()),
-      destUpper: dest2,
-    });
+    await copyFrom(layer, links(new Map()), dest2);
     assert.equal(
       statSync(join(dest2, 'out/x')).ino,
       statSync(join(layer, 'd/x')).ino,

@@ -105,7 +105,7 @@ function entryDigest(
   abs: string,
   e: WalkEntry,
   cache: DigestCache | undefined,
-  later: Later,
+  later: Later | undefined,
 ): Digest | Promise<Digest>;
 function entryDigest(
   abs: string,
@@ -486,9 +486,7 @@ function startChecksum(opts: ChecksumOptions, later?: Later): ChecksumRun {
           if (e.type === 'file') {
             content = opts.inodes
               ? snapshotFileDigest(prefix + path, e, opts.inodes)
-              : later
-                ? entryDigest(prefix + path, e, opts.cache, later)
-                : fileDigest(prefix + path, e, opts.cache);
+              : entryDigest(prefix + path, e, opts.cache, later);
           } else if (e.type === 'symlink') content = e.linkTarget ?? '';
           const owner = opts.ownership ? `${e.uid}:${e.gid}` : '';
           const more = opts.extra ? `\0${opts.extra(path, e)}` : '';

@@ -4,10 +4,8 @@
  * commit. Copy sources are other inputs: a context directory or another stage's filesystem.
  */
 import { posix } from 'node:path';
-import { containsWildcards } from '../context/resolve.ts';
 import { KilnError } from '../errors/errors.ts';
 import type { LayerLinks } from '../fileops/layer-links.ts';
-import { goClean } from '../frontend/dockerignore/index.ts';
 import type { CopyAction, FileOp } from '../graph/ops.ts';
 import { privilegeError } from '../isolation/privilege.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
@@ -15,7 +13,7 @@ import type { JobContext } from '../solver/solver.ts';
 import { materialize } from './materialize.ts';
 import { withStatePaths } from './mounted.ts';
 import { DONOR_LABEL, reusableSource, reusePrevious, STEP_LABEL } from './reuse.ts';
-import type { XattrTrees } from './stage-checksum.ts';
+import { literalSource, type XattrTrees } from './stage-checksum.ts';
 import { type BuildState, type FsState, SCRATCH, top } from './state.ts';
 import { commitStep } from './step.ts';
 
@@ -56,8 +54,8 @@ export async function runFileOp(
     if (a.action !== 'copy' || src?.kind !== 'fs') continue;
     const made = layerLinks(sn, src, trees).then((l) => {
       for (const p of a.srcPaths) {
-        const rel = goClean(`/${p}`).slice(1);
-        if (!containsWildcards(rel)) l?.prefetch(rel);
+        const rel = literalSource(p);
+        if (rel !== undefined) l?.prefetch(rel);
       }
       return l;
     });

@@ -10,10 +10,8 @@ import { type ChecksumOptions, checksum, checksumInSteps } from '../context/chec
 import type { DigestCache } from '../context/digestcache.ts';
 import type { InodeDigests } from '../context/inodedigests.ts';
 import { prestatFor } from '../context/prestat.ts';
-import { containsWildcards } from '../context/resolve.ts';
 import { KilnError } from '../errors/errors.ts';
 import type { Executor } from '../executor/executor.ts';
-import { goClean } from '../frontend/dockerignore/index.ts';
 import { cloneGit } from '../git/clone.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
 import type { Store } from '../store/store.ts';
@@ -24,7 +22,7 @@ import type { BaseImages } from './images.ts';
 import type { OpRunners } from './jobs.ts';
 import { mergeStates } from './merge.ts';
 import type { SecretSpecLike } from './secrets.ts';
-import { type SumStore, stageChecksum, XattrTrees } from './stage-checksum.ts';
+import { literalSource, type SumStore, stageChecksum, XattrTrees } from './stage-checksum.ts';
 import type { DirState } from './state.ts';
 
 export interface RunnerDeps {
@@ -149,8 +147,8 @@ export function makeRunners(d: RunnerDeps): OpRunners {
       const { readLayerTrees } = await import('../fileops/layer-links.ts');
       for (const c of copies) {
         for (const p of c.srcPaths) {
-          const rel = goClean(`/${p}`).slice(1);
-          if (containsWildcards(rel)) continue;
+          const rel = literalSource(p);
+          if (rel === undefined) continue;
           for (const [dir, tree] of await readLayerTrees(dirs, rel)) trees.keep(dir, rel, tree);
         }
       }

@@ -157,6 +157,15 @@ export async function stageChecksum(
 }
 
 /**
+ * A copy's source path as a root-relative one ('' for the root), or undefined when it holds
+ * wildcards (what it names is known only by matching).
+ */
+export function literalSource(p: string): string | undefined {
+  const rel = goClean(`/${p}`).slice(1);
+  return containsWildcards(rel) ? undefined : rel;
+}
+
+/**
  * The shortest prefix of the chain whose filesystem holds the same at every path the copies
  * read: a layer is skipped when its own directory (overlay's upper) has nothing at a source path
  * or below it, and nothing at a path leading there but plain directories that neither are opaque
@@ -171,8 +180,8 @@ async function lowestReadingTheSame(
   const paths: string[][] = [];
   for (const c of copies)
     for (const p of c.srcPaths) {
-      const clean = goClean(`/${p}`).slice(1);
-      if (clean === '' || containsWildcards(clean)) return state;
+      const clean = literalSource(p);
+      if (!clean) return state;
       paths.push(clean.split('/'));
     }
   const layers = state.layers;

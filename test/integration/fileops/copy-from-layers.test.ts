@@ -142,13 +142,19 @@ describe('COPY --from a layered source', () => {
   });
 
   it('takes attribute trees read ahead (readLayerTrees) instead of reading them again', async () => {
-    const [layer, other, dest1, dest2] = dirs(4);
+    const [layer, other, planted, outside, dest1, dest2] = dirs(6);
     build(layer, { 'd/x': { content: 'x', mtime: T }, 'd/plain': { content: 'p', mtime: T } });
     build(other, { 'e/f': { content: 'f', mtime: T } });
-    const set = spawnSync('setfattr', ['-n', 'user.kiln', '-v', 'yes', join(layer, 'd/x')]);
-    assert.equal(set.status, 0, `setfattr: ${set.stderr}`);
-    // Read ahead: the tree of each layer that holds `d` through real directories, only those.
-    const read = await readLayerTrees([other, layer], 'd');
+    // A layer whose `d` is a symlink to a sentinel outside every layer, which has attributes.
+    build(outside, { 'd/secret': { content: 's', mtime: T } });
+    symlinkSync(join(outside, 'd'), join(planted, 'd'));
+    for (const f of [join(layer, 'd/x'), join(outside, 'd/secret')]) {
+      const set = spawnSync('setfattr', ['-n', 'user.kiln', '-v', 'yes', f]);
+      assert.equal(set.status, 0, `setfattr: ${set.stderr}`);
+    }
+    // Read ahead: the tree of each layer that holds `d` through real directories, only those:
+    // nothing of the sentinel is read through the planted link.
+    const read = await readLayerTrees([other, planted, layer], 'd');
     assert.deepEqual(
       read.map(([dir]) => dir),
       [layer],

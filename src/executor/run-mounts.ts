@@ -74,24 +74,42 @@ export interface PreparedRunMounts {
   mounts: ExecMount[];
   /** Extra environment for the process (SSH_AUTH_SOCK). */
   env: string[];
+  /**
+   * Settles once every `sharing=locked` cache is held (rejects if a lock cannot be taken): the
+   * process may start only then (ExecIO.ready), while everything else is made ready before.
+   */
+  ready: Promise<void>;
+  /**
+   * Let go of the `sharing=locked` caches' locks now (also done by cleanup): when the RUN's
+   * processes are all gone, before its rootfs is unmounted (ExecIO.exited). Idempotent.
+   */
+  releaseLocks(): Promise<void>;
   /** Release locks, unmount secret tmpfs, stop ssh forwarding, drop private cache copies. Idempotent. */
   cleanup(): Promise<void>;
 }
 
 /**
+ * `deferLocks`: return before the `sharing=locked` caches are held, with `ready` for the executor
+ * to wait on (ExecIO.ready); otherwise they are held when this returns.
  * `canMount: false` (the chroot executor, which cannot mount either): the secrets go in a plain
  * 0700 directory instead of a tmpfs, on disk only while the RUN lasts.
  */
 export async function prepareRunMounts(
   specs: RunMountSpec[],
   stateRoot: string,
-  opts: { canMount?: boolean } = {},
+  opts: { canMount?: boolean; deferLocks?: boolean } = {},
 ): Promise<PreparedRunMounts> {
   const mounts: ExecMount[] = [];
   const env: string[] = [];
   const undo: (() => Promise<void>)[] = [];
   let sshIndex = 0;
   let secretsDir: string | undefined;
+  // The locks, taken one after another in the order of the mounts, as before they were waited for.
+  let ready = Promise.resolve();
+  const locks: (() => Promise<void>)[] = [];
+  const releaseLocks = async () => {
+    for (const release of locks.splice(0)) await release().catch(() => undefined);
+  };
   const cleanup = async () => {
     while (undo.length > 0) await undo.pop()!().catch(() => undefined);
   };
@@ -99,8 +117,12 @@ export async function prepareRunMounts(
     for (const spec of specs) {
       switch (spec.type) {
         case 'cache': {
-          const { dir, release } = await acquireCache(spec, stateRoot);
-          undo.push(release);
+          const { dir, release, held } = await acquireCache(spec, stateRoot, ready);
+          if (held) {
+            ready = held;
+            if (locks.length === 0) undo.push(releaseLocks);
+            locks.push(release);
+          } else undo.push(release);
           mounts.push({ type: 'bind', source: dir, target: spec.target, readonly: spec.readonly ?? false });
           break;
         }
@@ -152,7 +174,17 @@ export async function prepareRunMounts(
     await cleanup();
     throw err;
   }
-  return { mounts, env, cleanup };
+  if (!opts.deferLocks) {
+    try {
+      await ready;
+    } catch (err) {
+      await cleanup();
+      throw err;
+    }
+  }
+  // Awaited by the executor; a step that fails before that must not leave it unhandled.
+  ready.catch(() => undefined);
+  return { mounts, env, cleanup, ready, releaseLocks };
 }
 
 // ---- cache mounts -------------------------------------------------------------------------
@@ -196,10 +228,15 @@ export async function resetCacheMounts(stateRoot: string, ids: Iterable<string>)
   }
 }
 
+/**
+ * A cache mount's directory. A `locked` one is made now and its lock taken after `before` (the
+ * RUN's earlier locks): `held` settles when it is, and `release` waits for that before letting go.
+ */
 async function acquireCache(
   spec: CacheMountSpec,
   stateRoot: string,
-): Promise<{ dir: string; release: () => Promise<void> }> {
+  before: Promise<void>,
+): Promise<{ dir: string; release: () => Promise<void>; held?: Promise<void> }> {
   const id = spec.id || spec.target;
   const base = cacheBase(stateRoot, id);
   await fs.mkdir(base, { recursive: true, mode: 0o700 });
@@ -210,21 +247,24 @@ async function acquireCache(
     await createCacheDir(dir, spec);
     return { dir, release: () => fs.rm(dir, { recursive: true, force: true }) };
   }
-  let releaseLock = async () => {};
-  if (sharing === 'locked') releaseLock = await lockCache(id, path.join(base, 'lock'));
-  inUse.set(id, (inUse.get(id) ?? 0) + 1);
   const dir = path.join(base, 'data');
-  try {
-    await createCacheDir(dir, spec);
-  } catch (err) {
-    inUse.set(id, (inUse.get(id) ?? 1) - 1);
-    await releaseLock();
-    throw err;
+  // Made (owner and mode only when new) before the lock: whoever holds it runs on the same one.
+  await createCacheDir(dir, spec);
+  const use = () => inUse.set(id, (inUse.get(id) ?? 0) + 1);
+  const unuse = () => inUse.set(id, (inUse.get(id) ?? 1) - 1);
+  if (sharing !== 'locked') {
+    use();
+    return { dir, release: async () => void unuse() };
   }
+  const lock = before.then(() => lockCache(id, path.join(base, 'lock')));
+  const held = lock.then(() => void use());
   return {
     dir,
+    held,
     release: async () => {
-      inUse.set(id, (inUse.get(id) ?? 1) - 1);
+      const releaseLock = await lock.catch(() => undefined);
+      if (!releaseLock) return;
+      unuse();
       await releaseLock();
     },
   };

@@ -141,7 +141,11 @@ export async function runExec(
         }
       }
       const { prepareRunMounts } = await import('../executor/run-mounts.ts');
-      const prepared = await prepareRunMounts(specs, deps.stateRoot, { canMount: deps.executor.canMount });
+      // The locks of sharing=locked caches are waited for by the executor, its container ready.
+      const prepared = await prepareRunMounts(specs, deps.stateRoot, {
+        canMount: deps.executor.canMount,
+        deferLocks: true,
+      });
       try {
         await deps.executor.run(
           {
@@ -159,7 +163,14 @@ export async function runExec(
             ulimits: op.ulimits,
             cgroupParent: op.cgroupParent,
           },
-          { stdout: log('stdout'), stderr: log('stderr'), signal: ctx.signal, started },
+          {
+            stdout: log('stdout'),
+            stderr: log('stderr'),
+            signal: ctx.signal,
+            started,
+            ready: prepared.ready,
+            exited: () => void prepared.releaseLocks(),
+          },
         );
       } finally {
         await prepared.cleanup();

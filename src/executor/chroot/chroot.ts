@@ -15,7 +15,14 @@ import { ensureInRoot } from '../../confine/ensure.ts';
 import { KilnError } from '../../errors/errors.ts';
 import { childExit } from '../../sys/exec.ts';
 import { makeOwnedDir } from '../../sys/owner.ts';
-import type { ExecIO, ExecResult, ExecSpec, Executor, OutputSink } from '../executor.ts';
+import {
+  type ExecIO,
+  type ExecResult,
+  type ExecSpec,
+  type Executor,
+  type OutputSink,
+  untilReady,
+} from '../executor.ts';
 import { writeEtcFiles } from '../runc/etc.ts';
 import { checkPlatform, ExecFailedError, emit, withDefaults } from '../runc/runc.ts';
 import { resolveUser } from '../user.ts';
@@ -126,6 +133,7 @@ export function unsupported(what: string, hint: string): KilnError {
 
 /** Run chroot(8) in a process group of its own (so an abort kills the whole RUN), with piped output. */
 async function runChild(argv: string[], args: string[], env: string[], io: ExecIO): Promise<ExecResult> {
+  if (io.ready) await untilReady(io.ready, io.signal, args);
   const started = Date.now();
   let tail = '';
   const child = spawn('chroot', argv, {

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { collectEntries } from '../../../src/archive/tree-entries.ts';
 import { ensureInRoot, removeIfUnchanged } from '../../../src/confine/ensure.ts';
 import { hasCode } from '../../../src/errors/errors.ts';
-import { prepareRunMounts, type RunMountSpec } from '../../../src/executor/run-mounts.ts';
+import { cacheMountDir, prepareRunMounts, type RunMountSpec } from '../../../src/executor/run-mounts.ts';
 import type { ExecFailedError } from '../../../src/executor/runc/runc.ts';
 import { RuncExecutor } from '../../../src/executor/runc/runc.ts';
 import type { Snapshotter } from '../../../src/snapshot/snapshotter.ts';
@@ -86,6 +86,97 @@ describe('RUN --mount', () => {
       'if [ -e /c/busy ]; then echo overlap; fi; touch /c/busy; sleep 0.3; rm /c/busy; echo done';
     const [a, b] = await Promise.all([runWith(script, [spec]), runWith(script, [spec])]);
     assert.equal(a.out + b.out, 'done\ndone\n');
+  });
+
+  it('a RUN waiting on a locked cache has its container ready and starts its process only once the lock is let go', async () => {
+    const spec: RunMountSpec = { type: 'cache', id: 'locked-deferred', target: '/c', sharing: 'locked' };
+    const holder = await prepareRunMounts([spec], state);
+    const rootfs = await snap.prepare(`m-${randomBytes(4).toString('hex')}`, 'base');
+    // Returns at once with the lock still held by `holder`; without deferLocks it would wait.
+    const prepared = await Promise.race([
+      prepareRunMounts([spec], state, { deferLocks: true }),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('waited for the lock')), 5000)),
+    ]);
+    let startedEarly = false;
+    let started = false;
+    const out = collector();
+    const run = exec.run(
+      { rootfs, args: ['sh', '-c', 'cat /c/marker'], mounts: prepared.mounts },
+      { stdout: out.sink, stderr: out.sink, started: () => (started = true), ready: prepared.ready },
+    );
+    try {
+      // The bundle (rootfs mounted, config written) is made while the lock is held elsewhere.
+      const bundles = path.join(state, 'bundles');
+      let config = false;
+      for (let i = 0; i < 100 && !config; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        for (const id of await fs.readdir(bundles).catch(() => [])) {
+          config ||= await fs.stat(path.join(bundles, id, 'config.json')).then(
+            () => true,
+            () => false,
+          );
+        }
+      }
+      assert.ok(config, 'no bundle was made while the lock was held');
+      await new Promise((r) => setTimeout(r, 200));
+      startedEarly = started;
+      // Written by the holder just before it lets go: the waiting process must see it.
+      await fs.writeFile(path.join(cacheMountDir(state, 'locked-deferred'), 'marker'), 'after\n');
+    } finally {
+      await holder.cleanup();
+    }
+    try {
+      await run;
+    } finally {
+      await prepared.cleanup();
+    }
+    assert.equal(startedEarly, false, 'the process started while another held the lock');
+    assert.equal(out.text(), 'after\n');
+  });
+
+  it('a RUN canceled while it waits on a locked cache starts nothing and leaves the lock free', async () => {
+    const spec: RunMountSpec = { type: 'cache', id: 'locked-cancel', target: '/c', sharing: 'locked' };
+    const holder = await prepareRunMounts([spec], state);
+    const rootfs = await snap.prepare(`m-${randomBytes(4).toString('hex')}`, 'base');
+    const prepared = await prepareRunMounts([spec], state, { deferLocks: true });
+    const ac = new AbortController();
+    let started = false;
+    const run = exec.run(
+      { rootfs, args: ['sh', '-c', 'echo ran > /c/ran'], mounts: prepared.mounts },
+      { signal: ac.signal, started: () => (started = true), ready: prepared.ready },
+    );
+    setTimeout(() => ac.abort(), 300);
+    await assert.rejects(run, (e) => hasCode(e, 'EXEC_CANCELED'));
+    await holder.cleanup();
+    await prepared.cleanup();
+    assert.equal(started, false);
+    await assert.rejects(fs.stat(path.join(cacheMountDir(state, 'locked-cancel'), 'ran')));
+    assert.deepEqual(await fs.readdir(path.join(state, 'bundles')).catch(() => []), []);
+    // Nobody holds it now: a third user takes it at once.
+    const third = await Promise.race([
+      prepareRunMounts([spec], state),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the lock was left held')), 5000)),
+    ]);
+    await third.cleanup();
+  });
+
+  it('releaseLocks lets a locked cache go before cleanup, and cleanup then leaves the next holder its lock', async () => {
+    const spec: RunMountSpec = { type: 'cache', id: 'locked-early', target: '/c', sharing: 'locked' };
+    const first = await prepareRunMounts([spec], state);
+    await first.releaseLocks();
+    const second = await Promise.race([
+      prepareRunMounts([spec], state),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('still locked')), 5000)),
+    ]);
+    await first.cleanup();
+    const third = prepareRunMounts([spec], state);
+    const waited = await Promise.race([
+      third.then(() => false),
+      new Promise<boolean>((r) => setTimeout(() => r(true), 300)),
+    ]);
+    assert.equal(waited, true, "the first's cleanup let go of the second's lock");
+    await second.cleanup();
+    await (await third).cleanup();
   });
 
   it('private sharing gives a concurrent user its own instance', async () => {

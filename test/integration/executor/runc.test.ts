@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -55,15 +56,60 @@ describe('runc executor', () => {
     assert.equal(runcContainers(rig.stateRoot), '');
   });
 
-  it('tells `started` once, before the run ends', async () => {
+  it("tells `started` once, when the container's process runs and before the run ends", async () => {
     const rootfs = await snap.prepare(`run-${randomBytes(4).toString('hex')}`, 'base');
     const log: string[] = [];
-    const done = exec.run(
-      { rootfs, args: ['sh', '-c', 'sleep 0.2'] },
-      { started: () => log.push('started') },
-    );
-    await done.then(() => log.push('ended'));
+    // What runs at `started`: the container's process, in mount and PID namespaces of its own
+    // (runc's pid file names it once runc has let it exec); not runc still setting it up.
+    let inContainer: boolean | undefined;
+    const started = () => {
+      log.push('started');
+      const bundles = path.join(rig.stateRoot, 'bundles');
+      const [id] = readdirSync(bundles);
+      const pid = Number(readFileSync(path.join(bundles, id, 'pid'), 'utf8'));
+      const ns = (p: number | 'self', n: string) => readlinkSync(`/proc/${p}/ns/${n}`);
+      inContainer = ns(pid, 'mnt') !== ns('self', 'mnt') && ns(pid, 'pid') !== ns('self', 'pid');
+    };
+    await exec.run({ rootfs, args: ['sh', '-c', 'sleep 0.2'] }, { started }).then(() => log.push('ended'));
     assert.deepEqual(log, ['started', 'ended']);
+    assert.equal(inContainer, true);
+  });
+
+  it('tells `exited` once every process of the container is gone, its rootfs still mounted', async () => {
+    const rootfs = await snap.prepare(`run-${randomBytes(4).toString('hex')}`, 'base');
+    const bundles = path.join(rig.stateRoot, 'bundles');
+    let pidNs = '';
+    let bundle = '';
+    let left: number[] | undefined;
+    let mounted = false;
+    const nsOf = (pid: string) => {
+      try {
+        return readlinkSync(`/proc/${pid}/ns/pid`);
+      } catch {
+        return '';
+      }
+    };
+    await exec.run(
+      // A child left running when the shell exits: the namespace's end takes it too.
+      { rootfs, args: ['sh', '-c', 'sleep 30 & sleep 0.2'] },
+      {
+        started: () => {
+          [bundle] = readdirSync(bundles);
+          pidNs = nsOf(readFileSync(path.join(bundles, bundle, 'pid'), 'utf8'));
+        },
+        exited: () => {
+          left = readdirSync('/proc')
+            .filter((p) => /^\d+$/.test(p) && nsOf(p) === pidNs)
+            .map(Number);
+          mounted = readFileSync('/proc/self/mountinfo', 'utf8').includes(
+            path.join(bundles, bundle, 'rootfs'),
+          );
+        },
+      },
+    );
+    assert.ok(pidNs, 'no pid namespace seen at started');
+    assert.deepEqual(left, []);
+    assert.equal(mounted, true);
   });
 
   it('turns a non-zero exit into EXEC_FAILED with the code and the last output lines', async () => {

@@ -179,6 +179,9 @@ export const ERROR_CODES = {
   },
   EXEC_BAD_MOUNT: { meaning: 'mount target "…" is not an absolute path' },
   EXEC_CANCELED: { meaning: 'a RUN process was killed because the build was canceled' },
+  CACHE_LOCK_CANCELED: {
+    meaning: "a RUN stopped waiting for a sharing=locked cache's lock (the RUN was canceled)",
+  },
   EXEC_FAILED: {
     meaning: 'a RUN command exited with a non-zero status or was killed',
     hint: "Look at the output above for the command's own error.",

@@ -191,7 +191,12 @@ export async function prepareRunMounts(
 
 /** Users of each cache id in this process, for private and locked sharing. */
 const inUse = new Map<string, number>();
-const lockQueues = new Map<string, Promise<void>>();
+/** This process's users of a locked cache id: whether one holds it, and who waits (in order). */
+interface LockQueue {
+  held: boolean;
+  waiting: (() => void)[];
+}
+const lockQueues = new Map<string, LockQueue>();
 
 /** Where the instances of one cache id live (the id is hashed: it is any string a Dockerfile chose). */
 function cacheBase(stateRoot: string, id: string): string {
@@ -256,12 +261,23 @@ async function acquireCache(
     use();
     return { dir, release: async () => void unuse() };
   }
-  const lock = before.then(() => lockCache(id, path.join(base, 'lock')));
+  let dropped = false;
+  let cancel: (() => void) | undefined;
+  const lock = before.then(() => {
+    if (dropped)
+      throw new KilnError('CACHE_LOCK_CANCELED', `waiting for the lock of cache "${id}" was canceled`);
+    const l = lockCache(id, path.join(base, 'lock'));
+    cancel = l.cancel;
+    return l.acquired;
+  });
   const held = lock.then(() => void use());
   return {
     dir,
     held,
+    // Before the lock is held (a canceled RUN), its wait ends here: nothing waits for the holder.
     release: async () => {
+      dropped = true;
+      cancel?.();
       const releaseLock = await lock.catch(() => undefined);
       if (!releaseLock) return;
       unuse();
@@ -281,37 +297,85 @@ async function createCacheDir(dir: string, spec: CacheMountSpec): Promise<void> 
   await fs.chmod(dir, spec.mode ?? 0o755);
 }
 
-/** Serialize users of one cache id: a promise chain in this process, an O_EXCL lock file across processes. */
-async function lockCache(id: string, lockFile: string): Promise<() => Promise<void>> {
-  const prev = lockQueues.get(id) ?? Promise.resolve();
-  let releaseLocal!: () => void;
-  const mine = new Promise<void>((r) => (releaseLocal = r));
-  const chained = prev.then(() => mine);
-  lockQueues.set(id, chained);
-  await prev;
-  try {
-    for (;;) {
-      try {
-        const fh = await fs.open(lockFile, 'wx', 0o600);
-        await fh.writeFile(String(process.pid));
-        await fh.close();
-        break;
-      } catch (err) {
-        if (!isErrno(err, 'EEXIST')) throw err;
-        const holder = Number(await fs.readFile(lockFile, 'utf8').catch(() => ''));
-        if (!holder || !alive(holder)) await fs.rm(lockFile, { force: true });
-        else await new Promise((r) => setTimeout(r, 50));
-      }
-    }
-  } catch (err) {
-    releaseLocal();
-    throw err;
+/**
+ * Serialize users of one cache id: a queue in this process, an O_EXCL lock file across
+ * processes. `cancel` ends a wait that has not got the lock yet (`acquired` then rejects: a
+ * canceled RUN's cleanup does not wait for the holder); once it has, the release it resolves to
+ * lets go.
+ */
+function lockCache(
+  id: string,
+  lockFile: string,
+): { acquired: Promise<() => Promise<void>>; cancel: () => void } {
+  let q = lockQueues.get(id);
+  if (!q) {
+    q = { held: false, waiting: [] };
+    lockQueues.set(id, q);
   }
-  return async () => {
-    await fs.rm(lockFile, { force: true });
-    if (lockQueues.get(id) === chained) lockQueues.delete(id);
-    releaseLocal();
+  const queue = q;
+  let canceled = false;
+  let stopWaiting: ((err: Error) => void) | undefined;
+  const canceledError = () =>
+    new KilnError('CACHE_LOCK_CANCELED', `waiting for the lock of cache "${id}" was canceled`);
+  const acquired = (async () => {
+    await new Promise<void>((grant, reject) => {
+      queue.waiting.push(grant);
+      stopWaiting = (err) => {
+        const i = queue.waiting.indexOf(grant);
+        if (i < 0) return;
+        queue.waiting.splice(i, 1);
+        handOn(id, queue);
+        reject(err);
+      };
+      handOn(id, queue);
+    });
+    stopWaiting = undefined;
+    try {
+      for (;;) {
+        if (canceled) throw canceledError();
+        try {
+          const fh = await fs.open(lockFile, 'wx', 0o600);
+          await fh.writeFile(String(process.pid));
+          await fh.close();
+          break;
+        } catch (err) {
+          if (!isErrno(err, 'EEXIST')) throw err;
+          const holder = Number(await fs.readFile(lockFile, 'utf8').catch(() => ''));
+          if (!holder || !alive(holder)) await fs.rm(lockFile, { force: true });
+          else await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    } catch (err) {
+      queue.held = false;
+      handOn(id, queue);
+      throw err;
+    }
+    let released = false;
+    return async () => {
+      if (released) return;
+      released = true;
+      await fs.rm(lockFile, { force: true });
+      queue.held = false;
+      handOn(id, queue);
+    };
+  })();
+  return {
+    acquired,
+    cancel: () => {
+      canceled = true;
+      stopWaiting?.(canceledError());
+    },
   };
+}
+
+/** A free lock goes to the first waiter; a queue nobody uses is forgotten. */
+function handOn(id: string, q: LockQueue): void {
+  if (q.held) return;
+  const next = q.waiting.shift();
+  if (next) {
+    q.held = true;
+    next();
+  } else if (lockQueues.get(id) === q) lockQueues.delete(id);
 }
 
 function alive(pid: number): boolean {

@@ -147,8 +147,13 @@ describe('RUN --mount', () => {
     );
     setTimeout(() => ac.abort(), 300);
     await assert.rejects(run, (e) => hasCode(e, 'EXEC_CANCELED'));
+    // Its cleanup ends its wait: it does not wait for the holder to let go.
+    const cleaned = await Promise.race([
+      prepared.cleanup().then(() => true),
+      new Promise<boolean>((r) => setTimeout(() => r(false), 3000)),
+    ]);
+    assert.equal(cleaned, true, "the canceled RUN's cleanup waited for the holder");
     await holder.cleanup();
-    await prepared.cleanup();
     assert.equal(started, false);
     await assert.rejects(fs.stat(path.join(cacheMountDir(state, 'locked-cancel'), 'ran')));
     assert.deepEqual(await fs.readdir(path.join(state, 'bundles')).catch(() => []), []);

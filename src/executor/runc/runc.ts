@@ -317,6 +317,8 @@ export class RuncExecutor implements Executor {
       }
       return { exitCode: 0, durationMs: Date.now() - started };
     } finally {
+      // A runc that could not be started or waited for leaves no watch behind.
+      running?.close();
       io.signal?.removeEventListener('abort', onAbort);
       await this.deleteIfLeft(id);
     }

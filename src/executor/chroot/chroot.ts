@@ -15,14 +15,8 @@ import { ensureInRoot } from '../../confine/ensure.ts';
 import { KilnError } from '../../errors/errors.ts';
 import { childExit } from '../../sys/exec.ts';
 import { makeOwnedDir } from '../../sys/owner.ts';
-import {
-  type ExecIO,
-  type ExecResult,
-  type ExecSpec,
-  type Executor,
-  type OutputSink,
-  untilReady,
-} from '../executor.ts';
+import type { ExecIO, ExecResult, ExecSpec, Executor, OutputSink } from '../executor.ts';
+import { untilReady } from '../executor.ts';
 import { writeEtcFiles } from '../runc/etc.ts';
 import { checkPlatform, ExecFailedError, emit, withDefaults } from '../runc/runc.ts';
 import { resolveUser } from '../user.ts';

@@ -56,6 +56,33 @@ describe('LocalContentStore layout', () => {
     }
   });
 
+  it('a blob of a known size bigger than the free space fails with DISK_FULL and its size before a byte is read', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'kiln-content-'));
+    try {
+      const store = new LocalContentStore(dir);
+      const size = 2 ** 52;
+      let read = false;
+      const source = Readable.from(
+        (function* () {
+          read = true;
+          yield Buffer.from('x');
+        })(),
+      );
+      await assert.rejects(store.ingest(source, { size }), (e: Error & { code?: string }) => {
+        assert.equal(e.code, 'DISK_FULL');
+        assert.match(e.message, new RegExp(`of the state root ${dir} \\(${size} bytes were needed\\)`));
+        return true;
+      });
+      assert.equal(read, false, 'the source was read');
+      assert.deepEqual(await readdir(join(dir, 'ingest')), []);
+      // A size that fits is written as ever.
+      const data = Buffer.from('fits');
+      assert.equal((await store.ingest(Readable.from([data]), { size: data.length })).size, 4);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a lease records every blob committed through it', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'kiln-content-'));
     const meta = new MetaDB(join(dir, 'meta.db'));

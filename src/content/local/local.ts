@@ -7,7 +7,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, renameSync, statSync } from 'node:fs';
-import { type FileHandle, mkdir, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
+import { type FileHandle, mkdir, open, readdir, readFile, rm, stat, statfs, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
@@ -168,6 +168,7 @@ export class LocalContentStore implements ContentStore, BlobHolder {
     let fh: FileHandle;
     try {
       await mkdir(this.ingestDir, { recursive: true });
+      if (expected.size !== undefined) await checkRoom(this.ingestDir, expected.size);
       fh = await open(tmp, 'wx', 0o644);
     } catch (err) {
       throw isDiskFull(err) ? diskFull(this.root, err, expected.size) : err;
@@ -472,4 +473,27 @@ function sizeMismatch(what: string, expected: number, actual: string): KilnError
   return new KilnError('SIZE_MISMATCH', `${what}: size mismatch: expected ${expected} bytes, got ${actual}`, {
     hint: 'the descriptor and the content disagree; the source is truncated or corrupt',
   });
+}
+
+/**
+ * ENOSPC before a byte is written when a blob of a known size cannot fit on the filesystem at
+ * all: a pull writes its layers side by side, and one filling the disk would make another's
+ * small write (a blob, the metadata DB) fail first, reporting DISK_FULL without the size that
+ * did not fit (the pull's real need). Root may use the blocks reserved for it (ext4's 5%), so it
+ * is measured against the free blocks, anyone else against the available ones. Best effort: a
+ * filesystem that cannot say is written to, and a write that finds no room still fails as one.
+ */
+async function checkRoom(dir: string, size: number): Promise<void> {
+  let free: number;
+  try {
+    const s = await statfs(dir);
+    free = (process.getuid?.() === 0 ? s.bfree : s.bavail) * s.bsize;
+  } catch {
+    return;
+  }
+  if (size > free) {
+    throw Object.assign(new Error(`ENOSPC: ${size} bytes do not fit in the ${free} free on ${dir}`), {
+      code: 'ENOSPC',
+    });
+  }
 }

@@ -158,10 +158,7 @@ export async function untilReady(
   if (!signal) return ready;
   let onAbort!: () => void;
   const aborted = new Promise<never>((_, reject) => {
-    onAbort = () =>
-      reject(
-        new KilnError('EXEC_CANCELED', `process "${args.join(' ')}" was canceled`, { cause: signal.reason }),
-      );
+    onAbort = () => reject(execCanceled(args, signal.reason));
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
   });
@@ -170,4 +167,9 @@ export async function untilReady(
   } finally {
     signal.removeEventListener('abort', onAbort);
   }
+}
+
+/** EXEC_CANCELED for a process the build's cancel stopped (or kept from starting). */
+export function execCanceled(args: string[], cause: unknown): KilnError {
+  return new KilnError('EXEC_CANCELED', `process "${args.join(' ')}" was canceled`, { cause });
 }

@@ -264,8 +264,7 @@ async function acquireCache(
   let dropped = false;
   let cancel: (() => void) | undefined;
   const lock = before.then(() => {
-    if (dropped)
-      throw new KilnError('CACHE_LOCK_CANCELED', `waiting for the lock of cache "${id}" was canceled`);
+    if (dropped) throw lockCanceled(id);
     const l = lockCache(id, path.join(base, 'lock'));
     cancel = l.cancel;
     return l.acquired;
@@ -315,8 +314,6 @@ function lockCache(
   const queue = q;
   let canceled = false;
   let stopWaiting: ((err: Error) => void) | undefined;
-  const canceledError = () =>
-    new KilnError('CACHE_LOCK_CANCELED', `waiting for the lock of cache "${id}" was canceled`);
   const acquired = (async () => {
     await new Promise<void>((grant, reject) => {
       queue.waiting.push(grant);
@@ -332,7 +329,7 @@ function lockCache(
     stopWaiting = undefined;
     try {
       for (;;) {
-        if (canceled) throw canceledError();
+        if (canceled) throw lockCanceled(id);
         try {
           const fh = await fs.open(lockFile, 'wx', 0o600);
           await fh.writeFile(String(process.pid));
@@ -363,9 +360,13 @@ function lockCache(
     acquired,
     cancel: () => {
       canceled = true;
-      stopWaiting?.(canceledError());
+      stopWaiting?.(lockCanceled(id));
     },
   };
+}
+
+function lockCanceled(id: string): KilnError {
+  return new KilnError('CACHE_LOCK_CANCELED', `waiting for the lock of cache "${id}" was canceled`);
 }
 
 /** A free lock goes to the first waiter; a queue nobody uses is forgotten. */

@@ -16,7 +16,7 @@ import { KilnError } from '../../errors/errors.ts';
 import { childExit } from '../../sys/exec.ts';
 import { makeOwnedDir } from '../../sys/owner.ts';
 import type { ExecIO, ExecResult, ExecSpec, Executor, OutputSink } from '../executor.ts';
-import { untilReady } from '../executor.ts';
+import { execCanceled, untilReady } from '../executor.ts';
 import { writeEtcFiles } from '../runc/etc.ts';
 import { checkPlatform, ExecFailedError, emit, withDefaults } from '../runc/runc.ts';
 import { resolveUser } from '../user.ts';
@@ -165,9 +165,7 @@ async function runChild(argv: string[], args: string[], env: string[], io: ExecI
         }),
     );
     if (aborted) {
-      throw new KilnError('EXEC_CANCELED', `process "${args.join(' ')}" was canceled`, {
-        cause: io.signal?.reason,
-      });
+      throw execCanceled(args, io.signal?.reason);
     }
     const lines = tail.replace(/\n$/, '').split('\n').slice(-20).join('\n');
     const failed = /chroot: (cannot change root directory to .*|failed to run command .*)$/m.exec(tail);

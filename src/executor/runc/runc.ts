@@ -21,6 +21,7 @@ import {
   type ExecResult,
   type ExecSpec,
   type Executor,
+  execCanceled,
   type OutputSink,
   untilReady,
 } from '../executor.ts';
@@ -241,9 +242,7 @@ export class RuncExecutor implements Executor {
     const started = Date.now();
     const tail = new OutputTail();
     if (io.signal?.aborted) {
-      throw new KilnError('EXEC_CANCELED', `process "${args.join(' ')}" was canceled`, {
-        cause: io.signal.reason,
-      });
+      throw execCanceled(args, io.signal.reason);
     }
     const pidFile = path.join(bundle, PID_FILE);
     const running = io.started && whenRunning(bundle, io.started);
@@ -255,7 +254,6 @@ export class RuncExecutor implements Executor {
       },
     );
     if (io.stdin && child.stdin) io.stdin.pipe(child.stdin);
-    if (child.pid === undefined) running?.close();
     child.stdout!.on('data', (c: Buffer) => {
       tail.push(c);
       emit(io.stdout, c);
@@ -279,13 +277,10 @@ export class RuncExecutor implements Executor {
             hint: 'Install runc (apt-get install runc) or run scripts/setup.sh.',
           }),
       );
-      running?.close();
       exited?.();
       io.exited?.();
       if (aborted) {
-        throw new KilnError('EXEC_CANCELED', `process "${args.join(' ')}" was canceled`, {
-          cause: io.signal?.reason,
-        });
+        throw execCanceled(args, io.signal?.reason);
       }
       const status = code ?? 128 + (signal ? (os.constants.signals[signal] ?? 0) : 0);
       if (status !== 0 && /level=error msg="runc run failed/.test(tail.text())) {
@@ -317,7 +312,8 @@ export class RuncExecutor implements Executor {
       }
       return { exitCode: 0, durationMs: Date.now() - started };
     } finally {
-      // A runc that could not be started or waited for leaves no watch behind.
+      // No `started` after the run, nor a watch left behind by a runc that could not be started
+      // (this runs in the same tick as the exit's handling: no event comes in between).
       running?.close();
       io.signal?.removeEventListener('abort', onAbort);
       await this.deleteIfLeft(id);

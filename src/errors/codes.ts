@@ -518,6 +518,10 @@ export const ERROR_CODES = {
     hint: 'Check free space under the snapshotter root.',
   },
   SNAPSHOT_CORRUPT: { meaning: "a snapshot's metadata is inconsistent" },
+  SNAPSHOT_DETACH_FAILED: {
+    meaning: "cannot move the RUN's changes out of …",
+    hint: 'the step failed and its half-moved snapshot was removed; run the build again',
+  },
   SNAPSHOT_EXISTS: { meaning: 'snapshot "…" already exists' },
   SNAPSHOT_INVALID_KEY: { meaning: 'snapshot key must not be empty' },
   SNAPSHOT_IN_USE: { meaning: 'a snapshot is used by a running process' },

@@ -140,8 +140,10 @@ export interface Executor {
    */
   run(spec: ExecSpec, io?: ExecIO): Promise<ExecResult>;
   /**
-   * Wait until what finished runs left stopping has stopped (a RUN's network helper, which takes
-   * milliseconds to exit and is not waited for by `run`): called once nothing runs any more.
+   * Wait until what finished runs left going is done (a RUN's network helper, which takes
+   * milliseconds to exit; its rootfs's unmount, once its upper dir has moved out from under it):
+   * neither is waited for by `run`. Called once nothing runs any more; rejects with the first of
+   * them that failed (an unmount).
    */
   settle?(): Promise<void>;
 }

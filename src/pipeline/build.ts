@@ -137,6 +137,8 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
   let executor: Executor | undefined;
   let input: BuildInput | undefined;
   let result: ResultExport | undefined;
+  /** The build has failed: a failure while cleaning up does not replace its error. */
+  let failed = false;
   const platforms = planPlatforms(opts);
   // Base images resolve while the Dockerfile converts; their steps show after the definition's.
   const held = new HeldProgress(progress);
@@ -260,6 +262,7 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
     if (!outside) await applyGcPolicy(store.root, cache);
     return built;
   } catch (err) {
+    failed = true;
     // The steps' layers are exported while the build runs: those still writing are cut and
     // waited for, so that none leaves a half-written blob when kiln reports the failure.
     await result?.layers.abandon(err instanceof Error ? err : new Error(String(err)));
@@ -290,10 +293,16 @@ export async function build(request: BuildRequest, env: BuildEnv = {}): Promise<
       if (!env.store) store.close();
     } finally {
       await snapshotter?.release();
-      // The RUN networks still stopping (each takes milliseconds, not waited for by its step).
-      await executor?.settle?.();
-      await input?.cleanup();
-      for (const t of temps) await rm(t, { recursive: true, force: true });
+      try {
+        // What RUNs left going, not waited for by their steps: a network helper stopping (a few
+        // ms), a rootfs unmounting (up to ~100 ms after a big RUN).
+        await executor?.settle?.().catch((err: unknown) => {
+          if (!failed) throw err;
+        });
+      } finally {
+        await input?.cleanup();
+        for (const t of temps) await rm(t, { recursive: true, force: true });
+      }
     }
   }
 }

@@ -130,21 +130,29 @@ export function compactLowerdirs(options: string[]): { options: string; cwd: str
   return { options: out.join(','), cwd: common };
 }
 
+export interface UnmountOptions {
+  /**
+   * Nothing waits for this unmount: its teardown (the kernel's, in the process that unmounts)
+   * runs at the lowest priority, on CPU the build leaves idle (mount server only).
+   */
+  background?: boolean;
+}
+
 /**
  * Unmount `target`; busy mounts are retried briefly, then detached lazily. Not mounted (or gone)
  * is done. A symlink at `target` is not followed (the mount server's umount2 gets
  * UMOUNT_NOFOLLOW): only a mount kiln made there is removed.
  */
-export async function unmount(target: string): Promise<void> {
+export async function unmount(target: string, opts: UnmountOptions = {}): Promise<void> {
   for (let attempt = 0; ; attempt++) {
-    const why = await unmountOnce(target, false);
+    const why = await unmountOnce(target, false, opts);
     if (why === 'done' || why === 'not mounted') return;
     if (attempt < 20 && why === 'busy') {
       await new Promise((r) => setTimeout(r, 50));
       continue;
     }
     if (why === 'busy') {
-      const lazy = await unmountOnce(target, true);
+      const lazy = await unmountOnce(target, true, opts);
       if (lazy === 'done' || lazy === 'not mounted') return;
       throw new KilnError('UNMOUNT_FAILED', `cannot unmount ${target}: ${lazy}`);
     }
@@ -153,10 +161,11 @@ export async function unmount(target: string): Promise<void> {
 }
 
 /** One unmount: 'done', 'not mounted', 'busy', or the failure's text. */
-async function unmountOnce(target: string, lazy: boolean): Promise<string> {
+async function unmountOnce(target: string, lazy: boolean, opts: UnmountOptions): Promise<string> {
   if (calls.available()) {
     try {
-      await calls.umount(target, calls.UMOUNT_NOFOLLOW | (lazy ? calls.MNT_DETACH : 0));
+      const flags = calls.UMOUNT_NOFOLLOW | (lazy ? calls.MNT_DETACH : 0);
+      await calls.umount(target, flags, opts.background ? 19 : undefined);
       return 'done';
     } catch (err) {
       if (!(err instanceof calls.MountCallError)) throw err;

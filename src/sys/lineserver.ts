@@ -1,6 +1,6 @@
 /**
  * A helper process kiln keeps for as long as it runs and hands requests to, one line each; the
- * helper answers each with a line `<id> <number>`, in any order. The fork server (a shell that
+ * helper answers each with a line `<id> <number>` or `<id> <number> <text>`, in any order. The fork server (a shell that
  * runs short commands, forkserver.ts) and the mount server (perl making mount(2) and umount2(2),
  * mountserver.ts) are two of these.
  *
@@ -13,8 +13,14 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 
 interface Waiter {
-  resolve: (answer: number) => void;
+  resolve: (answer: Answer) => void;
   reject: (err: Error) => void;
+}
+
+/** An answer's number, and the text after it ('' when there is none). */
+export interface Answer {
+  number: number;
+  text: string;
 }
 
 export class LineServer {
@@ -66,8 +72,13 @@ export class LineServer {
   }
 
   /** Send `line` (which ends in a newline); resolves with the number answered for `id`. */
-  run(id: number, line: string): Promise<number> {
-    return new Promise<number>((resolve, reject) => {
+  async run(id: number, line: string): Promise<number> {
+    return (await this.ask(id, line)).number;
+  }
+
+  /** Send `line`; resolves with the whole answer for `id`, its text included. */
+  ask(id: number, line: string): Promise<Answer> {
+    return new Promise<Answer>((resolve, reject) => {
       if (this.ended) return reject(this.ended);
       this.waiting.set(id, { resolve, reject });
       if (this.waiting.size === 1) this.busy();
@@ -83,13 +94,13 @@ export class LineServer {
   private answers(text: string): void {
     this.partial += text;
     for (let nl = this.partial.indexOf('\n'); nl >= 0; nl = this.partial.indexOf('\n')) {
-      const [id, answer] = this.partial.slice(0, nl).split(' ').map(Number);
+      const [id, number, ...text] = this.partial.slice(0, nl).split(' ');
       this.partial = this.partial.slice(nl + 1);
-      const w = this.waiting.get(id);
+      const w = this.waiting.get(Number(id));
       if (!w) continue;
-      this.waiting.delete(id);
+      this.waiting.delete(Number(id));
       if (this.waiting.size === 0) this.idle();
-      w.resolve(answer);
+      w.resolve({ number: Number(number), text: text.join(' ') });
     }
   }
 

@@ -1,5 +1,5 @@
 /**
- * mount(2), umount2(2) and posix_fadvise(2) for kiln, made by one perl process it keeps (a
+ * mount(2), umount2(2), posix_fadvise(2) and llistxattr(2) for kiln, made by one perl process it keeps (a
  * LineServer, lineserver.ts). Node cannot make these calls, and mount(8) or umount(8) started for
  * each (from the fork server) cost 15–25 ms a call on a VM where starting a process is dear: the
  * exec of util-linux's programs with their libraries, libmount reading /proc/self/mountinfo.
@@ -12,9 +12,9 @@
  * know the architecture's call numbers; snapshot/mount.ts then runs mount(8) and umount(8).
  *
  * The protocol: `<id> m <flags> <source> <target> <fstype> <data> <cwd>`,
- * `<id> u <flags> <target>` or `<id> f <advice> <file> <offset> <length> <open flags>`, each
- * string hex-encoded (no byte of a path is read as syntax; `-` for a NULL pointer), answered
- * `<id> <errno>` (0: done). A mount is made in the perl process itself (a fraction of a
+ * `<id> u <flags> <target> [<nice>]`, `<id> f <advice> <file> <offset> <length> <open flags>` or
+ * `<id> l 0 <path>`, each string hex-encoded (no byte of a path is read as syntax; `-` for a NULL
+ * pointer), answered `<id> <errno>` (0: done); a listing `<id> 0 <names>`, hex, NUL-separated. A mount is made in the perl process itself (a fraction of a
  * millisecond; `cwd` is where relative lowerdirs resolve, and perl goes back to / after), an
  * unmount in a child it forks: unmounting a filesystem with an upper directory syncs it, which
  * can take seconds that no other mount should wait behind. An advice opens the file itself, with
@@ -23,7 +23,7 @@
 import { accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { getSystemErrorMessage, getSystemErrorName } from 'node:util';
-import { encodeName } from './fsname.ts';
+import { decodeName, encodeName } from './fsname.ts';
 import { LineServer } from './lineserver.ts';
 
 /** mount(2) flags kiln passes (linux/mount.h). */
@@ -52,10 +52,12 @@ export const MNT_DETACH = 0x2;
 export const UMOUNT_NOFOLLOW = 0x8;
 
 /** The call numbers of the architectures kiln knows (asm-generic and x86_64 unistd.h). */
-const CALLS: Partial<Record<string, { mount: number; umount2: number; fadvise: number }>> = {
+const CALLS: Partial<
+  Record<string, { mount: number; umount2: number; fadvise: number; llistxattr: number }>
+> = {
   // fadvise64 on x86_64; fadvise64_64 in asm-generic, the same arguments on a 64-bit machine.
-  x64: { mount: 165, umount2: 166, fadvise: 221 },
-  arm64: { mount: 40, umount2: 39, fadvise: 223 },
+  x64: { mount: 165, umount2: 166, fadvise: 221, llistxattr: 195 },
+  arm64: { mount: 40, umount2: 39, fadvise: 223, llistxattr: 12 },
 };
 
 /*
@@ -64,7 +66,7 @@ const CALLS: Partial<Record<string, { mount: number; umount2: number; fadvise: n
  * come and all of them waited for once kiln's end closes the input.
  */
 const SCRIPT = `
-my ($MOUNT, $UMOUNT2, $FADVISE) = @ARGV;
+my ($MOUNT, $UMOUNT2, $FADVISE, $LLISTXATTR) = @ARGV;
 chdir('/');
 sub arg { my $h = shift; return $h eq '-' ? 0 : pack('H*', $h); }
 sub answer { my ($id, $r, $e) = @_; syswrite(STDOUT, "$id " . ($r == 0 ? 0 : ($e || 5)) . "\\n"); }
@@ -83,7 +85,12 @@ while (defined(my $line = <STDIN>)) {
     my $tgt = arg($a[0]);
     my $pid = fork();
     if (!defined $pid) { answer($id, -1, $! + 0); next; }
-    if ($pid == 0) { my $r = syscall($UMOUNT2, $tgt, $flags); answer($id, $r, $! + 0); exit(0); }
+    if ($pid == 0) {
+      setpriority(0, 0, $a[1] + 0) if defined $a[1];
+      my $r = syscall($UMOUNT2, $tgt, $flags);
+      answer($id, $r, $! + 0);
+      exit(0);
+    }
   } elsif ($op eq 'f') {
     my $fh;
     if (!sysopen($fh, arg($a[0]), $a[3] + 0)) { answer($id, -1, $! + 0); next; }
@@ -91,6 +98,11 @@ while (defined(my $line = <STDIN>)) {
     my $e = $! + 0;
     close($fh);
     answer($id, $r, $e);
+  } elsif ($op eq 'l') {
+    my $names = "\\0" x 65536;
+    my $n = syscall($LLISTXATTR, arg($a[0]), $names, 65536);
+    if ($n < 0) { answer($id, -1, $! + 0); next; }
+    syswrite(STDOUT, "$id 0 " . unpack('H*', substr($names, 0, $n)) . "\\n");
   } else {
     answer($id, -1, 22);
   }
@@ -99,7 +111,7 @@ while (defined(my $line = <STDIN>)) {
 1 while wait() > 0;
 `;
 
-type Call = 'mount' | 'umount2' | 'fadvise64';
+type Call = 'mount' | 'umount2' | 'fadvise64' | 'llistxattr';
 
 /** A failed call: `code` is the errno's name (ENOENT, EBUSY…), as Node's own errors carry it. */
 export class MountCallError extends Error {
@@ -151,7 +163,7 @@ function start(): LineServer {
   return new LineServer(
     'the mount server (perl)',
     bin,
-    ['-e', SCRIPT, String(calls.mount), String(calls.umount2), String(calls.fadvise)],
+    ['-e', SCRIPT, ...[calls.mount, calls.umount2, calls.fadvise, calls.llistxattr].map(String)],
     { PATH: '/usr/bin:/bin' },
     (ended) => {
       if (server === ended) server = undefined;
@@ -166,12 +178,13 @@ function hex(s: string | undefined): string {
   return encodeName(s).toString('hex');
 }
 
-async function call(syscall: Call, request: string): Promise<void> {
+async function call(syscall: Call, request: string): Promise<string> {
   server ??= start();
   const s = server;
   const id = s.nextId();
-  const errno = await s.run(id, `${id} ${request}\n`);
-  if (errno !== 0) throw new MountCallError(syscall, errno);
+  const answer = await s.ask(id, `${id} ${request}\n`);
+  if (answer.number !== 0) throw new MountCallError(syscall, answer.number);
+  return answer.text;
 }
 
 export interface MountCall {
@@ -188,14 +201,39 @@ export interface MountCall {
 }
 
 /** mount(2); rejects with a MountCallError for the kernel's refusal. */
-export function mount(c: MountCall): Promise<void> {
+export async function mount(c: MountCall): Promise<void> {
   const strings = [c.source, c.target, c.fstype, c.data, c.cwd].map(hex).join(' ');
-  return call('mount', `m ${c.flags} ${strings}`);
+  await call('mount', `m ${c.flags} ${strings}`);
 }
 
-/** umount2(2) with `flags` (MNT_DETACH, UMOUNT_NOFOLLOW). */
-export function umount(target: string, flags: number): Promise<void> {
-  return call('umount2', `u ${flags} ${hex(target)}`);
+/**
+ * umount2(2) with `flags` (MNT_DETACH, UMOUNT_NOFOLLOW). `nice` (0-19) for an unmount nobody waits
+ * for: the kernel's teardown of a big overlay runs in the calling process (~100 ms of CPU after an
+ * `apt-get install`), and at 19 it takes the CPU only where the build leaves it idle.
+ */
+export async function umount(target: string, flags: number, nice?: number): Promise<void> {
+  await call('umount2', `u ${flags} ${hex(target)}${nice === undefined ? '' : ` ${nice}`}`);
+}
+
+/**
+ * The names of `file`'s extended attributes, a symlink's own (llistxattr(2)); at most 64 KiB of
+ * names (the kernel's limit for a list), ERANGE beyond.
+ */
+export async function listXattrs(file: string): Promise<string[]> {
+  const names = Buffer.from(await call('llistxattr', `l 0 ${hex(file)}`), 'hex');
+  return names.length === 0 ? [] : decodeNames(names.subarray(0, -1));
+}
+
+/** NUL-separated names (the last one's NUL taken off) as strings, bytes kept (fsname.ts). */
+function decodeNames(list: Buffer): string[] {
+  const out: string[] = [];
+  let from = 0;
+  for (let nul = list.indexOf(0); nul >= 0; nul = list.indexOf(0, from)) {
+    out.push(decodeName(list.subarray(from, nul)));
+    from = nul + 1;
+  }
+  out.push(decodeName(list.subarray(from)));
+  return out;
 }
 
 /** The running server's process (tests). */
@@ -211,7 +249,7 @@ const POSIX_FADV_DONTNEED = 4;
  * of the store): posix_fadvise(POSIX_FADV_DONTNEED), which drops clean pages and starts the
  * writeback of dirty ones. Advice: a failure changes nothing but the page cache.
  */
-export function dropCached(file: string, offset: number, length: number): Promise<void> {
+export async function dropCached(file: string, offset: number, length: number): Promise<void> {
   const flags = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
-  return call('fadvise64', `f ${POSIX_FADV_DONTNEED} ${hex(file)} ${offset} ${length} ${flags}`);
+  await call('fadvise64', `f ${POSIX_FADV_DONTNEED} ${hex(file)} ${offset} ${length} ${flags}`);
 }

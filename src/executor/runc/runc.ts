@@ -12,7 +12,7 @@ import path from 'node:path';
 import { ensureInRoot } from '../../confine/ensure.ts';
 import { KilnError } from '../../errors/errors.ts';
 import { hostPlatform, normalizePlatform, type Platform } from '../../oci/platform.ts';
-import { mountAll, mountsUnder, unmount } from '../../snapshot/mount.ts';
+import { mountAll, mountsUnder, type UnmountOptions, unmount } from '../../snapshot/mount.ts';
 import { childExit } from '../../sys/exec.ts';
 import { execShort } from '../../sys/forkserver.ts';
 import { ownerDead, selfOwner } from '../../sys/owner.ts';
@@ -27,6 +27,7 @@ import {
 } from '../executor.ts';
 import { resolveUser } from '../user.ts';
 import { type StagedBinds, stageBinds } from './binds.ts';
+import { detachUpper } from './detach.ts';
 import { DEFAULT_HOSTNAME, writeEtcFiles } from './etc.ts';
 import { type RunNetwork, startRunNetwork } from './network.ts';
 import { containerRlimits, specJson } from './rlimits.ts';
@@ -109,8 +110,10 @@ export class RuncExecutor implements Executor {
   private readonly slirp4netns?: string;
   private readonly rootless: boolean;
   private cleaned?: Promise<void>;
-  /** Networks of finished runs still stopping (`settle`). */
+  /** What finished runs left going (a network stopping, a rootfs unmounting): `settle`. */
   private readonly stopping = new Set<Promise<void>>();
+  /** The first of those that failed, for `settle` to report. */
+  private leftFailure: unknown;
 
   constructor(opts: RuncExecutorOptions) {
     this.runcRoot = path.join(opts.stateRoot, 'runc');
@@ -136,8 +139,10 @@ export class RuncExecutor implements Executor {
     await fs.mkdir(rootfs, { recursive: true, mode: 0o700 });
     await fs.writeFile(path.join(bundle, 'owner.json'), JSON.stringify(selfOwner()));
     let mounted = false;
-    const upper = spec.rootfs.flatMap((m) => m.options).find((o) => o.startsWith('upperdir='));
-    const stubs = new StubTracker(rootfs, upper?.slice('upperdir='.length));
+    const options = spec.rootfs.flatMap((m) => m.options);
+    const upper = options.find((o) => o.startsWith('upperdir='))?.slice('upperdir='.length);
+    const work = options.find((o) => o.startsWith('workdir='))?.slice('workdir='.length);
+    const stubs = new StubTracker(rootfs, upper);
     let staged: StagedBinds | undefined;
     // The default network's namespace and slirp4netns come up while the bundle is prepared.
     const net =
@@ -158,20 +163,33 @@ export class RuncExecutor implements Executor {
       // Usually stopping since the container exited (stopNet below); never fails. Not waited
       // for here: slirp4netns takes 3-30 ms to exit once its tap device goes, on the critical
       // path of every RUN; `settle` waits for it at the build's end.
-      const netClosed = net?.then((n) => n.close()).catch(() => undefined);
-      if (netClosed) {
-        this.stopping.add(netClosed);
-        void netClosed.then(() => this.stopping.delete(netClosed));
-      }
+      if (net) this.leave(net.then((n) => n.close()).catch(() => undefined));
       await staged?.cleanup();
-      if (mounted) await unmount(rootfs);
+      // The overlay's unmount (100 ms after a big RUN) goes off the path once its upper dir has
+      // moved out from under it (detach.ts); where it cannot, it is waited for as before.
+      const detached =
+        mounted && upper !== undefined && (await detachUpper(upper, work, path.join(bundle, 'detached')));
+      if (mounted && !detached) await unmount(rootfs);
       stubs.pruneUpper();
-      await removeBundle(bundle);
+      if (detached) this.leave(removeBundle(bundle, { background: true }));
+      else await removeBundle(bundle);
     }
+  }
+
+  /** Let `work` go on after a run has returned; `settle` waits for it and reports its failure. */
+  private leave(work: Promise<void>): void {
+    const done = work.catch((err: unknown) => {
+      this.leftFailure ??= err;
+    });
+    this.stopping.add(done);
+    void done.then(() => this.stopping.delete(done));
   }
 
   async settle(): Promise<void> {
     while (this.stopping.size > 0) await Promise.all(this.stopping);
+    const failure = this.leftFailure;
+    this.leftFailure = undefined;
+    if (failure !== undefined) throw failure;
   }
 
   private async runMounted(
@@ -382,8 +400,8 @@ export class RuncExecutor implements Executor {
  * delete a build context or another stage's files. If something cannot be unmounted, the bundle
  * stays (fsck reports it) rather than being removed through the mount.
  */
-async function removeBundle(bundle: string): Promise<void> {
-  for (const mp of await mountsUnder(bundle)) await unmount(mp);
+async function removeBundle(bundle: string, opts: UnmountOptions = {}): Promise<void> {
+  for (const mp of await mountsUnder(bundle)) await unmount(mp, opts);
   if ((await mountsUnder(bundle)).length > 0) {
     throw new KilnError('BUNDLE_BUSY', `cannot unmount everything under ${bundle}`, {
       hint: 'something still uses a mount of this run; kiln left the directory in place',

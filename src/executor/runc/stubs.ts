@@ -62,7 +62,10 @@ export class StubTracker {
     }
   }
 
-  /** After unmounting the overlay: drop empty directories that only the stubs had copied up. */
+  /**
+   * Once nothing goes through the overlay (unmounted, or its upper dir moved out from under it,
+   * detach.ts): drop empty directories that only the stubs had copied up.
+   */
   pruneUpper(): void {
     if (!this.upperDir) return;
     const rels = [...this.copiedUp.keys()].sort((a, b) => b.length - a.length);

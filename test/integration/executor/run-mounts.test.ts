@@ -156,6 +156,8 @@ describe('RUN --mount', () => {
     await holder.cleanup();
     assert.equal(started, false);
     await assert.rejects(fs.stat(path.join(cacheMountDir(state, 'locked-cancel'), 'ran')));
+    // Its rootfs's unmount and bundle's removal may go on after it returned (detach.ts).
+    await exec.settle();
     assert.deepEqual(await fs.readdir(path.join(state, 'bundles')).catch(() => []), []);
     // Nobody holds it now: a third user takes it at once.
     const third = await Promise.race([

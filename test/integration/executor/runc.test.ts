@@ -4,8 +4,9 @@
  * never reach the layer, the hostname, abort, parallel runs, qemu.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,7 +14,9 @@ import { collectEntries } from '../../../src/archive/tree-entries.ts';
 import { hasCode } from '../../../src/errors/errors.ts';
 import type { ExecSpec } from '../../../src/executor/executor.ts';
 import { type ExecFailedError, RuncExecutor } from '../../../src/executor/runc/runc.ts';
-import type { Snapshotter } from '../../../src/snapshot/snapshotter.ts';
+import { mountAll, unmount } from '../../../src/snapshot/mount.ts';
+import type { Mount, Snapshotter } from '../../../src/snapshot/snapshotter.ts';
+import { listXattrs } from '../../../src/sys/mountserver.ts';
 import { collector, type ExecutorRig, openExecutorRig, runcContainers, runUntilKilled } from './fixtures.ts';
 
 let rig: ExecutorRig;
@@ -39,6 +42,13 @@ async function run(args: string[], extra: Partial<ExecSpec> = {}, parent = 'base
     return { key, stdout: out.text(), stderr: err.text(), error: e as ExecFailedError };
   }
   return { key, stdout: out.text(), stderr: err.text(), error: undefined };
+}
+
+/** The value of overlay option `name` (upperdir, workdir) in a snapshot's mounts. */
+function optionOf(mounts: Mount[], name: string): string {
+  const o = mounts.flatMap((m) => m.options).find((x) => x.startsWith(`${name}=`));
+  if (!o) throw new Error(`no ${name} in the snapshot's mounts`);
+  return o.slice(name.length + 1);
 }
 
 /** The paths in the snapshot's layer (its diff against the parent), sorted. */
@@ -199,6 +209,59 @@ describe('runc executor', () => {
   it('keeps files the command writes in the layer', async () => {
     const r = await run(['sh', '-c', 'echo data > /etc/made && mkdir -p /opt/x']);
     assert.deepEqual(await layerPaths(r.key), ['etc', 'etc/made', 'opt', 'opt/x']);
+  });
+
+  it("leaves the rootfs's unmount to settle, the upper dir's tree on a directory no mount holds", async () => {
+    const key = `run-${randomBytes(4).toString('hex')}`;
+    const rootfs = await snap.prepare(key, 'base');
+    const upper = optionOf(rootfs, 'upperdir');
+    const before = statSync(upper).ino;
+    await exec.run({ rootfs, args: ['sh', '-c', 'mkdir /made && echo x > /made/f && chmod 1751 /'] });
+    // The run's tree, with the mode the RUN gave /, on a new inode at the upper dir's path.
+    const after = statSync(upper);
+    assert.notEqual(after.ino, before);
+    assert.equal(after.mode & 0o7777, 0o1751);
+    assert.equal(readFileSync(path.join(upper, 'made/f'), 'utf8'), 'x\n');
+    assert.deepEqual(await layerPaths(key), ['made', 'made/f']);
+    // A mount with index=on refuses a lowerdir that another mount holds as its upper (EBUSY):
+    // this one mounts at once, whether or not the run's own unmount is done yet.
+    const scratch = await fs.mkdtemp(path.join(rig.stateRoot, 'lower-check-'));
+    const [u, w, m] = ['u', 'w', 'm'].map((d) => path.join(scratch, d));
+    for (const d of [u, w, m]) await fs.mkdir(d);
+    await mountAll(
+      [
+        {
+          type: 'overlay',
+          source: 'overlay',
+          options: ['index=on', `lowerdir=${upper}`, `upperdir=${u}`, `workdir=${w}`],
+        },
+      ],
+      m,
+    );
+    try {
+      assert.equal(readFileSync(path.join(m, 'made/f'), 'utf8'), 'x\n');
+    } finally {
+      await unmount(m);
+    }
+    // settle: the rootfs unmounted and the bundle, with the old upper and work dirs, removed.
+    await exec.settle();
+    const bundles = path.join(rig.stateRoot, 'bundles');
+    assert.deepEqual(await fs.readdir(bundles), []);
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(bundles));
+  });
+
+  it("unmounts before it returns when the upper dir's root has attributes of its own", async () => {
+    const key = `run-${randomBytes(4).toString('hex')}`;
+    const rootfs = await snap.prepare(key, 'base');
+    const upper = optionOf(rootfs, 'upperdir');
+    execFileSync('setfattr', ['-n', 'user.kiln-test', '-v', 'kept', upper]);
+    const before = statSync(upper).ino;
+    await exec.run({ rootfs, args: ['sh', '-c', 'echo x > /made'] });
+    // A new directory would have lost the attribute: the upper dir stays, unmounted already.
+    assert.equal(statSync(upper).ino, before);
+    assert.ok((await listXattrs(upper)).includes('user.kiln-test'));
+    assert.deepEqual(await fs.readdir(path.join(rig.stateRoot, 'bundles')), []);
+    assert.deepEqual(await layerPaths(key), ['made']);
   });
 
   it('mounts a tmpfs whose contents stay out of the layer', async () => {

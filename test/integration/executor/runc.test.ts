@@ -250,6 +250,20 @@ describe('runc executor', () => {
     assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(bundles));
   });
 
+  it('unmounts before it returns when the RUN left more than 1,000 names at /', async () => {
+    const key = `run-${randomBytes(4).toString('hex')}`;
+    const rootfs = await snap.prepare(key, 'base');
+    const upper = optionOf(rootfs, 'upperdir');
+    const before = statSync(upper).ino;
+    await exec.run({
+      rootfs,
+      args: ['sh', '-c', 'i=0; while [ $i -lt 1001 ]; do : > /f$i; i=$((i+1)); done'],
+    });
+    assert.equal(statSync(upper).ino, before);
+    assert.equal(readdirSync(upper).length, 1001);
+    assert.deepEqual(await fs.readdir(path.join(rig.stateRoot, 'bundles')), []);
+  });
+
   it("unmounts before it returns when the upper dir's root has attributes of its own", async () => {
     const key = `run-${randomBytes(4).toString('hex')}`;
     const rootfs = await snap.prepare(key, 'base');

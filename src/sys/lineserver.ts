@@ -1,8 +1,8 @@
 /**
  * A helper process kiln keeps for as long as it runs and hands requests to, one line each; the
- * helper answers each with a line `<id> <number>` or `<id> <number> <text>`, in any order. The fork server (a shell that
- * runs short commands, forkserver.ts) and the mount server (perl making mount(2) and umount2(2),
- * mountserver.ts) are two of these.
+ * helper answers each with a line `<id> <number>` or `<id> <number> <text>`, in any order. The
+ * fork server (a shell that runs short commands, forkserver.ts) and the mount server (perl making
+ * mount(2) and umount2(2), mountserver.ts) are two of these.
  *
  * - It keeps nothing alive: its pipes are unreferenced while no request waits.
  * - It runs in a session of its own: a terminal's ^C reaches kiln, which still unmounts through

@@ -165,20 +165,40 @@ export class RuncExecutor implements Executor {
       // path of every RUN; `settle` waits for it at the build's end.
       if (net) this.leave(net.then((n) => n.close()).catch(() => undefined));
       await staged?.cleanup();
-      // The overlay's unmount (100 ms after a big RUN) goes off the path once its upper dir has
-      // moved out from under it (detach.ts); where it cannot, it is waited for as before.
-      const detached =
-        mounted && upper !== undefined && (await detachUpper(upper, work, path.join(bundle, 'detached')));
-      if (mounted && !detached) await unmount(rootfs);
-      stubs.pruneUpper();
-      if (detached) this.leave(removeBundle(bundle, { background: true }));
-      else await removeBundle(bundle);
+      await this.teardown(bundle, mounted ? rootfs : undefined, { upper, work }, stubs);
     }
   }
 
-  /** Let `work` go on after a run has returned; `settle` waits for it and reports its failure. */
-  private leave(work: Promise<void>): void {
-    const done = work.catch((err: unknown) => {
+  /**
+   * After a run: its rootfs unmounted, the stubs' copied-up dirs pruned, the bundle removed. The
+   * unmount (100 ms after a big RUN) goes off the path, with the bundle's removal, once the upper
+   * dir has moved out from under the mount (detach.ts); where it cannot, it is waited for as
+   * before. A move that failed half-way fails the step, after the same cleanup.
+   */
+  private async teardown(
+    bundle: string,
+    mountedRootfs: string | undefined,
+    dirs: { upper?: string; work?: string },
+    stubs: StubTracker,
+  ): Promise<void> {
+    let failure: unknown;
+    const detached =
+      mountedRootfs !== undefined &&
+      dirs.upper !== undefined &&
+      (await detachUpper(dirs.upper, dirs.work, path.join(bundle, 'detached')).catch((err: unknown) => {
+        failure = err;
+        return false;
+      }));
+    if (mountedRootfs !== undefined && !detached) await unmount(mountedRootfs);
+    if (failure === undefined) stubs.pruneUpper();
+    if (detached) this.leave(removeBundle(bundle, { background: true }));
+    else await removeBundle(bundle);
+    if (failure !== undefined) throw failure;
+  }
+
+  /** Let `task` go on after a run has returned; `settle` waits for it and reports its failure. */
+  private leave(task: Promise<void>): void {
+    const done = task.catch((err: unknown) => {
       this.leftFailure ??= err;
     });
     this.stopping.add(done);

@@ -250,6 +250,23 @@ describe('runc executor', () => {
     assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(bundles));
   });
 
+  it('fails the run with SNAPSHOT_DETACH_FAILED when the move fails half-way, and still cleans up', async () => {
+    const key = `run-${randomBytes(4).toString('hex')}`;
+    const rootfs = await snap.prepare(key, 'base');
+    const work = optionOf(rootfs, 'workdir');
+    // The work dir gone from its place while the run runs: the move's last rename fails.
+    await assert.rejects(
+      exec.run(
+        { rootfs, args: ['sh', '-c', 'echo x > /made'] },
+        { started: () => void fs.rename(work, `${work}.moved`) },
+      ),
+      (e) => hasCode(e, 'SNAPSHOT_DETACH_FAILED'),
+    );
+    const bundles = path.join(rig.stateRoot, 'bundles');
+    assert.deepEqual(await fs.readdir(bundles), []);
+    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(bundles));
+  });
+
   it('unmounts before it returns when the RUN left more than 1,000 names at /', async () => {
     const key = `run-${randomBytes(4).toString('hex')}`;
     const rootfs = await snap.prepare(key, 'base');

@@ -51,6 +51,20 @@ function optionOf(mounts: Mount[], name: string): string {
   return o.slice(name.length + 1);
 }
 
+/** A fresh active snapshot over `base`: its key, mounts and upper dir. */
+async function freshSnapshot(): Promise<{ key: string; rootfs: Mount[]; upper: string }> {
+  const key = `run-${randomBytes(4).toString('hex')}`;
+  const rootfs = await snap.prepare(key, 'base');
+  return { key, rootfs, upper: optionOf(rootfs, 'upperdir') };
+}
+
+/** No bundle left, and nothing mounted under the bundles' directory. */
+async function assertNoBundleLeft(): Promise<void> {
+  const bundles = path.join(rig.stateRoot, 'bundles');
+  assert.deepEqual(await fs.readdir(bundles), []);
+  assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(bundles));
+}
+
 /** The paths in the snapshot's layer (its diff against the parent), sorted. */
 async function layerPaths(key: string): Promise<string[]> {
   return (await collectEntries(await snap.diff(key))).map((e) => e.header.path).sort();
@@ -212,9 +226,7 @@ describe('runc executor', () => {
   });
 
   it("leaves the rootfs's unmount to settle, the upper dir's tree on a directory no mount holds", async () => {
-    const key = `run-${randomBytes(4).toString('hex')}`;
-    const rootfs = await snap.prepare(key, 'base');
-    const upper = optionOf(rootfs, 'upperdir');
+    const { key, rootfs, upper } = await freshSnapshot();
     const before = statSync(upper).ino;
     await exec.run({ rootfs, args: ['sh', '-c', 'mkdir /made && echo x > /made/f && chmod 1751 /'] });
     // The run's tree, with the mode the RUN gave /, on a new inode at the upper dir's path.
@@ -245,14 +257,11 @@ describe('runc executor', () => {
     }
     // settle: the rootfs unmounted and the bundle, with the old upper and work dirs, removed.
     await exec.settle();
-    const bundles = path.join(rig.stateRoot, 'bundles');
-    assert.deepEqual(await fs.readdir(bundles), []);
-    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(bundles));
+    await assertNoBundleLeft();
   });
 
   it('fails the run with SNAPSHOT_DETACH_FAILED when the move fails half-way, and still cleans up', async () => {
-    const key = `run-${randomBytes(4).toString('hex')}`;
-    const rootfs = await snap.prepare(key, 'base');
+    const { rootfs } = await freshSnapshot();
     const work = optionOf(rootfs, 'workdir');
     // The work dir gone from its place while the run runs: the move's last rename fails.
     await assert.rejects(
@@ -262,15 +271,11 @@ describe('runc executor', () => {
       ),
       (e) => hasCode(e, 'SNAPSHOT_DETACH_FAILED'),
     );
-    const bundles = path.join(rig.stateRoot, 'bundles');
-    assert.deepEqual(await fs.readdir(bundles), []);
-    assert.ok(!readFileSync('/proc/self/mountinfo', 'utf8').includes(bundles));
+    await assertNoBundleLeft();
   });
 
   it('unmounts before it returns when the RUN left more than 1,000 names at /', async () => {
-    const key = `run-${randomBytes(4).toString('hex')}`;
-    const rootfs = await snap.prepare(key, 'base');
-    const upper = optionOf(rootfs, 'upperdir');
+    const { rootfs, upper } = await freshSnapshot();
     const before = statSync(upper).ino;
     await exec.run({
       rootfs,
@@ -278,20 +283,18 @@ describe('runc executor', () => {
     });
     assert.equal(statSync(upper).ino, before);
     assert.equal(readdirSync(upper).length, 1001);
-    assert.deepEqual(await fs.readdir(path.join(rig.stateRoot, 'bundles')), []);
+    await assertNoBundleLeft();
   });
 
   it("unmounts before it returns when the upper dir's root has attributes of its own", async () => {
-    const key = `run-${randomBytes(4).toString('hex')}`;
-    const rootfs = await snap.prepare(key, 'base');
-    const upper = optionOf(rootfs, 'upperdir');
+    const { key, rootfs, upper } = await freshSnapshot();
     execFileSync('setfattr', ['-n', 'user.kiln-test', '-v', 'kept', upper]);
     const before = statSync(upper).ino;
     await exec.run({ rootfs, args: ['sh', '-c', 'echo x > /made'] });
     // A new directory would have lost the attribute: the upper dir stays, unmounted already.
     assert.equal(statSync(upper).ino, before);
     assert.ok((await listXattrs(upper)).includes('user.kiln-test'));
-    assert.deepEqual(await fs.readdir(path.join(rig.stateRoot, 'bundles')), []);
+    await assertNoBundleLeft();
     assert.deepEqual(await layerPaths(key), ['made']);
   });
 

@@ -1,8 +1,9 @@
 /**
- * mount(2), umount2(2), posix_fadvise(2) and llistxattr(2) for kiln, made by one perl process it keeps (a
- * LineServer, lineserver.ts). Node cannot make these calls, and mount(8) or umount(8) started for
- * each (from the fork server) cost 15–25 ms a call on a VM where starting a process is dear: the
- * exec of util-linux's programs with their libraries, libmount reading /proc/self/mountinfo.
+ * mount(2), umount2(2), posix_fadvise(2) and llistxattr(2) for kiln, made by one perl process it
+ * keeps (a LineServer, lineserver.ts). Node cannot make these calls, and mount(8) or umount(8)
+ * started for each (from the fork server) cost 15–25 ms a call on a VM where starting a process is
+ * dear: the exec of util-linux's programs with their libraries, libmount reading
+ * /proc/self/mountinfo.
  * A RUN mounts and unmounts its rootfs, a `COPY --from` its source and its destination, all on
  * the build's critical path. Here a call is a line written and a line read back.
  *
@@ -14,10 +15,11 @@
  * The protocol: `<id> m <flags> <source> <target> <fstype> <data> <cwd>`,
  * `<id> u <flags> <target> [<nice>]`, `<id> f <advice> <file> <offset> <length> <open flags>` or
  * `<id> l 0 <path>`, each string hex-encoded (no byte of a path is read as syntax; `-` for a NULL
- * pointer), answered `<id> <errno>` (0: done); a listing `<id> 0 <names>`, hex, NUL-separated. A mount is made in the perl process itself (a fraction of a
- * millisecond; `cwd` is where relative lowerdirs resolve, and perl goes back to / after), an
- * unmount in a child it forks: unmounting a filesystem with an upper directory syncs it, which
- * can take seconds that no other mount should wait behind. An advice opens the file itself, with
+ * pointer), answered `<id> <errno>` (0: done); a listing `<id> 0 <names>`, hex, NUL-separated.
+ * A mount is made in the perl process itself (a fraction of a millisecond; `cwd` is where relative
+ * lowerdirs resolve, and perl goes back to / after), an unmount in a child it forks (at `nice`,
+ * when given): unmounting a filesystem with an upper directory syncs it, which can take seconds
+ * that no other mount should wait behind. An advice opens the file itself, with
  * the open flags kiln gives.
  */
 import { accessSync, constants } from 'node:fs';

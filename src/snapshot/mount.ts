@@ -116,6 +116,12 @@ async function perMountFlags(target: string): Promise<number> {
   return mountFlags(top?.options.filter((o) => KEPT_ON_REMOUNT.has(o)) ?? []).flags;
 }
 
+/** The value of mount option `name` (an overlay's upperdir, workdir…) among `options`, if any. */
+export function optionValue(options: readonly string[], name: string): string | undefined {
+  const prefix = `${name}=`;
+  return options.find((o) => o.startsWith(prefix))?.slice(prefix.length);
+}
+
 /** Rewrite lowerdir=/a/b/1/fs:/a/b/2/fs as lowerdir=1/fs:2/fs relative to /a/b. */
 export function compactLowerdirs(options: string[]): { options: string; cwd: string } {
   const lower = options.find((o) => o.startsWith('lowerdir='));

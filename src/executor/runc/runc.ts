@@ -12,7 +12,7 @@ import path from 'node:path';
 import { ensureInRoot } from '../../confine/ensure.ts';
 import { KilnError } from '../../errors/errors.ts';
 import { hostPlatform, normalizePlatform, type Platform } from '../../oci/platform.ts';
-import { mountAll, mountsUnder, type UnmountOptions, unmount } from '../../snapshot/mount.ts';
+import { mountAll, mountsUnder, optionValue, type UnmountOptions, unmount } from '../../snapshot/mount.ts';
 import { childExit } from '../../sys/exec.ts';
 import { execShort } from '../../sys/forkserver.ts';
 import { ownerDead, selfOwner } from '../../sys/owner.ts';
@@ -140,8 +140,8 @@ export class RuncExecutor implements Executor {
     await fs.writeFile(path.join(bundle, 'owner.json'), JSON.stringify(selfOwner()));
     let mounted = false;
     const options = spec.rootfs.flatMap((m) => m.options);
-    const upper = options.find((o) => o.startsWith('upperdir='))?.slice('upperdir='.length);
-    const work = options.find((o) => o.startsWith('workdir='))?.slice('workdir='.length);
+    const upper = optionValue(options, 'upperdir');
+    const work = optionValue(options, 'workdir');
     const stubs = new StubTracker(rootfs, upper);
     let staged: StagedBinds | undefined;
     // The default network's namespace and slirp4netns come up while the bundle is prepared.

@@ -14,7 +14,7 @@ import { collectEntries } from '../../../src/archive/tree-entries.ts';
 import { hasCode } from '../../../src/errors/errors.ts';
 import type { ExecSpec } from '../../../src/executor/executor.ts';
 import { type ExecFailedError, RuncExecutor } from '../../../src/executor/runc/runc.ts';
-import { mountAll, unmount } from '../../../src/snapshot/mount.ts';
+import { mountAll, optionValue, unmount } from '../../../src/snapshot/mount.ts';
 import type { Mount, Snapshotter } from '../../../src/snapshot/snapshotter.ts';
 import { listXattrs } from '../../../src/sys/mountserver.ts';
 import { collector, type ExecutorRig, openExecutorRig, runcContainers, runUntilKilled } from './fixtures.ts';
@@ -46,9 +46,12 @@ async function run(args: string[], extra: Partial<ExecSpec> = {}, parent = 'base
 
 /** The value of overlay option `name` (upperdir, workdir) in a snapshot's mounts. */
 function optionOf(mounts: Mount[], name: string): string {
-  const o = mounts.flatMap((m) => m.options).find((x) => x.startsWith(`${name}=`));
-  if (!o) throw new Error(`no ${name} in the snapshot's mounts`);
-  return o.slice(name.length + 1);
+  const value = optionValue(
+    mounts.flatMap((m) => m.options),
+    name,
+  );
+  if (value === undefined) throw new Error(`no ${name} in the snapshot's mounts`);
+  return value;
 }
 
 /** A fresh active snapshot over `base`: its key, mounts and upper dir. */

@@ -6,8 +6,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import fs from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { collectEntries } from '../../../src/archive/tree-entries.ts';
@@ -17,6 +18,7 @@ import { type ExecFailedError, RuncExecutor } from '../../../src/executor/runc/r
 import { mountAll, optionValue, unmount } from '../../../src/snapshot/mount.ts';
 import type { Mount, Snapshotter } from '../../../src/snapshot/snapshotter.ts';
 import { listXattrs } from '../../../src/sys/mountserver.ts';
+import { makeSentinel } from '../../security/sentinel.ts';
 import { collector, type ExecutorRig, openExecutorRig, runcContainers, runUntilKilled } from './fixtures.ts';
 
 let rig: ExecutorRig;
@@ -261,6 +263,31 @@ describe('runc executor', () => {
     // settle: the rootfs unmounted and the bundle, with the old upper and work dirs, removed.
     await exec.settle();
     await assertNoBundleLeft();
+  });
+
+  it("moves a RUN's links to the host as links: a sentinel outside the root stays untouched", async () => {
+    const sentinel = makeSentinel(path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'kiln-sentinel-')), 's'));
+    const { key, rootfs, upper } = await freshSnapshot();
+    const s = sentinel.dir;
+    const before = statSync(upper).ino;
+    // Top-level names the move renames: links to the sentinel, its secret, and a directory of it.
+    await exec.run({
+      rootfs,
+      args: ['sh', '-c', `ln -s ${s} /escape && ln -s ${s}/secret /secret && ln -s ${s}/b /b && mkdir /real`],
+    });
+    await exec.settle();
+    assert.notEqual(statSync(upper).ino, before, 'the upper dir was not moved');
+    for (const [name, target] of [
+      ['escape', s],
+      ['secret', `${s}/secret`],
+      ['b', `${s}/b`],
+    ]) {
+      assert.ok(lstatSync(path.join(upper, name)).isSymbolicLink(), name);
+      assert.equal(readlinkSync(path.join(upper, name)), target);
+    }
+    assert.deepEqual(await layerPaths(key), ['b', 'escape', 'real', 'secret']);
+    sentinel.assertUntouched();
+    await fs.rm(path.dirname(s), { recursive: true, force: true });
   });
 
   it('fails the run with SNAPSHOT_DETACH_FAILED when the move fails half-way, and still cleans up', async () => {

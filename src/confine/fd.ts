@@ -136,6 +136,19 @@ export function openParentStrict(root: string, p: string): { dir: Held; name: st
   return { dir: held(w.handle, w.comps), name };
 }
 
+/**
+ * `name` in the directory `dir` holds, opened O_PATH without following it: its descriptor when it
+ * is a real directory (the caller closes it), undefined when it is absent, a file or a symlink.
+ * One step of openParentStrict's walk, for callers that keep the directories on their way open.
+ */
+export function openDirStrict(dir: number, name: string): number | undefined {
+  if (name === '' || name === '.' || name === '..' || name.includes('/')) return undefined;
+  const s = new FdWalker('').step(dir, [], name);
+  if (s.kind === 'dir') return s.handle;
+  if (s.kind === 'other') closeSync(s.handle);
+  return undefined;
+}
+
 /** lstat of `name` inside a held directory (never following it); undefined when absent. */
 export function lstatIn(dir: Held, name: string): Stats | undefined {
   // /proc/self/fd/N is followed to the directory we hold; `name` is looked up there, unfollowed.

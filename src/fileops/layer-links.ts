@@ -15,10 +15,10 @@
  */
 import { join } from 'node:path';
 import { readXattrTree, type Xattrs } from '../archive/xattr.ts';
-import { fdPath, type Held, lstatIn, openParentStrict } from '../confine/fd.ts';
+import { FdWalker, fdPath, openDirStrict, openParentStrict } from '../confine/fd.ts';
 import { PathWalker, walkInRoot } from '../confine/resolve.ts';
 import type { KilnError } from '../errors/errors.ts';
-import type { Stats } from '../sys/fs.ts';
+import { closeSync, lstatSync, type Stats } from '../sys/fs.ts';
 
 interface Layer {
   dir: string;
@@ -29,12 +29,19 @@ interface Layer {
 export class LayerLinks {
   private readonly layers: Layer[];
   /**
-   * Per layer, the parent directory last looked up there and what it was (undefined: not a real
-   * directory of that layer). Files of one directory come in a row, and each is looked for in
-   * every layer down to the one holding it: one entry for all layers made every file of a
-   * directory the top layer lacks walk both paths again.
+   * Per layer, the directories on the way to the parent last looked up there, its root first, each
+   * held open (`fd` undefined: not a real directory of that layer, nor anything below it). The
+   * copy walks depth first, so the next file's parent is one of these or below one: it is reached
+   * from the nearest, a step or two, not from the layer's root again: W3's `COPY --from=build
+   * /app/node_modules` (its `npm ci` layer's 1,386 directories under a `npm prune` layer) spent
+   * ~40 ms in walks from the roots, and takes 0.22 s now against 0.26 (medians of 8). Files of one
+   * directory come in a row, and each is looked for in every layer down to the one holding it.
+   * At most MAX_HELD are held in all (a deep tree in many layers must not run kiln out of
+   * descriptors): past that, a lookup walks from the layer's root and keeps only the parent it
+   * found, as before.
    */
-  private readonly last: ({ parentRel: string; dir: Held | undefined } | undefined)[];
+  private readonly open: OpenDir[][];
+  private held = 0;
   /** Reads prefetch() started, by layer index and rel, until prepare() takes them. */
   private readonly early = new Map<string, Promise<Map<string, Xattrs>>>();
 
@@ -44,7 +51,7 @@ export class LayerLinks {
   /** `dirs`: the layers' own directories, top first, whose union is the copy's srcRoot. */
   constructor(dirs: readonly string[], kept?: (dir: string, rel: string) => Map<string, Xattrs> | undefined) {
     this.layers = dirs.map((dir) => ({ dir, read: new Map() }));
-    this.last = dirs.map(() => undefined);
+    this.open = dirs.map(() => []);
     this.kept = kept;
   }
 
@@ -96,35 +103,79 @@ export class LayerLinks {
       const x = read.tree.get(read.key);
       const at = this.parent(i, rel);
       if (!at) continue;
-      const found = lstatIn(at.dir, at.name);
+      const found = lstatSync(fdPath(at.fd, at.name), { throwIfNoEntry: false });
       if (!found) continue;
       // The topmost layer with something at `rel` holds what the view shows, or nothing we link.
       if (!sameFile(found, st) || (x && Object.keys(x).length > 0)) return undefined;
-      return fdPath(at.dir.fd, at.name);
+      return fdPath(at.fd, at.name);
     }
     return undefined;
   }
 
   close(): void {
-    for (const [i, at] of this.last.entries()) {
-      at?.dir?.close();
-      this.last[i] = undefined;
-    }
+    for (const stack of this.open) while (stack.length > 0) this.closeDir(stack.pop() as OpenDir);
   }
 
-  private parent(layer: number, rel: string): { dir: Held; name: string } | undefined {
+  /** The directory holding `rel` in layer `layer`, reached with no symlink followed, and its name. */
+  private parent(layer: number, rel: string): { fd: number; name: string } | undefined {
     const slash = rel.lastIndexOf('/');
     const parentRel = slash < 0 ? '' : rel.slice(0, slash);
     const name = rel.slice(slash + 1);
-    let at = this.last[layer];
-    if (at?.parentRel !== parentRel) {
-      at?.dir?.close();
-      // No symlink followed on the way: a layer may hold one where the view has a directory.
-      at = { parentRel, dir: openParentStrict(this.layers[layer].dir, rel)?.dir };
-      this.last[layer] = at;
+    const stack = this.open[layer];
+    while (stack.length > 0 && !within(parentRel, (stack.at(-1) as OpenDir).rel))
+      this.closeDir(stack.pop() as OpenDir);
+    let top = stack.at(-1);
+    if (top?.rel === parentRel || (top?.fd === undefined && top !== undefined)) return at(top, name);
+    const from = top?.rel ?? '';
+    const rest = parentRel === from ? [] : parentRel.slice(from === '' ? 0 : from.length + 1).split('/');
+    if (this.held + rest.length + 1 > MAX_HELD) {
+      // Too many held: this layer's are let go, and its parent is walked to from the root.
+      while (stack.length > 0) this.closeDir(stack.pop() as OpenDir);
+      top = this.hold({ rel: parentRel, fd: openParentStrict(this.layers[layer].dir, rel)?.dir.fd });
+      stack.push(top);
+      return at(top, name);
     }
-    return at.dir && { dir: at.dir, name };
+    // The layer's own directory is kiln's: opened as it is named.
+    if (!top) {
+      top = this.hold({ rel: '', fd: new FdWalker(this.layers[layer].dir).root() });
+      stack.push(top);
+    }
+    for (const comp of rest) {
+      if (top.fd === undefined) break;
+      top = this.hold({ rel: top.rel === '' ? comp : `${top.rel}/${comp}`, fd: openDirStrict(top.fd, comp) });
+      stack.push(top);
+    }
+    return at(top, name);
   }
+
+  private hold(d: OpenDir): OpenDir {
+    if (d.fd !== undefined) this.held++;
+    return d;
+  }
+
+  private closeDir(d: OpenDir): void {
+    if (d.fd === undefined) return;
+    closeSync(d.fd);
+    this.held--;
+  }
+}
+
+/** Directories LayerLinks holds open at most, over all layers. */
+const MAX_HELD = 256;
+
+function at(d: OpenDir, name: string): { fd: number; name: string } | undefined {
+  return d.fd === undefined ? undefined : { fd: d.fd, name };
+}
+
+/** A directory of a layer on the way to a file looked up there (fd undefined: not a real one). */
+interface OpenDir {
+  rel: string;
+  fd: number | undefined;
+}
+
+/** `rel` is `dir` or below it ('' is the layer's root). */
+function within(rel: string, dir: string): boolean {
+  return dir === '' || rel === dir || rel.startsWith(`${dir}/`);
 }
 
 /**

@@ -141,6 +141,48 @@ describe('COPY --from a layered source', () => {
     assert.equal(statSync(join(outside, 'd/f')).nlink, 2, 'a link was made through the symlink');
   });
 
+  it('never follows a symlink below a real directory of a layer, between directories it links from', async () => {
+    const [view, layer, outside, dest] = dirs(4);
+    // The layer's d/a/real and d/b are real directories; d/a/sub points at a sentinel that holds
+    // another name of the view's d/a/sub/f. The copy walks d/a/real, d/a/sub, d/b in turn: each
+    // parent is reached from the directories kept open for the one before it.
+    build(layer, {
+      'd/a/real/f': { content: 'r', mtime: T },
+      'd/b/f': { content: 'b', mtime: T },
+    });
+    mkdirSync(join(view, 'd/a/real'), { recursive: true });
+    mkdirSync(join(view, 'd/a/sub'), { recursive: true });
+    mkdirSync(join(view, 'd/b'), { recursive: true });
+    linkSync(join(layer, 'd/a/real/f'), join(view, 'd/a/real/f'));
+    linkSync(join(layer, 'd/b/f'), join(view, 'd/b/f'));
+    build(view, { 'd/a/sub/f': { content: 'seen', mtime: T } });
+    mkdirSync(join(outside, 'sub'));
+    linkSync(join(view, 'd/a/sub/f'), join(outside, 'sub/f'));
+    symlinkSync(join(outside, 'sub'), join(layer, 'd/a/sub'));
+    await copyFrom(view, [layer], dest);
+    assert.equal(statSync(join(dest, 'out/a/real/f')).ino, statSync(join(layer, 'd/a/real/f')).ino);
+    assert.equal(statSync(join(dest, 'out/b/f')).ino, statSync(join(layer, 'd/b/f')).ino);
+    assert.equal(inspect(dest)['out/a/sub/f'].content, 'seen');
+    assert.notEqual(statSync(join(dest, 'out/a/sub/f')).ino, statSync(join(view, 'd/a/sub/f')).ino);
+    assert.equal(statSync(join(outside, 'sub/f')).nlink, 2, 'a link was made through the symlink');
+  });
+
+  it('links the files of a tree deeper than the directories it keeps open (256)', async () => {
+    const [layer, dest] = dirs(2);
+    const files: Record<string, { content: string; mtime: number }> = {};
+    let dir = 'd';
+    for (let depth = 0; depth < 300; depth++) {
+      dir += `/${depth % 10}`;
+      if (depth % 50 === 0 || depth === 299) files[`${dir}/f`] = { content: `${depth}`, mtime: T };
+    }
+    build(layer, files);
+    await copyFrom(layer, [layer], dest);
+    for (const f of Object.keys(files)) {
+      const out = join(dest, 'out', f.slice(2));
+      assert.equal(statSync(out).ino, statSync(join(layer, f)).ino, `${f} linked from its layer`);
+    }
+  });
+
   it('takes attribute trees read ahead (readLayerTrees) instead of reading them again', async () => {
     const [layer, other, planted, outside, dest1, dest2] = dirs(6);
     build(layer, { 'd/x': { content: 'x', mtime: T }, 'd/plain': { content: 'p', mtime: T } });

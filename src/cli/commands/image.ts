@@ -9,13 +9,15 @@ import { KilnError } from '../../errors/errors.ts';
 import { prepareDirDest, writeToDest } from '../../exporter/dest.ts';
 import { importRootfs } from '../../imagestore/import.ts';
 import { findImage, imageId, resolveImage } from '../../imagestore/query.ts';
+import { checkIsolation, chooseIsolation } from '../../isolation/mode.ts';
 import { entryName, LayoutBlobs, readLayoutIndex, writeLayout } from '../../layout/layout.ts';
 import type { Descriptor } from '../../oci/descriptor.ts';
-import { parsePlatform } from '../../oci/platform.ts';
+import { hostPlatform, parsePlatform } from '../../oci/platform.ts';
 import { familiarName, normalizeReference, parseReference } from '../../reference/reference.ts';
 import type { Store } from '../../store/store.ts';
 import { loadArchive } from '../../tarball/load.ts';
 import { type ArchiveFormat, writeArchive } from '../../tarball/save.ts';
+import { enterNamespace, needsNamespace } from '../isolation.ts';
 import { commandSignal } from '../signals.ts';
 import { configureHistory } from './image-history.ts';
 import { configureInspect } from './image-inspect.ts';
@@ -180,7 +182,17 @@ function configureImport(cmd: Command): Command {
       [],
     )
     .option('-m, --message <text>', 'commit message for the history entry')
+    .option(
+      '--unpack',
+      'also unpack the layer into the snapshot a build FROM the image uses, as docker import stores it; otherwise the first build unpacks it',
+    )
     .action(async (file: string, name: string | undefined, opts, c: Command) => {
+      // Snapshots of a rootless kiln are made inside its user namespace, as a build makes them.
+      if (opts.unpack && needsNamespace()) return enterNamespace();
+      // The isolation a build here would use decides the snapshot store; checked before the import.
+      const mode = opts.unpack ? chooseIsolation().mode : undefined;
+      if (mode) checkIsolation(mode);
+      const platform = opts.platform ? parsePlatform(opts.platform) : undefined;
       const source =
         file === '-'
           ? process.stdin
@@ -195,15 +207,22 @@ function configureImport(cmd: Command): Command {
               ).stream
             : createReadStream(file);
       const res = await withStore(c, (store) =>
-        store.withLease((content) =>
-          importRootfs(source, content, store.images, {
+        store.withLease(async (content) => {
+          const imported = await importRootfs(source, content, store.images, {
             name,
-            platform: opts.platform ? parsePlatform(opts.platform) : undefined,
+            platform,
             changes: opts.change,
             message: opts.message,
             sourceName: file,
-          }),
-        ),
+          });
+          if (mode) {
+            const { unpackStored } = await import('../../pipeline/bases.ts');
+            // Pinned by digest: an image imported without a name is found by it too.
+            const pinned = `${imported.name ?? 'imported'}@${imported.manifest.digest}`;
+            await unpackStored(store, pinned, platform ?? hostPlatform(), mode);
+          }
+          return imported;
+        }),
       );
       process.stdout.write(`${res.config.digest}\n`);
     });

@@ -1,11 +1,11 @@
 /**
- * `kiln pull --unpack`: the pull also makes the base layer snapshots a build's first use would
+ * `kiln pull --unpack` (and `kiln image import --unpack`): the pull also makes the base layer snapshots a build's first use would
  * make, so a build FROM the image afterwards unpacks nothing (without the flag, the build does);
  * and a hostile layer is refused or confined through it exactly as when a build unpacks it.
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -150,5 +150,48 @@ describe('kiln pull --unpack', () => {
     assert.ok(!existsSync(join(hostDir, 'planted')), 'the layer wrote through its symlink onto the host');
     assert.equal((await layerSnapshots(target.root)).length, 1);
     await rm(hostDir, { recursive: true });
+  });
+});
+
+describe('kiln image import --unpack', () => {
+  it('makes the snapshot a build FROM the imported image then uses, named or not', async () => {
+    const rootfs = join(r.dir, 'rootfs.tar');
+    await writeFile(
+      rootfs,
+      await tarBytes(async (tar) => {
+        await tar.add({ path: 'etc', type: 'directory', mode: 0o755 });
+        await tar.add({ path: 'etc/hostname', type: 'file', mode: 0o644 }, Buffer.from('rootfs\n'));
+      }),
+    );
+    const ctx = await r.context({ Dockerfile: 'FROM imported/rootfs:1\nCOPY Dockerfile /Dockerfile\n' });
+
+    const plain = freshRoot('import-plain');
+    const imported = r.kiln(['image', 'import', rootfs, 'imported/rootfs:1'], { env: plain.env });
+    assert.equal(imported.code, 0, imported.err);
+    assert.deepEqual(await layerSnapshots(plain.root), []);
+    const built = r.kiln(['build', '-q', ctx], { env: plain.env });
+    assert.equal(built.code, 0, built.err);
+    assert.equal((await layerSnapshots(plain.root)).length, 1, 'the build unpacked the layer');
+
+    const unpacked = freshRoot('import-unpacked');
+    const withFlag = r.kiln(['image', 'import', '--unpack', rootfs, 'imported/rootfs:1'], {
+      env: unpacked.env,
+    });
+    assert.equal(withFlag.code, 0, withFlag.err);
+    const layers = (root: { env: Record<string, string> }) =>
+      r.kiln(['image', 'inspect', '--format', '{{json .RootFS.Layers}}', 'imported/rootfs:1'], root).out;
+    assert.equal(layers(unpacked), layers(plain), 'the same layer either way');
+    const before = await layerSnapshots(unpacked.root);
+    assert.equal(before.length, 1);
+    assert.match(before[0], / committed /);
+    const again = r.kiln(['build', '-q', ctx], { env: unpacked.env });
+    assert.equal(again.code, 0, again.err);
+    assert.deepEqual(await layerSnapshots(unpacked.root), before, 'the build made no base snapshot');
+
+    // Without a name the image is found by its digest.
+    const unnamed = freshRoot('import-unnamed');
+    const bare = r.kiln(['image', 'import', '--unpack', rootfs], { env: unnamed.env });
+    assert.equal(bare.code, 0, bare.err);
+    assert.equal((await layerSnapshots(unnamed.root)).length, 1);
   });
 });

@@ -58,11 +58,11 @@ function mustRun(cmd: string, args: string[]): void {
   }
 }
 
-/** A fresh kiln state root for the user under `scratch`, with the bench's busybox imported as the user. */
+/** A fresh kiln state root for the user under `scratch`, with the bench's busybox imported (and unpacked, as the other builders keep it) as the user. */
 export function userKilnRoot(user: TestUser, scratch: string, rootfsTar: string, baseName: string): string {
   const root = mkdtempSync(join(scratch, 'kiln-rootless-root-'));
   chownSync(root, user.uid, user.gid);
-  mustRun(...asUser(user, KILN, ['--root', root, 'image', 'import', rootfsTar, baseName]));
+  mustRun(...asUser(user, KILN, ['--root', root, 'image', 'import', '--unpack', rootfsTar, baseName]));
   return root;
 }
 

@@ -9,6 +9,9 @@
  *
  *   node bench/scaling.ts [--counts 2000,20000,200000] [--repeat 3] [--builders kiln,buildkit] [--merge earlier.json]
  *
+ * A cold build starts from the base unpacked, as bench/run.ts's do (kiln imports it with
+ * `--unpack`; dockerd keeps its imported base unpacked).
+ *
  * Unlike bench/run.ts this does not move dockerd to a scratch filesystem (other people may be
  * using the machine's dockerd): kiln's root and the contexts live on the filesystem that holds
  * dockerd's data root (/var/tmp next to /var/lib/docker), so both pay the same filesystem.
@@ -129,7 +132,7 @@ for (const files of counts) {
             if (phase === 'cold') {
               if (b === 'kiln') {
                 root = mkdtempSync(join(work, 'kiln-root-'));
-                kilnImportBase(root, rootfsTar);
+                kilnImportBase(root, rootfsTar, { unpack: true });
               } else {
                 spawnSync(DOCKER, ['rmi', '-f', tag], { stdio: 'ignore' });
                 spawnSync(DOCKER, ['builder', 'prune', '-af'], { stdio: 'ignore' });

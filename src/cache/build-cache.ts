@@ -51,6 +51,11 @@ export class BuildCache {
     );
   }
 
+  /** Whether no instruction result is recorded at all (a fresh root, or one pruned to nothing). */
+  hasNoResults(): boolean {
+    return this.db.prepare('SELECT 1 FROM results LIMIT 1').get() === undefined;
+  }
+
   getResult<T>(key: string): T | undefined {
     const row = this.db.prepare('SELECT value, used FROM results WHERE key = ?').get(key) as
       | { value: string; used: number }

@@ -516,6 +516,112 @@ describe('solver', () => {
     assert.equal(signals[0].aborted, false, 'the dropped run canceled a checksum others may wait on');
   });
 
+  it('with nothing in the cache, a step on a content key runs while its key is made, and is recorded under it', async () => {
+    // The content key (a context's checksum) resolves once the copy has started, or after a
+    // second: a solver that waits for the key before the copy takes the second.
+    const order: string[] = [];
+    let copyStarted: () => void = () => {};
+    const started = new Promise<void>((r) => {
+      copyStarted = r;
+    });
+    const mk = () => {
+      const copy: Job<string> & { runs: number[] } = {
+        ...job('copy', [job('base')]),
+        contentKey: async () => {
+          await Promise.race([started, new Promise((r) => setTimeout(r, 1000))]);
+          order.push('key');
+          return 'context files';
+        },
+      };
+      const run = copy.run;
+      copy.run = async (ins, ctx) => {
+        order.push('copy');
+        copyStarted();
+        return run(ins, ctx);
+      };
+      return copy;
+    };
+    const cache = new (class extends MemoryCache {
+      async empty() {
+        return this.map.size === 0;
+      }
+    })();
+    const t = Date.now();
+    const events: ProgressEvent[] = [];
+    const cold = mk();
+    const r = await new Solver<string>({ cache, progress: (e) => events.push(e) }).solve(job('top', [cold]));
+    assert.equal(r.result, 'base>copy>top');
+    assert.ok(Date.now() - t < 500, `the copy ran before its key (took ${Date.now() - t} ms)`);
+    assert.deepEqual(order, ['copy', 'key']);
+    const copyEvents = events.flatMap((e) => (e.type === 'vertex' && e.name === 'copy' ? [e.status] : []));
+    assert.deepEqual(copyEvents, ['started', 'done']);
+
+    // Recorded under the key it would have had: a warm build takes it, running nothing.
+    order.length = 0;
+    const warm = mk();
+    copyStarted = () => {};
+    const again = await new Solver<string>({ cache }).solve(job('top', [warm]));
+    assert.equal(again.cached, true);
+    assert.equal(warm.runs.length, 0);
+    assert.deepEqual(order, ['key']);
+  });
+
+  it('with results in the cache, a step on a content key waits for its key (it may hit)', async () => {
+    const order: string[] = [];
+    const copy: Job<string> = {
+      ...job('copy', [job('base')]),
+      contentKey: async () => {
+        await new Promise((r) => setTimeout(r, 30));
+        order.push('key');
+        return 'k';
+      },
+    };
+    copy.run = async () => {
+      order.push('copy');
+      return 'copy';
+    };
+    const cache = new (class extends MemoryCache {
+      async empty() {
+        return false;
+      }
+    })();
+    await new Solver<string>({ cache }).solve(copy);
+    assert.deepEqual(order, ['key', 'copy']);
+    // --no-cache: it runs whatever its key, so it starts at once.
+    order.length = 0;
+    await new Solver<string>({ cache }).solve({ ...copy, ignoreCache: true });
+    assert.deepEqual(order, ['copy', 'key']);
+  });
+
+  it("a step run before its key fails once, with its key's error; settled() waits for its run", async () => {
+    const events: ProgressEvent[] = [];
+    let ended = false;
+    const copy: Job<string> = {
+      ...job('copy', [job('base')]),
+      contentKey: async () => {
+        await new Promise((r) => setTimeout(r, 20));
+        throw new Error('a context file vanished');
+      },
+      async run() {
+        await new Promise((r) => setTimeout(r, 60));
+        ended = true;
+        throw new Error('the copy failed too');
+      },
+    };
+    const cache = new (class extends MemoryCache {
+      async empty() {
+        return true;
+      }
+    })();
+    const solver = new Solver<string>({ cache, progress: (e) => events.push(e) });
+    await assert.rejects(solver.solve(job('top', [copy])), /a context file vanished/);
+    await solver.settled();
+    assert.equal(ended, true, 'settled() waited for the run');
+    const failures = events.filter((e) => e.type === 'vertex' && e.name === 'copy' && e.status === 'error');
+    assert.equal(failures.length, 1, 'the step failed once');
+    assert.ok(![...cache.map.values()].some((v) => v.includes('copy')), 'the step was not recorded');
+  });
+
   it('noCache jobs run every time', async () => {
     const cache = new MemoryCache();
     const mk = () => ({ ...job('x'), noCache: true });

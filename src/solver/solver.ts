@@ -99,6 +99,12 @@ export interface ResultCache<R> {
    * downloaded): for deciding to start a job ahead of need. Without it, such jobs wait.
    */
   has?(key: string): Promise<boolean>;
+  /**
+   * Whether it holds no result at all (a fresh state root): every key misses. Without it, or for
+   * a cache that answers for records it was not told of (an imported one), the solver never
+   * assumes a miss.
+   */
+  empty?(): Promise<boolean>;
   put(key: string, result: R): Promise<void>;
   /**
    * The key a result was stored under, recorded for the cheap key of a job on content inputs
@@ -172,9 +178,18 @@ export class Solver<R> {
   /** Jobs on a content input run ahead on its preview (runAhead), and those taken (solveOnce). */
   private readonly aheads = new Map<string, AheadRun<R>>();
   private readonly taken = new Map<string, AheadRun<R>>();
+  /** Jobs that run while their key is made (Solver.missesForCertain), and their runs. */
+  private readonly beforeKey = new Set<string>();
+  private readonly early: Promise<unknown>[] = [];
+  /** Whether the cache held no result when the build began (ResultCache.empty). */
+  private readonly emptyCache: Promise<boolean>;
+  /** Jobs whose failure was reported: a run and its key failing together say it once. */
+  private readonly failed = new Set<string>();
 
   constructor(opts: SolverOptions<R> = {}) {
     this.cache = opts.cache;
+    // Asked now, before this build records anything.
+    this.emptyCache = this.cache?.empty ? this.cache.empty().catch(() => false) : Promise.resolve(false);
     this.explainer = opts.explainer;
     this.limit = new Semaphore(Math.max(1, opts.parallelism ?? 4));
     this.progress = opts.progress ?? discardProgress;
@@ -246,7 +261,10 @@ export class Solver<R> {
       // build's FROM and `RUN apt-get` need not wait for the hashing of the context a later COPY
       // reads.
       const beside = job.contentKey
-        ? Promise.all(job.inputs.map((input) => this.startIfMiss(input))).then((s) => s.includes(true))
+        ? Promise.all([
+            this.missesForCertain(job),
+            ...job.inputs.map((input) => this.startIfMiss(input)),
+          ]).then((s) => s.includes(true))
         : Promise.resolve(false);
       p = this.failsJob(job, async () =>
         job.contentKey
@@ -280,6 +298,81 @@ export class Solver<R> {
     }
     this.speculate(job);
     return true;
+  }
+
+  /**
+   * Start `job` itself now, while its content key is made, when the cache held no result at all
+   * as the build began (a fresh state root), or is not asked (--no-cache): its key misses whatever
+   * the content, so nothing is gained by waiting for it. A cold build's COPY of a big context then
+   * copies while the context is hashed, not after (W1 cold: ~0.5 s of checksum first). A result
+   * this build records is not looked for: two steps of one key in one build would both run.
+   */
+  private async missesForCertain(job: Job<R>): Promise<boolean> {
+    if (this.beforeKey.has(job.digest)) return true;
+    if (this.results.has(job.digest) || !(await this.certainMiss(job)) || this.results.has(job.digest))
+      return false;
+    this.beforeKey.add(job.digest);
+    this.speculate(job);
+    return true;
+  }
+
+  /** `job`'s key misses whatever its content key says (see missesForCertain). */
+  private async certainMiss(job: Job<R>): Promise<boolean> {
+    if (!this.cache || !job.contentKey || job.noCache || this.isTainted(job)) return false;
+    // --no-cache: it runs whatever its key, too.
+    return job.ignoreCache === true || (await this.emptyCache);
+  }
+
+  /** Record `result` under `key`, and the cheap key's link to it. */
+  private async record(job: Job<R>, key: string, result: R): Promise<void> {
+    if (!this.cache || job.noCache) return;
+    await this.cache.put(key, result);
+    const cheap = this.cheapKeys.get(job.digest);
+    if (cheap) await this.cache.putLink?.(cheap, key);
+  }
+
+  /**
+   * A job that misses for certain (missesForCertain), run while its key is made; the key is
+   * awaited before it is reported done and recorded. A failure of either is the job's, reported
+   * once, after the other has ended (the key reads what the run reads).
+   */
+  private async solveBeforeKey(job: Job<R>): Promise<Solved<R>> {
+    const keyed = this.effectiveKey(job);
+    keyed.catch(() => {}); // awaited below, or ended before a failure of the run is thrown
+    let result: R;
+    let inputs: R[];
+    try {
+      this.checkAborted();
+      inputs = await Promise.all(job.inputs.map(async (i) => (await this.solve(i)).result));
+      result = await this.limit.use(async () => {
+        this.checkAborted();
+        this.emit(job, 'started');
+        try {
+          return await job.run(inputs, { progress: this.progress, signal: this.signal, id: job.digest });
+        } catch (err) {
+          if (job.location) withLocation(err, job.location);
+          this.emit(job, this.signal.aborted ? 'canceled' : 'error', err);
+          throw err;
+        }
+      });
+    } catch (err) {
+      await keyed.catch(() => {});
+      throw err;
+    }
+    const key = await keyed;
+    if (this.explainer && this.cache && !job.noCache)
+      this.explain(
+        job,
+        await this.explainer.miss(
+          job,
+          key,
+          await Promise.all(job.inputs.map((i) => this.effectiveKey(i))),
+          inputs,
+        ),
+      );
+    this.emit(job, 'done');
+    await this.record(job, key, result);
+    return { result, key, cached: false };
   }
 
   /** A content key reads the job's sources (e.g. COPY's files): its failure is this job's. */
@@ -439,6 +532,8 @@ export class Solver<R> {
   async settled(): Promise<void> {
     for (const [digest, run] of this.aheads) if (!this.taken.has(digest)) run.drop();
     await Promise.all([...this.aheads.values()].map((run) => run.result));
+    // A step run before its key goes on when something else failed the build: it ends first.
+    await Promise.all(this.early);
   }
 
   /** Solve `job` ahead of a caller that will await it through solve() (see computeKey). */
@@ -449,6 +544,13 @@ export class Solver<R> {
   }
 
   private async solveOnce(job: Job<R>): Promise<Solved<R>> {
+    if (this.beforeKey.has(job.digest) || (await this.certainMiss(job))) {
+      this.beforeKey.add(job.digest);
+      const run = this.solveBeforeKey(job);
+      // Ended before the build closes its stores, whatever fails first (settled).
+      this.early.push(run.catch(() => undefined));
+      return run;
+    }
     this.checkAborted();
     const key = await this.effectiveKey(job);
     const found = this.prefetched.get(job.digest);
@@ -487,11 +589,7 @@ export class Solver<R> {
       this.emit(job, 'done');
       // Recorded now, not when it ran: a run never taken is no record (nor exported with the
       // travelling cache); its snapshot, held by the build meanwhile, is prune's.
-      if (this.cache && !job.noCache) {
-        await this.cache.put(key, found);
-        const cheap = this.cheapKeys.get(job.digest);
-        if (cheap) await this.cache.putLink?.(cheap, key);
-      }
+      await this.record(job, key, found);
       return { result: found, key, cached: false };
     }
     const result = await this.limit.use(async () => {
@@ -508,11 +606,7 @@ export class Solver<R> {
         throw err;
       }
     });
-    if (this.cache && !job.noCache) {
-      await this.cache.put(key, result);
-      const cheap = this.cheapKeys.get(job.digest);
-      if (cheap) await this.cache.putLink?.(cheap, key);
-    }
+    await this.record(job, key, result);
     return { result, key, cached: false };
   }
 
@@ -557,6 +651,10 @@ export class Solver<R> {
     err?: unknown,
   ): void {
     if (status === 'started') this.reported.add(job.digest);
+    if (status === 'error' || status === 'canceled') {
+      if (this.failed.has(job.digest)) return;
+      this.failed.add(job.digest);
+    }
     if (job.hidden && status !== 'error') return;
     const inputs = job.inputs.filter((i) => !i.hidden).map((i) => i.digest);
     this.progress({

@@ -343,6 +343,7 @@ export function validatedCache(
     deleteResult(k: string): void;
     getLink(k: string): string | undefined;
     putLink(k: string, target: string): void;
+    hasNoResults(): boolean;
   },
   sn: Snapshotter,
   content: BlobHolder,
@@ -364,6 +365,9 @@ export function validatedCache(
     },
     async has(key) {
       return cache.getResult<BuildState>(key)?.kind === 'fs';
+    },
+    async empty() {
+      return cache.hasNoResults();
     },
     async put(key, r) {
       if (r.kind === 'fs') cache.putResult(key, r);

@@ -51,6 +51,25 @@ function freshRoot(name: string): { root: string; env: Record<string, string> } 
   return { root, env: { KILN_ROOT: root } };
 }
 
+/**
+ * In a fresh root: `fetch` (a pull or an import without --unpack) leaves no layer snapshot, and a
+ * build of `ctx` then makes the one layer's; the root and the build's output.
+ */
+async function unpackedByBuild(
+  name: string,
+  fetch: string[],
+  ctx: string,
+): Promise<{ root: { root: string; env: Record<string, string> }; built: string }> {
+  const root = freshRoot(name);
+  const fetched = r.kiln(fetch, { env: root.env });
+  assert.equal(fetched.code, 0, fetched.err);
+  assert.deepEqual(await layerSnapshots(root.root), []);
+  const built = r.kiln(['build', '-q', ctx], { env: root.env });
+  assert.equal(built.code, 0, built.err);
+  assert.equal((await layerSnapshots(root.root)).length, 1, 'the build unpacked the one layer');
+  return { root, built: built.out };
+}
+
 /** Push a one-layer image whose layer is the tar `entries` make, for this host's platform. */
 async function pushHostile(name: string, entries: (tar: TarWriter) => Promise<void>): Promise<string> {
   const raw = await tarBytes(entries);
@@ -91,13 +110,7 @@ describe('kiln pull --unpack', () => {
     const ctx = await r.context({ Dockerfile: dockerfile });
 
     // Without the flag the pull unpacks nothing and the build makes the base snapshot itself.
-    const plain = freshRoot('plain');
-    const pulled = r.kiln(['pull', busybox], { env: plain.env });
-    assert.equal(pulled.code, 0, pulled.err);
-    assert.deepEqual(await layerSnapshots(plain.root), []);
-    const built = r.kiln(['build', '-q', ctx], { env: plain.env });
-    assert.equal(built.code, 0, built.err);
-    assert.equal((await layerSnapshots(plain.root)).length, 1, 'busybox is one layer');
+    const { root: plain, built } = await unpackedByBuild('plain', ['pull', busybox], ctx);
 
     const unpacked = freshRoot('unpacked');
     const pull = r.kiln(['pull', '--unpack', busybox], { env: unpacked.env });
@@ -112,7 +125,7 @@ describe('kiln pull --unpack', () => {
     // The RUN layer's mtimes differ between the two builds; the base layer may not.
     const base = (root: { env: Record<string, string> }, id: string) =>
       JSON.parse(r.kiln(['image', 'inspect', '--format', '{{json .RootFS.Layers}}', id.trim()], root).out)[0];
-    assert.equal(base(unpacked, again.out), base(plain, built.out));
+    assert.equal(base(unpacked, again.out), base(plain, built));
     assert.deepEqual(await layerSnapshots(unpacked.root), before, 'the build made no base snapshot');
 
     // Pulling again finds the snapshot there and leaves it as it is.
@@ -165,13 +178,11 @@ describe('kiln image import --unpack', () => {
     );
     const ctx = await r.context({ Dockerfile: 'FROM imported/rootfs:1\nCOPY Dockerfile /Dockerfile\n' });
 
-    const plain = freshRoot('import-plain');
-    const imported = r.kiln(['image', 'import', rootfs, 'imported/rootfs:1'], { env: plain.env });
-    assert.equal(imported.code, 0, imported.err);
-    assert.deepEqual(await layerSnapshots(plain.root), []);
-    const built = r.kiln(['build', '-q', ctx], { env: plain.env });
-    assert.equal(built.code, 0, built.err);
-    assert.equal((await layerSnapshots(plain.root)).length, 1, 'the build unpacked the layer');
+    const { root: plain } = await unpackedByBuild(
+      'import-plain',
+      ['image', 'import', rootfs, 'imported/rootfs:1'],
+      ctx,
+    );
 
     const unpacked = freshRoot('import-unpacked');
     const withFlag = r.kiln(['image', 'import', '--unpack', rootfs, 'imported/rootfs:1'], {

@@ -348,7 +348,7 @@ if (wanted.has('kiln-chroot') && kilnCanBuild()) {
     version: 'this checkout, --isolation chroot, as root',
     reset: () => {
       root = freshRoot(scratch, 'kiln-chroot-root-', root);
-      kilnImportBase(root, rootfsTar, { unpack: true });
+      kilnImportBase(root, rootfsTar, { unpack: true, isolation: 'chroot' });
     },
     build: (ctx, tag) => timed(KILN, ['--root', root, 'build', '--isolation', 'chroot', '-t', tag, ctx]),
   });

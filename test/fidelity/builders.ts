@@ -148,20 +148,21 @@ export function kilnCanBuild(): boolean {
 }
 
 /**
- * Import the busybox rootfs as the base image into `root`; `unpack` also unpacks its layer now
- * (the benches: dockerd's import and buildah's pull store a base unpacked, so a cold build of each
- * starts from one), where a build would otherwise unpack it at its first use.
+ * Import the busybox rootfs as the base image into `root`; `unpack` also unpacks its layer now,
+ * into the snapshot store of `isolation` (default: what a build here would use) — the benches:
+ * dockerd's import and buildah's pull store a base unpacked, so a cold build of each starts from
+ * one — where a build would otherwise unpack it at its first use.
  */
-export function kilnImportBase(root: string, rootfsTar: string, opts: { unpack?: boolean } = {}): void {
-  run(KILN, [
-    '--root',
-    root,
-    'image',
-    'import',
-    ...(opts.unpack ? ['--unpack'] : []),
-    rootfsTar,
-    BASE_IMAGE_NAME,
-  ]);
+export function kilnImportBase(
+  root: string,
+  rootfsTar: string,
+  opts: { unpack?: boolean; isolation?: string } = {},
+): void {
+  run(
+    KILN,
+    ['--root', root, 'image', 'import', ...(opts.unpack ? ['--unpack'] : []), rootfsTar, BASE_IMAGE_NAME],
+    opts.isolation ? { KILN_ISOLATION: opts.isolation } : undefined,
+  );
 }
 
 /** Where and how buildah keeps its images: a storage root of its own, so nothing else is touched. */

@@ -344,32 +344,14 @@ export class Solver<R> {
     try {
       this.checkAborted();
       inputs = await Promise.all(job.inputs.map(async (i) => (await this.solve(i)).result));
-      result = await this.limit.use(async () => {
-        this.checkAborted();
-        this.emit(job, 'started');
-        try {
-          return await job.run(inputs, { progress: this.progress, signal: this.signal, id: job.digest });
-        } catch (err) {
-          if (job.location) withLocation(err, job.location);
-          this.emit(job, this.signal.aborted ? 'canceled' : 'error', err);
-          throw err;
-        }
-      });
+      // Reported done once its key is made, below.
+      result = await this.runJob(job, inputs, undefined, false);
     } catch (err) {
       await keyed.catch(() => {});
       throw err;
     }
     const key = await keyed;
-    if (this.explainer && this.cache && !job.noCache)
-      this.explain(
-        job,
-        await this.explainer.miss(
-          job,
-          key,
-          await Promise.all(job.inputs.map((i) => this.effectiveKey(i))),
-          inputs,
-        ),
-      );
+    this.explain(job, await this.missReason(job, key, inputs));
     this.emit(job, 'done');
     await this.record(job, key, result);
     return { result, key, cached: false };
@@ -569,15 +551,7 @@ export class Solver<R> {
       }
     }
     const inputs = await Promise.all(job.inputs.map(async (i) => (await this.solve(i)).result));
-    const why =
-      this.explainer && this.cache && !job.noCache
-        ? await this.explainer.miss(
-            job,
-            key,
-            this.keyParts.get(job.digest) ?? (await Promise.all(job.inputs.map((i) => this.effectiveKey(i)))),
-            inputs,
-          )
-        : undefined;
+    const why = await this.missReason(job, key, inputs);
     if (ahead && found !== undefined) {
       // Run in this build, ahead of its input's end: shown as the step's run.
       this.prefetched.delete(job.digest);
@@ -592,22 +566,34 @@ export class Solver<R> {
       await this.record(job, key, found);
       return { result: found, key, cached: false };
     }
-    const result = await this.limit.use(async () => {
+    const result = await this.runJob(job, inputs, why, true);
+    await this.record(job, key, result);
+    return { result, key, cached: false };
+  }
+
+  /**
+   * Run `job` within the parallelism bound: reported started (with `why` it ran, when known) and,
+   * when `reportDone`, done; a failure is reported as the job's (failsJob).
+   */
+  private runJob(job: Job<R>, inputs: R[], why: string | undefined, reportDone: boolean): Promise<R> {
+    return this.limit.use(async () => {
       this.checkAborted();
       this.emit(job, 'started');
       this.explain(job, why);
-      try {
-        const r = await job.run(inputs, { progress: this.progress, signal: this.signal, id: job.digest });
-        this.emit(job, 'done');
-        return r;
-      } catch (err) {
-        if (job.location) withLocation(err, job.location);
-        this.emit(job, this.signal.aborted ? 'canceled' : 'error', err);
-        throw err;
-      }
+      const r = await this.failsJob(job, () =>
+        job.run(inputs, { progress: this.progress, signal: this.signal, id: job.digest }),
+      );
+      if (reportDone) this.emit(job, 'done');
+      return r;
     });
-    await this.record(job, key, result);
-    return { result, key, cached: false };
+  }
+
+  /** Why a job that will run missed the cache, when an Explainer is asked. */
+  private async missReason(job: Job<R>, key: string, inputs: R[]): Promise<string | undefined> {
+    if (!this.explainer || !this.cache || job.noCache) return undefined;
+    const inputKeys =
+      this.keyParts.get(job.digest) ?? (await Promise.all(job.inputs.map((i) => this.effectiveKey(i))));
+    return this.explainer.miss(job, key, inputKeys, inputs);
   }
 
   /**

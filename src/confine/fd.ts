@@ -150,7 +150,7 @@ export function openDirStrict(dir: number, name: string): number | undefined {
 }
 
 /** lstat of `name` inside a held directory (never following it); undefined when absent. */
-export function lstatIn(dir: Held, name: string): Stats | undefined {
+export function lstatIn(dir: Pick<Held, 'fd'>, name: string): Stats | undefined {
   // /proc/self/fd/N is followed to the directory we hold; `name` is looked up there, unfollowed.
   return lstatSync(fdPath(dir.fd, name), { throwIfNoEntry: false });
 }

@@ -15,10 +15,10 @@
  */
 import { join } from 'node:path';
 import { readXattrTree, type Xattrs } from '../archive/xattr.ts';
-import { FdWalker, fdPath, openDirStrict, openParentStrict } from '../confine/fd.ts';
+import { FdWalker, fdPath, lstatIn, openDirStrict, openParentStrict } from '../confine/fd.ts';
 import { PathWalker, walkInRoot } from '../confine/resolve.ts';
 import type { KilnError } from '../errors/errors.ts';
-import { closeSync, lstatSync, type Stats } from '../sys/fs.ts';
+import { closeSync, type Stats } from '../sys/fs.ts';
 
 interface Layer {
   dir: string;
@@ -103,7 +103,7 @@ export class LayerLinks {
       const x = read.tree.get(read.key);
       const at = this.parent(i, rel);
       if (!at) continue;
-      const found = lstatSync(fdPath(at.fd, at.name), { throwIfNoEntry: false });
+      const found = lstatIn(at, at.name);
       if (!found) continue;
       // The topmost layer with something at `rel` holds what the view shows, or nothing we link.
       if (!sameFile(found, st) || (x && Object.keys(x).length > 0)) return undefined;
@@ -125,7 +125,8 @@ export class LayerLinks {
     while (stack.length > 0 && !within(parentRel, (stack.at(-1) as OpenDir).rel))
       this.closeDir(stack.pop() as OpenDir);
     let top = stack.at(-1);
-    if (top?.rel === parentRel || (top?.fd === undefined && top !== undefined)) return at(top, name);
+    // The parent itself, or below a directory this layer lacks.
+    if (top && (top.rel === parentRel || top.fd === undefined)) return inDir(top, name);
     const from = top?.rel ?? '';
     const rest = parentRel === from ? [] : parentRel.slice(from === '' ? 0 : from.length + 1).split('/');
     if (this.held + rest.length + 1 > MAX_HELD) {
@@ -133,7 +134,7 @@ export class LayerLinks {
       while (stack.length > 0) this.closeDir(stack.pop() as OpenDir);
       top = this.hold({ rel: parentRel, fd: openParentStrict(this.layers[layer].dir, rel)?.dir.fd });
       stack.push(top);
-      return at(top, name);
+      return inDir(top, name);
     }
     // The layer's own directory is kiln's: opened as it is named.
     if (!top) {
@@ -145,7 +146,7 @@ export class LayerLinks {
       top = this.hold({ rel: top.rel === '' ? comp : `${top.rel}/${comp}`, fd: openDirStrict(top.fd, comp) });
       stack.push(top);
     }
-    return at(top, name);
+    return inDir(top, name);
   }
 
   private hold(d: OpenDir): OpenDir {
@@ -163,7 +164,8 @@ export class LayerLinks {
 /** Directories LayerLinks holds open at most, over all layers. */
 const MAX_HELD = 256;
 
-function at(d: OpenDir, name: string): { fd: number; name: string } | undefined {
+/** `name` in the held directory `d`, or undefined when `d` is not a real directory of its layer. */
+function inDir(d: OpenDir, name: string): { fd: number; name: string } | undefined {
   return d.fd === undefined ? undefined : { fd: d.fd, name };
 }
 

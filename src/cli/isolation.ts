@@ -4,7 +4,7 @@
  * resolved here, on the host side, so the kiln inside (root there) keeps the user's
  * $XDG_DATA_HOME/kiln rather than /var/lib/kiln.
  */
-import { checkIsolation, chooseIsolation, inOwnUserNamespace } from '../isolation/mode.ts';
+import { checkIsolation, chooseIsolation, type Isolation, inOwnUserNamespace } from '../isolation/mode.ts';
 import { runInUserNamespace, selfArgv } from '../isolation/userns.ts';
 import { isRemoteContext } from '../pipeline/input.ts';
 import type { BuildOptions } from '../pipeline/options.ts';
@@ -37,6 +37,16 @@ export function needsNamespace(flag?: string): boolean {
   if (chooseIsolation(flag).mode !== 'rootless') return false;
   checkIsolation('rootless');
   return true;
+}
+
+/**
+ * The isolation a build here would use, checked (an error says what is missing): its snapshot
+ * store is where `pull --unpack` and `image import --unpack` unpack.
+ */
+export function unpackIsolation(): Isolation {
+  const mode = chooseIsolation().mode;
+  checkIsolation(mode);
+  return mode;
 }
 
 /** Run this command again inside the namespace; process.exitCode becomes its status. */

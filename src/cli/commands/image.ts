@@ -9,7 +9,6 @@ import { KilnError } from '../../errors/errors.ts';
 import { prepareDirDest, writeToDest } from '../../exporter/dest.ts';
 import { importRootfs } from '../../imagestore/import.ts';
 import { findImage, imageId, resolveImage } from '../../imagestore/query.ts';
-import { checkIsolation, chooseIsolation } from '../../isolation/mode.ts';
 import { entryName, LayoutBlobs, readLayoutIndex, writeLayout } from '../../layout/layout.ts';
 import type { Descriptor } from '../../oci/descriptor.ts';
 import { hostPlatform, parsePlatform } from '../../oci/platform.ts';
@@ -17,7 +16,7 @@ import { familiarName, normalizeReference, parseReference } from '../../referenc
 import type { Store } from '../../store/store.ts';
 import { loadArchive } from '../../tarball/load.ts';
 import { type ArchiveFormat, writeArchive } from '../../tarball/save.ts';
-import { enterNamespace, needsNamespace } from '../isolation.ts';
+import { enterNamespace, needsNamespace, unpackIsolation } from '../isolation.ts';
 import { commandSignal } from '../signals.ts';
 import { configureHistory } from './image-history.ts';
 import { configureInspect } from './image-inspect.ts';
@@ -190,8 +189,7 @@ function configureImport(cmd: Command): Command {
       // Snapshots of a rootless kiln are made inside its user namespace, as a build makes them.
       if (opts.unpack && needsNamespace()) return enterNamespace();
       // The isolation a build here would use decides the snapshot store; checked before the import.
-      const mode = opts.unpack ? chooseIsolation().mode : undefined;
-      if (mode) checkIsolation(mode);
+      const mode = opts.unpack ? unpackIsolation() : undefined;
       const platform = opts.platform ? parsePlatform(opts.platform) : undefined;
       const source =
         file === '-'

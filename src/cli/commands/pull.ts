@@ -5,7 +5,6 @@
  * the registry commands share (a client configured from --registry-config, progress).
  */
 import type { Command } from 'commander';
-import { checkIsolation, chooseIsolation } from '../../isolation/mode.ts';
 import { hostPlatform, type Platform, parsePlatform } from '../../oci/platform.ts';
 import type { ProgressSink } from '../../progress/events.ts';
 import { familiarName, parseReference } from '../../reference/reference.ts';
@@ -13,7 +12,7 @@ import { RegistryClient } from '../../registry/client.ts';
 import { defaultRegistryConfigPath, loadRegistryConfig } from '../../registry/hosts.ts';
 import { pullImage } from '../../registry/pull.ts';
 import { resolveRoot } from '../../store/root.ts';
-import { enterNamespace, needsNamespace } from '../isolation.ts';
+import { enterNamespace, needsNamespace, unpackIsolation } from '../isolation.ts';
 import { commandSignal } from '../signals.ts';
 import { withStore } from './images.ts';
 
@@ -71,8 +70,7 @@ export function register(program: Command): void {
         `${ref.tag ?? ref.digest}: Pulling from ${familiarName({ domain: ref.domain, path: ref.path })}\n`,
       );
     // The isolation a build here would use decides the snapshot store; checked before the pull.
-    const mode = opts.unpack ? chooseIsolation().mode : undefined;
-    if (mode) checkIsolation(mode);
+    const mode = opts.unpack ? unpackIsolation() : undefined;
     const result = await withStore(c, (store) =>
       store.withLease(async (content) => {
         const pulled = await pullImage(ref, {

@@ -183,6 +183,21 @@ describe('walk order and entries', () => {
     assert.equal(a.nlink, 2);
     assert.ok(Number.isInteger(a.mtimeUs) && Math.abs(a.mtimeUs / 1000 - Date.now()) < 60_000);
   });
+  it('a directory replaced by a file while it is walked is SOURCE_CHANGED, not an error of lstat', () => {
+    const root = buildTree(['ADD d dir', 'ADD d/a file', 'ADD d/b file']);
+    assert.throws(
+      () =>
+        new DirFS(root).walk('', (p) => {
+          // d is listed; before d/b is looked at, d becomes a file.
+          if (p === 'd/a') {
+            rmSync(join(root, 'd'), { recursive: true });
+            writeFileSync(join(root, 'd'), 'now a file');
+          }
+          return undefined;
+        }),
+      (err: Error & { code?: string }) => err.code === 'SOURCE_CHANGED' && /d\/b/.test(err.message),
+    );
+  });
   it('does not descend into an excluded directory without exceptions', () => {
     const root = buildTree([
       'ADD node_modules dir',

@@ -215,6 +215,8 @@ class DirWalker implements Walker {
             : statEntry(prefix + childRel, childRel);
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // removed while walking
+        // The directory being walked is no longer one (replaced by a file while walking).
+        if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') throw sourceChanged(prefix + childRel);
         throw err;
       }
       n--;

@@ -4,7 +4,7 @@
 # qemu-user-static, attr for extended attributes, slirp4netns for RUN's default network, buildah
 # as a judge of working-container commits, chromium to open build reports headless, mmdebstrap for
 # the base of kiln's own image; docker-compose and python3-docker, clients of `kiln serve` in its
-# tests), Node 24
+# tests; strace, which a unit test watches a child's system calls with), Node 24
 # and the npm packages, and `kiln` on the PATH.
 # Idempotent: a second run only checks.
 set -euo pipefail
@@ -15,7 +15,7 @@ need_pkgs=()
 for pair in runc:runc busybox:busybox-static docker-registry:docker-registry skopeo:skopeo umoci:umoci \
   qemu-aarch64-static:qemu-user-static update-binfmts:binfmt-support htpasswd:apache2-utils openssl:openssl \
   git:git getfattr:attr xz:xz-utils bzip2:bzip2 slirp4netns:slirp4netns dockerd:docker.io buildah:buildah chromium:chromium \
-  mmdebstrap:mmdebstrap docker-compose:docker-compose; do
+  mmdebstrap:mmdebstrap docker-compose:docker-compose strace:strace; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need_pkgs+=("${pair#*:}")
 done
 # docker-py, a client the serve tests drive kiln's Engine API with.

@@ -11,6 +11,7 @@ import { MetadataStore, type SnapshotRecord } from '../snapshot/metadata.ts';
 import { type DiskUsage, diskUsage } from '../store/gc.ts';
 import type { Store } from '../store/store.ts';
 import { TreeUsage } from '../store/usage.ts';
+import { isoTime } from '../sys/time.ts';
 import { BuildCache, type CachedResult } from './build-cache.ts';
 
 /** Top-level entries of the state root that are build cache (the rest is the image store's). */
@@ -107,7 +108,7 @@ export async function buildCacheUsage(
       shared: false,
       size: walker.bytes(join(snRoot, 'snapshots', s.id)),
       createdAt: s.created,
-      lastUsedAt: u ? new Date(u.used).toISOString() : undefined,
+      lastUsedAt: u ? isoTime(u.used) : undefined,
       usageCount: u?.count ?? 0,
     });
   }
@@ -125,7 +126,7 @@ export async function buildCacheUsage(
       reclaimable: false,
       shared: false,
       size: walker.bytes(p),
-      createdAt: new Date(statSync(p).mtimeMs).toISOString(),
+      createdAt: isoTime(statSync(p).mtimeMs),
       usageCount: 0,
     });
   }

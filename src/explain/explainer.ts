@@ -12,6 +12,7 @@ import { sha256 } from '../digest/digest.ts';
 import type { CopyAction } from '../graph/ops.ts';
 import type { Vertex } from '../graph/vertex.ts';
 import type { Explainer, Job } from '../solver/solver.ts';
+import { isoTime } from '../sys/time.ts';
 import type { BuildState, DirState } from '../worker/state.ts';
 import { missReason, positionOf } from './reasons.ts';
 import { type ExplainStore, MAX_FILES_PER_STEP, openHistory, type StepRecord } from './records.ts';
@@ -67,7 +68,7 @@ export class BuildExplainer implements Explainer<BuildState> {
     this.notes.set(job.digest, { name: job.name, cached: true, origin });
     if (!this.opts.showHits) return undefined;
     return origin
-      ? `cache hit: made by build ${origin.build.slice(0, 12)} at ${new Date(origin.at).toISOString()}`
+      ? `cache hit: made by build ${origin.build.slice(0, 12)} at ${isoTime(origin.at)}`
       : 'cache hit: made by a build kiln kept no record of';
   }
 

@@ -25,6 +25,7 @@ import type { Manifest } from '../oci/manifest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import { formatPlatform } from '../oci/platform.ts';
 import type { Snapshotter } from '../snapshot/snapshotter.ts';
+import { isoSeconds } from '../sys/time.ts';
 import { withStatePath } from '../worker/mounted.ts';
 import type { FsState } from '../worker/state.ts';
 import type { BlobWriter } from './image.ts';
@@ -64,10 +65,8 @@ export async function writeAttestations(
   ctx: AttestContext,
 ): Promise<Descriptor[]> {
   const out: Descriptor[] = [];
-  const finishedOn = isoSeconds(new Date());
-  const created = isoSeconds(
-    ctx.sourceDateEpoch !== undefined ? new Date(ctx.sourceDateEpoch * 1000) : new Date(),
-  );
+  const finishedOn = isoSeconds();
+  const created = isoSeconds(ctx.sourceDateEpoch !== undefined ? ctx.sourceDateEpoch * 1000 : Date.now());
   for (const img of images) {
     const platform = formatPlatform(img.platform);
     const subject = subjectName(ctx.imageName, platform);
@@ -154,8 +153,4 @@ async function attestationManifest(
     },
     platform: UNKNOWN_PLATFORM,
   };
-}
-
-function isoSeconds(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }

@@ -11,6 +11,7 @@ import type { Descriptor } from '../oci/descriptor.ts';
 import type { Index, Manifest } from '../oci/manifest.ts';
 import { layerCompression, MediaType } from '../oci/mediatypes.ts';
 import { normalizePlatform, type Platform } from '../oci/platform.ts';
+import { isoSeconds } from '../sys/time.ts';
 import { annotationsField, type ManifestAnnotations } from './annotations.ts';
 
 /** What writing an image's small blobs needs of a content store. */
@@ -80,7 +81,7 @@ export function alignHistory(
   for (let l = layers.length - 1; l >= 0 && h >= 0; l--) {
     while (h >= 0 && out[h].empty_layer) h--;
     if (h < 0) break;
-    if (!out[h].created && layers[l].created) out[h].created = isoSeconds(layers[l].created!);
+    if (!out[h].created && layers[l].created) out[h].created = isoSeconds(Date.parse(layers[l].created!));
     h--;
   }
   // As BuildKit's exporter: untimed entries before the first new layer take that layer's time
@@ -106,13 +107,8 @@ export function alignHistory(
   return out;
 }
 
-function isoTime(format: ExportFormat): string {
-  const ms = format.sourceDateEpoch !== undefined ? format.sourceDateEpoch * 1000 : Date.now();
-  return isoSeconds(new Date(ms).toISOString());
-}
-
-function isoSeconds(iso: string): string {
-  return new Date(iso).toISOString().replace(/\.\d{3}Z$/, 'Z');
+function exportTime(format: ExportFormat): string {
+  return isoSeconds(format.sourceDateEpoch !== undefined ? format.sourceDateEpoch * 1000 : Date.now());
 }
 
 /** The manifest written, and the config digest (docker's image ID). */
@@ -130,7 +126,7 @@ export async function writeImage(
   parts: ImageParts,
   format: ExportFormat,
 ): Promise<WrittenImage> {
-  const now = isoTime(format);
+  const now = exportTime(format);
   let history = alignHistory(parts.config.history ?? [], parts.layers, now);
   if (format.sourceDateEpoch !== undefined) {
     // SOURCE_DATE_EPOCH clamps every time that is later than it.

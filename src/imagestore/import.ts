@@ -15,6 +15,7 @@ import type { Descriptor } from '../oci/descriptor.ts';
 import { encodeManifest, type Manifest } from '../oci/manifest.ts';
 import { MediaType } from '../oci/mediatypes.ts';
 import { hostPlatform, normalizePlatform, type Platform } from '../oci/platform.ts';
+import { isoTime } from '../sys/time.ts';
 import { applyChanges } from './changes.ts';
 
 export interface ImportOptions {
@@ -42,7 +43,7 @@ export interface ImportResult {
 /** Build a config with one layer. Pure (no I/O) so fixtures and tests can use it. */
 export function importConfig(diffID: string, opts: ImportOptions): ImageConfig {
   const p = normalizePlatform(opts.platform ?? hostPlatform());
-  const created = (opts.created ?? new Date()).toISOString();
+  const created = isoTime(opts.created);
   const container: ContainerConfig = applyChanges({}, opts.changes ?? []);
   const cfg: ImageConfig = {
     created,

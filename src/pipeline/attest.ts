@@ -6,6 +6,7 @@
 import { basename } from 'node:path';
 import type { AttestRequest } from '../exporter/attestations.ts';
 import { formatPlatform } from '../oci/platform.ts';
+import { isoSeconds } from '../sys/time.ts';
 import type { BuildOptions } from './options.ts';
 import type { Plan } from './plan.ts';
 
@@ -23,7 +24,7 @@ export function attestRequest(
     roots: new Map(planned.platforms.map((p, i) => [formatPlatform(p), planned.graphs[i].root])),
     build: {
       buildId,
-      startedOn: startedOn.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      startedOn: isoSeconds(startedOn),
       dockerfileName: input.dockerfilePath === '-' ? 'Dockerfile' : basename(input.dockerfilePath),
       dockerfileText: input.dockerfileText,
       buildArgs: opts.buildArgs,

@@ -3,6 +3,8 @@
  * `docker buildx build --progress=rawjson` writes it (Go's encoding: byte fields base64, times
  * RFC 3339, empty fields left out), so tools written for BuildKit's raw progress read kiln's.
  */
+
+import { isoTime } from '../sys/time.ts';
 import type { ProgressEvent } from './events.ts';
 import { warningShort } from './events.ts';
 
@@ -65,7 +67,7 @@ const CANCELED = 'context canceled';
 /** BuildKit's level for Dockerfile lint warnings. */
 const LINT_LEVEL = 1;
 
-const time = (ms: number) => new Date(ms).toISOString();
+const time = (ms: number) => isoTime(ms);
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 
 /**

@@ -13,6 +13,7 @@ import { hostPlatform } from '../oci/platform.ts';
 import { versionInfo } from '../pipeline/version.ts';
 import { resolveRoot } from '../store/root.ts';
 import { openSnapshotter } from '../store/snapshots.ts';
+import { isoTime } from '../sys/time.ts';
 import { API_VERSION, HttpError, MIN_API_VERSION, queryBool, queryFilters } from './api.ts';
 import { type ServerConfig, withStore } from './config.ts';
 import { checkEventFilters, parseEventTime, streamEvents } from './events.ts';
@@ -87,7 +88,7 @@ export function systemRoutes(cfg: ServerConfig): Route[] {
           Debug: false,
           NFd: 0,
           NGoroutines: 0,
-          SystemTime: new Date().toISOString(),
+          SystemTime: isoTime(),
           LoggingDriver: '',
           CgroupDriver: 'none',
           NEventsListener: 0,

@@ -12,6 +12,7 @@ import { isErrno, KilnError } from '../errors/errors.ts';
 import { lstat, readdir } from '../sys/fs.ts';
 import { HoldFiles } from '../sys/holds.ts';
 import { ownerDead, selfOwner } from '../sys/owner.ts';
+import { isoTime } from '../sys/time.ts';
 import { pruneMarks, readMarks, startSync, trusted, unsyncedNow } from './durability.ts';
 import { SnapshotLock } from './lock.ts';
 import { MetadataStore, type SnapshotRecord, toInfo } from './metadata.ts';
@@ -178,7 +179,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
       key,
       kind,
       id,
-      created: new Date().toISOString(),
+      created: isoTime(),
       labels: { ...opts?.labels },
       owner: selfOwner(),
     };
@@ -252,7 +253,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
       key: name,
       kind: 'committed',
       id: rec.id,
-      created: new Date().toISOString(),
+      created: isoTime(),
       labels: { ...rec.labels, ...opts?.labels },
     };
     if (rec.parent !== undefined) committed.parent = rec.parent;

@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Mount, Snapshotter } from '../snapshot/snapshotter.ts';
+import { isoTime } from '../sys/time.ts';
 import { type FsState, top } from './state.ts';
 
 export async function commitStep(
@@ -24,7 +25,7 @@ export async function commitStep(
     await sn.commit(name, active, labels && Object.keys(labels).length ? { labels } : undefined);
     committed = true;
     // The creation time dates the layer's history entry (stable across cached rebuilds).
-    return { kind: 'fs', layers: [...base.layers, { snapshot: name, created: new Date().toISOString() }] };
+    return { kind: 'fs', layers: [...base.layers, { snapshot: name, created: isoTime() }] };
   } finally {
     if (!committed) await sn.remove(active).catch(() => {});
   }

@@ -15,6 +15,7 @@ import { LayerExports } from '../exporter/layers.ts';
 import type { HistoryEntry, ImageConfig } from '../oci/config.ts';
 import type { Descriptor } from '../oci/descriptor.ts';
 import type { Compression } from '../oci/mediatypes.ts';
+import { isoTime } from '../sys/time.ts';
 import { withStatePath } from '../worker/mounted.ts';
 import type { FsState } from '../worker/state.ts';
 import type { ContainerRecord } from './record.ts';
@@ -54,7 +55,7 @@ export async function recoverPending(s: Session, rec: ContainerRecord): Promise<
     const moved = !(await stat(dirs.upper).catch(() => undefined)) || (await readdir(own)).length > 0;
     if (!moved) await moveUpperInto(s.sn, key, dirs);
     await ensureDirs(dirs);
-    out.layers = [...rec.layers, { snapshot: key, created: new Date().toISOString(), imaged: false }];
+    out.layers = [...rec.layers, { snapshot: key, created: isoTime(), imaged: false }];
   }
   await s.records.write(out);
   return out;
@@ -76,7 +77,7 @@ async function snapshotUpper(s: Session, rec: ContainerRecord): Promise<Containe
   cur = {
     ...cur,
     pending: undefined,
-    layers: [...rec.layers, { snapshot: key, created: new Date().toISOString(), imaged: false }],
+    layers: [...rec.layers, { snapshot: key, created: isoTime(), imaged: false }],
   };
   await s.records.write(cur);
   return cur;
@@ -93,7 +94,7 @@ async function squashedLayer(s: Session, state: FsState, compression: Compressio
       if (kept.status === 'rejected') throw kept.reason;
       if (made.status === 'rejected') throw made.reason;
       const { digest, diffID, size, mediaType, uncompressedSize } = made.value;
-      return { digest, diffID, size, mediaType, uncompressedSize, created: new Date().toISOString() };
+      return { digest, diffID, size, mediaType, uncompressedSize, created: isoTime() };
     });
   } finally {
     await rm(empty, { recursive: true, force: true });

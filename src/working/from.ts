@@ -11,6 +11,7 @@ import type { Digest } from '../digest/digest.ts';
 import { KilnError } from '../errors/errors.ts';
 import type { ImageConfig } from '../oci/config.ts';
 import { hostPlatform, normalizePlatform, type Platform } from '../oci/platform.ts';
+import { isoTime } from '../sys/time.ts';
 import type { ResolvedImage } from '../worker/images.ts';
 import type { FsState } from '../worker/state.ts';
 import { ContainerLock } from './lock.ts';
@@ -73,7 +74,7 @@ export async function createContainer(
       version: 1,
       id,
       name: '',
-      created: new Date().toISOString(),
+      created: isoTime(),
       fromImage: resolved ? resolved.ref.replace(/@sha256:[0-9a-f]{64}$/, '') : 'scratch',
       ...(resolved
         ? {

@@ -11,6 +11,7 @@ import { loadBuild } from '../../explain/report.ts';
 import type { BuildRecord } from '../../explain/session.ts';
 import { writeToDest } from '../../exporter/dest.ts';
 import { resolveRoot } from '../../store/root.ts';
+import { isoTime } from '../../sys/time.ts';
 import { humanDuration, timeSince } from '../format/units.ts';
 import { commandSignal } from '../signals.ts';
 
@@ -69,7 +70,7 @@ function printList(o: { format: string; trunc: boolean }, cmd: Command): void {
   for (const b of builds)
     rows.push([
       o.trunc ? b.id.slice(0, 12) : b.id,
-      timeSince(new Date(b.started).toISOString(), now) ?? '-',
+      timeSince(isoTime(b.started), now) ?? '-',
       o.trunc && b.context.length > 40 ? `…${b.context.slice(-39)}` : b.context,
       b.target ?? '-',
       duration(b),
@@ -113,7 +114,7 @@ export function register(program: Command): void {
       }
       const lines = [
         `Build ID:   ${b.id}`,
-        `Created:    ${new Date(b.started).toISOString()}`,
+        `Created:    ${isoTime(b.started)}`,
         `Context:    ${b.context}`,
         `Dockerfile: ${b.dockerfile}`,
         `Target:     ${b.target ?? '(last stage)'}`,
@@ -131,9 +132,7 @@ export function register(program: Command): void {
         lines.push(`  ${s.name.replace(/[\x00-\x1f\x7f-\x9f]/g, '?')}   ${state}`);
         if (s.reason) lines.push(`      cache miss: ${s.reason}`);
         else if (s.origin)
-          lines.push(
-            `      cache hit: from build ${s.origin.build.slice(0, 12)} (${new Date(s.origin.at).toISOString()})`,
-          );
+          lines.push(`      cache hit: from build ${s.origin.build.slice(0, 12)} (${isoTime(s.origin.at)})`);
       }
       process.stdout.write(`${lines.join('\n')}\n`);
     });

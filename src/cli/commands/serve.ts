@@ -8,6 +8,7 @@ import { KilnError } from '../../errors/errors.ts';
 import { DEFAULT_MAX_BODY } from '../../server/config.ts';
 import { DEFAULT_HOST } from '../../server/listen.ts';
 import { startServer } from '../../server/server.ts';
+import { isoTime } from '../../sys/time.ts';
 import { commandSignal, setGracePeriod } from '../signals.ts';
 import { collect, parseSize } from './images.ts';
 
@@ -40,7 +41,7 @@ export function register(program: Command): void {
           hint: 'give a number of seconds, e.g. 30',
         });
       const hosts = (o.host as string[]).length ? (o.host as string[]) : [DEFAULT_HOST];
-      const log = (line: string) => process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+      const log = (line: string) => process.stderr.write(`${isoTime()} ${line}\n`);
       const server = await startServer({
         hosts,
         root: cmd.optsWithGlobals().root as string | undefined,

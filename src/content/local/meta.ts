@@ -10,6 +10,7 @@ import type { Digest } from '../../digest/digest.ts';
 import { diskFull, isDiskFull, KilnError } from '../../errors/errors.ts';
 import type { Descriptor } from '../../oci/descriptor.ts';
 import { openDatabase } from '../../sys/sqlite.ts';
+import { isoTime } from '../../sys/time.ts';
 
 export interface ImageRow {
   name: string;
@@ -131,7 +132,7 @@ export class MetaDB {
    * a name that moves to another target forgets its index (one that stays keeps it).
    */
   putImage(name: string, target: Descriptor, now = new Date(), index?: Descriptor): ImageRow {
-    const ts = now.toISOString();
+    const ts = isoTime(now);
     // Re-setting a name to the image it already names only refreshes its tag time (docker's
     // LastTagTime), and not within RETAG_REFRESH_MS of the last refresh: a fully cached build
     // then writes nothing, so it pays for no WAL, checkpoint or fsync.
@@ -199,7 +200,7 @@ export class MetaDB {
   ): Lease {
     const lease: Lease = {
       id: opts.id ?? randomUUID(),
-      createdAt: new Date().toISOString(),
+      createdAt: isoTime(),
       expiresAt: opts.ttlMs === undefined ? undefined : Date.now() + opts.ttlMs,
       labels: opts.labels ?? {},
     };

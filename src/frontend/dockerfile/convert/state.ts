@@ -8,6 +8,7 @@ import type { Vertex } from '../../../graph/index.ts';
 import type { HistoryEntry, ImageConfig } from '../../../oci/config.ts';
 import { DEFAULT_PATH } from '../../../oci/config.ts';
 import { formatPlatform, type Platform } from '../../../oci/platform.ts';
+import { isoSeconds } from '../../../sys/time.ts';
 import type { Instruction, Stage } from '../instructions/types.ts';
 import { type EnvGetter, ShellLex } from '../shell/lex.ts';
 
@@ -206,7 +207,7 @@ export function commitHistory(d: StageState, message: string, withLayer: boolean
     created_by: madeVertex ? `${message} # buildkit` : message,
     comment: HISTORY_COMMENT,
   };
-  if (d.epoch !== undefined) entry.created = new Date(d.epoch * 1000).toISOString().replace('.000Z', 'Z');
+  if (d.epoch !== undefined) entry.created = isoSeconds(d.epoch * 1000);
   if (!withLayer) entry.empty_layer = true;
   // In place: the stage owns its image config (see setEnv).
   (d.image.history ??= []).push(entry);

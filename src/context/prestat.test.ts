@@ -18,13 +18,21 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { encodeName } from '../sys/fsname.ts';
 import { checksum } from './checksum.ts';
 import { DigestCache } from './digestcache.ts';
-import { hintFile, PRESTAT_WORTH, prestatFor, resetPrestat, walkedPast } from './prestat.ts';
+import {
+  hintFile,
+  PRESTAT_WORTH,
+  PRESTAT_WORTH_PARALLEL,
+  prestatFor,
+  prestatWorth,
+  resetPrestat,
+  walkedPast,
+} from './prestat.ts';
 
 const launcher = createRequire(import.meta.url)('../../bin/prestat.cjs') as {
   startPrestat(argv: string[], budget?: number): void;
@@ -281,6 +289,27 @@ describe('context pre-stat', () => {
     checksum({ root: d, paths: ['.'], localContext: true });
     assert.equal(existsSync(hintFile(d)), true);
     assert.equal(existsSync(hintFile(gone)), false, 'the hint of a context that is gone stayed');
+    process.argv = argv;
+  });
+
+  it('is worth a smaller tree with a second CPU than with one', () => {
+    // With a second CPU the walker runs while kiln starts; on one it competes with that start.
+    assert.equal(prestatWorth(1), PRESTAT_WORTH);
+    assert.equal(prestatWorth(2), PRESTAT_WORTH_PARALLEL);
+    assert.equal(prestatWorth(64), PRESTAT_WORTH_PARALLEL);
+    assert.ok(PRESTAT_WORTH_PARALLEL < PRESTAT_WORTH);
+    // What the build notes follows this machine's CPUs: a tree of the smaller size leaves a hint
+    // exactly when there are two or more.
+    const d = tree();
+    const argv = process.argv;
+    after(() => {
+      process.argv = argv;
+    });
+    process.argv = [argv[0], argv[1], 'build', d];
+    for (let i = 0; i < PRESTAT_WORTH_PARALLEL; i++) writeFileSync(join(d, `src/d1/n${i}`), '');
+    checksum({ root: d, paths: ['.'], localContext: true });
+    assert.equal(existsSync(hintFile(d)), availableParallelism() >= 2);
+    rmSync(hintFile(d), { force: true });
     process.argv = argv;
   });
 

@@ -25,6 +25,7 @@ import {
   type Stats,
   writeFileSync,
 } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 
 /** Fields per entry in a listing's stats, as the walker writes them. */
@@ -389,10 +390,19 @@ export function prestatFor(root: string): Prestat | undefined {
 }
 
 /**
- * A walk this big pays for the walker process (its start costs a small warm build ~25 ms; lstat
- * on the main thread costs ~7 µs an entry): past it, the build leaves the launcher a hint.
+ * A walk this big pays for the walker process, a Node of its own started beside kiln's (lstat on
+ * the main thread costs ~7 µs an entry): past it, the build leaves the launcher a hint. With a
+ * second CPU the walker runs while kiln starts, and pays from ~1,000 entries (warm builds, paired:
+ * 2,029 entries 0.86 of the time, 1,021 0.90, 623 0.97, ~220 1.01); on one CPU it only competes
+ * with kiln's start (2,029 entries 1.13), so there only a big tree is worth it.
  */
 export const PRESTAT_WORTH = 5_000;
+export const PRESTAT_WORTH_PARALLEL = 1_000;
+
+/** The size past which a context is pre-stat, for this many CPUs (the ones kiln may run on). */
+export function prestatWorth(cpus = availableParallelism()): number {
+  return cpus >= 2 ? PRESTAT_WORTH_PARALLEL : PRESTAT_WORTH;
+}
 
 /**
  * The context at `root` had `entries` entries: leave or remove the launcher's hint that its next
@@ -406,7 +416,7 @@ export function notePrestatSize(root: string, entries: number): void {
   if (!argv.includes('build') || last === undefined || last.startsWith('-') || resolve(last) !== root) return;
   const file = hintFile(root);
   try {
-    if (entries >= PRESTAT_WORTH) {
+    if (entries >= prestatWorth()) {
       if (existsSync(file)) return;
       mkdirSync(dirname(file), { recursive: true });
       pruneHints(dirname(file));

@@ -2,8 +2,8 @@
  * Timestamps as text, in UTC. `Date.prototype.toISOString` (and `toJSON`, which calls it) asks ICU
  * for the host's time zone on its first call in a process, though its result is UTC: ICU reads
  * /etc/localtime and its zone resources out of Node's binary — ~1 ms, and after the page cache
- * was dropped (a CI runner's first build) three disk reads, ~10 ms of a fully cached build's
- * ~150. The UTC fields never need the zone, so the text is made from them.
+ * was dropped (a CI runner's first build) three disk reads: a CI build of a cached W2 into
+ * a fresh root took 0.145 s with them, 0.127 s without (medians of 12 pairs). The UTC fields never need the zone, so the text is made from them.
  */
 
 const pad2 = (n: number): string => (n < 10 ? `0${n}` : String(n));

@@ -95,6 +95,20 @@ ${code.slice(end)}`;
 // Whitespace goes last (the patch above reads esbuild's layout): a third less to read at every
 // start. Names stay, so stack traces (--debug) still say which function.
 code = (await transform(code, { loader: 'js', minifyWhitespace: true, logLevel: 'warning' })).code;
+// The launcher compiles the file as it is read: one function taking CommonJS's five names, so no
+// wrapped copy of the source is made at each start; and ASCII throughout (esbuild escapes strings,
+// not a regular expression's characters: write those as \u escapes), so it is read as Latin-1 into
+// a one-byte string Node keeps outside V8's heap, not decoded from UTF-8 into a two-byte one.
+// Together ~1,100 fewer page faults a start (bin/kiln.cjs).
+const wide = code.search(/[^\x00-\x7f]/);
+if (wide >= 0) {
+  const line = code.slice(0, wide).split('\n').length;
+  console.error(
+    `bundle: a non-ASCII character at line ${line} of the bundle ("…${code.slice(Math.max(0, wide - 40), wide + 10)}…"): write it as a \\u escape in the source`,
+  );
+  process.exit(1);
+}
+code = `(function (exports, require, module, __filename, __dirname) {${code}\n})`;
 const sources = Object.keys(built.metafile.inputs).filter((f) => f.startsWith('src/'));
 writeFileSync(INPUTS, `${sources.join('\n')}\n`);
 writeFileSync(OUT, code);

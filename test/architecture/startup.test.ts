@@ -80,6 +80,22 @@ test('a cached build through bin/kiln and its bundle loads no heavy Node built-i
   );
 });
 
+test('the bundle is one function in ASCII, as the launcher reads it', () => {
+  execFileSync(node, [join(repo, 'scripts/bundle.ts')], { stdio: 'ignore' });
+  const bundle = readFileSync(join(repo, '.cache/kiln.cjs'));
+  // bin/kiln.cjs compiles the file as read, as Latin-1: a wrapper of its own or a UTF-8 byte
+  // would start a copy, or a two-byte string, at every start.
+  assert.ok(
+    bundle
+      .subarray(0, 100)
+      .toString()
+      .startsWith('(function (exports, require, module, __filename, __dirname) {'),
+  );
+  assert.ok(bundle.subarray(-3).toString().endsWith('\n})'));
+  const wide = bundle.findIndex((b) => b > 0x7f);
+  assert.equal(wide, -1, `a non-ASCII byte at ${wide}: ${bundle.subarray(Math.max(0, wide - 40), wide + 8)}`);
+});
+
 test("a cached build through the sources loads none of kiln's heavy modules", () => {
   const loaded = cachedBuildModules([node, '--no-warnings', join(repo, 'src/cli/main.ts')], 'sources');
   assert.ok(

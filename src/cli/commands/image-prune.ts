@@ -14,6 +14,7 @@ const UNITS: Record<string, number> = {
   ns: 1e-6,
   us: 1e-3,
   µs: 1e-3,
+  μs: 1e-3,
   ms: 1,
   s: 1000,
   m: 60_000,
@@ -22,9 +23,11 @@ const UNITS: Record<string, number> = {
 
 /** docker's `until=`: a Go duration ("24h", "1h30m") before now, a Unix time, or an RFC 3339 date. */
 export function parseUntil(value: string, now = Date.now()): number {
-  if (/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(value)) {
+  // µs (U+00B5) and μs (U+03BC), both Go's, as escapes: the bundle stays ASCII (scripts/bundle.ts).
+  if (/^(\d+(\.\d+)?(ns|us|\u00b5s|\u03bcs|ms|s|m|h))+$/.test(value)) {
     let ms = 0;
-    for (const m of value.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * UNITS[m[2]];
+    for (const m of value.matchAll(/(\d+(?:\.\d+)?)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/g))
+      ms += Number(m[1]) * UNITS[m[2]];
     return now - ms;
   }
   if (/^\d+(\.\d+)?$/.test(value)) return Number(value) * 1000;

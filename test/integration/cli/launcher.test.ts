@@ -146,6 +146,22 @@ describe('bin/kiln launcher', () => {
     assert.notEqual(readFileSync(path, 'utf8'), 'not a code cache');
   });
 
+  it('runs a bundle as scripts/bundle.ts writes it: one function, in ASCII', () => {
+    const file = join(tree, '.cache', 'kiln.cjs');
+    const before = readFileSync(file, 'utf8');
+    try {
+      writeFileSync(
+        file,
+        `(function (exports, require, module, __filename, __dirname) {${BUNDLE.replace('bundle ', 'wrapped ')}\n})`,
+      );
+      const r = kiln('build', 'v');
+      assert.equal(r.code, 0, r.err);
+      assert.equal(r.out, 'wrapped build v');
+    } finally {
+      writeFileSync(file, before);
+    }
+  });
+
   it('names caches for the bundle, and drops those of an older bundle', () => {
     const before = cacheFiles();
     // Same length, different code: V8 alone would accept the old cache.

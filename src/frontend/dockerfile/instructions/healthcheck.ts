@@ -31,7 +31,8 @@ export function parseGoDuration(s: string): number {
     h: 3600e9,
   };
   let total = 0;
-  const re = /^(\d*)(?:\.(\d*))?(ns|us|µs|μs|ms|s|m|h)/u;
+  // µs (U+00B5) and μs (U+03BC) as escapes: the bundle stays ASCII (scripts/bundle.ts).
+  const re = /^(\d*)(?:\.(\d*))?(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/u;
   while (s !== '') {
     const m = re.exec(s);
     if (!m || (m[1] === '' && (m[2] === undefined || m[2] === ''))) {

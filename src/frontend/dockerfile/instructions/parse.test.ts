@@ -11,7 +11,7 @@ import { sharedTestdata } from '../../../testing/shared-testdata.ts';
 import { type Node, newNode } from '../parser/ast.ts';
 import { parseDockerfile } from '../parser/parser.ts';
 import { BFlags } from './bflag.ts';
-import { handleJSONArgs, parseInstruction, parseOptInterval, parseStages } from './parse.ts';
+import { handleJSONArgs, parseGoDuration, parseInstruction, parseOptInterval, parseStages } from './parse.ts';
 import { parseDevice, parseMount } from './runmount.ts';
 import type { CopyCommand, RunCommand } from './types.ts';
 
@@ -272,6 +272,10 @@ describe('instructions', () => {
     const n = first('HEALTHCHECK NONE');
     assert.ok(n.kind === 'HEALTHCHECK' && n.health.test[0] === 'NONE');
     assert.throws(() => first('HEALTHCHECK --retries=-1 CMD x'), /--retries cannot be negative/);
+    // Go's two micro signs (U+00B5, U+03BC) and its other units, as time.ParseDuration reads them.
+    assert.equal(parseGoDuration('1500\u00b5s'), 1_500_000);
+    assert.equal(parseGoDuration('1500\u03bcs'), 1_500_000);
+    assert.equal(parseGoDuration('1h2m3.5s4ms5us6ns'), 3_723_504_005_006);
   });
   it('parses ONBUILD triggers', () => {
     const o = first('ONBUILD COPY --from=x a /b');

@@ -121,14 +121,25 @@ describe('bin/kiln launcher', () => {
     );
   });
 
-  it("asks glibc's malloc for huge pages, after the user's own tunables", () => {
+  it("asks glibc's malloc for huge pages and a heap for blocks under 32 MiB, keeping the user's own tunables", () => {
+    const ours = 'glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432';
     assert.equal(
       kiln('images', '--show-tunables', { GLIBC_TUNABLES: '' }).out,
-      'bundle images --show-tunables tunables=glibc.malloc.hugetlb=1',
+      `bundle images --show-tunables tunables=${ours}`,
     );
     assert.equal(
       kiln('images', '--show-tunables', { GLIBC_TUNABLES: 'glibc.malloc.check=0' }).out,
-      'bundle images --show-tunables tunables=glibc.malloc.check=0:glibc.malloc.hugetlb=1',
+      `bundle images --show-tunables tunables=glibc.malloc.check=0:${ours}`,
+    );
+    // glibc takes the last setting of a name: one the user made is not followed by ours.
+    const user = 'glibc.malloc.mmap_threshold=4096:glibc.malloc.hugetlb=0';
+    assert.equal(
+      kiln('images', '--show-tunables', { GLIBC_TUNABLES: user }).out,
+      `bundle images --show-tunables tunables=${user}`,
+    );
+    assert.equal(
+      kiln('images', '--show-tunables', { GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' }).out,
+      'bundle images --show-tunables tunables=glibc.malloc.hugetlb=0:glibc.malloc.mmap_threshold=33554432',
     );
   });
 

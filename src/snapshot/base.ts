@@ -25,6 +25,7 @@ import type {
   Snapshotter,
   Usage,
 } from './snapshotter.ts';
+import { Writers } from './writers.ts';
 
 /** Label applyLayerAsSnapshot sets on the snapshot: the sha256 of the uncompressed layer tar. */
 export const DIFF_ID_LABEL = 'kiln.diff-id';
@@ -48,6 +49,10 @@ export abstract class BaseSnapshotter implements Snapshotter {
   private readonly marksDir: string;
   /** Whether this snapshotter committed a snapshot it did not sync (release() then starts a sync). */
   private committedUnsynced = false;
+  /** The processes that may have left the store unfinished (writers.ts); this one once it changes it. */
+  private readonly writers: Writers;
+  /** Active snapshots and views this snapshotter made and has not committed or removed. */
+  private readonly unfinished = new Set<string>();
 
   protected constructor(root: string) {
     this.root = path.resolve(root);
@@ -56,6 +61,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
     this.mountsDir = path.join(this.root, 'mounts');
     this.holds = new HoldFiles(path.join(this.root, 'holds'));
     this.lock = new SnapshotLock(path.join(this.root, 'lock.db'));
+    this.writers = new Writers(path.join(this.root, 'writers'));
     this.marksDir = path.join(this.root, 'synced');
   }
 
@@ -136,6 +142,8 @@ export abstract class BaseSnapshotter implements Snapshotter {
       this.committedUnsynced = false;
       await startSync(this.root, this.marksDir).catch(() => undefined);
     }
+    // An active snapshot still here is left for the pass that follows this process's end.
+    if (this.unfinished.size === 0) this.writers.leave();
   }
 
   async list(): Promise<SnapshotInfo[]> {
@@ -174,6 +182,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
         },
       );
     }
+    this.writers.enter();
     const id = await this.allocateDir();
     const rec: SnapshotRecord = {
       key,
@@ -188,6 +197,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
     try {
       await this.populate(this.snapshotDir(id), parents, kind);
       await this.meta.create(rec);
+      this.unfinished.add(key);
     } catch (err) {
       await fs.rm(this.snapshotDir(id), { recursive: true, force: true });
       throw err;
@@ -261,12 +271,14 @@ export abstract class BaseSnapshotter implements Snapshotter {
       committed.unsynced = unsyncedNow();
       this.committedUnsynced = true;
     }
+    this.writers.enter();
     // Overlay's work dir is only needed while the snapshot is writable.
     await fs.rm(path.join(this.snapshotDir(rec.id), 'work'), { recursive: true, force: true });
     // Held before it exists: no removal ever sees it unheld while this snapshotter is open.
     this.holds.add(this.scope, [name]);
     await this.meta.create(committed);
     await this.meta.delete(key);
+    this.unfinished.delete(key);
   }
 
   async remove(key: string): Promise<void> {
@@ -290,6 +302,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
         hint: 'Remove its children first.',
       });
     }
+    this.writers.enter();
     this.lock.run(() => {
       if (this.holds.live().has(key)) {
         throw new KilnError('SNAPSHOT_IN_USE', `snapshot "${key}" is in use by a running build`, {
@@ -302,6 +315,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
     if (!all.some((r) => r.key !== key && r.id === rec.id)) {
       await fs.rm(this.snapshotDir(rec.id), { recursive: true, force: true });
     }
+    this.unfinished.delete(key);
   }
 
   async usage(key: string): Promise<Usage> {
@@ -417,6 +431,8 @@ export abstract class BaseSnapshotter implements Snapshotter {
   /**
    * Remove what a killed process left: active snapshots and views whose owner is gone, the
    * active half of an interrupted commit, directories without a record, stale mount points.
+   * Records are read only when something can be left (writers.ts): a writer that is gone, or no
+   * pass yet in this boot.
    */
   private async cleanupStale(): Promise<void> {
     for (const name of await fs.readdir(this.mountsDir)) {
@@ -428,6 +444,10 @@ export abstract class BaseSnapshotter implements Snapshotter {
       if (await isMountPoint(p)) await unmount(p).catch(() => undefined);
       await fs.rmdir(p).catch(() => undefined);
     }
+    const survey = this.writers.survey();
+    if (!survey.due) return;
+    // The pass changes the store too: killed halfway, it leaves the next open a pass to make.
+    this.writers.enter();
     const records = await this.dropUnsynced(await this.meta.list());
     const committedIds = new Set(records.filter((r) => r.kind === 'committed').map((r) => r.id));
     const live = new Set<string>();
@@ -441,12 +461,19 @@ export abstract class BaseSnapshotter implements Snapshotter {
         live.add(rec.id);
       }
     }
+    // A directory without a record too young to remove may be a gone writer's: its name stays,
+    // and the opens after pass again until the directory is old enough to go.
+    let young = 0;
     for (const id of await fs.readdir(this.snapshotsDir)) {
       if (live.has(id)) continue;
       const st = await fs.lstat(this.snapshotDir(id)).catch(() => undefined);
-      if (st && Date.now() - st.mtimeMs > ORPHAN_AGE_MS) {
+      if (!st) continue;
+      if (Date.now() - st.mtimeMs > ORPHAN_AGE_MS) {
         await fs.rm(this.snapshotDir(id), { recursive: true, force: true });
+      } else {
+        young++;
       }
     }
+    this.writers.passed(young === 0 ? survey.dead : []);
   }
 }

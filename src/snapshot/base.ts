@@ -3,7 +3,8 @@
  * allocation, holds and guarded removal, stale-state cleanup on open, and withMounted. A driver
  * supplies how a snapshot's directory is filled, what to mount, and how layers are diffed and applied.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -150,6 +151,54 @@ export abstract class BaseSnapshotter implements Snapshotter {
     return (await this.meta.list()).map(toInfo).sort((a, b) => a.key.localeCompare(b.key));
   }
 
+  /**
+   * One file per lineage in `latest/`, naming the snapshot committed last under it: written at
+   * the commit (temp file and rename), taken away when that snapshot is removed. Not synced: a
+   * name lost or left pointing at a snapshot gone only means no earlier result is found.
+   */
+  private latestFile(lineage: string): string {
+    return path.join(this.root, 'latest', createHash('sha256').update(lineage).digest('hex'));
+  }
+
+  async latest(lineage: string): Promise<SnapshotInfo | undefined> {
+    let key: string;
+    try {
+      key = readFileSync(this.latestFile(lineage), 'utf8');
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return undefined;
+      throw err;
+    }
+    const rec = this.meta.getSync(key);
+    return rec?.kind === 'committed' && rec.lineage === lineage ? toInfo(rec) : undefined;
+  }
+
+  private pointLatest(lineage: string, key: string): void {
+    const file = this.latestFile(lineage);
+    const me = selfOwner();
+    // Named for this process: the pass after its death removes one it left (cleanupStale).
+    const tmp = `${file}.${me.pid}-${me.start}.tmp`;
+    try {
+      writeFileSync(tmp, key, { mode: 0o600 });
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
+      mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+      writeFileSync(tmp, key, { mode: 0o600 });
+    }
+    renameSync(tmp, file);
+  }
+
+  private unpointLatest(lineage: string, key: string): void {
+    const file = this.latestFile(lineage);
+    let named: string | undefined;
+    try {
+      named = readFileSync(file, 'utf8');
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
+    }
+    // A commit elsewhere between the read and the removal loses its name: no reuse, once.
+    if (named === key) rmSync(file, { force: true });
+  }
+
   prepare(key: string, parent?: string, opts?: SnapshotOptions): Promise<Mount[]> {
     return this.create('active', key, parent, opts);
   }
@@ -267,6 +316,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
       labels: { ...rec.labels, ...opts?.labels },
     };
     if (rec.parent !== undefined) committed.parent = rec.parent;
+    if (opts?.lineage) committed.lineage = opts.lineage;
     if (rec.volatile) {
       committed.unsynced = unsyncedNow();
       this.committedUnsynced = true;
@@ -279,6 +329,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
     await this.meta.create(committed);
     await this.meta.delete(key);
     this.unfinished.delete(key);
+    if (committed.lineage) this.pointLatest(committed.lineage, name);
   }
 
   async remove(key: string): Promise<void> {
@@ -311,6 +362,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
       }
       this.meta.deleteSync(key);
     });
+    if (rec.lineage) this.unpointLatest(rec.lineage, key);
     // Commit interrupted by a crash can leave two records on one directory; keep it while shared.
     if (!all.some((r) => r.key !== key && r.id === rec.id)) {
       await fs.rm(this.snapshotDir(rec.id), { recursive: true, force: true });
@@ -474,6 +526,28 @@ export abstract class BaseSnapshotter implements Snapshotter {
         young++;
       }
     }
+    await this.sweepLatest(new Set(records.map((r) => r.key)));
     this.writers.passed(young === 0 ? survey.dead : []);
+  }
+
+  /** In a pass: names of snapshots no longer there, and temp files of processes that are gone. */
+  private async sweepLatest(keys: Set<string>): Promise<void> {
+    const dir = path.join(this.root, 'latest');
+    const names = await fs.readdir(dir).catch((err: unknown) => {
+      if (isErrno(err, 'ENOENT')) return [];
+      throw err;
+    });
+    for (const name of names) {
+      const file = path.join(dir, name);
+      const tmp = /^[0-9a-f]{64}\.(\d+)-(\d*)\.tmp$/.exec(name);
+      if (tmp) {
+        if (ownerDead({ pid: Number(tmp[1]), start: tmp[2] })) await fs.rm(file, { force: true });
+        continue;
+      }
+      if (!/^[0-9a-f]{64}$/.test(name)) continue;
+      const key = await fs.readFile(file, 'utf8').catch(() => undefined);
+      // A commit writes the record before the name: a name whose record is not there now is stale.
+      if (key !== undefined && !keys.has(key) && !this.meta.getSync(key)) await fs.rm(file, { force: true });
+    }
   }
 }

@@ -52,6 +52,9 @@ export class DeferredSnapshotter implements Snapshotter {
   async list(): Promise<SnapshotInfo[]> {
     return (await this.inner()).list();
   }
+  async latest(lineage: string): Promise<SnapshotInfo | undefined> {
+    return (await this.inner()).latest(lineage);
+  }
   async mounts(key: string): Promise<Mount[]> {
     return (await this.inner()).mounts(key);
   }

@@ -30,6 +30,8 @@ export interface SnapshotRecord {
   volatile?: boolean;
   /** A committed snapshot kiln did not sync: when and in which boot (see durability.ts). */
   unsynced?: Unsynced;
+  /** What a committed snapshot is the latest result of (SnapshotOptions.lineage). */
+  lineage?: string;
 }
 
 export class MetadataStore {

@@ -27,6 +27,9 @@ export class ReadOnlySnapshotter implements Snapshotter {
   list(): Promise<SnapshotInfo[]> {
     return this.inner.list();
   }
+  latest(lineage: string): Promise<SnapshotInfo | undefined> {
+    return this.inner.latest(lineage);
+  }
   usage(key: string): Promise<Usage> {
     return this.inner.usage(key);
   }

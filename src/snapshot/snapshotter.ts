@@ -42,6 +42,11 @@ export interface SnapshotOptions {
    * (durability.ts says when its files are trusted instead).
    */
   volatile?: boolean;
+  /**
+   * commit() only: what the snapshot is the latest result of (a build step on its parent), for
+   * latest() to find without reading every record.
+   */
+  lineage?: string;
 }
 
 /** One entry of a layer (tar header plus content source), as the archive module defines it. */
@@ -52,6 +57,8 @@ export type { LayerEntries } from '../archive/tree-entries.ts';
 export interface SnapshotReader {
   stat(key: string): Promise<SnapshotInfo>;
   list(): Promise<SnapshotInfo[]>;
+  /** The snapshot committed last under `lineage` (SnapshotOptions), if it is still there. */
+  latest(lineage: string): Promise<SnapshotInfo | undefined>;
   /** The mounts of an active snapshot or view (a committed snapshot cannot be mounted). */
   mounts(key: string): Promise<Mount[]>;
   usage(key: string): Promise<Usage>;

@@ -8,11 +8,11 @@ import { KilnError } from '../errors/errors.ts';
 import type { LayerLinks } from '../fileops/layer-links.ts';
 import type { CopyAction, FileOp } from '../graph/ops.ts';
 import { privilegeError } from '../isolation/privilege.ts';
-import type { Snapshotter } from '../snapshot/snapshotter.ts';
+import type { SnapshotOptions, Snapshotter } from '../snapshot/snapshotter.ts';
 import type { JobContext } from '../solver/solver.ts';
 import { materialize } from './materialize.ts';
 import { withStatePaths } from './mounted.ts';
-import { DONOR_LABEL, reusableSource, reusePrevious, STEP_LABEL } from './reuse.ts';
+import { DONOR_LABEL, reusableSource, reusePrevious, STEP_LABEL, stepLineage } from './reuse.ts';
 import { literalSource, type XattrTrees } from './stage-checksum.ts';
 import { type BuildState, type FsState, SCRATCH, top } from './state.ts';
 import { commitStep } from './step.ts';
@@ -46,6 +46,7 @@ export async function runFileOp(
   // A lone COPY of a context directory may reuse the unchanged files of its previous result.
   const only = op.actions.length === 1 && op.actions[0].action === 'copy' ? op.actions[0] : undefined;
   const labels: Record<string, string> = {};
+  const commitOpts: SnapshotOptions = { labels };
   // The layers of a stage a COPY --from links from, their attributes read (prefetch) while this
   // step's snapshot and mounts are made.
   const links = new Map<CopyAction, Promise<LayerLinks | undefined>>();
@@ -77,6 +78,7 @@ export async function runFileOp(
             const srcRel = reusableSource(only, onlySrc, srcDirs[0]);
             if (srcRel !== undefined) {
               labels[STEP_LABEL] = ctx.id;
+              commitOpts.lineage = stepLineage(ctx.id, top(base));
               const r = await reusePrevious(sn, ctx.id, top(base), active, {
                 srcRoot: srcDirs[0],
                 srcRel,
@@ -166,7 +168,7 @@ export async function runFileOp(
           }
         },
       ),
-    labels,
+    commitOpts,
   );
 }
 

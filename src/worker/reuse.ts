@@ -37,6 +37,11 @@ export function reusableSource(a: CopyAction, src: DirState, srcRoot: string): s
  */
 export const DONOR_LABEL = 'kiln.donor';
 
+/** The lineage (SnapshotOptions) of a COPY step's results on one parent: latest() finds the last. */
+export function stepLineage(step: string, parent: string | undefined): string {
+  return JSON.stringify(['copy', step, parent ?? null]);
+}
+
 /** What reusePrevious linked, and the snapshot it linked from (when it linked anything). */
 export interface Reused {
   linked: Set<string>;
@@ -57,9 +62,9 @@ export async function reusePrevious(
   const none = { linked: new Set<string>() };
   const targetDir = await sn.ownDir(active);
   if (!targetDir) return none;
-  const previous = (await sn.list())
-    .filter((s) => s.kind === 'committed' && s.labels[STEP_LABEL] === step && s.parent === parent)
-    .sort((a, b) => (a.created < b.created ? 1 : -1))[0];
+  // The last result committed (not every record read: a store holds hundreds of snapshots).
+  const found = await sn.latest(stepLineage(step, parent));
+  const previous = found?.labels[STEP_LABEL] === step && found.parent === parent ? found : undefined;
   const donorDir = previous && (await sn.ownDir(previous.key));
   if (!donorDir) return none;
   const view = excludeView(copy.srcRoot, copy.excludePatterns);

@@ -3,7 +3,7 @@
  * then commit as a new layer. A step that fails leaves nothing behind.
  */
 import { randomUUID } from 'node:crypto';
-import type { Mount, Snapshotter } from '../snapshot/snapshotter.ts';
+import type { Mount, SnapshotOptions, Snapshotter } from '../snapshot/snapshotter.ts';
 import { isoTime } from '../sys/time.ts';
 import { type FsState, top } from './state.ts';
 
@@ -12,8 +12,8 @@ export async function commitStep(
   base: FsState,
   prefix: string,
   work: (active: string, mounts: Mount[]) => Promise<void>,
-  /** Labels for the committed snapshot; read at commit time, so `work` may fill them in. */
-  labels?: Record<string, string>,
+  /** Labels and lineage for the committed snapshot; read at commit time, so `work` may fill them in. */
+  commitOpts?: SnapshotOptions,
 ): Promise<FsState> {
   const active = `${prefix}-${randomUUID()}`;
   // Written once, here, and committed or removed before the build ends: no sync at its unmount.
@@ -22,7 +22,11 @@ export async function commitStep(
   try {
     await work(active, mounts);
     const name = `snap-${randomUUID()}`;
-    await sn.commit(name, active, labels && Object.keys(labels).length ? { labels } : undefined);
+    const labels = commitOpts?.labels;
+    const opts: SnapshotOptions = {};
+    if (labels && Object.keys(labels).length) opts.labels = labels;
+    if (commitOpts?.lineage) opts.lineage = commitOpts.lineage;
+    await sn.commit(name, active, opts.labels || opts.lineage ? opts : undefined);
     committed = true;
     // The creation time dates the layer's history entry (stable across cached rebuilds).
     return { kind: 'fs', layers: [...base.layers, { snapshot: name, created: isoTime() }] };

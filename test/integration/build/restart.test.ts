@@ -9,6 +9,7 @@ import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { MetadataStore } from '../../../src/snapshot/metadata.ts';
+import { passedInEarlierBoot } from '../../../src/testing/reboot.ts';
 import { buildContext, makeContext, openSuite, read, type Suite } from './helpers.ts';
 
 let suite: Suite;
@@ -38,6 +39,7 @@ async function restart(snapshots: string): Promise<number> {
     await meta.delete(rec.key);
     await meta.create({ ...rec, unsynced: { boot: EARLIER, at: rec.unsynced.at } });
   }
+  await passedInEarlierBoot(snapshots, EARLIER);
   return latest;
 }
 

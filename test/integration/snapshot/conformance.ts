@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -251,6 +252,33 @@ export function snapshotterConformance(
       await assert.rejects(snap.mounts('p1'), (e) => hasCode(e, 'SNAPSHOT_NOT_MOUNTABLE'));
       await assert.rejects(snap.prepare('x', 'no-such'), (e) => hasCode(e, 'SNAPSHOT_NOT_FOUND'));
       await snap.remove('act');
+    });
+
+    it('latest() names the snapshot committed last under a lineage, while it is there', async () => {
+      const lineage = 'step-1 on p1';
+      assert.equal(await snap.latest(lineage), undefined);
+      await snap.prepare('lin-a-active', 'p1');
+      await snap.commit('lin-a', 'lin-a-active', { lineage });
+      assert.equal((await snap.latest(lineage))?.key, 'lin-a');
+      await snap.prepare('lin-b-active', 'p1');
+      await snap.commit('lin-b', 'lin-b-active', { lineage, labels: { x: 'y' } });
+      const b = await snap.latest(lineage);
+      assert.deepEqual([b?.key, b?.parent, b?.labels.x], ['lin-b', 'p1', 'y']);
+      assert.equal(await snap.latest('another lineage'), undefined);
+      // Removing the older one leaves the name; removing the one named takes it away.
+      await snap.remove('lin-a');
+      assert.equal((await snap.latest(lineage))?.key, 'lin-b');
+      await snap.remove('lin-b');
+      assert.equal(await snap.latest(lineage), undefined);
+      // A name left pointing at a snapshot of another lineage (planted) finds nothing.
+      await snap.prepare('lin-c-active', 'p1');
+      await snap.commit('lin-c', 'lin-c-active', { lineage: 'other' });
+      const dir = path.join(root, 'latest');
+      const [name] = (await fs.readdir(dir)).filter((n) => /^[0-9a-f]{64}$/.test(n));
+      const planted = path.join(dir, createHash('sha256').update(lineage).digest('hex'));
+      await fs.copyFile(path.join(dir, name), planted);
+      assert.equal(await snap.latest(lineage), undefined);
+      await snap.remove('lin-c');
     });
 
     it('a view shows its parent', async () => {

@@ -17,6 +17,7 @@ import { MetadataStore } from '../../../src/snapshot/metadata.ts';
 import { NativeSnapshotter } from '../../../src/snapshot/native/native.ts';
 import { OverlaySnapshotter } from '../../../src/snapshot/overlay/overlay.ts';
 import type { Snapshotter } from '../../../src/snapshot/snapshotter.ts';
+import { passedInEarlierBoot } from '../../../src/testing/reboot.ts';
 
 /** A boot id that is not this one: what a record from before a restart carries. */
 const EARLIER = '0e0e0e0e-1111-4222-8333-444455556666';
@@ -46,13 +47,6 @@ async function backdate(root: string, key: string, boot: string, at: number): Pr
   assert.ok(rec.unsynced, `${key} was committed unsynced`);
   await meta.delete(key);
   await meta.create({ ...rec, unsynced: { boot, at } });
-}
-
-/** What a restart leaves (snapshot/writers.ts): the last pass over the store was in the earlier boot. */
-async function restart(root: string): Promise<void> {
-  const dir = path.join(root, 'writers');
-  assert.ok((await fs.readdir(dir)).includes(`boot-${bootId()}`), 'an open passed in this boot');
-  await fs.rename(path.join(dir, `boot-${bootId()}`), path.join(dir, `boot-${EARLIER}`));
 }
 
 async function keys(sn: Snapshotter): Promise<string[]> {
@@ -130,7 +124,7 @@ for (const [driver, open] of [
       await fs.mkdir(path.join(root, 'synced'), { recursive: true });
       await fs.writeFile(path.join(root, 'synced', `${EARLIER}@4000`), '');
       await fs.writeFile(path.join(root, 'synced', `${EARLIER}@1000`), '');
-      await restart(root);
+      await passedInEarlierBoot(root, EARLIER);
       const reopened = await open(root);
       const left = await keys(reopened);
       assert.ok(!left.includes('s1') && !left.includes('s2'), `s1 and s2 dropped: ${left.join(' ')}`);

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,6 +15,7 @@ import { hasCode } from '../../../src/errors/errors.ts';
 import { bootId } from '../../../src/snapshot/durability.ts';
 import { MetadataStore } from '../../../src/snapshot/metadata.ts';
 import { NativeSnapshotter } from '../../../src/snapshot/native/native.ts';
+import { passedInEarlierBoot } from '../../../src/testing/reboot.ts';
 
 const NATIVE = path.resolve(import.meta.dirname, '../../../src/snapshot/native/native.ts');
 
@@ -73,7 +75,15 @@ describe('snapshot store: the pass over records at open', () => {
     const gone = goneProcess();
     const name = `${gone.pid}-${gone.start}-0123456789abcdef`;
     await fs.writeFile(path.join(root, 'writers', name), '');
+    // latest/: a name of a snapshot gone and a dead process's temp file go; a live name stays.
+    const latest = path.join(root, 'latest');
+    await fs.mkdir(latest, { recursive: true });
+    const hex = (s: string) => createHash('sha256').update(s).digest('hex');
+    await fs.writeFile(path.join(latest, hex('gone')), 'no-such-snapshot');
+    await fs.writeFile(path.join(latest, `${hex('tmp')}.${gone.pid}-${gone.start}.tmp`), 'base');
+    await fs.writeFile(path.join(latest, hex('kept')), 'base');
     const sn = await NativeSnapshotter.open(root);
+    assert.deepEqual(await fs.readdir(latest), [hex('kept')]);
     await assert.rejects(sn.stat('aaaaaa'), (e) => hasCode(e, 'SNAPSHOT_NOT_FOUND'));
     await assert.rejects(fs.access(path.join(root, 'snapshots', 'aaaaaa')), { code: 'ENOENT' });
     assert.equal((await sn.stat('base')).kind, 'committed');
@@ -118,11 +128,7 @@ describe('snapshot store: the pass over records at open', () => {
 
   it('the first open of a boot passes', async () => {
     await plantStale('cccccc', 5 * 60_000);
-    const dir = path.join(root, 'writers');
-    await fs.rename(
-      path.join(dir, `boot-${bootId()}`),
-      path.join(dir, 'boot-0e0e0e0e-1111-4222-8333-444455556666'),
-    );
+    await passedInEarlierBoot(root, '0e0e0e0e-1111-4222-8333-444455556666');
     const sn = await NativeSnapshotter.open(root);
     await assert.rejects(sn.stat('cccccc'), (e) => hasCode(e, 'SNAPSHOT_NOT_FOUND'));
     await sn.release();

@@ -54,6 +54,8 @@ export abstract class BaseSnapshotter implements Snapshotter {
   private readonly writers: Writers;
   /** Active snapshots and views this snapshotter made and has not committed or removed. */
   private readonly unfinished = new Set<string>();
+  /** Directories of commits here that made the committed record but kept the active one (an error between). */
+  private readonly halfCommitted = new Set<string>();
 
   protected constructor(root: string) {
     this.root = path.resolve(root);
@@ -327,7 +329,12 @@ export abstract class BaseSnapshotter implements Snapshotter {
     // Held before it exists: no removal ever sees it unheld while this snapshotter is open.
     this.holds.add(this.scope, [name]);
     await this.meta.create(committed);
-    await this.meta.delete(key);
+    try {
+      await this.meta.delete(key);
+    } catch (err) {
+      this.halfCommitted.add(rec.id);
+      throw err;
+    }
     this.unfinished.delete(key);
     if (committed.lineage) this.pointLatest(committed.lineage, name);
   }
@@ -346,7 +353,11 @@ export abstract class BaseSnapshotter implements Snapshotter {
         },
       );
     }
-    const all = await this.meta.list();
+    // This snapshotter's own active snapshot or view (most removals: a build's views and failed
+    // steps) is nobody's parent — prepare and view refuse one — and shares its directory only
+    // after a commit of it failed halfway here. Anything else: every record is read.
+    const own = rec.kind !== 'committed' && this.unfinished.has(key);
+    const all = own ? [] : await this.meta.list();
     const child = all.find((r) => r.parent === key);
     if (child) {
       throw new KilnError('SNAPSHOT_IN_USE', `snapshot "${key}" is the parent of "${child.key}"`, {
@@ -364,7 +375,8 @@ export abstract class BaseSnapshotter implements Snapshotter {
     });
     if (rec.lineage) this.unpointLatest(rec.lineage, key);
     // Commit interrupted by a crash can leave two records on one directory; keep it while shared.
-    if (!all.some((r) => r.key !== key && r.id === rec.id)) {
+    const shared = own ? this.halfCommitted.has(rec.id) : all.some((r) => r.key !== key && r.id === rec.id);
+    if (!shared) {
       await fs.rm(this.snapshotDir(rec.id), { recursive: true, force: true });
     }
     this.unfinished.delete(key);

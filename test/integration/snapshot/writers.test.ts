@@ -126,6 +126,28 @@ describe('snapshot store: the pass over records at open', () => {
     assert.deepEqual(await writers(), [`boot-${bootId()}`]);
   });
 
+  it("removing its own view or active snapshot reads no other record; a committed one's removal reads them all", async () => {
+    const sn = await NativeSnapshotter.open(root);
+    await sn.view('own-view', 'base');
+    await sn.prepare('own-active', 'base');
+    await sn.prepare('other-active', 'base');
+    await sn.commit('other', 'other-active');
+    // A record no parser reads: a removal that lists the records fails on it.
+    const planted = path.join(root, 'metadata', `${'e'.repeat(64)}.json`);
+    await fs.writeFile(planted, 'not a record');
+    try {
+      await sn.remove('own-view');
+      await sn.remove('own-active');
+      await assert.rejects(sn.remove('other'), SyntaxError);
+    } finally {
+      await fs.rm(planted);
+    }
+    await sn.remove('other');
+    for (const key of ['own-view', 'own-active', 'other'])
+      await assert.rejects(sn.stat(key), (e) => hasCode(e, 'SNAPSHOT_NOT_FOUND'));
+    await sn.release();
+  });
+
   it('the first open of a boot passes', async () => {
     await plantStale('cccccc', 5 * 60_000);
     await passedInEarlierBoot(root, '0e0e0e0e-1111-4222-8333-444455556666');

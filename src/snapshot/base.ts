@@ -12,7 +12,7 @@ import type { LayerEntries } from '../archive/tree-entries.ts';
 import { isErrno, KilnError } from '../errors/errors.ts';
 import { lstat, readdir } from '../sys/fs.ts';
 import { HoldFiles } from '../sys/holds.ts';
-import { ownerDead, selfOwner } from '../sys/owner.ts';
+import { ownedName, ownerDead, ownerOfName, selfOwner } from '../sys/owner.ts';
 import { isoTime } from '../sys/time.ts';
 import { pruneMarks, readMarks, startSync, trusted, unsyncedNow } from './durability.ts';
 import { SnapshotLock } from './lock.ts';
@@ -176,9 +176,8 @@ export abstract class BaseSnapshotter implements Snapshotter {
 
   private pointLatest(lineage: string, key: string): void {
     const file = this.latestFile(lineage);
-    const me = selfOwner();
     // Named for this process: the pass after its death removes one it left (cleanupStale).
-    const tmp = `${file}.${me.pid}-${me.start}.tmp`;
+    const tmp = `${file}.${ownedName()}.tmp`;
     try {
       writeFileSync(tmp, key, { mode: 0o600 });
     } catch (err) {
@@ -406,8 +405,7 @@ export abstract class BaseSnapshotter implements Snapshotter {
     // A single bind mount needs no mount at all: the directory is the snapshot.
     if (mounts.length === 1 && mounts[0].type === 'bind') return fn(mounts[0].source);
     // The name carries the owner, so another process's cleanup leaves this live mount alone.
-    const me = selfOwner();
-    const target = path.join(this.mountsDir, `${me.pid}-${me.start}-${randomBytes(8).toString('hex')}`);
+    const target = path.join(this.mountsDir, ownedName());
     await fs.mkdir(target, { mode: 0o700 });
     try {
       await mountAll(mounts, target);
@@ -503,8 +501,8 @@ export abstract class BaseSnapshotter implements Snapshotter {
       const p = path.join(this.mountsDir, name);
       // Mounts of live processes (other builds running now) are theirs: unmounting one made
       // that build write into the bare mount point instead of its snapshot.
-      const owner = /^(\d+)-(\d*)-[0-9a-f]+$/.exec(name);
-      if (owner && !ownerDead({ pid: Number(owner[1]), start: owner[2] })) continue;
+      const owner = ownerOfName(name);
+      if (owner && !ownerDead(owner)) continue;
       if (await isMountPoint(p)) await unmount(p).catch(() => undefined);
       await fs.rmdir(p).catch(() => undefined);
     }
@@ -551,9 +549,10 @@ export abstract class BaseSnapshotter implements Snapshotter {
     });
     for (const name of names) {
       const file = path.join(dir, name);
-      const tmp = /^[0-9a-f]{64}\.(\d+)-(\d*)\.tmp$/.exec(name);
+      const tmp = /^[0-9a-f]{64}\.(.+)\.tmp$/.exec(name);
       if (tmp) {
-        if (ownerDead({ pid: Number(tmp[1]), start: tmp[2] })) await fs.rm(file, { force: true });
+        const owner = ownerOfName(tmp[1]);
+        if (owner && ownerDead(owner)) await fs.rm(file, { force: true });
         continue;
       }
       if (!/^[0-9a-f]{64}$/.test(name)) continue;

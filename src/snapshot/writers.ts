@@ -9,14 +9,12 @@
  *
  * Nothing here is synced: a crash that loses a name is a reboot, and a new boot passes anyway.
  */
-import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { isErrno } from '../errors/errors.ts';
-import { ownerDead, selfOwner } from '../sys/owner.ts';
+import { ownedName, ownerDead, ownerOfName } from '../sys/owner.ts';
 import { bootId } from './durability.ts';
 
-const WRITER = /^(\d+)-(\d*)-[0-9a-f]+$/;
 const BOOT = /^boot-([0-9a-f-]+)$/;
 
 /** What an open finds: whether a pass is due, and the gone writers it would cover. */
@@ -38,8 +36,7 @@ export class Writers {
   enter(): void {
     if (this.own) return;
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    const me = selfOwner();
-    const file = join(this.dir, `${me.pid}-${me.start}-${randomBytes(8).toString('hex')}`);
+    const file = join(this.dir, ownedName());
     closeSync(openSync(file, 'wx', 0o600));
     this.own = file;
   }
@@ -63,9 +60,9 @@ export class Writers {
     let passed = false;
     const dead: string[] = [];
     for (const name of names) {
-      const w = WRITER.exec(name);
-      if (w) {
-        if (ownerDead({ pid: Number(w[1]), start: w[2] })) dead.push(name);
+      const writer = ownerOfName(name);
+      if (writer) {
+        if (ownerDead(writer)) dead.push(name);
         continue;
       }
       if (BOOT.exec(name)?.[1] === boot) passed = true;

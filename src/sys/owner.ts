@@ -27,6 +27,18 @@ export function ownerDead(owner: Owner): boolean {
   return start === undefined || start !== owner.start;
 }
 
+/** A fresh name carrying this process as its owner: `<pid>-<start>-<hex>`. */
+export function ownedName(): string {
+  const me = selfOwner();
+  return `${me.pid}-${me.start}-${randomBytes(8).toString('hex')}`;
+}
+
+/** The owner an ownedName() carries; undefined for any other name. */
+export function ownerOfName(name: string): Owner | undefined {
+  const m = /^(\d+)-(\d*)-[0-9a-f]+$/.exec(name);
+  return m ? { pid: Number(m[1]), start: m[2] } : undefined;
+}
+
 function processStart(pid: number): string | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -47,10 +59,9 @@ export type ScratchKind = 'secrets' | 'ssh' | 'bind' | 'discard' | 'chroot';
  * remove a dead owner's scratch and leave a running one's alone.
  */
 export async function makeOwnedDir(root: string, kind: ScratchKind): Promise<string> {
-  const me = selfOwner();
   const run = join(root, 'run');
   await mkdir(run, { recursive: true, mode: 0o700 });
-  const dir = join(run, `${kind}-${me.pid}-${me.start}-${randomBytes(8).toString('hex')}`);
+  const dir = join(run, `${kind}-${ownedName()}`);
   await mkdir(dir, { mode: 0o700 });
   return dir;
 }

@@ -63,8 +63,8 @@ export async function reusePrevious(
   const targetDir = await sn.ownDir(active);
   if (!targetDir) return none;
   // The last result committed (not every record read: a store holds hundreds of snapshots).
-  const found = await sn.latest(stepLineage(step, parent));
-  const previous = found?.labels[STEP_LABEL] === step && found.parent === parent ? found : undefined;
+  // latest() checks the record's lineage, which names the step and the parent.
+  const previous = await sn.latest(stepLineage(step, parent));
   const donorDir = previous && (await sn.ownDir(previous.key));
   if (!donorDir) return none;
   const view = excludeView(copy.srcRoot, copy.excludePatterns);

@@ -22,11 +22,7 @@ export async function commitStep(
   try {
     await work(active, mounts);
     const name = `snap-${randomUUID()}`;
-    const labels = commitOpts?.labels;
-    const opts: SnapshotOptions = {};
-    if (labels && Object.keys(labels).length) opts.labels = labels;
-    if (commitOpts?.lineage) opts.lineage = commitOpts.lineage;
-    await sn.commit(name, active, opts.labels || opts.lineage ? opts : undefined);
+    await sn.commit(name, active, commitOpts);
     committed = true;
     // The creation time dates the layer's history entry (stable across cached rebuilds).
     return { kind: 'fs', layers: [...base.layers, { snapshot: name, created: isoTime() }] };

@@ -80,7 +80,7 @@ describe('snapshot store: the pass over records at open', () => {
     await fs.mkdir(latest, { recursive: true });
     const hex = (s: string) => createHash('sha256').update(s).digest('hex');
     await fs.writeFile(path.join(latest, hex('gone')), 'no-such-snapshot');
-    await fs.writeFile(path.join(latest, `${hex('tmp')}.${gone.pid}-${gone.start}.tmp`), 'base');
+    await fs.writeFile(path.join(latest, `${hex('tmp')}.${gone.pid}-${gone.start}-00ff.tmp`), 'base');
     await fs.writeFile(path.join(latest, hex('kept')), 'base');
     const sn = await NativeSnapshotter.open(root);
     assert.deepEqual(await fs.readdir(latest), [hex('kept')]);
